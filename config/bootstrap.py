@@ -1,0 +1,157 @@
+"""The composition root: the only place that picks concrete adapters from the settings.
+
+``build_app`` wires store, policy, templates, channels and clock; every part can be
+replaced by keyword (tests and ``relance simulate`` do). Nothing connects at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from email.utils import parseaddr
+from typing import Any
+
+import dramatiq
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from config.errors import ConfigError
+from config.policy import load_policy, load_rates
+from config.settings import Settings, load_settings
+from handlers.adapters.publisher import DramatiqPublisher
+from handlers.adapters.store import (
+    check_connection,
+    make_engine,
+    migrate,
+    schema_is_current,
+    session_factory,
+)
+from handlers.adapters.transports import (
+    FileDropRegisteredLetters,
+    FileLetters,
+    FileMailer,
+    SmtpMailer,
+)
+from handlers.context import Context
+from handlers.policy import Policy
+from handlers.ports import Clock, OffsetClock, Publisher, SystemClock, Transport
+from handlers.render import Renderer, TemplateProblem
+
+
+@dataclass
+class App:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    ctx: Context
+    clock: Clock
+    transports: Mapping[str, Transport]
+    publisher: Publisher | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def embedded_store(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def make_clock(settings: Settings) -> Clock:
+    return OffsetClock(settings.now) if settings.now is not None else SystemClock()
+
+
+def make_transports(settings: Settings) -> dict[str, Transport]:
+    outbox = settings.outbox_dir
+    email: Transport
+    if settings.smtp_host:
+        email = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_tls,
+                           settings.smtp_user, settings.smtp_secret(), settings.smtp_timeout,
+                           settings.smtp_ca_file)
+    else:
+        email = FileMailer(outbox / "email")
+    return {"email": email, "letter": FileLetters(outbox / "letters"),
+            "registered_letter": FileDropRegisteredLetters(outbox / "registered")}
+
+
+def message_domain(sender: str) -> str:
+    address = parseaddr(sender)[1]
+    if "@" not in address:
+        raise ConfigError(f"RELANCE_SENDER: {sender!r} is not an e-mail address")
+    return address.rsplit("@", 1)[1]
+
+
+def sample_context(policy: Policy) -> dict[str, Any]:
+    """Data shaped like a real message, to render every template once at start-up."""
+    invoice = {"number": "F-0001", "issue_date": date(2026, 1, 5), "due_date": date(2026, 2, 4),
+               "currency": "EUR", "amount_due": Decimal("1200.00"),
+               "balance": Decimal("1000.00"), "paid_so_far": Decimal("200.00"),
+               "late_interest": Decimal("12.34"), "indemnity": Decimal("40.00"),
+               "rate": Decimal("0.1215")}
+    totals = {"balance": Decimal("1000.00"), "late_interest": Decimal("12.34"),
+              "indemnity": Decimal("40.00"), "claimed": Decimal("1052.34")}
+    return {"debtor": {"name": "Exemple SARL", "address": {}, "id": "D-1"},
+            "creditor": policy.creditor, "invoices": [invoice], "totals": totals,
+            "currency": "EUR", "today": date(2026, 3, 16), "deadline": date(2026, 3, 24),
+            "consumer": False, "others": [invoice], "payment_urls": ["https://pay.example/1"]}
+
+
+def make_context(settings: Settings, policy: Policy | None = None) -> Context:
+    policy = policy or load_policy(settings.policy_file)
+    renderer = Renderer(settings.template_dir)
+    try:
+        renderer.check([s.template for s in policy.steps], sample_context(policy))
+    except TemplateProblem as exc:
+        raise ConfigError(str(exc)) from exc
+    return Context(policy=policy, rates=load_rates(settings.rates_file), renderer=renderer,
+                   sender=settings.sender, message_domain=message_domain(settings.sender),
+                   lease=timedelta(seconds=settings.claim_lease_seconds))
+
+
+def build_app(settings: Settings | None = None, *, clock: Clock | None = None,
+              policy: Policy | None = None, transports: Mapping[str, Transport] | None = None,
+              publisher: Publisher | None = None, engine: Engine | None = None) -> App:
+    """Everything the service needs, from settings; any part can be given instead."""
+    settings = settings or load_settings()
+    engine = engine or make_engine(settings.effective_database_url)
+    return App(settings=settings, engine=engine, sessions=session_factory(engine),
+               ctx=make_context(settings, policy), clock=clock or make_clock(settings),
+               transports=transports or make_transports(settings), publisher=publisher)
+
+
+def prepare_store(app: App, *, auto_migrate: bool) -> None:
+    """Check the database answers and its schema is current (migrating when allowed)."""
+    check_connection(app.engine)
+    if schema_is_current(app.engine):
+        return
+    if not auto_migrate:
+        raise ConfigError("the database schema is not current: run `relance migrate` first")
+    migrate(app.engine)
+
+
+def make_broker(settings: Settings, *, stub: bool | None = None) -> dramatiq.Broker:
+    """Redis when a URL is set (and ``stub`` is not forced), else the in-process broker."""
+    from dramatiq.middleware import CurrentMessage
+
+    from worker.middleware import LogContext
+
+    if stub or (stub is None and not settings.redis_url):
+        from dramatiq.brokers.stub import StubBroker
+
+        broker: dramatiq.Broker = StubBroker()
+    else:
+        from dramatiq.brokers.redis import RedisBroker
+
+        broker = RedisBroker(url=settings.redis_url, namespace=settings.redis_namespace,
+                             heartbeat_timeout=settings.heartbeat_timeout_ms,
+                             maintenance_chance=settings.maintenance_chance)
+    broker.add_middleware(CurrentMessage())
+    broker.add_middleware(LogContext())
+    return broker
+
+
+def attach_publisher(app: App, broker: dramatiq.Broker) -> App:
+    app.publisher = DramatiqPublisher(broker)
+    return app

@@ -1,0 +1,50 @@
+"""structlog JSON logs for everything, Dramatiq's and APScheduler's own lines included."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+_SECRET_KEYS = ("password", "secret", "token", "authorization")
+
+
+def _drop_secrets(_: Any, __: str, event_dict: dict) -> dict:
+    for key in list(event_dict):
+        if any(word in key.lower() for word in _SECRET_KEYS):
+            event_dict[key] = "***"
+    return event_dict
+
+
+def configure_logging(level: str = "INFO", stream: Any = None) -> None:
+    """Send every log line, ours and the libraries', as one JSON object to stderr."""
+    shared = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _drop_secrets,
+    ]
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.dict_tracebacks,
+            structlog.processors.JSONRenderer(ensure_ascii=False),
+        ],
+    )
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("apscheduler.scheduler", "apscheduler.executors.default"):
+        logging.getLogger(noisy).setLevel(max(logging.getLevelName(level), logging.WARNING))

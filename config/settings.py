@@ -1,0 +1,90 @@
+"""Settings read from environment variables (prefix ``RELANCE_``), validated once, frozen.
+
+Every setting has a default that gives the embedded mode: SQLite under the data dir, an
+in-process broker, e-mails and letters written as files under ``<data dir>/outbox``.
+Setting a database URL, a Redis URL or an SMTP host replaces the embedded part one by one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from config.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    """Everything the service reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="RELANCE_", frozen=True, extra="ignore")
+
+    data_dir: Path = Field(Path("var"), description="SQLite file and outbox of the embedded mode")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in data dir")
+    redis_url: str | None = Field(None, description="Redis URL of the Dramatiq broker")
+    redis_namespace: str = Field("relance", description="Redis key prefix of the broker")
+    heartbeat_timeout_ms: int = Field(5000, ge=1000, description="Dramatiq worker heartbeat")
+    maintenance_chance: int = Field(100_000, ge=0, le=1_000_000, description="per million")
+
+    smtp_host: str | None = Field(None, description="SMTP server; unset = .eml files")
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_password_file: Path | None = Field(None, description="file holding the SMTP password")
+    smtp_tls: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_ca_file: Path | None = Field(None, description="extra CA bundle to verify the server")
+    smtp_timeout: float = Field(30.0, gt=0)
+    sender: str = Field("relance@localhost", description="From: address of e-mails")
+
+    policy_file: Path | None = Field(None, description="policy TOML; default: built-in policy")
+    rates_file: Path | None = Field(None, description="rate table TOML; default: built-in table")
+    template_dir: Path | None = Field(None, description="folder overriding built-in templates")
+
+    tick_seconds: float = Field(30.0, gt=0, description="scheduler tick interval")
+    claim_lease_seconds: int = Field(300, ge=5, description="re-emit a claimed step after this")
+    batch_size: int = Field(500, ge=1, le=100_000, description="steps claimed per tick")
+    now: datetime | None = Field(None, description="start the clock at this instant (testing)")
+    worker_processes: int = Field(2, ge=1, le=64)
+    worker_threads: int = Field(8, ge=1, le=256)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("now")
+    @classmethod
+    def _now_is_aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("needs a UTC offset, e.g. 2026-03-02T09:00:00+01:00")
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'relance.db').resolve()}"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    def smtp_secret(self) -> str | None:
+        """The SMTP password, from the variable or the secret file (never logged)."""
+        if self.smtp_password_file is not None:
+            try:
+                return self.smtp_password_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(
+                    f"RELANCE_SMTP_PASSWORD_FILE: cannot read {self.smtp_password_file}: "
+                    f"{exc.strerror}"
+                ) from exc
+        return self.smtp_password.get_secret_value() if self.smtp_password else None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment; a bad value raises ConfigError naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "RELANCE_" + "_".join(str(p) for p in first["loc"]).upper()
+        shown = "" if "PASSWORD" in name else f" (got {first.get('input')!r})"
+        raise ConfigError(f"{name}: {first['msg']}{shown}") from exc

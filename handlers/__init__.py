@@ -1,0 +1,1 @@
+"""The core of relance: accounting events, the dunning policy, calendar, money and the handlers."""

@@ -1,0 +1,334 @@
+"""Apply accepted accounting events to the store (docs/events.md).
+
+Every event is applied in the caller's transaction together with its inbox row and its
+evidence record. An event about an invoice (or debtor) not known yet is parked and applied
+when that invoice arrives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from handlers import events as ev
+from handlers import evidence
+from handlers.adapters.orm import DebtorRow, InboxEvent, InvoiceRow, PaymentRow
+from handlers.planning import cancel_pending, end_of_day, plan_invoice, resume_invoice, schedule
+from handlers.policy import Policy
+
+log = structlog.get_logger("relance.accounting")
+
+
+class Parked(Exception):
+    """The event needs something not known yet (``key``, e.g. ``invoice:F-1``)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # accepted | duplicate | parked
+    event_id: str
+    detail: str | None = None
+
+
+def content_hash(raw: str | bytes) -> str:
+    data = ev.decode_json(raw)
+    return hashlib.sha256(evidence.canonical(data).encode("utf-8")).hexdigest()
+
+
+def receive(session: Session, event: Any, raw: str, now: datetime, policy: Policy) -> Outcome:
+    """Record and apply one validated event; duplicates change nothing."""
+    digest = content_hash(raw)
+    known = session.execute(
+        select(InboxEvent).where(InboxEvent.event_id == event.event_id)
+    ).scalar_one_or_none()
+    if known is not None:
+        if known.content_sha256 != digest:
+            raise ev.EventRejected(
+                f"event_id: {event.event_id!r} was already used by a different event",
+                event.event_id)
+        return Outcome("duplicate", event.event_id)
+    row = InboxEvent(event_id=event.event_id, type=event.type, occurred_at=event.occurred_at,
+                     raw=raw, content_sha256=digest, status="applied", received_at=now)
+    session.add(row)
+    session.flush()
+    return _apply_or_park(session, row, event, now, policy)
+
+
+def _apply_or_park(session: Session, row: InboxEvent, event: Any, now: datetime,
+                   policy: Policy) -> Outcome:
+    try:
+        with session.begin_nested():
+            released = APPLY[event.type](session, event, now, policy)
+    except Parked as parked:
+        row.status, row.waiting_for = "parked", parked.key
+        evidence.append(session, "event.parked", now,
+                        {"event_id": event.event_id, "type": event.type, "waiting_for": parked.key})
+        log.info("event.parked", event_id=event.event_id, type=event.type, waiting_for=parked.key)
+        return Outcome("parked", event.event_id, parked.key)
+    row.status, row.waiting_for, row.applied_at = "applied", None, now
+    evidence.append(session, "event.accepted", now,
+                    {"event_id": event.event_id, "type": event.type, "raw_sha256": row.content_sha256},
+                    debtor_id=_debtor_of(event), invoice_numbers=_invoices_of(event))
+    log.info("event.accepted", event_id=event.event_id, type=event.type)
+    for key in released:
+        _release_parked(session, key, now, policy)
+    return Outcome("accepted", event.event_id)
+
+
+def _release_parked(session: Session, key: str, now: datetime, policy: Policy) -> None:
+    waiting = session.execute(
+        select(InboxEvent).where(InboxEvent.status == "parked", InboxEvent.waiting_for == key)
+        .order_by(InboxEvent.occurred_at, InboxEvent.id)
+    ).scalars().all()
+    for row in waiting:
+        _apply_or_park(session, row, ev.parse_event(row.raw), now, policy)
+
+
+def _debtor_of(event: Any) -> str | None:
+    if hasattr(event, "debtor_id"):
+        return event.debtor_id
+    if hasattr(event, "debtor"):
+        return event.debtor.id
+    return None
+
+
+def _invoices_of(event: Any) -> list[str]:
+    if hasattr(event, "invoice_number"):
+        return [event.invoice_number]
+    if hasattr(event, "invoice"):
+        return [event.invoice.number]
+    return list(getattr(event, "invoice_numbers", []))
+
+
+# ---- lookups -------------------------------------------------------------------------
+
+def invoice_by_number(session: Session, number: str, *, lock: bool = True) -> InvoiceRow:
+    query = select(InvoiceRow).where(InvoiceRow.number == number)
+    found = session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
+    if found is None:
+        raise Parked(f"invoice:{number}")
+    return found
+
+
+def debtor_by_id(session: Session, debtor_id: str) -> DebtorRow:
+    found = session.get(DebtorRow, debtor_id)
+    if found is None:
+        raise Parked(f"debtor:{debtor_id}")
+    return found
+
+
+def _upsert_debtor(session: Session, data: ev.Debtor, now: datetime) -> DebtorRow:
+    row = session.get(DebtorRow, data.id, with_for_update=True)
+    if row is None:
+        row = DebtorRow(id=data.id, email_bounced=False)
+        session.add(row)
+    elif row.email != data.email:
+        row.email_bounced = False
+    row.name, row.kind, row.email, row.language = data.name, data.kind, data.email, data.language
+    row.timezone, row.country = data.timezone, data.address.country
+    row.address = data.address.model_dump(exclude_none=True)
+    row.siren, row.opt_out, row.updated_at = data.siren, data.opt_out, now
+    return row
+
+
+# ---- one function per event type; each returns the parked keys it releases --------
+
+def on_invoice_issued(session: Session, event: ev.InvoiceIssued, now: datetime,
+                      policy: Policy) -> list[str]:
+    debtor = _upsert_debtor(session, event.debtor, now)
+    existing = session.execute(
+        select(InvoiceRow).where(InvoiceRow.number == event.invoice.number).with_for_update()
+    ).scalar_one_or_none()
+    if existing is not None:
+        _update_invoice(session, existing, event.invoice, now, policy)
+        return []
+    data = event.invoice
+    invoice = InvoiceRow(
+        number=data.number, debtor_id=debtor.id, issue_date=data.issue_date,
+        due_date=data.due_date, currency=data.currency, amount_due=data.amount_due,
+        paid=Decimal("0.00"), credited=Decimal("0.00"), late_penalty_rate=data.late_penalty_rate,
+        payment_url=data.payment_url, delivered_on=data.delivered_on, status="open",
+        disputed=False, ever_disputed=False, in_payment_plan=False, created_at=now,
+        updated_at=now)
+    session.add(invoice)
+    session.flush()
+    plan_invoice(session, invoice, debtor, policy, now)
+    return [f"debtor:{debtor.id}", f"invoice:{data.number}"]
+
+
+def _update_invoice(session: Session, invoice: InvoiceRow, data: ev.Invoice, now: datetime,
+                    policy: Policy) -> None:
+    if invoice.status != "open":
+        return
+    invoice.amount_due, invoice.due_date, invoice.currency = data.amount_due, data.due_date, data.currency
+    invoice.issue_date, invoice.late_penalty_rate = data.issue_date, data.late_penalty_rate
+    invoice.payment_url, invoice.delivered_on, invoice.updated_at = (
+        data.payment_url, data.delivered_on, now)
+    _settle_if_paid(session, invoice, now)
+    if invoice.status == "open" and not _is_paused(invoice, now):
+        resume_invoice(session, invoice, session.get(DebtorRow, invoice.debtor_id), policy, now)
+
+
+def on_invoice_updated(session: Session, event: ev.InvoiceUpdated, now: datetime,
+                       policy: Policy) -> list[str]:
+    _update_invoice(session, invoice_by_number(session, event.invoice.number), event.invoice,
+                    now, policy)
+    return []
+
+
+def on_invoice_cancelled(session: Session, event: ev.InvoiceCancelled, now: datetime,
+                         policy: Policy) -> list[str]:
+    invoice = invoice_by_number(session, event.invoice_number)
+    invoice.status, invoice.updated_at = "cancelled", now
+    cancel_pending(session, invoice.id, "invoice cancelled")
+    return []
+
+
+def _settle_if_paid(session: Session, invoice: InvoiceRow, now: datetime) -> None:
+    if invoice.status == "open" and invoice.balance <= 0:
+        invoice.status = "settled"
+        cancel_pending(session, invoice.id, "invoice settled")
+        log.info("invoice.settled", invoice_number=invoice.number, debtor_id=invoice.debtor_id)
+
+
+def _record_money(session: Session, event: Any, kind: str, reference: str | None,
+                  on_day: Any, now: datetime) -> list[str]:
+    invoice = invoice_by_number(session, event.invoice_number)
+    session.add(PaymentRow(event_id=event.event_id, invoice_id=invoice.id, kind=kind,
+                           reference=reference, amount=event.amount, on_day=on_day))
+    if kind == "payment":
+        invoice.paid += event.amount
+    else:
+        invoice.credited += event.amount
+    invoice.updated_at = now
+    _settle_if_paid(session, invoice, now)
+    return []
+
+
+def on_payment_received(session: Session, event: ev.PaymentReceived, now: datetime,
+                        policy: Policy) -> list[str]:
+    return _record_money(session, event, "payment", None, event.paid_on, now)
+
+
+def on_credit_note_issued(session: Session, event: ev.CreditNoteIssued, now: datetime,
+                          policy: Policy) -> list[str]:
+    return _record_money(session, event, "credit_note", event.credit_note_number,
+                         event.occurred_at.date(), now)
+
+
+def _is_paused(invoice: InvoiceRow, now: datetime) -> bool:
+    return invoice.disputed or invoice.in_payment_plan or invoice.paused_until is not None
+
+
+def on_invoice_disputed(session: Session, event: ev.InvoiceDisputed, now: datetime,
+                        policy: Policy) -> list[str]:
+    invoice = invoice_by_number(session, event.invoice_number)
+    invoice.disputed, invoice.ever_disputed, invoice.updated_at = True, True, now
+    cancel_pending(session, invoice.id, "invoice disputed")
+    return []
+
+
+def on_dispute_resolved(session: Session, event: ev.DisputeResolved, now: datetime,
+                        policy: Policy) -> list[str]:
+    invoice = invoice_by_number(session, event.invoice_number)
+    invoice.disputed, invoice.updated_at = False, now
+    if event.outcome == "upheld":
+        invoice.status = "closed"
+        cancel_pending(session, invoice.id, "dispute upheld")
+    elif invoice.status == "open" and not _is_paused(invoice, now):
+        resume_invoice(session, invoice, session.get(DebtorRow, invoice.debtor_id), policy, now)
+    return []
+
+
+def on_promise_to_pay(session: Session, event: ev.PromiseToPay, now: datetime,
+                      policy: Policy) -> list[str]:
+    invoice = invoice_by_number(session, event.invoice_number)
+    debtor = session.get(DebtorRow, invoice.debtor_id)
+    invoice.paused_until, invoice.updated_at = event.promised_date, now
+    cancel_pending(session, invoice.id, "promise to pay")
+    schedule(session, invoice, "promise_expired", "deadline.expired",
+             end_of_day(event.promised_date, debtor.timezone))
+    return []
+
+
+def on_payment_plan_agreed(session: Session, event: ev.PaymentPlanAgreed, now: datetime,
+                           policy: Policy) -> list[str]:
+    invoices = [invoice_by_number(session, n) for n in event.invoice_numbers]
+    open_balance = sum((i.balance for i in invoices if i.status == "open"), Decimal("0.00"))
+    planned = sum((i.amount for i in event.installments), Decimal("0.00"))
+    if planned != open_balance:
+        raise ev.EventRejected(
+            f"installments: total {planned} differs from the open balance {open_balance}",
+            event.event_id)
+    for invoice in invoices:
+        invoice.in_payment_plan, invoice.updated_at = True, now
+        cancel_pending(session, invoice.id, "payment plan agreed")
+    return []
+
+
+def on_debtor_updated(session: Session, event: ev.DebtorUpdated, now: datetime,
+                      policy: Policy) -> list[str]:
+    _upsert_debtor(session, event.debtor, now)
+    return [f"debtor:{event.debtor.id}"]
+
+
+def on_insolvency_opened(session: Session, event: ev.InsolvencyOpened, now: datetime,
+                         policy: Policy) -> list[str]:
+    debtor = debtor_by_id(session, event.debtor_id)
+    debtor.insolvency_procedure = event.procedure
+    debtor.insolvency_judgment_date = event.judgment_date
+    frozen = session.execute(
+        select(InvoiceRow).where(InvoiceRow.debtor_id == debtor.id, InvoiceRow.status == "open",
+                                 InvoiceRow.issue_date < event.judgment_date)
+    ).scalars().all()
+    for invoice in frozen:
+        cancel_pending(session, invoice.id, f"insolvency ({event.procedure})")
+    return []
+
+
+def on_delivery_status(session: Session, event: ev.DeliveryStatus, now: datetime,
+                       policy: Policy) -> list[str]:
+    from handlers.adapters.orm import MessageRow
+
+    message = session.execute(
+        select(MessageRow).where(MessageRow.message_id == event.message_id)
+    ).scalar_one_or_none()
+    if message is None:
+        raise Parked(f"message:{event.message_id}")
+    if event.status == "bounced" and message.channel == "email":
+        debtor = session.get(DebtorRow, message.debtor_id, with_for_update=True)
+        debtor.email_bounced = True
+    evidence.append(session, "delivery.status", now,
+                    {"message_id": event.message_id, "status": event.status,
+                     "at": event.at.isoformat(), "channel": message.channel},
+                    debtor_id=message.debtor_id, message_id=event.message_id)
+    return []
+
+
+Applier = Callable[[Session, Any, datetime, Policy], list[str]]
+APPLY: dict[str, Applier] = {
+    "invoice.issued": on_invoice_issued,
+    "invoice.updated": on_invoice_updated,
+    "invoice.cancelled": on_invoice_cancelled,
+    "payment.received": on_payment_received,
+    "credit_note.issued": on_credit_note_issued,
+    "invoice.disputed": on_invoice_disputed,
+    "dispute.resolved": on_dispute_resolved,
+    "promise_to_pay.recorded": on_promise_to_pay,
+    "payment_plan.agreed": on_payment_plan_agreed,
+    "debtor.updated": on_debtor_updated,
+    "debtor.insolvency_opened": on_insolvency_opened,
+    "delivery.status": on_delivery_status,
+}

@@ -1,0 +1,1 @@
+"""Edge code behind the core's ports: database, mail, letters, broker."""

@@ -1,0 +1,251 @@
+"""The tables of relance (SQLAlchemy 2 declarative). Migrations live in ``migrations/``."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from handlers.adapters.types import DecimalText, Money, UTCDateTime
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class DebtorRow(Base):
+    __tablename__ = "debtors"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(10))
+    email: Mapped[str | None] = mapped_column(String(320))
+    language: Mapped[str] = mapped_column(String(5), default="fr")
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Paris")
+    country: Mapped[str] = mapped_column(String(2), default="FR")
+    address: Mapped[dict] = mapped_column(JSON)
+    siren: Mapped[str | None] = mapped_column(String(9))
+    opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    email_bounced: Mapped[bool] = mapped_column(Boolean, default=False)
+    insolvency_procedure: Mapped[str | None] = mapped_column(String(20))
+    insolvency_judgment_date: Mapped[date | None] = mapped_column(Date)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class InvoiceRow(Base):
+    __tablename__ = "invoices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    number: Mapped[str] = mapped_column(String(100), unique=True)
+    debtor_id: Mapped[str] = mapped_column(ForeignKey("debtors.id"), index=True)
+    issue_date: Mapped[date] = mapped_column(Date)
+    due_date: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_due: Mapped[Decimal] = mapped_column(Money)
+    paid: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))
+    credited: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))
+    late_penalty_rate: Mapped[Decimal | None] = mapped_column(DecimalText)
+    payment_url: Mapped[str | None] = mapped_column(String(2000))
+    delivered_on: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(12), default="open", index=True)
+    disputed: Mapped[bool] = mapped_column(Boolean, default=False)
+    ever_disputed: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused_until: Mapped[date | None] = mapped_column(Date)
+    in_payment_plan: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    @property
+    def balance(self) -> Decimal:
+        return self.amount_due - self.paid - self.credited
+
+
+class PaymentRow(Base):
+    __tablename__ = "payments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(200), unique=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(12))  # payment | credit_note
+    reference: Mapped[str | None] = mapped_column(String(100))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    on_day: Mapped[date] = mapped_column(Date)
+
+
+class PlannedStep(Base):
+    """One step of one invoice, due at an instant; the scheduler claims these."""
+
+    __tablename__ = "planned_steps"
+    __table_args__ = (
+        UniqueConstraint("invoice_id", "step", name="uq_planned_step"),
+        Index("ix_planned_steps_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    debtor_id: Mapped[str] = mapped_column(String(100), index=True)
+    step: Mapped[str] = mapped_column(String(40))
+    event: Mapped[str] = mapped_column(String(20))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # planned -> emitted -> done | skipped | cancelled | failed
+    status: Mapped[str] = mapped_column(String(10), default="planned")
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    emit_count: Mapped[int] = mapped_column(Integer, default=0)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(String(300))
+
+
+class MessageRow(Base):
+    """One outgoing message or letter, its exact bytes kept; transmitted after commit."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_pending", "status", "lease_until"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(300), unique=True)
+    debtor_id: Mapped[str] = mapped_column(String(100), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    step: Mapped[str] = mapped_column(String(40))
+    local_day: Mapped[date] = mapped_column(Date)
+    recipient: Mapped[str] = mapped_column(String(600))
+    subject: Mapped[str] = mapped_column(String(300))
+    body_text: Mapped[str] = mapped_column(Text)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    amounts: Mapped[dict] = mapped_column(JSON)
+    # pending -> sent | failed | cancelled
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    tracking_id: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class MessageItem(Base):
+    """Which (invoice, step) a message carries: at most one message per invoice, step, channel."""
+
+    __tablename__ = "message_items"
+    __table_args__ = (UniqueConstraint("invoice_id", "step", "channel", name="uq_sent_step"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    step: Mapped[str] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(20))
+
+
+class InboxEvent(Base):
+    """Accepted accounting events, deduplicated by ``event_id``; parked until applicable."""
+
+    __tablename__ = "inbox_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(200), unique=True)
+    type: Mapped[str] = mapped_column(String(40))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    raw: Mapped[str] = mapped_column(Text)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    # applied | parked
+    status: Mapped[str] = mapped_column(String(10))
+    waiting_for: Mapped[str | None] = mapped_column(String(100), index=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RejectedEvent(Base):
+    """An event that broke the contract, kept with its raw text and reason for replay."""
+
+    __tablename__ = "rejected_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    raw: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(String(1000))
+    source: Mapped[str | None] = mapped_column(String(300))
+    line_no: Mapped[int | None] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    replayed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ProcessedMessage(Base):
+    """Broker message ids whose effects are committed (written in the same transaction)."""
+
+    __tablename__ = "processed_messages"
+
+    message_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    actor: Mapped[str] = mapped_column(String(60))
+    processed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EvidenceRecord(Base):
+    """Append-only, hash-chained record of every action and fact."""
+
+    __tablename__ = "evidence"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(40), index=True)
+    debtor_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    invoice_numbers: Mapped[list] = mapped_column(JSON)
+    case_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    message_id: Mapped[str | None] = mapped_column(String(300))
+    payload: Mapped[str] = mapped_column(Text)  # canonical JSON
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class EvidenceHead(Base):
+    """One row: the chain's last sequence number and hash; locked to append."""
+
+    __tablename__ = "evidence_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class CaseRow(Base):
+    """An escalated case: a debtor's unpaid invoices handed to a person or partner."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    debtor_id: Mapped[str] = mapped_column(String(100), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # escalation | claim_declaration
+    status: Mapped[str] = mapped_column(String(12), default="open", index=True)
+    recommended_procedure: Mapped[str] = mapped_column(String(40))
+    reasons: Mapped[list] = mapped_column(JSON)
+    alternatives: Mapped[list] = mapped_column(JSON)
+    currency: Mapped[str] = mapped_column(String(3))
+    principal: Mapped[Decimal] = mapped_column(Money)
+    late_interest: Mapped[Decimal] = mapped_column(Money)
+    indemnities: Mapped[Decimal] = mapped_column(Money)
+    amount_claimed: Mapped[Decimal] = mapped_column(Money)
+    deadline: Mapped[date | None] = mapped_column(Date)
+    notes: Mapped[list] = mapped_column(JSON)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CaseInvoice(Base):
+    __tablename__ = "case_invoices"
+    __table_args__ = (UniqueConstraint("case_id", "invoice_id", name="uq_case_invoice"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)

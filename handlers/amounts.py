@@ -1,0 +1,78 @@
+"""What an invoice owes on a given day: balance, penalties per half-year, indemnity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from handlers.adapters.orm import DebtorRow, InvoiceRow, PaymentRow
+from handlers.money import ZERO, Interest, MissingRate, late_interest
+from handlers.policy import Policy, RateTable
+
+log = structlog.get_logger("relance.amounts")
+
+
+@dataclass(frozen=True)
+class InvoiceAmounts:
+    balance: Decimal
+    late_interest: Decimal
+    indemnity: Decimal
+    rate: Decimal | None  # the single rate when only one applies (for display)
+    interest: Interest | None
+
+    @property
+    def claimed(self) -> Decimal:
+        return self.balance + self.late_interest + self.indemnity
+
+
+def rate_function(invoice: InvoiceRow, policy: Policy, rates: RateTable):
+    """Annual penalty rate per half-year: contractual, else ECB + the policy's margin."""
+
+    def rate_for(half_year: str) -> Decimal:
+        entry = rates.rates.get(half_year)
+        if invoice.late_penalty_rate is not None:
+            if entry and entry.legal_rate_professional is not None \
+                    and invoice.late_penalty_rate < 3 * entry.legal_rate_professional:
+                log.warning("rate.below_legal_floor", invoice_number=invoice.number,
+                            half_year=half_year, rate=str(invoice.late_penalty_rate),
+                            floor=str(3 * entry.legal_rate_professional))
+            return invoice.late_penalty_rate
+        if entry is None:
+            raise MissingRate(half_year)
+        if entry.unconfirmed:
+            log.warning("rate.unconfirmed", half_year=half_year, source=entry.source)
+        return entry.ecb_rate + policy.money.penalty_margin
+
+    return rate_for
+
+
+def amounts_on(session: Session, invoice: InvoiceRow, debtor: DebtorRow, day: date,
+               policy: Policy, rates: RateTable, *, with_penalties: bool) -> InvoiceAmounts:
+    """Amounts of ``invoice`` on ``day``; penalties only for business debtors when asked."""
+    balance = invoice.balance
+    penalties_apply = (with_penalties and debtor.kind == "business" and day > invoice.due_date
+                       and invoice.currency in policy.money.penalty_currencies)
+    if not penalties_apply:
+        return InvoiceAmounts(balance, ZERO, ZERO, None, None)
+    movements = session.execute(
+        select(PaymentRow.on_day, PaymentRow.amount).where(PaymentRow.invoice_id == invoice.id)
+    ).all()
+    until = day
+    if debtor.insolvency_judgment_date is not None:
+        until = min(until, debtor.insolvency_judgment_date)
+
+    def balance_on(d: date) -> Decimal:
+        return invoice.amount_due - sum((a for on, a in movements if on < d), ZERO)
+
+    interest = late_interest(invoice.due_date, until, balance_on,
+                             rate_function(invoice, policy, rates),
+                             [on + timedelta(days=1) for on, _ in movements])
+    distinct = {s.rate for s in interest.segments}
+    indemnity = policy.money.recovery_indemnity if balance > 0 else ZERO
+    return InvoiceAmounts(balance, interest.total, indemnity,
+                          distinct.pop() if len(distinct) == 1 else None, interest)

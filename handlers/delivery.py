@@ -1,0 +1,115 @@
+"""Transmit recorded messages on their channel, after the transaction that recorded them.
+
+A message is transmitted under a lease: the row is marked with an attempt and a lease in
+one short transaction, sent, then marked sent. If the process dies after the channel
+accepted the message but before ``sent`` is committed, the lease runs out and the same
+bytes, with the same Message-ID, go out once more: the only duplicate the debtor can get,
+and one their mail client recognises as the same message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from handlers import evidence
+from handlers.adapters.orm import MessageRow
+from handlers.adapters.store import transaction
+from handlers.context import Context
+from handlers.messages import DeliverMessage
+from handlers.ports import Outgoing, PermanentFailure, TransientFailure, Transport
+
+log = structlog.get_logger("relance.delivery")
+
+
+def claim_for_delivery(session: Session, message_pk: int, attempt: int, now: datetime,
+                       ctx: Context) -> Outgoing | None:
+    """Take attempt number ``attempt`` of a pending message (compare-and-set on the count).
+
+    A duplicate of the same task, or a stale one, finds the count moved on and does nothing.
+    """
+    row = session.get(MessageRow, message_pk, with_for_update=True)
+    if row is None or row.status != "pending" or row.attempts != attempt:
+        return None
+    row.attempts += 1
+    row.lease_until = now + ctx.lease
+    return Outgoing(row.message_id, row.channel, row.recipient, row.subject, row.content,
+                    row.debtor_id)
+
+
+def deliver(sessions: sessionmaker[Session], message_pk: int, attempt: int,
+            clock: Callable[[], datetime], transports: Mapping[str, Transport],
+            ctx: Context) -> str:
+    """Transmit one recorded message; return 'sent', 'skipped', 'retry' or 'failed'.
+
+    A transient failure is recorded with a back-off; the scheduler re-emits the delivery
+    when it has passed, so retries survive a lost broker message or a restart.
+    """
+    with transaction(sessions) as session:
+        outgoing = claim_for_delivery(session, message_pk, attempt, clock(), ctx)
+    if outgoing is None:
+        return "skipped"
+    try:
+        tracking = transports[outgoing.channel].transmit(outgoing)
+    except TransientFailure as exc:
+        _record_failure(sessions, message_pk, clock(), str(exc), permanent=False)
+        return "retry"
+    except PermanentFailure as exc:
+        _record_failure(sessions, message_pk, clock(), str(exc), permanent=True)
+        return "failed"
+    with transaction(sessions) as session:
+        _mark_sent(session, message_pk, clock(), tracking)
+    return "sent"
+
+
+def _mark_sent(session: Session, message_pk: int, now: datetime, tracking: str | None) -> None:
+    row = session.get(MessageRow, message_pk, with_for_update=True)
+    if row is None or row.status == "sent":
+        return
+    row.status, row.sent_at, row.tracking_id, row.lease_until = "sent", now, tracking, None
+    evidence.append(session, "message.transmitted", now,
+                    {"message_id": row.message_id, "channel": row.channel,
+                     "content_sha256": row.content_sha256, "tracking_id": tracking,
+                     "attempts": row.attempts},
+                    debtor_id=row.debtor_id, message_id=row.message_id)
+    log.info("message.transmitted", message_id=row.message_id, channel=row.channel,
+             debtor_id=row.debtor_id, tracking_id=tracking, attempts=row.attempts)
+
+
+def _record_failure(sessions: sessionmaker[Session], message_pk: int, now: datetime,
+                    error: str, *, permanent: bool) -> None:
+    with transaction(sessions) as session:
+        row = session.get(MessageRow, message_pk, with_for_update=True)
+        if row is None:
+            return
+        row.last_error = error[:500]
+        row.lease_until = now + backoff(row.attempts)
+        if permanent:
+            row.status = "failed"
+            evidence.append(session, "message.failed", now,
+                            {"message_id": row.message_id, "channel": row.channel,
+                             "error": error[:500]},
+                            debtor_id=row.debtor_id, message_id=row.message_id)
+    event = "message.failed" if permanent else "message.retry"
+    log.warning(event, message_pk=message_pk, error=error[:200])
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before attempt ``attempts + 1``: 30 s doubling up to one hour."""
+    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
+
+
+def claim_overdue_deliveries(session: Session, now: datetime, lease: timedelta,
+                             limit: int) -> list[DeliverMessage]:
+    """Pending messages whose lease ran out (lost task, crash, back-off over): emit again."""
+    rows = session.execute(
+        select(MessageRow).where(MessageRow.status == "pending", MessageRow.lease_until <= now)
+        .order_by(MessageRow.lease_until).limit(limit).with_for_update(skip_locked=True)
+    ).scalars().all()
+    for row in rows:
+        row.lease_until = now + lease
+    return [DeliverMessage(row.id, row.attempts) for row in rows]

@@ -1,0 +1,153 @@
+"""Deadlines: a formal notice's deadline opens a case; a broken promise resumes dunning."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from handlers import evidence
+from handlers.adapters.orm import CaseInvoice, CaseRow, DebtorRow, InvoiceRow, PlannedStep
+from handlers.amounts import amounts_on
+from handlers.calendar import local_date
+from handlers.context import Context
+from handlers.money import ZERO
+from handlers.planning import PENDING, resume_invoice
+from handlers.policy import ESCALATION, Policy
+from handlers.reminders import lock_debtor, skip_reason
+
+log = structlog.get_logger("relance.escalation")
+
+PROMISE_EXPIRED = "promise_expired"
+
+
+def handle_deadline(session: Session, step_id: int, now: datetime, ctx: Context) -> list[object]:
+    """Act on every deadline of the step's debtor that has passed by ``now``."""
+    first = session.get(PlannedStep, step_id)
+    if first is None or first.status not in PENDING:
+        return []
+    debtor = lock_debtor(session, first.debtor_id)
+    if debtor is None:
+        return []
+    rows = session.execute(
+        select(PlannedStep, InvoiceRow).join(InvoiceRow, InvoiceRow.id == PlannedStep.invoice_id)
+        .where(PlannedStep.debtor_id == debtor.id, PlannedStep.status.in_(PENDING),
+               PlannedStep.event == "deadline.expired", PlannedStep.due_at <= now)
+        .order_by(InvoiceRow.due_date, InvoiceRow.number)
+    ).all()
+    to_escalate: list[InvoiceRow] = []
+    for step_row, invoice in rows:
+        step_row.status, step_row.done_at = "done", now
+        if step_row.step == PROMISE_EXPIRED:
+            _promise_expired(session, invoice, debtor, step_row, now, ctx.policy)
+        elif step_row.step == ESCALATION:
+            reason = _escalation_blocker(invoice, debtor, now)
+            if reason is None:
+                to_escalate.append(invoice)
+            else:
+                step_row.reason = reason[:300]
+    if to_escalate:
+        _deadline_record(session, debtor, to_escalate, ESCALATION, now)
+        open_case(session, debtor, to_escalate, now, ctx)
+    return []
+
+
+def _escalation_blocker(invoice: InvoiceRow, debtor: DebtorRow, now: datetime) -> str | None:
+    if invoice.status != "open" or invoice.balance <= 0:
+        return f"invoice {invoice.status}"
+    if invoice.disputed:
+        return "invoice disputed"
+    if invoice.in_payment_plan:
+        return "invoice in a payment plan"
+    return None
+
+
+def _deadline_record(session: Session, debtor: DebtorRow, invoices: list[InvoiceRow], step: str,
+                     now: datetime) -> None:
+    numbers = [i.number for i in invoices]
+    evidence.append(session, "deadline.expired", now,
+                    {"action": "deadline.expired", "event": "deadline.expired", "step": step,
+                     "debtor_id": debtor.id, "invoice_numbers": numbers},
+                    debtor_id=debtor.id, invoice_numbers=numbers)
+    log.info("deadline.expired", debtor_id=debtor.id, step=step, invoice_numbers=numbers)
+
+
+def _promise_expired(session: Session, invoice: InvoiceRow, debtor: DebtorRow,
+                     step_row: PlannedStep, now: datetime, policy: Policy) -> None:
+    invoice.paused_until = None
+    if invoice.status != "open" or invoice.balance <= 0:
+        step_row.reason = "promise kept"
+        return
+    _deadline_record(session, debtor, [invoice], PROMISE_EXPIRED, now)
+    if skip_reason(invoice, debtor, local_date(now, debtor.timezone)) is None:
+        resume_invoice(session, invoice, debtor, policy, now)
+
+
+def recommend(debtor: DebtorRow, invoices: list[InvoiceRow], claimed: Decimal,
+              policy: Policy) -> tuple[str, list[str], list[str]]:
+    """The recommended procedure of spec/ladder.md, its reasons and the alternatives."""
+    limit = policy.escalation.small_claims_limit
+    if debtor.insolvency_judgment_date is not None:
+        return ("declaration_de_creance",
+                [f"debtor in {debtor.insolvency_procedure} proceedings"], [])
+    disputed = [i.number for i in invoices if i.ever_disputed]
+    if disputed:
+        return ("assignation_en_paiement",
+                [f"invoice(s) disputed: {', '.join(disputed)}"], [])
+    if claimed <= limit:
+        return ("procedure_simplifiee",
+                [f"uncontested claim of {claimed} <= {limit}"],
+                ["injonction_de_payer", "refere_provision"])
+    return ("injonction_de_payer", [f"uncontested claim of {claimed} > {limit}"],
+            ["refere_provision"])
+
+
+def open_case(session: Session, debtor: DebtorRow, invoices: list[InvoiceRow], now: datetime,
+              ctx: Context) -> CaseRow:
+    """One open case per debtor; new unpaid invoices join the debtor's open case."""
+    today = local_date(now, debtor.timezone)
+    case = session.execute(
+        select(CaseRow).where(CaseRow.debtor_id == debtor.id, CaseRow.kind == "escalation",
+                              CaseRow.status == "open")
+    ).scalar_one_or_none()
+    if case is None:
+        case = CaseRow(debtor_id=debtor.id, kind="escalation", status="open",
+                       recommended_procedure="", reasons=[], alternatives=[],
+                       currency=invoices[0].currency, principal=ZERO, late_interest=ZERO,
+                       indemnities=ZERO, amount_claimed=ZERO, notes=[], opened_at=now,
+                       updated_at=now)
+        session.add(case)
+        session.flush()
+    known = set(session.execute(
+        select(CaseInvoice.invoice_id).where(CaseInvoice.case_id == case.id)).scalars())
+    for invoice in invoices:
+        if invoice.id not in known:
+            session.add(CaseInvoice(case_id=case.id, invoice_id=invoice.id))
+    session.flush()
+    members = session.execute(
+        select(InvoiceRow).join(CaseInvoice, CaseInvoice.invoice_id == InvoiceRow.id)
+        .where(CaseInvoice.case_id == case.id)).scalars().all()
+    amounts = [amounts_on(session, i, debtor, today, ctx.policy, ctx.rates, with_penalties=True)
+               for i in members]
+    case.principal = sum((a.balance for a in amounts), ZERO)
+    case.late_interest = sum((a.late_interest for a in amounts), ZERO)
+    case.indemnities = sum((a.indemnity for a in amounts), ZERO)
+    case.amount_claimed = case.principal + case.late_interest + case.indemnities
+    procedure, reasons, alternatives = recommend(debtor, members, case.amount_claimed, ctx.policy)
+    case.recommended_procedure, case.reasons, case.alternatives = procedure, reasons, alternatives
+    case.updated_at = now
+    numbers = [i.number for i in members]
+    evidence.append(session, "case.escalated", now, {
+        "action": "case.escalated", "event": "deadline.expired", "case_id": case.id,
+        "debtor_id": debtor.id, "invoice_numbers": numbers,
+        "recommended_procedure": procedure, "reasons": reasons, "alternatives": alternatives,
+        "amount_due": str(case.principal), "late_interest": str(case.late_interest),
+        "recovery_indemnity": str(case.indemnities), "amount_claimed": str(case.amount_claimed),
+        "currency": case.currency,
+    }, debtor_id=debtor.id, invoice_numbers=numbers, case_id=case.id)
+    log.info("case.escalated", case_id=case.id, debtor_id=debtor.id,
+             recommended_procedure=procedure, amount_claimed=str(case.amount_claimed))
+    return case

@@ -1,0 +1,325 @@
+"""The accounting event contract (docs/events.md): strict validation of one JSON object.
+
+``parse_event`` turns one line into a typed event or raises ``EventRejected`` whose reason
+names the field. Money must be a string decimal with at most two decimals; timestamps carry
+an offset; names, addresses and e-mail addresses may not contain control characters.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from handlers.money import parse_amount
+
+MAX_LINE_BYTES = 256 * 1024
+MAX_DEPTH = 16
+
+
+class EventRejected(ValueError):
+    """An event that breaks the contract; ``reason`` names the field and what is wrong."""
+
+    def __init__(self, reason: str, event_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.event_id = event_id
+
+
+def _no_controls(value: str) -> str:
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in value):
+        raise ValueError("must not contain control characters or line breaks")
+    return value
+
+
+def _money_text(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, str):
+        raise ValueError("money must be a JSON string such as \"1200.00\", not a number")
+    return value
+
+
+def _to_amount(value: str) -> Decimal:
+    amount = parse_amount(value)
+    if abs(amount) >= Decimal("1e12"):
+        raise ValueError("amount is too large")
+    return amount
+
+
+def _positive(value: Decimal) -> Decimal:
+    if value <= 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+def _strict_date(value: Any) -> Any:
+    if not isinstance(value, str) or len(value) != 10:
+        raise ValueError("must be a date written YYYY-MM-DD")
+    return value
+
+
+def _rate_text(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, str):
+        raise ValueError("rate must be a JSON string such as \"0.15\"")
+    return value
+
+
+def _to_rate(value: str) -> Decimal:
+    try:
+        rate = Decimal(value)
+    except ArithmeticError as exc:
+        raise ValueError(f"{value!r} is not a decimal rate") from exc
+    if not rate.is_finite() or not 0 <= rate <= 1:
+        raise ValueError("must be an annual rate between 0 and 1, e.g. \"0.15\"")
+    return rate
+
+
+SafeText = Annotated[str, Field(min_length=1, max_length=300), AfterValidator(_no_controls)]
+FreeText = Annotated[str, Field(max_length=5000)]
+Money = Annotated[Decimal, BeforeValidator(_money_text), AfterValidator(_positive)]
+Day = Annotated[date, BeforeValidator(_strict_date)]
+Rate = Annotated[Decimal, BeforeValidator(_rate_text), AfterValidator(_to_rate)]
+InvoiceNumber = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_no_controls)]
+Email = Annotated[EmailStr, AfterValidator(_no_controls)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=False)
+
+
+class Address(_Strict):
+    line1: SafeText
+    line2: SafeText | None = None
+    postal_code: Annotated[str, Field(min_length=1, max_length=20), AfterValidator(_no_controls)]
+    city: SafeText
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+
+
+class Debtor(_Strict):
+    id: Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_no_controls)]
+    name: SafeText
+    kind: Literal["business", "consumer"]
+    email: Email | None = None
+    language: Literal["fr", "en"] = "fr"
+    timezone: Annotated[str, Field(min_length=1, max_length=64)] = "Europe/Paris"
+    address: Address
+    siren: Annotated[str, Field(pattern=r"^\d{9}$")] | None = None
+    opt_out: bool = False
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from handlers.calendar import zone
+
+        zone(value)
+        return value
+
+
+class Invoice(_Strict):
+    number: InvoiceNumber
+    debtor_id: Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_no_controls)]
+    issue_date: Day
+    due_date: Day
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    amount_due: Annotated[Money, AfterValidator(_to_amount)]
+    late_penalty_rate: Rate | None = None
+    payment_url: Annotated[str, Field(max_length=2000, pattern=r"^https?://\S+$")] | None = None
+    delivered_on: Day | None = None
+
+    @model_validator(mode="after")
+    def _due_after_issue(self) -> Invoice:
+        if self.due_date < self.issue_date:
+            raise ValueError("due_date must not be before issue_date")
+        return self
+
+
+class _Envelope(_Strict):
+    event_id: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_controls)]
+    occurred_at: AwareDatetime
+
+
+class InvoiceIssued(_Envelope):
+    type: Literal["invoice.issued"]
+    invoice: Invoice
+    debtor: Debtor
+
+    @model_validator(mode="after")
+    def _same_debtor(self) -> InvoiceIssued:
+        if self.invoice.debtor_id != self.debtor.id:
+            raise ValueError("invoice.debtor_id must equal debtor.id")
+        return self
+
+
+class InvoiceUpdated(_Envelope):
+    type: Literal["invoice.updated"]
+    invoice: Invoice
+
+
+class InvoiceCancelled(_Envelope):
+    type: Literal["invoice.cancelled"]
+    invoice_number: InvoiceNumber
+
+
+class PaymentReceived(_Envelope):
+    type: Literal["payment.received"]
+    invoice_number: InvoiceNumber
+    amount: Annotated[Money, AfterValidator(_to_amount)]
+    paid_on: Day
+
+
+class CreditNoteIssued(_Envelope):
+    type: Literal["credit_note.issued"]
+    invoice_number: InvoiceNumber
+    credit_note_number: InvoiceNumber
+    amount: Annotated[Money, AfterValidator(_to_amount)]
+
+
+class InvoiceDisputed(_Envelope):
+    type: Literal["invoice.disputed"]
+    invoice_number: InvoiceNumber
+    reason: FreeText
+
+
+class DisputeResolved(_Envelope):
+    type: Literal["dispute.resolved"]
+    invoice_number: InvoiceNumber
+    outcome: Literal["upheld", "rejected"]
+
+
+class PromiseToPay(_Envelope):
+    type: Literal["promise_to_pay.recorded"]
+    invoice_number: InvoiceNumber
+    promised_date: Day
+    amount: Annotated[Money, AfterValidator(_to_amount)] | None = None
+
+
+class Installment(_Strict):
+    due_date: Day
+    amount: Annotated[Money, AfterValidator(_to_amount)]
+
+
+class PaymentPlanAgreed(_Envelope):
+    type: Literal["payment_plan.agreed"]
+    debtor_id: Annotated[str, Field(min_length=1, max_length=100)]
+    invoice_numbers: Annotated[list[InvoiceNumber], Field(min_length=1, max_length=1000)]
+    installments: Annotated[list[Installment], Field(min_length=1, max_length=120)]
+
+
+class DebtorUpdated(_Envelope):
+    type: Literal["debtor.updated"]
+    debtor: Debtor
+
+
+class InsolvencyOpened(_Envelope):
+    type: Literal["debtor.insolvency_opened"]
+    debtor_id: Annotated[str, Field(min_length=1, max_length=100)]
+    procedure: Literal["sauvegarde", "redressement", "liquidation"]
+    judgment_date: Day
+    bodacc_published_on: Day | None = None
+
+
+class DeliveryStatus(_Envelope):
+    type: Literal["delivery.status"]
+    message_id: Annotated[str, Field(min_length=3, max_length=300), AfterValidator(_no_controls)]
+    status: Literal["delivered", "bounced", "acknowledged", "refused", "unclaimed"]
+    at: AwareDatetime
+
+
+AccountingEvent = Annotated[
+    InvoiceIssued
+    | InvoiceUpdated
+    | InvoiceCancelled
+    | PaymentReceived
+    | CreditNoteIssued
+    | InvoiceDisputed
+    | DisputeResolved
+    | PromiseToPay
+    | PaymentPlanAgreed
+    | DebtorUpdated
+    | InsolvencyOpened
+    | DeliveryStatus,
+    Field(discriminator="type"),
+]
+EVENT_TYPES = (
+    "invoice.issued", "invoice.updated", "invoice.cancelled", "payment.received",
+    "credit_note.issued", "invoice.disputed", "dispute.resolved", "promise_to_pay.recorded",
+    "payment_plan.agreed", "debtor.updated", "debtor.insolvency_opened", "delivery.status",
+)
+_ADAPTER: TypeAdapter[Any] = TypeAdapter(AccountingEvent)
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if level > MAX_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level + 1)
+    return level
+
+
+def _field_path(loc: tuple) -> str:
+    # drop the discriminator tag pydantic puts first (e.g. 'invoice.issued')
+    parts = [p for p in loc[1:]] if loc and loc[0] in EVENT_TYPES else list(loc)
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(event)"
+
+
+def decode_json(raw: str | bytes) -> dict[str, Any]:
+    """The JSON object of one line, or EventRejected saying why it is not one."""
+    if isinstance(raw, bytes):
+        if len(raw) > MAX_LINE_BYTES:
+            raise EventRejected(f"line is longer than {MAX_LINE_BYTES} bytes")
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise EventRejected(f"not valid UTF-8 at byte {exc.start}") from exc
+    if len(raw.encode("utf-8", "surrogatepass")) > MAX_LINE_BYTES:
+        raise EventRejected(f"line is longer than {MAX_LINE_BYTES} bytes")
+    try:
+        data = json.loads(raw, parse_constant=_reject_constant)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise EventRejected(f"not valid JSON: {getattr(exc, 'msg', 'nesting too deep')}") from exc
+    if not isinstance(data, dict):
+        raise EventRejected("an event must be a JSON object")
+    if _depth(data) > MAX_DEPTH:
+        raise EventRejected(f"nested deeper than {MAX_DEPTH} levels")
+    return data
+
+
+def _reject_constant(text: str) -> Any:
+    raise EventRejected(f"not valid JSON: {text} is not a number JSON allows")
+
+
+def parse_event(raw: str | bytes) -> Any:
+    """Validate one accounting event; raise EventRejected naming the field on any breach."""
+    data = decode_json(raw)
+    event_id = data.get("event_id") if isinstance(data.get("event_id"), str) else None
+    kind = data.get("type")
+    if not isinstance(kind, str) or kind not in EVENT_TYPES:
+        shown = kind if isinstance(kind, str) else type(kind).__name__
+        reason = "type: missing" if kind is None else f"type: unknown event type {shown!r}"
+        raise EventRejected(reason, event_id)
+    try:
+        return _ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        message = first["msg"].removeprefix("Value error, ")
+        raise EventRejected(f"{_field_path(first['loc'])}: {message}", event_id) from exc

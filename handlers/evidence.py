@@ -1,0 +1,97 @@
+"""The evidence chain: every action and fact, appended in the transaction that makes it.
+
+Each record's hash covers its own canonical content and the previous record's hash, so
+altering, removing or reordering a record breaks every hash after it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from handlers.adapters.orm import EvidenceHead, EvidenceRecord
+
+GENESIS = "0" * 64
+
+
+def canonical(value: Any) -> str:
+    """Deterministic JSON: sorted keys, no spaces, decimals and datetimes as strings."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=_plain)
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, Decimal | datetime):
+        return str(value) if isinstance(value, Decimal) else value.isoformat()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"cannot put {type(value).__name__} in evidence")
+
+
+def record_hash(prev_hash: str, seq: int, at: datetime, kind: str, payload: str) -> str:
+    text = f"{prev_hash}\n{seq}\n{at.isoformat()}\n{kind}\n{payload}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def append(
+    session: Session,
+    kind: str,
+    at: datetime,
+    payload: dict[str, Any],
+    *,
+    debtor_id: str | None = None,
+    invoice_numbers: Iterable[str] = (),
+    case_id: int | None = None,
+    message_id: str | None = None,
+) -> EvidenceRecord:
+    """Append one record to the chain (locks the chain head until commit)."""
+    head = session.execute(
+        select(EvidenceHead).where(EvidenceHead.id == 1).with_for_update()
+    ).scalar_one_or_none()
+    if head is None:
+        head = EvidenceHead(id=1, seq=0, hash=GENESIS)
+        session.add(head)
+    seq = head.seq + 1
+    body = canonical(payload)
+    digest = record_hash(head.hash, seq, at, kind, body)
+    record = EvidenceRecord(
+        seq=seq, at=at, kind=kind, debtor_id=debtor_id,
+        invoice_numbers=sorted(invoice_numbers), case_id=case_id, message_id=message_id,
+        payload=body, prev_hash=head.hash, hash=digest,
+    )
+    head.seq, head.hash = seq, digest
+    session.add(record)
+    session.flush()
+    return record
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    ok: bool
+    records: int
+    broken_seq: int | None = None
+    reason: str | None = None
+
+
+def verify(records: Iterable[EvidenceRecord], head: EvidenceHead | None) -> ChainCheck:
+    """Recompute the chain in order; name the first record that does not hold."""
+    prev, expected_seq, count = GENESIS, 1, 0
+    for record in records:
+        if record.seq != expected_seq:
+            return ChainCheck(False, count, expected_seq, f"record {expected_seq} is missing")
+        if record.prev_hash != prev:
+            return ChainCheck(False, count, record.seq, "previous-hash link does not match")
+        if record_hash(prev, record.seq, record.at, record.kind, record.payload) != record.hash:
+            return ChainCheck(False, count, record.seq, "content does not match its hash")
+        prev, expected_seq, count = record.hash, expected_seq + 1, count + 1
+    if head is not None and (head.seq != count or head.hash != prev):
+        return ChainCheck(False, count, count + 1, "records after this one were removed")
+    return ChainCheck(True, count)

@@ -1,0 +1,78 @@
+"""Task messages between the scheduler and the workers: small frozen values, stable ids.
+
+The scheduler emits one of the three scheduler events per claimed step; the id is derived
+from the step and its due instant, so a re-emission of the same step is recognisably the
+same message and the workers' inbox discards what was already processed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+_NAMESPACE = uuid.UUID("5b0f4a8e-2a3c-4f6e-9a51-6d1e0c7b9a10")
+
+ACTOR_OF_EVENT = {
+    "invoice.due": "invoice_due",
+    "invoice.overdue": "invoice_overdue",
+    "deadline.expired": "deadline_expired",
+}
+
+
+def stable_id(*parts: object) -> str:
+    return str(uuid.uuid5(_NAMESPACE, "|".join(str(p) for p in parts)))
+
+
+@dataclass(frozen=True)
+class StepDue:
+    """A planned step reached its instant: ``event`` is the scheduler event name."""
+
+    event: str
+    step_id: int
+    due_at: datetime
+
+    @property
+    def actor(self) -> str:
+        return ACTOR_OF_EVENT[self.event]
+
+    @property
+    def message_id(self) -> str:
+        return stable_id("step", self.step_id, self.due_at.isoformat())
+
+    def payload(self) -> dict:
+        return {"step_id": self.step_id, "due_at": self.due_at.isoformat()}
+
+
+@dataclass(frozen=True)
+class DeliverMessage:
+    """A recorded message must be transmitted on its channel."""
+
+    message_pk: int
+    attempt: int
+
+    actor = "deliver_message"
+
+    @property
+    def message_id(self) -> str:
+        return stable_id("deliver", self.message_pk, self.attempt)
+
+    def payload(self) -> dict:
+        return {"message_pk": self.message_pk, "attempt": self.attempt}
+
+
+@dataclass(frozen=True)
+class AccountingEventReceived:
+    """A raw accounting event sent by a producer to the ``accounting_event`` actor."""
+
+    raw: str
+    source: str | None = None
+
+    actor = "accounting_event"
+
+    @property
+    def message_id(self) -> str:
+        return stable_id("event", self.raw)
+
+    def payload(self) -> dict:
+        return {"raw": self.raw, "source": self.source}

@@ -1,0 +1,126 @@
+"""Money: exact decimals, late-payment penalties per half-year, formatting per language.
+
+Penalties are simple interest on the unpaid amount including VAT, for every calendar day
+after the due date up to and including the day of computation, actual/365, one rate per
+calendar half-year, summed unrounded and rounded half-up to the cent once at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from babel.numbers import format_currency
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+DAYS_PER_YEAR = Decimal(365)
+
+
+class MissingRate(LookupError):
+    """The rate table has no entry for a half-year that a computation needs."""
+
+    def __init__(self, half_year: str) -> None:
+        super().__init__(f"the rate table has no rate for half-year {half_year}")
+        self.half_year = half_year
+
+
+def to_cents(amount: Decimal) -> Decimal:
+    """Round half-up to the cent."""
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def parse_amount(text: str | Decimal) -> Decimal:
+    """A decimal string with at most 2 decimals, exactly."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation as exc:
+        raise ValueError(f"{text!r} is not a decimal amount") from exc
+    if not value.is_finite() or value.adjusted() > 15:
+        raise ValueError(f"{text!r} is not a usable amount")
+    if value != value.quantize(CENT):
+        raise ValueError(f"{text!r} must have at most 2 decimals")
+    return value.quantize(CENT)
+
+
+def half_year_of(day: date) -> str:
+    return f"{day.year}-H{1 if day.month <= 6 else 2}"
+
+
+def _half_year_end(day: date) -> date:
+    return date(day.year, 6, 30) if day.month <= 6 else date(day.year, 12, 31)
+
+
+@dataclass(frozen=True)
+class InterestSegment:
+    """Interest of one stretch of days sharing a half-year and an unpaid balance."""
+
+    half_year: str
+    first_day: date
+    last_day: date
+    days: int
+    balance: Decimal
+    rate: Decimal
+    amount: Decimal  # unrounded
+
+    @property
+    def amount_rounded(self) -> Decimal:
+        return to_cents(self.amount)
+
+
+@dataclass(frozen=True)
+class Interest:
+    total: Decimal
+    segments: tuple[InterestSegment, ...]
+
+
+RateFor = Callable[[str], Decimal]
+"""Annual rate (e.g. Decimal('0.1215')) for a half-year key; raises MissingRate."""
+
+
+def late_interest(
+    due_date: date,
+    until: date,
+    balance_on: Callable[[date], Decimal],
+    rate_for: RateFor,
+    change_days: Sequence[date] = (),
+) -> Interest:
+    """Penalties from the day after ``due_date`` through ``until`` inclusive.
+
+    ``balance_on(day)`` gives the unpaid amount on that day; ``change_days`` are the days
+    on which it changes (payments, credit notes), so segments split there too.
+    """
+    day = due_date + timedelta(days=1)
+    cuts = sorted({d for d in change_days if day < d <= until})
+    segments: list[InterestSegment] = []
+    while day <= until:
+        last = min(_half_year_end(day), until)
+        next_cut = next((c for c in cuts if day < c <= last), None)
+        if next_cut is not None:
+            last = next_cut - timedelta(days=1)
+        balance = balance_on(day)
+        if balance > 0:
+            key = half_year_of(day)
+            rate = rate_for(key)
+            days = (last - day).days + 1
+            amount = balance * rate * days / DAYS_PER_YEAR
+            segments.append(InterestSegment(key, day, last, days, balance, rate, amount))
+        day = last + timedelta(days=1)
+    return Interest(to_cents(sum((s.amount for s in segments), Decimal(0))), tuple(segments))
+
+
+_LOCALES = {"fr": "fr_FR", "en": "en_GB"}
+
+
+def format_money(amount: Decimal, currency: str, language: str) -> str:
+    """``1 234,56 €`` in French, ``€1,234.56`` in English (CLDR data via Babel)."""
+    text = format_currency(amount, currency, locale=_LOCALES.get(language, "fr_FR"))
+    return text.replace("\u202f", " ").replace("\xa0", " ")
+
+
+def format_rate(rate: Decimal, language: str) -> str:
+    percent = (rate * 100).quantize(CENT)
+    text = f"{percent:.2f} %"
+    return text.replace(".", ",") if language == "fr" else text.replace(" %", "%")

@@ -1,0 +1,147 @@
+"""The dunning policy as validated values: ladder steps, sending window, money and creditor.
+
+A policy is data, loaded from a TOML file by ``config.policy``; nothing here reads files.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Channel = Literal["email", "letter", "registered_letter"]
+SchedulerEvent = Literal["invoice.due", "invoice.overdue", "deadline.expired"]
+
+FORMAL_NOTICE = "formal_notice"
+ESCALATION = "escalation"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Step(_Frozen):
+    """One rung of the ladder: when (days from the due date), how, and with which template."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")
+    offset_days: int = Field(ge=-60, le=365)
+    event: Literal["invoice.due", "invoice.overdue"]
+    channels: tuple[Channel, ...] = Field(min_length=1)
+    states_penalties: bool = False
+
+    @property
+    def template(self) -> str:
+        return self.name
+
+
+class Window(_Frozen):
+    """Hours of the debtor's local day when messages may go out."""
+
+    start: time = time(9, 0)
+    end: time = time(18, 0)
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> Window:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class Escalation(_Frozen):
+    deadline_days: int = Field(8, ge=1, le=60)
+    small_claims_limit: Decimal = Field(Decimal("5000.00"), gt=0)
+
+
+class MoneyRules(_Frozen):
+    recovery_indemnity: Decimal = Field(Decimal("40.00"), ge=0)
+    penalty_margin: Decimal = Field(Decimal("0.10"), ge=0, le=1)
+    penalty_currencies: tuple[str, ...] = ("EUR",)
+
+
+class Creditor(_Frozen):
+    """Who is owed: printed on every letter and in the formal notice."""
+
+    name: str = Field("Votre société", min_length=1, max_length=200)
+    address: tuple[str, ...] = ("1 rue de l'Exemple", "75001 Paris")
+    siren: str | None = Field(None, pattern=r"^\d{9}$")
+    email: str | None = None
+    phone: str | None = None
+    signature: str = "Le service comptabilité"
+
+
+class Policy(_Frozen):
+    """The whole dunning policy. ``steps`` are ordered from the mildest to the most severe."""
+
+    name: str = "default"
+    country: str = Field("FR", pattern=r"^[A-Z]{2}$")
+    language: Literal["fr", "en"] = "fr"
+    timezone: str = "Europe/Paris"
+    window: Window = Window()
+    steps: tuple[Step, ...] = Field(min_length=1)
+    escalation: Escalation = Escalation()
+    money: MoneyRules = MoneyRules()
+    creditor: Creditor = Creditor()
+    resume_step: str = Field("notice", description="where an invoice imported late enters")
+
+    @field_validator("steps")
+    @classmethod
+    def _steps_ordered_and_unique(cls, steps: tuple[Step, ...]) -> tuple[Step, ...]:
+        names = [s.name for s in steps]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"step names must be unique, repeated: {', '.join(duplicates)}")
+        offsets = [s.offset_days for s in steps]
+        if offsets != sorted(offsets) or len(set(offsets)) != len(offsets):
+            raise ValueError("offset_days must increase strictly from one step to the next")
+        return steps
+
+    @model_validator(mode="after")
+    def _resume_step_exists(self) -> Policy:
+        if self.resume_step not in {s.name for s in self.steps}:
+            raise ValueError(f"resume_step: no step named {self.resume_step!r}")
+        return self
+
+    def step(self, name: str) -> Step:
+        for candidate in self.steps:
+            if candidate.name == name:
+                return candidate
+        raise KeyError(name)
+
+    def severity(self, name: str) -> int:
+        """Rank of a step: higher is more severe; unknown names rank lowest."""
+        for index, candidate in enumerate(self.steps):
+            if candidate.name == name:
+                return index
+        return -1
+
+    @property
+    def has_formal_notice(self) -> bool:
+        return any(s.name == FORMAL_NOTICE for s in self.steps)
+
+
+class HalfYearRate(_Frozen):
+    """Rates of one calendar half-year, with where each figure comes from."""
+
+    ecb_rate: Decimal = Field(ge=0, le=1)
+    legal_rate_professional: Decimal | None = Field(None, ge=0, le=1)
+    legal_rate_consumer: Decimal | None = Field(None, ge=0, le=1)
+    source: str = Field(min_length=3)
+    unconfirmed: bool = False
+
+
+class RateTable(_Frozen):
+    """Half-year rates keyed ``YYYY-H1`` / ``YYYY-H2``."""
+
+    rates: dict[str, HalfYearRate]
+
+    @field_validator("rates")
+    @classmethod
+    def _keys_are_half_years(cls, rates: dict[str, HalfYearRate]) -> dict[str, HalfYearRate]:
+        import re
+
+        for key in rates:
+            if not re.fullmatch(r"\d{4}-H[12]", key):
+                raise ValueError(f"{key!r} is not a half-year like 2026-H1")
+        return rates

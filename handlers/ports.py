@@ -1,0 +1,84 @@
+"""Ports: what the core needs from the outside world, as small protocols, and the clocks."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current instant, timezone-aware (UTC)."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class OffsetClock:
+    """Real time, started at a chosen instant (RELANCE_NOW): time still runs."""
+
+    def __init__(self, start: datetime) -> None:
+        self._start = start.astimezone(UTC)
+        self._origin = time.monotonic()
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=time.monotonic() - self._origin)
+
+
+class VirtualClock:
+    """A clock that only moves when told to (simulation, tests)."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start.astimezone(UTC)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def set(self, instant: datetime) -> None:
+        with self._lock:
+            self._now = instant.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A recorded message ready to leave: exact bytes and where to."""
+
+    message_id: str
+    channel: str  # email | letter | registered_letter
+    recipient: str
+    subject: str
+    content: bytes
+    debtor_id: str
+
+
+class TransientFailure(Exception):
+    """The channel failed for now (connection refused, 4xx): retry later."""
+
+
+class PermanentFailure(Exception):
+    """The channel refused the message for good (5xx, bad address)."""
+
+
+class Transport(Protocol):
+    def transmit(self, message: Outgoing) -> str | None:
+        """Hand the message over; return a tracking id when the channel gives one.
+
+        Must be idempotent per ``message.message_id``: sending the same message again
+        carries the same identifier, so the recipient's side can discard the copy.
+        """
+        ...
+
+
+class Publisher(Protocol):
+    def publish(self, tasks: Sequence[object]) -> None:
+        """Send task messages (handlers.messages) to the workers, after commit."""
+        ...

@@ -1,0 +1,93 @@
+"""Render the text of messages and letters from Jinja templates, per language and step.
+
+Templates live in ``handlers/templates/<language>/<step>.txt.j2``; an operator's folder
+(RELANCE_TEMPLATE_DIR) with the same layout overrides them file by file. Each template
+sets ``subject`` and renders the body. Every template is rendered once at start-up with
+sample data, so a broken template stops the service instead of failing a send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from babel.dates import format_date
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PackageLoader,
+    StrictUndefined,
+    TemplateError,
+)
+
+from handlers.money import format_money, format_rate
+
+LANGUAGES = ("fr", "en")
+_LOCALES = {"fr": "fr_FR", "en": "en_GB"}
+
+
+class TemplateProblem(Exception):
+    """A template is missing or does not render; the message names it."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    body_text: str
+
+
+def _environment(override: Path | None) -> Environment:
+    loaders: list[Any] = [PackageLoader("handlers", "templates")]
+    if override is not None:
+        loaders.insert(0, FileSystemLoader(str(override)))
+    env = Environment(loader=ChoiceLoader(loaders), undefined=StrictUndefined,
+                      autoescape=False, keep_trailing_newline=True, trim_blocks=True,
+                      lstrip_blocks=True)
+    return env
+
+
+class Renderer:
+    """Renders one step's template for one language; caches compiled templates."""
+
+    def __init__(self, override: Path | None = None) -> None:
+        self._env = _environment(override)
+
+    def render(self, step: str, language: str, context: dict[str, Any]) -> Rendered:
+        language = language if language in LANGUAGES else "fr"
+        name = f"{language}/{step}.txt.j2"
+        try:
+            template = self._env.get_template(name)
+            values = {**context, **helpers(language)}
+            body = template.render(values)
+            subject = str(template.make_module(values).subject)
+        except TemplateError as exc:
+            raise TemplateProblem(f"template {name}: {exc}") from exc
+        except AttributeError as exc:
+            raise TemplateProblem(f"template {name}: it must set `subject`") from exc
+        return Rendered(" ".join(subject.split()), body.strip() + "\n")
+
+    def check(self, steps: Iterable[str], sample: dict[str, Any]) -> None:
+        """Render every step in every language once; raise TemplateProblem on the first failure."""
+        for step in steps:
+            for language in LANGUAGES:
+                self.render(step, language, sample)
+
+
+def helpers(language: str) -> dict[str, Any]:
+    locale = _LOCALES.get(language, "fr_FR")
+
+    def money(amount: Decimal, currency: str = "EUR") -> str:
+        return format_money(amount, currency, language)
+
+    def day(value: date) -> str:
+        return format_date(value, format="long", locale=locale)
+
+    def rate(value: Decimal) -> str:
+        return format_rate(value, language)
+
+    return {"money": money, "day": day, "rate": rate}

@@ -1,0 +1,86 @@
+"""The application's use cases, each one transaction: what actors, scheduler and CLI call.
+
+Every use case commits first and publishes the tasks it produced afterwards. Broker
+messages are remembered in ``processed_messages`` in the same transaction as their
+effects, so a message delivered twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from handlers import accounting
+from handlers.adapters.orm import ProcessedMessage, RejectedEvent
+from handlers.adapters.store import transaction
+from handlers.context import Context
+from handlers.escalation import handle_deadline
+from handlers.events import EventRejected, parse_event
+from handlers.ports import Publisher
+from handlers.reminders import handle_step_due
+
+log = structlog.get_logger("relance.service")
+
+STEP_HANDLERS: dict[str, Callable[[Session, int, datetime, Context], list[object]]] = {
+    "invoice.due": handle_step_due,
+    "invoice.overdue": handle_step_due,
+    "deadline.expired": handle_deadline,
+}
+
+
+def process_once(sessions: sessionmaker[Session], publisher: Publisher, message_id: str,
+                 actor: str, work: Callable[[Session], list[object]],
+                 now: datetime) -> bool:
+    """Run ``work`` unless ``message_id`` was processed; return False for a duplicate."""
+    try:
+        with transaction(sessions) as session:
+            if session.get(ProcessedMessage, message_id) is not None:
+                log.info("message.duplicate", message_id=message_id, actor=actor)
+                return False
+            tasks = work(session)
+            session.add(ProcessedMessage(message_id=message_id, actor=actor, processed_at=now))
+    except IntegrityError:
+        log.info("message.duplicate", message_id=message_id, actor=actor)
+        return False
+    if tasks:
+        publisher.publish(tasks)
+    return True
+
+
+def run_step(sessions: sessionmaker[Session], publisher: Publisher, message_id: str,
+             event: str, step_id: int, now: datetime, ctx: Context) -> bool:
+    """Handle one scheduler event (invoice.due / invoice.overdue / deadline.expired)."""
+    handler = STEP_HANDLERS[event]
+    return process_once(sessions, publisher, message_id, event,
+                        lambda session: handler(session, step_id, now, ctx), now)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    status: str  # accepted | duplicate | parked | rejected
+    event_id: str | None
+    reason: str | None = None
+
+
+def ingest_one(session: Session, raw: str | bytes, now: datetime, ctx: Context, *,
+               source: str | None = None, line_no: int | None = None) -> IngestResult:
+    """Validate and apply one raw event inside ``session``; a rejection is stored, not raised."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    try:
+        event = parse_event(raw)
+        with session.begin_nested():
+            outcome = accounting.receive(session, event, text, now, ctx.policy)
+    except EventRejected as rejected:
+        session.add(RejectedEvent(event_id=rejected.event_id, raw=text, reason=rejected.reason,
+                                  source=source, line_no=line_no, received_at=now))
+        log.warning("event.rejected", event_id=rejected.event_id, reason=rejected.reason,
+                    source=source, line=line_no)
+        return IngestResult("rejected", rejected.event_id, rejected.reason)
+    if outcome.status == "duplicate":
+        log.info("event.duplicate", event_id=outcome.event_id)
+    return IngestResult(outcome.status, outcome.event_id, outcome.detail)

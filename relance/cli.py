@@ -1,0 +1,215 @@
+"""The ``relance`` command (docs/cli.md). Every failure is one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from config.errors import ConfigError
+from config.logging import configure_logging
+from config.settings import Settings, load_settings
+from handlers.adapters.store import StoreUnavailable
+
+EXIT_USAGE = 2
+
+
+class CommandError(Exception):
+    """A problem with what the operator asked; printed as one line, exit 2."""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {}
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = Path(args.data_dir)
+    if getattr(args, "policy", None):
+        overrides["policy_file"] = Path(args.policy)
+    settings = load_settings(**overrides)
+    configure_logging(settings.log_level)
+    return settings
+
+
+def _app(args: argparse.Namespace, *, auto_migrate: bool = False):
+    from config.bootstrap import build_app, prepare_store
+
+    app = build_app(_settings(args))
+    prepare_store(app, auto_migrate=auto_migrate or app.embedded_store)
+    return app
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from relance.service import run_all_in_one
+
+    return run_all_in_one(_settings(args))
+
+
+def _needs_redis(settings: Settings, command: str) -> None:
+    if not settings.redis_url:
+        raise CommandError(f"`relance {command}` needs RELANCE_REDIS_URL (a shared broker); "
+                           "for the embedded mode use `relance run`")
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from relance.service import exec_dramatiq_workers
+
+    settings = _settings(args)
+    _needs_redis(settings, "worker")
+    return exec_dramatiq_workers(settings)
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    from relance.service import run_scheduler_only
+
+    settings = _settings(args)
+    _needs_redis(settings, "scheduler")
+    return run_scheduler_only(settings)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from config.bootstrap import build_app
+    from handlers.adapters.store import check_connection, migrate
+
+    app = build_app(_settings(args))
+    check_connection(app.engine)
+    revision = migrate(app.engine)
+    print(f"schema at revision {revision}")
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from relance.ingest import ingest_stream
+
+    app = _app(args)
+    label = "<stdin>" if args.file == "-" else args.file
+    if args.file == "-":
+        counts = ingest_stream(app, sys.stdin.buffer, label, sys.stdout)
+    else:
+        try:
+            with open(args.file, "rb") as stream:
+                counts = ingest_stream(app, stream, label, sys.stdout)
+        except FileNotFoundError as exc:
+            raise CommandError(f"{args.file}: no such file") from exc
+    return 1 if counts["rejected"] else 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from relance.simulate import simulate, throwaway_dir
+
+    try:
+        until = date.fromisoformat(args.until)
+    except ValueError as exc:
+        raise CommandError(f"--until: {args.until!r} is not a date YYYY-MM-DD") from exc
+    data_dir = Path(args.data_dir) if args.data_dir else throwaway_dir()
+    overrides: dict = {"data_dir": data_dir, "database_url": None, "redis_url": None,
+                       "smtp_host": None}
+    if args.policy:
+        overrides["policy_file"] = Path(args.policy)
+    settings = load_settings(**overrides)
+    configure_logging(os.environ.get("RELANCE_SIMULATE_LOG_LEVEL", "WARNING"))
+    try:
+        source = sys.stdin if args.file == "-" else open(  # noqa: SIM115 - closed below
+            args.file, encoding="utf-8", errors="replace")
+    except FileNotFoundError as exc:
+        raise CommandError(f"{args.file}: no such file") from exc
+    with source:
+        return simulate(settings, source, until, sys.stdout, args.format)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from relance.reports import status
+
+    app = _app(args)
+    report = status(app)
+    print(json.dumps(report, indent=2, ensure_ascii=False) if args.json
+          else "\n".join(f"{k}: {v}" for k, v in report.items()))
+    return 0
+
+
+def cmd_evidence_verify(args: argparse.Namespace) -> int:
+    from relance.reports import verify_chain
+
+    check = verify_chain(_app(args))
+    if check.ok:
+        print(f"ok {check.records} records")
+        return 0
+    print(f"broken at record {check.broken_seq}: {check.reason} "
+          f"({check.records} records verified before it)")
+    return 1
+
+
+def cmd_cases(args: argparse.Namespace) -> int:
+    from relance.reports import list_cases
+
+    for line in list_cases(_app(args), args.status, args.procedure):
+        print(line)
+    return 0
+
+
+def cmd_inbox(args: argparse.Namespace) -> int:
+    from relance.reports import list_rejected
+
+    for line in list_rejected(_app(args)):
+        print(line)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="relance", description="Dunning worker: reminders, formal notices, escalation.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", help="folder of the embedded store and outbox "
+                        "(default ./var, or RELANCE_DATA_DIR)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler, help_text: str) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
+        command.set_defaults(handler=handler)
+        return command
+
+    add("run", cmd_run, "the whole service in one process (scheduler + workers)")
+    add("worker", cmd_worker, "Dramatiq worker processes only (needs Redis)")
+    add("scheduler", cmd_scheduler, "the scheduler only (needs Redis)")
+    add("migrate", cmd_migrate, "create or upgrade the database schema")
+    ingest = add("ingest", cmd_ingest, "validate and apply accounting events (JSON Lines)")
+    ingest.add_argument("file", metavar="FILE", help="a JSON Lines file, or - for stdin")
+    simulate = add("simulate", cmd_simulate, "preview the policy on events with a virtual clock")
+    simulate.add_argument("file", metavar="FILE", help="a JSON Lines file, or - for stdin")
+    simulate.add_argument("--until", required=True, help="last day simulated (YYYY-MM-DD)")
+    simulate.add_argument("--policy", help="policy TOML file to preview")
+    simulate.add_argument("--format", choices=("jsonl", "table"), default="jsonl")
+    status = add("status", cmd_status, "open invoices, amounts by age, today's sends, cases")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    evidence = add("evidence", lambda a: cmd_evidence_verify(a), "evidence chain commands")
+    evidence.add_argument("action", choices=("verify",), help="verify: recompute the chain")
+    cases = add("cases", cmd_cases, "list escalated cases")
+    cases.add_argument("--status", choices=("open", "handed_over", "paid", "closed"))
+    cases.add_argument("--procedure")
+    add("inbox", cmd_inbox, "list rejected events kept for replay")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (ConfigError, StoreUnavailable, CommandError) as exc:
+        print(f"relance: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a missing service surfaces as a library error: say which
+        from relance.errors import describe_service_error
+
+        message = describe_service_error(exc)
+        if message is None:
+            raise
+        print(f"relance: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

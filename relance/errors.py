@@ -1,0 +1,18 @@
+"""Turn a missing-service exception from a library into one line for people."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import OperationalError
+
+
+def describe_service_error(exc: BaseException) -> str | None:
+    try:
+        import redis
+    except ImportError:  # pragma: no cover
+        redis = None
+    if redis is not None and isinstance(exc, redis.exceptions.ConnectionError):
+        return f"Redis unreachable (RELANCE_REDIS_URL): {exc}"
+    if isinstance(exc, OperationalError):
+        first = str(exc.orig or exc).strip().splitlines()[0]
+        return f"database error: {first}"
+    return None

@@ -1,0 +1,86 @@
+"""Read-only views for operators: status, cases, rejected events, evidence verification."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from config.bootstrap import App
+from handlers.adapters.orm import (
+    CaseRow,
+    EvidenceHead,
+    EvidenceRecord,
+    InvoiceRow,
+    MessageRow,
+    RejectedEvent,
+)
+from handlers.adapters.store import transaction
+from handlers.evidence import ChainCheck, verify
+
+BUCKETS = (("not_due", None, 0), ("1-30", 1, 30), ("31-60", 31, 60), ("61-90", 61, 90),
+           ("over_90", 91, None))
+
+
+def _bucket(days_late: int) -> str:
+    for name, low, high in BUCKETS:
+        if (low is None or days_late >= low) and (high is None or days_late <= high):
+            return name
+    return "not_due"
+
+
+def status(app: App) -> dict[str, object]:
+    now = app.clock.now()
+    today = now.date()
+    amounts: dict[str, Decimal] = {name: Decimal("0.00") for name, _, _ in BUCKETS}
+    with transaction(app.sessions) as session:
+        invoices = session.execute(
+            select(InvoiceRow.due_date, InvoiceRow.amount_due, InvoiceRow.paid,
+                   InvoiceRow.credited).where(InvoiceRow.status == "open")
+        ).all()
+        sent_today = session.execute(
+            select(func.count()).select_from(MessageRow)
+            .where(MessageRow.created_at >= now - timedelta(hours=24))).scalar_one()
+        open_cases = session.execute(
+            select(func.count()).select_from(CaseRow).where(CaseRow.status == "open")
+        ).scalar_one()
+        rejected = session.execute(
+            select(func.count()).select_from(RejectedEvent)
+            .where(RejectedEvent.replayed_at.is_(None))).scalar_one()
+    for due_date, amount, paid, credited in invoices:
+        amounts[_bucket((today - due_date).days)] += amount - paid - credited
+    return {"open_invoices": len(invoices),
+            **{f"balance_{k}": str(v) for k, v in amounts.items()},
+            "messages_last_24h": sent_today, "open_cases": open_cases,
+            "rejected_events": rejected}
+
+
+def verify_chain(app: App) -> ChainCheck:
+    with transaction(app.sessions) as session:
+        head = session.get(EvidenceHead, 1)
+        records = session.execute(
+            select(EvidenceRecord).order_by(EvidenceRecord.seq).execution_options(yield_per=1000)
+        ).scalars()
+        return verify(records, head)
+
+
+def list_cases(app: App, status_filter: str | None, procedure: str | None) -> Iterator[str]:
+    query = select(CaseRow).order_by(CaseRow.id)
+    if status_filter:
+        query = query.where(CaseRow.status == status_filter)
+    if procedure:
+        query = query.where(CaseRow.recommended_procedure == procedure)
+    with transaction(app.sessions) as session:
+        for case in session.execute(query).scalars():
+            yield (f"{case.id}\t{case.status}\t{case.debtor_id}\t{case.recommended_procedure}\t"
+                   f"{case.amount_claimed} {case.currency}\topened {case.opened_at.date()}")
+
+
+def list_rejected(app: App) -> Iterator[str]:
+    with transaction(app.sessions) as session:
+        rows = session.execute(select(RejectedEvent).order_by(RejectedEvent.id)).scalars()
+        for row in rows:
+            where = f"{row.source or '?'}:{row.line_no}" if row.line_no else (row.source or "?")
+            yield f"{row.id}\t{row.received_at.isoformat()}\t{where}\t{row.reason}"

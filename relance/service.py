@@ -1,0 +1,96 @@
+"""Run the service: all-in-one (scheduler + in-process workers) or one part of it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+
+import dramatiq
+import structlog
+from dramatiq import Worker
+
+from config.bootstrap import App, attach_publisher, build_app, make_broker, prepare_store
+from config.settings import Settings
+from scheduler.loop import make_scheduler
+
+log = structlog.get_logger("relance.service")
+
+
+def start_workers(broker: dramatiq.Broker, threads: int) -> Worker:
+    broker.emit_after("process_boot")  # time limits are enforced only after process_boot
+    worker = Worker(broker, worker_threads=threads)
+    worker.start()
+    return worker
+
+
+def run_all_in_one(settings: Settings) -> int:
+    """Scheduler and workers in this process until SIGINT/SIGTERM."""
+    from worker import broker as broker_setup
+    from worker import runtime
+
+    app = build_app(settings)
+    prepare_store(app, auto_migrate=True)
+    broker = broker_setup.use(make_broker(settings))
+    import worker.actors  # noqa: F401 - declares the actors on the broker
+
+    attach_publisher(app, broker)
+    runtime.install(app)
+    workers = start_workers(broker, settings.worker_threads)
+    scheduler = make_scheduler(app, blocking=False)
+    scheduler.start()
+    log.info("service.started", mode=describe(app, settings), data_dir=str(settings.data_dir))
+    wait_for_stop()
+    log.info("service.stopping")
+    scheduler.shutdown(wait=True)
+    workers.stop(timeout=30_000)
+    broker.close()
+    app.dispose()
+    log.info("service.stopped")
+    return 0
+
+
+def describe(app: App, settings: Settings) -> dict:
+    return {"store": app.engine.dialect.name,
+            "broker": "redis" if settings.redis_url else "in-process",
+            "email": "smtp" if settings.smtp_host else "files"}
+
+
+def wait_for_stop() -> None:
+    stop = threading.Event()
+
+    def _handler(signum: int, _frame: object) -> None:
+        log.info("service.signal", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _handler)
+    signal.signal(signal.SIGINT, _handler)
+    while not stop.wait(0.5):
+        pass
+
+
+def run_scheduler_only(settings: Settings) -> int:
+    app = build_app(settings)
+    prepare_store(app, auto_migrate=False)
+    attach_publisher(app, make_broker(settings))
+    log.info("scheduler.started", mode=describe(app, settings))
+    scheduler = make_scheduler(app, blocking=True)
+    signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
+        scheduler.start()
+    log.info("scheduler.stopped")
+    return 0
+
+
+def exec_dramatiq_workers(settings: Settings) -> int:
+    """Replace this process with ``dramatiq worker.actors`` (N processes, T threads)."""
+    app = build_app(settings)
+    prepare_store(app, auto_migrate=False)
+    app.dispose()
+    args = [sys.executable, "-m", "dramatiq", "worker.actors", "--skip-logging",
+            "--processes", str(settings.worker_processes),
+            "--threads", str(settings.worker_threads)]
+    os.execv(sys.executable, args)
+    return 0  # pragma: no cover - execv does not return

@@ -1,0 +1,173 @@
+"""``relance simulate``: replay events on a virtual clock through the real service parts.
+
+The store is a SQLite file (a throwaway folder, or ``--data-dir``), the broker is the
+in-process one with a real Dramatiq worker, e-mails and letters go to the outbox files.
+The clock jumps from one interesting instant to the next: an event's ``occurred_at`` or a
+planned step's due instant; at each, events are ingested, the scheduler ticks and the
+workers drain the queue. Every action is read back from the evidence chain.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+from sqlalchemy import func, select
+
+from config.bootstrap import App, attach_publisher, build_app, make_broker, prepare_store
+from config.settings import Settings
+from handlers.adapters.orm import EvidenceRecord, MessageRow, PlannedStep
+from handlers.adapters.publisher import QUEUE
+from handlers.adapters.store import transaction
+from handlers.calendar import zone
+from handlers.events import EventRejected, decode_json
+from handlers.ports import VirtualClock
+from handlers.service import ingest_one
+from scheduler.tick import tick
+
+ACTIONS = ("reminder.sent", "reminder.skipped", "case.escalated", "deadline.expired")
+FIELDS = ("at", "action", "step", "event", "debtor_id", "invoice_numbers", "channel", "to",
+          "subject", "body_text", "amount_due", "late_interest", "recovery_indemnity",
+          "currency", "message_id", "reason", "recommended_procedure", "amount_claimed")
+
+
+@dataclass(frozen=True)
+class InputEvent:
+    line_no: int
+    raw: str
+    at: datetime | None  # None when occurred_at cannot be read: applied at the start
+
+
+def read_events(lines: list[str]) -> list[InputEvent]:
+    events = []
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        events.append(InputEvent(number, raw.rstrip("\n"), _occurred_at(raw)))
+    return events
+
+
+def _occurred_at(raw: str) -> datetime | None:
+    try:
+        value = decode_json(raw).get("occurred_at")
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except (EventRejected, ValueError):
+        return None
+    return parsed if parsed is not None and parsed.tzinfo is not None else None
+
+
+class Simulation:
+    def __init__(self, settings: Settings, events: list[InputEvent], until: date) -> None:
+        known = [e.at for e in events if e.at is not None]
+        start = min(known) if known else datetime.now(UTC)
+        self.clock = VirtualClock(start)
+        self.app: App = build_app(settings, clock=self.clock)
+        prepare_store(self.app, auto_migrate=True)
+        self.tz = self.app.ctx.policy.timezone
+        self.end = datetime.combine(until + timedelta(days=1), time(0), tzinfo=zone(self.tz))
+        self.pending = sorted(events, key=lambda e: (e.at or start, e.line_no))
+        self.start = start
+        with transaction(self.app.sessions) as session:
+            self.last_seq = session.execute(select(func.max(EvidenceRecord.seq))).scalar() or 0
+
+    def run(self) -> Iterator[dict[str, Any]]:
+        from worker import broker as broker_setup
+        from worker import runtime
+
+        broker = broker_setup.use(make_broker(self.app.settings, stub=True))
+        import worker.actors  # noqa: F401
+
+        attach_publisher(self.app, broker)
+        runtime.install(self.app)
+        from relance.service import start_workers
+
+        workers = start_workers(broker, 2)
+        try:
+            while (instant := self._next_instant()) is not None:
+                self.clock.set(instant)
+                yield from self._ingest_until(instant)
+                tick(self.app.sessions, self.app.publisher, instant, lease=self.app.ctx.lease,
+                     batch_size=self.app.settings.batch_size)
+                broker.join(QUEUE, fail_fast=True)
+                workers.join()
+                yield from self._new_actions()
+        finally:
+            workers.stop()
+            broker.close()
+            self.app.dispose()
+
+    def _next_instant(self) -> datetime | None:
+        candidates = [self.pending[0].at or self.start] if self.pending else []
+        with transaction(self.app.sessions) as session:
+            due = session.execute(
+                select(func.min(PlannedStep.due_at)).where(PlannedStep.status == "planned")
+            ).scalar()
+        if due is not None:
+            candidates.append(due.replace(tzinfo=UTC) if due.tzinfo is None else due)
+        candidates = [c for c in candidates if c < self.end]
+        return max(min(candidates), self.clock.now()) if candidates else None
+
+    def _ingest_until(self, instant: datetime) -> Iterator[dict[str, Any]]:
+        while self.pending and (self.pending[0].at or self.start) <= instant:
+            item = self.pending.pop(0)
+            with transaction(self.app.sessions) as session:
+                result = ingest_one(session, item.raw, instant, self.app.ctx,
+                                    source="simulate", line_no=item.line_no)
+            if result.status == "rejected":
+                yield {"at": self._local(instant), "action": "event.rejected",
+                       "reason": f"line {item.line_no}: {result.reason}"}
+
+    def _new_actions(self) -> Iterator[dict[str, Any]]:
+        with transaction(self.app.sessions) as session:
+            records = session.execute(
+                select(EvidenceRecord).where(EvidenceRecord.seq > self.last_seq)
+                .order_by(EvidenceRecord.seq)).scalars().all()
+            bodies = {}
+            ids = [r.message_id for r in records if r.message_id]
+            if ids:
+                bodies = dict(session.execute(
+                    select(MessageRow.message_id, MessageRow.body_text)
+                    .where(MessageRow.message_id.in_(ids))).all())
+        for record in records:
+            self.last_seq = record.seq
+            payload = json.loads(record.payload)
+            if payload.get("action") not in ACTIONS:
+                continue
+            payload["at"] = self._local(record.at)
+            if record.message_id in bodies:
+                payload["body_text"] = bodies[record.message_id]
+            yield {k: payload[k] for k in FIELDS if payload.get(k) not in (None, "", [])}
+
+    def _local(self, instant: datetime) -> str:
+        return instant.astimezone(zone(self.tz)).isoformat()
+
+
+def format_table(action: dict[str, Any]) -> str:
+    what = action.get("step") or action.get("recommended_procedure") or ""
+    extra = action.get("subject") or action.get("reason") or action.get("amount_claimed") or ""
+    return "  ".join([
+        action["at"][:16].replace("T", " "), f"{action['action']:<16}", f"{what:<22}",
+        f"{action.get('debtor_id', ''):<10}", ",".join(action.get("invoice_numbers", [])),
+        action.get("channel", ""), str(extra)]).rstrip()
+
+
+def simulate(settings: Settings, source: TextIO, until: date, out: TextIO,
+             output_format: str = "jsonl") -> int:
+    simulation = Simulation(settings, read_events(source.readlines()), until)
+    for action in simulation.run():
+        if output_format == "table":
+            out.write(format_table(action) + "\n")
+        else:
+            out.write(json.dumps(action, ensure_ascii=False) + "\n")
+        out.flush()
+    return 0
+
+
+def throwaway_dir() -> Path:
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="relance-simulate-"))

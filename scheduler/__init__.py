@@ -1,0 +1,1 @@
+"""The scheduler: turns stored due steps into the three scheduler events."""

@@ -1,0 +1,40 @@
+"""The scheduler process: an APScheduler interval job calling ``tick`` (local ticker only).
+
+APScheduler keeps no state here: one in-memory interval job, one instance at a time,
+coalesced, with a generous misfire grace time. What is due lives in the database.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from config.bootstrap import App
+from scheduler.tick import tick
+
+log = structlog.get_logger("relance.scheduler")
+
+
+def safe_tick(app: App) -> None:
+    """One tick; a failure (database or broker down) is logged and retried next tick."""
+    structlog.contextvars.clear_contextvars()
+    try:
+        tick(app.sessions, app.publisher, app.clock.now(), lease=app.ctx.lease,
+             batch_size=app.settings.batch_size)
+    except Exception as exc:
+        log.error("scheduler.tick_failed", error=f"{type(exc).__name__}: {exc}"[:500])
+
+
+def make_scheduler(app: App, *, blocking: bool) -> BaseScheduler:
+    scheduler: BaseScheduler = (BlockingScheduler if blocking else BackgroundScheduler)(
+        timezone=UTC)
+    interval = app.settings.tick_seconds
+    scheduler.add_job(safe_tick, "interval", args=(app,), seconds=interval, id="tick",
+                      max_instances=1, coalesce=True,
+                      misfire_grace_time=max(int(interval * 10), 60),
+                      next_run_time=datetime.now(UTC) + timedelta(milliseconds=100))
+    return scheduler

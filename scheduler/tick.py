@@ -1,0 +1,68 @@
+"""One scheduler tick: claim due steps in the database, commit, then publish.
+
+Claiming is ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (serialised writers on SQLite) with a
+lease: a claimed step is ``emitted`` until its lease ends; if no worker finished it by then
+(message lost, worker killed) the next tick emits it again under the same message id.
+Several schedulers may run at once: each step is claimed by one of them per lease, and the
+workers' inbox and step states make a second emission harmless anyway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from handlers.adapters.orm import PlannedStep
+from handlers.adapters.store import transaction
+from handlers.delivery import claim_overdue_deliveries
+from handlers.messages import StepDue
+from handlers.ports import Publisher
+
+log = structlog.get_logger("relance.scheduler")
+
+
+@dataclass(frozen=True)
+class TickResult:
+    steps: int
+    deliveries: int
+
+
+def _claim_steps(session: Session, now: datetime, lease: timedelta, limit: int) -> list[StepDue]:
+    due = select(PlannedStep.id, PlannedStep.event, PlannedStep.due_at)
+    fresh = session.execute(
+        due.where(PlannedStep.status == "planned", PlannedStep.due_at <= now)
+        .order_by(PlannedStep.due_at).limit(limit).with_for_update(skip_locked=True)
+    ).all()
+    expired = session.execute(
+        due.where(PlannedStep.status == "emitted", PlannedStep.lease_until <= now)
+        .order_by(PlannedStep.lease_until).limit(max(limit - len(fresh), 0))
+        .with_for_update(skip_locked=True)
+    ).all() if len(fresh) < limit else []
+    rows = [*fresh, *expired]
+    if rows:
+        session.execute(
+            update(PlannedStep).where(PlannedStep.id.in_([r.id for r in rows]))
+            .values(status="emitted", lease_until=now + lease,
+                    emit_count=PlannedStep.emit_count + 1))
+    return [StepDue(r.event, r.id, r.due_at) for r in rows]
+
+
+def tick(sessions: sessionmaker[Session], publisher: Publisher, now: datetime, *,
+         lease: timedelta, batch_size: int) -> TickResult:
+    """Claim and emit everything due at ``now`` (in batches until nothing is left)."""
+    steps = deliveries = 0
+    while True:
+        with transaction(sessions) as session:
+            tasks = _claim_steps(session, now, lease, batch_size)
+            retries = claim_overdue_deliveries(session, now, lease, batch_size)
+        if tasks or retries:
+            publisher.publish([*tasks, *retries])
+        steps, deliveries = steps + len(tasks), deliveries + len(retries)
+        if len(tasks) < batch_size and len(retries) < batch_size:
+            break
+    log.info("scheduler.tick", now=now.isoformat(), emitted=steps, redelivered=deliveries)
+    return TickResult(steps, deliveries)

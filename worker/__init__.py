@@ -1,0 +1,1 @@
+"""Dramatiq workers: broker set-up, middleware and the thin actors."""

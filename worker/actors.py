@@ -1,0 +1,74 @@
+"""Thin actors: decode ids, hand them to the use cases. Every message may arrive twice."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import dramatiq
+from dramatiq.middleware import CurrentMessage
+
+from handlers.adapters.publisher import QUEUE
+from handlers.adapters.store import transaction
+from handlers.delivery import deliver
+from handlers.money import MissingRate
+from handlers.service import ingest_one, run_step
+from worker import runtime
+from worker.broker import ensure_configured
+
+ensure_configured()  # the broker must exist before the actors are declared
+
+OPTIONS = {"queue_name": QUEUE, "max_retries": 5, "min_backoff": 1000, "max_backoff": 60_000}
+
+
+def _message_id() -> str:
+    message = CurrentMessage.get_current_message()
+    return message.message_id if message else f"direct-{datetime.now(UTC).isoformat()}"
+
+
+def _run(event: str, step_id: int) -> None:
+    app = runtime.current()
+    run_step(app.sessions, app.publisher, _message_id(), event, step_id, app.clock.now(), app.ctx)
+
+
+@dramatiq.actor(actor_name="invoice_due", throws=(MissingRate,), **OPTIONS)
+def invoice_due(step_id: int, due_at: str) -> None:
+    """A pre-due or due-date step of an invoice reached its instant."""
+    _run("invoice.due", step_id)
+
+
+@dramatiq.actor(actor_name="invoice_overdue", throws=(MissingRate,), **OPTIONS)
+def invoice_overdue(step_id: int, due_at: str) -> None:
+    """An after-due-date step (notice, reminders, formal notice) reached its instant."""
+    _run("invoice.overdue", step_id)
+
+
+@dramatiq.actor(actor_name="deadline_expired", throws=(MissingRate,), **OPTIONS)
+def deadline_expired(step_id: int, due_at: str) -> None:
+    """A deadline passed: formal notice unanswered, promise to pay broken."""
+    _run("deadline.expired", step_id)
+
+
+@dramatiq.actor(actor_name="deliver_message", **OPTIONS)
+def deliver_message(message_pk: int, attempt: int) -> None:
+    """Transmit one recorded message on its channel (retries are driven by the database)."""
+    app = runtime.current()
+    deliver(app.sessions, message_pk, attempt, app.clock.now, app.transports, app.ctx)
+
+
+@dramatiq.actor(actor_name="accounting_event", **OPTIONS)
+def accounting_event(raw: str, source: str | None = None) -> None:
+    """An accounting event sent by a producer (same contract as ``relance ingest``)."""
+    app = runtime.current()
+    with transaction(app.sessions) as session:
+        ingest_one(session, raw, app.clock.now(), app.ctx, source=source or "broker")
+
+
+ACTORS = (invoice_due, invoice_overdue, deadline_expired, deliver_message, accounting_event)
+
+
+def bind(broker: dramatiq.Broker) -> None:
+    """Attach every actor to ``broker`` (the broker can change between runs in one process)."""
+    for actor in ACTORS:
+        actor.broker = broker
+        broker.declare_actor(actor)
+
