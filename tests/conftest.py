@@ -1,0 +1,182 @@
+"""Fixtures for real services: PostgreSQL, Redis and an SMTP server on loopback.
+
+The services are found at RELANCE_TEST_POSTGRES_URL (default
+postgresql://postgres@127.0.0.1:5432/postgres) and RELANCE_TEST_REDIS_URL (default
+redis://127.0.0.1:6379/15). When one cannot be reached the tests that need it are skipped,
+unless RELANCE_REQUIRE_SERVICES=1 (set by CI): then they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from email.policy import default as default_policy
+
+import pytest
+
+PG_URL = os.environ.get("RELANCE_TEST_POSTGRES_URL",
+                        "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("RELANCE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REQUIRED = os.environ.get("RELANCE_REQUIRE_SERVICES") == "1"
+
+
+def _unavailable(what: str, error: Exception) -> None:
+    message = f"{what} unavailable: {error}"
+    if REQUIRED:
+        pytest.fail(f"{message} (RELANCE_REQUIRE_SERVICES=1: a missing service fails the run)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    import psycopg
+
+    from handlers.adapters.store import normalise_url
+
+    try:
+        with psycopg.connect(PG_URL.replace("postgresql+psycopg://", "postgresql://"),
+                             connect_timeout=3) as connection:
+            connection.execute("SELECT 1")
+    except Exception as exc:  # noqa: BLE001
+        _unavailable(f"PostgreSQL at {PG_URL}", exc)
+    return normalise_url(PG_URL)
+
+
+@pytest.fixture
+def postgres_url(postgres_admin_url: str) -> Iterator[str]:
+    """A URL whose connections use a fresh schema, dropped after the test."""
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    plain = postgres_admin_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    separator = "&" if "?" in postgres_admin_url else "?"
+    yield f"{postgres_admin_url}{separator}options=-csearch_path%3D{schema}"
+    with psycopg.connect(plain, autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'relance.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request) -> str:
+    """Run the test on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_url")
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except Exception as exc:  # noqa: BLE001
+        _unavailable(f"Redis at {REDIS_URL}", exc)
+    yield REDIS_URL
+    client.close()
+
+
+@pytest.fixture
+def redis_namespace(redis_url: str) -> Iterator[str]:
+    import redis
+
+    namespace = f"relance-test-{uuid.uuid4().hex[:8]}"
+    yield namespace
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(f"{namespace}*"):
+        client.delete(key)
+    client.close()
+
+
+@dataclass
+class SmtpSink:
+    """What a loopback SMTP server received, and how it should answer."""
+
+    host: str
+    port: int
+    messages: list[Message] = field(default_factory=list)
+    envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
+    answer: str = "250 OK"
+
+    def subjects(self) -> list[str]:
+        return [str(m["Subject"]) for m in self.messages]
+
+
+class _Handler:
+    def __init__(self, sink: SmtpSink) -> None:
+        self.sink = sink
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
+        if not self.sink.answer.startswith("2"):
+            return self.sink.answer
+        self.sink.messages.append(message_from_bytes(envelope.content, policy=default_policy))
+        self.sink.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        return self.sink.answer
+
+
+@pytest.fixture(scope="session")
+def tls_ca():
+    import trustme
+
+    return trustme.CA()
+
+
+def _start(sink: SmtpSink, **kwargs) -> object:
+    from aiosmtpd.controller import Controller
+
+    controller = Controller(_Handler(sink), hostname="127.0.0.1", port=0, **kwargs)
+    controller.start()
+    sink.port = controller.server.sockets[0].getsockname()[1]
+    return controller
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpSink]:
+    """A plain SMTP server on loopback (no TLS)."""
+    sink = SmtpSink("127.0.0.1", 0)
+    controller = _start(sink)
+    yield sink
+    controller.stop()
+
+
+@pytest.fixture
+def smtp_starttls_server(tls_ca, tmp_path) -> Iterator[tuple[SmtpSink, str]]:
+    """An SMTP server on loopback that requires STARTTLS; yields it and the CA file."""
+    import ssl
+
+    cert = tls_ca.issue_cert("127.0.0.1", "localhost")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+    ca_file = tmp_path / "ca.pem"
+    tls_ca.cert_pem.write_to_path(str(ca_file))
+    sink = SmtpSink("127.0.0.1", 0)
+    controller = _start(sink, tls_context=context, require_starttls=True)
+    yield sink, str(ca_file)
+    controller.stop()
+
+
+@pytest.fixture
+def smtp_tls_server(tls_ca, tmp_path) -> Iterator[tuple[SmtpSink, str]]:
+    """An SMTP server on loopback speaking implicit TLS; yields it and the CA file."""
+    import ssl
+
+    cert = tls_ca.issue_cert("127.0.0.1", "localhost")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+    ca_file = tmp_path / "ca.pem"
+    tls_ca.cert_pem.write_to_path(str(ca_file))
+    sink = SmtpSink("127.0.0.1", 0)
+    controller = _start(sink, ssl_context=context)
+    yield sink, str(ca_file)
+    controller.stop()

@@ -1,0 +1,115 @@
+"""Test helpers shared by the integration and end-to-end tests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from config.bootstrap import App, build_app, prepare_store
+from config.settings import Settings
+from handlers.adapters.store import make_engine, transaction
+from handlers.delivery import deliver
+from handlers.messages import AccountingEventReceived, DeliverMessage, StepDue
+from handlers.ports import VirtualClock
+from handlers.service import ingest_one, run_step
+from scheduler.tick import tick
+
+
+class InlinePublisher:
+    """A working in-memory broker: keeps published tasks, runs them on ``drain``.
+
+    ``deliveries`` > 1 hands every task to the handlers that many times, as an
+    at-least-once broker may.
+    """
+
+    def __init__(self) -> None:
+        self.queue: list[Any] = []
+        self.published: list[Any] = []
+        self.app: App | None = None
+
+    def publish(self, tasks: Sequence[object]) -> None:
+        self.queue.extend(tasks)
+        self.published.extend(tasks)
+
+    def drain(self, *, deliveries: int = 1) -> int:
+        ran = 0
+        while self.queue:
+            task = self.queue.pop(0)
+            for _ in range(deliveries):
+                run_task(self.app, task)
+            ran += 1
+        return ran
+
+
+def run_task(app: App, task: Any) -> None:
+    now = app.clock.now()
+    if isinstance(task, StepDue):
+        run_step(app.sessions, app.publisher, task.message_id, task.event, task.step_id, now,
+                 app.ctx)
+    elif isinstance(task, DeliverMessage):
+        deliver(app.sessions, task.message_pk, task.attempt, app.clock.now, app.transports,
+                app.ctx)
+    elif isinstance(task, AccountingEventReceived):
+        with transaction(app.sessions) as session:
+            ingest_one(session, task.raw, now, app.ctx, source=task.source)
+    else:  # pragma: no cover
+        raise TypeError(task)
+
+
+def make_test_app(database_url: str, data_dir: Path, start: datetime, **settings: Any) -> App:
+    clock = VirtualClock(start)
+    publisher = InlinePublisher()
+    engine = make_engine(database_url, **(_engine_args(settings)))
+    app = build_app(Settings(data_dir=data_dir, database_url=database_url, **settings),
+                    clock=clock, publisher=publisher, engine=engine)
+    publisher.app = app
+    prepare_store(app, auto_migrate=True)
+    return app
+
+
+def _engine_args(settings: dict[str, Any]) -> dict[str, Any]:
+    return {}
+
+
+def ingest(app: App, *events: dict[str, Any]) -> list[str]:
+    statuses = []
+    with transaction(app.sessions) as session:
+        for event in events:
+            result = ingest_one(session, json.dumps(event), app.clock.now(), app.ctx)
+            statuses.append(result.status if result.status != "rejected" else result.reason)
+    return statuses
+
+
+def advance(app: App, to: datetime) -> int:
+    """Move the clock, tick once and run everything published; return tasks run."""
+    app.clock.set(to)
+    tick(app.sessions, app.publisher, to, lease=app.ctx.lease, batch_size=500)
+    return app.publisher.drain()
+
+
+DEBTOR = {
+    "id": "D-1", "name": "ACME Industrie SAS", "kind": "business",
+    "email": "compta@acme.example", "language": "fr", "timezone": "Europe/Paris",
+    "address": {"line1": "12 rue des Forges", "postal_code": "69007", "city": "Lyon",
+                "country": "FR"},
+}
+
+
+def invoice_issued(number: str, due: str, amount: str = "1200.00", *, debtor: dict | None = None,
+                   event_id: str | None = None, issued: str = "2026-03-02",
+                   at: str = "2026-03-02T10:00:00+01:00") -> dict[str, Any]:
+    debtor = debtor or DEBTOR
+    return {"event_id": event_id or f"issued-{number}", "type": "invoice.issued",
+            "occurred_at": at,
+            "invoice": {"number": number, "debtor_id": debtor["id"], "issue_date": issued,
+                        "due_date": due, "currency": "EUR", "amount_due": amount},
+            "debtor": debtor}
+
+
+def payment(number: str, amount: str, paid_on: str, event_id: str | None = None) -> dict:
+    return {"event_id": event_id or f"pay-{number}-{amount}-{paid_on}",
+            "type": "payment.received", "occurred_at": f"{paid_on}T08:00:00+02:00",
+            "invoice_number": number, "amount": amount, "paid_on": paid_on}
