@@ -135,10 +135,19 @@ def tls_ca():
 def _start(sink: SmtpSink, **kwargs) -> object:
     from aiosmtpd.controller import Controller
 
-    controller = Controller(_Handler(sink), hostname="127.0.0.1", port=0, **kwargs)
+    sink.port = free_port()
+    controller = Controller(_Handler(sink), hostname="127.0.0.1", port=sink.port,
+                            ready_timeout=10, **kwargs)
     controller.start()
-    sink.port = controller.server.sockets[0].getsockname()[1]
     return controller
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @pytest.fixture

@@ -1,0 +1,68 @@
+"""E-mail over SMTP against a real server on loopback: STARTTLS, TLS, failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from handlers.adapters.compose import email_bytes
+from handlers.adapters.transports import SmtpMailer
+from handlers.ports import Outgoing, PermanentFailure, TransientFailure
+from tests.flowtime import T0
+
+
+def outgoing(subject: str = "2e relance pour facture impayée : F-1") -> Outgoing:
+    content = email_bytes(sender="Relance <relance@creancier.example>",
+                          recipient="compta@acme.example", subject=subject,
+                          body_text="Montant dû : 1 234,56 €\n", message_id="<abc@creancier.example>",
+                          at=T0, step="reminder_2")
+    return Outgoing("<abc@creancier.example>", "email", "compta@acme.example", subject, content,
+                    "D-1")
+
+
+def test_starttls_delivers_the_exact_message_with_its_message_id(smtp_starttls_server):
+    sink, ca_file = smtp_starttls_server
+    mailer = SmtpMailer("127.0.0.1", sink.port, "starttls", ca_file=Path(ca_file), timeout=5)
+    mailer.transmit(outgoing())
+    assert len(sink.messages) == 1
+    received = sink.messages[0]
+    assert received["Message-ID"] == "<abc@creancier.example>"
+    assert received["Subject"] == "2e relance pour facture impayée : F-1"
+    assert "1 234,56 €" in received.get_body(("plain",)).get_content()
+    assert sink.envelopes[0] == ("relance@creancier.example", ["compta@acme.example"])
+
+
+def test_implicit_tls_delivers(smtp_tls_server):
+    sink, ca_file = smtp_tls_server
+    SmtpMailer("127.0.0.1", sink.port, "tls", ca_file=Path(ca_file), timeout=5).transmit(outgoing())
+    assert sink.subjects() == ["2e relance pour facture impayée : F-1"]
+
+
+def test_a_server_certificate_not_signed_by_a_trusted_ca_is_refused(smtp_starttls_server):
+    sink, _ = smtp_starttls_server
+    mailer = SmtpMailer("127.0.0.1", sink.port, "starttls", timeout=5)  # system CAs only
+    with pytest.raises(TransientFailure, match="CERTIFICATE_VERIFY_FAILED|certificate"):
+        mailer.transmit(outgoing())
+    assert sink.messages == []
+
+
+def test_a_4xx_answer_is_transient_and_a_5xx_answer_is_permanent(smtp_server):
+    mailer = SmtpMailer("127.0.0.1", smtp_server.port, "none", timeout=5)
+    smtp_server.answer = "451 4.3.0 try again later"
+    with pytest.raises(TransientFailure, match="451"):
+        mailer.transmit(outgoing())
+    smtp_server.answer = "550 5.1.1 mailbox unavailable"
+    with pytest.raises(PermanentFailure, match="550"):
+        mailer.transmit(outgoing())
+    assert smtp_server.messages == []
+
+
+def test_a_closed_port_is_a_transient_failure():
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(TransientFailure, match=f"127.0.0.1:{port}"):
+        SmtpMailer("127.0.0.1", port, "none", timeout=2).transmit(outgoing())
