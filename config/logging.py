@@ -46,5 +46,5 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("apscheduler.scheduler", "apscheduler.executors.default"):
+    for noisy in ("apscheduler.scheduler", "apscheduler.executors.default", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.getLevelName(level), logging.WARNING))

@@ -30,7 +30,8 @@ def _holidays(country: str, year: int) -> frozenset[date]:
 
 def is_business_day(day: date, country: str) -> bool:
     """Monday to Friday and not a public holiday of ``country``."""
-    return day.weekday() < 5 and day not in _holidays(country, day.year)
+    holidays_of_year = _holidays(country, day.year)  # raises UnknownCountry on any day
+    return day.weekday() < 5 and day not in holidays_of_year
 
 
 def next_business_day(day: date, country: str) -> date:

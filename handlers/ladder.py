@@ -28,7 +28,8 @@ def plan_new_invoice(due_date: date, today: date, policy: Policy, country: str) 
     spacing from that day. Each date then moves to the next business day.
     """
     dated = nominal_dates(due_date, policy.steps)
-    upcoming = [(s, d) for s, d in dated if d >= today]
+    # a step moved off a weekend or holiday onto today or later is not in the past
+    upcoming = [(s, d) for s, d in dated if next_business_day(d, country) >= today]
     if not upcoming:
         entry = policy.severity(policy.resume_step)
         upcoming = shift_to_start(dated[entry:], today)

@@ -83,6 +83,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from relance.ingest import ingest_stream
 
+    if args.file != "-" and not Path(args.file).is_file():
+        raise CommandError(f"{args.file}: no such file")
     app = _app(args)
     label = "<stdin>" if args.file == "-" else args.file
     if args.file == "-":

@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import structlog
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
@@ -107,7 +108,10 @@ def migrate(engine: Engine) -> str:
 
     config = _alembic_config(engine)
     command.upgrade(config, "head")
-    return ScriptDirectory.from_config(config).get_current_head() or ""
+    head = ScriptDirectory.from_config(config).get_current_head() or ""
+    structlog.get_logger("relance.store").info("store.migrated", revision=head,
+                                               database=redact(str(engine.url)))
+    return head
 
 
 def schema_is_current(engine: Engine) -> bool:

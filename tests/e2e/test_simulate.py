@@ -1,0 +1,110 @@
+"""``relance simulate`` on the README's sample file: every step on its business day."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from relance.cli import main
+
+SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "events.jsonl"
+
+# Dates worked out by hand from the French calendar of 2026 (Easter Monday 6 April,
+# 1 May a Friday) and the default ladder (D-5, D, D+3, D+10, D+20, D+30, D+40):
+#   ACME, two invoices due Wed 1 April: D-5 = Fri 27 March; D+3 = Sat 4 April -> Tue 7
+#   (Mon 6 is Easter Monday); D+10 = Sat 11 -> Mon 13; D+20 = Tue 21; D+30 = Fri 1 May
+#   (holiday) -> Mon 4 May; D+40 = Mon 11 May; deadline 11 + 8 = 19 May, expired at the
+#   end of that day.
+#   BLEU, due Thu 2 April: D-5 = Sat 28 March -> Mon 30; D+3 = Sun 5 -> Tue 7;
+#   D+10 = Sun 12 -> Mon 13; paid on 14 April, so nothing after.
+EXPECTED = [
+    ("2026-03-27T09:00:00+01:00", "CLI-ACME", "pre_due", "email"),
+    ("2026-03-30T09:00:00+02:00", "CLI-BLEU", "pre_due", "email"),
+    ("2026-04-01T09:00:00+02:00", "CLI-ACME", "due", "email"),
+    ("2026-04-02T09:00:00+02:00", "CLI-BLEU", "due", "email"),
+    ("2026-04-07T09:00:00+02:00", "CLI-ACME", "notice", "email"),
+    ("2026-04-07T09:00:00+02:00", "CLI-BLEU", "notice", "email"),
+    ("2026-04-13T09:00:00+02:00", "CLI-ACME", "reminder_1", "email"),
+    ("2026-04-13T09:00:00+02:00", "CLI-BLEU", "reminder_1", "email"),
+    ("2026-04-21T09:00:00+02:00", "CLI-ACME", "reminder_2", "email"),
+    ("2026-04-21T09:00:00+02:00", "CLI-ACME", "reminder_2", "letter"),
+    ("2026-05-04T09:00:00+02:00", "CLI-ACME", "reminder_3", "email"),
+    ("2026-05-04T09:00:00+02:00", "CLI-ACME", "reminder_3", "letter"),
+    ("2026-05-11T09:00:00+02:00", "CLI-ACME", "formal_notice", "registered_letter"),
+    ("2026-05-11T09:00:00+02:00", "CLI-ACME", "formal_notice", "email"),
+]
+
+
+@pytest.fixture(scope="module")
+def kept_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("simulate")
+
+
+@pytest.fixture(scope="module")
+def actions(kept_dir) -> list[dict]:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["simulate", str(SAMPLE), "--until", "2026-06-30", "--data-dir", str(kept_dir)])
+    assert code == 0
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_every_step_of_the_sample_is_sent_on_its_business_day(actions):
+    sent = [(a["at"], a["debtor_id"], a["step"], a["channel"]) for a in actions
+            if a["action"] == "reminder.sent"]
+    assert sorted(sent) == sorted(EXPECTED)
+
+
+def test_the_malformed_line_is_reported_with_its_line_and_field(actions):
+    rejected = [a for a in actions if a["action"] == "event.rejected"]
+    assert len(rejected) == 1
+    assert rejected[0]["reason"].startswith("line 6: amount: money must be a JSON string")
+
+
+def test_the_formal_notice_deadline_opens_an_injonction_de_payer_case(actions):
+    expired = [a for a in actions if a["action"] == "deadline.expired"]
+    cases = [a for a in actions if a["action"] == "case.escalated"]
+    assert [a["at"] for a in expired] == ["2026-05-20T00:00:00+02:00"]
+    assert len(cases) == 1
+    case = cases[0]
+    assert case["invoice_numbers"] == ["F-2026-0101", "F-2026-0102"]
+    assert case["recommended_procedure"] == "injonction_de_payer"  # 6 400 € + penalties > 5 000 €
+    assert case["amount_due"] == "6400.00" and case["recovery_indemnity"] == "80.00"
+
+
+def test_the_second_reminder_states_penalties_computed_by_hand(actions):
+    # F-0101: 1200.00 for 19 days (2-20 April) then 1000.00 for 1 day (21 April) at
+    #         2.15 % + 10 points = 12.15 %: 1200*.1215*19/365 + 1000*.1215/365 = 7.9225 -> 7.92
+    # F-0102: 5400.00 for 20 days: 5400*.1215*20/365 = 35.9507 -> 35.95
+    (email,) = [a for a in actions if a.get("step") == "reminder_2" and a["channel"] == "email"]
+    assert email["subject"].startswith("2e relance pour facture impayée")
+    assert email["late_interest"] == "43.87"
+    assert email["recovery_indemnity"] == "80.00"
+    assert email["amount_due"] == "6400.00"
+    assert "7,92 €" in email["body_text"] and "35,95 €" in email["body_text"]
+    assert email["to"] == "compta@acme-industrie.example"
+    assert email["message_id"].startswith("<") and email["message_id"].endswith("@localhost>")
+
+
+def test_the_kept_data_dir_holds_the_eml_and_pdf_files(actions, kept_dir):
+    from pypdf import PdfReader
+
+    outbox = kept_dir / "outbox"
+    assert len(list((outbox / "email").glob("*.eml"))) == 11
+    (notice,) = list((outbox / "registered").glob("*.pdf"))
+    text = PdfReader(notice).pages[0].extract_text()
+    assert "Mise en demeure" in text and "F-2026-0101" in text
+    assert "Lettre recommandée" in text
+
+
+def test_the_table_format_prints_one_line_per_action(tmp_path, capsys):
+    assert main(["simulate", str(SAMPLE), "--until", "2026-04-01", "--format", "table",
+                 "--data-dir", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("2026-03-20 08:00  event.rejected")
+    assert any("pre_due" in line and "CLI-ACME" in line for line in lines)
+    assert len(lines) == 4  # rejection, two pre_due, ACME's due
