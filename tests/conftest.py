@@ -41,7 +41,7 @@ def postgres_admin_url() -> str:
         with psycopg.connect(PG_URL.replace("postgresql+psycopg://", "postgresql://"),
                              connect_timeout=3) as connection:
             connection.execute("SELECT 1")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _unavailable(f"PostgreSQL at {PG_URL}", exc)
     return normalise_url(PG_URL)
 
@@ -81,7 +81,7 @@ def redis_url() -> Iterator[str]:
     client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
     try:
         client.ping()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _unavailable(f"Redis at {REDIS_URL}", exc)
     yield REDIS_URL
     client.close()
@@ -117,7 +117,7 @@ class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
+    async def handle_DATA(self, server, session, envelope):
         if not self.sink.answer.startswith("2"):
             return self.sink.answer
         self.sink.messages.append(message_from_bytes(envelope.content, policy=default_policy))

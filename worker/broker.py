@@ -24,7 +24,7 @@ def use(broker: dramatiq.Broker) -> dramatiq.Broker:
     dramatiq.set_broker(broker)
     _configured = True
     actors = sys.modules.get("worker.actors")
-    if actors is not None:
+    if actors is not None and hasattr(actors, "bind"):  # not while it is being imported
         actors.bind(broker)
     return broker
 

@@ -71,8 +71,9 @@ def test_scheduler_events_through_redis_send_one_email_per_step_even_when_repeat
 
 
 def test_producers_can_send_accounting_events_to_the_actor(running):
-    from handlers.messages import AccountingEventReceived
     import json
+
+    from handlers.messages import AccountingEventReceived
 
     app, broker, _ = running
     app.publisher.publish([AccountingEventReceived(json.dumps(invoice_issued("F-9", "2026-05-04")),

@@ -42,7 +42,7 @@ def test_implicit_tls_delivers(smtp_tls_server):
 def test_a_server_certificate_not_signed_by_a_trusted_ca_is_refused(smtp_starttls_server):
     sink, _ = smtp_starttls_server
     mailer = SmtpMailer("127.0.0.1", sink.port, "starttls", timeout=5)  # system CAs only
-    with pytest.raises(TransientFailure, match="CERTIFICATE_VERIFY_FAILED|certificate"):
+    with pytest.raises(TransientFailure, match=r"CERTIFICATE_VERIFY_FAILED|certificate"):
         mailer.transmit(outgoing())
     assert sink.messages == []
 
