@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from handlers import events as ev
 from handlers import evidence
-from handlers.adapters.orm import DebtorRow, InboxEvent, InvoiceRow, PaymentRow
+from handlers.adapters.orm import DebtorRow, InboxEvent, InvoiceRow, MessageRow, PaymentRow
 from handlers.planning import cancel_pending, end_of_day, plan_invoice, resume_invoice, schedule
 from handlers.policy import Policy
 
@@ -300,20 +300,20 @@ def on_insolvency_opened(session: Session, event: ev.InsolvencyOpened, now: date
 
 def on_delivery_status(session: Session, event: ev.DeliveryStatus, now: datetime,
                        policy: Policy) -> list[str]:
-    from handlers.adapters.orm import MessageRow
-
+    """Record the status as evidence; a bounced e-mail sends the next steps by post."""
     message = session.execute(
         select(MessageRow).where(MessageRow.message_id == event.message_id)
     ).scalar_one_or_none()
     if message is None:
-        raise Parked(f"message:{event.message_id}")
-    if event.status == "bounced" and message.channel == "email":
+        log.warning("delivery.unknown_message", message_id=event.message_id, status=event.status)
+    elif event.status == "bounced" and message.channel == "email":
         debtor = session.get(DebtorRow, message.debtor_id, with_for_update=True)
         debtor.email_bounced = True
     evidence.append(session, "delivery.status", now,
                     {"message_id": event.message_id, "status": event.status,
-                     "at": event.at.isoformat(), "channel": message.channel},
-                    debtor_id=message.debtor_id, message_id=event.message_id)
+                     "at": event.at.isoformat(), "channel": message.channel if message else None,
+                     "known_message": message is not None},
+                    debtor_id=message.debtor_id if message else None, message_id=event.message_id)
     return []
 
 

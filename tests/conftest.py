@@ -2,8 +2,9 @@
 
 The services are found at RELANCE_TEST_POSTGRES_URL (default
 postgresql://postgres@127.0.0.1:5432/postgres) and RELANCE_TEST_REDIS_URL (default
-redis://127.0.0.1:6379/15). When one cannot be reached the tests that need it are skipped,
-unless RELANCE_REQUIRE_SERVICES=1 (set by CI): then they fail.
+redis://127.0.0.1:6379/15). Without a reachable Redis, a throwaway ``redis-server`` is
+started when the binary is on PATH. When a service cannot be had the tests that need it
+are skipped, unless RELANCE_REQUIRE_SERVICES=1 (set by CI): then they fail.
 """
 
 from __future__ import annotations
@@ -74,17 +75,46 @@ def database_url(request) -> str:
     return request.getfixturevalue("postgres_url")
 
 
-@pytest.fixture
-def redis_url() -> Iterator[str]:
+def _redis_answers(url: str) -> Exception | None:
     import redis
 
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
+    client = redis.Redis.from_url(url, socket_connect_timeout=3)
     try:
         client.ping()
-    except Exception as exc:
-        _unavailable(f"Redis at {REDIS_URL}", exc)
-    yield REDIS_URL
-    client.close()
+    except Exception as exc:  # noqa: BLE001
+        return exc
+    finally:
+        client.close()
+    return None
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> Iterator[str]:
+    """The configured Redis; on a machine without one, a throwaway ``redis-server``."""
+    import shutil
+    import subprocess
+    import time
+
+    error = _redis_answers(REDIS_URL)
+    if error is None:
+        yield REDIS_URL
+        return
+    binary = shutil.which("redis-server")
+    if REQUIRED or binary is None:
+        _unavailable(f"Redis at {REDIS_URL}", error)
+    port = free_port()
+    folder = tmp_path_factory.mktemp("redis")
+    server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no", "--dir", str(folder)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    for _ in range(50):
+        if _redis_answers(url) is None:
+            break
+        time.sleep(0.1)
+    yield url
+    server.terminate()
+    server.wait(timeout=10)
 
 
 @pytest.fixture

@@ -158,3 +158,18 @@ def test_two_schedulers_ticking_at_once_emit_each_step_once(postgres_url, tmp_pa
     assert len(emitted) == 60 and len(set(emitted)) == 60
     assert all(p.published for p in publishers)  # both took part
     app.dispose()
+
+
+def test_a_bounced_email_sends_the_next_step_by_post(app):
+    ingest(app, invoice_issued("F-1", "2026-04-01"))
+    advance(app, at("2026-03-27 09:00"))
+    with transaction(app.sessions) as session:
+        first = session.execute(select(MessageRow.message_id)).scalar_one()
+    bounce = {"event_id": "b-1", "type": "delivery.status", "occurred_at": "2026-03-27T10:00:00+01:00",
+              "message_id": first, "status": "bounced", "at": "2026-03-27T09:05:00+01:00"}
+    assert ingest(app, bounce) == ["accepted"]
+    advance(app, at("2026-04-01 09:00"))
+    with transaction(app.sessions) as session:
+        due = session.execute(select(MessageRow.channel).where(MessageRow.step == "due")).all()
+    assert [c for (c,) in due] == ["letter"]
+    assert list((app.settings.outbox_dir / "letters").glob("*.pdf"))

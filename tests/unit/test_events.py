@@ -1,0 +1,306 @@
+"""The accounting event contract (spec/events.md): handlers.events.parse_event."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from handlers.events import EVENT_TYPES, EventRejected, parse_event
+
+ENVELOPE = {"event_id": "evt-0001", "occurred_at": "2026-03-02T09:00:00+01:00"}
+
+DEBTOR = {
+    "id": "D-1",
+    "name": "Exemple SARL",
+    "kind": "business",
+    "email": "compta@exemple.fr",
+    "language": "fr",
+    "timezone": "Europe/Paris",
+    "address": {"line1": "1 rue de l'Exemple", "postal_code": "75001", "city": "Paris", "country": "FR"},
+    "siren": "123456789",
+}
+
+INVOICE = {
+    "number": "F-2026-001",
+    "debtor_id": "D-1",
+    "issue_date": "2026-03-01",
+    "due_date": "2026-03-31",
+    "currency": "EUR",
+    "amount_due": "1200.00",
+}
+
+VALID: dict[str, dict[str, Any]] = {
+    "invoice.issued": {"invoice": INVOICE, "debtor": DEBTOR},
+    "invoice.updated": {"invoice": {**INVOICE, "amount_due": "1100.00", "late_penalty_rate": "0.15",
+                                    "payment_url": "https://pay.example/F-2026-001",
+                                    "delivered_on": "2026-02-27"}},
+    "invoice.cancelled": {"invoice_number": "F-2026-001"},
+    "payment.received": {"invoice_number": "F-2026-001", "amount": "200.50", "paid_on": "2026-04-02"},
+    "credit_note.issued": {"invoice_number": "F-2026-001", "credit_note_number": "AV-7", "amount": "99.99"},
+    "invoice.disputed": {"invoice_number": "F-2026-001", "reason": "Livraison incomplète.\nVoir BL 12."},
+    "dispute.resolved": {"invoice_number": "F-2026-001", "outcome": "rejected"},
+    "promise_to_pay.recorded": {"invoice_number": "F-2026-001", "promised_date": "2026-04-15"},
+    "payment_plan.agreed": {
+        "debtor_id": "D-1",
+        "invoice_numbers": ["F-2026-001", "F-2026-002"],
+        "installments": [{"due_date": "2026-05-05", "amount": "600.00"},
+                         {"due_date": "2026-06-05", "amount": "600.00"}],
+    },
+    "debtor.updated": {"debtor": {**DEBTOR, "kind": "consumer", "language": "en", "email": None,
+                                  "timezone": "America/Martinique", "opt_out": True}},
+    "debtor.insolvency_opened": {"debtor_id": "D-1", "procedure": "redressement",
+                                 "judgment_date": "2026-04-10", "bodacc_published_on": "2026-04-20"},
+    "delivery.status": {"message_id": "<abc123@relance.example>", "status": "bounced",
+                        "at": "2026-04-01T10:15:00Z"},
+}
+
+
+def event(kind: str = "invoice.issued", **changes: Any) -> dict[str, Any]:
+    return {**ENVELOPE, "type": kind, **copy.deepcopy(VALID[kind]), **changes}
+
+
+def line(data: dict[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False)
+
+
+def with_value(path: str, value: Any, kind: str = "invoice.issued") -> str:
+    """The valid event of ``kind`` with the dotted ``path`` set to ``value`` (or removed)."""
+    data = event(kind)
+    *parents, last = path.split(".")
+    target = data
+    for part in parents:
+        target = target[part]
+    if value is REMOVE:
+        del target[last]
+    else:
+        target[last] = value
+    return line(data)
+
+
+REMOVE = object()
+
+
+def test_every_event_type_of_the_contract_has_an_example_here():
+    assert set(VALID) == set(EVENT_TYPES)
+    assert len(EVENT_TYPES) == 12
+
+
+@pytest.mark.parametrize("kind", sorted(VALID))
+def test_a_valid_event_of_each_type_parses(kind):
+    parsed = parse_event(line(event(kind)))
+    assert parsed.type == kind
+    assert parsed.event_id == "evt-0001"
+    assert parsed.occurred_at == datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+
+def test_a_valid_invoice_issued_parses_with_exact_decimal_amounts_and_dates():
+    parsed = parse_event(line(event()))
+    assert parsed.invoice.amount_due == Decimal("1200.00")
+    assert isinstance(parsed.invoice.amount_due, Decimal)
+    assert str(parsed.invoice.amount_due) == "1200.00"
+    assert parsed.invoice.issue_date == date(2026, 3, 1)
+    assert parsed.invoice.due_date == date(2026, 3, 31)
+    assert parsed.occurred_at.utcoffset() == timedelta(hours=1)
+    assert parsed.debtor.address.city == "Paris"
+    assert parsed.debtor.kind == "business"
+
+
+def test_money_with_one_decimal_is_kept_exactly_as_cents():
+    parsed = parse_event(with_value("amount", "12.3", kind="payment.received"))
+    assert str(parsed.amount) == "12.30"
+
+
+def test_optional_fields_are_parsed_with_their_types():
+    updated = parse_event(line(event("invoice.updated")))
+    assert updated.invoice.late_penalty_rate == Decimal("0.15")
+    assert updated.invoice.delivered_on == date(2026, 2, 27)
+    plan = parse_event(line(event("payment_plan.agreed")))
+    assert [i.amount for i in plan.installments] == [Decimal("600.00"), Decimal("600.00")]
+    assert sum(i.amount for i in plan.installments) == Decimal("1200.00")
+    debtor = parse_event(line(event("debtor.updated"))).debtor
+    assert (debtor.kind, debtor.language, debtor.opt_out, debtor.email) == ("consumer", "en", True, None)
+
+
+def test_defaults_apply_when_optional_debtor_fields_are_absent():
+    data = event()
+    for key in ("language", "timezone", "email", "siren"):
+        del data["debtor"][key]
+    debtor = parse_event(line(data)).debtor
+    assert (debtor.language, debtor.timezone, debtor.email, debtor.opt_out) == (
+        "fr", "Europe/Paris", None, False,
+    )
+
+
+def test_unknown_extra_fields_are_ignored():
+    data = event(source_system="SAP", trace={"spans": [1, 2, 3]})
+    data["invoice"]["internal_ref"] = "X-9"
+    data["debtor"]["address"]["floor"] = "3"
+    parsed = parse_event(line(data))
+    assert parsed.invoice.number == "F-2026-001"
+    assert not hasattr(parsed, "source_system")
+
+
+def test_a_line_may_be_given_as_utf8_bytes_with_a_trailing_newline():
+    data = event()
+    data["debtor"]["name"] = "Société Générale d'Équipement"
+    parsed = parse_event((line(data) + "\n").encode("utf-8"))
+    assert parsed.debtor.name == "Société Générale d'Équipement"
+
+
+def _nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+REJECTIONS = [
+    # (id, raw line, the reason must start with / contain this)
+    ("float money", with_value("invoice.amount_due", 1200.0), "invoice.amount_due:"),
+    ("integer money", with_value("invoice.amount_due", 1200), "invoice.amount_due:"),
+    ("boolean money", with_value("invoice.amount_due", True), "invoice.amount_due:"),
+    ("three decimals", with_value("invoice.amount_due", "12.345"), "invoice.amount_due:"),
+    ("zero amount", with_value("invoice.amount_due", "0.00"), "invoice.amount_due:"),
+    ("negative amount", with_value("invoice.amount_due", "-5.00"), "invoice.amount_due:"),
+    ("negative payment", with_value("amount", "-1.00", kind="payment.received"), "amount:"),
+    ("NaN string", with_value("invoice.amount_due", "NaN"), "invoice.amount_due:"),
+    ("Infinity string", with_value("invoice.amount_due", "Infinity"), "invoice.amount_due:"),
+    ("1e400 string", with_value("invoice.amount_due", "1e400"), "invoice.amount_due:"),
+    ("1e400 number", line(event()).replace('"1200.00"', "1e400"), "invoice.amount_due:"),
+    ("exponent notation", with_value("invoice.amount_due", "1e3"), "invoice.amount_due:"),
+    ("digit separators", with_value("invoice.amount_due", "1_000.00"), "invoice.amount_due:"),
+    ("surrounding blanks", with_value("invoice.amount_due", " 12.30"), "invoice.amount_due:"),
+    ("explicit plus sign", with_value("invoice.amount_due", "+12.30"), "invoice.amount_due:"),
+    ("non-ASCII digits", with_value("invoice.amount_due", "١٢.٣٠"), "invoice.amount_due:"),
+    ("amount too large", with_value("invoice.amount_due", "1000000000000.00"), "invoice.amount_due:"),
+    ("float rate", with_value("invoice.late_penalty_rate", 0.15), "invoice.late_penalty_rate:"),
+    ("rate above 1", with_value("invoice.late_penalty_rate", "2"), "invoice.late_penalty_rate:"),
+    ("rate in exponent notation", with_value("invoice.late_penalty_rate", "1.5e-1"),
+     "invoice.late_penalty_rate:"),
+    ("NaN rate", with_value("invoice.late_penalty_rate", "NaN"), "invoice.late_penalty_rate:"),
+    ("naive occurred_at", with_value("occurred_at", "2026-03-02T09:00:00"), "occurred_at:"),
+    ("date as occurred_at", with_value("occurred_at", "2026-03-02"), "occurred_at:"),
+    ("naive delivery time", with_value("at", "2026-04-01T10:15:00", kind="delivery.status"), "at:"),
+    ("30 February", with_value("invoice.issue_date", "2026-02-30"), "invoice.issue_date:"),
+    ("date not YYYY-MM-DD", with_value("invoice.issue_date", "01/03/2026"), "invoice.issue_date:"),
+    ("date with time", with_value("invoice.due_date", "2026-03-31T00:00:00"), "invoice.due_date:"),
+    ("due before issue", with_value("invoice.due_date", "2026-02-28"),
+     "due_date must not be before issue_date"),
+    ("debtor mismatch", with_value("invoice.debtor_id", "D-2"), "debtor_id"),
+    ("unknown type", with_value("type", "invoice.paid"), "type:"),
+    ("missing type", with_value("type", REMOVE), "type:"),
+    ("type not a string", with_value("type", 7), "type:"),
+    ("missing event_id", with_value("event_id", REMOVE), "event_id:"),
+    ("empty event_id", with_value("event_id", ""), "event_id:"),
+    ("event_id too long", with_value("event_id", "x" * 201), "event_id:"),
+    ("missing invoice", with_value("invoice", REMOVE), "invoice:"),
+    ("missing amount_due", with_value("invoice.amount_due", REMOVE), "invoice.amount_due:"),
+    ("newline in name", with_value("debtor.name", "Evil\nCorp"), "debtor.name:"),
+    ("control char in name", with_value("debtor.name", "Evil\x07Corp"), "debtor.name:"),
+    ("line separator in name", with_value("debtor.name", "Evil\u2028Corp"), "debtor.name:"),
+    ("CRLF in address", with_value("debtor.address.line1", "1 rue X\r\nBcc: x"), "debtor.address.line1:"),
+    ("CRLF header injection in email", with_value("debtor.email", "a@b.fr\r\nBcc: victim@example.org"),
+     "debtor.email:"),
+    ("not an email", with_value("debtor.email", "compta-at-exemple.fr"), "debtor.email:"),
+    ("unknown time zone", with_value("debtor.timezone", "Mars/Olympus"), "debtor.timezone:"),
+    ("path as time zone", with_value("debtor.timezone", "../../etc/passwd"), "debtor.timezone:"),
+    ("lower-case country", with_value("debtor.address.country", "fr"), "debtor.address.country:"),
+    ("unknown debtor kind", with_value("debtor.kind", "company"), "debtor.kind:"),
+    ("bad currency", with_value("invoice.currency", "euro"), "invoice.currency:"),
+    ("unknown outcome", with_value("outcome", "maybe", kind="dispute.resolved"), "outcome:"),
+    ("empty installments", with_value("installments", [], kind="payment_plan.agreed"), "installments:"),
+    ("float installment",
+     with_value("installments", [{"due_date": "2026-05-05", "amount": 600.0}], kind="payment_plan.agreed"),
+     "installments[0].amount:"),
+    ("unknown delivery status", with_value("status", "lost", kind="delivery.status"), "status:"),
+]
+
+
+@pytest.mark.parametrize(("raw", "names"), [r[1:] for r in REJECTIONS], ids=[r[0] for r in REJECTIONS])
+def test_an_invalid_event_is_rejected_with_a_reason_naming_the_field(raw, names):
+    with pytest.raises(EventRejected) as caught:
+        parse_event(raw)
+    reason = caught.value.reason
+    assert reason.startswith(names) or names in reason, reason
+    assert str(caught.value) == reason
+
+
+def test_a_rejection_keeps_the_event_id_when_there_is_one():
+    with pytest.raises(EventRejected) as caught:
+        parse_event(with_value("invoice.amount_due", 12.5))
+    assert caught.value.event_id == "evt-0001"
+
+
+def test_the_nan_literal_is_rejected_as_json_that_is_not_allowed():
+    raw = line(event()).replace('"1200.00"', "NaN")
+    with pytest.raises(EventRejected, match="NaN"):
+        parse_event(raw)
+
+
+@pytest.mark.parametrize("literal", ["Infinity", "-Infinity"])
+def test_infinity_literals_are_rejected(literal):
+    with pytest.raises(EventRejected, match="Infinity"):
+        parse_event(line(event()).replace('"1200.00"', literal))
+
+
+def test_invalid_utf8_is_rejected_naming_the_byte_offset():
+    raw = line(event()).encode("utf-8").replace(b"Exemple SARL", b"Exemple \xff SARL")
+    offset = raw.index(b"\xff")
+    with pytest.raises(EventRejected, match=f"UTF-8 at byte {offset}$"):
+        parse_event(raw)
+
+
+@pytest.mark.parametrize("raw", ['["invoice.issued"]', '"invoice.issued"', "42", "null", "true"])
+def test_a_json_line_that_is_not_an_object_is_rejected(raw):
+    with pytest.raises(EventRejected, match="must be a JSON object"):
+        parse_event(raw)
+
+
+@pytest.mark.parametrize("raw", ["", "{", '{"event_id": "x",}', "{'event_id': 'x'}"])
+def test_a_line_that_is_not_json_is_rejected(raw):
+    with pytest.raises(EventRejected, match="not valid JSON"):
+        parse_event(raw)
+
+
+def test_nesting_up_to_16_levels_is_accepted():
+    # the event object itself is level 1; 15 nested objects in an ignored field make 16
+    parse_event(line(event(extra=_nested(15))))
+
+
+def test_nesting_deeper_than_16_levels_is_rejected():
+    with pytest.raises(EventRejected, match="nested deeper than 16"):
+        parse_event(line(event(extra=_nested(16))))
+
+
+def test_pathological_nesting_is_rejected_without_crashing():
+    with pytest.raises(EventRejected):
+        parse_event("[" * 200_000 + "]" * 200_000)
+
+
+def test_a_line_longer_than_256_kib_is_rejected_before_parsing():
+    data = event(padding="x" * (256 * 1024))
+    with pytest.raises(EventRejected, match="longer than 262144 bytes"):
+        parse_event(line(data))
+    with pytest.raises(EventRejected, match="longer than 262144 bytes"):
+        parse_event(line(data).encode("utf-8"))
+
+
+def test_a_line_just_under_256_kib_is_accepted():
+    data = event(padding="")
+    overhead = len(line(data).encode("utf-8"))
+    data["padding"] = "x" * (256 * 1024 - overhead)
+    assert len(line(data).encode("utf-8")) == 256 * 1024
+    parse_event(line(data))
+
+
+def test_the_size_limit_counts_bytes_not_characters():
+    # 100 000 "é" are 100 000 characters but 200 000 bytes; twice that exceeds 262 144 bytes
+    data = event(padding="é" * 140_000)
+    assert len(line(data)) < 256 * 1024 < len(line(data).encode("utf-8"))
+    with pytest.raises(EventRejected, match="longer than"):
+        parse_event(line(data))
