@@ -25,6 +25,8 @@ def _read_toml(path: Path | None, packaged: str) -> tuple[str, dict]:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"{label}: cannot read the file: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{label}: not valid UTF-8 at byte {exc.start}") from exc
     try:
         return label, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

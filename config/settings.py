@@ -87,4 +87,5 @@ def load_settings(**overrides: object) -> Settings:
         first = exc.errors()[0]
         name = "RELANCE_" + "_".join(str(p) for p in first["loc"]).upper()
         shown = "" if "PASSWORD" in name else f" (got {first.get('input')!r})"
-        raise ConfigError(f"{name}: {first['msg']}{shown}") from exc
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{name}: {message}{shown}") from exc

@@ -8,6 +8,7 @@ an offset; names, addresses and e-mail addresses may not contain control charact
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from datetime import date
 from decimal import Decimal
@@ -48,9 +49,15 @@ def _no_controls(value: str) -> str:
     return value
 
 
+# plain ASCII decimal notation: no exponent, sign '+', blanks, '_' or non-ASCII digits
+_DECIMAL_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+
+
 def _money_text(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, str):
         raise ValueError("money must be a JSON string such as \"1200.00\", not a number")
+    if not _DECIMAL_TEXT.fullmatch(value):
+        raise ValueError("money must be written with digits and a dot, such as \"1200.00\"")
     return value
 
 
@@ -76,6 +83,8 @@ def _strict_date(value: Any) -> Any:
 def _rate_text(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, str):
         raise ValueError("rate must be a JSON string such as \"0.15\"")
+    if not _DECIMAL_TEXT.fullmatch(value):
+        raise ValueError("rate must be written with digits and a dot, such as \"0.15\"")
     return value
 
 

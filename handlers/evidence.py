@@ -92,6 +92,10 @@ def verify(records: Iterable[EvidenceRecord], head: EvidenceHead | None) -> Chai
         if record_hash(prev, record.seq, record.at, record.kind, record.payload) != record.hash:
             return ChainCheck(False, count, record.seq, "content does not match its hash")
         prev, expected_seq, count = record.hash, expected_seq + 1, count + 1
-    if head is not None and (head.seq != count or head.hash != prev):
+    if head is not None and head.seq > count:
         return ChainCheck(False, count, count + 1, "records after this one were removed")
+    if head is not None and head.seq < count:
+        return ChainCheck(False, count, head.seq + 1, "records after the chain head were added")
+    if head is not None and head.hash != prev:
+        return ChainCheck(False, count, count, "last record does not match the chain head")
     return ChainCheck(True, count)

@@ -23,6 +23,7 @@ from jinja2 import (
     PackageLoader,
     StrictUndefined,
     TemplateError,
+    TemplateSyntaxError,
 )
 
 from handlers.money import format_money, format_rate
@@ -65,6 +66,9 @@ class Renderer:
             values = {**context, **helpers(language)}
             body = template.render(values)
             subject = str(template.make_module(values).subject)
+        except TemplateSyntaxError as exc:
+            where = name if exc.name in (None, name) else f"{exc.name} (included by {name})"
+            raise TemplateProblem(f"template {where}, line {exc.lineno}: {exc.message}") from exc
         except TemplateError as exc:
             raise TemplateProblem(f"template {name}: {exc}") from exc
         except AttributeError as exc:
@@ -85,7 +89,10 @@ def helpers(language: str) -> dict[str, Any]:
         return format_money(amount, currency, language)
 
     def day(value: date) -> str:
-        return format_date(value, format="long", locale=locale)
+        text = format_date(value, format="long", locale=locale)
+        if language == "fr" and value.day == 1:  # French writes « 1er avril »
+            text = "1er" + text[1:]
+        return text
 
     def rate(value: Decimal) -> str:
         return format_rate(value, language)

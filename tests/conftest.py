@@ -81,7 +81,7 @@ def _redis_answers(url: str) -> Exception | None:
     client = redis.Redis.from_url(url, socket_connect_timeout=3)
     try:
         client.ping()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return exc
     finally:
         client.close()

@@ -50,7 +50,7 @@ def test_a_due_pre_due_step_writes_one_eml_file_with_the_invoice_and_amount(app)
     assert message["To"] == "compta@acme.example"
     assert "F-1" in str(message["Subject"])
     body = message.get_body(("plain",)).get_content()
-    assert "1 234,56 €" in body and "1 avril 2026" in body
+    assert "1 234,56 €" in body and "échue le 1er avril 2026" in body
     assert message["Message-ID"].endswith("@localhost>")
 
 

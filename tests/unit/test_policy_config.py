@@ -87,11 +87,13 @@ def test_the_built_in_policy_carries_the_legal_defaults():
     assert policy.money.penalty_margin == Decimal("0.10")
     assert policy.step("reminder_2").channels == ("email", "letter")
     assert policy.step("formal_notice").channels == ("registered_letter", "email")
-    assert [s.name for s in policy.steps if s.states_penalties] == ["reminder_2", "reminder_3", "formal_notice"]
+    stating = [s.name for s in policy.steps if s.states_penalties]
+    assert stating == ["reminder_2", "reminder_3", "formal_notice"]
 
 
 def test_a_non_integer_offset_names_the_file_and_the_key(tmp_path):
-    path, message = policy_error(tmp_path, DEFAULT_POLICY_TEXT.replace("offset_days = -5", 'offset_days = "x"'))
+    text = DEFAULT_POLICY_TEXT.replace("offset_days = -5", 'offset_days = "x"')
+    path, message = policy_error(tmp_path, text)
     assert message.startswith(f"{path}: ")
     assert "steps[0].offset_days" in message
 
@@ -198,13 +200,13 @@ def test_a_non_numeric_smtp_port_is_an_error_naming_the_variable(clean_env):
 
 def test_an_smtp_port_out_of_range_is_rejected(clean_env):
     clean_env.setenv("RELANCE_SMTP_PORT", "70000")
-    with pytest.raises(ConfigError, match="^RELANCE_SMTP_PORT:"):
+    with pytest.raises(ConfigError, match=r"^RELANCE_SMTP_PORT:"):
         load_settings()
 
 
 def test_a_start_instant_without_an_offset_is_rejected(clean_env):
     clean_env.setenv("RELANCE_NOW", "2026-03-02T09:00:00")
-    with pytest.raises(ConfigError, match="^RELANCE_NOW:.*offset"):
+    with pytest.raises(ConfigError, match=r"^RELANCE_NOW:.*offset"):
         load_settings()
 
 
@@ -249,7 +251,7 @@ def test_the_smtp_password_file_is_read_and_stripped(clean_env, tmp_path):
 
 def test_an_unreadable_password_file_is_an_error_naming_the_variable(clean_env, tmp_path):
     clean_env.setenv("RELANCE_SMTP_PASSWORD_FILE", str(tmp_path / "missing.secret"))
-    with pytest.raises(ConfigError, match="^RELANCE_SMTP_PASSWORD_FILE:"):
+    with pytest.raises(ConfigError, match=r"^RELANCE_SMTP_PASSWORD_FILE:"):
         load_settings().smtp_secret()
 
 

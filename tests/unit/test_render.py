@@ -127,8 +127,8 @@ def _override(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def test_an_override_folder_replaces_one_template_and_keeps_the_others(tmp_path, ctx):
-    folder = _override(tmp_path, "fr/notice.txt.j2",
-                       '{% set subject = "Impayé " ~ invoices[0].number %}Total : {{ money(totals.balance) }}\n')
+    text = '{% set subject = "Impayé " ~ invoices[0].number %}Total : {{ money(totals.balance) }}\n'
+    folder = _override(tmp_path, "fr/notice.txt.j2", text)
     renderer = Renderer(folder)
     notice = renderer.render("notice", "fr", ctx)
     assert notice.subject == "Impayé F-0001"
@@ -154,3 +154,13 @@ def test_a_broken_override_template_stops_the_start_up_check_naming_the_file(tmp
         renderer.check(STEPS, ctx)
     assert named in str(caught.value)
     assert what in str(caught.value)
+
+
+def test_the_first_of_the_month_is_written_1er_in_french_and_plainly_in_english():
+    from datetime import date
+
+    from handlers.render import helpers
+
+    assert helpers("fr")["day"](date(2026, 4, 1)) == "1er avril 2026"
+    assert helpers("fr")["day"](date(2026, 4, 11)) == "11 avril 2026"
+    assert helpers("en")["day"](date(2026, 4, 1)) == "1 April 2026"
