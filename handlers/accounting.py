@@ -93,7 +93,21 @@ def _release_parked(session: Session, key: str, now: datetime, policy: Policy) -
         .order_by(InboxEvent.occurred_at, InboxEvent.id)
     ).scalars().all()
     for row in waiting:
-        _apply_or_park(session, row, ev.parse_event(row.raw), now, policy)
+        try:
+            with session.begin_nested():
+                _apply_or_park(session, row, ev.parse_event(row.raw), now, policy)
+        except ev.EventRejected as rejected:
+            _reject_parked(session, row, rejected.reason, now)
+
+
+def _reject_parked(session: Session, row: InboxEvent, reason: str, now: datetime) -> None:
+    """A parked event found invalid once applicable: keep it as rejected, for replay."""
+    from handlers.adapters.orm import RejectedEvent
+
+    row.status, row.waiting_for = "rejected", None
+    session.add(RejectedEvent(event_id=row.event_id, raw=row.raw, reason=reason,
+                              source="parked", received_at=now))
+    log.warning("event.rejected", event_id=row.event_id, reason=reason, source="parked")
 
 
 def _debtor_of(event: Any) -> str | None:

@@ -28,6 +28,16 @@ def _holidays(country: str, year: int) -> frozenset[date]:
         raise UnknownCountry(f"no public-holiday calendar for country {country!r}") from exc
 
 
+@lru_cache(maxsize=1)
+def _supported() -> frozenset[str]:
+    return frozenset(holidays.list_supported_countries())
+
+
+def has_calendar(country: str) -> bool:
+    """Whether the holiday library knows this ISO 3166 alpha-2 country."""
+    return country in _supported()
+
+
 def is_business_day(day: date, country: str) -> bool:
     """Monday to Friday and not a public holiday of ``country``."""
     holidays_of_year = _holidays(country, day.year)  # raises UnknownCountry on any day

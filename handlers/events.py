@@ -111,12 +111,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=False)
 
 
+def _known_country(value: str) -> str:
+    from handlers.calendar import has_calendar
+
+    if not has_calendar(value):
+        raise ValueError(f"no public-holiday calendar for country {value!r}")
+    return value
+
+
 class Address(_Strict):
     line1: SafeText
     line2: SafeText | None = None
     postal_code: Annotated[str, Field(min_length=1, max_length=20), AfterValidator(_no_controls)]
     city: SafeText
-    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$"), AfterValidator(_known_country)]
 
 
 class Debtor(_Strict):

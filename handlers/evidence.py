@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -37,7 +37,7 @@ def _plain(value: Any) -> str:
 
 
 def record_hash(prev_hash: str, seq: int, at: datetime, kind: str, payload: str) -> str:
-    text = f"{prev_hash}\n{seq}\n{at.isoformat()}\n{kind}\n{payload}"
+    text = f"{prev_hash}\n{seq}\n{at.astimezone(UTC).isoformat()}\n{kind}\n{payload}"
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -53,6 +53,7 @@ def append(
     message_id: str | None = None,
 ) -> EvidenceRecord:
     """Append one record to the chain (locks the chain head until commit)."""
+    at = at.astimezone(UTC)  # hashed exactly as the store gives it back
     head = session.execute(
         select(EvidenceHead).where(EvidenceHead.id == 1).with_for_update()
     ).scalar_one_or_none()

@@ -1,8 +1,9 @@
 """Task messages between the scheduler and the workers: small frozen values, stable ids.
 
-The scheduler emits one of the three scheduler events per claimed step; the id is derived
-from the step and its due instant, so a re-emission of the same step is recognisably the
-same message and the workers' inbox discards what was already processed.
+The scheduler emits one of the three scheduler events per claimed step. Its id is derived
+from the step, its due instant and the emission count: the broker's own redeliveries and
+retries keep the id (the workers' inbox discards them), while a deliberate re-emission after
+a lease ran out is a new message, judged by the step's state.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class StepDue:
     event: str
     step_id: int
     due_at: datetime
+    emission: int = 1
 
     @property
     def actor(self) -> str:
@@ -38,7 +40,7 @@ class StepDue:
 
     @property
     def message_id(self) -> str:
-        return stable_id("step", self.step_id, self.due_at.isoformat())
+        return stable_id("step", self.step_id, self.due_at.isoformat(), self.emission)
 
     def payload(self) -> dict:
         return {"step_id": self.step_id, "due_at": self.due_at.isoformat()}

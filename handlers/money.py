@@ -39,9 +39,9 @@ def parse_amount(text: str | Decimal) -> Decimal:
     except InvalidOperation as exc:
         raise ValueError(f"{text!r} is not a decimal amount") from exc
     if not value.is_finite() or value.adjusted() > 15:
-        raise ValueError(f"{text!r} is not a usable amount")
+        raise ValueError(f"{str(text)!r} is not a usable amount")
     if value != value.quantize(CENT):
-        raise ValueError(f"{text!r} must have at most 2 decimals")
+        raise ValueError(f"{str(text)!r} must have at most 2 decimals")
     return value.quantize(CENT)
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from handlers.adapters.orm import DebtorRow, InvoiceRow, PlannedStep
 from handlers.calendar import local_date, window_opening, zone
 from handlers.ladder import StepDate, plan_new_invoice, plan_resumed
-from handlers.policy import Policy
+from handlers.policy import ESCALATION, FORMAL_NOTICE, Policy
 
 PENDING = ("planned", "emitted")
 FINISHED = ("done", "skipped", "failed")
@@ -76,6 +76,11 @@ def resume_invoice(session: Session, invoice: InvoiceRow, debtor: DebtorRow, pol
     today = local_date(now, debtor.timezone)
     _write(session, invoice, debtor, policy,
            plan_resumed(invoice.due_date, remaining, today, debtor.country))
+    if FORMAL_NOTICE in done and ESCALATION not in done:
+        # the notice was sent before the pause: its deadline runs again from today
+        deadline = today + timedelta(days=policy.escalation.deadline_days)
+        schedule(session, invoice, ESCALATION, "deadline.expired",
+                 end_of_day(deadline, debtor.timezone))
 
 
 def end_of_day(day: date, tz: str) -> datetime:

@@ -51,7 +51,10 @@ def handle_step_due(session: Session, step_id: int, now: datetime, ctx: Context)
         return []
     debtor = lock_debtor(session, first.debtor_id)
     session.refresh(first)
-    if debtor is None or first.status not in PENDING or first.due_at > now:
+    if debtor is None or first.status not in PENDING:
+        return []
+    if first.due_at > now:  # this worker's clock is behind: leave it to a later emission
+        first.status, first.lease_until = "planned", None
         return []
     opening = next_sending_time(now, debtor.timezone, debtor.country, ctx.policy.window)
     due = _due_steps(session, debtor, now, ctx.policy)
@@ -114,6 +117,10 @@ def _still_sendable(session: Session, item: Due, debtor: DebtorRow, now: datetim
         reason = "no valid contact details"
     if reason is not None:
         _skip(session, item.step_row, item.invoice, debtor, now, reason)
+        if debtor.opt_out and item.step.name == FORMAL_NOTICE and item.invoice.status == "open":
+            # no automatic contact, but the case still reaches a person
+            plan_escalation(session, item.invoice, debtor, local_date(now, debtor.timezone),
+                             ctx.policy)
         return False
     return True
 
@@ -169,7 +176,7 @@ def _send_merged(session: Session, debtor: DebtorRow, sendable: list[Due], now: 
         if item.step_row.status in PENDING and item.step_row.due_at <= now:
             item.step_row.status, item.step_row.done_at = "done", now
             if item.step.name == FORMAL_NOTICE:
-                _plan_escalation(session, item.invoice, debtor, today, ctx.policy)
+                plan_escalation(session, item.invoice, debtor, today, ctx.policy)
     return tasks
 
 
@@ -191,7 +198,7 @@ def _already_sent_today(session: Session, debtor_id: str, channel: str, today: d
     ).first() is not None
 
 
-def _plan_escalation(session: Session, invoice: InvoiceRow, debtor: DebtorRow, today: date,
+def plan_escalation(session: Session, invoice: InvoiceRow, debtor: DebtorRow, today: date,
                      policy: Policy) -> None:
     deadline = today + timedelta(days=policy.escalation.deadline_days)
     schedule(session, invoice, ESCALATION, "deadline.expired", end_of_day(deadline, debtor.timezone))

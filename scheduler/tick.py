@@ -32,7 +32,7 @@ class TickResult:
 
 
 def _claim_steps(session: Session, now: datetime, lease: timedelta, limit: int) -> list[StepDue]:
-    due = select(PlannedStep.id, PlannedStep.event, PlannedStep.due_at)
+    due = select(PlannedStep.id, PlannedStep.event, PlannedStep.due_at, PlannedStep.emit_count)
     fresh = session.execute(
         due.where(PlannedStep.status == "planned", PlannedStep.due_at <= now)
         .order_by(PlannedStep.due_at).limit(limit).with_for_update(skip_locked=True)
@@ -48,7 +48,7 @@ def _claim_steps(session: Session, now: datetime, lease: timedelta, limit: int) 
             update(PlannedStep).where(PlannedStep.id.in_([r.id for r in rows]))
             .values(status="emitted", lease_until=now + lease,
                     emit_count=PlannedStep.emit_count + 1))
-    return [StepDue(r.event, r.id, r.due_at) for r in rows]
+    return [StepDue(r.event, r.id, r.due_at, r.emit_count + 1) for r in rows]
 
 
 def tick(sessions: sessionmaker[Session], publisher: Publisher, now: datetime, *,

@@ -108,3 +108,9 @@ def test_the_table_format_prints_one_line_per_action(tmp_path, capsys):
     assert lines[0].startswith("2026-03-20 08:00  event.rejected")
     assert any("pre_due" in line and "CLI-ACME" in line for line in lines)
     assert len(lines) == 4  # rejection, two pre_due, ACME's due
+
+
+def test_the_evidence_chain_of_a_kept_simulation_verifies(actions, kept_dir, capsys):
+    assert main(["evidence", "verify", "--data-dir", str(kept_dir)]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out.startswith("ok ") and out.endswith(" records") and int(out.split()[1]) > 20

@@ -304,3 +304,17 @@ def test_the_size_limit_counts_bytes_not_characters():
     assert len(line(data)) < 256 * 1024 < len(line(data).encode("utf-8"))
     with pytest.raises(EventRejected, match="longer than"):
         parse_event(line(data))
+
+
+def test_a_country_without_a_holiday_calendar_is_rejected_naming_the_field():
+    import json
+
+    from handlers.events import EventRejected, parse_event
+
+    event = {"event_id": "e", "type": "debtor.updated", "occurred_at": "2026-03-01T10:00:00+01:00",
+             "debtor": {"id": "D", "name": "N", "kind": "business",
+                        "address": {"line1": "a", "postal_code": "1", "city": "c", "country": "ZZ"}}}
+    with pytest.raises(EventRejected) as caught:
+        parse_event(json.dumps(event))
+    assert caught.value.reason == ("debtor.address.country: no public-holiday calendar for "
+                                   "country 'ZZ'")
