@@ -86,6 +86,7 @@ def _record_failure(sessions: sessionmaker[Session], message_pk: int, now: datet
         row = session.get(MessageRow, message_pk, with_for_update=True)
         if row is None:
             return
+        message_id = row.message_id
         row.last_error = error[:500]
         row.lease_until = now + backoff(row.attempts)
         if permanent:
@@ -95,7 +96,7 @@ def _record_failure(sessions: sessionmaker[Session], message_pk: int, now: datet
                              "error": error[:500]},
                             debtor_id=row.debtor_id, message_id=row.message_id)
     event = "message.failed" if permanent else "message.retry"
-    log.warning(event, message_pk=message_pk, error=error[:200])
+    log.warning(event, message_id=message_id, error=error[:200])
 
 
 def backoff(attempts: int) -> timedelta:

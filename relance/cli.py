@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -105,7 +106,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         until = date.fromisoformat(args.until)
     except ValueError as exc:
         raise CommandError(f"--until: {args.until!r} is not a date YYYY-MM-DD") from exc
-    data_dir = Path(args.data_dir) if args.data_dir else throwaway_dir()
+    keep = bool(args.data_dir)
+    data_dir = Path(args.data_dir) if keep else throwaway_dir()
     overrides: dict = {"data_dir": data_dir, "database_url": None, "redis_url": None,
                        "smtp_host": None}
     if args.policy:
@@ -117,8 +119,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             args.file, encoding="utf-8", errors="replace")
     except FileNotFoundError as exc:
         raise CommandError(f"{args.file}: no such file") from exc
-    with source:
-        return simulate(settings, source, until, sys.stdout, args.format)
+    try:
+        with source:
+            return simulate(settings, source, until, sys.stdout, args.format)
+    finally:
+        if not keep:
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -159,8 +165,15 @@ def cmd_inbox(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line: ``relance: error: ...`` and exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"relance: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="relance", description="Dunning worker: reminders, formal notices, escalation.")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", help="folder of the embedded store and outbox "
@@ -169,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add(name: str, handler, help_text: str) -> argparse.ArgumentParser:
         command = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
+        command.__class__ = _Parser
         command.set_defaults(handler=handler)
         return command
 

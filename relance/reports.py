@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, time
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -14,10 +14,12 @@ from handlers.adapters.orm import (
     EvidenceHead,
     EvidenceRecord,
     InvoiceRow,
+    MessageItem,
     MessageRow,
     RejectedEvent,
 )
 from handlers.adapters.store import transaction
+from handlers.calendar import local_date, zone
 from handlers.evidence import ChainCheck, verify
 
 BUCKETS = (("not_due", None, 0), ("1-30", 1, 30), ("31-60", 31, 60), ("61-90", 61, 90),
@@ -32,8 +34,11 @@ def _bucket(days_late: int) -> str:
 
 
 def status(app: App) -> dict[str, object]:
+    """Figures for operators; days are those of the policy's time zone."""
     now = app.clock.now()
-    today = now.date()
+    tz = app.ctx.policy.timezone
+    today = local_date(now, tz)
+    day_start = datetime.combine(today, time(0), tzinfo=zone(tz))
     amounts: dict[str, Decimal] = {name: Decimal("0.00") for name, _, _ in BUCKETS}
     with transaction(app.sessions) as session:
         invoices = session.execute(
@@ -41,8 +46,9 @@ def status(app: App) -> dict[str, object]:
                    InvoiceRow.credited).where(InvoiceRow.status == "open")
         ).all()
         sent_today = session.execute(
-            select(func.count()).select_from(MessageRow)
-            .where(MessageRow.created_at >= now - timedelta(hours=24))).scalar_one()
+            select(func.count()).select_from(MessageItem)
+            .join(MessageRow, MessageRow.id == MessageItem.message_pk)
+            .where(MessageRow.created_at >= day_start)).scalar_one()
         open_cases = session.execute(
             select(func.count()).select_from(CaseRow).where(CaseRow.status == "open")
         ).scalar_one()
@@ -53,7 +59,7 @@ def status(app: App) -> dict[str, object]:
         amounts[_bucket((today - due_date).days)] += amount - paid - credited
     return {"open_invoices": len(invoices),
             **{f"balance_{k}": str(v) for k, v in amounts.items()},
-            "messages_last_24h": sent_today, "open_cases": open_cases,
+            "steps_sent_today": sent_today, "open_cases": open_cases,
             "rejected_events": rejected}
 
 

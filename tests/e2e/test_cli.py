@@ -80,3 +80,28 @@ def test_evidence_verify_reports_ok_with_the_record_count(tmp_path, data_dir, ca
 def test_worker_without_redis_says_what_is_missing(data_dir, capsys):
     assert main(["worker", "--data-dir", str(data_dir)]) == 2
     assert "needs RELANCE_REDIS_URL" in capsys.readouterr().err
+
+
+def test_a_usage_error_is_one_line_and_exit_2(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["simulate", "x.jsonl"])
+    assert stopped.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("relance: error: the following arguments are required: --until")
+
+
+def test_status_counts_open_balances_by_age_and_todays_steps(tmp_path, data_dir, capsys, monkeypatch):
+    monkeypatch.setenv("RELANCE_NOW", "2026-05-15T12:00:00+02:00")
+    events = [invoice_issued("F-1", "2026-05-20", "100.00"),   # not due yet
+              invoice_issued("F-2", "2026-05-01", "250.00"),   # 14 days late
+              invoice_issued("F-3", "2026-02-01", "75.50", issued="2026-01-02")]  # 103 days late
+    source = write_lines(tmp_path / "e.jsonl", *[json.dumps(e) for e in events])
+    main(["ingest", str(source), "--data-dir", str(data_dir)])
+    capsys.readouterr()
+    assert main(["status", "--json", "--data-dir", str(data_dir)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["open_invoices"] == 3
+    assert report["balance_not_due"] == "100.00"
+    assert report["balance_1-30"] == "250.00"
+    assert report["balance_over_90"] == "75.50"
+    assert report["steps_sent_today"] == 0 and report["open_cases"] == 0
