@@ -28,12 +28,7 @@ from handlers.adapters.store import (
     schema_is_current,
     session_factory,
 )
-from handlers.adapters.transports import (
-    FileDropRegisteredLetters,
-    FileLetters,
-    FileMailer,
-    SmtpMailer,
-)
+from handlers.adapters.transports import FileDrop, SmtpMailer
 from handlers.context import Context
 from handlers.policy import Policy
 from handlers.ports import Clock, OffsetClock, Publisher, SystemClock, Transport
@@ -71,9 +66,9 @@ def make_transports(settings: Settings) -> dict[str, Transport]:
                            settings.smtp_user, settings.smtp_secret(), settings.smtp_timeout,
                            settings.smtp_ca_file)
     else:
-        email = FileMailer(outbox / "email")
-    return {"email": email, "letter": FileLetters(outbox / "letters"),
-            "registered_letter": FileDropRegisteredLetters(outbox / "registered")}
+        email = FileDrop(outbox / "email", ".eml")
+    return {"email": email, "letter": FileDrop(outbox / "letters", ".pdf"),
+            "registered_letter": FileDrop(outbox / "registered", ".pdf", tracking=True)}
 
 
 def message_domain(sender: str) -> str:

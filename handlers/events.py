@@ -53,12 +53,21 @@ def _no_controls(value: str) -> str:
 _DECIMAL_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 
-def _money_text(value: Any) -> Any:
-    if isinstance(value, bool) or not isinstance(value, str):
-        raise ValueError("money must be a JSON string such as \"1200.00\", not a number")
-    if not _DECIMAL_TEXT.fullmatch(value):
-        raise ValueError("money must be written with digits and a dot, such as \"1200.00\"")
-    return value
+def _decimal_text(what: str, example: str):
+    """A before-validator: a JSON string in plain decimal notation, else a reason."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, str):
+            raise ValueError(f"{what} must be a JSON string such as \"{example}\", not a number")
+        if not _DECIMAL_TEXT.fullmatch(value):
+            raise ValueError(f"{what} must be written with digits and a dot, such as \"{example}\"")
+        return value
+
+    return check
+
+
+_money_text = _decimal_text("money", "1200.00")
+_rate_text = _decimal_text("rate", "0.15")
 
 
 def _to_amount(value: str) -> Decimal:
@@ -77,14 +86,6 @@ def _positive(value: Decimal) -> Decimal:
 def _strict_date(value: Any) -> Any:
     if not isinstance(value, str) or len(value) != 10:
         raise ValueError("must be a date written YYYY-MM-DD")
-    return value
-
-
-def _rate_text(value: Any) -> Any:
-    if isinstance(value, bool) or not isinstance(value, str):
-        raise ValueError("rate must be a JSON string such as \"0.15\"")
-    if not _DECIMAL_TEXT.fullmatch(value):
-        raise ValueError("rate must be written with digits and a dot, such as \"0.15\"")
     return value
 
 

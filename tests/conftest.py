@@ -189,9 +189,7 @@ def smtp_server() -> Iterator[SmtpSink]:
     controller.stop()
 
 
-@pytest.fixture
-def smtp_starttls_server(tls_ca, tmp_path) -> Iterator[tuple[SmtpSink, str]]:
-    """An SMTP server on loopback that requires STARTTLS; yields it and the CA file."""
+def _tls_sink(tls_ca, tmp_path, mode: str) -> Iterator[tuple[SmtpSink, str]]:
     import ssl
 
     cert = tls_ca.issue_cert("127.0.0.1", "localhost")
@@ -200,22 +198,21 @@ def smtp_starttls_server(tls_ca, tmp_path) -> Iterator[tuple[SmtpSink, str]]:
     ca_file = tmp_path / "ca.pem"
     tls_ca.cert_pem.write_to_path(str(ca_file))
     sink = SmtpSink("127.0.0.1", 0)
-    controller = _start(sink, tls_context=context, require_starttls=True)
+    if mode == "starttls":
+        controller = _start(sink, tls_context=context, require_starttls=True)
+    else:
+        controller = _start(sink, ssl_context=context)
     yield sink, str(ca_file)
     controller.stop()
+
+
+@pytest.fixture
+def smtp_starttls_server(tls_ca, tmp_path) -> Iterator[tuple[SmtpSink, str]]:
+    """An SMTP server on loopback that requires STARTTLS; yields it and the CA file."""
+    yield from _tls_sink(tls_ca, tmp_path, "starttls")
 
 
 @pytest.fixture
 def smtp_tls_server(tls_ca, tmp_path) -> Iterator[tuple[SmtpSink, str]]:
     """An SMTP server on loopback speaking implicit TLS; yields it and the CA file."""
-    import ssl
-
-    cert = tls_ca.issue_cert("127.0.0.1", "localhost")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    cert.configure_cert(context)
-    ca_file = tmp_path / "ca.pem"
-    tls_ca.cert_pem.write_to_path(str(ca_file))
-    sink = SmtpSink("127.0.0.1", 0)
-    controller = _start(sink, ssl_context=context)
-    yield sink, str(ca_file)
-    controller.stop()
+    yield from _tls_sink(tls_ca, tmp_path, "tls")

@@ -47,39 +47,23 @@ def write_atomic(folder: Path, name: str, content: bytes) -> Path:
 
 
 @dataclass
-class FileMailer:
-    """E-mails written as ``.eml`` files under ``folder`` (embedded mode)."""
+class FileDrop:
+    """Messages written as files under ``folder``, one per Message-ID.
 
-    folder: Path
-
-    def transmit(self, message: Outgoing) -> str | None:
-        write_atomic(self.folder, safe_name(message.message_id, ".eml"), message.content)
-        return None
-
-
-@dataclass
-class FileLetters:
-    """Letters written as PDF files under ``folder`` (to print and post)."""
-
-    folder: Path
-
-    def transmit(self, message: Outgoing) -> str | None:
-        write_atomic(self.folder, safe_name(message.message_id, ".pdf"), message.content)
-        return None
-
-
-@dataclass
-class FileDropRegisteredLetters:
-    """Registered letters dropped as PDF files for a provider (LRAR / LRE) to pick up.
-
-    The tracking id is derived from the Message-ID, so a repeated drop returns the same one;
-    the provider's receipt comes back as a ``delivery.status`` event.
+    E-mails as ``.eml`` (embedded mode), letters as ``.pdf`` to print and post, registered
+    letters as ``.pdf`` for a provider (LRAR / LRE) to collect. With ``tracking`` set, a
+    tracking id derived from the Message-ID is returned, the same on a repeated drop; the
+    provider's receipt comes back as a ``delivery.status`` event.
     """
 
     folder: Path
+    suffix: str
+    tracking: bool = False
 
     def transmit(self, message: Outgoing) -> str | None:
-        write_atomic(self.folder, safe_name(message.message_id, ".pdf"), message.content)
+        write_atomic(self.folder, safe_name(message.message_id, self.suffix), message.content)
+        if not self.tracking:
+            return None
         return "DROP-" + hashlib.sha256(message.message_id.encode()).hexdigest()[:16].upper()
 
 
