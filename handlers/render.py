@@ -1,9 +1,11 @@
 """Render the text of messages and letters from Jinja templates, per language and step.
 
-Templates live in ``handlers/templates/<language>/<step>.txt.j2``; an operator's folder
-(RELANCE_TEMPLATE_DIR) with the same layout overrides them file by file. Each template
-sets ``subject`` and renders the body. Every template is rendered once at start-up with
-sample data, so a broken template stops the service instead of failing a send.
+Templates live in ``handlers/templates/<language>/<step>.txt.j2`` (plain text, not escaped)
+and ``<step>.html.j2`` (the HTML part of e-mails, autoescaped); an operator's folder
+(RELANCE_TEMPLATE_DIR) with the same layout overrides them file by file. Each text template
+sets ``subject`` and renders the body; the HTML template receives that ``subject``. Every
+template is rendered once at start-up with sample data, so a broken template stops the
+service instead of failing a send.
 """
 
 from __future__ import annotations
@@ -40,16 +42,24 @@ class TemplateProblem(Exception):
 class Rendered:
     subject: str
     body_text: str
+    body_html: str
 
 
-def _environment(override: Path | None) -> Environment:
+def _environment(override: Path | None, *, html: bool = False) -> Environment:
     loaders: list[Any] = [PackageLoader("handlers", "templates")]
     if override is not None:
         loaders.insert(0, FileSystemLoader(str(override)))
     env = Environment(loader=ChoiceLoader(loaders), undefined=StrictUndefined,
-                      autoescape=False, keep_trailing_newline=True, trim_blocks=True,
+                      autoescape=html, keep_trailing_newline=True, trim_blocks=True,
                       lstrip_blocks=True)
     return env
+
+
+def _problem(name: str, exc: TemplateError) -> TemplateProblem:
+    if isinstance(exc, TemplateSyntaxError):
+        where = name if exc.name in (None, name) else f"{exc.name} (included by {name})"
+        return TemplateProblem(f"template {where}, line {exc.lineno}: {exc.message}")
+    return TemplateProblem(f"template {name}: {exc}")
 
 
 class Renderer:
@@ -57,26 +67,31 @@ class Renderer:
 
     def __init__(self, override: Path | None = None) -> None:
         self._env = _environment(override)
+        self._html_env = _environment(override, html=True)
 
     def render(self, step: str, language: str, context: dict[str, Any]) -> Rendered:
         language = language if language in LANGUAGES else "fr"
         name = f"{language}/{step}.txt.j2"
+        values = {**context, **helpers(language)}
         try:
             template = self._env.get_template(name)
-            values = {**context, **helpers(language)}
             body = template.render(values)
             subject = str(template.make_module(values).subject)
-        except TemplateSyntaxError as exc:
-            where = name if exc.name in (None, name) else f"{exc.name} (included by {name})"
-            raise TemplateProblem(f"template {where}, line {exc.lineno}: {exc.message}") from exc
         except TemplateError as exc:
-            raise TemplateProblem(f"template {name}: {exc}") from exc
+            raise _problem(name, exc) from exc
         except AttributeError as exc:
             raise TemplateProblem(f"template {name}: it must set `subject`") from exc
-        return Rendered(" ".join(subject.split()), body.strip() + "\n")
+        subject = " ".join(subject.split())
+        html_name = f"{language}/{step}.html.j2"
+        try:
+            body_html = self._html_env.get_template(html_name).render({**values, "subject": subject})
+        except TemplateError as exc:
+            raise _problem(html_name, exc) from exc
+        return Rendered(subject, body.strip() + "\n", body_html.strip() + "\n")
 
     def check(self, steps: Iterable[str], sample: dict[str, Any]) -> None:
-        """Render every step in every language once; raise TemplateProblem on the first failure."""
+        """Render every step (text and HTML) in every language once; raise TemplateProblem on
+        the first failure."""
         for step in steps:
             for language in LANGUAGES:
                 self.render(step, language, sample)

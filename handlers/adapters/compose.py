@@ -14,7 +14,8 @@ from handlers.policy import Creditor
 
 
 def email_bytes(*, sender: str, recipient: str, subject: str, body_text: str,
-                message_id: str, at: datetime, step: str) -> bytes:
+                message_id: str, at: datetime, step: str, body_html: str | None = None) -> bytes:
+    """A plain-text e-mail, or multipart/alternative (text first, HTML second) with body_html."""
     message = EmailMessage(policy=SMTP)
     message["From"] = sender
     message["To"] = recipient
@@ -24,6 +25,8 @@ def email_bytes(*, sender: str, recipient: str, subject: str, body_text: str,
     message["X-Relance-Step"] = step
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(body_text, charset="utf-8")
+    if body_html is not None:
+        message.add_alternative(body_html, subtype="html", charset="utf-8")
     return message.as_bytes()
 
 
