@@ -30,6 +30,7 @@ from handlers.adapters.store import (
 )
 from handlers.adapters.transports import FileDrop, SmtpMailer
 from handlers.context import Context
+from handlers.plans import TEMPLATES as INSTALLMENT_TEMPLATES
 from handlers.policy import Policy
 from handlers.ports import Clock, OffsetClock, Publisher, SystemClock, Transport
 from handlers.render import Renderer, TemplateProblem
@@ -90,14 +91,20 @@ def sample_context(policy: Policy) -> dict[str, Any]:
     return {"debtor": {"name": "Exemple SARL", "address": {}, "id": "D-1"},
             "creditor": policy.creditor, "invoices": [invoice], "totals": totals,
             "currency": "EUR", "today": date(2026, 3, 16), "deadline": date(2026, 3, 24),
-            "consumer": False, "others": [invoice], "payment_urls": ["https://pay.example/1"]}
+            "consumer": False, "others": [invoice], "payment_urls": ["https://pay.example/1"],
+            "installments": [{"seq": 1, "count": 2, "due_date": date(2026, 3, 20),
+                              "amount": Decimal("500.00"), "paid": Decimal("100.00"),
+                              "due": Decimal("400.00")}],
+            "plan": {"invoices": ["F-0001"], "remaining": Decimal("900.00"),
+                     "installments_left": 2}}
 
 
 def make_context(settings: Settings, policy: Policy | None = None) -> Context:
     policy = policy or load_policy(settings.policy_file)
     renderer = Renderer(settings.template_dir)
     try:
-        renderer.check([s.template for s in policy.steps], sample_context(policy))
+        renderer.check([*(s.template for s in policy.steps), *INSTALLMENT_TEMPLATES],
+                       sample_context(policy))
     except TemplateProblem as exc:
         raise ConfigError(str(exc)) from exc
     return Context(policy=policy, rates=load_rates(settings.rates_file), renderer=renderer,

@@ -19,10 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handlers import events as ev
-from handlers import evidence
+from handlers import evidence, plans
 from handlers.adapters.orm import DebtorRow, InboxEvent, InvoiceRow, MessageRow, PaymentRow
 from handlers.planning import cancel_pending, end_of_day, plan_invoice, resume_invoice, schedule
-from handlers.policy import Policy
+from handlers.policy import CLAIM_DECLARATION, Policy
 
 log = structlog.get_logger("relance.accounting")
 
@@ -218,7 +218,7 @@ def _settle_if_paid(session: Session, invoice: InvoiceRow, now: datetime) -> Non
 
 
 def _record_money(session: Session, event: Any, kind: str, reference: str | None,
-                  on_day: Any, now: datetime) -> list[str]:
+                  on_day: Any, now: datetime, policy: Policy) -> list[str]:
     invoice = invoice_by_number(session, event.invoice_number)
     session.add(PaymentRow(event_id=event.event_id, invoice_id=invoice.id, kind=kind,
                            reference=reference, amount=event.amount, on_day=on_day))
@@ -228,18 +228,20 @@ def _record_money(session: Session, event: Any, kind: str, reference: str | None
         invoice.credited += event.amount
     invoice.updated_at = now
     _settle_if_paid(session, invoice, now)
+    if invoice.in_payment_plan:  # pays the plan's oldest unpaid installments first
+        plans.apply_money(session, invoice, event.amount, now, policy)
     return []
 
 
 def on_payment_received(session: Session, event: ev.PaymentReceived, now: datetime,
                         policy: Policy) -> list[str]:
-    return _record_money(session, event, "payment", None, event.paid_on, now)
+    return _record_money(session, event, "payment", None, event.paid_on, now, policy)
 
 
 def on_credit_note_issued(session: Session, event: ev.CreditNoteIssued, now: datetime,
                           policy: Policy) -> list[str]:
     return _record_money(session, event, "credit_note", event.credit_note_number,
-                         event.occurred_at.date(), now)
+                         event.occurred_at.date(), now, policy)
 
 
 def _is_paused(invoice: InvoiceRow, now: datetime) -> bool:
@@ -279,17 +281,34 @@ def on_promise_to_pay(session: Session, event: ev.PromiseToPay, now: datetime,
 
 def on_payment_plan_agreed(session: Session, event: ev.PaymentPlanAgreed, now: datetime,
                            policy: Policy) -> list[str]:
-    invoices = [invoice_by_number(session, n) for n in event.invoice_numbers]
+    invoices = [invoice_by_number(session, n) for n in dict.fromkeys(event.invoice_numbers)]
     open_balance = sum((i.balance for i in invoices if i.status == "open"), Decimal("0.00"))
     planned = sum((i.amount for i in event.installments), Decimal("0.00"))
     if planned != open_balance:
         raise ev.EventRejected(
             f"installments: total {planned} differs from the open balance {open_balance}",
             event.event_id)
+    _check_plan_invoices(session, event, invoices)
     for invoice in invoices:
         invoice.in_payment_plan, invoice.updated_at = True, now
         cancel_pending(session, invoice.id, "payment plan agreed")
+    plans.agree(session, event, invoices, debtor_by_id(session, event.debtor_id), policy, now)
     return []
+
+
+def _check_plan_invoices(session: Session, event: ev.PaymentPlanAgreed,
+                         invoices: list[InvoiceRow]) -> None:
+    for invoice in invoices:
+        if invoice.debtor_id != event.debtor_id:
+            raise ev.EventRejected(f"invoice_numbers: {invoice.number} is owed by another "
+                                   f"debtor than {event.debtor_id}", event.event_id)
+        if plans.active_plan_of(session, invoice.id) is not None:
+            raise ev.EventRejected(f"invoice_numbers: {invoice.number} is already in an active "
+                                   "payment plan", event.event_id)
+    currencies = sorted({i.currency for i in invoices if i.status == "open"})
+    if len(currencies) > 1:
+        raise ev.EventRejected(f"invoice_numbers: one plan cannot mix currencies "
+                               f"({', '.join(currencies)})", event.event_id)
 
 
 def on_debtor_updated(session: Session, event: ev.DebtorUpdated, now: datetime,
@@ -309,6 +328,8 @@ def on_insolvency_opened(session: Session, event: ev.InsolvencyOpened, now: date
     ).scalars().all()
     for invoice in frozen:
         cancel_pending(session, invoice.id, f"insolvency ({event.procedure})")
+    if frozen:  # the claim-declaration case is opened by the deadline handler, at once
+        schedule(session, frozen[0], CLAIM_DECLARATION, "deadline.expired", now)
     return []
 
 

@@ -73,6 +73,9 @@ def amounts_on(session: Session, invoice: InvoiceRow, debtor: DebtorRow, day: da
                              rate_function(invoice, policy, rates),
                              [on + timedelta(days=1) for on, _ in movements])
     distinct = {s.rate for s in interest.segments}
-    indemnity = policy.money.recovery_indemnity if balance > 0 else ZERO
+    judgment = debtor.insolvency_judgment_date
+    due_after_judgment = judgment is not None and invoice.due_date >= judgment
+    # D441-5: no indemnity for an invoice falling due on or after an opening judgment
+    indemnity = policy.money.recovery_indemnity if balance > 0 and not due_after_judgment else ZERO
     return InvoiceAmounts(balance, interest.total, indemnity,
                           distinct.pop() if len(distinct) == 1 else None, interest)

@@ -51,6 +51,15 @@ def next_business_day(day: date, country: str) -> date:
     return day
 
 
+def add_months(day: date, months: int) -> date:
+    """The same day ``months`` later (or earlier), clamped to the month's last day."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    month += 1
+    last = (date(year + (month == 12), month % 12 + 1, 1) - timedelta(days=1)).day
+    return date(year, month, min(day.day, last))
+
+
 @lru_cache(maxsize=256)
 def zone(name: str) -> ZoneInfo:
     try:

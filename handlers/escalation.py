@@ -1,22 +1,24 @@
-"""Deadlines: a formal notice's deadline opens a case; a broken promise resumes dunning."""
+"""Deadlines: a formal notice's deadline opens a case; a broken promise or payment plan
+resumes dunning."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+from datetime import date, datetime
 from decimal import Decimal
 
 import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from handlers import evidence
-from handlers.adapters.orm import CaseInvoice, CaseRow, DebtorRow, InvoiceRow, PlannedStep
+from handlers import evidence, plans
+from handlers.adapters.orm import CaseInvoice, CaseRow, DebtorRow, InboxEvent, InvoiceRow, PlannedStep
 from handlers.amounts import amounts_on
-from handlers.calendar import local_date
+from handlers.calendar import add_months, local_date
 from handlers.context import Context
 from handlers.money import ZERO
-from handlers.planning import PENDING, resume_invoice
-from handlers.policy import ESCALATION, Policy
+from handlers.planning import PENDING, PRESCRIPTION_WARNING, prescription_dates, resume_invoice
+from handlers.policy import CLAIM_DECLARATION, ESCALATION, Policy
 from handlers.reminders import lock_debtor, skip_reason
 
 log = structlog.get_logger("relance.escalation")
@@ -43,6 +45,12 @@ def handle_deadline(session: Session, step_id: int, now: datetime, ctx: Context)
         step_row.status, step_row.done_at = "done", now
         if step_row.step == PROMISE_EXPIRED:
             _promise_expired(session, invoice, debtor, step_row, now, ctx.policy)
+        elif step_row.step == CLAIM_DECLARATION:
+            open_claim_declaration(session, debtor, now, ctx)
+        elif step_row.step == PRESCRIPTION_WARNING:
+            _prescription_warning(session, invoice, debtor, now)
+        elif plans.is_deadline(step_row.step):
+            _installment_expired(session, debtor, step_row, now, ctx.policy)
         elif step_row.step == ESCALATION:
             reason = _escalation_blocker(invoice, debtor, now)
             if reason is None:
@@ -66,11 +74,11 @@ def _escalation_blocker(invoice: InvoiceRow, debtor: DebtorRow, now: datetime) -
 
 
 def _deadline_record(session: Session, debtor: DebtorRow, invoices: list[InvoiceRow], step: str,
-                     now: datetime) -> None:
+                     now: datetime, extra: dict | None = None) -> None:
     numbers = [i.number for i in invoices]
     evidence.append(session, "deadline.expired", now,
                     {"action": "deadline.expired", "event": "deadline.expired", "step": step,
-                     "debtor_id": debtor.id, "invoice_numbers": numbers},
+                     "debtor_id": debtor.id, "invoice_numbers": numbers, **(extra or {})},
                     debtor_id=debtor.id, invoice_numbers=numbers)
     log.info("deadline.expired", debtor_id=debtor.id, step=step, invoice_numbers=numbers)
 
@@ -84,6 +92,31 @@ def _promise_expired(session: Session, invoice: InvoiceRow, debtor: DebtorRow,
     _deadline_record(session, debtor, [invoice], PROMISE_EXPIRED, now)
     if skip_reason(invoice, debtor, local_date(now, debtor.timezone)) is None:
         resume_invoice(session, invoice, debtor, policy, now)
+
+
+def _installment_expired(session: Session, debtor: DebtorRow, step_row: PlannedStep,
+                         now: datetime, policy: Policy) -> None:
+    """End of an installment's last day: unpaid, the plan is broken and dunning resumes."""
+    found = plans.installment_of(session, step_row, lock=True)
+    if found is None:
+        step_row.reason = "payment plan unknown"
+        return
+    plan, installment = found
+    reason = plans.blocker(session, plan, installment, debtor)
+    if reason == plans.NOTHING_LEFT:
+        plans.complete(session, plan, plans.invoices_of(session, plan), now, policy,
+                       "invoices settled")
+    if reason is not None:
+        step_row.reason = reason[:300]
+        return
+    unpaid = installment.amount - installment.paid
+    owed = plans.break_plan(session, plan, installment, debtor, now, policy)
+    step_row.reason = "payment plan broken"
+    _deadline_record(session, debtor, owed, step_row.step, now, {
+        "plan_id": plan.id, "installment": installment.seq, "amount_due": str(unpaid),
+        "currency": plan.currency,
+        "reason": f"installment {installment.seq} of {plan.currency} {installment.amount} "
+                  f"unpaid ({unpaid} missing): payment plan broken, dunning resumes"})
 
 
 def recommend(debtor: DebtorRow, invoices: list[InvoiceRow], claimed: Decimal,
@@ -151,3 +184,91 @@ def open_case(session: Session, debtor: DebtorRow, invoices: list[InvoiceRow], n
     log.info("case.escalated", case_id=case.id, debtor_id=debtor.id,
              recommended_procedure=procedure, amount_claimed=str(case.amount_claimed))
     return case
+
+
+CLAIM_MONTHS = 2  # declaration to the mandataire within 2 months of BODACC (L622-24, R622-24)
+
+
+def _bodacc_date(session: Session, debtor_id: str) -> date | None:
+    """The BODACC publication date of the debtor's latest insolvency event, if it gave one."""
+    raws = session.execute(
+        select(InboxEvent.raw).where(InboxEvent.type == "debtor.insolvency_opened",
+                                     InboxEvent.status == "applied")
+        .order_by(InboxEvent.occurred_at.desc())).scalars()
+    for raw in raws:
+        data = json.loads(raw)
+        if data.get("debtor_id") == debtor_id:
+            published = data.get("bodacc_published_on")
+            return date.fromisoformat(published) if published else None
+    return None
+
+
+def open_claim_declaration(session: Session, debtor: DebtorRow, now: datetime,
+                           ctx: Context) -> CaseRow | None:
+    """Open the case to declare the pre-judgment claim, with its deadline when known."""
+    judgment = debtor.insolvency_judgment_date
+    invoices = session.execute(
+        select(InvoiceRow).where(InvoiceRow.debtor_id == debtor.id, InvoiceRow.status == "open",
+                                 InvoiceRow.issue_date < judgment)
+        .order_by(InvoiceRow.due_date, InvoiceRow.number)).scalars().all()
+    invoices = [i for i in invoices if i.balance > 0]
+    if not invoices:
+        return None
+    published = _bodacc_date(session, debtor.id)
+    deadline = add_months(published, CLAIM_MONTHS) if published else None
+    amounts = [amounts_on(session, i, debtor, judgment, ctx.policy, ctx.rates, with_penalties=True)
+               for i in invoices]
+    notes = [] if deadline else ["BODACC publication date unknown: the deadline is 2 months "
+                                 "after it (L622-24, R622-24); record it when published"]
+    case = CaseRow(
+        debtor_id=debtor.id, kind="claim_declaration", status="open",
+        recommended_procedure="declaration_de_creance",
+        reasons=[f"{debtor.insolvency_procedure} opened by judgment of {judgment.isoformat()}",
+                 "individual collection stops (L622-21); the claim must be declared "
+                 "to the mandataire judiciaire"],
+        alternatives=[], currency=invoices[0].currency,
+        principal=sum((a.balance for a in amounts), ZERO),
+        late_interest=sum((a.late_interest for a in amounts), ZERO),
+        indemnities=sum((a.indemnity for a in amounts), ZERO), amount_claimed=ZERO,
+        deadline=deadline, notes=notes, opened_at=now, updated_at=now)
+    case.amount_claimed = case.principal + case.late_interest + case.indemnities
+    session.add(case)
+    session.flush()
+    for invoice in invoices:
+        session.add(CaseInvoice(case_id=case.id, invoice_id=invoice.id))
+    numbers = [i.number for i in invoices]
+    evidence.append(session, "case.opened", now, {
+        "action": "case.opened", "event": "deadline.expired", "case_id": case.id,
+        "kind": "claim_declaration", "debtor_id": debtor.id, "invoice_numbers": numbers,
+        "recommended_procedure": "declaration_de_creance",
+        "deadline": deadline.isoformat() if deadline else None,
+        "amount_due": str(case.principal), "late_interest": str(case.late_interest),
+        "recovery_indemnity": str(case.indemnities), "amount_claimed": str(case.amount_claimed),
+        "currency": case.currency,
+    }, debtor_id=debtor.id, invoice_numbers=numbers, case_id=case.id)
+    log.info("case.opened", case_id=case.id, debtor_id=debtor.id, kind="claim_declaration",
+             deadline=deadline.isoformat() if deadline else None)
+    return case
+
+
+def _prescription_warning(session: Session, invoice: InvoiceRow, debtor: DebtorRow,
+                          now: datetime) -> None:
+    """Six months before the claim is time-barred: a warning, and a note on the open case."""
+    if invoice.status != "open" or invoice.balance <= 0:
+        return
+    barred, _ = prescription_dates(invoice, debtor.kind)
+    note = (f"prescription: invoice {invoice.number} is time-barred on {barred.isoformat()} "
+            "unless interrupted (acknowledgment, court action)")
+    case = session.execute(
+        select(CaseRow).where(CaseRow.debtor_id == debtor.id, CaseRow.status == "open")
+        .order_by(CaseRow.id)).scalars().first()
+    if case is not None:
+        case.notes = [*case.notes, note]
+        case.updated_at = now
+    evidence.append(session, "prescription.warning", now, {
+        "action": "prescription.warning", "event": "deadline.expired",
+        "step": PRESCRIPTION_WARNING, "debtor_id": debtor.id,
+        "invoice_numbers": [invoice.number], "reason": note,
+    }, debtor_id=debtor.id, invoice_numbers=[invoice.number], case_id=case.id if case else None)
+    log.warning("prescription.warning", debtor_id=debtor.id, invoice_number=invoice.number,
+                time_barred_on=barred.isoformat(), case_id=case.id if case else None)

@@ -9,12 +9,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from handlers.adapters.orm import DebtorRow, InvoiceRow, PlannedStep
-from handlers.calendar import local_date, window_opening, zone
+from handlers.calendar import add_months, local_date, next_business_day, window_opening, zone
 from handlers.ladder import StepDate, plan_new_invoice, plan_resumed
 from handlers.policy import ESCALATION, FORMAL_NOTICE, Policy
 
 PENDING = ("planned", "emitted")
 FINISHED = ("done", "skipped", "failed")
+# the steps of a payment plan's installments (handlers.plans), carried by one plan invoice
+INSTALLMENT_PREFIX = "installment_"
 
 
 def schedule(
@@ -35,12 +37,19 @@ def schedule(
 
 
 def cancel_pending(session: Session, invoice_id: int, reason: str, *, steps: Iterable[str] = ()) -> int:
-    """Take every pending step of an invoice out of the schedule (or only ``steps``)."""
+    """Take every pending step of an invoice out of the schedule (or only ``steps``).
+
+    The prescription warning stays: a paused claim still runs out of time. A payment plan's
+    installment steps stay too unless named in ``steps``: they end with the plan.
+    """
     query = update(PlannedStep).where(
-        PlannedStep.invoice_id == invoice_id, PlannedStep.status.in_(PENDING))
+        PlannedStep.invoice_id == invoice_id, PlannedStep.status.in_(PENDING),
+        PlannedStep.step != PRESCRIPTION_WARNING)
     names = list(steps)
     if names:
         query = query.where(PlannedStep.step.in_(names))
+    else:
+        query = query.where(~PlannedStep.step.startswith(INSTALLMENT_PREFIX, autoescape=True))
     result = session.execute(query.values(status="cancelled", reason=reason[:300]))
     return result.rowcount or 0
 
@@ -65,14 +74,40 @@ def plan_invoice(session: Session, invoice: InvoiceRow, debtor: DebtorRow, polic
     today = local_date(now, debtor.timezone)
     _write(session, invoice, debtor, policy,
            plan_new_invoice(invoice.due_date, today, policy, debtor.country))
+    plan_prescription_warning(session, invoice, debtor, policy, today)
+
+
+PRESCRIPTION_WARNING = "prescription_warning"
+PRESCRIPTION_YEARS = {"business": 5, "consumer": 2}  # Code de commerce L110-4, C. conso L218-2
+WARNING_MONTHS = 6
+
+
+def prescription_dates(invoice: InvoiceRow, kind: str) -> tuple[date, date]:
+    """(day the claim is time-barred, day to warn): from delivery, else the issue date."""
+    start = invoice.delivered_on or invoice.issue_date
+    barred = add_months(start, 12 * PRESCRIPTION_YEARS.get(kind, 5))
+    return barred, add_months(barred, -WARNING_MONTHS)
+
+
+def plan_prescription_warning(session: Session, invoice: InvoiceRow, debtor: DebtorRow,
+                              policy: Policy, today: date) -> None:
+    _, warn = prescription_dates(invoice, debtor.kind)
+    day = next_business_day(max(warn, today), debtor.country)
+    schedule(session, invoice, PRESCRIPTION_WARNING, "deadline.expired",
+             window_opening(day, debtor.timezone, policy.window))
 
 
 def resume_invoice(session: Session, invoice: InvoiceRow, debtor: DebtorRow, policy: Policy,
-                   now: datetime) -> None:
-    """Re-plan the steps not yet taken, the next one no earlier than today."""
+                   now: datetime, *, not_before: str | None = None) -> None:
+    """Re-plan the steps not yet taken, the next one no earlier than today.
+
+    ``not_before`` names a step the ladder resumes at the earliest (a broken payment plan
+    resumes an overdue invoice at the policy's ``resume_step``, never with a pre-due).
+    """
     done = finished_steps(session, invoice.id)
     last_done = max((policy.severity(s) for s in done), default=-1)
-    remaining = [s for s in policy.steps[last_done + 1:] if s.name not in done]
+    first = max(last_done + 1, policy.severity(not_before)) if not_before else last_done + 1
+    remaining = [s for s in policy.steps[first:] if s.name not in done]
     today = local_date(now, debtor.timezone)
     _write(session, invoice, debtor, policy,
            plan_resumed(invoice.due_date, remaining, today, debtor.country))

@@ -16,6 +16,7 @@ SchedulerEvent = Literal["invoice.due", "invoice.overdue", "deadline.expired"]
 
 FORMAL_NOTICE = "formal_notice"
 ESCALATION = "escalation"
+CLAIM_DECLARATION = "claim_declaration"
 
 
 class _Frozen(BaseModel):

@@ -18,7 +18,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from handlers import evidence
+from handlers import evidence, plans
 from handlers.adapters.compose import email_bytes, letter_pdf
 from handlers.adapters.orm import DebtorRow, InvoiceRow, MessageItem, MessageRow, PlannedStep
 from handlers.amounts import InvoiceAmounts, amounts_on
@@ -77,9 +77,13 @@ def _due_steps(session: Session, debtor: DebtorRow, now: datetime, policy: Polic
     found = []
     for step_row, invoice in rows:
         try:
-            found.append(Due(step_row, invoice, policy.step(step_row.step)))
-        except KeyError:
+            step: Step | None = policy.step(step_row.step)
+        except KeyError:  # a payment plan's installment reminder, or a step since removed
+            step = plans.installment_step(step_row.step, policy)
+        if step is None:
             _skip(session, step_row, invoice, debtor, now, "step no longer in the policy")
+        else:
+            found.append(Due(step_row, invoice, step))
     return found
 
 
@@ -112,7 +116,10 @@ def skip_reason(invoice: InvoiceRow, debtor: DebtorRow, today: date) -> str | No
 def _still_sendable(session: Session, item: Due, debtor: DebtorRow, now: datetime,
                     ctx: Context) -> bool:
     session.refresh(item.invoice, with_for_update=True)
-    reason = skip_reason(item.invoice, debtor, local_date(now, debtor.timezone))
+    if isinstance(item.step, plans.InstallmentStep):  # judged on the plan, not the invoice
+        reason = plans.send_blocker(session, item.step_row, debtor)
+    else:
+        reason = skip_reason(item.invoice, debtor, local_date(now, debtor.timezone))
     if reason is None and not _channels_for(item.step, debtor):
         reason = "no valid contact details"
     if reason is not None:
@@ -152,16 +159,17 @@ def _channels_for(step: Step, debtor: DebtorRow) -> list[str]:
 
 def _send_merged(session: Session, debtor: DebtorRow, sendable: list[Due], now: datetime,
                  ctx: Context) -> list[object]:
-    by_channel: dict[str, list[Due]] = defaultdict(list)
+    # installment reminders are never merged with ladder steps: they go first, on their own
+    by_channel: dict[tuple[str, bool], list[Due]] = defaultdict(list)
     recorded = _recorded_channels(session, [i.step_row for i in sendable])
     for item in sendable:
         for channel in _channels_for(item.step, debtor):
             if (item.invoice.id, item.step.name, channel) not in recorded:
-                by_channel[channel].append(item)
+                by_channel[(channel, isinstance(item.step, plans.InstallmentStep))].append(item)
     today = local_date(now, debtor.timezone)
     tasks: list[object] = []
     try:
-        for channel, items in by_channel.items():
+        for (channel, _), items in sorted(by_channel.items(), key=lambda kv: not kv[0][1]):
             if _already_sent_today(session, debtor.id, channel, today):
                 _postpone(items, next_sending_time(
                     end_of_day(today, debtor.timezone), debtor.timezone, debtor.country,
@@ -216,6 +224,8 @@ def _record_message(session: Session, debtor: DebtorRow, channel: str, items: li
     amounts = {i.invoice.id: amounts_on(session, i.invoice, debtor, today, policy, ctx.rates,
                                         with_penalties=lead.step.states_penalties) for i in items}
     context = template_context(session, debtor, items, amounts, today, policy)
+    if isinstance(lead.step, plans.InstallmentStep):
+        context |= plans.message_context(session, [i.step_row for i in items])
     rendered = ctx.renderer.render(lead.step.template, debtor.language, context)
     message_id = message_id_for(channel, items, ctx.message_domain)
     recipient, content = _compose(channel, debtor, rendered, message_id, now, lead.step, ctx,
@@ -257,7 +267,8 @@ def template_context(session: Session, debtor: DebtorRow, items: list[Due],
     numbers = {i.invoice.number for i in items}
     others = session.execute(
         select(InvoiceRow).where(InvoiceRow.debtor_id == debtor.id, InvoiceRow.status == "open",
-                                 InvoiceRow.due_date < today, InvoiceRow.number.not_in(numbers))
+                                 InvoiceRow.due_date < today, InvoiceRow.number.not_in(numbers),
+                                 InvoiceRow.in_payment_plan.is_(False))
         .order_by(InvoiceRow.due_date)
     ).scalars().all()
     totals = {
@@ -302,7 +313,8 @@ def _compose(channel: str, debtor: DebtorRow, rendered, message_id: str, now: da
     if channel == "email":
         content = email_bytes(sender=ctx.sender, recipient=debtor.email or "",
                               subject=rendered.subject, body_text=rendered.body_text,
-                              message_id=message_id, at=now, step=step.name)
+                              body_html=rendered.body_html, message_id=message_id, at=now,
+                              step=step.name)
         return debtor.email or "", content
     lines = address_lines(debtor)
     city = ctx.policy.creditor.address[-1].split(" ", 1)[-1] if ctx.policy.creditor.address else ""

@@ -29,10 +29,12 @@ from handlers.ports import VirtualClock
 from handlers.service import ingest_one
 from scheduler.tick import tick
 
-ACTIONS = ("reminder.sent", "reminder.skipped", "case.escalated", "deadline.expired")
+ACTIONS = ("reminder.sent", "reminder.skipped", "case.escalated", "case.opened",
+           "deadline.expired", "prescription.warning")
 FIELDS = ("at", "action", "step", "event", "debtor_id", "invoice_numbers", "channel", "to",
           "subject", "body_text", "amount_due", "late_interest", "recovery_indemnity",
-          "currency", "message_id", "reason", "recommended_procedure", "amount_claimed")
+          "currency", "message_id", "reason", "recommended_procedure", "amount_claimed",
+          "case_id", "deadline")
 
 
 @dataclass(frozen=True)

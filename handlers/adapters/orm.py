@@ -249,3 +249,49 @@ class CaseInvoice(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+
+
+class PaymentPlanRow(Base):
+    """A payment plan agreed with a debtor (``payment_plan.agreed``) and its fate."""
+
+    __tablename__ = "payment_plans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    debtor_id: Mapped[str] = mapped_column(String(100), index=True)
+    event_id: Mapped[str] = mapped_column(String(200), unique=True)
+    # the invoice whose planned_steps carry the installment steps
+    anchor_invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    # active -> completed | broken
+    status: Mapped[str] = mapped_column(String(12), default="active", index=True)
+    agreed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(String(300))
+
+
+class PlanInvoice(Base):
+    """Which invoices a payment plan covers."""
+
+    __tablename__ = "plan_invoices"
+    __table_args__ = (UniqueConstraint("plan_id", "invoice_id", name="uq_plan_invoice"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("payment_plans.id"), index=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+
+
+class PlanInstallment(Base):
+    """One installment of a plan; its steps are ``<step_stem>_pre_due|_due|_deadline``."""
+
+    __tablename__ = "plan_installments"
+    __table_args__ = (UniqueConstraint("plan_id", "seq", name="uq_plan_installment"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("payment_plans.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    step_stem: Mapped[str] = mapped_column(String(30))
+    due_date: Mapped[date] = mapped_column(Date)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    paid: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))
+    # open -> paid
+    status: Mapped[str] = mapped_column(String(10), default="open")

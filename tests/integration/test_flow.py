@@ -93,7 +93,8 @@ def test_a_payment_between_emit_and_send_wins_and_the_step_is_skipped(app):
     assert count(app, MessageRow) == 0
     with transaction(app.sessions) as session:
         kinds = session.execute(select(EvidenceRecord.kind)).scalars().all()
-        statuses = set(session.execute(select(PlannedStep.status)).scalars())
+        statuses = set(session.execute(select(PlannedStep.status).where(
+            PlannedStep.step != "prescription_warning")).scalars())
     assert "reminder.sent" not in kinds
     assert statuses <= {"skipped", "cancelled"}
 
@@ -116,7 +117,7 @@ def test_the_whole_ladder_ends_in_a_case_with_the_recommended_procedure(app):
         with transaction(app.sessions) as session:
             nxt = session.execute(select(func.min(PlannedStep.due_at)).where(
                 PlannedStep.status == "planned")).scalar()
-        if nxt is None:
+        if nxt is None or nxt > at("2026-12-31 00:00"):
             break
         advance(app, nxt)
     with transaction(app.sessions) as session:
@@ -126,6 +127,7 @@ def test_the_whole_ladder_ends_in_a_case_with_the_recommended_procedure(app):
         from handlers.adapters.orm import CaseRow
 
         case = session.execute(select(CaseRow)).scalar_one()
+    assert steps.pop("prescription_warning") == "planned"  # in 2031
     assert steps == {s: "done" for s in ("pre_due", "due", "notice", "reminder_1", "reminder_2",
                                          "reminder_3", "formal_notice", "escalation")}
     assert ("formal_notice", "registered_letter") in channels
