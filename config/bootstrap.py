@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.errors import ConfigError
-from config.policy import load_policy, load_rates
+from config.policy import load_policy_set, load_rates
 from config.settings import Settings, load_settings
 from handlers.adapters.publisher import DramatiqPublisher
 from handlers.adapters.store import (
@@ -31,7 +31,7 @@ from handlers.adapters.store import (
 from handlers.adapters.transports import FileDrop, SmtpMailer
 from handlers.context import Context
 from handlers.plans import TEMPLATES as INSTALLMENT_TEMPLATES
-from handlers.policy import Policy
+from handlers.policy import Policy, PolicySet
 from handlers.ports import Clock, OffsetClock, Publisher, SystemClock, Transport
 from handlers.render import Renderer, TemplateProblem
 
@@ -100,14 +100,15 @@ def sample_context(policy: Policy) -> dict[str, Any]:
 
 
 def make_context(settings: Settings, policy: Policy | None = None) -> Context:
-    policy = policy or load_policy(settings.policy_file)
+    policies = PolicySet(policy) if policy is not None else load_policy_set(settings.policy_file)
     renderer = Renderer(settings.template_dir)
     try:
-        renderer.check([*(s.template for s in policy.steps), *INSTALLMENT_TEMPLATES],
-                       sample_context(policy))
+        for each in policies.all:
+            renderer.check([*(s.template for s in each.steps), *INSTALLMENT_TEMPLATES],
+                           sample_context(each))
     except TemplateProblem as exc:
         raise ConfigError(str(exc)) from exc
-    return Context(policy=policy, rates=load_rates(settings.rates_file), renderer=renderer,
+    return Context(policies=policies, rates=load_rates(settings.rates_file), renderer=renderer,
                    sender=settings.sender, message_domain=message_domain(settings.sender),
                    lease=timedelta(seconds=settings.claim_lease_seconds))
 

@@ -10,7 +10,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from config.errors import ConfigError
-from handlers.policy import Policy, RateTable
+from handlers.policy import Policy, PolicySet, RateTable, Segment
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -59,3 +59,34 @@ def load_rates(path: Path | None = None) -> RateTable:
     """The half-year rate table at ``path``, or the built-in table."""
     label, data = _read_toml(path, "rates.toml")
     return _validate(RateTable, label, data)
+
+
+def load_policy_set(path: Path | None = None) -> PolicySet:
+    """The default policy with its ``[[segments]]`` and ``[overrides]``.
+
+    A segment names another policy file (relative to this one) and the debtor attributes it
+    applies to; overrides map debtor ids or invoice numbers to a segment name or "default".
+    """
+    label, data = _read_toml(path, "policy.toml")
+    segments_data = data.pop("segments", [])
+    overrides = data.pop("overrides", {})
+    default = _validate(Policy, label, data)
+    if not isinstance(segments_data, list) or not isinstance(overrides, dict):
+        raise ConfigError(f"{label}: segments must be [[segments]] tables, overrides a table")
+    base = path.parent if path is not None else Path(".")
+    segments = []
+    for index, item in enumerate(segments_data):
+        if not isinstance(item, dict) or "policy_file" not in item:
+            raise ConfigError(f"{label}: segments[{index}].policy_file: missing")
+        segment_file = Path(item.pop("policy_file"))
+        segment = _validate(Segment, f"{label}: segments[{index}]", item)
+        segments.append((segment, load_policy(base / segment_file if not segment_file.is_absolute()
+                                              else segment_file)))
+    policies = PolicySet(default, tuple(segments), overrides.get("debtors", {}),
+                         overrides.get("invoices", {}))
+    for kind in ("debtors", "invoices"):
+        for key, name in overrides.get(kind, {}).items():
+            if name not in policies.names:
+                raise ConfigError(f"{label}: overrides.{kind}.{key}: no segment named {name!r} "
+                                  f"(known: {', '.join(policies.names)})")
+    return policies

@@ -22,7 +22,7 @@ from handlers import events as ev
 from handlers import evidence, plans
 from handlers.adapters.orm import DebtorRow, InboxEvent, InvoiceRow, MessageRow, PaymentRow
 from handlers.planning import cancel_pending, end_of_day, plan_invoice, resume_invoice, schedule
-from handlers.policy import CLAIM_DECLARATION, Policy
+from handlers.policy import CLAIM_DECLARATION, PolicySet
 
 log = structlog.get_logger("relance.accounting")
 
@@ -47,7 +47,7 @@ def content_hash(raw: str | bytes) -> str:
     return hashlib.sha256(evidence.canonical(data).encode("utf-8")).hexdigest()
 
 
-def receive(session: Session, event: Any, raw: str, now: datetime, policy: Policy) -> Outcome:
+def receive(session: Session, event: Any, raw: str, now: datetime, policies: PolicySet) -> Outcome:
     """Record and apply one validated event; duplicates change nothing."""
     digest = content_hash(raw)
     known = session.execute(
@@ -63,14 +63,14 @@ def receive(session: Session, event: Any, raw: str, now: datetime, policy: Polic
                      raw=raw, content_sha256=digest, status="applied", received_at=now)
     session.add(row)
     session.flush()
-    return _apply_or_park(session, row, event, now, policy)
+    return _apply_or_park(session, row, event, now, policies)
 
 
 def _apply_or_park(session: Session, row: InboxEvent, event: Any, now: datetime,
-                   policy: Policy) -> Outcome:
+                   policies: PolicySet) -> Outcome:
     try:
         with session.begin_nested():
-            released = APPLY[event.type](session, event, now, policy)
+            released = APPLY[event.type](session, event, now, policies)
     except Parked as parked:
         row.status, row.waiting_for = "parked", parked.key
         evidence.append(session, "event.parked", now,
@@ -83,11 +83,11 @@ def _apply_or_park(session: Session, row: InboxEvent, event: Any, now: datetime,
                     debtor_id=_debtor_of(event), invoice_numbers=_invoices_of(event))
     log.info("event.accepted", event_id=event.event_id, type=event.type)
     for key in released:
-        _release_parked(session, key, now, policy)
+        _release_parked(session, key, now, policies)
     return Outcome("accepted", event.event_id)
 
 
-def _release_parked(session: Session, key: str, now: datetime, policy: Policy) -> None:
+def _release_parked(session: Session, key: str, now: datetime, policies: PolicySet) -> None:
     waiting = session.execute(
         select(InboxEvent).where(InboxEvent.status == "parked", InboxEvent.waiting_for == key)
         .order_by(InboxEvent.occurred_at, InboxEvent.id)
@@ -95,7 +95,7 @@ def _release_parked(session: Session, key: str, now: datetime, policy: Policy) -
     for row in waiting:
         try:
             with session.begin_nested():
-                _apply_or_park(session, row, ev.parse_event(row.raw), now, policy)
+                _apply_or_park(session, row, ev.parse_event(row.raw), now, policies)
         except ev.EventRejected as rejected:
             _reject_parked(session, row, rejected.reason, now)
 
@@ -128,6 +128,16 @@ def _invoices_of(event: Any) -> list[str]:
 
 # ---- lookups -------------------------------------------------------------------------
 
+def _policy_of(session: Session, invoice: InvoiceRow, policies: PolicySet):
+    """The policy that governs ``invoice`` (segment of its debtor, overrides)."""
+    return policies.for_debtor(session.get(DebtorRow, invoice.debtor_id), invoice.number)
+
+
+def _resume(session: Session, invoice: InvoiceRow, policies: PolicySet, now: datetime) -> None:
+    debtor = session.get(DebtorRow, invoice.debtor_id)
+    resume_invoice(session, invoice, debtor, policies.for_debtor(debtor, invoice.number), now)
+
+
 def invoice_by_number(session: Session, number: str, *, lock: bool = True) -> InvoiceRow:
     query = select(InvoiceRow).where(InvoiceRow.number == number)
     found = session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
@@ -153,20 +163,20 @@ def _upsert_debtor(session: Session, data: ev.Debtor, now: datetime) -> DebtorRo
     row.name, row.kind, row.email, row.language = data.name, data.kind, data.email, data.language
     row.timezone, row.country = data.timezone, data.address.country
     row.address = data.address.model_dump(exclude_none=True)
-    row.siren, row.opt_out, row.updated_at = data.siren, data.opt_out, now
+    row.siren, row.opt_out, row.segment, row.updated_at = data.siren, data.opt_out, data.segment, now
     return row
 
 
 # ---- one function per event type; each returns the parked keys it releases --------
 
 def on_invoice_issued(session: Session, event: ev.InvoiceIssued, now: datetime,
-                      policy: Policy) -> list[str]:
+                      policies: PolicySet) -> list[str]:
     debtor = _upsert_debtor(session, event.debtor, now)
     existing = session.execute(
         select(InvoiceRow).where(InvoiceRow.number == event.invoice.number).with_for_update()
     ).scalar_one_or_none()
     if existing is not None:
-        _update_invoice(session, existing, event.invoice, now, policy)
+        _update_invoice(session, existing, event.invoice, now, policies)
         return []
     data = event.invoice
     invoice = InvoiceRow(
@@ -178,12 +188,12 @@ def on_invoice_issued(session: Session, event: ev.InvoiceIssued, now: datetime,
         updated_at=now)
     session.add(invoice)
     session.flush()
-    plan_invoice(session, invoice, debtor, policy, now)
+    plan_invoice(session, invoice, debtor, policies.for_debtor(debtor, invoice.number), now)
     return [f"debtor:{debtor.id}", f"invoice:{data.number}"]
 
 
 def _update_invoice(session: Session, invoice: InvoiceRow, data: ev.Invoice, now: datetime,
-                    policy: Policy) -> None:
+                    policies: PolicySet) -> None:
     if invoice.status != "open":
         return
     invoice.amount_due, invoice.due_date, invoice.currency = data.amount_due, data.due_date, data.currency
@@ -192,18 +202,18 @@ def _update_invoice(session: Session, invoice: InvoiceRow, data: ev.Invoice, now
         data.payment_url, data.delivered_on, now)
     _settle_if_paid(session, invoice, now)
     if invoice.status == "open" and not _is_paused(invoice, now):
-        resume_invoice(session, invoice, session.get(DebtorRow, invoice.debtor_id), policy, now)
+        _resume(session, invoice, policies, now)
 
 
 def on_invoice_updated(session: Session, event: ev.InvoiceUpdated, now: datetime,
-                       policy: Policy) -> list[str]:
+                       policies: PolicySet) -> list[str]:
     _update_invoice(session, invoice_by_number(session, event.invoice.number), event.invoice,
-                    now, policy)
+                    now, policies)
     return []
 
 
 def on_invoice_cancelled(session: Session, event: ev.InvoiceCancelled, now: datetime,
-                         policy: Policy) -> list[str]:
+                         policies: PolicySet) -> list[str]:
     invoice = invoice_by_number(session, event.invoice_number)
     invoice.status, invoice.updated_at = "cancelled", now
     cancel_pending(session, invoice.id, "invoice cancelled")
@@ -218,7 +228,7 @@ def _settle_if_paid(session: Session, invoice: InvoiceRow, now: datetime) -> Non
 
 
 def _record_money(session: Session, event: Any, kind: str, reference: str | None,
-                  on_day: Any, now: datetime, policy: Policy) -> list[str]:
+                  on_day: Any, now: datetime, policies: PolicySet) -> list[str]:
     invoice = invoice_by_number(session, event.invoice_number)
     session.add(PaymentRow(event_id=event.event_id, invoice_id=invoice.id, kind=kind,
                            reference=reference, amount=event.amount, on_day=on_day))
@@ -229,19 +239,19 @@ def _record_money(session: Session, event: Any, kind: str, reference: str | None
     invoice.updated_at = now
     _settle_if_paid(session, invoice, now)
     if invoice.in_payment_plan:  # pays the plan's oldest unpaid installments first
-        plans.apply_money(session, invoice, event.amount, now, policy)
+        plans.apply_money(session, invoice, event.amount, now, _policy_of(session, invoice, policies))
     return []
 
 
 def on_payment_received(session: Session, event: ev.PaymentReceived, now: datetime,
-                        policy: Policy) -> list[str]:
-    return _record_money(session, event, "payment", None, event.paid_on, now, policy)
+                        policies: PolicySet) -> list[str]:
+    return _record_money(session, event, "payment", None, event.paid_on, now, policies)
 
 
 def on_credit_note_issued(session: Session, event: ev.CreditNoteIssued, now: datetime,
-                          policy: Policy) -> list[str]:
+                          policies: PolicySet) -> list[str]:
     return _record_money(session, event, "credit_note", event.credit_note_number,
-                         event.occurred_at.date(), now, policy)
+                         event.occurred_at.date(), now, policies)
 
 
 def _is_paused(invoice: InvoiceRow, now: datetime) -> bool:
@@ -249,7 +259,7 @@ def _is_paused(invoice: InvoiceRow, now: datetime) -> bool:
 
 
 def on_invoice_disputed(session: Session, event: ev.InvoiceDisputed, now: datetime,
-                        policy: Policy) -> list[str]:
+                        policies: PolicySet) -> list[str]:
     invoice = invoice_by_number(session, event.invoice_number)
     invoice.disputed, invoice.ever_disputed, invoice.updated_at = True, True, now
     cancel_pending(session, invoice.id, "invoice disputed")
@@ -257,19 +267,19 @@ def on_invoice_disputed(session: Session, event: ev.InvoiceDisputed, now: dateti
 
 
 def on_dispute_resolved(session: Session, event: ev.DisputeResolved, now: datetime,
-                        policy: Policy) -> list[str]:
+                        policies: PolicySet) -> list[str]:
     invoice = invoice_by_number(session, event.invoice_number)
     invoice.disputed, invoice.updated_at = False, now
     if event.outcome == "upheld":
         invoice.status = "closed"
         cancel_pending(session, invoice.id, "dispute upheld")
     elif invoice.status == "open" and not _is_paused(invoice, now):
-        resume_invoice(session, invoice, session.get(DebtorRow, invoice.debtor_id), policy, now)
+        _resume(session, invoice, policies, now)
     return []
 
 
 def on_promise_to_pay(session: Session, event: ev.PromiseToPay, now: datetime,
-                      policy: Policy) -> list[str]:
+                      policies: PolicySet) -> list[str]:
     invoice = invoice_by_number(session, event.invoice_number)
     debtor = session.get(DebtorRow, invoice.debtor_id)
     invoice.paused_until, invoice.updated_at = event.promised_date, now
@@ -280,7 +290,7 @@ def on_promise_to_pay(session: Session, event: ev.PromiseToPay, now: datetime,
 
 
 def on_payment_plan_agreed(session: Session, event: ev.PaymentPlanAgreed, now: datetime,
-                           policy: Policy) -> list[str]:
+                           policies: PolicySet) -> list[str]:
     invoices = [invoice_by_number(session, n) for n in dict.fromkeys(event.invoice_numbers)]
     open_balance = sum((i.balance for i in invoices if i.status == "open"), Decimal("0.00"))
     planned = sum((i.amount for i in event.installments), Decimal("0.00"))
@@ -292,7 +302,8 @@ def on_payment_plan_agreed(session: Session, event: ev.PaymentPlanAgreed, now: d
     for invoice in invoices:
         invoice.in_payment_plan, invoice.updated_at = True, now
         cancel_pending(session, invoice.id, "payment plan agreed")
-    plans.agree(session, event, invoices, debtor_by_id(session, event.debtor_id), policy, now)
+    debtor = debtor_by_id(session, event.debtor_id)
+    plans.agree(session, event, invoices, debtor, policies.for_debtor(debtor, invoices[0].number), now)
     return []
 
 
@@ -312,13 +323,13 @@ def _check_plan_invoices(session: Session, event: ev.PaymentPlanAgreed,
 
 
 def on_debtor_updated(session: Session, event: ev.DebtorUpdated, now: datetime,
-                      policy: Policy) -> list[str]:
+                      policies: PolicySet) -> list[str]:
     _upsert_debtor(session, event.debtor, now)
     return [f"debtor:{event.debtor.id}"]
 
 
 def on_insolvency_opened(session: Session, event: ev.InsolvencyOpened, now: datetime,
-                         policy: Policy) -> list[str]:
+                         policies: PolicySet) -> list[str]:
     debtor = debtor_by_id(session, event.debtor_id)
     debtor.insolvency_procedure = event.procedure
     debtor.insolvency_judgment_date = event.judgment_date
@@ -334,7 +345,7 @@ def on_insolvency_opened(session: Session, event: ev.InsolvencyOpened, now: date
 
 
 def on_delivery_status(session: Session, event: ev.DeliveryStatus, now: datetime,
-                       policy: Policy) -> list[str]:
+                       policies: PolicySet) -> list[str]:
     """Record the status as evidence; a bounced e-mail sends the next steps by post."""
     message = session.execute(
         select(MessageRow).where(MessageRow.message_id == event.message_id)
@@ -352,7 +363,7 @@ def on_delivery_status(session: Session, event: ev.DeliveryStatus, now: datetime
     return []
 
 
-Applier = Callable[[Session, Any, datetime, Policy], list[str]]
+Applier = Callable[[Session, Any, datetime, PolicySet], list[str]]
 APPLY: dict[str, Applier] = {
     "invoice.issued": on_invoice_issued,
     "invoice.updated": on_invoice_updated,

@@ -5,15 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from handlers.policy import Policy, RateTable
+from handlers.policy import Policy, PolicySet, RateTable
 from handlers.render import Renderer
 
 
 @dataclass(frozen=True)
 class Context:
-    policy: Policy
+    policies: PolicySet
     rates: RateTable
     renderer: Renderer
     sender: str
     message_domain: str
     lease: timedelta = timedelta(minutes=5)
+
+    @property
+    def policy(self) -> Policy:
+        """The default policy (used where no debtor is concerned)."""
+        return self.policies.default
+
+    def policy_for(self, debtor: object, invoice_number: str | None = None) -> Policy:
+        return self.policies.for_debtor(debtor, invoice_number)

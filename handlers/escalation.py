@@ -44,13 +44,15 @@ def handle_deadline(session: Session, step_id: int, now: datetime, ctx: Context)
     for step_row, invoice in rows:
         step_row.status, step_row.done_at = "done", now
         if step_row.step == PROMISE_EXPIRED:
-            _promise_expired(session, invoice, debtor, step_row, now, ctx.policy)
+            _promise_expired(session, invoice, debtor, step_row, now,
+                             ctx.policy_for(debtor, invoice.number))
         elif step_row.step == CLAIM_DECLARATION:
             open_claim_declaration(session, debtor, now, ctx)
         elif step_row.step == PRESCRIPTION_WARNING:
             _prescription_warning(session, invoice, debtor, now)
         elif plans.is_deadline(step_row.step):
-            _installment_expired(session, debtor, step_row, now, ctx.policy)
+            _installment_expired(session, debtor, step_row, now,
+                                 ctx.policy_for(debtor, invoice.number))
         elif step_row.step == ESCALATION:
             reason = _escalation_blocker(invoice, debtor, now)
             if reason is None:
@@ -163,13 +165,14 @@ def open_case(session: Session, debtor: DebtorRow, invoices: list[InvoiceRow], n
     members = session.execute(
         select(InvoiceRow).join(CaseInvoice, CaseInvoice.invoice_id == InvoiceRow.id)
         .where(CaseInvoice.case_id == case.id)).scalars().all()
-    amounts = [amounts_on(session, i, debtor, today, ctx.policy, ctx.rates, with_penalties=True)
-               for i in members]
+    amounts = [amounts_on(session, i, debtor, today, ctx.policy_for(debtor, i.number), ctx.rates,
+                          with_penalties=True) for i in members]
     case.principal = sum((a.balance for a in amounts), ZERO)
     case.late_interest = sum((a.late_interest for a in amounts), ZERO)
     case.indemnities = sum((a.indemnity for a in amounts), ZERO)
     case.amount_claimed = case.principal + case.late_interest + case.indemnities
-    procedure, reasons, alternatives = recommend(debtor, members, case.amount_claimed, ctx.policy)
+    procedure, reasons, alternatives = recommend(debtor, members, case.amount_claimed,
+                                                 ctx.policy_for(debtor))
     case.recommended_procedure, case.reasons, case.alternatives = procedure, reasons, alternatives
     case.updated_at = now
     numbers = [i.number for i in members]
@@ -216,8 +219,8 @@ def open_claim_declaration(session: Session, debtor: DebtorRow, now: datetime,
         return None
     published = _bodacc_date(session, debtor.id)
     deadline = add_months(published, CLAIM_MONTHS) if published else None
-    amounts = [amounts_on(session, i, debtor, judgment, ctx.policy, ctx.rates, with_penalties=True)
-               for i in invoices]
+    amounts = [amounts_on(session, i, debtor, judgment, ctx.policy_for(debtor, i.number), ctx.rates,
+                          with_penalties=True) for i in invoices]
     notes = [] if deadline else ["BODACC publication date unknown: the deadline is 2 months "
                                  "after it (L622-24, R622-24); record it when published"]
     case = CaseRow(

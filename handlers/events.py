@@ -138,6 +138,7 @@ class Debtor(_Strict):
     address: Address
     siren: Annotated[str, Field(pattern=r"^\d{9}$")] | None = None
     opt_out: bool = False
+    segment: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")] | None = None
 
     @field_validator("timezone")
     @classmethod

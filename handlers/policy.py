@@ -146,3 +146,77 @@ class RateTable(_Frozen):
             if not re.fullmatch(r"\d{4}-H[12]", key):
                 raise ValueError(f"{key!r} is not a half-year like 2026-H1")
         return rates
+
+
+MATCH_KEYS = ("kind", "country", "language", "segment")
+
+
+class Segment(_Frozen):
+    """A named policy and the debtors it applies to (every listed attribute must match)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")
+    match: dict[str, tuple[str, ...]]
+
+    @field_validator("match", mode="before")
+    @classmethod
+    def _values_as_tuples(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {k: (v,) if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+    @field_validator("match")
+    @classmethod
+    def _known_keys(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        unknown = sorted(set(value) - set(MATCH_KEYS))
+        if unknown:
+            raise ValueError(f"unknown debtor attribute(s) {', '.join(unknown)}; "
+                             f"use {', '.join(MATCH_KEYS)}")
+        return value
+
+    def matches(self, debtor: object) -> bool:
+        return all(getattr(debtor, key, None) in values for key, values in self.match.items())
+
+
+class PolicySet:
+    """The default policy, segment policies and per-debtor / per-invoice overrides.
+
+    Resolution: invoice override, then debtor override, then the first segment whose
+    ``match`` fits the debtor, then the default policy.
+    """
+
+    DEFAULT = "default"
+
+    def __init__(self, default: Policy, segments: tuple[tuple[Segment, Policy], ...] = (),
+                 debtor_overrides: dict[str, str] | None = None,
+                 invoice_overrides: dict[str, str] | None = None) -> None:
+        self.default = default
+        self.segments = segments
+        self.debtor_overrides = dict(debtor_overrides or {})
+        self.invoice_overrides = dict(invoice_overrides or {})
+        self._named = {self.DEFAULT: default, **{s.name: p for s, p in segments}}
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._named)
+
+    @property
+    def all(self) -> tuple[Policy, ...]:
+        return tuple(self._named.values())
+
+    def named(self, name: str) -> Policy:
+        return self._named[name]
+
+    def name_for(self, debtor: object, invoice_number: str | None = None) -> str:
+        if invoice_number is not None and invoice_number in self.invoice_overrides:
+            return self.invoice_overrides[invoice_number]
+        debtor_id = getattr(debtor, "id", None)
+        if debtor_id in self.debtor_overrides:
+            return self.debtor_overrides[debtor_id]
+        for segment, _ in self.segments:
+            if segment.matches(debtor):
+                return segment.name
+        return self.DEFAULT
+
+    def for_debtor(self, debtor: object, invoice_number: str | None = None) -> Policy:
+        """The policy governing ``debtor`` (and ``invoice_number`` when given)."""
+        return self._named[self.name_for(debtor, invoice_number)]

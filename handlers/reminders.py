@@ -38,6 +38,7 @@ class Due:
     step_row: PlannedStep
     invoice: InvoiceRow
     step: Step
+    policy: Policy  # the invoice's policy (segment, overrides)
 
 
 def lock_debtor(session: Session, debtor_id: str) -> DebtorRow | None:
@@ -56,8 +57,8 @@ def handle_step_due(session: Session, step_id: int, now: datetime, ctx: Context)
     if first.due_at > now:  # this worker's clock is behind: leave it to a later emission
         first.status, first.lease_until = "planned", None
         return []
-    opening = next_sending_time(now, debtor.timezone, debtor.country, ctx.policy.window)
-    due = _due_steps(session, debtor, now, ctx.policy)
+    opening = next_sending_time(now, debtor.timezone, debtor.country, ctx.policy_for(debtor).window)
+    due = _due_steps(session, debtor, now, ctx)
     if opening > now:
         _postpone(due, opening, "outside the sending window")
         return []
@@ -65,7 +66,7 @@ def handle_step_due(session: Session, step_id: int, now: datetime, ctx: Context)
     return _send_merged(session, debtor, sendable, now, ctx)
 
 
-def _due_steps(session: Session, debtor: DebtorRow, now: datetime, policy: Policy) -> list[Due]:
+def _due_steps(session: Session, debtor: DebtorRow, now: datetime, ctx: Context) -> list[Due]:
     rows = session.execute(
         select(PlannedStep, InvoiceRow)
         .join(InvoiceRow, InvoiceRow.id == PlannedStep.invoice_id)
@@ -76,6 +77,7 @@ def _due_steps(session: Session, debtor: DebtorRow, now: datetime, policy: Polic
     ).all()
     found = []
     for step_row, invoice in rows:
+        policy = ctx.policy_for(debtor, invoice.number)
         try:
             step: Step | None = policy.step(step_row.step)
         except KeyError:  # a payment plan's installment reminder, or a step since removed
@@ -83,7 +85,7 @@ def _due_steps(session: Session, debtor: DebtorRow, now: datetime, policy: Polic
         if step is None:
             _skip(session, step_row, invoice, debtor, now, "step no longer in the policy")
         else:
-            found.append(Due(step_row, invoice, step))
+            found.append(Due(step_row, invoice, step, policy))
     return found
 
 
@@ -127,7 +129,7 @@ def _still_sendable(session: Session, item: Due, debtor: DebtorRow, now: datetim
         if debtor.opt_out and item.step.name == FORMAL_NOTICE and item.invoice.status == "open":
             # no automatic contact, but the case still reaches a person
             plan_escalation(session, item.invoice, debtor, local_date(now, debtor.timezone),
-                             ctx.policy)
+                            item.policy)
         return False
     return True
 
@@ -173,7 +175,7 @@ def _send_merged(session: Session, debtor: DebtorRow, sendable: list[Due], now: 
             if _already_sent_today(session, debtor.id, channel, today):
                 _postpone(items, next_sending_time(
                     end_of_day(today, debtor.timezone), debtor.timezone, debtor.country,
-                    ctx.policy.window), "one message per debtor and channel per day")
+                    ctx.policy_for(debtor).window), "one message per debtor and channel per day")
                 continue
             tasks.append(_record_message(session, debtor, channel, items, now, today, ctx))
     except MissingRate as exc:
@@ -184,7 +186,7 @@ def _send_merged(session: Session, debtor: DebtorRow, sendable: list[Due], now: 
         if item.step_row.status in PENDING and item.step_row.due_at <= now:
             item.step_row.status, item.step_row.done_at = "done", now
             if item.step.name == FORMAL_NOTICE:
-                plan_escalation(session, item.invoice, debtor, today, ctx.policy)
+                plan_escalation(session, item.invoice, debtor, today, item.policy)
     return tasks
 
 
@@ -219,8 +221,8 @@ def message_id_for(channel: str, items: list[Due], domain: str) -> str:
 
 def _record_message(session: Session, debtor: DebtorRow, channel: str, items: list[Due],
                     now: datetime, today: date, ctx: Context) -> DeliverMessage:
-    policy = ctx.policy
-    lead = max(items, key=lambda i: policy.severity(i.step.name))
+    lead = max(items, key=lambda i: i.policy.severity(i.step.name))
+    policy = lead.policy
     amounts = {i.invoice.id: amounts_on(session, i.invoice, debtor, today, policy, ctx.rates,
                                         with_penalties=lead.step.states_penalties) for i in items}
     context = template_context(session, debtor, items, amounts, today, policy)
@@ -229,7 +231,7 @@ def _record_message(session: Session, debtor: DebtorRow, channel: str, items: li
     rendered = ctx.renderer.render(lead.step.template, debtor.language, context)
     message_id = message_id_for(channel, items, ctx.message_domain)
     recipient, content = _compose(channel, debtor, rendered, message_id, now, lead.step, ctx,
-                                  helpers(debtor.language)["day"](today))
+                                  helpers(debtor.language)["day"](today), policy)
     totals = context["totals"]
     row = MessageRow(
         message_id=message_id, debtor_id=debtor.id, channel=channel, step=lead.step.name,
@@ -309,7 +311,7 @@ def address_lines(debtor: DebtorRow) -> list[str]:
 
 
 def _compose(channel: str, debtor: DebtorRow, rendered, message_id: str, now: datetime,
-             step: Step, ctx: Context, today_text: str) -> tuple[str, bytes]:
+             step: Step, ctx: Context, today_text: str, policy: Policy) -> tuple[str, bytes]:
     if channel == "email":
         content = email_bytes(sender=ctx.sender, recipient=debtor.email or "",
                               subject=rendered.subject, body_text=rendered.body_text,
@@ -317,8 +319,9 @@ def _compose(channel: str, debtor: DebtorRow, rendered, message_id: str, now: da
                               step=step.name)
         return debtor.email or "", content
     lines = address_lines(debtor)
-    city = ctx.policy.creditor.address[-1].split(" ", 1)[-1] if ctx.policy.creditor.address else ""
-    content = letter_pdf(creditor=ctx.policy.creditor, recipient_lines=lines,
+    creditor = policy.creditor
+    city = creditor.address[-1].split(" ", 1)[-1] if creditor.address else ""
+    content = letter_pdf(creditor=creditor, recipient_lines=lines,
                          subject=rendered.subject, body_text=rendered.body_text,
                          reference=message_id.strip("<>"), at=now,
                          place_date=f"{city}, le {today_text}" if city else today_text,

@@ -74,7 +74,7 @@ def ingest_one(session: Session, raw: str | bytes, now: datetime, ctx: Context, 
     try:
         event = parse_event(raw)
         with session.begin_nested():
-            outcome = accounting.receive(session, event, text, now, ctx.policy)
+            outcome = accounting.receive(session, event, text, now, ctx.policies)
     except EventRejected as rejected:
         session.add(RejectedEvent(event_id=rejected.event_id, raw=text, reason=rejected.reason,
                                   source=source, line_no=line_no, received_at=now))

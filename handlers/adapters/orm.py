@@ -39,6 +39,7 @@ class DebtorRow(Base):
     address: Mapped[dict] = mapped_column(JSON)
     siren: Mapped[str | None] = mapped_column(String(9))
     opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    segment: Mapped[str | None] = mapped_column(String(40))
     email_bounced: Mapped[bool] = mapped_column(Boolean, default=False)
     insolvency_procedure: Mapped[str | None] = mapped_column(String(20))
     insolvency_judgment_date: Mapped[date | None] = mapped_column(Date)
