@@ -84,6 +84,7 @@ def sample_context(policy: Policy) -> dict[str, Any]:
     invoice = {"number": "F-0001", "issue_date": date(2026, 1, 5), "due_date": date(2026, 2, 4),
                "currency": "EUR", "amount_due": Decimal("1200.00"),
                "balance": Decimal("1000.00"), "paid_so_far": Decimal("200.00"),
+               "paid_on_penalties": Decimal("1.50"),
                "late_interest": Decimal("12.34"), "indemnity": Decimal("40.00"),
                "rate": Decimal("0.1215")}
     totals = {"balance": Decimal("1000.00"), "late_interest": Decimal("12.34"),

@@ -11,7 +11,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handlers.adapters.orm import DebtorRow, InvoiceRow, PaymentRow
-from handlers.money import ZERO, Interest, MissingRate, late_interest
+from handlers.money import (
+    ZERO,
+    Interest,
+    MissingRate,
+    Movement,
+    impute_interest_first,
+    late_interest,
+)
 from handlers.policy import Policy, RateTable
 
 log = structlog.get_logger("relance.amounts")
@@ -24,6 +31,7 @@ class InvoiceAmounts:
     indemnity: Decimal
     rate: Decimal | None  # the single rate when only one applies (for display)
     interest: Interest | None
+    interest_paid: Decimal = ZERO  # part of the payments imputed on penalties (1343-1)
 
     @property
     def claimed(self) -> Decimal:
@@ -59,23 +67,29 @@ def amounts_on(session: Session, invoice: InvoiceRow, debtor: DebtorRow, day: da
                        and invoice.currency in policy.money.penalty_currencies)
     if not penalties_apply:
         return InvoiceAmounts(balance, ZERO, ZERO, None, None)
-    movements = session.execute(
-        select(PaymentRow.on_day, PaymentRow.amount).where(PaymentRow.invoice_id == invoice.id)
-    ).all()
+    movements = [Movement(on, amount, kind) for on, amount, kind in session.execute(
+        select(PaymentRow.on_day, PaymentRow.amount, PaymentRow.kind)
+        .where(PaymentRow.invoice_id == invoice.id)).all()]
     until = day
     if debtor.insolvency_judgment_date is not None:
         until = min(until, debtor.insolvency_judgment_date)
+    rate_for = rate_function(invoice, policy, rates)
+    if policy.money.payment_imputation == "interest_first":
+        imputed = impute_interest_first(invoice.amount_due, invoice.due_date, until, movements,
+                                        rate_for)
+        balance, interest, owed = max(imputed.principal, ZERO), imputed.interest, imputed.interest_due
+        interest_paid = imputed.interest_paid
+    else:
+        def balance_on(d: date) -> Decimal:
+            return invoice.amount_due - sum((m.amount for m in movements if m.day < d), ZERO)
 
-    def balance_on(d: date) -> Decimal:
-        return invoice.amount_due - sum((a for on, a in movements if on < d), ZERO)
-
-    interest = late_interest(invoice.due_date, until, balance_on,
-                             rate_function(invoice, policy, rates),
-                             [on + timedelta(days=1) for on, _ in movements])
+        interest = late_interest(invoice.due_date, until, balance_on, rate_for,
+                                 [m.day + timedelta(days=1) for m in movements])
+        owed, interest_paid = interest.total, ZERO
     distinct = {s.rate for s in interest.segments}
     judgment = debtor.insolvency_judgment_date
     due_after_judgment = judgment is not None and invoice.due_date >= judgment
     # D441-5: no indemnity for an invoice falling due on or after an opening judgment
     indemnity = policy.money.recovery_indemnity if balance > 0 and not due_after_judgment else ZERO
-    return InvoiceAmounts(balance, interest.total, indemnity,
-                          distinct.pop() if len(distinct) == 1 else None, interest)
+    return InvoiceAmounts(balance, owed, indemnity,
+                          distinct.pop() if len(distinct) == 1 else None, interest, interest_paid)

@@ -124,3 +124,60 @@ def format_rate(rate: Decimal, language: str) -> str:
     percent = (rate * 100).quantize(CENT)
     text = f"{percent:.2f} %"
     return text.replace(".", ",") if language == "fr" else text.replace(" %", "%")
+
+
+@dataclass(frozen=True)
+class Movement:
+    """Money received against an invoice: a payment, or a credit note (principal only)."""
+
+    day: date
+    amount: Decimal
+    kind: str  # payment | credit_note
+
+
+@dataclass(frozen=True)
+class Imputation:
+    """Where the money went under Code civil 1343-1: interest first, then principal."""
+
+    principal: Decimal        # principal still due
+    interest: Interest        # every penalty accrued, per segment (total rounded once)
+    interest_paid: Decimal    # part of the payments imputed on penalties
+    interest_due: Decimal     # penalties still due, rounded half-up once
+
+    @property
+    def accrued(self) -> Decimal:
+        return sum((s.amount for s in self.interest.segments), Decimal(0))
+
+
+def impute_interest_first(amount_due: Decimal, due_date: date, until: date,
+                          movements: Sequence[Movement], rate_for: RateFor) -> Imputation:
+    """Penalties and principal when each payment pays accrued penalties before principal.
+
+    A payment on day P counts P as a day late on the old principal; the new principal runs
+    from P + 1. Credit notes reduce the principal only (they correct the invoice itself).
+    """
+    timeline: list[tuple[date, Decimal]] = [(due_date + timedelta(days=1), amount_due)]
+
+    def principal_on(day: date) -> Decimal:
+        return next(p for start, p in reversed(timeline) if start <= day) \
+            if day >= timeline[0][0] else amount_due
+
+    def accrued_until(day: date) -> Decimal:
+        found = late_interest(due_date, day, principal_on, rate_for, [d for d, _ in timeline])
+        return sum((s.amount for s in found.segments), Decimal(0))
+
+    principal, interest_paid = amount_due, ZERO
+    for movement in sorted(movements, key=lambda m: m.day):
+        if movement.day > until:
+            break
+        to_interest = ZERO
+        if movement.kind == "payment" and movement.day > due_date:
+            owed = to_cents(accrued_until(movement.day)) - interest_paid
+            to_interest = min(movement.amount, max(owed, ZERO))
+        interest_paid += to_interest
+        principal -= movement.amount - to_interest
+        timeline.append((max(movement.day + timedelta(days=1), timeline[0][0]), principal))
+    interest = late_interest(due_date, until, principal_on, rate_for, [d for d, _ in timeline])
+    due = max(to_cents(sum((s.amount for s in interest.segments), Decimal(0)) - interest_paid),
+              ZERO)
+    return Imputation(principal, interest, interest_paid, due)

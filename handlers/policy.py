@@ -59,6 +59,8 @@ class MoneyRules(_Frozen):
     recovery_indemnity: Decimal = Field(Decimal("40.00"), ge=0)
     penalty_margin: Decimal = Field(Decimal("0.10"), ge=0, le=1)
     penalty_currencies: tuple[str, ...] = ("EUR",)
+    # Code civil 1343-1: a partial payment pays accrued penalties first, unless agreed otherwise
+    payment_imputation: Literal["interest_first", "principal_first"] = "interest_first"
 
 
 class Creditor(_Frozen):

@@ -295,7 +295,8 @@ def _invoice_view(invoice: InvoiceRow, a: InvoiceAmounts) -> dict:
     return {"number": invoice.number, "issue_date": invoice.issue_date,
             "due_date": invoice.due_date, "currency": invoice.currency,
             "amount_due": invoice.amount_due, "balance": a.balance,
-            "paid_so_far": invoice.amount_due - a.balance, "late_interest": a.late_interest,
+            "paid_so_far": invoice.paid + invoice.credited, "paid_on_penalties": a.interest_paid,
+            "late_interest": a.late_interest,
             "indemnity": a.indemnity, "rate": a.rate}
 
 

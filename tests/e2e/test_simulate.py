@@ -73,19 +73,28 @@ def test_the_formal_notice_deadline_opens_an_injonction_de_payer_case(actions):
     case = cases[0]
     assert case["invoice_numbers"] == ["F-2026-0101", "F-2026-0102"]
     assert case["recommended_procedure"] == "injonction_de_payer"  # 6 400 € + penalties > 5 000 €
-    assert case["amount_due"] == "6400.00" and case["recovery_indemnity"] == "80.00"
+    # F-0101 principal after imputation 1007.59 (see below); penalties on 20 May:
+    #   F-0101: 7.58959 accrued to 20 April, 7.59 paid by the payment, then
+    #           1007.59 * .1215 * 30 / 365 = 10.06210 -> 17.65168 - 7.59 = 10.06
+    #   F-0102: 5400 * .1215 * 49 / 365 = 88.0767 -> 88.08
+    assert case["amount_due"] == "6407.59" and case["recovery_indemnity"] == "80.00"
+    assert case["late_interest"] == "98.14" and case["amount_claimed"] == "6585.73"
 
 
 def test_the_second_reminder_states_penalties_computed_by_hand(actions):
-    # F-0101: 1200.00 for 19 days (2-20 April) then 1000.00 for 1 day (21 April) at
-    #         2.15 % + 10 points = 12.15 %: 1200*.1215*19/365 + 1000*.1215/365 = 7.9225 -> 7.92
+    # Rate 2.15 % + 10 points = 12.15 %. Payments go to penalties first (Code civil 1343-1).
+    # F-0101: 1200.00 late 2-20 April (19 days): 1200*.1215*19/365 = 7.58959 -> 7.59, so the
+    #         200.00 paid on 20 April pays 7.59 of penalties and 192.41 of principal:
+    #         principal 1007.59 from 21 April; 1 day: 1007.59*.1215/365 = 0.33540;
+    #         penalties still due 7.58959 + 0.33540 - 7.59 = 0.33499 -> 0.33
     # F-0102: 5400.00 for 20 days: 5400*.1215*20/365 = 35.9507 -> 35.95
     (email,) = [a for a in actions if a.get("step") == "reminder_2" and a["channel"] == "email"]
     assert email["subject"].startswith("2e relance pour facture impayée")
-    assert email["late_interest"] == "43.87"
+    assert email["late_interest"] == "36.28"
     assert email["recovery_indemnity"] == "80.00"
-    assert email["amount_due"] == "6400.00"
-    assert "7,92 €" in email["body_text"] and "35,95 €" in email["body_text"]
+    assert email["amount_due"] == "6407.59"
+    assert "1 007,59 €" in email["body_text"]
+    assert "0,33 €" in email["body_text"] and "35,95 €" in email["body_text"]
     assert email["to"] == "compta@acme-industrie.example"
     assert email["message_id"].startswith("<") and email["message_id"].endswith("@localhost>")
 

@@ -234,3 +234,48 @@ def test_an_amount_with_at_most_two_decimals_parses_to_cents(text, expected):
 def test_an_amount_with_more_than_two_decimals_or_not_a_number_is_rejected(text):
     with pytest.raises(ValueError):
         parse_amount(text)
+
+
+class TestImputationInterestFirst:
+    """Code civil 1343-1: a partial payment pays accrued penalties before principal."""
+
+    RATE = staticmethod(lambda half_year: Decimal("0.1215"))
+
+    def test_a_late_partial_payment_pays_the_accrued_penalties_first(self):
+        from handlers.money import Movement, impute_interest_first
+
+        # 19 days late on 1200.00: 1200 * .1215 * 19 / 365 = 7.58959 -> 7.59 to penalties,
+        # 192.41 to principal -> 1007.59; one more day: 1007.59 * .1215 / 365 = 0.33540;
+        # still due: 7.58959 + 0.33540 - 7.59 = 0.33499 -> 0.33
+        result = impute_interest_first(Decimal("1200.00"), date(2026, 4, 1), date(2026, 4, 21),
+                                       [Movement(date(2026, 4, 20), Decimal("200.00"), "payment")],
+                                       self.RATE)
+        assert result.interest_paid == Decimal("7.59")
+        assert result.principal == Decimal("1007.59")
+        assert result.interest_due == Decimal("0.33")
+
+    def test_a_payment_before_the_due_date_and_a_credit_note_reduce_principal_only(self):
+        from handlers.money import Movement, impute_interest_first
+
+        # 1200 - 200 (paid before due) - 100 (credit note 5 April, principal from 6 April):
+        # 1000 for 4 days (2-5 April) + 900 for 16 days (6-21 April):
+        # (1000*4 + 900*16) * .1215 / 365 = 18400 * .1215 / 365 = 6.12493 -> 6.12
+        result = impute_interest_first(
+            Decimal("1200.00"), date(2026, 4, 1), date(2026, 4, 21),
+            [Movement(date(2026, 3, 20), Decimal("200.00"), "payment"),
+             Movement(date(2026, 4, 5), Decimal("100.00"), "credit_note")], self.RATE)
+        assert result.interest_paid == Decimal("0.00")
+        assert result.principal == Decimal("900.00")
+        assert result.interest_due == Decimal("6.12")
+
+    def test_a_payment_smaller_than_the_penalties_leaves_the_principal_untouched(self):
+        from handlers.money import Movement, impute_interest_first
+
+        # 100 days late on 10000.00: 10000 * .1215 * 100 / 365 = 332.88 accrued; 50.00 paid
+        # all goes to penalties; principal stays 10000.00
+        result = impute_interest_first(Decimal("10000.00"), date(2026, 1, 1), date(2026, 4, 11),
+                                       [Movement(date(2026, 4, 11), Decimal("50.00"), "payment")],
+                                       self.RATE)
+        assert result.principal == Decimal("10000.00")
+        assert result.interest_paid == Decimal("50.00")
+        assert result.interest_due == Decimal("282.88")
