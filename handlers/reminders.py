@@ -270,9 +270,13 @@ def template_context(session: Session, debtor: DebtorRow, items: list[Due],
     others = session.execute(
         select(InvoiceRow).where(InvoiceRow.debtor_id == debtor.id, InvoiceRow.status == "open",
                                  InvoiceRow.due_date < today, InvoiceRow.number.not_in(numbers),
-                                 InvoiceRow.in_payment_plan.is_(False))
+                                 InvoiceRow.in_payment_plan.is_(False),
+                                 InvoiceRow.disputed.is_(False))
         .order_by(InvoiceRow.due_date)
     ).scalars().all()
+    judgment = debtor.insolvency_judgment_date
+    if judgment is not None:  # pre-judgment claims may only be declared (L622-21)
+        others = [o for o in others if o.issue_date >= judgment]
     totals = {
         "balance": sum((a.balance for a in amounts.values()), ZERO),
         "late_interest": sum((a.late_interest for a in amounts.values()), ZERO),

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from handlers.adapters.orm import CaseRow, InboxEvent, MessageRow, PlannedStep, RejectedEvent
+from handlers.adapters.orm import (
+    CaseRow,
+    InboxEvent,
+    InvoiceRow,
+    MessageRow,
+    PlannedStep,
+    RejectedEvent,
+)
 from handlers.adapters.store import transaction
 from scheduler.tick import tick
 from tests.integration.test_flow import at
@@ -92,3 +99,25 @@ def test_a_worker_whose_clock_is_behind_leaves_the_step_for_a_later_emission(app
     with transaction(app.sessions) as session:
         assert session.execute(select(func.count()).select_from(MessageRow)).scalar_one() == 1
         assert session.get(PlannedStep, step.id).status == "done"
+
+
+def test_the_statement_of_other_overdue_invoices_leaves_out_disputed_ones(app):
+    ingest(app, invoice_issued("F-OLD", "2026-03-10", "100.00", issued="2026-02-10"),
+           invoice_issued("F-DISP", "2026-03-10", "200.00", issued="2026-02-10"),
+           invoice_issued("F-NEW", "2026-04-01", "300.00"))
+    dispute = {"event_id": "d-1", "type": "invoice.disputed",
+               "occurred_at": "2026-03-02T11:00:00+01:00", "invoice_number": "F-DISP",
+               "reason": "livraison incomplète"}
+    ingest(app, dispute)
+    # F-NEW's pre_due (27 March) is the only step due that day; F-OLD's steps were earlier
+    with transaction(app.sessions) as session:
+        keep = session.execute(select(PlannedStep.id).join(
+            InvoiceRow, InvoiceRow.id == PlannedStep.invoice_id).where(
+            InvoiceRow.number == "F-NEW", PlannedStep.step == "pre_due")).scalar_one()
+        session.execute(PlannedStep.__table__.update().where(
+            PlannedStep.id != keep).values(status="cancelled"))
+    advance(app, at("2026-03-27 09:00"))
+    with transaction(app.sessions) as session:
+        (body,) = session.execute(select(MessageRow.body_text)).scalars().all()
+    statement = body.split("également échues et impayées")[1]
+    assert "F-OLD" in statement and "F-DISP" not in statement
