@@ -126,6 +126,9 @@ def _invoices_of(event: Any) -> list[str]:
     return list(getattr(event, "invoice_numbers", []))
 
 
+PLAN_PAYMENT = "plan_payment"
+
+
 # ---- lookups -------------------------------------------------------------------------
 
 def _policy_of(session: Session, invoice: InvoiceRow, policies: PolicySet):
@@ -230,7 +233,9 @@ def _settle_if_paid(session: Session, invoice: InvoiceRow, now: datetime) -> Non
 def _record_money(session: Session, event: Any, kind: str, reference: str | None,
                   on_day: Any, now: datetime, policies: PolicySet) -> list[str]:
     invoice = invoice_by_number(session, event.invoice_number)
-    session.add(PaymentRow(event_id=event.event_id, invoice_id=invoice.id, kind=kind,
+    # a payment under an agreed plan pays the agreed balance: imputed on principal (1343-1)
+    stored_kind = PLAN_PAYMENT if kind == "payment" and invoice.in_payment_plan else kind
+    session.add(PaymentRow(event_id=event.event_id, invoice_id=invoice.id, kind=stored_kind,
                            reference=reference, amount=event.amount, on_day=on_day))
     if kind == "payment":
         invoice.paid += event.amount

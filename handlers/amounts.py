@@ -61,11 +61,16 @@ def rate_function(invoice: InvoiceRow, policy: Policy, rates: RateTable):
 
 def amounts_on(session: Session, invoice: InvoiceRow, debtor: DebtorRow, day: date,
                policy: Policy, rates: RateTable, *, with_penalties: bool) -> InvoiceAmounts:
-    """Amounts of ``invoice`` on ``day``; penalties only for business debtors when asked."""
+    """Amounts of ``invoice`` on ``day``.
+
+    For a business debtor, penalties run from the day after the due date and payments are
+    imputed on them first (per the policy), so the principal is the same at every step;
+    penalties and the indemnity are only returned ``with_penalties``.
+    """
     balance = invoice.balance
-    penalties_apply = (with_penalties and debtor.kind == "business" and day > invoice.due_date
-                       and invoice.currency in policy.money.penalty_currencies)
-    if not penalties_apply:
+    penalties_run = (debtor.kind == "business" and day > invoice.due_date
+                     and invoice.currency in policy.money.penalty_currencies)
+    if not penalties_run:
         return InvoiceAmounts(balance, ZERO, ZERO, None, None)
     movements = [Movement(on, amount, kind) for on, amount, kind in session.execute(
         select(PaymentRow.on_day, PaymentRow.amount, PaymentRow.kind)
@@ -86,6 +91,8 @@ def amounts_on(session: Session, invoice: InvoiceRow, debtor: DebtorRow, day: da
         interest = late_interest(invoice.due_date, until, balance_on, rate_for,
                                  [m.day + timedelta(days=1) for m in movements])
         owed, interest_paid = interest.total, ZERO
+    if not with_penalties:  # penalties run and payments are imputed, but are not stated
+        return InvoiceAmounts(balance, ZERO, ZERO, None, None, interest_paid)
     distinct = {s.rate for s in interest.segments}
     judgment = debtor.insolvency_judgment_date
     due_after_judgment = judgment is not None and invoice.due_date >= judgment

@@ -128,11 +128,15 @@ def format_rate(rate: Decimal, language: str) -> str:
 
 @dataclass(frozen=True)
 class Movement:
-    """Money received against an invoice: a payment, or a credit note (principal only)."""
+    """Money received against an invoice.
+
+    ``payment`` pays accrued penalties first; ``credit_note`` and ``plan_payment`` (paid
+    under an agreed payment plan) reduce the principal only.
+    """
 
     day: date
     amount: Decimal
-    kind: str  # payment | credit_note
+    kind: str  # payment | credit_note | plan_payment
 
 
 @dataclass(frozen=True)

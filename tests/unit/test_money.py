@@ -279,3 +279,16 @@ class TestImputationInterestFirst:
         assert result.principal == Decimal("10000.00")
         assert result.interest_paid == Decimal("50.00")
         assert result.interest_due == Decimal("282.88")
+
+    def test_a_payment_under_a_plan_reduces_the_principal_only(self):
+        from handlers.money import Movement, impute_interest_first
+
+        # 1500 due 31 March, 500 paid under the plan on 15 April: principal 1000 from 16 April;
+        # penalties 1500*.1215*15/365 (1-15 April) + 1000*.1215*5/365 (16-20 April)
+        #         = 7.48973 + 1.66438 = 9.15411 -> 9.15, none of it paid
+        result = impute_interest_first(
+            Decimal("1500.00"), date(2026, 3, 31), date(2026, 4, 20),
+            [Movement(date(2026, 4, 15), Decimal("500.00"), "plan_payment")], self.RATE)
+        assert result.principal == Decimal("1000.00")
+        assert result.interest_paid == Decimal("0.00")
+        assert result.interest_due == Decimal("9.15")

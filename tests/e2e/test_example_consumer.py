@@ -1,0 +1,91 @@
+"""``relance simulate`` on examples/consumer.jsonl: a consumer owes no B2B penalties.
+
+Dates worked out by hand from the French calendar of 2026 and the default ladder
+(D-5, D, D+3, D+10, D+20, D+30, D+40; window opening 09:00 Europe/Paris):
+
+  F-2026-0601 (CLI-MARTIN, a consumer, 450,00 €), due Wed 24 June:
+    pre_due        Fri 19 June
+    due            Wed 24 June
+    notice         Sat 27 June -> Mon 29 June
+    reminder_1     Sat 4 July -> Mon 6 July
+    reminder_2     Tue 14 July (Fête nationale) -> Wed 15 July (e-mail and letter)
+    reminder_3     Fri 24 July (e-mail and letter)
+    formal_notice  Mon 3 August (registered letter and e-mail), deadline 3 + 8 = 11 August
+    escalation     at the end of 11 August: 00:00 on Wed 12 August
+  No late-payment penalties and no 40 € indemnity for a consumer, so the case claims the
+  principal only: 450,00 € <= 5 000 € and uncontested -> procedure_simplifiee.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from relance.cli import main
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "consumer.jsonl"
+
+EXPECTED = [
+    ("2026-06-19T09:00:00+02:00", "pre_due", "email"),
+    ("2026-06-24T09:00:00+02:00", "due", "email"),
+    ("2026-06-29T09:00:00+02:00", "notice", "email"),
+    ("2026-07-06T09:00:00+02:00", "reminder_1", "email"),
+    ("2026-07-15T09:00:00+02:00", "reminder_2", "email"),
+    ("2026-07-15T09:00:00+02:00", "reminder_2", "letter"),
+    ("2026-07-24T09:00:00+02:00", "reminder_3", "email"),
+    ("2026-07-24T09:00:00+02:00", "reminder_3", "letter"),
+    ("2026-08-03T09:00:00+02:00", "formal_notice", "email"),
+    ("2026-08-03T09:00:00+02:00", "formal_notice", "registered_letter"),
+]
+
+
+@pytest.fixture(scope="module")
+def actions(tmp_path_factory) -> list[dict]:
+    out = io.StringIO()
+    folder = tmp_path_factory.mktemp("simulate-consumer")
+    with contextlib.redirect_stdout(out):
+        code = main(["simulate", str(EXAMPLE), "--until", "2026-08-31", "--data-dir",
+                     str(folder)])
+    assert code == 0
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_every_step_goes_out_on_its_business_day_the_14_july_one_a_day_later(actions):
+    sent = sorted((a["at"], a["step"], a["channel"]) for a in actions
+                  if a["action"] == "reminder.sent")
+    assert sent == sorted(EXPECTED)
+
+
+def test_no_step_claims_penalties_or_the_recovery_indemnity(actions):
+    assert len(actions) == 12  # 10 messages, deadline.expired, case.escalated
+    for action in actions:
+        assert action.get("late_interest", "0.00") == "0.00", action
+        assert action.get("recovery_indemnity", "0.00") == "0.00", action
+    for action in actions:
+        body = action.get("body_text", "")
+        assert "L441-10" not in body and "indemnité forfaitaire" not in body
+
+
+def test_the_formal_notice_says_legal_interest_runs_from_its_date(actions):
+    notices = [a for a in actions if a.get("step") == "formal_notice"]
+    assert {a["channel"] for a in notices} == {"registered_letter", "email"}
+    for notice in notices:
+        body = notice["body_text"]
+        assert "intérêts au taux légal à compter de sa date" in body
+        assert "article 1344-1 du Code civil" in body
+        assert "au plus tard le 11 août 2026" in body  # 3 August + 8 days
+    (letter,) = [a for a in notices if a["channel"] == "registered_letter"]
+    assert letter["to"] == "Claire Martin, 7 impasse des Lilas, 35000 Rennes"
+
+
+def test_the_consumer_case_is_still_escalated_for_the_principal_only(actions):
+    (expired,) = [a for a in actions if a["action"] == "deadline.expired"]
+    assert expired["at"] == "2026-08-12T00:00:00+02:00"
+    (case,) = [a for a in actions if a["action"] == "case.escalated"]
+    assert case["debtor_id"] == "CLI-MARTIN" and case["invoice_numbers"] == ["F-2026-0601"]
+    assert case["amount_due"] == "450.00" and case["amount_claimed"] == "450.00"
+    assert case["recommended_procedure"] == "procedure_simplifiee"

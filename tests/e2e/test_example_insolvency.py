@@ -1,0 +1,89 @@
+"""``relance simulate`` on examples/insolvency.jsonl: an opening judgment freezes dunning.
+
+Dates worked out by hand from the French calendar of 2026 and the default ladder
+(D-5, D, D+3, D+10, D+20, D+30, D+40; window opening 09:00 Europe/Paris):
+
+  F-2026-0801 (CLI-BEIGE, 1 800,00 €), issued 2 February, due Wed 4 March: pre_due Fri
+  27 February, due Wed 4 March, notice Sat 7 -> Mon 9 March, reminder_1 Sat 14 -> Mon 16
+  March.
+  Redressement judiciaire opened by judgment of Tue 17 March, published in the BODACC on
+  Fri 20 March; the event arrives Mon 23 March 08:00. The invoice was issued before the
+  judgment: reminder_2 (Tue 24 March) and every later step are never sent. A
+  claim-declaration case opens at once:
+    deadline          BODACC 20 March + 2 months = 20 May 2026 (L622-24, R622-24)
+    penalties         stop at the judgment: 5 to 17 March = 13 days,
+                      1800 * 0.1215 * 13 / 365 = 7.789... -> 7.79
+    indemnity         40,00 € (the invoice fell due before the judgment, D441-5)
+    amount claimed    1800.00 + 7.79 + 40.00 = 1847.79
+
+  F-2026-0802 (CLI-BEIGE, 600,00 €), issued Wed 25 March, after the judgment, due Fri 24
+  April: not frozen. pre_due Sun 19 -> Mon 20 April, due Fri 24 April, notice Mon 27 April.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from relance.cli import main
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "insolvency.jsonl"
+
+
+@pytest.fixture(scope="module")
+def actions(tmp_path_factory) -> list[dict]:
+    out = io.StringIO()
+    folder = tmp_path_factory.mktemp("simulate-insolvency")
+    with contextlib.redirect_stdout(out):
+        code = main(["simulate", str(EXAMPLE), "--until", "2026-04-30", "--data-dir",
+                     str(folder)])
+    assert code == 0
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def sent(actions: list[dict], invoice: str) -> list[tuple[str, str, str]]:
+    return sorted((a["at"], a["step"], a["channel"]) for a in actions
+                  if a["action"] == "reminder.sent" and a["invoice_numbers"] == [invoice])
+
+
+def test_reminders_of_the_pre_judgment_invoice_stop_at_the_judgment(actions):
+    assert sent(actions, "F-2026-0801") == [
+        ("2026-02-27T09:00:00+01:00", "pre_due", "email"),
+        ("2026-03-04T09:00:00+01:00", "due", "email"),
+        ("2026-03-09T09:00:00+01:00", "notice", "email"),
+        ("2026-03-16T09:00:00+01:00", "reminder_1", "email"),
+    ]
+    assert [a for a in actions if a["action"] in ("reminder.skipped", "case.escalated",
+                                                  "deadline.expired", "event.rejected")] == []
+
+
+def test_a_claim_declaration_case_opens_with_the_bodacc_deadline(actions):
+    (case,) = [a for a in actions if a["action"] == "case.opened"]
+    assert case["at"] == "2026-03-23T08:00:00+01:00"  # when the event is applied
+    assert case["debtor_id"] == "CLI-BEIGE" and case["invoice_numbers"] == ["F-2026-0801"]
+    assert case["recommended_procedure"] == "declaration_de_creance"
+    assert case["deadline"] == "2026-05-20"
+    assert case["amount_due"] == "1800.00" and case["late_interest"] == "7.79"
+    assert case["recovery_indemnity"] == "40.00" and case["amount_claimed"] == "1847.79"
+
+
+def test_an_invoice_issued_after_the_judgment_is_still_reminded(actions):
+    assert sent(actions, "F-2026-0802") == [
+        ("2026-04-20T09:00:00+02:00", "pre_due", "email"),
+        ("2026-04-24T09:00:00+02:00", "due", "email"),
+        ("2026-04-27T09:00:00+02:00", "notice", "email"),
+    ]
+
+
+def test_reminders_after_the_judgment_do_not_list_the_frozen_invoice(actions):
+    # spec/ladder.md: insolvency freezes every pre-judgment invoice (L622-21: the claim may
+    # only be declared); listing it as "échue et impayée" in a statement would demand it.
+    later = [a for a in actions if a["action"] == "reminder.sent"
+             and a["invoice_numbers"] == ["F-2026-0802"]]
+    assert len(later) == 3
+    for action in later:
+        assert "F-2026-0801" not in action["body_text"], action["step"]
