@@ -87,7 +87,7 @@ class Simulation:
         runtime.install(self.app)
         from relance.service import start_workers
 
-        workers = start_workers(broker, 2)
+        workers = start_workers(broker, 1)  # one thread: actions in a repeatable order
         try:
             while (instant := self._next_instant()) is not None:
                 self.clock.set(instant)

@@ -35,7 +35,7 @@ def _claim_steps(session: Session, now: datetime, lease: timedelta, limit: int) 
     due = select(PlannedStep.id, PlannedStep.event, PlannedStep.due_at, PlannedStep.emit_count)
     fresh = session.execute(
         due.where(PlannedStep.status == "planned", PlannedStep.due_at <= now)
-        .order_by(PlannedStep.due_at).limit(limit).with_for_update(skip_locked=True)
+        .order_by(PlannedStep.due_at, PlannedStep.id).limit(limit).with_for_update(skip_locked=True)
     ).all()
     expired = session.execute(
         due.where(PlannedStep.status == "emitted", PlannedStep.lease_until <= now)
