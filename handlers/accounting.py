@@ -18,8 +18,8 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from handlers import cases, evidence, plans
 from handlers import events as ev
-from handlers import evidence, plans
 from handlers.adapters.orm import DebtorRow, InboxEvent, InvoiceRow, MessageRow, PaymentRow
 from handlers.planning import cancel_pending, end_of_day, plan_invoice, resume_invoice, schedule
 from handlers.policy import CLAIM_DECLARATION, PolicySet
@@ -220,6 +220,7 @@ def on_invoice_cancelled(session: Session, event: ev.InvoiceCancelled, now: date
     invoice = invoice_by_number(session, event.invoice_number)
     invoice.status, invoice.updated_at = "cancelled", now
     cancel_pending(session, invoice.id, "invoice cancelled")
+    cases.follow_invoice(session, invoice, now, "invoice cancelled")
     return []
 
 
@@ -243,6 +244,7 @@ def _record_money(session: Session, event: Any, kind: str, reference: str | None
         invoice.credited += event.amount
     invoice.updated_at = now
     _settle_if_paid(session, invoice, now)
+    cases.follow_invoice(session, invoice, now, kind)
     if invoice.in_payment_plan:  # pays the plan's oldest unpaid installments first
         plans.apply_money(session, invoice, event.amount, now, _policy_of(session, invoice, policies))
     return []
@@ -278,6 +280,7 @@ def on_dispute_resolved(session: Session, event: ev.DisputeResolved, now: dateti
     if event.outcome == "upheld":
         invoice.status = "closed"
         cancel_pending(session, invoice.id, "dispute upheld")
+        cases.follow_invoice(session, invoice, now, "dispute upheld")
     elif invoice.status == "open" and not _is_paused(invoice, now):
         _resume(session, invoice, policies, now)
     return []
