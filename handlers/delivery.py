@@ -13,11 +13,11 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from handlers import evidence
-from handlers.adapters.orm import MessageRow
+from handlers.adapters.orm import DebtorRow, MessageItem, MessageRow, PlannedStep
 from handlers.adapters.store import transaction
 from handlers.context import Context
 from handlers.messages import DeliverMessage
@@ -95,8 +95,30 @@ def _record_failure(sessions: sessionmaker[Session], message_pk: int, now: datet
                             {"message_id": row.message_id, "channel": row.channel,
                              "error": error[:500]},
                             debtor_id=row.debtor_id, message_id=row.message_id)
+            if row.channel == "email":
+                _fall_back_to_post(session, row, now)
     event = "message.failed" if permanent else "message.retry"
     log.warning(event, message_id=message_id, error=error[:200])
+
+
+def _fall_back_to_post(session: Session, row: MessageRow, now: datetime) -> None:
+    """A refused e-mail is a bounce: mark the address and send its steps again by post.
+
+    The steps go back to ``planned`` at once; the send path then records a letter for each
+    (invoice, step) that has none yet, since the debtor's e-mail is now marked bounced.
+    """
+    debtor = session.get(DebtorRow, row.debtor_id, with_for_update=True)
+    if debtor is not None:
+        debtor.email_bounced = True
+    pairs = session.execute(select(MessageItem.invoice_id, MessageItem.step)
+                            .where(MessageItem.message_pk == row.id)).all()
+    for invoice_id, step in pairs:
+        session.execute(update(PlannedStep).where(
+            PlannedStep.invoice_id == invoice_id, PlannedStep.step == step,
+            PlannedStep.status == "done").values(status="planned", due_at=now, lease_until=None,
+                                                 reason="e-mail refused: sent by post"))
+    log.warning("message.bounced", message_id=row.message_id, debtor_id=row.debtor_id,
+                steps=len(pairs))
 
 
 def backoff(attempts: int) -> timedelta:

@@ -210,6 +210,11 @@ def _already_sent_today(session: Session, debtor_id: str, channel: str, today: d
 
 def plan_escalation(session: Session, invoice: InvoiceRow, debtor: DebtorRow, today: date,
                      policy: Policy) -> None:
+    """Plan the formal notice's deadline, once: a notice re-sent by post keeps the first one."""
+    exists = session.execute(select(PlannedStep.id).where(
+        PlannedStep.invoice_id == invoice.id, PlannedStep.step == ESCALATION)).first()
+    if exists is not None:
+        return
     deadline = today + timedelta(days=policy.escalation.deadline_days)
     schedule(session, invoice, ESCALATION, "deadline.expired", end_of_day(deadline, debtor.timezone))
 

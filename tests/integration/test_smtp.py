@@ -66,3 +66,28 @@ def test_a_closed_port_is_a_transient_failure():
         port = probe.getsockname()[1]
     with pytest.raises(TransientFailure, match=f"127.0.0.1:{port}"):
         SmtpMailer("127.0.0.1", port, "none", timeout=2).transmit(outgoing())
+
+
+def test_an_email_refused_for_good_is_sent_again_by_post(smtp_server, tmp_path):
+    from sqlalchemy import select
+
+    from handlers.adapters.orm import DebtorRow, MessageRow
+    from handlers.adapters.store import transaction
+    from tests.integration.test_flow import at
+    from tests.support import advance, ingest, invoice_issued, make_test_app
+
+    app = make_test_app(f"sqlite:///{tmp_path / 'r.db'}", tmp_path, at("2026-03-02 10:00"),
+                        smtp_host="127.0.0.1", smtp_port=smtp_server.port, smtp_tls="none")
+    ingest(app, invoice_issued("F-1", "2026-04-01"))
+    smtp_server.answer = "550 5.1.1 mailbox unavailable"
+    advance(app, at("2026-03-27 09:00"))   # pre_due e-mail refused
+    advance(app, at("2026-03-27 09:01"))   # the step, re-planned, goes by post
+    with transaction(app.sessions) as session:
+        sent = session.execute(select(MessageRow.step, MessageRow.channel, MessageRow.status)
+                               .order_by(MessageRow.id)).all()
+        bounced = session.get(DebtorRow, "D-1").email_bounced
+    assert sent == [("pre_due", "email", "failed"), ("pre_due", "letter", "sent")]
+    assert bounced is True
+    assert smtp_server.messages == []
+    assert len(list((tmp_path / "outbox" / "letters").glob("*.pdf"))) == 1
+    app.dispose()
