@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.errors import ConfigError
+from config.partners import load_partners
 from config.policy import load_policy_set, load_rates
 from config.settings import Settings, load_settings
 from handlers.adapters.publisher import DramatiqPublisher
@@ -111,7 +112,8 @@ def make_context(settings: Settings, policy: Policy | None = None) -> Context:
         raise ConfigError(str(exc)) from exc
     return Context(policies=policies, rates=load_rates(settings.rates_file), renderer=renderer,
                    sender=settings.sender, message_domain=message_domain(settings.sender),
-                   lease=timedelta(seconds=settings.claim_lease_seconds))
+                   lease=timedelta(seconds=settings.claim_lease_seconds),
+                   partners=load_partners(settings.partners_file))
 
 
 def build_app(settings: Settings | None = None, *, clock: Clock | None = None,

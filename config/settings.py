@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     policy_file: Path | None = Field(None, description="policy TOML; default: built-in policy")
     rates_file: Path | None = Field(None, description="rate table TOML; default: built-in table")
     template_dir: Path | None = Field(None, description="folder overriding built-in templates")
+    partners_file: Path | None = Field(None, description="partners TOML; unset = no hand-over")
 
     tick_seconds: float = Field(30.0, gt=0, description="scheduler tick interval")
     claim_lease_seconds: int = Field(300, ge=5, description="re-emit a claimed step after this")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from handlers.partners import Partners
 from handlers.policy import Policy, PolicySet, RateTable
 from handlers.render import Renderer
 
@@ -17,6 +18,7 @@ class Context:
     sender: str
     message_domain: str
     lease: timedelta = timedelta(minutes=5)
+    partners: Partners | None = None  # None: no automatic hand-over of cases
 
     @property
     def policy(self) -> Policy:

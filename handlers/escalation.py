@@ -11,7 +11,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from handlers import evidence, plans
+from handlers import evidence, handover, plans
 from handlers.adapters.orm import CaseInvoice, CaseRow, DebtorRow, InboxEvent, InvoiceRow, PlannedStep
 from handlers.amounts import amounts_on
 from handlers.calendar import add_months, local_date
@@ -62,7 +62,7 @@ def handle_deadline(session: Session, step_id: int, now: datetime, ctx: Context)
     if to_escalate:
         _deadline_record(session, debtor, to_escalate, ESCALATION, now)
         open_case(session, debtor, to_escalate, now, ctx)
-    return []
+    return handover.take_tasks(session)
 
 
 def _escalation_blocker(invoice: InvoiceRow, debtor: DebtorRow, now: datetime) -> str | None:
@@ -186,6 +186,7 @@ def open_case(session: Session, debtor: DebtorRow, invoices: list[InvoiceRow], n
     }, debtor_id=debtor.id, invoice_numbers=numbers, case_id=case.id)
     log.info("case.escalated", case_id=case.id, debtor_id=debtor.id,
              recommended_procedure=procedure, amount_claimed=str(case.amount_claimed))
+    handover.request_handover(session, case, now, ctx)
     return case
 
 
@@ -251,6 +252,7 @@ def open_claim_declaration(session: Session, debtor: DebtorRow, now: datetime,
     }, debtor_id=debtor.id, invoice_numbers=numbers, case_id=case.id)
     log.info("case.opened", case_id=case.id, debtor_id=debtor.id, kind="claim_declaration",
              deadline=deadline.isoformat() if deadline else None)
+    handover.request_handover(session, case, now, ctx)
     return case
 
 

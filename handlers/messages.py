@@ -64,6 +64,23 @@ class DeliverMessage:
 
 
 @dataclass(frozen=True)
+class HandoverCase:
+    """A case must be handed to its partner: attempt ``attempt`` of the hand-over row."""
+
+    handover_pk: int
+    attempt: int
+
+    actor = "handover_case"
+
+    @property
+    def message_id(self) -> str:
+        return stable_id("handover", self.handover_pk, self.attempt)
+
+    def payload(self) -> dict:
+        return {"handover_pk": self.handover_pk, "attempt": self.attempt}
+
+
+@dataclass(frozen=True)
 class AccountingEventReceived:
     """A raw accounting event sent by a producer to the ``accounting_event`` actor."""
 

@@ -109,7 +109,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     keep = bool(args.data_dir)
     data_dir = Path(args.data_dir) if keep else throwaway_dir()
     overrides: dict = {"data_dir": data_dir, "database_url": None, "redis_url": None,
-                       "smtp_host": None}
+                       "smtp_host": None, "partners_file": None}  # a preview hands nothing over
     if args.policy:
         overrides["policy_file"] = Path(args.policy)
     settings = load_settings(**overrides)
@@ -154,6 +154,31 @@ def cmd_cases(args: argparse.Namespace) -> int:
 
     for line in list_cases(_app(args), args.status, args.procedure):
         print(line)
+    return 0
+
+
+def cmd_case(args: argparse.Namespace) -> int:
+    from relance.reports import case_summary, export_case
+
+    if args.action == "show" and (args.dir or args.zip):
+        raise CommandError("`relance case show ID` takes no DIR and no --zip")
+    if args.action == "export" and not args.dir:
+        raise CommandError("`relance case export ID DIR` needs DIR")
+    app = _app(args)
+    try:
+        if args.action == "show":
+            print(case_summary(app, args.id), end="")
+            return 0
+        target = Path(args.dir)
+        if args.zip and target.suffix.lower() != ".zip":
+            target = target.with_name(target.name + ".zip")
+        for path in export_case(app, args.id, target, as_zip=args.zip):
+            print(path)
+    except OSError as exc:  # a non-empty folder, an existing zip file, no permission
+        raise CommandError(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror
+                           else str(exc)) from exc
+    except LookupError as exc:
+        raise CommandError(str(exc)) from exc
     return 0
 
 
@@ -204,6 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
     cases = add("cases", cmd_cases, "list escalated cases")
     cases.add_argument("--status", choices=("open", "handed_over", "paid", "closed"))
     cases.add_argument("--procedure")
+    case = add("case", cmd_case, "one case: show its summary, or export its dossier")
+    case.add_argument("action", choices=("show", "export"),
+                      help="show: print the summary; export: write the dossier into DIR")
+    case.add_argument("id", metavar="ID", type=int, help="case id (see `relance cases`)")
+    case.add_argument("dir", metavar="DIR", nargs="?", help="export: a new or empty folder")
+    case.add_argument("--zip", action="store_true", help="export: write DIR as a .zip file")
     add("inbox", cmd_inbox, "list rejected events kept for replay")
     return parser
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections.abc import Iterator
 from datetime import datetime, time
 from decimal import Decimal
+from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -13,6 +16,7 @@ from handlers.adapters.orm import (
     CaseRow,
     EvidenceHead,
     EvidenceRecord,
+    HandoverRow,
     InvoiceRow,
     MessageItem,
     MessageRow,
@@ -20,6 +24,7 @@ from handlers.adapters.orm import (
 )
 from handlers.adapters.store import transaction
 from handlers.calendar import local_date, zone
+from handlers.dossier import dossier_archive, write_dossier
 from handlers.evidence import ChainCheck, verify
 
 BUCKETS = (("not_due", None, 0), ("1-30", 1, 30), ("31-60", 31, 60), ("61-90", 61, 90),
@@ -55,12 +60,18 @@ def status(app: App) -> dict[str, object]:
         rejected = session.execute(
             select(func.count()).select_from(RejectedEvent)
             .where(RejectedEvent.replayed_at.is_(None))).scalar_one()
+        handovers = dict(session.execute(
+            select(HandoverRow.status, func.count()).where(
+                HandoverRow.status.in_(("pending", "failed"))).group_by(HandoverRow.status)
+        ).all())
     for due_date, amount, paid, credited in invoices:
         amounts[_bucket((today - due_date).days)] += amount - paid - credited
     return {"open_invoices": len(invoices),
             **{f"balance_{k}": str(v) for k, v in amounts.items()},
             "steps_sent_today": sent_today, "open_cases": open_cases,
-            "rejected_events": rejected}
+            "rejected_events": rejected,
+            "handovers_pending": handovers.get("pending", 0),
+            "handovers_failed": handovers.get("failed", 0)}
 
 
 def verify_chain(app: App) -> ChainCheck:
@@ -79,9 +90,56 @@ def list_cases(app: App, status_filter: str | None, procedure: str | None) -> It
     if procedure:
         query = query.where(CaseRow.recommended_procedure == procedure)
     with transaction(app.sessions) as session:
-        for case in session.execute(query).scalars():
+        cases = session.execute(query).scalars().all()
+        handovers: dict[int, list[HandoverRow]] = {}
+        for row in session.execute(select(HandoverRow).order_by(HandoverRow.id)).scalars():
+            handovers.setdefault(row.case_id, []).append(row)
+        for case in cases:
             yield (f"{case.id}\t{case.status}\t{case.debtor_id}\t{case.recommended_procedure}\t"
-                   f"{case.amount_claimed} {case.currency}\topened {case.opened_at.date()}")
+                   f"{case.amount_claimed} {case.currency}\topened {case.opened_at.date()}\t"
+                   f"{_handover_text(handovers.get(case.id, []))}")
+
+
+def _handover_text(rows: list[HandoverRow]) -> str:
+    """The latest hand-over of a case: ``handover: STATUS PARTNER (CHANNEL, ...)``."""
+    if not rows:
+        return "handover: none"
+    row = rows[-1]
+    detail = [row.channel, f"attempts {row.attempts}"]
+    if row.response_code is not None:
+        detail.append(f"HTTP {row.response_code}")
+    if row.status == "delivered" and row.delivered_at is not None:
+        detail.append(f"delivered {row.delivered_at.isoformat(timespec='seconds')}")
+    elif row.status == "pending" and row.lease_until is not None:
+        detail.append(f"next {row.lease_until.isoformat(timespec='seconds')}")
+    if row.status in ("pending", "failed", "cancelled") and row.last_error:
+        detail.append(f"last error: {' '.join(row.last_error.split())[:120]}")
+    return f"handover: {row.status} {row.partner} ({', '.join(detail)})"
+
+
+def case_summary(app: App, case_id: int) -> str:
+    """The text of the case's summary.md (raises LookupError for an unknown case)."""
+    with transaction(app.sessions) as session:
+        archive = dossier_archive(session, case_id, app.ctx, app.clock.now())
+    with zipfile.ZipFile(io.BytesIO(archive)) as files:
+        return files.read("summary.md").decode("utf-8")
+
+
+def export_case(app: App, case_id: int, target: Path, *, as_zip: bool) -> list[Path]:
+    """Write the case's dossier into the folder ``target``, or as the zip file ``target``.
+
+    Raises LookupError for an unknown case and OSError (FileExistsError) when the target
+    is a non-empty folder or an existing file.
+    """
+    now = app.clock.now()
+    with transaction(app.sessions) as session:
+        if not as_zip:
+            return write_dossier(session, case_id, target, app.ctx, now)
+        archive = dossier_archive(session, case_id, app.ctx, now)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "xb") as out:  # never overwrite an existing file
+        out.write(archive)
+    return [target]
 
 
 def list_rejected(app: App) -> Iterator[str]:

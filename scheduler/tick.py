@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from handlers.adapters.orm import PlannedStep
 from handlers.adapters.store import transaction
 from handlers.delivery import claim_overdue_deliveries
+from handlers.handover import claim_overdue_handovers
 from handlers.messages import StepDue
 from handlers.ports import Publisher
 
@@ -29,6 +30,7 @@ log = structlog.get_logger("relance.scheduler")
 class TickResult:
     steps: int
     deliveries: int
+    handovers: int = 0
 
 
 def _claim_steps(session: Session, now: datetime, lease: timedelta, limit: int) -> list[StepDue]:
@@ -54,15 +56,18 @@ def _claim_steps(session: Session, now: datetime, lease: timedelta, limit: int) 
 def tick(sessions: sessionmaker[Session], publisher: Publisher, now: datetime, *,
          lease: timedelta, batch_size: int) -> TickResult:
     """Claim and emit everything due at ``now`` (in batches until nothing is left)."""
-    steps = deliveries = 0
+    steps = deliveries = handovers = 0
     while True:
         with transaction(sessions) as session:
             tasks = _claim_steps(session, now, lease, batch_size)
             retries = claim_overdue_deliveries(session, now, lease, batch_size)
-        if tasks or retries:
-            publisher.publish([*tasks, *retries])
+            handing = claim_overdue_handovers(session, now, lease, batch_size)
+        if tasks or retries or handing:
+            publisher.publish([*tasks, *retries, *handing])
         steps, deliveries = steps + len(tasks), deliveries + len(retries)
-        if len(tasks) < batch_size and len(retries) < batch_size:
+        handovers += len(handing)
+        if len(tasks) < batch_size and len(retries) < batch_size and len(handing) < batch_size:
             break
-    log.info("scheduler.tick", now=now.isoformat(), emitted=steps, redelivered=deliveries)
-    return TickResult(steps, deliveries)
+    log.info("scheduler.tick", now=now.isoformat(), emitted=steps, redelivered=deliveries,
+             handovers=handovers)
+    return TickResult(steps, deliveries, handovers)

@@ -12,7 +12,8 @@ from config.bootstrap import App, build_app, prepare_store
 from config.settings import Settings
 from handlers.adapters.store import make_engine, transaction
 from handlers.delivery import deliver
-from handlers.messages import AccountingEventReceived, DeliverMessage, StepDue
+from handlers.handover import deliver_handover
+from handlers.messages import AccountingEventReceived, DeliverMessage, HandoverCase, StepDue
 from handlers.ports import VirtualClock
 from handlers.service import ingest_one, run_step
 from scheduler.tick import tick
@@ -52,6 +53,9 @@ def run_task(app: App, task: Any) -> None:
     elif isinstance(task, DeliverMessage):
         deliver(app.sessions, task.message_pk, task.attempt, app.clock.now, app.transports,
                 app.ctx)
+    elif isinstance(task, HandoverCase):
+        deliver_handover(app.sessions, task.handover_pk, task.attempt, app.clock.now,
+                         app.transports, app.ctx)
     elif isinstance(task, AccountingEventReceived):
         with transaction(app.sessions) as session:
             ingest_one(session, task.raw, now, app.ctx, source=task.source)

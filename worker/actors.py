@@ -10,6 +10,7 @@ from dramatiq.middleware import CurrentMessage
 from handlers.adapters.publisher import QUEUE
 from handlers.adapters.store import transaction
 from handlers.delivery import deliver
+from handlers.handover import deliver_handover
 from handlers.money import MissingRate
 from handlers.service import ingest_one, run_step
 from worker import runtime
@@ -55,6 +56,13 @@ def deliver_message(message_pk: int, attempt: int) -> None:
     deliver(app.sessions, message_pk, attempt, app.clock.now, app.transports, app.ctx)
 
 
+@dramatiq.actor(actor_name="handover_case", **OPTIONS)
+def handover_case(handover_pk: int, attempt: int) -> None:
+    """Hand one case to its partner (retries are driven by the database)."""
+    app = runtime.current()
+    deliver_handover(app.sessions, handover_pk, attempt, app.clock.now, app.transports, app.ctx)
+
+
 @dramatiq.actor(actor_name="accounting_event", **OPTIONS)
 def accounting_event(raw: str, source: str | None = None) -> None:
     """An accounting event sent by a producer (same contract as ``relance ingest``)."""
@@ -63,7 +71,8 @@ def accounting_event(raw: str, source: str | None = None) -> None:
         ingest_one(session, raw, app.clock.now(), app.ctx, source=source or "broker")
 
 
-ACTORS = (invoice_due, invoice_overdue, deadline_expired, deliver_message, accounting_event)
+ACTORS = (invoice_due, invoice_overdue, deadline_expired, deliver_message, handover_case,
+          accounting_event)
 
 
 def bind(broker: dramatiq.Broker) -> None:

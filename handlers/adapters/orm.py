@@ -252,6 +252,34 @@ class CaseInvoice(Base):
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
 
 
+class HandoverRow(Base):
+    """A case handed to a partner (channel e-mail or webhook), delivered after commit."""
+
+    __tablename__ = "handovers"
+    __table_args__ = (
+        UniqueConstraint("case_id", "partner", name="uq_handover_case_partner"),
+        Index("ix_handovers_pending", "status", "lease_until"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    partner: Mapped[str] = mapped_column(String(40))
+    partner_kind: Mapped[str] = mapped_column(String(30))
+    channel: Mapped[str] = mapped_column(String(10))  # email | webhook
+    # sent as Idempotency-Key: the same on every attempt
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    # pending -> delivered | failed | cancelled
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # lease of the attempt under way, or the back-off before the next one
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    response_code: Mapped[int | None] = mapped_column(Integer)
+    dossier_sha256: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class PaymentPlanRow(Base):
     """A payment plan agreed with a debtor (``payment_plan.agreed``) and its fate."""
 

@@ -1,0 +1,353 @@
+"""Hand an escalated case to the partner configured for its recommended procedure.
+
+When a case is opened or escalated and the partners file maps its procedure to a partner,
+a ``pending`` hand-over row is inserted in the same transaction and a ``handover_case``
+task is published after commit. The task takes attempt *n* by compare-and-set on
+``attempts`` (as message deliveries do), builds the case dossier, and sends it: an e-mail
+with the dossier ZIP attached, or a signed webhook POST. On success the hand-over is
+``delivered``, the case ``handed_over`` and ``case.handed_over`` goes into the evidence. A
+transient failure stores the error and a back-off in the database; the scheduler tick
+re-emits the hand-over once it has passed. A permanent failure, or ``max_attempts``
+transient ones, marks it ``failed`` and leaves the case open for a person.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from handlers import evidence
+from handlers.adapters.handover import dossier_email, post_webhook, webhook_headers
+from handlers.adapters.orm import CaseInvoice, CaseRow, DebtorRow, HandoverRow, InvoiceRow
+from handlers.adapters.store import transaction
+from handlers.context import Context
+from handlers.delivery import backoff
+from handlers.dossier import dossier_archive
+from handlers.messages import HandoverCase, stable_id
+from handlers.partners import Partner
+from handlers.ports import Outgoing, PermanentFailure, TransientFailure, Transport
+
+log = structlog.get_logger("relance.handover")
+
+AFTER_COMMIT = "relance.handover_tasks"
+DEFAULT_MAX_ATTEMPTS = 10
+
+
+# --- requesting a hand-over (inside the transaction that opens or escalates the case) ----
+
+def request_handover(session: Session, case: CaseRow, now: datetime,
+                     ctx: Context) -> HandoverCase | None:
+    """Insert a pending hand-over when a partner is configured for the case's procedure.
+
+    The task to publish after commit is returned and also kept on the session, where
+    ``take_tasks`` collects it for the handler's task list. A case that already has a
+    hand-over to that partner gets no second one; a pending hand-over to another partner
+    (the recommended procedure changed) is cancelled.
+    """
+    partner = ctx.partners.for_procedure(case.recommended_procedure) if ctx.partners else None
+    if partner is None or case.status != "open":
+        return None
+    # no lock: the unique (case, partner) key prevents a second row, and this transaction
+    # already holds the case, while the delivery path locks a hand-over, then its case
+    rows = session.execute(
+        select(HandoverRow).where(HandoverRow.case_id == case.id)).scalars().all()
+    if any(row.partner == partner.name for row in rows):
+        return None
+    for row in rows:
+        if row.status == "pending":
+            _cancel(session, row, case, now,
+                    f"recommended procedure is now {case.recommended_procedure}: "
+                    f"handed to {partner.name} instead")
+    row = HandoverRow(case_id=case.id, partner=partner.name, partner_kind=partner.kind,
+                      channel=partner.channel,
+                      idempotency_key=stable_id("handover", case.id, partner.name,
+                                                now.isoformat()),
+                      status="pending", attempts=0, lease_until=now + ctx.lease, created_at=now)
+    session.add(row)
+    session.flush()
+    numbers = _invoice_numbers(session, case.id)
+    evidence.append(session, "handover.requested", now, {
+        "action": "handover.requested", "case_id": case.id, "debtor_id": case.debtor_id,
+        "handover_id": row.id, "idempotency_key": row.idempotency_key,
+        "partner": partner.name, "partner_kind": partner.kind, "channel": partner.channel,
+        "recommended_procedure": case.recommended_procedure, "invoice_numbers": numbers,
+    }, debtor_id=case.debtor_id, invoice_numbers=numbers, case_id=case.id)
+    log.info("handover.requested", handover_id=row.id, case_id=case.id,
+             debtor_id=case.debtor_id, partner=partner.name, channel=partner.channel,
+             recommended_procedure=case.recommended_procedure)
+    task = HandoverCase(row.id, 0)
+    session.info.setdefault(AFTER_COMMIT, []).append(task)
+    return task
+
+
+def take_tasks(session: Session) -> list[object]:
+    """The hand-over tasks requested in this session, to publish after its commit."""
+    return list(session.info.pop(AFTER_COMMIT, []))
+
+
+def _cancel(session: Session, row: HandoverRow, case: CaseRow, now: datetime,
+            reason: str) -> None:
+    row.status, row.lease_until, row.last_error = "cancelled", None, reason[:500]
+    evidence.append(session, "handover.cancelled", now, {
+        "action": "handover.cancelled", "case_id": case.id, "debtor_id": case.debtor_id,
+        "handover_id": row.id, "partner": row.partner, "reason": reason,
+    }, debtor_id=case.debtor_id, case_id=case.id)
+    log.info("handover.cancelled", handover_id=row.id, case_id=case.id, partner=row.partner,
+             reason=reason)
+
+
+# --- delivering it (the handover_case actor) ------------------------------------------------
+
+@dataclass(frozen=True)
+class Claimed:
+    handover_pk: int
+    case_id: int
+    debtor_id: str
+    idempotency_key: str
+    attempts: int
+    partner: Partner
+
+
+def deliver_handover(sessions: sessionmaker[Session], handover_pk: int, attempt: int,
+                     clock: Callable[[], datetime], transports: Mapping[str, Transport],
+                     ctx: Context) -> str:
+    """Hand one case over; return 'delivered', 'skipped', 'cancelled', 'retry' or 'failed'."""
+    with transaction(sessions) as session:
+        claimed = _claim(session, handover_pk, attempt, clock(), ctx)
+    if isinstance(claimed, str):
+        return claimed
+    try:
+        with transaction(sessions) as session:
+            archive, document = _dossier(session, claimed, ctx, clock())
+    except Exception as exc:  # a dossier that cannot be built is retried, and logged
+        return _record_failure(sessions, handover_pk, clock(), ctx,
+                               f"dossier: {type(exc).__name__}: {exc}", None, permanent=False)
+    digest = hashlib.sha256(archive).hexdigest()
+    try:
+        code = _send(claimed, archive, digest, document, clock(), transports, ctx)
+    except TransientFailure as exc:
+        return _record_failure(sessions, handover_pk, clock(), ctx, str(exc), _code(exc),
+                               permanent=False)
+    except PermanentFailure as exc:
+        return _record_failure(sessions, handover_pk, clock(), ctx, str(exc), _code(exc),
+                               permanent=True)
+    with transaction(sessions) as session:
+        _mark_delivered(session, handover_pk, clock(), code, digest, len(archive))
+    return "delivered"
+
+
+def _claim(session: Session, handover_pk: int, attempt: int, now: datetime,
+           ctx: Context) -> Claimed | str:
+    """Take attempt number ``attempt`` (compare-and-set on the count), or say why not."""
+    row = session.get(HandoverRow, handover_pk, with_for_update=True)
+    if row is None or row.status != "pending" or row.attempts != attempt:
+        return "skipped"
+    case = session.get(CaseRow, row.case_id)
+    assert case is not None  # foreign key
+    if case.status != "open":  # paid, closed or handed over meanwhile: nothing to hand over
+        _cancel(session, row, case, now, f"case {case.status}")
+        return "cancelled"
+    partner = ctx.partners.get(row.partner) if ctx.partners else None
+    if partner is None:
+        row.attempts += 1
+        _fail(session, row, case, now, f"partner {row.partner!r} is no longer in the "
+                                        "partners file")
+        return "failed"
+    row.attempts += 1
+    row.channel = partner.channel
+    row.lease_until = now + ctx.lease
+    return Claimed(row.id, case.id, case.debtor_id, row.idempotency_key, row.attempts, partner)
+
+
+def _dossier(session: Session, claimed: Claimed, ctx: Context,
+             now: datetime) -> tuple[bytes, dict]:
+    archive = dossier_archive(session, claimed.case_id, ctx, now)
+    return archive, _summary(session, claimed, ctx)
+
+
+def _summary(session: Session, claimed: Claimed, ctx: Context) -> dict:
+    """The case as the partner receives it; amounts as decimal strings."""
+    case = session.get(CaseRow, claimed.case_id)
+    debtor = session.get(DebtorRow, claimed.debtor_id)
+    assert case is not None and debtor is not None
+    invoices = session.execute(
+        select(InvoiceRow).join(CaseInvoice, CaseInvoice.invoice_id == InvoiceRow.id)
+        .where(CaseInvoice.case_id == case.id).order_by(InvoiceRow.due_date, InvoiceRow.number)
+    ).scalars().all()
+    creditor = ctx.policy_for(debtor).creditor
+    return {
+        "case": {
+            "id": case.id, "kind": case.kind, "status": case.status,
+            "recommended_procedure": case.recommended_procedure, "reasons": list(case.reasons),
+            "alternatives": list(case.alternatives), "notes": list(case.notes),
+            "deadline": case.deadline.isoformat() if case.deadline else None,
+            "opened_at": case.opened_at.isoformat(), "currency": case.currency,
+            "principal": str(case.principal), "late_interest": str(case.late_interest),
+            "recovery_indemnity": str(case.indemnities),
+            "amount_claimed": str(case.amount_claimed),
+        },
+        "debtor": {"id": debtor.id, "name": debtor.name, "kind": debtor.kind,
+                   "siren": debtor.siren, "email": debtor.email, "address": debtor.address,
+                   "insolvency_procedure": debtor.insolvency_procedure,
+                   "insolvency_judgment_date": debtor.insolvency_judgment_date.isoformat()
+                   if debtor.insolvency_judgment_date else None},
+        "creditor": {"name": creditor.name, "siren": creditor.siren,
+                     "address": list(creditor.address), "email": creditor.email},
+        "invoices": [{"number": i.number, "issue_date": i.issue_date.isoformat(),
+                      "due_date": i.due_date.isoformat(), "currency": i.currency,
+                      "amount_due": str(i.amount_due), "paid": str(i.paid),
+                      "credited": str(i.credited), "balance": str(i.balance),
+                      "status": i.status, "ever_disputed": i.ever_disputed}
+                     for i in invoices],
+    }
+
+
+def _send(claimed: Claimed, archive: bytes, digest: str, document: dict, now: datetime,
+          transports: Mapping[str, Transport], ctx: Context) -> int | None:
+    partner = claimed.partner
+    filename = f"dossier-{claimed.case_id}.zip"
+    if partner.channel == "webhook":
+        assert partner.url is not None and partner.secret is not None
+        timestamp = int(now.timestamp())
+        dossier: dict[str, object] = {"filename": filename, "media_type": "application/zip",
+                                      "sha256": digest, "size": len(archive)}
+        if len(archive) <= partner.max_dossier_bytes:
+            dossier["content_base64"] = base64.b64encode(archive).decode("ascii")
+        else:
+            dossier["omitted"] = f"larger than {partner.max_dossier_bytes} bytes"
+        body = json.dumps({
+            "handover_id": claimed.idempotency_key, "attempt": claimed.attempts,
+            "sent_at": timestamp, "partner": {"name": partner.name, "kind": partner.kind},
+            **document, "dossier": dossier,
+        }, ensure_ascii=False, sort_keys=True).encode("utf-8")
+        headers = webhook_headers(partner.secret.get_secret_value(), body, timestamp,
+                                  claimed.idempotency_key)
+        return post_webhook(partner.url, body, headers, partner.timeout)
+    message_id = f"<handover-{claimed.idempotency_key}@{ctx.message_domain}>"
+    subject, text = _email_text(claimed, document, digest)
+    content = dossier_email(sender=ctx.sender, recipient=partner.email or "", subject=subject,
+                            body_text=text, message_id=message_id, at=now,
+                            idempotency_key=claimed.idempotency_key, case_id=claimed.case_id,
+                            filename=filename, archive=archive)
+    transports["email"].transmit(Outgoing(message_id, "email", partner.email or "", subject,
+                                          content, claimed.debtor_id))
+    return None
+
+
+def _email_text(claimed: Claimed, document: dict, digest: str) -> tuple[str, str]:
+    case, debtor = document["case"], document["debtor"]
+    subject = (f"Dossier n° {case['id']} – {debtor['name']} – {case['recommended_procedure']}")
+    numbers = ", ".join(i["number"] for i in document["invoices"])
+    lines = [
+        "Bonjour,", "",
+        f"Veuillez trouver ci-joint le dossier n° {case['id']} concernant {debtor['name']} "
+        f"({debtor['id']}).", "",
+        f"Procédure recommandée : {case['recommended_procedure']}",
+        f"Factures : {numbers}",
+        f"Principal : {case['principal']} {case['currency']}",
+        f"Pénalités de retard : {case['late_interest']} {case['currency']}",
+        f"Indemnités forfaitaires : {case['recovery_indemnity']} {case['currency']}",
+        f"Montant réclamé : {case['amount_claimed']} {case['currency']}",
+    ]
+    if case["deadline"]:
+        lines.append(f"Date limite : {case['deadline']}")
+    lines += ["", f"Référence de transmission : {claimed.idempotency_key}",
+              f"Empreinte SHA-256 du dossier : {digest}", "",
+              "Message envoyé automatiquement par relance."]
+    return " ".join(subject.split()), "\n".join(lines) + "\n"
+
+
+def _code(exc: Exception) -> int | None:
+    """The HTTP status of a webhook answer that failed, if there was an answer."""
+    status = getattr(exc, "status", None)
+    return status if isinstance(status, int) else None
+
+
+def _mark_delivered(session: Session, handover_pk: int, now: datetime, code: int | None,
+                    digest: str, size: int) -> None:
+    row = session.get(HandoverRow, handover_pk, with_for_update=True)
+    if row is None or row.status == "delivered":
+        return
+    row.status, row.delivered_at, row.lease_until = "delivered", now, None
+    row.response_code, row.dossier_sha256 = code, digest
+    case = session.get(CaseRow, row.case_id, with_for_update=True)
+    assert case is not None
+    if case.status == "open":
+        case.status, case.updated_at = "handed_over", now
+    numbers = _invoice_numbers(session, case.id)
+    evidence.append(session, "case.handed_over", now, {
+        "action": "case.handed_over", "case_id": case.id, "debtor_id": case.debtor_id,
+        "invoice_numbers": numbers, "handover_id": row.id,
+        "idempotency_key": row.idempotency_key, "partner": row.partner,
+        "partner_kind": row.partner_kind, "channel": row.channel,
+        "recommended_procedure": case.recommended_procedure,
+        "dossier_sha256": digest, "dossier_size": size, "response_code": code,
+        "attempts": row.attempts,
+    }, debtor_id=case.debtor_id, invoice_numbers=numbers, case_id=case.id)
+    log.info("case.handed_over", case_id=case.id, debtor_id=case.debtor_id,
+             handover_id=row.id, partner=row.partner, channel=row.channel,
+             response_code=code, attempts=row.attempts, dossier_sha256=digest)
+
+
+def _record_failure(sessions: sessionmaker[Session], handover_pk: int, now: datetime,
+                    ctx: Context, error: str, code: int | None, *, permanent: bool) -> str:
+    limit = ctx.partners.max_attempts if ctx.partners else DEFAULT_MAX_ATTEMPTS
+    with transaction(sessions) as session:
+        row = session.get(HandoverRow, handover_pk, with_for_update=True)
+        if row is None or row.status != "pending":
+            return "skipped"
+        row.response_code = code
+        if permanent or row.attempts >= limit:
+            case = session.get(CaseRow, row.case_id)
+            assert case is not None
+            reason = error if permanent else f"{error} (after {row.attempts} attempts)"
+            _fail(session, row, case, now, reason)
+            return "failed"
+        row.last_error = error[:500]
+        row.lease_until = now + backoff(row.attempts)
+        facts = {"handover_id": row.id, "case_id": row.case_id, "partner": row.partner,
+                 "channel": row.channel, "attempts": row.attempts, "response_code": code,
+                 "next_attempt_at": row.lease_until.isoformat()}
+    log.warning("handover.retry", error=error[:200], **facts)
+    return "retry"
+
+
+def _fail(session: Session, row: HandoverRow, case: CaseRow, now: datetime, error: str) -> None:
+    """Give up: the hand-over is failed, the case stays open for a person."""
+    row.status, row.lease_until, row.last_error = "failed", None, error[:500]
+    evidence.append(session, "handover.failed", now, {
+        "action": "handover.failed", "case_id": case.id, "debtor_id": case.debtor_id,
+        "handover_id": row.id, "partner": row.partner, "channel": row.channel,
+        "attempts": row.attempts, "response_code": row.response_code, "error": error[:500],
+    }, debtor_id=case.debtor_id, case_id=case.id)
+    log.error("handover.failed", handover_id=row.id, case_id=case.id, debtor_id=case.debtor_id,
+              partner=row.partner, channel=row.channel, attempts=row.attempts,
+              response_code=row.response_code, error=error[:200])
+
+
+def _invoice_numbers(session: Session, case_id: int) -> list[str]:
+    return list(session.execute(
+        select(InvoiceRow.number).join(CaseInvoice, CaseInvoice.invoice_id == InvoiceRow.id)
+        .where(CaseInvoice.case_id == case_id).order_by(InvoiceRow.number)).scalars())
+
+
+# --- the scheduler's part -------------------------------------------------------------------
+
+def claim_overdue_handovers(session: Session, now: datetime, lease: timedelta,
+                            limit: int) -> list[HandoverCase]:
+    """Pending hand-overs whose lease or back-off ran out (lost task, crash): emit again."""
+    rows = session.execute(
+        select(HandoverRow).where(HandoverRow.status == "pending", HandoverRow.lease_until <= now)
+        .order_by(HandoverRow.lease_until).limit(limit).with_for_update(skip_locked=True)
+    ).scalars().all()
+    for row in rows:
+        row.lease_until = now + lease
+    return [HandoverCase(row.id, row.attempts) for row in rows]
