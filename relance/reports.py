@@ -85,6 +85,7 @@ def verify_chain(app: App) -> ChainCheck:
 
 def list_cases(app: App, status_filter: str | None, procedure: str | None) -> Iterator[str]:
     query = select(CaseRow).order_by(CaseRow.id)
+    tz = app.ctx.policy.timezone  # dates as the operator reads them
     if status_filter:
         query = query.where(CaseRow.status == status_filter)
     if procedure:
@@ -96,7 +97,7 @@ def list_cases(app: App, status_filter: str | None, procedure: str | None) -> It
             handovers.setdefault(row.case_id, []).append(row)
         for case in cases:
             yield (f"{case.id}\t{case.status}\t{case.debtor_id}\t{case.recommended_procedure}\t"
-                   f"{case.amount_claimed} {case.currency}\topened {case.opened_at.date()}\t"
+                   f"{case.amount_claimed} {case.currency}\topened {local_date(case.opened_at, tz)}\t"
                    f"{_handover_text(handovers.get(case.id, []))}")
 
 
