@@ -80,6 +80,7 @@ class ChainCheck:
     records: int
     broken_seq: int | None = None
     reason: str | None = None
+    head_hash: str | None = None  # hash of the last record checked, when the chain holds
 
 
 def verify(records: Iterable[EvidenceRecord], head: EvidenceHead | None) -> ChainCheck:
@@ -99,4 +100,4 @@ def verify(records: Iterable[EvidenceRecord], head: EvidenceHead | None) -> Chai
         return ChainCheck(False, count, head.seq + 1, "records after the chain head were added")
     if head is not None and head.hash != prev:
         return ChainCheck(False, count, count, "last record does not match the chain head")
-    return ChainCheck(True, count)
+    return ChainCheck(True, count, head_hash=prev if count else None)

@@ -142,7 +142,7 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
 
     check = verify_chain(_app(args))
     if check.ok:
-        print(f"ok {check.records} records")
+        print(f"ok {check.records} records" + (f", head {check.head_hash}" if check.head_hash else ""))
         return 0
     print(f"broken at record {check.broken_seq}: {check.reason} "
           f"({check.records} records verified before it)")
