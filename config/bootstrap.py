@@ -139,13 +139,12 @@ def prepare_store(app: App, *, auto_migrate: bool) -> None:
 
 def make_broker(settings: Settings, *, stub: bool | None = None) -> dramatiq.Broker:
     """Redis when a URL is set (and ``stub`` is not forced), else the in-process broker."""
+    from dramatiq.brokers.stub import StubBroker
     from dramatiq.middleware import CurrentMessage
 
-    from worker.middleware import LogContext
+    from worker.middleware import FailureNotes, LogContext
 
     if stub or (stub is None and not settings.redis_url):
-        from dramatiq.brokers.stub import StubBroker
-
         broker: dramatiq.Broker = StubBroker()
     else:
         from dramatiq.brokers.redis import RedisBroker
@@ -155,6 +154,8 @@ def make_broker(settings: Settings, *, stub: bool | None = None) -> dramatiq.Bro
                              maintenance_chance=settings.maintenance_chance)
     broker.add_middleware(CurrentMessage())
     broker.add_middleware(LogContext())
+    if not isinstance(broker, StubBroker):
+        broker.add_middleware(FailureNotes())
     return broker
 
 

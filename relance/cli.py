@@ -197,6 +197,35 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"relance: error: {message} (see `{self.prog} --help`)\n")
 
 
+def cmd_dlq(args: argparse.Namespace) -> int:
+    from relance.dlq import dead_letters, replay
+
+    settings = _settings(args)
+    if not settings.redis_url:
+        raise CommandError("`relance dlq` reads the Redis broker (RELANCE_REDIS_URL); in the "
+                           "embedded mode unfinished work is re-emitted from the database")
+    if args.action == "list":
+        count = 0
+        for letter in dead_letters(settings):
+            print(letter.line())
+            count += 1
+        print(f"{count} dead letter(s)")
+        return 0
+    if args.all:
+        args.ids = [letter.key for letter in dead_letters(settings)]
+    elif not args.ids:
+        raise CommandError("dlq replay: name dead letters (key or message id) or use --all")
+    from config.bootstrap import make_broker
+
+    broker = make_broker(settings)
+    missing = [wanted for wanted in args.ids if not replay(settings, broker, wanted)]
+    broker.close()
+    if missing:
+        raise CommandError(f"no dead letter {', '.join(missing)}")
+    print(f"replayed {len(args.ids)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="relance", description="Dunning worker: reminders, formal notices, escalation.")
@@ -236,6 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
     case.add_argument("dir", metavar="DIR", nargs="?", help="export: a new or empty folder")
     case.add_argument("--zip", action="store_true", help="export: write DIR as a .zip file")
     add("inbox", cmd_inbox, "list rejected events kept for replay")
+    dlq = add("dlq", cmd_dlq, "broker messages that exhausted their retries (Redis)")
+    dlq.add_argument("action", nargs="?", choices=("list", "replay"), default="list")
+    dlq.add_argument("ids", nargs="*", metavar="ID", help="dead letter key or message id")
+    dlq.add_argument("--all", action="store_true", help="replay every dead letter")
     return parser
 
 

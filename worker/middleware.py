@@ -21,3 +21,27 @@ class LogContext(dramatiq.Middleware):
         structlog.contextvars.clear_contextvars()
 
     after_skip_message = after_process_message
+
+
+ERRORS_KEY = "{namespace}:relance.errors"
+
+
+class FailureNotes(dramatiq.Middleware):
+    """Keep each failed message's last error in Redis, for ``relance dlq`` to show.
+
+    Dramatiq keeps no traceback for exceptions an actor lists in ``throws``, and a dead
+    letter holds the message as it was enqueued; this note fills that gap.
+    """
+
+    def after_process_message(self, broker: Any, message: Any, *, result: Any = None,
+                              exception: Any = None) -> None:
+        client = getattr(broker, "client", None)
+        if exception is None or client is None:
+            return
+        note = f"{type(exception).__name__}: {exception}".splitlines()[0][:300]
+        key = ERRORS_KEY.format(namespace=broker.namespace)
+        try:
+            client.hset(key, message.message_id, note)
+        except Exception:  # a note must never break the handling of the message
+            structlog.get_logger("relance.worker").warning("dlq.note_failed",
+                                                           message_id=message.message_id)
