@@ -101,3 +101,46 @@ def test_an_unreachable_database_is_one_clear_line(tmp_path):
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("relance: error: database postgresql+psycopg://nobody@127.0.0.1:1/none "
                            "unreachable:")
+
+
+def test_sigterm_mid_run_loses_nothing_and_a_restart_finishes_once(tmp_path, policy_all_day):
+    """SIGTERM while reminders go out: in-flight work ends, the rest is re-emitted later."""
+    data_dir = tmp_path / "var"
+    env = _env(data_dir, RELANCE_NOW="2026-03-27T20:00:00+01:00",
+               RELANCE_POLICY_FILE=str(policy_all_day), RELANCE_CLAIM_LEASE_SECONDS="5",
+               RELANCE_WORKER_THREADS="2")
+    debtor = invoice_issued("x", "2026-04-01")["debtor"]
+    events = "\n".join(json.dumps(invoice_issued(f"F-{i}", "2026-04-01",
+                                                 debtor={**debtor, "id": f"D-{i}"}))
+                       for i in range(120))
+    subprocess.run([sys.executable, "-m", "relance", "ingest", "-"], input=events, env=env,
+                   cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True)
+    outbox = data_dir / "outbox" / "email"
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "relance", "run"], env=env, cwd=tmp_path,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    first = start()
+    assert _wait_for(lambda: len(list(outbox.glob("*.eml"))) >= 5, 60)
+    first.send_signal(signal.SIGTERM)
+    _, stderr = first.communicate(timeout=60)
+    assert first.returncode == 0
+    done_first = len(list(outbox.glob("*.eml")))
+    second = start()
+    try:
+        assert _wait_for(lambda: len(list(outbox.glob("*.eml"))) == 120, 90), (
+            f"{len(list(outbox.glob('*.eml')))} of 120 after restart")
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.communicate(timeout=60)
+    import sqlite3
+
+    with sqlite3.connect(data_dir / "relance.db") as db:
+        statuses = dict(db.execute("SELECT status, count(*) FROM messages GROUP BY status"))
+        steps = dict(db.execute("SELECT status, count(*) FROM planned_steps "
+                                "WHERE step = 'pre_due' GROUP BY status"))
+    assert statuses == {"sent": 120}      # one message per invoice, none twice
+    assert steps == {"done": 120}
+    assert done_first < 120                # the stop really happened mid-run
+    assert "service.stopped" in stderr
