@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy import select, update
@@ -126,13 +127,24 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
 
 
-def claim_overdue_deliveries(session: Session, now: datetime, lease: timedelta,
-                             limit: int) -> list[DeliverMessage]:
-    """Pending messages whose lease ran out (lost task, crash, back-off over): emit again."""
+def claim_expired_leases(session: Session, model: Any, now: datetime, lease: timedelta,
+                         limit: int) -> list[Any]:
+    """Pending rows of ``model`` whose lease or back-off ran out, leased again for emission.
+
+    ``model`` has ``status`` and ``lease_until`` (messages, hand-overs); rows locked by
+    another scheduler are skipped.
+    """
     rows = session.execute(
-        select(MessageRow).where(MessageRow.status == "pending", MessageRow.lease_until <= now)
-        .order_by(MessageRow.lease_until).limit(limit).with_for_update(skip_locked=True)
+        select(model).where(model.status == "pending", model.lease_until <= now)
+        .order_by(model.lease_until).limit(limit).with_for_update(skip_locked=True)
     ).scalars().all()
     for row in rows:
         row.lease_until = now + lease
+    return list(rows)
+
+
+def claim_overdue_deliveries(session: Session, now: datetime, lease: timedelta,
+                             limit: int) -> list[DeliverMessage]:
+    """Pending messages whose lease ran out (lost task, crash, back-off over): emit again."""
+    rows = claim_expired_leases(session, MessageRow, now, lease, limit)
     return [DeliverMessage(row.id, row.attempts) for row in rows]

@@ -29,7 +29,7 @@ from handlers.adapters.handover import dossier_email, post_webhook, webhook_head
 from handlers.adapters.orm import CaseInvoice, CaseRow, DebtorRow, HandoverRow, InvoiceRow
 from handlers.adapters.store import transaction
 from handlers.context import Context
-from handlers.delivery import backoff
+from handlers.delivery import backoff, claim_expired_leases
 from handlers.dossier import dossier_archive
 from handlers.messages import HandoverCase, stable_id
 from handlers.partners import Partner
@@ -344,10 +344,5 @@ def _invoice_numbers(session: Session, case_id: int) -> list[str]:
 def claim_overdue_handovers(session: Session, now: datetime, lease: timedelta,
                             limit: int) -> list[HandoverCase]:
     """Pending hand-overs whose lease or back-off ran out (lost task, crash): emit again."""
-    rows = session.execute(
-        select(HandoverRow).where(HandoverRow.status == "pending", HandoverRow.lease_until <= now)
-        .order_by(HandoverRow.lease_until).limit(limit).with_for_update(skip_locked=True)
-    ).scalars().all()
-    for row in rows:
-        row.lease_until = now + lease
+    rows = claim_expired_leases(session, HandoverRow, now, lease, limit)
     return [HandoverCase(row.id, row.attempts) for row in rows]

@@ -13,17 +13,26 @@ from fpdf.enums import XPos, YPos
 from handlers.policy import Creditor
 
 
-def email_bytes(*, sender: str, recipient: str, subject: str, body_text: str,
-                message_id: str, at: datetime, step: str, body_html: str | None = None) -> bytes:
-    """A plain-text e-mail, or multipart/alternative (text first, HTML second) with body_html."""
+def new_email(*, sender: str, recipient: str, subject: str, message_id: str, at: datetime,
+              **extra_headers: str) -> EmailMessage:
+    """An e-mail with relance's headers; ``extra_headers`` as X_Relance_Step="due" etc."""
     message = EmailMessage(policy=SMTP)
     message["From"] = sender
     message["To"] = recipient
     message["Subject"] = subject
     message["Date"] = format_datetime(at)
     message["Message-ID"] = message_id
-    message["X-Relance-Step"] = step
+    for name, value in extra_headers.items():
+        message[name.replace("_", "-")] = value
     message["Auto-Submitted"] = "auto-generated"
+    return message
+
+
+def email_bytes(*, sender: str, recipient: str, subject: str, body_text: str,
+                message_id: str, at: datetime, step: str, body_html: str | None = None) -> bytes:
+    """A plain-text e-mail, or multipart/alternative (text first, HTML second) with body_html."""
+    message = new_email(sender=sender, recipient=recipient, subject=subject,
+                        message_id=message_id, at=at, X_Relance_Step=step)
     message.set_content(body_text, charset="utf-8")
     if body_html is not None:
         message.add_alternative(body_html, subtype="html", charset="utf-8")

@@ -12,11 +12,9 @@ import hmac
 import http.client
 import ssl
 from datetime import datetime
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime
 from urllib.parse import urlsplit
 
+from handlers.adapters.compose import new_email
 from handlers.ports import PermanentFailure, TransientFailure
 
 USER_AGENT = "relance-handover/1"
@@ -97,15 +95,9 @@ def dossier_email(*, sender: str, recipient: str, subject: str, body_text: str,
                   message_id: str, at: datetime, idempotency_key: str, case_id: int,
                   filename: str, archive: bytes) -> bytes:
     """A plain-text e-mail with the dossier ZIP attached."""
-    message = EmailMessage(policy=SMTP)
-    message["From"] = sender
-    message["To"] = recipient
-    message["Subject"] = subject
-    message["Date"] = format_datetime(at)
-    message["Message-ID"] = message_id
-    message["X-Relance-Case"] = str(case_id)
-    message["X-Relance-Handover"] = idempotency_key
-    message["Auto-Submitted"] = "auto-generated"
+    message = new_email(sender=sender, recipient=recipient, subject=subject,
+                        message_id=message_id, at=at, X_Relance_Case=str(case_id),
+                        X_Relance_Handover=idempotency_key)
     message.set_content(body_text, charset="utf-8")
     message.add_attachment(archive, maintype="application", subtype="zip", filename=filename)
     return message.as_bytes()
