@@ -32,19 +32,25 @@ from handlers.money import parse_amount
 
 MAX_LINE_BYTES = 256 * 1024
 MAX_DEPTH = 16
+MAX_REASON = 1000  # the width of rejected_events.reason
+# dates and timestamps outside these years are refused: calendars, due dates and
+# penalty periods computed from them would overflow Python's date range
+FIRST_YEAR, LAST_YEAR = 1900, 2199
 
 
 class EventRejected(ValueError):
     """An event that breaks the contract; ``reason`` names the field and what is wrong."""
 
     def __init__(self, reason: str, event_id: str | None = None) -> None:
+        if len(reason) > MAX_REASON:  # a reason may quote a value of any length
+            reason = reason[: MAX_REASON - 1] + "…"
         super().__init__(reason)
         self.reason = reason
         self.event_id = event_id
 
 
 def _no_controls(value: str) -> str:
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in value):
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs") for ch in value):
         raise ValueError("must not contain control characters or line breaks")
     return value
 
@@ -89,6 +95,22 @@ def _strict_date(value: Any) -> Any:
     return value
 
 
+_TIMESTAMP_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]")
+
+
+def _timestamp_text(value: Any) -> Any:
+    # pydantic alone would also take a number of seconds since 1970 (UTC) or a bare date
+    if not isinstance(value, str) or not _TIMESTAMP_TEXT.match(value):
+        raise ValueError('must be a timestamp with an offset such as "2026-03-02T10:00:00+01:00"')
+    return value
+
+
+def _in_years(value: Any) -> Any:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"year must be between {FIRST_YEAR} and {LAST_YEAR}")
+    return value
+
+
 def _to_rate(value: str) -> Decimal:
     try:
         rate = Decimal(value)
@@ -102,7 +124,9 @@ def _to_rate(value: str) -> Decimal:
 SafeText = Annotated[str, Field(min_length=1, max_length=300), AfterValidator(_no_controls)]
 FreeText = Annotated[str, Field(max_length=5000)]
 Money = Annotated[Decimal, BeforeValidator(_money_text), AfterValidator(_positive)]
-Day = Annotated[date, BeforeValidator(_strict_date)]
+Day = Annotated[date, BeforeValidator(_strict_date), AfterValidator(_in_years)]
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_timestamp_text), AfterValidator(_in_years)]
+DebtorId = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_no_controls)]
 Rate = Annotated[Decimal, BeforeValidator(_rate_text), AfterValidator(_to_rate)]
 InvoiceNumber = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_no_controls)]
 Email = Annotated[EmailStr, AfterValidator(_no_controls)]
@@ -157,7 +181,8 @@ class Invoice(_Strict):
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
     amount_due: Annotated[Money, AfterValidator(_to_amount)]
     late_penalty_rate: Rate | None = None
-    payment_url: Annotated[str, Field(max_length=2000, pattern=r"^https?://\S+$")] | None = None
+    payment_url: Annotated[str, Field(max_length=2000, pattern=r"^https?://\S+$"),
+                           AfterValidator(_no_controls)] | None = None
     delivered_on: Day | None = None
 
     @model_validator(mode="after")
@@ -169,7 +194,7 @@ class Invoice(_Strict):
 
 class _Envelope(_Strict):
     event_id: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_controls)]
-    occurred_at: AwareDatetime
+    occurred_at: Timestamp
 
 
 class InvoiceIssued(_Envelope):
@@ -234,7 +259,7 @@ class Installment(_Strict):
 
 class PaymentPlanAgreed(_Envelope):
     type: Literal["payment_plan.agreed"]
-    debtor_id: Annotated[str, Field(min_length=1, max_length=100)]
+    debtor_id: DebtorId
     invoice_numbers: Annotated[list[InvoiceNumber], Field(min_length=1, max_length=1000)]
     installments: Annotated[list[Installment], Field(min_length=1, max_length=120)]
 
@@ -246,7 +271,7 @@ class DebtorUpdated(_Envelope):
 
 class InsolvencyOpened(_Envelope):
     type: Literal["debtor.insolvency_opened"]
-    debtor_id: Annotated[str, Field(min_length=1, max_length=100)]
+    debtor_id: DebtorId
     procedure: Literal["sauvegarde", "redressement", "liquidation"]
     judgment_date: Day
     bodacc_published_on: Day | None = None
@@ -256,7 +281,7 @@ class DeliveryStatus(_Envelope):
     type: Literal["delivery.status"]
     message_id: Annotated[str, Field(min_length=3, max_length=300), AfterValidator(_no_controls)]
     status: Literal["delivered", "bounced", "acknowledged", "refused", "unclaimed"]
-    at: AwareDatetime
+    at: Timestamp
 
 
 AccountingEvent = Annotated[
@@ -313,9 +338,20 @@ def decode_json(raw: str | bytes) -> dict[str, Any]:
     if len(raw.encode("utf-8", "surrogatepass")) > MAX_LINE_BYTES:
         raise EventRejected(f"line is longer than {MAX_LINE_BYTES} bytes")
     try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a str may carry lone surrogates; UTF-8 cannot
+        raise EventRejected(f"not valid UTF-8: lone surrogate at character {exc.start}") from exc
+    raw = raw.removeprefix("\ufeff")  # a byte order mark (Windows editors) is accepted
+    try:
         data = json.loads(raw, parse_constant=_reject_constant)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise EventRejected(f"not valid JSON: {getattr(exc, 'msg', 'nesting too deep')}") from exc
+    except EventRejected:
+        raise
+    except json.JSONDecodeError as exc:
+        raise EventRejected(f"not valid JSON: {exc.msg}") from exc
+    except RecursionError as exc:
+        raise EventRejected("not valid JSON: nesting too deep") from exc
+    except ValueError as exc:  # an integer of more than 4300 digits
+        raise EventRejected("not valid JSON: a number has too many digits") from exc
     if not isinstance(data, dict):
         raise EventRejected("an event must be a JSON object")
     if _depth(data) > MAX_DEPTH:
@@ -333,7 +369,7 @@ def parse_event(raw: str | bytes) -> Any:
     event_id = data.get("event_id") if isinstance(data.get("event_id"), str) else None
     kind = data.get("type")
     if not isinstance(kind, str) or kind not in EVENT_TYPES:
-        shown = kind if isinstance(kind, str) else type(kind).__name__
+        shown = kind[:100] if isinstance(kind, str) else type(kind).__name__
         reason = "type: missing" if kind is None else f"type: unknown event type {shown!r}"
         raise EventRejected(reason, event_id)
     try:

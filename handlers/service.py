@@ -76,11 +76,35 @@ def ingest_one(session: Session, raw: str | bytes, now: datetime, ctx: Context, 
         with session.begin_nested():
             outcome = accounting.receive(session, event, text, now, ctx.policies)
     except EventRejected as rejected:
-        session.add(RejectedEvent(event_id=rejected.event_id, raw=text, reason=rejected.reason,
-                                  source=source, line_no=line_no, received_at=now))
+        session.add(RejectedEvent(event_id=_storable_id(rejected.event_id), raw=_storable_raw(raw),
+                                  reason=_no_nul(rejected.reason), source=_clip_source(source),
+                                  line_no=line_no, received_at=now))
         log.warning("event.rejected", event_id=rejected.event_id, reason=rejected.reason,
                     source=source, line=line_no)
         return IngestResult("rejected", rejected.event_id, rejected.reason)
     if outcome.status == "duplicate":
         log.info("event.duplicate", event_id=outcome.event_id)
     return IngestResult(outcome.status, outcome.event_id, outcome.detail)
+
+
+def _no_nul(text: str) -> str:
+    """PostgreSQL text cannot hold U+0000: write it as the four characters ``\\x00``."""
+    return text.replace("\x00", "\\x00")
+
+
+def _storable_raw(raw: str | bytes) -> str:
+    """The rejected line as text, kept as it came: bytes that are not UTF-8 and NUL
+    characters become ``\\xNN`` (so a replay of the stored text is still refused)."""
+    text = raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else raw
+    return _no_nul(text.encode("utf-8", "backslashreplace").decode("utf-8"))  # lone surrogates
+
+
+def _storable_id(event_id: str | None) -> str | None:
+    """An event id fit for the column (at most 200 characters, no NUL), else none."""
+    if event_id is None or len(event_id) > 200 or "\x00" in event_id:
+        return None
+    return event_id
+
+
+def _clip_source(source: str | None) -> str | None:
+    return source if source is None or len(source) <= 300 else "…" + source[-299:]

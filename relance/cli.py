@@ -185,8 +185,42 @@ def cmd_case(args: argparse.Namespace) -> int:
 def cmd_inbox(args: argparse.Namespace) -> int:
     from relance.reports import list_rejected
 
-    for line in list_rejected(_app(args)):
-        print(line)
+    if args.action is None:
+        if args.id is not None or args.file:
+            raise CommandError("`relance inbox` takes no ID; use `relance inbox replay ID`")
+        for line in list_rejected(_app(args), everything=args.all):
+            print(line)
+        return 0
+    if args.id is None:
+        raise CommandError("`relance inbox replay ID` needs ID (see `relance inbox`)")
+    return _inbox_replay(args)
+
+
+def _inbox_replay(args: argparse.Namespace) -> int:
+    from handlers.events import MAX_LINE_BYTES
+    from relance.inbox import replay
+
+    replacement = None
+    if args.file:
+        try:
+            stream = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")  # noqa: SIM115
+        except OSError as exc:
+            raise CommandError(f"{args.file}: {exc.strerror or exc}") from exc
+        with stream:
+            data = stream.read(4 * MAX_LINE_BYTES)
+        lines = [line for line in data.split(b"\n") if line.strip()]
+        if len(lines) != 1:
+            raise CommandError(f"{args.file}: must hold exactly one JSON line, found {len(lines)}")
+        replacement = lines[0].rstrip(b"\r")
+    app = _app(args)
+    try:
+        result = replay(app, args.id, replacement)
+    except (LookupError, ValueError) as exc:
+        raise CommandError(str(exc).strip("'\"")) from exc
+    if result.status == "rejected":
+        print(f"rejected: {result.reason}")
+        return 1
+    print("duplicate" if result.status == "duplicate" else "accepted")
     return 0
 
 
@@ -264,7 +298,14 @@ def build_parser() -> argparse.ArgumentParser:
     case.add_argument("id", metavar="ID", type=int, help="case id (see `relance cases`)")
     case.add_argument("dir", metavar="DIR", nargs="?", help="export: a new or empty folder")
     case.add_argument("--zip", action="store_true", help="export: write DIR as a .zip file")
-    add("inbox", cmd_inbox, "list rejected events kept for replay")
+    inbox = add("inbox", cmd_inbox, "list rejected events kept for replay, or replay one")
+    inbox.add_argument("action", nargs="?", choices=("replay",),
+                       help="replay: ingest rejected event ID again (as stored, or --file)")
+    inbox.add_argument("id", metavar="ID", nargs="?", type=int, help="rejected event id")
+    inbox.add_argument("--file", metavar="FILE",
+                       help="replay: a corrected JSON line to ingest instead (- for stdin)")
+    inbox.add_argument("--all", action="store_true",
+                       help="list also the events already replayed, with the time of replay")
     dlq = add("dlq", cmd_dlq, "broker messages that exhausted their retries (Redis)")
     dlq.add_argument("action", nargs="?", choices=("list", "replay"), default="list")
     dlq.add_argument("ids", nargs="*", metavar="ID", help="dead letter key or message id")

@@ -143,9 +143,16 @@ def export_case(app: App, case_id: int, target: Path, *, as_zip: bool) -> list[P
     return [target]
 
 
-def list_rejected(app: App) -> Iterator[str]:
+def list_rejected(app: App, *, everything: bool = False) -> Iterator[str]:
+    """Rejected events not replayed yet; with ``everything``, all with their replay time."""
+    query = select(RejectedEvent).order_by(RejectedEvent.id)
+    if not everything:
+        query = query.where(RejectedEvent.replayed_at.is_(None))
     with transaction(app.sessions) as session:
-        rows = session.execute(select(RejectedEvent).order_by(RejectedEvent.id)).scalars()
-        for row in rows:
+        for row in session.execute(query).scalars():
             where = f"{row.source or '?'}:{row.line_no}" if row.line_no else (row.source or "?")
-            yield f"{row.id}\t{row.received_at.isoformat()}\t{where}\t{row.reason}"
+            line = f"{row.id}\t{row.received_at.isoformat()}\t{where}\t{row.reason}"
+            if everything:
+                replayed = row.replayed_at.isoformat() if row.replayed_at else "-"
+                line += f"\treplayed {replayed}"
+            yield line

@@ -1,0 +1,117 @@
+"""A corpus of nasty events (nasty_events.jsonl) through `relance ingest` and ingest_one.
+
+Every nasty line is rejected with a reason naming its field (or what is wrong with the
+line as a whole) and its line number, stored for replay, without a traceback and without
+stopping the valid lines between them. The file mixes LF and CRLF line endings; a line
+starting with a UTF-8 byte order mark is accepted (docs/events.md).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from handlers.adapters.orm import InvoiceRow, RejectedEvent
+from handlers.adapters.store import transaction
+from handlers.service import ingest_one
+from relance.cli import main
+from relance.ingest import _lines
+from tests.support import make_test_app
+
+CORPUS = Path(__file__).with_name("nasty_events.jsonl")
+
+# line number -> start of the reason (field path first, where there is a field)
+REJECTED = {
+    2: 'amount: money must be a JSON string such as "1200.00", not a number',  # 12.5
+    4: "amount: money must be written with digits and a dot",  # "NaN"
+    5: 'amount: money must be a JSON string such as "1200.00", not a number',  # 1e999
+    6: "not valid JSON: a number has too many digits",  # a 5001-digit integer
+    8: "occurred_at: Input should have timezone info",  # naive timestamp
+    9: "invoice.due_date: Input should be a valid date",  # 2026-02-30
+    10: "debtor.email: ",  # "\r\nBcc: x@y"
+    11: "debtor.name: must not contain control characters",  # NUL
+    13: "event_id: 'evt-dup' was already used by a different event",
+    14: "an event must be a JSON object",  # an array
+    15: "type: missing",  # {}
+    16: "type: unknown event type 'invoice.paid'",
+    18: "not valid UTF-8 at byte ",
+    19: "line is longer than 262144 bytes",  # 300 KiB
+    20: "not valid JSON: nesting too deep",  # 10 000 nested arrays
+    22: "occurred_at: must be a timestamp with an offset",  # seconds since 1970
+    23: "invoice_number: Input should be a valid string",  # a number
+    24: "debtor.name: Input should be a valid string",  # a lone surrogate
+    25: "not valid JSON: Invalid control character",  # a raw NUL byte
+    26: "debtor_id: must not contain control characters",
+    27: "paid_on: year must be between 1900 and 2199",  # 9999-12-31
+}
+ACCEPTED = [1, 3, 7, 12, 17, 21, 29]  # 3, 7 and 21 end with CRLF; 17 starts with a BOM
+DUPLICATE = [30]
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    for name in ("RELANCE_DATABASE_URL", "RELANCE_REDIS_URL", "RELANCE_SMTP_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path / "var"
+
+
+def test_the_corpus_has_the_line_endings_and_sizes_it_claims():
+    raw = CORPUS.read_bytes().split(b"\n")
+    assert [n for n, line in enumerate(raw, 1) if line.endswith(b"\r")] == [3, 7, 21]
+    assert raw[16].startswith(b"\xef\xbb\xbf")
+    assert len(raw[18]) > 300 * 1024
+    assert raw[19].count(b"[") == 10000
+
+
+def test_ingest_rejects_each_nasty_line_by_number_and_field_and_goes_on(data_dir, capfd):
+    assert main(["ingest", str(CORPUS), "--data-dir", str(data_dir)]) == 1
+    out, err = capfd.readouterr()
+    lines = out.splitlines()
+    assert lines[-1] == f"accepted {len(ACCEPTED)}, duplicate {len(DUPLICATE)}, rejected {len(REJECTED)}"
+    rejected = lines[:-1]
+    assert [int(line.split(":")[0].removeprefix("line ")) for line in rejected] == list(REJECTED)
+    for line, (number, reason) in zip(rejected, REJECTED.items(), strict=True):
+        assert line.startswith(f"line {number}: rejected: {reason}"), line
+    assert "Traceback" not in err
+
+    assert main(["inbox", "--data-dir", str(data_dir)]) == 0
+    out, err = capfd.readouterr()
+    listed = [row.split("\t") for row in out.splitlines()]
+    assert [where for _, _, where, _ in listed] == [f"{CORPUS}:{n}" for n in REJECTED]
+    for (_, _, _, reason), expected in zip(listed, REJECTED.values(), strict=True):
+        assert reason.startswith(expected)
+    assert "Traceback" not in err
+
+
+@pytest.mark.postgres
+def test_the_corpus_through_the_actor_path_on_postgresql(postgres_url, tmp_path):
+    """ingest_one, as the accounting_event actor calls it, with str payloads."""
+    app = make_test_app(postgres_url, tmp_path, datetime(2026, 3, 12, 9, tzinfo=UTC))
+    statuses = {}
+    with CORPUS.open("rb") as stream:
+        for number, raw in _lines(stream):
+            if not raw.strip():
+                continue
+            text = raw.decode("utf-8", "surrogateescape")  # a producer that decoded badly
+            with transaction(app.sessions) as session:
+                result = ingest_one(session, text, app.clock.now(), app.ctx, source="broker",
+                                    line_no=number)
+            statuses[number] = result.status if result.status != "rejected" else result.reason
+    for number, reason in REJECTED.items():
+        expected = "not valid UTF-8" if number == 18 else reason
+        assert statuses[number].startswith(expected), (number, statuses[number])
+    assert {statuses[n] for n in ACCEPTED} <= {"accepted", "parked"}
+    assert [statuses[n] for n in DUPLICATE] == ["duplicate"]
+    with transaction(app.sessions) as session:
+        stored = session.execute(select(RejectedEvent).order_by(RejectedEvent.id)).scalars().all()
+        assert [row.line_no for row in stored] == list(REJECTED)
+        assert all(row.source == "broker" and row.raw and row.replayed_at is None for row in stored)
+        assert "\x00" not in "".join(row.raw for row in stored)
+        f1 = session.execute(select(InvoiceRow).where(InvoiceRow.number == "F-1")).scalar_one()
+        assert (f1.paid, f1.credited) == (Decimal("100.00"), Decimal("50.00"))
+        f2 = session.execute(select(InvoiceRow).where(InvoiceRow.number == "F-2")).scalar_one()
+        assert (f2.amount_due, f2.paid) == (Decimal("500.00"), Decimal("0.10"))
