@@ -46,7 +46,10 @@ class Settings(BaseSettings):
 
     tick_seconds: float = Field(30.0, gt=0, description="scheduler tick interval")
     claim_lease_seconds: int = Field(300, ge=5, description="re-emit a claimed step after this")
-    batch_size: int = Field(500, ge=1, le=100_000, description="steps claimed per tick")
+    batch_size: int = Field(500, ge=1, le=100_000, description="steps claimed per batch")
+    max_in_flight: int = Field(2000, ge=1, le=10_000_000,
+                               description="steps emitted and not yet handled, at most "
+                                           "(keep it below lease x worker throughput)")
     now: datetime | None = Field(None, description="start the clock at this instant (testing)")
     worker_processes: int = Field(2, ge=1, le=64)
     worker_threads: int = Field(8, ge=1, le=256)

@@ -24,7 +24,7 @@ def safe_tick(app: App) -> None:
     structlog.contextvars.clear_contextvars()
     try:
         tick(app.sessions, app.publisher, app.clock.now(), lease=app.ctx.lease,
-             batch_size=app.settings.batch_size)
+             batch_size=app.settings.batch_size, max_in_flight=app.settings.max_in_flight)
     except Exception as exc:
         log.error("scheduler.tick_failed", error=f"{type(exc).__name__}: {exc}"[:500])
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from handlers.adapters.orm import PlannedStep
@@ -33,7 +33,19 @@ class TickResult:
     handovers: int = 0
 
 
+def _room(session: Session, now: datetime, max_in_flight: int | None) -> int | None:
+    """How many more steps may be in flight (emitted, lease running); None = no cap."""
+    if max_in_flight is None:
+        return None
+    in_flight = session.execute(
+        select(func.count()).select_from(PlannedStep)
+        .where(PlannedStep.status == "emitted", PlannedStep.lease_until > now)).scalar_one()
+    return max(max_in_flight - in_flight, 0)
+
+
 def _claim_steps(session: Session, now: datetime, lease: timedelta, limit: int) -> list[StepDue]:
+    if limit <= 0:
+        return []
     due = select(PlannedStep.id, PlannedStep.event, PlannedStep.due_at, PlannedStep.emit_count)
     fresh = session.execute(
         due.where(PlannedStep.status == "planned", PlannedStep.due_at <= now)
@@ -54,19 +66,26 @@ def _claim_steps(session: Session, now: datetime, lease: timedelta, limit: int) 
 
 
 def tick(sessions: sessionmaker[Session], publisher: Publisher, now: datetime, *,
-         lease: timedelta, batch_size: int) -> TickResult:
-    """Claim and emit everything due at ``now`` (in batches until nothing is left)."""
+         lease: timedelta, batch_size: int, max_in_flight: int | None = None) -> TickResult:
+    """Claim and emit what is due at ``now``, in batches, keeping at most ``max_in_flight``.
+
+    The cap keeps a burst from outrunning the workers: a step whose lease ends while it
+    still waits in the broker would be emitted again, and again, while the queue grows.
+    Steps beyond the cap stay ``planned`` and go out at the next ticks.
+    """
     steps = deliveries = handovers = 0
     while True:
         with transaction(sessions) as session:
-            tasks = _claim_steps(session, now, lease, batch_size)
+            room = _room(session, now, max_in_flight)
+            limit = batch_size if room is None else min(batch_size, room)
+            tasks = _claim_steps(session, now, lease, limit)
             retries = claim_overdue_deliveries(session, now, lease, batch_size)
             handing = claim_overdue_handovers(session, now, lease, batch_size)
         if tasks or retries or handing:
             publisher.publish([*tasks, *retries, *handing])
         steps, deliveries = steps + len(tasks), deliveries + len(retries)
         handovers += len(handing)
-        if len(tasks) < batch_size and len(retries) < batch_size and len(handing) < batch_size:
+        if len(tasks) < max(limit, 1) and len(retries) < batch_size and len(handing) < batch_size:
             break
     log.info("scheduler.tick", now=now.isoformat(), emitted=steps, redelivered=deliveries,
              handovers=handovers)

@@ -175,3 +175,24 @@ def test_a_bounced_email_sends_the_next_step_by_post(app):
         due = session.execute(select(MessageRow.channel).where(MessageRow.step == "due")).all()
     assert [c for (c,) in due] == ["letter"]
     assert list((app.settings.outbox_dir / "letters").glob("*.pdf"))
+
+
+def test_the_tick_keeps_at_most_max_in_flight_steps_emitted(app):
+    debtor = invoice_issued("x", "2026-04-01")["debtor"]
+    ingest(app, *[invoice_issued(f"F-{i}", "2026-04-01", debtor={**debtor, "id": f"D-{i}"})
+                  for i in range(50)])
+    now = at("2026-03-27 09:00")
+    app.clock.set(now)
+
+    def emit() -> int:
+        return tick(app.sessions, app.publisher, now, lease=app.ctx.lease, batch_size=7,
+                    max_in_flight=20).steps
+
+    assert emit() == 20          # the cap, in batches of 7
+    assert emit() == 0           # all 20 still in flight
+    app.publisher.drain()        # the workers handle them
+    assert emit() == 20
+    app.publisher.drain()
+    assert emit() == 10
+    app.publisher.drain()
+    assert count(app, MessageRow) == 50
