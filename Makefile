@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint install bench clean
+.PHONY: run test chaos lint install bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Crash and outage tests (kill -9, Redis/PostgreSQL restarts, SMTP outage) on throwaway
+# servers; excluded from `make test` by pyproject's addopts. See docs/reliability.md.
+chaos: $(STAMP)
+	$(BIN)/python -m pytest -m chaos -v --durations=0 $(PYTEST_ARGS) tests/chaos
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
