@@ -18,14 +18,11 @@ Dates worked out by hand from the French calendar of 2026 and the default ladder
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 from pathlib import Path
 
 import pytest
 
-from relance.cli import main
+from tests.simulation import simulate
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "consumer.jsonl"
 
@@ -45,13 +42,7 @@ EXPECTED = [
 
 @pytest.fixture(scope="module")
 def actions(tmp_path_factory) -> list[dict]:
-    out = io.StringIO()
-    folder = tmp_path_factory.mktemp("simulate-consumer")
-    with contextlib.redirect_stdout(out):
-        code = main(["simulate", str(EXAMPLE), "--until", "2026-08-31", "--data-dir",
-                     str(folder)])
-    assert code == 0
-    return [json.loads(line) for line in out.getvalue().splitlines()]
+    return simulate(EXAMPLE, "2026-08-31", tmp_path_factory.mktemp("simulate-consumer"))[0]
 
 
 def test_every_step_goes_out_on_its_business_day_the_14_july_one_a_day_later(actions):

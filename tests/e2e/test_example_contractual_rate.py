@@ -17,28 +17,20 @@ used (not rewritten). 15 % is above it: no warning.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 
 import pytest
 
-from relance.cli import main
+from tests.simulation import simulate
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "contractual_rate.jsonl"
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> tuple[list[dict], list[dict]]:
-    out, err = io.StringIO(), io.StringIO()
-    folder = tmp_path_factory.mktemp("simulate-rate")
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["simulate", str(EXAMPLE), "--until", "2026-03-31", "--data-dir",
-                     str(folder)])
-    assert code == 0
-    logs = [json.loads(line) for line in err.getvalue().splitlines() if line.startswith("{")]
-    return [json.loads(line) for line in out.getvalue().splitlines()], logs
+    actions, stderr = simulate(EXAMPLE, "2026-03-31", tmp_path_factory.mktemp("simulate-rate"))
+    return actions, [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
 
 
 @pytest.fixture(scope="module")

@@ -21,15 +21,12 @@ Dates worked out by hand from the French calendar of 2026 and the default ladder
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from relance.cli import main
+from tests.simulation import simulate
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "dispute.jsonl"
 
@@ -55,13 +52,7 @@ GRIS = [
 
 @pytest.fixture(scope="module")
 def actions(tmp_path_factory) -> list[dict]:
-    out = io.StringIO()
-    folder = tmp_path_factory.mktemp("simulate-dispute")
-    with contextlib.redirect_stdout(out):
-        code = main(["simulate", str(EXAMPLE), "--until", "2026-05-31", "--data-dir",
-                     str(folder)])
-    assert code == 0
-    return [json.loads(line) for line in out.getvalue().splitlines()]
+    return simulate(EXAMPLE, "2026-05-31", tmp_path_factory.mktemp("simulate-dispute"))[0]
 
 
 def sent(actions: list[dict], debtor: str) -> list[tuple[str, str, str]]:

@@ -27,14 +27,11 @@ Dates worked out by hand from the French calendar of 2026 and the default ladder
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 from pathlib import Path
 
 import pytest
 
-from relance.cli import main
+from tests.simulation import simulate
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "imported_overdue.jsonl"
 
@@ -60,13 +57,7 @@ BRUN = [
 
 @pytest.fixture(scope="module")
 def actions(tmp_path_factory) -> list[dict]:
-    out = io.StringIO()
-    folder = tmp_path_factory.mktemp("simulate-imported")
-    with contextlib.redirect_stdout(out):
-        code = main(["simulate", str(EXAMPLE), "--until", "2026-06-12", "--data-dir",
-                     str(folder)])
-    assert code == 0
-    return [json.loads(line) for line in out.getvalue().splitlines()]
+    return simulate(EXAMPLE, "2026-06-12", tmp_path_factory.mktemp("simulate-imported"))[0]
 
 
 def sent(actions: list[dict], debtor: str) -> list[tuple[str, str, str]]:

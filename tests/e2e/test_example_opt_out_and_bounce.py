@@ -24,14 +24,12 @@ on Wed 22 April.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 
 import pytest
 
-from relance.cli import main
+from tests.simulation import simulate
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "opt_out_and_bounce.jsonl"
 
@@ -57,14 +55,8 @@ AZUR = [
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> tuple[list[dict], list[dict]]:
-    out, err = io.StringIO(), io.StringIO()
-    folder = tmp_path_factory.mktemp("simulate-opt-out")
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["simulate", str(EXAMPLE), "--until", "2026-04-30", "--data-dir",
-                     str(folder)])
-    assert code == 0
-    logs = [json.loads(line) for line in err.getvalue().splitlines() if line.startswith("{")]
-    return [json.loads(line) for line in out.getvalue().splitlines()], logs
+    actions, stderr = simulate(EXAMPLE, "2026-04-30", tmp_path_factory.mktemp("simulate-opt-out"))
+    return actions, [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
 
 
 @pytest.fixture(scope="module")

@@ -37,14 +37,11 @@ Dates worked out by hand from the French calendar of 2026 and the default ladder
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 from pathlib import Path
 
 import pytest
 
-from relance.cli import main
+from tests.simulation import simulate
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "payments_and_credit.jsonl"
 
@@ -66,13 +63,7 @@ VIOLET = [
 
 @pytest.fixture(scope="module")
 def actions(tmp_path_factory) -> list[dict]:
-    out = io.StringIO()
-    folder = tmp_path_factory.mktemp("simulate-payments")
-    with contextlib.redirect_stdout(out):
-        code = main(["simulate", str(EXAMPLE), "--until", "2026-06-15", "--data-dir",
-                     str(folder)])
-    assert code == 0
-    return [json.loads(line) for line in out.getvalue().splitlines()]
+    return simulate(EXAMPLE, "2026-06-15", tmp_path_factory.mktemp("simulate-payments"))[0]
 
 
 def test_every_step_states_the_balance_left_after_payments_and_credit_notes(actions):

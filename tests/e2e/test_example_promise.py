@@ -24,15 +24,12 @@ starts on Sun 29 March 2026: 09:00 in Paris is 08:00 UTC (+01:00) before, 07:00 
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from relance.cli import main
+from tests.simulation import simulate
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "promise.jsonl"
 
@@ -59,13 +56,7 @@ ORANGE = [
 
 @pytest.fixture(scope="module")
 def actions(tmp_path_factory) -> list[dict]:
-    out = io.StringIO()
-    folder = tmp_path_factory.mktemp("simulate-promise")
-    with contextlib.redirect_stdout(out):
-        code = main(["simulate", str(EXAMPLE), "--until", "2026-05-20", "--data-dir",
-                     str(folder)])
-    assert code == 0
-    return [json.loads(line) for line in out.getvalue().splitlines()]
+    return simulate(EXAMPLE, "2026-05-20", tmp_path_factory.mktemp("simulate-promise"))[0]
 
 
 def sent(actions: list[dict], debtor: str) -> list[tuple[str, str, str]]:

@@ -15,14 +15,11 @@ Dates worked out by hand from the French calendar of 2026 and the default policy
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 from pathlib import Path
 
 import pytest
 
-from relance.cli import main
+from tests.simulation import simulate
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "payment_plan.jsonl"
 
@@ -41,13 +38,7 @@ EXPECTED = [
 
 @pytest.fixture(scope="module")
 def actions(tmp_path_factory) -> list[dict]:
-    out = io.StringIO()
-    folder = tmp_path_factory.mktemp("simulate-plan")
-    with contextlib.redirect_stdout(out):
-        code = main(["simulate", str(SAMPLE), "--until", "2026-06-05", "--data-dir",
-                     str(folder)])
-    assert code == 0
-    return [json.loads(line) for line in out.getvalue().splitlines()]
+    return simulate(SAMPLE, "2026-06-05", tmp_path_factory.mktemp("simulate-plan"))[0]
 
 
 def test_installments_are_sent_then_the_ladder_resumes_after_the_break(actions):
