@@ -28,6 +28,11 @@ test: $(STAMP)
 chaos: $(STAMP)
 	$(BIN)/python -m pytest -m chaos -v --durations=0 $(PYTEST_ARGS) tests/chaos
 
+# Throughput on the system PostgreSQL and Redis: no-op Dramatiq ceiling vs. end-to-end
+# reminders to a loopback SMTP sink. See docs/benchmarks.md.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
