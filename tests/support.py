@@ -87,6 +87,23 @@ def ingest(app: App, *events: dict[str, Any]) -> list[str]:
     return statuses
 
 
+def next_planned(app: App) -> datetime | None:
+    """The due instant of the earliest planned step, if any."""
+    from sqlalchemy import func, select
+
+    from handlers.adapters.orm import PlannedStep
+
+    with transaction(app.sessions) as session:
+        return session.execute(select(func.min(PlannedStep.due_at)).where(
+            PlannedStep.status == "planned")).scalar()
+
+
+def run_until(app: App, end: datetime) -> None:
+    """Advance from one planned step to the next while they fall at or before ``end``."""
+    while (instant := next_planned(app)) is not None and instant <= end:
+        advance(app, instant)
+
+
 def advance(app: App, to: datetime) -> int:
     """Move the clock, tick once and run everything published; return tasks run."""
     app.clock.set(to)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from handlers.adapters.orm import CaseRow, EvidenceRecord, PlannedStep
+from handlers.adapters.orm import CaseRow, EvidenceRecord
 from handlers.adapters.store import transaction
 from tests.integration.test_flow import at
-from tests.support import DEBTOR, advance, ingest, invoice_issued, make_test_app, payment
+from tests.support import DEBTOR, ingest, invoice_issued, make_test_app, payment, run_until
 
 
 @pytest.fixture
@@ -22,13 +22,7 @@ def app(database_url, tmp_path):
 
 def escalate(app) -> CaseRow:
     """Run every planned step up to the end of 2026 and return the debtor's case."""
-    while True:
-        with transaction(app.sessions) as session:
-            nxt = session.execute(select(func.min(PlannedStep.due_at)).where(
-                PlannedStep.status == "planned")).scalar()
-        if nxt is None or nxt > at("2026-12-31 00:00"):
-            break
-        advance(app, nxt)
+    run_until(app, at("2026-12-31 00:00"))
     with transaction(app.sessions) as session:
         return session.execute(select(CaseRow)).scalar_one()
 

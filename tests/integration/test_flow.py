@@ -15,7 +15,7 @@ from handlers.adapters.orm import EvidenceRecord, MessageItem, MessageRow, Plann
 from handlers.adapters.store import transaction
 from handlers.messages import StepDue
 from scheduler.tick import tick
-from tests.support import advance, ingest, invoice_issued, make_test_app, payment
+from tests.support import advance, ingest, invoice_issued, make_test_app, payment, run_until
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -113,13 +113,7 @@ def test_two_invoices_of_one_debtor_due_the_same_day_go_in_one_message(app):
 
 def test_the_whole_ladder_ends_in_a_case_with_the_recommended_procedure(app):
     ingest(app, invoice_issued("F-1", "2026-04-01", "1200.00"))
-    while True:
-        with transaction(app.sessions) as session:
-            nxt = session.execute(select(func.min(PlannedStep.due_at)).where(
-                PlannedStep.status == "planned")).scalar()
-        if nxt is None or nxt > at("2026-12-31 00:00"):
-            break
-        advance(app, nxt)
+    run_until(app, at("2026-12-31 00:00"))
     with transaction(app.sessions) as session:
         steps = dict(session.execute(select(PlannedStep.step, PlannedStep.status)).all())
         channels = session.execute(

@@ -23,12 +23,12 @@ import structlog
 from sqlalchemy import func, select
 
 from config.logging import configure_logging
-from handlers.adapters.orm import CaseRow, EvidenceRecord, HandoverRow, PlannedStep
+from handlers.adapters.orm import CaseRow, EvidenceRecord, HandoverRow
 from handlers.adapters.store import transaction
 from relance.cli import main
 from relance.reports import list_cases, status
 from tests.integration.test_flow import at
-from tests.support import advance, ingest, invoice_issued, make_test_app, payment
+from tests.support import advance, ingest, invoice_issued, make_test_app, next_planned, payment
 
 SECRET = "k3y-for-the-partner-hmac-Zq8pW2"
 SECRET_ENV = "RELANCE_TEST_PARTNER_KEY"
@@ -128,8 +128,7 @@ def escalate(app) -> datetime:
         with transaction(app.sessions) as session:
             if session.execute(select(CaseRow.id)).first() is not None:
                 return app.clock.now()
-            nxt = session.execute(select(func.min(PlannedStep.due_at)).where(
-                PlannedStep.status == "planned")).scalar()
+        nxt = next_planned(app)
         assert nxt is not None and nxt < at("2026-12-31 00:00"), "no case was opened"
         advance(app, nxt)
 

@@ -16,7 +16,7 @@ from handlers.adapters.orm import (
 from handlers.adapters.store import transaction
 from scheduler.tick import tick
 from tests.integration.test_flow import at
-from tests.support import DEBTOR, advance, ingest, invoice_issued, make_test_app
+from tests.support import DEBTOR, advance, ingest, invoice_issued, make_test_app, run_until
 
 
 @pytest.fixture
@@ -27,14 +27,7 @@ def app(database_url, tmp_path):
 
 
 def run_until_quiet(app, limit: str = "2026-12-31 00:00") -> None:
-    end = at(limit)
-    while True:
-        with transaction(app.sessions) as session:
-            nxt = session.execute(select(func.min(PlannedStep.due_at)).where(
-                PlannedStep.status == "planned")).scalar()
-        if nxt is None or nxt > end:
-            return
-        advance(app, nxt)
+    run_until(app, at(limit))
 
 
 def test_a_parked_plan_found_invalid_is_rejected_without_harming_the_invoice(app):

@@ -29,7 +29,8 @@ from handlers.adapters.orm import (
     RejectedEvent,
 )
 from handlers.adapters.store import transaction
-from tests.support import advance, ingest, invoice_issued, make_test_app, payment
+from tests import support
+from tests.support import ingest, invoice_issued, make_test_app, payment
 
 PARIS = ZoneInfo("Europe/Paris")
 LADDER = ("pre_due", "due", "notice", "reminder_1", "reminder_2", "reminder_3",
@@ -50,14 +51,8 @@ def app(database_url, tmp_path):
 def run_until(app, limit: str) -> None:
     """Advance from one planned step to the next, up to ``limit`` (Paris time)."""
     end = at(limit)
-    while True:
-        with transaction(app.sessions) as session:
-            nxt = session.execute(select(func.min(PlannedStep.due_at)).where(
-                PlannedStep.status == "planned")).scalar()
-        if nxt is None or nxt > end:
-            app.clock.set(max(end, app.clock.now()))
-            return
-        advance(app, nxt)
+    support.run_until(app, end)
+    app.clock.set(max(end, app.clock.now()))
 
 
 def plan_event(*installments: tuple[str, str], numbers=("F-1",), event_id="plan-1",
