@@ -44,33 +44,43 @@ def claim_for_delivery(session: Session, message_pk: int, attempt: int, now: dat
 
 def deliver(sessions: sessionmaker[Session], message_pk: int, attempt: int,
             clock: Callable[[], datetime], transports: Mapping[str, Transport],
-            ctx: Context) -> str:
+            ctx: Context, *, recorded: Outgoing | None = None) -> str:
     """Transmit one recorded message; return 'sent', 'skipped', 'retry' or 'failed'.
 
     A transient failure is recorded with a back-off; the scheduler re-emits the delivery
     when it has passed, so retries survive a lost broker message or a restart.
+
+    ``recorded`` is given by the worker that has just committed the message (first attempt):
+    the message's lease, set in that transaction, is its own, so no claim is needed and the
+    attempt is counted when its outcome is written.
     """
-    with transaction(sessions) as session:
-        outgoing = claim_for_delivery(session, message_pk, attempt, clock(), ctx)
+    outgoing = recorded
     if outgoing is None:
-        return "skipped"
+        with transaction(sessions) as session:
+            outgoing = claim_for_delivery(session, message_pk, attempt, clock(), ctx)
+        if outgoing is None:
+            return "skipped"
+    counted = recorded is None
     try:
         tracking = transports[outgoing.channel].transmit(outgoing)
     except TransientFailure as exc:
-        _record_failure(sessions, message_pk, clock(), str(exc), permanent=False)
+        _record_failure(sessions, message_pk, clock(), str(exc), permanent=False, counted=counted)
         return "retry"
     except PermanentFailure as exc:
-        _record_failure(sessions, message_pk, clock(), str(exc), permanent=True)
+        _record_failure(sessions, message_pk, clock(), str(exc), permanent=True, counted=counted)
         return "failed"
     with transaction(sessions) as session:
-        _mark_sent(session, message_pk, clock(), tracking)
+        _mark_sent(session, message_pk, clock(), tracking, counted=counted)
     return "sent"
 
 
-def _mark_sent(session: Session, message_pk: int, now: datetime, tracking: str | None) -> None:
+def _mark_sent(session: Session, message_pk: int, now: datetime, tracking: str | None, *,
+               counted: bool = True) -> None:
     row = session.get(MessageRow, message_pk, with_for_update=True)
     if row is None or row.status == "sent":
         return
+    if not counted:
+        row.attempts += 1
     row.status, row.sent_at, row.tracking_id, row.lease_until = "sent", now, tracking, None
     evidence.append(session, "message.transmitted", now,
                     {"message_id": row.message_id, "channel": row.channel,
@@ -82,11 +92,13 @@ def _mark_sent(session: Session, message_pk: int, now: datetime, tracking: str |
 
 
 def _record_failure(sessions: sessionmaker[Session], message_pk: int, now: datetime,
-                    error: str, *, permanent: bool) -> None:
+                    error: str, *, permanent: bool, counted: bool = True) -> None:
     with transaction(sessions) as session:
         row = session.get(MessageRow, message_pk, with_for_update=True)
         if row is None:
             return
+        if not counted:
+            row.attempts += 1
         message_id = row.message_id
         row.last_error = error[:500]
         row.lease_until = now + backoff(row.attempts)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from handlers.adapters.orm import EvidenceHead, EvidenceRecord
@@ -52,14 +52,13 @@ def append(
     case_id: int | None = None,
     message_id: str | None = None,
 ) -> EvidenceRecord:
-    """Append one record to the chain (locks the chain head until commit)."""
+    """Append one record to the chain (locks the chain head until commit).
+
+    The head is locked once per transaction: later appends in the same transaction reuse
+    it, and the records are written with the transaction's next flush.
+    """
     at = at.astimezone(UTC)  # hashed exactly as the store gives it back
-    head = session.execute(
-        select(EvidenceHead).where(EvidenceHead.id == 1).with_for_update()
-    ).scalar_one_or_none()
-    if head is None:
-        head = EvidenceHead(id=1, seq=0, hash=GENESIS)
-        session.add(head)
+    head = _locked_head(session)
     seq = head.seq + 1
     body = canonical(payload)
     digest = record_hash(head.hash, seq, at, kind, body)
@@ -70,8 +69,37 @@ def append(
     )
     head.seq, head.hash = seq, digest
     session.add(record)
-    session.flush()
     return record
+
+
+_HEAD = "relance.evidence.head"
+
+
+def _locked_head(session: Session) -> EvidenceHead:
+    """The chain head, locked (``FOR UPDATE``) by this transaction; created on first use."""
+    head = session.info.get(_HEAD)
+    if head is not None:
+        return head
+    head = session.execute(
+        select(EvidenceHead).where(EvidenceHead.id == 1).with_for_update()
+    ).scalar_one_or_none()
+    if head is None:
+        head = EvidenceHead(id=1, seq=0, hash=GENESIS)
+        session.add(head)
+    session.info[_HEAD] = head
+    return head
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_head_on_rollback(session: Session, _previous: Any) -> None:
+    # a rolled-back savepoint releases the locks taken inside it: lock again next time
+    session.info.pop(_HEAD, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_head_at_end(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(_HEAD, None)
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,10 @@ a lease ran out is a new message, judged by the step's state.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+
+from handlers.ports import Outgoing
 
 _NAMESPACE = uuid.UUID("5b0f4a8e-2a3c-4f6e-9a51-6d1e0c7b9a10")
 
@@ -52,6 +54,8 @@ class DeliverMessage:
 
     message_pk: int
     attempt: int
+    # the recorded bytes, in the process that recorded them (never sent through the broker)
+    recorded: Outgoing | None = field(default=None, compare=False, repr=False)
 
     actor = "deliver_message"
 

@@ -28,6 +28,7 @@ from handlers.messages import DeliverMessage, stable_id
 from handlers.money import ZERO, MissingRate
 from handlers.planning import PENDING, end_of_day, schedule
 from handlers.policy import ESCALATION, FORMAL_NOTICE, Policy, Step
+from handlers.ports import Outgoing
 from handlers.render import helpers
 
 log = structlog.get_logger("relance.reminders")
@@ -74,6 +75,8 @@ def _due_steps(session: Session, debtor: DebtorRow, now: datetime, ctx: Context)
                PlannedStep.event.in_(("invoice.due", "invoice.overdue")),
                PlannedStep.due_at <= now)
         .order_by(InvoiceRow.due_date, InvoiceRow.number)
+        .with_for_update(of=InvoiceRow)  # re-checked below, against payments arriving now
+        .execution_options(populate_existing=True)
     ).all()
     found = []
     for step_row, invoice in rows:
@@ -117,7 +120,6 @@ def skip_reason(invoice: InvoiceRow, debtor: DebtorRow, today: date) -> str | No
 
 def _still_sendable(session: Session, item: Due, debtor: DebtorRow, now: datetime,
                     ctx: Context) -> bool:
-    session.refresh(item.invoice, with_for_update=True)
     if isinstance(item.step, plans.InstallmentStep):  # judged on the plan, not the invoice
         reason = plans.send_blocker(session, item.step_row, debtor)
     else:
@@ -262,7 +264,8 @@ def _record_message(session: Session, debtor: DebtorRow, channel: str, items: li
     }, debtor_id=debtor.id, invoice_numbers=numbers, message_id=message_id)
     log.info("reminder.sent", debtor_id=debtor.id, step=lead.step.name, channel=channel,
              message_id=message_id, invoice_numbers=numbers)
-    return DeliverMessage(row.id, 0)
+    return DeliverMessage(row.id, 0, Outgoing(message_id, channel, recipient, rendered.subject,
+                                             content, debtor.id))
 
 
 def template_context(session: Session, debtor: DebtorRow, items: list[Due],

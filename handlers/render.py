@@ -51,7 +51,7 @@ def _environment(override: Path | None, *, html: bool = False) -> Environment:
         loaders.insert(0, FileSystemLoader(str(override)))
     env = Environment(loader=ChoiceLoader(loaders), undefined=StrictUndefined,
                       autoescape=html, keep_trailing_newline=True, trim_blocks=True,
-                      lstrip_blocks=True)
+                      lstrip_blocks=True, auto_reload=False)  # compiled once per process
     return env
 
 
@@ -75,8 +75,8 @@ class Renderer:
         values = {**context, **helpers(language)}
         try:
             template = self._env.get_template(name)
-            body = template.render(values)
-            subject = str(template.make_module(values).subject)
+            module = template.make_module(values)  # one rendering gives body and subject
+            body, subject = str(module), str(module.subject)
         except TemplateError as exc:
             raise _problem(name, exc) from exc
         except AttributeError as exc:

@@ -137,6 +137,7 @@ class SmtpSink:
     port: int
     messages: list[Message] = field(default_factory=list)
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
+    peers: list[tuple[str, int]] = field(default_factory=list)  # client address per message
     answer: str = "250 OK"
 
     def subjects(self) -> list[str]:
@@ -152,6 +153,7 @@ class _Handler:
             return self.sink.answer
         self.sink.messages.append(message_from_bytes(envelope.content, policy=default_policy))
         self.sink.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        self.sink.peers.append(tuple(session.peer))
         return self.sink.answer
 
 
@@ -185,6 +187,15 @@ def smtp_server() -> Iterator[SmtpSink]:
     """A plain SMTP server on loopback (no TLS)."""
     sink = SmtpSink("127.0.0.1", 0)
     controller = _start(sink)
+    yield sink
+    controller.stop()
+
+
+@pytest.fixture
+def smtp_server_dropping_idle() -> Iterator[SmtpSink]:
+    """A plain SMTP server that closes a connection left idle for 0.3 s."""
+    sink = SmtpSink("127.0.0.1", 0)
+    controller = _start(sink, timeout=0.3)
     yield sink
     controller.stop()
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import dramatiq
 from dramatiq.middleware import CurrentMessage
 
+from config.bootstrap import App
 from handlers.adapters.publisher import QUEUE
 from handlers.adapters.store import transaction
 from handlers.delivery import deliver
 from handlers.handover import deliver_handover
+from handlers.messages import DeliverMessage
 from handlers.money import MissingRate
 from handlers.service import ingest_one, run_step
 from worker import runtime
@@ -26,9 +29,34 @@ def _message_id() -> str:
     return message.message_id if message else f"direct-{datetime.now(UTC).isoformat()}"
 
 
+class _DeliverHere:
+    """A publisher that makes first deliveries itself and passes every other task on.
+
+    A step's message is transmitted by the worker that recorded it, right after that
+    commit, instead of going through the queue once more: no second broker message, no
+    wait behind the other steps. Losing this process then is the same as losing a
+    ``deliver_message`` task: the message's lease runs out and the scheduler emits it.
+    """
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    def publish(self, tasks: Sequence[object]) -> None:
+        later = []
+        for task in tasks:
+            if isinstance(task, DeliverMessage) and task.attempt == 0:
+                deliver(self.app.sessions, task.message_pk, task.attempt, self.app.clock.now,
+                        self.app.transports, self.app.ctx, recorded=task.recorded)
+            else:
+                later.append(task)
+        if later and self.app.publisher is not None:
+            self.app.publisher.publish(later)
+
+
 def _run(event: str, step_id: int) -> None:
     app = runtime.current()
-    run_step(app.sessions, app.publisher, _message_id(), event, step_id, app.clock.now(), app.ctx)
+    run_step(app.sessions, _DeliverHere(app), _message_id(), event, step_id, app.clock.now(),
+             app.ctx)
 
 
 @dramatiq.actor(actor_name="invoice_due", throws=(MissingRate,), **OPTIONS)

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
 from datetime import datetime
+from email.charset import QP, Charset
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import SMTP, compat32
 from email.utils import format_datetime
 
 from fpdf import FPDF
@@ -30,13 +37,81 @@ def new_email(*, sender: str, recipient: str, subject: str, message_id: str, at:
 
 def email_bytes(*, sender: str, recipient: str, subject: str, body_text: str,
                 message_id: str, at: datetime, step: str, body_html: str | None = None) -> bytes:
-    """A plain-text e-mail, or multipart/alternative (text first, HTML second) with body_html."""
-    message = new_email(sender=sender, recipient=recipient, subject=subject,
-                        message_id=message_id, at=at, X_Relance_Step=step)
-    message.set_content(body_text, charset="utf-8")
-    if body_html is not None:
-        message.add_alternative(body_html, subtype="html", charset="utf-8")
-    return message.as_bytes()
+    """A plain-text e-mail, or multipart/alternative (text first, HTML second) with body_html.
+
+    Built with the ``compat32`` MIME classes, about three times cheaper than
+    ``EmailMessage`` for the same RFC 5322 result: UTF-8 bodies sent as 8bit (quoted-
+    printable when a line is too long for SMTP), non-ASCII headers as RFC 2047 words.
+    """
+    text = MIMEText(body_text, "plain", _body_charset(body_text))
+    if body_html is None:
+        message: MIMEBase = text
+    else:
+        boundary = "=_relance_" + hashlib.sha256(message_id.encode()).hexdigest()[:32]
+        message = MIMEMultipart("alternative", boundary=boundary)
+        html = MIMEText(body_html, "html", _body_charset(body_html))
+        for part in (text, html):
+            del part["MIME-Version"]
+            message.attach(part)
+    message["From"] = _mailbox(sender)
+    message["To"] = recipient
+    message["Subject"] = encoded_words(subject)
+    message["Date"] = format_datetime(at)
+    message["Message-ID"] = message_id
+    message["X-Relance-Step"] = step
+    message["Auto-Submitted"] = "auto-generated"
+    return message.as_bytes(policy=_WIRE)
+
+
+_WIRE = compat32.clone(linesep="\r\n", max_line_length=78)
+_EIGHT_BIT = Charset("utf-8")
+_EIGHT_BIT.body_encoding = None  # 8bit: readable in the .eml files, accepted by SMTP (8BITMIME)
+_QUOTED = Charset("utf-8")
+_QUOTED.body_encoding = QP
+
+
+def encoded_words(text: str) -> str:
+    """``text`` as a header value: as it is when ASCII, else RFC 2047 encoded words.
+
+    UTF-8, base64 ("B") encoding, cut between characters so that each word stays within
+    75 characters (the first one short enough to share its line with a header name); the
+    words are separated by spaces, where the header is folded.
+    """
+    if text.isascii():
+        return text
+    words: list[str] = []
+    chunk = bytearray()
+    room = 39  # 39 bytes -> 52 base64 characters + 12; later words 45 -> 60 + 12 = 72
+    for char in text:
+        encoded = char.encode("utf-8")
+        if len(chunk) + len(encoded) > room:
+            words.append(_b_word(bytes(chunk)))
+            chunk.clear()
+            room = 45
+        chunk += encoded
+    if chunk:
+        words.append(_b_word(bytes(chunk)))
+    return " ".join(words)
+
+
+def _b_word(chunk: bytes) -> str:
+    return f"=?utf-8?b?{base64.b64encode(chunk).decode('ascii')}?="
+
+
+@functools.lru_cache(maxsize=64)
+def _mailbox(sender: str) -> str:
+    """The From header, folded by the standard policy (one sender per configuration: worked
+    out once)."""
+    header = EmailMessage(policy=SMTP)
+    header["From"] = sender
+    return SMTP.fold("From", header["From"])[len("From: "):].rstrip("\r\n")
+
+
+def _body_charset(body: str) -> Charset:
+    """8bit unless a line is too long for SMTP (998 octets), then quoted-printable."""
+    if any(len(line.encode("utf-8")) > 990 for line in body.splitlines()):
+        return _QUOTED
+    return _EIGHT_BIT
 
 
 _NEXT_LINE = {"new_x": XPos.LMARGIN, "new_y": YPos.NEXT}

@@ -117,23 +117,25 @@ def test_sigterm_mid_run_loses_nothing_and_a_restart_finishes_once(tmp_path, pol
                    cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True)
     outbox = data_dir / "outbox" / "email"
 
-    def start() -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "relance", "run"], env=env, cwd=tmp_path,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    def start(log: Path) -> subprocess.Popen:  # logs to a file: a full pipe would block it
+        with log.open("w") as handle:
+            return subprocess.Popen([sys.executable, "-m", "relance", "run"], env=env,
+                                    cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=handle)
 
-    first = start()
+    first = start(tmp_path / "first.log")
     assert _wait_for(lambda: len(list(outbox.glob("*.eml"))) >= 5, 60)
     first.send_signal(signal.SIGTERM)
-    _, stderr = first.communicate(timeout=60)
+    first.wait(timeout=60)
+    stderr = (tmp_path / "first.log").read_text(encoding="utf-8")
     assert first.returncode == 0
     done_first = len(list(outbox.glob("*.eml")))
-    second = start()
+    second = start(tmp_path / "second.log")
     try:
         assert _wait_for(lambda: len(list(outbox.glob("*.eml"))) == 120, 90), (
             f"{len(list(outbox.glob('*.eml')))} of 120 after restart")
     finally:
         second.send_signal(signal.SIGTERM)
-        second.communicate(timeout=60)
+        second.wait(timeout=60)
     import sqlite3
 
     with sqlite3.connect(data_dir / "relance.db") as db:

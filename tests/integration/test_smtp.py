@@ -58,6 +58,54 @@ def test_a_4xx_answer_is_transient_and_a_5xx_answer_is_permanent(smtp_server):
     assert smtp_server.messages == []
 
 
+def test_messages_from_one_thread_share_one_connection(smtp_server):
+    mailer = SmtpMailer("127.0.0.1", smtp_server.port, "none", timeout=5)
+    for subject in ("first", "second", "third"):
+        mailer.transmit(outgoing(subject))
+    assert smtp_server.subjects() == ["first", "second", "third"]
+    assert len(set(smtp_server.peers)) == 1
+
+
+def test_a_refused_message_leaves_the_connection_usable_for_the_next(smtp_server):
+    mailer = SmtpMailer("127.0.0.1", smtp_server.port, "none", timeout=5)
+    smtp_server.answer = "451 4.3.0 try again later"
+    with pytest.raises(TransientFailure, match="451"):
+        mailer.transmit(outgoing("refused"))
+    smtp_server.answer = "250 OK"
+    mailer.transmit(outgoing("accepted"))
+    assert smtp_server.subjects() == ["accepted"]
+
+
+def test_a_connection_the_server_dropped_is_opened_again_and_the_message_goes_once(
+        smtp_server_dropping_idle):
+    sink = smtp_server_dropping_idle
+    mailer = SmtpMailer("127.0.0.1", sink.port, "none", timeout=5)
+    mailer.transmit(outgoing("before"))
+    assert _closed_by_server(mailer._local.client.sock, within=10)
+    mailer.transmit(outgoing("after"))
+    assert sink.subjects() == ["before", "after"]
+    assert len(set(sink.peers)) == 2
+
+
+def _closed_by_server(sock, within: float) -> bool:
+    """Wait until the server's end of ``sock`` is closed (an empty read)."""
+    import select
+    import socket
+    import time
+
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        readable, _, _ = select.select([sock], [], [], 0.05)
+        if readable:
+            try:
+                if sock.recv(1024, socket.MSG_PEEK) == b"":
+                    return True
+                sock.recv(1024)  # the server's goodbye line, then the close
+            except OSError:
+                return True
+    return False
+
+
 def test_a_closed_port_is_a_transient_failure():
     import socket
 
