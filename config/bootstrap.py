@@ -142,7 +142,7 @@ def make_broker(settings: Settings, *, stub: bool | None = None) -> dramatiq.Bro
     from dramatiq.brokers.stub import StubBroker
     from dramatiq.middleware import CurrentMessage
 
-    from worker.middleware import FailureNotes, LogContext
+    from worker.middleware import FailureNotes, LogContext, WarmUp
 
     if stub or (stub is None and not settings.redis_url):
         broker: dramatiq.Broker = StubBroker()
@@ -154,6 +154,7 @@ def make_broker(settings: Settings, *, stub: bool | None = None) -> dramatiq.Bro
                              maintenance_chance=settings.maintenance_chance)
     broker.add_middleware(CurrentMessage())
     broker.add_middleware(LogContext())
+    broker.add_middleware(WarmUp())
     if not isinstance(broker, StubBroker):
         broker.add_middleware(FailureNotes())
     return broker

@@ -23,6 +23,20 @@ class LogContext(dramatiq.Middleware):
     after_skip_message = after_process_message
 
 
+class WarmUp(dramatiq.Middleware):
+    """Build the process's App (store check, policies, every template) when the worker
+    boots, not on its first message; a failure here is logged and left to that message."""
+
+    def after_worker_boot(self, broker: Any, worker: Any) -> None:
+        from worker import runtime
+
+        try:
+            runtime.current()
+        except Exception as exc:  # the first message will raise it again, and be retried
+            structlog.get_logger("relance.worker").warning(
+                "worker.warmup_failed", error=str(exc).splitlines()[0][:300])
+
+
 ERRORS_KEY = "{namespace}:relance.errors"
 
 
