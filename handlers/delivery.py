@@ -76,12 +76,16 @@ def deliver(sessions: sessionmaker[Session], message_pk: int, attempt: int,
 
 def _mark_sent(session: Session, message_pk: int, now: datetime, tracking: str | None, *,
                counted: bool = True) -> None:
-    row = session.get(MessageRow, message_pk, with_for_update=True)
-    if row is None or row.status == "sent":
+    row = session.execute(  # one statement: mark it and read what the evidence needs
+        update(MessageRow).where(MessageRow.id == message_pk, MessageRow.status != "sent")
+        .values(status="sent", sent_at=now, tracking_id=tracking, lease_until=None,
+                attempts=MessageRow.attempts + (0 if counted else 1))
+        .returning(MessageRow.message_id, MessageRow.channel, MessageRow.content_sha256,
+                   MessageRow.attempts, MessageRow.debtor_id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if row is None:  # unknown, or already marked sent
         return
-    if not counted:
-        row.attempts += 1
-    row.status, row.sent_at, row.tracking_id, row.lease_until = "sent", now, tracking, None
     evidence.append(session, "message.transmitted", now,
                     {"message_id": row.message_id, "channel": row.channel,
                      "content_sha256": row.content_sha256, "tracking_id": tracking,

@@ -52,14 +52,15 @@ def handle_step_due(session: Session, step_id: int, now: datetime, ctx: Context)
     if first is None or first.status not in PENDING:
         return []
     debtor = lock_debtor(session, first.debtor_id)
-    session.refresh(first)
-    if debtor is None or first.status not in PENDING:
+    if debtor is None:
         return []
-    if first.due_at > now:  # this worker's clock is behind: leave it to a later emission
-        first.status, first.lease_until = "planned", None
+    due = _due_steps(session, debtor, now, ctx)  # re-reads ``first`` too, under the lock
+    if not any(item.step_row is first for item in due):
+        session.refresh(first)  # done meanwhile, or not due yet by this worker's clock
+        if first.status in PENDING and first.due_at > now:
+            first.status, first.lease_until = "planned", None  # leave it to a later emission
         return []
     opening = next_sending_time(now, debtor.timezone, debtor.country, ctx.policy_for(debtor).window)
-    due = _due_steps(session, debtor, now, ctx)
     if opening > now:
         _postpone(due, opening, "outside the sending window")
         return []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import dramatiq
@@ -30,11 +31,13 @@ class WarmUp(dramatiq.Middleware):
     def after_worker_boot(self, broker: Any, worker: Any) -> None:
         from worker import runtime
 
+        log = structlog.get_logger("relance.worker")
         try:
             runtime.current()
         except Exception as exc:  # the first message will raise it again, and be retried
-            structlog.get_logger("relance.worker").warning(
-                "worker.warmup_failed", error=str(exc).splitlines()[0][:300])
+            log.warning("worker.warmup_failed", error=str(exc).splitlines()[0][:300])
+            return
+        log.info("worker.ready", pid=os.getpid(), threads=len(getattr(worker, "workers", ())))
 
 
 ERRORS_KEY = "{namespace}:relance.errors"
