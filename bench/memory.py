@@ -64,7 +64,11 @@ def run(folder: Path) -> int:
                                   RELANCE_CLAIM_LEASE_SECONDS="600", RELANCE_TICK_SECONDS="0.5")
         service.command("migrate")
         started = time.monotonic()
-        service.ingest_invoices(REMINDERS)
+        events = folder / "events.jsonl"
+        events.write_text(harness.invoice_events(REMINDERS), encoding="utf-8")
+        summary = service.command("ingest", str(events), timeout=TIMEOUT).strip().splitlines()[-1]
+        if summary != f"accepted {REMINDERS}, duplicate 0, rejected 0":
+            raise RuntimeError(f"ingest: {summary}")
         print(f"ingested {REMINDERS} invoices in {time.monotonic() - started:.1f} s", flush=True)
         worker = service.start("worker", "worker")
         wait_for_consumers(namespace, 2)
