@@ -11,8 +11,9 @@ from email.message import EmailMessage
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.policy import SMTP, compat32
+from email.policy import SMTP, Compat32
 from email.utils import format_datetime
+from typing import Any
 
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
@@ -63,7 +64,28 @@ def email_bytes(*, sender: str, recipient: str, subject: str, body_text: str,
     return message.as_bytes(policy=_WIRE)
 
 
-_WIRE = compat32.clone(linesep="\r\n", max_line_length=78)
+class _Wire(Compat32):
+    """``compat32`` with CRLF line ends and a quick path for ASCII headers.
+
+    The standard path runs every header through ``email.header.Header``, the largest cost
+    of building a message; ASCII values (everything relance writes, once encoded) are
+    folded here at spaces, as ``Header`` would fold them.
+    """
+
+    def _fold(self, name: str, value: Any, sanitize: bool) -> str:
+        if not isinstance(value, str) or not value.isascii() or "\n" in value or "\r" in value:
+            return super()._fold(name, value, sanitize)
+        lines, line = [], f"{name}:"
+        for token in value.split(" "):
+            if len(line) + 1 + len(token) > self.max_line_length and line.strip():
+                lines.append(line)
+                line = ""
+            line = f"{line} {token}"
+        lines.append(line)
+        return self.linesep.join(lines) + self.linesep
+
+
+_WIRE = _Wire(linesep="\r\n", max_line_length=78)
 _EIGHT_BIT = Charset("utf-8")
 _EIGHT_BIT.body_encoding = None  # 8bit: readable in the .eml files, accepted by SMTP (8BITMIME)
 _QUOTED = Charset("utf-8")
