@@ -92,11 +92,15 @@ class PlannedStep(Base):
     __tablename__ = "planned_steps"
     __table_args__ = (
         UniqueConstraint("invoice_id", "step", name="uq_planned_step"),
-        Index("ix_planned_steps_due", "status", "due_at"),
+        # the claim of due steps, in claim order (due_at, id), and of expired leases;
+        # the in-flight count of the scheduler reads the second one too
+        Index("ix_planned_steps_due", "status", "due_at", "id"),
+        Index("ix_planned_steps_lease", "status", "lease_until", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    # no index of its own: uq_planned_step (invoice_id, step) serves lookups by invoice
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"))
     debtor_id: Mapped[str] = mapped_column(String(100), index=True)
     step: Mapped[str] = mapped_column(String(40))
     event: Mapped[str] = mapped_column(String(20))
