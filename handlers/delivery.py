@@ -147,15 +147,18 @@ def claim_expired_leases(session: Session, model: Any, now: datetime, lease: tim
                          limit: int) -> list[Any]:
     """Pending rows of ``model`` whose lease or back-off ran out, leased again for emission.
 
-    ``model`` has ``status`` and ``lease_until`` (messages, hand-overs); rows locked by
-    another scheduler are skipped.
+    ``model`` has ``id``, ``attempts``, ``status`` and ``lease_until`` (messages,
+    hand-overs); rows locked by another scheduler are skipped. Only the id and the attempt
+    count are read (not a message's content).
     """
     rows = session.execute(
-        select(model).where(model.status == "pending", model.lease_until <= now)
+        select(model.id, model.attempts).where(model.status == "pending", model.lease_until <= now)
         .order_by(model.lease_until).limit(limit).with_for_update(skip_locked=True)
-    ).scalars().all()
-    for row in rows:
-        row.lease_until = now + lease
+    ).all()
+    if rows:
+        session.execute(update(model).where(model.id.in_([row.id for row in rows]))
+                        .values(lease_until=now + lease)
+                        .execution_options(synchronize_session=False))
     return list(rows)
 
 
