@@ -42,7 +42,7 @@ from handlers.adapters.orm import (
 from handlers.amounts import InvoiceAmounts, amounts_on
 from handlers.calendar import local_date, zone
 from handlers.context import Context
-from handlers.evidence import ChainCheck, verify
+from handlers.evidence import ChainCheck, verify, write_pending
 from handlers.money import ZERO, MissingRate, format_money, format_rate
 from handlers.policy import FORMAL_NOTICE
 from handlers.reminders import address_lines
@@ -231,6 +231,7 @@ def _chain(session: Session, case: CaseRow, numbers: set[str], messages: list[_M
     the head that no head covers are still reported as added after it.
     """
     by_id = {m.row.message_id: m for m in messages}
+    write_pending(session)  # what this transaction appended so far is part of it
     start = session.execute(select(EvidenceHead.seq, EvidenceHead.hash)
                             .where(EvidenceHead.id == 1)).one_or_none()
     head = EvidenceHead(id=1, seq=start.seq, hash=start.hash) if start is not None else None

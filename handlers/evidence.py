@@ -51,28 +51,62 @@ def append(
     invoice_numbers: Iterable[str] = (),
     case_id: int | None = None,
     message_id: str | None = None,
-) -> EvidenceRecord:
-    """Append one record to the chain (locks the chain head until commit).
+) -> None:
+    """Append one record to the chain, as part of the session's transaction.
 
-    The head is locked once per transaction: later appends in the same transaction reuse
-    it, and the records are written with the transaction's next flush.
+    The record is queued and chained when the transaction commits (``write_pending``): the
+    chain head, which serialises every append, is then locked only for the last statements
+    of the transaction and its commit, not for all the work before them. Records appended in
+    a savepoint that is rolled back are dropped with it.
     """
     at = at.astimezone(UTC)  # hashed exactly as the store gives it back
+    _queue(session).append(_Pending(kind, at, canonical(payload), debtor_id,
+                                    sorted(invoice_numbers), case_id, message_id))
+
+
+@dataclass(frozen=True)
+class _Pending:
+    kind: str
+    at: datetime
+    payload: str
+    debtor_id: str | None
+    invoice_numbers: list[str]
+    case_id: int | None
+    message_id: str | None
+
+
+def write_pending(session: Session) -> int:
+    """Chain and write the records queued in this transaction; return how many.
+
+    Runs by itself when the outermost transaction commits; call it before reading the
+    evidence table in a transaction that appended to it.
+    """
+    queue = _queue(session)
+    if not queue:
+        return 0
     head = _locked_head(session)
-    seq = head.seq + 1
-    body = canonical(payload)
-    digest = record_hash(head.hash, seq, at, kind, body)
-    record = EvidenceRecord(
-        seq=seq, at=at, kind=kind, debtor_id=debtor_id,
-        invoice_numbers=sorted(invoice_numbers), case_id=case_id, message_id=message_id,
-        payload=body, prev_hash=head.hash, hash=digest,
-    )
-    head.seq, head.hash = seq, digest
-    session.add(record)
-    return record
+    for pending in queue:
+        seq = head.seq + 1
+        digest = record_hash(head.hash, seq, pending.at, pending.kind, pending.payload)
+        session.add(EvidenceRecord(
+            seq=seq, at=pending.at, kind=pending.kind, debtor_id=pending.debtor_id,
+            invoice_numbers=pending.invoice_numbers, case_id=pending.case_id,
+            message_id=pending.message_id, payload=pending.payload, prev_hash=head.hash,
+            hash=digest))
+        head.seq, head.hash = seq, digest
+    written = len(queue)
+    queue.clear()
+    session.flush()
+    return written
 
 
+_QUEUE = "relance.evidence.queue"
+_MARKS = "relance.evidence.marks"
 _HEAD = "relance.evidence.head"
+
+
+def _queue(session: Session) -> list[_Pending]:
+    return session.info.setdefault(_QUEUE, [])
 
 
 def _locked_head(session: Session) -> EvidenceHead:
@@ -90,16 +124,32 @@ def _locked_head(session: Session) -> EvidenceHead:
     return head
 
 
+@event.listens_for(Session, "after_transaction_create")
+def _mark_savepoint(session: Session, transaction: Any) -> None:
+    if transaction.nested:  # where to cut the queue back to if this savepoint rolls back
+        session.info.setdefault(_MARKS, {})[transaction] = len(_queue(session))
+
+
+@event.listens_for(Session, "before_commit")
+def _write_at_commit(session: Session) -> None:
+    if session.get_nested_transaction() is None:  # the outermost transaction commits
+        write_pending(session)
+
+
 @event.listens_for(Session, "after_soft_rollback")
-def _forget_head_on_rollback(session: Session, _previous: Any) -> None:
+def _drop_on_rollback(session: Session, previous: Any) -> None:
     # a rolled-back savepoint releases the locks taken inside it: lock again next time
     session.info.pop(_HEAD, None)
+    mark = session.info.get(_MARKS, {}).pop(previous, None) if previous.nested else 0
+    if mark is not None:
+        del _queue(session)[mark:]
 
 
 @event.listens_for(Session, "after_transaction_end")
-def _forget_head_at_end(session: Session, transaction: Any) -> None:
+def _forget_at_end(session: Session, transaction: Any) -> None:
     if transaction.parent is None:
-        session.info.pop(_HEAD, None)
+        for key in (_HEAD, _QUEUE, _MARKS):
+            session.info.pop(key, None)
 
 
 @dataclass(frozen=True)
