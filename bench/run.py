@@ -1,18 +1,21 @@
 """``make bench``: no-op Dramatiq ceiling vs. end-to-end reminders, on the real servers.
 
-1. Ceiling: M messages (BENCH_NOOP_MESSAGES, default 5000) to the no-op actor of
-   ``bench/noop.py``, drained by ``python -m dramatiq bench.noop -p 2 -t 8`` through the
-   shared Redis. Rate = M / (first enqueue -> queue empty, every message handled and acked).
+1. Ceiling: M messages (BENCH_NOOP_MESSAGES, default 20000) to the no-op actor of
+   ``bench/noop.py`` (relance's own broker and middleware), drained by ``python -m dramatiq
+   bench.noop -p 2 -t 8`` through the shared Redis. They are enqueued with relance's
+   publisher (1000 per round trip) while the workers run. Rate = M / (first enqueue ->
+   queue and its hash of unacknowledged messages both empty).
 2. End to end: N invoices (BENCH_REMINDERS, default 2000) whose ``pre_due`` step is due at
-   once; ``relance worker`` (2 processes, 8 threads) is started and ready, then
-   ``relance scheduler``. Rate = N / (scheduler start -> N-th message at the SMTP sink).
-   Run with RELANCE_MAX_IN_FLIGHT=100000 (BENCH_MAX_IN_FLIGHT), then with the default 2000
-   unless BENCH_DEFAULT_RUN=0.
+   once; ``relance worker`` (2 processes, 8 threads) is started and waited for (both
+   processes report ``worker.ready``), then ``relance scheduler``. Rate = N / (scheduler
+   start -> N-th message at the SMTP sink). Settings are the defaults (RELANCE_MAX_IN_FLIGHT
+   2000, override with BENCH_MAX_IN_FLIGHT), with a tick of 0.5 s.
 
 Uses the system PostgreSQL (BENCH_POSTGRES_URL, default postgres@127.0.0.1:5432) with a
 database ``relance_bench_<random>`` and the system Redis (BENCH_REDIS_URL) with namespaces
-``relance-bench-<random>-*``; both are removed at the end. The last line printed is
-``end_to_end_vs_noop_ratio=<x.xxx>`` (end-to-end msgs/s of the first run / no-op msgs/s).
+``relance-bench-<random>-*``; both are removed at the end. Each part also reports the CPU
+used by every process (from /proc), per message, and the workers' resident memory. The last
+line printed is ``end_to_end_vs_noop_ratio=<x.xxx>`` (end-to-end msgs/s / no-op msgs/s).
 """
 
 from __future__ import annotations
@@ -35,10 +38,9 @@ import harness  # noqa: E402 - tests/chaos/harness.py, put on the path above
 
 PG_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-NOOP_MESSAGES = int(os.environ.get("BENCH_NOOP_MESSAGES", "5000"))
+NOOP_MESSAGES = int(os.environ.get("BENCH_NOOP_MESSAGES", "20000"))
 REMINDERS = int(os.environ.get("BENCH_REMINDERS", "2000"))
-MAX_IN_FLIGHT = os.environ.get("BENCH_MAX_IN_FLIGHT", "100000")
-DEFAULT_RUN = os.environ.get("BENCH_DEFAULT_RUN", "1") != "0"
+MAX_IN_FLIGHT = os.environ.get("BENCH_MAX_IN_FLIGHT", "2000")
 TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "600"))
 TAG = secrets.token_hex(4)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -106,9 +108,13 @@ def cpu_split(before: dict[str, float], after: dict[str, float], seconds: float)
 
 def bench_noop(folder: Path) -> dict:
     namespace = f"relance-bench-{TAG}-noop"
-    env = {**os.environ, "BENCH_REDIS_URL": REDIS_URL, "BENCH_NAMESPACE": namespace, "PYTHONPATH": str(ROOT)}
-    os.environ.update({"BENCH_REDIS_URL": REDIS_URL, "BENCH_NAMESPACE": namespace})
-    from bench import noop  # the broker reads the environment set just above
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELANCE_")}
+    env.update({"RELANCE_REDIS_URL": REDIS_URL, "RELANCE_REDIS_NAMESPACE": namespace,
+                "RELANCE_HEARTBEAT_TIMEOUT_MS": "5000", "RELANCE_MAINTENANCE_CHANCE": "100000",
+                "PYTHONPATH": str(ROOT)})
+    os.environ.update({k: env[k] for k in env if k.startswith("RELANCE_")})
+    from bench import noop  # its broker reads the environment set just above
+    from handlers.adapters.publisher import DramatiqPublisher
 
     log = open(folder / "noop-worker.log", "wb")  # noqa: SIM115 - closed below
     worker = subprocess.Popen(
@@ -120,26 +126,24 @@ def bench_noop(folder: Path) -> dict:
         start_new_session=True,
     )
     client = redis_client()
+    queue = f"{namespace}:{noop.QUEUE}"
+    publisher = DramatiqPublisher(noop.broker, queue=noop.QUEUE)
+    tasks = [noop.NoopTask(index) for index in range(NOOP_MESSAGES)]
     try:
         wait_for_consumers(namespace, 2)
         before = cpu_snapshot({"noop workers": worker.pid})
         start = time.monotonic()
-        for index in range(NOOP_MESSAGES):
-            noop.noop.send(index)
+        publisher.publish(tasks)  # batched, as the scheduler publishes
         enqueued = time.monotonic() - start
 
         def drained() -> bool:
-            acks = int(client.get(noop.ACKS_KEY) or 0)
-            return (
-                acks >= NOOP_MESSAGES
-                and client.llen(f"{namespace}:bench_noop") == 0
-                and client.hlen(f"{namespace}:bench_noop.msgs") == 0
-            )
+            return client.llen(queue) == 0 and client.hlen(f"{queue}.msgs") == 0
 
-        if not harness.wait_for(drained, TIMEOUT, 0.01):
-            raise RuntimeError(f"no-op queue not drained: {client.get(noop.ACKS_KEY)} handled")
+        if not harness.wait_for(drained, TIMEOUT, 0.005):
+            raise RuntimeError(f"no-op queue not drained: {client.hlen(f'{queue}.msgs')} left")
         elapsed = time.monotonic() - start
         split = cpu_split(before, cpu_snapshot({"noop workers": worker.pid}), elapsed)
+        rss = worker_rss(worker.pid)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(worker.pid, signal.SIGTERM)
@@ -157,7 +161,21 @@ def bench_noop(folder: Path) -> dict:
         "enqueue_seconds": enqueued,
         "rate": NOOP_MESSAGES / elapsed,
         "cpu": split,
+        "rss_mb": rss,
     }
+
+
+def worker_rss(pgid: int) -> list[float]:
+    """Resident memory (MB) of each Dramatiq worker process in the group (not the parent)."""
+    sizes = []
+    for pid in harness.group_members(pgid):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            status = Path(f"/proc/{pid}/status").read_text()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if pid != pgid and b"dramatiq" in cmdline:
+                kb = int(next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1])
+                sizes.append(round(kb / 1024, 1))
+    return sorted(sizes)
 
 
 # --- 2. end to end --------------------------------------------------------------------------
@@ -178,6 +196,26 @@ def drop_database(name: str) -> None:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def first_emitting_tick(events: list[dict]) -> float:
+    """Wall-clock start (epoch seconds) of the first ``scheduler.tick`` that emitted steps."""
+    from datetime import datetime
+
+    for entry in events:
+        if entry.get("event") == "scheduler.tick" and entry.get("emitted"):
+            end = datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00")).timestamp()
+            return end - float(entry.get("ms", 0.0)) / 1000
+    raise RuntimeError("the scheduler logged no tick that emitted steps")
+
+
+def database_size(url: str) -> int:
+    """Bytes of the database (tables, indexes, TOAST) after the run."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("VACUUM ANALYZE")
+        return connection.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+
+
 def bench_end_to_end(folder: Path, label: str, max_in_flight: str) -> dict:
     database = f"relance_bench_{TAG}_{label}"
     namespace = f"relance-bench-{TAG}-{label}"
@@ -196,35 +234,52 @@ def bench_end_to_end(folder: Path, label: str, max_in_flight: str) -> dict:
             RELANCE_TICK_SECONDS="0.5",
         )
         service.command("migrate")
+        empty = database_size(url)
         service.ingest_invoices(REMINDERS)
         worker = service.start("worker", "worker")
         wait_for_consumers(namespace, 2)
+        if not harness.wait_for(lambda: sum(e.get("event") == "worker.ready"
+                                            for e in service.log_events("worker")) >= 2, 120, 0.1):
+            raise RuntimeError(f"{label}: the worker processes did not report ready")
         before = cpu_snapshot({"worker": worker.pid})
-        start = time.monotonic()
+        start, wall_start = time.monotonic(), time.time()
         scheduler = service.start("scheduler", "scheduler")
         if not harness.wait_for(lambda: sink.count() >= REMINDERS, TIMEOUT, 0.02):
             raise RuntimeError(f"{label}: only {sink.count()} of {REMINDERS} messages received")
         times = sorted(sink.times())
         last = times[REMINDERS - 1]
         elapsed = last - start
+        # from the start of the first tick that emitted (the scheduler process's own
+        # start-up, imports and connections, left out as the workers' is)
+        first_tick = start + first_emitting_tick(service.log_events("scheduler")) - wall_start
         after = cpu_snapshot({"worker": worker.pid, "scheduler": scheduler.pid})
         before["scheduler"] = 0.0
         split = cpu_split(before, after, time.monotonic() - start)
+        per_message = {name: round((after[name] - before.get(name, 0.0)) / REMINDERS * 1000, 2)
+                       for name in after}
+        rss = worker_rss(worker.pid)
         harness.wait_for(harness.done(sink, url, REMINDERS), 60, 0.2)  # last commits of `sent`
         tally = sink.tally()
         state = harness.database_state(url)
+        size = database_size(url) - empty
         return {
             "label": label,
             "max_in_flight": max_in_flight,
             "messages": REMINDERS,
-            "seconds": elapsed,
-            "rate": REMINDERS / elapsed,
+            "seconds_with_startup": elapsed,
+            "rate_with_startup": REMINDERS / elapsed,
+            "seconds": last - first_tick,
+            "rate": REMINDERS / (last - first_tick),
+            "scheduler_startup": first_tick - start,
             "first_message_after": times[0] - start,
             "steady_rate": (REMINDERS - 1) / (last - times[0]) if last > times[0] else None,
             "unique": tally["unique"],
             "duplicated": tally["duplicated"],
             "sent_in_db": state["messages"].get("email:sent", 0),
             "cpu": split,
+            "cpu_ms_per_message": per_message,
+            "rss_mb": rss,
+            "database_kb_per_reminder": round(size / REMINDERS / 1024, 1),
         }
     finally:
         if service is not None:
@@ -242,22 +297,25 @@ def main() -> int:
         print(
             f"noop: {noop['messages']} messages in {noop['seconds']:.2f} s "
             f"(enqueue {noop['enqueue_seconds']:.2f} s) = {noop['rate']:.1f} msgs/s; "
-            f"cores used {json.dumps(noop['cpu'])}",
+            f"cores used {json.dumps(noop['cpu'])}; worker RSS MB {noop['rss_mb']}",
             flush=True,
         )
-        runs = [bench_end_to_end(folder, "wide", MAX_IN_FLIGHT)]
-        if DEFAULT_RUN:
-            runs.append(bench_end_to_end(folder, "default", "2000"))
+        runs = [bench_end_to_end(folder, "e2e", MAX_IN_FLIGHT)]
         for run in runs:
             print(
                 f"end_to_end max_in_flight={run['max_in_flight']}: {run['messages']} messages in "
-                f"{run['seconds']:.2f} s = {run['rate']:.1f} msgs/s (first after "
+                f"{run['seconds']:.2f} s from the first emitting tick = {run['rate']:.1f} msgs/s "
+                f"({run['rate_with_startup']:.1f} msgs/s counting the scheduler's start-up of "
+                f"{run['scheduler_startup']:.2f} s; first message after "
                 f"{run['first_message_after']:.2f} s, then {run['steady_rate']:.1f} msgs/s); "
                 f"unique {run['unique']}, duplicated {run['duplicated']}, "
                 f"sent in db {run['sent_in_db']}",
                 flush=True,
             )
             print(f"  cores used {json.dumps(run['cpu'])}", flush=True)
+            print(f"  CPU ms per reminder {json.dumps(run['cpu_ms_per_message'])}; "
+                  f"worker RSS MB {run['rss_mb']}; database {run['database_kb_per_reminder']} kB "
+                  "per reminder (ingested invoice included)", flush=True)
     print(f"end_to_end_vs_noop_ratio={runs[0]['rate'] / noop['rate']:.3f}", flush=True)
     return 0
 
