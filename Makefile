@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test chaos lint install bench bench-scheduler bench-ingest bench-memory clean
+.PHONY: run test chaos lint install bench bench-scheduler bench-ingest bench-memory profile clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ bench-scheduler: $(STAMP)
 # `relance ingest` of 1 000 000 events into PostgreSQL: events/s and resident memory.
 bench-ingest: $(STAMP)
 	$(BIN)/python -m bench.ingest
+
+# One reminder's CPU time, SQL statements and pyinstrument profile, in one thread.
+profile: $(STAMP)
+	$(BIN)/python -m bench.profile
 
 # Worker resident memory over 100 000 reminders end to end.
 bench-memory: $(STAMP)

@@ -1,0 +1,119 @@
+"""``make profile``: where a reminder's time goes, in one thread, on the real servers.
+
+N invoices (BENCH_PROFILE_REMINDERS, default 500) due at once are ingested into a fresh
+PostgreSQL database; one scheduler tick claims them; then each step runs in this process's
+main thread exactly as a worker thread runs it (``run_step``, then the transmission of the
+recorded message over SMTP to a loopback sink), with no broker in between. Printed: the
+thread's CPU time and the wall time per reminder, the SQL statements per reminder (counted
+on the engine) and, with BENCH_PROFILE=1 (default), a pyinstrument profile of the loop
+written to ``var/profile.txt`` and ``var/profile.html``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+from bench.run import (
+    TAG,
+    create_database,
+    drop_database,
+    harness,  # tests/chaos/harness.py, put on the path by bench.run
+)
+
+REMINDERS = int(os.environ.get("BENCH_PROFILE_REMINDERS", "500"))
+PROFILE = os.environ.get("BENCH_PROFILE", "1") != "0"
+OUT = Path(os.environ.get("BENCH_PROFILE_DIR", Path(__file__).resolve().parents[1] / "var"))
+
+
+class Collect:
+    """A publisher that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.tasks: list = []
+
+    def publish(self, tasks) -> None:
+        self.tasks.extend(tasks)
+
+
+def main() -> int:
+    from sqlalchemy import event
+
+    from config.bootstrap import build_app
+    from config.logging import configure_logging
+    from config.settings import Settings
+    from handlers.adapters.store import migrate
+    from handlers.delivery import deliver
+    from handlers.service import run_step
+    from relance.ingest import ingest_stream
+    from scheduler.tick import tick
+
+    configure_logging(os.environ.get("RELANCE_LOG_LEVEL", "INFO"))
+    database = f"relance_profile_{TAG}"
+    url = create_database(database)
+    sink = harness.Sink().start()
+    app = None
+    try:
+        settings = Settings(database_url=url, smtp_host="127.0.0.1", smtp_port=sink.port,
+                            smtp_tls="none", sender="Relance <relance@creancier.example>",
+                            now=harness.T0, data_dir=OUT / f"profile-{TAG}")
+        app = build_app(settings)
+        migrate(app.engine)
+        events = io.BytesIO(harness.invoice_events(REMINDERS).encode("utf-8"))
+        ingest_stream(app, events, "profile", io.StringIO())
+        steps = Collect()
+        tick(app.sessions, steps, harness.T0, lease=timedelta(seconds=300), batch_size=500,
+             max_in_flight=None)
+        statements: Counter[str] = Counter()
+
+        @event.listens_for(app.engine, "before_cursor_execute")
+        def _count(_conn, _cursor, statement, *_args) -> None:
+            statements[" ".join(statement.split()[:3])] += 1
+
+        class DeliverHere:  # what the worker's actor does with a recorded message
+            def publish(self, tasks) -> None:
+                for task in tasks:
+                    deliver(app.sessions, task.message_pk, task.attempt, lambda: harness.T0,
+                            app.transports, app.ctx, recorded=task.recorded)
+
+        profiler = None
+        if PROFILE:
+            from pyinstrument import Profiler
+
+            profiler = Profiler(interval=0.001)
+            profiler.start()
+        wall, cpu = time.perf_counter(), time.thread_time()
+        for step in steps.tasks:
+            run_step(app.sessions, DeliverHere(), step.message_id, step.event, step.step_id,
+                     harness.T0, app.ctx)
+        wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
+        if profiler is not None:
+            profiler.stop()
+            OUT.mkdir(parents=True, exist_ok=True)
+            (OUT / "profile.txt").write_text(profiler.output_text(color=False), encoding="utf-8")
+            (OUT / "profile.html").write_text(profiler.output_html(), encoding="utf-8")
+        count = len(steps.tasks)
+        print(f"{count} reminders, {sink.count()} at the SMTP sink", flush=True)
+        print(f"per reminder: {cpu / count * 1000:.2f} ms CPU of this thread, "
+              f"{wall / count * 1000:.2f} ms wall ({count / wall:.1f} reminders/s in one thread)")
+        print(f"SQL statements per reminder: {sum(statements.values()) / count:.1f} "
+              "(BEGIN and COMMIT not counted)")
+        for statement, seen in statements.most_common():
+            print(f"  {seen / count:4.1f}  {statement}")
+        if profiler is not None:
+            print(f"profile: {OUT / 'profile.txt'} and {OUT / 'profile.html'}")
+    finally:
+        if app is not None:
+            app.dispose()
+        sink.stop()
+        drop_database(database)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
