@@ -41,6 +41,8 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 NOOP_MESSAGES = int(os.environ.get("BENCH_NOOP_MESSAGES", "20000"))
 REMINDERS = int(os.environ.get("BENCH_REMINDERS", "2000"))
 MAX_IN_FLIGHT = os.environ.get("BENCH_MAX_IN_FLIGHT", "2000")
+PROCESSES = os.environ.get("BENCH_WORKER_PROCESSES", "2")
+THREADS = os.environ.get("BENCH_WORKER_THREADS", "8")
 TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "600"))
 TAG = secrets.token_hex(4)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -118,7 +120,7 @@ def bench_noop(folder: Path) -> dict:
 
     log = open(folder / "noop-worker.log", "wb")  # noqa: SIM115 - closed below
     worker = subprocess.Popen(
-        [sys.executable, "-m", "dramatiq", "bench.noop", "-p", "2", "-t", "8"],
+        [sys.executable, "-m", "dramatiq", "bench.noop", "-p", PROCESSES, "-t", THREADS],
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -130,7 +132,7 @@ def bench_noop(folder: Path) -> dict:
     publisher = DramatiqPublisher(noop.broker, queue=noop.QUEUE)
     tasks = [noop.NoopTask(index) for index in range(NOOP_MESSAGES)]
     try:
-        wait_for_consumers(namespace, 2)
+        wait_for_consumers(namespace, int(PROCESSES))
         before = cpu_snapshot({"noop workers": worker.pid})
         start = time.monotonic()
         publisher.publish(tasks)  # batched, as the scheduler publishes
@@ -232,14 +234,17 @@ def bench_end_to_end(folder: Path, label: str, max_in_flight: str) -> dict:
             RELANCE_MAX_IN_FLIGHT=max_in_flight,
             RELANCE_CLAIM_LEASE_SECONDS="300",
             RELANCE_TICK_SECONDS="0.5",
+            RELANCE_WORKER_PROCESSES=PROCESSES,
+            RELANCE_WORKER_THREADS=THREADS,
         )
         service.command("migrate")
         empty = database_size(url)
         service.ingest_invoices(REMINDERS)
         worker = service.start("worker", "worker")
-        wait_for_consumers(namespace, 2)
+        wait_for_consumers(namespace, int(PROCESSES))
         if not harness.wait_for(lambda: sum(e.get("event") == "worker.ready"
-                                            for e in service.log_events("worker")) >= 2, 120, 0.1):
+                                            for e in service.log_events("worker")) >= int(PROCESSES),
+                                120, 0.1):
             raise RuntimeError(f"{label}: the worker processes did not report ready")
         before = cpu_snapshot({"worker": worker.pid})
         start, wall_start = time.monotonic(), time.time()
