@@ -50,6 +50,10 @@ class EventRejected(ValueError):
 
 
 def _no_controls(value: str) -> str:
+    # a printable string has none of these (str.isprintable refuses every Cc, Cf, Cs, Zl
+    # and Zp character, and more): the loop only runs for the others
+    if value.isprintable():
+        return value
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs") for ch in value):
         raise ValueError("must not contain control characters or line breaks")
     return value
@@ -354,7 +358,8 @@ def decode_json(raw: str | bytes) -> dict[str, Any]:
         raise EventRejected("not valid JSON: a number has too many digits") from exc
     if not isinstance(data, dict):
         raise EventRejected("an event must be a JSON object")
-    if _depth(data) > MAX_DEPTH:
+    # an object holds at most as many nested objects and arrays as the line has { and [
+    if raw.count("{") + raw.count("[") > MAX_DEPTH and _depth(data) > MAX_DEPTH:
         raise EventRejected(f"nested deeper than {MAX_DEPTH} levels")
     return data
 
@@ -365,7 +370,11 @@ def _reject_constant(text: str) -> Any:
 
 def parse_event(raw: str | bytes) -> Any:
     """Validate one accounting event; raise EventRejected naming the field on any breach."""
-    data = decode_json(raw)
+    return validate_event(decode_json(raw))
+
+
+def validate_event(data: dict[str, Any]) -> Any:
+    """``parse_event`` of a line already decoded by ``decode_json``."""
     event_id = data.get("event_id") if isinstance(data.get("event_id"), str) else None
     kind = data.get("type")
     if not isinstance(kind, str) or kind not in EVENT_TYPES:
@@ -375,6 +384,10 @@ def parse_event(raw: str | bytes) -> Any:
     try:
         return _ADAPTER.validate_python(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        message = first["msg"].removeprefix("Value error, ")
-        raise EventRejected(f"{_field_path(first['loc'])}: {message}", event_id) from exc
+        first = exc.errors(include_url=False, include_context=False, include_input=False)[0]
+    # raised outside the except block, not chained to the validation error: that error
+    # holds the exceptions raised by validators, with their frames, where the garbage
+    # collector cannot see them; chained, every rejected line would keep its caller's
+    # frames (a whole batch of ``relance ingest``) alive for good
+    message = first["msg"].removeprefix("Value error, ")
+    raise EventRejected(f"{_field_path(first['loc'])}: {message}", event_id)

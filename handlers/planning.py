@@ -70,11 +70,21 @@ def _write(session: Session, invoice: InvoiceRow, debtor: DebtorRow, policy: Pol
 
 def plan_invoice(session: Session, invoice: InvoiceRow, debtor: DebtorRow, policy: Policy,
                  now: datetime) -> None:
-    """Plan the ladder of an invoice that has just become known."""
+    """Plan the ladder of an invoice that has just been created.
+
+    A new invoice has no planned step yet, so the steps are added without looking each one
+    up first (what ``schedule`` does); they are inserted together at the next flush.
+    """
     today = local_date(now, debtor.timezone)
-    _write(session, invoice, debtor, policy,
-           plan_new_invoice(invoice.due_date, today, policy, debtor.country))
-    plan_prescription_warning(session, invoice, debtor, policy, today)
+    steps: dict[str, tuple[str, datetime]] = {}  # a step planned twice keeps its first place
+    for item in plan_new_invoice(invoice.due_date, today, policy, debtor.country):
+        steps[item.step.name] = (item.step.event, window_opening(item.day, debtor.timezone,
+                                                                 policy.window))
+    steps[PRESCRIPTION_WARNING] = ("deadline.expired",
+                                   _prescription_warning_at(invoice, debtor, policy, today))
+    session.add_all([PlannedStep(invoice_id=invoice.id, debtor_id=invoice.debtor_id, step=step,
+                                 event=event, due_at=due_at, status="planned", emit_count=0)
+                     for step, (event, due_at) in steps.items()])
 
 
 PRESCRIPTION_WARNING = "prescription_warning"
@@ -91,10 +101,15 @@ def prescription_dates(invoice: InvoiceRow, kind: str) -> tuple[date, date]:
 
 def plan_prescription_warning(session: Session, invoice: InvoiceRow, debtor: DebtorRow,
                               policy: Policy, today: date) -> None:
+    schedule(session, invoice, PRESCRIPTION_WARNING, "deadline.expired",
+             _prescription_warning_at(invoice, debtor, policy, today))
+
+
+def _prescription_warning_at(invoice: InvoiceRow, debtor: DebtorRow, policy: Policy,
+                             today: date) -> datetime:
     _, warn = prescription_dates(invoice, debtor.kind)
     day = next_business_day(max(warn, today), debtor.country)
-    schedule(session, invoice, PRESCRIPTION_WARNING, "deadline.expired",
-             window_opening(day, debtor.timezone, policy.window))
+    return window_opening(day, debtor.timezone, policy.window)
 
 
 def resume_invoice(session: Session, invoice: InvoiceRow, debtor: DebtorRow, policy: Policy,

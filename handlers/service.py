@@ -20,7 +20,7 @@ from handlers.adapters.orm import ProcessedMessage, RejectedEvent
 from handlers.adapters.store import transaction
 from handlers.context import Context
 from handlers.escalation import handle_deadline
-from handlers.events import EventRejected, parse_event
+from handlers.events import EventRejected, decode_json, validate_event
 from handlers.ports import Publisher
 from handlers.reminders import handle_step_due
 
@@ -39,11 +39,10 @@ def process_once(sessions: sessionmaker[Session], publisher: Publisher, message_
     """Run ``work`` unless ``message_id`` was processed; return False for a duplicate."""
     try:
         with transaction(sessions) as session:
-            if session.get(ProcessedMessage, message_id) is not None:
-                log.info("message.duplicate", message_id=message_id, actor=actor)
-                return False
-            tasks = work(session)
+            # written first: a second copy running at the same time waits on this key
             session.add(ProcessedMessage(message_id=message_id, actor=actor, processed_at=now))
+            session.flush()
+            tasks = work(session)
     except IntegrityError:
         log.info("message.duplicate", message_id=message_id, actor=actor)
         return False
@@ -67,24 +66,64 @@ class IngestResult:
     reason: str | None = None
 
 
-def ingest_one(session: Session, raw: str | bytes, now: datetime, ctx: Context, *,
-               source: str | None = None, line_no: int | None = None) -> IngestResult:
-    """Validate and apply one raw event inside ``session``; a rejection is stored, not raised."""
+@dataclass(frozen=True)
+class ParsedLine:
+    """One raw event after validation: its text, decoded JSON and event, or the rejection."""
+
+    text: str
+    data: dict | None
+    event: object | None
+    rejected: EventRejected | None
+
+
+def parse_line(raw: str | bytes) -> ParsedLine:
+    """Validate one raw event; nothing is stored or logged yet (``ingest_one`` does that)."""
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     try:
-        event = parse_event(raw)
-        with session.begin_nested():
-            outcome = accounting.receive(session, event, text, now, ctx.policies)
+        data = decode_json(raw)
+        return ParsedLine(text, data, validate_event(data), None)
+    except EventRejected as rejected:  # kept without its traceback (and the frames in it)
+        return ParsedLine(text, None, None, EventRejected(rejected.reason, rejected.event_id))
+
+
+def ingest_one(session: Session, raw: str | bytes, now: datetime, ctx: Context, *,
+               source: str | None = None, line_no: int | None = None,
+               parsed: ParsedLine | None = None,
+               batch: accounting.Batch | None = None) -> IngestResult:
+    """Validate and apply one raw event inside ``session``; a rejection is stored, not raised.
+
+    ``relance ingest`` passes the line already parsed (``parse_line``) and the ``batch`` the
+    event belongs to: the inbox is then read once per batch, and the event is applied
+    without a savepoint unless the batch asks for them (see ``accounting.Batch``).
+    """
+    if parsed is None:
+        parsed = parse_line(raw)
+    if parsed.rejected is not None:
+        return _reject(session, raw, parsed.rejected, now, source, line_no)
+    try:
+        if batch is not None and not batch.savepoints:
+            outcome = accounting.receive(session, parsed.event, parsed.text, now, ctx.policies,
+                                         data=parsed.data, batch=batch)
+        else:
+            with session.begin_nested():
+                outcome = accounting.receive(session, parsed.event, parsed.text, now,
+                                             ctx.policies, data=parsed.data, batch=batch)
     except EventRejected as rejected:
-        session.add(RejectedEvent(event_id=_storable_id(rejected.event_id), raw=_storable_raw(raw),
-                                  reason=_no_nul(rejected.reason), source=_clip_source(source),
-                                  line_no=line_no, received_at=now))
-        log.warning("event.rejected", event_id=rejected.event_id, reason=rejected.reason,
-                    source=source, line=line_no)
-        return IngestResult("rejected", rejected.event_id, rejected.reason)
+        return _reject(session, raw, rejected, now, source, line_no)
     if outcome.status == "duplicate":
         log.info("event.duplicate", event_id=outcome.event_id)
     return IngestResult(outcome.status, outcome.event_id, outcome.detail)
+
+
+def _reject(session: Session, raw: str | bytes, rejected: EventRejected, now: datetime,
+            source: str | None, line_no: int | None) -> IngestResult:
+    """Store and log a rejected event."""
+    session.add(RejectedEvent(event_id=_storable_id(rejected.event_id), raw=_storable_raw(raw),
+                              reason=_no_nul(rejected.reason), source=_clip_source(source),
+                              line_no=line_no, received_at=now))
+    log.warning("event.rejected", event_id=rejected.event_id, reason=rejected.reason,
+                source=source, line=line_no)
+    return IngestResult("rejected", rejected.event_id, rejected.reason)
 
 
 def _no_nul(text: str) -> str:

@@ -1,13 +1,25 @@
-"""``relance ingest``: apply a JSON Lines stream, report per line, summary last."""
+"""``relance ingest``: apply a JSON Lines stream, report per line, summary last.
+
+The stream is read line by line and applied in batches of ``BATCH`` lines, one transaction
+each: the lines of a batch are validated first, the inbox is read once for the batch, and
+each event is applied without a savepoint of its own (``handlers.accounting.Batch``). A
+rejected event never undoes the others. Nothing is kept from one batch to the next but the
+counts.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from typing import BinaryIO, TextIO
 
 from config.bootstrap import App
+from handlers.accounting import Batch, NeedsSavepoints
 from handlers.adapters.store import transaction
 from handlers.events import MAX_LINE_BYTES
-from handlers.service import ingest_one
+from handlers.service import IngestResult, ParsedLine, ingest_one, parse_line
 
 BATCH = 500
 
@@ -27,14 +39,15 @@ def _lines(stream: BinaryIO):
         yield number, raw.rstrip(b"\r\n")
 
 
-def ingest_stream(app: App, stream: BinaryIO, label: str, out: TextIO) -> dict[str, int]:
+def ingest_stream(app: App, stream: BinaryIO, label: str, out: TextIO,
+                  batch_size: int = BATCH) -> dict[str, int]:
     """Ingest every non-blank line, in batches of one transaction each."""
     counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
     batch: list[tuple[int, bytes]] = []
     for number, raw in _lines(stream):
         if raw.strip():
             batch.append((number, raw))
-        if len(batch) >= BATCH:
+        if len(batch) >= batch_size:
             _apply(app, batch, label, counts, out)
             batch = []
     if batch:
@@ -44,13 +57,57 @@ def ingest_stream(app: App, stream: BinaryIO, label: str, out: TextIO) -> dict[s
     return counts
 
 
-def _apply(app: App, batch: list[tuple[int, bytes]], label: str, counts: dict[str, int],
+def _apply(app: App, lines: list[tuple[int, bytes]], label: str, counts: dict[str, int],
            out: TextIO) -> None:
     now = app.clock.now()
+    parsed = [(number, raw, parse_line(raw)) for number, raw in lines]
+    try:
+        results = _transaction(app, parsed, label, now, savepoints=False)
+    except _Retry as retry:  # rolled back: again, with a savepoint per event
+        results = _transaction(app, parsed, label, now, savepoints=True, logged=retry.index)
+    for number, result in results:
+        counts["accepted" if result.status == "parked" else result.status] += 1
+        if result.status == "rejected":
+            out.write(f"line {number}: rejected: {result.reason}\n")
+
+
+class _Retry(Exception):
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.index = index
+
+
+def _transaction(app: App, parsed: list[tuple[int, bytes, ParsedLine]], label: str,
+                 now: datetime, *, savepoints: bool,
+                 logged: int = 0) -> list[tuple[int, IngestResult]]:
+    """Apply one batch in one transaction. The first ``logged`` events were logged by an
+    attempt that was rolled back; they are applied again without logging them twice."""
+    results = []
     with transaction(app.sessions) as session:
-        for number, raw in batch:
-            result = ingest_one(session, raw, now, app.ctx, source=label, line_no=number)
-            key = "accepted" if result.status == "parked" else result.status
-            counts[key] += 1
-            if result.status == "rejected":
-                out.write(f"line {number}: rejected: {result.reason}\n")
+        batch = Batch(session, savepoints=savepoints)
+        try:
+            batch.prefetch([p.event for _, _, p in parsed if p.event is not None])
+            for index, (number, raw, line) in enumerate(parsed):
+                with _quiet(index < logged):
+                    try:
+                        result = ingest_one(session, raw, now, app.ctx, source=label,
+                                            line_no=number, parsed=line, batch=batch)
+                    except NeedsSavepoints as exc:
+                        raise _Retry(index) from exc
+                results.append((number, result))
+        finally:
+            batch.close()
+    return results
+
+
+@contextmanager
+def _quiet(on: bool) -> Iterator[None]:
+    if not on:
+        yield
+        return
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logging.disable(previous)

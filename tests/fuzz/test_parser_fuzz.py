@@ -149,7 +149,7 @@ def _fields(event: dict[str, Any]) -> list[tuple[str, str]]:
         "debtor.updated": debtor,
         "debtor.insolvency_opened": [("debtor_id", "id"), ("judgment_date", "date"),
                                      ("procedure", "enum")],
-        "delivery.status": [("message_id", "id"), ("status", "enum"), ("at", "timestamp")],
+        "delivery.status": [("message_id", "text"), ("status", "enum"), ("at", "timestamp")],
     }
     return fields + per_type[kind]
 
