@@ -22,9 +22,8 @@ from pathlib import Path
 from bench.run import (
     REDIS_URL,
     TAG,
+    clean_up,
     create_database,
-    drop_database,
-    drop_namespace,
     harness,  # tests/chaos/harness.py, put on the path by bench.run
     wait_for_consumers,
 )
@@ -83,11 +82,7 @@ def run(folder: Path) -> int:
             samples.append((sink.count(), time.monotonic() - start, worker_memory(worker.pid)))
         samples.append((sink.count(), time.monotonic() - start, worker_memory(worker.pid)))
     finally:
-        if service is not None:
-            service.close()
-        sink.stop()
-        drop_namespace(namespace)
-        drop_database(database)
+        clean_up(service, sink, namespace, database)
     return report(samples)
 
 

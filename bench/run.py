@@ -287,11 +287,16 @@ def bench_end_to_end(folder: Path, label: str, max_in_flight: str) -> dict:
             "database_kb_per_reminder": round(size / REMINDERS / 1024, 1),
         }
     finally:
-        if service is not None:
-            service.close()
-        sink.stop()
-        drop_namespace(namespace)
-        drop_database(database)
+        clean_up(service, sink, namespace, database)
+
+
+def clean_up(service, sink, namespace: str, database: str) -> None:
+    """Stop the processes and the sink, drop the Redis namespace and the database."""
+    if service is not None:
+        service.close()
+    sink.stop()
+    drop_namespace(namespace)
+    drop_database(database)
 
 
 def main() -> int:

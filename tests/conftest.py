@@ -157,6 +157,17 @@ class _Handler:
         return self.sink.answer
 
 
+@pytest.fixture
+def sessions(database_url):
+    """Sessions on a migrated store (SQLite or PostgreSQL, as ``database_url`` gives)."""
+    from handlers.adapters.store import make_engine, migrate, session_factory
+
+    engine = make_engine(database_url)
+    migrate(engine)
+    yield session_factory(engine)
+    engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def tls_ca():
     import trustme

@@ -29,14 +29,6 @@ class Recorder:
         return [task for batch in self.batches for task in batch]
 
 
-@pytest.fixture
-def sessions(database_url):
-    engine = make_engine(database_url)
-    migrate(engine)
-    yield session_factory(engine)
-    engine.dispose()
-
-
 def _store(sessions, steps: list[tuple[int, str, datetime, str, datetime | None, int]]) -> None:
     """Rows (invoice number, step, due_at, status, lease_until, emit_count), for one debtor."""
     with transaction(sessions) as session:

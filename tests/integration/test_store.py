@@ -10,16 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from handlers.adapters.orm import DebtorRow, InvoiceRow, MessageItem, PlannedStep
-from handlers.adapters.store import make_engine, migrate, schema_is_current, session_factory
+from handlers.adapters.store import make_engine, migrate, schema_is_current
 from handlers.adapters.store import transaction as tx
-
-
-@pytest.fixture
-def sessions(database_url):
-    engine = make_engine(database_url)
-    migrate(engine)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def _debtor(session, now):
