@@ -15,13 +15,18 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import BinaryIO, TextIO
 
+import structlog
+
 from config.bootstrap import App
 from handlers.accounting import Batch, NeedsSavepoints
 from handlers.adapters.store import transaction
 from handlers.events import MAX_LINE_BYTES
 from handlers.service import IngestResult, ParsedLine, ingest_one, parse_line
 
+log = structlog.get_logger("relance.ingest")
+
 BATCH = 500
+ANALYZE_FIRST = 2000  # events applied before the first ANALYZE, then each doubling
 
 
 def _lines(stream: BinaryIO):
@@ -44,17 +49,49 @@ def ingest_stream(app: App, stream: BinaryIO, label: str, out: TextIO,
     """Ingest every non-blank line, in batches of one transaction each."""
     counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
     batch: list[tuple[int, bytes]] = []
+    statistics = Statistics(app)
     for number, raw in _lines(stream):
         if raw.strip():
             batch.append((number, raw))
         if len(batch) >= batch_size:
             _apply(app, batch, label, counts, out)
+            statistics.after(sum(counts.values()))
             batch = []
     if batch:
         _apply(app, batch, label, counts, out)
     out.write(f"accepted {counts['accepted']}, duplicate {counts['duplicate']}, "
               f"rejected {counts['rejected']}\n")
     return counts
+
+
+class Statistics:
+    """Refresh PostgreSQL's statistics of the tables an import fills, as they grow.
+
+    A bulk import can multiply a table's size many times within minutes; until the planner
+    knows it, it keeps the plans of a small table and picks, e.g., a scan of every planned
+    step of a given status to cancel the steps of one invoice (50 ms instead of 0.1 ms at
+    800 000 steps, measured). Autovacuum would refresh them, but only once a minute at best
+    and not at all where it is off; so the import runs ``ANALYZE`` itself each time the
+    events it applied have doubled (after 2 000, 4 000, 8 000, ...), about 10 times for a
+    million events. Nothing is done on SQLite, whose planner has no such statistics.
+    """
+
+    TABLES = ("debtors", "invoices", "planned_steps", "payments", "inbox_events", "evidence")
+
+    def __init__(self, app: App, first: int | None = None) -> None:
+        self.app = app
+        first = ANALYZE_FIRST if first is None else first
+        self.next = first if app.engine.dialect.name == "postgresql" else None
+
+    def after(self, applied: int) -> None:
+        if self.next is None or applied < self.next:
+            return
+        with self.app.engine.connect() as connection:
+            connection.exec_driver_sql(f"ANALYZE {', '.join(self.TABLES)}")
+            connection.commit()
+        log.info("ingest.analyzed", events=applied, tables=list(self.TABLES))
+        while self.next <= applied:
+            self.next *= 2
 
 
 def _apply(app: App, lines: list[tuple[int, bytes]], label: str, counts: dict[str, int],

@@ -287,3 +287,25 @@ def test_a_feed_like_a_real_one_leaves_the_same_store_as_the_savepoint_path(data
     assert counts["rejected"] == len(expected["rejected"]) > 0
     for table in expected:
         assert store[table] == expected[table], table
+
+
+def test_an_import_refreshes_the_planner_statistics_as_its_tables_grow(app, monkeypatch):
+    """PostgreSQL: ANALYZE once the applied events double; SQLite has nothing to refresh."""
+    from sqlalchemy import text
+
+    monkeypatch.setattr(ingest_module, "ANALYZE_FIRST", 2)
+    events = [invoice_issued(f"F-S{i}", "2026-04-01", debtor={**DEBTOR, "id": f"D-S{i}"})
+              for i in range(6)]
+    ingest_stream(app, io.BytesIO("\n".join(json.dumps(e) for e in events).encode()), "t",
+                  io.StringIO(), batch_size=2)
+    statistics = ingest_module.Statistics(app)
+    if app.engine.dialect.name != "postgresql":
+        assert statistics.next is None
+        return
+    with app.engine.connect() as connection:
+        estimated = connection.execute(text(
+            "SELECT reltuples FROM pg_class WHERE relname = 'planned_steps' "
+            "AND relnamespace = to_regnamespace(current_schema())")).scalar()
+    assert estimated > 0  # never analyzed would be -1: the planner knows what was written
+    statistics.after(5)
+    assert statistics.next == 8  # 2 -> 4 -> 8: the next refresh once 8 events are applied
