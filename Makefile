@@ -6,13 +6,19 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test chaos lint install bench bench-scheduler bench-ingest bench-memory profile clean
+.PHONY: run test chaos lint lock install bench bench-scheduler bench-ingest bench-memory profile clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -c constraints.txt --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
+
+# Pin what is installed now into constraints.txt (after a change of dependencies).
+lock: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test]'
+	{ sed -n '1,2p' constraints.txt; $(BIN)/pip freeze --all --exclude-editable | grep -v '^setuptools=='; } > constraints.new
+	mv constraints.new constraints.txt
 
 install: $(STAMP)
 
@@ -21,6 +27,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Crash and outage tests (kill -9, Redis/PostgreSQL restarts, SMTP outage) on throwaway

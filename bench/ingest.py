@@ -48,11 +48,19 @@ SEED = int(os.environ.get("BENCH_SEED", "1"))
 TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "3600"))
 SAMPLE_SECONDS = 0.5
 
-CITIES = [("69007", "Lyon"), ("44000", "Nantes"), ("13100", "Aix-en-Provence"),
-          ("59000", "Lille"), ("75011", "Paris"), ("33000", "Bordeaux"), ("67000", "Strasbourg")]
+CITIES = [
+    ("69007", "Lyon"),
+    ("44000", "Nantes"),
+    ("13100", "Aix-en-Provence"),
+    ("59000", "Lille"),
+    ("75011", "Paris"),
+    ("33000", "Bordeaux"),
+    ("67000", "Strasbourg"),
+]
 
 
 # --- the feed ------------------------------------------------------------------------------
+
 
 class Feed:
     """Generates the lines one at a time; nothing is kept per line but a few recent ones."""
@@ -78,11 +86,20 @@ class Feed:
 
     def _debtor(self, number: int) -> dict:
         postal, city = CITIES[number % len(CITIES)]
-        debtor = {"id": f"CLI-{number:07d}", "name": f"Client {number} SAS", "kind": "business",
-                  "email": f"compta{number}@client{number % 97}.example", "language": "fr",
-                  "timezone": "Europe/Paris",
-                  "address": {"line1": f"{number % 300 + 1} rue des Forges", "postal_code": postal,
-                              "city": city, "country": "FR"}}
+        debtor = {
+            "id": f"CLI-{number:07d}",
+            "name": f"Client {number} SAS",
+            "kind": "business",
+            "email": f"compta{number}@client{number % 97}.example",
+            "language": "fr",
+            "timezone": "Europe/Paris",
+            "address": {
+                "line1": f"{number % 300 + 1} rue des Forges",
+                "postal_code": postal,
+                "city": city,
+                "country": "FR",
+            },
+        }
         if number % 3 == 0:
             debtor["siren"] = f"{552100000 + number % 99999:09d}"
         return debtor
@@ -96,28 +113,47 @@ class Feed:
             debtor = rng.randrange(max(0, self.debtors - 5000), self.debtors)
         issued = self._issue_day(index)
         cents = self._amount(index)
-        invoice = {"number": f"F-{index:07d}", "debtor_id": f"CLI-{debtor:07d}",
-                   "issue_date": issued.isoformat(),
-                   "due_date": (issued + timedelta(days=rng.choice((30, 45, 60)))).isoformat(),
-                   "currency": "EUR", "amount_due": f"{cents // 100}.{cents % 100:02d}"}
+        invoice = {
+            "number": f"F-{index:07d}",
+            "debtor_id": f"CLI-{debtor:07d}",
+            "issue_date": issued.isoformat(),
+            "due_date": (issued + timedelta(days=rng.choice((30, 45, 60)))).isoformat(),
+            "currency": "EUR",
+            "amount_due": f"{cents // 100}.{cents % 100:02d}",
+        }
         if index % 4 == 0:
             invoice["payment_url"] = f"https://pay.example.com/F-{index:07d}"
-        return {"event_id": self._id("iss"), "type": "invoice.issued",
-                "occurred_at": f"{issued.isoformat()}T10:00:00+01:00",
-                "invoice": invoice, "debtor": self._debtor(debtor)}
+        return {
+            "event_id": self._id("iss"),
+            "type": "invoice.issued",
+            "occurred_at": f"{issued.isoformat()}T10:00:00+01:00",
+            "invoice": invoice,
+            "debtor": self._debtor(debtor),
+        }
 
     def money(self, kind: str, index: int) -> dict:
         cents = self._amount(index)
         part = cents if self.rng.random() < 0.6 else max(1, cents // self.rng.choice((2, 3, 4)))
         amount = f"{part // 100}.{part % 100:02d}"
         paid_on = max(self._issue_day(index), self.today - timedelta(days=self.rng.randrange(5)))
-        common = {"occurred_at": f"{paid_on.isoformat()}T15:00:00+01:00",
-                  "invoice_number": f"F-{index:07d}", "amount": amount}
+        common = {
+            "occurred_at": f"{paid_on.isoformat()}T15:00:00+01:00",
+            "invoice_number": f"F-{index:07d}",
+            "amount": amount,
+        }
         if kind == "payment":
-            return {"event_id": self._id("pay"), "type": "payment.received", **common,
-                    "paid_on": paid_on.isoformat()}
-        return {"event_id": self._id("avo"), "type": "credit_note.issued", **common,
-                "credit_note_number": f"AV-{self.events:08d}"}
+            return {
+                "event_id": self._id("pay"),
+                "type": "payment.received",
+                **common,
+                "paid_on": paid_on.isoformat(),
+            }
+        return {
+            "event_id": self._id("avo"),
+            "type": "credit_note.issued",
+            **common,
+            "credit_note_number": f"AV-{self.events:08d}",
+        }
 
     def invalid(self) -> str:
         choice = self.rng.randrange(4)
@@ -128,8 +164,13 @@ class Feed:
         if choice == 1:
             return '{"event_id":"' + self._id("bad") + '","type":"payment.received",'
         if choice == 2:
-            return json.dumps({"event_id": self._id("bad"), "type": "invoice.paid",
-                               "occurred_at": "2026-03-02T10:00:00+01:00"})
+            return json.dumps(
+                {
+                    "event_id": self._id("bad"),
+                    "type": "invoice.paid",
+                    "occurred_at": "2026-03-02T10:00:00+01:00",
+                }
+            )
         if self.recent:  # an event id already used, with other content
             event = json.loads(self.rng.choice(self.recent))
             event["occurred_at"] = "2026-01-01T00:00:00+01:00"
@@ -145,12 +186,10 @@ class Feed:
             kind, line = "invalid", self.invalid()
         elif roll < 0.115 and self.invoices:
             kind = "payment"
-            line = json.dumps(self.money("payment", rng.randrange(self.invoices)),
-                              separators=(",", ":"))
+            line = json.dumps(self.money("payment", rng.randrange(self.invoices)), separators=(",", ":"))
         elif roll < 0.155 and self.invoices:
             kind = "credit_note"
-            line = json.dumps(self.money("credit_note", rng.randrange(self.invoices)),
-                              separators=(",", ":"))
+            line = json.dumps(self.money("credit_note", rng.randrange(self.invoices)), separators=(",", ":"))
         elif roll < 0.160:  # a payment for an invoice issued a little later: parked
             kind = "early_payment"
             ahead = rng.randrange(1, 20) if rng.random() < 0.5 else rng.randrange(20, 2000)
@@ -177,6 +216,7 @@ def write_feed(path: Path, events: int, seed: int) -> dict[str, int]:
 
 # --- the database --------------------------------------------------------------------------
 
+
 def _admin_url() -> str:
     return PG_URL.replace("postgresql+psycopg://", "postgresql://")
 
@@ -194,6 +234,7 @@ def drop_database(name: str) -> None:
 
 
 # --- sampling /proc ------------------------------------------------------------------------
+
 
 def rss_kib(pid: int) -> int | None:
     with contextlib.suppress(OSError):
@@ -223,8 +264,13 @@ def run_ingest(env: dict[str, str], folder: Path, feed: Path) -> dict:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with out_path.open("wb") as out, err_path.open("wb") as err:
         started = time.monotonic()
-        process = subprocess.Popen([sys.executable, "-m", "relance", "ingest", str(feed)],
-                                   env=env, cwd=folder, stdout=out, stderr=err)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "relance", "ingest", str(feed)],
+            env=env,
+            cwd=folder,
+            stdout=out,
+            stderr=err,
+        )
         while process.poll() is None:
             if time.monotonic() - started > TIMEOUT:
                 process.kill()
@@ -237,8 +283,10 @@ def run_ingest(env: dict[str, str], folder: Path, feed: Path) -> dict:
                 for mark in marks:
                     if marks[mark] is None and done >= mark:
                         marks[mark] = rss
-                        print(f"rss_at_{mark}%={rss / 1024:.1f} MiB "
-                              f"({time.monotonic() - started:.1f} s)", flush=True)
+                        print(
+                            f"rss_at_{mark}%={rss / 1024:.1f} MiB ({time.monotonic() - started:.1f} s)",
+                            flush=True,
+                        )
             time.sleep(SAMPLE_SECONDS)
         elapsed = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -249,10 +297,16 @@ def run_ingest(env: dict[str, str], folder: Path, feed: Path) -> dict:
     if process.returncode not in (0, 1) or not summary or not summary[-1].startswith("accepted"):
         tail = err_path.read_text(encoding="utf-8", errors="replace")[-3000:]
         raise RuntimeError(f"relance ingest exited {process.returncode}: {tail}")
-    return {"seconds": elapsed, "cpu_seconds": cpu, "summary": summary[-1],
-            "rejected_lines": len(summary) - 1,
-            "rss_peak_kib": peak, "rss_marks_kib": marks, "rss_last_kib": last_rss,
-            "log_bytes": err_path.stat().st_size}
+    return {
+        "seconds": elapsed,
+        "cpu_seconds": cpu,
+        "summary": summary[-1],
+        "rejected_lines": len(summary) - 1,
+        "rss_peak_kib": peak,
+        "rss_marks_kib": marks,
+        "rss_last_kib": last_rss,
+        "log_bytes": err_path.stat().st_size,
+    }
 
 
 def main() -> int:
@@ -262,24 +316,40 @@ def main() -> int:
         feed = folder / "events.jsonl"
         started = time.monotonic()
         counts = write_feed(feed, EVENTS, SEED)
-        print(f"feed: {EVENTS} lines, {feed.stat().st_size / 2**20:.1f} MiB in "
-              f"{time.monotonic() - started:.1f} s: "
-              + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), flush=True)
+        print(
+            f"feed: {EVENTS} lines, {feed.stat().st_size / 2**20:.1f} MiB in "
+            f"{time.monotonic() - started:.1f} s: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
+            flush=True,
+        )
         url = create_database(name)
         try:
             env = {k: v for k, v in os.environ.items() if not k.startswith("RELANCE_")}
-            env.update({"RELANCE_DATABASE_URL": url, "RELANCE_DATA_DIR": str(folder / "var"),
-                        "RELANCE_LOG_LEVEL": LOG_LEVEL, "PYTHONPATH": str(ROOT)})
-            subprocess.run([sys.executable, "-m", "relance", "migrate"], env=env, cwd=folder,
-                           check=True, capture_output=True)
+            env.update(
+                {
+                    "RELANCE_DATABASE_URL": url,
+                    "RELANCE_DATA_DIR": str(folder / "var"),
+                    "RELANCE_LOG_LEVEL": LOG_LEVEL,
+                    "PYTHONPATH": str(ROOT),
+                }
+            )
+            subprocess.run(
+                [sys.executable, "-m", "relance", "migrate"],
+                env=env,
+                cwd=folder,
+                check=True,
+                capture_output=True,
+            )
             result = run_ingest(env, folder, feed)
         finally:
             drop_database(name)
     rate = EVENTS / result["seconds"]
     print(f"log_level={LOG_LEVEL}, log_output={result['log_bytes'] / 2**20:.1f} MiB")
     print(f"ingest: {result['summary']} ({result['rejected_lines']} rejected lines printed)")
-    print(f"seconds={result['seconds']:.1f} (ingest process CPU {result['cpu_seconds']:.1f} s, "
-          f"load average {os.getloadavg()[0]:.1f})")
+    print(
+        f"seconds={result['seconds']:.1f} (ingest process CPU {result['cpu_seconds']:.1f} s, "
+        f"load average {os.getloadavg()[0]:.1f})"
+    )
     print(f"events_per_second={rate:.0f}")
     return 0
 

@@ -42,8 +42,11 @@ def worker_memory(pgid: int) -> dict[int, tuple[float, float]]:
         try:
             if pid == pgid or b"dramatiq" not in Path(f"/proc/{pid}/cmdline").read_bytes():
                 continue
-            fields = dict(line.split(":", 1) for line in
-                          Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+            fields = dict(
+                line.split(":", 1)
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                if ":" in line
+            )
         except OSError:
             continue
         sizes[pid] = (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
@@ -58,9 +61,15 @@ def run(folder: Path) -> int:
     samples: list[tuple[int, float, dict[int, tuple[float, float]]]] = []
     try:
         url = create_database(database)
-        service = harness.Service(folder, url, REDIS_URL, sink.port,
-                                  RELANCE_REDIS_NAMESPACE=namespace,
-                                  RELANCE_CLAIM_LEASE_SECONDS="600", RELANCE_TICK_SECONDS="0.5")
+        service = harness.Service(
+            folder,
+            url,
+            REDIS_URL,
+            sink.port,
+            RELANCE_REDIS_NAMESPACE=namespace,
+            RELANCE_CLAIM_LEASE_SECONDS="600",
+            RELANCE_TICK_SECONDS="0.5",
+        )
         service.command("migrate")
         started = time.monotonic()
         events = folder / "events.jsonl"
@@ -71,8 +80,9 @@ def run(folder: Path) -> int:
         print(f"ingested {REMINDERS} invoices in {time.monotonic() - started:.1f} s", flush=True)
         worker = service.start("worker", "worker")
         wait_for_consumers(namespace, 2)
-        harness.wait_for(lambda: sum(e.get("event") == "worker.ready"
-                                     for e in service.log_events("worker")) >= 2, 120, 0.1)
+        harness.wait_for(
+            lambda: sum(e.get("event") == "worker.ready" for e in service.log_events("worker")) >= 2, 120, 0.1
+        )
         samples.append((0, 0.0, worker_memory(worker.pid)))
         start = time.monotonic()
         service.start("scheduler", "scheduler")

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import dramatiq
 
-from config.bootstrap import make_broker
 from config.settings import load_settings
+from worker.broker import make_broker
 
 QUEUE = "bench_noop"
 

@@ -44,10 +44,10 @@ class Collect:
 def main() -> int:
     from sqlalchemy import event
 
+    from adapters.store import migrate
     from config.bootstrap import build_app
     from config.logging import configure_logging
     from config.settings import Settings
-    from handlers.adapters.store import migrate
     from handlers.delivery import deliver
     from handlers.service import run_step
     from relance.ingest import ingest_stream
@@ -59,16 +59,23 @@ def main() -> int:
     sink = harness.Sink().start()
     app = None
     try:
-        settings = Settings(database_url=url, smtp_host="127.0.0.1", smtp_port=sink.port,
-                            smtp_tls="none", sender="Relance <relance@creancier.example>",
-                            now=harness.T0, data_dir=OUT / f"profile-{TAG}")
+        settings = Settings(
+            database_url=url,
+            smtp_host="127.0.0.1",
+            smtp_port=sink.port,
+            smtp_tls="none",
+            sender="Relance <relance@creancier.example>",
+            now=harness.T0,
+            data_dir=OUT / f"profile-{TAG}",
+        )
         app = build_app(settings)
         migrate(app.engine)
         events = io.BytesIO(harness.invoice_events(REMINDERS).encode("utf-8"))
         ingest_stream(app, events, "profile", io.StringIO())
         steps = Collect()
-        tick(app.sessions, steps, harness.T0, lease=timedelta(seconds=300), batch_size=500,
-             max_in_flight=None)
+        tick(
+            app.sessions, steps, harness.T0, lease=timedelta(seconds=300), batch_size=500, max_in_flight=None
+        )
         statements: Counter[str] = Counter()
 
         @event.listens_for(app.engine, "before_cursor_execute")
@@ -78,8 +85,15 @@ def main() -> int:
         class DeliverHere:  # what the worker's actor does with a recorded message
             def publish(self, tasks) -> None:
                 for task in tasks:
-                    deliver(app.sessions, task.message_pk, task.attempt, lambda: harness.T0,
-                            app.transports, app.ctx, recorded=task.recorded)
+                    deliver(
+                        app.sessions,
+                        task.message_pk,
+                        task.attempt,
+                        lambda: harness.T0,
+                        app.transports,
+                        app.ctx,
+                        recorded=task.recorded,
+                    )
 
         profiler = None
         if PROFILE:
@@ -89,8 +103,9 @@ def main() -> int:
             profiler.start()
         wall, cpu = time.perf_counter(), time.thread_time()
         for step in steps.tasks:
-            run_step(app.sessions, DeliverHere(), step.message_id, step.event, step.step_id,
-                     harness.T0, app.ctx)
+            run_step(
+                app.sessions, DeliverHere(), step.message_id, step.event, step.step_id, harness.T0, app.ctx
+            )
         wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
         if profiler is not None:
             profiler.stop()
@@ -99,10 +114,14 @@ def main() -> int:
             (OUT / "profile.html").write_text(profiler.output_html(), encoding="utf-8")
         count = len(steps.tasks)
         print(f"{count} reminders, {sink.count()} at the SMTP sink", flush=True)
-        print(f"per reminder: {cpu / count * 1000:.2f} ms CPU of this thread, "
-              f"{wall / count * 1000:.2f} ms wall ({count / wall:.1f} reminders/s in one thread)")
-        print(f"SQL statements per reminder: {sum(statements.values()) / count:.1f} "
-              "(BEGIN and COMMIT not counted)")
+        print(
+            f"per reminder: {cpu / count * 1000:.2f} ms CPU of this thread, "
+            f"{wall / count * 1000:.2f} ms wall ({count / wall:.1f} reminders/s in one thread)"
+        )
+        print(
+            f"SQL statements per reminder: {sum(statements.values()) / count:.1f} "
+            "(BEGIN and COMMIT not counted)"
+        )
         for statement, seen in statements.most_common():
             print(f"  {seen / count:4.1f}  {statement}")
         if profiler is not None:

@@ -111,12 +111,18 @@ def cpu_split(before: dict[str, float], after: dict[str, float], seconds: float)
 def bench_noop(folder: Path) -> dict:
     namespace = f"relance-bench-{TAG}-noop"
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELANCE_")}
-    env.update({"RELANCE_REDIS_URL": REDIS_URL, "RELANCE_REDIS_NAMESPACE": namespace,
-                "RELANCE_HEARTBEAT_TIMEOUT_MS": "5000", "RELANCE_MAINTENANCE_CHANCE": "100000",
-                "PYTHONPATH": str(ROOT)})
+    env.update(
+        {
+            "RELANCE_REDIS_URL": REDIS_URL,
+            "RELANCE_REDIS_NAMESPACE": namespace,
+            "RELANCE_HEARTBEAT_TIMEOUT_MS": "5000",
+            "RELANCE_MAINTENANCE_CHANCE": "100000",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
     os.environ.update({k: env[k] for k in env if k.startswith("RELANCE_")})
+    from adapters.publisher import DramatiqPublisher
     from bench import noop  # its broker reads the environment set just above
-    from handlers.adapters.publisher import DramatiqPublisher
 
     log = open(folder / "noop-worker.log", "wb")  # noqa: SIM115 - closed below
     worker = subprocess.Popen(
@@ -242,9 +248,13 @@ def bench_end_to_end(folder: Path, label: str, max_in_flight: str) -> dict:
         service.ingest_invoices(REMINDERS)
         worker = service.start("worker", "worker")
         wait_for_consumers(namespace, int(PROCESSES))
-        if not harness.wait_for(lambda: sum(e.get("event") == "worker.ready"
-                                            for e in service.log_events("worker")) >= int(PROCESSES),
-                                120, 0.1):
+        if not harness.wait_for(
+            lambda: (
+                sum(e.get("event") == "worker.ready" for e in service.log_events("worker")) >= int(PROCESSES)
+            ),
+            120,
+            0.1,
+        ):
             raise RuntimeError(f"{label}: the worker processes did not report ready")
         before = cpu_snapshot({"worker": worker.pid})
         start, wall_start = time.monotonic(), time.time()
@@ -260,8 +270,9 @@ def bench_end_to_end(folder: Path, label: str, max_in_flight: str) -> dict:
         after = cpu_snapshot({"worker": worker.pid, "scheduler": scheduler.pid})
         before["scheduler"] = 0.0
         split = cpu_split(before, after, time.monotonic() - start)
-        per_message = {name: round((after[name] - before.get(name, 0.0)) / REMINDERS * 1000, 2)
-                       for name in after}
+        per_message = {
+            name: round((after[name] - before.get(name, 0.0)) / REMINDERS * 1000, 2) for name in after
+        }
         rss = worker_rss(worker.pid)
         harness.wait_for(harness.done(sink, url, REMINDERS), 60, 0.2)  # last commits of `sent`
         tally = sink.tally()
@@ -323,9 +334,12 @@ def main() -> int:
                 flush=True,
             )
             print(f"  cores used {json.dumps(run['cpu'])}", flush=True)
-            print(f"  CPU ms per reminder {json.dumps(run['cpu_ms_per_message'])}; "
-                  f"worker RSS MB {run['rss_mb']}; database {run['database_kb_per_reminder']} kB "
-                  "per reminder (ingested invoice included)", flush=True)
+            print(
+                f"  CPU ms per reminder {json.dumps(run['cpu_ms_per_message'])}; "
+                f"worker RSS MB {run['rss_mb']}; database {run['database_kb_per_reminder']} kB "
+                "per reminder (ingested invoice included)",
+                flush=True,
+            )
     print(f"end_to_end_vs_noop_ratio={runs[0]['rate'] / noop['rate']:.3f}", flush=True)
     return 0
 

@@ -66,10 +66,16 @@ KEEP = os.environ.get("BENCH_KEEP", "0") == "1"
 QUEUE = "relance"
 
 # the default ladder (config/policy.toml) and the prescription warning: (step, event, days)
-LADDER = [("pre_due", "invoice.due", -5), ("due", "invoice.due", 0), ("notice", "invoice.overdue", 3),
-          ("reminder_1", "invoice.overdue", 10), ("reminder_2", "invoice.overdue", 20),
-          ("reminder_3", "invoice.overdue", 30), ("formal_notice", "invoice.overdue", 40),
-          ("prescription_warning", "deadline.expired", 1800)]
+LADDER = [
+    ("pre_due", "invoice.due", -5),
+    ("due", "invoice.due", 0),
+    ("notice", "invoice.overdue", 3),
+    ("reminder_1", "invoice.overdue", 10),
+    ("reminder_2", "invoice.overdue", 20),
+    ("reminder_3", "invoice.overdue", 30),
+    ("formal_notice", "invoice.overdue", 40),
+    ("prescription_warning", "deadline.expired", 1800),
+]
 
 
 def say(line: str) -> None:
@@ -127,7 +133,7 @@ def drop_namespace(namespace: str) -> int:
     client = redis.Redis.from_url(REDIS_URL)
     keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
     for start in range(0, len(keys), 1000):
-        client.delete(*keys[start:start + 1000])
+        client.delete(*keys[start : start + 1000])
     client.close()
     return len(keys)
 
@@ -139,15 +145,16 @@ def load(url: str) -> None:
     """The schema by ``migrate``, then the rows in bulk; secondary indexes rebuilt after."""
     import psycopg
 
-    from handlers.adapters.store import make_engine, migrate
+    from adapters.store import make_engine, migrate
 
     engine = make_engine(url)
     migrate(engine)
     engine.dispose()
     debtors = max(INVOICES // 4, 1)
     cases = max(INVOICES // 100, 1)
-    ladder = ", ".join(f"({k}, '{step}', '{event}', {days})"
-                       for k, (step, event, days) in enumerate(LADDER, 1))
+    ladder = ", ".join(
+        f"({k}, '{step}', '{event}', {days})" for k, (step, event, days) in enumerate(LADDER, 1)
+    )
     started = time.monotonic()
     with psycopg.connect(url, autocommit=True) as db:
         db.execute("SET maintenance_work_mem = '512MB'")
@@ -155,7 +162,9 @@ def load(url: str) -> None:
         indexes = db.execute(
             "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.schemaname = 'public' "
             "AND i.tablename = ANY(%s) AND NOT EXISTS (SELECT 1 FROM pg_constraint c "
-            "WHERE c.conname = i.indexname)", (list(LOADED_TABLES),)).fetchall()
+            "WHERE c.conname = i.indexname)",
+            (list(LOADED_TABLES),),
+        ).fetchall()
         for name, _ in indexes:
             db.execute(f'DROP INDEX "{name}"')
         db.execute(f"""
@@ -222,8 +231,9 @@ def load(url: str) -> None:
                    CASE WHEN g % 10 = 0 THEN NULL ELSE now() - interval '29 days' END
             FROM generate_series(1, {cases}) g""")
         for table in LOADED_TABLES[1:]:  # the tables with a serial id
-            db.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                       f"(SELECT max(id) FROM {table}))")
+            db.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
+            )
         inserted = time.monotonic() - started
         for _, definition in indexes:
             db.execute(definition)
@@ -233,13 +243,16 @@ def load(url: str) -> None:
         # autovacuum (after 50 000 dead rows, migration 0005) would do it at a random moment
         for table in ("planned_steps", "messages"):
             db.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
-        steps = db.execute("SELECT count(*), count(*) FILTER (WHERE status = 'planned') "
-                           "FROM planned_steps").fetchone()
+        steps = db.execute(
+            "SELECT count(*), count(*) FILTER (WHERE status = 'planned') FROM planned_steps"
+        ).fetchone()
         size = db.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()
-    say(f"data: {INVOICES} open invoices, {debtors} debtors, {steps[0]} planned_steps "
+    say(
+        f"data: {INVOICES} open invoices, {debtors} debtors, {steps[0]} planned_steps "
         f"({steps[1]} planned, none due), {INVOICES} messages, {cases} cases and hand-overs; "
         f"database {size[0]}; built in {time.monotonic() - started:.1f} s "
-        f"(insert {inserted:.1f} s, {len(indexes)} indexes {indexed:.1f} s, then VACUUM ANALYZE)")
+        f"(insert {inserted:.1f} s, {len(indexes)} indexes {indexed:.1f} s, then VACUUM ANALYZE)"
+    )
 
 
 def make_due(url: str) -> None:
@@ -250,7 +263,8 @@ def make_due(url: str) -> None:
         updated = db.execute(
             "UPDATE planned_steps SET due_at = now() - interval '1 hour' "
             "WHERE step = 'formal_notice' AND invoice_id <= %s AND status = 'planned'",
-            (DUE_STEPS,)).rowcount
+            (DUE_STEPS,),
+        ).rowcount
         db.execute("ANALYZE planned_steps")
     say(f"made due: {updated} steps")
 
@@ -267,7 +281,7 @@ def explain(url: str, label: str) -> None:
     from sqlalchemy import event
     from sqlalchemy.orm import Session
 
-    from handlers.adapters.store import make_engine
+    from adapters.store import make_engine
     from handlers.delivery import claim_overdue_deliveries
     from handlers.handover import claim_overdue_handovers
     from scheduler.tick import _claim_steps, _room
@@ -298,10 +312,27 @@ def explain(url: str, label: str) -> None:
     say(f"explain [{label}] (room left under max_in_flight={MAX_IN_FLIGHT}: {room}):")
     for statement, plan in plans:
         say(f"  {summary(statement)}")
-        wanted = plan if EXPLAIN == "full" else [
-            line for line in plan
-            if any(word in line for word in ("Scan", "Limit", "Sort", "Update on", "Execution Time",
-                                             "LockRows", "Aggregate", "WAL:"))]
+        wanted = (
+            plan
+            if EXPLAIN == "full"
+            else [
+                line
+                for line in plan
+                if any(
+                    word in line
+                    for word in (
+                        "Scan",
+                        "Limit",
+                        "Sort",
+                        "Update on",
+                        "Execution Time",
+                        "LockRows",
+                        "Aggregate",
+                        "WAL:",
+                    )
+                )
+            ]
+        )
         for line in wanted:
             say(f"      {line.strip() if EXPLAIN != 'full' else line}")
 
@@ -314,8 +345,10 @@ def summary(statement: str) -> str:
     where = text.split(" WHERE ", 1)[1].split(" ORDER BY")[0].split(" LIMIT")[0] if " WHERE " in text else ""
     where = where.replace("::VARCHAR", "").replace("::TIMESTAMP WITH TIME ZONE", "")
     if text.startswith("WITH"):
-        return (f"WITH picked AS (SELECT … WHERE {where} ORDER BY … LIMIT n FOR UPDATE SKIP LOCKED), "
-                "updated AS (UPDATE planned_steps … WHERE id = ANY(array(picked)) RETURNING …) SELECT …")
+        return (
+            f"WITH picked AS (SELECT … WHERE {where} ORDER BY … LIMIT n FOR UPDATE SKIP LOCKED), "
+            "updated AS (UPDATE planned_steps … WHERE id = ANY(array(picked)) RETURNING …) SELECT …"
+        )
     if text.startswith("SELECT count"):
         return f"SELECT count(*) FROM (SELECT … FROM planned_steps WHERE {where} LIMIT cap)"
     table = text.split(" FROM ", 1)[1].split()[0] if " FROM " in text else "?"
@@ -327,13 +360,23 @@ def summary(statement: str) -> str:
 
 def child(phase: str, url: str, namespace: str, shift: float = 0.0) -> dict:
     """Run ``phase`` in a fresh process (``--child``); its JSON result is its last line."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "BENCH_CHILD_URL": url,
-           "BENCH_CHILD_NAMESPACE": namespace, "BENCH_CHILD_SHIFT": str(shift)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "BENCH_CHILD_URL": url,
+        "BENCH_CHILD_NAMESPACE": namespace,
+        "BENCH_CHILD_SHIFT": str(shift),
+    }
     log_file = Path(os.environ.get("TMPDIR", "/tmp")) / f"{namespace}-{phase}.log"
     with open(log_file, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "bench.scheduler", "--child", phase],
-                                   cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bench.scheduler", "--child", phase],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            start_new_session=True,
+        )
         out, _ = process.communicate(timeout=900)
     if process.returncode != 0:
         tail = log_file.read_text(errors="replace")[-3000:]
@@ -348,14 +391,21 @@ def child(phase: str, url: str, namespace: str, shift: float = 0.0) -> dict:
 
 
 def scheduler_app(url: str, namespace: str, max_in_flight: int):
-    from config.bootstrap import attach_publisher, build_app, make_broker, prepare_store
+    from config.bootstrap import attach_publisher, build_app, prepare_store
     from config.logging import configure_logging
     from config.settings import Settings
+    from worker.broker import make_broker
 
     configure_logging("INFO")
-    settings = Settings(database_url=url, redis_url=REDIS_URL, redis_namespace=namespace,
-                        batch_size=BATCH_SIZE, max_in_flight=max_in_flight,
-                        claim_lease_seconds=LEASE_SECONDS, data_dir=Path("/tmp"))
+    settings = Settings(
+        database_url=url,
+        redis_url=REDIS_URL,
+        redis_namespace=namespace,
+        batch_size=BATCH_SIZE,
+        max_in_flight=max_in_flight,
+        claim_lease_seconds=LEASE_SECONDS,
+        data_dir=Path("/tmp"),
+    )
     app = build_app(settings)
     prepare_store(app, auto_migrate=False)
     attach_publisher(app, make_broker(settings))
@@ -392,8 +442,14 @@ def run_child(phase: str) -> dict:
 
     def one(now: datetime) -> tuple[float, object]:
         start = time.perf_counter()
-        result = tick(app.sessions, app.publisher, now, lease=app.ctx.lease,
-                      batch_size=settings.batch_size, max_in_flight=settings.max_in_flight)
+        result = tick(
+            app.sessions,
+            app.publisher,
+            now,
+            lease=app.ctx.lease,
+            batch_size=settings.batch_size,
+            max_in_flight=settings.max_in_flight,
+        )
         return time.perf_counter() - start, result
 
     warm, _ = one(datetime(2000, 1, 1, tzinfo=UTC))
@@ -404,17 +460,31 @@ def run_child(phase: str) -> dict:
         seconds, result = one(datetime.now(UTC) + shift)
         cpu = cpu_split(cpu_before, cpu_snapshot({}), seconds)
         cpu["scheduler"] = cpu.pop("bench+smtp sink")
-        return {"seconds": seconds, "steps": result.steps, "deliveries": result.deliveries,
-                "handovers": result.handovers, "warm": warm, "before": before,
-                "after": memory(), "peak_reset": peak_reset, "cpu": cpu,
-                "publishing": published[0]}
+        return {
+            "seconds": seconds,
+            "steps": result.steps,
+            "deliveries": result.deliveries,
+            "handovers": result.handovers,
+            "warm": warm,
+            "before": before,
+            "after": memory(),
+            "peak_reset": peak_reset,
+            "cpu": cpu,
+            "publishing": published[0],
+        }
     times, emitted = [], 0
     for _ in range(TICKS):
         seconds, result = one(datetime.now(UTC) + shift)
         times.append(seconds)
         emitted += result.steps
-    return {"times": times, "warm": warm, "emitted": emitted, "before": before,
-            "after": memory(), "peak_reset": peak_reset}
+    return {
+        "times": times,
+        "warm": warm,
+        "emitted": emitted,
+        "before": before,
+        "after": memory(),
+        "peak_reset": peak_reset,
+    }
 
 
 def raw_enqueue(namespace: str) -> dict:
@@ -436,8 +506,10 @@ def raw_enqueue(namespace: str) -> dict:
     key = f"{raw_ns}:{QUEUE}"
     due_at = datetime.now(UTC).replace(microsecond=0)
     # what the emission sends, prepared outside the measured interval
-    specs = [(task.actor, task.payload(), task.message_id)
-             for task in (StepDue("invoice.overdue", 8_000_000 + i, due_at, 1) for i in range(DUE_STEPS))]
+    specs = [
+        (task.actor, task.payload(), task.message_id)
+        for task in (StepDue("invoice.overdue", 8_000_000 + i, due_at, 1) for i in range(DUE_STEPS))
+    ]
     client.ping()
     before = memory()
     peak_reset = reset_peak()
@@ -445,10 +517,15 @@ def raw_enqueue(namespace: str) -> dict:
     start = time.perf_counter()
     for first in range(0, len(specs), RAW_CHUNK):
         data = {}
-        for actor, kwargs, message_id in specs[first:first + RAW_CHUNK]:
-            message = dramatiq.Message(queue_name=QUEUE, actor_name=actor, args=(), kwargs=kwargs,
-                                       options={"redis_message_id": str(uuid4())},
-                                       message_id=message_id)
+        for actor, kwargs, message_id in specs[first : first + RAW_CHUNK]:
+            message = dramatiq.Message(
+                queue_name=QUEUE,
+                actor_name=actor,
+                args=(),
+                kwargs=kwargs,
+                options={"redis_message_id": str(uuid4())},
+                message_id=message_id,
+            )
             data[message.options["redis_message_id"]] = message.encode()
         pipe = client.pipeline(transaction=False)
         pipe.hset(f"{key}.msgs", mapping=data)
@@ -468,8 +545,15 @@ def raw_enqueue(namespace: str) -> dict:
     encoded_seconds = time.perf_counter() - start
     client.close()
     drop_namespace(raw_ns)
-    return {"seconds": seconds, "messages": len(specs), "queued": queued, "before": before,
-            "after": after, "peak_reset": peak_reset, "encoded_seconds": encoded_seconds}
+    return {
+        "seconds": seconds,
+        "messages": len(specs),
+        "queued": queued,
+        "before": before,
+        "after": after,
+        "peak_reset": peak_reset,
+        "encoded_seconds": encoded_seconds,
+    }
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -477,20 +561,26 @@ def raw_enqueue(namespace: str) -> dict:
 
 def report_ticks(label: str, result: dict) -> None:
     times = [t * 1000 for t in result["times"]]
-    say(f"(a) tick [{label}]: {len(times)} ticks, median {statistics.median(times):.2f} ms, "
+    say(
+        f"(a) tick [{label}]: {len(times)} ticks, median {statistics.median(times):.2f} ms, "
         f"max {max(times):.2f} ms (first {times[0]:.2f} ms, min {min(times):.2f} ms); "
-        f"emitted {result['emitted']}")
-    say(f"(c) memory [{label}]: RSS {mb(result['before']['VmRSS'])} before the ticks, "
+        f"emitted {result['emitted']}"
+    )
+    say(
+        f"(c) memory [{label}]: RSS {mb(result['before']['VmRSS'])} before the ticks, "
         f"{mb(result['after']['VmRSS'])} after, peak during the ticks {mb(result['after']['VmHWM'])}"
-        + ("" if result["peak_reset"] else " (peak since start: clear_refs refused)"))
+        + ("" if result["peak_reset"] else " (peak since start: clear_refs refused)")
+    )
 
 
 def report_raw(label: str, raw: dict) -> float:
     rate = raw["messages"] / raw["seconds"]
-    say(f"(b) raw enqueue [{label}]: {raw['messages']} messages in {raw['seconds']:.2f} s = "
+    say(
+        f"(b) raw enqueue [{label}]: {raw['messages']} messages in {raw['seconds']:.2f} s = "
         f"{rate:.0f} msgs/s (dramatiq.Message + encode + one HSET and one RPUSH per {RAW_CHUNK}; "
         f"{raw['queued']} on the list); the same bytes pre-encoded: "
-        f"{raw['messages'] / raw['encoded_seconds']:.0f} msgs/s")
+        f"{raw['messages'] / raw['encoded_seconds']:.0f} msgs/s"
+    )
     return rate
 
 
@@ -503,7 +593,8 @@ def mark_done(url: str) -> int:
         while True:
             count = db.execute(
                 "UPDATE planned_steps SET status = 'done', done_at = now() WHERE id IN ("
-                "SELECT id FROM planned_steps WHERE status = 'emitted' LIMIT 5000)").rowcount
+                "SELECT id FROM planned_steps WHERE status = 'emitted' LIMIT 5000)"
+            ).rowcount
             done += count
             if count == 0:
                 return done
@@ -521,9 +612,11 @@ def main() -> int:
         with psycopg.connect(url) as db:
             server = db.execute("SHOW server_version").fetchone()[0]
             buffers = db.execute("SHOW shared_buffers").fetchone()[0]
-        say(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, PostgreSQL {server} "
+        say(
+            f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, PostgreSQL {server} "
             f"(shared_buffers {buffers}); batch {BATCH_SIZE}, max in flight {MAX_IN_FLIGHT}, "
-            f"lease {LEASE_SECONDS} s")
+            f"lease {LEASE_SECONDS} s"
+        )
         load(url)
         explain(url, "nothing due")
         report_ticks("nothing due", child("idle", url, namespace))
@@ -536,18 +629,23 @@ def main() -> int:
         queued = client.llen(f"{namespace}:{QUEUE}"), client.hlen(f"{namespace}:{QUEUE}.msgs")
         client.close()
         with psycopg.connect(url) as db:
-            in_flight = db.execute("SELECT count(*) FROM planned_steps WHERE status = 'emitted' "
-                                   "AND lease_until > now()").fetchone()[0]
+            in_flight = db.execute(
+                "SELECT count(*) FROM planned_steps WHERE status = 'emitted' AND lease_until > now()"
+            ).fetchone()[0]
         rate = emit["steps"] / emit["seconds"]
-        say(f"(b) emission: {emit['steps']} steps in {emit['seconds']:.2f} s = {rate:.0f} steps/s "
+        say(
+            f"(b) emission: {emit['steps']} steps in {emit['seconds']:.2f} s = {rate:.0f} steps/s "
             f"(one tick, batch {BATCH_SIZE}, max in flight {EMIT_MAX_IN_FLIGHT}; of which publishing "
             f"{emit['publishing']:.2f} s, claiming and committing "
             f"{emit['seconds'] - emit['publishing']:.2f} s; Redis list {queued[0]}, hash {queued[1]}; "
-            f"in flight in the database {in_flight})")
+            f"in flight in the database {in_flight})"
+        )
         say(f"    cores used during the emission: {json.dumps(emit['cpu'])}")
         say(f"    log: {emit['last_tick_log']}")
-        say(f"(c) memory [emission]: RSS {mb(emit['before']['VmRSS'])} before, "
-            f"{mb(emit['after']['VmRSS'])} after, peak during the emission {mb(emit['after']['VmHWM'])}")
+        say(
+            f"(c) memory [emission]: RSS {mb(emit['before']['VmRSS'])} before, "
+            f"{mb(emit['after']['VmRSS'])} after, peak during the emission {mb(emit['after']['VmHWM'])}"
+        )
         raw_rates.append(report_raw("after", child("raw", url, namespace)))
         raw = max(raw_rates)
 
@@ -555,14 +653,18 @@ def main() -> int:
         report_ticks(f"{in_flight} in flight", child("idle", url, namespace))
         done = mark_done(url)
         shift = LEASE_SECONDS + 60
-        say(f"the {done} emitted steps marked done (as the workers would); ticks {shift} s later, "
-            "once their old leases have run out too, before any vacuum:")
+        say(
+            f"the {done} emitted steps marked done (as the workers would); ticks {shift} s later, "
+            "once their old leases have run out too, before any vacuum:"
+        )
         report_ticks("after the burst, not vacuumed", child("idle", url, namespace, shift))
         with psycopg.connect(url, autocommit=True) as db:
             started = time.monotonic()
             db.execute("VACUUM planned_steps")
-            say(f"VACUUM planned_steps: {time.monotonic() - started:.1f} s (what autovacuum does once "
-                "50 000 rows are dead, migration 0005; switched off in this benchmark)")
+            say(
+                f"VACUUM planned_steps: {time.monotonic() - started:.1f} s (what autovacuum does once "
+                "50 000 rows are dead, migration 0005; switched off in this benchmark)"
+            )
         report_ticks("after the burst, vacuumed", child("idle", url, namespace, shift))
         say(f"emission {rate:.0f} steps/s vs raw enqueue {raw:.0f} msgs/s (best of {len(raw_rates)})")
         say(f"emission_vs_raw_ratio={rate / raw:.3f}")

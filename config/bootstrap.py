@@ -13,23 +13,22 @@ from decimal import Decimal
 from email.utils import parseaddr
 from typing import Any
 
-import dramatiq
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from config.errors import ConfigError
-from config.partners import load_partners
-from config.policy import load_policy_set, load_rates
-from config.settings import Settings, load_settings
-from handlers.adapters.publisher import DramatiqPublisher
-from handlers.adapters.store import (
+from adapters.publisher import DramatiqPublisher
+from adapters.store import (
     check_connection,
     make_engine,
     migrate,
     schema_is_current,
     session_factory,
 )
-from handlers.adapters.transports import FileDrop, SmtpMailer
+from adapters.transports import FileDrop, SmtpMailer
+from config.errors import ConfigError
+from config.partners import load_partners
+from config.policy import load_policy_set, load_rates
+from config.settings import Settings, load_settings
 from handlers.context import Context
 from handlers.plans import TEMPLATES as INSTALLMENT_TEMPLATES
 from handlers.policy import Policy, PolicySet
@@ -64,13 +63,22 @@ def make_transports(settings: Settings) -> dict[str, Transport]:
     outbox = settings.outbox_dir
     email: Transport
     if settings.smtp_host:
-        email = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_tls,
-                           settings.smtp_user, settings.smtp_secret(), settings.smtp_timeout,
-                           settings.smtp_ca_file)
+        email = SmtpMailer(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_tls,
+            settings.smtp_user,
+            settings.smtp_secret(),
+            settings.smtp_timeout,
+            settings.smtp_ca_file,
+        )
     else:
         email = FileDrop(outbox / "email", ".eml")
-    return {"email": email, "letter": FileDrop(outbox / "letters", ".pdf"),
-            "registered_letter": FileDrop(outbox / "registered", ".pdf", tracking=True)}
+    return {
+        "email": email,
+        "letter": FileDrop(outbox / "letters", ".pdf"),
+        "registered_letter": FileDrop(outbox / "registered", ".pdf", tracking=True),
+    }
 
 
 def message_domain(sender: str) -> str:
@@ -82,23 +90,48 @@ def message_domain(sender: str) -> str:
 
 def sample_context(policy: Policy) -> dict[str, Any]:
     """Data shaped like a real message, to render every template once at start-up."""
-    invoice = {"number": "F-0001", "issue_date": date(2026, 1, 5), "due_date": date(2026, 2, 4),
-               "currency": "EUR", "amount_due": Decimal("1200.00"),
-               "balance": Decimal("1000.00"), "paid_so_far": Decimal("200.00"),
-               "paid_on_penalties": Decimal("1.50"),
-               "late_interest": Decimal("12.34"), "indemnity": Decimal("40.00"),
-               "rate": Decimal("0.1215")}
-    totals = {"balance": Decimal("1000.00"), "late_interest": Decimal("12.34"),
-              "indemnity": Decimal("40.00"), "claimed": Decimal("1052.34")}
-    return {"debtor": {"name": "Exemple SARL", "address": {}, "id": "D-1"},
-            "creditor": policy.creditor, "invoices": [invoice], "totals": totals,
-            "currency": "EUR", "today": date(2026, 3, 16), "deadline": date(2026, 3, 24),
-            "consumer": False, "others": [invoice], "payment_urls": ["https://pay.example/1"],
-            "installments": [{"seq": 1, "count": 2, "due_date": date(2026, 3, 20),
-                              "amount": Decimal("500.00"), "paid": Decimal("100.00"),
-                              "due": Decimal("400.00")}],
-            "plan": {"invoices": ["F-0001"], "remaining": Decimal("900.00"),
-                     "installments_left": 2}}
+    invoice = {
+        "number": "F-0001",
+        "issue_date": date(2026, 1, 5),
+        "due_date": date(2026, 2, 4),
+        "currency": "EUR",
+        "amount_due": Decimal("1200.00"),
+        "balance": Decimal("1000.00"),
+        "paid_so_far": Decimal("200.00"),
+        "paid_on_penalties": Decimal("1.50"),
+        "late_interest": Decimal("12.34"),
+        "indemnity": Decimal("40.00"),
+        "rate": Decimal("0.1215"),
+    }
+    totals = {
+        "balance": Decimal("1000.00"),
+        "late_interest": Decimal("12.34"),
+        "indemnity": Decimal("40.00"),
+        "claimed": Decimal("1052.34"),
+    }
+    return {
+        "debtor": {"name": "Exemple SARL", "address": {}, "id": "D-1"},
+        "creditor": policy.creditor,
+        "invoices": [invoice],
+        "totals": totals,
+        "currency": "EUR",
+        "today": date(2026, 3, 16),
+        "deadline": date(2026, 3, 24),
+        "consumer": False,
+        "others": [invoice],
+        "payment_urls": ["https://pay.example/1"],
+        "installments": [
+            {
+                "seq": 1,
+                "count": 2,
+                "due_date": date(2026, 3, 20),
+                "amount": Decimal("500.00"),
+                "paid": Decimal("100.00"),
+                "due": Decimal("400.00"),
+            }
+        ],
+        "plan": {"invoices": ["F-0001"], "remaining": Decimal("900.00"), "installments_left": 2},
+    }
 
 
 def make_context(settings: Settings, policy: Policy | None = None) -> Context:
@@ -106,25 +139,41 @@ def make_context(settings: Settings, policy: Policy | None = None) -> Context:
     renderer = Renderer(settings.template_dir)
     try:
         for each in policies.all:
-            renderer.check([*(s.template for s in each.steps), *INSTALLMENT_TEMPLATES],
-                           sample_context(each))
+            renderer.check([*(s.template for s in each.steps), *INSTALLMENT_TEMPLATES], sample_context(each))
     except TemplateProblem as exc:
         raise ConfigError(str(exc)) from exc
-    return Context(policies=policies, rates=load_rates(settings.rates_file), renderer=renderer,
-                   sender=settings.sender, message_domain=message_domain(settings.sender),
-                   lease=timedelta(seconds=settings.claim_lease_seconds),
-                   partners=load_partners(settings.partners_file))
+    return Context(
+        policies=policies,
+        rates=load_rates(settings.rates_file),
+        renderer=renderer,
+        sender=settings.sender,
+        message_domain=message_domain(settings.sender),
+        lease=timedelta(seconds=settings.claim_lease_seconds),
+        partners=load_partners(settings.partners_file),
+    )
 
 
-def build_app(settings: Settings | None = None, *, clock: Clock | None = None,
-              policy: Policy | None = None, transports: Mapping[str, Transport] | None = None,
-              publisher: Publisher | None = None, engine: Engine | None = None) -> App:
+def build_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    policy: Policy | None = None,
+    transports: Mapping[str, Transport] | None = None,
+    publisher: Publisher | None = None,
+    engine: Engine | None = None,
+) -> App:
     """Everything the service needs, from settings; any part can be given instead."""
     settings = settings or load_settings()
     engine = engine or make_engine(settings.effective_database_url)
-    return App(settings=settings, engine=engine, sessions=session_factory(engine),
-               ctx=make_context(settings, policy), clock=clock or make_clock(settings),
-               transports=transports or make_transports(settings), publisher=publisher)
+    return App(
+        settings=settings,
+        engine=engine,
+        sessions=session_factory(engine),
+        ctx=make_context(settings, policy),
+        clock=clock or make_clock(settings),
+        transports=transports or make_transports(settings),
+        publisher=publisher,
+    )
 
 
 def prepare_store(app: App, *, auto_migrate: bool) -> None:
@@ -137,29 +186,7 @@ def prepare_store(app: App, *, auto_migrate: bool) -> None:
     migrate(app.engine)
 
 
-def make_broker(settings: Settings, *, stub: bool | None = None) -> dramatiq.Broker:
-    """Redis when a URL is set (and ``stub`` is not forced), else the in-process broker."""
-    from dramatiq.brokers.stub import StubBroker
-    from dramatiq.middleware import CurrentMessage
-
-    from worker.middleware import FailureNotes, LogContext, WarmUp
-
-    if stub or (stub is None and not settings.redis_url):
-        broker: dramatiq.Broker = StubBroker()
-    else:
-        from dramatiq.brokers.redis import RedisBroker
-
-        broker = RedisBroker(url=settings.redis_url, namespace=settings.redis_namespace,
-                             heartbeat_timeout=settings.heartbeat_timeout_ms,
-                             maintenance_chance=settings.maintenance_chance)
-    broker.add_middleware(CurrentMessage())
-    broker.add_middleware(LogContext())
-    broker.add_middleware(WarmUp())
-    if not isinstance(broker, StubBroker):
-        broker.add_middleware(FailureNotes())
-    return broker
-
-
-def attach_publisher(app: App, broker: dramatiq.Broker) -> App:
+def attach_publisher(app: App, broker: Any) -> App:
+    """Publish through ``broker`` (a Dramatiq broker built by ``worker.broker.make_broker``)."""
     app.publisher = DramatiqPublisher(broker)
     return app

@@ -67,40 +67,55 @@ def load_partners(path: Path | None) -> Partners | None:
         return None
     label, data = _read_toml(path, "")
     parsed = _validate(PartnersFile, label, data)
-    partners = {name: _partner(label, path.parent, name, entry)
-                for name, entry in parsed.partners.items()}
+    partners = {name: _partner(label, path.parent, name, entry) for name, entry in parsed.partners.items()}
     for procedure, name in parsed.procedures.items():
         if procedure not in PROCEDURES:
-            raise ConfigError(f"{label}: procedures.{procedure}: unknown procedure "
-                              f"(known: {', '.join(PROCEDURES)})")
+            raise ConfigError(
+                f"{label}: procedures.{procedure}: unknown procedure (known: {', '.join(PROCEDURES)})"
+            )
         if name not in partners:
             known = ", ".join(partners) or "none defined"
-            raise ConfigError(f"{label}: procedures.{procedure}: no partner named {name!r} "
-                              f"(known: {known})")
+            raise ConfigError(f"{label}: procedures.{procedure}: no partner named {name!r} (known: {known})")
     return Partners(partners, dict(parsed.procedures), parsed.max_attempts)
 
 
 def _partner(label: str, base: Path, name: str, entry: PartnerEntry) -> Partner:
     where = f"{label}: partners.{name}"
     if not _NAME.match(name):
-        raise ConfigError(f"{where}: a partner name is lower case letters, digits, '_' or '-', "
-                          "starting with a letter, at most 40 characters")
+        raise ConfigError(
+            f"{where}: a partner name is lower case letters, digits, '_' or '-', "
+            "starting with a letter, at most 40 characters"
+        )
     if entry.channel == "email":
         for key in ("url", "secret_env", "secret_file"):
             if getattr(entry, key) is not None:
                 raise ConfigError(f'{where}.{key}: not used with channel = "email"')
         address = parseaddr(entry.email or "")[1]
         if "@" not in address or address != (entry.email or "").strip():
-            raise ConfigError(f'{where}.email: an e-mail address is required with channel = '
-                              f'"email" (got {entry.email!r})')
-        return Partner(name, entry.kind, "email", email=address, timeout=entry.timeout,
-                       max_dossier_bytes=entry.max_dossier_bytes)
+            raise ConfigError(
+                f'{where}.email: an e-mail address is required with channel = "email" (got {entry.email!r})'
+            )
+        return Partner(
+            name,
+            entry.kind,
+            "email",
+            email=address,
+            timeout=entry.timeout,
+            max_dossier_bytes=entry.max_dossier_bytes,
+        )
     if entry.email is not None:
         raise ConfigError(f'{where}.email: not used with channel = "webhook"')
     _check_url(where, entry.url)
     secret = _secret(where, base, entry)
-    return Partner(name, entry.kind, "webhook", url=entry.url, secret=SecretStr(secret),
-                   timeout=entry.timeout, max_dossier_bytes=entry.max_dossier_bytes)
+    return Partner(
+        name,
+        entry.kind,
+        "webhook",
+        url=entry.url,
+        secret=SecretStr(secret),
+        timeout=entry.timeout,
+        max_dossier_bytes=entry.max_dossier_bytes,
+    )
 
 
 def _check_url(where: str, url: str | None) -> None:
@@ -114,8 +129,10 @@ def _check_url(where: str, url: str | None) -> None:
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigError(f"{where}.url: must be an https:// (or http://) URL with a host")
     if parts.username or parts.password:
-        raise ConfigError(f"{where}.url: must not contain credentials; the request is signed "
-                          "with the key of secret_env or secret_file")
+        raise ConfigError(
+            f"{where}.url: must not contain credentials; the request is signed "
+            "with the key of secret_env or secret_file"
+        )
     if port == 0:
         raise ConfigError(f"{where}.url: port 0 is not valid")
 
@@ -123,16 +140,15 @@ def _check_url(where: str, url: str | None) -> None:
 def _secret(where: str, base: Path, entry: PartnerEntry) -> str:
     """The HMAC key from the environment variable or the file; its value is never shown."""
     if (entry.secret_env is None) == (entry.secret_file is None):
-        raise ConfigError(f'{where}: give exactly one of secret_env and secret_file with '
-                          f'channel = "webhook"')
+        raise ConfigError(f'{where}: give exactly one of secret_env and secret_file with channel = "webhook"')
     if entry.secret_env is not None:
         if not _ENV_NAME.match(entry.secret_env):
-            raise ConfigError(f"{where}.secret_env: {entry.secret_env!r} is not an environment "
-                              "variable name")
+            raise ConfigError(f"{where}.secret_env: {entry.secret_env!r} is not an environment variable name")
         value = os.environ.get(entry.secret_env, "").strip()
         if not value:
-            raise ConfigError(f"{where}.secret_env: the environment variable "
-                              f"{entry.secret_env} is not set or empty")
+            raise ConfigError(
+                f"{where}.secret_env: the environment variable {entry.secret_env} is not set or empty"
+            )
         key = "secret_env"
     else:
         assert entry.secret_file is not None
@@ -147,6 +163,5 @@ def _secret(where: str, base: Path, entry: PartnerEntry) -> str:
             raise ConfigError(f"{where}.secret_file: {file} is empty")
         key = "secret_file"
     if len(value) < MIN_SECRET_LENGTH:
-        raise ConfigError(f"{where}.{key}: the key must be at least {MIN_SECRET_LENGTH} "
-                          "characters long")
+        raise ConfigError(f"{where}.{key}: the key must be at least {MIN_SECRET_LENGTH} characters long")
     return value

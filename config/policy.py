@@ -80,13 +80,17 @@ def load_policy_set(path: Path | None = None) -> PolicySet:
             raise ConfigError(f"{label}: segments[{index}].policy_file: missing")
         segment_file = Path(item.pop("policy_file"))
         segment = _validate(Segment, f"{label}: segments[{index}]", item)
-        segments.append((segment, load_policy(base / segment_file if not segment_file.is_absolute()
-                                              else segment_file)))
-    policies = PolicySet(default, tuple(segments), overrides.get("debtors", {}),
-                         overrides.get("invoices", {}))
+        segments.append(
+            (segment, load_policy(base / segment_file if not segment_file.is_absolute() else segment_file))
+        )
+    policies = PolicySet(
+        default, tuple(segments), overrides.get("debtors", {}), overrides.get("invoices", {})
+    )
     for kind in ("debtors", "invoices"):
         for key, name in overrides.get(kind, {}).items():
             if name not in policies.names:
-                raise ConfigError(f"{label}: overrides.{kind}.{key}: no segment named {name!r} "
-                                  f"(known: {', '.join(policies.names)})")
+                raise ConfigError(
+                    f"{label}: overrides.{kind}.{key}: no segment named {name!r} "
+                    f"(known: {', '.join(policies.names)})"
+                )
     return policies

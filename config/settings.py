@@ -47,9 +47,12 @@ class Settings(BaseSettings):
     tick_seconds: float = Field(30.0, gt=0, description="scheduler tick interval")
     claim_lease_seconds: int = Field(300, ge=5, description="re-emit a claimed step after this")
     batch_size: int = Field(500, ge=1, le=100_000, description="steps claimed per batch")
-    max_in_flight: int = Field(2000, ge=1, le=10_000_000,
-                               description="steps emitted and not yet handled, at most "
-                                           "(keep it below lease x worker throughput)")
+    max_in_flight: int = Field(
+        2000,
+        ge=1,
+        le=10_000_000,
+        description="steps emitted and not yet handled, at most (keep it below lease x worker throughput)",
+    )
     now: datetime | None = Field(None, description="start the clock at this instant (testing)")
     worker_processes: int = Field(2, ge=1, le=64)
     worker_threads: int = Field(8, ge=1, le=256)
@@ -77,8 +80,7 @@ class Settings(BaseSettings):
                 return self.smtp_password_file.read_text(encoding="utf-8").strip()
             except OSError as exc:
                 raise ConfigError(
-                    f"RELANCE_SMTP_PASSWORD_FILE: cannot read {self.smtp_password_file}: "
-                    f"{exc.strerror}"
+                    f"RELANCE_SMTP_PASSWORD_FILE: cannot read {self.smtp_password_file}: {exc.strerror}"
                 ) from exc
         return self.smtp_password.get_secret_value() if self.smtp_password else None
 

@@ -20,9 +20,9 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from handlers import cases, evidence, plans
+from adapters.orm import DebtorRow, InboxEvent, InvoiceRow, MessageRow, PaymentRow
+from handlers import cases, evidence, holds, plans
 from handlers import events as ev
-from handlers.adapters.orm import DebtorRow, InboxEvent, InvoiceRow, MessageRow, PaymentRow
 from handlers.planning import cancel_pending, end_of_day, plan_invoice, resume_invoice, schedule
 from handlers.policy import CLAIM_DECLARATION, PolicySet
 
@@ -61,8 +61,9 @@ _BATCH = "relance.ingest.batch"
 # appliers that neither park nor reject their event
 NEVER_PARKED = frozenset({"invoice.issued", "debtor.updated", "delivery.status"})
 _CHUNK = 500  # values per IN (...) list
-_NEXT_INVOICE_IDS = text("SELECT nextval(pg_get_serial_sequence('invoices', 'id')) "
-                         "FROM generate_series(1, :n) ORDER BY 1 DESC")
+_NEXT_INVOICE_IDS = text(
+    "SELECT nextval(pg_get_serial_sequence('invoices', 'id')) FROM generate_series(1, :n) ORDER BY 1 DESC"
+)
 
 
 class Batch:
@@ -117,38 +118,55 @@ class Batch:
         ids = list(dict.fromkeys(e.event_id for e in events))
         self._inbox.update(dict.fromkeys(ids))
         for chunk in _chunks(ids):
-            self._inbox.update((event_id, digest) for event_id, digest in self.session.execute(
-                select(InboxEvent.event_id, InboxEvent.content_sha256)
-                .where(InboxEvent.event_id.in_(chunk))))
+            self._inbox.update(
+                (event_id, digest)
+                for event_id, digest in self.session.execute(
+                    select(InboxEvent.event_id, InboxEvent.content_sha256).where(
+                        InboxEvent.event_id.in_(chunk)
+                    )
+                )
+            )
         if self.savepoints:
             return
         fresh = [e for e in events if self._inbox[e.event_id] is None]
         # debtors first, then invoices: the order in which the workers lock them
-        upserted = list(dict.fromkeys(e.debtor.id for e in fresh
-                                      if e.type in ("invoice.issued", "debtor.updated")))
+        upserted = list(
+            dict.fromkeys(e.debtor.id for e in fresh if e.type in ("invoice.issued", "debtor.updated"))
+        )
         self.debtors.update(dict.fromkeys(upserted))
         for chunk in _chunks(upserted):
-            self.debtors.update((row.id, row) for row in self.session.execute(
-                select(DebtorRow).where(DebtorRow.id.in_(chunk))
-                .order_by(DebtorRow.id).with_for_update()).scalars())
+            self.debtors.update(
+                (row.id, row)
+                for row in self.session.execute(
+                    select(DebtorRow).where(DebtorRow.id.in_(chunk)).order_by(DebtorRow.id).with_for_update()
+                ).scalars()
+            )
         numbers = list(dict.fromkeys(n for e in fresh for n in _invoices_of(e)))
         self.invoices.update(dict.fromkeys(numbers))
         for chunk in _chunks(numbers):
-            self.invoices.update((row.number, row) for row in self.session.execute(
-                select(InvoiceRow).where(InvoiceRow.number.in_(chunk))
-                .order_by(InvoiceRow.id).with_for_update()).scalars())
+            self.invoices.update(
+                (row.number, row)
+                for row in self.session.execute(
+                    select(InvoiceRow)
+                    .where(InvoiceRow.number.in_(chunk))
+                    .order_by(InvoiceRow.id)
+                    .with_for_update()
+                ).scalars()
+            )
         issued = dict.fromkeys(e.invoice.number for e in fresh if e.type == "invoice.issued")
         created = sum(1 for number in issued if self.invoices[number] is None)
         if created and self.session.get_bind().dialect.name == "postgresql":
-            self._invoice_ids = list(self.session.execute(_NEXT_INVOICE_IDS, {"n": created})
-                                     .scalars())
+            self._invoice_ids = list(self.session.execute(_NEXT_INVOICE_IDS, {"n": created}).scalars())
         keys = list(dict.fromkeys(key for e in fresh for key in _releases(e)))
         self._keys_looked_up.update(keys)
         for chunk in _chunks(keys):
-            self._parked_keys.update(self.session.execute(
-                select(InboxEvent.waiting_for).distinct()
-                .where(InboxEvent.status == "parked", InboxEvent.waiting_for.in_(chunk))
-            ).scalars())
+            self._parked_keys.update(
+                self.session.execute(
+                    select(InboxEvent.waiting_for)
+                    .distinct()
+                    .where(InboxEvent.status == "parked", InboxEvent.waiting_for.in_(chunk))
+                ).scalars()
+            )
 
     def known(self, event_id: str) -> tuple[bool, str | None]:
         """(whether the batch looked it up, the stored content hash or None)."""
@@ -172,7 +190,7 @@ class Batch:
 
 
 def _chunks(values: list[Any]) -> list[list[Any]]:
-    return [values[i:i + _CHUNK] for i in range(0, len(values), _CHUNK)]
+    return [values[i : i + _CHUNK] for i in range(0, len(values), _CHUNK)]
 
 
 def _releases(event: Any) -> list[str]:
@@ -198,8 +216,16 @@ def _cache(session: Session, found: dict[str, Any], key: str, row: Any) -> None:
         found[key] = row
 
 
-def receive(session: Session, event: Any, raw: str, now: datetime, policies: PolicySet, *,
-            data: dict[str, Any] | None = None, batch: Batch | None = None) -> Outcome:
+def receive(
+    session: Session,
+    event: Any,
+    raw: str,
+    now: datetime,
+    policies: PolicySet,
+    *,
+    data: dict[str, Any] | None = None,
+    batch: Batch | None = None,
+) -> Outcome:
     """Record and apply one validated event; duplicates change nothing.
 
     ``data`` is the decoded JSON of ``raw`` when the caller has it already.
@@ -213,8 +239,8 @@ def receive(session: Session, event: Any, raw: str, now: datetime, policies: Pol
     if stored is not None:
         if stored != digest:
             raise ev.EventRejected(
-                f"event_id: {event.event_id!r} was already used by a different event",
-                event.event_id)
+                f"event_id: {event.event_id!r} was already used by a different event", event.event_id
+            )
         return Outcome("duplicate", event.event_id)
     if batch is None or batch.savepoints:
         row = _inbox_row(event, raw, digest, now)
@@ -229,12 +255,20 @@ def receive(session: Session, event: Any, raw: str, now: datetime, policies: Pol
 
 
 def _inbox_row(event: Any, raw: str, digest: str, now: datetime) -> InboxEvent:
-    return InboxEvent(event_id=event.event_id, type=event.type, occurred_at=event.occurred_at,
-                      raw=raw, content_sha256=digest, status="applied", received_at=now)
+    return InboxEvent(
+        event_id=event.event_id,
+        type=event.type,
+        occurred_at=event.occurred_at,
+        raw=raw,
+        content_sha256=digest,
+        status="applied",
+        received_at=now,
+    )
 
 
-def _apply_or_park(session: Session, row: InboxEvent, event: Any, now: datetime,
-                   policies: PolicySet) -> Outcome:
+def _apply_or_park(
+    session: Session, row: InboxEvent, event: Any, now: datetime, policies: PolicySet
+) -> Outcome:
     try:
         with session.begin_nested():
             released = APPLY[event.type](session, event, now, policies)
@@ -243,8 +277,9 @@ def _apply_or_park(session: Session, row: InboxEvent, event: Any, now: datetime,
     return _applied(session, row, event, now, policies, released)
 
 
-def _apply_unguarded(session: Session, event: Any, raw: str, digest: str, now: datetime,
-                     policies: PolicySet, batch: Batch) -> Outcome:
+def _apply_unguarded(
+    session: Session, event: Any, raw: str, digest: str, now: datetime, policies: PolicySet, batch: Batch
+) -> Outcome:
     """``_apply_or_park`` without a savepoint; the inbox row is added once the applier is
     done, so an event it rejects leaves nothing behind (see ``Batch``)."""
     checked = event.type not in NEVER_PARKED
@@ -255,8 +290,7 @@ def _apply_unguarded(session: Session, event: Any, raw: str, digest: str, now: d
     try:
         released = APPLY[event.type](session, event, now, policies)
     except (Parked, ev.EventRejected) as exc:
-        if (not checked or batch.writes != writes or session.new or session.dirty
-                or session.deleted):
+        if not checked or batch.writes != writes or session.new or session.dirty or session.deleted:
             raise NeedsSavepoints(f"{event.type} {event.event_id!r}: {exc}") from exc
         if isinstance(exc, ev.EventRejected):
             raise
@@ -272,19 +306,26 @@ def _parked(session: Session, row: InboxEvent, event: Any, now: datetime, key: s
     row.status, row.waiting_for = "parked", key
     if (batch := _fast_batch(session)) is not None:
         batch.parked(key)
-    evidence.append(session, "event.parked", now,
-                    {"event_id": event.event_id, "type": event.type, "waiting_for": key})
+    evidence.append(
+        session, "event.parked", now, {"event_id": event.event_id, "type": event.type, "waiting_for": key}
+    )
     if _info_enabled():
         log.info("event.parked", event_id=event.event_id, type=event.type, waiting_for=key)
     return Outcome("parked", event.event_id, key)
 
 
-def _applied(session: Session, row: InboxEvent, event: Any, now: datetime, policies: PolicySet,
-             released: list[str]) -> Outcome:
+def _applied(
+    session: Session, row: InboxEvent, event: Any, now: datetime, policies: PolicySet, released: list[str]
+) -> Outcome:
     row.status, row.waiting_for, row.applied_at = "applied", None, now
-    evidence.append(session, "event.accepted", now,
-                    {"event_id": event.event_id, "type": event.type, "raw_sha256": row.content_sha256},
-                    debtor_id=_debtor_of(event), invoice_numbers=_invoices_of(event))
+    evidence.append(
+        session,
+        "event.accepted",
+        now,
+        {"event_id": event.event_id, "type": event.type, "raw_sha256": row.content_sha256},
+        debtor_id=_debtor_of(event),
+        invoice_numbers=_invoices_of(event),
+    )
     if _info_enabled():
         log.info("event.accepted", event_id=event.event_id, type=event.type)
     for key in released:
@@ -304,10 +345,15 @@ def _release_parked(session: Session, key: str, now: datetime, policies: PolicyS
         if not batch.may_have_parked(key):
             return
         batch.released(key)  # those parked again under this key are noted again
-    waiting = session.execute(
-        select(InboxEvent).where(InboxEvent.status == "parked", InboxEvent.waiting_for == key)
-        .order_by(InboxEvent.occurred_at, InboxEvent.id)
-    ).scalars().all()
+    waiting = (
+        session.execute(
+            select(InboxEvent)
+            .where(InboxEvent.status == "parked", InboxEvent.waiting_for == key)
+            .order_by(InboxEvent.occurred_at, InboxEvent.id)
+        )
+        .scalars()
+        .all()
+    )
     for row in waiting:
         try:
             with session.begin_nested():
@@ -318,11 +364,12 @@ def _release_parked(session: Session, key: str, now: datetime, policies: PolicyS
 
 def _reject_parked(session: Session, row: InboxEvent, reason: str, now: datetime) -> None:
     """A parked event found invalid once applicable: keep it as rejected, for replay."""
-    from handlers.adapters.orm import RejectedEvent
+    from adapters.orm import RejectedEvent
 
     row.status, row.waiting_for = "rejected", None
-    session.add(RejectedEvent(event_id=row.event_id, raw=row.raw, reason=reason,
-                              source="parked", received_at=now))
+    session.add(
+        RejectedEvent(event_id=row.event_id, raw=row.raw, reason=reason, source="parked", received_at=now)
+    )
     log.warning("event.rejected", event_id=row.event_id, reason=reason, source="parked")
 
 
@@ -346,6 +393,7 @@ PLAN_PAYMENT = "plan_payment"
 
 
 # ---- lookups -------------------------------------------------------------------------
+
 
 def _policy_of(session: Session, invoice: InvoiceRow, policies: PolicySet):
     """The policy that governs ``invoice`` (segment of its debtor, overrides)."""
@@ -401,8 +449,10 @@ def _upsert_debtor(session: Session, data: ev.Debtor, now: datetime) -> DebtorRo
 
 # ---- one function per event type; each returns the parked keys it releases --------
 
-def on_invoice_issued(session: Session, event: ev.InvoiceIssued, now: datetime,
-                      policies: PolicySet) -> list[str]:
+
+def on_invoice_issued(
+    session: Session, event: ev.InvoiceIssued, now: datetime, policies: PolicySet
+) -> list[str]:
     debtor = _upsert_debtor(session, event.debtor, now)
     existing = _find_invoice(session, event.invoice.number)
     if existing is not None:
@@ -410,12 +460,24 @@ def on_invoice_issued(session: Session, event: ev.InvoiceIssued, now: datetime,
         return []
     data = event.invoice
     invoice = InvoiceRow(
-        number=data.number, debtor_id=debtor.id, issue_date=data.issue_date,
-        due_date=data.due_date, currency=data.currency, amount_due=data.amount_due,
-        paid=Decimal("0.00"), credited=Decimal("0.00"), late_penalty_rate=data.late_penalty_rate,
-        payment_url=data.payment_url, delivered_on=data.delivered_on, status="open",
-        disputed=False, ever_disputed=False, in_payment_plan=False, created_at=now,
-        updated_at=now)
+        number=data.number,
+        debtor_id=debtor.id,
+        issue_date=data.issue_date,
+        due_date=data.due_date,
+        currency=data.currency,
+        amount_due=data.amount_due,
+        paid=Decimal("0.00"),
+        credited=Decimal("0.00"),
+        late_penalty_rate=data.late_penalty_rate,
+        payment_url=data.payment_url,
+        delivered_on=data.delivered_on,
+        status="open",
+        disputed=False,
+        ever_disputed=False,
+        in_payment_plan=False,
+        created_at=now,
+        updated_at=now,
+    )
     batch = _fast_batch(session)
     # the steps planned below need the invoice's id: drawn ahead for the batch, or got from
     # a flush. Drawn ahead, the invoice is inserted with the next flush, and its planned
@@ -434,28 +496,29 @@ def on_invoice_issued(session: Session, event: ev.InvoiceIssued, now: datetime,
     return [f"debtor:{debtor.id}", f"invoice:{data.number}"]
 
 
-def _update_invoice(session: Session, invoice: InvoiceRow, data: ev.Invoice, now: datetime,
-                    policies: PolicySet) -> None:
+def _update_invoice(
+    session: Session, invoice: InvoiceRow, data: ev.Invoice, now: datetime, policies: PolicySet
+) -> None:
     if invoice.status != "open":
         return
     invoice.amount_due, invoice.due_date, invoice.currency = data.amount_due, data.due_date, data.currency
     invoice.issue_date, invoice.late_penalty_rate = data.issue_date, data.late_penalty_rate
-    invoice.payment_url, invoice.delivered_on, invoice.updated_at = (
-        data.payment_url, data.delivered_on, now)
+    invoice.payment_url, invoice.delivered_on, invoice.updated_at = (data.payment_url, data.delivered_on, now)
     _settle_if_paid(session, invoice, now)
-    if invoice.status == "open" and not _is_paused(invoice, now):
+    if invoice.status == "open" and not holds.paused(invoice):
         _resume(session, invoice, policies, now)
 
 
-def on_invoice_updated(session: Session, event: ev.InvoiceUpdated, now: datetime,
-                       policies: PolicySet) -> list[str]:
-    _update_invoice(session, invoice_by_number(session, event.invoice.number), event.invoice,
-                    now, policies)
+def on_invoice_updated(
+    session: Session, event: ev.InvoiceUpdated, now: datetime, policies: PolicySet
+) -> list[str]:
+    _update_invoice(session, invoice_by_number(session, event.invoice.number), event.invoice, now, policies)
     return []
 
 
-def on_invoice_cancelled(session: Session, event: ev.InvoiceCancelled, now: datetime,
-                         policies: PolicySet) -> list[str]:
+def on_invoice_cancelled(
+    session: Session, event: ev.InvoiceCancelled, now: datetime, policies: PolicySet
+) -> list[str]:
     invoice = invoice_by_number(session, event.invoice_number)
     invoice.status, invoice.updated_at = "cancelled", now
     cancel_pending(session, invoice.id, "invoice cancelled")
@@ -470,13 +533,28 @@ def _settle_if_paid(session: Session, invoice: InvoiceRow, now: datetime) -> Non
         log.info("invoice.settled", invoice_number=invoice.number, debtor_id=invoice.debtor_id)
 
 
-def _record_money(session: Session, event: Any, kind: str, reference: str | None,
-                  on_day: Any, now: datetime, policies: PolicySet) -> list[str]:
+def _record_money(
+    session: Session,
+    event: Any,
+    kind: str,
+    reference: str | None,
+    on_day: Any,
+    now: datetime,
+    policies: PolicySet,
+) -> list[str]:
     invoice = invoice_by_number(session, event.invoice_number)
     # a payment under an agreed plan pays the agreed balance: imputed on principal (1343-1)
     stored_kind = PLAN_PAYMENT if kind == "payment" and invoice.in_payment_plan else kind
-    session.add(PaymentRow(event_id=event.event_id, invoice_id=invoice.id, kind=stored_kind,
-                           reference=reference, amount=event.amount, on_day=on_day))
+    session.add(
+        PaymentRow(
+            event_id=event.event_id,
+            invoice_id=invoice.id,
+            kind=stored_kind,
+            reference=reference,
+            amount=event.amount,
+            on_day=on_day,
+        )
+    )
     if kind == "payment":
         invoice.paid += event.amount
     else:
@@ -489,62 +567,70 @@ def _record_money(session: Session, event: Any, kind: str, reference: str | None
     return []
 
 
-def on_payment_received(session: Session, event: ev.PaymentReceived, now: datetime,
-                        policies: PolicySet) -> list[str]:
+def on_payment_received(
+    session: Session, event: ev.PaymentReceived, now: datetime, policies: PolicySet
+) -> list[str]:
     return _record_money(session, event, "payment", None, event.paid_on, now, policies)
 
 
-def on_credit_note_issued(session: Session, event: ev.CreditNoteIssued, now: datetime,
-                          policies: PolicySet) -> list[str]:
-    return _record_money(session, event, "credit_note", event.credit_note_number,
-                         event.occurred_at.date(), now, policies)
+def on_credit_note_issued(
+    session: Session, event: ev.CreditNoteIssued, now: datetime, policies: PolicySet
+) -> list[str]:
+    return _record_money(
+        session, event, "credit_note", event.credit_note_number, event.occurred_at.date(), now, policies
+    )
 
 
-def _is_paused(invoice: InvoiceRow, now: datetime) -> bool:
-    return invoice.disputed or invoice.in_payment_plan or invoice.paused_until is not None
-
-
-def on_invoice_disputed(session: Session, event: ev.InvoiceDisputed, now: datetime,
-                        policies: PolicySet) -> list[str]:
+def on_invoice_disputed(
+    session: Session, event: ev.InvoiceDisputed, now: datetime, policies: PolicySet
+) -> list[str]:
     invoice = invoice_by_number(session, event.invoice_number)
     invoice.disputed, invoice.ever_disputed, invoice.updated_at = True, True, now
     cancel_pending(session, invoice.id, "invoice disputed")
     return []
 
 
-def on_dispute_resolved(session: Session, event: ev.DisputeResolved, now: datetime,
-                        policies: PolicySet) -> list[str]:
+def on_dispute_resolved(
+    session: Session, event: ev.DisputeResolved, now: datetime, policies: PolicySet
+) -> list[str]:
     invoice = invoice_by_number(session, event.invoice_number)
     invoice.disputed, invoice.updated_at = False, now
     if event.outcome == "upheld":
         invoice.status = "closed"
         cancel_pending(session, invoice.id, "dispute upheld")
         cases.follow_invoice(session, invoice, now, "dispute upheld")
-    elif invoice.status == "open" and not _is_paused(invoice, now):
+    elif invoice.status == "open" and not holds.paused(invoice):
         _resume(session, invoice, policies, now)
     return []
 
 
-def on_promise_to_pay(session: Session, event: ev.PromiseToPay, now: datetime,
-                      policies: PolicySet) -> list[str]:
+def on_promise_to_pay(
+    session: Session, event: ev.PromiseToPay, now: datetime, policies: PolicySet
+) -> list[str]:
     invoice = invoice_by_number(session, event.invoice_number)
     debtor = session.get(DebtorRow, invoice.debtor_id)
     invoice.paused_until, invoice.updated_at = event.promised_date, now
     cancel_pending(session, invoice.id, "promise to pay")
-    schedule(session, invoice, "promise_expired", "deadline.expired",
-             end_of_day(event.promised_date, debtor.timezone))
+    schedule(
+        session,
+        invoice,
+        "promise_expired",
+        "deadline.expired",
+        end_of_day(event.promised_date, debtor.timezone),
+    )
     return []
 
 
-def on_payment_plan_agreed(session: Session, event: ev.PaymentPlanAgreed, now: datetime,
-                           policies: PolicySet) -> list[str]:
+def on_payment_plan_agreed(
+    session: Session, event: ev.PaymentPlanAgreed, now: datetime, policies: PolicySet
+) -> list[str]:
     invoices = [invoice_by_number(session, n) for n in dict.fromkeys(event.invoice_numbers)]
     open_balance = sum((i.balance for i in invoices if i.status == "open"), Decimal("0.00"))
     planned = sum((i.amount for i in event.installments), Decimal("0.00"))
     if planned != open_balance:
         raise ev.EventRejected(
-            f"installments: total {planned} differs from the open balance {open_balance}",
-            event.event_id)
+            f"installments: total {planned} differs from the open balance {open_balance}", event.event_id
+        )
     _check_plan_invoices(session, event, invoices)
     for invoice in invoices:
         invoice.in_payment_plan, invoice.updated_at = True, now
@@ -554,36 +640,48 @@ def on_payment_plan_agreed(session: Session, event: ev.PaymentPlanAgreed, now: d
     return []
 
 
-def _check_plan_invoices(session: Session, event: ev.PaymentPlanAgreed,
-                         invoices: list[InvoiceRow]) -> None:
+def _check_plan_invoices(session: Session, event: ev.PaymentPlanAgreed, invoices: list[InvoiceRow]) -> None:
     for invoice in invoices:
         if invoice.debtor_id != event.debtor_id:
-            raise ev.EventRejected(f"invoice_numbers: {invoice.number} is owed by another "
-                                   f"debtor than {event.debtor_id}", event.event_id)
+            raise ev.EventRejected(
+                f"invoice_numbers: {invoice.number} is owed by another debtor than {event.debtor_id}",
+                event.event_id,
+            )
         if plans.active_plan_of(session, invoice.id) is not None:
-            raise ev.EventRejected(f"invoice_numbers: {invoice.number} is already in an active "
-                                   "payment plan", event.event_id)
+            raise ev.EventRejected(
+                f"invoice_numbers: {invoice.number} is already in an active payment plan", event.event_id
+            )
     currencies = sorted({i.currency for i in invoices if i.status == "open"})
     if len(currencies) > 1:
-        raise ev.EventRejected(f"invoice_numbers: one plan cannot mix currencies "
-                               f"({', '.join(currencies)})", event.event_id)
+        raise ev.EventRejected(
+            f"invoice_numbers: one plan cannot mix currencies ({', '.join(currencies)})", event.event_id
+        )
 
 
-def on_debtor_updated(session: Session, event: ev.DebtorUpdated, now: datetime,
-                      policies: PolicySet) -> list[str]:
+def on_debtor_updated(
+    session: Session, event: ev.DebtorUpdated, now: datetime, policies: PolicySet
+) -> list[str]:
     _upsert_debtor(session, event.debtor, now)
     return [f"debtor:{event.debtor.id}"]
 
 
-def on_insolvency_opened(session: Session, event: ev.InsolvencyOpened, now: datetime,
-                         policies: PolicySet) -> list[str]:
+def on_insolvency_opened(
+    session: Session, event: ev.InsolvencyOpened, now: datetime, policies: PolicySet
+) -> list[str]:
     debtor = debtor_by_id(session, event.debtor_id)
     debtor.insolvency_procedure = event.procedure
     debtor.insolvency_judgment_date = event.judgment_date
-    frozen = session.execute(
-        select(InvoiceRow).where(InvoiceRow.debtor_id == debtor.id, InvoiceRow.status == "open",
-                                 InvoiceRow.issue_date < event.judgment_date)
-    ).scalars().all()
+    frozen = (
+        session.execute(
+            select(InvoiceRow).where(
+                InvoiceRow.debtor_id == debtor.id,
+                InvoiceRow.status == "open",
+                InvoiceRow.issue_date < event.judgment_date,
+            )
+        )
+        .scalars()
+        .all()
+    )
     for invoice in frozen:
         cancel_pending(session, invoice.id, f"insolvency ({event.procedure})")
     if frozen:  # the claim-declaration case is opened by the deadline handler, at once
@@ -591,8 +689,9 @@ def on_insolvency_opened(session: Session, event: ev.InsolvencyOpened, now: date
     return []
 
 
-def on_delivery_status(session: Session, event: ev.DeliveryStatus, now: datetime,
-                       policies: PolicySet) -> list[str]:
+def on_delivery_status(
+    session: Session, event: ev.DeliveryStatus, now: datetime, policies: PolicySet
+) -> list[str]:
     """Record the status as evidence; a bounced e-mail sends the next steps by post."""
     message = session.execute(
         select(MessageRow).where(MessageRow.message_id == event.message_id)
@@ -602,11 +701,20 @@ def on_delivery_status(session: Session, event: ev.DeliveryStatus, now: datetime
     elif event.status == "bounced" and message.channel == "email":
         debtor = session.get(DebtorRow, message.debtor_id, with_for_update=True)
         debtor.email_bounced = True
-    evidence.append(session, "delivery.status", now,
-                    {"message_id": event.message_id, "status": event.status,
-                     "at": event.at.isoformat(), "channel": message.channel if message else None,
-                     "known_message": message is not None},
-                    debtor_id=message.debtor_id if message else None, message_id=event.message_id)
+    evidence.append(
+        session,
+        "delivery.status",
+        now,
+        {
+            "message_id": event.message_id,
+            "status": event.status,
+            "at": event.at.isoformat(),
+            "channel": message.channel if message else None,
+            "known_message": message is not None,
+        },
+        debtor_id=message.debtor_id if message else None,
+        message_id=event.message_id,
+    )
     return []
 
 

@@ -10,7 +10,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from handlers.adapters.orm import DebtorRow, InvoiceRow, PaymentRow
+from adapters.orm import DebtorRow, InvoiceRow, PaymentRow
 from handlers.money import (
     ZERO,
     Interest,
@@ -44,11 +44,18 @@ def rate_function(invoice: InvoiceRow, policy: Policy, rates: RateTable):
     def rate_for(half_year: str) -> Decimal:
         entry = rates.rates.get(half_year)
         if invoice.late_penalty_rate is not None:
-            if entry and entry.legal_rate_professional is not None \
-                    and invoice.late_penalty_rate < 3 * entry.legal_rate_professional:
-                log.warning("rate.below_legal_floor", invoice_number=invoice.number,
-                            half_year=half_year, rate=str(invoice.late_penalty_rate),
-                            floor=str(3 * entry.legal_rate_professional))
+            if (
+                entry
+                and entry.legal_rate_professional is not None
+                and invoice.late_penalty_rate < 3 * entry.legal_rate_professional
+            ):
+                log.warning(
+                    "rate.below_legal_floor",
+                    invoice_number=invoice.number,
+                    half_year=half_year,
+                    rate=str(invoice.late_penalty_rate),
+                    floor=str(3 * entry.legal_rate_professional),
+                )
             return invoice.late_penalty_rate
         if entry is None:
             raise MissingRate(half_year)
@@ -59,8 +66,16 @@ def rate_function(invoice: InvoiceRow, policy: Policy, rates: RateTable):
     return rate_for
 
 
-def amounts_on(session: Session, invoice: InvoiceRow, debtor: DebtorRow, day: date,
-               policy: Policy, rates: RateTable, *, with_penalties: bool) -> InvoiceAmounts:
+def amounts_on(
+    session: Session,
+    invoice: InvoiceRow,
+    debtor: DebtorRow,
+    day: date,
+    policy: Policy,
+    rates: RateTable,
+    *,
+    with_penalties: bool,
+) -> InvoiceAmounts:
     """Amounts of ``invoice`` on ``day``.
 
     For a business debtor, penalties run from the day after the due date and payments are
@@ -68,28 +83,37 @@ def amounts_on(session: Session, invoice: InvoiceRow, debtor: DebtorRow, day: da
     penalties and the indemnity are only returned ``with_penalties``.
     """
     balance = invoice.balance
-    penalties_run = (debtor.kind == "business" and day > invoice.due_date
-                     and invoice.currency in policy.money.penalty_currencies)
+    penalties_run = (
+        debtor.kind == "business"
+        and day > invoice.due_date
+        and invoice.currency in policy.money.penalty_currencies
+    )
     if not penalties_run:
         return InvoiceAmounts(balance, ZERO, ZERO, None, None)
-    movements = [Movement(on, amount, kind) for on, amount, kind in session.execute(
-        select(PaymentRow.on_day, PaymentRow.amount, PaymentRow.kind)
-        .where(PaymentRow.invoice_id == invoice.id)).all()]
+    movements = [
+        Movement(on, amount, kind)
+        for on, amount, kind in session.execute(
+            select(PaymentRow.on_day, PaymentRow.amount, PaymentRow.kind).where(
+                PaymentRow.invoice_id == invoice.id
+            )
+        ).all()
+    ]
     until = day
     if debtor.insolvency_judgment_date is not None:
         until = min(until, debtor.insolvency_judgment_date)
     rate_for = rate_function(invoice, policy, rates)
     if policy.money.payment_imputation == "interest_first":
-        imputed = impute_interest_first(invoice.amount_due, invoice.due_date, until, movements,
-                                        rate_for)
+        imputed = impute_interest_first(invoice.amount_due, invoice.due_date, until, movements, rate_for)
         balance, interest, owed = max(imputed.principal, ZERO), imputed.interest, imputed.interest_due
         interest_paid = imputed.interest_paid
     else:
+
         def balance_on(d: date) -> Decimal:
             return invoice.amount_due - sum((m.amount for m in movements if m.day < d), ZERO)
 
-        interest = late_interest(invoice.due_date, until, balance_on, rate_for,
-                                 [m.day + timedelta(days=1) for m in movements])
+        interest = late_interest(
+            invoice.due_date, until, balance_on, rate_for, [m.day + timedelta(days=1) for m in movements]
+        )
         owed, interest_paid = interest.total, ZERO
     if not with_penalties:  # penalties run and payments are imputed, but are not stated
         return InvoiceAmounts(balance, ZERO, ZERO, None, None, interest_paid)
@@ -98,5 +122,6 @@ def amounts_on(session: Session, invoice: InvoiceRow, debtor: DebtorRow, day: da
     due_after_judgment = judgment is not None and invoice.due_date >= judgment
     # D441-5: no indemnity for an invoice falling due on or after an opening judgment
     indemnity = policy.money.recovery_indemnity if balance > 0 and not due_after_judgment else ZERO
-    return InvoiceAmounts(balance, owed, indemnity,
-                          distinct.pop() if len(distinct) == 1 else None, interest, interest_paid)
+    return InvoiceAmounts(
+        balance, owed, indemnity, distinct.pop() if len(distinct) == 1 else None, interest, interest_paid
+    )

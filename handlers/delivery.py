@@ -17,9 +17,9 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.orm import DebtorRow, MessageItem, MessageRow, PlannedStep
+from adapters.store import transaction
 from handlers import evidence
-from handlers.adapters.orm import DebtorRow, MessageItem, MessageRow, PlannedStep
-from handlers.adapters.store import transaction
 from handlers.context import Context
 from handlers.messages import DeliverMessage
 from handlers.ports import Outgoing, PermanentFailure, TransientFailure, Transport
@@ -27,8 +27,9 @@ from handlers.ports import Outgoing, PermanentFailure, TransientFailure, Transpo
 log = structlog.get_logger("relance.delivery")
 
 
-def claim_for_delivery(session: Session, message_pk: int, attempt: int, now: datetime,
-                       ctx: Context) -> Outgoing | None:
+def claim_for_delivery(
+    session: Session, message_pk: int, attempt: int, now: datetime, ctx: Context
+) -> Outgoing | None:
     """Take attempt number ``attempt`` of a pending message (compare-and-set on the count).
 
     A duplicate of the same task, or a stale one, finds the count moved on and does nothing.
@@ -38,13 +39,19 @@ def claim_for_delivery(session: Session, message_pk: int, attempt: int, now: dat
         return None
     row.attempts += 1
     row.lease_until = now + ctx.lease
-    return Outgoing(row.message_id, row.channel, row.recipient, row.subject, row.content,
-                    row.debtor_id)
+    return Outgoing(row.message_id, row.channel, row.recipient, row.subject, row.content, row.debtor_id)
 
 
-def deliver(sessions: sessionmaker[Session], message_pk: int, attempt: int,
-            clock: Callable[[], datetime], transports: Mapping[str, Transport],
-            ctx: Context, *, recorded: Outgoing | None = None) -> str:
+def deliver(
+    sessions: sessionmaker[Session],
+    message_pk: int,
+    attempt: int,
+    clock: Callable[[], datetime],
+    transports: Mapping[str, Transport],
+    ctx: Context,
+    *,
+    recorded: Outgoing | None = None,
+) -> str:
     """Transmit one recorded message; return 'sent', 'skipped', 'retry' or 'failed'.
 
     A transient failure is recorded with a back-off; the scheduler re-emits the delivery
@@ -74,29 +81,63 @@ def deliver(sessions: sessionmaker[Session], message_pk: int, attempt: int,
     return "sent"
 
 
-def _mark_sent(session: Session, message_pk: int, now: datetime, tracking: str | None, *,
-               counted: bool = True) -> None:
+def _mark_sent(
+    session: Session, message_pk: int, now: datetime, tracking: str | None, *, counted: bool = True
+) -> None:
     row = session.execute(  # one statement: mark it and read what the evidence needs
-        update(MessageRow).where(MessageRow.id == message_pk, MessageRow.status != "sent")
-        .values(status="sent", sent_at=now, tracking_id=tracking, lease_until=None,
-                attempts=MessageRow.attempts + (0 if counted else 1))
-        .returning(MessageRow.message_id, MessageRow.channel, MessageRow.content_sha256,
-                   MessageRow.attempts, MessageRow.debtor_id)
+        update(MessageRow)
+        .where(MessageRow.id == message_pk, MessageRow.status != "sent")
+        .values(
+            status="sent",
+            sent_at=now,
+            tracking_id=tracking,
+            lease_until=None,
+            attempts=MessageRow.attempts + (0 if counted else 1),
+        )
+        .returning(
+            MessageRow.message_id,
+            MessageRow.channel,
+            MessageRow.content_sha256,
+            MessageRow.attempts,
+            MessageRow.debtor_id,
+        )
         .execution_options(synchronize_session=False)
     ).first()
     if row is None:  # unknown, or already marked sent
         return
-    evidence.append(session, "message.transmitted", now,
-                    {"message_id": row.message_id, "channel": row.channel,
-                     "content_sha256": row.content_sha256, "tracking_id": tracking,
-                     "attempts": row.attempts},
-                    debtor_id=row.debtor_id, message_id=row.message_id)
-    log.info("message.transmitted", message_id=row.message_id, channel=row.channel,
-             debtor_id=row.debtor_id, tracking_id=tracking, attempts=row.attempts)
+    evidence.append(
+        session,
+        "message.transmitted",
+        now,
+        {
+            "message_id": row.message_id,
+            "channel": row.channel,
+            "content_sha256": row.content_sha256,
+            "tracking_id": tracking,
+            "attempts": row.attempts,
+        },
+        debtor_id=row.debtor_id,
+        message_id=row.message_id,
+    )
+    log.info(
+        "message.transmitted",
+        message_id=row.message_id,
+        channel=row.channel,
+        debtor_id=row.debtor_id,
+        tracking_id=tracking,
+        attempts=row.attempts,
+    )
 
 
-def _record_failure(sessions: sessionmaker[Session], message_pk: int, now: datetime,
-                    error: str, *, permanent: bool, counted: bool = True) -> None:
+def _record_failure(
+    sessions: sessionmaker[Session],
+    message_pk: int,
+    now: datetime,
+    error: str,
+    *,
+    permanent: bool,
+    counted: bool = True,
+) -> None:
     with transaction(sessions) as session:
         row = session.get(MessageRow, message_pk, with_for_update=True)
         if row is None:
@@ -108,10 +149,14 @@ def _record_failure(sessions: sessionmaker[Session], message_pk: int, now: datet
         row.lease_until = now + backoff(row.attempts)
         if permanent:
             row.status = "failed"
-            evidence.append(session, "message.failed", now,
-                            {"message_id": row.message_id, "channel": row.channel,
-                             "error": error[:500]},
-                            debtor_id=row.debtor_id, message_id=row.message_id)
+            evidence.append(
+                session,
+                "message.failed",
+                now,
+                {"message_id": row.message_id, "channel": row.channel, "error": error[:500]},
+                debtor_id=row.debtor_id,
+                message_id=row.message_id,
+            )
             if row.channel == "email":
                 _fall_back_to_post(session, row, now)
     event = "message.failed" if permanent else "message.retry"
@@ -127,15 +172,18 @@ def _fall_back_to_post(session: Session, row: MessageRow, now: datetime) -> None
     debtor = session.get(DebtorRow, row.debtor_id, with_for_update=True)
     if debtor is not None:
         debtor.email_bounced = True
-    pairs = session.execute(select(MessageItem.invoice_id, MessageItem.step)
-                            .where(MessageItem.message_pk == row.id)).all()
+    pairs = session.execute(
+        select(MessageItem.invoice_id, MessageItem.step).where(MessageItem.message_pk == row.id)
+    ).all()
     for invoice_id, step in pairs:
-        session.execute(update(PlannedStep).where(
-            PlannedStep.invoice_id == invoice_id, PlannedStep.step == step,
-            PlannedStep.status == "done").values(status="planned", due_at=now, lease_until=None,
-                                                 reason="e-mail refused: sent by post"))
-    log.warning("message.bounced", message_id=row.message_id, debtor_id=row.debtor_id,
-                steps=len(pairs))
+        session.execute(
+            update(PlannedStep)
+            .where(
+                PlannedStep.invoice_id == invoice_id, PlannedStep.step == step, PlannedStep.status == "done"
+            )
+            .values(status="planned", due_at=now, lease_until=None, reason="e-mail refused: sent by post")
+        )
+    log.warning("message.bounced", message_id=row.message_id, debtor_id=row.debtor_id, steps=len(pairs))
 
 
 def backoff(attempts: int) -> timedelta:
@@ -143,8 +191,9 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
 
 
-def claim_expired_leases(session: Session, model: Any, now: datetime, lease: timedelta,
-                         limit: int) -> list[Any]:
+def claim_expired_leases(
+    session: Session, model: Any, now: datetime, lease: timedelta, limit: int
+) -> list[Any]:
     """Pending rows of ``model`` whose lease or back-off ran out, leased again for emission.
 
     ``model`` has ``id``, ``attempts``, ``status`` and ``lease_until`` (messages,
@@ -152,18 +201,25 @@ def claim_expired_leases(session: Session, model: Any, now: datetime, lease: tim
     count are read (not a message's content).
     """
     rows = session.execute(
-        select(model.id, model.attempts).where(model.status == "pending", model.lease_until <= now)
-        .order_by(model.lease_until).limit(limit).with_for_update(skip_locked=True)
+        select(model.id, model.attempts)
+        .where(model.status == "pending", model.lease_until <= now)
+        .order_by(model.lease_until)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
     ).all()
     if rows:
-        session.execute(update(model).where(model.id.in_([row.id for row in rows]))
-                        .values(lease_until=now + lease)
-                        .execution_options(synchronize_session=False))
+        session.execute(
+            update(model)
+            .where(model.id.in_([row.id for row in rows]))
+            .values(lease_until=now + lease)
+            .execution_options(synchronize_session=False)
+        )
     return list(rows)
 
 
-def claim_overdue_deliveries(session: Session, now: datetime, lease: timedelta,
-                             limit: int) -> list[DeliverMessage]:
+def claim_overdue_deliveries(
+    session: Session, now: datetime, lease: timedelta, limit: int
+) -> list[DeliverMessage]:
     """Pending messages whose lease ran out (lost task, crash, back-off over): emit again."""
     rows = claim_expired_leases(session, MessageRow, now, lease, limit)
     return [DeliverMessage(row.id, row.attempts) for row in rows]

@@ -11,15 +11,15 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from handlers import evidence, handover, plans
-from handlers.adapters.orm import CaseInvoice, CaseRow, DebtorRow, InboxEvent, InvoiceRow, PlannedStep
+from adapters.orm import CaseInvoice, CaseRow, DebtorRow, InboxEvent, InvoiceRow, PlannedStep
+from handlers import evidence, handover, holds, plans
 from handlers.amounts import amounts_on
 from handlers.calendar import add_months, local_date
 from handlers.context import Context
 from handlers.money import ZERO
 from handlers.planning import PENDING, PRESCRIPTION_WARNING, prescription_dates, resume_invoice
 from handlers.policy import CLAIM_DECLARATION, ESCALATION, Policy
-from handlers.reminders import lock_debtor, skip_reason
+from handlers.reminders import lock_debtor
 
 log = structlog.get_logger("relance.escalation")
 
@@ -35,26 +35,30 @@ def handle_deadline(session: Session, step_id: int, now: datetime, ctx: Context)
     if debtor is None:
         return []
     rows = session.execute(
-        select(PlannedStep, InvoiceRow).join(InvoiceRow, InvoiceRow.id == PlannedStep.invoice_id)
-        .where(PlannedStep.debtor_id == debtor.id, PlannedStep.status.in_(PENDING),
-               PlannedStep.event == "deadline.expired", PlannedStep.due_at <= now)
+        select(PlannedStep, InvoiceRow)
+        .join(InvoiceRow, InvoiceRow.id == PlannedStep.invoice_id)
+        .where(
+            PlannedStep.debtor_id == debtor.id,
+            PlannedStep.status.in_(PENDING),
+            PlannedStep.event == "deadline.expired",
+            PlannedStep.due_at <= now,
+        )
         .order_by(InvoiceRow.due_date, InvoiceRow.number)
     ).all()
     to_escalate: list[InvoiceRow] = []
     for step_row, invoice in rows:
         step_row.status, step_row.done_at = "done", now
         if step_row.step == PROMISE_EXPIRED:
-            _promise_expired(session, invoice, debtor, step_row, now,
-                             ctx.policy_for(debtor, invoice.number))
+            _promise_expired(session, invoice, debtor, step_row, now, ctx.policy_for(debtor, invoice.number))
         elif step_row.step == CLAIM_DECLARATION:
             open_claim_declaration(session, debtor, now, ctx)
         elif step_row.step == PRESCRIPTION_WARNING:
             _prescription_warning(session, invoice, debtor, now)
         elif plans.is_deadline(step_row.step):
-            _installment_expired(session, debtor, step_row, now,
-                                 ctx.policy_for(debtor, invoice.number))
+            _installment_expired(session, debtor, step_row, now, ctx.policy_for(debtor, invoice.number))
         elif step_row.step == ESCALATION:
-            reason = _escalation_blocker(invoice, debtor, now)
+            money = ctx.policy_for(debtor, invoice.number).money
+            reason = holds.escalation_hold(invoice, money.minimum_for(invoice.currency))
             if reason is None:
                 to_escalate.append(invoice)
             else:
@@ -65,39 +69,54 @@ def handle_deadline(session: Session, step_id: int, now: datetime, ctx: Context)
     return handover.take_tasks(session)
 
 
-def _escalation_blocker(invoice: InvoiceRow, debtor: DebtorRow, now: datetime) -> str | None:
-    if invoice.status != "open" or invoice.balance <= 0:
-        return f"invoice {invoice.status}"
-    if invoice.disputed:
-        return "invoice disputed"
-    if invoice.in_payment_plan:
-        return "invoice in a payment plan"
-    return None
-
-
-def _deadline_record(session: Session, debtor: DebtorRow, invoices: list[InvoiceRow], step: str,
-                     now: datetime, extra: dict | None = None) -> None:
+def _deadline_record(
+    session: Session,
+    debtor: DebtorRow,
+    invoices: list[InvoiceRow],
+    step: str,
+    now: datetime,
+    extra: dict | None = None,
+) -> None:
     numbers = [i.number for i in invoices]
-    evidence.append(session, "deadline.expired", now,
-                    {"action": "deadline.expired", "event": "deadline.expired", "step": step,
-                     "debtor_id": debtor.id, "invoice_numbers": numbers, **(extra or {})},
-                    debtor_id=debtor.id, invoice_numbers=numbers)
+    evidence.append(
+        session,
+        "deadline.expired",
+        now,
+        {
+            "action": "deadline.expired",
+            "event": "deadline.expired",
+            "step": step,
+            "debtor_id": debtor.id,
+            "invoice_numbers": numbers,
+            **(extra or {}),
+        },
+        debtor_id=debtor.id,
+        invoice_numbers=numbers,
+    )
     log.info("deadline.expired", debtor_id=debtor.id, step=step, invoice_numbers=numbers)
 
 
-def _promise_expired(session: Session, invoice: InvoiceRow, debtor: DebtorRow,
-                     step_row: PlannedStep, now: datetime, policy: Policy) -> None:
+def _promise_expired(
+    session: Session,
+    invoice: InvoiceRow,
+    debtor: DebtorRow,
+    step_row: PlannedStep,
+    now: datetime,
+    policy: Policy,
+) -> None:
     invoice.paused_until = None
     if invoice.status != "open" or invoice.balance <= 0:
         step_row.reason = "promise kept"
         return
     _deadline_record(session, debtor, [invoice], PROMISE_EXPIRED, now)
-    if skip_reason(invoice, debtor, local_date(now, debtor.timezone)) is None:
+    minimum = policy.money.minimum_for(invoice.currency)
+    if holds.chase_hold(invoice, debtor, local_date(now, debtor.timezone), minimum) is None:
         resume_invoice(session, invoice, debtor, policy, now)
 
 
-def _installment_expired(session: Session, debtor: DebtorRow, step_row: PlannedStep,
-                         now: datetime, policy: Policy) -> None:
+def _installment_expired(
+    session: Session, debtor: DebtorRow, step_row: PlannedStep, now: datetime, policy: Policy
+) -> None:
     """End of an installment's last day: unpaid, the plan is broken and dunning resumes."""
     found = plans.installment_of(session, step_row, lock=True)
     if found is None:
@@ -106,86 +125,138 @@ def _installment_expired(session: Session, debtor: DebtorRow, step_row: PlannedS
     plan, installment = found
     reason = plans.blocker(session, plan, installment, debtor)
     if reason == plans.NOTHING_LEFT:
-        plans.complete(session, plan, plans.invoices_of(session, plan), now, policy,
-                       "invoices settled")
+        plans.complete(session, plan, plans.invoices_of(session, plan), now, policy, "invoices settled")
     if reason is not None:
         step_row.reason = reason[:300]
         return
     unpaid = installment.amount - installment.paid
     owed = plans.break_plan(session, plan, installment, debtor, now, policy)
     step_row.reason = "payment plan broken"
-    _deadline_record(session, debtor, owed, step_row.step, now, {
-        "plan_id": plan.id, "installment": installment.seq, "amount_due": str(unpaid),
-        "currency": plan.currency,
-        "reason": f"installment {installment.seq} of {plan.currency} {installment.amount} "
-                  f"unpaid ({unpaid} missing): payment plan broken, dunning resumes"})
+    _deadline_record(
+        session,
+        debtor,
+        owed,
+        step_row.step,
+        now,
+        {
+            "plan_id": plan.id,
+            "installment": installment.seq,
+            "amount_due": str(unpaid),
+            "currency": plan.currency,
+            "reason": f"installment {installment.seq} of {plan.currency} {installment.amount} "
+            f"unpaid ({unpaid} missing): payment plan broken, dunning resumes",
+        },
+    )
 
 
-def recommend(debtor: DebtorRow, invoices: list[InvoiceRow], claimed: Decimal,
-              policy: Policy) -> tuple[str, list[str], list[str]]:
+def recommend(
+    debtor: DebtorRow, invoices: list[InvoiceRow], claimed: Decimal, policy: Policy
+) -> tuple[str, list[str], list[str]]:
     """The recommended procedure of spec/ladder.md, its reasons and the alternatives."""
     limit = policy.escalation.small_claims_limit
     if debtor.insolvency_judgment_date is not None:
-        return ("declaration_de_creance",
-                [f"debtor in {debtor.insolvency_procedure} proceedings"], [])
+        return ("declaration_de_creance", [f"debtor in {debtor.insolvency_procedure} proceedings"], [])
     disputed = [i.number for i in invoices if i.ever_disputed]
     if disputed:
-        return ("assignation_en_paiement",
-                [f"invoice(s) disputed: {', '.join(disputed)}"], [])
+        return ("assignation_en_paiement", [f"invoice(s) disputed: {', '.join(disputed)}"], [])
     if claimed <= limit:
-        return ("procedure_simplifiee",
-                [f"uncontested claim of {claimed} <= {limit}"],
-                ["injonction_de_payer", "refere_provision"])
-    return ("injonction_de_payer", [f"uncontested claim of {claimed} > {limit}"],
-            ["refere_provision"])
+        return (
+            "procedure_simplifiee",
+            [f"uncontested claim of {claimed} <= {limit}"],
+            ["injonction_de_payer", "refere_provision"],
+        )
+    return ("injonction_de_payer", [f"uncontested claim of {claimed} > {limit}"], ["refere_provision"])
 
 
-def open_case(session: Session, debtor: DebtorRow, invoices: list[InvoiceRow], now: datetime,
-              ctx: Context) -> CaseRow:
+def open_case(
+    session: Session, debtor: DebtorRow, invoices: list[InvoiceRow], now: datetime, ctx: Context
+) -> CaseRow:
     """One open case per debtor; new unpaid invoices join the debtor's open case."""
     today = local_date(now, debtor.timezone)
     case = session.execute(
-        select(CaseRow).where(CaseRow.debtor_id == debtor.id, CaseRow.kind == "escalation",
-                              CaseRow.status == "open")
+        select(CaseRow).where(
+            CaseRow.debtor_id == debtor.id, CaseRow.kind == "escalation", CaseRow.status == "open"
+        )
     ).scalar_one_or_none()
     if case is None:
-        case = CaseRow(debtor_id=debtor.id, kind="escalation", status="open",
-                       recommended_procedure="", reasons=[], alternatives=[],
-                       currency=invoices[0].currency, principal=ZERO, late_interest=ZERO,
-                       indemnities=ZERO, amount_claimed=ZERO, notes=[], opened_at=now,
-                       updated_at=now)
+        case = CaseRow(
+            debtor_id=debtor.id,
+            kind="escalation",
+            status="open",
+            recommended_procedure="",
+            reasons=[],
+            alternatives=[],
+            currency=invoices[0].currency,
+            principal=ZERO,
+            late_interest=ZERO,
+            indemnities=ZERO,
+            amount_claimed=ZERO,
+            notes=[],
+            opened_at=now,
+            updated_at=now,
+        )
         session.add(case)
         session.flush()
-    known = set(session.execute(
-        select(CaseInvoice.invoice_id).where(CaseInvoice.case_id == case.id)).scalars())
+    known = set(
+        session.execute(select(CaseInvoice.invoice_id).where(CaseInvoice.case_id == case.id)).scalars()
+    )
     for invoice in invoices:
         if invoice.id not in known:
             session.add(CaseInvoice(case_id=case.id, invoice_id=invoice.id))
     session.flush()
-    members = session.execute(
-        select(InvoiceRow).join(CaseInvoice, CaseInvoice.invoice_id == InvoiceRow.id)
-        .where(CaseInvoice.case_id == case.id)).scalars().all()
-    amounts = [amounts_on(session, i, debtor, today, ctx.policy_for(debtor, i.number), ctx.rates,
-                          with_penalties=True) for i in members]
+    members = (
+        session.execute(
+            select(InvoiceRow)
+            .join(CaseInvoice, CaseInvoice.invoice_id == InvoiceRow.id)
+            .where(CaseInvoice.case_id == case.id)
+        )
+        .scalars()
+        .all()
+    )
+    amounts = [
+        amounts_on(
+            session, i, debtor, today, ctx.policy_for(debtor, i.number), ctx.rates, with_penalties=True
+        )
+        for i in members
+    ]
     case.principal = sum((a.balance for a in amounts), ZERO)
     case.late_interest = sum((a.late_interest for a in amounts), ZERO)
     case.indemnities = sum((a.indemnity for a in amounts), ZERO)
     case.amount_claimed = case.principal + case.late_interest + case.indemnities
-    procedure, reasons, alternatives = recommend(debtor, members, case.amount_claimed,
-                                                 ctx.policy_for(debtor))
+    procedure, reasons, alternatives = recommend(debtor, members, case.amount_claimed, ctx.policy_for(debtor))
     case.recommended_procedure, case.reasons, case.alternatives = procedure, reasons, alternatives
     case.updated_at = now
     numbers = [i.number for i in members]
-    evidence.append(session, "case.escalated", now, {
-        "action": "case.escalated", "event": "deadline.expired", "case_id": case.id,
-        "debtor_id": debtor.id, "invoice_numbers": numbers,
-        "recommended_procedure": procedure, "reasons": reasons, "alternatives": alternatives,
-        "amount_due": str(case.principal), "late_interest": str(case.late_interest),
-        "recovery_indemnity": str(case.indemnities), "amount_claimed": str(case.amount_claimed),
-        "currency": case.currency,
-    }, debtor_id=debtor.id, invoice_numbers=numbers, case_id=case.id)
-    log.info("case.escalated", case_id=case.id, debtor_id=debtor.id,
-             recommended_procedure=procedure, amount_claimed=str(case.amount_claimed))
+    evidence.append(
+        session,
+        "case.escalated",
+        now,
+        {
+            "action": "case.escalated",
+            "event": "deadline.expired",
+            "case_id": case.id,
+            "debtor_id": debtor.id,
+            "invoice_numbers": numbers,
+            "recommended_procedure": procedure,
+            "reasons": reasons,
+            "alternatives": alternatives,
+            "amount_due": str(case.principal),
+            "late_interest": str(case.late_interest),
+            "recovery_indemnity": str(case.indemnities),
+            "amount_claimed": str(case.amount_claimed),
+            "currency": case.currency,
+        },
+        debtor_id=debtor.id,
+        invoice_numbers=numbers,
+        case_id=case.id,
+    )
+    log.info(
+        "case.escalated",
+        case_id=case.id,
+        debtor_id=debtor.id,
+        recommended_procedure=procedure,
+        amount_claimed=str(case.amount_claimed),
+    )
     handover.request_handover(session, case, now, ctx)
     return case
 
@@ -196,9 +267,10 @@ CLAIM_MONTHS = 2  # declaration to the mandataire within 2 months of BODACC (L62
 def _bodacc_date(session: Session, debtor_id: str) -> date | None:
     """The BODACC publication date of the debtor's latest insolvency event, if it gave one."""
     raws = session.execute(
-        select(InboxEvent.raw).where(InboxEvent.type == "debtor.insolvency_opened",
-                                     InboxEvent.status == "applied")
-        .order_by(InboxEvent.occurred_at.desc())).scalars()
+        select(InboxEvent.raw)
+        .where(InboxEvent.type == "debtor.insolvency_opened", InboxEvent.status == "applied")
+        .order_by(InboxEvent.occurred_at.desc())
+    ).scalars()
     for raw in raws:
         data = json.loads(raw)
         if data.get("debtor_id") == debtor_id:
@@ -207,73 +279,144 @@ def _bodacc_date(session: Session, debtor_id: str) -> date | None:
     return None
 
 
-def open_claim_declaration(session: Session, debtor: DebtorRow, now: datetime,
-                           ctx: Context) -> CaseRow | None:
+def open_claim_declaration(
+    session: Session, debtor: DebtorRow, now: datetime, ctx: Context
+) -> CaseRow | None:
     """Open the case to declare the pre-judgment claim, with its deadline when known."""
     judgment = debtor.insolvency_judgment_date
-    invoices = session.execute(
-        select(InvoiceRow).where(InvoiceRow.debtor_id == debtor.id, InvoiceRow.status == "open",
-                                 InvoiceRow.issue_date < judgment)
-        .order_by(InvoiceRow.due_date, InvoiceRow.number)).scalars().all()
+    invoices = (
+        session.execute(
+            select(InvoiceRow)
+            .where(
+                InvoiceRow.debtor_id == debtor.id,
+                InvoiceRow.status == "open",
+                InvoiceRow.issue_date < judgment,
+            )
+            .order_by(InvoiceRow.due_date, InvoiceRow.number)
+        )
+        .scalars()
+        .all()
+    )
     invoices = [i for i in invoices if i.balance > 0]
     if not invoices:
         return None
     published = _bodacc_date(session, debtor.id)
     deadline = add_months(published, CLAIM_MONTHS) if published else None
-    amounts = [amounts_on(session, i, debtor, judgment, ctx.policy_for(debtor, i.number), ctx.rates,
-                          with_penalties=True) for i in invoices]
-    notes = [] if deadline else ["BODACC publication date unknown: the deadline is 2 months "
-                                 "after it (L622-24, R622-24); record it when published"]
+    amounts = [
+        amounts_on(
+            session, i, debtor, judgment, ctx.policy_for(debtor, i.number), ctx.rates, with_penalties=True
+        )
+        for i in invoices
+    ]
+    notes = (
+        []
+        if deadline
+        else [
+            "BODACC publication date unknown: the deadline is 2 months "
+            "after it (L622-24, R622-24); record it when published"
+        ]
+    )
     case = CaseRow(
-        debtor_id=debtor.id, kind="claim_declaration", status="open",
+        debtor_id=debtor.id,
+        kind="claim_declaration",
+        status="open",
         recommended_procedure="declaration_de_creance",
-        reasons=[f"{debtor.insolvency_procedure} opened by judgment of {judgment.isoformat()}",
-                 "individual collection stops (L622-21); the claim must be declared "
-                 "to the mandataire judiciaire"],
-        alternatives=[], currency=invoices[0].currency,
+        reasons=[
+            f"{debtor.insolvency_procedure} opened by judgment of {judgment.isoformat()}",
+            "individual collection stops (L622-21); the claim must be declared to the mandataire judiciaire",
+        ],
+        alternatives=[],
+        currency=invoices[0].currency,
         principal=sum((a.balance for a in amounts), ZERO),
         late_interest=sum((a.late_interest for a in amounts), ZERO),
-        indemnities=sum((a.indemnity for a in amounts), ZERO), amount_claimed=ZERO,
-        deadline=deadline, notes=notes, opened_at=now, updated_at=now)
+        indemnities=sum((a.indemnity for a in amounts), ZERO),
+        amount_claimed=ZERO,
+        deadline=deadline,
+        notes=notes,
+        opened_at=now,
+        updated_at=now,
+    )
     case.amount_claimed = case.principal + case.late_interest + case.indemnities
     session.add(case)
     session.flush()
     for invoice in invoices:
         session.add(CaseInvoice(case_id=case.id, invoice_id=invoice.id))
     numbers = [i.number for i in invoices]
-    evidence.append(session, "case.opened", now, {
-        "action": "case.opened", "event": "deadline.expired", "case_id": case.id,
-        "kind": "claim_declaration", "debtor_id": debtor.id, "invoice_numbers": numbers,
-        "recommended_procedure": "declaration_de_creance",
-        "deadline": deadline.isoformat() if deadline else None,
-        "amount_due": str(case.principal), "late_interest": str(case.late_interest),
-        "recovery_indemnity": str(case.indemnities), "amount_claimed": str(case.amount_claimed),
-        "currency": case.currency,
-    }, debtor_id=debtor.id, invoice_numbers=numbers, case_id=case.id)
-    log.info("case.opened", case_id=case.id, debtor_id=debtor.id, kind="claim_declaration",
-             deadline=deadline.isoformat() if deadline else None)
+    evidence.append(
+        session,
+        "case.opened",
+        now,
+        {
+            "action": "case.opened",
+            "event": "deadline.expired",
+            "case_id": case.id,
+            "kind": "claim_declaration",
+            "debtor_id": debtor.id,
+            "invoice_numbers": numbers,
+            "recommended_procedure": "declaration_de_creance",
+            "deadline": deadline.isoformat() if deadline else None,
+            "amount_due": str(case.principal),
+            "late_interest": str(case.late_interest),
+            "recovery_indemnity": str(case.indemnities),
+            "amount_claimed": str(case.amount_claimed),
+            "currency": case.currency,
+        },
+        debtor_id=debtor.id,
+        invoice_numbers=numbers,
+        case_id=case.id,
+    )
+    log.info(
+        "case.opened",
+        case_id=case.id,
+        debtor_id=debtor.id,
+        kind="claim_declaration",
+        deadline=deadline.isoformat() if deadline else None,
+    )
     handover.request_handover(session, case, now, ctx)
     return case
 
 
-def _prescription_warning(session: Session, invoice: InvoiceRow, debtor: DebtorRow,
-                          now: datetime) -> None:
+def _prescription_warning(session: Session, invoice: InvoiceRow, debtor: DebtorRow, now: datetime) -> None:
     """Six months before the claim is time-barred: a warning, and a note on the open case."""
     if invoice.status != "open" or invoice.balance <= 0:
         return
     barred, _ = prescription_dates(invoice, debtor.kind)
-    note = (f"prescription: invoice {invoice.number} is time-barred on {barred.isoformat()} "
-            "unless interrupted (acknowledgment, court action)")
-    case = session.execute(
-        select(CaseRow).where(CaseRow.debtor_id == debtor.id, CaseRow.status == "open")
-        .order_by(CaseRow.id)).scalars().first()
+    note = (
+        f"prescription: invoice {invoice.number} is time-barred on {barred.isoformat()} "
+        "unless interrupted (acknowledgment, court action)"
+    )
+    case = (
+        session.execute(
+            select(CaseRow)
+            .where(CaseRow.debtor_id == debtor.id, CaseRow.status == "open")
+            .order_by(CaseRow.id)
+        )
+        .scalars()
+        .first()
+    )
     if case is not None:
         case.notes = [*case.notes, note]
         case.updated_at = now
-    evidence.append(session, "prescription.warning", now, {
-        "action": "prescription.warning", "event": "deadline.expired",
-        "step": PRESCRIPTION_WARNING, "debtor_id": debtor.id,
-        "invoice_numbers": [invoice.number], "reason": note,
-    }, debtor_id=debtor.id, invoice_numbers=[invoice.number], case_id=case.id if case else None)
-    log.warning("prescription.warning", debtor_id=debtor.id, invoice_number=invoice.number,
-                time_barred_on=barred.isoformat(), case_id=case.id if case else None)
+    evidence.append(
+        session,
+        "prescription.warning",
+        now,
+        {
+            "action": "prescription.warning",
+            "event": "deadline.expired",
+            "step": PRESCRIPTION_WARNING,
+            "debtor_id": debtor.id,
+            "invoice_numbers": [invoice.number],
+            "reason": note,
+        },
+        debtor_id=debtor.id,
+        invoice_numbers=[invoice.number],
+        case_id=case.id if case else None,
+    )
+    log.warning(
+        "prescription.warning",
+        debtor_id=debtor.id,
+        invoice_number=invoice.number,
+        time_barred_on=barred.isoformat(),
+        case_id=case.id if case else None,
+    )

@@ -68,9 +68,9 @@ def _decimal_text(what: str, example: str):
 
     def check(value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, str):
-            raise ValueError(f"{what} must be a JSON string such as \"{example}\", not a number")
+            raise ValueError(f'{what} must be a JSON string such as "{example}", not a number')
         if not _DECIMAL_TEXT.fullmatch(value):
-            raise ValueError(f"{what} must be written with digits and a dot, such as \"{example}\"")
+            raise ValueError(f'{what} must be written with digits and a dot, such as "{example}"')
         return value
 
     return check
@@ -121,7 +121,7 @@ def _to_rate(value: str) -> Decimal:
     except ArithmeticError as exc:
         raise ValueError(f"{value!r} is not a decimal rate") from exc
     if not rate.is_finite() or not 0 <= rate <= 1:
-        raise ValueError("must be an annual rate between 0 and 1, e.g. \"0.15\"")
+        raise ValueError('must be an annual rate between 0 and 1, e.g. "0.15"')
     return rate
 
 
@@ -185,8 +185,9 @@ class Invoice(_Strict):
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
     amount_due: Annotated[Money, AfterValidator(_to_amount)]
     late_penalty_rate: Rate | None = None
-    payment_url: Annotated[str, Field(max_length=2000, pattern=r"^https?://\S+$"),
-                           AfterValidator(_no_controls)] | None = None
+    payment_url: (
+        Annotated[str, Field(max_length=2000, pattern=r"^https?://\S+$"), AfterValidator(_no_controls)] | None
+    ) = None
     delivered_on: Day | None = None
 
     @model_validator(mode="after")
@@ -304,9 +305,18 @@ AccountingEvent = Annotated[
     Field(discriminator="type"),
 ]
 EVENT_TYPES = (
-    "invoice.issued", "invoice.updated", "invoice.cancelled", "payment.received",
-    "credit_note.issued", "invoice.disputed", "dispute.resolved", "promise_to_pay.recorded",
-    "payment_plan.agreed", "debtor.updated", "debtor.insolvency_opened", "delivery.status",
+    "invoice.issued",
+    "invoice.updated",
+    "invoice.cancelled",
+    "payment.received",
+    "credit_note.issued",
+    "invoice.disputed",
+    "dispute.resolved",
+    "promise_to_pay.recorded",
+    "payment_plan.agreed",
+    "debtor.updated",
+    "debtor.insolvency_opened",
+    "delivery.status",
 )
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(AccountingEvent)
 

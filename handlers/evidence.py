@@ -17,15 +17,14 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from handlers.adapters.orm import EvidenceHead, EvidenceRecord
+from adapters.orm import EvidenceHead, EvidenceRecord
 
 GENESIS = "0" * 64
 
 
 def canonical(value: Any) -> str:
     """Deterministic JSON: sorted keys, no spaces, decimals and datetimes as strings."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=_plain)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain)
 
 
 def _plain(value: Any) -> str:
@@ -60,8 +59,9 @@ def append(
     a savepoint that is rolled back are dropped with it.
     """
     at = at.astimezone(UTC)  # hashed exactly as the store gives it back
-    _queue(session).append(_Pending(kind, at, canonical(payload), debtor_id,
-                                    sorted(invoice_numbers), case_id, message_id))
+    _queue(session).append(
+        _Pending(kind, at, canonical(payload), debtor_id, sorted(invoice_numbers), case_id, message_id)
+    )
 
 
 @dataclass(frozen=True)
@@ -88,11 +88,20 @@ def write_pending(session: Session) -> int:
     for pending in queue:
         seq = head.seq + 1
         digest = record_hash(head.hash, seq, pending.at, pending.kind, pending.payload)
-        session.add(EvidenceRecord(
-            seq=seq, at=pending.at, kind=pending.kind, debtor_id=pending.debtor_id,
-            invoice_numbers=pending.invoice_numbers, case_id=pending.case_id,
-            message_id=pending.message_id, payload=pending.payload, prev_hash=head.hash,
-            hash=digest))
+        session.add(
+            EvidenceRecord(
+                seq=seq,
+                at=pending.at,
+                kind=pending.kind,
+                debtor_id=pending.debtor_id,
+                invoice_numbers=pending.invoice_numbers,
+                case_id=pending.case_id,
+                message_id=pending.message_id,
+                payload=pending.payload,
+                prev_hash=head.hash,
+                hash=digest,
+            )
+        )
         head.seq, head.hash = seq, digest
     written = len(queue)
     queue.clear()

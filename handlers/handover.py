@@ -24,10 +24,10 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.handover import dossier_email, post_webhook, webhook_headers
+from adapters.orm import CaseInvoice, CaseRow, DebtorRow, HandoverRow, InvoiceRow
+from adapters.store import transaction
 from handlers import evidence
-from handlers.adapters.handover import dossier_email, post_webhook, webhook_headers
-from handlers.adapters.orm import CaseInvoice, CaseRow, DebtorRow, HandoverRow, InvoiceRow
-from handlers.adapters.store import transaction
 from handlers.context import Context
 from handlers.delivery import backoff, claim_expired_leases
 from handlers.dossier import dossier_archive
@@ -43,8 +43,8 @@ DEFAULT_MAX_ATTEMPTS = 10
 
 # --- requesting a hand-over (inside the transaction that opens or escalates the case) ----
 
-def request_handover(session: Session, case: CaseRow, now: datetime,
-                     ctx: Context) -> HandoverCase | None:
+
+def request_handover(session: Session, case: CaseRow, now: datetime, ctx: Context) -> HandoverCase | None:
     """Insert a pending hand-over when a partner is configured for the case's procedure.
 
     The task to publish after commit is returned and also kept on the session, where
@@ -57,32 +57,62 @@ def request_handover(session: Session, case: CaseRow, now: datetime,
         return None
     # no lock: the unique (case, partner) key prevents a second row, and this transaction
     # already holds the case, while the delivery path locks a hand-over, then its case
-    rows = session.execute(
-        select(HandoverRow).where(HandoverRow.case_id == case.id)).scalars().all()
+    rows = session.execute(select(HandoverRow).where(HandoverRow.case_id == case.id)).scalars().all()
     if any(row.partner == partner.name for row in rows):
         return None
     for row in rows:
         if row.status == "pending":
-            _cancel(session, row, case, now,
-                    f"recommended procedure is now {case.recommended_procedure}: "
-                    f"handed to {partner.name} instead")
-    row = HandoverRow(case_id=case.id, partner=partner.name, partner_kind=partner.kind,
-                      channel=partner.channel,
-                      idempotency_key=stable_id("handover", case.id, partner.name,
-                                                now.isoformat()),
-                      status="pending", attempts=0, lease_until=now + ctx.lease, created_at=now)
+            _cancel(
+                session,
+                row,
+                case,
+                now,
+                f"recommended procedure is now {case.recommended_procedure}: "
+                f"handed to {partner.name} instead",
+            )
+    row = HandoverRow(
+        case_id=case.id,
+        partner=partner.name,
+        partner_kind=partner.kind,
+        channel=partner.channel,
+        idempotency_key=stable_id("handover", case.id, partner.name, now.isoformat()),
+        status="pending",
+        attempts=0,
+        lease_until=now + ctx.lease,
+        created_at=now,
+    )
     session.add(row)
     session.flush()
     numbers = _invoice_numbers(session, case.id)
-    evidence.append(session, "handover.requested", now, {
-        "action": "handover.requested", "case_id": case.id, "debtor_id": case.debtor_id,
-        "handover_id": row.id, "idempotency_key": row.idempotency_key,
-        "partner": partner.name, "partner_kind": partner.kind, "channel": partner.channel,
-        "recommended_procedure": case.recommended_procedure, "invoice_numbers": numbers,
-    }, debtor_id=case.debtor_id, invoice_numbers=numbers, case_id=case.id)
-    log.info("handover.requested", handover_id=row.id, case_id=case.id,
-             debtor_id=case.debtor_id, partner=partner.name, channel=partner.channel,
-             recommended_procedure=case.recommended_procedure)
+    evidence.append(
+        session,
+        "handover.requested",
+        now,
+        {
+            "action": "handover.requested",
+            "case_id": case.id,
+            "debtor_id": case.debtor_id,
+            "handover_id": row.id,
+            "idempotency_key": row.idempotency_key,
+            "partner": partner.name,
+            "partner_kind": partner.kind,
+            "channel": partner.channel,
+            "recommended_procedure": case.recommended_procedure,
+            "invoice_numbers": numbers,
+        },
+        debtor_id=case.debtor_id,
+        invoice_numbers=numbers,
+        case_id=case.id,
+    )
+    log.info(
+        "handover.requested",
+        handover_id=row.id,
+        case_id=case.id,
+        debtor_id=case.debtor_id,
+        partner=partner.name,
+        channel=partner.channel,
+        recommended_procedure=case.recommended_procedure,
+    )
     task = HandoverCase(row.id, 0)
     session.info.setdefault(AFTER_COMMIT, []).append(task)
     return task
@@ -93,18 +123,28 @@ def take_tasks(session: Session) -> list[object]:
     return list(session.info.pop(AFTER_COMMIT, []))
 
 
-def _cancel(session: Session, row: HandoverRow, case: CaseRow, now: datetime,
-            reason: str) -> None:
+def _cancel(session: Session, row: HandoverRow, case: CaseRow, now: datetime, reason: str) -> None:
     row.status, row.lease_until, row.last_error = "cancelled", None, reason[:500]
-    evidence.append(session, "handover.cancelled", now, {
-        "action": "handover.cancelled", "case_id": case.id, "debtor_id": case.debtor_id,
-        "handover_id": row.id, "partner": row.partner, "reason": reason,
-    }, debtor_id=case.debtor_id, case_id=case.id)
-    log.info("handover.cancelled", handover_id=row.id, case_id=case.id, partner=row.partner,
-             reason=reason)
+    evidence.append(
+        session,
+        "handover.cancelled",
+        now,
+        {
+            "action": "handover.cancelled",
+            "case_id": case.id,
+            "debtor_id": case.debtor_id,
+            "handover_id": row.id,
+            "partner": row.partner,
+            "reason": reason,
+        },
+        debtor_id=case.debtor_id,
+        case_id=case.id,
+    )
+    log.info("handover.cancelled", handover_id=row.id, case_id=case.id, partner=row.partner, reason=reason)
 
 
 # --- delivering it (the handover_case actor) ------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Claimed:
@@ -116,9 +156,14 @@ class Claimed:
     partner: Partner
 
 
-def deliver_handover(sessions: sessionmaker[Session], handover_pk: int, attempt: int,
-                     clock: Callable[[], datetime], transports: Mapping[str, Transport],
-                     ctx: Context) -> str:
+def deliver_handover(
+    sessions: sessionmaker[Session],
+    handover_pk: int,
+    attempt: int,
+    clock: Callable[[], datetime],
+    transports: Mapping[str, Transport],
+    ctx: Context,
+) -> str:
     """Hand one case over; return 'delivered', 'skipped', 'cancelled', 'retry' or 'failed'."""
     with transaction(sessions) as session:
         claimed = _claim(session, handover_pk, attempt, clock(), ctx)
@@ -128,24 +173,28 @@ def deliver_handover(sessions: sessionmaker[Session], handover_pk: int, attempt:
         with transaction(sessions) as session:
             archive, document = _dossier(session, claimed, ctx, clock())
     except Exception as exc:  # a dossier that cannot be built is retried, and logged
-        return _record_failure(sessions, handover_pk, clock(), ctx,
-                               f"dossier: {type(exc).__name__}: {exc}", None, permanent=False)
+        return _record_failure(
+            sessions,
+            handover_pk,
+            clock(),
+            ctx,
+            f"dossier: {type(exc).__name__}: {exc}",
+            None,
+            permanent=False,
+        )
     digest = hashlib.sha256(archive).hexdigest()
     try:
         code = _send(claimed, archive, digest, document, clock(), transports, ctx)
     except TransientFailure as exc:
-        return _record_failure(sessions, handover_pk, clock(), ctx, str(exc), _code(exc),
-                               permanent=False)
+        return _record_failure(sessions, handover_pk, clock(), ctx, str(exc), _code(exc), permanent=False)
     except PermanentFailure as exc:
-        return _record_failure(sessions, handover_pk, clock(), ctx, str(exc), _code(exc),
-                               permanent=True)
+        return _record_failure(sessions, handover_pk, clock(), ctx, str(exc), _code(exc), permanent=True)
     with transaction(sessions) as session:
         _mark_delivered(session, handover_pk, clock(), code, digest, len(archive))
     return "delivered"
 
 
-def _claim(session: Session, handover_pk: int, attempt: int, now: datetime,
-           ctx: Context) -> Claimed | str:
+def _claim(session: Session, handover_pk: int, attempt: int, now: datetime, ctx: Context) -> Claimed | str:
     """Take attempt number ``attempt`` (compare-and-set on the count), or say why not."""
     row = session.get(HandoverRow, handover_pk, with_for_update=True)
     if row is None or row.status != "pending" or row.attempts != attempt:
@@ -158,8 +207,7 @@ def _claim(session: Session, handover_pk: int, attempt: int, now: datetime,
     partner = ctx.partners.get(row.partner) if ctx.partners else None
     if partner is None:
         row.attempts += 1
-        _fail(session, row, case, now, f"partner {row.partner!r} is no longer in the "
-                                        "partners file")
+        _fail(session, row, case, now, f"partner {row.partner!r} is no longer in the partners file")
         return "failed"
     row.attempts += 1
     row.channel = partner.channel
@@ -167,8 +215,7 @@ def _claim(session: Session, handover_pk: int, attempt: int, now: datetime,
     return Claimed(row.id, case.id, case.debtor_id, row.idempotency_key, row.attempts, partner)
 
 
-def _dossier(session: Session, claimed: Claimed, ctx: Context,
-             now: datetime) -> tuple[bytes, dict]:
+def _dossier(session: Session, claimed: Claimed, ctx: Context, now: datetime) -> tuple[bytes, dict]:
     archive = dossier_archive(session, claimed.case_id, ctx, now)
     return archive, _summary(session, claimed, ctx)
 
@@ -178,78 +225,137 @@ def _summary(session: Session, claimed: Claimed, ctx: Context) -> dict:
     case = session.get(CaseRow, claimed.case_id)
     debtor = session.get(DebtorRow, claimed.debtor_id)
     assert case is not None and debtor is not None
-    invoices = session.execute(
-        select(InvoiceRow).join(CaseInvoice, CaseInvoice.invoice_id == InvoiceRow.id)
-        .where(CaseInvoice.case_id == case.id).order_by(InvoiceRow.due_date, InvoiceRow.number)
-    ).scalars().all()
+    invoices = (
+        session.execute(
+            select(InvoiceRow)
+            .join(CaseInvoice, CaseInvoice.invoice_id == InvoiceRow.id)
+            .where(CaseInvoice.case_id == case.id)
+            .order_by(InvoiceRow.due_date, InvoiceRow.number)
+        )
+        .scalars()
+        .all()
+    )
     creditor = ctx.policy_for(debtor).creditor
     return {
         "case": {
-            "id": case.id, "kind": case.kind, "status": case.status,
-            "recommended_procedure": case.recommended_procedure, "reasons": list(case.reasons),
-            "alternatives": list(case.alternatives), "notes": list(case.notes),
+            "id": case.id,
+            "kind": case.kind,
+            "status": case.status,
+            "recommended_procedure": case.recommended_procedure,
+            "reasons": list(case.reasons),
+            "alternatives": list(case.alternatives),
+            "notes": list(case.notes),
             "deadline": case.deadline.isoformat() if case.deadline else None,
-            "opened_at": case.opened_at.isoformat(), "currency": case.currency,
-            "principal": str(case.principal), "late_interest": str(case.late_interest),
+            "opened_at": case.opened_at.isoformat(),
+            "currency": case.currency,
+            "principal": str(case.principal),
+            "late_interest": str(case.late_interest),
             "recovery_indemnity": str(case.indemnities),
             "amount_claimed": str(case.amount_claimed),
         },
-        "debtor": {"id": debtor.id, "name": debtor.name, "kind": debtor.kind,
-                   "siren": debtor.siren, "email": debtor.email, "address": debtor.address,
-                   "insolvency_procedure": debtor.insolvency_procedure,
-                   "insolvency_judgment_date": debtor.insolvency_judgment_date.isoformat()
-                   if debtor.insolvency_judgment_date else None},
-        "creditor": {"name": creditor.name, "siren": creditor.siren,
-                     "address": list(creditor.address), "email": creditor.email},
-        "invoices": [{"number": i.number, "issue_date": i.issue_date.isoformat(),
-                      "due_date": i.due_date.isoformat(), "currency": i.currency,
-                      "amount_due": str(i.amount_due), "paid": str(i.paid),
-                      "credited": str(i.credited), "balance": str(i.balance),
-                      "status": i.status, "ever_disputed": i.ever_disputed}
-                     for i in invoices],
+        "debtor": {
+            "id": debtor.id,
+            "name": debtor.name,
+            "kind": debtor.kind,
+            "siren": debtor.siren,
+            "email": debtor.email,
+            "address": debtor.address,
+            "insolvency_procedure": debtor.insolvency_procedure,
+            "insolvency_judgment_date": debtor.insolvency_judgment_date.isoformat()
+            if debtor.insolvency_judgment_date
+            else None,
+        },
+        "creditor": {
+            "name": creditor.name,
+            "siren": creditor.siren,
+            "address": list(creditor.address),
+            "email": creditor.email,
+        },
+        "invoices": [
+            {
+                "number": i.number,
+                "issue_date": i.issue_date.isoformat(),
+                "due_date": i.due_date.isoformat(),
+                "currency": i.currency,
+                "amount_due": str(i.amount_due),
+                "paid": str(i.paid),
+                "credited": str(i.credited),
+                "balance": str(i.balance),
+                "status": i.status,
+                "ever_disputed": i.ever_disputed,
+            }
+            for i in invoices
+        ],
     }
 
 
-def _send(claimed: Claimed, archive: bytes, digest: str, document: dict, now: datetime,
-          transports: Mapping[str, Transport], ctx: Context) -> int | None:
+def _send(
+    claimed: Claimed,
+    archive: bytes,
+    digest: str,
+    document: dict,
+    now: datetime,
+    transports: Mapping[str, Transport],
+    ctx: Context,
+) -> int | None:
     partner = claimed.partner
     filename = f"dossier-{claimed.case_id}.zip"
     if partner.channel == "webhook":
         assert partner.url is not None and partner.secret is not None
         timestamp = int(now.timestamp())
-        dossier: dict[str, object] = {"filename": filename, "media_type": "application/zip",
-                                      "sha256": digest, "size": len(archive)}
+        dossier: dict[str, object] = {
+            "filename": filename,
+            "media_type": "application/zip",
+            "sha256": digest,
+            "size": len(archive),
+        }
         if len(archive) <= partner.max_dossier_bytes:
             dossier["content_base64"] = base64.b64encode(archive).decode("ascii")
         else:
             dossier["omitted"] = f"larger than {partner.max_dossier_bytes} bytes"
-        body = json.dumps({
-            "handover_id": claimed.idempotency_key, "attempt": claimed.attempts,
-            "sent_at": timestamp, "partner": {"name": partner.name, "kind": partner.kind},
-            **document, "dossier": dossier,
-        }, ensure_ascii=False, sort_keys=True).encode("utf-8")
-        headers = webhook_headers(partner.secret.get_secret_value(), body, timestamp,
-                                  claimed.idempotency_key)
+        body = json.dumps(
+            {
+                "handover_id": claimed.idempotency_key,
+                "attempt": claimed.attempts,
+                "sent_at": timestamp,
+                "partner": {"name": partner.name, "kind": partner.kind},
+                **document,
+                "dossier": dossier,
+            },
+            ensure_ascii=False,
+            sort_keys=True,
+        ).encode("utf-8")
+        headers = webhook_headers(partner.secret.get_secret_value(), body, timestamp, claimed.idempotency_key)
         return post_webhook(partner.url, body, headers, partner.timeout)
     message_id = f"<handover-{claimed.idempotency_key}@{ctx.message_domain}>"
     subject, text = _email_text(claimed, document, digest)
-    content = dossier_email(sender=ctx.sender, recipient=partner.email or "", subject=subject,
-                            body_text=text, message_id=message_id, at=now,
-                            idempotency_key=claimed.idempotency_key, case_id=claimed.case_id,
-                            filename=filename, archive=archive)
-    transports["email"].transmit(Outgoing(message_id, "email", partner.email or "", subject,
-                                          content, claimed.debtor_id))
+    content = dossier_email(
+        sender=ctx.sender,
+        recipient=partner.email or "",
+        subject=subject,
+        body_text=text,
+        message_id=message_id,
+        at=now,
+        idempotency_key=claimed.idempotency_key,
+        case_id=claimed.case_id,
+        filename=filename,
+        archive=archive,
+    )
+    transports["email"].transmit(
+        Outgoing(message_id, "email", partner.email or "", subject, content, claimed.debtor_id)
+    )
     return None
 
 
 def _email_text(claimed: Claimed, document: dict, digest: str) -> tuple[str, str]:
     case, debtor = document["case"], document["debtor"]
-    subject = (f"Dossier n° {case['id']} – {debtor['name']} – {case['recommended_procedure']}")
+    subject = f"Dossier n° {case['id']} – {debtor['name']} – {case['recommended_procedure']}"
     numbers = ", ".join(i["number"] for i in document["invoices"])
     lines = [
-        "Bonjour,", "",
-        f"Veuillez trouver ci-joint le dossier n° {case['id']} concernant {debtor['name']} "
-        f"({debtor['id']}).", "",
+        "Bonjour,",
+        "",
+        f"Veuillez trouver ci-joint le dossier n° {case['id']} concernant {debtor['name']} ({debtor['id']}).",
+        "",
         f"Procédure recommandée : {case['recommended_procedure']}",
         f"Factures : {numbers}",
         f"Principal : {case['principal']} {case['currency']}",
@@ -259,9 +365,13 @@ def _email_text(claimed: Claimed, document: dict, digest: str) -> tuple[str, str
     ]
     if case["deadline"]:
         lines.append(f"Date limite : {case['deadline']}")
-    lines += ["", f"Référence de transmission : {claimed.idempotency_key}",
-              f"Empreinte SHA-256 du dossier : {digest}", "",
-              "Message envoyé automatiquement par relance."]
+    lines += [
+        "",
+        f"Référence de transmission : {claimed.idempotency_key}",
+        f"Empreinte SHA-256 du dossier : {digest}",
+        "",
+        "Message envoyé automatiquement par relance.",
+    ]
     return " ".join(subject.split()), "\n".join(lines) + "\n"
 
 
@@ -271,8 +381,9 @@ def _code(exc: Exception) -> int | None:
     return status if isinstance(status, int) else None
 
 
-def _mark_delivered(session: Session, handover_pk: int, now: datetime, code: int | None,
-                    digest: str, size: int) -> None:
+def _mark_delivered(
+    session: Session, handover_pk: int, now: datetime, code: int | None, digest: str, size: int
+) -> None:
     row = session.get(HandoverRow, handover_pk, with_for_update=True)
     if row is None or row.status == "delivered":
         return
@@ -283,22 +394,53 @@ def _mark_delivered(session: Session, handover_pk: int, now: datetime, code: int
     if case.status == "open":
         case.status, case.updated_at = "handed_over", now
     numbers = _invoice_numbers(session, case.id)
-    evidence.append(session, "case.handed_over", now, {
-        "action": "case.handed_over", "case_id": case.id, "debtor_id": case.debtor_id,
-        "invoice_numbers": numbers, "handover_id": row.id,
-        "idempotency_key": row.idempotency_key, "partner": row.partner,
-        "partner_kind": row.partner_kind, "channel": row.channel,
-        "recommended_procedure": case.recommended_procedure,
-        "dossier_sha256": digest, "dossier_size": size, "response_code": code,
-        "attempts": row.attempts,
-    }, debtor_id=case.debtor_id, invoice_numbers=numbers, case_id=case.id)
-    log.info("case.handed_over", case_id=case.id, debtor_id=case.debtor_id,
-             handover_id=row.id, partner=row.partner, channel=row.channel,
-             response_code=code, attempts=row.attempts, dossier_sha256=digest)
+    evidence.append(
+        session,
+        "case.handed_over",
+        now,
+        {
+            "action": "case.handed_over",
+            "case_id": case.id,
+            "debtor_id": case.debtor_id,
+            "invoice_numbers": numbers,
+            "handover_id": row.id,
+            "idempotency_key": row.idempotency_key,
+            "partner": row.partner,
+            "partner_kind": row.partner_kind,
+            "channel": row.channel,
+            "recommended_procedure": case.recommended_procedure,
+            "dossier_sha256": digest,
+            "dossier_size": size,
+            "response_code": code,
+            "attempts": row.attempts,
+        },
+        debtor_id=case.debtor_id,
+        invoice_numbers=numbers,
+        case_id=case.id,
+    )
+    log.info(
+        "case.handed_over",
+        case_id=case.id,
+        debtor_id=case.debtor_id,
+        handover_id=row.id,
+        partner=row.partner,
+        channel=row.channel,
+        response_code=code,
+        attempts=row.attempts,
+        dossier_sha256=digest,
+    )
 
 
-def _record_failure(sessions: sessionmaker[Session], handover_pk: int, now: datetime,
-                    ctx: Context, error: str, code: int | None, *, permanent: bool) -> str:
+def _record_failure(
+    sessions: sessionmaker[Session],
+    handover_pk: int,
+    now: datetime,
+    ctx: Context,
+    error: str,
+    code: int | None,
+    *,
+    permanent: bool,
+) -> str:
     limit = ctx.partners.max_attempts if ctx.partners else DEFAULT_MAX_ATTEMPTS
     with transaction(sessions) as session:
         row = session.get(HandoverRow, handover_pk, with_for_update=True)
@@ -313,9 +455,15 @@ def _record_failure(sessions: sessionmaker[Session], handover_pk: int, now: date
             return "failed"
         row.last_error = error[:500]
         row.lease_until = now + backoff(row.attempts)
-        facts = {"handover_id": row.id, "case_id": row.case_id, "partner": row.partner,
-                 "channel": row.channel, "attempts": row.attempts, "response_code": code,
-                 "next_attempt_at": row.lease_until.isoformat()}
+        facts = {
+            "handover_id": row.id,
+            "case_id": row.case_id,
+            "partner": row.partner,
+            "channel": row.channel,
+            "attempts": row.attempts,
+            "response_code": code,
+            "next_attempt_at": row.lease_until.isoformat(),
+        }
     log.warning("handover.retry", error=error[:200], **facts)
     return "retry"
 
@@ -323,26 +471,54 @@ def _record_failure(sessions: sessionmaker[Session], handover_pk: int, now: date
 def _fail(session: Session, row: HandoverRow, case: CaseRow, now: datetime, error: str) -> None:
     """Give up: the hand-over is failed, the case stays open for a person."""
     row.status, row.lease_until, row.last_error = "failed", None, error[:500]
-    evidence.append(session, "handover.failed", now, {
-        "action": "handover.failed", "case_id": case.id, "debtor_id": case.debtor_id,
-        "handover_id": row.id, "partner": row.partner, "channel": row.channel,
-        "attempts": row.attempts, "response_code": row.response_code, "error": error[:500],
-    }, debtor_id=case.debtor_id, case_id=case.id)
-    log.error("handover.failed", handover_id=row.id, case_id=case.id, debtor_id=case.debtor_id,
-              partner=row.partner, channel=row.channel, attempts=row.attempts,
-              response_code=row.response_code, error=error[:200])
+    evidence.append(
+        session,
+        "handover.failed",
+        now,
+        {
+            "action": "handover.failed",
+            "case_id": case.id,
+            "debtor_id": case.debtor_id,
+            "handover_id": row.id,
+            "partner": row.partner,
+            "channel": row.channel,
+            "attempts": row.attempts,
+            "response_code": row.response_code,
+            "error": error[:500],
+        },
+        debtor_id=case.debtor_id,
+        case_id=case.id,
+    )
+    log.error(
+        "handover.failed",
+        handover_id=row.id,
+        case_id=case.id,
+        debtor_id=case.debtor_id,
+        partner=row.partner,
+        channel=row.channel,
+        attempts=row.attempts,
+        response_code=row.response_code,
+        error=error[:200],
+    )
 
 
 def _invoice_numbers(session: Session, case_id: int) -> list[str]:
-    return list(session.execute(
-        select(InvoiceRow.number).join(CaseInvoice, CaseInvoice.invoice_id == InvoiceRow.id)
-        .where(CaseInvoice.case_id == case_id).order_by(InvoiceRow.number)).scalars())
+    return list(
+        session.execute(
+            select(InvoiceRow.number)
+            .join(CaseInvoice, CaseInvoice.invoice_id == InvoiceRow.id)
+            .where(CaseInvoice.case_id == case_id)
+            .order_by(InvoiceRow.number)
+        ).scalars()
+    )
 
 
 # --- the scheduler's part -------------------------------------------------------------------
 
-def claim_overdue_handovers(session: Session, now: datetime, lease: timedelta,
-                            limit: int) -> list[HandoverCase]:
+
+def claim_overdue_handovers(
+    session: Session, now: datetime, lease: timedelta, limit: int
+) -> list[HandoverCase]:
     """Pending hand-overs whose lease or back-off ran out (lost task, crash): emit again."""
     rows = claim_expired_leases(session, HandoverRow, now, lease, limit)
     return [HandoverCase(row.id, row.attempts) for row in rows]

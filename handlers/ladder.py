@@ -36,9 +36,7 @@ def plan_new_invoice(due_date: date, today: date, policy: Policy, country: str) 
     return _on_business_days(upcoming, country)
 
 
-def plan_resumed(
-    due_date: date, remaining: Sequence[Step], today: date, country: str
-) -> list[StepDate]:
+def plan_resumed(due_date: date, remaining: Sequence[Step], today: date, country: str) -> list[StepDate]:
     """Steps left after a pause: the next one no earlier than today, spacing kept."""
     dated = nominal_dates(due_date, remaining)
     if dated and dated[0][1] < today:

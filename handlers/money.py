@@ -143,18 +143,19 @@ class Movement:
 class Imputation:
     """Where the money went under Code civil 1343-1: interest first, then principal."""
 
-    principal: Decimal        # principal still due
-    interest: Interest        # every penalty accrued, per segment (total rounded once)
-    interest_paid: Decimal    # part of the payments imputed on penalties
-    interest_due: Decimal     # penalties still due, rounded half-up once
+    principal: Decimal  # principal still due
+    interest: Interest  # every penalty accrued, per segment (total rounded once)
+    interest_paid: Decimal  # part of the payments imputed on penalties
+    interest_due: Decimal  # penalties still due, rounded half-up once
 
     @property
     def accrued(self) -> Decimal:
         return sum((s.amount for s in self.interest.segments), Decimal(0))
 
 
-def impute_interest_first(amount_due: Decimal, due_date: date, until: date,
-                          movements: Sequence[Movement], rate_for: RateFor) -> Imputation:
+def impute_interest_first(
+    amount_due: Decimal, due_date: date, until: date, movements: Sequence[Movement], rate_for: RateFor
+) -> Imputation:
     """Penalties and principal when each payment pays accrued penalties before principal.
 
     A payment on day P counts P as a day late on the old principal; the new principal runs
@@ -163,8 +164,11 @@ def impute_interest_first(amount_due: Decimal, due_date: date, until: date,
     timeline: list[tuple[date, Decimal]] = [(due_date + timedelta(days=1), amount_due)]
 
     def principal_on(day: date) -> Decimal:
-        return next(p for start, p in reversed(timeline) if start <= day) \
-            if day >= timeline[0][0] else amount_due
+        return (
+            next(p for start, p in reversed(timeline) if start <= day)
+            if day >= timeline[0][0]
+            else amount_due
+        )
 
     def accrued_until(day: date) -> Decimal:
         found = late_interest(due_date, day, principal_on, rate_for, [d for d, _ in timeline])
@@ -182,6 +186,5 @@ def impute_interest_first(amount_due: Decimal, due_date: date, until: date,
         principal -= movement.amount - to_interest
         timeline.append((max(movement.day + timedelta(days=1), timeline[0][0]), principal))
     interest = late_interest(due_date, until, principal_on, rate_for, [d for d, _ in timeline])
-    due = max(to_cents(sum((s.amount for s in interest.segments), Decimal(0)) - interest_paid),
-              ZERO)
+    due = max(to_cents(sum((s.amount for s in interest.segments), Decimal(0)) - interest_paid), ZERO)
     return Imputation(principal, interest, interest_paid, due)

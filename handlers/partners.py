@@ -12,8 +12,12 @@ from dataclasses import dataclass, field
 
 from pydantic import SecretStr
 
-PROCEDURES = ("procedure_simplifiee", "injonction_de_payer", "assignation_en_paiement",
-              "declaration_de_creance")
+PROCEDURES = (
+    "procedure_simplifiee",
+    "injonction_de_payer",
+    "assignation_en_paiement",
+    "declaration_de_creance",
+)
 KINDS = ("collection_agency", "commissaire_de_justice", "factor", "internal")
 CHANNELS = ("email", "webhook")
 

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from handlers.adapters.orm import DebtorRow, InvoiceRow, PlannedStep
+from adapters.orm import DebtorRow, InvoiceRow, PlannedStep
 from handlers.calendar import add_months, local_date, next_business_day, window_opening, zone
 from handlers.ladder import StepDate, plan_new_invoice, plan_resumed
 from handlers.policy import ESCALATION, FORMAL_NOTICE, Policy
@@ -19,21 +19,31 @@ FINISHED = ("done", "skipped", "failed")
 INSTALLMENT_PREFIX = "installment_"
 
 
-def schedule(
-    session: Session, invoice: InvoiceRow, step: str, event: str, due_at: datetime
-) -> None:
+def schedule(session: Session, invoice: InvoiceRow, step: str, event: str, due_at: datetime) -> None:
     """Plan (or re-plan) one step; a finished step is never planned again."""
     row = session.execute(
         select(PlannedStep).where(PlannedStep.invoice_id == invoice.id, PlannedStep.step == step)
     ).scalar_one_or_none()
     if row is None:
-        session.add(PlannedStep(
-            invoice_id=invoice.id, debtor_id=invoice.debtor_id, step=step, event=event,
-            due_at=due_at, status="planned", emit_count=0,
-        ))
+        session.add(
+            PlannedStep(
+                invoice_id=invoice.id,
+                debtor_id=invoice.debtor_id,
+                step=step,
+                event=event,
+                due_at=due_at,
+                status="planned",
+                emit_count=0,
+            )
+        )
     elif row.status not in FINISHED:
         row.event, row.due_at, row.status, row.lease_until, row.reason = (
-            event, due_at, "planned", None, None)
+            event,
+            due_at,
+            "planned",
+            None,
+            None,
+        )
 
 
 def cancel_pending(session: Session, invoice_id: int, reason: str, *, steps: Iterable[str] = ()) -> int:
@@ -43,8 +53,10 @@ def cancel_pending(session: Session, invoice_id: int, reason: str, *, steps: Ite
     installment steps stay too unless named in ``steps``: they end with the plan.
     """
     query = update(PlannedStep).where(
-        PlannedStep.invoice_id == invoice_id, PlannedStep.status.in_(PENDING),
-        PlannedStep.step != PRESCRIPTION_WARNING)
+        PlannedStep.invoice_id == invoice_id,
+        PlannedStep.status.in_(PENDING),
+        PlannedStep.step != PRESCRIPTION_WARNING,
+    )
     names = list(steps)
     if names:
         query = query.where(PlannedStep.step.in_(names))
@@ -55,21 +67,26 @@ def cancel_pending(session: Session, invoice_id: int, reason: str, *, steps: Ite
 
 
 def finished_steps(session: Session, invoice_id: int) -> set[str]:
-    return set(session.execute(
-        select(PlannedStep.step).where(
-            PlannedStep.invoice_id == invoice_id, PlannedStep.status.in_(FINISHED))
-    ).scalars())
+    return set(
+        session.execute(
+            select(PlannedStep.step).where(
+                PlannedStep.invoice_id == invoice_id, PlannedStep.status.in_(FINISHED)
+            )
+        ).scalars()
+    )
 
 
-def _write(session: Session, invoice: InvoiceRow, debtor: DebtorRow, policy: Policy,
-           dates: list[StepDate]) -> None:
+def _write(
+    session: Session, invoice: InvoiceRow, debtor: DebtorRow, policy: Policy, dates: list[StepDate]
+) -> None:
     for item in dates:
         due_at = window_opening(item.day, debtor.timezone, policy.window)
         schedule(session, invoice, item.step.name, item.step.event, due_at)
 
 
-def plan_invoice(session: Session, invoice: InvoiceRow, debtor: DebtorRow, policy: Policy,
-                 now: datetime) -> None:
+def plan_invoice(
+    session: Session, invoice: InvoiceRow, debtor: DebtorRow, policy: Policy, now: datetime
+) -> None:
     """Plan the ladder of an invoice that has just been created.
 
     A new invoice has no planned step yet, so the steps are added without looking each one
@@ -78,13 +95,25 @@ def plan_invoice(session: Session, invoice: InvoiceRow, debtor: DebtorRow, polic
     today = local_date(now, debtor.timezone)
     steps: dict[str, tuple[str, datetime]] = {}  # a step planned twice keeps its first place
     for item in plan_new_invoice(invoice.due_date, today, policy, debtor.country):
-        steps[item.step.name] = (item.step.event, window_opening(item.day, debtor.timezone,
-                                                                 policy.window))
-    steps[PRESCRIPTION_WARNING] = ("deadline.expired",
-                                   _prescription_warning_at(invoice, debtor, policy, today))
-    session.add_all([PlannedStep(invoice_id=invoice.id, debtor_id=invoice.debtor_id, step=step,
-                                 event=event, due_at=due_at, status="planned", emit_count=0)
-                     for step, (event, due_at) in steps.items()])
+        steps[item.step.name] = (item.step.event, window_opening(item.day, debtor.timezone, policy.window))
+    steps[PRESCRIPTION_WARNING] = (
+        "deadline.expired",
+        _prescription_warning_at(invoice, debtor, policy, today),
+    )
+    session.add_all(
+        [
+            PlannedStep(
+                invoice_id=invoice.id,
+                debtor_id=invoice.debtor_id,
+                step=step,
+                event=event,
+                due_at=due_at,
+                status="planned",
+                emit_count=0,
+            )
+            for step, (event, due_at) in steps.items()
+        ]
+    )
 
 
 PRESCRIPTION_WARNING = "prescription_warning"
@@ -99,21 +128,33 @@ def prescription_dates(invoice: InvoiceRow, kind: str) -> tuple[date, date]:
     return barred, add_months(barred, -WARNING_MONTHS)
 
 
-def plan_prescription_warning(session: Session, invoice: InvoiceRow, debtor: DebtorRow,
-                              policy: Policy, today: date) -> None:
-    schedule(session, invoice, PRESCRIPTION_WARNING, "deadline.expired",
-             _prescription_warning_at(invoice, debtor, policy, today))
+def plan_prescription_warning(
+    session: Session, invoice: InvoiceRow, debtor: DebtorRow, policy: Policy, today: date
+) -> None:
+    schedule(
+        session,
+        invoice,
+        PRESCRIPTION_WARNING,
+        "deadline.expired",
+        _prescription_warning_at(invoice, debtor, policy, today),
+    )
 
 
-def _prescription_warning_at(invoice: InvoiceRow, debtor: DebtorRow, policy: Policy,
-                             today: date) -> datetime:
+def _prescription_warning_at(invoice: InvoiceRow, debtor: DebtorRow, policy: Policy, today: date) -> datetime:
     _, warn = prescription_dates(invoice, debtor.kind)
     day = next_business_day(max(warn, today), debtor.country)
     return window_opening(day, debtor.timezone, policy.window)
 
 
-def resume_invoice(session: Session, invoice: InvoiceRow, debtor: DebtorRow, policy: Policy,
-                   now: datetime, *, not_before: str | None = None) -> None:
+def resume_invoice(
+    session: Session,
+    invoice: InvoiceRow,
+    debtor: DebtorRow,
+    policy: Policy,
+    now: datetime,
+    *,
+    not_before: str | None = None,
+) -> None:
     """Re-plan the steps not yet taken, the next one no earlier than today.
 
     ``not_before`` names a step the ladder resumes at the earliest (a broken payment plan
@@ -124,13 +165,11 @@ def resume_invoice(session: Session, invoice: InvoiceRow, debtor: DebtorRow, pol
     first = max(last_done + 1, policy.severity(not_before)) if not_before else last_done + 1
     remaining = [s for s in policy.steps[first:] if s.name not in done]
     today = local_date(now, debtor.timezone)
-    _write(session, invoice, debtor, policy,
-           plan_resumed(invoice.due_date, remaining, today, debtor.country))
+    _write(session, invoice, debtor, policy, plan_resumed(invoice.due_date, remaining, today, debtor.country))
     if FORMAL_NOTICE in done and ESCALATION not in done:
         # the notice was sent before the pause: its deadline runs again from today
         deadline = today + timedelta(days=policy.escalation.deadline_days)
-        schedule(session, invoice, ESCALATION, "deadline.expired",
-                 end_of_day(deadline, debtor.timezone))
+        schedule(session, invoice, ESCALATION, "deadline.expired", end_of_day(deadline, debtor.timezone))
 
 
 def end_of_day(day: date, tz: str) -> datetime:

@@ -24,8 +24,7 @@ import structlog
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from handlers import evidence
-from handlers.adapters.orm import (
+from adapters.orm import (
     DebtorRow,
     InvoiceRow,
     PaymentPlanRow,
@@ -33,6 +32,7 @@ from handlers.adapters.orm import (
     PlanInvoice,
     PlannedStep,
 )
+from handlers import evidence, holds
 from handlers.calendar import local_date, next_business_day, window_opening
 from handlers.money import ZERO
 from handlers.planning import INSTALLMENT_PREFIX, cancel_pending, end_of_day, resume_invoice, schedule
@@ -88,30 +88,41 @@ def installment_step(name: str, policy: Policy) -> InstallmentStep | None:
     if parts is None or parts[1] == DEADLINE:
         return None
     offset, channels = _twin(policy, parts[1])
-    return InstallmentStep(name=name, offset_days=offset, event="invoice.due",
-                           channels=channels, kind=parts[1])
+    return InstallmentStep(
+        name=name, offset_days=offset, event="invoice.due", channels=channels, kind=parts[1]
+    )
 
 
 # ---- agreeing ----------------------------------------------------------------------------
 
+
 def active_plan_of(session: Session, invoice_id: int, *, lock: bool = False) -> PaymentPlanRow | None:
-    query = (select(PaymentPlanRow).join(PlanInvoice, PlanInvoice.plan_id == PaymentPlanRow.id)
-             .where(PlanInvoice.invoice_id == invoice_id, PaymentPlanRow.status == ACTIVE))
+    query = (
+        select(PaymentPlanRow)
+        .join(PlanInvoice, PlanInvoice.plan_id == PaymentPlanRow.id)
+        .where(PlanInvoice.invoice_id == invoice_id, PaymentPlanRow.status == ACTIVE)
+    )
     if lock:
         query = query.with_for_update(of=PaymentPlanRow).execution_options(populate_existing=True)
     return session.execute(query).scalars().first()
 
 
-def agree(session: Session, event: Any, invoices: list[InvoiceRow], debtor: DebtorRow,
-          policy: Policy, now: datetime) -> PaymentPlanRow:
+def agree(
+    session: Session, event: Any, invoices: list[InvoiceRow], debtor: DebtorRow, policy: Policy, now: datetime
+) -> PaymentPlanRow:
     """Store the plan and its installments and plan their steps on the anchor invoice."""
     anchor = next(i for i in invoices if i.status == "open")
     earlier = session.execute(
-        select(func.count()).select_from(PaymentPlanRow)
-        .where(PaymentPlanRow.anchor_invoice_id == anchor.id)).scalar_one()
-    plan = PaymentPlanRow(debtor_id=debtor.id, event_id=event.event_id,
-                          anchor_invoice_id=anchor.id, currency=anchor.currency, status=ACTIVE,
-                          agreed_at=now)
+        select(func.count()).select_from(PaymentPlanRow).where(PaymentPlanRow.anchor_invoice_id == anchor.id)
+    ).scalar_one()
+    plan = PaymentPlanRow(
+        debtor_id=debtor.id,
+        event_id=event.event_id,
+        anchor_invoice_id=anchor.id,
+        currency=anchor.currency,
+        status=ACTIVE,
+        agreed_at=now,
+    )
     session.add(plan)
     session.flush()
     for invoice in invoices:
@@ -120,14 +131,25 @@ def agree(session: Session, event: Any, invoices: list[InvoiceRow], debtor: Debt
     dated = sorted(event.installments, key=lambda i: i.due_date)
     for seq, item in enumerate(dated, start=1):
         stem = f"installment_{seq}" + (f"_r{earlier + 1}" if earlier else "")
-        installment = PlanInstallment(plan_id=plan.id, seq=seq, step_stem=stem,
-                                      due_date=item.due_date, amount=item.amount, paid=ZERO,
-                                      status="open")
+        installment = PlanInstallment(
+            plan_id=plan.id,
+            seq=seq,
+            step_stem=stem,
+            due_date=item.due_date,
+            amount=item.amount,
+            paid=ZERO,
+            status="open",
+        )
         session.add(installment)
         _plan_steps(session, anchor, debtor, installment, policy, today)
     session.flush()
-    log.info("payment_plan.agreed", plan_id=plan.id, debtor_id=debtor.id,
-             invoice_numbers=[i.number for i in invoices], installments=len(dated))
+    log.info(
+        "payment_plan.agreed",
+        plan_id=plan.id,
+        debtor_id=debtor.id,
+        invoice_numbers=[i.number for i in invoices],
+        installments=len(dated),
+    )
     return plan
 
 
@@ -136,48 +158,75 @@ def deadline_day(installment: PlanInstallment, country: str) -> date:
     return next_business_day(installment.due_date, country)
 
 
-def _plan_steps(session: Session, anchor: InvoiceRow, debtor: DebtorRow,
-                installment: PlanInstallment, policy: Policy, today: date) -> None:
+def _plan_steps(
+    session: Session,
+    anchor: InvoiceRow,
+    debtor: DebtorRow,
+    installment: PlanInstallment,
+    policy: Policy,
+    today: date,
+) -> None:
     days: dict[str, date] = {}
     for kind in REMINDERS:
         offset, _ = _twin(policy, kind)
-        days[kind] = next_business_day(installment.due_date + timedelta(days=offset),
-                                       debtor.country)
+        days[kind] = next_business_day(installment.due_date + timedelta(days=offset), debtor.country)
     if days["pre_due"] >= days["due"]:
         del days["pre_due"]
     for kind, day in days.items():
         if day >= today:  # a reminder dated in the past is not sent late
-            schedule(session, anchor, f"{installment.step_stem}_{kind}", "invoice.due",
-                     window_opening(day, debtor.timezone, policy.window))
-    schedule(session, anchor, f"{installment.step_stem}_{DEADLINE}", "deadline.expired",
-             end_of_day(deadline_day(installment, debtor.country), debtor.timezone))
+            schedule(
+                session,
+                anchor,
+                f"{installment.step_stem}_{kind}",
+                "invoice.due",
+                window_opening(day, debtor.timezone, policy.window),
+            )
+    schedule(
+        session,
+        anchor,
+        f"{installment.step_stem}_{DEADLINE}",
+        "deadline.expired",
+        end_of_day(deadline_day(installment, debtor.country), debtor.timezone),
+    )
 
 
 # ---- reading -----------------------------------------------------------------------------
 
+
 def installments_of(session: Session, plan: PaymentPlanRow) -> list[PlanInstallment]:
-    return list(session.execute(
-        select(PlanInstallment).where(PlanInstallment.plan_id == plan.id)
-        .order_by(PlanInstallment.seq).execution_options(populate_existing=True)).scalars())
+    return list(
+        session.execute(
+            select(PlanInstallment)
+            .where(PlanInstallment.plan_id == plan.id)
+            .order_by(PlanInstallment.seq)
+            .execution_options(populate_existing=True)
+        ).scalars()
+    )
 
 
 def invoices_of(session: Session, plan: PaymentPlanRow) -> list[InvoiceRow]:
-    return list(session.execute(
-        select(InvoiceRow).join(PlanInvoice, PlanInvoice.invoice_id == InvoiceRow.id)
-        .where(PlanInvoice.plan_id == plan.id).order_by(InvoiceRow.due_date, InvoiceRow.number)
-    ).scalars())
+    return list(
+        session.execute(
+            select(InvoiceRow)
+            .join(PlanInvoice, PlanInvoice.invoice_id == InvoiceRow.id)
+            .where(PlanInvoice.plan_id == plan.id)
+            .order_by(InvoiceRow.due_date, InvoiceRow.number)
+        ).scalars()
+    )
 
 
-def installment_of(session: Session, step_row: PlannedStep, *,
-                   lock: bool = False) -> tuple[PaymentPlanRow, PlanInstallment] | None:
+def installment_of(
+    session: Session, step_row: PlannedStep, *, lock: bool = False
+) -> tuple[PaymentPlanRow, PlanInstallment] | None:
     """The plan (locked when asked) and installment an installment step belongs to."""
     parts = split_step(step_row.step)
     if parts is None:
         return None
-    query = (select(PaymentPlanRow).join(PlanInstallment,
-                                         PlanInstallment.plan_id == PaymentPlanRow.id)
-             .where(PaymentPlanRow.anchor_invoice_id == step_row.invoice_id,
-                    PlanInstallment.step_stem == parts[0]))
+    query = (
+        select(PaymentPlanRow)
+        .join(PlanInstallment, PlanInstallment.plan_id == PaymentPlanRow.id)
+        .where(PaymentPlanRow.anchor_invoice_id == step_row.invoice_id, PlanInstallment.step_stem == parts[0])
+    )
     if lock:
         query = query.with_for_update(of=PaymentPlanRow)
     plan = session.execute(query.execution_options(populate_existing=True)).scalars().first()
@@ -188,16 +237,12 @@ def installment_of(session: Session, step_row: PlannedStep, *,
 
 
 def _owed(invoices: list[InvoiceRow]) -> list[InvoiceRow]:
-    return [i for i in invoices if i.status == "open" and i.balance > 0]
+    return [i for i in invoices if not holds.settled(i)]
 
 
-def _frozen(invoice: InvoiceRow, debtor: DebtorRow) -> bool:
-    judgment = debtor.insolvency_judgment_date
-    return judgment is not None and invoice.issue_date < judgment
-
-
-def blocker(session: Session, plan: PaymentPlanRow, installment: PlanInstallment,
-            debtor: DebtorRow) -> str | None:
+def blocker(
+    session: Session, plan: PaymentPlanRow, installment: PlanInstallment, debtor: DebtorRow
+) -> str | None:
     """Why an installment must be neither reminded nor enforced now, or None."""
     if plan.status != ACTIVE:
         return f"payment plan {plan.status}"
@@ -206,7 +251,7 @@ def blocker(session: Session, plan: PaymentPlanRow, installment: PlanInstallment
     owed = _owed(invoices_of(session, plan))
     if not owed:
         return NOTHING_LEFT
-    if all(_frozen(i, debtor) for i in owed):
+    if all(holds.frozen_by_insolvency(i, debtor) for i in owed):
         return f"debtor in insolvency proceedings ({debtor.insolvency_procedure})"
     return None
 
@@ -234,25 +279,37 @@ def message_context(session: Session, step_rows: list[PlannedStep]) -> dict[str,
         if plan.id not in plans:
             plans[plan.id] = (plan, installments_of(session, plan))
         count = len(plans[plan.id][1])
-        shown.append({"seq": installment.seq, "count": count, "due_date": installment.due_date,
-                      "amount": installment.amount, "paid": installment.paid,
-                      "due": installment.amount - installment.paid})
+        shown.append(
+            {
+                "seq": installment.seq,
+                "count": count,
+                "due_date": installment.due_date,
+                "amount": installment.amount,
+                "paid": installment.paid,
+                "due": installment.amount - installment.paid,
+            }
+        )
     numbers: list[str] = []
     for plan, _ in plans.values():
         numbers.extend(i.number for i in invoices_of(session, plan) if i.number not in numbers)
-    remaining = sum((i.amount - i.paid for _, rows in plans.values() for i in rows
-                     if i.status != "paid"), ZERO)
+    remaining = sum(
+        (i.amount - i.paid for _, rows in plans.values() for i in rows if i.status != "paid"), ZERO
+    )
     left = sum(1 for _, rows in plans.values() for i in rows if i.status != "paid")
     due = sum((s["due"] for s in shown), ZERO)
-    return {"installments": shown,
-            "plan": {"invoices": numbers, "remaining": remaining, "installments_left": left},
-            "totals": {"balance": due, "late_interest": ZERO, "indemnity": ZERO, "claimed": due}}
+    return {
+        "installments": shown,
+        "plan": {"invoices": numbers, "remaining": remaining, "installments_left": left},
+        "totals": {"balance": due, "late_interest": ZERO, "indemnity": ZERO, "claimed": due},
+    }
 
 
 # ---- paying, completing, breaking ----------------------------------------------------------
 
-def apply_money(session: Session, invoice: InvoiceRow, amount: Decimal, now: datetime,
-                policy: Policy) -> None:
+
+def apply_money(
+    session: Session, invoice: InvoiceRow, amount: Decimal, now: datetime, policy: Policy
+) -> None:
     """A payment or credit on a plan invoice pays the oldest unpaid installments first."""
     plan = active_plan_of(session, invoice.id, lock=True)
     if plan is None:
@@ -277,35 +334,46 @@ def apply_money(session: Session, invoice: InvoiceRow, amount: Decimal, now: dat
 
 
 def _step_names(session: Session, plan: PaymentPlanRow) -> list[str]:
-    return [f"{i.step_stem}_{kind}" for i in installments_of(session, plan)
-            for kind in (*REMINDERS, DEADLINE)]
+    return [
+        f"{i.step_stem}_{kind}" for i in installments_of(session, plan) for kind in (*REMINDERS, DEADLINE)
+    ]
 
 
-def _end(session: Session, plan: PaymentPlanRow, invoices: list[InvoiceRow], status: str,
-         now: datetime, reason: str) -> None:
+def _end(
+    session: Session,
+    plan: PaymentPlanRow,
+    invoices: list[InvoiceRow],
+    status: str,
+    now: datetime,
+    reason: str,
+) -> None:
     plan.status, plan.ended_at, plan.reason = status, now, reason[:300]
-    cancel_pending(session, plan.anchor_invoice_id, f"payment plan {status}",
-                   steps=_step_names(session, plan))
+    cancel_pending(
+        session, plan.anchor_invoice_id, f"payment plan {status}", steps=_step_names(session, plan)
+    )
     for invoice in invoices:
         invoice.in_payment_plan, invoice.updated_at = False, now
 
 
 def resumable(invoice: InvoiceRow, debtor: DebtorRow) -> bool:
     """Whether dunning of an invoice leaving a plan resumes now (else a later event does)."""
-    return (invoice.status == "open" and invoice.balance > 0 and not invoice.disputed
-            and invoice.paused_until is None and not _frozen(invoice, debtor))
+    return holds.may_resume(invoice, debtor)
 
 
-def _resume(session: Session, invoice: InvoiceRow, debtor: DebtorRow, policy: Policy,
-            now: datetime) -> None:
+def _resume(session: Session, invoice: InvoiceRow, debtor: DebtorRow, policy: Policy, now: datetime) -> None:
     """Back on the ladder; an invoice already past due resumes no earlier than ``resume_step``."""
     overdue = invoice.due_date < local_date(now, debtor.timezone)
-    resume_invoice(session, invoice, debtor, policy, now,
-                   not_before=policy.resume_step if overdue else None)
+    resume_invoice(session, invoice, debtor, policy, now, not_before=policy.resume_step if overdue else None)
 
 
-def complete(session: Session, plan: PaymentPlanRow, invoices: list[InvoiceRow], now: datetime,
-             policy: Policy, reason: str) -> None:
+def complete(
+    session: Session,
+    plan: PaymentPlanRow,
+    invoices: list[InvoiceRow],
+    now: datetime,
+    policy: Policy,
+    reason: str,
+) -> None:
     """The plan is honoured; an invoice still owing something (amount raised since) resumes."""
     _end(session, plan, invoices, COMPLETED, now, reason)
     debtor = session.get(DebtorRow, plan.debtor_id)
@@ -313,27 +381,54 @@ def complete(session: Session, plan: PaymentPlanRow, invoices: list[InvoiceRow],
         if resumable(invoice, debtor):
             _resume(session, invoice, debtor, policy, now)
     numbers = [i.number for i in invoices]
-    evidence.append(session, "payment_plan.completed", now,
-                    {"action": "payment_plan.completed", "plan_id": plan.id, "reason": reason,
-                     "debtor_id": plan.debtor_id, "invoice_numbers": numbers},
-                    debtor_id=plan.debtor_id, invoice_numbers=numbers)
+    evidence.append(
+        session,
+        "payment_plan.completed",
+        now,
+        {
+            "action": "payment_plan.completed",
+            "plan_id": plan.id,
+            "reason": reason,
+            "debtor_id": plan.debtor_id,
+            "invoice_numbers": numbers,
+        },
+        debtor_id=plan.debtor_id,
+        invoice_numbers=numbers,
+    )
     log.info("payment_plan.completed", plan_id=plan.id, debtor_id=plan.debtor_id, reason=reason)
 
 
-def break_plan(session: Session, plan: PaymentPlanRow, installment: PlanInstallment,
-               debtor: DebtorRow, now: datetime, policy: Policy) -> list[InvoiceRow]:
+def break_plan(
+    session: Session,
+    plan: PaymentPlanRow,
+    installment: PlanInstallment,
+    debtor: DebtorRow,
+    now: datetime,
+    policy: Policy,
+) -> list[InvoiceRow]:
     """A missed installment: the plan ends and dunning resumes on every invoice still owed.
 
     Returns the invoices still owed (the caller records the expired deadline on them).
     """
     invoices = invoices_of(session, plan)
     unpaid = installment.amount - installment.paid
-    _end(session, plan, invoices, BROKEN, now,
-         f"installment {installment.seq} unpaid ({unpaid} of {installment.amount})")
+    _end(
+        session,
+        plan,
+        invoices,
+        BROKEN,
+        now,
+        f"installment {installment.seq} unpaid ({unpaid} of {installment.amount})",
+    )
     owed = _owed(invoices)
     for invoice in owed:
         if resumable(invoice, debtor):
             _resume(session, invoice, debtor, policy, now)
-    log.warning("payment_plan.broken", plan_id=plan.id, debtor_id=debtor.id,
-                installment=installment.seq, unpaid=str(unpaid))
+    log.warning(
+        "payment_plan.broken",
+        plan_id=plan.id,
+        debtor_id=debtor.id,
+        installment=installment.seq,
+        unpaid=str(unpaid),
+    )
     return owed

@@ -61,6 +61,30 @@ class MoneyRules(_Frozen):
     penalty_currencies: tuple[str, ...] = ("EUR",)
     # Code civil 1343-1: a partial payment pays accrued penalties first, unless agreed otherwise
     payment_imputation: Literal["interest_first", "principal_first"] = "interest_first"
+    # a balance below this is not chased: no reminder, no formal notice, no case. One amount
+    # for every currency, or a table {"EUR" = "5.00", "default" = "5.00"}; 0 chases every cent
+    minimum_balance: Decimal | dict[str, Decimal] = Decimal("5.00")
+
+    @field_validator("minimum_balance")
+    @classmethod
+    def _minimum_not_negative(cls, value: Decimal | dict[str, Decimal]) -> Decimal | dict[str, Decimal]:
+        amounts = value.values() if isinstance(value, dict) else [value]
+        if any(amount < 0 for amount in amounts):
+            raise ValueError("minimum_balance must be 0 or more")
+        if isinstance(value, dict) and any(not _is_currency_key(k) for k in value):
+            raise ValueError('minimum_balance keys are ISO currency codes ("EUR") or "default"')
+        return value
+
+    def minimum_for(self, currency: str) -> Decimal:
+        """The smallest balance in ``currency`` that is still chased."""
+        if not isinstance(self.minimum_balance, dict):
+            return self.minimum_balance
+        table = self.minimum_balance
+        return table.get(currency, table.get("default", Decimal("5.00")))
+
+
+def _is_currency_key(key: str) -> bool:
+    return key == "default" or (len(key) == 3 and key.isalpha() and key.isupper())
 
 
 class Creditor(_Frozen):
@@ -171,8 +195,7 @@ class Segment(_Frozen):
     def _known_keys(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
         unknown = sorted(set(value) - set(MATCH_KEYS))
         if unknown:
-            raise ValueError(f"unknown debtor attribute(s) {', '.join(unknown)}; "
-                             f"use {', '.join(MATCH_KEYS)}")
+            raise ValueError(f"unknown debtor attribute(s) {', '.join(unknown)}; use {', '.join(MATCH_KEYS)}")
         return value
 
     def matches(self, debtor: object) -> bool:
@@ -188,9 +211,13 @@ class PolicySet:
 
     DEFAULT = "default"
 
-    def __init__(self, default: Policy, segments: tuple[tuple[Segment, Policy], ...] = (),
-                 debtor_overrides: dict[str, str] | None = None,
-                 invoice_overrides: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        default: Policy,
+        segments: tuple[tuple[Segment, Policy], ...] = (),
+        debtor_overrides: dict[str, str] | None = None,
+        invoice_overrides: dict[str, str] | None = None,
+    ) -> None:
         self.default = default
         self.segments = segments
         self.debtor_overrides = dict(debtor_overrides or {})

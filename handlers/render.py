@@ -49,9 +49,15 @@ def _environment(override: Path | None, *, html: bool = False) -> Environment:
     loaders: list[Any] = [PackageLoader("handlers", "templates")]
     if override is not None:
         loaders.insert(0, FileSystemLoader(str(override)))
-    env = Environment(loader=ChoiceLoader(loaders), undefined=StrictUndefined,
-                      autoescape=html, keep_trailing_newline=True, trim_blocks=True,
-                      lstrip_blocks=True, auto_reload=False)  # compiled once per process
+    env = Environment(
+        loader=ChoiceLoader(loaders),
+        undefined=StrictUndefined,
+        autoescape=html,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )  # compiled once per process
     return env
 
 

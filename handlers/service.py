@@ -15,9 +15,9 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.orm import ProcessedMessage, RejectedEvent
+from adapters.store import transaction
 from handlers import accounting
-from handlers.adapters.orm import ProcessedMessage, RejectedEvent
-from handlers.adapters.store import transaction
 from handlers.context import Context
 from handlers.escalation import handle_deadline
 from handlers.events import EventRejected, decode_json, validate_event
@@ -33,9 +33,14 @@ STEP_HANDLERS: dict[str, Callable[[Session, int, datetime, Context], list[object
 }
 
 
-def process_once(sessions: sessionmaker[Session], publisher: Publisher, message_id: str,
-                 actor: str, work: Callable[[Session], list[object]],
-                 now: datetime) -> bool:
+def process_once(
+    sessions: sessionmaker[Session],
+    publisher: Publisher,
+    message_id: str,
+    actor: str,
+    work: Callable[[Session], list[object]],
+    now: datetime,
+) -> bool:
     """Run ``work`` unless ``message_id`` was processed; return False for a duplicate."""
     try:
         with transaction(sessions) as session:
@@ -51,12 +56,20 @@ def process_once(sessions: sessionmaker[Session], publisher: Publisher, message_
     return True
 
 
-def run_step(sessions: sessionmaker[Session], publisher: Publisher, message_id: str,
-             event: str, step_id: int, now: datetime, ctx: Context) -> bool:
+def run_step(
+    sessions: sessionmaker[Session],
+    publisher: Publisher,
+    message_id: str,
+    event: str,
+    step_id: int,
+    now: datetime,
+    ctx: Context,
+) -> bool:
     """Handle one scheduler event (invoice.due / invoice.overdue / deadline.expired)."""
     handler = STEP_HANDLERS[event]
-    return process_once(sessions, publisher, message_id, event,
-                        lambda session: handler(session, step_id, now, ctx), now)
+    return process_once(
+        sessions, publisher, message_id, event, lambda session: handler(session, step_id, now, ctx), now
+    )
 
 
 @dataclass(frozen=True)
@@ -86,10 +99,17 @@ def parse_line(raw: str | bytes) -> ParsedLine:
         return ParsedLine(text, None, None, EventRejected(rejected.reason, rejected.event_id))
 
 
-def ingest_one(session: Session, raw: str | bytes, now: datetime, ctx: Context, *,
-               source: str | None = None, line_no: int | None = None,
-               parsed: ParsedLine | None = None,
-               batch: accounting.Batch | None = None) -> IngestResult:
+def ingest_one(
+    session: Session,
+    raw: str | bytes,
+    now: datetime,
+    ctx: Context,
+    *,
+    source: str | None = None,
+    line_no: int | None = None,
+    parsed: ParsedLine | None = None,
+    batch: accounting.Batch | None = None,
+) -> IngestResult:
     """Validate and apply one raw event inside ``session``; a rejection is stored, not raised.
 
     ``relance ingest`` passes the line already parsed (``parse_line``) and the ``batch`` the
@@ -102,12 +122,14 @@ def ingest_one(session: Session, raw: str | bytes, now: datetime, ctx: Context, 
         return _reject(session, raw, parsed.rejected, now, source, line_no)
     try:
         if batch is not None and not batch.savepoints:
-            outcome = accounting.receive(session, parsed.event, parsed.text, now, ctx.policies,
-                                         data=parsed.data, batch=batch)
+            outcome = accounting.receive(
+                session, parsed.event, parsed.text, now, ctx.policies, data=parsed.data, batch=batch
+            )
         else:
             with session.begin_nested():
-                outcome = accounting.receive(session, parsed.event, parsed.text, now,
-                                             ctx.policies, data=parsed.data, batch=batch)
+                outcome = accounting.receive(
+                    session, parsed.event, parsed.text, now, ctx.policies, data=parsed.data, batch=batch
+                )
     except EventRejected as rejected:
         return _reject(session, raw, rejected, now, source, line_no)
     if outcome.status == "duplicate":
@@ -115,14 +137,28 @@ def ingest_one(session: Session, raw: str | bytes, now: datetime, ctx: Context, 
     return IngestResult(outcome.status, outcome.event_id, outcome.detail)
 
 
-def _reject(session: Session, raw: str | bytes, rejected: EventRejected, now: datetime,
-            source: str | None, line_no: int | None) -> IngestResult:
+def _reject(
+    session: Session,
+    raw: str | bytes,
+    rejected: EventRejected,
+    now: datetime,
+    source: str | None,
+    line_no: int | None,
+) -> IngestResult:
     """Store and log a rejected event."""
-    session.add(RejectedEvent(event_id=_storable_id(rejected.event_id), raw=_storable_raw(raw),
-                              reason=_no_nul(rejected.reason), source=_clip_source(source),
-                              line_no=line_no, received_at=now))
-    log.warning("event.rejected", event_id=rejected.event_id, reason=rejected.reason,
-                source=source, line=line_no)
+    session.add(
+        RejectedEvent(
+            event_id=_storable_id(rejected.event_id),
+            raw=_storable_raw(raw),
+            reason=_no_nul(rejected.reason),
+            source=_clip_source(source),
+            line_no=line_no,
+            received_at=now,
+        )
+    )
+    log.warning(
+        "event.rejected", event_id=rejected.event_id, reason=rejected.reason, source=source, line=line_no
+    )
     return IngestResult("rejected", rejected.event_id, rejected.reason)
 
 

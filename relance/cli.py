@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+from adapters.store import StoreUnavailable
 from config.errors import ConfigError
 from config.logging import configure_logging
 from config.settings import Settings, load_settings
-from handlers.adapters.store import StoreUnavailable
 
 EXIT_USAGE = 2
 
@@ -50,8 +50,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _needs_redis(settings: Settings, command: str) -> None:
     if not settings.redis_url:
-        raise CommandError(f"`relance {command}` needs RELANCE_REDIS_URL (a shared broker); "
-                           "for the embedded mode use `relance run`")
+        raise CommandError(
+            f"`relance {command}` needs RELANCE_REDIS_URL (a shared broker); "
+            "for the embedded mode use `relance run`"
+        )
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -71,8 +73,8 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    from adapters.store import check_connection, migrate
     from config.bootstrap import build_app
-    from handlers.adapters.store import check_connection, migrate
 
     app = build_app(_settings(args))
     check_connection(app.engine)
@@ -108,15 +110,25 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise CommandError(f"--until: {args.until!r} is not a date YYYY-MM-DD") from exc
     keep = bool(args.data_dir)
     data_dir = Path(args.data_dir) if keep else throwaway_dir()
-    overrides: dict = {"data_dir": data_dir, "database_url": None, "redis_url": None,
-                       "smtp_host": None, "partners_file": None}  # a preview hands nothing over
+    overrides: dict = {
+        "data_dir": data_dir,
+        "database_url": None,
+        "redis_url": None,
+        "smtp_host": None,
+        "partners_file": None,
+    }  # a preview hands nothing over
     if args.policy:
         overrides["policy_file"] = Path(args.policy)
     settings = load_settings(**overrides)
     configure_logging(os.environ.get("RELANCE_SIMULATE_LOG_LEVEL", "WARNING"))
     try:
-        source = sys.stdin if args.file == "-" else open(  # noqa: SIM115 - closed below
-            args.file, encoding="utf-8", errors="replace")
+        source = (
+            sys.stdin
+            if args.file == "-"
+            else open(  # noqa: SIM115 - closed below
+                args.file, encoding="utf-8", errors="replace"
+            )
+        )
     except FileNotFoundError as exc:
         raise CommandError(f"{args.file}: no such file") from exc
     try:
@@ -132,8 +144,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     app = _app(args)
     report = status(app)
-    print(json.dumps(report, indent=2, ensure_ascii=False) if args.json
-          else "\n".join(f"{k}: {v}" for k, v in report.items()))
+    print(
+        json.dumps(report, indent=2, ensure_ascii=False)
+        if args.json
+        else "\n".join(f"{k}: {v}" for k, v in report.items())
+    )
     return 0
 
 
@@ -144,8 +159,7 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
     if check.ok:
         print(f"ok {check.records} records" + (f", head {check.head_hash}" if check.head_hash else ""))
         return 0
-    print(f"broken at record {check.broken_seq}: {check.reason} "
-          f"({check.records} records verified before it)")
+    print(f"broken at record {check.broken_seq}: {check.reason} ({check.records} records verified before it)")
     return 1
 
 
@@ -175,8 +189,9 @@ def cmd_case(args: argparse.Namespace) -> int:
         for path in export_case(app, args.id, target, as_zip=args.zip):
             print(path)
     except OSError as exc:  # a non-empty folder, an existing zip file, no permission
-        raise CommandError(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror
-                           else str(exc)) from exc
+        raise CommandError(
+            f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
+        ) from exc
     except LookupError as exc:
         raise CommandError(str(exc)) from exc
     return 0
@@ -236,8 +251,10 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     if not settings.redis_url:
-        raise CommandError("`relance dlq` reads the Redis broker (RELANCE_REDIS_URL); in the "
-                           "embedded mode unfinished work is re-emitted from the database")
+        raise CommandError(
+            "`relance dlq` reads the Redis broker (RELANCE_REDIS_URL); in the "
+            "embedded mode unfinished work is re-emitted from the database"
+        )
     if args.action == "list":
         count = 0
         for letter in dead_letters(settings):
@@ -249,7 +266,7 @@ def cmd_dlq(args: argparse.Namespace) -> int:
         args.ids = [letter.key for letter in dead_letters(settings)]
     elif not args.ids:
         raise CommandError("dlq replay: name dead letters (key or message id) or use --all")
-    from config.bootstrap import make_broker
+    from worker.broker import make_broker
 
     broker = make_broker(settings)
     missing = [wanted for wanted in args.ids if not replay(settings, broker, wanted)]
@@ -261,11 +278,11 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="relance", description="Dunning worker: reminders, formal notices, escalation.")
+    parser = _Parser(prog="relance", description="Dunning worker: reminders, formal notices, escalation.")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data-dir", help="folder of the embedded store and outbox "
-                        "(default ./var, or RELANCE_DATA_DIR)")
+    common.add_argument(
+        "--data-dir", help="folder of the embedded store and outbox (default ./var, or RELANCE_DATA_DIR)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, handler, help_text: str) -> argparse.ArgumentParser:
@@ -293,19 +310,28 @@ def build_parser() -> argparse.ArgumentParser:
     cases.add_argument("--status", choices=("open", "handed_over", "paid", "closed"))
     cases.add_argument("--procedure")
     case = add("case", cmd_case, "one case: show its summary, or export its dossier")
-    case.add_argument("action", choices=("show", "export"),
-                      help="show: print the summary; export: write the dossier into DIR")
+    case.add_argument(
+        "action",
+        choices=("show", "export"),
+        help="show: print the summary; export: write the dossier into DIR",
+    )
     case.add_argument("id", metavar="ID", type=int, help="case id (see `relance cases`)")
     case.add_argument("dir", metavar="DIR", nargs="?", help="export: a new or empty folder")
     case.add_argument("--zip", action="store_true", help="export: write DIR as a .zip file")
     inbox = add("inbox", cmd_inbox, "list rejected events kept for replay, or replay one")
-    inbox.add_argument("action", nargs="?", choices=("replay",),
-                       help="replay: ingest rejected event ID again (as stored, or --file)")
+    inbox.add_argument(
+        "action",
+        nargs="?",
+        choices=("replay",),
+        help="replay: ingest rejected event ID again (as stored, or --file)",
+    )
     inbox.add_argument("id", metavar="ID", nargs="?", type=int, help="rejected event id")
-    inbox.add_argument("--file", metavar="FILE",
-                       help="replay: a corrected JSON line to ingest instead (- for stdin)")
-    inbox.add_argument("--all", action="store_true",
-                       help="list also the events already replayed, with the time of replay")
+    inbox.add_argument(
+        "--file", metavar="FILE", help="replay: a corrected JSON line to ingest instead (- for stdin)"
+    )
+    inbox.add_argument(
+        "--all", action="store_true", help="list also the events already replayed, with the time of replay"
+    )
     dlq = add("dlq", cmd_dlq, "broker messages that exhausted their retries (Redis)")
     dlq.add_argument("action", nargs="?", choices=("list", "replay"), default="list")
     dlq.add_argument("ids", nargs="*", metavar="ID", help="dead letter key or message id")

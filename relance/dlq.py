@@ -15,14 +15,14 @@ from datetime import UTC, datetime
 
 import dramatiq
 
+from adapters.publisher import QUEUE
 from config.settings import Settings
-from handlers.adapters.publisher import QUEUE
 
 
 @dataclass(frozen=True)
 class DeadLetter:
-    key: str          # the broker's own id of this copy (what Redis stores it under)
-    message_id: str   # the message's id (stable across retries and re-emissions)
+    key: str  # the broker's own id of this copy (what Redis stores it under)
+    message_id: str  # the message's id (stable across retries and re-emissions)
     dead_at: datetime
     actor: str
     kwargs: dict
@@ -30,8 +30,10 @@ class DeadLetter:
     error: str
 
     def line(self) -> str:
-        return (f"{self.key}\t{self.message_id}\t{self.dead_at.isoformat()}\t{self.actor}\t"
-                f"{self.kwargs}\tretries {self.retries}\t{self.error}")
+        return (
+            f"{self.key}\t{self.message_id}\t{self.dead_at.isoformat()}\t{self.actor}\t"
+            f"{self.kwargs}\tretries {self.retries}\t{self.error}"
+        )
 
 
 def _keys(settings: Settings) -> tuple[str, str]:
@@ -71,10 +73,15 @@ def dead_letters(settings: Settings) -> Iterator[DeadLetter]:
             if data is None:
                 continue
             message = dramatiq.Message.decode(data)
-            yield DeadLetter(raw_id.decode(), message.message_id,
-                             datetime.fromtimestamp(score / 1000, UTC),
-                             message.actor_name, dict(message.kwargs),
-                             int(message.options.get("retries", 0)), _last_error(message, notes))
+            yield DeadLetter(
+                raw_id.decode(),
+                message.message_id,
+                datetime.fromtimestamp(score / 1000, UTC),
+                message.actor_name,
+                dict(message.kwargs),
+                int(message.options.get("retries", 0)),
+                _last_error(message, notes),
+            )
     finally:
         client.close()
 
@@ -94,11 +101,19 @@ def replay(settings: Settings, broker: dramatiq.Broker, wanted: str) -> bool:
         if data is None:
             return False
         message = dramatiq.Message.decode(data)
-        options = {k: v for k, v in message.options.items()
-                   if k not in ("retries", "traceback", "redis_message_id")}
-        broker.enqueue(dramatiq.Message(
-            queue_name=message.queue_name, actor_name=message.actor_name, args=message.args,
-            kwargs=message.kwargs, options=options, message_id=message.message_id))
+        options = {
+            k: v for k, v in message.options.items() if k not in ("retries", "traceback", "redis_message_id")
+        }
+        broker.enqueue(
+            dramatiq.Message(
+                queue_name=message.queue_name,
+                actor_name=message.actor_name,
+                args=message.args,
+                kwargs=message.kwargs,
+                options=options,
+                message_id=message.message_id,
+            )
+        )
         client.zrem(ids_key, key)
         client.hdel(messages_key, key)
         client.hdel(_notes_key(settings), message.message_id)

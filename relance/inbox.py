@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from adapters.orm import RejectedEvent
+from adapters.store import transaction
 from config.bootstrap import App
-from handlers.adapters.orm import RejectedEvent
-from handlers.adapters.store import transaction
 from handlers.service import IngestResult, ingest_one
 
 
@@ -21,8 +21,7 @@ def replay(app: App, row_id: int, replacement: str | bytes | None = None) -> Ing
         if row is None:
             raise LookupError(f"no rejected event {row_id}")
         if row.replayed_at is not None:
-            raise ValueError(f"rejected event {row_id} was already replayed at "
-                             f"{row.replayed_at.isoformat()}")
+            raise ValueError(f"rejected event {row_id} was already replayed at {row.replayed_at.isoformat()}")
         raw = row.raw if replacement is None else replacement
         result = ingest_one(session, raw, now, app.ctx, source=f"inbox replay {row_id}")
         if result.status != "rejected":

@@ -17,9 +17,9 @@ from typing import BinaryIO, TextIO
 
 import structlog
 
+from adapters.store import transaction
 from config.bootstrap import App
 from handlers.accounting import Batch, NeedsSavepoints
-from handlers.adapters.store import transaction
 from handlers.events import MAX_LINE_BYTES
 from handlers.service import IngestResult, ParsedLine, ingest_one, parse_line
 
@@ -44,8 +44,9 @@ def _lines(stream: BinaryIO):
         yield number, raw.rstrip(b"\r\n")
 
 
-def ingest_stream(app: App, stream: BinaryIO, label: str, out: TextIO,
-                  batch_size: int = BATCH) -> dict[str, int]:
+def ingest_stream(
+    app: App, stream: BinaryIO, label: str, out: TextIO, batch_size: int = BATCH
+) -> dict[str, int]:
     """Ingest every non-blank line, in batches of one transaction each."""
     counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
     batch: list[tuple[int, bytes]] = []
@@ -59,8 +60,9 @@ def ingest_stream(app: App, stream: BinaryIO, label: str, out: TextIO,
             batch = []
     if batch:
         _apply(app, batch, label, counts, out)
-    out.write(f"accepted {counts['accepted']}, duplicate {counts['duplicate']}, "
-              f"rejected {counts['rejected']}\n")
+    out.write(
+        f"accepted {counts['accepted']}, duplicate {counts['duplicate']}, rejected {counts['rejected']}\n"
+    )
     return counts
 
 
@@ -94,8 +96,7 @@ class Statistics:
             self.next *= 2
 
 
-def _apply(app: App, lines: list[tuple[int, bytes]], label: str, counts: dict[str, int],
-           out: TextIO) -> None:
+def _apply(app: App, lines: list[tuple[int, bytes]], label: str, counts: dict[str, int], out: TextIO) -> None:
     now = app.clock.now()
     parsed = [(number, raw, parse_line(raw)) for number, raw in lines]
     try:
@@ -114,9 +115,15 @@ class _Retry(Exception):
         self.index = index
 
 
-def _transaction(app: App, parsed: list[tuple[int, bytes, ParsedLine]], label: str,
-                 now: datetime, *, savepoints: bool,
-                 logged: int = 0) -> list[tuple[int, IngestResult]]:
+def _transaction(
+    app: App,
+    parsed: list[tuple[int, bytes, ParsedLine]],
+    label: str,
+    now: datetime,
+    *,
+    savepoints: bool,
+    logged: int = 0,
+) -> list[tuple[int, IngestResult]]:
     """Apply one batch in one transaction. The first ``logged`` events were logged by an
     attempt that was rolled back; they are applied again without logging them twice."""
     results = []
@@ -127,8 +134,9 @@ def _transaction(app: App, parsed: list[tuple[int, bytes, ParsedLine]], label: s
             for index, (number, raw, line) in enumerate(parsed):
                 with _quiet(index < logged):
                     try:
-                        result = ingest_one(session, raw, now, app.ctx, source=label,
-                                            line_no=number, parsed=line, batch=batch)
+                        result = ingest_one(
+                            session, raw, now, app.ctx, source=label, line_no=number, parsed=line, batch=batch
+                        )
                     except NeedsSavepoints as exc:
                         raise _Retry(index) from exc
                 results.append((number, result))

@@ -11,8 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from config.bootstrap import App
-from handlers.adapters.orm import (
+from adapters.orm import (
     CaseRow,
     EvidenceHead,
     EvidenceRecord,
@@ -22,13 +21,13 @@ from handlers.adapters.orm import (
     MessageRow,
     RejectedEvent,
 )
-from handlers.adapters.store import transaction
+from adapters.store import transaction
+from config.bootstrap import App
 from handlers.calendar import local_date, zone
 from handlers.dossier import dossier_archive, write_dossier
 from handlers.evidence import ChainCheck, verify
 
-BUCKETS = (("not_due", None, 0), ("1-30", 1, 30), ("31-60", 31, 60), ("61-90", 61, 90),
-           ("over_90", 91, None))
+BUCKETS = (("not_due", None, 0), ("1-30", 1, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("over_90", 91, None))
 
 
 def _bucket(days_late: int) -> str:
@@ -47,31 +46,40 @@ def status(app: App) -> dict[str, object]:
     amounts: dict[str, Decimal] = {name: Decimal("0.00") for name, _, _ in BUCKETS}
     with transaction(app.sessions) as session:
         invoices = session.execute(
-            select(InvoiceRow.due_date, InvoiceRow.amount_due, InvoiceRow.paid,
-                   InvoiceRow.credited).where(InvoiceRow.status == "open")
+            select(InvoiceRow.due_date, InvoiceRow.amount_due, InvoiceRow.paid, InvoiceRow.credited).where(
+                InvoiceRow.status == "open"
+            )
         ).all()
         sent_today = session.execute(
-            select(func.count()).select_from(MessageItem)
+            select(func.count())
+            .select_from(MessageItem)
             .join(MessageRow, MessageRow.id == MessageItem.message_pk)
-            .where(MessageRow.created_at >= day_start)).scalar_one()
+            .where(MessageRow.created_at >= day_start)
+        ).scalar_one()
         open_cases = session.execute(
             select(func.count()).select_from(CaseRow).where(CaseRow.status == "open")
         ).scalar_one()
         rejected = session.execute(
-            select(func.count()).select_from(RejectedEvent)
-            .where(RejectedEvent.replayed_at.is_(None))).scalar_one()
-        handovers = dict(session.execute(
-            select(HandoverRow.status, func.count()).where(
-                HandoverRow.status.in_(("pending", "failed"))).group_by(HandoverRow.status)
-        ).all())
+            select(func.count()).select_from(RejectedEvent).where(RejectedEvent.replayed_at.is_(None))
+        ).scalar_one()
+        handovers = dict(
+            session.execute(
+                select(HandoverRow.status, func.count())
+                .where(HandoverRow.status.in_(("pending", "failed")))
+                .group_by(HandoverRow.status)
+            ).all()
+        )
     for due_date, amount, paid, credited in invoices:
         amounts[_bucket((today - due_date).days)] += amount - paid - credited
-    return {"open_invoices": len(invoices),
-            **{f"balance_{k}": str(v) for k, v in amounts.items()},
-            "steps_sent_today": sent_today, "open_cases": open_cases,
-            "rejected_events": rejected,
-            "handovers_pending": handovers.get("pending", 0),
-            "handovers_failed": handovers.get("failed", 0)}
+    return {
+        "open_invoices": len(invoices),
+        **{f"balance_{k}": str(v) for k, v in amounts.items()},
+        "steps_sent_today": sent_today,
+        "open_cases": open_cases,
+        "rejected_events": rejected,
+        "handovers_pending": handovers.get("pending", 0),
+        "handovers_failed": handovers.get("failed", 0),
+    }
 
 
 def verify_chain(app: App) -> ChainCheck:
@@ -96,9 +104,11 @@ def list_cases(app: App, status_filter: str | None, procedure: str | None) -> It
         for row in session.execute(select(HandoverRow).order_by(HandoverRow.id)).scalars():
             handovers.setdefault(row.case_id, []).append(row)
         for case in cases:
-            yield (f"{case.id}\t{case.status}\t{case.debtor_id}\t{case.recommended_procedure}\t"
-                   f"{case.amount_claimed} {case.currency}\topened {local_date(case.opened_at, tz)}\t"
-                   f"{_handover_text(handovers.get(case.id, []))}")
+            yield (
+                f"{case.id}\t{case.status}\t{case.debtor_id}\t{case.recommended_procedure}\t"
+                f"{case.amount_claimed} {case.currency}\topened {local_date(case.opened_at, tz)}\t"
+                f"{_handover_text(handovers.get(case.id, []))}"
+            )
 
 
 def _handover_text(rows: list[HandoverRow]) -> str:

@@ -12,9 +12,10 @@ import dramatiq
 import structlog
 from dramatiq import Worker
 
-from config.bootstrap import App, attach_publisher, build_app, make_broker, prepare_store
+from config.bootstrap import App, attach_publisher, build_app, prepare_store
 from config.settings import Settings
 from scheduler.loop import make_scheduler
+from worker.broker import make_broker
 
 log = structlog.get_logger("relance.service")
 
@@ -53,9 +54,11 @@ def run_all_in_one(settings: Settings) -> int:
 
 
 def describe(app: App, settings: Settings) -> dict:
-    return {"store": app.engine.dialect.name,
-            "broker": "redis" if settings.redis_url else "in-process",
-            "email": "smtp" if settings.smtp_host else "files"}
+    return {
+        "store": app.engine.dialect.name,
+        "broker": "redis" if settings.redis_url else "in-process",
+        "email": "smtp" if settings.smtp_host else "files",
+    }
 
 
 def wait_for_stop() -> None:
@@ -89,8 +92,16 @@ def exec_dramatiq_workers(settings: Settings) -> int:
     app = build_app(settings)
     prepare_store(app, auto_migrate=False)
     app.dispose()
-    args = [sys.executable, "-m", "dramatiq", "worker.actors", "--skip-logging",
-            "--processes", str(settings.worker_processes),
-            "--threads", str(settings.worker_threads)]
+    args = [
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "worker.actors",
+        "--skip-logging",
+        "--processes",
+        str(settings.worker_processes),
+        "--threads",
+        str(settings.worker_threads),
+    ]
     os.execv(sys.executable, args)
     return 0  # pragma: no cover - execv does not return

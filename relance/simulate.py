@@ -18,23 +18,48 @@ from typing import Any, TextIO
 
 from sqlalchemy import func, select
 
-from config.bootstrap import App, attach_publisher, build_app, make_broker, prepare_store
+from adapters.orm import EvidenceRecord, MessageRow, PlannedStep
+from adapters.publisher import QUEUE
+from adapters.store import transaction
+from config.bootstrap import App, attach_publisher, build_app, prepare_store
 from config.settings import Settings
-from handlers.adapters.orm import EvidenceRecord, MessageRow, PlannedStep
-from handlers.adapters.publisher import QUEUE
-from handlers.adapters.store import transaction
 from handlers.calendar import zone
 from handlers.events import EventRejected, decode_json
 from handlers.ports import VirtualClock
 from handlers.service import ingest_one
 from scheduler.tick import tick
+from worker.broker import make_broker
 
-ACTIONS = ("reminder.sent", "reminder.skipped", "case.escalated", "case.opened",
-           "deadline.expired", "prescription.warning")
-FIELDS = ("at", "action", "step", "event", "debtor_id", "invoice_numbers", "channel", "to",
-          "subject", "body_text", "amount_due", "late_interest", "recovery_indemnity",
-          "currency", "message_id", "reason", "recommended_procedure", "amount_claimed",
-          "case_id", "deadline")
+ACTIONS = (
+    "reminder.sent",
+    "reminder.skipped",
+    "case.escalated",
+    "case.opened",
+    "deadline.expired",
+    "prescription.warning",
+)
+FIELDS = (
+    "at",
+    "action",
+    "step",
+    "event",
+    "debtor_id",
+    "invoice_numbers",
+    "channel",
+    "to",
+    "subject",
+    "body_text",
+    "amount_due",
+    "late_interest",
+    "recovery_indemnity",
+    "currency",
+    "message_id",
+    "reason",
+    "recommended_procedure",
+    "amount_claimed",
+    "case_id",
+    "deadline",
+)
 
 
 @dataclass(frozen=True)
@@ -92,8 +117,13 @@ class Simulation:
             while (instant := self._next_instant()) is not None:
                 self.clock.set(instant)
                 yield from self._ingest_until(instant)
-                tick(self.app.sessions, self.app.publisher, instant, lease=self.app.ctx.lease,
-                     batch_size=self.app.settings.batch_size)
+                tick(
+                    self.app.sessions,
+                    self.app.publisher,
+                    instant,
+                    lease=self.app.ctx.lease,
+                    batch_size=self.app.settings.batch_size,
+                )
                 broker.join(QUEUE, fail_fast=True)
                 workers.join()
                 yield from self._new_actions()
@@ -117,23 +147,37 @@ class Simulation:
         while self.pending and (self.pending[0].at or self.start) <= instant:
             item = self.pending.pop(0)
             with transaction(self.app.sessions) as session:
-                result = ingest_one(session, item.raw, instant, self.app.ctx,
-                                    source="simulate", line_no=item.line_no)
+                result = ingest_one(
+                    session, item.raw, instant, self.app.ctx, source="simulate", line_no=item.line_no
+                )
             if result.status == "rejected":
-                yield {"at": self._local(instant), "action": "event.rejected",
-                       "reason": f"line {item.line_no}: {result.reason}"}
+                yield {
+                    "at": self._local(instant),
+                    "action": "event.rejected",
+                    "reason": f"line {item.line_no}: {result.reason}",
+                }
 
     def _new_actions(self) -> Iterator[dict[str, Any]]:
         with transaction(self.app.sessions) as session:
-            records = session.execute(
-                select(EvidenceRecord).where(EvidenceRecord.seq > self.last_seq)
-                .order_by(EvidenceRecord.seq)).scalars().all()
+            records = (
+                session.execute(
+                    select(EvidenceRecord)
+                    .where(EvidenceRecord.seq > self.last_seq)
+                    .order_by(EvidenceRecord.seq)
+                )
+                .scalars()
+                .all()
+            )
             bodies = {}
             ids = [r.message_id for r in records if r.message_id]
             if ids:
-                bodies = dict(session.execute(
-                    select(MessageRow.message_id, MessageRow.body_text)
-                    .where(MessageRow.message_id.in_(ids))).all())
+                bodies = dict(
+                    session.execute(
+                        select(MessageRow.message_id, MessageRow.body_text).where(
+                            MessageRow.message_id.in_(ids)
+                        )
+                    ).all()
+                )
         for record in records:
             self.last_seq = record.seq
             payload = json.loads(record.payload)
@@ -151,14 +195,22 @@ class Simulation:
 def format_table(action: dict[str, Any]) -> str:
     what = action.get("step") or action.get("recommended_procedure") or ""
     extra = action.get("subject") or action.get("reason") or action.get("amount_claimed") or ""
-    return "  ".join([
-        action["at"][:16].replace("T", " "), f"{action['action']:<16}", f"{what:<22}",
-        f"{action.get('debtor_id', ''):<10}", ",".join(action.get("invoice_numbers", [])),
-        action.get("channel", ""), str(extra)]).rstrip()
+    return "  ".join(
+        [
+            action["at"][:16].replace("T", " "),
+            f"{action['action']:<16}",
+            f"{what:<22}",
+            f"{action.get('debtor_id', ''):<10}",
+            ",".join(action.get("invoice_numbers", [])),
+            action.get("channel", ""),
+            str(extra),
+        ]
+    ).rstrip()
 
 
-def simulate(settings: Settings, source: TextIO, until: date, out: TextIO,
-             output_format: str = "jsonl") -> int:
+def simulate(
+    settings: Settings, source: TextIO, until: date, out: TextIO, output_format: str = "jsonl"
+) -> int:
     simulation = Simulation(settings, read_events(source.readlines()), until)
     for action in simulation.run():
         if output_format == "table":

@@ -23,18 +23,30 @@ def safe_tick(app: App) -> None:
     """One tick; a failure (database or broker down) is logged and retried next tick."""
     structlog.contextvars.clear_contextvars()
     try:
-        tick(app.sessions, app.publisher, app.clock.now(), lease=app.ctx.lease,
-             batch_size=app.settings.batch_size, max_in_flight=app.settings.max_in_flight)
+        tick(
+            app.sessions,
+            app.publisher,
+            app.clock.now(),
+            lease=app.ctx.lease,
+            batch_size=app.settings.batch_size,
+            max_in_flight=app.settings.max_in_flight,
+        )
     except Exception as exc:
         log.error("scheduler.tick_failed", error=f"{type(exc).__name__}: {exc}"[:500])
 
 
 def make_scheduler(app: App, *, blocking: bool) -> BaseScheduler:
-    scheduler: BaseScheduler = (BlockingScheduler if blocking else BackgroundScheduler)(
-        timezone=UTC)
+    scheduler: BaseScheduler = (BlockingScheduler if blocking else BackgroundScheduler)(timezone=UTC)
     interval = app.settings.tick_seconds
-    scheduler.add_job(safe_tick, "interval", args=(app,), seconds=interval, id="tick",
-                      max_instances=1, coalesce=True,
-                      misfire_grace_time=max(int(interval * 10), 60),
-                      next_run_time=datetime.now(UTC) + timedelta(milliseconds=100))
+    scheduler.add_job(
+        safe_tick,
+        "interval",
+        args=(app,),
+        seconds=interval,
+        id="tick",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=max(int(interval * 10), 60),
+        next_run_time=datetime.now(UTC) + timedelta(milliseconds=100),
+    )
     return scheduler

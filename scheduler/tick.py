@@ -24,8 +24,8 @@ import structlog
 from sqlalchemy import Integer, any_, func, literal, select, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from handlers.adapters.orm import PlannedStep
-from handlers.adapters.store import transaction
+from adapters.orm import PlannedStep
+from adapters.store import transaction
 from handlers.delivery import claim_overdue_deliveries
 from handlers.handover import claim_overdue_handovers
 from handlers.messages import StepDue
@@ -49,9 +49,14 @@ def _room(session: Session, now: datetime, max_in_flight: int | None) -> int | N
     """
     if max_in_flight is None:
         return None
-    in_flight = select(PlannedStep.id).where(
-        PlannedStep.status == "emitted", PlannedStep.lease_until > now,
-    ).limit(literal(max_in_flight, Integer, literal_execute=True))
+    in_flight = (
+        select(PlannedStep.id)
+        .where(
+            PlannedStep.status == "emitted",
+            PlannedStep.lease_until > now,
+        )
+        .limit(literal(max_in_flight, Integer, literal_execute=True))
+    )
     count = session.execute(select(func.count()).select_from(in_flight.subquery())).scalar_one()
     return max(max_in_flight - count, 0)
 
@@ -89,8 +94,9 @@ class _Passes:
     expired: _Pass = field(default_factory=lambda: _Pass("emitted", PlannedStep.lease_until))
 
 
-def _claim_returning(session: Session, now: datetime, lease: timedelta, limit: int,
-                     which: _Pass) -> list[StepDue]:
+def _claim_returning(
+    session: Session, now: datetime, lease: timedelta, limit: int, which: _Pass
+) -> list[StepDue]:
     """PostgreSQL: pick, lock and lease up to ``limit`` steps in one statement::
 
         WITH picked AS (SELECT id, key … ORDER BY key, id LIMIT n FOR UPDATE SKIP LOCKED),
@@ -106,57 +112,86 @@ def _claim_returning(session: Session, now: datetime, lease: timedelta, limit: i
     the keys ``picked`` read before the update. Run on the session's connection (Core), so
     the ORM does not try to synchronise objects it does not hold.
     """
-    picked = (select(PlannedStep.id.label("pick_id"), which.key.label("pick_key"))
-              .where(*which.where(now)).order_by(*which.order)
-              .limit(literal(limit, Integer, literal_execute=True))
-              .with_for_update(skip_locked=True).cte("picked"))
-    updated = (update(PlannedStep)
-               .where(PlannedStep.id == any_(func.array(select(picked.c.pick_id).scalar_subquery())))
-               .values(status="emitted", lease_until=now + lease, emit_count=PlannedStep.emit_count + 1)
-               .returning(PlannedStep.id, PlannedStep.event, PlannedStep.due_at, PlannedStep.emit_count)
-               .cte("updated"))
-    rows = session.connection().execute(
-        select(updated.c.id, updated.c.event, updated.c.due_at, updated.c.emit_count, picked.c.pick_key)
-        .join_from(updated, picked, updated.c.id == picked.c.pick_id)).all()
+    picked = (
+        select(PlannedStep.id.label("pick_id"), which.key.label("pick_key"))
+        .where(*which.where(now))
+        .order_by(*which.order)
+        .limit(literal(limit, Integer, literal_execute=True))
+        .with_for_update(skip_locked=True)
+        .cte("picked")
+    )
+    updated = (
+        update(PlannedStep)
+        .where(PlannedStep.id == any_(func.array(select(picked.c.pick_id).scalar_subquery())))
+        .values(status="emitted", lease_until=now + lease, emit_count=PlannedStep.emit_count + 1)
+        .returning(PlannedStep.id, PlannedStep.event, PlannedStep.due_at, PlannedStep.emit_count)
+        .cte("updated")
+    )
+    rows = (
+        session.connection()
+        .execute(
+            select(
+                updated.c.id, updated.c.event, updated.c.due_at, updated.c.emit_count, picked.c.pick_key
+            ).join_from(updated, picked, updated.c.id == picked.c.pick_id)
+        )
+        .all()
+    )
     rows.sort(key=lambda row: (row.pick_key, row.id))
     if rows:
         which.after = (rows[-1].pick_key, rows[-1].id)
     return [StepDue(r.event, r.id, r.due_at, r.emit_count) for r in rows]
 
 
-def _claim_select_update(session: Session, now: datetime, lease: timedelta, limit: int,
-                         which: _Pass) -> list[StepDue]:
+def _claim_select_update(
+    session: Session, now: datetime, lease: timedelta, limit: int, which: _Pass
+) -> list[StepDue]:
     """Any database (SQLite, whose writers are serialised): select in order, then update."""
     rows = session.execute(
-        select(PlannedStep.id, PlannedStep.event, PlannedStep.due_at, PlannedStep.emit_count,
-               which.key.label("pick_key"))
-        .where(*which.where(now)).order_by(*which.order).limit(limit)
-        .with_for_update(skip_locked=True)).all()
+        select(
+            PlannedStep.id,
+            PlannedStep.event,
+            PlannedStep.due_at,
+            PlannedStep.emit_count,
+            which.key.label("pick_key"),
+        )
+        .where(*which.where(now))
+        .order_by(*which.order)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
     if rows:
         session.execute(
-            update(PlannedStep).where(PlannedStep.id.in_([r.id for r in rows]))
-            .values(status="emitted", lease_until=now + lease,
-                    emit_count=PlannedStep.emit_count + 1))
+            update(PlannedStep)
+            .where(PlannedStep.id.in_([r.id for r in rows]))
+            .values(status="emitted", lease_until=now + lease, emit_count=PlannedStep.emit_count + 1)
+        )
         which.after = (rows[-1].pick_key, rows[-1].id)
     return [StepDue(r.event, r.id, r.due_at, r.emit_count + 1) for r in rows]
 
 
-def _claim_steps(session: Session, now: datetime, lease: timedelta, limit: int,
-                 passes: _Passes | None = None) -> list[StepDue]:
+def _claim_steps(
+    session: Session, now: datetime, lease: timedelta, limit: int, passes: _Passes | None = None
+) -> list[StepDue]:
     """Up to ``limit`` due steps, then steps whose lease ran out, leased and ready to emit."""
     if limit <= 0:
         return []
     passes = passes or _Passes()
-    claim = (_claim_returning if session.get_bind().dialect.name == "postgresql"
-             else _claim_select_update)
+    claim = _claim_returning if session.get_bind().dialect.name == "postgresql" else _claim_select_update
     fresh = claim(session, now, lease, limit, passes.fresh)
     if len(fresh) < limit:
         return [*fresh, *claim(session, now, lease, limit - len(fresh), passes.expired)]
     return fresh
 
 
-def tick(sessions: sessionmaker[Session], publisher: Publisher, now: datetime, *,
-         lease: timedelta, batch_size: int, max_in_flight: int | None = None) -> TickResult:
+def tick(
+    sessions: sessionmaker[Session],
+    publisher: Publisher,
+    now: datetime,
+    *,
+    lease: timedelta,
+    batch_size: int,
+    max_in_flight: int | None = None,
+) -> TickResult:
     """Claim and emit what is due at ``now``, in batches, keeping at most ``max_in_flight``.
 
     The cap keeps a burst from outrunning the workers: a step whose lease ends while it
@@ -190,6 +225,13 @@ def tick(sessions: sessionmaker[Session], publisher: Publisher, now: datetime, *
         more_handing = more_handing and len(handing) >= batch_size
         if len(tasks) < max(limit, 1) and not more_retries and not more_handing:
             break
-    log.info("scheduler.tick", now=now.isoformat(), emitted=steps, redelivered=deliveries,
-             handovers=handovers, room_left=room, ms=round((time.perf_counter() - started) * 1000, 1))
+    log.info(
+        "scheduler.tick",
+        now=now.isoformat(),
+        emitted=steps,
+        redelivered=deliveries,
+        handovers=handovers,
+        room_left=room,
+        ms=round((time.perf_counter() - started) * 1000, 1),
+    )
     return TickResult(steps, deliveries, handovers)

@@ -19,8 +19,7 @@ from email.policy import default as default_policy
 
 import pytest
 
-PG_URL = os.environ.get("RELANCE_TEST_POSTGRES_URL",
-                        "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_URL = os.environ.get("RELANCE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("RELANCE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 REQUIRED = os.environ.get("RELANCE_REQUIRE_SERVICES") == "1"
 
@@ -36,11 +35,12 @@ def _unavailable(what: str, error: Exception) -> None:
 def postgres_admin_url() -> str:
     import psycopg
 
-    from handlers.adapters.store import normalise_url
+    from adapters.store import normalise_url
 
     try:
-        with psycopg.connect(PG_URL.replace("postgresql+psycopg://", "postgresql://"),
-                             connect_timeout=3) as connection:
+        with psycopg.connect(
+            PG_URL.replace("postgresql+psycopg://", "postgresql://"), connect_timeout=3
+        ) as connection:
             connection.execute("SELECT 1")
     except Exception as exc:
         _unavailable(f"PostgreSQL at {PG_URL}", exc)
@@ -104,9 +104,23 @@ def redis_url(tmp_path_factory) -> Iterator[str]:
         _unavailable(f"Redis at {REDIS_URL}", error)
     port = free_port()
     folder = tmp_path_factory.mktemp("redis")
-    server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                               "--appendonly", "no", "--dir", str(folder)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"redis://127.0.0.1:{port}/0"
     for _ in range(50):
         if _redis_answers(url) is None:
@@ -160,7 +174,7 @@ class _Handler:
 @pytest.fixture
 def sessions(database_url):
     """Sessions on a migrated store (SQLite or PostgreSQL, as ``database_url`` gives)."""
-    from handlers.adapters.store import make_engine, migrate, session_factory
+    from adapters.store import make_engine, migrate, session_factory
 
     engine = make_engine(database_url)
     migrate(engine)
@@ -179,8 +193,7 @@ def _start(sink: SmtpSink, **kwargs) -> object:
     from aiosmtpd.controller import Controller
 
     sink.port = free_port()
-    controller = Controller(_Handler(sink), hostname="127.0.0.1", port=sink.port,
-                            ready_timeout=10, **kwargs)
+    controller = Controller(_Handler(sink), hostname="127.0.0.1", port=sink.port, ready_timeout=10, **kwargs)
     controller.start()
     return controller
 

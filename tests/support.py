@@ -8,9 +8,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from adapters.store import make_engine, transaction
 from config.bootstrap import App, build_app, prepare_store
 from config.settings import Settings
-from handlers.adapters.store import make_engine, transaction
 from handlers.delivery import deliver
 from handlers.handover import deliver_handover
 from handlers.messages import AccountingEventReceived, DeliverMessage, HandoverCase, StepDue
@@ -48,14 +48,11 @@ class InlinePublisher:
 def run_task(app: App, task: Any) -> None:
     now = app.clock.now()
     if isinstance(task, StepDue):
-        run_step(app.sessions, app.publisher, task.message_id, task.event, task.step_id, now,
-                 app.ctx)
+        run_step(app.sessions, app.publisher, task.message_id, task.event, task.step_id, now, app.ctx)
     elif isinstance(task, DeliverMessage):
-        deliver(app.sessions, task.message_pk, task.attempt, app.clock.now, app.transports,
-                app.ctx)
+        deliver(app.sessions, task.message_pk, task.attempt, app.clock.now, app.transports, app.ctx)
     elif isinstance(task, HandoverCase):
-        deliver_handover(app.sessions, task.handover_pk, task.attempt, app.clock.now,
-                         app.transports, app.ctx)
+        deliver_handover(app.sessions, task.handover_pk, task.attempt, app.clock.now, app.transports, app.ctx)
     elif isinstance(task, AccountingEventReceived):
         with transaction(app.sessions) as session:
             ingest_one(session, task.raw, now, app.ctx, source=task.source)
@@ -67,8 +64,12 @@ def make_test_app(database_url: str, data_dir: Path, start: datetime, **settings
     clock = VirtualClock(start)
     publisher = InlinePublisher()
     engine = make_engine(database_url, **(_engine_args(settings)))
-    app = build_app(Settings(data_dir=data_dir, database_url=database_url, **settings),
-                    clock=clock, publisher=publisher, engine=engine)
+    app = build_app(
+        Settings(data_dir=data_dir, database_url=database_url, **settings),
+        clock=clock,
+        publisher=publisher,
+        engine=engine,
+    )
     publisher.app = app
     prepare_store(app, auto_migrate=True)
     return app
@@ -91,11 +92,12 @@ def next_planned(app: App) -> datetime | None:
     """The due instant of the earliest planned step, if any."""
     from sqlalchemy import func, select
 
-    from handlers.adapters.orm import PlannedStep
+    from adapters.orm import PlannedStep
 
     with transaction(app.sessions) as session:
-        return session.execute(select(func.min(PlannedStep.due_at)).where(
-            PlannedStep.status == "planned")).scalar()
+        return session.execute(
+            select(func.min(PlannedStep.due_at)).where(PlannedStep.status == "planned")
+        ).scalar()
 
 
 def run_until(app: App, end: datetime) -> None:
@@ -112,25 +114,49 @@ def advance(app: App, to: datetime) -> int:
 
 
 DEBTOR = {
-    "id": "D-1", "name": "ACME Industrie SAS", "kind": "business",
-    "email": "compta@acme.example", "language": "fr", "timezone": "Europe/Paris",
-    "address": {"line1": "12 rue des Forges", "postal_code": "69007", "city": "Lyon",
-                "country": "FR"},
+    "id": "D-1",
+    "name": "ACME Industrie SAS",
+    "kind": "business",
+    "email": "compta@acme.example",
+    "language": "fr",
+    "timezone": "Europe/Paris",
+    "address": {"line1": "12 rue des Forges", "postal_code": "69007", "city": "Lyon", "country": "FR"},
 }
 
 
-def invoice_issued(number: str, due: str, amount: str = "1200.00", *, debtor: dict | None = None,
-                   event_id: str | None = None, issued: str = "2026-03-02",
-                   at: str = "2026-03-02T10:00:00+01:00") -> dict[str, Any]:
+def invoice_issued(
+    number: str,
+    due: str,
+    amount: str = "1200.00",
+    *,
+    debtor: dict | None = None,
+    event_id: str | None = None,
+    issued: str = "2026-03-02",
+    at: str = "2026-03-02T10:00:00+01:00",
+) -> dict[str, Any]:
     debtor = debtor or DEBTOR
-    return {"event_id": event_id or f"issued-{number}", "type": "invoice.issued",
-            "occurred_at": at,
-            "invoice": {"number": number, "debtor_id": debtor["id"], "issue_date": issued,
-                        "due_date": due, "currency": "EUR", "amount_due": amount},
-            "debtor": debtor}
+    return {
+        "event_id": event_id or f"issued-{number}",
+        "type": "invoice.issued",
+        "occurred_at": at,
+        "invoice": {
+            "number": number,
+            "debtor_id": debtor["id"],
+            "issue_date": issued,
+            "due_date": due,
+            "currency": "EUR",
+            "amount_due": amount,
+        },
+        "debtor": debtor,
+    }
 
 
 def payment(number: str, amount: str, paid_on: str, event_id: str | None = None) -> dict:
-    return {"event_id": event_id or f"pay-{number}-{amount}-{paid_on}",
-            "type": "payment.received", "occurred_at": f"{paid_on}T08:00:00+02:00",
-            "invoice_number": number, "amount": amount, "paid_on": paid_on}
+    return {
+        "event_id": event_id or f"pay-{number}-{amount}-{paid_on}",
+        "type": "payment.received",
+        "occurred_at": f"{paid_on}T08:00:00+02:00",
+        "invoice_number": number,
+        "amount": amount,
+        "paid_on": paid_on,
+    }

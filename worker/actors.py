@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import dramatiq
 from dramatiq.middleware import CurrentMessage
 
+from adapters.publisher import QUEUE
+from adapters.store import transaction
 from config.bootstrap import App
-from handlers.adapters.publisher import QUEUE
-from handlers.adapters.store import transaction
 from handlers.delivery import deliver
 from handlers.handover import deliver_handover
 from handlers.messages import DeliverMessage
@@ -45,8 +45,15 @@ class _DeliverHere:
         later = []
         for task in tasks:
             if isinstance(task, DeliverMessage) and task.attempt == 0:
-                deliver(self.app.sessions, task.message_pk, task.attempt, self.app.clock.now,
-                        self.app.transports, self.app.ctx, recorded=task.recorded)
+                deliver(
+                    self.app.sessions,
+                    task.message_pk,
+                    task.attempt,
+                    self.app.clock.now,
+                    self.app.transports,
+                    self.app.ctx,
+                    recorded=task.recorded,
+                )
             else:
                 later.append(task)
         if later and self.app.publisher is not None:
@@ -55,8 +62,7 @@ class _DeliverHere:
 
 def _run(event: str, step_id: int) -> None:
     app = runtime.current()
-    run_step(app.sessions, _DeliverHere(app), _message_id(), event, step_id, app.clock.now(),
-             app.ctx)
+    run_step(app.sessions, _DeliverHere(app), _message_id(), event, step_id, app.clock.now(), app.ctx)
 
 
 @dramatiq.actor(actor_name="invoice_due", throws=(MissingRate,), **OPTIONS)
@@ -99,8 +105,7 @@ def accounting_event(raw: str, source: str | None = None) -> None:
         ingest_one(session, raw, app.clock.now(), app.ctx, source=source or "broker")
 
 
-ACTORS = (invoice_due, invoice_overdue, deadline_expired, deliver_message, handover_case,
-          accounting_event)
+ACTORS = (invoice_due, invoice_overdue, deadline_expired, deliver_message, handover_case, accounting_event)
 
 
 def bind(broker: dramatiq.Broker) -> None:
@@ -108,4 +113,3 @@ def bind(broker: dramatiq.Broker) -> None:
     for actor in ACTORS:
         actor.broker = broker
         broker.declare_actor(actor)
-

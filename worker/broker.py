@@ -11,9 +11,35 @@ import sys
 
 import dramatiq
 
-from config.bootstrap import make_broker
 from config.logging import configure_logging
-from config.settings import load_settings
+from config.settings import Settings, load_settings
+
+
+def make_broker(settings: Settings, *, stub: bool | None = None) -> dramatiq.Broker:
+    """Redis when a URL is set (and ``stub`` is not forced), else the in-process broker."""
+    from dramatiq.brokers.stub import StubBroker
+    from dramatiq.middleware import CurrentMessage
+
+    from worker.middleware import FailureNotes, LogContext, WarmUp
+
+    if stub or (stub is None and not settings.redis_url):
+        broker: dramatiq.Broker = StubBroker()
+    else:
+        from dramatiq.brokers.redis import RedisBroker
+
+        broker = RedisBroker(
+            url=settings.redis_url,
+            namespace=settings.redis_namespace,
+            heartbeat_timeout=settings.heartbeat_timeout_ms,
+            maintenance_chance=settings.maintenance_chance,
+        )
+    broker.add_middleware(CurrentMessage())
+    broker.add_middleware(LogContext())
+    broker.add_middleware(WarmUp())
+    if not isinstance(broker, StubBroker):
+        broker.add_middleware(FailureNotes())
+    return broker
+
 
 _configured = False
 

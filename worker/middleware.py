@@ -14,11 +14,11 @@ class LogContext(dramatiq.Middleware):
 
     def before_process_message(self, broker: Any, message: Any) -> None:
         structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(message_id=message.message_id,
-                                               actor=message.actor_name)
+        structlog.contextvars.bind_contextvars(message_id=message.message_id, actor=message.actor_name)
 
-    def after_process_message(self, broker: Any, message: Any, *, result: Any = None,
-                              exception: Any = None) -> None:
+    def after_process_message(
+        self, broker: Any, message: Any, *, result: Any = None, exception: Any = None
+    ) -> None:
         structlog.contextvars.clear_contextvars()
 
     after_skip_message = after_process_message
@@ -50,8 +50,9 @@ class FailureNotes(dramatiq.Middleware):
     letter holds the message as it was enqueued; this note fills that gap.
     """
 
-    def after_process_message(self, broker: Any, message: Any, *, result: Any = None,
-                              exception: Any = None) -> None:
+    def after_process_message(
+        self, broker: Any, message: Any, *, result: Any = None, exception: Any = None
+    ) -> None:
         client = getattr(broker, "client", None)
         if exception is None or client is None:
             return
@@ -60,5 +61,4 @@ class FailureNotes(dramatiq.Middleware):
         try:
             client.hset(key, message.message_id, note)
         except Exception:  # a note must never break the handling of the message
-            structlog.get_logger("relance.worker").warning("dlq.note_failed",
-                                                           message_id=message.message_id)
+            structlog.get_logger("relance.worker").warning("dlq.note_failed", message_id=message.message_id)

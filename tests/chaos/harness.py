@@ -68,6 +68,7 @@ def wait_for(predicate: Callable[[], bool], seconds: float, step: float = 0.2) -
 
 # --- SMTP ---------------------------------------------------------------------------------
 
+
 class _Handler:
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
@@ -98,8 +99,7 @@ class Sink:
     def start(self) -> Sink:
         from aiosmtpd.controller import Controller
 
-        self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port,
-                                      ready_timeout=10)
+        self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port, ready_timeout=10)
         self._controller.start()
         return self
 
@@ -132,9 +132,13 @@ class Sink:
                     duplicated += 1
                 else:
                     conflicting += 1
-        return {"received": len(self.received), "unique": len(first),
-                "duplicated": duplicated, "conflicting": conflicting,
-                "missing_message_id": int("" in first)}
+        return {
+            "received": len(self.received),
+            "unique": len(first),
+            "duplicated": duplicated,
+            "conflicting": conflicting,
+            "missing_message_id": int("" in first),
+        }
 
     def first_seen(self) -> dict[str, float]:
         seen: dict[str, float] = {}
@@ -149,6 +153,7 @@ class Sink:
 
 
 # --- Redis --------------------------------------------------------------------------------
+
 
 class RedisServer:
     """A throwaway ``redis-server`` (nothing on disk) that can be killed and restarted."""
@@ -167,9 +172,22 @@ class RedisServer:
     def start(self) -> RedisServer:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.folder)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.folder),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         if not wait_for(self.answers, 10, 0.05):
             raise RuntimeError("redis-server did not start")
         return self
@@ -191,6 +209,7 @@ class RedisServer:
 
 
 # --- PostgreSQL -----------------------------------------------------------------------------
+
 
 def _pg_bin() -> Path:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
@@ -218,8 +237,7 @@ class PgCluster:
         return subprocess.run(command, capture_output=True, text=True, check=check, timeout=120)
 
     def _options(self) -> str:
-        return (f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 "
-                "-c max_connections=200")
+        return f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c max_connections=200"
 
     def init(self) -> PgCluster:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -230,13 +248,33 @@ class PgCluster:
         return self.start()
 
     def start(self) -> PgCluster:
-        self._run("pg_ctl", "-D", str(self.data), "-o", self._options(),
-                  "-l", str(self.folder / "log"), "-w", "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-o",
+            self._options(),
+            "-l",
+            str(self.folder / "log"),
+            "-w",
+            "start",
+        )
         return self
 
     def restart_immediate(self) -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-o", self._options(),
-                  "-l", str(self.folder / "log"), "-m", "immediate", "-w", "restart")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-o",
+            self._options(),
+            "-l",
+            str(self.folder / "log"),
+            "-m",
+            "immediate",
+            "-w",
+            "restart",
+        )
 
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop", check=False)
@@ -257,12 +295,23 @@ class PgCluster:
         url = self.create_database(name)
         folder.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("RELANCE_")}
-        env.update({"RELANCE_DATABASE_URL": url, "RELANCE_DATA_DIR": str(folder / "var"),
-                    "RELANCE_NOW": T0.isoformat()})
+        env.update(
+            {
+                "RELANCE_DATABASE_URL": url,
+                "RELANCE_DATA_DIR": str(folder / "var"),
+                "RELANCE_NOW": T0.isoformat(),
+            }
+        )
         (folder / "events.jsonl").write_text(invoice_events(invoices), encoding="utf-8")
         for args in (["migrate"], ["ingest", str(folder / "events.jsonl")]):
-            result = subprocess.run([sys.executable, "-m", "relance", *args], env=env,
-                                    cwd=folder, capture_output=True, text=True, timeout=600)
+            result = subprocess.run(
+                [sys.executable, "-m", "relance", *args],
+                env=env,
+                cwd=folder,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
             if result.returncode != 0:
                 raise RuntimeError(f"relance {args[0]}: {result.stderr[-2000:]}")
         assert result.stdout.strip().endswith(f"accepted {invoices}, duplicate 0, rejected 0")
@@ -272,22 +321,43 @@ def invoice_events(count: int) -> str:
     """``count`` invoices due 1 April 2026, one debtor each (no merging): N pre_due steps."""
     lines = []
     for i in range(count):
-        debtor = {"id": f"D-{i:05d}", "name": f"Client {i} SAS", "kind": "business",
-                  "email": f"compta{i}@client.example", "language": "fr",
-                  "timezone": "Europe/Paris",
-                  "address": {"line1": f"{i} rue des Forges", "postal_code": "69007",
-                              "city": "Lyon", "country": "FR"}}
-        lines.append(json.dumps({
-            "event_id": f"issued-F-{i:05d}", "type": "invoice.issued",
-            "occurred_at": "2026-03-02T10:00:00+01:00",
-            "invoice": {"number": f"F-{i:05d}", "debtor_id": debtor["id"],
-                        "issue_date": "2026-03-02", "due_date": "2026-04-01",
-                        "currency": "EUR", "amount_due": f"{1000 + i}.00"},
-            "debtor": debtor}))
+        debtor = {
+            "id": f"D-{i:05d}",
+            "name": f"Client {i} SAS",
+            "kind": "business",
+            "email": f"compta{i}@client.example",
+            "language": "fr",
+            "timezone": "Europe/Paris",
+            "address": {
+                "line1": f"{i} rue des Forges",
+                "postal_code": "69007",
+                "city": "Lyon",
+                "country": "FR",
+            },
+        }
+        lines.append(
+            json.dumps(
+                {
+                    "event_id": f"issued-F-{i:05d}",
+                    "type": "invoice.issued",
+                    "occurred_at": "2026-03-02T10:00:00+01:00",
+                    "invoice": {
+                        "number": f"F-{i:05d}",
+                        "debtor_id": debtor["id"],
+                        "issue_date": "2026-03-02",
+                        "due_date": "2026-04-01",
+                        "currency": "EUR",
+                        "amount_due": f"{1000 + i}.00",
+                    },
+                    "debtor": debtor,
+                }
+            )
+        )
     return "\n".join(lines) + "\n"
 
 
 # --- the production processes ------------------------------------------------------------
+
 
 class Service:
     """``relance scheduler`` / ``relance worker`` processes against one database and broker.
@@ -297,24 +367,25 @@ class Service:
     process's OffsetClock starts at its RELANCE_NOW).
     """
 
-    def __init__(self, folder: Path, database_url: str, redis_url: str, smtp_port: int,
-                 **extra: str) -> None:
+    def __init__(self, folder: Path, database_url: str, redis_url: str, smtp_port: int, **extra: str) -> None:
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
         self.origin = time.monotonic()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("RELANCE_")}
         self.env.update(SETTINGS)
-        self.env.update({
-            "RELANCE_DATA_DIR": str(folder / "var"),
-            "RELANCE_DATABASE_URL": database_url,
-            "RELANCE_REDIS_URL": redis_url,
-            "RELANCE_REDIS_NAMESPACE": f"chaos-{folder.name}",
-            "RELANCE_SMTP_HOST": "127.0.0.1",
-            "RELANCE_SMTP_PORT": str(smtp_port),
-            "RELANCE_WORKER_PROCESSES": "2",
-            "RELANCE_WORKER_THREADS": "8",
-            **extra,
-        })
+        self.env.update(
+            {
+                "RELANCE_DATA_DIR": str(folder / "var"),
+                "RELANCE_DATABASE_URL": database_url,
+                "RELANCE_REDIS_URL": redis_url,
+                "RELANCE_REDIS_NAMESPACE": f"chaos-{folder.name}",
+                "RELANCE_SMTP_HOST": "127.0.0.1",
+                "RELANCE_SMTP_PORT": str(smtp_port),
+                "RELANCE_WORKER_PROCESSES": "2",
+                "RELANCE_WORKER_THREADS": "8",
+                **extra,
+            }
+        )
         self.processes: dict[str, subprocess.Popen] = {}
         self._logs: list = []
 
@@ -325,13 +396,18 @@ class Service:
         return {**self.env, "RELANCE_NOW": self.now().isoformat(), **extra}
 
     def command(self, *args: str, stdin: str | None = None, timeout: float = 300) -> str:
-        result = subprocess.run([sys.executable, "-m", "relance", *args], input=stdin,
-                                env=self._environment(), cwd=self.folder, capture_output=True,
-                                text=True, timeout=timeout)
+        result = subprocess.run(
+            [sys.executable, "-m", "relance", *args],
+            input=stdin,
+            env=self._environment(),
+            cwd=self.folder,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if result.returncode != 0:
             raise RuntimeError(f"relance {' '.join(args)}: {result.stderr[-2000:]}")
         return result.stdout
-
 
     def ingest_invoices(self, count: int) -> None:
         path = self.folder / "events.jsonl"
@@ -343,9 +419,14 @@ class Service:
         """Start ``relance <role>`` in its own process group (so kill -9 takes its children)."""
         log = open(self.folder / f"{name}.log", "ab")  # noqa: SIM115 - closed in close()
         self._logs.append(log)
-        process = subprocess.Popen([sys.executable, "-m", "relance", role],
-                                   env=self._environment(**extra), cwd=self.folder,
-                                   stdout=log, stderr=log, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "relance", role],
+            env=self._environment(**extra),
+            cwd=self.folder,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
         self.processes[name] = process
         return process
 
@@ -397,24 +478,42 @@ def group_members(pgid: int) -> list[int]:
 
 # --- the database's view --------------------------------------------------------------------
 
+
 def database_state(url: str) -> dict[str, object]:
     import psycopg
 
     with psycopg.connect(url) as connection:
-        steps = dict(connection.execute(
-            "SELECT status, count(*) FROM planned_steps WHERE step = 'pre_due' GROUP BY status"
-        ).fetchall())
-        messages = dict(connection.execute(
-            "SELECT channel || ':' || status, count(*) FROM messages GROUP BY 1").fetchall())
-        ids = {row[0] for row in connection.execute(
-            "SELECT message_id FROM messages WHERE channel = 'email'").fetchall()}
-        retried = {row[0] for row in connection.execute(
-            "SELECT message_id FROM messages WHERE attempts > 1").fetchall()}
+        steps = dict(
+            connection.execute(
+                "SELECT status, count(*) FROM planned_steps WHERE step = 'pre_due' GROUP BY status"
+            ).fetchall()
+        )
+        messages = dict(
+            connection.execute(
+                "SELECT channel || ':' || status, count(*) FROM messages GROUP BY 1"
+            ).fetchall()
+        )
+        ids = {
+            row[0]
+            for row in connection.execute(
+                "SELECT message_id FROM messages WHERE channel = 'email'"
+            ).fetchall()
+        }
+        retried = {
+            row[0]
+            for row in connection.execute("SELECT message_id FROM messages WHERE attempts > 1").fetchall()
+        }
         attempts = connection.execute(
             "SELECT coalesce(max(attempts), 0), coalesce(sum(attempts), 0) FROM messages"
         ).fetchone()
-    return {"steps": steps, "messages": messages, "email_ids": ids, "retried": retried,
-            "max_attempts": attempts[0], "sum_attempts": attempts[1]}
+    return {
+        "steps": steps,
+        "messages": messages,
+        "email_ids": ids,
+        "retried": retried,
+        "max_attempts": attempts[0],
+        "sum_attempts": attempts[1],
+    }
 
 
 def done(sink: Sink, url: str, expected: int) -> Callable[[], bool]:
@@ -423,18 +522,25 @@ def done(sink: Sink, url: str, expected: int) -> Callable[[], bool]:
             return False
         state = database_state(url)
         return state["messages"].get("email:sent", 0) == expected
+
     return check
 
 
-def record(test: str, fault: str, load: dict, tally: dict, expected: int,
-           timings: dict, **extra: object) -> dict:
+def record(
+    test: str, fault: str, load: dict, tally: dict, expected: int, timings: dict, **extra: object
+) -> dict:
     """Append one JSON line to the results file (read by docs/reliability.md)."""
     line = {
-        "test": test, "fault": fault, "at": datetime.now().astimezone().isoformat(
-            timespec="seconds"),
-        "cores": os.cpu_count(), "load": load, "expected": expected,
-        "sent_unique": tally["unique"], "received": tally["received"],
-        "duplicated": tally["duplicated"], "conflicting": tally["conflicting"],
+        "test": test,
+        "fault": fault,
+        "at": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "cores": os.cpu_count(),
+        "load": load,
+        "expected": expected,
+        "sent_unique": tally["unique"],
+        "received": tally["received"],
+        "duplicated": tally["duplicated"],
+        "conflicting": tally["conflicting"],
         "lost": expected - tally["unique"],
         **{k: round(v, 2) if isinstance(v, float) else v for k, v in timings.items()},
         **extra,

@@ -15,8 +15,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from handlers.adapters.orm import DebtorRow, MessageRow, PlannedStep
-from handlers.adapters.store import transaction
+from adapters.orm import DebtorRow, MessageRow, PlannedStep
+from adapters.store import transaction
 from tests.chaos.harness import PgCluster, Sink, record
 from tests.support import advance, ingest, invoice_issued, make_test_app
 
@@ -28,18 +28,32 @@ INVOICES = 20
 @pytest.fixture
 def app(pg_cluster: PgCluster, sink: Sink, tmp_path):
     url = pg_cluster.create_database(f"chaos_{uuid.uuid4().hex[:10]}")
-    from handlers.adapters.store import normalise_url
+    from adapters.store import normalise_url
     from tests.chaos.harness import T0
 
-    app = make_test_app(normalise_url(url), tmp_path / "var", T0, smtp_host="127.0.0.1",
-                        smtp_port=sink.port, smtp_tls="none", smtp_timeout=5,
-                        sender="Relance <relance@creancier.example>")
-    debtors = [{"id": f"D-{i}", "name": f"Client {i}", "kind": "business",
-                "email": f"c{i}@client.example", "language": "fr", "timezone": "Europe/Paris",
-                "address": {"line1": "1 rue", "postal_code": "69007", "city": "Lyon",
-                            "country": "FR"}} for i in range(INVOICES)]
-    ingest(app, *[invoice_issued(f"F-{i}", "2026-04-01", debtor=d)
-                  for i, d in enumerate(debtors)])
+    app = make_test_app(
+        normalise_url(url),
+        tmp_path / "var",
+        T0,
+        smtp_host="127.0.0.1",
+        smtp_port=sink.port,
+        smtp_tls="none",
+        smtp_timeout=5,
+        sender="Relance <relance@creancier.example>",
+    )
+    debtors = [
+        {
+            "id": f"D-{i}",
+            "name": f"Client {i}",
+            "kind": "business",
+            "email": f"c{i}@client.example",
+            "language": "fr",
+            "timezone": "Europe/Paris",
+            "address": {"line1": "1 rue", "postal_code": "69007", "city": "Lyon", "country": "FR"},
+        }
+        for i in range(INVOICES)
+    ]
+    ingest(app, *[invoice_issued(f"F-{i}", "2026-04-01", debtor=d) for i, d in enumerate(debtors)])
     yield app
     app.dispose()
 
@@ -51,8 +65,15 @@ def _messages(app):
 
 def _tally_and_record(test, fault, sink, expected, **extra):
     tally = sink.tally()
-    line = record(test, fault, {"reminders": expected, "mode": "in-process, virtual clock"},
-                  tally, expected, {}, **extra)
+    line = record(
+        test,
+        fault,
+        {"reminders": expected, "mode": "in-process, virtual clock"},
+        tally,
+        expected,
+        {},
+        **extra,
+    )
     assert tally["conflicting"] == 0 and tally["duplicated"] == 0, line
     return line
 
@@ -64,28 +85,33 @@ def test_temporary_smtp_failures_are_retried_after_the_back_off_then_delivered(a
         sink.stop()
     else:
         sink.answer = "451 4.3.0 try again later"
-    advance(app, now)                                   # attempt 1 fails: back-off 30 s
+    advance(app, now)  # attempt 1 fails: back-off 30 s
     assert {m.status for m in _messages(app)} == {"pending"}
     assert all(m.attempts == 1 and m.last_error for m in _messages(app))
-    advance(app, now + timedelta(seconds=29))           # still inside the back-off: nothing
+    advance(app, now + timedelta(seconds=29))  # still inside the back-off: nothing
     assert all(m.attempts == 1 for m in _messages(app))
-    advance(app, now + timedelta(seconds=31))           # attempt 2 fails: back-off 60 s
+    advance(app, now + timedelta(seconds=31))  # attempt 2 fails: back-off 60 s
     assert all(m.attempts == 2 for m in _messages(app))
     if fault == "down":
-        sink.start()                                    # same port
+        sink.start()  # same port
     else:
         sink.answer = "250 OK"
     started = time.monotonic()
     advance(app, now + timedelta(seconds=31 + 59))
-    assert sink.count() == 0                            # back-off of 60 s not over yet
-    advance(app, now + timedelta(seconds=31 + 61))      # attempt 3 goes out
+    assert sink.count() == 0  # back-off of 60 s not over yet
+    advance(app, now + timedelta(seconds=31 + 61))  # attempt 3 goes out
     rows = _messages(app)
     assert {m.status for m in rows} == {"sent"} and {m.attempts for m in rows} == {3}
     assert sink.message_ids() == {m.message_id for m in rows}
-    _tally_and_record(f"smtp_{fault}_inprocess",
-                      "SMTP refused connections" if fault == "down" else "SMTP answered 451",
-                      sink, INVOICES, attempts=3, backoffs_s=[30, 60],
-                      recovery_s=round(time.monotonic() - started, 2))
+    _tally_and_record(
+        f"smtp_{fault}_inprocess",
+        "SMTP refused connections" if fault == "down" else "SMTP answered 451",
+        sink,
+        INVOICES,
+        attempts=3,
+        backoffs_s=[30, 60],
+        recovery_s=round(time.monotonic() - started, 2),
+    )
 
 
 def test_a_permanent_smtp_refusal_fails_the_email_and_sends_the_step_by_post(app, sink):
@@ -96,8 +122,7 @@ def test_a_permanent_smtp_refusal_fails_the_email_and_sends_the_step_by_post(app
     assert {(m.channel, m.status) for m in rows} == {("email", "failed")}
     with transaction(app.sessions) as session:
         assert all(d.email_bounced for d in session.execute(select(DebtorRow)).scalars())
-        steps = session.execute(select(PlannedStep).where(PlannedStep.step == "pre_due")
-                                ).scalars().all()
+        steps = session.execute(select(PlannedStep).where(PlannedStep.step == "pre_due")).scalars().all()
         assert {s.status for s in steps} == {"planned"}  # re-planned at once, by post
     advance(app, now + timedelta(seconds=1))
     rows = _messages(app)
@@ -105,9 +130,16 @@ def test_a_permanent_smtp_refusal_fails_the_email_and_sends_the_step_by_post(app
     assert len(letters) == INVOICES and {m.status for m in letters} == {"sent"}
     pdfs = sorted((app.settings.outbox_dir / "letters").glob("*.pdf"))
     assert len(pdfs) == INVOICES and all(p.read_bytes().startswith(b"%PDF") for p in pdfs)
-    advance(app, now + timedelta(minutes=10))           # nothing more leaves
+    advance(app, now + timedelta(minutes=10))  # nothing more leaves
     assert len(_messages(app)) == 2 * INVOICES and sink.count() == 0
-    record("smtp_550_inprocess", "SMTP answered 550 to every message",
-           {"reminders": INVOICES, "mode": "in-process, virtual clock"},
-           {**sink.tally(), "unique": len(letters)}, INVOICES, {},
-           emails_failed=INVOICES, letters_written=len(pdfs), refused_at_smtp=sink.refused)
+    record(
+        "smtp_550_inprocess",
+        "SMTP answered 550 to every message",
+        {"reminders": INVOICES, "mode": "in-process, virtual clock"},
+        {**sink.tally(), "unique": len(letters)},
+        INVOICES,
+        {},
+        emails_failed=INVOICES,
+        letters_written=len(pdfs),
+        refused_at_smtp=sink.refused,
+    )

@@ -37,13 +37,14 @@ def test_ingest_counts_and_names_each_rejected_line_then_exits_1(tmp_path, data_
     ]
 
 
-def test_ingest_of_only_valid_events_exits_0_and_a_replay_is_all_duplicates(tmp_path, data_dir,
-                                                                            capsys):
+def test_ingest_of_only_valid_events_exits_0_and_a_replay_is_all_duplicates(tmp_path, data_dir, capsys):
     source = write_lines(tmp_path / "events.jsonl", json.dumps(invoice_issued("F-1", "2026-04-01")))
     assert main(["ingest", str(source), "--data-dir", str(data_dir)]) == 0
     assert main(["ingest", str(source), "--data-dir", str(data_dir)]) == 0
-    assert capsys.readouterr().out.splitlines() == ["accepted 1, duplicate 0, rejected 0",
-                                                    "accepted 0, duplicate 1, rejected 0"]
+    assert capsys.readouterr().out.splitlines() == [
+        "accepted 1, duplicate 0, rejected 0",
+        "accepted 0, duplicate 1, rejected 0",
+    ]
 
 
 def test_the_same_event_id_with_other_content_is_rejected(tmp_path, data_dir, capsys):
@@ -93,9 +94,11 @@ def test_a_usage_error_is_one_line_and_exit_2(capsys):
 
 def test_status_counts_open_balances_by_age_and_todays_steps(tmp_path, data_dir, capsys, monkeypatch):
     monkeypatch.setenv("RELANCE_NOW", "2026-05-15T12:00:00+02:00")
-    events = [invoice_issued("F-1", "2026-05-20", "100.00"),   # not due yet
-              invoice_issued("F-2", "2026-05-01", "250.00"),   # 14 days late
-              invoice_issued("F-3", "2026-02-01", "75.50", issued="2026-01-02")]  # 103 days late
+    events = [
+        invoice_issued("F-1", "2026-05-20", "100.00"),  # not due yet
+        invoice_issued("F-2", "2026-05-01", "250.00"),  # 14 days late
+        invoice_issued("F-3", "2026-02-01", "75.50", issued="2026-01-02"),
+    ]  # 103 days late
     source = write_lines(tmp_path / "e.jsonl", *[json.dumps(e) for e in events])
     main(["ingest", str(source), "--data-dir", str(data_dir)])
     capsys.readouterr()

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select
 
+from adapters.orm import CaseRow, EvidenceHead, EvidenceRecord, MessageRow, PlannedStep
+from adapters.store import transaction
 from config.bootstrap import build_app
 from config.settings import load_settings
-from handlers.adapters.orm import CaseRow, EvidenceHead, EvidenceRecord, MessageRow, PlannedStep
-from handlers.adapters.store import transaction
 from handlers.dossier import dossier_archive, write_dossier
 from handlers.evidence import record_hash
 from handlers.messages import stable_id
@@ -34,14 +34,28 @@ from tests.support import advance, ingest, invoice_issued, make_test_app, paymen
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SAMPLE = EXAMPLES / "events.jsonl"
 INSOLVENCY = EXAMPLES / "insolvency.jsonl"
-ENV = ("RELANCE_DATABASE_URL", "RELANCE_REDIS_URL", "RELANCE_SMTP_HOST", "RELANCE_SENDER",
-       "RELANCE_DATA_DIR", "RELANCE_POLICY_FILE", "RELANCE_RATES_FILE", "RELANCE_NOW")
+ENV = (
+    "RELANCE_DATABASE_URL",
+    "RELANCE_REDIS_URL",
+    "RELANCE_SMTP_HOST",
+    "RELANCE_SENDER",
+    "RELANCE_DATA_DIR",
+    "RELANCE_POLICY_FILE",
+    "RELANCE_RATES_FILE",
+    "RELANCE_NOW",
+)
 # the registered formal notice of both ACME invoices (Message-IDs: docs/policy.md)
-NOTICE_ID = "<{}@localhost>".format(stable_id(
-    "registered_letter", "F-2026-0101/formal_notice", "F-2026-0102/formal_notice"))
-RECEIPT = {"event_id": "evt-ar-1", "type": "delivery.status",
-           "occurred_at": "2026-05-13T11:00:00+02:00", "message_id": NOTICE_ID,
-           "status": "acknowledged", "at": "2026-05-13T10:42:00+02:00"}
+NOTICE_ID = "<{}@localhost>".format(
+    stable_id("registered_letter", "F-2026-0101/formal_notice", "F-2026-0102/formal_notice")
+)
+RECEIPT = {
+    "event_id": "evt-ar-1",
+    "type": "delivery.status",
+    "occurred_at": "2026-05-13T11:00:00+02:00",
+    "message_id": NOTICE_ID,
+    "status": "acknowledged",
+    "at": "2026-05-13T10:42:00+02:00",
+}
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +75,9 @@ def simulate(source: Path, until: str, folder: Path) -> None:
 def store(tmp_path_factory, clean_env) -> Path:
     folder = tmp_path_factory.mktemp("dossier")
     events = folder / "events.jsonl"
-    events.write_text(SAMPLE.read_text(encoding="utf-8").rstrip("\n") + "\n"
-                      + json.dumps(RECEIPT) + "\n", encoding="utf-8")
+    events.write_text(
+        SAMPLE.read_text(encoding="utf-8").rstrip("\n") + "\n" + json.dumps(RECEIPT) + "\n", encoding="utf-8"
+    )
     simulate(events, "2026-06-30", folder / "var")
     return folder / "var"
 
@@ -99,20 +114,33 @@ def test_every_file_of_the_manifest_is_there_with_its_sha256(exported):
     for name, digest in listed.items():
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest, name
     assert sorted(printed) == sorted(str(out / name) for name in on_disk)
-    assert {"summary.md", "summary.json", "deliveries.json", "evidence.jsonl",
-            "verification.txt", "injonction_de_payer.md"} <= set(listed)
+    assert {
+        "summary.md",
+        "summary.json",
+        "deliveries.json",
+        "evidence.jsonl",
+        "verification.txt",
+        "injonction_de_payer.md",
+    } <= set(listed)
 
 
 def test_messages_hold_the_exact_bytes_recorded_in_the_evidence(exported, store):
     out, _ = exported
-    rows = stored(store, select(MessageRow.message_id, MessageRow.channel)
-                  .where(MessageRow.debtor_id == "CLI-ACME"))
+    rows = stored(
+        store, select(MessageRow.message_id, MessageRow.channel).where(MessageRow.debtor_id == "CLI-ACME")
+    )
     files = sorted(p.name for p in (out / "messages").iterdir())
     assert len(files) == len(rows) == 10  # 7 e-mails, 2 letters, 1 registered letter
     assert sum(f.endswith(".eml") for f in files) == sum(c == "email" for _, c in rows)
-    sent = {message_id: json.loads(payload)["content_sha256"] for message_id, payload in stored(
-        store, select(EvidenceRecord.message_id, EvidenceRecord.payload)
-        .where(EvidenceRecord.kind == "reminder.sent"))}
+    sent = {
+        message_id: json.loads(payload)["content_sha256"]
+        for message_id, payload in stored(
+            store,
+            select(EvidenceRecord.message_id, EvidenceRecord.payload).where(
+                EvidenceRecord.kind == "reminder.sent"
+            ),
+        )
+    }
     deliveries = json.loads((out / "deliveries.json").read_text(encoding="utf-8"))
     assert {d["file"].split("/", 1)[1] for d in deliveries} == set(files)
     for delivery in deliveries:
@@ -134,7 +162,8 @@ def test_the_formal_notice_and_its_receipt_are_in_the_dossier(exported):
     assert notice["message_id"] == NOTICE_ID and notice["step"] == "formal_notice"
     assert notice["status"] == "sent" and notice["tracking_id"]
     assert [(s["status"], s["status_at"]) for s in notice["delivery_statuses"]] == [
-        ("acknowledged", "2026-05-13T10:42:00+02:00")]
+        ("acknowledged", "2026-05-13T10:42:00+02:00")
+    ]
     text = PdfReader(out / notice["file"]).pages[0].extract_text()
     assert "Mise en demeure" in text and "F-2026-0101" in text
 
@@ -146,12 +175,9 @@ def test_the_summary_shows_the_interest_per_half_year_and_the_total_claimed(expo
     assert "12 rue des Forges" in summary and "69007 Lyon" in summary
     # F-0101: 1 200 € from 2 to 20 April, 1 007,59 € after the 200 € paid on 20 April (7,59 €
     # of it on penalties), to 20 May; F-0102: 5 400 € for 49 days (test_simulate.py)
-    assert ("| 2026-H1 | 2 avril 2026 | 20 avril 2026 | 19 | 1 200,00 € | 12,15 % | 7,58959 € |"
-            in summary)
-    assert ("| 2026-H1 | 21 avril 2026 | 20 mai 2026 | 30 | 1 007,59 € | 12,15 % | 10,06210 € |"
-            in summary)
-    assert ("| 2026-H1 | 2 avril 2026 | 20 mai 2026 | 49 | 5 400,00 € | 12,15 % | 88,07918 € |"
-            in summary)
+    assert "| 2026-H1 | 2 avril 2026 | 20 avril 2026 | 19 | 1 200,00 € | 12,15 % | 7,58959 € |" in summary
+    assert "| 2026-H1 | 21 avril 2026 | 20 mai 2026 | 30 | 1 007,59 € | 12,15 % | 10,06210 € |" in summary
+    assert "| 2026-H1 | 2 avril 2026 | 20 mai 2026 | 49 | 5 400,00 € | 12,15 % | 88,07918 € |" in summary
     assert "**17,65 €**" in summary and "**88,08 €**" in summary
     assert "20 avril 2026 : paiement de 200,00 €" in summary
     assert "Pénalités dues : 10,06 €" in summary
@@ -160,12 +186,23 @@ def test_the_summary_shows_the_interest_per_half_year_and_the_total_claimed(expo
     assert "uncontested claim of 6585.73 > 5000.00" in summary
     data = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert data["case"]["amount_claimed"] == "6585.73"
-    assert data["totals"] == {"principal": "6407.59", "late_interest": "98.14",
-                              "indemnities": "80.00", "amount_claimed": "6585.73"}
+    assert data["totals"] == {
+        "principal": "6407.59",
+        "late_interest": "98.14",
+        "indemnities": "80.00",
+        "amount_claimed": "6585.73",
+    }
     first = data["invoices"][0]
     assert first["number"] == "F-2026-0101" and first["interest"]["due"] == "10.06"
-    assert first["payments"] == [{"kind": "payment", "on_day": "2026-04-20", "amount": "200.00",
-                                  "reference": None, "after_computation": False}]
+    assert first["payments"] == [
+        {
+            "kind": "payment",
+            "on_day": "2026-04-20",
+            "amount": "200.00",
+            "reference": None,
+            "after_computation": False,
+        }
+    ]
 
 
 def test_the_injonction_de_payer_request_lists_the_pieces(exported):
@@ -185,21 +222,36 @@ def test_the_injonction_de_payer_request_lists_the_pieces(exported):
 
 def test_evidence_records_chain_and_their_hashes_recompute(exported, store):
     out, _ = exported
-    records = [json.loads(line) for line in
-               (out / "evidence.jsonl").read_text(encoding="utf-8").splitlines()]
+    records = [json.loads(line) for line in (out / "evidence.jsonl").read_text(encoding="utf-8").splitlines()]
     assert records and [r["seq"] for r in records] == sorted(r["seq"] for r in records)
     for before, after in pairwise(records):
         if after["seq"] == before["seq"] + 1:
             assert after["prev_hash"] == before["hash"]
     for record in records:
-        assert record_hash(record["prev_hash"], record["seq"], datetime.fromisoformat(
-            record["at"]), record["kind"], record["payload"]) == record["hash"]
+        assert (
+            record_hash(
+                record["prev_hash"],
+                record["seq"],
+                datetime.fromisoformat(record["at"]),
+                record["kind"],
+                record["payload"],
+            )
+            == record["hash"]
+        )
     kinds = {r["kind"] for r in records}
-    assert {"event.accepted", "reminder.sent", "message.transmitted", "delivery.status",
-            "deadline.expired", "case.escalated"} <= kinds
+    assert {
+        "event.accepted",
+        "reminder.sent",
+        "message.transmitted",
+        "delivery.status",
+        "deadline.expired",
+        "case.escalated",
+    } <= kinds
     ours = {"F-2026-0101", "F-2026-0102"}
-    assert all(r["debtor_id"] == "CLI-ACME" or r["case_id"] == 1
-               or ours.intersection(r["invoice_numbers"]) for r in records)
+    assert all(
+        r["debtor_id"] == "CLI-ACME" or r["case_id"] == 1 or ours.intersection(r["invoice_numbers"])
+        for r in records
+    )
     assert not any("F-2026-0103" in r["invoice_numbers"] for r in records)  # CLI-BLEU's
     (head,) = stored(store, select(EvidenceHead.seq, EvidenceHead.hash))
     text = (out / "verification.txt").read_text(encoding="utf-8")
@@ -215,8 +267,7 @@ def test_the_zip_holds_the_same_files(exported, store, tmp_path, capsys):
     with zipfile.ZipFile(target) as archive:
         names = archive.namelist()
         assert names == sorted(names)
-        assert set(names) == {p.relative_to(out).as_posix() for p in out.rglob("*")
-                              if p.is_file()}
+        assert set(names) == {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
         for name in names:
             if name.startswith("messages/"):
                 assert archive.read(name) == (out / name).read_bytes()
@@ -301,14 +352,14 @@ def app(database_url, tmp_path):
 
 
 def test_a_dossier_is_written_from_sqlite_and_postgresql(app, tmp_path):
-    ingest(app, invoice_issued("F-1", "2026-04-01", "5200.00"),
-           invoice_issued("F-2", "2026-04-01", "900.00"))
+    ingest(app, invoice_issued("F-1", "2026-04-01", "5200.00"), invoice_issued("F-2", "2026-04-01", "900.00"))
     app.clock.set(paris("2026-04-20 08:00"))
     ingest(app, payment("F-2", "100.00", "2026-04-20"))
     while True:
         with transaction(app.sessions) as session:
-            nxt = session.execute(select(func.min(PlannedStep.due_at))
-                                  .where(PlannedStep.status == "planned")).scalar()
+            nxt = session.execute(
+                select(func.min(PlannedStep.due_at)).where(PlannedStep.status == "planned")
+            ).scalar()
             cases = session.execute(select(func.count()).select_from(CaseRow)).scalar()
         if nxt is None or cases:
             break
@@ -324,8 +375,7 @@ def test_a_dossier_is_written_from_sqlite_and_postgresql(app, tmp_path):
     with zipfile.ZipFile(io.BytesIO(archive)) as files:
         assert set(files.namelist()) == names
     data = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
-    assert data["case"]["amount_claimed"] == data["totals"]["amount_claimed"] == str(
-        case.amount_claimed)
+    assert data["case"]["amount_claimed"] == data["totals"]["amount_claimed"] == str(case.amount_claimed)
     f2 = data["invoices"][1]
     assert f2["number"] == "F-2" and len(f2["interest"]["segments"]) == 2
     assert (tmp_path / "out" / "verification.txt").read_text().startswith("ok ")

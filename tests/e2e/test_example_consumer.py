@@ -46,8 +46,7 @@ def actions(tmp_path_factory) -> list[dict]:
 
 
 def test_every_step_goes_out_on_its_business_day_the_14_july_one_a_day_later(actions):
-    sent = sorted((a["at"], a["step"], a["channel"]) for a in actions
-                  if a["action"] == "reminder.sent")
+    sent = sorted((a["at"], a["step"], a["channel"]) for a in actions if a["action"] == "reminder.sent")
     assert sent == sorted(EXPECTED)
 
 

@@ -39,15 +39,21 @@ def actions(run) -> list[dict]:
 
 
 def reminder_2(actions: list[dict], debtor: str) -> dict:
-    (email,) = [a for a in actions if a.get("step") == "reminder_2"
-                and a["debtor_id"] == debtor and a["channel"] == "email"]
+    (email,) = [
+        a
+        for a in actions
+        if a.get("step") == "reminder_2" and a["debtor_id"] == debtor and a["channel"] == "email"
+    ]
     return email
 
 
 def test_both_invoices_follow_the_ladder_to_the_second_reminder(actions):
     for debtor in ("CLI-CYAN", "CLI-MAUVE"):
-        sent = sorted((a["at"], a["step"], a["channel"]) for a in actions
-                      if a["action"] == "reminder.sent" and a["debtor_id"] == debtor)
+        sent = sorted(
+            (a["at"], a["step"], a["channel"])
+            for a in actions
+            if a["action"] == "reminder.sent" and a["debtor_id"] == debtor
+        )
         assert sent == [
             ("2026-03-04T09:00:00+01:00", "pre_due", "email"),
             ("2026-03-09T09:00:00+01:00", "due", "email"),

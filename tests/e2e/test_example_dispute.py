@@ -56,20 +56,28 @@ def actions(tmp_path_factory) -> list[dict]:
 
 
 def sent(actions: list[dict], debtor: str) -> list[tuple[str, str, str]]:
-    return sorted((a["at"], a["step"], a["channel"]) for a in actions
-                  if a["action"] == "reminder.sent" and a["debtor_id"] == debtor)
+    return sorted(
+        (a["at"], a["step"], a["channel"])
+        for a in actions
+        if a["action"] == "reminder.sent" and a["debtor_id"] == debtor
+    )
 
 
-def test_the_rejected_dispute_resumes_at_the_next_step_with_dates_from_the_resolution_day(
-        actions):
+def test_the_rejected_dispute_resumes_at_the_next_step_with_dates_from_the_resolution_day(actions):
     assert sent(actions, "CLI-ROUGE") == sorted(ROUGE)
 
 
 def test_nothing_happens_to_the_invoice_while_it_is_disputed(actions):
-    disputed, resolved = (datetime.fromisoformat("2026-03-24T14:00:00+01:00"),
-                          datetime.fromisoformat("2026-04-14T08:30:00+02:00"))
-    during = [a for a in actions if "F-2026-0301" in a.get("invoice_numbers", [])
-              and disputed <= datetime.fromisoformat(a["at"]) <= resolved]
+    disputed, resolved = (
+        datetime.fromisoformat("2026-03-24T14:00:00+01:00"),
+        datetime.fromisoformat("2026-04-14T08:30:00+02:00"),
+    )
+    during = [
+        a
+        for a in actions
+        if "F-2026-0301" in a.get("invoice_numbers", [])
+        and disputed <= datetime.fromisoformat(a["at"]) <= resolved
+    ]
     assert during == []
 
 
@@ -106,6 +114,7 @@ def test_the_case_of_a_disputed_invoice_recommends_an_assignation_en_paiement(ac
 def test_an_upheld_dispute_closes_the_invoice_and_nothing_more_is_sent(actions):
     assert sent(actions, "CLI-GRIS") == sorted(GRIS)
     notice = datetime.fromisoformat("2026-03-19T09:00:00+01:00")
-    after_notice = [a for a in actions if a.get("debtor_id") == "CLI-GRIS"
-                    and datetime.fromisoformat(a["at"]) > notice]
+    after_notice = [
+        a for a in actions if a.get("debtor_id") == "CLI-GRIS" and datetime.fromisoformat(a["at"]) > notice
+    ]
     assert after_notice == []

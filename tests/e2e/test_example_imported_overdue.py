@@ -61,21 +61,22 @@ def actions(tmp_path_factory) -> list[dict]:
 
 
 def sent(actions: list[dict], debtor: str) -> list[tuple[str, str, str]]:
-    return sorted((a["at"], a["step"], a["channel"]) for a in actions
-                  if a["action"] == "reminder.sent" and a["debtor_id"] == debtor)
+    return sorted(
+        (a["at"], a["step"], a["channel"])
+        for a in actions
+        if a["action"] == "reminder.sent" and a["debtor_id"] == debtor
+    )
 
 
 def test_an_invoice_15_days_overdue_enters_at_the_first_step_not_in_the_past(actions):
     assert sent(actions, "CLI-OCRE") == OCRE
-    (expired,) = [a for a in actions if a["action"] == "deadline.expired"
-                  and a["debtor_id"] == "CLI-OCRE"]
+    (expired,) = [a for a in actions if a["action"] == "deadline.expired" and a["debtor_id"] == "CLI-OCRE"]
     assert expired["at"] == "2026-05-28T00:00:00+02:00"
 
 
 def test_an_invoice_60_days_overdue_enters_at_the_notice_today_with_the_spacing_kept(actions):
     assert sent(actions, "CLI-BRUN") == BRUN
-    (expired,) = [a for a in actions if a["action"] == "deadline.expired"
-                  and a["debtor_id"] == "CLI-BRUN"]
+    (expired,) = [a for a in actions if a["action"] == "deadline.expired" and a["debtor_id"] == "CLI-BRUN"]
     assert expired["at"] == "2026-06-10T00:00:00+02:00"
 
 
@@ -86,11 +87,17 @@ def test_past_steps_are_neither_sent_nor_skipped(actions):
 
 
 def test_penalties_of_an_imported_invoice_run_from_its_real_due_date(actions):
-    (email,) = [a for a in actions if a.get("step") == "reminder_2"
-                and a["debtor_id"] == "CLI-BRUN" and a["channel"] == "email"]
+    (email,) = [
+        a
+        for a in actions
+        if a.get("step") == "reminder_2" and a["debtor_id"] == "CLI-BRUN" and a["channel"] == "email"
+    ]
     assert email["late_interest"] == "56.39" and email["recovery_indemnity"] == "40.00"
     # OCRE at reminder_2 (29 April): 10 to 29 April = 20 days,
     # 1350 * 0.1215 * 20 / 365 = 8.987... -> 8.99
-    (ocre,) = [a for a in actions if a.get("step") == "reminder_2"
-               and a["debtor_id"] == "CLI-OCRE" and a["channel"] == "email"]
+    (ocre,) = [
+        a
+        for a in actions
+        if a.get("step") == "reminder_2" and a["debtor_id"] == "CLI-OCRE" and a["channel"] == "email"
+    ]
     assert ocre["late_interest"] == "8.99"

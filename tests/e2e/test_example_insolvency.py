@@ -37,8 +37,11 @@ def actions(tmp_path_factory) -> list[dict]:
 
 
 def sent(actions: list[dict], invoice: str) -> list[tuple[str, str, str]]:
-    return sorted((a["at"], a["step"], a["channel"]) for a in actions
-                  if a["action"] == "reminder.sent" and a["invoice_numbers"] == [invoice])
+    return sorted(
+        (a["at"], a["step"], a["channel"])
+        for a in actions
+        if a["action"] == "reminder.sent" and a["invoice_numbers"] == [invoice]
+    )
 
 
 def test_reminders_of_the_pre_judgment_invoice_stop_at_the_judgment(actions):
@@ -48,8 +51,11 @@ def test_reminders_of_the_pre_judgment_invoice_stop_at_the_judgment(actions):
         ("2026-03-09T09:00:00+01:00", "notice", "email"),
         ("2026-03-16T09:00:00+01:00", "reminder_1", "email"),
     ]
-    assert [a for a in actions if a["action"] in ("reminder.skipped", "case.escalated",
-                                                  "deadline.expired", "event.rejected")] == []
+    assert [
+        a
+        for a in actions
+        if a["action"] in ("reminder.skipped", "case.escalated", "deadline.expired", "event.rejected")
+    ] == []
 
 
 def test_a_claim_declaration_case_opens_with_the_bodacc_deadline(actions):
@@ -73,8 +79,7 @@ def test_an_invoice_issued_after_the_judgment_is_still_reminded(actions):
 def test_reminders_after_the_judgment_do_not_list_the_frozen_invoice(actions):
     # spec/ladder.md: insolvency freezes every pre-judgment invoice (L622-21: the claim may
     # only be declared); listing it as "échue et impayée" in a statement would demand it.
-    later = [a for a in actions if a["action"] == "reminder.sent"
-             and a["invoice_numbers"] == ["F-2026-0802"]]
+    later = [a for a in actions if a["action"] == "reminder.sent" and a["invoice_numbers"] == ["F-2026-0802"]]
     assert len(later) == 3
     for action in later:
         assert "F-2026-0801" not in action["body_text"], action["step"]

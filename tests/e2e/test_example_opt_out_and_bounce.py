@@ -73,11 +73,9 @@ def test_an_opted_out_debtor_gets_no_message_each_step_is_skipped_on_its_day(act
 
 
 def test_the_opted_out_debtor_is_still_escalated_8_days_after_the_formal_notice_date(actions):
-    (expired,) = [a for a in actions if a["action"] == "deadline.expired"
-                  and a["debtor_id"] == "CLI-SABLE"]
+    (expired,) = [a for a in actions if a["action"] == "deadline.expired" and a["debtor_id"] == "CLI-SABLE"]
     assert expired["at"] == "2026-04-22T00:00:00+02:00"
-    (case,) = [a for a in actions if a["action"] == "case.escalated"
-               and a["debtor_id"] == "CLI-SABLE"]
+    (case,) = [a for a in actions if a["action"] == "case.escalated" and a["debtor_id"] == "CLI-SABLE"]
     assert case["invoice_numbers"] == ["F-2026-0901"]
     assert case["late_interest"] == "20.37" and case["amount_claimed"] == "1260.37"
     assert case["recommended_procedure"] == "procedure_simplifiee"
@@ -93,12 +91,17 @@ def test_the_bounce_names_the_due_e_mail_by_its_stable_message_id(run):
 
 
 def test_after_the_bounce_the_next_steps_go_by_post(actions):
-    azur = sorted((a["at"], a["step"], a["channel"]) for a in actions
-                  if a["action"] == "reminder.sent" and a["debtor_id"] == "CLI-AZUR")
+    azur = sorted(
+        (a["at"], a["step"], a["channel"])
+        for a in actions
+        if a["action"] == "reminder.sent" and a["debtor_id"] == "CLI-AZUR"
+    )
     assert azur == AZUR
-    letters = [a for a in actions if a.get("debtor_id") == "CLI-AZUR"
-               and a.get("channel") in ("letter", "registered_letter")]
+    letters = [
+        a
+        for a in actions
+        if a.get("debtor_id") == "CLI-AZUR" and a.get("channel") in ("letter", "registered_letter")
+    ]
     assert {a["to"] for a in letters} == {"Azur Nautisme SAS, 1 quai des Pêcheurs, 06400 Cannes"}
-    (case,) = [a for a in actions if a["action"] == "case.escalated"
-               and a["debtor_id"] == "CLI-AZUR"]
+    (case,) = [a for a in actions if a["action"] == "case.escalated" and a["debtor_id"] == "CLI-AZUR"]
     assert case["recommended_procedure"] == "procedure_simplifiee"

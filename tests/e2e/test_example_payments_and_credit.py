@@ -56,8 +56,7 @@ VIOLET = [
     ("2026-05-15T09:00:00+02:00", "reminder_3", "email", "3500.00", "37.28", "40.00"),
     ("2026-05-15T09:00:00+02:00", "reminder_3", "letter", "3500.00", "37.28", "40.00"),
     ("2026-05-26T09:00:00+02:00", "formal_notice", "email", "3500.00", "50.10", "40.00"),
-    ("2026-05-26T09:00:00+02:00", "formal_notice", "registered_letter", "3500.00", "50.10",
-     "40.00"),
+    ("2026-05-26T09:00:00+02:00", "formal_notice", "registered_letter", "3500.00", "50.10", "40.00"),
 ]
 
 
@@ -67,15 +66,22 @@ def actions(tmp_path_factory) -> list[dict]:
 
 
 def test_every_step_states_the_balance_left_after_payments_and_credit_notes(actions):
-    violet = sorted((a["at"], a["step"], a["channel"], a["amount_due"],
-                     a.get("late_interest", "0.00"), a.get("recovery_indemnity", "0.00"))
-                    for a in actions
-                    if a["action"] == "reminder.sent" and a["debtor_id"] == "CLI-VIOLET")
+    violet = sorted(
+        (
+            a["at"],
+            a["step"],
+            a["channel"],
+            a["amount_due"],
+            a.get("late_interest", "0.00"),
+            a.get("recovery_indemnity", "0.00"),
+        )
+        for a in actions
+        if a["action"] == "reminder.sent" and a["debtor_id"] == "CLI-VIOLET"
+    )
     assert violet == sorted(VIOLET)
 
 
-def test_the_second_reminder_shows_what_was_paid_and_the_penalties_on_the_reduced_balance(
-        actions):
+def test_the_second_reminder_shows_what_was_paid_and_the_penalties_on_the_reduced_balance(actions):
     (email,) = [a for a in actions if a.get("step") == "reminder_2" and a["channel"] == "email"]
     body = email["body_text"]
     assert "3 500,00 € restant dû (après 1 500,00 € déjà réglés ou crédités)" in body
@@ -83,18 +89,15 @@ def test_the_second_reminder_shows_what_was_paid_and_the_penalties_on_the_reduce
 
 
 def test_a_payment_that_settles_the_invoice_stops_everything(actions):
-    (notice,) = [a for a in actions if a.get("step") == "formal_notice"
-                 and a["channel"] == "email"]
+    (notice,) = [a for a in actions if a.get("step") == "formal_notice" and a["channel"] == "email"]
     assert "la somme totale de 3 590,10 € au plus tard le 3 juin 2026" in notice["body_text"]
-    late = [a for a in actions if a.get("debtor_id") == "CLI-VIOLET"
-            and a["at"] > "2026-05-27"]
+    late = [a for a in actions if a.get("debtor_id") == "CLI-VIOLET" and a["at"] > "2026-05-27"]
     assert late == []
     assert [a for a in actions if a["action"] in ("deadline.expired", "case.escalated")] == []
 
 
 def test_a_cancelled_invoice_gets_nothing_more(actions):
-    indigo = [(a["at"], a["action"], a.get("step")) for a in actions
-              if a.get("debtor_id") == "CLI-INDIGO"]
+    indigo = [(a["at"], a["action"], a.get("step")) for a in actions if a.get("debtor_id") == "CLI-INDIGO"]
     assert indigo == [
         ("2026-04-10T09:00:00+02:00", "reminder.sent", "pre_due"),
         ("2026-04-15T09:00:00+02:00", "reminder.sent", "due"),

@@ -60,35 +60,38 @@ def actions(tmp_path_factory) -> list[dict]:
 
 
 def sent(actions: list[dict], debtor: str) -> list[tuple[str, str, str]]:
-    return sorted((a["at"], a["step"], a["channel"]) for a in actions
-                  if a["action"] == "reminder.sent" and a["debtor_id"] == debtor)
+    return sorted(
+        (a["at"], a["step"], a["channel"])
+        for a in actions
+        if a["action"] == "reminder.sent" and a["debtor_id"] == debtor
+    )
 
 
 def test_a_kept_promise_stops_everything(actions):
     assert sent(actions, "CLI-JAUNE") == sorted(JAUNE)
-    others = [a for a in actions if a.get("debtor_id") == "CLI-JAUNE"
-              and a["action"] != "reminder.sent"]
+    others = [a for a in actions if a.get("debtor_id") == "CLI-JAUNE" and a["action"] != "reminder.sent"]
     assert others == []  # no deadline.expired, no skipped step, no case
 
 
 def test_the_sending_window_opens_at_nine_in_paris_on_both_sides_of_the_dst_change(actions):
-    (before,) = [a["at"] for a in actions
-                 if a.get("step") == "reminder_1" and a["debtor_id"] == "CLI-JAUNE"]
-    (after,) = [a["at"] for a in actions
-                if a.get("step") == "reminder_1" and a["debtor_id"] == "CLI-ORANGE"]
+    (before,) = [a["at"] for a in actions if a.get("step") == "reminder_1" and a["debtor_id"] == "CLI-JAUNE"]
+    (after,) = [a["at"] for a in actions if a.get("step") == "reminder_1" and a["debtor_id"] == "CLI-ORANGE"]
     assert (before, after) == ("2026-03-27T09:00:00+01:00", "2026-03-30T09:00:00+02:00")
     assert datetime.fromisoformat(before).astimezone(UTC).hour == 8
     assert datetime.fromisoformat(after).astimezone(UTC).hour == 7
 
 
 def test_a_broken_promise_fires_a_deadline_at_midnight_after_the_promised_day(actions):
-    (expired,) = [a for a in actions if a["action"] == "deadline.expired"
-                  and a["step"] == "promise_expired"]
+    (expired,) = [a for a in actions if a["action"] == "deadline.expired" and a["step"] == "promise_expired"]
     assert expired["at"] == "2026-04-16T00:00:00+02:00"
     assert expired["debtor_id"] == "CLI-ORANGE" and expired["invoice_numbers"] == ["F-2026-0402"]
     promised = datetime.fromisoformat("2026-03-31T11:00:00+02:00")
-    paused = [a for a in actions if a.get("debtor_id") == "CLI-ORANGE"
-              and promised < datetime.fromisoformat(a["at"]) < datetime.fromisoformat(expired["at"])]
+    paused = [
+        a
+        for a in actions
+        if a.get("debtor_id") == "CLI-ORANGE"
+        and promised < datetime.fromisoformat(a["at"]) < datetime.fromisoformat(expired["at"])
+    ]
     assert paused == []
 
 
@@ -102,8 +105,7 @@ def test_dunning_resumes_after_the_broken_promise_without_a_burst(actions):
 
 
 def test_the_formal_notice_deadline_of_the_broken_promise_opens_a_case(actions):
-    (expired,) = [a for a in actions if a["action"] == "deadline.expired"
-                  and a["step"] == "escalation"]
+    (expired,) = [a for a in actions if a["action"] == "deadline.expired" and a["step"] == "escalation"]
     assert expired["at"] == "2026-05-15T00:00:00+02:00"
     (case,) = [a for a in actions if a["action"] == "case.escalated"]
     # 15 May: 11 + 30 + 15 = 56 days: 3000 * 0.1215 * 56 / 365 = 55.923... -> 55.92;

@@ -39,7 +39,8 @@ def _balance(data_dir: str, capsys) -> str:
 
 
 def test_a_corrected_payment_is_accepted_marked_replayed_and_changes_the_balance(
-        tmp_path, data_dir, rejected_payment, capsys):
+    tmp_path, data_dir, rejected_payment, capsys
+):
     assert _balance(data_dir, capsys) == "1200.00"
     corrected = tmp_path / "fixed.json"
     corrected.write_text(json.dumps(rejected_payment) + "\r\n", encoding="utf-8")
@@ -57,8 +58,7 @@ def test_a_corrected_payment_is_accepted_marked_replayed_and_changes_the_balance
     assert capsys.readouterr().err.startswith("relance: error: rejected event 1 was already replayed")
 
 
-def test_a_corrected_line_can_come_from_stdin(
-        data_dir, rejected_payment, capsys, monkeypatch):
+def test_a_corrected_line_can_come_from_stdin(data_dir, rejected_payment, capsys, monkeypatch):
     line = (json.dumps(rejected_payment) + "\n").encode()
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(line)))
     assert main(["inbox", "replay", "1", "--file", "-", "--data-dir", data_dir]) == 0
@@ -66,7 +66,8 @@ def test_a_corrected_line_can_come_from_stdin(
 
 
 def test_a_replay_unchanged_is_rejected_again_stored_as_a_new_row_and_exits_1(
-        data_dir, rejected_payment, capsys):
+    data_dir, rejected_payment, capsys
+):
     assert main(["inbox", "replay", "1", "--data-dir", data_dir]) == 1
     out = capsys.readouterr().out
     assert out == 'rejected: amount: money must be a JSON string such as "1200.00", not a number\n'
@@ -90,8 +91,7 @@ def test_replaying_a_duplicate_prints_duplicate(tmp_path, data_dir, capsys):
     assert capsys.readouterr().out == "duplicate\n"
 
 
-def test_an_unknown_id_or_a_bad_file_is_one_line_and_exit_2(tmp_path, data_dir, rejected_payment,
-                                                            capsys):
+def test_an_unknown_id_or_a_bad_file_is_one_line_and_exit_2(tmp_path, data_dir, rejected_payment, capsys):
     assert main(["inbox", "replay", "42", "--data-dir", data_dir]) == 2
     assert capsys.readouterr().err == "relance: error: no rejected event 42\n"
     two = tmp_path / "two.jsonl"

@@ -42,8 +42,7 @@ def actions(tmp_path_factory) -> list[dict]:
 
 
 def test_installments_are_sent_then_the_ladder_resumes_after_the_break(actions):
-    sent = [(a["at"], a["step"], a["channel"]) for a in actions
-            if a["action"] == "reminder.sent"]
+    sent = [(a["at"], a["step"], a["channel"]) for a in actions if a["action"] == "reminder.sent"]
     assert sent == EXPECTED
     assert not any(a.get("step", "").startswith("installment_3") for a in actions)
     assert [a for a in actions if a["action"] in ("event.rejected", "reminder.skipped")] == []

@@ -39,7 +39,8 @@ def policy_all_day(tmp_path) -> Path:
     """The default policy with a sending window open all evening (so 20:00 is inside)."""
     text = (ROOT / "config" / "policy.toml").read_text(encoding="utf-8")
     text = text.replace('start = "09:00:00"', 'start = "00:00:00"').replace(
-        'end = "18:00:00"', 'end = "23:59:59"')
+        'end = "18:00:00"', 'end = "23:59:59"'
+    )
     path = tmp_path / "policy.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -48,15 +49,27 @@ def policy_all_day(tmp_path) -> Path:
 def test_relance_run_accepts_an_ingested_event_and_writes_an_eml_file(tmp_path, policy_all_day):
     data_dir = tmp_path / "var"
     # Friday 27 March 2026, 20:00 in Paris: outside the default window, inside this policy's
-    env = _env(data_dir, RELANCE_NOW="2026-03-27T20:00:00+01:00",
-               RELANCE_POLICY_FILE=str(policy_all_day))
-    service = subprocess.Popen([sys.executable, "-m", "relance", "run"], env=env, cwd=tmp_path,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = _env(data_dir, RELANCE_NOW="2026-03-27T20:00:00+01:00", RELANCE_POLICY_FILE=str(policy_all_day))
+    service = subprocess.Popen(
+        [sys.executable, "-m", "relance", "run"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert _wait_for(lambda: (data_dir / "relance.db").exists(), 30), "service did not start"
         event = json.dumps(invoice_issued("F-77", "2026-04-01", "980.00"))
-        ingest = subprocess.run([sys.executable, "-m", "relance", "ingest", "-"], input=event,
-                                env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        ingest = subprocess.run(
+            [sys.executable, "-m", "relance", "ingest", "-"],
+            input=event,
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert ingest.returncode == 0, ingest.stderr
         assert ingest.stdout.strip().splitlines()[-1] == "accepted 1, duplicate 0, rejected 0"
         outbox = data_dir / "outbox" / "email"
@@ -74,8 +87,13 @@ def test_relance_run_accepts_an_ingested_event_and_writes_an_eml_file(tmp_path, 
     assert service.returncode == 0
     lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     names = {line["event"] for line in lines}
-    assert {"service.started", "scheduler.tick", "reminder.sent", "message.transmitted",
-            "service.stopped"} <= names
+    assert {
+        "service.started",
+        "scheduler.tick",
+        "reminder.sent",
+        "message.transmitted",
+        "service.stopped",
+    } <= names
     assert len(lines) == len(stderr.splitlines())  # every log line is JSON
 
 
@@ -83,44 +101,74 @@ def test_a_wrong_policy_value_stops_the_service_with_one_line_naming_file_and_ke
     bad = tmp_path / "policy.toml"
     text = (ROOT / "config" / "policy.toml").read_text(encoding="utf-8")
     bad.write_text(text.replace("offset_days = 20", 'offset_days = "twenty"'), encoding="utf-8")
-    result = subprocess.run([sys.executable, "-m", "relance", "run"], cwd=tmp_path,
-                            env=_env(tmp_path / "var", RELANCE_POLICY_FILE=str(bad)),
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "relance", "run"],
+        cwd=tmp_path,
+        env=_env(tmp_path / "var", RELANCE_POLICY_FILE=str(bad)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"relance: error: {bad}: steps[4].offset_days: Input should be a valid integer, "
-        "unable to parse string as an integer"]
+        "unable to parse string as an integer"
+    ]
 
 
 def test_an_unreachable_database_is_one_clear_line(tmp_path):
     url = "postgresql://nobody@127.0.0.1:1/none"
-    result = subprocess.run([sys.executable, "-m", "relance", "status"], cwd=tmp_path,
-                            env=_env(tmp_path / "var", RELANCE_DATABASE_URL=url),
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "relance", "status"],
+        cwd=tmp_path,
+        env=_env(tmp_path / "var", RELANCE_DATABASE_URL=url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith("relance: error: database postgresql+psycopg://nobody@127.0.0.1:1/none "
-                           "unreachable:")
+    assert line.startswith(
+        "relance: error: database postgresql+psycopg://nobody@127.0.0.1:1/none unreachable:"
+    )
 
 
 def test_sigterm_mid_run_loses_nothing_and_a_restart_finishes_once(tmp_path, policy_all_day):
     """SIGTERM while reminders go out: in-flight work ends, the rest is re-emitted later."""
     data_dir = tmp_path / "var"
-    env = _env(data_dir, RELANCE_NOW="2026-03-27T20:00:00+01:00",
-               RELANCE_POLICY_FILE=str(policy_all_day), RELANCE_CLAIM_LEASE_SECONDS="5",
-               RELANCE_WORKER_THREADS="2")
+    env = _env(
+        data_dir,
+        RELANCE_NOW="2026-03-27T20:00:00+01:00",
+        RELANCE_POLICY_FILE=str(policy_all_day),
+        RELANCE_CLAIM_LEASE_SECONDS="5",
+        RELANCE_WORKER_THREADS="2",
+    )
     debtor = invoice_issued("x", "2026-04-01")["debtor"]
-    events = "\n".join(json.dumps(invoice_issued(f"F-{i}", "2026-04-01",
-                                                 debtor={**debtor, "id": f"D-{i}"}))
-                       for i in range(120))
-    subprocess.run([sys.executable, "-m", "relance", "ingest", "-"], input=events, env=env,
-                   cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True)
+    events = "\n".join(
+        json.dumps(invoice_issued(f"F-{i}", "2026-04-01", debtor={**debtor, "id": f"D-{i}"}))
+        for i in range(120)
+    )
+    subprocess.run(
+        [sys.executable, "-m", "relance", "ingest", "-"],
+        input=events,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     outbox = data_dir / "outbox" / "email"
 
     def start(log: Path) -> subprocess.Popen:  # logs to a file: a full pipe would block it
         with log.open("w") as handle:
-            return subprocess.Popen([sys.executable, "-m", "relance", "run"], env=env,
-                                    cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=handle)
+            return subprocess.Popen(
+                [sys.executable, "-m", "relance", "run"],
+                env=env,
+                cwd=tmp_path,
+                stdout=subprocess.DEVNULL,
+                stderr=handle,
+            )
 
     first = start(tmp_path / "first.log")
     assert _wait_for(lambda: len(list(outbox.glob("*.eml"))) >= 5, 60)
@@ -132,7 +180,8 @@ def test_sigterm_mid_run_loses_nothing_and_a_restart_finishes_once(tmp_path, pol
     second = start(tmp_path / "second.log")
     try:
         assert _wait_for(lambda: len(list(outbox.glob("*.eml"))) == 120, 90), (
-            f"{len(list(outbox.glob('*.eml')))} of 120 after restart")
+            f"{len(list(outbox.glob('*.eml')))} of 120 after restart"
+        )
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=60)
@@ -140,9 +189,10 @@ def test_sigterm_mid_run_loses_nothing_and_a_restart_finishes_once(tmp_path, pol
 
     with sqlite3.connect(data_dir / "relance.db") as db:
         statuses = dict(db.execute("SELECT status, count(*) FROM messages GROUP BY status"))
-        steps = dict(db.execute("SELECT status, count(*) FROM planned_steps "
-                                "WHERE step = 'pre_due' GROUP BY status"))
-    assert statuses == {"sent": 120}      # one message per invoice, none twice
+        steps = dict(
+            db.execute("SELECT status, count(*) FROM planned_steps WHERE step = 'pre_due' GROUP BY status")
+        )
+    assert statuses == {"sent": 120}  # one message per invoice, none twice
     assert steps == {"done": 120}
-    assert done_first < 120                # the stop really happened mid-run
+    assert done_first < 120  # the stop really happened mid-run
     assert "service.stopped" in stderr

@@ -54,8 +54,9 @@ def actions(kept_dir) -> list[dict]:
 
 
 def test_every_step_of_the_sample_is_sent_on_its_business_day(actions):
-    sent = [(a["at"], a["debtor_id"], a["step"], a["channel"]) for a in actions
-            if a["action"] == "reminder.sent"]
+    sent = [
+        (a["at"], a["debtor_id"], a["step"], a["channel"]) for a in actions if a["action"] == "reminder.sent"
+    ]
     assert sorted(sent) == sorted(EXPECTED)
 
 
@@ -111,8 +112,21 @@ def test_the_kept_data_dir_holds_the_eml_and_pdf_files(actions, kept_dir):
 
 
 def test_the_table_format_prints_one_line_per_action(tmp_path, capsys):
-    assert main(["simulate", str(SAMPLE), "--until", "2026-04-01", "--format", "table",
-                 "--data-dir", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                str(SAMPLE),
+                "--until",
+                "2026-04-01",
+                "--format",
+                "table",
+                "--data-dir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("2026-03-20 08:00  event.rejected")
     assert any("pre_due" in line and "CLI-ACME" in line for line in lines)

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from handlers.adapters.orm import InvoiceRow, RejectedEvent
-from handlers.adapters.store import transaction
+from adapters.orm import InvoiceRow, RejectedEvent
+from adapters.store import transaction
 from handlers.service import ingest_one
 from relance.cli import main
 from relance.ingest import _lines
@@ -98,8 +98,7 @@ def test_the_corpus_through_the_actor_path_on_postgresql(postgres_url, tmp_path)
                 continue
             text = raw.decode("utf-8", "surrogateescape")  # a producer that decoded badly
             with transaction(app.sessions) as session:
-                result = ingest_one(session, text, app.clock.now(), app.ctx, source="broker",
-                                    line_no=number)
+                result = ingest_one(session, text, app.clock.now(), app.ctx, source="broker", line_no=number)
             statuses[number] = result.status if result.status != "rejected" else result.reason
     for number, reason in REJECTED.items():
         expected = "not valid UTF-8" if number == 18 else reason

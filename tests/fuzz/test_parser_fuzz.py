@@ -18,25 +18,33 @@ from hypothesis import strategies as st
 
 from handlers.events import EVENT_TYPES, EventRejected, parse_event
 
-FUZZ = settings(max_examples=200, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 
 # --- valid values -------------------------------------------------------------------------
 
-money = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("999999999999.99"), places=2,
-                    allow_nan=False, allow_infinity=False)
+money = st.decimals(
+    min_value=Decimal("0.01"),
+    max_value=Decimal("999999999999.99"),
+    places=2,
+    allow_nan=False,
+    allow_infinity=False,
+)
 days = st.dates(min_value=date(1900, 1, 1), max_value=date(2199, 12, 31))
-offsets = st.integers(min_value=-12 * 4, max_value=14 * 4).map(
-    lambda q: timezone(timedelta(minutes=15 * q)))
-timestamps = st.builds(lambda moment, tz: moment.replace(tzinfo=tz).isoformat(),
-                       st.datetimes(min_value=datetime(1901, 1, 1), max_value=datetime(2198, 12, 31)),
-                       offsets)
+offsets = st.integers(min_value=-12 * 4, max_value=14 * 4).map(lambda q: timezone(timedelta(minutes=15 * q)))
+timestamps = st.builds(
+    lambda moment, tz: moment.replace(tzinfo=tz).isoformat(),
+    st.datetimes(min_value=datetime(1901, 1, 1), max_value=datetime(2198, 12, 31)),
+    offsets,
+)
 idents = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,29}", fullmatch=True)
-safe_text = st.text(st.characters(exclude_categories=("Cc", "Cf", "Zl", "Zp", "Cs")),
-                    min_size=1, max_size=40)
-emails = st.builds(lambda local, domain: f"{local}@{domain}.fr",
-                   st.from_regex(r"[a-z][a-z0-9.]{0,9}[a-z0-9]", fullmatch=True),
-                   st.from_regex(r"[a-z]{2,12}", fullmatch=True))
+safe_text = st.text(st.characters(exclude_categories=("Cc", "Cf", "Zl", "Zp", "Cs")), min_size=1, max_size=40)
+emails = st.builds(
+    lambda local, domain: f"{local}@{domain}.fr",
+    st.from_regex(r"[a-z][a-z0-9.]{0,9}[a-z0-9]", fullmatch=True),
+    st.from_regex(r"[a-z]{2,12}", fullmatch=True),
+)
 envelopes = st.fixed_dictionaries({"event_id": idents, "occurred_at": timestamps})
 
 
@@ -46,23 +54,37 @@ def _money(value: Decimal) -> str:
 
 postal_codes = st.from_regex(r"[0-9]{5}", fullmatch=True)
 debtors = st.fixed_dictionaries(
-    {"id": idents, "name": safe_text, "kind": st.sampled_from(["business", "consumer"]),
-     "address": st.fixed_dictionaries({"line1": safe_text, "postal_code": postal_codes,
-                                       "city": safe_text, "country": st.just("FR")},
-                                      optional={"line2": safe_text})},
-    optional={"email": emails, "language": st.sampled_from(["fr", "en"]),
-              "timezone": st.sampled_from(["Europe/Paris", "UTC", "America/Martinique"]),
-              "siren": st.from_regex(r"[0-9]{9}", fullmatch=True), "opt_out": st.booleans()})
+    {
+        "id": idents,
+        "name": safe_text,
+        "kind": st.sampled_from(["business", "consumer"]),
+        "address": st.fixed_dictionaries(
+            {"line1": safe_text, "postal_code": postal_codes, "city": safe_text, "country": st.just("FR")},
+            optional={"line2": safe_text},
+        ),
+    },
+    optional={
+        "email": emails,
+        "language": st.sampled_from(["fr", "en"]),
+        "timezone": st.sampled_from(["Europe/Paris", "UTC", "America/Martinique"]),
+        "siren": st.from_regex(r"[0-9]{9}", fullmatch=True),
+        "opt_out": st.booleans(),
+    },
+)
 
 
 @st.composite
 def invoices(draw, debtor_id: str | None = None) -> dict[str, Any]:
     issued = draw(st.dates(min_value=date(1900, 1, 1), max_value=date(2199, 6, 1)))
     due = issued + timedelta(days=draw(st.integers(0, 120)))
-    body = {"number": draw(idents), "debtor_id": debtor_id or draw(idents),
-            "issue_date": issued.isoformat(), "due_date": due.isoformat(),
-            "currency": draw(st.sampled_from(["EUR", "USD", "CHF"])),
-            "amount_due": _money(draw(money))}
+    body = {
+        "number": draw(idents),
+        "debtor_id": debtor_id or draw(idents),
+        "issue_date": issued.isoformat(),
+        "due_date": due.isoformat(),
+        "currency": draw(st.sampled_from(["EUR", "USD", "CHF"])),
+        "amount_due": _money(draw(money)),
+    }
     if draw(st.booleans()):
         body["late_penalty_rate"] = draw(st.sampled_from(["0.15", "0.1", "1", "0"]))
     if draw(st.booleans()):
@@ -93,31 +115,82 @@ def valid_events(draw, kind: str | None = None) -> dict[str, Any]:
     elif kind == "promise_to_pay.recorded":
         event.update(invoice_number=number, promised_date=day, amount=amount)
     elif kind == "payment_plan.agreed":
-        event.update(debtor_id=draw(idents), invoice_numbers=[number],
-                     installments=[{"due_date": day, "amount": amount}])
+        event.update(
+            debtor_id=draw(idents),
+            invoice_numbers=[number],
+            installments=[{"due_date": day, "amount": amount}],
+        )
     elif kind == "debtor.updated":
         event.update(debtor=draw(debtors))
     elif kind == "debtor.insolvency_opened":
-        event.update(debtor_id=draw(idents), judgment_date=day,
-                     procedure=draw(st.sampled_from(["sauvegarde", "redressement", "liquidation"])))
+        event.update(
+            debtor_id=draw(idents),
+            judgment_date=day,
+            procedure=draw(st.sampled_from(["sauvegarde", "redressement", "liquidation"])),
+        )
     elif kind == "delivery.status":
-        event.update(message_id=f"<{draw(idents)}@example.fr>", at=draw(timestamps),
-                     status=draw(st.sampled_from(
-                         ["delivered", "bounced", "acknowledged", "refused", "unclaimed"])))
+        event.update(
+            message_id=f"<{draw(idents)}@example.fr>",
+            at=draw(timestamps),
+            status=draw(st.sampled_from(["delivered", "bounced", "acknowledged", "refused", "unclaimed"])),
+        )
     return event
 
 
 # --- wrong values, by kind of field ---------------------------------------------------------
 
 WRONG: dict[str, list[Any]] = {
-    "money": [12.5, 1200, 10**30, "NaN", "Infinity", "1e3", "12.345", "-5.00", "0", "0.00",
-              " 5.00", "+5", "1,50", "1000000000000.00", True, [], {}],
-    "date": ["2026-02-30", "2026-13-01", "26-03-01", "2026-03-01T10:00:00+01:00", 20260301,
-             "9999-12-31", "0001-01-01", "2026/03/01", True],
-    "timestamp": ["2026-03-01T10:00:00", "2026-03-01", "2026-02-30T10:00:00+01:00",
-                  1700000000, "1700000000", "9999-12-31T23:59:59-23:59", "yesterday", 1.5],
-    "text": ["ACME\r\nBcc: x@y.fr", "a\x00b", "a\u2028b", "\u200bACME", "tab\there", "", "x" * 301,
-             42, ["ACME"]],
+    "money": [
+        12.5,
+        1200,
+        10**30,
+        "NaN",
+        "Infinity",
+        "1e3",
+        "12.345",
+        "-5.00",
+        "0",
+        "0.00",
+        " 5.00",
+        "+5",
+        "1,50",
+        "1000000000000.00",
+        True,
+        [],
+        {},
+    ],
+    "date": [
+        "2026-02-30",
+        "2026-13-01",
+        "26-03-01",
+        "2026-03-01T10:00:00+01:00",
+        20260301,
+        "9999-12-31",
+        "0001-01-01",
+        "2026/03/01",
+        True,
+    ],
+    "timestamp": [
+        "2026-03-01T10:00:00",
+        "2026-03-01",
+        "2026-02-30T10:00:00+01:00",
+        1700000000,
+        "1700000000",
+        "9999-12-31T23:59:59-23:59",
+        "yesterday",
+        1.5,
+    ],
+    "text": [
+        "ACME\r\nBcc: x@y.fr",
+        "a\x00b",
+        "a\u2028b",
+        "\u200bACME",
+        "tab\there",
+        "",
+        "x" * 301,
+        42,
+        ["ACME"],
+    ],
     "email": ["a@b.fr\r\nBcc: x@y.fr", "not-an-email", "a@b.fr\x00", 42],
     "id": ["", "a\nb", "x\x00", "x" * 201, 7, None],
     "enum": ["other", "", 3],
@@ -128,27 +201,38 @@ def _fields(event: dict[str, Any]) -> list[tuple[str, str]]:
     """(path, kind) of the fields whose wrong values are checked, for this event."""
     kind = event["type"]
     fields = [("event_id", "id"), ("occurred_at", "timestamp")]
-    invoice = [("invoice.number", "id"), ("invoice.debtor_id", "id"), ("invoice.issue_date", "date"),
-               ("invoice.due_date", "date"), ("invoice.amount_due", "money")]
-    debtor = [("debtor.id", "id"), ("debtor.name", "text"), ("debtor.kind", "enum"),
-              ("debtor.address.line1", "text"), ("debtor.address.city", "text"),
-              ("debtor.address.postal_code", "text"), ("debtor.email", "email")]
+    invoice = [
+        ("invoice.number", "id"),
+        ("invoice.debtor_id", "id"),
+        ("invoice.issue_date", "date"),
+        ("invoice.due_date", "date"),
+        ("invoice.amount_due", "money"),
+    ]
+    debtor = [
+        ("debtor.id", "id"),
+        ("debtor.name", "text"),
+        ("debtor.kind", "enum"),
+        ("debtor.address.line1", "text"),
+        ("debtor.address.city", "text"),
+        ("debtor.address.postal_code", "text"),
+        ("debtor.email", "email"),
+    ]
     per_type = {
         "invoice.issued": invoice + debtor,
         "invoice.updated": invoice,
         "invoice.cancelled": [("invoice_number", "id")],
         "payment.received": [("invoice_number", "id"), ("amount", "money"), ("paid_on", "date")],
-        "credit_note.issued": [("invoice_number", "id"), ("credit_note_number", "id"),
-                               ("amount", "money")],
+        "credit_note.issued": [("invoice_number", "id"), ("credit_note_number", "id"), ("amount", "money")],
         "invoice.disputed": [("invoice_number", "id")],
         "dispute.resolved": [("invoice_number", "id"), ("outcome", "enum")],
-        "promise_to_pay.recorded": [("invoice_number", "id"), ("promised_date", "date"),
-                                    ("amount", "money")],
-        "payment_plan.agreed": [("debtor_id", "id"), ("installments[0].due_date", "date"),
-                                ("installments[0].amount", "money")],
+        "promise_to_pay.recorded": [("invoice_number", "id"), ("promised_date", "date"), ("amount", "money")],
+        "payment_plan.agreed": [
+            ("debtor_id", "id"),
+            ("installments[0].due_date", "date"),
+            ("installments[0].amount", "money"),
+        ],
         "debtor.updated": debtor,
-        "debtor.insolvency_opened": [("debtor_id", "id"), ("judgment_date", "date"),
-                                     ("procedure", "enum")],
+        "debtor.insolvency_opened": [("debtor_id", "id"), ("judgment_date", "date"), ("procedure", "enum")],
         "delivery.status": [("message_id", "text"), ("status", "enum"), ("at", "timestamp")],
     }
     return fields + per_type[kind]
@@ -188,11 +272,16 @@ def test_any_text_gives_an_event_or_a_rejection(raw: str) -> None:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children,
-                                                                        max_size=4),
-    max_leaves=30)
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=30,
+)
 
 
 @FUZZ
@@ -240,7 +329,8 @@ def test_valid_events_parse_and_keep_amounts_exact(event) -> None:
         assert str(parsed.invoice.amount_due) == event["invoice"]["amount_due"]
     if "installments" in event:
         assert [i.amount for i in parsed.installments] == [
-            Decimal(i["amount"]) for i in event["installments"]]
+            Decimal(i["amount"]) for i in event["installments"]
+        ]
 
 
 @FUZZ

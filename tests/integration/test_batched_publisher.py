@@ -9,10 +9,10 @@ import dramatiq
 import pytest
 from dramatiq.brokers.stub import StubBroker
 
-from config.bootstrap import make_broker
+from adapters.publisher import QUEUE, DramatiqPublisher, unique_ids
 from config.settings import Settings
-from handlers.adapters.publisher import QUEUE, DramatiqPublisher, unique_ids
 from handlers.messages import DeliverMessage, HandoverCase, StepDue
+from worker.broker import make_broker
 
 pytestmark = pytest.mark.redis
 
@@ -20,8 +20,7 @@ pytestmark = pytest.mark.redis
 @pytest.fixture
 def broker(redis_url, redis_namespace, tmp_path):
     """The broker relance's scheduler uses (make_broker), on the test Redis."""
-    broker = make_broker(Settings(data_dir=tmp_path, redis_url=redis_url,
-                                  redis_namespace=redis_namespace))
+    broker = make_broker(Settings(data_dir=tmp_path, redis_url=redis_url, redis_namespace=redis_namespace))
     assert type(broker).__name__ == "RedisBroker"
     yield broker
     broker.close()
@@ -29,11 +28,13 @@ def broker(redis_url, redis_namespace, tmp_path):
 
 def tasks(count: int) -> list:
     due = datetime(2026, 5, 11, 7, 0, tzinfo=UTC)
-    kinds = [lambda i: StepDue("invoice.overdue", i, due, 1 + i % 3),
-             lambda i: StepDue("invoice.due", i, due, 1),
-             lambda i: StepDue("deadline.expired", i, due, 2),
-             lambda i: DeliverMessage(i, i % 4),
-             lambda i: HandoverCase(i, 1)]
+    kinds = [
+        lambda i: StepDue("invoice.overdue", i, due, 1 + i % 3),
+        lambda i: StepDue("invoice.due", i, due, 1),
+        lambda i: StepDue("deadline.expired", i, due, 2),
+        lambda i: DeliverMessage(i, i % 4),
+        lambda i: HandoverCase(i, 1),
+    ]
     return [kinds[i % len(kinds)](i) for i in range(count)]
 
 
@@ -80,12 +81,17 @@ def test_a_batch_goes_to_redis_with_every_id_and_the_worker_decodes_the_same_pay
 def test_the_stored_bytes_are_what_dramatiq_itself_would_encode(broker):
     task = tasks(1)[0]
     DramatiqPublisher(broker).publish([task])
-    (redis_id, data), = broker.client.hgetall(f"{broker.namespace}:{QUEUE}.msgs").items()
+    ((redis_id, data),) = broker.client.hgetall(f"{broker.namespace}:{QUEUE}.msgs").items()
     stored = dramatiq.Message.decode(data)
-    expected = dramatiq.Message(queue_name=QUEUE, actor_name=task.actor, args=(),
-                                kwargs=task.payload(), options={"redis_message_id": redis_id.decode()},
-                                message_id=task.message_id,
-                                message_timestamp=stored.message_timestamp)
+    expected = dramatiq.Message(
+        queue_name=QUEUE,
+        actor_name=task.actor,
+        args=(),
+        kwargs=task.payload(),
+        options={"redis_message_id": redis_id.decode()},
+        message_id=task.message_id,
+        message_timestamp=stored.message_timestamp,
+    )
     assert data == expected.encode()
 
 
@@ -110,7 +116,7 @@ def test_enqueue_hooks_of_the_broker_middleware_run_for_each_message(broker):
     # per chunk of 20: every before hook, the round trip, then every after hook
     expected = []
     for first in (0, 20):
-        chunk = list(zip(ids[first:first + 20], redis_ids[first:first + 20], strict=True))
+        chunk = list(zip(ids[first : first + 20], redis_ids[first : first + 20], strict=True))
         expected += [("before", *pair) for pair in chunk] + [("after", *pair) for pair in chunk]
     assert seen == expected
 
@@ -133,7 +139,8 @@ def test_other_brokers_get_one_enqueue_per_message():
     publisher.publish(sent)
     queued = [dramatiq.Message.decode(data) for data in broker.queues[QUEUE].queue]
     assert [(m.message_id, m.actor_name, m.kwargs) for m in queued] == [
-        (t.message_id, t.actor, t.payload()) for t in sent]
+        (t.message_id, t.actor, t.payload()) for t in sent
+    ]
     broker.close()
 
 

@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from handlers.adapters.orm import CaseRow, EvidenceRecord
-from handlers.adapters.store import transaction
+from adapters.orm import CaseRow, EvidenceRecord
+from adapters.store import transaction
 from tests.integration.test_flow import at
 from tests.support import DEBTOR, ingest, invoice_issued, make_test_app, payment, run_until
 
@@ -27,14 +27,16 @@ def escalate(app) -> CaseRow:
         return session.execute(select(CaseRow)).scalar_one()
 
 
-@pytest.mark.parametrize(("amount", "claimed", "expected"), [
-    # due 1 April, case opened 20 May (formal notice Mon 11 May + 8 days, end of 19 May):
-    # penalties for 49 days at 12.15 % + 40 € indemnity
-    ("4800.00", "4918.29", "procedure_simplifiee"),  # 4800*.1215*49/365 = 78.29
-    ("5200.00", "5324.82", "injonction_de_payer"),   # 5200*.1215*49/365 = 84.817 -> 84.82
-])
-def test_an_uncontested_claim_goes_to_small_claims_up_to_5000_euros_in_total(
-        app, amount, claimed, expected):
+@pytest.mark.parametrize(
+    ("amount", "claimed", "expected"),
+    [
+        # due 1 April, case opened 20 May (formal notice Mon 11 May + 8 days, end of 19 May):
+        # penalties for 49 days at 12.15 % + 40 € indemnity
+        ("4800.00", "4918.29", "procedure_simplifiee"),  # 4800*.1215*49/365 = 78.29
+        ("5200.00", "5324.82", "injonction_de_payer"),  # 5200*.1215*49/365 = 84.817 -> 84.82
+    ],
+)
+def test_an_uncontested_claim_goes_to_small_claims_up_to_5000_euros_in_total(app, amount, claimed, expected):
     ingest(app, invoice_issued("F-1", "2026-04-01", amount))
     case = escalate(app)
     assert case.amount_claimed == Decimal(claimed)
@@ -53,20 +55,30 @@ def test_a_claim_just_under_5000_with_penalties_over_it_goes_to_injonction(app):
 
 def test_a_disputed_then_rejected_invoice_goes_to_assignation(app):
     ingest(app, invoice_issued("F-1", "2026-04-01", "900.00"))
-    ingest(app, {"event_id": "d", "type": "invoice.disputed",
-                 "occurred_at": "2026-03-03T10:00:00+01:00", "invoice_number": "F-1",
-                 "reason": "prix contesté"},
-           {"event_id": "r", "type": "dispute.resolved",
-            "occurred_at": "2026-03-05T10:00:00+01:00", "invoice_number": "F-1",
-            "outcome": "rejected"})
+    ingest(
+        app,
+        {
+            "event_id": "d",
+            "type": "invoice.disputed",
+            "occurred_at": "2026-03-03T10:00:00+01:00",
+            "invoice_number": "F-1",
+            "reason": "prix contesté",
+        },
+        {
+            "event_id": "r",
+            "type": "dispute.resolved",
+            "occurred_at": "2026-03-05T10:00:00+01:00",
+            "invoice_number": "F-1",
+            "outcome": "rejected",
+        },
+    )
     case = escalate(app)
     assert case.recommended_procedure == "assignation_en_paiement"
     assert case.reasons == ["invoice(s) disputed: F-1"]
 
 
 def test_payments_after_escalation_lower_the_case_then_stop_it_when_settled(app):
-    ingest(app, invoice_issued("F-1", "2026-04-01", "900.00"),
-           invoice_issued("F-2", "2026-04-01", "600.00"))
+    ingest(app, invoice_issued("F-1", "2026-04-01", "900.00"), invoice_issued("F-2", "2026-04-01", "600.00"))
     case = escalate(app)
     assert case.principal == Decimal("1500.00") and case.status == "open"
     app.clock.set(at("2026-06-01 10:00"))
@@ -77,8 +89,15 @@ def test_payments_after_escalation_lower_the_case_then_stop_it_when_settled(app)
     ingest(app, payment("F-2", "600.00", "2026-06-02"))
     with transaction(app.sessions) as session:
         case = session.get(CaseRow, case.id)
-        kinds = session.execute(select(EvidenceRecord.kind).where(
-            EvidenceRecord.case_id == case.id).order_by(EvidenceRecord.seq)).scalars().all()
+        kinds = (
+            session.execute(
+                select(EvidenceRecord.kind)
+                .where(EvidenceRecord.case_id == case.id)
+                .order_by(EvidenceRecord.seq)
+            )
+            .scalars()
+            .all()
+        )
     assert (case.status, case.principal) == ("paid", Decimal("0.00"))
     assert kinds == ["case.escalated", "case.updated", "case.paid"]
 
@@ -87,7 +106,14 @@ def test_a_case_whose_invoices_are_cancelled_is_closed(app):
     other = {**DEBTOR, "id": "D-2"}
     ingest(app, invoice_issued("F-1", "2026-04-01", "900.00", debtor=other))
     case = escalate(app)
-    ingest(app, {"event_id": "c", "type": "invoice.cancelled",
-                 "occurred_at": "2026-06-01T10:00:00+02:00", "invoice_number": "F-1"})
+    ingest(
+        app,
+        {
+            "event_id": "c",
+            "type": "invoice.cancelled",
+            "occurred_at": "2026-06-01T10:00:00+02:00",
+            "invoice_number": "F-1",
+        },
+    )
     with transaction(app.sessions) as session:
         assert session.get(CaseRow, case.id).status == "closed"

@@ -8,18 +8,19 @@ import time
 import pytest
 from sqlalchemy import select
 
-from config.bootstrap import attach_publisher, build_app, make_broker, prepare_store
+from adapters.orm import MessageRow
+from adapters.publisher import QUEUE
+from adapters.store import transaction
+from config.bootstrap import attach_publisher, build_app, prepare_store
 from config.policy import load_rates
 from config.settings import Settings
-from handlers.adapters.orm import MessageRow
-from handlers.adapters.publisher import QUEUE
-from handlers.adapters.store import transaction
 from handlers.ports import VirtualClock
 from relance.cli import main
 from scheduler.tick import tick
 from tests.flowtime import T0
 from tests.integration.test_flow import at
 from tests.support import ingest, invoice_issued
+from worker.broker import make_broker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -31,12 +32,17 @@ def running(postgres_url, redis_url, redis_namespace, tmp_path, monkeypatch):
     from worker import runtime
 
     rates = tmp_path / "rates.toml"
-    rates.write_text('[rates."2030-H1"]\necb_rate = "0.02"\nsource = "test: 2026 missing"\n',
-                     encoding="utf-8")
-    settings = Settings(data_dir=tmp_path, database_url=postgres_url, redis_url=redis_url,
-                        redis_namespace=redis_namespace, rates_file=rates)
-    for name, value in (("RELANCE_REDIS_URL", redis_url), ("RELANCE_REDIS_NAMESPACE",
-                                                           redis_namespace)):
+    rates.write_text(
+        '[rates."2030-H1"]\necb_rate = "0.02"\nsource = "test: 2026 missing"\n', encoding="utf-8"
+    )
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=postgres_url,
+        redis_url=redis_url,
+        redis_namespace=redis_namespace,
+        rates_file=rates,
+    )
+    for name, value in (("RELANCE_REDIS_URL", redis_url), ("RELANCE_REDIS_NAMESPACE", redis_namespace)):
         monkeypatch.setenv(name, value)
     app = build_app(settings, clock=VirtualClock(T0))
     prepare_store(app, auto_migrate=True)
@@ -75,8 +81,7 @@ def test_a_failing_message_is_listed_then_replayed_after_the_fix(running, capsys
     assert main(["dlq"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[-1] == "5 dead letter(s)"
-    assert all("MissingRate: the rate table has no rate for half-year 2026-H1" in line
-               for line in out[:-1])
+    assert all("MissingRate: the rate table has no rate for half-year 2026-H1" in line for line in out[:-1])
     assert {line.split("\t")[3] for line in out[:-1]} == {"invoice_due", "invoice_overdue"}
 
     app.ctx = dataclasses.replace(app.ctx, rates=load_rates())  # the operator fixes the table

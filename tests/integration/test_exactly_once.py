@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from adapters.orm import MessageRow, PlannedStep
+from adapters.store import transaction
 from handlers import delivery
-from handlers.adapters.orm import MessageRow, PlannedStep
-from handlers.adapters.store import transaction
 from handlers.messages import StepDue
 from handlers.service import run_step
 from scheduler.tick import tick
@@ -19,8 +19,7 @@ from tests.support import ingest, invoice_issued, make_test_app
 
 
 @pytest.mark.postgres
-def test_the_same_message_handled_by_two_threads_at_once_sends_one_message(postgres_url,
-                                                                          tmp_path):
+def test_the_same_message_handled_by_two_threads_at_once_sends_one_message(postgres_url, tmp_path):
     app = make_test_app(postgres_url, tmp_path, at("2026-03-02 10:00"))
     ingest(app, invoice_issued("F-1", "2026-04-01"))
     now = at("2026-03-27 09:00")
@@ -33,8 +32,9 @@ def test_the_same_message_handled_by_two_threads_at_once_sends_one_message(postg
 
     def handle() -> None:
         barrier.wait()
-        outcomes.append(run_step(app.sessions, app.publisher, task.message_id, task.event,
-                                 task.step_id, now, app.ctx))
+        outcomes.append(
+            run_step(app.sessions, app.publisher, task.message_id, task.event, task.step_id, now, app.ctx)
+        )
 
     threads = [threading.Thread(target=handle) for _ in range(2)]
     for thread in threads:
@@ -48,11 +48,16 @@ def test_the_same_message_handled_by_two_threads_at_once_sends_one_message(postg
     app.dispose()
 
 
-def test_a_crash_after_the_server_accepted_resends_the_same_bytes_once(smtp_server, tmp_path,
-                                                                        monkeypatch):
+def test_a_crash_after_the_server_accepted_resends_the_same_bytes_once(smtp_server, tmp_path, monkeypatch):
     """Worst case of the design: the debtor can get one identical copy, same Message-ID."""
-    app = make_test_app(f"sqlite:///{tmp_path / 'r.db'}", tmp_path, at("2026-03-02 10:00"),
-                        smtp_host="127.0.0.1", smtp_port=smtp_server.port, smtp_tls="none")
+    app = make_test_app(
+        f"sqlite:///{tmp_path / 'r.db'}",
+        tmp_path,
+        at("2026-03-02 10:00"),
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_server.port,
+        smtp_tls="none",
+    )
     ingest(app, invoice_issued("F-1", "2026-04-01"))
     real_mark_sent = delivery._mark_sent
 
@@ -77,8 +82,10 @@ def test_a_crash_after_the_server_accepted_resends_the_same_bytes_once(smtp_serv
     assert len(smtp_server.messages) == 2  # sent: no third copy
     with transaction(app.sessions) as session:
         assert session.execute(select(MessageRow.status)).scalar_one() == "sent"
-        assert session.execute(select(PlannedStep.status).where(
-            PlannedStep.step == "pre_due")).scalar_one() == "done"
+        assert (
+            session.execute(select(PlannedStep.status).where(PlannedStep.step == "pre_due")).scalar_one()
+            == "done"
+        )
     app.dispose()
 
 
@@ -96,8 +103,18 @@ def test_a_step_message_whose_step_was_done_elsewhere_changes_nothing(tmp_path):
         step = session.execute(select(PlannedStep).where(PlannedStep.step == "pre_due")).scalar_one()
     # a stale copy with another id (an old emission) arrives after the work was done
     stale = StepDue("invoice.due", step.id, step.due_at, 7)
-    assert run_step(app.sessions, app.publisher, stale.message_id, stale.event, stale.step_id,
-                    app.clock.now(), app.ctx) is True
+    assert (
+        run_step(
+            app.sessions,
+            app.publisher,
+            stale.message_id,
+            stale.event,
+            stale.step_id,
+            app.clock.now(),
+            app.ctx,
+        )
+        is True
+    )
     with transaction(app.sessions) as session:
         assert session.execute(select(func.count()).select_from(MessageRow)).scalar_one() == 1
     app.dispose()

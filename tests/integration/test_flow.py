@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from handlers.adapters.orm import EvidenceRecord, MessageItem, MessageRow, PlannedStep
-from handlers.adapters.store import transaction
+from adapters.orm import EvidenceRecord, MessageItem, MessageRow, PlannedStep
+from adapters.store import transaction
 from handlers.messages import StepDue
 from scheduler.tick import tick
 from tests.support import advance, ingest, invoice_issued, make_test_app, payment, run_until
@@ -93,20 +93,21 @@ def test_a_payment_between_emit_and_send_wins_and_the_step_is_skipped(app):
     assert count(app, MessageRow) == 0
     with transaction(app.sessions) as session:
         kinds = session.execute(select(EvidenceRecord.kind)).scalars().all()
-        statuses = set(session.execute(select(PlannedStep.status).where(
-            PlannedStep.step != "prescription_warning")).scalars())
+        statuses = set(
+            session.execute(
+                select(PlannedStep.status).where(PlannedStep.step != "prescription_warning")
+            ).scalars()
+        )
     assert "reminder.sent" not in kinds
     assert statuses <= {"skipped", "cancelled"}
 
 
 def test_two_invoices_of_one_debtor_due_the_same_day_go_in_one_message(app):
-    ingest(app, invoice_issued("F-1", "2026-04-01", "100.00"),
-           invoice_issued("F-2", "2026-04-01", "200.00"))
+    ingest(app, invoice_issued("F-1", "2026-04-01", "100.00"), invoice_issued("F-2", "2026-04-01", "200.00"))
     advance(app, at("2026-03-27 09:00"))
     files = outbox_emails(app)
     assert len(files) == 1
-    body = message_from_bytes(files[0].read_bytes(), policy=default_policy) \
-        .get_body(("plain",)).get_content()
+    body = message_from_bytes(files[0].read_bytes(), policy=default_policy).get_body(("plain",)).get_content()
     assert "F-1" in body and "F-2" in body and "300,00 €" in body
     assert count(app, MessageItem) == 2
 
@@ -116,14 +117,24 @@ def test_the_whole_ladder_ends_in_a_case_with_the_recommended_procedure(app):
     run_until(app, at("2026-12-31 00:00"))
     with transaction(app.sessions) as session:
         steps = dict(session.execute(select(PlannedStep.step, PlannedStep.status)).all())
-        channels = session.execute(
-            select(MessageRow.step, MessageRow.channel).order_by(MessageRow.id)).all()
-        from handlers.adapters.orm import CaseRow
+        channels = session.execute(select(MessageRow.step, MessageRow.channel).order_by(MessageRow.id)).all()
+        from adapters.orm import CaseRow
 
         case = session.execute(select(CaseRow)).scalar_one()
     assert steps.pop("prescription_warning") == "planned"  # in 2031
-    assert steps == {s: "done" for s in ("pre_due", "due", "notice", "reminder_1", "reminder_2",
-                                         "reminder_3", "formal_notice", "escalation")}
+    assert steps == {
+        s: "done"
+        for s in (
+            "pre_due",
+            "due",
+            "notice",
+            "reminder_1",
+            "reminder_2",
+            "reminder_3",
+            "formal_notice",
+            "escalation",
+        )
+    }
     assert ("formal_notice", "registered_letter") in channels
     assert ("reminder_2", "letter") in channels
     assert case.recommended_procedure == "procedure_simplifiee"
@@ -161,8 +172,14 @@ def test_a_bounced_email_sends_the_next_step_by_post(app):
     advance(app, at("2026-03-27 09:00"))
     with transaction(app.sessions) as session:
         first = session.execute(select(MessageRow.message_id)).scalar_one()
-    bounce = {"event_id": "b-1", "type": "delivery.status", "occurred_at": "2026-03-27T10:00:00+01:00",
-              "message_id": first, "status": "bounced", "at": "2026-03-27T09:05:00+01:00"}
+    bounce = {
+        "event_id": "b-1",
+        "type": "delivery.status",
+        "occurred_at": "2026-03-27T10:00:00+01:00",
+        "message_id": first,
+        "status": "bounced",
+        "at": "2026-03-27T09:05:00+01:00",
+    }
     assert ingest(app, bounce) == ["accepted"]
     advance(app, at("2026-04-01 09:00"))
     with transaction(app.sessions) as session:
@@ -173,18 +190,20 @@ def test_a_bounced_email_sends_the_next_step_by_post(app):
 
 def test_the_tick_keeps_at_most_max_in_flight_steps_emitted(app):
     debtor = invoice_issued("x", "2026-04-01")["debtor"]
-    ingest(app, *[invoice_issued(f"F-{i}", "2026-04-01", debtor={**debtor, "id": f"D-{i}"})
-                  for i in range(50)])
+    ingest(
+        app, *[invoice_issued(f"F-{i}", "2026-04-01", debtor={**debtor, "id": f"D-{i}"}) for i in range(50)]
+    )
     now = at("2026-03-27 09:00")
     app.clock.set(now)
 
     def emit() -> int:
-        return tick(app.sessions, app.publisher, now, lease=app.ctx.lease, batch_size=7,
-                    max_in_flight=20).steps
+        return tick(
+            app.sessions, app.publisher, now, lease=app.ctx.lease, batch_size=7, max_in_flight=20
+        ).steps
 
-    assert emit() == 20          # the cap, in batches of 7
-    assert emit() == 0           # all 20 still in flight
-    app.publisher.drain()        # the workers handle them
+    assert emit() == 20  # the cap, in batches of 7
+    assert emit() == 0  # all 20 still in flight
+    app.publisher.drain()  # the workers handle them
     assert emit() == 20
     app.publisher.drain()
     assert emit() == 10

@@ -22,9 +22,9 @@ import pytest
 import structlog
 from sqlalchemy import func, select
 
+from adapters.orm import CaseRow, EvidenceRecord, HandoverRow
+from adapters.store import transaction
 from config.logging import configure_logging
-from handlers.adapters.orm import CaseRow, EvidenceRecord, HandoverRow
-from handlers.adapters.store import transaction
 from relance.cli import main
 from relance.reports import list_cases, status
 from tests.integration.test_flow import at
@@ -47,11 +47,17 @@ class PartnerEndpoint:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 expected = "sha256=" + hmac.new(endpoint.secret, body, hashlib.sha256).hexdigest()
-                verified = hmac.compare_digest(expected,
-                                               self.headers.get("X-Relance-Signature", ""))
+                verified = hmac.compare_digest(expected, self.headers.get("X-Relance-Signature", ""))
                 code = (endpoint.answers.pop(0) if endpoint.answers else 200) if verified else 401
-                endpoint.requests.append({"path": self.path, "headers": dict(self.headers),
-                                          "body": body, "verified": verified, "answered": code})
+                endpoint.requests.append(
+                    {
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "body": body,
+                        "verified": verified,
+                        "answered": code,
+                    }
+                )
                 answer = b'{"ok": true}'
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json")
@@ -78,7 +84,8 @@ class PartnerEndpoint:
 
 def webhook_partners(tmp_path: Path, url: str) -> Path:
     path = tmp_path / "partners.toml"
-    path.write_text(f"""
+    path.write_text(
+        f"""
 max_attempts = 10
 
 [partners.agence_nord]
@@ -91,13 +98,16 @@ timeout = 5
 [procedures]
 procedure_simplifiee = "agence_nord"
 injonction_de_payer = "agence_nord"
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     return path
 
 
 def email_partners(tmp_path: Path) -> Path:
     path = tmp_path / "partners.toml"
-    path.write_text("""
+    path.write_text(
+        """
 [partners.etude_martin]
 kind = "commissaire_de_justice"
 channel = "email"
@@ -105,7 +115,9 @@ email = "dossiers@etude-martin.example"
 
 [procedures]
 procedure_simplifiee = "etude_martin"
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -145,17 +157,25 @@ def the_handover(app) -> HandoverRow:
 
 def evidence_of(app, kind: str) -> list[dict]:
     with transaction(app.sessions) as session:
-        return [json.loads(p) for p in session.execute(
-            select(EvidenceRecord.payload).where(EvidenceRecord.kind == kind)
-            .order_by(EvidenceRecord.seq)).scalars()]
+        return [
+            json.loads(p)
+            for p in session.execute(
+                select(EvidenceRecord.payload).where(EvidenceRecord.kind == kind).order_by(EvidenceRecord.seq)
+            ).scalars()
+        ]
 
 
 def test_a_webhook_answering_503_twice_then_200_gets_the_case_once_after_three_attempts(
-        database_url, tmp_path, monkeypatch, logs):
+    database_url, tmp_path, monkeypatch, logs
+):
     monkeypatch.setenv(SECRET_ENV, SECRET)
     with PartnerEndpoint(SECRET, [503, 503, 200]) as partner:
-        app = make_test_app(database_url, tmp_path, at("2026-03-02 10:00"),
-                            partners_file=webhook_partners(tmp_path, partner.url))
+        app = make_test_app(
+            database_url,
+            tmp_path,
+            at("2026-03-02 10:00"),
+            partners_file=webhook_partners(tmp_path, partner.url),
+        )
         try:
             ingest(app, invoice_issued("F-1", "2026-04-01", "1200.00"))
             opened = escalate(app)
@@ -200,27 +220,36 @@ def test_a_webhook_answering_503_twice_then_200_gets_the_case_once_after_three_a
     assert case.status == "handed_over"
     assert len(handed) == 1
     assert handed[0]["dossier_sha256"] == digest
-    assert (handed[0]["partner"], handed[0]["channel"], handed[0]["response_code"]) == \
-        ("agence_nord", "webhook", 200)
+    assert (handed[0]["partner"], handed[0]["channel"], handed[0]["response_code"]) == (
+        "agence_nord",
+        "webhook",
+        200,
+    )
     assert cases_lines[0].split("\t")[1] == "handed_over"
     assert "handover: delivered agence_nord (webhook, attempts 3, HTTP 200" in cases_lines[0]
     assert (report["handovers_pending"], report["handovers_failed"]) == (0, 0)
 
     lines = [json.loads(line) for line in logs().splitlines() if line.startswith("{")]
     retries = [line for line in lines if line["event"] == "handover.retry"]
-    assert [(r["level"], r["attempts"], r["response_code"]) for r in retries] == \
-        [("warning", 1, 503), ("warning", 2, 503)]
-    assert [line["event"] for line in lines if line["event"] == "case.handed_over"] == \
-        ["case.handed_over"]
+    assert [(r["level"], r["attempts"], r["response_code"]) for r in retries] == [
+        ("warning", 1, 503),
+        ("warning", 2, 503),
+    ]
+    assert [line["event"] for line in lines if line["event"] == "case.handed_over"] == ["case.handed_over"]
     assert SECRET not in json.dumps(lines)
 
 
 def test_a_400_answer_fails_at_once_and_the_case_stays_open_visibly(
-        database_url, tmp_path, monkeypatch, logs, capsys):
+    database_url, tmp_path, monkeypatch, logs, capsys
+):
     monkeypatch.setenv(SECRET_ENV, SECRET)
     with PartnerEndpoint(SECRET, [400]) as partner:
-        app = make_test_app(database_url, tmp_path, at("2026-03-02 10:00"),
-                            partners_file=webhook_partners(tmp_path, partner.url))
+        app = make_test_app(
+            database_url,
+            tmp_path,
+            at("2026-03-02 10:00"),
+            partners_file=webhook_partners(tmp_path, partner.url),
+        )
         try:
             ingest(app, invoice_issued("F-1", "2026-04-01", "1200.00"))
             opened = escalate(app)
@@ -245,8 +274,7 @@ def test_a_400_answer_fails_at_once_and_the_case_stays_open_visibly(
     assert [(f["partner"], f["response_code"]) for f in failed] == [("agence_nord", 400)]
     (line,) = cases_out.splitlines()
     assert line.split("\t")[1] == "open"
-    assert "handover: failed agence_nord (webhook, attempts 1, HTTP 400, last error: HTTP 400" \
-        in line
+    assert "handover: failed agence_nord (webhook, attempts 1, HTTP 400, last error: HTTP 400" in line
     assert report["handovers_failed"] == 1 and report["handovers_pending"] == 0
     assert report["open_cases"] == 1
     events = [json.loads(x) for x in log_text.splitlines() if x.startswith("{")]
@@ -257,10 +285,16 @@ def test_a_400_answer_fails_at_once_and_the_case_stays_open_visibly(
 
 
 def test_a_dossier_goes_by_e_mail_with_the_zip_attached(database_url, tmp_path, smtp_server):
-    app = make_test_app(database_url, tmp_path, at("2026-03-02 10:00"),
-                        partners_file=email_partners(tmp_path), smtp_host="127.0.0.1",
-                        smtp_port=smtp_server.port, smtp_tls="none",
-                        sender="Relance <relance@creancier.example>")
+    app = make_test_app(
+        database_url,
+        tmp_path,
+        at("2026-03-02 10:00"),
+        partners_file=email_partners(tmp_path),
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_server.port,
+        smtp_tls="none",
+        sender="Relance <relance@creancier.example>",
+    )
     try:
         ingest(app, invoice_issued("F-1", "2026-04-01", "1200.00"))
         opened = escalate(app)
@@ -269,9 +303,11 @@ def test_a_dossier_goes_by_e_mail_with_the_zip_attached(database_url, tmp_path, 
         handed = evidence_of(app, "case.handed_over")
     finally:
         app.dispose()
-    to_partner = [(m, env) for m, env in zip(smtp_server.messages, smtp_server.envelopes,
-                                             strict=True)
-                  if env[1] == ["dossiers@etude-martin.example"]]
+    to_partner = [
+        (m, env)
+        for m, env in zip(smtp_server.messages, smtp_server.envelopes, strict=True)
+        if env[1] == ["dossiers@etude-martin.example"]
+    ]
     assert len(to_partner) == 1
     message, envelope = to_partner[0]
     assert envelope[0] == "relance@creancier.example"
@@ -288,13 +324,15 @@ def test_a_dossier_goes_by_e_mail_with_the_zip_attached(database_url, tmp_path, 
     assert (handover.status, handover.channel, handover.attempts) == ("delivered", "email", 1)
     assert handover.dossier_sha256 == hashlib.sha256(archive).hexdigest()
     assert case.status == "handed_over"
-    assert (handed[0]["channel"], handed[0]["dossier_sha256"], handed[0]["response_code"]) == \
-        ("email", hashlib.sha256(archive).hexdigest(), None)
+    assert (handed[0]["channel"], handed[0]["dossier_sha256"], handed[0]["response_code"]) == (
+        "email",
+        hashlib.sha256(archive).hexdigest(),
+        None,
+    )
 
 
 def test_in_the_embedded_mode_the_dossier_e_mail_is_an_eml_file(sqlite_url, tmp_path):
-    app = make_test_app(sqlite_url, tmp_path, at("2026-03-02 10:00"),
-                        partners_file=email_partners(tmp_path))
+    app = make_test_app(sqlite_url, tmp_path, at("2026-03-02 10:00"), partners_file=email_partners(tmp_path))
     try:
         ingest(app, invoice_issued("F-1", "2026-04-01", "1200.00"))
         escalate(app)
@@ -310,12 +348,15 @@ def test_in_the_embedded_mode_the_dossier_e_mail_is_an_eml_file(sqlite_url, tmp_
     assert zipfile.is_zipfile(io.BytesIO(attachment.get_content()))
 
 
-def test_a_case_paid_while_its_hand_over_waits_is_not_handed_over(
-        database_url, tmp_path, monkeypatch):
+def test_a_case_paid_while_its_hand_over_waits_is_not_handed_over(database_url, tmp_path, monkeypatch):
     monkeypatch.setenv(SECRET_ENV, SECRET)
     with PartnerEndpoint(SECRET, [503]) as partner:
-        app = make_test_app(database_url, tmp_path, at("2026-03-02 10:00"),
-                            partners_file=webhook_partners(tmp_path, partner.url))
+        app = make_test_app(
+            database_url,
+            tmp_path,
+            at("2026-03-02 10:00"),
+            partners_file=webhook_partners(tmp_path, partner.url),
+        )
         try:
             ingest(app, invoice_issued("F-1", "2026-04-01", "1200.00"))
             opened = escalate(app)
@@ -331,7 +372,8 @@ def test_a_case_paid_while_its_hand_over_waits_is_not_handed_over(
 
 
 def test_an_unreachable_partner_is_retried_then_failed_after_max_attempts(
-        database_url, tmp_path, monkeypatch):
+    database_url, tmp_path, monkeypatch
+):
     from tests.conftest import free_port
 
     monkeypatch.setenv(SECRET_ENV, SECRET)
@@ -352,8 +394,7 @@ def test_an_unreachable_partner_is_retried_then_failed_after_max_attempts(
     assert case.status == "open"
 
 
-def test_without_a_partner_for_the_procedure_the_case_stays_open(
-        database_url, tmp_path, monkeypatch):
+def test_without_a_partner_for_the_procedure_the_case_stays_open(database_url, tmp_path, monkeypatch):
     monkeypatch.setenv(SECRET_ENV, SECRET)
     path = webhook_partners(tmp_path, "https://partner.example/hook")
     path.write_text(path.read_text().replace('procedure_simplifiee = "agence_nord"\n', ""))
@@ -371,8 +412,7 @@ def test_without_a_partner_for_the_procedure_the_case_stays_open(
     assert lines[0].endswith("handover: none")
 
 
-def test_a_claim_declaration_case_goes_to_the_partner_of_declaration_de_creance(
-        database_url, tmp_path):
+def test_a_claim_declaration_case_goes_to_the_partner_of_declaration_de_creance(database_url, tmp_path):
     from tests.integration.test_insolvency_prescription import insolvency
 
     path = email_partners(tmp_path)

@@ -18,9 +18,7 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import select
 
-from config.logging import configure_logging
-from handlers import accounting
-from handlers.adapters.orm import (
+from adapters.orm import (
     DebtorRow,
     EvidenceHead,
     EvidenceRecord,
@@ -30,7 +28,9 @@ from handlers.adapters.orm import (
     PlannedStep,
     RejectedEvent,
 )
-from handlers.adapters.store import transaction
+from adapters.store import transaction
+from config.logging import configure_logging
+from handlers import accounting
 from handlers.service import ingest_one
 from relance import ingest as ingest_module
 from relance.ingest import _lines, ingest_stream
@@ -49,58 +49,77 @@ def app(database_url, tmp_path):
 def feed(app, *events: dict | str, batch_size: int = 500) -> tuple[dict, list[str]]:
     lines = [e if isinstance(e, str) else json.dumps(e) for e in events]
     out = io.StringIO()
-    counts = ingest_stream(app, io.BytesIO(("\n".join(lines) + "\n").encode()), "feed.jsonl",
-                           out, batch_size=batch_size)
+    counts = ingest_stream(
+        app, io.BytesIO(("\n".join(lines) + "\n").encode()), "feed.jsonl", out, batch_size=batch_size
+    )
     return counts, out.getvalue().splitlines()
 
 
 def invoice(app, number: str) -> InvoiceRow | None:
     with transaction(app.sessions) as session:
-        return session.execute(select(InvoiceRow).where(InvoiceRow.number == number)
-                               ).scalar_one_or_none()
+        return session.execute(select(InvoiceRow).where(InvoiceRow.number == number)).scalar_one_or_none()
 
 
 def inbox(app) -> dict[str, tuple[str, str | None]]:
     with transaction(app.sessions) as session:
-        return {row.event_id: (row.status, row.waiting_for)
-                for row in session.execute(select(InboxEvent)).scalars()}
+        return {
+            row.event_id: (row.status, row.waiting_for)
+            for row in session.execute(select(InboxEvent)).scalars()
+        }
 
 
 def rejected(app) -> list[tuple[str | None, int | None, str]]:
     with transaction(app.sessions) as session:
-        return [(row.event_id, row.line_no, row.reason) for row in session.execute(
-            select(RejectedEvent).order_by(RejectedEvent.id)).scalars()]
+        return [
+            (row.event_id, row.line_no, row.reason)
+            for row in session.execute(select(RejectedEvent).order_by(RejectedEvent.id)).scalars()
+        ]
 
 
 def plan(numbers: list[str], total: str, event_id: str = "plan-1") -> dict:
-    return {"event_id": event_id, "type": "payment_plan.agreed",
-            "occurred_at": "2026-03-10T10:00:00+01:00", "debtor_id": "D-1",
-            "invoice_numbers": numbers, "installments": [{"due_date": "2026-04-15",
-                                                           "amount": total}]}
+    return {
+        "event_id": event_id,
+        "type": "payment_plan.agreed",
+        "occurred_at": "2026-03-10T10:00:00+01:00",
+        "debtor_id": "D-1",
+        "invoice_numbers": numbers,
+        "installments": [{"due_date": "2026-04-15", "amount": total}],
+    }
 
 
 def test_a_bad_line_in_the_middle_of_a_batch_keeps_the_others_and_its_line_number(app):
     bad_money = json.dumps(payment("F-1", "10.00", "2026-03-05")).replace('"10.00"', "10.0")
-    counts, out = feed(app, invoice_issued("F-1", "2026-04-01"), "{not json",
-                       payment("F-1", "200.00", "2026-03-05"), bad_money,
-                       invoice_issued("F-2", "2026-04-01"))
+    counts, out = feed(
+        app,
+        invoice_issued("F-1", "2026-04-01"),
+        "{not json",
+        payment("F-1", "200.00", "2026-03-05"),
+        bad_money,
+        invoice_issued("F-2", "2026-04-01"),
+    )
     assert counts == {"accepted": 3, "duplicate": 0, "rejected": 2}
     assert [line.split(":")[0] for line in out[:-1]] == ["line 2", "line 4"]
     assert [(event_id, line) for event_id, line, _ in rejected(app)] == [
-        (None, 2), ("pay-F-1-10.00-2026-03-05", 4)]
+        (None, 2),
+        ("pay-F-1-10.00-2026-03-05", 4),
+    ]
     assert invoice(app, "F-1").paid == 200
     assert invoice(app, "F-2") is not None
 
 
 def test_an_event_the_applier_rejects_leaves_nothing_and_the_batch_goes_on(app):
-    counts, out = feed(app, invoice_issued("F-1", "2026-04-01"),
-                       plan(["F-1"], "999.00"),  # the open balance is 1200.00
-                       payment("F-1", "200.00", "2026-03-05"),
-                       plan(["F-1"], "1000.00", event_id="plan-2"))
+    counts, out = feed(
+        app,
+        invoice_issued("F-1", "2026-04-01"),
+        plan(["F-1"], "999.00"),  # the open balance is 1200.00
+        payment("F-1", "200.00", "2026-03-05"),
+        plan(["F-1"], "1000.00", event_id="plan-2"),
+    )
     assert counts == {"accepted": 3, "duplicate": 0, "rejected": 1}
     assert out[0] == "line 2: rejected: installments: total 999.00 differs from the open balance 1200.00"
-    assert rejected(app) == [("plan-1", 2, "installments: total 999.00 differs from the open "
-                                           "balance 1200.00")]
+    assert rejected(app) == [
+        ("plan-1", 2, "installments: total 999.00 differs from the open balance 1200.00")
+    ]
     assert "plan-1" not in inbox(app)
     f1 = invoice(app, "F-1")
     assert (f1.paid, f1.in_payment_plan) == (200, True)
@@ -124,15 +143,23 @@ def test_duplicates_inside_one_batch(app):
 
 def test_parked_then_released_within_a_batch_and_across_batches(app):
     other = dict(DEBTOR, id="D-2", name="Bleu SARL")
-    counts, _ = feed(app, payment("F-1", "200.00", "2026-03-05"),
-                     {"event_id": "ins-1", "type": "debtor.insolvency_opened",
-                      "occurred_at": "2026-03-20T10:00:00+01:00", "debtor_id": "D-2",
-                      "procedure": "sauvegarde", "judgment_date": "2026-03-20"},
-                     invoice_issued("F-1", "2026-04-01"),
-                     payment("F-9", "50.00", "2026-03-06"),
-                     invoice_issued("F-2", "2026-04-01", debtor=other),
-                     payment("F-1", "100.00", "2026-03-07"),
-                     batch_size=3)
+    counts, _ = feed(
+        app,
+        payment("F-1", "200.00", "2026-03-05"),
+        {
+            "event_id": "ins-1",
+            "type": "debtor.insolvency_opened",
+            "occurred_at": "2026-03-20T10:00:00+01:00",
+            "debtor_id": "D-2",
+            "procedure": "sauvegarde",
+            "judgment_date": "2026-03-20",
+        },
+        invoice_issued("F-1", "2026-04-01"),
+        payment("F-9", "50.00", "2026-03-06"),
+        invoice_issued("F-2", "2026-04-01", debtor=other),
+        payment("F-1", "100.00", "2026-03-07"),
+        batch_size=3,
+    )
     assert counts == {"accepted": 6, "duplicate": 0, "rejected": 0}
     state = inbox(app)
     assert state["pay-F-1-200.00-2026-03-05"] == ("applied", None)  # released in its batch
@@ -145,15 +172,19 @@ def test_parked_then_released_within_a_batch_and_across_batches(app):
 
 
 def test_an_invoice_issued_twice_in_a_batch_is_updated_and_planned_once(app):
-    counts, _ = feed(app, invoice_issued("F-1", "2026-04-01", event_id="a"),
-                     invoice_issued("F-1", "2026-04-20", "900.00", event_id="b"),
-                     invoice_issued("F-2", "2026-04-01", event_id="c"))
+    counts, _ = feed(
+        app,
+        invoice_issued("F-1", "2026-04-01", event_id="a"),
+        invoice_issued("F-1", "2026-04-20", "900.00", event_id="b"),
+        invoice_issued("F-2", "2026-04-01", event_id="c"),
+    )
     assert counts["accepted"] == 3
     f1 = invoice(app, "F-1")
     assert (f1.due_date, f1.amount_due) == (date(2026, 4, 20), 900)
     with transaction(app.sessions) as session:
-        steps = session.execute(select(PlannedStep.step).where(PlannedStep.invoice_id == f1.id)
-                                ).scalars().all()
+        steps = (
+            session.execute(select(PlannedStep.step).where(PlannedStep.invoice_id == f1.id)).scalars().all()
+        )
     assert len(steps) == len(set(steps)) > 0
 
 
@@ -187,22 +218,31 @@ def _write_then_park(original):
         row = accounting.invoice_by_number(session, event.invoice_number)
         row.paid += 1  # a write, then parked: only a savepoint can take it back
         raise accounting.Parked("invoice:elsewhere")
+
     return applier
 
 
-def test_an_applier_that_parks_after_writing_makes_the_batch_run_again_with_savepoints(
-        app, monkeypatch):
+def test_an_applier_that_parks_after_writing_makes_the_batch_run_again_with_savepoints(app, monkeypatch):
     stream = io.StringIO()
     configure_logging("INFO", stream=stream)
     try:
-        monkeypatch.setitem(accounting.APPLY, "credit_note.issued",
-                            _write_then_park(accounting.APPLY["credit_note.issued"]))
-        counts, _ = feed(app, invoice_issued("F-1", "2026-04-01"),
-                         payment("F-1", "200.00", "2026-03-05"),
-                         {"event_id": "cn-1", "type": "credit_note.issued",
-                          "occurred_at": "2026-03-06T10:00:00+01:00", "invoice_number": "F-1",
-                          "credit_note_number": "AV-1", "amount": "10.00"},
-                         invoice_issued("F-2", "2026-04-01"))
+        monkeypatch.setitem(
+            accounting.APPLY, "credit_note.issued", _write_then_park(accounting.APPLY["credit_note.issued"])
+        )
+        counts, _ = feed(
+            app,
+            invoice_issued("F-1", "2026-04-01"),
+            payment("F-1", "200.00", "2026-03-05"),
+            {
+                "event_id": "cn-1",
+                "type": "credit_note.issued",
+                "occurred_at": "2026-03-06T10:00:00+01:00",
+                "invoice_number": "F-1",
+                "credit_note_number": "AV-1",
+                "amount": "10.00",
+            },
+            invoice_issued("F-2", "2026-04-01"),
+        )
     finally:
         configure_logging("WARNING")
         logging.disable(logging.NOTSET)
@@ -214,14 +254,21 @@ def test_an_applier_that_parks_after_writing_makes_the_batch_run_again_with_save
     assert logged == ["event.accepted", "event.accepted", "event.parked", "event.accepted"]
 
 
-def test_an_applier_expected_never_to_park_is_retried_with_savepoints_if_it_does(
-        app, monkeypatch):
+def test_an_applier_expected_never_to_park_is_retried_with_savepoints_if_it_does(app, monkeypatch):
     def parks(session, event, now, policies):
         raise accounting.Parked("debtor:nobody")
+
     monkeypatch.setitem(accounting.APPLY, "debtor.updated", parks)
-    counts, _ = feed(app, invoice_issued("F-1", "2026-04-01"),
-                     {"event_id": "deb-1", "type": "debtor.updated",
-                      "occurred_at": "2026-03-06T10:00:00+01:00", "debtor": DEBTOR})
+    counts, _ = feed(
+        app,
+        invoice_issued("F-1", "2026-04-01"),
+        {
+            "event_id": "deb-1",
+            "type": "debtor.updated",
+            "occurred_at": "2026-03-06T10:00:00+01:00",
+            "debtor": DEBTOR,
+        },
+    )
     assert counts["accepted"] == 2
     assert inbox(app)["deb-1"] == ("parked", "debtor:nobody")
 
@@ -233,9 +280,8 @@ def _savepoint_path(app, lines: list[tuple[int, bytes]], batch_size: int) -> Non
     """How ``relance ingest`` applied a stream before batches: a savepoint per event."""
     for start in range(0, len(lines), batch_size):
         with transaction(app.sessions) as session:
-            for number, raw in lines[start:start + batch_size]:
-                ingest_one(session, raw, app.clock.now(), app.ctx, source="feed.jsonl",
-                           line_no=number)
+            for number, raw in lines[start : start + batch_size]:
+                ingest_one(session, raw, app.clock.now(), app.ctx, source="feed.jsonl", line_no=number)
 
 
 def _store(app) -> dict[str, list]:
@@ -243,25 +289,32 @@ def _store(app) -> dict[str, list]:
         numbers = dict(session.execute(select(InvoiceRow.id, InvoiceRow.number)).all())
 
         def rows(model, order):  # without the ids the database numbers
-            columns = [c.key for c in model.__table__.columns
-                       if c.key != "invoice_id" and not (c.key == "id" and c.autoincrement is True)]
+            columns = [
+                c.key
+                for c in model.__table__.columns
+                if c.key != "invoice_id" and not (c.key == "id" and c.autoincrement is True)
+            ]
             found = session.execute(select(model).order_by(*order)).scalars().all()
-            return [tuple(getattr(r, c) for c in columns)
-                    + ((numbers[r.invoice_id],) if hasattr(r, "invoice_id") else ()) for r in found]
+            return [
+                tuple(getattr(r, c) for c in columns)
+                + ((numbers[r.invoice_id],) if hasattr(r, "invoice_id") else ())
+                for r in found
+            ]
 
         steps = sorted(rows(PlannedStep, [PlannedStep.id]), key=lambda r: (r[-1], r[1]))
-        return {"inbox": rows(InboxEvent, [InboxEvent.id]),
-                "rejected": rows(RejectedEvent, [RejectedEvent.id]),
-                "invoices": rows(InvoiceRow, [InvoiceRow.number]),
-                "debtors": rows(DebtorRow, [DebtorRow.id]),
-                "payments": rows(PaymentRow, [PaymentRow.event_id]),
-                "steps": steps,
-                "evidence": rows(EvidenceRecord, [EvidenceRecord.seq]),
-                "head": rows(EvidenceHead, [EvidenceHead.id])}
+        return {
+            "inbox": rows(InboxEvent, [InboxEvent.id]),
+            "rejected": rows(RejectedEvent, [RejectedEvent.id]),
+            "invoices": rows(InvoiceRow, [InvoiceRow.number]),
+            "debtors": rows(DebtorRow, [DebtorRow.id]),
+            "payments": rows(PaymentRow, [PaymentRow.event_id]),
+            "steps": steps,
+            "evidence": rows(EvidenceRecord, [EvidenceRecord.seq]),
+            "head": rows(EvidenceHead, [EvidenceHead.id]),
+        }
 
 
-def test_a_feed_like_a_real_one_leaves_the_same_store_as_the_savepoint_path(database_url,
-                                                                          tmp_path):
+def test_a_feed_like_a_real_one_leaves_the_same_store_as_the_savepoint_path(database_url, tmp_path):
     from bench.ingest import Feed
 
     generator = Feed(seed=7, today=date(2026, 3, 12))
@@ -277,11 +330,18 @@ def test_a_feed_like_a_real_one_leaves_the_same_store_as_the_savepoint_path(data
     else:
         reference = make_test_app(database_url, tmp_path / "ref", START)
         with transaction(reference.sessions) as session:  # same schema: start from nothing
-            for model in (EvidenceRecord, EvidenceHead, PaymentRow, PlannedStep, InvoiceRow,
-                          DebtorRow, InboxEvent, RejectedEvent):
+            for model in (
+                EvidenceRecord,
+                EvidenceHead,
+                PaymentRow,
+                PlannedStep,
+                InvoiceRow,
+                DebtorRow,
+                InboxEvent,
+                RejectedEvent,
+            ):
                 session.query(model).delete()
-    _savepoint_path(reference, [(n, raw) for n, raw in _lines(io.BytesIO(text.encode()))
-                                if raw.strip()], 64)
+    _savepoint_path(reference, [(n, raw) for n, raw in _lines(io.BytesIO(text.encode())) if raw.strip()], 64)
     expected = _store(reference)
     reference.dispose()
     assert counts["rejected"] == len(expected["rejected"]) > 0
@@ -294,18 +354,21 @@ def test_an_import_refreshes_the_planner_statistics_as_its_tables_grow(app, monk
     from sqlalchemy import text
 
     monkeypatch.setattr(ingest_module, "ANALYZE_FIRST", 2)
-    events = [invoice_issued(f"F-S{i}", "2026-04-01", debtor={**DEBTOR, "id": f"D-S{i}"})
-              for i in range(6)]
-    ingest_stream(app, io.BytesIO("\n".join(json.dumps(e) for e in events).encode()), "t",
-                  io.StringIO(), batch_size=2)
+    events = [invoice_issued(f"F-S{i}", "2026-04-01", debtor={**DEBTOR, "id": f"D-S{i}"}) for i in range(6)]
+    ingest_stream(
+        app, io.BytesIO("\n".join(json.dumps(e) for e in events).encode()), "t", io.StringIO(), batch_size=2
+    )
     statistics = ingest_module.Statistics(app)
     if app.engine.dialect.name != "postgresql":
         assert statistics.next is None
         return
     with app.engine.connect() as connection:
-        estimated = connection.execute(text(
-            "SELECT reltuples FROM pg_class WHERE relname = 'planned_steps' "
-            "AND relnamespace = to_regnamespace(current_schema())")).scalar()
+        estimated = connection.execute(
+            text(
+                "SELECT reltuples FROM pg_class WHERE relname = 'planned_steps' "
+                "AND relnamespace = to_regnamespace(current_schema())"
+            )
+        ).scalar()
     assert estimated > 0  # never analyzed would be -1: the planner knows what was written
     statistics.after(5)
     assert statistics.next == 8  # 2 -> 4 -> 8: the next refresh once 8 events are applied

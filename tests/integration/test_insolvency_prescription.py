@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from handlers.adapters.orm import CaseRow, EvidenceRecord, MessageRow, PlannedStep
-from handlers.adapters.store import transaction
+from adapters.orm import CaseRow, EvidenceRecord, MessageRow, PlannedStep
+from adapters.store import transaction
 from tests.integration.test_flow import at
 from tests.support import DEBTOR, advance, ingest, invoice_issued, make_test_app
 
@@ -22,27 +22,41 @@ def app(database_url, tmp_path):
 
 
 def insolvency(judgment: str, bodacc: str | None = None) -> dict:
-    event = {"event_id": f"ins-{judgment}", "type": "debtor.insolvency_opened",
-             "occurred_at": f"{judgment}T12:00:00+02:00", "debtor_id": "D-1",
-             "procedure": "redressement", "judgment_date": judgment}
+    event = {
+        "event_id": f"ins-{judgment}",
+        "type": "debtor.insolvency_opened",
+        "occurred_at": f"{judgment}T12:00:00+02:00",
+        "debtor_id": "D-1",
+        "procedure": "redressement",
+        "judgment_date": judgment,
+    }
     if bodacc:
         event["bodacc_published_on"] = bodacc
     return event
 
 
 def test_insolvency_freezes_dunning_and_opens_a_claim_case_due_two_months_after_bodacc(app):
-    ingest(app, invoice_issued("F-1", "2026-04-01", "1200.00"),
-           invoice_issued("F-2", "2026-05-29", "300.00", issued="2026-04-29"))
+    ingest(
+        app,
+        invoice_issued("F-1", "2026-04-01", "1200.00"),
+        invoice_issued("F-2", "2026-05-29", "300.00", issued="2026-04-29"),
+    )
     advance(app, at("2026-04-07 09:00"))  # notice of F-1 sent
     app.clock.set(at("2026-05-15 12:00"))
     assert ingest(app, insolvency("2026-05-12", bodacc="2026-05-31")) == ["accepted"]
     advance(app, at("2026-05-15 12:00"))
     with transaction(app.sessions) as session:
         case = session.execute(select(CaseRow)).scalar_one()
-        pending = session.execute(select(PlannedStep.step).where(
-            PlannedStep.status.in_(("planned", "emitted")))).scalars().all()
-        sent_after = session.execute(select(MessageRow).where(
-            MessageRow.created_at > at("2026-05-12 00:00"))).scalars().all()
+        pending = (
+            session.execute(select(PlannedStep.step).where(PlannedStep.status.in_(("planned", "emitted"))))
+            .scalars()
+            .all()
+        )
+        sent_after = (
+            session.execute(select(MessageRow).where(MessageRow.created_at > at("2026-05-12 00:00")))
+            .scalars()
+            .all()
+        )
     assert case.kind == "claim_declaration"
     assert case.recommended_procedure == "declaration_de_creance"
     assert case.deadline == date(2026, 7, 31)  # BODACC 31 May + 2 months
@@ -74,15 +88,20 @@ def test_a_claim_close_to_prescription_is_warned_and_noted_on_the_open_case(app)
     recent = invoice_issued("F-C", "2025-06-30", "80.00", issued="2025-05-30", debtor=consumer)
     ingest(app, old, recent)
     with transaction(app.sessions) as session:
-        warn = dict(session.execute(
-            select(PlannedStep.invoice_id, PlannedStep.due_at)
-            .where(PlannedStep.step == "prescription_warning")).all())
+        warn = dict(
+            session.execute(
+                select(PlannedStep.invoice_id, PlannedStep.due_at).where(
+                    PlannedStep.step == "prescription_warning"
+                )
+            ).all()
+        )
     # business: delivered 15 Dec 2021 + 5 years - 6 months = 15 June 2026 (a Monday)
     # consumer: issued 30 May 2025 + 2 years - 6 months = 30 Nov 2026 (a Monday)
     assert sorted(warn.values()) == [at("2026-06-15 09:00"), at("2026-11-30 09:00")]
     advance(app, at("2026-06-15 09:00"))
     with transaction(app.sessions) as session:
-        record = session.execute(select(EvidenceRecord).where(
-            EvidenceRecord.kind == "prescription.warning")).scalar_one()
+        record = session.execute(
+            select(EvidenceRecord).where(EvidenceRecord.kind == "prescription.warning")
+        ).scalar_one()
     assert record.invoice_numbers == ["F-OLD"]
     assert "time-barred on 2026-12-15" in record.payload

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from handlers.adapters.orm import (
+from adapters.orm import (
     EvidenceRecord,
     InvoiceRow,
     MessageRow,
@@ -28,13 +28,12 @@ from handlers.adapters.orm import (
     PlannedStep,
     RejectedEvent,
 )
-from handlers.adapters.store import transaction
+from adapters.store import transaction
 from tests import support
 from tests.support import ingest, invoice_issued, make_test_app, payment
 
 PARIS = ZoneInfo("Europe/Paris")
-LADDER = ("pre_due", "due", "notice", "reminder_1", "reminder_2", "reminder_3",
-          "formal_notice", "escalation")
+LADDER = ("pre_due", "due", "notice", "reminder_1", "reminder_2", "reminder_3", "formal_notice", "escalation")
 
 
 def at(text: str) -> datetime:
@@ -55,11 +54,17 @@ def run_until(app, limit: str) -> None:
     app.clock.set(max(end, app.clock.now()))
 
 
-def plan_event(*installments: tuple[str, str], numbers=("F-1",), event_id="plan-1",
-               at_text="2026-03-10T10:00:00+01:00") -> dict:
-    return {"event_id": event_id, "type": "payment_plan.agreed", "occurred_at": at_text,
-            "debtor_id": "D-1", "invoice_numbers": list(numbers),
-            "installments": [{"due_date": d, "amount": a} for d, a in installments]}
+def plan_event(
+    *installments: tuple[str, str], numbers=("F-1",), event_id="plan-1", at_text="2026-03-10T10:00:00+01:00"
+) -> dict:
+    return {
+        "event_id": event_id,
+        "type": "payment_plan.agreed",
+        "occurred_at": at_text,
+        "debtor_id": "D-1",
+        "invoice_numbers": list(numbers),
+        "installments": [{"due_date": d, "amount": a} for d, a in installments],
+    }
 
 
 TWO = (("2026-04-15", "500.00"), ("2026-05-16", "700.00"))
@@ -78,14 +83,18 @@ def pay(app, when: str, number: str, amount: str) -> None:
 def messages(app) -> list[tuple[str, str, str, str]]:
     with transaction(app.sessions) as session:
         rows = session.execute(select(MessageRow).order_by(MessageRow.id)).scalars().all()
-    return [(r.created_at.astimezone(PARIS).isoformat(), r.step, r.channel, r.body_text)
-            for r in rows]
+    return [(r.created_at.astimezone(PARIS).isoformat(), r.step, r.channel, r.body_text) for r in rows]
 
 
 def evidence(app, kind: str) -> list[dict]:
     with transaction(app.sessions) as session:
-        rows = session.execute(select(EvidenceRecord).where(EvidenceRecord.kind == kind)
-                               .order_by(EvidenceRecord.seq)).scalars().all()
+        rows = (
+            session.execute(
+                select(EvidenceRecord).where(EvidenceRecord.kind == kind).order_by(EvidenceRecord.seq)
+            )
+            .scalars()
+            .all()
+        )
     return [json.loads(r.payload) | {"at": r.at.astimezone(PARIS).isoformat()} for r in rows]
 
 
@@ -139,22 +148,21 @@ def test_paying_every_installment_on_time_completes_the_plan(app):
     run_until(app, "2026-07-31 00:00")
     # installment 1's due reminder is skipped (paid the day before); installment 2's, due
     # Monday 18 May, was cancelled with the plan when the last payment completed it
-    assert [step for _, step, _, _ in messages(app)] == [
-        "installment_1_pre_due", "installment_2_pre_due"]
+    assert [step for _, step, _, _ in messages(app)] == ["installment_1_pre_due", "installment_2_pre_due"]
     assert evidence(app, "deadline.expired") == []
     with transaction(app.sessions) as session:
         plan = session.execute(select(PaymentPlanRow)).scalar_one()
         invoice = session.execute(select(InvoiceRow)).scalar_one()
     assert (plan.status, plan.reason) == ("completed", "every installment paid")
     assert invoice.status == "settled" and not invoice.in_payment_plan
-    assert [e["reason"] for e in evidence(app, "payment_plan.completed")] == [
-        "every installment paid"]
+    assert [e["reason"] for e in evidence(app, "payment_plan.completed")] == ["every installment paid"]
     planned = steps(app)
     assert (planned["installment_1_due"].status, planned["installment_1_due"].reason) == (
-        "skipped", "installment 1 paid")
+        "skipped",
+        "installment 1 paid",
+    )
     for name in ("installment_2_due", "installment_2_deadline"):
-        assert (planned[name].status, planned[name].reason) == ("cancelled",
-                                                                "payment plan completed")
+        assert (planned[name].status, planned[name].reason) == ("cancelled", "payment plan completed")
 
 
 def test_a_missed_installment_breaks_the_plan_and_dunning_resumes(app):
@@ -180,7 +188,8 @@ def test_a_missed_installment_breaks_the_plan_and_dunning_resumes(app):
     sent = messages(app)
     assert [(when, step) for when, step, _, _ in sent][-2:] == [
         ("2026-05-18T09:00:00+02:00", "installment_2_due"),
-        ("2026-05-19T09:00:00+02:00", "notice")]
+        ("2026-05-19T09:00:00+02:00", "notice"),
+    ]
     assert "700,00 €" in sent[-1][3]
     planned = steps(app)
     assert planned["notice"].status == "done"
@@ -198,8 +207,7 @@ def test_missing_the_first_installment_cancels_the_later_ones(app):
     assert expired["at"] == "2026-04-16T00:00:00+02:00"
     planned = steps(app)
     for name in ("installment_2_pre_due", "installment_2_due", "installment_2_deadline"):
-        assert (planned[name].status, planned[name].reason) == ("cancelled",
-                                                                "payment plan broken")
+        assert (planned[name].status, planned[name].reason) == ("cancelled", "payment plan broken")
     # the whole 1 200,00 € is chased again, from the notice on the day of the break
     assert planned["notice"].status == "done"
     assert planned["notice"].due_at == at("2026-04-16 09:00")
@@ -214,14 +222,17 @@ def test_a_payment_pays_the_oldest_installments_first(app):
     run_until(app, "2026-04-15 12:00")
     sent = messages(app)
     assert [step for _, step, _, _ in sent] == ["installment_1_pre_due", "installment_1_due"]
-    assert ("Échéance n° 1 sur 2, au 15 avril 2026 : 200,00 € (sur 500,00 €, dont 300,00 € "
-            "déjà réglés)") in sent[-1][3]
+    assert (
+        "Échéance n° 1 sur 2, au 15 avril 2026 : 200,00 € (sur 500,00 €, dont 300,00 € déjà réglés)"
+    ) in sent[-1][3]
     assert "Montant à régler : 200,00 €" in sent[-1][3]
     pay(app, "2026-04-15 12:00", "F-1", "900.00")  # the rest of 1 and all of 2
     with transaction(app.sessions) as session:
-        paid = session.execute(select(PlanInstallment.seq, PlanInstallment.paid,
-                                      PlanInstallment.status)
-                               .order_by(PlanInstallment.seq)).all()
+        paid = session.execute(
+            select(PlanInstallment.seq, PlanInstallment.paid, PlanInstallment.status).order_by(
+                PlanInstallment.seq
+            )
+        ).all()
         plan = session.execute(select(PaymentPlanRow)).scalar_one()
     assert [tuple(r) for r in paid] == [(1, 500, "paid"), (2, 700, "paid")]
     assert plan.status == "completed"
@@ -230,15 +241,17 @@ def test_a_payment_pays_the_oldest_installments_first(app):
 
 
 def test_a_plan_over_two_invoices_survives_the_settlement_of_the_first(app):
-    ingest(app, invoice_issued("F-1", "2026-04-01", "500.00"),
-           invoice_issued("F-2", "2026-04-01", "700.00"))
+    ingest(app, invoice_issued("F-1", "2026-04-01", "500.00"), invoice_issued("F-2", "2026-04-01", "700.00"))
     agree(app, numbers=("F-1", "F-2"))
     run_until(app, "2026-04-14 12:00")
     pay(app, "2026-04-14 12:00", "F-1", "500.00")  # settles F-1, which carries the steps
     run_until(app, "2026-05-18 12:00")
     sent = messages(app)
     assert [step for _, step, _, _ in sent] == [
-        "installment_1_pre_due", "installment_2_pre_due", "installment_2_due"]
+        "installment_1_pre_due",
+        "installment_2_pre_due",
+        "installment_2_due",
+    ]
     assert "Factures couvertes par le plan : F-1, F-2." in sent[-1][3]
     pay(app, "2026-05-18 12:00", "F-2", "700.00")
     run_until(app, "2026-07-31 00:00")
@@ -249,19 +262,25 @@ def test_a_plan_over_two_invoices_survives_the_settlement_of_the_first(app):
 
 
 def test_an_installment_reminder_is_never_merged_with_a_ladder_step(app):
-    ingest(app, invoice_issued("F-1", "2026-04-01", "1200.00"),
-           invoice_issued("F-2", "2026-04-15", "300.00"))  # due the day of installment 1
+    ingest(
+        app, invoice_issued("F-1", "2026-04-01", "1200.00"), invoice_issued("F-2", "2026-04-15", "300.00")
+    )  # due the day of installment 1
     agree(app)
     run_until(app, "2026-04-15 12:00")
     sent = [(when[:10], step) for when, step, _, _ in messages(app)]
     # one e-mail per debtor and day: the installment goes first, F-2's step moves to the
     # next business day (its pre-due fell with installment 1's too)
-    assert sent == [("2026-04-10", "installment_1_pre_due"), ("2026-04-13", "pre_due"),
-                    ("2026-04-15", "installment_1_due")]
+    assert sent == [
+        ("2026-04-10", "installment_1_pre_due"),
+        ("2026-04-13", "pre_due"),
+        ("2026-04-15", "installment_1_due"),
+    ]
     with transaction(app.sessions) as session:
         due_f2 = session.execute(
-            select(PlannedStep).join(InvoiceRow, InvoiceRow.id == PlannedStep.invoice_id)
-            .where(InvoiceRow.number == "F-2", PlannedStep.step == "due")).scalar_one()
+            select(PlannedStep)
+            .join(InvoiceRow, InvoiceRow.id == PlannedStep.invoice_id)
+            .where(InvoiceRow.number == "F-2", PlannedStep.step == "due")
+        ).scalar_one()
     assert (due_f2.status, due_f2.due_at) == ("planned", at("2026-04-16 09:00"))
     pre_due_f2 = next(body for _, step, _, body in messages(app) if step == "pre_due")
     assert "F-1" not in pre_due_f2  # an invoice in a plan is not listed as overdue
@@ -271,8 +290,7 @@ def test_a_plan_whose_total_differs_from_the_balance_is_rejected(app):
     ingest(app, invoice_issued("F-1", "2026-04-01", "1200.00"))
     app.clock.set(at("2026-03-10 10:00"))
     bad = plan_event(("2026-04-15", "500.00"), ("2026-05-15", "600.00"))
-    assert ingest(app, bad) == [
-        "installments: total 1100.00 differs from the open balance 1200.00"]
+    assert ingest(app, bad) == ["installments: total 1100.00 differs from the open balance 1200.00"]
     with transaction(app.sessions) as session:
         assert session.execute(select(func.count()).select_from(PaymentPlanRow)).scalar() == 0
         assert session.execute(select(RejectedEvent.event_id)).scalar_one() == "plan-1"
@@ -285,5 +303,4 @@ def test_an_invoice_cannot_be_in_two_active_plans(app):
     ingest(app, invoice_issued("F-1", "2026-04-01", "1200.00"))
     agree(app)
     again = plan_event(("2026-06-15", "1200.00"), event_id="plan-2")
-    assert ingest(app, again) == [
-        "invoice_numbers: F-1 is already in an active payment plan"]
+    assert ingest(app, again) == ["invoice_numbers: F-1 is already in an active payment plan"]

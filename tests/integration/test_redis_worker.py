@@ -5,17 +5,18 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from config.bootstrap import attach_publisher, build_app, make_broker, prepare_store
+from adapters.orm import MessageRow, PlannedStep
+from adapters.publisher import QUEUE
+from adapters.store import transaction
+from config.bootstrap import attach_publisher, build_app, prepare_store
 from config.settings import Settings
-from handlers.adapters.orm import MessageRow, PlannedStep
-from handlers.adapters.publisher import QUEUE
-from handlers.adapters.store import transaction
 from handlers.messages import StepDue
 from handlers.ports import VirtualClock
 from scheduler.tick import tick
 from tests.flowtime import T0
 from tests.integration.test_flow import at
 from tests.support import ingest, invoice_issued
+from worker.broker import make_broker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -26,10 +27,16 @@ def running(postgres_url, redis_url, redis_namespace, smtp_server, tmp_path):
     from worker import broker as broker_setup
     from worker import runtime
 
-    settings = Settings(data_dir=tmp_path, database_url=postgres_url, redis_url=redis_url,
-                        redis_namespace=redis_namespace, smtp_host="127.0.0.1",
-                        smtp_port=smtp_server.port, smtp_tls="none",
-                        sender="Relance <relance@creancier.example>")
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=postgres_url,
+        redis_url=redis_url,
+        redis_namespace=redis_namespace,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_server.port,
+        smtp_tls="none",
+        sender="Relance <relance@creancier.example>",
+    )
     app = build_app(settings, clock=VirtualClock(T0))
     prepare_store(app, auto_migrate=True)
     broker = broker_setup.use(make_broker(settings))
@@ -76,10 +83,10 @@ def test_producers_can_send_accounting_events_to_the_actor(running):
     from handlers.messages import AccountingEventReceived
 
     app, broker, _ = running
-    app.publisher.publish([AccountingEventReceived(json.dumps(invoice_issued("F-9", "2026-05-04")),
-                                                   "erp")])
+    app.publisher.publish([AccountingEventReceived(json.dumps(invoice_issued("F-9", "2026-05-04")), "erp")])
     broker.join(QUEUE, timeout=20_000)
     with transaction(app.sessions) as session:
-        steps = session.execute(select(func.count()).select_from(PlannedStep).where(
-            PlannedStep.step != "prescription_warning")).scalar_one()
+        steps = session.execute(
+            select(func.count()).select_from(PlannedStep).where(PlannedStep.step != "prescription_warning")
+        ).scalar_one()
     assert steps == 7

@@ -6,19 +6,23 @@ from pathlib import Path
 
 import pytest
 
-from handlers.adapters.compose import email_bytes
-from handlers.adapters.transports import SmtpMailer
+from adapters.compose import email_bytes
+from adapters.transports import SmtpMailer
 from handlers.ports import Outgoing, PermanentFailure, TransientFailure
 from tests.flowtime import T0
 
 
 def outgoing(subject: str = "2e relance pour facture impayée : F-1") -> Outgoing:
-    content = email_bytes(sender="Relance <relance@creancier.example>",
-                          recipient="compta@acme.example", subject=subject,
-                          body_text="Montant dû : 1 234,56 €\n", message_id="<abc@creancier.example>",
-                          at=T0, step="reminder_2")
-    return Outgoing("<abc@creancier.example>", "email", "compta@acme.example", subject, content,
-                    "D-1")
+    content = email_bytes(
+        sender="Relance <relance@creancier.example>",
+        recipient="compta@acme.example",
+        subject=subject,
+        body_text="Montant dû : 1 234,56 €\n",
+        message_id="<abc@creancier.example>",
+        at=T0,
+        step="reminder_2",
+    )
+    return Outgoing("<abc@creancier.example>", "email", "compta@acme.example", subject, content, "D-1")
 
 
 def test_starttls_delivers_the_exact_message_with_its_message_id(smtp_starttls_server):
@@ -76,8 +80,7 @@ def test_a_refused_message_leaves_the_connection_usable_for_the_next(smtp_server
     assert smtp_server.subjects() == ["accepted"]
 
 
-def test_a_connection_the_server_dropped_is_opened_again_and_the_message_goes_once(
-        smtp_server_dropping_idle):
+def test_a_connection_the_server_dropped_is_opened_again_and_the_message_goes_once(smtp_server_dropping_idle):
     sink = smtp_server_dropping_idle
     mailer = SmtpMailer("127.0.0.1", sink.port, "none", timeout=5)
     mailer.transmit(outgoing("before"))
@@ -119,20 +122,27 @@ def test_a_closed_port_is_a_transient_failure():
 def test_an_email_refused_for_good_is_sent_again_by_post(smtp_server, tmp_path):
     from sqlalchemy import select
 
-    from handlers.adapters.orm import DebtorRow, MessageRow
-    from handlers.adapters.store import transaction
+    from adapters.orm import DebtorRow, MessageRow
+    from adapters.store import transaction
     from tests.integration.test_flow import at
     from tests.support import advance, ingest, invoice_issued, make_test_app
 
-    app = make_test_app(f"sqlite:///{tmp_path / 'r.db'}", tmp_path, at("2026-03-02 10:00"),
-                        smtp_host="127.0.0.1", smtp_port=smtp_server.port, smtp_tls="none")
+    app = make_test_app(
+        f"sqlite:///{tmp_path / 'r.db'}",
+        tmp_path,
+        at("2026-03-02 10:00"),
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_server.port,
+        smtp_tls="none",
+    )
     ingest(app, invoice_issued("F-1", "2026-04-01"))
     smtp_server.answer = "550 5.1.1 mailbox unavailable"
-    advance(app, at("2026-03-27 09:00"))   # pre_due e-mail refused
-    advance(app, at("2026-03-27 09:01"))   # the step, re-planned, goes by post
+    advance(app, at("2026-03-27 09:00"))  # pre_due e-mail refused
+    advance(app, at("2026-03-27 09:01"))  # the step, re-planned, goes by post
     with transaction(app.sessions) as session:
-        sent = session.execute(select(MessageRow.step, MessageRow.channel, MessageRow.status)
-                               .order_by(MessageRow.id)).all()
+        sent = session.execute(
+            select(MessageRow.step, MessageRow.channel, MessageRow.status).order_by(MessageRow.id)
+        ).all()
         bounced = session.get(DebtorRow, "D-1").email_bounced
     assert sent == [("pre_due", "email", "failed"), ("pre_due", "letter", "sent")]
     assert bounced is True

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import delete, func, select, update
 
-from handlers.adapters.orm import EvidenceRecord
-from handlers.adapters.store import transaction
+from adapters.orm import EvidenceRecord
+from adapters.store import transaction
 from relance.reports import verify_chain
 from tests.integration.test_flow import at
 from tests.support import advance, ingest, invoice_issued, make_test_app, payment
@@ -35,11 +35,11 @@ def test_an_untouched_chain_verifies(app):
 
 def test_an_altered_record_is_named(app):
     with transaction(app.sessions) as session:
-        session.execute(update(EvidenceRecord).where(EvidenceRecord.seq == 3).values(
-            payload=EvidenceRecord.payload + " "))
+        session.execute(
+            update(EvidenceRecord).where(EvidenceRecord.seq == 3).values(payload=EvidenceRecord.payload + " ")
+        )
     check = verify_chain(app)
-    assert (check.ok, check.broken_seq, check.reason) == (
-        False, 3, "content does not match its hash")
+    assert (check.ok, check.broken_seq, check.reason) == (False, 3, "content does not match its hash")
 
 
 def test_an_altered_record_with_a_recomputed_hash_breaks_the_next_link(app):
@@ -50,8 +50,7 @@ def test_an_altered_record_with_a_recomputed_hash_breaks_the_next_link(app):
         row.payload = row.payload.replace("}", ',"forged":true}', 1)
         row.hash = record_hash(row.prev_hash, row.seq, row.at, row.kind, row.payload)
     check = verify_chain(app)
-    assert (check.ok, check.broken_seq, check.reason) == (
-        False, 3, "previous-hash link does not match")
+    assert (check.ok, check.broken_seq, check.reason) == (False, 3, "previous-hash link does not match")
 
 
 def test_a_deleted_record_is_named(app):
@@ -79,17 +78,18 @@ def test_a_truncated_chain_is_detected_through_its_head(app):
         session.execute(delete(EvidenceRecord).where(EvidenceRecord.seq >= total - 1))
     check = verify_chain(app)
     assert (check.ok, check.broken_seq, check.reason) == (
-        False, total - 1, "records after this one were removed")
+        False,
+        total - 1,
+        "records after this one were removed",
+    )
 
 
 def test_the_command_exits_1_and_names_the_record(app, capsys, monkeypatch):
     from relance.cli import main
 
     with transaction(app.sessions) as session:
-        session.execute(update(EvidenceRecord).where(EvidenceRecord.seq == 5).values(
-            kind="reminder.skipped"))
-    monkeypatch.setenv("RELANCE_DATABASE_URL", str(app.engine.url.render_as_string(
-        hide_password=False)))
+        session.execute(update(EvidenceRecord).where(EvidenceRecord.seq == 5).values(kind="reminder.skipped"))
+    monkeypatch.setenv("RELANCE_DATABASE_URL", str(app.engine.url.render_as_string(hide_password=False)))
     assert main(["evidence", "verify", "--data-dir", str(app.settings.data_dir)]) == 1
     out = capsys.readouterr().out.strip()
     assert out == "broken at record 5: content does not match its hash (4 records verified before it)"

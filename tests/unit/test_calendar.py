@@ -35,24 +35,24 @@ def utc(*args: int) -> datetime:
 @pytest.mark.parametrize(
     ("day", "expected"),
     [
-        (date(2026, 3, 16), True),   # an ordinary Monday
-        (date(2026, 3, 20), True),   # an ordinary Friday
+        (date(2026, 3, 16), True),  # an ordinary Monday
+        (date(2026, 3, 20), True),  # an ordinary Friday
         (date(2026, 3, 21), False),  # Saturday
         (date(2026, 3, 22), False),  # Sunday
-        (date(2026, 1, 1), False),   # Jour de l'an, a Thursday
-        (date(2026, 1, 2), True),    # the Friday after it
-        (date(2026, 4, 3), True),    # Good Friday is not a holiday in France (outside Alsace-Moselle)
-        (date(2026, 4, 6), False),   # Lundi de Pâques
-        (date(2026, 5, 1), False),   # Fête du travail, a Friday
-        (date(2026, 5, 8), False),   # Victoire 1945, a Friday
+        (date(2026, 1, 1), False),  # Jour de l'an, a Thursday
+        (date(2026, 1, 2), True),  # the Friday after it
+        (date(2026, 4, 3), True),  # Good Friday is not a holiday in France (outside Alsace-Moselle)
+        (date(2026, 4, 6), False),  # Lundi de Pâques
+        (date(2026, 5, 1), False),  # Fête du travail, a Friday
+        (date(2026, 5, 8), False),  # Victoire 1945, a Friday
         (date(2026, 5, 14), False),  # Ascension, a Thursday
-        (date(2026, 5, 15), True),   # the "pont" Friday is a working day
+        (date(2026, 5, 15), True),  # the "pont" Friday is a working day
         (date(2026, 5, 25), False),  # Lundi de Pentecôte
         (date(2026, 7, 14), False),  # Fête nationale, a Tuesday
         (date(2026, 8, 15), False),  # Assomption, falls on a Saturday anyway
-        (date(2026, 11, 11), False), # Armistice, a Wednesday
+        (date(2026, 11, 11), False),  # Armistice, a Wednesday
         (date(2026, 12, 24), True),  # Christmas Eve is a working day
-        (date(2026, 12, 25), False), # Noël, a Friday
+        (date(2026, 12, 25), False),  # Noël, a Friday
     ],
 )
 def test_a_day_is_a_french_business_day_only_on_weekdays_that_are_not_public_holidays(day, expected):
@@ -65,11 +65,11 @@ def test_a_day_is_a_french_business_day_only_on_weekdays_that_are_not_public_hol
         (date(2026, 3, 18), date(2026, 3, 18)),  # a business day stays where it is
         (date(2026, 3, 21), date(2026, 3, 23)),  # Saturday -> Monday
         (date(2026, 3, 22), date(2026, 3, 23)),  # Sunday -> Monday
-        (date(2026, 1, 1), date(2026, 1, 2)),    # 1 January (Thu) -> Fri 2 January
-        (date(2026, 4, 4), date(2026, 4, 7)),    # Sat before Easter Monday -> Tuesday
-        (date(2026, 4, 6), date(2026, 4, 7)),    # Easter Monday -> Tuesday
-        (date(2026, 5, 1), date(2026, 5, 4)),    # Fri 1 May -> Sat, Sun skipped -> Mon 4 May
-        (date(2026, 5, 8), date(2026, 5, 11)),   # Fri 8 May -> Mon 11 May
+        (date(2026, 1, 1), date(2026, 1, 2)),  # 1 January (Thu) -> Fri 2 January
+        (date(2026, 4, 4), date(2026, 4, 7)),  # Sat before Easter Monday -> Tuesday
+        (date(2026, 4, 6), date(2026, 4, 7)),  # Easter Monday -> Tuesday
+        (date(2026, 5, 1), date(2026, 5, 4)),  # Fri 1 May -> Sat, Sun skipped -> Mon 4 May
+        (date(2026, 5, 8), date(2026, 5, 11)),  # Fri 8 May -> Mon 11 May
         (date(2026, 5, 14), date(2026, 5, 15)),  # Ascension (Thu) -> Fri 15 May
         (date(2026, 5, 23), date(2026, 5, 26)),  # Sat before Pentecost -> Sun, Mon holiday -> Tue
         (date(2026, 5, 25), date(2026, 5, 26)),  # Pentecost Monday -> Tuesday
@@ -77,7 +77,7 @@ def test_a_day_is_a_french_business_day_only_on_weekdays_that_are_not_public_hol
         (date(2026, 8, 15), date(2026, 8, 17)),  # 15 August (Sat) -> Mon 17
         (date(2026, 12, 25), date(2026, 12, 28)),  # Christmas (Fri) -> Mon 28
         (date(2026, 12, 31), date(2026, 12, 31)),  # Thu 31 Dec is a business day
-        (date(2027, 1, 1), date(2027, 1, 4)),    # Fri 1 Jan 2027 -> Mon 4 Jan (year boundary)
+        (date(2027, 1, 1), date(2027, 1, 4)),  # Fri 1 Jan 2027 -> Mon 4 Jan (year boundary)
     ],
 )
 def test_a_step_on_a_non_business_day_moves_to_the_next_french_business_day(day, expected):
@@ -133,12 +133,12 @@ def test_an_unknown_country_is_an_error_when_computing_the_sending_time():
 @pytest.mark.parametrize(
     ("day", "expected_utc"),
     [
-        (date(2026, 3, 27), utc(2026, 3, 27, 8, 0)),   # Friday before the change: CET, UTC+1
-        (date(2026, 3, 29), utc(2026, 3, 29, 7, 0)),   # the Sunday of the change, 09:00 is CEST
-        (date(2026, 3, 30), utc(2026, 3, 30, 7, 0)),   # Monday after: CEST, UTC+2
-        (date(2026, 10, 23), utc(2026, 10, 23, 7, 0)), # Friday before the return: still UTC+2
-        (date(2026, 10, 25), utc(2026, 10, 25, 8, 0)), # the Sunday of the return: CET again
-        (date(2026, 10, 26), utc(2026, 10, 26, 8, 0)), # Monday after: UTC+1
+        (date(2026, 3, 27), utc(2026, 3, 27, 8, 0)),  # Friday before the change: CET, UTC+1
+        (date(2026, 3, 29), utc(2026, 3, 29, 7, 0)),  # the Sunday of the change, 09:00 is CEST
+        (date(2026, 3, 30), utc(2026, 3, 30, 7, 0)),  # Monday after: CEST, UTC+2
+        (date(2026, 10, 23), utc(2026, 10, 23, 7, 0)),  # Friday before the return: still UTC+2
+        (date(2026, 10, 25), utc(2026, 10, 25, 8, 0)),  # the Sunday of the return: CET again
+        (date(2026, 10, 26), utc(2026, 10, 26, 8, 0)),  # Monday after: UTC+1
     ],
 )
 def test_the_window_opens_at_nine_paris_time_on_both_sides_of_a_daylight_saving_change(day, expected_utc):
@@ -181,20 +181,32 @@ def test_inside_the_window_on_a_business_day_the_message_goes_now(now, expected)
     ("now", "expected", "why"),
     [
         (utc(2026, 3, 16, 7, 0), utc(2026, 3, 16, 8, 0), "08:00 Paris Monday -> 09:00 the same day"),
-        (utc(2026, 3, 16, 23, 30), utc(2026, 3, 17, 8, 0),
-         "00:30 Paris on Tuesday (still Monday in UTC) -> Tuesday 09:00"),
+        (
+            utc(2026, 3, 16, 23, 30),
+            utc(2026, 3, 17, 8, 0),
+            "00:30 Paris on Tuesday (still Monday in UTC) -> Tuesday 09:00",
+        ),
         (utc(2026, 3, 16, 17, 0), utc(2026, 3, 17, 8, 0), "18:00 Paris: the window is closed -> next day"),
         (utc(2026, 3, 16, 17, 30), utc(2026, 3, 17, 8, 0), "18:30 Paris Monday -> Tuesday 09:00"),
         (utc(2026, 3, 20, 18, 0), utc(2026, 3, 23, 8, 0), "19:00 Paris Friday -> Monday 09:00"),
-        (utc(2026, 3, 28, 9, 0), utc(2026, 3, 30, 7, 0),
-         "Saturday before the DST change -> Monday 09:00 CEST = 07:00 UTC"),
-        (utc(2026, 3, 29, 6, 0), utc(2026, 3, 30, 7, 0),
-         "Sunday 08:00 CEST (before the window) is still not a business day -> Monday"),
+        (
+            utc(2026, 3, 28, 9, 0),
+            utc(2026, 3, 30, 7, 0),
+            "Saturday before the DST change -> Monday 09:00 CEST = 07:00 UTC",
+        ),
+        (
+            utc(2026, 3, 29, 6, 0),
+            utc(2026, 3, 30, 7, 0),
+            "Sunday 08:00 CEST (before the window) is still not a business day -> Monday",
+        ),
         (utc(2026, 5, 1, 8, 0), utc(2026, 5, 4, 7, 0), "10:00 on Fri 1 May (holiday) -> Mon 4 May 09:00"),
         (utc(2026, 4, 30, 18, 0), utc(2026, 5, 4, 7, 0), "20:00 Thu 30 Apr -> skips 1 May and weekend"),
         (utc(2026, 5, 13, 17, 0), utc(2026, 5, 15, 7, 0), "19:00 Wed 13 May -> skips Ascension -> Fri"),
-        (utc(2026, 10, 23, 17, 0), utc(2026, 10, 26, 8, 0),
-         "19:00 Fri 23 Oct (UTC+2) -> Mon 26 Oct 09:00 CET = 08:00 UTC"),
+        (
+            utc(2026, 10, 23, 17, 0),
+            utc(2026, 10, 26, 8, 0),
+            "19:00 Fri 23 Oct (UTC+2) -> Mon 26 Oct 09:00 CET = 08:00 UTC",
+        ),
         (utc(2026, 12, 24, 17, 30), utc(2026, 12, 28, 8, 0), "18:30 Christmas Eve -> Mon 28 Dec"),
     ],
 )

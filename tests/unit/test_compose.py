@@ -7,28 +7,43 @@ from email.policy import default
 
 import pytest
 
-from handlers.adapters.compose import email_bytes, encoded_words
+from adapters.compose import email_bytes, encoded_words
 from tests.flowtime import T0
 
 LONG_NAME = "Société Générale des Eaux de la Ville de Lyon et de sa Région <relance@creancier.example>"
 
 
-def build(subject: str = "Rappel", sender: str = "Relance <relance@creancier.example>",
-          body_text: str = "Montant dû : 1 234,56 €\n", body_html: str | None = "<p>dû</p>\n") -> bytes:
-    return email_bytes(sender=sender, recipient="compta@acme.example", subject=subject,
-                       body_text=body_text, body_html=body_html,
-                       message_id="<m-1@creancier.example>", at=T0, step="reminder_2")
+def build(
+    subject: str = "Rappel",
+    sender: str = "Relance <relance@creancier.example>",
+    body_text: str = "Montant dû : 1 234,56 €\n",
+    body_html: str | None = "<p>dû</p>\n",
+) -> bytes:
+    return email_bytes(
+        sender=sender,
+        recipient="compta@acme.example",
+        subject=subject,
+        body_text=body_text,
+        body_html=body_html,
+        message_id="<m-1@creancier.example>",
+        at=T0,
+        step="reminder_2",
+    )
 
 
-@pytest.mark.parametrize("subject", [
-    "2e relance pour facture impayée : F-1",
-    "Facture F-00001 à échéance le 1er avril 2026, montant 1 234,56 € (rappel très aimable, "
-    "avant la date) — encore des caractères accentués : éèàùç ÉÈÀ œ æ 😀",
-    "Plain ASCII subject",
-    "é",
-])
-@pytest.mark.parametrize("sender", [LONG_NAME, "Relance <relance@creancier.example>",
-                                    "relance@creancier.example"])
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "2e relance pour facture impayée : F-1",
+        "Facture F-00001 à échéance le 1er avril 2026, montant 1 234,56 € (rappel très aimable, "
+        "avant la date) — encore des caractères accentués : éèàùç ÉÈÀ œ æ 😀",
+        "Plain ASCII subject",
+        "é",
+    ],
+)
+@pytest.mark.parametrize(
+    "sender", [LONG_NAME, "Relance <relance@creancier.example>", "relance@creancier.example"]
+)
 def test_headers_read_back_exactly_and_no_line_exceeds_78_octets(subject, sender):
     content = build(subject, sender)
     parsed = message_from_bytes(content, policy=default)

@@ -36,9 +36,15 @@ INVOICE = {
 
 VALID: dict[str, dict[str, Any]] = {
     "invoice.issued": {"invoice": INVOICE, "debtor": DEBTOR},
-    "invoice.updated": {"invoice": {**INVOICE, "amount_due": "1100.00", "late_penalty_rate": "0.15",
-                                    "payment_url": "https://pay.example/F-2026-001",
-                                    "delivered_on": "2026-02-27"}},
+    "invoice.updated": {
+        "invoice": {
+            **INVOICE,
+            "amount_due": "1100.00",
+            "late_penalty_rate": "0.15",
+            "payment_url": "https://pay.example/F-2026-001",
+            "delivered_on": "2026-02-27",
+        }
+    },
     "invoice.cancelled": {"invoice_number": "F-2026-001"},
     "payment.received": {"invoice_number": "F-2026-001", "amount": "200.50", "paid_on": "2026-04-02"},
     "credit_note.issued": {"invoice_number": "F-2026-001", "credit_note_number": "AV-7", "amount": "99.99"},
@@ -48,15 +54,32 @@ VALID: dict[str, dict[str, Any]] = {
     "payment_plan.agreed": {
         "debtor_id": "D-1",
         "invoice_numbers": ["F-2026-001", "F-2026-002"],
-        "installments": [{"due_date": "2026-05-05", "amount": "600.00"},
-                         {"due_date": "2026-06-05", "amount": "600.00"}],
+        "installments": [
+            {"due_date": "2026-05-05", "amount": "600.00"},
+            {"due_date": "2026-06-05", "amount": "600.00"},
+        ],
     },
-    "debtor.updated": {"debtor": {**DEBTOR, "kind": "consumer", "language": "en", "email": None,
-                                  "timezone": "America/Martinique", "opt_out": True}},
-    "debtor.insolvency_opened": {"debtor_id": "D-1", "procedure": "redressement",
-                                 "judgment_date": "2026-04-10", "bodacc_published_on": "2026-04-20"},
-    "delivery.status": {"message_id": "<abc123@relance.example>", "status": "bounced",
-                        "at": "2026-04-01T10:15:00Z"},
+    "debtor.updated": {
+        "debtor": {
+            **DEBTOR,
+            "kind": "consumer",
+            "language": "en",
+            "email": None,
+            "timezone": "America/Martinique",
+            "opt_out": True,
+        }
+    },
+    "debtor.insolvency_opened": {
+        "debtor_id": "D-1",
+        "procedure": "redressement",
+        "judgment_date": "2026-04-10",
+        "bodacc_published_on": "2026-04-20",
+    },
+    "delivery.status": {
+        "message_id": "<abc123@relance.example>",
+        "status": "bounced",
+        "at": "2026-04-01T10:15:00Z",
+    },
 }
 
 
@@ -132,7 +155,10 @@ def test_defaults_apply_when_optional_debtor_fields_are_absent():
         del data["debtor"][key]
     debtor = parse_event(line(data)).debtor
     assert (debtor.language, debtor.timezone, debtor.email, debtor.opt_out) == (
-        "fr", "Europe/Paris", None, False,
+        "fr",
+        "Europe/Paris",
+        None,
+        False,
     )
 
 
@@ -180,8 +206,11 @@ REJECTIONS = [
     ("amount too large", with_value("invoice.amount_due", "1000000000000.00"), "invoice.amount_due:"),
     ("float rate", with_value("invoice.late_penalty_rate", 0.15), "invoice.late_penalty_rate:"),
     ("rate above 1", with_value("invoice.late_penalty_rate", "2"), "invoice.late_penalty_rate:"),
-    ("rate in exponent notation", with_value("invoice.late_penalty_rate", "1.5e-1"),
-     "invoice.late_penalty_rate:"),
+    (
+        "rate in exponent notation",
+        with_value("invoice.late_penalty_rate", "1.5e-1"),
+        "invoice.late_penalty_rate:",
+    ),
     ("NaN rate", with_value("invoice.late_penalty_rate", "NaN"), "invoice.late_penalty_rate:"),
     ("naive occurred_at", with_value("occurred_at", "2026-03-02T09:00:00"), "occurred_at:"),
     ("date as occurred_at", with_value("occurred_at", "2026-03-02"), "occurred_at:"),
@@ -189,8 +218,11 @@ REJECTIONS = [
     ("30 February", with_value("invoice.issue_date", "2026-02-30"), "invoice.issue_date:"),
     ("date not YYYY-MM-DD", with_value("invoice.issue_date", "01/03/2026"), "invoice.issue_date:"),
     ("date with time", with_value("invoice.due_date", "2026-03-31T00:00:00"), "invoice.due_date:"),
-    ("due before issue", with_value("invoice.due_date", "2026-02-28"),
-     "due_date must not be before issue_date"),
+    (
+        "due before issue",
+        with_value("invoice.due_date", "2026-02-28"),
+        "due_date must not be before issue_date",
+    ),
     ("debtor mismatch", with_value("invoice.debtor_id", "D-2"), "debtor_id"),
     ("unknown type", with_value("type", "invoice.paid"), "type:"),
     ("missing type", with_value("type", REMOVE), "type:"),
@@ -204,8 +236,11 @@ REJECTIONS = [
     ("control char in name", with_value("debtor.name", "Evil\x07Corp"), "debtor.name:"),
     ("line separator in name", with_value("debtor.name", "Evil\u2028Corp"), "debtor.name:"),
     ("CRLF in address", with_value("debtor.address.line1", "1 rue X\r\nBcc: x"), "debtor.address.line1:"),
-    ("CRLF header injection in email", with_value("debtor.email", "a@b.fr\r\nBcc: victim@example.org"),
-     "debtor.email:"),
+    (
+        "CRLF header injection in email",
+        with_value("debtor.email", "a@b.fr\r\nBcc: victim@example.org"),
+        "debtor.email:",
+    ),
     ("not an email", with_value("debtor.email", "compta-at-exemple.fr"), "debtor.email:"),
     ("unknown time zone", with_value("debtor.timezone", "Mars/Olympus"), "debtor.timezone:"),
     ("path as time zone", with_value("debtor.timezone", "../../etc/passwd"), "debtor.timezone:"),
@@ -214,9 +249,11 @@ REJECTIONS = [
     ("bad currency", with_value("invoice.currency", "euro"), "invoice.currency:"),
     ("unknown outcome", with_value("outcome", "maybe", kind="dispute.resolved"), "outcome:"),
     ("empty installments", with_value("installments", [], kind="payment_plan.agreed"), "installments:"),
-    ("float installment",
-     with_value("installments", [{"due_date": "2026-05-05", "amount": 600.0}], kind="payment_plan.agreed"),
-     "installments[0].amount:"),
+    (
+        "float installment",
+        with_value("installments", [{"due_date": "2026-05-05", "amount": 600.0}], kind="payment_plan.agreed"),
+        "installments[0].amount:",
+    ),
     ("unknown delivery status", with_value("status", "lost", kind="delivery.status"), "status:"),
 ]
 
@@ -311,10 +348,17 @@ def test_a_country_without_a_holiday_calendar_is_rejected_naming_the_field():
 
     from handlers.events import EventRejected, parse_event
 
-    event = {"event_id": "e", "type": "debtor.updated", "occurred_at": "2026-03-01T10:00:00+01:00",
-             "debtor": {"id": "D", "name": "N", "kind": "business",
-                        "address": {"line1": "a", "postal_code": "1", "city": "c", "country": "ZZ"}}}
+    event = {
+        "event_id": "e",
+        "type": "debtor.updated",
+        "occurred_at": "2026-03-01T10:00:00+01:00",
+        "debtor": {
+            "id": "D",
+            "name": "N",
+            "kind": "business",
+            "address": {"line1": "a", "postal_code": "1", "city": "c", "country": "ZZ"},
+        },
+    }
     with pytest.raises(EventRejected) as caught:
         parse_event(json.dumps(event))
-    assert caught.value.reason == ("debtor.address.country: no public-holiday calendar for "
-                                   "country 'ZZ'")
+    assert caught.value.reason == ("debtor.address.country: no public-holiday calendar for country 'ZZ'")

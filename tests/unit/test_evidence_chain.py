@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 
-from handlers.adapters.orm import EvidenceHead, EvidenceRecord
+from adapters.orm import EvidenceHead, EvidenceRecord
 from handlers.evidence import GENESIS, canonical, record_hash, verify
 
 T0 = datetime(2026, 3, 16, 8, 0, tzinfo=UTC)
@@ -26,8 +26,11 @@ def build_chain(count: int) -> list[EvidenceRecord]:
         kind = "message.sent" if seq % 2 else "event.accepted"
         payload = canonical({"seq": seq, "invoice": f"F-{seq:04d}", "amount": Decimal("100.00") * seq})
         digest = record_hash(prev, seq, at, kind, payload)
-        records.append(EvidenceRecord(seq=seq, at=at, kind=kind, invoice_numbers=[], payload=payload,
-                                      prev_hash=prev, hash=digest))
+        records.append(
+            EvidenceRecord(
+                seq=seq, at=at, kind=kind, invoice_numbers=[], payload=payload, prev_hash=prev, hash=digest
+            )
+        )
         prev = digest
     return records
 

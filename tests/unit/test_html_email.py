@@ -1,7 +1,7 @@
 """HTML e-mails (handlers/templates/<lang>/<step>.html.j2) next to the plain-text part.
 
 The HTML environment autoescapes user data; the text part stays raw. The e-mail built by
-handlers.adapters.compose.email_bytes is multipart/alternative, text/plain first.
+adapters.compose.email_bytes is multipart/alternative, text/plain first.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
+from adapters.compose import email_bytes
 from config.bootstrap import sample_context
 from config.policy import load_policy
-from handlers.adapters.compose import email_bytes
 from handlers.render import LANGUAGES, Renderer, TemplateProblem
 
 POLICY = load_policy()
@@ -42,8 +42,9 @@ def _hostile(ctx: dict) -> dict:
     ctx["invoices"][0]["number"] = number
     ctx["others"] = [{**ctx["others"][0], "number": f"F-2 {HOSTILE}"}]
     ctx["debtor"]["name"] = f"Débiteur {HOSTILE}"
-    ctx["creditor"] = ctx["creditor"].model_copy(update={"name": f"Créancier {HOSTILE}",
-                                                         "signature": f"Signé {HOSTILE}"})
+    ctx["creditor"] = ctx["creditor"].model_copy(
+        update={"name": f"Créancier {HOSTILE}", "signature": f"Signé {HOSTILE}"}
+    )
     ctx["payment_urls"] = ['https://pay.example/1?a=1&b="2"']
     return ctx
 
@@ -59,7 +60,7 @@ def test_every_step_has_an_html_part_in_both_languages(renderer, ctx):
             assert "F-0001" in rendered.body_html
             assert "<table" in rendered.body_html
             assert '<a href="https://pay.example/1"' in rendered.body_html
-            assert "Votre société SAS" in rendered.body_html   # signature
+            assert "Votre société SAS" in rendered.body_html  # signature
             assert "http" not in rendered.body_html.replace("https://pay.example/1", "")
 
 
@@ -69,7 +70,7 @@ def test_user_data_is_escaped_in_html_and_raw_in_text(renderer, ctx, step, langu
     rendered = renderer.render(step, language, _hostile(ctx))
     html = rendered.body_html
     assert "<script>" not in html
-    assert html.count("&lt;script&gt;") >= 4   # invoice (table, penalties), other, creditor
+    assert html.count("&lt;script&gt;") >= 4  # invoice (table, penalties), other, creditor
     assert f"F-1 {ESCAPED}" in html
     assert f"F-2 {ESCAPED}" in html
     assert f"Créancier {ESCAPED}" in html
@@ -86,11 +87,16 @@ def test_the_email_is_multipart_alternative_text_first_then_html(renderer, ctx):
     ctx["invoices"][0]["balance"] = Decimal("1234.56")
     ctx["totals"]["balance"] = Decimal("1234.56")
     rendered = renderer.render("reminder_2", "fr", ctx)
-    content = email_bytes(sender="Relance <relance@creancier.example>",
-                          recipient="compta@debiteur.example", subject=rendered.subject,
-                          body_text=rendered.body_text, body_html=rendered.body_html,
-                          message_id="<m1@creancier.example>",
-                          at=datetime(2026, 3, 16, 9, 0, tzinfo=UTC), step="reminder_2")
+    content = email_bytes(
+        sender="Relance <relance@creancier.example>",
+        recipient="compta@debiteur.example",
+        subject=rendered.subject,
+        body_text=rendered.body_text,
+        body_html=rendered.body_html,
+        message_id="<m1@creancier.example>",
+        at=datetime(2026, 3, 16, 9, 0, tzinfo=UTC),
+        step="reminder_2",
+    )
     message = message_from_bytes(content, policy=default)
     assert message.get_content_type() == "multipart/alternative"
     parts = list(message.iter_parts())
@@ -107,9 +113,15 @@ def test_the_email_is_multipart_alternative_text_first_then_html(renderer, ctx):
 
 
 def test_without_html_the_email_stays_single_part_plain_text():
-    content = email_bytes(sender="relance@creancier.example", recipient="a@b.example",
-                          subject="s", body_text="Bonjour\n", message_id="<m2@creancier.example>",
-                          at=datetime(2026, 3, 16, 9, 0, tzinfo=UTC), step="notice")
+    content = email_bytes(
+        sender="relance@creancier.example",
+        recipient="a@b.example",
+        subject="s",
+        body_text="Bonjour\n",
+        message_id="<m2@creancier.example>",
+        at=datetime(2026, 3, 16, 9, 0, tzinfo=UTC),
+        step="notice",
+    )
     message = message_from_bytes(content, policy=default)
     assert message.get_content_type() == "text/plain"
     assert message.get_body(("plain",)).get_content().rstrip() == "Bonjour"
@@ -139,12 +151,13 @@ def _override(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def test_an_html_override_replaces_only_the_html_part(tmp_path, ctx):
-    renderer = Renderer(_override(tmp_path, "fr/notice.html.j2",
-                                  "<p>Impayé : {{ invoices[0].number }} – {{ subject }}</p>\n"))
+    renderer = Renderer(
+        _override(tmp_path, "fr/notice.html.j2", "<p>Impayé : {{ invoices[0].number }} – {{ subject }}</p>\n")
+    )
     ctx["invoices"][0]["number"] = "F<1>"
     rendered = renderer.render("notice", "fr", ctx)
     assert rendered.body_html == "<p>Impayé : F&lt;1&gt; – Avis d&#39;impayé : facture F&lt;1&gt;</p>\n"
-    assert "F<1>" in rendered.body_text   # the built-in text template still renders
+    assert "F<1>" in rendered.body_text  # the built-in text template still renders
     assert renderer.render("reminder_2", "fr", ctx).body_html.startswith("<!DOCTYPE html>")
 
 
@@ -157,8 +170,7 @@ def test_an_html_override_replaces_only_the_html_part(tmp_path, ctx):
     ],
     ids=["syntax error", "undefined variable", "broken partial"],
 )
-def test_a_broken_html_override_stops_the_start_up_check_naming_the_file(tmp_path, ctx, name, text,
-                                                                          what):
+def test_a_broken_html_override_stops_the_start_up_check_naming_the_file(tmp_path, ctx, name, text, what):
     renderer = Renderer(_override(tmp_path, name, text))
     with pytest.raises(TemplateProblem) as caught:
         renderer.check(STEPS, ctx)

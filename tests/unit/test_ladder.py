@@ -24,20 +24,25 @@ def plan(due: date, today: date) -> list[tuple[str, date]]:
 
 def test_the_default_policy_has_the_seven_steps_of_the_spec():
     assert [(s.name, s.offset_days) for s in POLICY.steps] == [
-        ("pre_due", -5), ("due", 0), ("notice", 3), ("reminder_1", 10),
-        ("reminder_2", 20), ("reminder_3", 30), ("formal_notice", 40),
+        ("pre_due", -5),
+        ("due", 0),
+        ("notice", 3),
+        ("reminder_1", 10),
+        ("reminder_2", 20),
+        ("reminder_3", 30),
+        ("formal_notice", 40),
     ]
 
 
 def test_an_invoice_due_on_30_april_gets_every_step_on_a_business_day():
     # D = Thu 30 Apr 2026, planned on 1 April (everything ahead).
     assert plan(date(2026, 4, 30), date(2026, 4, 1)) == [
-        ("pre_due", date(2026, 4, 27)),       # D-5 = Sat 25 Apr -> Mon 27 Apr
-        ("due", date(2026, 4, 30)),           # Thu 30 Apr, a business day
-        ("notice", date(2026, 5, 4)),         # D+3 = Sun 3 May -> Mon 4 May
-        ("reminder_1", date(2026, 5, 11)),    # D+10 = Sun 10 May -> Mon 11 May
-        ("reminder_2", date(2026, 5, 20)),    # D+20 = Wed 20 May
-        ("reminder_3", date(2026, 6, 1)),     # D+30 = Sat 30 May -> Mon 1 Jun
+        ("pre_due", date(2026, 4, 27)),  # D-5 = Sat 25 Apr -> Mon 27 Apr
+        ("due", date(2026, 4, 30)),  # Thu 30 Apr, a business day
+        ("notice", date(2026, 5, 4)),  # D+3 = Sun 3 May -> Mon 4 May
+        ("reminder_1", date(2026, 5, 11)),  # D+10 = Sun 10 May -> Mon 11 May
+        ("reminder_2", date(2026, 5, 20)),  # D+20 = Wed 20 May
+        ("reminder_3", date(2026, 6, 1)),  # D+30 = Sat 30 May -> Mon 1 Jun
         ("formal_notice", date(2026, 6, 9)),  # D+40 = Tue 9 Jun
     ]
 
@@ -45,13 +50,13 @@ def test_an_invoice_due_on_30_april_gets_every_step_on_a_business_day():
 def test_steps_falling_on_public_holidays_move_to_the_next_business_day():
     # D = Tue 5 May 2026.
     assert plan(date(2026, 5, 5), date(2026, 4, 1)) == [
-        ("pre_due", date(2026, 4, 30)),       # D-5 = Thu 30 Apr
-        ("due", date(2026, 5, 5)),            # Tue 5 May
-        ("notice", date(2026, 5, 11)),        # D+3 = Fri 8 May (Victoire 1945) -> Mon 11 May
-        ("reminder_1", date(2026, 5, 15)),    # D+10 = Fri 15 May
-        ("reminder_2", date(2026, 5, 26)),    # D+20 = Mon 25 May (Pentecost Monday) -> Tue 26
-        ("reminder_3", date(2026, 6, 4)),     # D+30 = Thu 4 Jun
-        ("formal_notice", date(2026, 6, 15)), # D+40 = Sun 14 Jun -> Mon 15 Jun
+        ("pre_due", date(2026, 4, 30)),  # D-5 = Thu 30 Apr
+        ("due", date(2026, 5, 5)),  # Tue 5 May
+        ("notice", date(2026, 5, 11)),  # D+3 = Fri 8 May (Victoire 1945) -> Mon 11 May
+        ("reminder_1", date(2026, 5, 15)),  # D+10 = Fri 15 May
+        ("reminder_2", date(2026, 5, 26)),  # D+20 = Mon 25 May (Pentecost Monday) -> Tue 26
+        ("reminder_3", date(2026, 6, 4)),  # D+30 = Thu 4 Jun
+        ("formal_notice", date(2026, 6, 15)),  # D+40 = Sun 14 Jun -> Mon 15 Jun
     ]
 
 
@@ -59,24 +64,46 @@ def test_a_due_date_on_1_may_moves_the_due_step_to_monday_4_may():
     # D = Fri 1 May 2026 (holiday).
     steps = dict(plan(date(2026, 5, 1), date(2026, 4, 1)))
     assert steps["pre_due"] == date(2026, 4, 27)  # D-5 = Sun 26 Apr -> Mon 27 Apr
-    assert steps["due"] == date(2026, 5, 4)       # Fri 1 May -> Mon 4 May
-    assert steps["notice"] == date(2026, 5, 4)    # D+3 = Mon 4 May
+    assert steps["due"] == date(2026, 5, 4)  # Fri 1 May -> Mon 4 May
+    assert steps["notice"] == date(2026, 5, 4)  # D+3 = Mon 4 May
 
 
 @pytest.mark.parametrize(
     ("today", "expected"),
     [
         # D = Thu 30 Apr 2026; nominal dates 25 Apr, 30 Apr, 3 May, 10 May, 20 May, 30 May, 9 Jun.
-        (date(2026, 4, 28), [("due", date(2026, 4, 30)), ("notice", date(2026, 5, 4)),
-                             ("reminder_1", date(2026, 5, 11)), ("reminder_2", date(2026, 5, 20)),
-                             ("reminder_3", date(2026, 6, 1)), ("formal_notice", date(2026, 6, 9))]),
+        (
+            date(2026, 4, 28),
+            [
+                ("due", date(2026, 4, 30)),
+                ("notice", date(2026, 5, 4)),
+                ("reminder_1", date(2026, 5, 11)),
+                ("reminder_2", date(2026, 5, 20)),
+                ("reminder_3", date(2026, 6, 1)),
+                ("formal_notice", date(2026, 6, 9)),
+            ],
+        ),
         # on the due date itself the due step is today, not in the past
-        (date(2026, 4, 30), [("due", date(2026, 4, 30)), ("notice", date(2026, 5, 4)),
-                             ("reminder_1", date(2026, 5, 11)), ("reminder_2", date(2026, 5, 20)),
-                             ("reminder_3", date(2026, 6, 1)), ("formal_notice", date(2026, 6, 9))]),
+        (
+            date(2026, 4, 30),
+            [
+                ("due", date(2026, 4, 30)),
+                ("notice", date(2026, 5, 4)),
+                ("reminder_1", date(2026, 5, 11)),
+                ("reminder_2", date(2026, 5, 20)),
+                ("reminder_3", date(2026, 6, 1)),
+                ("formal_notice", date(2026, 6, 9)),
+            ],
+        ),
         # Tue 12 May: pre_due .. reminder_1 are past; enters at reminder_2, later steps unchanged
-        (date(2026, 5, 12), [("reminder_2", date(2026, 5, 20)), ("reminder_3", date(2026, 6, 1)),
-                             ("formal_notice", date(2026, 6, 9))]),
+        (
+            date(2026, 5, 12),
+            [
+                ("reminder_2", date(2026, 5, 20)),
+                ("reminder_3", date(2026, 6, 1)),
+                ("formal_notice", date(2026, 6, 9)),
+            ],
+        ),
         # Sat 30 May = reminder_3's nominal day: enters at reminder_3 (moved to Mon 1 Jun)
         (date(2026, 5, 30), [("reminder_3", date(2026, 6, 1)), ("formal_notice", date(2026, 6, 9))]),
         # Tue 9 Jun: only the formal notice is left, today
@@ -110,10 +137,10 @@ def test_an_invoice_imported_after_every_step_enters_at_notice_today_and_keeps_t
     # D = Sun 1 Feb 2026, every step (last: D+40 = 13 Mar) is past on Mon 30 Mar.
     # notice today, then +7, +17, +27, +37 days (the gaps 10-3, 20-3, 30-3, 40-3):
     assert plan(date(2026, 2, 1), date(2026, 3, 30)) == [
-        ("notice", date(2026, 3, 30)),        # Mon 30 Mar
-        ("reminder_1", date(2026, 4, 7)),     # +7 = Mon 6 Apr, Easter Monday -> Tue 7 Apr
-        ("reminder_2", date(2026, 4, 16)),    # +17 = Thu 16 Apr
-        ("reminder_3", date(2026, 4, 27)),    # +27 = Sun 26 Apr -> Mon 27 Apr
+        ("notice", date(2026, 3, 30)),  # Mon 30 Mar
+        ("reminder_1", date(2026, 4, 7)),  # +7 = Mon 6 Apr, Easter Monday -> Tue 7 Apr
+        ("reminder_2", date(2026, 4, 16)),  # +17 = Thu 16 Apr
+        ("reminder_3", date(2026, 4, 27)),  # +27 = Sun 26 Apr -> Mon 27 Apr
         ("formal_notice", date(2026, 5, 6)),  # +37 = Wed 6 May
     ]
 
@@ -121,11 +148,11 @@ def test_an_invoice_imported_after_every_step_enters_at_notice_today_and_keeps_t
 def test_an_invoice_imported_late_on_a_saturday_enters_at_notice_on_the_next_business_day():
     # today Sat 4 Apr 2026; D = 15 Jan (D+40 = 24 Feb, past).
     assert plan(date(2026, 1, 15), date(2026, 4, 4)) == [
-        ("notice", date(2026, 4, 7)),         # Sat 4 Apr -> Sun -> Mon 6 (Easter Monday) -> Tue 7
-        ("reminder_1", date(2026, 4, 13)),    # +7 = Sat 11 Apr -> Mon 13 Apr
-        ("reminder_2", date(2026, 4, 21)),    # +17 = Tue 21 Apr
-        ("reminder_3", date(2026, 5, 4)),     # +27 = Fri 1 May (holiday) -> Mon 4 May
-        ("formal_notice", date(2026, 5, 11)), # +37 = Mon 11 May
+        ("notice", date(2026, 4, 7)),  # Sat 4 Apr -> Sun -> Mon 6 (Easter Monday) -> Tue 7
+        ("reminder_1", date(2026, 4, 13)),  # +7 = Sat 11 Apr -> Mon 13 Apr
+        ("reminder_2", date(2026, 4, 21)),  # +17 = Tue 21 Apr
+        ("reminder_3", date(2026, 5, 4)),  # +27 = Fri 1 May (holiday) -> Mon 4 May
+        ("formal_notice", date(2026, 5, 11)),  # +37 = Mon 11 May
     ]
 
 
@@ -154,7 +181,7 @@ def test_a_resumed_invoice_whose_next_step_is_still_ahead_keeps_its_dates():
     # D = Thu 30 Apr; resumed Fri 15 May, reminder_2 (Wed 20 May) is still ahead.
     assert _resumed(date(2026, 4, 30), ["reminder_2", "reminder_3", "formal_notice"], date(2026, 5, 15)) == [
         ("reminder_2", date(2026, 5, 20)),
-        ("reminder_3", date(2026, 6, 1)),   # Sat 30 May -> Mon 1 Jun
+        ("reminder_3", date(2026, 6, 1)),  # Sat 30 May -> Mon 1 Jun
         ("formal_notice", date(2026, 6, 9)),
     ]
 

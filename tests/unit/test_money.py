@@ -12,8 +12,8 @@ from decimal import Decimal
 
 import pytest
 
+from adapters.orm import InvoiceRow
 from config.policy import load_policy, load_rates
-from handlers.adapters.orm import InvoiceRow
 from handlers.amounts import rate_function
 from handlers.money import MissingRate, format_money, format_rate, late_interest, parse_amount
 
@@ -43,7 +43,10 @@ def test_a_delay_within_one_half_year_is_balance_times_rate_times_days_over_365(
     assert result.total == Decimal("11.98")
     (segment,) = result.segments
     assert (segment.half_year, segment.first_day, segment.last_day, segment.days) == (
-        "2026-H1", date(2026, 3, 2), date(2026, 3, 31), 30,
+        "2026-H1",
+        date(2026, 3, 2),
+        date(2026, 3, 31),
+        30,
     )
     assert segment.balance == Decimal("1200.00")
     assert segment.rate == Decimal("0.1215")
@@ -56,7 +59,9 @@ def test_a_delay_spanning_two_half_years_uses_each_half_years_rate_and_rounds_on
     #   sum 2.530 -> 2.53   (rounding each segment first would give 1.22 + 1.32 = 2.54;
     #   using the H1 rate for all 20 days would give 2.43, the H2 rate 2.63)
     result = late_interest(
-        date(2026, 6, 20), date(2026, 7, 10), flat("365.00"),
+        date(2026, 6, 20),
+        date(2026, 7, 10),
+        flat("365.00"),
         rates({"2026-H1": "0.1215", "2026-H2": "0.1315"}),
     )
     assert result.total == Decimal("2.53")
@@ -72,8 +77,8 @@ def test_a_delay_spanning_two_half_years_uses_each_half_years_rate_and_rounds_on
     ("rate", "expected_once", "per_segment_would_give"),
     [
         # 2 segments of 10 days, balance 365.00, so each segment = rate x 10 exactly.
-        ("0.1215", "2.43", "2.44"),    # 1.215 + 1.215 = 2.430; per segment 1.22 + 1.22
-        ("0.12145", "2.43", "2.42"),   # 1.2145 + 1.2145 = 2.429 -> 2.43; per segment 1.21 + 1.21
+        ("0.1215", "2.43", "2.44"),  # 1.215 + 1.215 = 2.430; per segment 1.22 + 1.22
+        ("0.12145", "2.43", "2.42"),  # 1.2145 + 1.2145 = 2.429 -> 2.43; per segment 1.21 + 1.21
     ],
 )
 def test_rounding_happens_once_on_the_sum_not_per_segment(rate, expected_once, per_segment_would_give):
@@ -247,9 +252,13 @@ class TestImputationInterestFirst:
         # 19 days late on 1200.00: 1200 * .1215 * 19 / 365 = 7.58959 -> 7.59 to penalties,
         # 192.41 to principal -> 1007.59; one more day: 1007.59 * .1215 / 365 = 0.33540;
         # still due: 7.58959 + 0.33540 - 7.59 = 0.33499 -> 0.33
-        result = impute_interest_first(Decimal("1200.00"), date(2026, 4, 1), date(2026, 4, 21),
-                                       [Movement(date(2026, 4, 20), Decimal("200.00"), "payment")],
-                                       self.RATE)
+        result = impute_interest_first(
+            Decimal("1200.00"),
+            date(2026, 4, 1),
+            date(2026, 4, 21),
+            [Movement(date(2026, 4, 20), Decimal("200.00"), "payment")],
+            self.RATE,
+        )
         assert result.interest_paid == Decimal("7.59")
         assert result.principal == Decimal("1007.59")
         assert result.interest_due == Decimal("0.33")
@@ -261,9 +270,15 @@ class TestImputationInterestFirst:
         # 1000 for 4 days (2-5 April) + 900 for 16 days (6-21 April):
         # (1000*4 + 900*16) * .1215 / 365 = 18400 * .1215 / 365 = 6.12493 -> 6.12
         result = impute_interest_first(
-            Decimal("1200.00"), date(2026, 4, 1), date(2026, 4, 21),
-            [Movement(date(2026, 3, 20), Decimal("200.00"), "payment"),
-             Movement(date(2026, 4, 5), Decimal("100.00"), "credit_note")], self.RATE)
+            Decimal("1200.00"),
+            date(2026, 4, 1),
+            date(2026, 4, 21),
+            [
+                Movement(date(2026, 3, 20), Decimal("200.00"), "payment"),
+                Movement(date(2026, 4, 5), Decimal("100.00"), "credit_note"),
+            ],
+            self.RATE,
+        )
         assert result.interest_paid == Decimal("0.00")
         assert result.principal == Decimal("900.00")
         assert result.interest_due == Decimal("6.12")
@@ -273,9 +288,13 @@ class TestImputationInterestFirst:
 
         # 100 days late on 10000.00: 10000 * .1215 * 100 / 365 = 332.88 accrued; 50.00 paid
         # all goes to penalties; principal stays 10000.00
-        result = impute_interest_first(Decimal("10000.00"), date(2026, 1, 1), date(2026, 4, 11),
-                                       [Movement(date(2026, 4, 11), Decimal("50.00"), "payment")],
-                                       self.RATE)
+        result = impute_interest_first(
+            Decimal("10000.00"),
+            date(2026, 1, 1),
+            date(2026, 4, 11),
+            [Movement(date(2026, 4, 11), Decimal("50.00"), "payment")],
+            self.RATE,
+        )
         assert result.principal == Decimal("10000.00")
         assert result.interest_paid == Decimal("50.00")
         assert result.interest_due == Decimal("282.88")
@@ -287,8 +306,12 @@ class TestImputationInterestFirst:
         # penalties 1500*.1215*15/365 (1-15 April) + 1000*.1215*5/365 (16-20 April)
         #         = 7.48973 + 1.66438 = 9.15411 -> 9.15, none of it paid
         result = impute_interest_first(
-            Decimal("1500.00"), date(2026, 3, 31), date(2026, 4, 20),
-            [Movement(date(2026, 4, 15), Decimal("500.00"), "plan_payment")], self.RATE)
+            Decimal("1500.00"),
+            date(2026, 3, 31),
+            date(2026, 4, 20),
+            [Movement(date(2026, 4, 15), Decimal("500.00"), "plan_payment")],
+            self.RATE,
+        )
         assert result.principal == Decimal("1000.00")
         assert result.interest_paid == Decimal("0.00")
         assert result.interest_due == Decimal("9.15")

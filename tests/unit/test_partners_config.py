@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from adapters.handover import classify, signature
 from config.errors import ConfigError
 from config.partners import load_partners
-from handlers.adapters.handover import classify, signature
 from handlers.ports import PermanentFailure, TransientFailure
 
 KEY = "a-long-enough-hmac-key-0123456789"
@@ -62,8 +62,11 @@ def test_the_example_file_is_valid(monkeypatch):
     monkeypatch.setenv("AGENCE_NORD_HMAC_KEY", KEY)
     partners = load_partners(EXAMPLE)
     assert partners is not None and set(partners.procedures) == {
-        "procedure_simplifiee", "injonction_de_payer", "assignation_en_paiement",
-        "declaration_de_creance"}
+        "procedure_simplifiee",
+        "injonction_de_payer",
+        "assignation_en_paiement",
+        "declaration_de_creance",
+    }
 
 
 def test_a_key_read_from_a_secret_file_next_to_the_partners_file(tmp_path):
@@ -73,29 +76,45 @@ def test_a_key_read_from_a_secret_file_next_to_the_partners_file(tmp_path):
     assert partners.get("agence_nord").secret.get_secret_value() == KEY
 
 
-@pytest.mark.parametrize(("change", "expected"), [
-    (('procedure_simplifiee = "etude_martin"', 'procedure_simplifiee = "etude"'),
-     "procedures.procedure_simplifiee: no partner named 'etude'"),
-    (('procedure_simplifiee =', 'refere =  '), "procedures.refere: unknown procedure"),
-    (('kind = "collection_agency"', 'kind = "avocat"'),
-     "partners.agence_nord.kind: Input should be"),
-    (('channel = "email"', 'channel = "fax"'), "partners.etude_martin.channel: Input should be"),
-    (('email = "dossiers@etude-martin.example"', 'email = "nobody"'),
-     "partners.etude_martin.email: an e-mail address is required"),
-    (('url = "https://api.agence-nord.example/v1/cases"', 'url = "ftp://x.example/"'),
-     "partners.agence_nord.url: must be an https:// (or http://) URL"),
-    (('url = "https://api.agence-nord.example/v1/cases"',
-      'url = "https://user:pw@x.example/"'), "partners.agence_nord.url: must not contain"),
-    (('secret_env = "TEST_AGENCE_KEY"', 'secret_env = "UNSET_VARIABLE_FOR_TEST"'),
-     "partners.agence_nord.secret_env: the environment variable UNSET_VARIABLE_FOR_TEST is not"),
-    (('secret_env = "TEST_AGENCE_KEY"', ''),
-     "partners.agence_nord: give exactly one of secret_env and secret_file"),
-    (('secret_env = "TEST_AGENCE_KEY"', 'secret_file = "missing.key"'),
-     "partners.agence_nord.secret_file: cannot read"),
-    (('max_attempts = 5', 'max_attempts = 0'), "max_attempts: Input should be greater than"),
-    (('max_attempts = 5', 'retries = 5'), "retries: Extra inputs are not permitted"),
-    (('[partners.etude_martin]', '[partners.Etude]'), "partners.Etude: a partner name is"),
-])
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            ('procedure_simplifiee = "etude_martin"', 'procedure_simplifiee = "etude"'),
+            "procedures.procedure_simplifiee: no partner named 'etude'",
+        ),
+        (("procedure_simplifiee =", "refere =  "), "procedures.refere: unknown procedure"),
+        (('kind = "collection_agency"', 'kind = "avocat"'), "partners.agence_nord.kind: Input should be"),
+        (('channel = "email"', 'channel = "fax"'), "partners.etude_martin.channel: Input should be"),
+        (
+            ('email = "dossiers@etude-martin.example"', 'email = "nobody"'),
+            "partners.etude_martin.email: an e-mail address is required",
+        ),
+        (
+            ('url = "https://api.agence-nord.example/v1/cases"', 'url = "ftp://x.example/"'),
+            "partners.agence_nord.url: must be an https:// (or http://) URL",
+        ),
+        (
+            ('url = "https://api.agence-nord.example/v1/cases"', 'url = "https://user:pw@x.example/"'),
+            "partners.agence_nord.url: must not contain",
+        ),
+        (
+            ('secret_env = "TEST_AGENCE_KEY"', 'secret_env = "UNSET_VARIABLE_FOR_TEST"'),
+            "partners.agence_nord.secret_env: the environment variable UNSET_VARIABLE_FOR_TEST is not",
+        ),
+        (
+            ('secret_env = "TEST_AGENCE_KEY"', ""),
+            "partners.agence_nord: give exactly one of secret_env and secret_file",
+        ),
+        (
+            ('secret_env = "TEST_AGENCE_KEY"', 'secret_file = "missing.key"'),
+            "partners.agence_nord.secret_file: cannot read",
+        ),
+        (("max_attempts = 5", "max_attempts = 0"), "max_attempts: Input should be greater than"),
+        (("max_attempts = 5", "retries = 5"), "retries: Extra inputs are not permitted"),
+        (("[partners.etude_martin]", "[partners.Etude]"), "partners.Etude: a partner name is"),
+    ],
+)
 def test_errors_name_the_file_and_the_key(tmp_path, monkeypatch, change, expected):
     monkeypatch.setenv("TEST_AGENCE_KEY", KEY)
     monkeypatch.delenv("UNSET_VARIABLE_FOR_TEST", raising=False)
@@ -117,7 +136,7 @@ def test_a_short_key_is_refused_without_showing_it(tmp_path, monkeypatch):
 def test_a_wrong_partners_file_stops_the_start_up(tmp_path, capsys):
     from relance.cli import main
 
-    path = write(tmp_path, GOOD.replace('kind = "collection_agency"', 'kind = 3'))
+    path = write(tmp_path, GOOD.replace('kind = "collection_agency"', "kind = 3"))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RELANCE_PARTNERS_FILE", str(path))
         assert main(["status", "--data-dir", str(tmp_path)]) == 2
@@ -141,4 +160,5 @@ def test_2xx_answers_are_success_and_the_signature_is_hmac_sha256_of_the_body():
         classify(code, "OK")
     # the published HMAC-SHA256 test vector
     assert signature("key", b"The quick brown fox jumps over the lazy dog") == (
-        "sha256=f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8")
+        "sha256=f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
+    )

@@ -61,12 +61,16 @@ def policy_error(tmp_path: Path, text: str) -> tuple[Path, str]:
 def test_a_valid_policy_file_loads_with_its_values(tmp_path):
     policy = load_policy(write(tmp_path, SMALL_POLICY))
     assert (policy.name, policy.country, policy.language, policy.timezone) == (
-        "de-small", "DE", "en", "Europe/Berlin",
+        "de-small",
+        "DE",
+        "en",
+        "Europe/Berlin",
     )
     assert policy.window.start == time(8, 30)
     assert policy.window.end == time(17, 0)
     assert [(s.name, s.offset_days, s.channels) for s in policy.steps] == [
-        ("due", 0, ("email",)), ("reminder", 14, ("email", "letter")),
+        ("due", 0, ("email",)),
+        ("reminder", 14, ("email", "letter")),
     ]
     assert policy.money.penalty_margin == Decimal("0.09")
     assert policy.resume_step == "reminder"
@@ -99,8 +103,9 @@ def test_a_non_integer_offset_names_the_file_and_the_key(tmp_path):
 
 
 def test_a_bad_key_in_a_later_step_names_its_index(tmp_path):
-    _, message = policy_error(tmp_path, DEFAULT_POLICY_TEXT.replace('channels = ["email", "letter"]',
-                                                                    'channels = ["pigeon"]', 1))
+    _, message = policy_error(
+        tmp_path, DEFAULT_POLICY_TEXT.replace('channels = ["email", "letter"]', 'channels = ["pigeon"]', 1)
+    )
     assert "steps[4].channels[0]" in message  # reminder_2 is the fifth step
 
 
@@ -155,8 +160,14 @@ def test_the_built_in_rate_table_has_2026_h1_confirmed_and_2026_h2_flagged_uncon
 
 @pytest.mark.parametrize(
     ("half_year", "ecb"),
-    [("2023-H1", "0.0250"), ("2023-H2", "0.0400"), ("2024-H1", "0.0450"), ("2024-H2", "0.0425"),
-     ("2025-H1", "0.0315"), ("2025-H2", "0.0215")],
+    [
+        ("2023-H1", "0.0250"),
+        ("2023-H2", "0.0400"),
+        ("2024-H1", "0.0450"),
+        ("2024-H2", "0.0425"),
+        ("2025-H1", "0.0315"),
+        ("2025-H2", "0.0215"),
+    ],
 )
 def test_the_built_in_rate_table_matches_the_published_ecb_rates(half_year, ecb):
     entry = load_rates().rates[half_year]

@@ -48,11 +48,11 @@ def test_the_second_reminder_in_french_carries_the_mandatory_words_and_french_am
     assert rendered.subject.startswith("2e relance pour facture impayée")
     assert "F-0001" in rendered.subject
     assert "2e relance pour facture impayée" in rendered.body_text
-    assert "1 000,00 €" in rendered.body_text   # balance
-    assert "200,00 €" in rendered.body_text     # already paid
-    assert "12,34 €" in rendered.body_text      # penalties so far
-    assert "40,00 €" in rendered.body_text      # recovery indemnity
-    assert "12,15 %" in rendered.body_text      # the annual rate
+    assert "1 000,00 €" in rendered.body_text  # balance
+    assert "200,00 €" in rendered.body_text  # already paid
+    assert "12,34 €" in rendered.body_text  # penalties so far
+    assert "40,00 €" in rendered.body_text  # recovery indemnity
+    assert "12,15 %" in rendered.body_text  # the annual rate
     assert "L441-10" in rendered.body_text
     assert "4 février 2026" in rendered.body_text  # due date, long French form
     assert "1000.00" not in rendered.body_text  # never a raw Decimal
@@ -70,8 +70,8 @@ def test_the_formal_notice_states_the_deadline_the_total_and_what_follows(render
     rendered = renderer.render("formal_notice", "fr", ctx)
     assert "mise en demeure" in rendered.subject.lower()
     assert "F-0001" in rendered.subject
-    assert "24 mars 2026" in rendered.body_text      # deadline 2026-03-24
-    assert "1 052,34 €" in rendered.body_text        # 1000.00 + 12.34 + 40.00
+    assert "24 mars 2026" in rendered.body_text  # deadline 2026-03-24
+    assert "1 052,34 €" in rendered.body_text  # 1000.00 + 12.34 + 40.00
     assert "mettons en demeure" in rendered.body_text
     assert "injonction de payer" in rendered.body_text
     assert "Votre société SAS" in rendered.body_text  # the creditor signs it
@@ -86,8 +86,12 @@ def test_a_consumers_formal_notice_has_no_b2b_penalties_and_starts_legal_interes
     ctx["consumer"] = True
     for inv in ctx["invoices"]:
         inv["late_interest"], inv["indemnity"] = Decimal("0.00"), Decimal("0.00")
-    ctx["totals"] = {"balance": Decimal("1000.00"), "late_interest": Decimal("0.00"),
-                     "indemnity": Decimal("0.00"), "claimed": Decimal("1000.00")}
+    ctx["totals"] = {
+        "balance": Decimal("1000.00"),
+        "late_interest": Decimal("0.00"),
+        "indemnity": Decimal("0.00"),
+        "claimed": Decimal("1000.00"),
+    }
     body = renderer.render("formal_notice", "fr", ctx).body_text
     assert "indemnité forfaitaire" not in body
     assert "L441-10" not in body
@@ -96,8 +100,12 @@ def test_a_consumers_formal_notice_has_no_b2b_penalties_and_starts_legal_interes
 
 
 def test_several_invoices_are_listed_together_in_one_message(renderer, ctx):
-    second = {**ctx["invoices"][0], "number": "F-0002", "balance": Decimal("234.56"),
-              "paid_so_far": Decimal("0.00")}
+    second = {
+        **ctx["invoices"][0],
+        "number": "F-0002",
+        "balance": Decimal("234.56"),
+        "paid_so_far": Decimal("0.00"),
+    }
     ctx["invoices"].append(second)
     rendered = renderer.render("reminder_2", "fr", ctx)
     assert "F-0001" in rendered.subject and "F-0002" in rendered.subject
@@ -147,8 +155,9 @@ def test_an_override_folder_replaces_one_template_and_keeps_the_others(tmp_path,
     ],
     ids=["syntax error", "undefined variable", "no subject", "broken include"],
 )
-def test_a_broken_override_template_stops_the_start_up_check_naming_the_file(tmp_path, ctx, name, text,
-                                                                             named, what):
+def test_a_broken_override_template_stops_the_start_up_check_naming_the_file(
+    tmp_path, ctx, name, text, named, what
+):
     renderer = Renderer(_override(tmp_path, name, text))
     with pytest.raises(TemplateProblem) as caught:
         renderer.check(STEPS, ctx)

@@ -109,8 +109,7 @@ class SmtpMailer:
 
     def _connect(self) -> smtplib.SMTP:
         if self.tls == "tls":
-            client = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
-                                      context=self._context())
+            client = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self._context())
         else:
             client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
             if self.tls == "starttls":

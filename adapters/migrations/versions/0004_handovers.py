@@ -7,7 +7,7 @@ Revises: 0003
 import sqlalchemy as sa
 from alembic import op
 
-import handlers.adapters.types
+import adapters.types
 
 revision = "0004"
 down_revision = "0003"
@@ -26,12 +26,12 @@ def upgrade() -> None:
         sa.Column("idempotency_key", sa.String(length=64), nullable=False),
         sa.Column("status", sa.String(length=10), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("lease_until", handlers.adapters.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("lease_until", adapters.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.String(length=500), nullable=True),
         sa.Column("response_code", sa.Integer(), nullable=True),
         sa.Column("dossier_sha256", sa.String(length=64), nullable=True),
-        sa.Column("created_at", handlers.adapters.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("delivered_at", handlers.adapters.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", adapters.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("delivered_at", adapters.types.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["case_id"],
             ["cases.id"],

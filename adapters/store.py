@@ -27,7 +27,7 @@ class StoreUnavailable(RuntimeError):
 def normalise_url(url: str) -> str:
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -95,7 +95,7 @@ def _alembic_config(engine: Engine) -> Any:
     from alembic.config import Config
 
     config = Config()
-    location = resources.files("handlers.adapters").joinpath("migrations")
+    location = resources.files("adapters").joinpath("migrations")
     config.set_main_option("script_location", str(location))
     config.attributes["engine"] = engine
     return config
@@ -109,8 +109,9 @@ def migrate(engine: Engine) -> str:
     config = _alembic_config(engine)
     command.upgrade(config, "head")
     head = ScriptDirectory.from_config(config).get_current_head() or ""
-    structlog.get_logger("relance.store").info("store.migrated", revision=head,
-                                               database=redact(str(engine.url)))
+    structlog.get_logger("relance.store").info(
+        "store.migrated", revision=head, database=redact(str(engine.url))
+    )
     return head
 
 

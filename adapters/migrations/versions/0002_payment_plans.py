@@ -8,7 +8,7 @@ Create Date: 2026-11-23 10:00:00.000000
 import sqlalchemy as sa
 from alembic import op
 
-import handlers.adapters.types
+import adapters.types
 
 revision = "0002"
 down_revision = "0001"
@@ -25,8 +25,8 @@ def upgrade() -> None:
         sa.Column("anchor_invoice_id", sa.Integer(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("status", sa.String(length=12), nullable=False),
-        sa.Column("agreed_at", handlers.adapters.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("ended_at", handlers.adapters.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("agreed_at", adapters.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ended_at", adapters.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("reason", sa.String(length=300), nullable=True),
         sa.ForeignKeyConstraint(
             ["anchor_invoice_id"],
@@ -39,9 +39,7 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_payment_plans_anchor_invoice_id"), ["anchor_invoice_id"], unique=False
         )
-        batch_op.create_index(
-            batch_op.f("ix_payment_plans_debtor_id"), ["debtor_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_payment_plans_debtor_id"), ["debtor_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_payment_plans_status"), ["status"], unique=False)
 
     op.create_table(
@@ -61,9 +59,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("plan_id", "invoice_id", name="uq_plan_invoice"),
     )
     with op.batch_alter_table("plan_invoices", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_plan_invoices_invoice_id"), ["invoice_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_plan_invoices_invoice_id"), ["invoice_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_plan_invoices_plan_id"), ["plan_id"], unique=False)
 
     op.create_table(
@@ -73,8 +69,8 @@ def upgrade() -> None:
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("step_stem", sa.String(length=30), nullable=False),
         sa.Column("due_date", sa.Date(), nullable=False),
-        sa.Column("amount", handlers.adapters.types.Money(), nullable=False),
-        sa.Column("paid", handlers.adapters.types.Money(), nullable=False),
+        sa.Column("amount", adapters.types.Money(), nullable=False),
+        sa.Column("paid", adapters.types.Money(), nullable=False),
         sa.Column("status", sa.String(length=10), nullable=False),
         sa.ForeignKeyConstraint(
             ["plan_id"],
@@ -84,9 +80,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("plan_id", "seq", name="uq_plan_installment"),
     )
     with op.batch_alter_table("plan_installments", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_plan_installments_plan_id"), ["plan_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_plan_installments_plan_id"), ["plan_id"], unique=False)
 
 
 def downgrade() -> None:

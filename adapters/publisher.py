@@ -68,15 +68,16 @@ def redis_mode(broker: dramatiq.Broker) -> str | None:
 def _hooks(broker: dramatiq.Broker) -> tuple[bool, bool]:
     """Whether any middleware overrides ``before_enqueue`` / ``after_enqueue`` (else no-ops)."""
     middleware = broker.middleware
-    return (any(type(m).before_enqueue is not Middleware.before_enqueue for m in middleware),
-            any(type(m).after_enqueue is not Middleware.after_enqueue for m in middleware))
+    return (
+        any(type(m).before_enqueue is not Middleware.before_enqueue for m in middleware),
+        any(type(m).after_enqueue is not Middleware.after_enqueue for m in middleware),
+    )
 
 
 class DramatiqPublisher:
     """Sends the core's tasks as Dramatiq messages that carry the ids the core chose."""
 
-    def __init__(self, broker: dramatiq.Broker, queue: str = QUEUE, *,
-                 chunk_size: int = CHUNK_SIZE) -> None:
+    def __init__(self, broker: dramatiq.Broker, queue: str = QUEUE, *, chunk_size: int = CHUNK_SIZE) -> None:
         self.broker = broker
         self.queue = queue
         self.chunk_size = max(chunk_size, 1)
@@ -85,12 +86,19 @@ class DramatiqPublisher:
     def publish(self, tasks: Sequence[Any]) -> None:
         if self.mode is None:
             for task in tasks:
-                self.broker.enqueue(dramatiq.Message(
-                    queue_name=self.queue, actor_name=task.actor, args=(),
-                    kwargs=task.payload(), options={}, message_id=task.message_id))
+                self.broker.enqueue(
+                    dramatiq.Message(
+                        queue_name=self.queue,
+                        actor_name=task.actor,
+                        args=(),
+                        kwargs=task.payload(),
+                        options={},
+                        message_id=task.message_id,
+                    )
+                )
             return
         for start in range(0, len(tasks), self.chunk_size):
-            self._enqueue_chunk(tasks[start:start + self.chunk_size])
+            self._enqueue_chunk(tasks[start : start + self.chunk_size])
 
     def _enqueue_chunk(self, tasks: Sequence[Any]) -> None:
         broker: Any = self.broker
@@ -99,10 +107,17 @@ class DramatiqPublisher:
         redis_ids = unique_ids(len(tasks))
         if before or after:
             # what RedisBroker.enqueue stores: the message with a unique redis_message_id
-            messages = [dramatiq.Message(
-                queue_name=queue, actor_name=task.actor, args=(), kwargs=task.payload(),
-                options={"redis_message_id": redis_id}, message_id=task.message_id)
-                for task, redis_id in zip(tasks, redis_ids, strict=True)]
+            messages = [
+                dramatiq.Message(
+                    queue_name=queue,
+                    actor_name=task.actor,
+                    args=(),
+                    kwargs=task.payload(),
+                    options={"redis_message_id": redis_id},
+                    message_id=task.message_id,
+                )
+                for task, redis_id in zip(tasks, redis_ids, strict=True)
+            ]
             if before:
                 for message in messages:
                     broker.emit_before("enqueue", message, None)
@@ -110,11 +125,20 @@ class DramatiqPublisher:
         else:
             # the same bytes as Message(...).encode(), without building the dataclass
             encode = _encoder()
-            data = {redis_id: encode({
-                "queue_name": queue, "actor_name": task.actor, "args": (),
-                "kwargs": task.payload(), "options": {"redis_message_id": redis_id},
-                "message_id": task.message_id, "message_timestamp": int(time.time() * 1000)})
-                for task, redis_id in zip(tasks, redis_ids, strict=True)}
+            data = {
+                redis_id: encode(
+                    {
+                        "queue_name": queue,
+                        "actor_name": task.actor,
+                        "args": (),
+                        "kwargs": task.payload(),
+                        "options": {"redis_message_id": redis_id},
+                        "message_id": task.message_id,
+                        "message_timestamp": int(time.time() * 1000),
+                    }
+                )
+                for task, redis_id in zip(tasks, redis_ids, strict=True)
+            }
         if self.mode == "bulk":
             pipe = broker.client.pipeline(transaction=True)
             key = f"{broker.namespace}:{queue}"
@@ -133,9 +157,11 @@ class DramatiqPublisher:
 def unique_ids(count: int) -> list[str]:
     """``count`` random version-4 UUIDs as text, like ``str(uuid4())``, from one urandom call."""
     raw = os.urandom(16 * count).hex()
-    return [f"{raw[i:i + 8]}-{raw[i + 8:i + 12]}-4{raw[i + 13:i + 16]}-"
-            f"{_VARIANT[raw[i + 16]]}{raw[i + 17:i + 20]}-{raw[i + 20:i + 32]}"
-            for i in range(0, 32 * count, 32)]
+    return [
+        f"{raw[i : i + 8]}-{raw[i + 8 : i + 12]}-4{raw[i + 13 : i + 16]}-"
+        f"{_VARIANT[raw[i + 16]]}{raw[i + 17 : i + 20]}-{raw[i + 20 : i + 32]}"
+        for i in range(0, 32 * count, 32)
+    ]
 
 
 _VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
@@ -156,7 +182,17 @@ def _pipe_enqueue(broker: Any, pipe: Any, queue: str, redis_id: str, encoded: by
 
     broker.scripts["dispatch"](
         keys=[broker.namespace],
-        args=["enqueue", current_millis(), queue, broker.broker_id, broker.heartbeat_timeout,
-              broker.dead_message_ttl, broker._should_do_maintenance("enqueue"),
-              broker._max_unpack_size(), redis_id, encoded],
-        client=pipe)
+        args=[
+            "enqueue",
+            current_millis(),
+            queue,
+            broker.broker_id,
+            broker.heartbeat_timeout,
+            broker.dead_message_ttl,
+            broker._should_do_maintenance("enqueue"),
+            broker._max_unpack_size(),
+            redis_id,
+            encoded,
+        ],
+        client=pipe,
+    )

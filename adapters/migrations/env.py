@@ -1,8 +1,8 @@
-"""Alembic environment: the engine is handed in by ``handlers.adapters.store.migrate``."""
+"""Alembic environment: the engine is handed in by ``adapters.store.migrate``."""
 
 from alembic import context
 
-from handlers.adapters.orm import Base
+from adapters.orm import Base
 
 config = context.config
 engine = config.attributes["engine"]

@@ -21,8 +21,9 @@ from fpdf.enums import XPos, YPos
 from handlers.policy import Creditor
 
 
-def new_email(*, sender: str, recipient: str, subject: str, message_id: str, at: datetime,
-              **extra_headers: str) -> EmailMessage:
+def new_email(
+    *, sender: str, recipient: str, subject: str, message_id: str, at: datetime, **extra_headers: str
+) -> EmailMessage:
     """An e-mail with relance's headers; ``extra_headers`` as X_Relance_Step="due" etc."""
     message = EmailMessage(policy=SMTP)
     message["From"] = sender
@@ -36,8 +37,17 @@ def new_email(*, sender: str, recipient: str, subject: str, message_id: str, at:
     return message
 
 
-def email_bytes(*, sender: str, recipient: str, subject: str, body_text: str,
-                message_id: str, at: datetime, step: str, body_html: str | None = None) -> bytes:
+def email_bytes(
+    *,
+    sender: str,
+    recipient: str,
+    subject: str,
+    body_text: str,
+    message_id: str,
+    at: datetime,
+    step: str,
+    body_html: str | None = None,
+) -> bytes:
     """A plain-text e-mail, or multipart/alternative (text first, HTML second) with body_html.
 
     Built with the ``compat32`` MIME classes, about three times cheaper than
@@ -126,7 +136,7 @@ def _mailbox(sender: str) -> str:
     out once)."""
     header = EmailMessage(policy=SMTP)
     header["From"] = sender
-    return SMTP.fold("From", header["From"])[len("From: "):].rstrip("\r\n")
+    return SMTP.fold("From", header["From"])[len("From: ") :].rstrip("\r\n")
 
 
 def _body_charset(body: str) -> Charset:
@@ -144,8 +154,17 @@ def _safe(text: str) -> str:
     return text.encode("windows-1252", "replace").decode("windows-1252")
 
 
-def letter_pdf(*, creditor: Creditor, recipient_lines: list[str], subject: str, body_text: str,
-               reference: str, at: datetime, place_date: str, registered: bool) -> bytes:
+def letter_pdf(
+    *,
+    creditor: Creditor,
+    recipient_lines: list[str],
+    subject: str,
+    body_text: str,
+    reference: str,
+    at: datetime,
+    place_date: str,
+    registered: bool,
+) -> bytes:
     pdf = FPDF(format="A4")
     pdf.core_fonts_encoding = "windows-1252"
     pdf.set_creation_date(at)

@@ -8,7 +8,7 @@ Create Date: 2026-11-22 13:18:36.466861
 import sqlalchemy as sa
 from alembic import op
 
-import handlers.adapters.types
+import adapters.types
 
 revision = "0001"
 down_revision = None
@@ -28,14 +28,14 @@ def upgrade() -> None:
         sa.Column("reasons", sa.JSON(), nullable=False),
         sa.Column("alternatives", sa.JSON(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
-        sa.Column("principal", handlers.adapters.types.Money(), nullable=False),
-        sa.Column("late_interest", handlers.adapters.types.Money(), nullable=False),
-        sa.Column("indemnities", handlers.adapters.types.Money(), nullable=False),
-        sa.Column("amount_claimed", handlers.adapters.types.Money(), nullable=False),
+        sa.Column("principal", adapters.types.Money(), nullable=False),
+        sa.Column("late_interest", adapters.types.Money(), nullable=False),
+        sa.Column("indemnities", adapters.types.Money(), nullable=False),
+        sa.Column("amount_claimed", adapters.types.Money(), nullable=False),
         sa.Column("deadline", sa.Date(), nullable=True),
         sa.Column("notes", sa.JSON(), nullable=False),
-        sa.Column("opened_at", handlers.adapters.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", handlers.adapters.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("opened_at", adapters.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", adapters.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("cases", schema=None) as batch_op:
@@ -57,13 +57,13 @@ def upgrade() -> None:
         sa.Column("email_bounced", sa.Boolean(), nullable=False),
         sa.Column("insolvency_procedure", sa.String(length=20), nullable=True),
         sa.Column("insolvency_judgment_date", sa.Date(), nullable=True),
-        sa.Column("updated_at", handlers.adapters.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", adapters.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
         "evidence",
         sa.Column("seq", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("at", handlers.adapters.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", adapters.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("kind", sa.String(length=40), nullable=False),
         sa.Column("debtor_id", sa.String(length=100), nullable=True),
         sa.Column("invoice_numbers", sa.JSON(), nullable=False),
@@ -91,24 +91,18 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("event_id", sa.String(length=200), nullable=False),
         sa.Column("type", sa.String(length=40), nullable=False),
-        sa.Column(
-            "occurred_at", handlers.adapters.types.UTCDateTime(timezone=True), nullable=False
-        ),
+        sa.Column("occurred_at", adapters.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("raw", sa.Text(), nullable=False),
         sa.Column("content_sha256", sa.String(length=64), nullable=False),
         sa.Column("status", sa.String(length=10), nullable=False),
         sa.Column("waiting_for", sa.String(length=100), nullable=True),
-        sa.Column(
-            "received_at", handlers.adapters.types.UTCDateTime(timezone=True), nullable=False
-        ),
-        sa.Column("applied_at", handlers.adapters.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("received_at", adapters.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("applied_at", adapters.types.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("event_id"),
     )
     with op.batch_alter_table("inbox_events", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_inbox_events_waiting_for"), ["waiting_for"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_inbox_events_waiting_for"), ["waiting_for"], unique=False)
 
     op.create_table(
         "messages",
@@ -126,11 +120,11 @@ def upgrade() -> None:
         sa.Column("amounts", sa.JSON(), nullable=False),
         sa.Column("status", sa.String(length=10), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("lease_until", handlers.adapters.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("lease_until", adapters.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.String(length=500), nullable=True),
         sa.Column("tracking_id", sa.String(length=200), nullable=True),
-        sa.Column("created_at", handlers.adapters.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("sent_at", handlers.adapters.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", adapters.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", adapters.types.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("message_id"),
     )
@@ -142,9 +136,7 @@ def upgrade() -> None:
         "processed_messages",
         sa.Column("message_id", sa.String(length=100), nullable=False),
         sa.Column("actor", sa.String(length=60), nullable=False),
-        sa.Column(
-            "processed_at", handlers.adapters.types.UTCDateTime(timezone=True), nullable=False
-        ),
+        sa.Column("processed_at", adapters.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("message_id"),
     )
     op.create_table(
@@ -155,10 +147,8 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(length=1000), nullable=False),
         sa.Column("source", sa.String(length=300), nullable=True),
         sa.Column("line_no", sa.Integer(), nullable=True),
-        sa.Column(
-            "received_at", handlers.adapters.types.UTCDateTime(timezone=True), nullable=False
-        ),
-        sa.Column("replayed_at", handlers.adapters.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("received_at", adapters.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("replayed_at", adapters.types.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("rejected_events", schema=None) as batch_op:
@@ -172,12 +162,10 @@ def upgrade() -> None:
         sa.Column("issue_date", sa.Date(), nullable=False),
         sa.Column("due_date", sa.Date(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
-        sa.Column("amount_due", handlers.adapters.types.Money(), nullable=False),
-        sa.Column("paid", handlers.adapters.types.Money(), nullable=False),
-        sa.Column("credited", handlers.adapters.types.Money(), nullable=False),
-        sa.Column(
-            "late_penalty_rate", handlers.adapters.types.DecimalText(length=40), nullable=True
-        ),
+        sa.Column("amount_due", adapters.types.Money(), nullable=False),
+        sa.Column("paid", adapters.types.Money(), nullable=False),
+        sa.Column("credited", adapters.types.Money(), nullable=False),
+        sa.Column("late_penalty_rate", adapters.types.DecimalText(length=40), nullable=True),
         sa.Column("payment_url", sa.String(length=2000), nullable=True),
         sa.Column("delivered_on", sa.Date(), nullable=True),
         sa.Column("status", sa.String(length=12), nullable=False),
@@ -185,8 +173,8 @@ def upgrade() -> None:
         sa.Column("ever_disputed", sa.Boolean(), nullable=False),
         sa.Column("paused_until", sa.Date(), nullable=True),
         sa.Column("in_payment_plan", sa.Boolean(), nullable=False),
-        sa.Column("created_at", handlers.adapters.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", handlers.adapters.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", adapters.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", adapters.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["debtor_id"],
             ["debtors.id"],
@@ -216,9 +204,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("case_invoices", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_case_invoices_case_id"), ["case_id"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_case_invoices_invoice_id"), ["invoice_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_case_invoices_invoice_id"), ["invoice_id"], unique=False)
 
     op.create_table(
         "message_items",
@@ -239,12 +225,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("invoice_id", "step", "channel", name="uq_sent_step"),
     )
     with op.batch_alter_table("message_items", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_message_items_invoice_id"), ["invoice_id"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_message_items_message_pk"), ["message_pk"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_message_items_invoice_id"), ["invoice_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_message_items_message_pk"), ["message_pk"], unique=False)
 
     op.create_table(
         "payments",
@@ -253,7 +235,7 @@ def upgrade() -> None:
         sa.Column("invoice_id", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=12), nullable=False),
         sa.Column("reference", sa.String(length=100), nullable=True),
-        sa.Column("amount", handlers.adapters.types.Money(), nullable=False),
+        sa.Column("amount", adapters.types.Money(), nullable=False),
         sa.Column("on_day", sa.Date(), nullable=False),
         sa.ForeignKeyConstraint(
             ["invoice_id"],
@@ -272,11 +254,11 @@ def upgrade() -> None:
         sa.Column("debtor_id", sa.String(length=100), nullable=False),
         sa.Column("step", sa.String(length=40), nullable=False),
         sa.Column("event", sa.String(length=20), nullable=False),
-        sa.Column("due_at", handlers.adapters.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("due_at", adapters.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("status", sa.String(length=10), nullable=False),
-        sa.Column("lease_until", handlers.adapters.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("lease_until", adapters.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("emit_count", sa.Integer(), nullable=False),
-        sa.Column("done_at", handlers.adapters.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("done_at", adapters.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("reason", sa.String(length=300), nullable=True),
         sa.ForeignKeyConstraint(
             ["invoice_id"],
@@ -288,9 +270,7 @@ def upgrade() -> None:
     with op.batch_alter_table("planned_steps", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_planned_steps_debtor_id"), ["debtor_id"], unique=False)
         batch_op.create_index("ix_planned_steps_due", ["status", "due_at"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_planned_steps_invoice_id"), ["invoice_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_planned_steps_invoice_id"), ["invoice_id"], unique=False)
 
     # ### end Alembic commands ###
 

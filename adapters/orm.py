@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from handlers.adapters.types import DecimalText, Money, UTCDateTime
+from adapters.types import DecimalText, Money, UTCDateTime
 
 
 class Base(DeclarativeBase):

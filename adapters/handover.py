@@ -14,7 +14,7 @@ import ssl
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from handlers.adapters.compose import new_email
+from adapters.compose import new_email
 from handlers.ports import PermanentFailure, TransientFailure
 
 USER_AGENT = "relance-handover/1"
@@ -27,11 +27,13 @@ def signature(key: str, body: bytes) -> str:
 
 
 def webhook_headers(key: str, body: bytes, timestamp: int, idempotency_key: str) -> dict[str, str]:
-    return {"Content-Type": "application/json; charset=utf-8",
-            "User-Agent": USER_AGENT,
-            "X-Relance-Signature": signature(key, body),
-            "X-Relance-Timestamp": str(timestamp),
-            "Idempotency-Key": idempotency_key}
+    return {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": USER_AGENT,
+        "X-Relance-Signature": signature(key, body),
+        "X-Relance-Timestamp": str(timestamp),
+        "Idempotency-Key": idempotency_key,
+    }
 
 
 class WebhookRetry(TransientFailure):
@@ -73,9 +75,9 @@ def post_webhook(url: str, body: bytes, headers: dict[str, str], timeout: float)
     where = f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}"
     connection: http.client.HTTPConnection
     if parts.scheme == "https":
-        connection = http.client.HTTPSConnection(parts.hostname or "", parts.port,
-                                                 timeout=timeout,
-                                                 context=ssl.create_default_context())
+        connection = http.client.HTTPSConnection(
+            parts.hostname or "", parts.port, timeout=timeout, context=ssl.create_default_context()
+        )
     else:
         connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
     try:
@@ -91,13 +93,29 @@ def post_webhook(url: str, body: bytes, headers: dict[str, str], timeout: float)
     return status
 
 
-def dossier_email(*, sender: str, recipient: str, subject: str, body_text: str,
-                  message_id: str, at: datetime, idempotency_key: str, case_id: int,
-                  filename: str, archive: bytes) -> bytes:
+def dossier_email(
+    *,
+    sender: str,
+    recipient: str,
+    subject: str,
+    body_text: str,
+    message_id: str,
+    at: datetime,
+    idempotency_key: str,
+    case_id: int,
+    filename: str,
+    archive: bytes,
+) -> bytes:
     """A plain-text e-mail with the dossier ZIP attached."""
-    message = new_email(sender=sender, recipient=recipient, subject=subject,
-                        message_id=message_id, at=at, X_Relance_Case=str(case_id),
-                        X_Relance_Handover=idempotency_key)
+    message = new_email(
+        sender=sender,
+        recipient=recipient,
+        subject=subject,
+        message_id=message_id,
+        at=at,
+        X_Relance_Case=str(case_id),
+        X_Relance_Handover=idempotency_key,
+    )
     message.set_content(body_text, charset="utf-8")
     message.add_attachment(archive, maintype="application", subtype="zip", filename=filename)
     return message.as_bytes()

@@ -1,0 +1,122 @@
+"""Whether an invoice may be chased, escalated or listed today: every hold rule, in one place.
+
+Pure functions of an invoice's and its debtor's state (any objects with the attributes of
+the protocols below: store rows or snapshot values) and the day. Reminders, escalation,
+payment plans and event handling all ask here; none decides on its own.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Protocol
+
+
+class InvoiceState(Protocol):
+    """What the hold rules read of an invoice (read-only: rows and snapshots both fit)."""
+
+    @property
+    def number(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def balance(self) -> Decimal: ...
+    @property
+    def issue_date(self) -> date: ...
+    @property
+    def disputed(self) -> bool: ...
+    @property
+    def in_payment_plan(self) -> bool: ...
+    @property
+    def paused_until(self) -> date | None: ...
+
+
+class DebtorState(Protocol):
+    """What the hold rules read of a debtor."""
+
+    @property
+    def opt_out(self) -> bool: ...
+    @property
+    def insolvency_judgment_date(self) -> date | None: ...
+    @property
+    def insolvency_procedure(self) -> str | None: ...
+
+
+def settled(invoice: InvoiceState) -> bool:
+    """Nothing is owed on it any more: paid, credited, cancelled or written off."""
+    return invoice.status != "open" or invoice.balance <= 0
+
+
+def frozen_by_insolvency(invoice: InvoiceState, debtor: DebtorState) -> bool:
+    """A claim born before the opening judgment may only be declared (C. com. L622-21)."""
+    judgment = debtor.insolvency_judgment_date
+    return judgment is not None and invoice.issue_date < judgment
+
+
+def below_minimum(invoice: InvoiceState, minimum: Decimal) -> bool:
+    """A balance too small to chase (the policy's ``minimum_balance`` for its currency)."""
+    return Decimal(0) < invoice.balance < minimum
+
+
+def paused(invoice: InvoiceState) -> bool:
+    """Held by a dispute, a payment plan or a promise to pay (whatever its date)."""
+    return invoice.disputed or invoice.in_payment_plan or invoice.paused_until is not None
+
+
+def chase_hold(invoice: InvoiceState, debtor: DebtorState, today: date, minimum: Decimal) -> str | None:
+    """Why no automatic message may claim this invoice today, or None when one may."""
+    if invoice.status != "open":
+        return f"invoice {invoice.status}"
+    if invoice.balance <= 0:
+        return "nothing left to pay"
+    if below_minimum(invoice, minimum):
+        return f"balance {invoice.balance} {invoice.currency} below the minimum of {minimum}"
+    if invoice.disputed:
+        return "invoice disputed"
+    if invoice.in_payment_plan:
+        return "invoice in a payment plan"
+    if invoice.paused_until is not None and invoice.paused_until >= today:
+        return f"promise to pay until {invoice.paused_until.isoformat()}"
+    if frozen_by_insolvency(invoice, debtor):
+        return f"debtor in insolvency proceedings ({debtor.insolvency_procedure})"
+    if debtor.opt_out:
+        return "debtor opted out of automatic contact"
+    return None
+
+
+def escalation_hold(invoice: InvoiceState, minimum: Decimal) -> str | None:
+    """Why this invoice may not join an escalation case, or None when it may.
+
+    An opted-out debtor is still escalated (the case reaches a person, not the debtor).
+    """
+    if settled(invoice):
+        return f"invoice {invoice.status}" if invoice.status != "open" else "nothing left to pay"
+    if below_minimum(invoice, minimum):
+        return f"balance {invoice.balance} {invoice.currency} below the minimum of {minimum}"
+    if invoice.disputed:
+        return "invoice disputed"
+    if invoice.in_payment_plan:
+        return "invoice in a payment plan"
+    return None
+
+
+def may_resume(invoice: InvoiceState, debtor: DebtorState) -> bool:
+    """Whether dunning of an invoice leaving a plan or a pause starts again now."""
+    return (
+        not settled(invoice)
+        and not invoice.disputed
+        and invoice.paused_until is None
+        and not frozen_by_insolvency(invoice, debtor)
+    )
+
+
+def listed_as_other(invoice: InvoiceState, debtor: DebtorState) -> bool:
+    """Whether an overdue invoice appears in a reminder's statement of other invoices."""
+    return (
+        not settled(invoice)
+        and not invoice.disputed
+        and not invoice.in_payment_plan
+        and not frozen_by_insolvency(invoice, debtor)
+    )

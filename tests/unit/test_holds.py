@@ -1,0 +1,103 @@
+"""The hold rules, one module for reminders, escalation, plans and events (handlers/holds.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+from decimal import Decimal
+
+from handlers import holds
+
+MINIMUM = Decimal("5.00")
+TODAY = date(2026, 3, 16)
+
+
+@dataclass(frozen=True)
+class Invoice:
+    number: str = "F-1"
+    status: str = "open"
+    currency: str = "EUR"
+    balance: Decimal = Decimal("1000.00")
+    issue_date: date = date(2026, 1, 5)
+    disputed: bool = False
+    in_payment_plan: bool = False
+    paused_until: date | None = None
+
+
+@dataclass(frozen=True)
+class Debtor:
+    opt_out: bool = False
+    insolvency_judgment_date: date | None = None
+    insolvency_procedure: str | None = None
+
+
+def test_an_open_unpaid_invoice_of_an_ordinary_debtor_may_be_chased_and_escalated():
+    assert holds.chase_hold(Invoice(), Debtor(), TODAY, MINIMUM) is None
+    assert holds.escalation_hold(Invoice(), MINIMUM) is None
+
+
+def test_four_cents_left_after_a_payment_are_neither_chased_nor_escalated():
+    trifle = Invoice(balance=Decimal("0.04"))
+    assert holds.chase_hold(trifle, Debtor(), TODAY, MINIMUM) == "balance 0.04 EUR below the minimum of 5.00"
+    assert holds.escalation_hold(trifle, MINIMUM) == "balance 0.04 EUR below the minimum of 5.00"
+
+
+def test_a_minimum_of_zero_chases_every_cent():
+    assert holds.chase_hold(Invoice(balance=Decimal("0.04")), Debtor(), TODAY, Decimal("0")) is None
+
+
+def test_exactly_the_minimum_is_still_chased():
+    assert holds.chase_hold(Invoice(balance=Decimal("5.00")), Debtor(), TODAY, MINIMUM) is None
+
+
+def test_a_promise_holds_through_its_promised_day_and_not_after():
+    promised = Invoice(paused_until=TODAY)
+    assert holds.chase_hold(promised, Debtor(), TODAY, MINIMUM) == "promise to pay until 2026-03-16"
+    assert holds.chase_hold(promised, Debtor(), date(2026, 3, 17), MINIMUM) is None
+
+
+def test_insolvency_freezes_claims_born_before_the_judgment_only():
+    debtor = Debtor(insolvency_judgment_date=date(2026, 2, 1), insolvency_procedure="redressement")
+    before, after = Invoice(issue_date=date(2026, 1, 31)), Invoice(issue_date=date(2026, 2, 1))
+    assert (
+        holds.chase_hold(before, debtor, TODAY, MINIMUM) == "debtor in insolvency proceedings (redressement)"
+    )
+    assert holds.chase_hold(after, debtor, TODAY, MINIMUM) is None
+    assert not holds.listed_as_other(before, debtor)
+    assert holds.listed_as_other(after, debtor)
+
+
+def test_an_opted_out_debtor_gets_no_message_but_is_still_escalated():
+    assert holds.chase_hold(Invoice(), Debtor(opt_out=True), TODAY, MINIMUM) == (
+        "debtor opted out of automatic contact"
+    )
+    assert holds.escalation_hold(Invoice(), MINIMUM) is None
+
+
+def test_disputes_and_plans_hold_both_chasing_and_escalation():
+    for held, reason in (
+        (Invoice(disputed=True), "invoice disputed"),
+        (Invoice(in_payment_plan=True), "invoice in a payment plan"),
+    ):
+        assert holds.chase_hold(held, Debtor(), TODAY, MINIMUM) == reason
+        assert holds.escalation_hold(held, MINIMUM) == reason
+        assert holds.paused(held)
+        assert not holds.listed_as_other(held, Debtor())
+
+
+def test_a_settled_invoice_is_never_chased_escalated_or_resumed():
+    for done in (
+        Invoice(status="paid", balance=Decimal("0.00")),
+        Invoice(status="cancelled"),
+        Invoice(balance=Decimal("0.00")),
+    ):
+        assert holds.settled(done)
+        assert holds.chase_hold(done, Debtor(), TODAY, MINIMUM) is not None
+        assert holds.escalation_hold(done, MINIMUM) is not None
+        assert not holds.may_resume(done, Debtor())
+
+
+def test_an_invoice_resumes_only_once_no_pause_and_no_freeze_holds_it():
+    assert holds.may_resume(Invoice(), Debtor())
+    assert not holds.may_resume(replace(Invoice(), paused_until=TODAY), Debtor())
+    assert not holds.may_resume(Invoice(), Debtor(insolvency_judgment_date=date(2026, 2, 1)))
