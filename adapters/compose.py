@@ -54,13 +54,13 @@ def email_bytes(
     ``EmailMessage`` for the same RFC 5322 result: UTF-8 bodies sent as 8bit (quoted-
     printable when a line is too long for SMTP), non-ASCII headers as RFC 2047 words.
     """
-    text = MIMEText(body_text, "plain", _body_charset(body_text))
+    text = MIMEText(body_text, "plain", _body_charset(body_text))  # type: ignore[arg-type]  # a Charset is accepted
     if body_html is None:
         message: MIMEBase = text
     else:
         boundary = "=_relance_" + hashlib.sha256(message_id.encode()).hexdigest()[:32]
         message = MIMEMultipart("alternative", boundary=boundary)
-        html = MIMEText(body_html, "html", _body_charset(body_html))
+        html = MIMEText(body_html, "html", _body_charset(body_html))  # type: ignore[arg-type]
         for part in (text, html):
             del part["MIME-Version"]
             message.attach(part)
@@ -84,10 +84,10 @@ class _Wire(Compat32):
 
     def _fold(self, name: str, value: Any, sanitize: bool) -> str:
         if not isinstance(value, str) or not value.isascii() or "\n" in value or "\r" in value:
-            return super()._fold(name, value, sanitize)
-        lines, line = [], f"{name}:"
+            return super()._fold(name, value, sanitize)  # type: ignore[misc]  # Compat32's own folding
+        lines, line, limit = [], f"{name}:", self.max_line_length or 78
         for token in value.split(" "):
-            if len(line) + 1 + len(token) > self.max_line_length and line.strip():
+            if len(line) + 1 + len(token) > limit and line.strip():
                 lines.append(line)
                 line = ""
             line = f"{line} {token}"
@@ -97,7 +97,7 @@ class _Wire(Compat32):
 
 _WIRE = _Wire(linesep="\r\n", max_line_length=78)
 _EIGHT_BIT = Charset("utf-8")
-_EIGHT_BIT.body_encoding = None  # 8bit: readable in the .eml files, accepted by SMTP (8BITMIME)
+_EIGHT_BIT.body_encoding = None  # type: ignore[assignment]  # 8bit: readable in the .eml files, accepted by SMTP (8BITMIME)
 _QUOTED = Charset("utf-8")
 _QUOTED.body_encoding = QP
 
@@ -146,7 +146,7 @@ def _body_charset(body: str) -> Charset:
     return _EIGHT_BIT
 
 
-_NEXT_LINE = {"new_x": XPos.LMARGIN, "new_y": YPos.NEXT}
+_NEXT_LINE: dict[str, Any] = {"new_x": XPos.LMARGIN, "new_y": YPos.NEXT}
 
 
 def _safe(text: str) -> str:

@@ -107,7 +107,7 @@ class DramatiqPublisher:
         redis_ids = unique_ids(len(tasks))
         if before or after:
             # what RedisBroker.enqueue stores: the message with a unique redis_message_id
-            messages = [
+            messages: list[dramatiq.Message[Any]] = [
                 dramatiq.Message(
                     queue_name=queue,
                     actor_name=task.actor,

@@ -108,6 +108,7 @@ class SmtpMailer:
         return context
 
     def _connect(self) -> smtplib.SMTP:
+        client: smtplib.SMTP
         if self.tls == "tls":
             client = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self._context())
         else:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+from structlog.typing import Processor
 
 _SECRET_KEYS = ("password", "secret", "token", "authorization")
 
 
-def _drop_secrets(_: Any, __: str, event_dict: dict) -> dict:
+def _drop_secrets(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in list(event_dict):
         if any(word in key.lower() for word in _SECRET_KEYS):
             event_dict[key] = "***"
@@ -21,7 +23,7 @@ def _drop_secrets(_: Any, __: str, event_dict: dict) -> dict:
 class _StderrHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is at the time (it may be replaced after set-up)."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 
@@ -32,7 +34,7 @@ class _StderrHandler(logging.StreamHandler):
 
 def configure_logging(level: str = "INFO", stream: Any = None) -> None:
     """Send every log line, ours and the libraries', as one JSON object to stderr."""
-    shared = [
+    shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,

@@ -88,7 +88,7 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Read the environment; a bad value raises ConfigError naming the variable."""
     try:
-        return Settings(**overrides)
+        return Settings(**overrides)  # type: ignore[arg-type]  # validated by pydantic
     except ValidationError as exc:
         first = exc.errors()[0]
         name = "RELANCE_" + "_".join(str(p) for p in first["loc"]).upper()

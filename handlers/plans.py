@@ -376,7 +376,7 @@ def complete(
 ) -> None:
     """The plan is honoured; an invoice still owing something (amount raised since) resumes."""
     _end(session, plan, invoices, COMPLETED, now, reason)
-    debtor = session.get(DebtorRow, plan.debtor_id)
+    debtor = session.get_one(DebtorRow, plan.debtor_id)  # a plan always has its debtor
     for invoice in invoices:
         if resumable(invoice, debtor):
             _resume(session, invoice, debtor, policy, now)

@@ -82,7 +82,7 @@ class Renderer:
         try:
             template = self._env.get_template(name)
             module = template.make_module(values)  # one rendering gives body and subject
-            body, subject = str(module), str(module.subject)
+            body, subject = str(module), str(getattr(module, "subject"))  # noqa: B009  # set by the template
         except TemplateError as exc:
             raise _problem(name, exc) from exc
         except AttributeError as exc:

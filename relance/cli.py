@@ -279,7 +279,7 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="relance", description="Dunning worker: reminders, formal notices, escalation.")
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "--data-dir", help="folder of the embedded store and outbox (default ./var, or RELANCE_DATA_DIR)"
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import dramatiq
 
@@ -41,9 +42,11 @@ def _keys(settings: Settings) -> tuple[str, str]:
     return base, f"{base}.msgs"
 
 
-def _client(settings: Settings):
+def _client(settings: Settings) -> Any:
     import redis
 
+    if not settings.redis_url:  # checked by the caller: the dead letters live in Redis
+        raise ValueError("RELANCE_REDIS_URL is not set")
     return redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5)
 
 

@@ -6,11 +6,9 @@ from sqlalchemy.exc import OperationalError
 
 
 def describe_service_error(exc: BaseException) -> str | None:
-    try:
-        import redis
-    except ImportError:  # pragma: no cover
-        redis = None
-    if redis is not None and isinstance(exc, redis.exceptions.ConnectionError):
+    import redis
+
+    if isinstance(exc, redis.exceptions.ConnectionError):
         return f"Redis unreachable (RELANCE_REDIS_URL): {exc}"
     if isinstance(exc, OperationalError):
         first = str(exc.orig or exc).strip().splitlines()[0]

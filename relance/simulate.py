@@ -124,7 +124,7 @@ class Simulation:
                     lease=self.app.ctx.lease,
                     batch_size=self.app.settings.batch_size,
                 )
-                broker.join(QUEUE, fail_fast=True)
+                broker.join(QUEUE, fail_fast=True)  # type: ignore[call-arg]  # StubBroker.join
                 workers.join()
                 yield from self._new_actions()
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import dramatiq
 from dramatiq.middleware import CurrentMessage
@@ -21,7 +22,7 @@ from worker.broker import ensure_configured
 
 ensure_configured()  # the broker must exist before the actors are declared
 
-OPTIONS = {"queue_name": QUEUE, "max_retries": 5, "min_backoff": 1000, "max_backoff": 60_000}
+OPTIONS: dict[str, Any] = {"queue_name": QUEUE, "max_retries": 5, "min_backoff": 1000, "max_backoff": 60_000}
 
 
 def _message_id() -> str:
