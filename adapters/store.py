@@ -19,6 +19,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.uow import UnitOfWork
+
 
 class StoreUnavailable(RuntimeError):
     """The database cannot be reached or opened; the message says which and why."""
@@ -81,14 +83,26 @@ def check_connection(engine: Engine) -> None:
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    """Sessions that are units of work (``adapters.uow.UnitOfWork``)."""
+    return sessionmaker(engine, class_=UnitOfWork, expire_on_commit=False)
 
 
 @contextmanager
-def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any exception."""
-    with sessions() as session, session.begin():
-        yield session
+def transaction(sessions: sessionmaker[Session]) -> Iterator[UnitOfWork]:
+    """One unit of work: commit on success (evidence chained first), roll back on any exception.
+
+    The tasks it collected (``UnitOfWork.after_commit``) are for the caller to publish after
+    this block; it reads them with ``take_tasks`` inside it.
+    """
+    with sessions() as uow:
+        if not isinstance(uow, UnitOfWork):
+            raise TypeError("transaction() needs sessions made by adapters.store.session_factory")
+        try:
+            yield uow
+            uow.commit()
+        except BaseException:
+            uow.rollback()
+            raise
 
 
 def _alembic_config(engine: Engine) -> Any:

@@ -12,12 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
-
-from sqlalchemy import event, select
-from sqlalchemy.orm import Session
-
-from adapters.orm import EvidenceHead, EvidenceRecord
+from typing import Any, Protocol, runtime_checkable
 
 GENESIS = "0" * 64
 
@@ -40,8 +35,29 @@ def record_hash(prev_hash: str, seq: int, at: datetime, kind: str, payload: str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+@runtime_checkable
+class EvidenceSink(Protocol):
+    """Where records go: the unit of work, which chains them when its transaction commits."""
+
+    def record_evidence(self, record: PendingRecord) -> None: ...
+    def write_evidence(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class PendingRecord:
+    """A fact to add to the chain; its sequence number and hashes are given at commit."""
+
+    kind: str
+    at: datetime
+    payload: str  # canonical JSON
+    debtor_id: str | None
+    invoice_numbers: list[str]
+    case_id: int | None
+    message_id: str | None
+
+
 def append(
-    session: Session,
+    sink: object,
     kind: str,
     at: datetime,
     payload: dict[str, Any],
@@ -51,114 +67,57 @@ def append(
     case_id: int | None = None,
     message_id: str | None = None,
 ) -> None:
-    """Append one record to the chain, as part of the session's transaction.
+    """Add one record to the chain, as part of the unit of work's transaction.
 
-    The record is queued and chained when the transaction commits (``write_pending``): the
-    chain head, which serialises every append, is then locked only for the last statements
-    of the transaction and its commit, not for all the work before them. Records appended in
-    a savepoint that is rolled back are dropped with it.
+    The unit of work chains and writes its records when the transaction commits: the chain
+    head, which serialises every append, is then locked only for the last statements of the
+    transaction and its commit. Records added in a savepoint that is rolled back are dropped
+    with it.
     """
     at = at.astimezone(UTC)  # hashed exactly as the store gives it back
-    _queue(session).append(
-        _Pending(kind, at, canonical(payload), debtor_id, sorted(invoice_numbers), case_id, message_id)
+    _sink(sink).record_evidence(
+        PendingRecord(kind, at, canonical(payload), debtor_id, sorted(invoice_numbers), case_id, message_id)
     )
 
 
-@dataclass(frozen=True)
-class _Pending:
-    kind: str
-    at: datetime
-    payload: str
-    debtor_id: str | None
-    invoice_numbers: list[str]
-    case_id: int | None
-    message_id: str | None
+def write_pending(sink: object) -> int:
+    """Chain and write the records added so far in this transaction; return how many.
 
-
-def write_pending(session: Session) -> int:
-    """Chain and write the records queued in this transaction; return how many.
-
-    Runs by itself when the outermost transaction commits; call it before reading the
-    evidence table in a transaction that appended to it.
+    The unit of work does it when it commits; call it before reading the evidence table in
+    a transaction that added to it.
     """
-    queue = _queue(session)
-    if not queue:
-        return 0
-    head = _locked_head(session)
-    for pending in queue:
-        seq = head.seq + 1
-        digest = record_hash(head.hash, seq, pending.at, pending.kind, pending.payload)
-        session.add(
-            EvidenceRecord(
-                seq=seq,
-                at=pending.at,
-                kind=pending.kind,
-                debtor_id=pending.debtor_id,
-                invoice_numbers=pending.invoice_numbers,
-                case_id=pending.case_id,
-                message_id=pending.message_id,
-                payload=pending.payload,
-                prev_hash=head.hash,
-                hash=digest,
-            )
-        )
-        head.seq, head.hash = seq, digest
-    written = len(queue)
-    queue.clear()
-    session.flush()
-    return written
+    return _sink(sink).write_evidence()
 
 
-_QUEUE = "relance.evidence.queue"
-_MARKS = "relance.evidence.marks"
-_HEAD = "relance.evidence.head"
+def _sink(candidate: object) -> EvidenceSink:
+    """The unit of work behind a store session (every session the store makes is one)."""
+    if not isinstance(candidate, EvidenceSink):
+        raise TypeError(f"evidence is recorded in a unit of work, not in a {type(candidate).__name__}")
+    return candidate
 
 
-def _queue(session: Session) -> list[_Pending]:
-    return session.info.setdefault(_QUEUE, [])
+class StoredRecord(Protocol):
+    """A record as the store gives it back."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def payload(self) -> str: ...
+    @property
+    def prev_hash(self) -> str: ...
+    @property
+    def hash(self) -> str: ...
 
 
-def _locked_head(session: Session) -> EvidenceHead:
-    """The chain head, locked (``FOR UPDATE``) by this transaction; created on first use."""
-    head = session.info.get(_HEAD)
-    if head is not None:
-        return head
-    head = session.execute(
-        select(EvidenceHead).where(EvidenceHead.id == 1).with_for_update()
-    ).scalar_one_or_none()
-    if head is None:
-        head = EvidenceHead(id=1, seq=0, hash=GENESIS)
-        session.add(head)
-    session.info[_HEAD] = head
-    return head
-
-
-@event.listens_for(Session, "after_transaction_create")
-def _mark_savepoint(session: Session, transaction: Any) -> None:
-    if transaction.nested:  # where to cut the queue back to if this savepoint rolls back
-        session.info.setdefault(_MARKS, {})[transaction] = len(_queue(session))
-
-
-@event.listens_for(Session, "before_commit")
-def _write_at_commit(session: Session) -> None:
-    if session.get_nested_transaction() is None:  # the outermost transaction commits
-        write_pending(session)
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _drop_on_rollback(session: Session, previous: Any) -> None:
-    # a rolled-back savepoint releases the locks taken inside it: lock again next time
-    session.info.pop(_HEAD, None)
-    mark = session.info.get(_MARKS, {}).pop(previous, None) if previous.nested else 0
-    if mark is not None:
-        del _queue(session)[mark:]
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_at_end(session: Session, transaction: Any) -> None:
-    if transaction.parent is None:
-        for key in (_HEAD, _QUEUE, _MARKS):
-            session.info.pop(key, None)
+class StoredHead(Protocol):
+    @property
+    def seq(self) -> int: ...
+    @property
+    def hash(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -170,7 +129,7 @@ class ChainCheck:
     head_hash: str | None = None  # hash of the last record checked, when the chain holds
 
 
-def verify(records: Iterable[EvidenceRecord], head: EvidenceHead | None) -> ChainCheck:
+def verify(records: Iterable[StoredRecord], head: StoredHead | None) -> ChainCheck:
     """Recompute the chain in order; name the first record that does not hold."""
     prev, expected_seq, count = GENESIS, 1, 0
     for record in records:

@@ -47,7 +47,7 @@ def process_once(
             # written first: a second copy running at the same time waits on this key
             session.add(ProcessedMessage(message_id=message_id, actor=actor, processed_at=now))
             session.flush()
-            tasks = work(session)
+            tasks = [*work(session), *session.take_tasks()]  # published once committed
     except IntegrityError:
         log.info("message.duplicate", message_id=message_id, actor=actor)
         return False
