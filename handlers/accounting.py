@@ -23,8 +23,15 @@ from sqlalchemy.orm import Session
 from adapters.orm import DebtorRow, InboxEvent, InvoiceRow, MessageRow, PaymentRow
 from handlers import cases, evidence, holds, plans
 from handlers import events as ev
-from handlers.planning import cancel_pending, end_of_day, plan_invoice, resume_invoice, schedule
-from handlers.policy import CLAIM_DECLARATION, PolicySet
+from handlers.planning import (
+    cancel_pending,
+    end_of_day,
+    plan_invoice,
+    replan_invoice,
+    resume_invoice,
+    schedule,
+)
+from handlers.policy import CLAIM_DECLARATION, MATCH_KEYS, PolicySet
 
 log = structlog.get_logger("relance.accounting")
 
@@ -161,11 +168,13 @@ class Batch:
         self._keys_looked_up.update(keys)
         for chunk in _chunks(keys):
             self._parked_keys.update(
-                self.session.execute(
+                key
+                for key in self.session.execute(
                     select(InboxEvent.waiting_for)
                     .distinct()
                     .where(InboxEvent.status == "parked", InboxEvent.waiting_for.in_(chunk))
                 ).scalars()
+                if key is not None
             )
 
     def known(self, event_id: str) -> tuple[bool, str | None]:
@@ -397,11 +406,11 @@ PLAN_PAYMENT = "plan_payment"
 
 def _policy_of(session: Session, invoice: InvoiceRow, policies: PolicySet):
     """The policy that governs ``invoice`` (segment of its debtor, overrides)."""
-    return policies.for_debtor(session.get(DebtorRow, invoice.debtor_id), invoice.number)
+    return policies.for_debtor(session.get_one(DebtorRow, invoice.debtor_id), invoice.number)
 
 
 def _resume(session: Session, invoice: InvoiceRow, policies: PolicySet, now: datetime) -> None:
-    debtor = session.get(DebtorRow, invoice.debtor_id)
+    debtor = session.get_one(DebtorRow, invoice.debtor_id)
     resume_invoice(session, invoice, debtor, policies.for_debtor(debtor, invoice.number), now)
 
 
@@ -427,24 +436,47 @@ def debtor_by_id(session: Session, debtor_id: str) -> DebtorRow:
     return found
 
 
-def _upsert_debtor(session: Session, data: ev.Debtor, now: datetime) -> DebtorRow:
+def _upsert_debtor(session: Session, data: ev.Debtor, now: datetime, policies: PolicySet) -> DebtorRow:
     batch = _fast_batch(session)
     if batch is not None and data.id in batch.debtors:  # looked up and locked for the batch
         row = batch.debtors[data.id]
     else:
         row = session.get(DebtorRow, data.id, with_for_update=True)
+    before = None
     if row is None:
         row = DebtorRow(id=data.id, email_bounced=False)
         session.add(row)
         if batch is not None:
             _cache(session, batch.debtors, data.id, row)
-    elif row.email != data.email:
-        row.email_bounced = False
+    else:
+        before = _policy_inputs(row)
+        if row.email != data.email:
+            row.email_bounced = False
     row.name, row.kind, row.email, row.language = data.name, data.kind, data.email, data.language
     row.timezone, row.country = data.timezone, data.address.country
     row.address = data.address.model_dump(exclude_none=True)
     row.siren, row.opt_out, row.segment, row.updated_at = data.siren, data.opt_out, data.segment, now
+    if before is not None and before != _policy_inputs(row):
+        _replan_open_invoices(session, row, now, policies)
     return row
+
+
+def _policy_inputs(debtor: DebtorRow) -> tuple[str | None, ...]:
+    """What of a debtor chooses its policy (the attributes a segment may match on)."""
+    return tuple(getattr(debtor, key, None) for key in MATCH_KEYS)
+
+
+def _replan_open_invoices(session: Session, debtor: DebtorRow, now: datetime, policies: PolicySet) -> None:
+    """The debtor moved to another segment (or may have): its open invoices follow the
+    policy that applies to them now, in this transaction (docs/policy.md)."""
+    invoices = session.execute(
+        select(InvoiceRow)
+        .where(InvoiceRow.debtor_id == debtor.id, InvoiceRow.status == "open")
+        .order_by(InvoiceRow.id)
+        .with_for_update()
+    ).scalars()
+    for invoice in invoices:
+        replan_invoice(session, invoice, debtor, policies.for_debtor(debtor, invoice.number), now)
 
 
 # ---- one function per event type; each returns the parked keys it releases --------
@@ -453,7 +485,7 @@ def _upsert_debtor(session: Session, data: ev.Debtor, now: datetime) -> DebtorRo
 def on_invoice_issued(
     session: Session, event: ev.InvoiceIssued, now: datetime, policies: PolicySet
 ) -> list[str]:
-    debtor = _upsert_debtor(session, event.debtor, now)
+    debtor = _upsert_debtor(session, event.debtor, now, policies)
     existing = _find_invoice(session, event.invoice.number)
     if existing is not None:
         _update_invoice(session, existing, event.invoice, now, policies)
@@ -608,7 +640,7 @@ def on_promise_to_pay(
     session: Session, event: ev.PromiseToPay, now: datetime, policies: PolicySet
 ) -> list[str]:
     invoice = invoice_by_number(session, event.invoice_number)
-    debtor = session.get(DebtorRow, invoice.debtor_id)
+    debtor = session.get_one(DebtorRow, invoice.debtor_id)
     invoice.paused_until, invoice.updated_at = event.promised_date, now
     cancel_pending(session, invoice.id, "promise to pay")
     schedule(
@@ -661,7 +693,7 @@ def _check_plan_invoices(session: Session, event: ev.PaymentPlanAgreed, invoices
 def on_debtor_updated(
     session: Session, event: ev.DebtorUpdated, now: datetime, policies: PolicySet
 ) -> list[str]:
-    _upsert_debtor(session, event.debtor, now)
+    _upsert_debtor(session, event.debtor, now, policies)
     return [f"debtor:{event.debtor.id}"]
 
 
@@ -700,7 +732,8 @@ def on_delivery_status(
         log.warning("delivery.unknown_message", message_id=event.message_id, status=event.status)
     elif event.status == "bounced" and message.channel == "email":
         debtor = session.get(DebtorRow, message.debtor_id, with_for_update=True)
-        debtor.email_bounced = True
+        if debtor is not None:
+            debtor.email_bounced = True
     evidence.append(
         session,
         "delivery.status",
