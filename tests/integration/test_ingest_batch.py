@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import select
 
+from adapters.ingest_batch import Batch
 from adapters.orm import (
     DebtorRow,
     EvidenceHead,
@@ -190,7 +191,7 @@ def test_an_invoice_issued_twice_in_a_batch_is_updated_and_planned_once(app):
 
 def test_nothing_of_a_batch_outlives_it(app, monkeypatch):
     made = []
-    init, parse = accounting.Batch.__init__, ingest_module.parse_line
+    init, parse = Batch.__init__, ingest_module.parse_line
 
     def tracked(self, *args, **kwargs):
         init(self, *args, **kwargs)
@@ -201,7 +202,7 @@ def test_nothing_of_a_batch_outlives_it(app, monkeypatch):
         made.append(weakref.ref(line))
         return line
 
-    monkeypatch.setattr(accounting.Batch, "__init__", tracked)
+    monkeypatch.setattr(Batch, "__init__", tracked)
     monkeypatch.setattr(ingest_module, "parse_line", parsed)
     lines = []
     for i in range(12):  # each batch has lines refused by a validator of the event contract
