@@ -10,6 +10,7 @@ reminder_3 on D+30 = Fri 1 May (holiday) -> Mon 4 May and formal_notice on Mon 1
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from adapters.orm import EvidenceRecord, InvoiceRow, MessageItem, PlannedStep
 from adapters.store import transaction
 from handlers.ladder import policy_key
 from scheduler.loop import replan_at_start
+from scheduler.replan import replan_changed_invoices
 from tests.integration.test_flow import at
 from tests.support import DEBTOR, ingest, invoice_issued, make_test_app, run_until
 
@@ -254,5 +256,27 @@ def test_a_disputed_invoice_keeps_its_pause_and_resumes_on_the_policy_then_in_fo
         assert ingest(app, resolved) == ["accepted"]
         # resumed on B: reminder_2 D+25 = Mon 27 April, formal_notice Mon 18 May
         assert planned(app) == {"reminder_2": "2026-04-27 09:00", "formal_notice": "2026-05-18 09:00"}
+    finally:
+        app.dispose()
+
+
+def test_two_schedulers_starting_at_once_re_plan_each_invoice_once(database_url, tmp_path):
+    app = start(database_url, tmp_path, "2026-03-02 10:00", SEGMENTED)
+    ingest(app, *(invoice_issued(f"F-{n:02}", "2026-04-01") for n in range(30)))
+    app.dispose()
+    app = start(database_url, tmp_path, "2026-03-03 10:00", policy_b(tmp_path))
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            passes = list(
+                pool.map(
+                    lambda _: replan_changed_invoices(
+                        app.sessions, app.ctx.policies, app.clock.now(), batch_size=7
+                    ),
+                    range(2),
+                )
+            )
+        assert sum(p.replanned for p in passes) == 30
+        assert len(replanned_records(app)) == 30
+        assert replan_at_start(app).stale == 0
     finally:
         app.dispose()
