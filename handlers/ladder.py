@@ -65,12 +65,23 @@ def policy_key(policy: Policy) -> str:
     the same channels; any change to a step's name, offset, event or channels, or to the
     step where late invoices enter, changes the key (and so re-plans, docs/policy.md).
     """
+    known = _KEYS.get(id(policy))
+    if known is not None and known[0] is policy:
+        return known[1]
     ladder = {
         "resume_step": policy.resume_step,
         "steps": [[s.name, s.offset_days, s.event, list(s.channels)] for s in policy.steps],
     }
     text = json.dumps(ladder, sort_keys=True, separators=(",", ":"))
-    return f"{policy.name}:{hashlib.sha256(text.encode('utf-8')).hexdigest()[:16]}"
+    key = f"{policy.name}:{hashlib.sha256(text.encode('utf-8')).hexdigest()[:16]}"
+    if len(_KEYS) >= 64:  # a process loads a handful of policies; tests make many
+        _KEYS.clear()
+    _KEYS[id(policy)] = (policy, key)  # the policy is kept, so its id is not reused
+    return key
+
+
+# keys of the policies seen, by id: every planned invoice asks for one (``relance ingest``)
+_KEYS: dict[int, tuple[Policy, str]] = {}
 
 
 def replan(
