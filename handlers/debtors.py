@@ -64,12 +64,16 @@ def _policy_inputs(debtor: DebtorRow) -> tuple[str | None, ...]:
 def _replan_open_invoices(session: Session, debtor: DebtorRow, now: datetime, policies: PolicySet) -> None:
     """The debtor moved to another segment (or may have): its open invoices follow the
     policy that applies to them now, in this transaction (docs/policy.md)."""
-    invoices = session.execute(
-        select(InvoiceRow)
-        .where(InvoiceRow.debtor_id == debtor.id, InvoiceRow.status == "open")
-        .order_by(InvoiceRow.id)
-        .with_for_update()
-    ).scalars()
+    invoices = (
+        session.execute(
+            select(InvoiceRow)
+            .where(InvoiceRow.debtor_id == debtor.id, InvoiceRow.status == "open")
+            .order_by(InvoiceRow.id)
+            .with_for_update()
+        )
+        .scalars()
+        .all()
+    )
     for invoice in invoices:
         replan_invoice(session, invoice, debtor, policies.for_debtor(debtor, invoice.number), now)
 
