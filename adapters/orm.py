@@ -66,6 +66,8 @@ class InvoiceRow(Base):
     ever_disputed: Mapped[bool] = mapped_column(Boolean, default=False)
     paused_until: Mapped[date | None] = mapped_column(Date)
     in_payment_plan: Mapped[bool] = mapped_column(Boolean, default=False)
+    # handlers.ladder.policy_key of the policy its steps were planned on (None: not known)
+    policy_key: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

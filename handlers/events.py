@@ -38,6 +38,15 @@ MAX_REASON = 1000  # the width of rejected_events.reason
 FIRST_YEAR, LAST_YEAR = 1900, 2199
 
 
+class Parked(Exception):
+    """The event needs something not known yet (``key``, e.g. ``invoice:F-1``): it waits
+    in the inbox until that arrives (handlers/inbox.py)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
 class EventRejected(ValueError):
     """An event that breaks the contract; ``reason`` names the field and what is wrong."""
 

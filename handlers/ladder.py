@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -54,3 +56,100 @@ def shift_to_start(dated: Sequence[tuple[Step, date]], start: date) -> list[tupl
 
 def _on_business_days(dated: Sequence[tuple[Step, date]], country: str) -> list[StepDate]:
     return [StepDate(s, next_business_day(d, country)) for s, d in dated]
+
+
+def policy_key(policy: Policy) -> str:
+    """A stable fingerprint of what a policy plans: its name and a hash of its ladder.
+
+    Two policies with the same key plan the same steps on the same days and send them on
+    the same channels; any change to a step's name, offset, event or channels, or to the
+    step where late invoices enter, changes the key (and so re-plans, docs/policy.md).
+    """
+    known = _KEYS.get(id(policy))
+    if known is not None and known[0] is policy:
+        return known[1]
+    ladder = {
+        "resume_step": policy.resume_step,
+        "steps": [[s.name, s.offset_days, s.event, list(s.channels)] for s in policy.steps],
+    }
+    text = json.dumps(ladder, sort_keys=True, separators=(",", ":"))
+    key = f"{policy.name}:{hashlib.sha256(text.encode('utf-8')).hexdigest()[:16]}"
+    if len(_KEYS) >= 64:  # a process loads a handful of policies; tests make many
+        _KEYS.clear()
+    _KEYS[id(policy)] = (policy, key)  # the policy is kept, so its id is not reused
+    return key
+
+
+# keys of the policies seen, by id: every planned invoice asks for one (``relance ingest``)
+_KEYS: dict[int, tuple[Policy, str]] = {}
+
+
+def replan(
+    due_date: date,
+    done: Mapping[str, date],
+    old_remaining: Mapping[str, date],
+    new_policy: Policy,
+    today: date,
+    country: str,
+) -> list[StepDate]:
+    """The steps still to take under ``new_policy``, for an invoice part-way up its ladder.
+
+    ``done`` names the ladder steps already taken (sent, skipped or failed) with the day
+    each was planned for; ``old_remaining`` the steps still planned and their days. The
+    result holds the new policy's steps more severe than the most severe one taken (every
+    step when none was), dated from the due date; past dates are handled as for a new
+    invoice when nothing was taken, else as after a pause: the next step today, the later
+    ones keeping their spacing. When the steps still planned are already a plan the new
+    policy could have made (same steps, its spacing, none in the past), they are kept as
+    they are: an unchanged ladder re-plans nothing.
+    """
+    if not done:
+        planned = plan_new_invoice(due_date, today, new_policy, country)
+    else:
+        after = last_rank(done, due_date, new_policy)
+        remaining = [s for s in new_policy.steps[after + 1 :] if s.name not in done]
+        planned = plan_resumed(due_date, remaining, today, country)
+    kept = _kept(due_date, planned, old_remaining, today, country)
+    return planned if kept is None else kept
+
+
+def last_rank(done: Mapping[str, date], due_date: date, policy: Policy) -> int:
+    """Rank in ``policy`` of the most severe step taken (-1 when none).
+
+    A step the policy does not name ranks as the policy's most severe step due on or
+    before the day it was taken for: the rung of the new ladder it stood in for.
+    """
+    rank = -1
+    for name, day in done.items():
+        own = policy.severity(name)
+        if own < 0:
+            own = max(
+                (i for i, s in enumerate(policy.steps) if due_date + timedelta(days=s.offset_days) <= day),
+                default=-1,
+            )
+        rank = max(rank, own)
+    return rank
+
+
+def _kept(
+    due_date: date, planned: list[StepDate], old: Mapping[str, date], today: date, country: str
+) -> list[StepDate] | None:
+    """The old plan as ``StepDate`` values, when it is one ``planned``'s policy could make."""
+    steps = [item.step for item in planned]
+    if [s.name for s in steps] != list(old) or not steps:
+        return None
+    days = list(old.values())
+    if min(days) < today:
+        return None
+    dated = nominal_dates(due_date, steps)
+    candidates = [dated]
+    # a plan moved to start on an earlier day: that day is one whose next business day is
+    # the old plan's first day (a weekend or holidays before it)
+    start = days[0]
+    while next_business_day(start, country) == days[0]:
+        candidates.append(shift_to_start(dated, start))
+        start -= timedelta(days=1)
+    for candidate in candidates:
+        if [next_business_day(d, country) for _, d in candidate] == days:
+            return [StepDate(s, d) for s, d in zip(steps, days, strict=True)]
+    return None

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, cast
 
-from sqlalchemy import select, update
+import structlog
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from adapters.orm import DebtorRow, InvoiceRow, PlannedStep
+from handlers import evidence, holds
 from handlers.calendar import add_months, local_date, next_business_day, window_opening, zone
-from handlers.ladder import StepDate, plan_new_invoice, plan_resumed
+from handlers.ladder import StepDate, plan_new_invoice, plan_resumed, policy_key, replan
 from handlers.policy import ESCALATION, FORMAL_NOTICE, Policy
+
+log = structlog.get_logger("relance.planning")
 
 PENDING = ("planned", "emitted")
 FINISHED = ("done", "skipped", "failed")
@@ -62,7 +67,7 @@ def cancel_pending(session: Session, invoice_id: int, reason: str, *, steps: Ite
         query = query.where(PlannedStep.step.in_(names))
     else:
         query = query.where(~PlannedStep.step.startswith(INSTALLMENT_PREFIX, autoescape=True))
-    result = session.execute(query.values(status="cancelled", reason=reason[:300]))
+    result = cast(CursorResult[Any], session.execute(query.values(status="cancelled", reason=reason[:300])))
     return result.rowcount or 0
 
 
@@ -93,6 +98,7 @@ def plan_invoice(
     up first (what ``schedule`` does); they are inserted together at the next flush.
     """
     today = local_date(now, debtor.timezone)
+    invoice.policy_key = policy_key(policy)
     steps: dict[str, tuple[str, datetime]] = {}  # a step planned twice keeps its first place
     for item in plan_new_invoice(invoice.due_date, today, policy, debtor.country):
         steps[item.step.name] = (item.step.event, window_opening(item.day, debtor.timezone, policy.window))
@@ -160,6 +166,7 @@ def resume_invoice(
     ``not_before`` names a step the ladder resumes at the earliest (a broken payment plan
     resumes an overdue invoice at the policy's ``resume_step``, never with a pre-due).
     """
+    invoice.policy_key = policy_key(policy)  # the policy in force when it resumes
     done = finished_steps(session, invoice.id)
     last_done = max((policy.severity(s) for s in done), default=-1)
     first = max(last_done + 1, policy.severity(not_before)) if not_before else last_done + 1
@@ -175,3 +182,82 @@ def resume_invoice(
 def end_of_day(day: date, tz: str) -> datetime:
     """The first instant after ``day`` in time zone ``tz`` (a deadline's expiry), in UTC."""
     return datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=zone(tz)).astimezone(UTC)
+
+
+LADDER_EVENTS = ("invoice.due", "invoice.overdue")
+
+
+def replan_invoice(
+    session: Session, invoice: InvoiceRow, debtor: DebtorRow, policy: Policy, now: datetime
+) -> bool:
+    """Put the remaining steps of an open invoice on ``policy`` when it is not the one that
+    planned them (docs/policy.md, "A policy or segment change"); True when steps changed.
+
+    Steps taken stay as they are; the escalation deadline, the prescription warning and a
+    payment plan's steps are not ladder steps and are left alone. A paused invoice keeps
+    its pause and its key: it is re-planned on the policy in force when it resumes.
+    """
+    key = policy_key(policy)
+    if invoice.policy_key == key or holds.settled(invoice):
+        return False
+    old_key, invoice.policy_key = invoice.policy_key, key
+    if holds.paused(invoice) or holds.frozen_by_insolvency(invoice, debtor):
+        return False  # none of its ladder is planned; a resume plans on the policy then in force
+    done, remaining = _ladder_rows(session, invoice, debtor.timezone)
+    today = local_date(now, debtor.timezone)
+    planned = replan(invoice.due_date, done, remaining, policy, today, debtor.country)
+    new = {item.step.name: item.day for item in planned}
+    if new == remaining:
+        return False
+    removed = [name for name in remaining if name not in new]
+    cancel_pending(session, invoice.id, f"re-planned on policy {policy.name}", steps=removed)
+    _write(session, invoice, debtor, policy, [i for i in planned if remaining.get(i.step.name) != i.day])
+    _record_replan(session, invoice, old_key, policy, remaining, new, now)
+    return True
+
+
+def _ladder_rows(session: Session, invoice: InvoiceRow, tz: str) -> tuple[dict[str, date], dict[str, date]]:
+    """(ladder steps taken, ladder steps still planned), each with its local day."""
+    rows = session.execute(
+        select(PlannedStep.step, PlannedStep.status, PlannedStep.due_at)
+        .where(
+            PlannedStep.invoice_id == invoice.id,
+            PlannedStep.event.in_(LADDER_EVENTS),
+            PlannedStep.status.in_(PENDING + FINISHED),
+            ~PlannedStep.step.startswith(INSTALLMENT_PREFIX, autoescape=True),
+        )
+        .order_by(PlannedStep.due_at, PlannedStep.id)
+    ).all()
+    done = {step: local_date(due_at, tz) for step, status, due_at in rows if status in FINISHED}
+    remaining = {step: local_date(due_at, tz) for step, status, due_at in rows if status in PENDING}
+    return done, remaining
+
+
+def _record_replan(
+    session: Session,
+    invoice: InvoiceRow,
+    old_key: str | None,
+    policy: Policy,
+    old: dict[str, date],
+    new: dict[str, date],
+    now: datetime,
+) -> None:
+    facts = {
+        "invoice_number": invoice.number,
+        "old_policy": old_key.split(":", 1)[0] if old_key else None,
+        "new_policy": policy.name,
+        "old_policy_key": old_key,
+        "new_policy_key": policy_key(policy),
+        "removed": [name for name in old if name not in new],
+        "added": [name for name in new if name not in old],
+        "planned": {name: day.isoformat() for name, day in new.items()},
+    }
+    evidence.append(
+        session,
+        "invoice.replanned",
+        now,
+        facts,
+        debtor_id=invoice.debtor_id,
+        invoice_numbers=[invoice.number],
+    )
+    log.info("invoice.replanned", debtor_id=invoice.debtor_id, **facts)

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.orm import ProcessedMessage, RejectedEvent
 from adapters.store import transaction
-from handlers import accounting
+from handlers import inbox
+from handlers.batching import IngestBatch
 from handlers.context import Context
 from handlers.escalation import handle_deadline
 from handlers.events import EventRejected, decode_json, validate_event
@@ -108,13 +109,13 @@ def ingest_one(
     source: str | None = None,
     line_no: int | None = None,
     parsed: ParsedLine | None = None,
-    batch: accounting.Batch | None = None,
+    batch: IngestBatch | None = None,
 ) -> IngestResult:
     """Validate and apply one raw event inside ``session``; a rejection is stored, not raised.
 
     ``relance ingest`` passes the line already parsed (``parse_line``) and the ``batch`` the
     event belongs to: the inbox is then read once per batch, and the event is applied
-    without a savepoint unless the batch asks for them (see ``accounting.Batch``).
+    without a savepoint unless the batch asks for them (see ``adapters.ingest_batch.Batch``).
     """
     if parsed is None:
         parsed = parse_line(raw)
@@ -122,12 +123,12 @@ def ingest_one(
         return _reject(session, raw, parsed.rejected, now, source, line_no)
     try:
         if batch is not None and not batch.savepoints:
-            outcome = accounting.receive(
+            outcome = inbox.receive(
                 session, parsed.event, parsed.text, now, ctx.policies, data=parsed.data, batch=batch
             )
         else:
             with session.begin_nested():
-                outcome = accounting.receive(
+                outcome = inbox.receive(
                     session, parsed.event, parsed.text, now, ctx.policies, data=parsed.data, batch=batch
                 )
     except EventRejected as rejected:

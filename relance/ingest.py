@@ -2,7 +2,7 @@
 
 The stream is read line by line and applied in batches of ``BATCH`` lines, one transaction
 each: the lines of a batch are validated first, the inbox is read once for the batch, and
-each event is applied without a savepoint of its own (``handlers.accounting.Batch``). A
+each event is applied without a savepoint of its own (``adapters.ingest_batch.Batch``). A
 rejected event never undoes the others. Nothing is kept from one batch to the next but the
 counts.
 """
@@ -17,10 +17,11 @@ from typing import BinaryIO, TextIO
 
 import structlog
 
+from adapters.ingest_batch import Batch
 from adapters.store import transaction
 from config.bootstrap import App
-from handlers.accounting import Batch, NeedsSavepoints
 from handlers.events import MAX_LINE_BYTES
+from handlers.inbox import NeedsSavepoints
 from handlers.service import IngestResult, ParsedLine, ingest_one, parse_line
 
 log = structlog.get_logger("relance.ingest")

@@ -14,7 +14,7 @@ from dramatiq import Worker
 
 from config.bootstrap import App, attach_publisher, build_app, prepare_store
 from config.settings import Settings
-from scheduler.loop import make_scheduler
+from scheduler.loop import make_scheduler, replan_at_start
 from worker.broker import make_broker
 
 log = structlog.get_logger("relance.service")
@@ -40,6 +40,7 @@ def run_all_in_one(settings: Settings) -> int:
     attach_publisher(app, broker)
     runtime.install(app)
     workers = start_workers(broker, settings.worker_threads)
+    replan_at_start(app)
     scheduler = make_scheduler(app, blocking=False)
     scheduler.start()
     log.info("service.started", mode=describe(app, settings), data_dir=str(settings.data_dir))
@@ -78,6 +79,7 @@ def run_scheduler_only(settings: Settings) -> int:
     app = build_app(settings)
     prepare_store(app, auto_migrate=False)
     attach_publisher(app, make_broker(settings))
+    replan_at_start(app)
     log.info("scheduler.started", mode=describe(app, settings))
     scheduler = make_scheduler(app, blocking=True)
     signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))

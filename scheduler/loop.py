@@ -14,6 +14,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from config.bootstrap import App
+from scheduler.replan import ReplanPass, replan_changed_invoices
 from scheduler.tick import tick
 
 log = structlog.get_logger("relance.scheduler")
@@ -23,6 +24,8 @@ def safe_tick(app: App) -> None:
     """One tick; a failure (database or broker down) is logged and retried next tick."""
     structlog.contextvars.clear_contextvars()
     try:
+        if app.publisher is None:
+            raise RuntimeError("no publisher attached to the application")
         tick(
             app.sessions,
             app.publisher,
@@ -33,6 +36,15 @@ def safe_tick(app: App) -> None:
         )
     except Exception as exc:
         log.error("scheduler.tick_failed", error=f"{type(exc).__name__}: {exc}"[:500])
+
+
+def replan_at_start(app: App) -> ReplanPass:
+    """Before the first tick: re-plan the open invoices planned on another policy than the
+    one now loaded (scheduler/replan.py). A failure stops the start: ticking on would send
+    steps of the old policy."""
+    return replan_changed_invoices(
+        app.sessions, app.ctx.policies, app.clock.now(), batch_size=app.settings.batch_size
+    )
 
 
 def make_scheduler(app: App, *, blocking: bool) -> BaseScheduler:

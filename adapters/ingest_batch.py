@@ -1,0 +1,151 @@
+"""What the events applied in one transaction by ``relance ingest`` share (``Batch``).
+
+The receiving side (handlers/inbox.py) and the appliers (handlers/accounting.py) find the
+batch in the session (``handlers.batching.fast_batch``) and use what it read ahead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event as sa_event
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from adapters.orm import DebtorRow, InboxEvent, InvoiceRow
+from handlers.batching import BATCH_KEY
+from handlers.inbox import invoices_of, releases
+
+_CHUNK = 500  # values per IN (...) list
+_NEXT_INVOICE_IDS = text(
+    "SELECT nextval(pg_get_serial_sequence('invoices', 'id')) FROM generate_series(1, :n) ORDER BY 1 DESC"
+)
+
+
+class Batch:
+    """What the events applied in one transaction by ``relance ingest`` share.
+
+    ``prefetch`` reads once for the whole batch what each event would otherwise look up on
+    its own: whether its event id is in the inbox, and, unless ``savepoints`` is set, the
+    invoices and debtors it names (locked ``FOR UPDATE`` as the event would lock them) and
+    which of the keys it may release have parked events. What the batch's events create or
+    park is added as they go, so later events of the batch see it. On PostgreSQL it also
+    draws the ids of the invoices the batch creates from their sequence, so that a new
+    invoice needs no flush of its own before its steps are planned.
+
+    Unless ``savepoints`` is set, events are also applied without savepoints. A savepoint
+    would undo what an applier wrote before it parked or rejected its event; the appliers
+    look up what they need before they write, so there is nothing to undo. That is checked
+    at run time: since the applier started (after a flush), no statement other than a
+    SELECT ran and nothing is pending in the session; an applier in ``NEVER_PARKED`` is not
+    expected to park or reject at all. Otherwise ``NeedsSavepoints`` is raised: the caller
+    rolls the batch back and applies it again with ``savepoints`` set, as ``ingest_one``
+    always did, with a savepoint per event.
+    """
+
+    def __init__(self, session: Session, *, savepoints: bool = False) -> None:
+        self.session = session
+        self.savepoints = savepoints
+        self.writes = 0  # statements other than SELECT run on the batch's connection
+        self._inbox: dict[str, str | None] = {}  # event id -> stored content hash, or None
+        self.invoices: dict[str, InvoiceRow | None] = {}  # number -> locked row, or None
+        self.debtors: dict[str, DebtorRow | None] = {}  # id -> locked row, or None
+        self._keys_looked_up: set[str] = set()
+        self._parked_keys: set[str] = set()  # keys that may have parked events
+        self._invoice_ids: list[int] = []  # drawn from the invoices' id sequence
+        self._connection = None
+        if not savepoints:
+            self._connection = session.connection()
+            sa_event.listen(self._connection, "before_cursor_execute", self._count)
+            session.info[BATCH_KEY] = self
+
+    def _count(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip()[:6].upper() != "SELECT":
+            self.writes += 1
+
+    def close(self) -> None:
+        if self._connection is not None:
+            sa_event.remove(self._connection, "before_cursor_execute", self._count)
+            self._connection = None
+            self.session.info.pop(BATCH_KEY, None)
+
+    def prefetch(self, events: list[Any]) -> None:
+        """Read the store once for the events of the batch, in their order."""
+        ids = list(dict.fromkeys(e.event_id for e in events))
+        self._inbox.update(dict.fromkeys(ids))
+        for chunk in _chunks(ids):
+            self._inbox.update(
+                (event_id, digest)
+                for event_id, digest in self.session.execute(
+                    select(InboxEvent.event_id, InboxEvent.content_sha256).where(
+                        InboxEvent.event_id.in_(chunk)
+                    )
+                )
+            )
+        if self.savepoints:
+            return
+        fresh = [e for e in events if self._inbox[e.event_id] is None]
+        # debtors first, then invoices: the order in which the workers lock them
+        upserted = list(
+            dict.fromkeys(e.debtor.id for e in fresh if e.type in ("invoice.issued", "debtor.updated"))
+        )
+        self.debtors.update(dict.fromkeys(upserted))
+        for chunk in _chunks(upserted):
+            self.debtors.update(
+                (row.id, row)
+                for row in self.session.execute(
+                    select(DebtorRow).where(DebtorRow.id.in_(chunk)).order_by(DebtorRow.id).with_for_update()
+                ).scalars()
+            )
+        numbers = list(dict.fromkeys(n for e in fresh for n in invoices_of(e)))
+        self.invoices.update(dict.fromkeys(numbers))
+        for chunk in _chunks(numbers):
+            self.invoices.update(
+                (row.number, row)
+                for row in self.session.execute(
+                    select(InvoiceRow)
+                    .where(InvoiceRow.number.in_(chunk))
+                    .order_by(InvoiceRow.id)
+                    .with_for_update()
+                ).scalars()
+            )
+        issued = dict.fromkeys(e.invoice.number for e in fresh if e.type == "invoice.issued")
+        created = sum(1 for number in issued if self.invoices[number] is None)
+        if created and self.session.get_bind().dialect.name == "postgresql":
+            self._invoice_ids = list(self.session.execute(_NEXT_INVOICE_IDS, {"n": created}).scalars())
+        keys = list(dict.fromkeys(key for e in fresh for key in releases(e)))
+        self._keys_looked_up.update(keys)
+        for chunk in _chunks(keys):
+            self._parked_keys.update(
+                key
+                for key in self.session.execute(
+                    select(InboxEvent.waiting_for)
+                    .distinct()
+                    .where(InboxEvent.status == "parked", InboxEvent.waiting_for.in_(chunk))
+                ).scalars()
+                if key is not None
+            )
+
+    def known(self, event_id: str) -> tuple[bool, str | None]:
+        """(whether the batch looked it up, the stored content hash or None)."""
+        return event_id in self._inbox, self._inbox.get(event_id)
+
+    def remember(self, event_id: str, digest: str) -> None:
+        self._inbox[event_id] = digest
+
+    def invoice_id(self) -> int | None:
+        """An id for a new invoice, drawn ahead from the sequence (PostgreSQL), or None."""
+        return self._invoice_ids.pop() if self._invoice_ids else None
+
+    def may_have_parked(self, key: str) -> bool:
+        return key not in self._keys_looked_up or key in self._parked_keys
+
+    def parked(self, key: str) -> None:
+        self._parked_keys.add(key)
+
+    def released(self, key: str) -> None:
+        self._parked_keys.discard(key)
+
+
+def _chunks(values: list[Any]) -> list[list[Any]]:
+    return [values[i : i + _CHUNK] for i in range(0, len(values), _CHUNK)]
