@@ -1,7 +1,7 @@
 """What the events applied in one transaction by ``relance ingest`` share (``Batch``).
 
 The receiving side (handlers/inbox.py) and the appliers (handlers/accounting.py) find the
-batch in the session (``handlers.batching.fast_batch``) and use what it read ahead.
+batch on the unit of work (``handlers.batching.fast_batch``) and use what it read ahead.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from adapters.orm import DebtorRow, InboxEvent, InvoiceRow
-from handlers.batching import BATCH_KEY
+from adapters.uow import UnitOfWork
 from handlers.inbox import invoices_of, releases
 
 _CHUNK = 500  # values per IN (...) list
@@ -57,7 +57,7 @@ class Batch:
         if not savepoints:
             self._connection = session.connection()
             sa_event.listen(self._connection, "before_cursor_execute", self._count)
-            session.info[BATCH_KEY] = self
+            _unit_of_work(session).batch = self
 
     def _count(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         if statement.lstrip()[:6].upper() != "SELECT":
@@ -67,7 +67,7 @@ class Batch:
         if self._connection is not None:
             sa_event.remove(self._connection, "before_cursor_execute", self._count)
             self._connection = None
-            self.session.info.pop(BATCH_KEY, None)
+            _unit_of_work(self.session).batch = None
 
     def prefetch(self, events: list[Any]) -> None:
         """Read the store once for the events of the batch, in their order."""
@@ -149,3 +149,9 @@ class Batch:
 
 def _chunks(values: list[Any]) -> list[list[Any]]:
     return [values[i : i + _CHUNK] for i in range(0, len(values), _CHUNK)]
+
+
+def _unit_of_work(session: Session) -> UnitOfWork:
+    if not isinstance(session, UnitOfWork):
+        raise TypeError("an ingest batch runs in a unit of work (adapters.store.transaction)")
+    return session

@@ -32,6 +32,7 @@ class UnitOfWork(Session):
     _pending: list[PendingRecord]
     _tasks: list[object]
     _head: EvidenceHead | None
+    batch: Any = None  # the ``relance ingest`` batch applied in it, if any (handlers.batching)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -1,14 +1,12 @@
 """How the inbox and the appliers find the batch ``relance ingest`` is applying, if any.
 
 The batch itself (``adapters.ingest_batch.Batch``) reads the store ahead for its events;
-here is only what the core uses of it, and where it sits: in the session's ``info``.
+here is only what the core uses of it, and where it sits: on the unit of work (``batch``).
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
-
-BATCH_KEY = "relance.ingest.batch"  # the key of the batch in ``session.info``
 
 
 class IngestBatch(Protocol):
@@ -27,20 +25,19 @@ class IngestBatch(Protocol):
     def released(self, key: str) -> None: ...
 
 
-class HasInfo(Protocol):
-    """A session, as far as finding its batch goes."""
+class InTransaction(Protocol):
+    """A unit of work, as far as finding its batch goes."""
 
-    @property
-    def info(self) -> dict[Any, Any]: ...
     def in_nested_transaction(self) -> bool: ...
 
 
-def fast_batch(session: HasInfo) -> IngestBatch | None:
-    """The batch being applied without savepoints in ``session``, if any."""
-    return session.info.get(BATCH_KEY)
+def fast_batch(session: object) -> IngestBatch | None:
+    """The batch being applied without savepoints in this unit of work, if any."""
+    batch: IngestBatch | None = getattr(session, "batch", None)
+    return batch
 
 
-def cache(session: HasInfo, found: dict[str, Any], key: str, row: Any) -> None:
+def cache(session: InTransaction, found: dict[str, Any], key: str, row: Any) -> None:
     """Let the batch's later events find a row created now, unless a savepoint may still
     take it back (then they look it up again)."""
     if session.in_nested_transaction():
