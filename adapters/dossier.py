@@ -15,7 +15,7 @@ from handlers.dossier import archive, check_folder, dossier_files, write_files
 
 def dossier_content(session: Session, case_id: int, ctx: Context, now: datetime) -> dict[str, bytes]:
     """Every file of the dossier of case ``case_id`` by relative name, the manifest last."""
-    return dossier_files(read_dossier(session, case_id), now, ctx.policies, ctx.rates)
+    return dossier_files(read_dossier(session, case_id), now, ctx)
 
 
 def write_dossier(session: Session, case_id: int, folder: Path, ctx: Context, now: datetime) -> list[Path]:

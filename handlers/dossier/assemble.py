@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from handlers.calendar import local_date
+from handlers.context import Context
 from handlers.dossier import markdown
 from handlers.dossier.computation import computed_on as computation_day
 from handlers.dossier.computation import details_on, live_update
@@ -25,15 +26,14 @@ from handlers.dossier.proofs import (
     verification_text,
 )
 from handlers.dossier.summary import summary_data
-from handlers.policy import PolicySet, RateTable
 
 INJONCTION = "injonction_de_payer"
 
 
-def dossier_files(
-    data: DossierData, now: datetime, policies: PolicySet, rates: RateTable
-) -> dict[str, bytes]:
-    """Every file of the dossier of ``data``, exported at ``now``."""
+def dossier_files(data: DossierData, now: datetime, ctx: Context) -> dict[str, bytes]:
+    """Every file of the dossier of ``data``, exported at ``now``, under ``ctx``'s policies,
+    rate table and templates."""
+    policies, rates = ctx.policies, ctx.rates
     case, debtor = data.case, data.debtor
     day = computation_day(case, debtor, data.records)
     details = details_on(data.invoices, debtor, day, policies, rates)
@@ -44,14 +44,14 @@ def dossier_files(
     summary = summary_data(data, names, creditor, details, day, live, export_day, now, rates)
 
     files: dict[str, bytes] = {name: m.content for m, name in zip(data.messages, names, strict=True)}
-    files["summary.md"] = markdown._summary_md(summary).encode("utf-8")
+    files["summary.md"] = markdown.summary_md(ctx.renderer, summary).encode("utf-8")
     files["summary.json"] = to_json(summary)
     files["deliveries.json"] = to_json(deliveries(data.messages, names))
     files["evidence.jsonl"] = evidence_lines(data.records)
     files["verification.txt"] = verification_text(data.check, data.head, now).encode("utf-8")
     if case.recommended_procedure == INJONCTION:
         pairs = list(zip(data.messages, names, strict=True))
-        files["injonction_de_payer.md"] = markdown._injonction_md(summary, pairs).encode("utf-8")
+        files["injonction_de_payer.md"] = markdown.injonction_md(ctx.renderer, summary, pairs).encode("utf-8")
     files = dict(sorted(files.items()))
     files["manifest.json"] = manifest(case.id, files, now)
     return files
