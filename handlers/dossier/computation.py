@@ -23,8 +23,8 @@ LIVE = ("open", "handed_over")  # case statuses whose penalties are brought up t
 class _Payments:
     """Stands for the session ``amounts_on`` reads the invoice's movements from.
 
-    Its only read is ``(on_day, amount, kind)`` of every payment of the invoice; the rows are
-    given in the snapshot's order (by day, then id), which its imputation keeps for one day.
+    Its only read is ``(on_day, amount, kind)`` of every payment of the invoice, which it
+    sorts by day itself; the snapshot gives them by day, then by the order they were stored.
     """
 
     def __init__(self, invoice: InvoiceData) -> None:

@@ -18,7 +18,7 @@ from handlers.policy import Creditor, RateTable
 from handlers.reminders import address_lines
 
 
-def summary_data(  # one value per part of the summary
+def summary_data(
     data: DossierData,
     files: list[str],
     creditor: Creditor,
@@ -29,6 +29,8 @@ def summary_data(  # one value per part of the summary
     now: datetime,
     rates: RateTable,
 ) -> dict[str, Any]:
+    """summary.json: ``files`` are the messages' names in the dossier, ``details`` the invoices'
+    amounts on ``computed_on``, ``live`` the update to the export day ``live_day`` (or None)."""
     case, debtor, check, head = data.case, data.debtor, data.check, data.head
     invoices = [_invoice_data(d, computed_on, rates) for d in details]
     computed = {
