@@ -15,6 +15,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from adapters.compose import new_email
+from adapters.dossier import dossier_archive as dossier_archive  # the hand-over sends the dossier
 from handlers.ports import PermanentFailure, TransientFailure
 
 USER_AGENT = "relance-handover/1"

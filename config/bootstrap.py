@@ -30,6 +30,7 @@ from config.partners import load_partners
 from config.policy import load_policy_set, load_rates
 from config.settings import Settings, load_settings
 from handlers.context import Context
+from handlers.dossier.sample import check_templates
 from handlers.plans import TEMPLATES as INSTALLMENT_TEMPLATES
 from handlers.policy import Policy, PolicySet
 from handlers.ports import Clock, OffsetClock, Publisher, SystemClock, Transport
@@ -137,14 +138,16 @@ def sample_context(policy: Policy) -> dict[str, Any]:
 def make_context(settings: Settings, policy: Policy | None = None) -> Context:
     policies = PolicySet(policy) if policy is not None else load_policy_set(settings.policy_file)
     renderer = Renderer(settings.template_dir)
+    rates = load_rates(settings.rates_file)
     try:
         for each in policies.all:
             renderer.check([*(s.template for s in each.steps), *INSTALLMENT_TEMPLATES], sample_context(each))
+        check_templates(renderer, policies, rates)
     except TemplateProblem as exc:
         raise ConfigError(str(exc)) from exc
     return Context(
         policies=policies,
-        rates=load_rates(settings.rates_file),
+        rates=rates,
         renderer=renderer,
         sender=settings.sender,
         message_domain=message_domain(settings.sender),

@@ -24,13 +24,12 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.handover import dossier_email, post_webhook, webhook_headers
+from adapters.handover import dossier_archive, dossier_email, post_webhook, webhook_headers
 from adapters.orm import CaseInvoice, CaseRow, DebtorRow, HandoverRow, InvoiceRow
 from adapters.store import transaction
 from handlers import evidence
 from handlers.context import Context
 from handlers.delivery import backoff, claim_expired_leases
-from handlers.dossier import dossier_archive
 from handlers.messages import HandoverCase, stable_id
 from handlers.partners import Partner
 from handlers.ports import Outgoing, PermanentFailure, TransientFailure, Transport

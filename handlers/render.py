@@ -95,6 +95,15 @@ class Renderer:
             raise _problem(html_name, exc) from exc
         return Rendered(subject, body.strip() + "\n", body_html.strip() + "\n")
 
+    def render_document(self, name: str, language: str, context: dict[str, Any]) -> str:
+        """Render the plain-text template ``<language>/<name>`` (a document, not a message:
+        no subject), with the same helpers, override folder and checks as the messages."""
+        template_name = f"{language}/{name}"
+        try:
+            return self._env.get_template(template_name).render({**context, **helpers(language)})
+        except TemplateError as exc:
+            raise _problem(template_name, exc) from exc
+
     def check(self, steps: Iterable[str], sample: dict[str, Any]) -> None:
         """Render every step (text and HTML) in every language once; raise TemplateProblem on
         the first failure."""

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from adapters.dossier import dossier_archive, write_dossier
 from adapters.orm import (
     CaseRow,
     EvidenceHead,
@@ -24,7 +25,6 @@ from adapters.orm import (
 from adapters.store import transaction
 from config.bootstrap import App
 from handlers.calendar import local_date, zone
-from handlers.dossier import dossier_archive, write_dossier
 from handlers.evidence import ChainCheck, verify
 
 BUCKETS = (("not_due", None, 0), ("1-30", 1, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("over_90", 91, None))

@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select
 
+from adapters.dossier import dossier_archive, write_dossier
 from adapters.orm import CaseRow, EvidenceHead, EvidenceRecord, MessageRow, PlannedStep
 from adapters.store import transaction
 from config.bootstrap import build_app
 from config.settings import load_settings
-from handlers.dossier import dossier_archive, write_dossier
 from handlers.evidence import record_hash
 from handlers.messages import stable_id
 from relance.cli import main
