@@ -177,3 +177,35 @@ def test_property_grouped_invoices_never_mix_currencies_and_none_is_lost(currenc
     groups = by_currency(invoices)  # type: ignore[arg-type]
     assert all({i.currency for i in group} == {currency} for currency, group in groups.items())
     assert sorted(i.number for g in groups.values() for i in g) == sorted(i.number for i in invoices)
+
+
+invoice_states = st.lists(
+    st.tuples(
+        st.sampled_from(["EUR", "USD"]),
+        st.decimals(min_value=Decimal("0.00"), max_value=Decimal("20.00"), places=2),
+    ),
+    max_size=10,
+)
+
+
+@given(invoices=invoice_states, minimum=st.sampled_from([Decimal("0"), Decimal("5.00"), Decimal("12.50")]))
+def test_property_what_an_escalation_gathers_never_mixes_currencies_nor_holds_a_trifle(invoices, minimum):
+    # the selection of handle_deadline: each invoice through the escalation hold, then one
+    # case per currency
+    from handlers.holds import escalation_hold
+
+    rows = [
+        SimpleNamespace(
+            number=f"F-{n}",
+            status="open",
+            currency=currency,
+            balance=balance,
+            disputed=False,
+            in_payment_plan=False,
+        )
+        for n, (currency, balance) in enumerate(invoices)
+    ]
+    escalated = [r for r in rows if escalation_hold(r, minimum) is None]  # type: ignore[arg-type]
+    for currency, group in by_currency(escalated).items():  # type: ignore[arg-type]
+        assert {i.currency for i in group} == {currency}
+        assert all(i.balance >= minimum and i.balance > 0 for i in group)
