@@ -338,6 +338,8 @@ def open_claim_declaration(session: Session, debtor: DebtorRow, now: datetime, c
         if i.balance > 0
         and not holds.below_minimum(i, ctx.policy_for(debtor, i.number).money.minimum_for(i.currency))
     ]
+    if not invoices:
+        return []
     published = _bodacc_date(session, debtor.id)
     deadline = add_months(published, CLAIM_MONTHS) if published else None
     return [
