@@ -257,3 +257,27 @@ def test_given_balances_below_the_minimum_in_two_currencies_then_status_lists_th
     assert (report["balance_EUR_not_due"], report["balance_USD_not_due"]) == ("83.00", "2.00")
     assert (report["below_minimum_EUR_invoices"], report["below_minimum_EUR_amount"]) == (1, "3.00")
     assert (report["below_minimum_USD_invoices"], report["below_minimum_USD_amount"]) == (1, "2.00")
+
+
+def test_given_an_insolvent_debtor_owing_eur_and_usd_then_one_claim_declaration_per_currency(app):
+    # F-1 1200.00 EUR and F-2 800.00 USD due 1 April, judgment 12 May; F-3 3.00 EUR is below
+    # the minimum and is not declared. EUR: 1200 * .1215 * 41 / 365 = 16.38 + 40.00 = 1256.38;
+    # USD: no penalty currency, 800.00
+    from tests.integration.test_insolvency_prescription import insolvency
+
+    ingest(
+        app,
+        invoice_issued("F-1", "2026-04-01", "1200.00"),
+        in_currency(invoice_issued("F-2", "2026-04-01", "800.00"), "USD"),
+        invoice_issued("F-3", "2026-04-01", "3.00"),
+    )
+    app.clock.set(at("2026-05-15 12:00"))
+    ingest(app, insolvency("2026-05-12", bodacc="2026-05-31"))
+    run_until(app, at("2026-05-15 12:00"))
+    cases = all_cases(app)
+    assert [(c.kind, c.currency, c.principal, c.amount_claimed) for c in cases] == [
+        ("claim_declaration", "EUR", Decimal("1200.00"), Decimal("1256.38")),
+        ("claim_declaration", "USD", Decimal("800.00"), Decimal("800.00")),
+    ]
+    opened = records(app, "case.opened")
+    assert sorted(r["invoice_numbers"] for r in opened) == [["F-1"], ["F-2"]]

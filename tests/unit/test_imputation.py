@@ -205,7 +205,7 @@ def test_property_what_an_escalation_gathers_never_mixes_currencies_nor_holds_a_
         )
         for n, (currency, balance) in enumerate(invoices)
     ]
-    escalated = [r for r in rows if escalation_hold(r, minimum) is None]  # type: ignore[arg-type]
+    escalated = [r for r in rows if escalation_hold(r, minimum) is None]
     for currency, group in by_currency(escalated).items():  # type: ignore[arg-type]
         assert {i.currency for i in group} == {currency}
         assert all(i.balance >= minimum and i.balance > 0 for i in group)
