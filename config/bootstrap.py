@@ -137,6 +137,8 @@ def sample_context(policy: Policy) -> dict[str, Any]:
 
 def make_context(settings: Settings, policy: Policy | None = None) -> Context:
     policies = PolicySet(policy) if policy is not None else load_policy_set(settings.policy_file)
+    rates = load_rates(settings.rates_file)
+    policies.rates = rates  # event handlers compute the penalties still owed on a paid invoice
     renderer = Renderer(settings.template_dir)
     rates = load_rates(settings.rates_file)
     try:

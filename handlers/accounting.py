@@ -188,7 +188,7 @@ def _record_money(
         invoice.credited += event.amount
     invoice.updated_at = now
     _settle_if_paid(session, invoice, now)
-    cases.follow_invoice(session, invoice, now, kind)
+    cases.money_recorded(session, invoice, now, kind, policies)
     if invoice.in_payment_plan:  # pays the plan's oldest unpaid installments first
         plans.apply_money(session, invoice, event.amount, now, _policy_of(session, invoice, policies))
     return []

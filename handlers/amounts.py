@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from adapters.orm import DebtorRow, InvoiceRow, PaymentRow
@@ -17,7 +17,7 @@ from handlers.money import (
     MissingRate,
     Movement,
     impute_interest_first,
-    late_interest,
+    impute_principal_first,
 )
 from handlers.policy import Policy, RateTable
 
@@ -36,6 +36,11 @@ class InvoiceAmounts:
     @property
     def claimed(self) -> Decimal:
         return self.balance + self.late_interest + self.indemnity
+
+    @property
+    def penalties(self) -> Decimal:
+        """The claim beside the principal: penalties (L441-10) and the indemnity (D441-5)."""
+        return self.late_interest + self.indemnity
 
 
 def rate_function(invoice: InvoiceRow, policy: Policy, rates: RateTable):
@@ -66,6 +71,15 @@ def rate_function(invoice: InvoiceRow, policy: Policy, rates: RateTable):
     return rate_for
 
 
+def indemnity_owed(invoice: InvoiceRow, debtor: DebtorRow, policy: Policy) -> Decimal:
+    """The D441-5 recovery indemnity of a business invoice paid late (or not yet paid)."""
+    judgment = debtor.insolvency_judgment_date
+    # D441-5: no indemnity for an invoice falling due on or after an opening judgment
+    if judgment is not None and invoice.due_date >= judgment:
+        return ZERO
+    return policy.money.recovery_indemnity
+
+
 def amounts_on(
     session: Session,
     invoice: InvoiceRow,
@@ -78,9 +92,12 @@ def amounts_on(
 ) -> InvoiceAmounts:
     """Amounts of ``invoice`` on ``day``.
 
-    For a business debtor, penalties run from the day after the due date and payments are
-    imputed on them first (per the policy), so the principal is the same at every step;
-    penalties and the indemnity are only returned ``with_penalties``.
+    For a business debtor, penalties run from the day after the due date on the principal
+    still unpaid each day. Under ``principal_first`` (the default) payments and credit notes
+    reduce the principal and the penalties are a separate claim beside it; under
+    ``interest_first`` (Code civil 1343-1) payments pay accrued penalties first. Either way
+    the principal is the same at every step; penalties and the indemnity are only returned
+    ``with_penalties``.
     """
     balance = invoice.balance
     penalties_run = (
@@ -107,21 +124,54 @@ def amounts_on(
         balance, interest, owed = max(imputed.principal, ZERO), imputed.interest, imputed.interest_due
         interest_paid = imputed.interest_paid
     else:
-
-        def balance_on(d: date) -> Decimal:
-            return invoice.amount_due - sum((m.amount for m in movements if m.day < d), ZERO)
-
-        interest = late_interest(
-            invoice.due_date, until, balance_on, rate_for, [m.day + timedelta(days=1) for m in movements]
-        )
-        owed, interest_paid = interest.total, ZERO
+        imputed = impute_principal_first(invoice.amount_due, invoice.due_date, until, movements, rate_for)
+        interest, owed, interest_paid = imputed.interest, imputed.interest_due, ZERO
     if not with_penalties:  # penalties run and payments are imputed, but are not stated
         return InvoiceAmounts(balance, ZERO, ZERO, None, None, interest_paid)
     distinct = {s.rate for s in interest.segments}
-    judgment = debtor.insolvency_judgment_date
-    due_after_judgment = judgment is not None and invoice.due_date >= judgment
-    # D441-5: no indemnity for an invoice falling due on or after an opening judgment
-    indemnity = policy.money.recovery_indemnity if balance > 0 and not due_after_judgment else ZERO
+    indemnity = indemnity_owed(invoice, debtor, policy) if balance > 0 else ZERO
     return InvoiceAmounts(
         balance, owed, indemnity, distinct.pop() if len(distinct) == 1 else None, interest, interest_paid
     )
+
+
+def last_movement_day(session: Session, invoice: InvoiceRow) -> date | None:
+    """The day of the latest payment or credit note: the last day the principal ran late."""
+    return session.execute(
+        select(func.max(PaymentRow.on_day)).where(PaymentRow.invoice_id == invoice.id)
+    ).scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class OwedBeside:
+    """What is still owed on an invoice whose principal is paid: the separate claim."""
+
+    late_interest: Decimal  # penalties (L441-10) up to the day of the last movement
+    indemnity: Decimal  # recovery indemnity (D441-5)
+    principal_left: Decimal = ZERO  # under interest_first: principal 1343-1 leaves unpaid
+    paid_beyond: Decimal = ZERO  # money received beyond the principal, counted against the claim
+
+    @property
+    def amount_owed(self) -> Decimal:
+        return max(self.principal_left + self.late_interest + self.indemnity - self.paid_beyond, ZERO)
+
+
+def owed_beside_principal(
+    session: Session, invoice: InvoiceRow, debtor: DebtorRow, policy: Policy, rates: RateTable
+) -> OwedBeside | None:
+    """Penalties and indemnity still owed on an invoice whose principal is paid, or None
+    when nothing is (paid on time, no penalty for this debtor or currency, or money received
+    beyond the principal covers them).
+
+    Penalties run until the day of the last payment or credit note, that day included.
+    """
+    paid_on = last_movement_day(session, invoice)
+    if paid_on is None or paid_on <= invoice.due_date:
+        return None
+    found = amounts_on(session, invoice, debtor, paid_on, policy, rates, with_penalties=True)
+    if found.interest is None:  # no penalty runs for this debtor or currency
+        return None
+    # the principal being paid does not cancel the indemnity of an invoice paid late
+    indemnity = found.indemnity if found.balance > 0 else indemnity_owed(invoice, debtor, policy)
+    owed = OwedBeside(found.late_interest, indemnity, max(found.balance, ZERO), max(-invoice.balance, ZERO))
+    return owed if owed.amount_owed > 0 else None

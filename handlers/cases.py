@@ -1,45 +1,147 @@
-"""Keep escalated cases in step with what happens to their invoices after escalation.
+"""Keep escalated cases in step with what happens to their invoices after escalation, and
+report the penalties still owed when an invoice's principal is paid.
 
 A payment or credit note lowers the principal of every live case holding the invoice;
 when none of the case's invoices is left to pay the case is stopped: ``paid`` when they
-were paid, ``closed`` when some were cancelled or their dispute upheld. Penalties and
-indemnities stay as computed when the case was opened; the dossier recomputes them live.
+were paid, ``closed`` when some were cancelled or their dispute upheld. A case whose
+invoices still owing all owe less than the policy's ``minimum_balance`` is stopped as
+``paid`` too, with a note naming what is left (a trifle is not taken to court). Penalties
+and indemnities stay as computed when the case was opened; the dossier recomputes them live.
+
+Under ``principal_first`` payments and credit notes pay the principal; the penalties
+(L441-10) and the recovery indemnity (D441-5) are a claim of their own. When the principal
+reaches zero the ladder stops (the invoice is settled) and that claim is *reported*, not
+chased: a log line and an evidence record ``invoice.penalties_outstanding``, a note on the
+live cases holding the invoice, and a line of ``relance status``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 
 import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from adapters.orm import CaseInvoice, CaseRow, InvoiceRow
+from adapters.orm import CaseInvoice, CaseRow, DebtorRow, InvoiceRow
 from handlers import evidence
+from handlers.amounts import OwedBeside, owed_beside_principal
 from handlers.money import ZERO
+from handlers.policy import Policy, PolicySet, RateTable
 
 log = structlog.get_logger("relance.cases")
 
 LIVE = ("open", "handed_over")
+PENALTIES_OUTSTANDING = "invoice.penalties_outstanding"
 
 
-def follow_invoice(session: Session, invoice: InvoiceRow, now: datetime, cause: str) -> None:
-    """Update (and stop when nothing is left) every live case that holds ``invoice``."""
-    cases = (
+MinimumFor = Callable[[InvoiceRow], Decimal]
+"""The smallest balance of an invoice that is still chased (its policy, its currency)."""
+
+
+def follow_invoice(
+    session: Session, invoice: InvoiceRow, now: datetime, cause: str, minimum_for: MinimumFor | None = None
+) -> None:
+    """Update (and stop when nothing is left) every live case that holds ``invoice``.
+
+    With ``minimum_for``, a case left with balances all below their minimum is stopped.
+    """
+    for case in live_cases_of(session, invoice):
+        _refresh(session, case, now, cause, invoice.number, minimum_for)
+
+
+def money_recorded(
+    session: Session, invoice: InvoiceRow, now: datetime, cause: str, policies: PolicySet
+) -> None:
+    """After a payment or credit note: report what is owed beside a paid principal, then
+    keep the invoice's cases in step (stopping those left with balances below the minimum)."""
+    debtor = session.get(DebtorRow, invoice.debtor_id)
+
+    def minimum_for(member: InvoiceRow) -> Decimal:
+        return policies.for_debtor(debtor, member.number).money.minimum_for(member.currency)
+
+    if invoice.status == "settled" and debtor is not None and policies.rates is not None:
+        policy = policies.for_debtor(debtor, invoice.number)
+        report_penalties_outstanding(session, invoice, debtor, now, policy, policies.rates)
+    follow_invoice(session, invoice, now, cause, minimum_for)
+
+
+def report_penalties_outstanding(
+    session: Session, invoice: InvoiceRow, debtor: DebtorRow, now: datetime, policy: Policy, rates: RateTable
+) -> OwedBeside | None:
+    """Log, record and note on its live cases what is owed once the invoice's principal is paid."""
+    owed = owed_beside_principal(session, invoice, debtor, policy, rates)
+    if owed is None:
+        return None
+    live = live_cases_of(session, invoice)
+    currency = invoice.currency
+    note = (
+        f"invoice {invoice.number}: principal paid; owed as a separate claim (reported, not "
+        f"chased): {owed.amount_owed} {currency} = penalties {owed.late_interest} + indemnity "
+        f"{owed.indemnity}"
+    )
+    if owed.principal_left > 0:
+        note += f" + principal left by imputation on penalties {owed.principal_left}"
+    if owed.paid_beyond > 0:
+        note += f" - paid beyond the principal {owed.paid_beyond}"
+    for case in live:
+        case.notes = [*case.notes, note]
+        case.updated_at = now
+    figures = {
+        "late_interest": str(owed.late_interest),
+        "recovery_indemnity": str(owed.indemnity),
+        "principal_left": str(owed.principal_left),  # non-zero only under interest_first
+        "paid_beyond_principal": str(owed.paid_beyond),
+        "amount_owed": str(owed.amount_owed),
+        "currency": currency,
+    }
+    payload = {
+        "action": PENALTIES_OUTSTANDING,
+        "debtor_id": debtor.id,
+        "invoice_numbers": [invoice.number],
+        "payment_imputation": policy.money.payment_imputation,
+        **figures,
+        "chased": False,
+    }
+    evidence.append(
+        session,
+        PENALTIES_OUTSTANDING,
+        now,
+        payload,
+        debtor_id=debtor.id,
+        invoice_numbers=[invoice.number],
+        case_id=live[0].id if live else None,
+    )
+    log.info(
+        PENALTIES_OUTSTANDING,
+        invoice_number=invoice.number,
+        debtor_id=debtor.id,
+        case_ids=[c.id for c in live],
+        **figures,
+    )
+    return owed
+
+
+def live_cases_of(session: Session, invoice: InvoiceRow) -> list[CaseRow]:
+    """The open or handed-over cases holding ``invoice``, locked for update."""
+    return list(
         session.execute(
             select(CaseRow)
             .join(CaseInvoice, CaseInvoice.case_id == CaseRow.id)
             .where(CaseInvoice.invoice_id == invoice.id, CaseRow.status.in_(LIVE))
+            .order_by(CaseRow.id)
             .with_for_update()
         )
         .scalars()
         .all()
     )
-    for case in cases:
-        _refresh(session, case, now, cause, invoice.number)
 
 
-def _refresh(session: Session, case: CaseRow, now: datetime, cause: str, number: str) -> None:
+def _refresh(
+    session: Session, case: CaseRow, now: datetime, cause: str, number: str, minimum_for: MinimumFor | None
+) -> None:
     members = (
         session.execute(
             select(InvoiceRow)
@@ -53,9 +155,15 @@ def _refresh(session: Session, case: CaseRow, now: datetime, cause: str, number:
     case.principal = sum((i.balance for i in owing), ZERO)
     case.amount_claimed = case.principal + case.late_interest + case.indemnities
     case.updated_at = now
+    trifles = [i for i in owing if minimum_for is not None and i.balance < minimum_for(i)]
     if not owing:
         case.status = "paid" if all(i.status == "settled" for i in members) else "closed"
-    kind = "case.updated" if owing else f"case.{case.status}"
+    elif len(trifles) == len(owing):
+        case.status = "paid"
+        left = ", ".join(f"{i.number} {i.balance} {i.currency}" for i in trifles)
+        case.notes = [*case.notes, f"balance left below the minimum, not pursued: {left}"]
+    stopped = not owing or len(trifles) == len(owing)
+    kind = f"case.{case.status}" if stopped else "case.updated"
     payload = {
         "action": kind,
         "case_id": case.id,

@@ -4,6 +4,7 @@ resumes dunning."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -65,8 +66,17 @@ def handle_deadline(session: Session, step_id: int, now: datetime, ctx: Context)
                 step_row.reason = reason[:300]
     if to_escalate:
         _deadline_record(session, debtor, to_escalate, ESCALATION, now)
-        open_case(session, debtor, to_escalate, now, ctx)
+        for same_currency in by_currency(to_escalate).values():
+            open_case(session, debtor, same_currency, now, ctx)
     return handover.take_tasks(session)
+
+
+def by_currency(invoices: list[InvoiceRow]) -> dict[str, list[InvoiceRow]]:
+    """The invoices grouped by currency, in their order: a case never adds two currencies."""
+    groups: dict[str, list[InvoiceRow]] = {}
+    for invoice in invoices:
+        groups.setdefault(invoice.currency, []).append(invoice)
+    return groups
 
 
 def _deadline_record(
@@ -149,16 +159,33 @@ def _installment_expired(
     )
 
 
+SMALL_CLAIMS_CURRENCY = "EUR"  # CPCE L125-1 states its limit in euros
+
+
 def recommend(
-    debtor: DebtorRow, invoices: list[InvoiceRow], claimed: Decimal, policy: Policy
+    debtor: DebtorRow, invoices: Sequence[InvoiceRow], claimed: Decimal, policy: Policy, currency: str = "EUR"
 ) -> tuple[str, list[str], list[str]]:
-    """The recommended procedure of spec/ladder.md, its reasons and the alternatives."""
+    """The recommended procedure of spec/ladder.md, its reasons and the alternatives.
+
+    ``claimed`` is the total of one currency. The small-claims limit is an amount in euros:
+    a claim in another currency is not compared with it (its value in euros moves with the
+    exchange rate), and an injonction de payer, which has no limit, is recommended.
+    """
     limit = policy.escalation.small_claims_limit
     if debtor.insolvency_judgment_date is not None:
         return ("declaration_de_creance", [f"debtor in {debtor.insolvency_procedure} proceedings"], [])
     disputed = [i.number for i in invoices if i.ever_disputed]
     if disputed:
         return ("assignation_en_paiement", [f"invoice(s) disputed: {', '.join(disputed)}"], [])
+    if currency != SMALL_CLAIMS_CURRENCY:
+        return (
+            "injonction_de_payer",
+            [
+                f"uncontested claim of {claimed} {currency}: the small-claims limit of {limit} "
+                f"{SMALL_CLAIMS_CURRENCY} applies to claims in euros"
+            ],
+            ["refere_provision"],
+        )
     if claimed <= limit:
         return (
             "procedure_simplifiee",
@@ -171,11 +198,18 @@ def recommend(
 def open_case(
     session: Session, debtor: DebtorRow, invoices: list[InvoiceRow], now: datetime, ctx: Context
 ) -> CaseRow:
-    """One open case per debtor; new unpaid invoices join the debtor's open case."""
+    """One open case per debtor and currency; new unpaid invoices join the open case of
+    their currency. ``invoices`` share one currency (see ``by_currency``)."""
+    currencies = {i.currency for i in invoices}
+    if len(currencies) != 1:
+        raise ValueError(f"a case holds invoices of one currency, not {sorted(currencies)}")
     today = local_date(now, debtor.timezone)
     case = session.execute(
         select(CaseRow).where(
-            CaseRow.debtor_id == debtor.id, CaseRow.kind == "escalation", CaseRow.status == "open"
+            CaseRow.debtor_id == debtor.id,
+            CaseRow.kind == "escalation",
+            CaseRow.status == "open",
+            CaseRow.currency == invoices[0].currency,
         )
     ).scalar_one_or_none()
     if case is None:
@@ -223,7 +257,9 @@ def open_case(
     case.late_interest = sum((a.late_interest for a in amounts), ZERO)
     case.indemnities = sum((a.indemnity for a in amounts), ZERO)
     case.amount_claimed = case.principal + case.late_interest + case.indemnities
-    procedure, reasons, alternatives = recommend(debtor, members, case.amount_claimed, ctx.policy_for(debtor))
+    procedure, reasons, alternatives = recommend(
+        debtor, members, case.amount_claimed, ctx.policy_for(debtor), case.currency
+    )
     case.recommended_procedure, case.reasons, case.alternatives = procedure, reasons, alternatives
     case.updated_at = now
     numbers = [i.number for i in members]
@@ -279,10 +315,9 @@ def _bodacc_date(session: Session, debtor_id: str) -> date | None:
     return None
 
 
-def open_claim_declaration(
-    session: Session, debtor: DebtorRow, now: datetime, ctx: Context
-) -> CaseRow | None:
-    """Open the case to declare the pre-judgment claim, with its deadline when known."""
+def open_claim_declaration(session: Session, debtor: DebtorRow, now: datetime, ctx: Context) -> list[CaseRow]:
+    """Open the cases to declare the pre-judgment claim, one per currency, with their
+    deadline when known. A balance below the policy's minimum is not declared."""
     judgment = debtor.insolvency_judgment_date
     invoices = (
         session.execute(
@@ -297,11 +332,32 @@ def open_claim_declaration(
         .scalars()
         .all()
     )
-    invoices = [i for i in invoices if i.balance > 0]
+    invoices = [
+        i
+        for i in invoices
+        if i.balance > 0
+        and not holds.below_minimum(i, ctx.policy_for(debtor, i.number).money.minimum_for(i.currency))
+    ]
     if not invoices:
-        return None
+        return []
     published = _bodacc_date(session, debtor.id)
     deadline = add_months(published, CLAIM_MONTHS) if published else None
+    return [
+        _open_declaration(session, debtor, same_currency, deadline, now, ctx)
+        for same_currency in by_currency(invoices).values()
+    ]
+
+
+def _open_declaration(
+    session: Session,
+    debtor: DebtorRow,
+    invoices: list[InvoiceRow],
+    deadline: date | None,
+    now: datetime,
+    ctx: Context,
+) -> CaseRow:
+    judgment = debtor.insolvency_judgment_date
+    assert judgment is not None  # only called for a debtor under an opening judgment
     amounts = [
         amounts_on(
             session, i, debtor, judgment, ctx.policy_for(debtor, i.number), ctx.rates, with_penalties=True
@@ -389,7 +445,7 @@ def _prescription_warning(session: Session, invoice: InvoiceRow, debtor: DebtorR
         session.execute(
             select(CaseRow)
             .where(CaseRow.debtor_id == debtor.id, CaseRow.status == "open")
-            .order_by(CaseRow.id)
+            .order_by(CaseRow.currency != invoice.currency, CaseRow.id)  # the invoice's currency first
         )
         .scalars()
         .first()

@@ -130,8 +130,9 @@ def format_rate(rate: Decimal, language: str) -> str:
 class Movement:
     """Money received against an invoice.
 
-    ``payment`` pays accrued penalties first; ``credit_note`` and ``plan_payment`` (paid
-    under an agreed payment plan) reduce the principal only.
+    Under ``principal_first`` (the default) every movement reduces the principal. Under
+    ``interest_first`` a ``payment`` pays accrued penalties first; ``credit_note`` and
+    ``plan_payment`` (paid under an agreed payment plan) still reduce the principal only.
     """
 
     day: date
@@ -141,7 +142,12 @@ class Movement:
 
 @dataclass(frozen=True)
 class Imputation:
-    """Where the money went under Code civil 1343-1: interest first, then principal."""
+    """Where the money went: what is left of the principal and what is owed in penalties.
+
+    Under ``principal_first`` nothing is imputed on penalties (``interest_paid`` is zero) and
+    the penalties are a claim of their own beside the principal; under ``interest_first``
+    (Code civil 1343-1) payments pay the penalties accrued on their day before the principal.
+    """
 
     principal: Decimal  # principal still due
     interest: Interest  # every penalty accrued, per segment (total rounded once)
@@ -188,3 +194,24 @@ def impute_interest_first(
     interest = late_interest(due_date, until, principal_on, rate_for, [d for d, _ in timeline])
     due = max(to_cents(sum((s.amount for s in interest.segments), Decimal(0)) - interest_paid), ZERO)
     return Imputation(principal, interest, interest_paid, due)
+
+
+def impute_principal_first(
+    amount_due: Decimal, due_date: date, until: date, movements: Sequence[Movement], rate_for: RateFor
+) -> Imputation:
+    """Penalties and principal when every payment and credit note reduces the principal.
+
+    A movement on day P counts P as a day late on the old principal; the lower principal
+    runs from P + 1. Penalties run on the principal still unpaid each day and are owed in
+    full beside it (nothing of the payments goes to them). Movements after ``until`` lower
+    the principal but add no day of penalties.
+    """
+    principal = amount_due - sum((m.amount for m in movements), ZERO)
+
+    def principal_on(day: date) -> Decimal:
+        return amount_due - sum((m.amount for m in movements if m.day < day), ZERO)
+
+    interest = late_interest(
+        due_date, until, principal_on, rate_for, [m.day + timedelta(days=1) for m in movements]
+    )
+    return Imputation(principal, interest, ZERO, interest.total)

@@ -52,6 +52,8 @@ class Window(_Frozen):
 
 class Escalation(_Frozen):
     deadline_days: int = Field(8, ge=1, le=60)
+    # procédure simplifiée up to this total claimed; an amount in euros, so it applies to EUR
+    # cases only (a case in another currency is recommended an injonction de payer)
     small_claims_limit: Decimal = Field(Decimal("5000.00"), gt=0)
 
 
@@ -59,8 +61,10 @@ class MoneyRules(_Frozen):
     recovery_indemnity: Decimal = Field(Decimal("40.00"), ge=0)
     penalty_margin: Decimal = Field(Decimal("0.10"), ge=0, le=1)
     penalty_currencies: tuple[str, ...] = ("EUR",)
-    # Code civil 1343-1: a partial payment pays accrued penalties first, unless agreed otherwise
-    payment_imputation: Literal["interest_first", "principal_first"] = "interest_first"
+    # principal_first: payments and credit notes reduce the principal, penalties and the
+    # indemnity are a separate claim beside it. interest_first: Code civil 1343-1 (accrued
+    # penalties first), for creditors whose terms of sale say so
+    payment_imputation: Literal["interest_first", "principal_first"] = "principal_first"
     # a balance below this is not chased: no reminder, no formal notice, no case. One amount
     # for every currency, or a table {"EUR" = "5.00", "default" = "5.00"}; 0 chases every cent
     minimum_balance: Decimal | dict[str, Decimal] = Decimal("5.00")
@@ -217,8 +221,13 @@ class PolicySet:
         segments: tuple[tuple[Segment, Policy], ...] = (),
         debtor_overrides: dict[str, str] | None = None,
         invoice_overrides: dict[str, str] | None = None,
+        *,
+        rates: RateTable | None = None,
     ) -> None:
         self.default = default
+        # the half-year rates, for event handlers that compute penalties (they get the
+        # policies only); None where no penalty needs computing
+        self.rates = rates
         self.segments = segments
         self.debtor_overrides = dict(debtor_overrides or {})
         self.invoice_overrides = dict(invoice_overrides or {})

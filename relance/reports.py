@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from collections.abc import Iterator
 from datetime import datetime, time
@@ -10,10 +11,12 @@ from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from adapters.dossier import dossier_archive, write_dossier
 from adapters.orm import (
     CaseRow,
+    DebtorRow,
     EvidenceHead,
     EvidenceRecord,
     HandoverRow,
@@ -25,6 +28,7 @@ from adapters.orm import (
 from adapters.store import transaction
 from config.bootstrap import App
 from handlers.calendar import local_date, zone
+from handlers.cases import PENALTIES_OUTSTANDING
 from handlers.evidence import ChainCheck, verify
 
 BUCKETS = (("not_due", None, 0), ("1-30", 1, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("over_90", 91, None))
@@ -38,18 +42,30 @@ def _bucket(days_late: int) -> str:
 
 
 def status(app: App) -> dict[str, object]:
-    """Figures for operators; days are those of the policy's time zone."""
+    """Figures for operators, every amount per currency; days are those of the policy's
+    time zone."""
     now = app.clock.now()
     tz = app.ctx.policy.timezone
     today = local_date(now, tz)
     day_start = datetime.combine(today, time(0), tzinfo=zone(tz))
-    amounts: dict[str, Decimal] = {name: Decimal("0.00") for name, _, _ in BUCKETS}
     with transaction(app.sessions) as session:
         invoices = session.execute(
-            select(InvoiceRow.due_date, InvoiceRow.amount_due, InvoiceRow.paid, InvoiceRow.credited).where(
-                InvoiceRow.status == "open"
-            )
+            select(
+                InvoiceRow.number,
+                InvoiceRow.debtor_id,
+                InvoiceRow.currency,
+                InvoiceRow.due_date,
+                InvoiceRow.amount_due,
+                InvoiceRow.paid,
+                InvoiceRow.credited,
+            ).where(InvoiceRow.status == "open")
         ).all()
+        below = _below_minimum(
+            session,
+            app,
+            [(i.number, i.debtor_id, i.currency, i.amount_due - i.paid - i.credited) for i in invoices],
+        )
+        penalties = _penalties_outstanding(session)
         sent_today = session.execute(
             select(func.count())
             .select_from(MessageItem)
@@ -69,17 +85,88 @@ def status(app: App) -> dict[str, object]:
                 .group_by(HandoverRow.status)
             ).all()
         )
-    for due_date, amount, paid, credited in invoices:
-        amounts[_bucket((today - due_date).days)] += amount - paid - credited
+    currencies = sorted({i.currency for i in invoices} | set(below) | set(penalties)) or ["EUR"]
+    amounts = {c: {name: Decimal("0.00") for name, _, _ in BUCKETS} for c in currencies}
+    for invoice in invoices:
+        amounts[invoice.currency][_bucket((today - invoice.due_date).days)] += (
+            invoice.amount_due - invoice.paid - invoice.credited
+        )
+    report: dict[str, object] = {"open_invoices": len(invoices)}
+    for currency in currencies:
+        report.update({f"balance_{currency}_{k}": str(v) for k, v in amounts[currency].items()})
+    for currency in currencies:
+        count, total = below.get(currency, (0, Decimal("0.00")))
+        report[f"below_minimum_{currency}_invoices"] = count
+        report[f"below_minimum_{currency}_amount"] = str(total)
+    for currency in currencies:
+        count, total = penalties.get(currency, (0, Decimal("0.00")))
+        report[f"penalties_outstanding_{currency}_invoices"] = count
+        report[f"penalties_outstanding_{currency}_amount"] = str(total)
     return {
-        "open_invoices": len(invoices),
-        **{f"balance_{k}": str(v) for k, v in amounts.items()},
+        **report,
         "steps_sent_today": sent_today,
         "open_cases": open_cases,
         "rejected_events": rejected,
         "handovers_pending": handovers.get("pending", 0),
         "handovers_failed": handovers.get("failed", 0),
     }
+
+
+def _below_minimum(
+    session: Session, app: App, balances: list[tuple[str, str, str, Decimal]]
+) -> dict[str, tuple[int, Decimal]]:
+    """Open invoices whose balance is above zero but below their policy's minimum (not
+    chased), per currency: how many and their total. Only the invoices below the largest
+    minimum of any policy need their debtor read to know which policy applies."""
+    policies = app.ctx.policies
+
+    def largest(currency: str) -> Decimal:
+        return max(p.money.minimum_for(currency) for p in policies.all)
+
+    candidates = [b for b in balances if Decimal(0) < b[3] < largest(b[2])]
+    debtors: dict[str, DebtorRow] = {}
+    for chunk in _chunks(sorted({b[1] for b in candidates})):
+        debtors.update(
+            (d.id, d) for d in session.execute(select(DebtorRow).where(DebtorRow.id.in_(chunk))).scalars()
+        )
+    found: dict[str, tuple[int, Decimal]] = {}
+    for number, debtor_id, currency, balance in candidates:
+        if balance < policies.for_debtor(debtors.get(debtor_id), number).money.minimum_for(currency):
+            count, total = found.get(currency, (0, Decimal("0.00")))
+            found[currency] = (count + 1, total + balance)
+    return found
+
+
+def _chunks(values: list[str], size: int = 1000) -> list[list[str]]:
+    return [values[i : i + size] for i in range(0, len(values), size)]
+
+
+def _penalties_outstanding(session: Session) -> dict[str, tuple[int, Decimal]]:
+    """Penalties and indemnities reported when an invoice's principal was paid, for the
+    invoices still settled, per currency: how many invoices and the total owed (the latest
+    report of each invoice)."""
+    latest: dict[str, dict[str, str]] = {}
+    for payload in session.execute(
+        select(EvidenceRecord.payload)
+        .where(EvidenceRecord.kind == PENALTIES_OUTSTANDING)
+        .order_by(EvidenceRecord.seq)
+    ).scalars():
+        data = json.loads(payload)
+        for number in data.get("invoice_numbers", []):
+            latest[number] = data
+    settled: set[str] = set()
+    for chunk in _chunks(sorted(latest)):
+        settled.update(
+            session.execute(
+                select(InvoiceRow.number).where(InvoiceRow.number.in_(chunk), InvoiceRow.status == "settled")
+            ).scalars()
+        )
+    found: dict[str, tuple[int, Decimal]] = {}
+    for number in sorted(settled):
+        data = latest[number]
+        count, total = found.get(data["currency"], (0, Decimal("0.00")))
+        found[data["currency"]] = (count + 1, total + Decimal(data["amount_owed"]))
+    return found
 
 
 def verify_chain(app: App) -> ChainCheck:

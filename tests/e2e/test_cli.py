@@ -105,7 +105,10 @@ def test_status_counts_open_balances_by_age_and_todays_steps(tmp_path, data_dir,
     assert main(["status", "--json", "--data-dir", str(data_dir)]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["open_invoices"] == 3
-    assert report["balance_not_due"] == "100.00"
-    assert report["balance_1-30"] == "250.00"
-    assert report["balance_over_90"] == "75.50"
+    # balances are given per currency (every invoice here is in EUR)
+    assert report["balance_EUR_not_due"] == "100.00"
+    assert report["balance_EUR_1-30"] == "250.00"
+    assert report["balance_EUR_over_90"] == "75.50"
+    assert (report["below_minimum_EUR_invoices"], report["penalties_outstanding_EUR_invoices"]) == (0, 0)
+    assert not [k for k in report if k.startswith("balance_") and "EUR" not in k]
     assert report["steps_sent_today"] == 0 and report["open_cases"] == 0

@@ -173,27 +173,29 @@ def test_the_summary_shows_the_interest_per_half_year_and_the_total_claimed(expo
     summary = (out / "summary.md").read_text(encoding="utf-8")
     assert "ACME Industrie SAS" in summary and "552100554" in summary
     assert "12 rue des Forges" in summary and "69007 Lyon" in summary
-    # F-0101: 1 200 € from 2 to 20 April, 1 007,59 € after the 200 € paid on 20 April (7,59 €
-    # of it on penalties), to 20 May; F-0102: 5 400 € for 49 days (test_simulate.py)
+    # F-0101: 1 200 € from 2 to 20 April, then 1 000 € (the 200 € paid on 20 April reduce the
+    # principal, principal first) to 20 May: 1 000 * .1215 * 30 / 365 = 9.98630;
+    # 7.58959 + 9.98630 = 17.57589 -> 17,58 €; F-0102: 5 400 € for 49 days (test_simulate.py)
     assert "| 2026-H1 | 2 avril 2026 | 20 avril 2026 | 19 | 1 200,00 € | 12,15 % | 7,58959 € |" in summary
-    assert "| 2026-H1 | 21 avril 2026 | 20 mai 2026 | 30 | 1 007,59 € | 12,15 % | 10,06210 € |" in summary
+    assert "| 2026-H1 | 21 avril 2026 | 20 mai 2026 | 30 | 1 000,00 € | 12,15 % | 9,98630 € |" in summary
     assert "| 2026-H1 | 2 avril 2026 | 20 mai 2026 | 49 | 5 400,00 € | 12,15 % | 88,07918 € |" in summary
-    assert "**17,65 €**" in summary and "**88,08 €**" in summary
+    assert "**17,58 €**" in summary and "**88,08 €**" in summary
     assert "20 avril 2026 : paiement de 200,00 €" in summary
-    assert "Pénalités dues : 10,06 €" in summary
-    assert "**Total réclamé** | **6 585,73 €**" in summary
+    assert "Pénalités dues : 17,58 €" in summary  # none of the payment went to them
+    # 6 400 principal + 105,66 penalties (17,58 + 88,08) + 80 indemnities
+    assert "**Total réclamé** | **6 585,66 €**" in summary
     assert "`injonction_de_payer`" in summary and "`refere_provision`" in summary
-    assert "uncontested claim of 6585.73 > 5000.00" in summary
+    assert "uncontested claim of 6585.66 > 5000.00" in summary
     data = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    assert data["case"]["amount_claimed"] == "6585.73"
+    assert data["case"]["amount_claimed"] == "6585.66"
     assert data["totals"] == {
-        "principal": "6407.59",
-        "late_interest": "98.14",
+        "principal": "6400.00",
+        "late_interest": "105.66",
         "indemnities": "80.00",
-        "amount_claimed": "6585.73",
+        "amount_claimed": "6585.66",
     }
     first = data["invoices"][0]
-    assert first["number"] == "F-2026-0101" and first["interest"]["due"] == "10.06"
+    assert first["number"] == "F-2026-0101" and first["interest"]["due"] == "17.58"
     assert first["payments"] == [
         {
             "kind": "payment",
@@ -211,8 +213,8 @@ def test_the_injonction_de_payer_request_lists_the_pieces(exported):
     deliveries = json.loads((out / "deliveries.json").read_text(encoding="utf-8"))
     (notice,) = [d for d in deliveries if d["channel"] == "registered_letter"]
     assert "Votre société SAS" in request and "ACME Industrie SAS" in request
-    assert "6 407,59 €" in request and "98,14 €" in request and "80,00 €" in request
-    assert "**6 585,73 €**" in request
+    assert "6 400,00 €" in request and "105,66 €" in request and "80,00 €" in request
+    assert "**6 585,66 €**" in request
     assert "L441-10" in request and "D441-5" in request
     assert "Facture F-2026-0101" in request and "Facture F-2026-0102" in request
     assert "conditions générales de vente" in request
@@ -296,7 +298,7 @@ def test_case_show_prints_the_summary(store, capsys):
     assert main(["case", "show", "1", "--data-dir", str(store)]) == 0
     shown = capsys.readouterr().out
     assert shown.startswith("# Dossier de recouvrement n° 1 — ACME Industrie SAS\n")
-    assert "`injonction_de_payer`" in shown and "6 585,73 €" in shown
+    assert "`injonction_de_payer`" in shown and "6 585,66 €" in shown
 
 
 @pytest.mark.parametrize("command", [["show", "42"], ["export", "42", "OUT"]])

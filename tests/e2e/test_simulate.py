@@ -12,6 +12,7 @@ import pytest
 from relance.cli import main
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "events.jsonl"
+POLICY = Path(__file__).resolve().parents[2] / "config" / "policy.toml"
 
 # Dates worked out by hand from the French calendar of 2026 (Easter Monday 6 April,
 # 1 May a Friday) and the default ladder (D-5, D, D+3, D+10, D+20, D+30, D+40):
@@ -74,6 +75,54 @@ def test_the_formal_notice_deadline_opens_an_injonction_de_payer_case(actions):
     case = cases[0]
     assert case["invoice_numbers"] == ["F-2026-0101", "F-2026-0102"]
     assert case["recommended_procedure"] == "injonction_de_payer"  # 6 400 € + penalties > 5 000 €
+    # principal first (the default): the 200.00 paid on 20 April lower F-0101 to 1000.00
+    # from 21 April; penalties on 20 May, a claim beside the principal:
+    #   F-0101: 1200 * .1215 * 19 / 365 = 7.58959 (2-20 April)
+    #         + 1000 * .1215 * 30 / 365 = 9.98630 (21 April - 20 May) = 17.57589 -> 17.58
+    #   F-0102: 5400 * .1215 * 49 / 365 = 88.07918 -> 88.08
+    # 6400.00 + 105.66 + 80.00 = 6585.66
+    assert case["amount_due"] == "6400.00" and case["recovery_indemnity"] == "80.00"
+    assert case["late_interest"] == "105.66" and case["amount_claimed"] == "6585.66"
+
+
+def test_the_second_reminder_states_penalties_computed_by_hand(actions):
+    # Rate 2.15 % + 10 points = 12.15 %. Payments reduce the principal (principal first).
+    # F-0101: 1200.00 late 2-20 April (19 days): 1200*.1215*19/365 = 7.58959; the 200.00
+    #         paid on 20 April lower the principal to 1000.00 from 21 April; 1 day:
+    #         1000*.1215/365 = 0.33288; penalties 7.58959 + 0.33288 = 7.92247 -> 7.92
+    # F-0102: 5400.00 for 20 days: 5400*.1215*20/365 = 35.9507 -> 35.95; total 43.87
+    (email,) = [a for a in actions if a.get("step") == "reminder_2" and a["channel"] == "email"]
+    assert email["subject"].startswith("2e relance pour facture impayée")
+    assert email["late_interest"] == "43.87"
+    assert email["recovery_indemnity"] == "80.00"
+    assert email["amount_due"] == "6400.00"
+    assert "1 000,00 € restant dû (après 200,00 € déjà réglés ou crédités)\n" in email["body_text"]
+    assert "7,92 €" in email["body_text"] and "35,95 €" in email["body_text"]
+    assert email["to"] == "compta@acme-industrie.example"
+    assert email["message_id"].startswith("<") and email["message_id"].endswith("@localhost>")
+
+
+@pytest.fixture(scope="module")
+def actions_interest_first(tmp_path_factory) -> list[dict]:
+    """The sample under a policy that imputes payments on penalties first (1343-1)."""
+    folder = tmp_path_factory.mktemp("simulate-1343-1")
+    policy = folder / "policy.toml"
+    policy.write_text(
+        POLICY.read_text(encoding="utf-8").replace(
+            'payment_imputation = "principal_first"', 'payment_imputation = "interest_first"'
+        ),
+        encoding="utf-8",
+    )
+    assert 'payment_imputation = "interest_first"' in policy.read_text(encoding="utf-8")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["simulate", str(SAMPLE), "--until", "2026-06-30", "--policy", str(policy)])
+    assert code == 0
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_under_interest_first_the_case_claims_the_principal_left_by_1343_1(actions_interest_first):
+    (case,) = [a for a in actions_interest_first if a["action"] == "case.escalated"]
     # F-0101 principal after imputation 1007.59 (see below); penalties on 20 May:
     #   F-0101: 7.58959 accrued to 20 April, 7.59 paid by the payment, then
     #           1007.59 * .1215 * 30 / 365 = 10.06210 -> 17.65168 - 7.59 = 10.06
@@ -82,22 +131,20 @@ def test_the_formal_notice_deadline_opens_an_injonction_de_payer_case(actions):
     assert case["late_interest"] == "98.14" and case["amount_claimed"] == "6585.73"
 
 
-def test_the_second_reminder_states_penalties_computed_by_hand(actions):
-    # Rate 2.15 % + 10 points = 12.15 %. Payments go to penalties first (Code civil 1343-1).
+def test_under_interest_first_the_second_reminder_imputes_the_payment_on_penalties(actions_interest_first):
+    # Code civil 1343-1: payments go to penalties first.
     # F-0101: 1200.00 late 2-20 April (19 days): 1200*.1215*19/365 = 7.58959 -> 7.59, so the
     #         200.00 paid on 20 April pays 7.59 of penalties and 192.41 of principal:
     #         principal 1007.59 from 21 April; 1 day: 1007.59*.1215/365 = 0.33540;
     #         penalties still due 7.58959 + 0.33540 - 7.59 = 0.33499 -> 0.33
     # F-0102: 5400.00 for 20 days: 5400*.1215*20/365 = 35.9507 -> 35.95
-    (email,) = [a for a in actions if a.get("step") == "reminder_2" and a["channel"] == "email"]
-    assert email["subject"].startswith("2e relance pour facture impayée")
+    (email,) = [
+        a for a in actions_interest_first if a.get("step") == "reminder_2" and a["channel"] == "email"
+    ]
     assert email["late_interest"] == "36.28"
-    assert email["recovery_indemnity"] == "80.00"
     assert email["amount_due"] == "6407.59"
     assert "1 007,59 €" in email["body_text"]
     assert "0,33 €" in email["body_text"] and "35,95 €" in email["body_text"]
-    assert email["to"] == "compta@acme-industrie.example"
-    assert email["message_id"].startswith("<") and email["message_id"].endswith("@localhost>")
 
 
 def test_the_kept_data_dir_holds_the_eml_and_pdf_files(actions, kept_dir):

@@ -99,7 +99,14 @@ def test_payments_after_escalation_lower_the_case_then_stop_it_when_settled(app)
             .all()
         )
     assert (case.status, case.principal) == ("paid", Decimal("0.00"))
-    assert kinds == ["case.escalated", "case.updated", "case.paid"]
+    # each invoice paid late leaves its penalties and indemnity owed apart: reported on the case
+    assert kinds == [
+        "case.escalated",
+        "invoice.penalties_outstanding",
+        "case.updated",
+        "invoice.penalties_outstanding",
+        "case.paid",
+    ]
 
 
 def test_a_case_whose_invoices_are_cancelled_is_closed(app):
