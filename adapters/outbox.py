@@ -12,6 +12,9 @@ names. Each operation is one or two short statements in the caller's transaction
   count moved on and updates nothing; only a refused claim reads the row to say why;
 - marking done and failing are single ``UPDATE … RETURNING`` statements; a retry reads the
   locked row first, since its back-off depends on the count.
+
+``SqlMessages`` adds what a message refused for good implies beyond its own row: the
+debtor's e-mail is marked bounced and the message's steps go back to ``planned``.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 from sqlalchemy import Row, select, update
 from sqlalchemy.orm import Session
 
-from adapters.orm import HandoverRow, MessageRow
+from adapters.orm import DebtorRow, HandoverRow, MessageItem, MessageRow, PlannedStep
 from handlers.outbox import DONE_STATUS, Due, Item, Kind, Refusal, clip, refusal, retry_at
 
 
@@ -199,3 +202,39 @@ class SqlOutbox:
             last_error=mapping["last_error"],
             details={name: mapping[name] for name in names},
         )
+
+
+class SqlMessages(SqlOutbox):
+    """The outbox of ``messages``, with the fall-back to post of a refused e-mail."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session, MESSAGES)
+
+    def fall_back_to_post(self, item_id: int, now: datetime) -> int:
+        """Mark the debtor's e-mail bounced and plan again, now, the steps the message carried.
+
+        The send path then records a letter for each (invoice, step) that has none yet,
+        since the debtor's e-mail is marked bounced. Returns how many steps were planned.
+        """
+        debtor_id = select(MessageRow.debtor_id).where(MessageRow.id == item_id).scalar_subquery()
+        self.session.execute(
+            update(DebtorRow)
+            .where(DebtorRow.id == debtor_id)
+            .values(email_bounced=True)
+            .execution_options(synchronize_session=False)
+        )
+        pairs = self.session.execute(
+            select(MessageItem.invoice_id, MessageItem.step).where(MessageItem.message_pk == item_id)
+        ).all()
+        for invoice_id, step in pairs:
+            self.session.execute(
+                update(PlannedStep)
+                .where(
+                    PlannedStep.invoice_id == invoice_id,
+                    PlannedStep.step == step,
+                    PlannedStep.status == "done",
+                )
+                .values(status="planned", due_at=now, lease_until=None, reason="e-mail refused: sent by post")
+                .execution_options(synchronize_session=False)
+            )
+        return len(pairs)

@@ -19,6 +19,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.outbox import SqlMessages, SqlOutbox
+
 
 class StoreUnavailable(RuntimeError):
     """The database cannot be reached or opened; the message says which and why."""
@@ -89,6 +91,16 @@ def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any exception."""
     with sessions() as session, session.begin():
         yield session
+
+
+def messages_outbox(session: Session) -> SqlMessages:
+    """The leased outbox of recorded messages, in the session's transaction."""
+    return SqlMessages(session)
+
+
+def handovers_outbox(session: Session) -> SqlOutbox:
+    """The leased outbox of hand-overs to partners, in the session's transaction."""
+    return SqlOutbox(session, "handovers")
 
 
 def _alembic_config(engine: Engine) -> Any:
