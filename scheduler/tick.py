@@ -11,6 +11,10 @@ Cost: every query reads an index range that starts at the first row it wants
 ``ix_handovers_pending``), and the in-flight count stops at the cap, so a tick that finds
 nothing due costs a few index probes whatever the number of invoices. A tick holds one
 batch in memory at a time.
+
+Messages and hand-overs whose lease or back-off ran out are claimed through the leased
+outbox (``handlers.outbox``, ``claim_expired``): ids and attempt numbers only, in bounded
+batches, each published as the next attempt's task.
 """
 
 from __future__ import annotations
