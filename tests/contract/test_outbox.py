@@ -11,11 +11,13 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any, TypeVar
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import delete
 
 from adapters.memory_outbox import MemoryOutboxes
 from adapters.orm import CaseRow, HandoverRow, MessageRow
@@ -106,6 +108,11 @@ class SqlHarness:
     def run(self, kind: Kind, work: Callable[[Outbox], T]) -> T:
         with transaction(self.sessions) as session:
             return work(SqlOutbox(session, kind))
+
+    def clear(self) -> None:
+        with transaction(self.sessions) as session:
+            for model in (MessageRow, HandoverRow, CaseRow):
+                session.execute(delete(model))
 
 
 def _case() -> CaseRow:
@@ -387,3 +394,75 @@ def test_a_refusal_is_the_channel_s_word_and_the_limit_ends_transient_failures()
     assert gives_up(1, 10, permanent=True)
     assert not gives_up(9, 10, permanent=False) and gives_up(10, 10, permanent=False)
     assert not gives_up(1000, None, permanent=False)
+
+
+# --- the memory outbox against SQLite, on random histories ----------------------------------
+
+Step = tuple[str, int, int]  # (operation, row index, argument)
+
+steps = st.lists(
+    st.tuples(
+        st.sampled_from(["claim", "expired", "retry", "fail", "done", "wait"]),
+        st.integers(min_value=0, max_value=2),
+        st.integers(min_value=0, max_value=3),
+    ),
+    max_size=25,
+)
+
+
+def _answer(outbox: Outbox, operation: str, item_id: int, argument: int, now: datetime) -> object:
+    if operation == "claim":
+        return outbox.claim(item_id, argument, now, LEASE)
+    if operation == "expired":
+        return outbox.claim_expired(now, LEASE, argument)
+    if operation == "retry":
+        return outbox.record_retry(item_id, now, f"retry {argument}")
+    if operation == "fail":
+        return outbox.record_failure(item_id, now, f"fail {argument}")
+    if operation == "done":
+        return outbox.mark_done(item_id, now)
+    return outbox.get(item_id)
+
+
+def _play(harness: Harness, kind: Kind, history: list[Step]) -> list[object]:
+    """Apply ``history`` to three fresh rows; return every answer, ids as row indexes."""
+    ids = [harness.add(kind, lease_until=T0 + timedelta(seconds=10 * i)) for i in range(3)]
+    index = {item_id: i for i, item_id in enumerate(ids)}
+
+    def plain(answer: object) -> object:
+        if isinstance(answer, Item):
+            return (index[answer.id], answer.status, answer.attempts, answer.lease_until, answer.last_error)
+        if isinstance(answer, list):
+            return [(index[due.id], due.attempt) for due in answer]
+        return answer
+
+    now = T0
+    answers: list[object] = []
+    for operation, i, argument in history:
+        if operation == "wait":
+            now += timedelta(seconds=25 * (argument + 1))
+            continue
+        answer = harness.run(
+            kind, partial(_answer, operation=operation, item_id=ids[i], argument=argument, now=now)
+        )
+        answers.append((operation, i, argument, plain(answer)))
+    for item_id in ids:
+        answers.append(
+            plain(harness.run(kind, partial(_answer, operation="get", item_id=item_id, argument=0, now=now)))
+        )
+    return answers
+
+
+@pytest.fixture(scope="module")
+def sqlite_for_histories(tmp_path_factory) -> Iterator[SqlHarness]:
+    harness = SqlHarness(f"sqlite:///{tmp_path_factory.mktemp('histories') / 'relance.db'}")
+    yield harness
+    harness.engine.dispose()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@settings(max_examples=60, deadline=None)  # each step is a committed SQLite transaction
+@given(history=steps)
+def test_the_memory_outbox_answers_every_history_as_sqlite_does(sqlite_for_histories, kind, history):
+    sqlite_for_histories.clear()  # one database for every example: each starts with no rows
+    assert _play(MemoryHarness(), kind, history) == _play(sqlite_for_histories, kind, history)
