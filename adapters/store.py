@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.outbox import SqlMessages, SqlOutbox
 from adapters.uow import UnitOfWork
 
 
@@ -103,6 +104,16 @@ def transaction(sessions: sessionmaker[Session]) -> Iterator[UnitOfWork]:
         except BaseException:
             uow.rollback()
             raise
+
+
+def messages_outbox(session: Session) -> SqlMessages:
+    """The leased outbox of recorded messages, in the session's transaction."""
+    return SqlMessages(session)
+
+
+def handovers_outbox(session: Session) -> SqlOutbox:
+    """The leased outbox of hand-overs to partners, in the session's transaction."""
+    return SqlOutbox(session, "handovers")
 
 
 def _alembic_config(engine: Engine) -> Any:

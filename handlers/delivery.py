@@ -5,26 +5,47 @@ one short transaction, sent, then marked sent. If the process dies after the cha
 accepted the message but before ``sent`` is committed, the lease runs out and the same
 bytes, with the same Message-ID, go out once more: the only duplicate the debtor can get,
 and one their mail client recognises as the same message.
+
+The row's life is the leased outbox's (``handlers.outbox``): this module decides what each
+outcome means for a message (its evidence, its log line, the fall-back to post of a refused
+e-mail) and leaves the row's state to the outbox port of the store.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.orm import DebtorRow, MessageItem, MessageRow, PlannedStep
-from adapters.store import transaction
+from adapters.store import messages_outbox, transaction
 from handlers import evidence
 from handlers.context import Context
 from handlers.messages import DeliverMessage
+from handlers.outbox import Item, Outbox, Refusal, is_permanent
+from handlers.outbox import backoff as backoff
 from handlers.ports import Outgoing, PermanentFailure, TransientFailure, Transport
 
 log = structlog.get_logger("relance.delivery")
+
+# ``sessions`` is the store's session factory and ``session`` one of its sessions: the core
+# only passes them on (to open a transaction, to the outbox, to the evidence chain).
+Sessions = Any
+Session = Any
+
+
+class Messages(Outbox, Protocol):
+    """The outbox of recorded messages, and what a refused e-mail changes beyond its row."""
+
+    def fall_back_to_post(self, item_id: int, now: datetime) -> int:
+        """Mark the debtor's e-mail bounced and plan the message's steps again at ``now``;
+        return how many steps were planned again."""
+        ...
+
+
+def _messages(session: Session) -> Messages:
+    return messages_outbox(session)
 
 
 def claim_for_delivery(
@@ -34,16 +55,26 @@ def claim_for_delivery(
 
     A duplicate of the same task, or a stale one, finds the count moved on and does nothing.
     """
-    row = session.get(MessageRow, message_pk, with_for_update=True)
-    if row is None or row.status != "pending" or row.attempts != attempt:
+    taken = _messages(session).claim(message_pk, attempt, now, ctx.lease)
+    if isinstance(taken, Refusal):
         return None
-    row.attempts += 1
-    row.lease_until = now + ctx.lease
-    return Outgoing(row.message_id, row.channel, row.recipient, row.subject, row.content, row.debtor_id)
+    return _outgoing(taken)
+
+
+def _outgoing(item: Item) -> Outgoing:
+    d = item.details
+    return Outgoing(
+        str(d["message_id"]),
+        str(d["channel"]),
+        str(d["recipient"]),
+        str(d["subject"]),
+        bytes(d["content"]),  # type: ignore[call-overload]  # the row's bytes, as stored
+        str(d["debtor_id"]),
+    )
 
 
 def deliver(
-    sessions: sessionmaker[Session],
+    sessions: Sessions,
     message_pk: int,
     attempt: int,
     clock: Callable[[], datetime],
@@ -70,12 +101,10 @@ def deliver(
     counted = recorded is None
     try:
         tracking = transports[outgoing.channel].transmit(outgoing)
-    except TransientFailure as exc:
-        _record_failure(sessions, message_pk, clock(), str(exc), permanent=False, counted=counted)
-        return "retry"
-    except PermanentFailure as exc:
-        _record_failure(sessions, message_pk, clock(), str(exc), permanent=True, counted=counted)
-        return "failed"
+    except (TransientFailure, PermanentFailure) as exc:
+        permanent = is_permanent(exc)
+        _record_failure(sessions, message_pk, clock(), str(exc), permanent=permanent, counted=counted)
+        return "failed" if permanent else "retry"
     with transaction(sessions) as session:
         _mark_sent(session, message_pk, clock(), tracking, counted=counted)
     return "sent"
@@ -84,53 +113,36 @@ def deliver(
 def _mark_sent(
     session: Session, message_pk: int, now: datetime, tracking: str | None, *, counted: bool = True
 ) -> None:
-    row = session.execute(  # one statement: mark it and read what the evidence needs
-        update(MessageRow)
-        .where(MessageRow.id == message_pk, MessageRow.status != "sent")
-        .values(
-            status="sent",
-            sent_at=now,
-            tracking_id=tracking,
-            lease_until=None,
-            attempts=MessageRow.attempts + (0 if counted else 1),
-        )
-        .returning(
-            MessageRow.message_id,
-            MessageRow.channel,
-            MessageRow.content_sha256,
-            MessageRow.attempts,
-            MessageRow.debtor_id,
-        )
-        .execution_options(synchronize_session=False)
-    ).first()
-    if row is None:  # unknown, or already marked sent
+    sent = _messages(session).mark_done(message_pk, now, count_attempt=not counted, tracking_id=tracking)
+    if sent is None:  # unknown, or already marked sent
         return
+    d = sent.details
     evidence.append(
         session,
         "message.transmitted",
         now,
         {
-            "message_id": row.message_id,
-            "channel": row.channel,
-            "content_sha256": row.content_sha256,
+            "message_id": d["message_id"],
+            "channel": d["channel"],
+            "content_sha256": d["content_sha256"],
             "tracking_id": tracking,
-            "attempts": row.attempts,
+            "attempts": sent.attempts,
         },
-        debtor_id=row.debtor_id,
-        message_id=row.message_id,
+        debtor_id=str(d["debtor_id"]),
+        message_id=str(d["message_id"]),
     )
     log.info(
         "message.transmitted",
-        message_id=row.message_id,
-        channel=row.channel,
-        debtor_id=row.debtor_id,
+        message_id=d["message_id"],
+        channel=d["channel"],
+        debtor_id=d["debtor_id"],
         tracking_id=tracking,
-        attempts=row.attempts,
+        attempts=sent.attempts,
     )
 
 
 def _record_failure(
-    sessions: sessionmaker[Session],
+    sessions: Sessions,
     message_pk: int,
     now: datetime,
     error: str,
@@ -138,88 +150,48 @@ def _record_failure(
     permanent: bool,
     counted: bool = True,
 ) -> None:
+    """Store a failure of a pending message: a back-off to wait, or the end of the row.
+
+    A message that is no longer pending (sent meanwhile by a later attempt) keeps its state.
+    """
     with transaction(sessions) as session:
-        row = session.get(MessageRow, message_pk, with_for_update=True)
-        if row is None:
-            return
-        if not counted:
-            row.attempts += 1
-        message_id = row.message_id
-        row.last_error = error[:500]
-        row.lease_until = now + backoff(row.attempts)
-        if permanent:
-            row.status = "failed"
-            evidence.append(
-                session,
-                "message.failed",
-                now,
-                {"message_id": row.message_id, "channel": row.channel, "error": error[:500]},
-                debtor_id=row.debtor_id,
-                message_id=row.message_id,
-            )
-            if row.channel == "email":
-                _fall_back_to_post(session, row, now)
+        outbox = _messages(session)
+        if not permanent:
+            written = outbox.record_retry(message_pk, now, error, count_attempt=not counted)
+        else:
+            written = outbox.record_failure(message_pk, now, error, count_attempt=not counted)
+            if written is not None:
+                _failed(session, outbox, written, now)
+    if written is None:
+        return
     event = "message.failed" if permanent else "message.retry"
-    log.warning(event, message_id=message_id, error=error[:200])
+    log.warning(event, message_id=written.details["message_id"], error=error[:200])
 
 
-def _fall_back_to_post(session: Session, row: MessageRow, now: datetime) -> None:
-    """A refused e-mail is a bounce: mark the address and send its steps again by post.
-
-    The steps go back to ``planned`` at once; the send path then records a letter for each
-    (invoice, step) that has none yet, since the debtor's e-mail is now marked bounced.
-    """
-    debtor = session.get(DebtorRow, row.debtor_id, with_for_update=True)
-    if debtor is not None:
-        debtor.email_bounced = True
-    pairs = session.execute(
-        select(MessageItem.invoice_id, MessageItem.step).where(MessageItem.message_pk == row.id)
-    ).all()
-    for invoice_id, step in pairs:
-        session.execute(
-            update(PlannedStep)
-            .where(
-                PlannedStep.invoice_id == invoice_id, PlannedStep.step == step, PlannedStep.status == "done"
-            )
-            .values(status="planned", due_at=now, lease_until=None, reason="e-mail refused: sent by post")
-        )
-    log.warning("message.bounced", message_id=row.message_id, debtor_id=row.debtor_id, steps=len(pairs))
-
-
-def backoff(attempts: int) -> timedelta:
-    """Wait before attempt ``attempts + 1``: 30 s doubling up to one hour."""
-    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
-
-
-def claim_expired_leases(
-    session: Session, model: Any, now: datetime, lease: timedelta, limit: int
-) -> list[Any]:
-    """Pending rows of ``model`` whose lease or back-off ran out, leased again for emission.
-
-    ``model`` has ``id``, ``attempts``, ``status`` and ``lease_until`` (messages,
-    hand-overs); rows locked by another scheduler are skipped. Only the id and the attempt
-    count are read (not a message's content).
-    """
-    rows = session.execute(
-        select(model.id, model.attempts)
-        .where(model.status == "pending", model.lease_until <= now)
-        .order_by(model.lease_until)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
-    if rows:
-        session.execute(
-            update(model)
-            .where(model.id.in_([row.id for row in rows]))
-            .values(lease_until=now + lease)
-            .execution_options(synchronize_session=False)
-        )
-    return list(rows)
+def _failed(session: Session, outbox: Messages, message: Item, now: datetime) -> None:
+    d = message.details
+    evidence.append(
+        session,
+        "message.failed",
+        now,
+        {"message_id": d["message_id"], "channel": d["channel"], "error": message.last_error},
+        debtor_id=str(d["debtor_id"]),
+        message_id=str(d["message_id"]),
+    )
+    if d["channel"] == "email":
+        # a refused e-mail is a bounce: the steps go back to ``planned`` at once, and the
+        # send path records a letter for each, since the debtor's e-mail is now marked bounced
+        steps = outbox.fall_back_to_post(message.id, now)
+        log.warning("message.bounced", message_id=d["message_id"], debtor_id=d["debtor_id"], steps=steps)
 
 
 def claim_overdue_deliveries(
     session: Session, now: datetime, lease: timedelta, limit: int
 ) -> list[DeliverMessage]:
-    """Pending messages whose lease ran out (lost task, crash, back-off over): emit again."""
-    rows = claim_expired_leases(session, MessageRow, now, lease, limit)
-    return [DeliverMessage(row.id, row.attempts) for row in rows]
+    """Pending messages whose lease ran out (lost task, crash, back-off over): emit again.
+
+    Only the id and the attempt count are read (not a message's content).
+    """
+    return [
+        DeliverMessage(due.id, due.attempt) for due in _messages(session).claim_expired(now, lease, limit)
+    ]

@@ -68,7 +68,7 @@ def handle_deadline(session: Session, step_id: int, now: datetime, ctx: Context)
         _deadline_record(session, debtor, to_escalate, ESCALATION, now)
         for same_currency in by_currency(to_escalate).values():
             open_case(session, debtor, same_currency, now, ctx)
-    return handover.take_tasks(session)
+    return []  # hand-over tasks go through the unit of work (handover.request_handover)
 
 
 def by_currency(invoices: list[InvoiceRow]) -> dict[str, list[InvoiceRow]]:

@@ -9,6 +9,10 @@ with the dossier ZIP attached, or a signed webhook POST. On success the hand-ove
 transient failure stores the error and a back-off in the database; the scheduler tick
 re-emits the hand-over once it has passed. A permanent failure, or ``max_attempts``
 transient ones, marks it ``failed`` and leaves the case open for a person.
+
+The hand-over row's life is the leased outbox's (``handlers.outbox``), the same as a
+message's: this module decides what each outcome means for the case, and the outbox port
+of the store keeps the row's state.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy import select
@@ -26,17 +31,21 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.handover import dossier_archive, dossier_email, post_webhook, webhook_headers
 from adapters.orm import CaseInvoice, CaseRow, DebtorRow, HandoverRow, InvoiceRow
-from adapters.store import transaction
+from adapters.store import handovers_outbox, transaction
 from handlers import evidence
 from handlers.context import Context
-from handlers.delivery import backoff, claim_expired_leases
 from handlers.messages import HandoverCase, stable_id
+from handlers.outbox import Item, Outbox, Refusal, gives_up, is_permanent, refusal
 from handlers.partners import Partner
-from handlers.ports import Outgoing, PermanentFailure, TransientFailure, Transport
+from handlers.ports import Outgoing, PermanentFailure, TransientFailure, Transport, after_commit
 
 log = structlog.get_logger("relance.handover")
 
-AFTER_COMMIT = "relance.handover_tasks"
+
+def _handovers(session: Session) -> Outbox:
+    return handovers_outbox(session)
+
+
 DEFAULT_MAX_ATTEMPTS = 10
 
 
@@ -46,8 +55,8 @@ DEFAULT_MAX_ATTEMPTS = 10
 def request_handover(session: Session, case: CaseRow, now: datetime, ctx: Context) -> HandoverCase | None:
     """Insert a pending hand-over when a partner is configured for the case's procedure.
 
-    The task to publish after commit is returned and also kept on the session, where
-    ``take_tasks`` collects it for the handler's task list. A case that already has a
+    The task is returned and also handed to the unit of work, which gives it to the caller
+    to publish once the transaction has committed. A case that already has a
     hand-over to that partner gets no second one; a pending hand-over to another partner
     (the recommended procedure changed) is cancelled.
     """
@@ -113,13 +122,8 @@ def request_handover(session: Session, case: CaseRow, now: datetime, ctx: Contex
         recommended_procedure=case.recommended_procedure,
     )
     task = HandoverCase(row.id, 0)
-    session.info.setdefault(AFTER_COMMIT, []).append(task)
+    after_commit(session, task)
     return task
-
-
-def take_tasks(session: Session) -> list[object]:
-    """The hand-over tasks requested in this session, to publish after its commit."""
-    return list(session.info.pop(AFTER_COMMIT, []))
 
 
 def _cancel(session: Session, row: HandoverRow, case: CaseRow, now: datetime, reason: str) -> None:
@@ -184,34 +188,44 @@ def deliver_handover(
     digest = hashlib.sha256(archive).hexdigest()
     try:
         code = _send(claimed, archive, digest, document, clock(), transports, ctx)
-    except TransientFailure as exc:
-        return _record_failure(sessions, handover_pk, clock(), ctx, str(exc), _code(exc), permanent=False)
-    except PermanentFailure as exc:
-        return _record_failure(sessions, handover_pk, clock(), ctx, str(exc), _code(exc), permanent=True)
+    except (TransientFailure, PermanentFailure) as exc:
+        permanent = is_permanent(exc)
+        return _record_failure(sessions, handover_pk, clock(), ctx, str(exc), _code(exc), permanent=permanent)
     with transaction(sessions) as session:
         _mark_delivered(session, handover_pk, clock(), code, digest, len(archive))
     return "delivered"
 
 
 def _claim(session: Session, handover_pk: int, attempt: int, now: datetime, ctx: Context) -> Claimed | str:
-    """Take attempt number ``attempt`` (compare-and-set on the count), or say why not."""
-    row = session.get(HandoverRow, handover_pk, with_for_update=True)
-    if row is None or row.status != "pending" or row.attempts != attempt:
-        return "skipped"
-    case = session.get(CaseRow, row.case_id)
+    """Take attempt number ``attempt`` (compare-and-set on the count), or say why not.
+
+    The row is locked first: a case that is no longer open cancels the hand-over, and a
+    partner gone from the partners file fails it (that attempt counted), before any claim.
+    """
+    outbox = _handovers(session)
+    current = outbox.get(handover_pk)
+    why = refusal(current.status, current.attempts, attempt) if current else Refusal.MISSING
+    if why is not None:  # unknown, settled, or a duplicate or stale task
+        return why.outcome
+    assert current is not None
+    case = session.get(CaseRow, current.details["case_id"])
     assert case is not None  # foreign key
     if case.status != "open":  # paid, closed or handed over meanwhile: nothing to hand over
+        row = session.get(HandoverRow, handover_pk)
+        assert row is not None  # locked above
         _cancel(session, row, case, now, f"case {case.status}")
         return "cancelled"
-    partner = ctx.partners.get(row.partner) if ctx.partners else None
+    name = current.details["partner"]
+    partner = ctx.partners.get(str(name)) if ctx.partners else None
     if partner is None:
-        row.attempts += 1
-        _fail(session, row, case, now, f"partner {row.partner!r} is no longer in the partners file")
+        reason = f"partner {name!r} is no longer in the partners file"
+        _fail(session, outbox, handover_pk, case, now, reason, count_attempt=True)
         return "failed"
-    row.attempts += 1
-    row.channel = partner.channel
-    row.lease_until = now + ctx.lease
-    return Claimed(row.id, case.id, case.debtor_id, row.idempotency_key, row.attempts, partner)
+    taken = outbox.claim(handover_pk, attempt, now, ctx.lease, channel=partner.channel)
+    if isinstance(taken, Refusal):
+        return taken.outcome
+    key = str(taken.details["idempotency_key"])
+    return Claimed(taken.id, case.id, case.debtor_id, key, taken.attempts, partner)
 
 
 def _dossier(session: Session, claimed: Claimed, ctx: Context, now: datetime) -> tuple[bytes, dict]:
@@ -383,11 +397,10 @@ def _code(exc: Exception) -> int | None:
 def _mark_delivered(
     session: Session, handover_pk: int, now: datetime, code: int | None, digest: str, size: int
 ) -> None:
-    row = session.get(HandoverRow, handover_pk, with_for_update=True)
-    if row is None or row.status == "delivered":
+    done = _handovers(session).mark_done(handover_pk, now, response_code=code, dossier_sha256=digest)
+    if done is None:  # unknown, or already delivered
         return
-    row.status, row.delivered_at, row.lease_until = "delivered", now, None
-    row.response_code, row.dossier_sha256 = code, digest
+    row = _Facts(done)
     case = session.get(CaseRow, row.case_id, with_for_update=True)
     assert case is not None
     if case.status == "open":
@@ -442,18 +455,19 @@ def _record_failure(
 ) -> str:
     limit = ctx.partners.max_attempts if ctx.partners else DEFAULT_MAX_ATTEMPTS
     with transaction(sessions) as session:
-        row = session.get(HandoverRow, handover_pk, with_for_update=True)
-        if row is None or row.status != "pending":
+        outbox = _handovers(session)
+        current = outbox.get(handover_pk)
+        if current is None or current.status != "pending":
             return "skipped"
-        row.response_code = code
-        if permanent or row.attempts >= limit:
-            case = session.get(CaseRow, row.case_id)
+        if gives_up(current.attempts, limit, permanent=permanent):
+            case = session.get(CaseRow, current.details["case_id"])
             assert case is not None
-            reason = error if permanent else f"{error} (after {row.attempts} attempts)"
-            _fail(session, row, case, now, reason)
+            reason = error if permanent else f"{error} (after {current.attempts} attempts)"
+            _fail(session, outbox, handover_pk, case, now, reason, response_code=code)
             return "failed"
-        row.last_error = error[:500]
-        row.lease_until = now + backoff(row.attempts)
+        retry = outbox.record_retry(handover_pk, now, error, response_code=code)
+        assert retry is not None and retry.lease_until is not None  # locked and pending above
+        row = _Facts(retry)
         facts = {
             "handover_id": row.id,
             "case_id": row.case_id,
@@ -461,15 +475,44 @@ def _record_failure(
             "channel": row.channel,
             "attempts": row.attempts,
             "response_code": code,
-            "next_attempt_at": row.lease_until.isoformat(),
+            "next_attempt_at": retry.lease_until.isoformat(),
         }
     log.warning("handover.retry", error=error[:200], **facts)
     return "retry"
 
 
-def _fail(session: Session, row: HandoverRow, case: CaseRow, now: datetime, error: str) -> None:
-    """Give up: the hand-over is failed, the case stays open for a person."""
-    row.status, row.lease_until, row.last_error = "failed", None, error[:500]
+class _Facts:
+    """A hand-over as the outbox returned it, read like the row it comes from."""
+
+    def __init__(self, item: Item) -> None:
+        self.id, self.attempts = item.id, item.attempts
+        d: dict[str, Any] = dict(item.details)
+        self.case_id: int = d["case_id"]
+        self.partner: str = d["partner"]
+        self.partner_kind: str = d["partner_kind"]
+        self.channel: str = d["channel"]
+        self.idempotency_key: str = d["idempotency_key"]
+        self.response_code: int | None = d["response_code"]
+
+
+def _fail(
+    session: Session,
+    outbox: Outbox,
+    handover_pk: int,
+    case: CaseRow,
+    now: datetime,
+    error: str,
+    *,
+    count_attempt: bool = False,
+    **changes: object,
+) -> None:
+    """Give up: the hand-over is failed, the case stays open for a person.
+
+    ``changes`` are the attempt's own facts (the HTTP status of the answer, None if none).
+    """
+    failed = outbox.record_failure(handover_pk, now, error, count_attempt=count_attempt, **changes)
+    assert failed is not None  # the callers hold the pending row
+    row = _Facts(failed)
     evidence.append(
         session,
         "handover.failed",
@@ -519,5 +562,5 @@ def claim_overdue_handovers(
     session: Session, now: datetime, lease: timedelta, limit: int
 ) -> list[HandoverCase]:
     """Pending hand-overs whose lease or back-off ran out (lost task, crash): emit again."""
-    rows = claim_expired_leases(session, HandoverRow, now, lease, limit)
-    return [HandoverCase(row.id, row.attempts) for row in rows]
+    overdue = _handovers(session).claim_expired(now, lease, limit)
+    return [HandoverCase(due.id, due.attempt) for due in overdue]

@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class Clock(Protocol):
@@ -82,3 +82,17 @@ class Publisher(Protocol):
     def publish(self, tasks: Sequence[object]) -> None:
         """Send task messages (handlers.messages) to the workers, after commit."""
         ...
+
+
+@runtime_checkable
+class TaskSink(Protocol):
+    """A unit of work, as far as tasks to publish after its commit go."""
+
+    def after_commit(self, task: object) -> None: ...
+
+
+def after_commit(uow: object, task: object) -> None:
+    """Have ``task`` published once the unit of work ``uow`` has committed."""
+    if not isinstance(uow, TaskSink):
+        raise TypeError(f"tasks are published after a unit of work commits, not a {type(uow).__name__}")
+    uow.after_commit(task)

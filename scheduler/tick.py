@@ -11,6 +11,10 @@ Cost: every query reads an index range that starts at the first row it wants
 ``ix_handovers_pending``), and the in-flight count stops at the cap, so a tick that finds
 nothing due costs a few index probes whatever the number of invoices. A tick holds one
 batch in memory at a time.
+
+Messages and hand-overs whose lease or back-off ran out are claimed through the leased
+outbox (``handlers.outbox``, ``claim_expired``): ids and attempt numbers only, in bounded
+batches, each published as the next attempt's task.
 """
 
 from __future__ import annotations
@@ -127,16 +131,16 @@ def _claim_returning(
         .returning(PlannedStep.id, PlannedStep.event, PlannedStep.due_at, PlannedStep.emit_count)
         .cte("updated")
     )
-    rows = (
+    rows = sorted(
         session.connection()
         .execute(
             select(
                 updated.c.id, updated.c.event, updated.c.due_at, updated.c.emit_count, picked.c.pick_key
             ).join_from(updated, picked, updated.c.id == picked.c.pick_id)
         )
-        .all()
+        .all(),
+        key=lambda row: (row.pick_key, row.id),
     )
-    rows.sort(key=lambda row: (row.pick_key, row.id))
     if rows:
         which.after = (rows[-1].pick_key, rows[-1].id)
     return [StepDue(r.event, r.id, r.due_at, r.emit_count) for r in rows]

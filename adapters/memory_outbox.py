@@ -1,0 +1,167 @@
+"""The leased outbox in memory: the same semantics as the SQL one, for tests and simulations.
+
+It sits beside the SQL implementation, not under ``tests/``, because it is a full
+implementation of the port (thread-safe, transactional), held to the same contract suite,
+and usable wherever a store is not wanted. Every outbox of one ``MemoryOutboxes`` shares one
+re-entrant lock: an operation is atomic, and ``transaction()`` holds the lock for a whole
+unit of work (as a row lock would) and puts the rows back as they were if it raises.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from handlers.outbox import DONE_STATUS, KINDS, Due, Item, Kind, Refusal, clip, refusal, retry_at
+
+# the kinds' own columns that the core may set, as in adapters.outbox
+CHANGEABLE: Mapping[Kind, frozenset[str]] = {
+    "messages": frozenset({"tracking_id"}),
+    "handovers": frozenset({"channel", "response_code", "dossier_sha256"}),
+}
+
+
+@dataclass
+class _Row:
+    id: int
+    status: str
+    attempts: int
+    lease_until: datetime | None
+    last_error: str | None = None
+    done_at: datetime | None = None
+    details: dict[str, object] = field(default_factory=dict)
+
+    def item(self) -> Item:
+        return Item(
+            self.id, self.status, self.attempts, self.lease_until, self.last_error, dict(self.details)
+        )
+
+
+class MemoryOutboxes:
+    """The rows of every kind, in memory."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._rows: dict[Kind, dict[int, _Row]] = {kind: {} for kind in KINDS}
+        self._next_id = 1
+
+    def outbox(self, kind: Kind) -> MemoryOutbox:
+        return MemoryOutbox(self, kind)
+
+    @contextmanager
+    def transaction(self) -> Iterator[MemoryOutboxes]:
+        with self._lock:
+            saved = copy.deepcopy(self._rows)
+            try:
+                yield self
+            except BaseException:
+                self._rows = saved
+                raise
+
+    def add(
+        self,
+        kind: Kind,
+        *,
+        lease_until: datetime | None,
+        attempts: int = 0,
+        status: str = "pending",
+        **details: object,
+    ) -> int:
+        """Record a new row (what the recording transaction does on SQL); return its id."""
+        with self._lock:
+            item_id, self._next_id = self._next_id, self._next_id + 1
+            self._rows[kind][item_id] = _Row(item_id, status, attempts, lease_until, details=dict(details))
+            return item_id
+
+    def rows(self, kind: Kind) -> dict[int, _Row]:
+        return self._rows[kind]
+
+
+class MemoryOutbox:
+    """The ``handlers.outbox.Outbox`` port on the rows of one kind held by a ``MemoryOutboxes``."""
+
+    def __init__(self, store: MemoryOutboxes, kind: Kind) -> None:
+        self.store = store
+        self.kind: Kind = kind
+
+    @property
+    def _rows(self) -> dict[int, _Row]:
+        return self.store.rows(self.kind)
+
+    def claim_expired(self, now: datetime, lease: timedelta, limit: int) -> list[Due]:
+        with self.store._lock:
+            expired = sorted(
+                (
+                    row
+                    for row in self._rows.values()
+                    if row.status == "pending" and row.lease_until is not None and row.lease_until <= now
+                ),
+                key=lambda row: (row.lease_until, row.id),
+            )[: max(limit, 0)]
+            for row in expired:
+                row.lease_until = now + lease
+            return [Due(row.id, row.attempts) for row in expired]
+
+    def get(self, item_id: int) -> Item | None:
+        with self.store._lock:
+            row = self._rows.get(item_id)
+            return row.item() if row is not None else None
+
+    def claim(
+        self, item_id: int, attempt: int, now: datetime, lease: timedelta, **changes: object
+    ) -> Item | Refusal:
+        with self.store._lock:
+            row = self._rows.get(item_id)
+            why = refusal(row.status if row else None, row.attempts if row else None, attempt)
+            if why is not None or row is None:
+                return why or Refusal.MISSING
+            self._change(row, changes)
+            row.attempts += 1
+            row.lease_until = now + lease
+            return row.item()
+
+    def mark_done(
+        self, item_id: int, now: datetime, *, count_attempt: bool = False, **changes: object
+    ) -> Item | None:
+        with self.store._lock:
+            row = self._rows.get(item_id)
+            if row is None or row.status == DONE_STATUS[self.kind]:
+                return None
+            self._change(row, changes)
+            row.status, row.done_at, row.lease_until = DONE_STATUS[self.kind], now, None
+            row.attempts += 1 if count_attempt else 0
+            return row.item()
+
+    def record_retry(
+        self, item_id: int, now: datetime, error: str, *, count_attempt: bool = False, **changes: object
+    ) -> Item | None:
+        with self.store._lock:
+            row = self._rows.get(item_id)
+            if row is None or row.status != "pending":
+                return None
+            self._change(row, changes)
+            row.attempts += 1 if count_attempt else 0
+            row.last_error, row.lease_until = clip(error), retry_at(now, row.attempts)
+            return row.item()
+
+    def record_failure(
+        self, item_id: int, now: datetime, error: str, *, count_attempt: bool = False, **changes: object
+    ) -> Item | None:
+        with self.store._lock:
+            row = self._rows.get(item_id)
+            if row is None or row.status != "pending":
+                return None
+            self._change(row, changes)
+            row.attempts += 1 if count_attempt else 0
+            row.status, row.last_error, row.lease_until = "failed", clip(error), None
+            return row.item()
+
+    def _change(self, row: _Row, changes: Mapping[str, object]) -> None:
+        unknown = set(changes) - CHANGEABLE[self.kind]
+        if unknown:
+            raise ValueError(f"{self.kind}: cannot set {sorted(unknown)} through the outbox")
+        row.details.update(changes)

@@ -1,0 +1,240 @@
+"""The leased outbox on SQL (SQLite and PostgreSQL): one implementation for every kind of row.
+
+``messages`` and ``handovers`` have the same outbox columns (``status``, ``attempts``,
+``lease_until``, ``last_error``) and differ only in their own columns, which a ``Table``
+names. Each operation is one or two short statements in the caller's transaction:
+
+- the tick's claim reads only ids and attempt counts, ``ix_*_pending`` in lease order,
+  ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (SQLite serialises writers), then leases the
+  rows it read in one ``UPDATE … WHERE id IN (…)``;
+- taking attempt *n* is one ``UPDATE … WHERE status = 'pending' AND attempts = n
+  RETURNING …``: on PostgreSQL a second claimer waits for the row lock, then finds the
+  count moved on and updates nothing; only a refused claim reads the row to say why;
+- marking done and failing are single ``UPDATE … RETURNING`` statements; a retry reads the
+  locked row first, since its back-off depends on the count.
+
+``SqlMessages`` adds what a message refused for good implies beyond its own row: the
+debtor's e-mail is marked bounced and the message's steps go back to ``planned``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row, select, update
+from sqlalchemy.orm import Session
+
+from adapters.orm import DebtorRow, HandoverRow, MessageItem, MessageRow, PlannedStep
+from handlers.outbox import DONE_STATUS, Due, Item, Kind, Refusal, clip, refusal, retry_at
+
+
+@dataclass(frozen=True)
+class Table:
+    """Where one kind of outbox row lives and which of its own columns the core may see or set."""
+
+    kind: Kind
+    model: Any
+    done_at: str
+    details: tuple[str, ...]  # read with every item
+    claim_details: tuple[str, ...]  # read too when an attempt is taken (a message's bytes)
+    changeable: frozenset[str]
+
+
+MESSAGES = Table(
+    kind="messages",
+    model=MessageRow,
+    done_at="sent_at",
+    details=("message_id", "channel", "debtor_id", "content_sha256"),
+    claim_details=("recipient", "subject", "content"),
+    changeable=frozenset({"tracking_id"}),
+)
+HANDOVERS = Table(
+    kind="handovers",
+    model=HandoverRow,
+    done_at="delivered_at",
+    details=("case_id", "partner", "partner_kind", "channel", "idempotency_key", "response_code"),
+    claim_details=(),
+    changeable=frozenset({"channel", "response_code", "dossier_sha256"}),
+)
+TABLES: Mapping[Kind, Table] = {"messages": MESSAGES, "handovers": HANDOVERS}
+
+
+class SqlOutbox:
+    """The ``handlers.outbox.Outbox`` port on one table, in the session's transaction."""
+
+    def __init__(self, session: Session, table: Table | Kind) -> None:
+        self.session = session
+        self.table = table if isinstance(table, Table) else TABLES[table]
+        self.kind: Kind = self.table.kind
+        model = self.table.model
+        self._outbox_columns = (model.id, model.status, model.attempts, model.lease_until, model.last_error)
+        self._details = [getattr(model, name) for name in self.table.details]
+        self._claim_details = [getattr(model, name) for name in self.table.claim_details]
+
+    # --- the scheduler's claim ---------------------------------------------------------------
+
+    def claim_expired(self, now: datetime, lease: timedelta, limit: int) -> list[Due]:
+        if limit <= 0:
+            return []
+        model = self.table.model
+        rows = self.session.execute(
+            select(model.id, model.attempts)
+            .where(model.status == "pending", model.lease_until <= now)
+            .order_by(model.lease_until)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        if rows:
+            self.session.execute(
+                update(model)
+                .where(model.id.in_([row.id for row in rows]))
+                .values(lease_until=now + lease)
+                .execution_options(synchronize_session=False)
+            )
+        return [Due(row.id, row.attempts) for row in rows]
+
+    # --- one item ----------------------------------------------------------------------------
+
+    def get(self, item_id: int) -> Item | None:
+        model = self.table.model
+        row = self.session.execute(
+            select(*self._outbox_columns, *self._details).where(model.id == item_id).with_for_update()
+        ).first()
+        return self._item(row) if row is not None else None
+
+    def claim(
+        self, item_id: int, attempt: int, now: datetime, lease: timedelta, **changes: object
+    ) -> Item | Refusal:
+        model = self.table.model
+        row = self._update(
+            [model.id == item_id, model.status == "pending", model.attempts == attempt],
+            {"attempts": model.attempts + 1, "lease_until": now + lease, **self._checked(changes)},
+            with_claim_details=True,
+        )
+        if row is not None:
+            return self._item(row, with_claim_details=True)
+        found = self.session.execute(select(model.status, model.attempts).where(model.id == item_id)).first()
+        why = refusal(found.status if found else None, found.attempts if found else None, attempt)
+        return why or Refusal.STALE  # taken by another claimer between the two statements
+
+    def mark_done(
+        self, item_id: int, now: datetime, *, count_attempt: bool = False, **changes: object
+    ) -> Item | None:
+        model, done = self.table.model, DONE_STATUS[self.kind]
+        row = self._update(
+            [model.id == item_id, model.status != done],
+            {
+                "status": done,
+                self.table.done_at: now,
+                "lease_until": None,
+                "attempts": model.attempts + (1 if count_attempt else 0),
+                **self._checked(changes),
+            },
+        )
+        return self._item(row) if row is not None else None
+
+    def record_retry(
+        self, item_id: int, now: datetime, error: str, *, count_attempt: bool = False, **changes: object
+    ) -> Item | None:
+        current = self.get(item_id)
+        if current is None or current.status != "pending":
+            return None
+        attempts = current.attempts + (1 if count_attempt else 0)
+        model = self.table.model
+        row = self._update(
+            [model.id == item_id],
+            {
+                "attempts": attempts,
+                "last_error": clip(error),
+                "lease_until": retry_at(now, attempts),
+                **self._checked(changes),
+            },
+        )
+        return self._item(row) if row is not None else None
+
+    def record_failure(
+        self, item_id: int, now: datetime, error: str, *, count_attempt: bool = False, **changes: object
+    ) -> Item | None:
+        model = self.table.model
+        row = self._update(
+            [model.id == item_id, model.status == "pending"],
+            {
+                "status": "failed",
+                "last_error": clip(error),
+                "lease_until": None,
+                "attempts": model.attempts + (1 if count_attempt else 0),
+                **self._checked(changes),
+            },
+        )
+        return self._item(row) if row is not None else None
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _checked(self, changes: Mapping[str, object]) -> dict[str, object]:
+        unknown = set(changes) - self.table.changeable
+        if unknown:
+            raise ValueError(f"{self.kind}: cannot set {sorted(unknown)} through the outbox")
+        return dict(changes)
+
+    def _update(
+        self, where: list[Any], values: dict[str, Any], *, with_claim_details: bool = False
+    ) -> Row[Any] | None:
+        extra = self._claim_details if with_claim_details else []
+        return self.session.execute(
+            update(self.table.model)
+            .where(*where)
+            .values(**values)
+            .returning(*self._outbox_columns, *self._details, *extra)
+            .execution_options(synchronize_session=False)
+        ).first()
+
+    def _item(self, row: Row[Any], *, with_claim_details: bool = False) -> Item:
+        names = self.table.details + (self.table.claim_details if with_claim_details else ())
+        mapping = row._mapping
+        return Item(
+            id=mapping["id"],
+            status=mapping["status"],
+            attempts=mapping["attempts"],
+            lease_until=mapping["lease_until"],
+            last_error=mapping["last_error"],
+            details={name: mapping[name] for name in names},
+        )
+
+
+class SqlMessages(SqlOutbox):
+    """The outbox of ``messages``, with the fall-back to post of a refused e-mail."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session, MESSAGES)
+
+    def fall_back_to_post(self, item_id: int, now: datetime) -> int:
+        """Mark the debtor's e-mail bounced and plan again, now, the steps the message carried.
+
+        The send path then records a letter for each (invoice, step) that has none yet,
+        since the debtor's e-mail is marked bounced. Returns how many steps were planned.
+        """
+        debtor_id = select(MessageRow.debtor_id).where(MessageRow.id == item_id).scalar_subquery()
+        self.session.execute(
+            update(DebtorRow)
+            .where(DebtorRow.id == debtor_id)
+            .values(email_bounced=True)
+            .execution_options(synchronize_session=False)
+        )
+        pairs = self.session.execute(
+            select(MessageItem.invoice_id, MessageItem.step).where(MessageItem.message_pk == item_id)
+        ).all()
+        for invoice_id, step in pairs:
+            self.session.execute(
+                update(PlannedStep)
+                .where(
+                    PlannedStep.invoice_id == invoice_id,
+                    PlannedStep.step == step,
+                    PlannedStep.status == "done",
+                )
+                .values(status="planned", due_at=now, lease_until=None, reason="e-mail refused: sent by post")
+                .execution_options(synchronize_session=False)
+            )
+        return len(pairs)
