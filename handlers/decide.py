@@ -165,7 +165,7 @@ def decide(snapshot: Snapshot, now: datetime) -> Decision:
     later = _next_day_opening(today, snapshot)
     messages: list[Message] = []
     postponed: list[Postpone] = []
-    done: list[Done] = []
+    sendable, done = _most_severe_per_invoice(sendable)
     for currency in sorted({snapshot.invoice(s.invoice_id).currency for s in sendable}):
         of_currency = [s for s in sendable if snapshot.invoice(s.invoice_id).currency == currency]
         groups, waiting, listed = _groups_of_currency(snapshot, of_currency, currency, today, later)
@@ -219,6 +219,30 @@ def channels_for(channels: Iterable[str], debtor: DebtorSnapshot) -> tuple[str, 
     if "registered_letter" in found and "letter" in found:
         found.remove("letter")
     return tuple(found)
+
+
+def _most_severe_per_invoice(steps: Sequence[DueStep]) -> tuple[list[DueStep], list[Done]]:
+    """One ladder step per invoice: a milder step due with a more severe one is passed over.
+
+    Two steps of one invoice are due together only when the invoice caught up late; the
+    debtor gets the more severe one, never both on the same day or one after the other.
+    """
+    strongest: dict[int, DueStep] = {}
+    for step in steps:
+        if step.installment:
+            continue
+        current = strongest.get(step.invoice_id)
+        if current is None or step.severity > current.severity:
+            strongest[step.invoice_id] = step
+    kept: list[DueStep] = []
+    passed: list[Done] = []
+    for step in steps:
+        lead = strongest.get(step.invoice_id)
+        if step.installment or lead is None or lead.step_id == step.step_id:
+            kept.append(step)
+        else:
+            passed.append(Done(step.step_id, f"passed over for {lead.name}, due the same day"))
+    return kept, passed
 
 
 def kind_of(step: DueStep) -> str:

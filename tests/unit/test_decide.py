@@ -296,3 +296,13 @@ def _recorded_whole(snap: Snapshot, group: str, decision: Decision) -> bool:
             if len(marks) > 1:
                 return False
     return True
+
+
+def test_given_two_steps_of_one_invoice_due_together_then_only_the_more_severe_is_claimed():
+    decision = decide(
+        snapshot([invoice(1, date(2026, 1, 20))], [step(10, 1, "notice"), step(11, 1, "reminder_2")]), NOW
+    )
+    assert by_channel(decision) == {"email": ["F-1/reminder_2"], "letter": ["F-1/reminder_2"]}
+    assert [(d.step_id, d.reason) for d in decision.done] == [
+        (10, "passed over for reminder_2, due the same day")
+    ]
