@@ -120,6 +120,15 @@ def sample_context(policy: Policy) -> dict[str, Any]:
         "deadline": date(2026, 3, 24),
         "consumer": False,
         "others": [invoice],
+        # a coming-due invoice mentioned outside the amount demanded
+        "upcoming": [
+            {
+                "number": "F-0002",
+                "due_date": date(2026, 3, 20),
+                "balance": Decimal("500.00"),
+                "currency": "EUR",
+            }
+        ],
         "payment_urls": ["https://pay.example/1"],
         "installments": [
             {

@@ -86,6 +86,22 @@ def chase_hold(invoice: InvoiceState, debtor: DebtorState, today: date, minimum:
     return None
 
 
+def overdue_on(due_date: date, today: date) -> bool:
+    """Whether an invoice due on ``due_date`` is overdue on the local day ``today``."""
+    return due_date < today
+
+
+def overdue_step_hold(due_date: date, today: date) -> str | None:
+    """Why an overdue step (notice ... formal notice) may not claim this invoice today.
+
+    Only an invoice whose due date is before the day the message goes out is overdue; one
+    due today or later may at most be mentioned as coming due.
+    """
+    if overdue_on(due_date, today):
+        return None
+    return f"invoice not overdue on {today.isoformat()} (due {due_date.isoformat()})"
+
+
 def escalation_hold(invoice: InvoiceState, minimum: Decimal) -> str | None:
     """Why this invoice may not join an escalation case, or None when it may.
 

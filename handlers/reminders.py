@@ -1,16 +1,17 @@
-"""Send the steps of the ladder: one message per debtor, channel and day, re-checked at send.
+"""Send the steps of the ladder: one message per debtor, channel, currency and day.
 
 ``handle_step_due`` runs when a scheduler event arrives. Under a lock on the debtor it takes
-every step of that debtor due by now, re-checks each invoice, merges what is left into one
-message per channel (the most severe step's template, every invoice listed), records the
-messages with their exact bytes and marks the steps done, all in the caller's transaction.
-The records are transmitted after commit (handlers.delivery).
+every step of that debtor due by now, builds a snapshot of the debtor from those rows, asks
+the pure decision (``handlers.decide``) what to send, skip, postpone or mark done, then
+applies it: records the messages with their exact bytes, marks the steps, writes evidence
+and logs, all in the caller's transaction. The records are transmitted after commit
+(handlers.delivery).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -20,16 +21,18 @@ from sqlalchemy.orm import Session
 
 from adapters.compose import email_bytes, letter_pdf
 from adapters.orm import DebtorRow, InvoiceRow, MessageItem, MessageRow, PlannedStep
-from handlers import evidence, holds, plans
+from handlers import evidence, plans
 from handlers.amounts import InvoiceAmounts, amounts_on
-from handlers.calendar import local_date, next_sending_time
+from handlers.calendar import local_date
 from handlers.context import Context
+from handlers.decide import Decision, Message, decide
 from handlers.messages import DeliverMessage, stable_id
 from handlers.money import ZERO, MissingRate
 from handlers.planning import PENDING, end_of_day, schedule
 from handlers.policy import ESCALATION, FORMAL_NOTICE, Policy, Step
 from handlers.ports import Outgoing
 from handlers.render import helpers
+from handlers.snapshot import DebtorSnapshot, DueStep, InvoiceSnapshot, Snapshot
 
 log = structlog.get_logger("relance.reminders")
 
@@ -60,12 +63,8 @@ def handle_step_due(session: Session, step_id: int, now: datetime, ctx: Context)
         if first.status in PENDING and first.due_at > now:
             first.status, first.lease_until = "planned", None  # leave it to a later emission
         return []
-    opening = next_sending_time(now, debtor.timezone, debtor.country, ctx.policy_for(debtor).window)
-    if opening > now:
-        _postpone(due, opening, "outside the sending window")
-        return []
-    sendable = [d for d in due if _still_sendable(session, d, debtor, now, ctx)]
-    return _send_merged(session, debtor, sendable, now, ctx)
+    snapshot = _snapshot(session, debtor, due, now, ctx)
+    return _apply(session, debtor, due, snapshot, decide(snapshot, now), now, ctx)
 
 
 def _due_steps(session: Session, debtor: DebtorRow, now: datetime, ctx: Context) -> list[Due]:
@@ -109,23 +108,6 @@ def _postpone(due: list[Due], until: datetime, reason: str) -> None:
         )
 
 
-def _still_sendable(session: Session, item: Due, debtor: DebtorRow, now: datetime, ctx: Context) -> bool:
-    if isinstance(item.step, plans.InstallmentStep):  # judged on the plan, not the invoice
-        reason = plans.send_blocker(session, item.step_row, debtor)
-    else:
-        minimum = item.policy.money.minimum_for(item.invoice.currency)
-        reason = holds.chase_hold(item.invoice, debtor, local_date(now, debtor.timezone), minimum)
-    if reason is None and not _channels_for(item.step, debtor):
-        reason = "no valid contact details"
-    if reason is not None:
-        _skip(session, item.step_row, item.invoice, debtor, now, reason)
-        if debtor.opt_out and item.step.name == FORMAL_NOTICE and item.invoice.status == "open":
-            # no automatic contact, but the case still reaches a person
-            plan_escalation(session, item.invoice, debtor, local_date(now, debtor.timezone), item.policy)
-        return False
-    return True
-
-
 def _skip(
     session: Session,
     step_row: PlannedStep,
@@ -155,55 +137,137 @@ def _skip(
     )
 
 
-def _channels_for(step: Step, debtor: DebtorRow) -> list[str]:
-    """The step's channels, e-mail replaced by a letter when there is no usable address."""
-    channels: list[str] = []
-    for channel in step.channels:
-        if channel == "email" and (not debtor.email or debtor.email_bounced):
-            channel = "letter"
-        if channel == "letter" and not debtor.address:
-            continue
-        if channel not in channels and not (channel == "letter" and "registered_letter" in channels):
-            channels.append(channel)
-    return channels
-
-
-def _send_merged(
-    session: Session, debtor: DebtorRow, sendable: list[Due], now: datetime, ctx: Context
-) -> list[object]:
-    # installment reminders are never merged with ladder steps: they go first, on their own
-    by_channel: dict[tuple[str, bool], list[Due]] = defaultdict(list)
-    recorded = _recorded_channels(session, [i.step_row for i in sendable])
-    for item in sendable:
-        for channel in _channels_for(item.step, debtor):
-            if (item.invoice.id, item.step.name, channel) not in recorded:
-                by_channel[(channel, isinstance(item.step, plans.InstallmentStep))].append(item)
+def _snapshot(session: Session, debtor: DebtorRow, due: list[Due], now: datetime, ctx: Context) -> Snapshot:
+    """The debtor as the decision sees it, from the rows loaded under its lock."""
     today = local_date(now, debtor.timezone)
+    open_rows = session.execute(
+        select(InvoiceRow).where(InvoiceRow.debtor_id == debtor.id, InvoiceRow.status == "open")
+    ).scalars()
+    rows = {row.id: row for row in [*open_rows, *(d.invoice for d in due)]}
+    return Snapshot(
+        debtor=DebtorSnapshot(
+            id=debtor.id,
+            timezone=debtor.timezone,
+            country=debtor.country,
+            opt_out=debtor.opt_out,
+            insolvency_judgment_date=debtor.insolvency_judgment_date,
+            insolvency_procedure=debtor.insolvency_procedure,
+            has_email=bool(debtor.email) and not debtor.email_bounced,
+            has_address=bool(debtor.address),
+        ),
+        invoices=tuple(_invoice_snapshot(row) for row in rows.values()),
+        due=tuple(_due_snapshot(session, item, debtor) for item in due),
+        window=ctx.policy_for(debtor).window,
+        recorded=frozenset(_recorded_channels(session, [d.step_row for d in due])),
+        used_today=_used_today(session, debtor.id, today, {r.currency for r in rows.values()}),
+    )
+
+
+def _invoice_snapshot(row: InvoiceRow) -> InvoiceSnapshot:
+    return InvoiceSnapshot(
+        id=row.id,
+        number=row.number,
+        status=row.status,
+        currency=row.currency,
+        balance=row.balance,
+        issue_date=row.issue_date,
+        due_date=row.due_date,
+        disputed=row.disputed,
+        in_payment_plan=row.in_payment_plan,
+        paused_until=row.paused_until,
+    )
+
+
+def _due_snapshot(session: Session, item: Due, debtor: DebtorRow) -> DueStep:
+    installment = isinstance(item.step, plans.InstallmentStep)
+    return DueStep(
+        step_id=item.step_row.id,
+        invoice_id=item.invoice.id,
+        name=item.step.name,
+        event=item.step.event,
+        severity=item.policy.severity(item.step.name),
+        channels=tuple(item.step.channels),
+        minimum_balance=item.policy.money.minimum_for(item.invoice.currency),
+        formal_notice=item.step.name == FORMAL_NOTICE,
+        installment=installment,
+        installment_blocker=plans.send_blocker(session, item.step_row, debtor) if installment else None,
+    )
+
+
+def _apply(
+    session: Session,
+    debtor: DebtorRow,
+    due: list[Due],
+    snapshot: Snapshot,
+    decision: Decision,
+    now: datetime,
+    ctx: Context,
+) -> list[object]:
+    """Record what the decision says, in the caller's transaction; the tasks to publish."""
+    by_step = {d.step_row.id: d for d in due}
+    for skip in decision.skipped:
+        item = by_step[skip.step_id]
+        _skip(session, item.step_row, item.invoice, debtor, now, skip.reason)
+    for wait in decision.postponed:
+        _postpone([by_step[i] for i in wait.step_ids], wait.until, wait.reason)
     tasks: list[object] = []
+    first_of_group: dict[str, str] = {}
     try:
-        for (channel, _), items in sorted(by_channel.items(), key=lambda kv: not kv[0][1]):
-            if _already_sent_today(session, debtor.id, channel, today):
-                _postpone(
-                    items,
-                    next_sending_time(
-                        end_of_day(today, debtor.timezone),
-                        debtor.timezone,
-                        debtor.country,
-                        ctx.policy_for(debtor).window,
-                    ),
-                    "one message per debtor and channel per day",
-                )
-                continue
-            tasks.append(_record_message(session, debtor, channel, items, now, today, ctx))
+        for message in decision.messages:
+            task = _record_message(session, debtor, message, by_step, snapshot, now, decision.today, ctx)
+            first_of_group.setdefault(message.group, task.recorded.message_id if task.recorded else "")
+            tasks.append(task)
     except MissingRate as exc:
         log.error("reminder.failed", debtor_id=debtor.id, reason=str(exc), half_year=exc.half_year)
         raise
-    for item in sendable:
-        if item.step_row.status in PENDING and item.step_row.due_at <= now:
-            item.step_row.status, item.step_row.done_at = "done", now
-            if item.step.name == FORMAL_NOTICE:
-                plan_escalation(session, item.invoice, debtor, today, item.policy)
+    for step_id in decision.claimed_step_ids:
+        _mark_done(by_step[step_id], now)
+    for message in decision.messages:
+        for mention in message.mentions:
+            if by_step[mention.step_id].step_row.status in PENDING:
+                _mention(session, by_step[mention.step_id], debtor, first_of_group[message.group], now)
+    for finished in decision.done:
+        _mark_done(by_step[finished.step_id], now, finished.reason)
+    for invoice_id in decision.escalate:
+        notice = next(d for d in due if d.invoice.id == invoice_id and d.step.name == FORMAL_NOTICE)
+        plan_escalation(session, notice.invoice, debtor, decision.today, notice.policy)
     return tasks
+
+
+def _mark_done(item: Due, now: datetime, reason: str | None = None) -> None:
+    item.step_row.status, item.step_row.done_at = "done", now
+    if reason is not None:
+        item.step_row.reason = reason[:300]
+
+
+def _mention(session: Session, item: Due, debtor: DebtorRow, message_id: str, now: datetime) -> None:
+    """A coming-due step carried by a more severe message's "coming due" section."""
+    reason = f"mentioned as coming due in message {message_id}"
+    _mark_done(item, now, reason)
+    evidence.append(
+        session,
+        "reminder.mentioned",
+        now,
+        {
+            "action": "reminder.mentioned",
+            "step": item.step.name,
+            "event": item.step.event,
+            "reason": reason,
+            "debtor_id": debtor.id,
+            "invoice_numbers": [item.invoice.number],
+            "message_id": message_id,
+        },
+        debtor_id=debtor.id,
+        invoice_numbers=[item.invoice.number],
+        message_id=message_id,
+    )
+    log.info(
+        "reminder.mentioned",
+        debtor_id=debtor.id,
+        invoice_number=item.invoice.number,
+        step=item.step.name,
+        message_id=message_id,
+    )
 
 
 def _recorded_channels(session: Session, rows: list[PlannedStep]) -> set[tuple[int, str, str]]:
@@ -217,19 +281,21 @@ def _recorded_channels(session: Session, rows: list[PlannedStep]) -> set[tuple[i
     return {(i, s, c) for i, s, c in found}
 
 
-def _already_sent_today(session: Session, debtor_id: str, channel: str, today: date) -> bool:
-    return (
-        session.execute(
-            select(MessageRow.id)
-            .where(
-                MessageRow.debtor_id == debtor_id,
-                MessageRow.channel == channel,
-                MessageRow.local_day == today,
-            )
-            .limit(1)
-        ).first()
-        is not None
-    )
+def _used_today(
+    session: Session, debtor_id: str, today: date, currencies: set[str]
+) -> frozenset[tuple[str, str]]:
+    """The (channel, currency) of the messages recorded for the debtor on its local day."""
+    found = session.execute(
+        select(MessageRow.channel, MessageRow.amounts).where(
+            MessageRow.debtor_id == debtor_id, MessageRow.local_day == today
+        )
+    ).all()
+    used: set[tuple[str, str]] = set()
+    for channel, amounts in found:
+        currency = (amounts or {}).get("currency")
+        # a record without its currency holds the channel for every currency
+        used |= {(channel, currency)} if currency else {(channel, c) for c in currencies}
+    return frozenset(used)
 
 
 def plan_escalation(
@@ -245,33 +311,38 @@ def plan_escalation(
     schedule(session, invoice, ESCALATION, "deadline.expired", end_of_day(deadline, debtor.timezone))
 
 
-def message_id_for(channel: str, items: list[Due], domain: str) -> str:
-    key = sorted(f"{i.invoice.number}/{i.step.name}" for i in items)
+def message_id_for(channel: str, claims: Iterable[tuple[str, str]], domain: str) -> str:
+    """Stable for a channel and a set of (invoice number, step) claimed, whatever else is shown."""
+    key = sorted(f"{number}/{step}" for number, step in claims)
     return f"<{stable_id(channel, *key)}@{domain}>"
 
 
 def _record_message(
     session: Session,
     debtor: DebtorRow,
-    channel: str,
-    items: list[Due],
+    message: Message,
+    by_step: dict[int, Due],
+    snapshot: Snapshot,
     now: datetime,
     today: date,
     ctx: Context,
 ) -> DeliverMessage:
+    channel = message.channel
+    items = [by_step[c.step_id] for c in message.claims]
     lead = max(items, key=lambda i: i.policy.severity(i.step.name))
     policy = lead.policy
+    invoices = list({i.invoice.id: i.invoice for i in items}.values())  # one line per invoice
     amounts = {
-        i.invoice.id: amounts_on(
-            session, i.invoice, debtor, today, policy, ctx.rates, with_penalties=lead.step.states_penalties
+        invoice.id: amounts_on(
+            session, invoice, debtor, today, policy, ctx.rates, with_penalties=lead.step.states_penalties
         )
-        for i in items
+        for invoice in invoices
     }
-    context = template_context(session, debtor, items, amounts, today, policy)
-    if isinstance(lead.step, plans.InstallmentStep):
+    context = template_context(debtor, invoices, amounts, message, snapshot, today, policy)
+    if message.installment:
         context |= plans.message_context(session, [i.step_row for i in items])
     rendered = ctx.renderer.render(lead.step.template, debtor.language, context)
-    message_id = message_id_for(channel, items, ctx.message_domain)
+    message_id = message_id_for(channel, [(i.invoice.number, i.step.name) for i in items], ctx.message_domain)
     recipient, content = _compose(
         channel,
         debtor,
@@ -295,7 +366,7 @@ def _record_message(
         body_text=rendered.body_text,
         content=content,
         content_sha256=hashlib.sha256(content).hexdigest(),
-        amounts={k: str(v) for k, v in totals.items()} | {"currency": context["currency"]},
+        amounts={k: str(v) for k, v in totals.items()} | {"currency": message.currency},
         status="pending",
         attempts=0,
         lease_until=now + ctx.lease,
@@ -307,7 +378,8 @@ def _record_message(
         session.add(
             MessageItem(message_pk=row.id, invoice_id=item.invoice.id, step=item.step.name, channel=channel)
         )
-    numbers = [i.invoice.number for i in items]
+    numbers = [i.number for i in invoices]
+    mentioned = [snapshot.invoice(m.invoice_id).number for m in message.mentions]
     evidence.append(
         session,
         "reminder.sent",
@@ -322,12 +394,13 @@ def _record_message(
             "subject": rendered.subject,
             "message_id": message_id,
             "content_sha256": row.content_sha256,
-            "currency": context["currency"],
+            "currency": message.currency,
             "amount_due": str(totals["balance"]),
             "late_interest": str(totals["late_interest"]),
             "recovery_indemnity": str(totals["indemnity"]),
             "debtor_id": debtor.id,
             "invoice_numbers": numbers,
+            "mentioned_invoice_numbers": mentioned,
         },
         debtor_id=debtor.id,
         invoice_numbers=numbers,
@@ -340,6 +413,7 @@ def _record_message(
         channel=channel,
         message_id=message_id,
         invoice_numbers=numbers,
+        mentioned_invoice_numbers=mentioned,
     )
     return DeliverMessage(
         row.id, 0, Outgoing(message_id, channel, recipient, rendered.subject, content, debtor.id)
@@ -347,33 +421,16 @@ def _record_message(
 
 
 def template_context(
-    session: Session,
     debtor: DebtorRow,
-    items: list[Due],
+    invoices: list[InvoiceRow],
     amounts: dict[int, InvoiceAmounts],
+    message: Message,
+    snapshot: Snapshot,
     today: date,
     policy: Policy,
 ) -> dict:
-    listed = []
-    for item in items:
-        a = amounts[item.invoice.id]
-        listed.append(_invoice_view(item.invoice, a))
-    numbers = {i.invoice.number for i in items}
-    others = (
-        session.execute(
-            select(InvoiceRow)
-            .where(
-                InvoiceRow.debtor_id == debtor.id,
-                InvoiceRow.status == "open",
-                InvoiceRow.due_date < today,
-                InvoiceRow.number.not_in(numbers),
-            )
-            .order_by(InvoiceRow.due_date)
-        )
-        .scalars()
-        .all()
-    )
-    others = [o for o in others if holds.listed_as_other(o, debtor)]
+    """What the templates show: the invoices claimed and their totals, in one currency; the
+    coming-due invoices and the other overdue ones, outside the amount demanded."""
     totals = {
         "balance": sum((a.balance for a in amounts.values()), ZERO),
         "late_interest": sum((a.late_interest for a in amounts.values()), ZERO),
@@ -383,18 +440,24 @@ def template_context(
     return {
         "debtor": {"name": debtor.name, "address": debtor.address, "id": debtor.id},
         "creditor": policy.creditor,
-        "invoices": listed,
+        "invoices": [_invoice_view(invoice, amounts[invoice.id]) for invoice in invoices],
         "totals": totals,
-        "currency": items[0].invoice.currency,
+        "currency": message.currency,
         "today": today,
         "deadline": today + timedelta(days=policy.escalation.deadline_days),
         "consumer": debtor.kind == "consumer",
-        "others": [
-            {"number": o.number, "due_date": o.due_date, "balance": o.balance, "currency": o.currency}
-            for o in others
-            if o.balance > 0
-        ],
-        "payment_urls": [i.invoice.payment_url for i in items if i.invoice.payment_url],
+        "others": [_listed(snapshot.invoice(i)) for i in message.others],
+        "upcoming": [_listed(snapshot.invoice(m.invoice_id)) for m in message.mentions],
+        "payment_urls": [i.payment_url for i in invoices if i.payment_url],
+    }
+
+
+def _listed(invoice: InvoiceSnapshot) -> dict:
+    return {
+        "number": invoice.number,
+        "due_date": invoice.due_date,
+        "balance": invoice.balance,
+        "currency": invoice.currency,
     }
 
 

@@ -45,6 +45,7 @@ FIELDS = (
     "event",
     "debtor_id",
     "invoice_numbers",
+    "mentioned_invoice_numbers",
     "channel",
     "to",
     "subject",

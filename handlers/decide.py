@@ -1,0 +1,364 @@
+"""Which reminders one debtor is sent now: a pure decision on a snapshot.
+
+``decide(snapshot, now)`` reads only the snapshot and the clock and returns a ``Decision``:
+the messages to record (one per channel and currency), the steps skipped and why, the steps
+postponed and until when, the steps already recorded, and the invoices whose formal notice
+starts an escalation deadline. The store applies it in the transaction that holds the
+debtor's lock. Every hold rule is asked of ``handlers.holds``; business days and sending
+windows of ``handlers.calendar``.
+
+Groups of one currency, in this order (the earlier a group, the more severe):
+
+1. installment reminders of payment plans, on their own, as they always were;
+2. the formal notice: exactly the invoices whose ``formal_notice`` step is due;
+3. the other overdue steps, under the most severe of them;
+4. the pre-due and due reminders.
+
+A group goes out on every channel any of its steps asks for, with the same claims on each.
+When a channel of a group is already used that day (by an earlier group, or by a message
+recorded earlier today), an overdue group waits whole for the next sending opening; a
+pre-due/due group is mentioned in the "coming due" section of the earlier overdue group's
+messages when there is one on that channel, and waits for the next opening otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from handlers import holds
+from handlers.calendar import local_date, next_sending_time, zone
+from handlers.snapshot import DebtorSnapshot, DueStep, InvoiceSnapshot, Snapshot
+
+OVERDUE = "invoice.overdue"
+OUTSIDE_WINDOW = "outside the sending window"
+ONE_A_DAY = "one message per debtor, channel and currency per day"
+NO_CONTACT = "no valid contact details"
+
+INSTALLMENTS, FORMAL, OVERDUE_STEPS, COMING_DUE = "installments", "formal_notice", "overdue", "coming_due"
+_KINDS = (INSTALLMENTS, FORMAL, OVERDUE_STEPS, COMING_DUE)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An invoice demanded in a message by its own step."""
+
+    step_id: int
+    invoice_id: int
+    step: str
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A not-yet-due invoice listed in a message's "coming due" section, not demanded."""
+
+    step_id: int
+    invoice_id: int
+    step: str
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message to record: one channel, one currency, one lead step.
+
+    The messages of one ``group`` carry the same claims and mentions on every channel.
+    """
+
+    group: str
+    lead_step: str
+    currency: str
+    channel: str
+    claims: tuple[Claim, ...]
+    mentions: tuple[Mention, ...] = ()
+    others: tuple[int, ...] = ()  # ids of other overdue invoices, listed as a statement
+    installment: bool = False
+
+    @property
+    def claimed_invoice_ids(self) -> tuple[int, ...]:
+        return tuple(c.invoice_id for c in self.claims)
+
+
+@dataclass(frozen=True)
+class Skip:
+    step_id: int
+    invoice_id: int
+    step: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Postpone:
+    step_ids: tuple[int, ...]
+    until: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class Done:
+    """A due step that needs no new message: already recorded, or overdue and listed."""
+
+    step_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    today: date
+    messages: tuple[Message, ...] = ()
+    skipped: tuple[Skip, ...] = ()
+    postponed: tuple[Postpone, ...] = ()
+    done: tuple[Done, ...] = ()
+    escalate: tuple[int, ...] = ()  # invoice ids whose formal notice deadline starts today
+
+    @property
+    def claimed_step_ids(self) -> frozenset[int]:
+        return frozenset(c.step_id for m in self.messages for c in m.claims)
+
+    @property
+    def mentioned_step_ids(self) -> frozenset[int]:
+        return frozenset(x.step_id for m in self.messages for x in m.mentions)
+
+    @property
+    def postponed_step_ids(self) -> frozenset[int]:
+        return frozenset(i for p in self.postponed for i in p.step_ids)
+
+
+@dataclass
+class _Group:
+    kind: str
+    currency: str
+    steps: list[DueStep]
+    channels: tuple[str, ...]
+    mentions: list[DueStep] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}/{self.currency}"
+
+    @property
+    def lead(self) -> DueStep:
+        return max(self.steps, key=lambda s: s.severity)  # the first of equals
+
+
+def decide(snapshot: Snapshot, now: datetime) -> Decision:
+    """What to send, skip, postpone or mark done for this debtor at ``now``."""
+    debtor = snapshot.debtor
+    today = local_date(now, debtor.timezone)
+    if not snapshot.due:
+        return Decision(today)
+    opening = next_sending_time(now, debtor.timezone, debtor.country, snapshot.window)
+    if opening > now:
+        return Decision(today, postponed=(Postpone(_ids(snapshot.due), opening, OUTSIDE_WINDOW),))
+    skipped: list[Skip] = []
+    escalate: list[int] = []
+    sendable: list[DueStep] = []
+    for step in snapshot.due:
+        invoice = snapshot.invoice(step.invoice_id)
+        reason = send_hold(step, invoice, debtor, today)
+        if reason is None:
+            sendable.append(step)
+            continue
+        skipped.append(Skip(step.step_id, step.invoice_id, step.name, reason))
+        if step.formal_notice and debtor.opt_out and invoice.status == "open":
+            escalate.append(invoice.id)  # no automatic contact, but the case still reaches a person
+    later = _next_day_opening(today, snapshot)
+    messages: list[Message] = []
+    postponed: list[Postpone] = []
+    sendable, done = _most_severe_per_invoice(sendable)
+    for currency in sorted({snapshot.invoice(s.invoice_id).currency for s in sendable}):
+        of_currency = [s for s in sendable if snapshot.invoice(s.invoice_id).currency == currency]
+        groups, waiting, listed = _groups_of_currency(snapshot, of_currency, currency, today, later)
+        for group in groups:
+            built = _messages_of(group, snapshot, today)
+            if not built and group.mentions:  # nothing new to carry them: they wait too
+                waiting.append(Postpone(_ids(group.mentions), later, ONE_A_DAY))
+            messages.extend(built)
+            done.extend(_already_recorded(group, built))
+            if group.kind == FORMAL:  # sent now or earlier: its deadline is planned once
+                escalate.extend(s.invoice_id for s in group.steps)
+        postponed.extend(waiting)
+        done.extend(listed)
+    return Decision(
+        today,
+        messages=tuple(messages),
+        skipped=tuple(skipped),
+        postponed=tuple(postponed),
+        done=tuple(done),
+        escalate=tuple(dict.fromkeys(escalate)),
+    )
+
+
+def send_hold(step: DueStep, invoice: InvoiceSnapshot, debtor: DebtorSnapshot, today: date) -> str | None:
+    """Why this step may not go out today, or None when it may."""
+    if step.installment:  # judged on the plan, not the invoice
+        reason = step.installment_blocker
+    else:
+        reason = holds.chase_hold(invoice, debtor, today, step.minimum_balance)
+        if reason is None and step.event == OVERDUE:
+            reason = holds.overdue_step_hold(invoice.due_date, today)
+    if reason is None and not channels_for(step.channels, debtor):
+        reason = NO_CONTACT
+    return reason
+
+
+def channels_for(channels: Iterable[str], debtor: DebtorSnapshot) -> tuple[str, ...]:
+    """The channels asked for, e-mail replaced by a letter when there is no usable address.
+
+    A letter is dropped when a registered letter goes out anyway, and every postal channel
+    when no postal address is known.
+    """
+    found: list[str] = []
+    for channel in channels:
+        if channel == "email" and not debtor.has_email:
+            channel = "letter"
+        if channel != "email" and not debtor.has_address:
+            continue
+        if channel not in found:
+            found.append(channel)
+    if "registered_letter" in found and "letter" in found:
+        found.remove("letter")
+    return tuple(found)
+
+
+def _most_severe_per_invoice(steps: Sequence[DueStep]) -> tuple[list[DueStep], list[Done]]:
+    """One ladder step per invoice: a milder step due with a more severe one is passed over.
+
+    Two steps of one invoice are due together only when the invoice caught up late; the
+    debtor gets the more severe one, never both on the same day or one after the other.
+    """
+    strongest: dict[int, DueStep] = {}
+    for step in steps:
+        if step.installment:
+            continue
+        current = strongest.get(step.invoice_id)
+        if current is None or step.severity > current.severity:
+            strongest[step.invoice_id] = step
+    kept: list[DueStep] = []
+    passed: list[Done] = []
+    for step in steps:
+        lead = strongest.get(step.invoice_id)
+        if step.installment or lead is None or lead.step_id == step.step_id:
+            kept.append(step)
+        else:
+            passed.append(Done(step.step_id, f"passed over for {lead.name}, due the same day"))
+    return kept, passed
+
+
+def kind_of(step: DueStep) -> str:
+    if step.installment:
+        return INSTALLMENTS
+    if step.formal_notice:
+        return FORMAL
+    return OVERDUE_STEPS if step.event == OVERDUE else COMING_DUE
+
+
+def _groups_of_currency(
+    snapshot: Snapshot, steps: Sequence[DueStep], currency: str, today: date, later: datetime
+) -> tuple[list[_Group], list[Postpone], list[Done]]:
+    used = {channel for channel, cur in snapshot.used_today if cur == currency}
+    formed: list[_Group] = []
+    waiting: list[Postpone] = []
+    listed: list[Done] = []
+    for kind in _KINDS:
+        members = [s for s in steps if kind_of(s) == kind]
+        if not members:
+            continue
+        channels = channels_for((c for s in members for c in s.channels), snapshot.debtor)
+        group = _Group(kind, currency, members, channels)
+        clash = set(channels) & used
+        if not clash:
+            used |= set(channels)
+            formed.append(group)
+            continue
+        host = _host_for(group, formed, clash)
+        if host is None:
+            waiting.append(Postpone(_ids(members), later, ONE_A_DAY))
+            continue
+        for step in members:
+            invoice = snapshot.invoice(step.invoice_id)
+            if holds.overdue_on(invoice.due_date, today):  # a late due reminder: listed as overdue
+                listed.append(Done(step.step_id, f"overdue by now, listed among the others in {host.key}"))
+            else:
+                host.mentions.append(step)
+    return formed, waiting, listed
+
+
+def _host_for(group: _Group, formed: Sequence[_Group], clash: set[str]) -> _Group | None:
+    """The earlier overdue group a pre-due/due group may be mentioned in, if any."""
+    if group.kind != COMING_DUE:
+        return None
+    for candidate in formed:
+        if candidate.kind in (FORMAL, OVERDUE_STEPS) and clash & set(candidate.channels):
+            return candidate
+    return None
+
+
+def _messages_of(group: _Group, snapshot: Snapshot, today: date) -> list[Message]:
+    lead = group.lead
+    mentions = tuple(Mention(s.step_id, s.invoice_id, s.name) for s in _by_due_date(group.mentions, snapshot))
+    built = []
+    for channel in group.channels:
+        claims = tuple(
+            Claim(s.step_id, s.invoice_id, s.name)
+            for s in _by_due_date(group.steps, snapshot)
+            if (s.invoice_id, s.name, channel) not in snapshot.recorded
+        )
+        if not claims:
+            continue
+        excluded = {c.invoice_id for c in claims} | {m.invoice_id for m in mentions}
+        built.append(
+            Message(
+                group=group.key,
+                lead_step=lead.name,
+                currency=group.currency,
+                channel=channel,
+                claims=claims,
+                mentions=mentions,
+                others=_others(snapshot, group.currency, today, excluded),
+                installment=group.kind == INSTALLMENTS,
+            )
+        )
+    return built
+
+
+def _others(snapshot: Snapshot, currency: str, today: date, excluded: set[int]) -> tuple[int, ...]:
+    """Other overdue invoices of the currency, listed as a statement (never demanded)."""
+    found = [
+        i
+        for i in snapshot.invoices
+        if i.id not in excluded
+        and i.currency == currency
+        and holds.overdue_on(i.due_date, today)
+        and i.balance > 0
+        and holds.listed_as_other(i, snapshot.debtor)
+    ]
+    return tuple(i.id for i in sorted(found, key=lambda i: (i.due_date, i.number)))
+
+
+def _already_recorded(group: _Group, built: Sequence[Message]) -> list[Done]:
+    return [
+        Done(s.step_id, "already recorded on every channel") for s in group.steps if not _claimed(s, built)
+    ]
+
+
+def _claimed(step: DueStep, built: Sequence[Message]) -> bool:
+    return any(c.step_id == step.step_id for m in built for c in m.claims)
+
+
+def _by_due_date(steps: Iterable[DueStep], snapshot: Snapshot) -> list[DueStep]:
+    def key(step: DueStep) -> tuple[date, str, int]:
+        invoice = snapshot.invoice(step.invoice_id)
+        return invoice.due_date, invoice.number, step.severity
+
+    return sorted(steps, key=key)
+
+
+def _next_day_opening(today: date, snapshot: Snapshot) -> datetime:
+    debtor = snapshot.debtor
+    midnight = datetime.combine(today + timedelta(days=1), time(0, 0), tzinfo=zone(debtor.timezone))
+    return next_sending_time(midnight, debtor.timezone, debtor.country, snapshot.window)
+
+
+def _ids(steps: Iterable[DueStep]) -> tuple[int, ...]:
+    return tuple(s.step_id for s in steps)

@@ -1,0 +1,88 @@
+"""What the sending decision knows of one debtor at one instant: plain frozen values.
+
+The store builds a snapshot under the debtor's lock from the rows it loads; the decision
+(``handlers.decide``) reads nothing else. Invoices and debtors here have the attributes the
+hold rules read (``handlers.holds.InvoiceState`` / ``DebtorState``), so every hold is judged
+by the same functions whether on rows or on snapshots.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from handlers.policy import Window  # the sending hours, a frozen value
+
+DEFAULT_WINDOW = Window()
+
+
+@dataclass(frozen=True)
+class InvoiceSnapshot:
+    """An invoice of the debtor, as the hold rules and the messages see it."""
+
+    id: int
+    number: str
+    status: str
+    currency: str
+    balance: Decimal
+    issue_date: date
+    due_date: date
+    disputed: bool = False
+    in_payment_plan: bool = False
+    paused_until: date | None = None
+
+
+@dataclass(frozen=True)
+class DebtorSnapshot:
+    """The debtor's hold fields, contact details and calendar."""
+
+    id: str
+    timezone: str = "Europe/Paris"
+    country: str = "FR"
+    opt_out: bool = False
+    insolvency_judgment_date: date | None = None
+    insolvency_procedure: str | None = None
+    has_email: bool = True  # an address is known and has not bounced
+    has_address: bool = True  # a postal address is known
+
+
+@dataclass(frozen=True)
+class DueStep:
+    """A planned step of one invoice that is due by now, with what its policy says of it."""
+
+    step_id: int
+    invoice_id: int
+    name: str
+    event: str  # "invoice.due" or "invoice.overdue"
+    severity: int  # rank in the invoice's ladder: higher is more severe
+    channels: tuple[str, ...]
+    minimum_balance: Decimal  # the invoice's policy's minimum for its currency
+    formal_notice: bool = False
+    # an installment reminder of a payment plan: judged on its plan, never merged with steps
+    installment: bool = False
+    installment_blocker: str | None = None  # why the plan forbids it, judged by the store
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One debtor: its open invoices, its due steps, and what went out already.
+
+    ``invoices`` holds every open invoice of the debtor (for the statement of others) and
+    every invoice a due step belongs to. ``recorded`` holds the (invoice id, step, channel)
+    already in a recorded message; ``used_today`` the (channel, currency) of the messages
+    recorded for this debtor on its local day.
+    """
+
+    debtor: DebtorSnapshot
+    invoices: tuple[InvoiceSnapshot, ...]
+    due: tuple[DueStep, ...]
+    window: Window = DEFAULT_WINDOW
+    recorded: frozenset[tuple[int, str, str]] = frozenset()
+    used_today: frozenset[tuple[str, str]] = frozenset()
+
+    def invoice(self, invoice_id: int) -> InvoiceSnapshot:
+        for each in self.invoices:
+            if each.id == invoice_id:
+                return each
+        raise KeyError(invoice_id)
