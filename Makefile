@@ -28,6 +28,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy handlers adapters
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Crash and outage tests (kill -9, Redis/PostgreSQL restarts, SMTP outage) on throwaway
@@ -59,6 +60,8 @@ bench-memory: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy handlers adapters
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -18,6 +18,7 @@ total demanded 1000.00 + 13.98 + 40.00 = 1053.98.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -57,16 +58,21 @@ def issued(event_id: str, at: str, number: str, issue: str, due: str, amount: st
     }
 
 
-@pytest.fixture(scope="module")
-def actions(tmp_path_factory) -> list[dict]:
-    folder = tmp_path_factory.mktemp("simulate-upcoming")
-    events = folder / "events.jsonl"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "formal_notice_and_upcoming.jsonl"
+
+
+def test_the_example_file_holds_these_two_invoices():
     lines = [
         issued("evt-a", "2025-12-05T10:00:00+01:00", "F-A", "2025-12-05", "2026-01-05", "1000.00"),
         issued("evt-b", "2026-01-16T10:00:00+01:00", "F-B", "2026-01-16", "2026-02-16", "5000.00"),
     ]
-    events.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    return simulate(events, "2026-02-17", folder / "data")[0]
+    assert [json.loads(line) for line in EXAMPLE.read_text().splitlines()] == lines
+
+
+@pytest.fixture(scope="module")
+def actions(tmp_path_factory) -> list[dict]:
+    folder = tmp_path_factory.mktemp("simulate-upcoming")
+    return simulate(EXAMPLE, "2026-02-17", folder / "data")[0]
 
 
 def on_16_february(actions: list[dict]) -> list[dict]:
