@@ -33,7 +33,7 @@ def test_the_same_message_handled_by_two_threads_at_once_sends_one_message(postg
     def handle() -> None:
         barrier.wait()
         outcomes.append(
-            run_step(app.sessions, app.publisher, task.message_id, task.event, task.step_id, now, app.ctx)
+            run_step(app.units, app.publisher, task.message_id, task.event, task.step_id, now, app.ctx)
         )
 
     threads = [threading.Thread(target=handle) for _ in range(2)]
@@ -105,7 +105,7 @@ def test_a_step_message_whose_step_was_done_elsewhere_changes_nothing(tmp_path):
     stale = StepDue("invoice.due", step.id, step.due_at, 7)
     assert (
         run_step(
-            app.sessions,
+            app.units,
             app.publisher,
             stale.message_id,
             stale.event,
