@@ -8,7 +8,7 @@ are serialised (``FOR UPDATE`` is ignored there); PostgreSQL uses row locks and
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -104,6 +104,19 @@ def transaction(sessions: sessionmaker[Session]) -> Iterator[UnitOfWork]:
         except BaseException:
             uow.rollback()
             raise
+
+
+class SqlUnitsOfWork:
+    """The core's factory of units of work (``handlers.ports.UnitsOfWork``) on ``sessions``.
+
+    Each call opens one ``transaction``: the same BEGIN, evidence and COMMIT as before.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    def __call__(self) -> AbstractContextManager[UnitOfWork]:
+        return transaction(self.sessions)
 
 
 def messages_outbox(session: Session) -> SqlMessages:

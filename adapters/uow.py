@@ -16,13 +16,16 @@ Nothing here is a global hook: a session that is not a ``UnitOfWork`` cannot rec
 
 from __future__ import annotations
 
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, SessionTransaction
 
-from adapters.orm import EvidenceHead, EvidenceRecord
+from adapters.orm import EvidenceHead, EvidenceRecord, ProcessedMessage, RejectedEvent
+from adapters.outbox import SqlMessages
 from handlers.evidence import GENESIS, PendingRecord, record_hash
 
 
@@ -51,6 +54,49 @@ class UnitOfWork(Session):
         """The tasks added so far, handed over to the caller (who publishes after commit)."""
         tasks, self._tasks = self._tasks, []
         return tasks
+
+    # -- the core's port (handlers.ports.UnitOfWork) ---------------------------------------
+
+    def remember_message(self, message_id: str, actor: str, at: datetime) -> bool:
+        """Insert the ``processed_messages`` row now; False if its key is already there."""
+        self.add(ProcessedMessage(message_id=message_id, actor=actor, processed_at=at))
+        try:
+            self.flush()
+        except IntegrityError:  # the transaction is done for: the caller rolls it back
+            return False
+        return True
+
+    def store_rejected(
+        self,
+        *,
+        event_id: str | None,
+        raw: str,
+        reason: str,
+        source: str | None,
+        line_no: int | None,
+        received_at: datetime,
+    ) -> None:
+        self.add(
+            RejectedEvent(
+                event_id=event_id,
+                raw=raw,
+                reason=reason,
+                source=source,
+                line_no=line_no,
+                received_at=received_at,
+            )
+        )
+
+    def savepoint(self) -> Any:
+        return self.begin_nested()
+
+    def messages(self) -> SqlMessages:
+        return SqlMessages(self)
+
+    @property
+    def session(self) -> UnitOfWork:
+        """The unit of work is itself the session the store's handlers take."""
+        return self
 
     # -- the transaction -----------------------------------------------------------------
 

@@ -82,16 +82,18 @@ def main() -> int:
         def _count(_conn, _cursor, statement, *_args) -> None:
             statements[" ".join(statement.split()[:3])] += 1
 
+        units, transports, ctx = app.units, app.transports, app.ctx
+
         class DeliverHere:  # what the worker's actor does with a recorded message
             def publish(self, tasks) -> None:
                 for task in tasks:
                     deliver(
-                        app.sessions,
+                        units,
                         task.message_pk,
                         task.attempt,
                         lambda: harness.T0,
-                        app.transports,
-                        app.ctx,
+                        transports,
+                        ctx,
                         recorded=task.recorded,
                     )
 
@@ -103,9 +105,7 @@ def main() -> int:
             profiler.start()
         wall, cpu = time.perf_counter(), time.thread_time()
         for step in steps.tasks:
-            run_step(
-                app.sessions, DeliverHere(), step.message_id, step.event, step.step_id, harness.T0, app.ctx
-            )
+            run_step(app.units, DeliverHere(), step.message_id, step.event, step.step_id, harness.T0, app.ctx)
         wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
         if profiler is not None:
             profiler.stop()

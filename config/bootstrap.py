@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.publisher import DramatiqPublisher
 from adapters.store import (
+    SqlUnitsOfWork,
     check_connection,
     make_engine,
     migrate,
@@ -33,7 +34,7 @@ from handlers.context import Context
 from handlers.dossier.sample import check_templates
 from handlers.plans import TEMPLATES as INSTALLMENT_TEMPLATES
 from handlers.policy import Policy, PolicySet
-from handlers.ports import Clock, OffsetClock, Publisher, SystemClock, Transport
+from handlers.ports import Clock, OffsetClock, Publisher, SystemClock, Transport, UnitsOfWork
 from handlers.render import Renderer, TemplateProblem
 
 
@@ -42,6 +43,7 @@ class App:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    units: UnitsOfWork  # what the use cases open their transactions with
     ctx: Context
     clock: Clock
     transports: Mapping[str, Transport]
@@ -179,10 +181,12 @@ def build_app(
     """Everything the service needs, from settings; any part can be given instead."""
     settings = settings or load_settings()
     engine = engine or make_engine(settings.effective_database_url)
+    sessions = session_factory(engine)
     return App(
         settings=settings,
         engine=engine,
-        sessions=session_factory(engine),
+        sessions=sessions,
+        units=SqlUnitsOfWork(sessions),
         ctx=make_context(settings, policy),
         clock=clock or make_clock(settings),
         transports=transports or make_transports(settings),

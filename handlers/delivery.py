@@ -8,31 +8,34 @@ and one their mail client recognises as the same message.
 
 The row's life is the leased outbox's (``handlers.outbox``): this module decides what each
 outcome means for a message (its evidence, its log line, the fall-back to post of a refused
-e-mail) and leaves the row's state to the outbox port of the store.
+e-mail) and leaves the row's state to the outbox port of the store. Each of its short
+transactions is a unit of work (``handlers.ports.UnitOfWork``) opened by the factory it is
+given; the messages' outbox is the one of that unit of work.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 import structlog
 
-from adapters.store import messages_outbox, transaction
 from handlers import evidence
 from handlers.context import Context
 from handlers.messages import DeliverMessage
 from handlers.outbox import Item, Outbox, Refusal, is_permanent
 from handlers.outbox import backoff as backoff
-from handlers.ports import Outgoing, PermanentFailure, TransientFailure, Transport
+from handlers.ports import (
+    Outgoing,
+    PermanentFailure,
+    TransientFailure,
+    Transport,
+    UnitOfWork,
+    UnitsOfWork,
+)
 
 log = structlog.get_logger("relance.delivery")
-
-# ``sessions`` is the store's session factory and ``session`` one of its sessions: the core
-# only passes them on (to open a transaction, to the outbox, to the evidence chain).
-Sessions = Any
-Session = Any
 
 
 class Messages(Outbox, Protocol):
@@ -44,18 +47,14 @@ class Messages(Outbox, Protocol):
         ...
 
 
-def _messages(session: Session) -> Messages:
-    return messages_outbox(session)
-
-
 def claim_for_delivery(
-    session: Session, message_pk: int, attempt: int, now: datetime, ctx: Context
+    uow: UnitOfWork, message_pk: int, attempt: int, now: datetime, ctx: Context
 ) -> Outgoing | None:
     """Take attempt number ``attempt`` of a pending message (compare-and-set on the count).
 
     A duplicate of the same task, or a stale one, finds the count moved on and does nothing.
     """
-    taken = _messages(session).claim(message_pk, attempt, now, ctx.lease)
+    taken = uow.messages().claim(message_pk, attempt, now, ctx.lease)
     if isinstance(taken, Refusal):
         return None
     return _outgoing(taken)
@@ -74,7 +73,7 @@ def _outgoing(item: Item) -> Outgoing:
 
 
 def deliver(
-    sessions: Sessions,
+    units: UnitsOfWork,
     message_pk: int,
     attempt: int,
     clock: Callable[[], datetime],
@@ -94,8 +93,8 @@ def deliver(
     """
     outgoing = recorded
     if outgoing is None:
-        with transaction(sessions) as session:
-            outgoing = claim_for_delivery(session, message_pk, attempt, clock(), ctx)
+        with units() as uow:
+            outgoing = claim_for_delivery(uow, message_pk, attempt, clock(), ctx)
         if outgoing is None:
             return "skipped"
     counted = recorded is None
@@ -103,22 +102,22 @@ def deliver(
         tracking = transports[outgoing.channel].transmit(outgoing)
     except (TransientFailure, PermanentFailure) as exc:
         permanent = is_permanent(exc)
-        _record_failure(sessions, message_pk, clock(), str(exc), permanent=permanent, counted=counted)
+        _record_failure(units, message_pk, clock(), str(exc), permanent=permanent, counted=counted)
         return "failed" if permanent else "retry"
-    with transaction(sessions) as session:
-        _mark_sent(session, message_pk, clock(), tracking, counted=counted)
+    with units() as uow:
+        _mark_sent(uow, message_pk, clock(), tracking, counted=counted)
     return "sent"
 
 
 def _mark_sent(
-    session: Session, message_pk: int, now: datetime, tracking: str | None, *, counted: bool = True
+    uow: UnitOfWork, message_pk: int, now: datetime, tracking: str | None, *, counted: bool = True
 ) -> None:
-    sent = _messages(session).mark_done(message_pk, now, count_attempt=not counted, tracking_id=tracking)
+    sent = uow.messages().mark_done(message_pk, now, count_attempt=not counted, tracking_id=tracking)
     if sent is None:  # unknown, or already marked sent
         return
     d = sent.details
     evidence.append(
-        session,
+        uow,
         "message.transmitted",
         now,
         {
@@ -142,7 +141,7 @@ def _mark_sent(
 
 
 def _record_failure(
-    sessions: Sessions,
+    units: UnitsOfWork,
     message_pk: int,
     now: datetime,
     error: str,
@@ -154,24 +153,24 @@ def _record_failure(
 
     A message that is no longer pending (sent meanwhile by a later attempt) keeps its state.
     """
-    with transaction(sessions) as session:
-        outbox = _messages(session)
+    with units() as uow:
+        outbox = uow.messages()
         if not permanent:
             written = outbox.record_retry(message_pk, now, error, count_attempt=not counted)
         else:
             written = outbox.record_failure(message_pk, now, error, count_attempt=not counted)
             if written is not None:
-                _failed(session, outbox, written, now)
+                _failed(uow, outbox, written, now)
     if written is None:
         return
     event = "message.failed" if permanent else "message.retry"
     log.warning(event, message_id=written.details["message_id"], error=error[:200])
 
 
-def _failed(session: Session, outbox: Messages, message: Item, now: datetime) -> None:
+def _failed(uow: UnitOfWork, outbox: Messages, message: Item, now: datetime) -> None:
     d = message.details
     evidence.append(
-        session,
+        uow,
         "message.failed",
         now,
         {"message_id": d["message_id"], "channel": d["channel"], "error": message.last_error},
@@ -186,12 +185,10 @@ def _failed(session: Session, outbox: Messages, message: Item, now: datetime) ->
 
 
 def claim_overdue_deliveries(
-    session: Session, now: datetime, lease: timedelta, limit: int
+    uow: UnitOfWork, now: datetime, lease: timedelta, limit: int
 ) -> list[DeliverMessage]:
     """Pending messages whose lease ran out (lost task, crash, back-off over): emit again.
 
     Only the id and the attempt count are read (not a message's content).
     """
-    return [
-        DeliverMessage(due.id, due.attempt) for due in _messages(session).claim_expired(now, lease, limit)
-    ]
+    return [DeliverMessage(due.id, due.attempt) for due in uow.messages().claim_expired(now, lease, limit)]

@@ -5,9 +5,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from handlers.delivery import Messages
 
 
 class Clock(Protocol):
@@ -96,3 +100,55 @@ def after_commit(uow: object, task: object) -> None:
     if not isinstance(uow, TaskSink):
         raise TypeError(f"tasks are published after a unit of work commits, not a {type(uow).__name__}")
     uow.after_commit(task)
+
+
+class UnitOfWork(TaskSink, Protocol):
+    """One transaction of a use case, as the core sees it.
+
+    It commits when its block ends normally and rolls back on any exception
+    (``UnitsOfWork``); what it is asked to do below becomes part of that transaction.
+    """
+
+    def remember_message(self, message_id: str, actor: str, at: datetime) -> bool:
+        """Note broker message ``message_id`` as processed by ``actor``, at once.
+
+        False when it was already processed (its key is taken): the transaction can then
+        only be rolled back. A second copy running at the same time waits on the key.
+        """
+        ...
+
+    def store_rejected(
+        self,
+        *,
+        event_id: str | None,
+        raw: str,
+        reason: str,
+        source: str | None,
+        line_no: int | None,
+        received_at: datetime,
+    ) -> None:
+        """Keep a refused event, with why it was refused, for ``relance inbox``."""
+        ...
+
+    def savepoint(self) -> AbstractContextManager[object]:
+        """A block that, if it raises, is undone alone (tasks and evidence it added too)."""
+        ...
+
+    def take_tasks(self) -> list[object]:
+        """The tasks added so far, handed to the caller to publish once committed."""
+        ...
+
+    def messages(self) -> Messages:
+        """The leased outbox of recorded messages, inside this transaction."""
+        ...
+
+    @property
+    def session(self) -> Any:
+        """This transaction as the store's session, for the handlers that still take one."""
+        ...
+
+
+class UnitsOfWork(Protocol):
+    """Opens units of work: ``with units() as uow:`` is one transaction."""
+
+    def __call__(self) -> AbstractContextManager[UnitOfWork]: ...

@@ -1,8 +1,10 @@
 """The application's use cases, each one transaction: what actors, scheduler and CLI call.
 
 Every use case commits first and publishes the tasks it produced afterwards. Broker
-messages are remembered in ``processed_messages`` in the same transaction as their
-effects, so a message delivered twice changes nothing the second time.
+messages are remembered as processed in the same transaction as their effects, so a
+message delivered twice changes nothing the second time. Transactions are units of work
+(``handlers.ports.UnitOfWork``) opened by the factory the composition root built; the
+handlers that still work on the store's session get the unit of work's ``session``.
 """
 
 from __future__ import annotations
@@ -10,46 +12,48 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import structlog
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.orm import ProcessedMessage, RejectedEvent
-from adapters.store import transaction
 from handlers import inbox
 from handlers.batching import IngestBatch
 from handlers.context import Context
 from handlers.escalation import handle_deadline
 from handlers.events import EventRejected, decode_json, validate_event
-from handlers.ports import Publisher
+from handlers.ports import Publisher, UnitOfWork, UnitsOfWork
 from handlers.reminders import handle_step_due
 
 log = structlog.get_logger("relance.service")
 
-STEP_HANDLERS: dict[str, Callable[[Session, int, datetime, Context], list[object]]] = {
+# a step handler takes the store's session (``UnitOfWork.session``) until it goes through ports
+STEP_HANDLERS: dict[str, Callable[[Any, int, datetime, Context], list[object]]] = {
     "invoice.due": handle_step_due,
     "invoice.overdue": handle_step_due,
     "deadline.expired": handle_deadline,
 }
 
 
+class _Duplicate(Exception):
+    """Leaves the unit of work of a message already processed, rolling it back."""
+
+
 def process_once(
-    sessions: sessionmaker[Session],
+    units: UnitsOfWork,
     publisher: Publisher,
     message_id: str,
     actor: str,
-    work: Callable[[Session], list[object]],
+    work: Callable[[UnitOfWork], list[object]],
     now: datetime,
 ) -> bool:
     """Run ``work`` unless ``message_id`` was processed; return False for a duplicate."""
     try:
-        with transaction(sessions) as session:
+        with units() as uow:
             # written first: a second copy running at the same time waits on this key
-            session.add(ProcessedMessage(message_id=message_id, actor=actor, processed_at=now))
-            session.flush()
-            tasks = [*work(session), *session.take_tasks()]  # published once committed
-    except IntegrityError:
+            if not uow.remember_message(message_id, actor, now):
+                raise _Duplicate
+            tasks = [*work(uow), *uow.take_tasks()]  # published once committed
+    except _Duplicate:
         log.info("message.duplicate", message_id=message_id, actor=actor)
         return False
     if tasks:
@@ -58,7 +62,7 @@ def process_once(
 
 
 def run_step(
-    sessions: sessionmaker[Session],
+    units: UnitsOfWork,
     publisher: Publisher,
     message_id: str,
     event: str,
@@ -69,7 +73,7 @@ def run_step(
     """Handle one scheduler event (invoice.due / invoice.overdue / deadline.expired)."""
     handler = STEP_HANDLERS[event]
     return process_once(
-        sessions, publisher, message_id, event, lambda session: handler(session, step_id, now, ctx), now
+        units, publisher, message_id, event, lambda uow: handler(uow.session, step_id, now, ctx), now
     )
 
 
@@ -101,7 +105,7 @@ def parse_line(raw: str | bytes) -> ParsedLine:
 
 
 def ingest_one(
-    session: Session,
+    uow: UnitOfWork,
     raw: str | bytes,
     now: datetime,
     ctx: Context,
@@ -111,7 +115,7 @@ def ingest_one(
     parsed: ParsedLine | None = None,
     batch: IngestBatch | None = None,
 ) -> IngestResult:
-    """Validate and apply one raw event inside ``session``; a rejection is stored, not raised.
+    """Validate and apply one raw event inside ``uow``; a rejection is stored, not raised.
 
     ``relance ingest`` passes the line already parsed (``parse_line``) and the ``batch`` the
     event belongs to: the inbox is then read once per batch, and the event is applied
@@ -120,26 +124,27 @@ def ingest_one(
     if parsed is None:
         parsed = parse_line(raw)
     if parsed.rejected is not None:
-        return _reject(session, raw, parsed.rejected, now, source, line_no)
+        return _reject(uow, raw, parsed.rejected, now, source, line_no)
+    session = uow.session
     try:
         if batch is not None and not batch.savepoints:
             outcome = inbox.receive(
                 session, parsed.event, parsed.text, now, ctx.policies, data=parsed.data, batch=batch
             )
         else:
-            with session.begin_nested():
+            with uow.savepoint():
                 outcome = inbox.receive(
                     session, parsed.event, parsed.text, now, ctx.policies, data=parsed.data, batch=batch
                 )
     except EventRejected as rejected:
-        return _reject(session, raw, rejected, now, source, line_no)
+        return _reject(uow, raw, rejected, now, source, line_no)
     if outcome.status == "duplicate":
         log.info("event.duplicate", event_id=outcome.event_id)
     return IngestResult(outcome.status, outcome.event_id, outcome.detail)
 
 
 def _reject(
-    session: Session,
+    uow: UnitOfWork,
     raw: str | bytes,
     rejected: EventRejected,
     now: datetime,
@@ -147,15 +152,13 @@ def _reject(
     line_no: int | None,
 ) -> IngestResult:
     """Store and log a rejected event."""
-    session.add(
-        RejectedEvent(
-            event_id=_storable_id(rejected.event_id),
-            raw=_storable_raw(raw),
-            reason=_no_nul(rejected.reason),
-            source=_clip_source(source),
-            line_no=line_no,
-            received_at=now,
-        )
+    uow.store_rejected(
+        event_id=_storable_id(rejected.event_id),
+        raw=_storable_raw(raw),
+        reason=_no_nul(rejected.reason),
+        source=_clip_source(source),
+        line_no=line_no,
+        received_at=now,
     )
     log.warning(
         "event.rejected", event_id=rejected.event_id, reason=rejected.reason, source=source, line=line_no

@@ -110,6 +110,8 @@ class Simulation:
         import worker.actors  # noqa: F401
 
         attach_publisher(self.app, broker)
+        publisher = self.app.publisher
+        assert publisher is not None  # just attached
         runtime.install(self.app)
         from relance.service import start_workers
 
@@ -120,7 +122,7 @@ class Simulation:
                 yield from self._ingest_until(instant)
                 tick(
                     self.app.sessions,
-                    self.app.publisher,
+                    publisher,
                     instant,
                     lease=self.app.ctx.lease,
                     batch_size=self.app.settings.batch_size,
@@ -147,9 +149,9 @@ class Simulation:
     def _ingest_until(self, instant: datetime) -> Iterator[dict[str, Any]]:
         while self.pending and (self.pending[0].at or self.start) <= instant:
             item = self.pending.pop(0)
-            with transaction(self.app.sessions) as session:
+            with self.app.units() as uow:
                 result = ingest_one(
-                    session, item.raw, instant, self.app.ctx, source="simulate", line_no=item.line_no
+                    uow, item.raw, instant, self.app.ctx, source="simulate", line_no=item.line_no
                 )
             if result.status == "rejected":
                 yield {

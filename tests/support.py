@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from adapters.store import make_engine, transaction
 from config.bootstrap import App, build_app, prepare_store
@@ -14,7 +14,7 @@ from config.settings import Settings
 from handlers.delivery import deliver
 from handlers.handover import deliver_handover
 from handlers.messages import AccountingEventReceived, DeliverMessage, HandoverCase, StepDue
-from handlers.ports import VirtualClock
+from handlers.ports import Publisher, VirtualClock
 from handlers.service import ingest_one, run_step
 from scheduler.tick import tick
 
@@ -40,7 +40,7 @@ class InlinePublisher:
         while self.queue:
             task = self.queue.pop(0)
             for _ in range(deliveries):
-                run_task(self.app, task)
+                run_task(cast(App, self.app), task)
             ran += 1
         return ran
 
@@ -48,14 +48,15 @@ class InlinePublisher:
 def run_task(app: App, task: Any) -> None:
     now = app.clock.now()
     if isinstance(task, StepDue):
-        run_step(app.sessions, app.publisher, task.message_id, task.event, task.step_id, now, app.ctx)
+        publisher = cast(Publisher, app.publisher)
+        run_step(app.units, publisher, task.message_id, task.event, task.step_id, now, app.ctx)
     elif isinstance(task, DeliverMessage):
-        deliver(app.sessions, task.message_pk, task.attempt, app.clock.now, app.transports, app.ctx)
+        deliver(app.units, task.message_pk, task.attempt, app.clock.now, app.transports, app.ctx)
     elif isinstance(task, HandoverCase):
         deliver_handover(app.sessions, task.handover_pk, task.attempt, app.clock.now, app.transports, app.ctx)
     elif isinstance(task, AccountingEventReceived):
-        with transaction(app.sessions) as session:
-            ingest_one(session, task.raw, now, app.ctx, source=task.source)
+        with app.units() as uow:
+            ingest_one(uow, task.raw, now, app.ctx, source=task.source)
     else:  # pragma: no cover
         raise TypeError(task)
 
@@ -79,11 +80,11 @@ def _engine_args(settings: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def ingest(app: App, *events: dict[str, Any]) -> list[str]:
-    statuses = []
-    with transaction(app.sessions) as session:
+def ingest(app: App, *events: dict[str, Any]) -> list[str | None]:
+    statuses: list[str | None] = []
+    with app.units() as uow:
         for event in events:
-            result = ingest_one(session, json.dumps(event), app.clock.now(), app.ctx)
+            result = ingest_one(uow, json.dumps(event), app.clock.now(), app.ctx)
             statuses.append(result.status if result.status != "rejected" else result.reason)
     return statuses
 
@@ -108,9 +109,10 @@ def run_until(app: App, end: datetime) -> None:
 
 def advance(app: App, to: datetime) -> int:
     """Move the clock, tick once and run everything published; return tasks run."""
-    app.clock.set(to)
-    tick(app.sessions, app.publisher, to, lease=app.ctx.lease, batch_size=500)
-    return app.publisher.drain()
+    cast(VirtualClock, app.clock).set(to)
+    publisher = cast(InlinePublisher, app.publisher)
+    tick(app.sessions, publisher, to, lease=app.ctx.lease, batch_size=500)
+    return publisher.drain()
 
 
 DEBTOR = {

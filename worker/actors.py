@@ -10,7 +10,6 @@ import dramatiq
 from dramatiq.middleware import CurrentMessage
 
 from adapters.publisher import QUEUE
-from adapters.store import transaction
 from config.bootstrap import App
 from handlers.delivery import deliver
 from handlers.handover import deliver_handover
@@ -47,7 +46,7 @@ class _DeliverHere:
         for task in tasks:
             if isinstance(task, DeliverMessage) and task.attempt == 0:
                 deliver(
-                    self.app.sessions,
+                    self.app.units,
                     task.message_pk,
                     task.attempt,
                     self.app.clock.now,
@@ -63,7 +62,7 @@ class _DeliverHere:
 
 def _run(event: str, step_id: int) -> None:
     app = runtime.current()
-    run_step(app.sessions, _DeliverHere(app), _message_id(), event, step_id, app.clock.now(), app.ctx)
+    run_step(app.units, _DeliverHere(app), _message_id(), event, step_id, app.clock.now(), app.ctx)
 
 
 @dramatiq.actor(actor_name="invoice_due", throws=(MissingRate,), **OPTIONS)
@@ -88,7 +87,7 @@ def deadline_expired(step_id: int, due_at: str) -> None:
 def deliver_message(message_pk: int, attempt: int) -> None:
     """Transmit one recorded message on its channel (retries are driven by the database)."""
     app = runtime.current()
-    deliver(app.sessions, message_pk, attempt, app.clock.now, app.transports, app.ctx)
+    deliver(app.units, message_pk, attempt, app.clock.now, app.transports, app.ctx)
 
 
 @dramatiq.actor(actor_name="handover_case", **OPTIONS)
@@ -102,8 +101,8 @@ def handover_case(handover_pk: int, attempt: int) -> None:
 def accounting_event(raw: str, source: str | None = None) -> None:
     """An accounting event sent by a producer (same contract as ``relance ingest``)."""
     app = runtime.current()
-    with transaction(app.sessions) as session:
-        ingest_one(session, raw, app.clock.now(), app.ctx, source=source or "broker")
+    with app.units() as uow:
+        ingest_one(uow, raw, app.clock.now(), app.ctx, source=source or "broker")
 
 
 ACTORS = (invoice_due, invoice_overdue, deadline_expired, deliver_message, handover_case, accounting_event)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from typing import cast
 
 import pytest
 from sqlalchemy import func, select
@@ -12,10 +13,11 @@ from adapters.orm import MessageRow, PlannedStep
 from adapters.store import transaction
 from handlers import delivery
 from handlers.messages import StepDue
+from handlers.ports import VirtualClock
 from handlers.service import run_step
 from scheduler.tick import tick
 from tests.integration.test_flow import at
-from tests.support import ingest, invoice_issued, make_test_app
+from tests.support import InlinePublisher, ingest, invoice_issued, make_test_app
 
 
 @pytest.mark.postgres
@@ -23,17 +25,18 @@ def test_the_same_message_handled_by_two_threads_at_once_sends_one_message(postg
     app = make_test_app(postgres_url, tmp_path, at("2026-03-02 10:00"))
     ingest(app, invoice_issued("F-1", "2026-04-01"))
     now = at("2026-03-27 09:00")
-    app.clock.set(now)
-    tick(app.sessions, app.publisher, now, lease=app.ctx.lease, batch_size=10)
-    (task,) = app.publisher.queue
-    app.publisher.queue.clear()
+    cast(VirtualClock, app.clock).set(now)
+    publisher = cast(InlinePublisher, app.publisher)
+    tick(app.sessions, publisher, now, lease=app.ctx.lease, batch_size=10)
+    (task,) = publisher.queue
+    publisher.queue.clear()
     barrier = threading.Barrier(2)
     outcomes: list[bool] = []
 
     def handle() -> None:
         barrier.wait()
         outcomes.append(
-            run_step(app.sessions, app.publisher, task.message_id, task.event, task.step_id, now, app.ctx)
+            run_step(app.units, publisher, task.message_id, task.event, task.step_id, now, app.ctx)
         )
 
     threads = [threading.Thread(target=handle) for _ in range(2)]
@@ -105,8 +108,8 @@ def test_a_step_message_whose_step_was_done_elsewhere_changes_nothing(tmp_path):
     stale = StepDue("invoice.due", step.id, step.due_at, 7)
     assert (
         run_step(
-            app.sessions,
-            app.publisher,
+            app.units,
+            cast(InlinePublisher, app.publisher),
             stale.message_id,
             stale.event,
             stale.step_id,

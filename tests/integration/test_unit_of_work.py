@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
-from adapters.orm import EvidenceHead, EvidenceRecord
-from adapters.store import transaction
+from adapters.orm import EvidenceHead, EvidenceRecord, ProcessedMessage, RejectedEvent
+from adapters.store import SqlUnitsOfWork, transaction
 from handlers import evidence
 
 NOW = datetime(2026, 3, 16, 9, 0, tzinfo=UTC)
@@ -83,3 +83,33 @@ def test_a_plain_session_cannot_record_evidence(sessions):
     plain = sessionmaker(sessions.kw["bind"])
     with plain() as session, pytest.raises(TypeError, match="unit of work"):
         evidence.append(session, "event.accepted", NOW, {})
+
+
+def test_a_broker_message_remembered_once_is_refused_the_second_time_and_its_work_undone(sessions):
+    units = SqlUnitsOfWork(sessions)
+    with units() as uow:
+        assert uow.remember_message("msg-1", "invoice.due", NOW) is True
+    with pytest.raises(LookupError), units() as uow:
+        evidence.append(uow, "reminder.sent", NOW, {"n": 1})
+        assert uow.remember_message("msg-1", "invoice.due", NOW) is False
+        raise LookupError("the caller leaves the unit of work, which rolls it back")
+    with transaction(sessions) as uow:
+        rows = list(uow.execute(select(ProcessedMessage.message_id, ProcessedMessage.actor)))
+    assert [tuple(r) for r in rows] == [("msg-1", "invoice.due")]
+    assert kinds(sessions) == []
+
+
+def test_a_rejected_event_is_stored_through_the_port_with_its_line(sessions):
+    with SqlUnitsOfWork(sessions)() as uow:
+        uow.store_rejected(
+            event_id=None, raw="not json", reason="json: bad", source="feed", line_no=7, received_at=NOW
+        )
+    with transaction(sessions) as uow:
+        row = uow.execute(select(RejectedEvent)).scalar_one()
+    assert (row.raw, row.reason, row.source, row.line_no, row.replayed_at) == (
+        "not json",
+        "json: bad",
+        "feed",
+        7,
+        None,
+    )

@@ -1,0 +1,244 @@
+"""The use cases and the deliveries on the unit-of-work port alone, with no database.
+
+A unit of work in memory (processed messages, rejected events, evidence, tasks and the
+leased outbox of ``adapters.memory_outbox``) stands in for the SQL one: what
+``handlers.service`` and ``handlers.delivery`` decide is checked without a store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import pytest
+
+from adapters.memory_outbox import MemoryOutbox, MemoryOutboxes
+from handlers.context import Context
+from handlers.delivery import deliver
+from handlers.evidence import PendingRecord
+from handlers.ports import Outgoing, PermanentFailure, TransientFailure, UnitOfWork
+from handlers.service import ingest_one, process_once
+
+NOW = datetime(2026, 3, 27, 9, 0, tzinfo=UTC)
+CTX = cast(Context, type("Ctx", (), {"lease": timedelta(minutes=5)})())  # deliver reads the lease only
+
+
+class MemoryMessages(MemoryOutbox):
+    def __init__(self, store: MemoryOutboxes, bounced: list[int]) -> None:
+        super().__init__(store, "messages")
+        self._bounced = bounced
+
+    def fall_back_to_post(self, item_id: int, now: datetime) -> int:
+        self._bounced.append(item_id)
+        return 1
+
+
+@dataclass
+class Store:
+    """What committed units of work left behind."""
+
+    outboxes: MemoryOutboxes = field(default_factory=MemoryOutboxes)
+    processed: dict[str, str] = field(default_factory=dict)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    evidence: list[PendingRecord] = field(default_factory=list)
+    bounced: list[int] = field(default_factory=list)
+    commits: int = 0
+
+
+class MemoryUnitOfWork:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.processed: dict[str, str] = {}
+        self.rejected: list[dict[str, Any]] = []
+        self.records: list[PendingRecord] = []
+        self.tasks: list[object] = []
+
+    def remember_message(self, message_id: str, actor: str, at: datetime) -> bool:
+        if message_id in self.store.processed or message_id in self.processed:
+            return False
+        self.processed[message_id] = actor
+        return True
+
+    def store_rejected(self, **row: Any) -> None:
+        self.rejected.append(row)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        marks = len(self.rejected), len(self.records), len(self.tasks)
+        try:
+            yield
+        except BaseException:
+            del self.rejected[marks[0] :], self.records[marks[1] :], self.tasks[marks[2] :]
+            raise
+
+    def after_commit(self, task: object) -> None:
+        self.tasks.append(task)
+
+    def take_tasks(self) -> list[object]:
+        tasks, self.tasks = self.tasks, []
+        return tasks
+
+    def messages(self) -> MemoryMessages:
+        return MemoryMessages(self.store.outboxes, self.store.bounced)
+
+    def record_evidence(self, record: PendingRecord) -> None:
+        self.records.append(record)
+
+    def write_evidence(self) -> int:
+        return 0
+
+    @property
+    def session(self) -> Any:
+        raise AssertionError("this use case needs no store session")
+
+    def commit(self) -> None:
+        self.store.processed.update(self.processed)
+        self.store.rejected.extend(self.rejected)
+        self.store.evidence.extend(self.records)
+        self.store.commits += 1
+
+
+class MemoryUnits:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @contextmanager
+    def __call__(self) -> Iterator[UnitOfWork]:
+        with self.store.outboxes.transaction():  # rows put back if the block raises
+            uow = MemoryUnitOfWork(self.store)
+            yield uow
+            uow.commit()
+
+
+class Published:
+    def __init__(self) -> None:
+        self.tasks: list[object] = []
+
+    def publish(self, tasks: Any) -> None:
+        self.tasks.extend(tasks)
+
+
+class Channel:
+    def __init__(self, failure: Exception | None = None) -> None:
+        self.failure = failure
+        self.sent: list[Outgoing] = []
+
+    def transmit(self, message: Outgoing) -> str | None:
+        if self.failure is not None:
+            raise self.failure
+        self.sent.append(message)
+        return "track-1"
+
+
+def test_a_message_handled_twice_runs_its_work_once_and_publishes_its_tasks_once() -> None:
+    store, published = Store(), Published()
+    ran: list[str] = []
+
+    def work(uow: UnitOfWork) -> list[object]:
+        ran.append("work")
+        uow.after_commit("task-after-commit")
+        return ["task-returned"]
+
+    units = MemoryUnits(store)
+    first = process_once(units, published, "msg-1", "invoice.due", work, NOW)
+    second = process_once(units, published, "msg-1", "invoice.due", work, NOW)
+
+    assert (first, second) == (True, False)
+    assert ran == ["work"]
+    assert published.tasks == ["task-returned", "task-after-commit"]
+    assert store.processed == {"msg-1": "invoice.due"}
+    assert store.commits == 1  # the duplicate's unit of work was rolled back
+
+
+def test_work_that_fails_leaves_the_message_unprocessed_so_a_later_copy_runs_it() -> None:
+    store, published = Store(), Published()
+    units = MemoryUnits(store)
+
+    def failing(uow: UnitOfWork) -> list[object]:
+        uow.after_commit("never published")
+        raise RuntimeError("store went away")
+
+    with pytest.raises(RuntimeError):
+        process_once(units, published, "msg-2", "invoice.overdue", failing, NOW)
+    assert store.processed == {} and published.tasks == []
+
+    assert process_once(units, published, "msg-2", "invoice.overdue", lambda uow: ["done"], NOW) is True
+    assert published.tasks == ["done"]
+
+
+def test_a_line_that_is_not_utf8_json_is_stored_as_rejected_with_its_bytes_escaped() -> None:
+    store = Store()
+    with MemoryUnits(store)() as uow:
+        result = ingest_one(uow, b'{"event_id": "\xff\x00"', NOW, CTX, source="feed.jsonl", line_no=3)
+
+    assert result.status == "rejected"
+    (row,) = store.rejected
+    # the byte 0xFF is not UTF-8 and NUL cannot be stored: both are written as \xNN
+    assert row["raw"] == '{"event_id": "\\xff\\x00"'
+    assert (row["source"], row["line_no"], row["received_at"]) == ("feed.jsonl", 3, NOW)
+    assert row["reason"] == result.reason
+
+
+def _recorded(store: Store, channel: str = "email") -> int:
+    return store.outboxes.add(
+        "messages",
+        lease_until=NOW - timedelta(seconds=1),
+        message_id="<m-1@creancier.example>",
+        channel=channel,
+        recipient="compta@acme.example",
+        subject="Rappel",
+        content=b"bytes as recorded",
+        debtor_id="D-1",
+        content_sha256="ab" * 32,
+    )
+
+
+def test_a_claimed_message_accepted_by_its_channel_is_marked_sent_with_its_evidence() -> None:
+    store = Store()
+    pk = _recorded(store)
+    email = Channel()
+
+    outcome = deliver(MemoryUnits(store), pk, 0, lambda: NOW, {"email": email}, CTX)
+
+    assert outcome == "sent"
+    assert [m.content for m in email.sent] == [b"bytes as recorded"]
+    row = store.outboxes.rows("messages")[pk]
+    assert (row.status, row.attempts, row.details["tracking_id"]) == ("sent", 1, "track-1")
+    (record,) = store.evidence
+    assert record.kind == "message.transmitted" and '"tracking_id":"track-1"' in record.payload
+    # the same attempt again finds the count moved on: nothing leaves twice
+    assert deliver(MemoryUnits(store), pk, 0, lambda: NOW, {"email": email}, CTX) == "skipped"
+    assert len(email.sent) == 1
+
+
+def test_an_email_refused_for_good_fails_its_row_and_falls_back_to_post() -> None:
+    store = Store()
+    pk = _recorded(store)
+
+    outcome = deliver(
+        MemoryUnits(store), pk, 0, lambda: NOW, {"email": Channel(PermanentFailure("550 no such user"))}, CTX
+    )
+
+    assert outcome == "failed"
+    row = store.outboxes.rows("messages")[pk]
+    assert (row.status, row.last_error) == ("failed", "550 no such user")
+    assert [r.kind for r in store.evidence] == ["message.failed"]
+    assert store.bounced == [pk]
+
+
+def test_a_transient_failure_keeps_the_message_pending_until_its_back_off_ends() -> None:
+    store = Store()
+    pk = _recorded(store, channel="letter")
+
+    outcome = deliver(
+        MemoryUnits(store), pk, 0, lambda: NOW, {"letter": Channel(TransientFailure("spool full"))}, CTX
+    )
+
+    assert outcome == "retry"
+    row = store.outboxes.rows("messages")[pk]
+    # first attempt failed: the back-off is 30 s from the failure
+    assert (row.status, row.attempts, row.lease_until) == ("pending", 1, NOW + timedelta(seconds=30))
+    assert store.evidence == [] and store.bounced == []
