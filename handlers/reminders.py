@@ -20,9 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from adapters.compose import email_bytes, letter_pdf
-from adapters.orm import DebtorRow, InvoiceRow, MessageItem, MessageRow, PlannedStep
+from adapters.orm import DebtorRow, InvoiceRow, MessageItem, MessageRow, PlannedStep, movements_of
 from handlers import evidence, plans
-from handlers.amounts import InvoiceAmounts, amounts_on
+from handlers.amounts import InvoiceAmounts, amounts_on, penalties_run
 from handlers.calendar import local_date
 from handlers.context import Context
 from handlers.decide import Decision, Message, decide
@@ -332,9 +332,16 @@ def _record_message(
     lead = max(items, key=lambda i: i.policy.severity(i.step.name))
     policy = lead.policy
     invoices = list({i.invoice.id: i.invoice for i in items}.values())  # one line per invoice
+    moved = movements_of(session, [i.id for i in invoices if penalties_run(i, debtor, today, policy)])
     amounts = {
         invoice.id: amounts_on(
-            session, invoice, debtor, today, policy, ctx.rates, with_penalties=lead.step.states_penalties
+            invoice,
+            debtor,
+            today,
+            policy,
+            ctx.rates,
+            with_penalties=lead.step.states_penalties,
+            movements=moved.get(invoice.id, ()),
         )
         for invoice in invoices
     }
