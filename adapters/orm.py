@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -16,10 +17,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    select,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from adapters.types import DecimalText, Money, UTCDateTime
+from handlers.money import Movement
 
 
 class Base(DeclarativeBase):
@@ -330,3 +333,27 @@ class PlanInstallment(Base):
     paid: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))
     # open -> paid
     status: Mapped[str] = mapped_column(String(10), default="open")
+
+
+# ---- reads shared by the store adapters and the core modules still on the session ---------
+
+
+def lock_debtor(session: Session, debtor_id: str) -> DebtorRow | None:
+    """The debtor, locked for the transaction: one worker at a time acts on it."""
+    return session.get(DebtorRow, debtor_id, with_for_update=True, populate_existing=True)
+
+
+def movements_of(session: Session, invoice_ids: Iterable[int]) -> dict[int, list[Movement]]:
+    """The payments and credit notes of the invoices, in one query; none: an empty list."""
+    wanted = set(invoice_ids)
+    found: dict[int, list[Movement]] = {i: [] for i in wanted}
+    if not wanted:
+        return found
+    rows = session.execute(
+        select(PaymentRow.invoice_id, PaymentRow.on_day, PaymentRow.amount, PaymentRow.kind).where(
+            PaymentRow.invoice_id.in_(wanted)
+        )
+    ).all()
+    for invoice_id, on_day, amount, kind in rows:
+        found[invoice_id].append(Movement(on_day, amount, kind))
+    return found

@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.composer import DocumentComposer
+from adapters.dunning_store import SqlDunningStore
 from adapters.publisher import DramatiqPublisher
 from adapters.store import (
     SqlUnitsOfWork,
@@ -166,6 +168,8 @@ def make_context(settings: Settings, policy: Policy | None = None) -> Context:
         message_domain=message_domain(settings.sender),
         lease=timedelta(seconds=settings.claim_lease_seconds),
         partners=load_partners(settings.partners_file),
+        composer=DocumentComposer(),
+        dunning=SqlDunningStore,
     )
 
 

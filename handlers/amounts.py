@@ -1,16 +1,20 @@
-"""What an invoice owes on a given day: balance, penalties per half-year, indemnity."""
+"""What an invoice owes on a given day: balance, penalties per half-year, indemnity.
+
+Pure: the caller loads the invoice's money movements (payments, credit notes, plan
+payments) and passes them; ``penalties_run`` says whether they are needed at all, so a
+caller only reads them for the invoices where penalties run.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Protocol
 
 import structlog
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
-from adapters.orm import DebtorRow, InvoiceRow, PaymentRow
 from handlers.money import (
     ZERO,
     Interest,
@@ -22,6 +26,32 @@ from handlers.money import (
 from handlers.policy import Policy, RateTable
 
 log = structlog.get_logger("relance.amounts")
+
+
+class InvoiceFigures(Protocol):
+    """The fields of an invoice the amounts read (a stored invoice, a dossier's copy)."""
+
+    @property
+    def number(self) -> str: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def amount_due(self) -> Decimal: ...
+    @property
+    def balance(self) -> Decimal: ...
+    @property
+    def due_date(self) -> date: ...
+    @property
+    def late_penalty_rate(self) -> Decimal | None: ...
+
+
+class DebtorFigures(Protocol):
+    """The fields of a debtor the amounts read."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def insolvency_judgment_date(self) -> date | None: ...
 
 
 @dataclass(frozen=True)
@@ -43,7 +73,7 @@ class InvoiceAmounts:
         return self.late_interest + self.indemnity
 
 
-def rate_function(invoice: InvoiceRow, policy: Policy, rates: RateTable):
+def rate_function(invoice: InvoiceFigures, policy: Policy, rates: RateTable):
     """Annual penalty rate per half-year: contractual, else ECB + the policy's margin."""
 
     def rate_for(half_year: str) -> Decimal:
@@ -71,7 +101,7 @@ def rate_function(invoice: InvoiceRow, policy: Policy, rates: RateTable):
     return rate_for
 
 
-def indemnity_owed(invoice: InvoiceRow, debtor: DebtorRow, policy: Policy) -> Decimal:
+def indemnity_owed(invoice: InvoiceFigures, debtor: DebtorFigures, policy: Policy) -> Decimal:
     """The D441-5 recovery indemnity of a business invoice paid late (or not yet paid)."""
     judgment = debtor.insolvency_judgment_date
     # D441-5: no indemnity for an invoice falling due on or after an opening judgment
@@ -80,15 +110,24 @@ def indemnity_owed(invoice: InvoiceRow, debtor: DebtorRow, policy: Policy) -> De
     return policy.money.recovery_indemnity
 
 
+def penalties_run(invoice: InvoiceFigures, debtor: DebtorFigures, day: date, policy: Policy) -> bool:
+    """Whether penalties run on ``invoice`` on ``day``: only then do its movements count."""
+    return (
+        debtor.kind == "business"
+        and day > invoice.due_date
+        and invoice.currency in policy.money.penalty_currencies
+    )
+
+
 def amounts_on(
-    session: Session,
-    invoice: InvoiceRow,
-    debtor: DebtorRow,
+    invoice: InvoiceFigures,
+    debtor: DebtorFigures,
     day: date,
     policy: Policy,
     rates: RateTable,
     *,
     with_penalties: bool,
+    movements: Sequence[Movement],
 ) -> InvoiceAmounts:
     """Amounts of ``invoice`` on ``day``.
 
@@ -97,24 +136,12 @@ def amounts_on(
     reduce the principal and the penalties are a separate claim beside it; under
     ``interest_first`` (Code civil 1343-1) payments pay accrued penalties first. Either way
     the principal is the same at every step; penalties and the indemnity are only returned
-    ``with_penalties``.
+    ``with_penalties``. ``movements`` are the invoice's payments and credit notes; they are
+    only read when penalties run (``penalties_run``).
     """
     balance = invoice.balance
-    penalties_run = (
-        debtor.kind == "business"
-        and day > invoice.due_date
-        and invoice.currency in policy.money.penalty_currencies
-    )
-    if not penalties_run:
+    if not penalties_run(invoice, debtor, day, policy):
         return InvoiceAmounts(balance, ZERO, ZERO, None, None)
-    movements = [
-        Movement(on, amount, kind)
-        for on, amount, kind in session.execute(
-            select(PaymentRow.on_day, PaymentRow.amount, PaymentRow.kind).where(
-                PaymentRow.invoice_id == invoice.id
-            )
-        ).all()
-    ]
     until = day
     if debtor.insolvency_judgment_date is not None:
         until = min(until, debtor.insolvency_judgment_date)
@@ -135,11 +162,9 @@ def amounts_on(
     )
 
 
-def last_movement_day(session: Session, invoice: InvoiceRow) -> date | None:
+def last_movement_day(movements: Sequence[Movement]) -> date | None:
     """The day of the latest payment or credit note: the last day the principal ran late."""
-    return session.execute(
-        select(func.max(PaymentRow.on_day)).where(PaymentRow.invoice_id == invoice.id)
-    ).scalar_one_or_none()
+    return max((m.day for m in movements), default=None)
 
 
 @dataclass(frozen=True)
@@ -157,7 +182,11 @@ class OwedBeside:
 
 
 def owed_beside_principal(
-    session: Session, invoice: InvoiceRow, debtor: DebtorRow, policy: Policy, rates: RateTable
+    invoice: InvoiceFigures,
+    debtor: DebtorFigures,
+    policy: Policy,
+    rates: RateTable,
+    movements: Sequence[Movement],
 ) -> OwedBeside | None:
     """Penalties and indemnity still owed on an invoice whose principal is paid, or None
     when nothing is (paid on time, no penalty for this debtor or currency, or money received
@@ -165,10 +194,10 @@ def owed_beside_principal(
 
     Penalties run until the day of the last payment or credit note, that day included.
     """
-    paid_on = last_movement_day(session, invoice)
+    paid_on = last_movement_day(movements)
     if paid_on is None or paid_on <= invoice.due_date:
         return None
-    found = amounts_on(session, invoice, debtor, paid_on, policy, rates, with_penalties=True)
+    found = amounts_on(invoice, debtor, paid_on, policy, rates, with_penalties=True, movements=movements)
     if found.interest is None:  # no penalty runs for this debtor or currency
         return None
     # the principal being paid does not cancel the indemnity of an invoice paid late

@@ -25,7 +25,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from adapters.orm import CaseInvoice, CaseRow, DebtorRow, InvoiceRow
+from adapters.orm import CaseInvoice, CaseRow, DebtorRow, InvoiceRow, movements_of
 from handlers import evidence
 from handlers.amounts import OwedBeside, owed_beside_principal
 from handlers.money import ZERO
@@ -72,7 +72,9 @@ def report_penalties_outstanding(
     session: Session, invoice: InvoiceRow, debtor: DebtorRow, now: datetime, policy: Policy, rates: RateTable
 ) -> OwedBeside | None:
     """Log, record and note on its live cases what is owed once the invoice's principal is paid."""
-    owed = owed_beside_principal(session, invoice, debtor, policy, rates)
+    owed = owed_beside_principal(
+        invoice, debtor, policy, rates, movements_of(session, [invoice.id])[invoice.id]
+    )
     if owed is None:
         return None
     live = live_cases_of(session, invoice)

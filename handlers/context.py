@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from handlers.dunning import Composer, DunningStore
 from handlers.partners import Partners
 from handlers.policy import Policy, PolicySet, RateTable
 from handlers.render import Renderer
@@ -19,6 +21,9 @@ class Context:
     message_domain: str
     lease: timedelta = timedelta(minutes=5)
     partners: Partners | None = None  # None: no automatic hand-over of cases
+    # the reminder path's ports, given by the composition root (config.bootstrap)
+    composer: Composer | None = None
+    dunning: Callable[[object], DunningStore] | None = None  # the store on a unit of work
 
     @property
     def policy(self) -> Policy:
@@ -27,3 +32,14 @@ class Context:
 
     def policy_for(self, debtor: object, invoice_number: str | None = None) -> Policy:
         return self.policies.for_debtor(debtor, invoice_number)
+
+    def dunning_store(self, uow: object) -> DunningStore:
+        """The reminder path's store on the unit of work ``uow``."""
+        if self.dunning is None:
+            raise RuntimeError("this context has no dunning store (config.bootstrap.make_context gives one)")
+        return self.dunning(uow)
+
+    def message_composer(self) -> Composer:
+        if self.composer is None:
+            raise RuntimeError("this context has no composer (config.bootstrap.make_context gives one)")
+        return self.composer

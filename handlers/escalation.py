@@ -12,15 +12,23 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from adapters.orm import CaseInvoice, CaseRow, DebtorRow, InboxEvent, InvoiceRow, PlannedStep
+from adapters.orm import (
+    CaseInvoice,
+    CaseRow,
+    DebtorRow,
+    InboxEvent,
+    InvoiceRow,
+    PlannedStep,
+    lock_debtor,
+    movements_of,
+)
 from handlers import evidence, handover, holds, plans
-from handlers.amounts import amounts_on
+from handlers.amounts import amounts_on, penalties_run
 from handlers.calendar import add_months, local_date
 from handlers.context import Context
-from handlers.money import ZERO
+from handlers.money import ZERO, Movement
 from handlers.planning import PENDING, PRESCRIPTION_WARNING, prescription_dates, resume_invoice
 from handlers.policy import CLAIM_DECLARATION, ESCALATION, Policy
-from handlers.reminders import lock_debtor
 
 log = structlog.get_logger("relance.escalation")
 
@@ -69,6 +77,14 @@ def handle_deadline(session: Session, step_id: int, now: datetime, ctx: Context)
         for same_currency in by_currency(to_escalate).values():
             open_case(session, debtor, same_currency, now, ctx)
     return []  # hand-over tasks go through the unit of work (handover.request_handover)
+
+
+def _movements(
+    session: Session, invoices: Sequence[InvoiceRow], debtor: DebtorRow, day: date, ctx: Context
+) -> dict[int, list[Movement]]:
+    """The movements of the invoices on which penalties run on ``day``, in one query."""
+    running = [i.id for i in invoices if penalties_run(i, debtor, day, ctx.policy_for(debtor, i.number))]
+    return movements_of(session, running)
 
 
 def by_currency(invoices: list[InvoiceRow]) -> dict[str, list[InvoiceRow]]:
@@ -247,9 +263,16 @@ def open_case(
         .scalars()
         .all()
     )
+    moved = _movements(session, members, debtor, today, ctx)
     amounts = [
         amounts_on(
-            session, i, debtor, today, ctx.policy_for(debtor, i.number), ctx.rates, with_penalties=True
+            i,
+            debtor,
+            today,
+            ctx.policy_for(debtor, i.number),
+            ctx.rates,
+            with_penalties=True,
+            movements=moved.get(i.id, ()),
         )
         for i in members
     ]
@@ -358,9 +381,16 @@ def _open_declaration(
 ) -> CaseRow:
     judgment = debtor.insolvency_judgment_date
     assert judgment is not None  # only called for a debtor under an opening judgment
+    moved = _movements(session, invoices, debtor, judgment, ctx)
     amounts = [
         amounts_on(
-            session, i, debtor, judgment, ctx.policy_for(debtor, i.number), ctx.rates, with_penalties=True
+            i,
+            debtor,
+            judgment,
+            ctx.policy_for(debtor, i.number),
+            ctx.rates,
+            with_penalties=True,
+            movements=moved.get(i.id, ()),
         )
         for i in invoices
     ]

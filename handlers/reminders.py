@@ -6,6 +6,9 @@ the pure decision (``handlers.decide``) what to send, skip, postpone or mark don
 applies it: records the messages with their exact bytes, marks the steps, writes evidence
 and logs, all in the caller's transaction. The records are transmitted after commit
 (handlers.delivery).
+
+Everything stored is read and written through the dunning store and every message's bytes
+come from the composer (``handlers.dunning``), both given by the context.
 """
 
 from __future__ import annotations
@@ -16,19 +19,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import structlog
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from adapters.compose import email_bytes, letter_pdf
-from adapters.orm import DebtorRow, InvoiceRow, MessageItem, MessageRow, PlannedStep
 from handlers import evidence, plans
-from handlers.amounts import InvoiceAmounts, amounts_on
+from handlers.amounts import InvoiceAmounts, amounts_on, penalties_run
 from handlers.calendar import local_date
 from handlers.context import Context
 from handlers.decide import Decision, Message, decide
+from handlers.dunning import DebtorFacts, DunningStore, InvoiceFacts, NewMessage, StepFacts
 from handlers.messages import DeliverMessage, stable_id
 from handlers.money import ZERO, MissingRate
-from handlers.planning import PENDING, end_of_day, schedule
+from handlers.planning import PENDING, end_of_day
 from handlers.policy import ESCALATION, FORMAL_NOTICE, Policy, Step
 from handlers.ports import Outgoing
 from handlers.render import helpers
@@ -39,65 +39,53 @@ log = structlog.get_logger("relance.reminders")
 
 @dataclass(frozen=True)
 class Due:
-    step_row: PlannedStep
-    invoice: InvoiceRow
+    step_row: StepFacts
+    invoice: InvoiceFacts
     step: Step
     policy: Policy  # the invoice's policy (segment, overrides)
 
 
-def lock_debtor(session: Session, debtor_id: str) -> DebtorRow | None:
-    return session.get(DebtorRow, debtor_id, with_for_update=True, populate_existing=True)
-
-
-def handle_step_due(session: Session, step_id: int, now: datetime, ctx: Context) -> list[object]:
+def handle_step_due(session: object, step_id: int, now: datetime, ctx: Context) -> list[object]:
     """Send what is due for the debtor of ``step_id``; return tasks to publish after commit."""
-    first = session.get(PlannedStep, step_id)
+    return send_due(ctx.dunning_store(session), step_id, now, ctx)
+
+
+def send_due(store: DunningStore, step_id: int, now: datetime, ctx: Context) -> list[object]:
+    """``handle_step_due`` on a dunning store: everything stored goes through ``store``."""
+    first = store.step(step_id)
     if first is None or first.status not in PENDING:
         return []
-    debtor = lock_debtor(session, first.debtor_id)
+    debtor = store.lock_debtor(first.debtor_id)
     if debtor is None:
         return []
-    due = _due_steps(session, debtor, now, ctx)  # re-reads ``first`` too, under the lock
-    if not any(item.step_row is first for item in due):
-        session.refresh(first)  # done meanwhile, or not due yet by this worker's clock
-        if first.status in PENDING and first.due_at > now:
-            first.status, first.lease_until = "planned", None  # leave it to a later emission
+    due = _due_steps(store, debtor, now, ctx)  # re-reads ``first`` too, under the lock
+    if not any(item.step_row.id == first.id for item in due):
+        again = store.reread_step(first.id)  # done meanwhile, or not due yet by this worker's clock
+        if again.status in PENDING and again.due_at > now:
+            store.release_step(first.id)  # leave it to a later emission
         return []
-    snapshot = _snapshot(session, debtor, due, now, ctx)
-    return _apply(session, debtor, due, snapshot, decide(snapshot, now), now, ctx)
+    snapshot = _snapshot(store, debtor, due, now, ctx)
+    return _apply(store, debtor, due, snapshot, decide(snapshot, now), now, ctx)
 
 
-def _due_steps(session: Session, debtor: DebtorRow, now: datetime, ctx: Context) -> list[Due]:
-    rows = session.execute(
-        select(PlannedStep, InvoiceRow)
-        .join(InvoiceRow, InvoiceRow.id == PlannedStep.invoice_id)
-        .where(
-            PlannedStep.debtor_id == debtor.id,
-            PlannedStep.status.in_(PENDING),
-            PlannedStep.event.in_(("invoice.due", "invoice.overdue")),
-            PlannedStep.due_at <= now,
-        )
-        .order_by(InvoiceRow.due_date, InvoiceRow.number)
-        .with_for_update(of=InvoiceRow)  # re-checked below, against payments arriving now
-        .execution_options(populate_existing=True)
-    ).all()
+def _due_steps(store: DunningStore, debtor: DebtorFacts, now: datetime, ctx: Context) -> list[Due]:
     found = []
-    for step_row, invoice in rows:
+    for step_row, invoice in store.due_steps(debtor.id, now):  # invoices locked: re-checked below
         policy = ctx.policy_for(debtor, invoice.number)
         try:
             step: Step | None = policy.step(step_row.step)
         except KeyError:  # a payment plan's installment reminder, or a step since removed
             step = plans.installment_step(step_row.step, policy)
         if step is None:
-            _skip(session, step_row, invoice, debtor, now, "step no longer in the policy")
+            _skip(store, step_row, invoice, debtor, now, "step no longer in the policy")
         else:
             found.append(Due(step_row, invoice, step, policy))
     return found
 
 
-def _postpone(due: list[Due], until: datetime, reason: str) -> None:
+def _postpone(store: DunningStore, due: list[Due], until: datetime, reason: str) -> None:
     for item in due:
-        item.step_row.status, item.step_row.due_at, item.step_row.lease_until = "planned", until, None
+        store.postpone_step(item.step_row.id, until)
         log.info(
             "reminder.postponed",
             debtor_id=item.invoice.debtor_id,
@@ -109,14 +97,14 @@ def _postpone(due: list[Due], until: datetime, reason: str) -> None:
 
 
 def _skip(
-    session: Session,
-    step_row: PlannedStep,
-    invoice: InvoiceRow,
-    debtor: DebtorRow,
+    store: DunningStore,
+    step_row: StepFacts,
+    invoice: InvoiceFacts,
+    debtor: DebtorFacts,
     now: datetime,
     reason: str,
 ) -> None:
-    step_row.status, step_row.reason, step_row.done_at = "skipped", reason[:300], now
+    store.skip_step(step_row.id, reason, now)
     payload = {
         "action": "reminder.skipped",
         "step": step_row.step,
@@ -126,7 +114,7 @@ def _skip(
         "invoice_numbers": [invoice.number],
     }
     evidence.append(
-        session, "reminder.skipped", now, payload, debtor_id=debtor.id, invoice_numbers=[invoice.number]
+        store, "reminder.skipped", now, payload, debtor_id=debtor.id, invoice_numbers=[invoice.number]
     )
     log.info(
         "reminder.skipped",
@@ -137,12 +125,12 @@ def _skip(
     )
 
 
-def _snapshot(session: Session, debtor: DebtorRow, due: list[Due], now: datetime, ctx: Context) -> Snapshot:
-    """The debtor as the decision sees it, from the rows loaded under its lock."""
+def _snapshot(
+    store: DunningStore, debtor: DebtorFacts, due: list[Due], now: datetime, ctx: Context
+) -> Snapshot:
+    """The debtor as the decision sees it, from what the store read under its lock."""
     today = local_date(now, debtor.timezone)
-    open_rows = session.execute(
-        select(InvoiceRow).where(InvoiceRow.debtor_id == debtor.id, InvoiceRow.status == "open")
-    ).scalars()
+    open_rows = store.open_invoices(debtor.id)
     rows = {row.id: row for row in [*open_rows, *(d.invoice for d in due)]}
     return Snapshot(
         debtor=DebtorSnapshot(
@@ -156,14 +144,14 @@ def _snapshot(session: Session, debtor: DebtorRow, due: list[Due], now: datetime
             has_address=bool(debtor.address),
         ),
         invoices=tuple(_invoice_snapshot(row) for row in rows.values()),
-        due=tuple(_due_snapshot(session, item, debtor) for item in due),
+        due=tuple(_due_snapshot(store, item, debtor) for item in due),
         window=ctx.policy_for(debtor).window,
-        recorded=frozenset(_recorded_channels(session, [d.step_row for d in due])),
-        used_today=_used_today(session, debtor.id, today, {r.currency for r in rows.values()}),
+        recorded=frozenset(store.recorded_claims({d.step_row.invoice_id for d in due})),
+        used_today=_used_today(store, debtor.id, today, {r.currency for r in rows.values()}),
     )
 
 
-def _invoice_snapshot(row: InvoiceRow) -> InvoiceSnapshot:
+def _invoice_snapshot(row: InvoiceFacts) -> InvoiceSnapshot:
     return InvoiceSnapshot(
         id=row.id,
         number=row.number,
@@ -178,7 +166,7 @@ def _invoice_snapshot(row: InvoiceRow) -> InvoiceSnapshot:
     )
 
 
-def _due_snapshot(session: Session, item: Due, debtor: DebtorRow) -> DueStep:
+def _due_snapshot(store: DunningStore, item: Due, debtor: DebtorFacts) -> DueStep:
     installment = isinstance(item.step, plans.InstallmentStep)
     return DueStep(
         step_id=item.step_row.id,
@@ -190,13 +178,13 @@ def _due_snapshot(session: Session, item: Due, debtor: DebtorRow) -> DueStep:
         minimum_balance=item.policy.money.minimum_for(item.invoice.currency),
         formal_notice=item.step.name == FORMAL_NOTICE,
         installment=installment,
-        installment_blocker=plans.send_blocker(session, item.step_row, debtor) if installment else None,
+        installment_blocker=store.installment_blocker(item.step_row.id, debtor.id) if installment else None,
     )
 
 
 def _apply(
-    session: Session,
-    debtor: DebtorRow,
+    store: DunningStore,
+    debtor: DebtorFacts,
     due: list[Due],
     snapshot: Snapshot,
     decision: Decision,
@@ -205,47 +193,46 @@ def _apply(
 ) -> list[object]:
     """Record what the decision says, in the caller's transaction; the tasks to publish."""
     by_step = {d.step_row.id: d for d in due}
+    closed: set[int] = set()  # the steps skipped or done here: no longer pending
     for skip in decision.skipped:
         item = by_step[skip.step_id]
-        _skip(session, item.step_row, item.invoice, debtor, now, skip.reason)
+        _skip(store, item.step_row, item.invoice, debtor, now, skip.reason)
+        closed.add(skip.step_id)
     for wait in decision.postponed:
-        _postpone([by_step[i] for i in wait.step_ids], wait.until, wait.reason)
+        _postpone(store, [by_step[i] for i in wait.step_ids], wait.until, wait.reason)
     tasks: list[object] = []
     first_of_group: dict[str, str] = {}
     try:
         for message in decision.messages:
-            task = _record_message(session, debtor, message, by_step, snapshot, now, decision.today, ctx)
+            task = _record_message(store, debtor, message, by_step, snapshot, now, decision.today, ctx)
             first_of_group.setdefault(message.group, task.recorded.message_id if task.recorded else "")
             tasks.append(task)
     except MissingRate as exc:
         log.error("reminder.failed", debtor_id=debtor.id, reason=str(exc), half_year=exc.half_year)
         raise
     for step_id in decision.claimed_step_ids:
-        _mark_done(by_step[step_id], now)
+        store.finish_step(step_id, now)
+        closed.add(step_id)
     for message in decision.messages:
         for mention in message.mentions:
-            if by_step[mention.step_id].step_row.status in PENDING:
-                _mention(session, by_step[mention.step_id], debtor, first_of_group[message.group], now)
+            if mention.step_id not in closed:
+                _mention(store, by_step[mention.step_id], debtor, first_of_group[message.group], now)
+                closed.add(mention.step_id)
     for finished in decision.done:
-        _mark_done(by_step[finished.step_id], now, finished.reason)
+        store.finish_step(finished.step_id, now, finished.reason)
+        closed.add(finished.step_id)
     for invoice_id in decision.escalate:
         notice = next(d for d in due if d.invoice.id == invoice_id and d.step.name == FORMAL_NOTICE)
-        plan_escalation(session, notice.invoice, debtor, decision.today, notice.policy)
+        plan_escalation(store, notice.invoice, debtor, decision.today, notice.policy)
     return tasks
 
 
-def _mark_done(item: Due, now: datetime, reason: str | None = None) -> None:
-    item.step_row.status, item.step_row.done_at = "done", now
-    if reason is not None:
-        item.step_row.reason = reason[:300]
-
-
-def _mention(session: Session, item: Due, debtor: DebtorRow, message_id: str, now: datetime) -> None:
+def _mention(store: DunningStore, item: Due, debtor: DebtorFacts, message_id: str, now: datetime) -> None:
     """A coming-due step carried by a more severe message's "coming due" section."""
     reason = f"mentioned as coming due in message {message_id}"
-    _mark_done(item, now, reason)
+    store.finish_step(item.step_row.id, now, reason)
     evidence.append(
-        session,
+        store,
         "reminder.mentioned",
         now,
         {
@@ -270,45 +257,23 @@ def _mention(session: Session, item: Due, debtor: DebtorRow, message_id: str, no
     )
 
 
-def _recorded_channels(session: Session, rows: list[PlannedStep]) -> set[tuple[int, str, str]]:
-    if not rows:
-        return set()
-    found = session.execute(
-        select(MessageItem.invoice_id, MessageItem.step, MessageItem.channel).where(
-            MessageItem.invoice_id.in_({r.invoice_id for r in rows})
-        )
-    ).all()
-    return {(i, s, c) for i, s, c in found}
-
-
 def _used_today(
-    session: Session, debtor_id: str, today: date, currencies: set[str]
+    store: DunningStore, debtor_id: str, today: date, currencies: set[str]
 ) -> frozenset[tuple[str, str]]:
     """The (channel, currency) of the messages recorded for the debtor on its local day."""
-    found = session.execute(
-        select(MessageRow.channel, MessageRow.amounts).where(
-            MessageRow.debtor_id == debtor_id, MessageRow.local_day == today
-        )
-    ).all()
     used: set[tuple[str, str]] = set()
-    for channel, amounts in found:
-        currency = (amounts or {}).get("currency")
+    for channel, currency in store.messages_on(debtor_id, today):
         # a record without its currency holds the channel for every currency
         used |= {(channel, currency)} if currency else {(channel, c) for c in currencies}
     return frozenset(used)
 
 
 def plan_escalation(
-    session: Session, invoice: InvoiceRow, debtor: DebtorRow, today: date, policy: Policy
+    store: DunningStore, invoice: InvoiceFacts, debtor: DebtorFacts, today: date, policy: Policy
 ) -> None:
     """Plan the formal notice's deadline, once: a notice re-sent by post keeps the first one."""
-    exists = session.execute(
-        select(PlannedStep.id).where(PlannedStep.invoice_id == invoice.id, PlannedStep.step == ESCALATION)
-    ).first()
-    if exists is not None:
-        return
     deadline = today + timedelta(days=policy.escalation.deadline_days)
-    schedule(session, invoice, ESCALATION, "deadline.expired", end_of_day(deadline, debtor.timezone))
+    store.plan_deadline(invoice.id, ESCALATION, "deadline.expired", end_of_day(deadline, debtor.timezone))
 
 
 def message_id_for(channel: str, claims: Iterable[tuple[str, str]], domain: str) -> str:
@@ -318,8 +283,8 @@ def message_id_for(channel: str, claims: Iterable[tuple[str, str]], domain: str)
 
 
 def _record_message(
-    session: Session,
-    debtor: DebtorRow,
+    store: DunningStore,
+    debtor: DebtorFacts,
     message: Message,
     by_step: dict[int, Due],
     snapshot: Snapshot,
@@ -332,15 +297,23 @@ def _record_message(
     lead = max(items, key=lambda i: i.policy.severity(i.step.name))
     policy = lead.policy
     invoices = list({i.invoice.id: i.invoice for i in items}.values())  # one line per invoice
+    running = [i.id for i in invoices if penalties_run(i, debtor, today, policy)]
+    moved = store.movements(running) if running else {}
     amounts = {
         invoice.id: amounts_on(
-            session, invoice, debtor, today, policy, ctx.rates, with_penalties=lead.step.states_penalties
+            invoice,
+            debtor,
+            today,
+            policy,
+            ctx.rates,
+            with_penalties=lead.step.states_penalties,
+            movements=moved.get(invoice.id, ()),
         )
         for invoice in invoices
     }
     context = template_context(debtor, invoices, amounts, message, snapshot, today, policy)
     if message.installment:
-        context |= plans.message_context(session, [i.step_row for i in items])
+        context |= store.installment_context([i.step_row.id for i in items])
     rendered = ctx.renderer.render(lead.step.template, debtor.language, context)
     message_id = message_id_for(channel, [(i.invoice.number, i.step.name) for i in items], ctx.message_domain)
     recipient, content = _compose(
@@ -355,7 +328,7 @@ def _record_message(
         policy,
     )
     totals = context["totals"]
-    row = MessageRow(
+    row = NewMessage(
         message_id=message_id,
         debtor_id=debtor.id,
         channel=channel,
@@ -367,21 +340,15 @@ def _record_message(
         content=content,
         content_sha256=hashlib.sha256(content).hexdigest(),
         amounts={k: str(v) for k, v in totals.items()} | {"currency": message.currency},
-        status="pending",
-        attempts=0,
         lease_until=now + ctx.lease,
         created_at=now,
+        claims=tuple((item.invoice.id, item.step.name) for item in items),
     )
-    session.add(row)
-    session.flush()
-    for item in items:
-        session.add(
-            MessageItem(message_pk=row.id, invoice_id=item.invoice.id, step=item.step.name, channel=channel)
-        )
+    key = store.record_message(row)
     numbers = [i.number for i in invoices]
     mentioned = [snapshot.invoice(m.invoice_id).number for m in message.mentions]
     evidence.append(
-        session,
+        store,
         "reminder.sent",
         now,
         {
@@ -416,13 +383,13 @@ def _record_message(
         mentioned_invoice_numbers=mentioned,
     )
     return DeliverMessage(
-        row.id, 0, Outgoing(message_id, channel, recipient, rendered.subject, content, debtor.id)
+        key, 0, Outgoing(message_id, channel, recipient, rendered.subject, content, debtor.id)
     )
 
 
 def template_context(
-    debtor: DebtorRow,
-    invoices: list[InvoiceRow],
+    debtor: DebtorFacts,
+    invoices: list[InvoiceFacts],
     amounts: dict[int, InvoiceAmounts],
     message: Message,
     snapshot: Snapshot,
@@ -461,7 +428,7 @@ def _listed(invoice: InvoiceSnapshot) -> dict:
     }
 
 
-def _invoice_view(invoice: InvoiceRow, a: InvoiceAmounts) -> dict:
+def _invoice_view(invoice: InvoiceFacts, a: InvoiceAmounts) -> dict:
     return {
         "number": invoice.number,
         "issue_date": invoice.issue_date,
@@ -477,7 +444,7 @@ def _invoice_view(invoice: InvoiceRow, a: InvoiceAmounts) -> dict:
     }
 
 
-def address_lines(debtor: DebtorRow) -> list[str]:
+def address_lines(debtor: DebtorFacts) -> list[str]:
     address = debtor.address or {}
     lines = [debtor.name, address.get("line1", "")]
     if address.get("line2"):
@@ -490,7 +457,7 @@ def address_lines(debtor: DebtorRow) -> list[str]:
 
 def _compose(
     channel: str,
-    debtor: DebtorRow,
+    debtor: DebtorFacts,
     rendered,
     message_id: str,
     now: datetime,
@@ -499,8 +466,9 @@ def _compose(
     today_text: str,
     policy: Policy,
 ) -> tuple[str, bytes]:
+    composer = ctx.message_composer()
     if channel == "email":
-        content = email_bytes(
+        content = composer.email(
             sender=ctx.sender,
             recipient=debtor.email or "",
             subject=rendered.subject,
@@ -514,7 +482,7 @@ def _compose(
     lines = address_lines(debtor)
     creditor = policy.creditor
     city = creditor.address[-1].split(" ", 1)[-1] if creditor.address else ""
-    content = letter_pdf(
+    content = composer.letter(
         creditor=creditor,
         recipient_lines=lines,
         subject=rendered.subject,

@@ -1,40 +1,22 @@
 """The amounts a dossier states: per invoice on the computation day, and on the export day.
 
-They come from ``handlers.amounts.amounts_on``, which reads an invoice's payments through a
-session; here the payments are already in the snapshot, so a stand-in answers that one read.
+They come from ``handlers.amounts.amounts_on``, given the payments and credit notes the
+dossier's snapshot already holds for each invoice.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
 from handlers.amounts import InvoiceAmounts, amounts_on
 from handlers.calendar import local_date
 from handlers.dossier.data import CaseData, DebtorData, InvoiceData, RecordData
-from handlers.money import ZERO, MissingRate
+from handlers.money import ZERO, MissingRate, Movement
 from handlers.policy import PolicySet, RateTable
 
 LIVE = ("open", "handed_over")  # case statuses whose penalties are brought up to date
-
-
-class _Payments:
-    """Stands for the session ``amounts_on`` reads the invoice's movements from.
-
-    Its only read is ``(on_day, amount, kind)`` of every payment of the invoice, which it
-    sorts by day itself; the snapshot gives them by day, then by the order they were stored.
-    """
-
-    def __init__(self, invoice: InvoiceData) -> None:
-        self._rows = [(p.on_day, p.amount, p.kind) for p in invoice.payments]
-
-    def execute(self, _statement: object) -> _Payments:
-        return self
-
-    def all(self) -> list[tuple[date, Decimal, str]]:
-        return self._rows
 
 
 def invoice_amounts(
@@ -42,13 +24,13 @@ def invoice_amounts(
 ) -> InvoiceAmounts:
     """What ``invoice`` owes on ``day``, penalties and indemnity included (may raise MissingRate)."""
     return amounts_on(
-        cast(Any, _Payments(invoice)),
-        cast(Any, invoice),
-        cast(Any, debtor),
+        invoice,
+        debtor,
         day,
         policies.for_debtor(debtor, invoice.number),
         rates,
         with_penalties=True,
+        movements=[Movement(p.on_day, p.amount, p.kind) for p in invoice.payments],
     )
 
 

@@ -1,0 +1,58 @@
+"""The message composer of the reminder path (``handlers.dunning.Composer``): MIME and PDF."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from adapters.compose import email_bytes, letter_pdf
+from handlers.policy import Creditor
+
+
+class DocumentComposer:
+    """E-mails as RFC 5322 bytes and letters as PDF, by ``adapters.compose``."""
+
+    def email(
+        self,
+        *,
+        sender: str,
+        recipient: str,
+        subject: str,
+        body_text: str,
+        message_id: str,
+        at: datetime,
+        step: str,
+        body_html: str | None = None,
+    ) -> bytes:
+        return email_bytes(
+            sender=sender,
+            recipient=recipient,
+            subject=subject,
+            body_text=body_text,
+            message_id=message_id,
+            at=at,
+            step=step,
+            body_html=body_html,
+        )
+
+    def letter(
+        self,
+        *,
+        creditor: Creditor,
+        recipient_lines: list[str],
+        subject: str,
+        body_text: str,
+        reference: str,
+        at: datetime,
+        place_date: str,
+        registered: bool,
+    ) -> bytes:
+        return letter_pdf(
+            creditor=creditor,
+            recipient_lines=recipient_lines,
+            subject=subject,
+            body_text=body_text,
+            reference=reference,
+            at=at,
+            place_date=place_date,
+            registered=registered,
+        )

@@ -1,0 +1,195 @@
+"""The ports of the reminder path: the dunning store and the message composer.
+
+``handlers.reminders`` decides and writes through these only. The store hands out plain
+frozen values (``StepFacts``, ``InvoiceFacts``, ``DebtorFacts``) read under the debtor's
+lock and takes back what the decision says, step by step, in the caller's unit of work; it
+is also the evidence sink of that unit of work (``handlers.evidence.append``). Its SQL
+implementation is ``adapters.dunning_store``, its in-memory one ``adapters.memory_dunning``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from handlers.evidence import PendingRecord
+from handlers.money import Movement
+from handlers.policy import Creditor
+
+
+@dataclass(frozen=True)
+class StepFacts:
+    """A planned step as stored."""
+
+    id: int
+    invoice_id: int
+    debtor_id: str
+    step: str
+    event: str
+    status: str
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class InvoiceFacts:
+    """An invoice as the reminder path reads it (amounts, holds, messages)."""
+
+    id: int
+    number: str
+    debtor_id: str
+    status: str
+    currency: str
+    amount_due: Decimal
+    paid: Decimal
+    credited: Decimal
+    issue_date: date
+    due_date: date
+    late_penalty_rate: Decimal | None = None
+    payment_url: str | None = None
+    disputed: bool = False
+    in_payment_plan: bool = False
+    paused_until: date | None = None
+
+    @property
+    def balance(self) -> Decimal:
+        return self.amount_due - self.paid - self.credited
+
+
+@dataclass(frozen=True)
+class DebtorFacts:
+    """A debtor as the reminder path reads it; ``segment`` and the rest pick its policy."""
+
+    id: str
+    name: str
+    kind: str
+    language: str = "fr"
+    timezone: str = "Europe/Paris"
+    country: str = "FR"
+    email: str | None = None
+    email_bounced: bool = False
+    address: dict[str, Any] = field(default_factory=dict)
+    segment: str | None = None
+    opt_out: bool = False
+    insolvency_procedure: str | None = None
+    insolvency_judgment_date: date | None = None
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A message to record with its exact bytes, and the (invoice id, step) it claims."""
+
+    message_id: str
+    debtor_id: str
+    channel: str
+    step: str
+    local_day: date
+    recipient: str
+    subject: str
+    body_text: str
+    content: bytes
+    content_sha256: str
+    amounts: dict[str, str]
+    lease_until: datetime
+    created_at: datetime
+    claims: tuple[tuple[int, str], ...]
+
+
+class DunningStore(Protocol):
+    """What sending the steps of the ladder needs of the store, in one unit of work."""
+
+    def step(self, step_id: int) -> StepFacts | None: ...
+
+    def lock_debtor(self, debtor_id: str) -> DebtorFacts | None:
+        """The debtor, locked until the unit of work ends (None: unknown)."""
+        ...
+
+    def due_steps(self, debtor_id: str, now: datetime) -> list[tuple[StepFacts, InvoiceFacts]]:
+        """The debtor's pending reminder steps due by ``now``, their invoices locked, in
+        order of due date then number."""
+        ...
+
+    def reread_step(self, step_id: int) -> StepFacts:
+        """The step as stored now (another worker may have finished it)."""
+        ...
+
+    def open_invoices(self, debtor_id: str) -> list[InvoiceFacts]: ...
+
+    def installment_blocker(self, step_id: int, debtor_id: str) -> str | None:
+        """Why the payment plan of an installment reminder forbids it now (None: it does not)."""
+        ...
+
+    def recorded_claims(self, invoice_ids: Iterable[int]) -> set[tuple[int, str, str]]:
+        """The (invoice id, step, channel) already in a recorded message."""
+        ...
+
+    def messages_on(self, debtor_id: str, day: date) -> list[tuple[str, str | None]]:
+        """The (channel, currency) of the debtor's messages of its local ``day``; a record
+        without its currency gives None."""
+        ...
+
+    def movements(self, invoice_ids: Iterable[int]) -> dict[int, list[Movement]]:
+        """The payments and credit notes of the invoices, read at once."""
+        ...
+
+    def installment_context(self, step_ids: Sequence[int]) -> dict[str, Any]:
+        """What the installment templates show of the plans of these steps."""
+        ...
+
+    def record_message(self, message: NewMessage) -> int:
+        """Store the message and its claims; its key, for the delivery."""
+        ...
+
+    def skip_step(self, step_id: int, reason: str, now: datetime) -> None: ...
+
+    def postpone_step(self, step_id: int, until: datetime) -> None: ...
+
+    def release_step(self, step_id: int) -> None:
+        """Back to planned, without lease: a later emission brings it again."""
+        ...
+
+    def finish_step(self, step_id: int, now: datetime, reason: str | None = None) -> None: ...
+
+    def plan_deadline(self, invoice_id: int, step: str, event: str, due_at: datetime) -> None:
+        """Plan ``step`` for the invoice unless it has one already."""
+        ...
+
+    def record_evidence(self, record: PendingRecord) -> None:
+        """Add an evidence record to the unit of work (``handlers.evidence.append``)."""
+        ...
+
+    def write_evidence(self) -> int:
+        """Chain and write the records added so far (``handlers.evidence.write_pending``)."""
+        ...
+
+
+class Composer(Protocol):
+    """The exact bytes of a message: an e-mail (RFC 5322) or a letter (PDF)."""
+
+    def email(
+        self,
+        *,
+        sender: str,
+        recipient: str,
+        subject: str,
+        body_text: str,
+        message_id: str,
+        at: datetime,
+        step: str,
+        body_html: str | None = None,
+    ) -> bytes: ...
+
+    def letter(
+        self,
+        *,
+        creditor: Creditor,
+        recipient_lines: list[str],
+        subject: str,
+        body_text: str,
+        reference: str,
+        at: datetime,
+        place_date: str,
+        registered: bool,
+    ) -> bytes: ...

@@ -1,0 +1,328 @@
+"""One contract for the dunning store, the reminder path's port (``handlers.dunning``).
+
+Each test runs on the in-memory store, on SQLite and on PostgreSQL (``postgres`` marker).
+The clock is pinned: every instant is an argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import pytest
+from sqlalchemy import select
+
+from adapters.dunning_store import SqlDunningStore
+from adapters.memory_dunning import MemoryDunning
+from adapters.orm import DebtorRow, EvidenceRecord, InvoiceRow, MessageRow, PaymentRow, PlannedStep
+from adapters.store import make_engine, migrate, session_factory, transaction
+from config.bootstrap import make_context
+from config.settings import Settings
+from handlers.dunning import DebtorFacts, DunningStore, InvoiceFacts, NewMessage, StepFacts
+from handlers.messages import DeliverMessage
+from handlers.money import Movement
+from handlers.reminders import send_due
+
+T = TypeVar("T")
+
+# Tuesday 14 April 2026, 10:00 in Paris: a business day, inside the sending window
+NOW = datetime(2026, 4, 14, 8, 0, tzinfo=UTC)
+DEBTOR = DebtorFacts(
+    id="D-1",
+    name="ACME Industrie SAS",
+    kind="business",
+    email="compta@acme.example",
+    address={"line1": "12 rue des Forges", "postal_code": "69007", "city": "Lyon", "country": "FR"},
+)
+
+
+def invoice(
+    invoice_id: int, number: str, due: date, *, status: str = "open", paid: str = "0.00"
+) -> InvoiceFacts:
+    return InvoiceFacts(
+        id=invoice_id,
+        number=number,
+        debtor_id=DEBTOR.id,
+        status=status,
+        currency="EUR",
+        amount_due=Decimal("1200.00"),
+        paid=Decimal(paid),
+        credited=Decimal("0.00"),
+        issue_date=date(2026, 2, 18),
+        due_date=due,
+    )
+
+
+def step(
+    step_id: int, invoice_id: int, name: str, due_at: datetime, event: str = "invoice.overdue"
+) -> StepFacts:
+    return StepFacts(step_id, invoice_id, DEBTOR.id, name, event, "planned", due_at)
+
+
+class MemoryHarness:
+    def __init__(self) -> None:
+        self.data = MemoryDunning()
+
+    def seed(
+        self, invoices: list[InvoiceFacts], steps: list[StepFacts], payments: list[tuple[int, Movement]]
+    ) -> None:
+        self.data.add_debtor(DEBTOR)
+        for each in invoices:
+            self.data.add_invoice(each)
+        for each_step in steps:
+            self.data.add_step(each_step)
+        for invoice_id, movement in payments:
+            self.data.add_movement(invoice_id, movement)
+
+    def run(self, work: Callable[[DunningStore], T]) -> T:
+        return work(self.data.store())
+
+    def recorded_amounts(self) -> list[dict[str, str]]:
+        return [m.amounts for m in self.data.messages.values()]
+
+    def evidence_kinds(self) -> list[str]:
+        return [r.kind for r in self.data.evidence]
+
+    def planned(self, invoice_id: int) -> list[tuple[str, str, datetime]]:
+        found = [s.facts for s in self.data.steps.values() if s.facts.invoice_id == invoice_id]
+        return sorted((f.step, f.event, f.due_at) for f in found)
+
+
+class SqlHarness:
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url)
+        migrate(self.engine)
+        self.sessions = session_factory(self.engine)
+
+    def seed(
+        self, invoices: list[InvoiceFacts], steps: list[StepFacts], payments: list[tuple[int, Movement]]
+    ) -> None:
+        with transaction(self.sessions) as session:
+            session.add(
+                DebtorRow(
+                    id=DEBTOR.id,
+                    name=DEBTOR.name,
+                    kind=DEBTOR.kind,
+                    email=DEBTOR.email,
+                    address=DEBTOR.address,
+                    updated_at=NOW,
+                )
+            )
+            session.flush()
+            for each in invoices:
+                session.add(
+                    InvoiceRow(
+                        id=each.id,
+                        number=each.number,
+                        debtor_id=each.debtor_id,
+                        issue_date=each.issue_date,
+                        due_date=each.due_date,
+                        currency=each.currency,
+                        amount_due=each.amount_due,
+                        paid=each.paid,
+                        credited=each.credited,
+                        status=each.status,
+                        created_at=NOW,
+                        updated_at=NOW,
+                    )
+                )
+            session.flush()
+            for s in steps:
+                session.add(
+                    PlannedStep(
+                        id=s.id,
+                        invoice_id=s.invoice_id,
+                        debtor_id=s.debtor_id,
+                        step=s.step,
+                        event=s.event,
+                        due_at=s.due_at,
+                        status=s.status,
+                    )
+                )
+            for n, (invoice_id, movement) in enumerate(payments):
+                session.add(
+                    PaymentRow(
+                        event_id=f"pay-{n}",
+                        invoice_id=invoice_id,
+                        kind=movement.kind,
+                        amount=movement.amount,
+                        on_day=movement.day,
+                    )
+                )
+
+    def run(self, work: Callable[[DunningStore], T]) -> T:
+        with transaction(self.sessions) as session:
+            return work(SqlDunningStore(session))
+
+    def recorded_amounts(self) -> list[dict[str, str]]:
+        with transaction(self.sessions) as session:
+            return list(session.execute(select(MessageRow.amounts).order_by(MessageRow.id)).scalars())
+
+    def evidence_kinds(self) -> list[str]:
+        with transaction(self.sessions) as session:
+            return list(session.execute(select(EvidenceRecord.kind).order_by(EvidenceRecord.seq)).scalars())
+
+    def planned(self, invoice_id: int) -> list[tuple[str, str, datetime]]:
+        with transaction(self.sessions) as session:
+            rows = session.execute(
+                select(PlannedStep.step, PlannedStep.event, PlannedStep.due_at).where(
+                    PlannedStep.invoice_id == invoice_id
+                )
+            ).all()
+            return sorted((step, event, due_at) for step, event, due_at in rows)
+
+
+Harness = MemoryHarness | SqlHarness
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request) -> Iterator[Harness]:
+    if request.param == "memory":
+        yield MemoryHarness()
+        return
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+    harness = SqlHarness(url)
+    yield harness
+    harness.engine.dispose()
+
+
+@pytest.fixture
+def ctx(tmp_path) -> Any:
+    return make_context(Settings(data_dir=tmp_path, database_url="sqlite://"))
+
+
+def message(key: str, claims: tuple[tuple[int, str], ...], day: date, currency: str | None) -> NewMessage:
+    return NewMessage(
+        message_id=f"<{key}@test>",
+        debtor_id=DEBTOR.id,
+        channel="email",
+        step="reminder_1",
+        local_day=day,
+        recipient=DEBTOR.email or "",
+        subject="Relance",
+        body_text="…",
+        content=b"bytes",
+        content_sha256="0" * 64,
+        amounts={"balance": "1200.00"} | ({"currency": currency} if currency else {}),
+        lease_until=NOW + timedelta(minutes=5),
+        created_at=NOW,
+        claims=claims,
+    )
+
+
+def test_the_due_steps_are_the_pending_reminders_due_by_now_by_due_date_then_number(store):
+    # Given two invoices of the debtor, their steps due, one not due yet and one deadline
+    store.seed(
+        [
+            invoice(1, "F-2", date(2026, 3, 20)),
+            invoice(2, "F-1", date(2026, 3, 20)),
+            invoice(3, "F-0", date(2026, 3, 1)),
+        ],
+        [
+            step(10, 1, "reminder_1", NOW - timedelta(days=1)),
+            step(11, 2, "reminder_1", NOW),
+            step(12, 3, "reminder_1", NOW + timedelta(seconds=1)),
+            step(13, 3, "escalation", NOW - timedelta(days=2), event="deadline.expired"),
+        ],
+        [],
+    )
+    # When the store lists the due steps
+    due = store.run(lambda s: [(st.id, inv.number) for st, inv in s.due_steps(DEBTOR.id, NOW)])
+    # Then only the two reminders due by now come, F-1 before F-2 (same due date, by number)
+    assert due == [(11, "F-1"), (10, "F-2")]
+
+
+def test_a_skipped_step_is_no_longer_due_and_a_postponed_one_is_due_again_at_its_new_instant(store):
+    store.seed(
+        [invoice(1, "F-1", date(2026, 3, 20)), invoice(2, "F-2", date(2026, 3, 21))],
+        [step(10, 1, "reminder_1", NOW), step(11, 2, "reminder_1", NOW)],
+        [],
+    )
+    later = NOW + timedelta(hours=3)
+
+    def work(s: DunningStore) -> None:
+        s.due_steps(DEBTOR.id, NOW)
+        s.skip_step(10, "invoice disputed", NOW)
+        s.postpone_step(11, later)
+
+    store.run(work)
+    assert store.run(lambda s: [getattr(s.step(i), "status", None) for i in (10, 11)]) == [
+        "skipped",
+        "planned",
+    ]
+    assert store.run(lambda s: [st.id for st, _ in s.due_steps(DEBTOR.id, NOW)]) == []
+    assert store.run(lambda s: [st.id for st, _ in s.due_steps(DEBTOR.id, later)]) == [11]
+
+
+def test_a_recorded_message_holds_its_claims_and_its_channel_and_currency_for_the_day(store):
+    store.seed([invoice(1, "F-1", date(2026, 3, 20))], [step(10, 1, "reminder_1", NOW)], [])
+    day = date(2026, 4, 14)
+
+    def work(s: DunningStore) -> tuple[set[tuple[int, str, str]], list[tuple[str, str | None]]]:
+        s.due_steps(DEBTOR.id, NOW)
+        s.record_message(message("m-1", ((1, "reminder_1"),), day, "EUR"))
+        return s.recorded_claims([1]), s.messages_on(DEBTOR.id, day)
+
+    claims, used = store.run(work)
+    assert claims == {(1, "reminder_1", "email")}
+    assert used == [("email", "EUR")]
+    assert store.run(lambda s: s.messages_on(DEBTOR.id, day + timedelta(days=1))) == []
+
+
+def test_the_movements_of_several_invoices_come_per_invoice_and_none_is_an_empty_list(store):
+    paid = Movement(date(2026, 4, 1), Decimal("200.00"), "payment")
+    credit = Movement(date(2026, 4, 2), Decimal("50.00"), "credit_note")
+    store.seed(
+        [invoice(1, "F-1", date(2026, 3, 20)), invoice(2, "F-2", date(2026, 3, 20))],
+        [],
+        [(1, paid), (1, credit)],
+    )
+    found = store.run(lambda s: s.movements([1, 2]))
+    assert sorted(found[1], key=lambda m: m.day) == [paid, credit]
+    assert found[2] == []
+
+
+def test_a_deadline_is_planned_once_for_an_invoice(store):
+    # Given a formal notice due now
+    store.seed([invoice(1, "F-1", date(2026, 3, 20))], [step(10, 1, "formal_notice", NOW)], [])
+    first, second = NOW + timedelta(days=8), NOW + timedelta(days=30)
+
+    # When its deadline is planned, then planned again (a notice re-sent by post)
+    def work(s: DunningStore) -> None:
+        s.due_steps(DEBTOR.id, NOW)
+        s.plan_deadline(1, "escalation", "deadline.expired", first)
+        s.plan_deadline(1, "escalation", "deadline.expired", second)
+
+    store.run(work)
+    # Then the first deadline stands, and it is not a reminder: it never comes as a due step
+    assert store.planned(1) == [
+        ("escalation", "deadline.expired", first),
+        ("formal_notice", "invoice.overdue", NOW),
+    ]
+    assert store.run(lambda s: [st.step for st, _ in s.due_steps(DEBTOR.id, second)]) == ["formal_notice"]
+
+
+def test_a_due_reminder_sent_through_the_store_records_one_message_per_channel_and_its_evidence(store, ctx):
+    # Given F-1 of 1200.00 due on 20 March, 200.00 paid on 1 April, its reminder_2 due now
+    store.seed(
+        [invoice(1, "F-1", date(2026, 3, 20), paid="200.00")],
+        [step(10, 1, "reminder_2", NOW - timedelta(hours=1))],
+        [(1, Movement(date(2026, 4, 1), Decimal("200.00"), "payment"))],
+    )
+    # When the step is handled
+    tasks = store.run(lambda s: send_due(s, 10, NOW, ctx))
+    # Then reminder_2 goes by e-mail and by letter, each claiming the principal left:
+    # 1200.00 - 200.00 = 1000.00, with the recovery indemnity of a business invoice paid late
+    assert [t.recorded.channel for t in tasks if isinstance(t, DeliverMessage) and t.recorded] == [
+        "email",
+        "letter",
+    ]
+    amounts = store.recorded_amounts()
+    assert [a["balance"] for a in amounts] == ["1000.00", "1000.00"]
+    assert {a["indemnity"] for a in amounts} == {str(ctx.policy.money.recovery_indemnity)}
+    assert all(Decimal(a["late_interest"]) > 0 for a in amounts)
+    assert store.evidence_kinds() == ["reminder.sent", "reminder.sent"]
+    done = store.run(lambda s: s.step(10))
+    assert done is not None and done.status == "done"
