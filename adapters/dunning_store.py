@@ -118,6 +118,7 @@ class SqlDunningStore:
 
     def reread_step(self, step_id: int) -> StepFacts:
         row = self._steps[step_id]
+        self._session.flush()  # a refresh would throw away what this unit of work changed (a skip)
         self._session.refresh(row)
         return step_facts(row)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import datetime, timedelta
 from email import message_from_bytes
 from email.policy import default as default_policy
@@ -14,6 +15,7 @@ from sqlalchemy import func, select
 from adapters.orm import EvidenceRecord, MessageItem, MessageRow, PlannedStep
 from adapters.store import transaction
 from handlers.messages import StepDue
+from handlers.policy import PolicySet
 from scheduler.tick import tick
 from tests.support import advance, ingest, invoice_issued, make_test_app, payment, run_until
 
@@ -209,3 +211,22 @@ def test_the_tick_keeps_at_most_max_in_flight_steps_emitted(app):
     assert emit() == 10
     app.publisher.drain()
     assert count(app, MessageRow) == 50
+
+
+def test_a_step_the_policy_no_longer_has_is_skipped_once_and_stays_skipped(app):
+    # Given an invoice planned on the default ladder, then a policy without ``pre_due``
+    ingest(app, invoice_issued("F-1", "2026-04-01"))
+    default = app.ctx.policies.default
+    app.ctx = replace(app.ctx, policies=PolicySet(default.model_copy(update={"steps": default.steps[1:]})))
+    # When its pre_due instant comes (Friday 27 March, 09:00), and again after the lease
+    advance(app, at("2026-03-27 09:00"))
+    advance(app, at("2026-03-27 09:00") + app.ctx.lease + timedelta(minutes=1))
+    # Then the step is skipped, with one record of it, and never emitted again
+    with transaction(app.sessions) as session:
+        step = session.execute(select(PlannedStep).where(PlannedStep.step == "pre_due")).scalar_one()
+        skipped = session.execute(
+            select(func.count()).select_from(EvidenceRecord).where(EvidenceRecord.kind == "reminder.skipped")
+        ).scalar_one()
+        assert (step.status, step.reason, step.emit_count) == ("skipped", "step no longer in the policy", 1)
+    assert skipped == 1
+    assert outbox_emails(app) == []
