@@ -44,7 +44,6 @@ class Messages(Outbox, Protocol):
     def fall_back_to_post(self, item_id: int, now: datetime) -> int:
         """Mark the debtor's e-mail bounced and plan the message's steps again at ``now``;
         return how many steps were planned again."""
-        ...
 
 
 def claim_for_delivery(

@@ -104,43 +104,34 @@ class DunningStore(Protocol):
 
     def lock_debtor(self, debtor_id: str) -> DebtorFacts | None:
         """The debtor, locked until the unit of work ends (None: unknown)."""
-        ...
 
     def due_steps(self, debtor_id: str, now: datetime) -> list[tuple[StepFacts, InvoiceFacts]]:
         """The debtor's pending reminder steps due by ``now``, their invoices locked, in
         order of due date then number."""
-        ...
 
     def reread_step(self, step_id: int) -> StepFacts:
         """The step as stored now (another worker may have finished it)."""
-        ...
 
     def open_invoices(self, debtor_id: str) -> list[InvoiceFacts]: ...
 
     def installment_blocker(self, step_id: int, debtor_id: str) -> str | None:
         """Why the payment plan of an installment reminder forbids it now (None: it does not)."""
-        ...
 
     def recorded_claims(self, invoice_ids: Iterable[int]) -> set[tuple[int, str, str]]:
         """The (invoice id, step, channel) already in a recorded message."""
-        ...
 
     def messages_on(self, debtor_id: str, day: date) -> list[tuple[str, str | None]]:
         """The (channel, currency) of the debtor's messages of its local ``day``; a record
         without its currency gives None."""
-        ...
 
     def movements(self, invoice_ids: Iterable[int]) -> dict[int, list[Movement]]:
         """The payments and credit notes of the invoices, read at once."""
-        ...
 
     def installment_context(self, step_ids: Sequence[int]) -> dict[str, Any]:
         """What the installment templates show of the plans of these steps."""
-        ...
 
     def record_message(self, message: NewMessage) -> int:
         """Store the message and its claims; its key, for the delivery."""
-        ...
 
     def skip_step(self, step_id: int, reason: str, now: datetime) -> None: ...
 
@@ -148,21 +139,17 @@ class DunningStore(Protocol):
 
     def release_step(self, step_id: int) -> None:
         """Back to planned, without lease: a later emission brings it again."""
-        ...
 
     def finish_step(self, step_id: int, now: datetime, reason: str | None = None) -> None: ...
 
     def plan_deadline(self, invoice_id: int, step: str, event: str, due_at: datetime) -> None:
         """Plan ``step`` for the invoice unless it has one already."""
-        ...
 
     def record_evidence(self, record: PendingRecord) -> None:
         """Add an evidence record to the unit of work (``handlers.evidence.append``)."""
-        ...
 
     def write_evidence(self) -> int:
         """Chain and write the records added so far (``handlers.evidence.write_pending``)."""
-        ...
 
 
 class Composer(Protocol):

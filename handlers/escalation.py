@@ -299,11 +299,7 @@ def open_case(
             "recommended_procedure": procedure,
             "reasons": reasons,
             "alternatives": alternatives,
-            "amount_due": str(case.principal),
-            "late_interest": str(case.late_interest),
-            "recovery_indemnity": str(case.indemnities),
-            "amount_claimed": str(case.amount_claimed),
-            "currency": case.currency,
+            **_case_amounts(case),
         },
         debtor_id=debtor.id,
         invoice_numbers=numbers,
@@ -441,11 +437,7 @@ def _open_declaration(
             "invoice_numbers": numbers,
             "recommended_procedure": "declaration_de_creance",
             "deadline": deadline.isoformat() if deadline else None,
-            "amount_due": str(case.principal),
-            "late_interest": str(case.late_interest),
-            "recovery_indemnity": str(case.indemnities),
-            "amount_claimed": str(case.amount_claimed),
-            "currency": case.currency,
+            **_case_amounts(case),
         },
         debtor_id=debtor.id,
         invoice_numbers=numbers,
@@ -506,3 +498,14 @@ def _prescription_warning(session: Session, invoice: InvoiceRow, debtor: DebtorR
         time_barred_on=barred.isoformat(),
         case_id=case.id if case else None,
     )
+
+
+def _case_amounts(case: CaseRow) -> dict[str, str]:
+    """A case's amounts as its evidence records state them (decimal strings)."""
+    return {
+        "amount_due": str(case.principal),
+        "late_interest": str(case.late_interest),
+        "recovery_indemnity": str(case.indemnities),
+        "amount_claimed": str(case.amount_claimed),
+        "currency": case.currency,
+    }

@@ -129,24 +129,20 @@ class Outbox(Protocol):
 
         Rows another claimer holds are skipped; no row comes twice in one answer.
         """
-        ...
 
     def get(self, item_id: int) -> Item | None:
         """The row, locked for the rest of the transaction."""
-        ...
 
     def claim(
         self, item_id: int, attempt: int, now: datetime, lease: timedelta, **changes: object
     ) -> Item | Refusal:
         """Take attempt ``attempt``: if the row is pending with ``attempts == attempt``, count
         it and lease the row until ``now + lease``; otherwise say why not and change nothing."""
-        ...
 
     def mark_done(
         self, item_id: int, now: datetime, *, count_attempt: bool = False, **changes: object
     ) -> Item | None:
         """Mark it sent or delivered at ``now``, lease cleared; None if unknown or done already."""
-        ...
 
     def record_retry(
         self, item_id: int, now: datetime, error: str, *, count_attempt: bool = False, **changes: object
@@ -155,10 +151,8 @@ class Outbox(Protocol):
 
         None if the row is unknown or no longer pending.
         """
-        ...
 
     def record_failure(
         self, item_id: int, now: datetime, error: str, *, count_attempt: bool = False, **changes: object
     ) -> Item | None:
         """Mark a pending row ``failed`` with ``error``, lease cleared; None if not pending."""
-        ...

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 class Clock(Protocol):
     def now(self) -> datetime:
         """The current instant, timezone-aware (UTC)."""
-        ...
 
 
 class SystemClock:
@@ -79,13 +78,11 @@ class Transport(Protocol):
         Must be idempotent per ``message.message_id``: sending the same message again
         carries the same identifier, so the recipient's side can discard the copy.
         """
-        ...
 
 
 class Publisher(Protocol):
     def publish(self, tasks: Sequence[object]) -> None:
         """Send task messages (handlers.messages) to the workers, after commit."""
-        ...
 
 
 @runtime_checkable
@@ -115,7 +112,6 @@ class UnitOfWork(TaskSink, Protocol):
         False when it was already processed (its key is taken): the transaction can then
         only be rolled back. A second copy running at the same time waits on the key.
         """
-        ...
 
     def store_rejected(
         self,
@@ -128,24 +124,19 @@ class UnitOfWork(TaskSink, Protocol):
         received_at: datetime,
     ) -> None:
         """Keep a refused event, with why it was refused, for ``relance inbox``."""
-        ...
 
     def savepoint(self) -> AbstractContextManager[object]:
         """A block that, if it raises, is undone alone (tasks and evidence it added too)."""
-        ...
 
     def take_tasks(self) -> list[object]:
         """The tasks added so far, handed to the caller to publish once committed."""
-        ...
 
     def messages(self) -> Messages:
         """The leased outbox of recorded messages, inside this transaction."""
-        ...
 
     @property
     def session(self) -> Any:
         """This transaction as the store's session, for the handlers that still take one."""
-        ...
 
 
 class UnitsOfWork(Protocol):
