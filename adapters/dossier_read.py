@@ -12,7 +12,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from adapters.orm import (
-    CaseInvoice,
     CaseRow,
     DebtorRow,
     EvidenceHead,
@@ -21,6 +20,7 @@ from adapters.orm import (
     MessageItem,
     MessageRow,
     PaymentRow,
+    case_invoices,
 )
 from handlers.dossier.data import (
     CaseData,
@@ -42,16 +42,7 @@ def read_dossier(session: Session, case_id: int) -> DossierData:
     debtor = session.get(DebtorRow, case.debtor_id)
     if debtor is None:  # pragma: no cover - a case always has its debtor
         raise LookupError(f"case {case_id}: debtor {case.debtor_id} is unknown")
-    invoices = (
-        session.execute(
-            select(InvoiceRow)
-            .join(CaseInvoice, CaseInvoice.invoice_id == InvoiceRow.id)
-            .where(CaseInvoice.case_id == case.id)
-            .order_by(InvoiceRow.due_date, InvoiceRow.number)
-        )
-        .scalars()
-        .all()
-    )
+    invoices = case_invoices(session, case.id)
     messages = _messages(session, [i.id for i in invoices])
     numbers = {i.number for i in invoices}
     message_ids = {m.message_id for m, _ in messages}

@@ -357,3 +357,15 @@ def movements_of(session: Session, invoice_ids: Iterable[int]) -> dict[int, list
     for invoice_id, on_day, amount, kind in rows:
         found[invoice_id].append(Movement(on_day, amount, kind))
     return found
+
+
+def case_invoices(session: Session, case_id: int) -> list[InvoiceRow]:
+    """The invoices of a case, oldest due date first."""
+    return list(
+        session.execute(
+            select(InvoiceRow)
+            .join(CaseInvoice, CaseInvoice.invoice_id == InvoiceRow.id)
+            .where(CaseInvoice.case_id == case_id)
+            .order_by(InvoiceRow.due_date, InvoiceRow.number)
+        ).scalars()
+    )

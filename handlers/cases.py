@@ -25,7 +25,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from adapters.orm import CaseInvoice, CaseRow, DebtorRow, InvoiceRow, movements_of
+from adapters.orm import CaseInvoice, CaseRow, DebtorRow, InvoiceRow, case_invoices, movements_of
 from handlers import evidence
 from handlers.amounts import OwedBeside, owed_beside_principal
 from handlers.money import ZERO
@@ -144,15 +144,7 @@ def live_cases_of(session: Session, invoice: InvoiceRow) -> list[CaseRow]:
 def _refresh(
     session: Session, case: CaseRow, now: datetime, cause: str, number: str, minimum_for: MinimumFor | None
 ) -> None:
-    members = (
-        session.execute(
-            select(InvoiceRow)
-            .join(CaseInvoice, CaseInvoice.invoice_id == InvoiceRow.id)
-            .where(CaseInvoice.case_id == case.id)
-        )
-        .scalars()
-        .all()
-    )
+    members = case_invoices(session, case.id)
     owing = [i for i in members if i.status == "open" and i.balance > 0]
     case.principal = sum((i.balance for i in owing), ZERO)
     case.amount_claimed = case.principal + case.late_interest + case.indemnities

@@ -19,6 +19,7 @@ from adapters.orm import (
     InboxEvent,
     InvoiceRow,
     PlannedStep,
+    case_invoices,
     lock_debtor,
     movements_of,
 )
@@ -254,15 +255,7 @@ def open_case(
         if invoice.id not in known:
             session.add(CaseInvoice(case_id=case.id, invoice_id=invoice.id))
     session.flush()
-    members = (
-        session.execute(
-            select(InvoiceRow)
-            .join(CaseInvoice, CaseInvoice.invoice_id == InvoiceRow.id)
-            .where(CaseInvoice.case_id == case.id)
-        )
-        .scalars()
-        .all()
-    )
+    members = case_invoices(session, case.id)
     moved = _movements(session, members, debtor, today, ctx)
     amounts = [
         amounts_on(

@@ -30,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.handover import dossier_archive, dossier_email, post_webhook, webhook_headers
-from adapters.orm import CaseInvoice, CaseRow, DebtorRow, HandoverRow, InvoiceRow
+from adapters.orm import CaseInvoice, CaseRow, DebtorRow, HandoverRow, InvoiceRow, case_invoices
 from adapters.store import handovers_outbox, transaction
 from handlers import evidence
 from handlers.context import Context
@@ -238,16 +238,7 @@ def _summary(session: Session, claimed: Claimed, ctx: Context) -> dict:
     case = session.get(CaseRow, claimed.case_id)
     debtor = session.get(DebtorRow, claimed.debtor_id)
     assert case is not None and debtor is not None
-    invoices = (
-        session.execute(
-            select(InvoiceRow)
-            .join(CaseInvoice, CaseInvoice.invoice_id == InvoiceRow.id)
-            .where(CaseInvoice.case_id == case.id)
-            .order_by(InvoiceRow.due_date, InvoiceRow.number)
-        )
-        .scalars()
-        .all()
-    )
+    invoices = case_invoices(session, case.id)
     creditor = ctx.policy_for(debtor).creditor
     return {
         "case": {
