@@ -24,6 +24,7 @@ from adapters.orm import (
     lock_debtor,
     movements_of,
 )
+from adapters.sql_store import SqlStore
 from handlers import plans
 from handlers.dunning import DebtorFacts, InvoiceFacts, NewMessage, StepFacts
 from handlers.evidence import EvidenceSink, PendingRecord
@@ -81,6 +82,7 @@ class SqlDunningStore:
             raise TypeError(f"the dunning store runs in a unit of work, not in a {type(uow).__name__}")
         self._session: Session = uow
         self._sink: EvidenceSink = uow
+        self._records = SqlStore(uow)  # the store port, for the payment plans and planning
         self._steps: dict[int, PlannedStep] = {}
         self._invoices: dict[int, InvoiceRow] = {}
         self._debtor: DebtorRow | None = None
@@ -130,7 +132,7 @@ class SqlDunningStore:
 
     def installment_blocker(self, step_id: int, debtor_id: str) -> str | None:
         assert self._debtor is not None and self._debtor.id == debtor_id  # locked first
-        return plans.send_blocker(self._session, self._steps[step_id], self._debtor)
+        return plans.send_blocker(self._records, self._steps[step_id], self._debtor)
 
     def recorded_claims(self, invoice_ids: Iterable[int]) -> set[tuple[int, str, str]]:
         wanted = set(invoice_ids)
@@ -155,7 +157,7 @@ class SqlDunningStore:
         return movements_of(self._session, invoice_ids)
 
     def installment_context(self, step_ids: Sequence[int]) -> dict[str, Any]:
-        return plans.message_context(self._session, [self._steps[i] for i in step_ids])
+        return plans.message_context(self._records, [self._steps[i] for i in step_ids])
 
     def record_message(self, message: NewMessage) -> int:
         row = MessageRow(
@@ -206,7 +208,7 @@ class SqlDunningStore:
             select(PlannedStep.id).where(PlannedStep.invoice_id == invoice_id, PlannedStep.step == step)
         ).first()
         if exists is None:
-            schedule(self._session, self._invoices[invoice_id], step, event, due_at)
+            schedule(self._records, self._invoices[invoice_id], step, event, due_at)
 
     def record_evidence(self, record: PendingRecord) -> None:
         self._sink.record_evidence(record)

@@ -12,11 +12,16 @@ import hmac
 import http.client
 import ssl
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
+
+from sqlalchemy.orm import Session
 
 from adapters.compose import new_email
 from adapters.dossier import dossier_archive as dossier_archive  # the hand-over sends the dossier
-from handlers.ports import PermanentFailure, TransientFailure
+from handlers.context import Context
+from handlers.partners import Partner
+from handlers.ports import PermanentFailure, TransientFailure, UnitOfWork
 
 USER_AGENT = "relance-handover/1"
 _READ_LIMIT = 64 * 1024
@@ -120,3 +125,22 @@ def dossier_email(
     message.set_content(body_text, charset="utf-8")
     message.add_attachment(archive, maintype="application", subtype="zip", filename=filename)
     return message.as_bytes()
+
+
+class PartnerLinks:
+    """``handlers.handover.PartnerLink``: the dossier read from the store, the signed
+    webhook POST and the dossier e-mail above."""
+
+    def dossier(self, uow: UnitOfWork, case_id: int, ctx: Context, now: datetime) -> bytes:
+        if not isinstance(uow, Session):
+            raise TypeError(f"the dossier is read from a SQL unit of work, not a {type(uow).__name__}")
+        return dossier_archive(uow, case_id, ctx, now)
+
+    def post(self, partner: Partner, body: bytes, timestamp: int, idempotency_key: str) -> int:
+        if partner.url is None or partner.secret is None:
+            raise PermanentFailure(f"partner {partner.name!r} has no webhook url or secret")
+        headers = webhook_headers(partner.secret.get_secret_value(), body, timestamp, idempotency_key)
+        return post_webhook(partner.url, body, headers, partner.timeout)
+
+    def email(self, **parts: Any) -> bytes:
+        return dossier_email(**parts)

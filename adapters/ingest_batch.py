@@ -1,7 +1,8 @@
 """What the events applied in one transaction by ``relance ingest`` share (``Batch``).
 
 The receiving side (handlers/inbox.py) and the appliers (handlers/accounting.py) find the
-batch on the unit of work (``handlers.batching.fast_batch``) and use what it read ahead.
+batch on the unit of work (``handlers.store.Store.batch``, ``adapters.sql_store``) and use
+what it read ahead.
 """
 
 from __future__ import annotations

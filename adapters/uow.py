@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from adapters.orm import EvidenceHead, EvidenceRecord, ProcessedMessage, RejectedEvent
 from adapters.outbox import SqlMessages
+from adapters.sql_store import SqlStore
 from handlers.evidence import GENESIS, PendingRecord, record_hash
 
 
@@ -39,6 +40,7 @@ class UnitOfWork(Session):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._store: SqlStore | None = None
         self._reset()
 
     # -- what the use cases add ----------------------------------------------------------
@@ -92,6 +94,13 @@ class UnitOfWork(Session):
 
     def messages(self) -> SqlMessages:
         return SqlMessages(self)
+
+    @property
+    def store(self) -> SqlStore:
+        """The store port on this unit of work (``adapters.sql_store``)."""
+        if self._store is None:
+            self._store = SqlStore(self)
+        return self._store
 
     @property
     def session(self) -> UnitOfWork:

@@ -281,6 +281,7 @@ def explain(url: str, label: str) -> None:
     from sqlalchemy import event
     from sqlalchemy.orm import Session
 
+    from adapters.sql_store import SqlStore
     from adapters.store import make_engine
     from handlers.delivery import claim_overdue_deliveries
     from handlers.handover import claim_overdue_handovers
@@ -304,7 +305,7 @@ def explain(url: str, label: str) -> None:
         # the claim as the tick runs it, and uncapped (what runs when room is left)
         _claim_steps(session, now, lease, BATCH_SIZE)
         claim_overdue_deliveries(session, now, lease, BATCH_SIZE)
-        claim_overdue_handovers(session, now, lease, BATCH_SIZE)
+        claim_overdue_handovers(SqlStore(session), now, lease, BATCH_SIZE)
         event.remove(connection, "before_cursor_execute", before)
         session.close()
         transaction.rollback()

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.composer import DocumentComposer
 from adapters.dunning_store import SqlDunningStore
+from adapters.handover import PartnerLinks
 from adapters.publisher import DramatiqPublisher
 from adapters.store import (
     SqlUnitsOfWork,
@@ -170,6 +171,7 @@ def make_context(settings: Settings, policy: Policy | None = None) -> Context:
         partners=load_partners(settings.partners_file),
         composer=DocumentComposer(),
         dunning=SqlDunningStore,
+        partner_link=PartnerLinks(),
     )
 
 

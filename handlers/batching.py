@@ -1,7 +1,8 @@
-"""How the inbox and the appliers find the batch ``relance ingest`` is applying, if any.
+"""What the core knows of the batch ``relance ingest`` is applying, if any.
 
-The batch itself (``adapters.ingest_batch.Batch``) reads the store ahead for its events;
-here is only what the core uses of it, and where it sits: on the unit of work (``batch``).
+The batch itself (``adapters.ingest_batch.Batch``) reads the store ahead for its events and
+sits on the unit of work; the inbox finds it as ``handlers.store.Store.batch``, and the SQL
+store serves invoices and debtors from what it read ahead (``adapters.sql_store``).
 """
 
 from __future__ import annotations
@@ -23,24 +24,3 @@ class IngestBatch(Protocol):
     def may_have_parked(self, key: str) -> bool: ...
     def parked(self, key: str) -> None: ...
     def released(self, key: str) -> None: ...
-
-
-class InTransaction(Protocol):
-    """A unit of work, as far as finding its batch goes."""
-
-    def in_nested_transaction(self) -> bool: ...
-
-
-def fast_batch(session: object) -> IngestBatch | None:
-    """The batch being applied without savepoints in this unit of work, if any."""
-    batch: IngestBatch | None = getattr(session, "batch", None)
-    return batch
-
-
-def cache(session: InTransaction, found: dict[str, Any], key: str, row: Any) -> None:
-    """Let the batch's later events find a row created now, unless a savepoint may still
-    take it back (then they look it up again)."""
-    if session.in_nested_transaction():
-        found.pop(key, None)
-    else:
-        found[key] = row

@@ -22,14 +22,13 @@ from datetime import datetime
 from decimal import Decimal
 
 import structlog
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from adapters.orm import CaseInvoice, CaseRow, DebtorRow, InvoiceRow, case_invoices, movements_of
 from handlers import evidence
 from handlers.amounts import OwedBeside, owed_beside_principal
 from handlers.money import ZERO
 from handlers.policy import Policy, PolicySet, RateTable
+from handlers.records import CaseRecord, DebtorRecord, InvoiceRecord
+from handlers.store import Store
 
 log = structlog.get_logger("relance.cases")
 
@@ -37,47 +36,50 @@ LIVE = ("open", "handed_over")
 PENALTIES_OUTSTANDING = "invoice.penalties_outstanding"
 
 
-MinimumFor = Callable[[InvoiceRow], Decimal]
+MinimumFor = Callable[[InvoiceRecord], Decimal]
 """The smallest balance of an invoice that is still chased (its policy, its currency)."""
 
 
 def follow_invoice(
-    session: Session, invoice: InvoiceRow, now: datetime, cause: str, minimum_for: MinimumFor | None = None
+    store: Store, invoice: InvoiceRecord, now: datetime, cause: str, minimum_for: MinimumFor | None = None
 ) -> None:
     """Update (and stop when nothing is left) every live case that holds ``invoice``.
 
     With ``minimum_for``, a case left with balances all below their minimum is stopped.
     """
-    for case in live_cases_of(session, invoice):
-        _refresh(session, case, now, cause, invoice.number, minimum_for)
+    for case in live_cases_of(store, invoice):
+        _refresh(store, case, now, cause, invoice.number, minimum_for)
 
 
 def money_recorded(
-    session: Session, invoice: InvoiceRow, now: datetime, cause: str, policies: PolicySet
+    store: Store, invoice: InvoiceRecord, now: datetime, cause: str, policies: PolicySet
 ) -> None:
     """After a payment or credit note: report what is owed beside a paid principal, then
     keep the invoice's cases in step (stopping those left with balances below the minimum)."""
-    debtor = session.get(DebtorRow, invoice.debtor_id)
+    debtor = store.debtor(invoice.debtor_id)
 
-    def minimum_for(member: InvoiceRow) -> Decimal:
+    def minimum_for(member: InvoiceRecord) -> Decimal:
         return policies.for_debtor(debtor, member.number).money.minimum_for(member.currency)
 
     if invoice.status == "settled" and debtor is not None and policies.rates is not None:
         policy = policies.for_debtor(debtor, invoice.number)
-        report_penalties_outstanding(session, invoice, debtor, now, policy, policies.rates)
-    follow_invoice(session, invoice, now, cause, minimum_for)
+        report_penalties_outstanding(store, invoice, debtor, now, policy, policies.rates)
+    follow_invoice(store, invoice, now, cause, minimum_for)
 
 
 def report_penalties_outstanding(
-    session: Session, invoice: InvoiceRow, debtor: DebtorRow, now: datetime, policy: Policy, rates: RateTable
+    store: Store,
+    invoice: InvoiceRecord,
+    debtor: DebtorRecord,
+    now: datetime,
+    policy: Policy,
+    rates: RateTable,
 ) -> OwedBeside | None:
     """Log, record and note on its live cases what is owed once the invoice's principal is paid."""
-    owed = owed_beside_principal(
-        invoice, debtor, policy, rates, movements_of(session, [invoice.id])[invoice.id]
-    )
+    owed = owed_beside_principal(invoice, debtor, policy, rates, store.movements([invoice.id])[invoice.id])
     if owed is None:
         return None
-    live = live_cases_of(session, invoice)
+    live = live_cases_of(store, invoice)
     currency = invoice.currency
     note = (
         f"invoice {invoice.number}: principal paid; owed as a separate claim (reported, not "
@@ -108,7 +110,7 @@ def report_penalties_outstanding(
         "chased": False,
     }
     evidence.append(
-        session,
+        store,
         PENALTIES_OUTSTANDING,
         now,
         payload,
@@ -126,25 +128,15 @@ def report_penalties_outstanding(
     return owed
 
 
-def live_cases_of(session: Session, invoice: InvoiceRow) -> list[CaseRow]:
+def live_cases_of(store: Store, invoice: InvoiceRecord) -> list[CaseRecord]:
     """The open or handed-over cases holding ``invoice``, locked for update."""
-    return list(
-        session.execute(
-            select(CaseRow)
-            .join(CaseInvoice, CaseInvoice.case_id == CaseRow.id)
-            .where(CaseInvoice.invoice_id == invoice.id, CaseRow.status.in_(LIVE))
-            .order_by(CaseRow.id)
-            .with_for_update()
-        )
-        .scalars()
-        .all()
-    )
+    return store.cases_holding(invoice.id, LIVE)
 
 
 def _refresh(
-    session: Session, case: CaseRow, now: datetime, cause: str, number: str, minimum_for: MinimumFor | None
+    store: Store, case: CaseRecord, now: datetime, cause: str, number: str, minimum_for: MinimumFor | None
 ) -> None:
-    members = case_invoices(session, case.id)
+    members = store.case_invoices(case.id)
     owing = [i for i in members if i.status == "open" and i.balance > 0]
     case.principal = sum((i.balance for i in owing), ZERO)
     case.amount_claimed = case.principal + case.late_interest + case.indemnities
@@ -169,7 +161,7 @@ def _refresh(
         "currency": case.currency,
     }
     evidence.append(
-        session, kind, now, payload, debtor_id=case.debtor_id, invoice_numbers=[number], case_id=case.id
+        store, kind, now, payload, debtor_id=case.debtor_id, invoice_numbers=[number], case_id=case.id
     )
     log.info(
         kind,

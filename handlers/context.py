@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from handlers.dunning import Composer, DunningStore
 from handlers.partners import Partners
 from handlers.policy import Policy, PolicySet, RateTable
 from handlers.render import Renderer
+
+if TYPE_CHECKING:
+    from handlers.handover import PartnerLink
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,7 @@ class Context:
     # the reminder path's ports, given by the composition root (config.bootstrap)
     composer: Composer | None = None
     dunning: Callable[[object], DunningStore] | None = None  # the store on a unit of work
+    partner_link: PartnerLink | None = None  # how dossiers reach partners (hand-overs)
 
     @property
     def policy(self) -> Policy:

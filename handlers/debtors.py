@@ -10,39 +10,30 @@ from __future__ import annotations
 from datetime import datetime
 
 import structlog
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from adapters.orm import DebtorRow, InvoiceRow, MessageRow
 from handlers import events as ev
 from handlers import evidence
-from handlers.batching import cache, fast_batch
 from handlers.events import Parked
 from handlers.planning import cancel_pending, replan_invoice, schedule
 from handlers.policy import CLAIM_DECLARATION, MATCH_KEYS, PolicySet
+from handlers.records import DebtorRecord
+from handlers.store import Store
 
 log = structlog.get_logger("relance.accounting")
 
 
-def debtor_by_id(session: Session, debtor_id: str) -> DebtorRow:
-    found = session.get(DebtorRow, debtor_id)
+def debtor_by_id(store: Store, debtor_id: str) -> DebtorRecord:
+    found = store.debtor(debtor_id)
     if found is None:
         raise Parked(f"debtor:{debtor_id}")
     return found
 
 
-def upsert_debtor(session: Session, data: ev.Debtor, now: datetime, policies: PolicySet) -> DebtorRow:
-    batch = fast_batch(session)
-    if batch is not None and data.id in batch.debtors:  # looked up and locked for the batch
-        row = batch.debtors[data.id]
-    else:
-        row = session.get(DebtorRow, data.id, with_for_update=True)
+def upsert_debtor(store: Store, data: ev.Debtor, now: datetime, policies: PolicySet) -> DebtorRecord:
+    row = store.debtor(data.id, lock=True)
     before = None
     if row is None:
-        row = DebtorRow(id=data.id, email_bounced=False)
-        session.add(row)
-        if batch is not None:
-            cache(session, batch.debtors, data.id, row)
+        row = store.add_debtor(data.id)
     else:
         before = _policy_inputs(row)
         if row.email != data.email:
@@ -52,78 +43,54 @@ def upsert_debtor(session: Session, data: ev.Debtor, now: datetime, policies: Po
     row.address = data.address.model_dump(exclude_none=True)
     row.siren, row.opt_out, row.segment, row.updated_at = data.siren, data.opt_out, data.segment, now
     if before is not None and before != _policy_inputs(row):
-        _replan_open_invoices(session, row, now, policies)
+        _replan_open_invoices(store, row, now, policies)
     return row
 
 
-def _policy_inputs(debtor: DebtorRow) -> tuple[str | None, ...]:
+def _policy_inputs(debtor: DebtorRecord) -> tuple[str | None, ...]:
     """What of a debtor chooses its policy (the attributes a segment may match on)."""
     return tuple(getattr(debtor, key, None) for key in MATCH_KEYS)
 
 
-def _replan_open_invoices(session: Session, debtor: DebtorRow, now: datetime, policies: PolicySet) -> None:
+def _replan_open_invoices(store: Store, debtor: DebtorRecord, now: datetime, policies: PolicySet) -> None:
     """The debtor moved to another segment (or may have): its open invoices follow the
     policy that applies to them now, in this transaction (docs/policy.md)."""
-    invoices = (
-        session.execute(
-            select(InvoiceRow)
-            .where(InvoiceRow.debtor_id == debtor.id, InvoiceRow.status == "open")
-            .order_by(InvoiceRow.id)
-            .with_for_update()
-        )
-        .scalars()
-        .all()
-    )
-    for invoice in invoices:
-        replan_invoice(session, invoice, debtor, policies.for_debtor(debtor, invoice.number), now)
+    for invoice in store.open_invoices(debtor.id, lock=True):
+        replan_invoice(store, invoice, debtor, policies.for_debtor(debtor, invoice.number), now)
 
 
-def on_debtor_updated(
-    session: Session, event: ev.DebtorUpdated, now: datetime, policies: PolicySet
-) -> list[str]:
-    upsert_debtor(session, event.debtor, now, policies)
+def on_debtor_updated(store: Store, event: ev.DebtorUpdated, now: datetime, policies: PolicySet) -> list[str]:
+    upsert_debtor(store, event.debtor, now, policies)
     return [f"debtor:{event.debtor.id}"]
 
 
 def on_insolvency_opened(
-    session: Session, event: ev.InsolvencyOpened, now: datetime, policies: PolicySet
+    store: Store, event: ev.InsolvencyOpened, now: datetime, policies: PolicySet
 ) -> list[str]:
-    debtor = debtor_by_id(session, event.debtor_id)
+    debtor = debtor_by_id(store, event.debtor_id)
     debtor.insolvency_procedure = event.procedure
     debtor.insolvency_judgment_date = event.judgment_date
-    frozen = (
-        session.execute(
-            select(InvoiceRow).where(
-                InvoiceRow.debtor_id == debtor.id,
-                InvoiceRow.status == "open",
-                InvoiceRow.issue_date < event.judgment_date,
-            )
-        )
-        .scalars()
-        .all()
-    )
+    frozen = [i for i in store.open_invoices(debtor.id) if i.issue_date < event.judgment_date]
     for invoice in frozen:
-        cancel_pending(session, invoice.id, f"insolvency ({event.procedure})")
+        cancel_pending(store, invoice.id, f"insolvency ({event.procedure})")
     if frozen:  # the claim-declaration case is opened by the deadline handler, at once
-        schedule(session, frozen[0], CLAIM_DECLARATION, "deadline.expired", now)
+        schedule(store, frozen[0], CLAIM_DECLARATION, "deadline.expired", now)
     return []
 
 
 def on_delivery_status(
-    session: Session, event: ev.DeliveryStatus, now: datetime, policies: PolicySet
+    store: Store, event: ev.DeliveryStatus, now: datetime, policies: PolicySet
 ) -> list[str]:
     """Record the status as evidence; a bounced e-mail sends the next steps by post."""
-    message = session.execute(
-        select(MessageRow).where(MessageRow.message_id == event.message_id)
-    ).scalar_one_or_none()
+    message = store.sent_message(event.message_id)
     if message is None:
         log.warning("delivery.unknown_message", message_id=event.message_id, status=event.status)
     elif event.status == "bounced" and message.channel == "email":
-        debtor = session.get(DebtorRow, message.debtor_id, with_for_update=True)
+        debtor = store.debtor(message.debtor_id, lock=True)
         if debtor is not None:
             debtor.email_bounced = True
     evidence.append(
-        session,
+        store,
         "delivery.status",
         now,
         {

@@ -9,20 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import structlog
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from adapters.orm import (
-    CaseInvoice,
-    CaseRow,
-    DebtorRow,
-    InboxEvent,
-    InvoiceRow,
-    PlannedStep,
-    case_invoices,
-    lock_debtor,
-    movements_of,
-)
 from handlers import evidence, handover, holds, plans
 from handlers.amounts import amounts_on, penalties_run
 from handlers.calendar import add_months, local_date
@@ -30,42 +17,34 @@ from handlers.context import Context
 from handlers.money import ZERO, Movement
 from handlers.planning import PENDING, PRESCRIPTION_WARNING, prescription_dates, resume_invoice
 from handlers.policy import CLAIM_DECLARATION, ESCALATION, Policy
+from handlers.records import CaseRecord, DebtorRecord, InvoiceRecord, StepRecord
+from handlers.store import NewCase, Store
 
 log = structlog.get_logger("relance.escalation")
 
 PROMISE_EXPIRED = "promise_expired"
 
 
-def handle_deadline(session: Session, step_id: int, now: datetime, ctx: Context) -> list[object]:
+def handle_deadline(store: Store, step_id: int, now: datetime, ctx: Context) -> list[object]:
     """Act on every deadline of the step's debtor that has passed by ``now``."""
-    first = session.get(PlannedStep, step_id)
+    first = store.step(step_id)
     if first is None or first.status not in PENDING:
         return []
-    debtor = lock_debtor(session, first.debtor_id)
+    debtor = store.debtor(first.debtor_id, lock=True)
     if debtor is None:
         return []
-    rows = session.execute(
-        select(PlannedStep, InvoiceRow)
-        .join(InvoiceRow, InvoiceRow.id == PlannedStep.invoice_id)
-        .where(
-            PlannedStep.debtor_id == debtor.id,
-            PlannedStep.status.in_(PENDING),
-            PlannedStep.event == "deadline.expired",
-            PlannedStep.due_at <= now,
-        )
-        .order_by(InvoiceRow.due_date, InvoiceRow.number)
-    ).all()
-    to_escalate: list[InvoiceRow] = []
+    rows = store.due_deadlines(debtor.id, now)
+    to_escalate: list[InvoiceRecord] = []
     for step_row, invoice in rows:
         step_row.status, step_row.done_at = "done", now
         if step_row.step == PROMISE_EXPIRED:
-            _promise_expired(session, invoice, debtor, step_row, now, ctx.policy_for(debtor, invoice.number))
+            _promise_expired(store, invoice, debtor, step_row, now, ctx.policy_for(debtor, invoice.number))
         elif step_row.step == CLAIM_DECLARATION:
-            open_claim_declaration(session, debtor, now, ctx)
+            open_claim_declaration(store, debtor, now, ctx)
         elif step_row.step == PRESCRIPTION_WARNING:
-            _prescription_warning(session, invoice, debtor, now)
+            _prescription_warning(store, invoice, debtor, now)
         elif plans.is_deadline(step_row.step):
-            _installment_expired(session, debtor, step_row, now, ctx.policy_for(debtor, invoice.number))
+            _installment_expired(store, debtor, step_row, now, ctx.policy_for(debtor, invoice.number))
         elif step_row.step == ESCALATION:
             money = ctx.policy_for(debtor, invoice.number).money
             reason = holds.escalation_hold(invoice, money.minimum_for(invoice.currency))
@@ -74,39 +53,39 @@ def handle_deadline(session: Session, step_id: int, now: datetime, ctx: Context)
             else:
                 step_row.reason = reason[:300]
     if to_escalate:
-        _deadline_record(session, debtor, to_escalate, ESCALATION, now)
+        _deadline_record(store, debtor, to_escalate, ESCALATION, now)
         for same_currency in by_currency(to_escalate).values():
-            open_case(session, debtor, same_currency, now, ctx)
+            open_case(store, debtor, same_currency, now, ctx)
     return []  # hand-over tasks go through the unit of work (handover.request_handover)
 
 
 def _movements(
-    session: Session, invoices: Sequence[InvoiceRow], debtor: DebtorRow, day: date, ctx: Context
+    store: Store, invoices: Sequence[InvoiceRecord], debtor: DebtorRecord, day: date, ctx: Context
 ) -> dict[int, list[Movement]]:
     """The movements of the invoices on which penalties run on ``day``, in one query."""
     running = [i.id for i in invoices if penalties_run(i, debtor, day, ctx.policy_for(debtor, i.number))]
-    return movements_of(session, running)
+    return store.movements(running)
 
 
-def by_currency(invoices: list[InvoiceRow]) -> dict[str, list[InvoiceRow]]:
+def by_currency(invoices: list[InvoiceRecord]) -> dict[str, list[InvoiceRecord]]:
     """The invoices grouped by currency, in their order: a case never adds two currencies."""
-    groups: dict[str, list[InvoiceRow]] = {}
+    groups: dict[str, list[InvoiceRecord]] = {}
     for invoice in invoices:
         groups.setdefault(invoice.currency, []).append(invoice)
     return groups
 
 
 def _deadline_record(
-    session: Session,
-    debtor: DebtorRow,
-    invoices: list[InvoiceRow],
+    store: Store,
+    debtor: DebtorRecord,
+    invoices: list[InvoiceRecord],
     step: str,
     now: datetime,
     extra: dict | None = None,
 ) -> None:
     numbers = [i.number for i in invoices]
     evidence.append(
-        session,
+        store,
         "deadline.expired",
         now,
         {
@@ -124,10 +103,10 @@ def _deadline_record(
 
 
 def _promise_expired(
-    session: Session,
-    invoice: InvoiceRow,
-    debtor: DebtorRow,
-    step_row: PlannedStep,
+    store: Store,
+    invoice: InvoiceRecord,
+    debtor: DebtorRecord,
+    step_row: StepRecord,
     now: datetime,
     policy: Policy,
 ) -> None:
@@ -135,32 +114,32 @@ def _promise_expired(
     if invoice.status != "open" or invoice.balance <= 0:
         step_row.reason = "promise kept"
         return
-    _deadline_record(session, debtor, [invoice], PROMISE_EXPIRED, now)
+    _deadline_record(store, debtor, [invoice], PROMISE_EXPIRED, now)
     minimum = policy.money.minimum_for(invoice.currency)
     if holds.chase_hold(invoice, debtor, local_date(now, debtor.timezone), minimum) is None:
-        resume_invoice(session, invoice, debtor, policy, now)
+        resume_invoice(store, invoice, debtor, policy, now)
 
 
 def _installment_expired(
-    session: Session, debtor: DebtorRow, step_row: PlannedStep, now: datetime, policy: Policy
+    store: Store, debtor: DebtorRecord, step_row: StepRecord, now: datetime, policy: Policy
 ) -> None:
     """End of an installment's last day: unpaid, the plan is broken and dunning resumes."""
-    found = plans.installment_of(session, step_row, lock=True)
+    found = plans.installment_of(store, step_row, lock=True)
     if found is None:
         step_row.reason = "payment plan unknown"
         return
     plan, installment = found
-    reason = plans.blocker(session, plan, installment, debtor)
+    reason = plans.blocker(store, plan, installment, debtor)
     if reason == plans.NOTHING_LEFT:
-        plans.complete(session, plan, plans.invoices_of(session, plan), now, policy, "invoices settled")
+        plans.complete(store, plan, plans.invoices_of(store, plan), now, policy, "invoices settled")
     if reason is not None:
         step_row.reason = reason[:300]
         return
     unpaid = installment.amount - installment.paid
-    owed = plans.break_plan(session, plan, installment, debtor, now, policy)
+    owed = plans.break_plan(store, plan, installment, debtor, now, policy)
     step_row.reason = "payment plan broken"
     _deadline_record(
-        session,
+        store,
         debtor,
         owed,
         step_row.step,
@@ -180,7 +159,11 @@ SMALL_CLAIMS_CURRENCY = "EUR"  # CPCE L125-1 states its limit in euros
 
 
 def recommend(
-    debtor: DebtorRow, invoices: Sequence[InvoiceRow], claimed: Decimal, policy: Policy, currency: str = "EUR"
+    debtor: DebtorRecord,
+    invoices: Sequence[InvoiceRecord],
+    claimed: Decimal,
+    policy: Policy,
+    currency: str = "EUR",
 ) -> tuple[str, list[str], list[str]]:
     """The recommended procedure of spec/ladder.md, its reasons and the alternatives.
 
@@ -213,50 +196,23 @@ def recommend(
 
 
 def open_case(
-    session: Session, debtor: DebtorRow, invoices: list[InvoiceRow], now: datetime, ctx: Context
-) -> CaseRow:
+    store: Store, debtor: DebtorRecord, invoices: list[InvoiceRecord], now: datetime, ctx: Context
+) -> CaseRecord:
     """One open case per debtor and currency; new unpaid invoices join the open case of
     their currency. ``invoices`` share one currency (see ``by_currency``)."""
     currencies = {i.currency for i in invoices}
     if len(currencies) != 1:
         raise ValueError(f"a case holds invoices of one currency, not {sorted(currencies)}")
     today = local_date(now, debtor.timezone)
-    case = session.execute(
-        select(CaseRow).where(
-            CaseRow.debtor_id == debtor.id,
-            CaseRow.kind == "escalation",
-            CaseRow.status == "open",
-            CaseRow.currency == invoices[0].currency,
-        )
-    ).scalar_one_or_none()
-    if case is None:
-        case = CaseRow(
-            debtor_id=debtor.id,
-            kind="escalation",
-            status="open",
-            recommended_procedure="",
-            reasons=[],
-            alternatives=[],
-            currency=invoices[0].currency,
-            principal=ZERO,
-            late_interest=ZERO,
-            indemnities=ZERO,
-            amount_claimed=ZERO,
-            notes=[],
-            opened_at=now,
-            updated_at=now,
-        )
-        session.add(case)
-        session.flush()
-    known = set(
-        session.execute(select(CaseInvoice.invoice_id).where(CaseInvoice.case_id == case.id)).scalars()
+    currency = invoices[0].currency
+    case = next(
+        (c for c in store.open_cases(debtor.id) if c.kind == "escalation" and c.currency == currency), None
     )
-    for invoice in invoices:
-        if invoice.id not in known:
-            session.add(CaseInvoice(case_id=case.id, invoice_id=invoice.id))
-    session.flush()
-    members = case_invoices(session, case.id)
-    moved = _movements(session, members, debtor, today, ctx)
+    if case is None:
+        case = store.add_case(_new_escalation(debtor, currency), now)
+    store.add_case_invoices(case.id, [i.id for i in invoices])
+    members = store.case_invoices(case.id)
+    moved = _movements(store, members, debtor, today, ctx)
     amounts = [
         amounts_on(
             i,
@@ -280,7 +236,7 @@ def open_case(
     case.updated_at = now
     numbers = [i.number for i in members]
     evidence.append(
-        session,
+        store,
         "case.escalated",
         now,
         {
@@ -305,21 +261,32 @@ def open_case(
         recommended_procedure=procedure,
         amount_claimed=str(case.amount_claimed),
     )
-    handover.request_handover(session, case, now, ctx)
+    handover.request_handover(store, case, now, ctx)
     return case
+
+
+def _new_escalation(debtor: DebtorRecord, currency: str) -> NewCase:
+    """An escalation case before its invoices join it: its amounts are computed then."""
+    return NewCase(
+        debtor_id=debtor.id,
+        kind="escalation",
+        recommended_procedure="",
+        reasons=[],
+        currency=currency,
+        principal=ZERO,
+        late_interest=ZERO,
+        indemnities=ZERO,
+        deadline=None,
+        notes=[],
+    )
 
 
 CLAIM_MONTHS = 2  # declaration to the mandataire within 2 months of BODACC (L622-24, R622-24)
 
 
-def _bodacc_date(session: Session, debtor_id: str) -> date | None:
+def _bodacc_date(store: Store, debtor_id: str) -> date | None:
     """The BODACC publication date of the debtor's latest insolvency event, if it gave one."""
-    raws = session.execute(
-        select(InboxEvent.raw)
-        .where(InboxEvent.type == "debtor.insolvency_opened", InboxEvent.status == "applied")
-        .order_by(InboxEvent.occurred_at.desc())
-    ).scalars()
-    for raw in raws:
+    for raw in store.applied_raws("debtor.insolvency_opened"):
         data = json.loads(raw)
         if data.get("debtor_id") == debtor_id:
             published = data.get("bodacc_published_on")
@@ -327,50 +294,42 @@ def _bodacc_date(session: Session, debtor_id: str) -> date | None:
     return None
 
 
-def open_claim_declaration(session: Session, debtor: DebtorRow, now: datetime, ctx: Context) -> list[CaseRow]:
+def open_claim_declaration(
+    store: Store, debtor: DebtorRecord, now: datetime, ctx: Context
+) -> list[CaseRecord]:
     """Open the cases to declare the pre-judgment claim, one per currency, with their
     deadline when known. A balance below the policy's minimum is not declared."""
     judgment = debtor.insolvency_judgment_date
-    invoices = (
-        session.execute(
-            select(InvoiceRow)
-            .where(
-                InvoiceRow.debtor_id == debtor.id,
-                InvoiceRow.status == "open",
-                InvoiceRow.issue_date < judgment,
-            )
-            .order_by(InvoiceRow.due_date, InvoiceRow.number)
-        )
-        .scalars()
-        .all()
-    )
+    if judgment is None:
+        return []
+    before = [i for i in store.open_invoices(debtor.id) if i.issue_date < judgment]
     invoices = [
         i
-        for i in invoices
+        for i in sorted(before, key=lambda i: (i.due_date, i.number))
         if i.balance > 0
         and not holds.below_minimum(i, ctx.policy_for(debtor, i.number).money.minimum_for(i.currency))
     ]
     if not invoices:
         return []
-    published = _bodacc_date(session, debtor.id)
+    published = _bodacc_date(store, debtor.id)
     deadline = add_months(published, CLAIM_MONTHS) if published else None
     return [
-        _open_declaration(session, debtor, same_currency, deadline, now, ctx)
+        _open_declaration(store, debtor, same_currency, deadline, now, ctx)
         for same_currency in by_currency(invoices).values()
     ]
 
 
 def _open_declaration(
-    session: Session,
-    debtor: DebtorRow,
-    invoices: list[InvoiceRow],
+    store: Store,
+    debtor: DebtorRecord,
+    invoices: list[InvoiceRecord],
     deadline: date | None,
     now: datetime,
     ctx: Context,
-) -> CaseRow:
+) -> CaseRecord:
     judgment = debtor.insolvency_judgment_date
     assert judgment is not None  # only called for a debtor under an opening judgment
-    moved = _movements(session, invoices, debtor, judgment, ctx)
+    moved = _movements(store, invoices, debtor, judgment, ctx)
     amounts = [
         amounts_on(
             i,
@@ -391,34 +350,26 @@ def _open_declaration(
             "after it (L622-24, R622-24); record it when published"
         ]
     )
-    case = CaseRow(
+    new = NewCase(
         debtor_id=debtor.id,
         kind="claim_declaration",
-        status="open",
         recommended_procedure="declaration_de_creance",
         reasons=[
             f"{debtor.insolvency_procedure} opened by judgment of {judgment.isoformat()}",
             "individual collection stops (L622-21); the claim must be declared to the mandataire judiciaire",
         ],
-        alternatives=[],
         currency=invoices[0].currency,
         principal=sum((a.balance for a in amounts), ZERO),
         late_interest=sum((a.late_interest for a in amounts), ZERO),
         indemnities=sum((a.indemnity for a in amounts), ZERO),
-        amount_claimed=ZERO,
         deadline=deadline,
         notes=notes,
-        opened_at=now,
-        updated_at=now,
     )
-    case.amount_claimed = case.principal + case.late_interest + case.indemnities
-    session.add(case)
-    session.flush()
-    for invoice in invoices:
-        session.add(CaseInvoice(case_id=case.id, invoice_id=invoice.id))
+    case = store.add_case(new, now)
+    store.add_case_invoices(case.id, [i.id for i in invoices])
     numbers = [i.number for i in invoices]
     evidence.append(
-        session,
+        store,
         "case.opened",
         now,
         {
@@ -443,11 +394,11 @@ def _open_declaration(
         kind="claim_declaration",
         deadline=deadline.isoformat() if deadline else None,
     )
-    handover.request_handover(session, case, now, ctx)
+    handover.request_handover(store, case, now, ctx)
     return case
 
 
-def _prescription_warning(session: Session, invoice: InvoiceRow, debtor: DebtorRow, now: datetime) -> None:
+def _prescription_warning(store: Store, invoice: InvoiceRecord, debtor: DebtorRecord, now: datetime) -> None:
     """Six months before the claim is time-barred: a warning, and a note on the open case."""
     if invoice.status != "open" or invoice.balance <= 0:
         return
@@ -456,20 +407,13 @@ def _prescription_warning(session: Session, invoice: InvoiceRow, debtor: DebtorR
         f"prescription: invoice {invoice.number} is time-barred on {barred.isoformat()} "
         "unless interrupted (acknowledgment, court action)"
     )
-    case = (
-        session.execute(
-            select(CaseRow)
-            .where(CaseRow.debtor_id == debtor.id, CaseRow.status == "open")
-            .order_by(CaseRow.currency != invoice.currency, CaseRow.id)  # the invoice's currency first
-        )
-        .scalars()
-        .first()
-    )
+    opened = store.open_cases(debtor.id)  # by id; the invoice's currency first
+    case = min(opened, key=lambda c: (c.currency != invoice.currency, c.id), default=None)
     if case is not None:
         case.notes = [*case.notes, note]
         case.updated_at = now
     evidence.append(
-        session,
+        store,
         "prescription.warning",
         now,
         {
@@ -493,7 +437,7 @@ def _prescription_warning(session: Session, invoice: InvoiceRow, debtor: DebtorR
     )
 
 
-def _case_amounts(case: CaseRow) -> dict[str, str]:
+def _case_amounts(case: CaseRecord) -> dict[str, str]:
     """A case's amounts as its evidence records state them (decimal strings)."""
     return {
         "amount_due": str(case.principal),

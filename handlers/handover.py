@@ -23,27 +23,53 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.handover import dossier_archive, dossier_email, post_webhook, webhook_headers
-from adapters.orm import CaseInvoice, CaseRow, DebtorRow, HandoverRow, InvoiceRow, case_invoices
-from adapters.store import handovers_outbox, transaction
 from handlers import evidence
 from handlers.context import Context
 from handlers.messages import HandoverCase, stable_id
 from handlers.outbox import Item, Outbox, Refusal, gives_up, is_permanent, refusal
 from handlers.partners import Partner
-from handlers.ports import Outgoing, PermanentFailure, TransientFailure, Transport, after_commit
+from handlers.ports import Outgoing, PermanentFailure, TransientFailure, Transport, UnitOfWork, UnitsOfWork
+from handlers.records import CaseRecord, HandoverRecord
+from handlers.store import NewHandover, Store
 
 log = structlog.get_logger("relance.handover")
 
 
-def _handovers(session: Session) -> Outbox:
-    return handovers_outbox(session)
+class PartnerLink(Protocol):
+    """How a case's dossier is built and reaches a partner (``adapters.handover.PartnerLinks``)."""
+
+    def dossier(self, uow: UnitOfWork, case_id: int, ctx: Context, now: datetime) -> bytes:
+        """The case's dossier as a ZIP, read in ``uow``."""
+
+    def post(self, partner: Partner, body: bytes, timestamp: int, idempotency_key: str) -> int:
+        """POST ``body`` to the partner's webhook, signed; the HTTP status of a success.
+
+        Raises ``TransientFailure`` or ``PermanentFailure`` (with ``status`` when answered).
+        """
+
+    def email(
+        self,
+        *,
+        sender: str,
+        recipient: str,
+        subject: str,
+        body_text: str,
+        message_id: str,
+        at: datetime,
+        idempotency_key: str,
+        case_id: int,
+        filename: str,
+        archive: bytes,
+    ) -> bytes:
+        """The exact bytes of the e-mail carrying the dossier."""
+
+
+def _handovers(store: Store) -> Outbox:
+    return store.handovers()
 
 
 DEFAULT_MAX_ATTEMPTS = 10
@@ -52,7 +78,7 @@ DEFAULT_MAX_ATTEMPTS = 10
 # --- requesting a hand-over (inside the transaction that opens or escalates the case) ----
 
 
-def request_handover(session: Session, case: CaseRow, now: datetime, ctx: Context) -> HandoverCase | None:
+def request_handover(store: Store, case: CaseRecord, now: datetime, ctx: Context) -> HandoverCase | None:
     """Insert a pending hand-over when a partner is configured for the case's procedure.
 
     The task is returned and also handed to the unit of work, which gives it to the caller
@@ -65,35 +91,31 @@ def request_handover(session: Session, case: CaseRow, now: datetime, ctx: Contex
         return None
     # no lock: the unique (case, partner) key prevents a second row, and this transaction
     # already holds the case, while the delivery path locks a hand-over, then its case
-    rows = session.execute(select(HandoverRow).where(HandoverRow.case_id == case.id)).scalars().all()
+    rows = store.handovers_of(case.id)
     if any(row.partner == partner.name for row in rows):
         return None
     for row in rows:
         if row.status == "pending":
             _cancel(
-                session,
+                store,
                 row,
                 case,
                 now,
                 f"recommended procedure is now {case.recommended_procedure}: "
                 f"handed to {partner.name} instead",
             )
-    row = HandoverRow(
+    new = NewHandover(
         case_id=case.id,
         partner=partner.name,
         partner_kind=partner.kind,
         channel=partner.channel,
         idempotency_key=stable_id("handover", case.id, partner.name, now.isoformat()),
-        status="pending",
-        attempts=0,
         lease_until=now + ctx.lease,
-        created_at=now,
     )
-    session.add(row)
-    session.flush()
-    numbers = _invoice_numbers(session, case.id)
+    row = store.add_handover(new, now)
+    numbers = _invoice_numbers(store, case.id)
     evidence.append(
-        session,
+        store,
         "handover.requested",
         now,
         {
@@ -122,14 +144,14 @@ def request_handover(session: Session, case: CaseRow, now: datetime, ctx: Contex
         recommended_procedure=case.recommended_procedure,
     )
     task = HandoverCase(row.id, 0)
-    after_commit(session, task)
+    store.after_commit(task)
     return task
 
 
-def _cancel(session: Session, row: HandoverRow, case: CaseRow, now: datetime, reason: str) -> None:
+def _cancel(store: Store, row: HandoverRecord, case: CaseRecord, now: datetime, reason: str) -> None:
     row.status, row.lease_until, row.last_error = "cancelled", None, reason[:500]
     evidence.append(
-        session,
+        store,
         "handover.cancelled",
         now,
         {
@@ -160,7 +182,7 @@ class Claimed:
 
 
 def deliver_handover(
-    sessions: sessionmaker[Session],
+    units: UnitsOfWork,
     handover_pk: int,
     attempt: int,
     clock: Callable[[], datetime],
@@ -168,16 +190,16 @@ def deliver_handover(
     ctx: Context,
 ) -> str:
     """Hand one case over; return 'delivered', 'skipped', 'cancelled', 'retry' or 'failed'."""
-    with transaction(sessions) as session:
-        claimed = _claim(session, handover_pk, attempt, clock(), ctx)
+    with units() as uow:
+        claimed = _claim(uow.store, handover_pk, attempt, clock(), ctx)
     if isinstance(claimed, str):
         return claimed
     try:
-        with transaction(sessions) as session:
-            archive, document = _dossier(session, claimed, ctx, clock())
+        with units() as uow:
+            archive, document = _dossier(uow, claimed, ctx, clock())
     except Exception as exc:  # a dossier that cannot be built is retried, and logged
         return _record_failure(
-            sessions,
+            units,
             handover_pk,
             clock(),
             ctx,
@@ -190,36 +212,36 @@ def deliver_handover(
         code = _send(claimed, archive, digest, document, clock(), transports, ctx)
     except (TransientFailure, PermanentFailure) as exc:
         permanent = is_permanent(exc)
-        return _record_failure(sessions, handover_pk, clock(), ctx, str(exc), _code(exc), permanent=permanent)
-    with transaction(sessions) as session:
-        _mark_delivered(session, handover_pk, clock(), code, digest, len(archive))
+        return _record_failure(units, handover_pk, clock(), ctx, str(exc), _code(exc), permanent=permanent)
+    with units() as uow:
+        _mark_delivered(uow.store, handover_pk, clock(), code, digest, len(archive))
     return "delivered"
 
 
-def _claim(session: Session, handover_pk: int, attempt: int, now: datetime, ctx: Context) -> Claimed | str:
+def _claim(store: Store, handover_pk: int, attempt: int, now: datetime, ctx: Context) -> Claimed | str:
     """Take attempt number ``attempt`` (compare-and-set on the count), or say why not.
 
     The row is locked first: a case that is no longer open cancels the hand-over, and a
     partner gone from the partners file fails it (that attempt counted), before any claim.
     """
-    outbox = _handovers(session)
+    outbox = _handovers(store)
     current = outbox.get(handover_pk)
     why = refusal(current.status, current.attempts, attempt) if current else Refusal.MISSING
     if why is not None:  # unknown, settled, or a duplicate or stale task
         return why.outcome
     assert current is not None
-    case = session.get(CaseRow, current.details["case_id"])
+    case = store.case(_Facts(current).case_id)
     assert case is not None  # foreign key
     if case.status != "open":  # paid, closed or handed over meanwhile: nothing to hand over
-        row = session.get(HandoverRow, handover_pk)
+        row = store.handover(handover_pk)
         assert row is not None  # locked above
-        _cancel(session, row, case, now, f"case {case.status}")
+        _cancel(store, row, case, now, f"case {case.status}")
         return "cancelled"
     name = current.details["partner"]
     partner = ctx.partners.get(str(name)) if ctx.partners else None
     if partner is None:
         reason = f"partner {name!r} is no longer in the partners file"
-        _fail(session, outbox, handover_pk, case, now, reason, count_attempt=True)
+        _fail(store, outbox, handover_pk, case, now, reason, count_attempt=True)
         return "failed"
     taken = outbox.claim(handover_pk, attempt, now, ctx.lease, channel=partner.channel)
     if isinstance(taken, Refusal):
@@ -228,17 +250,24 @@ def _claim(session: Session, handover_pk: int, attempt: int, now: datetime, ctx:
     return Claimed(taken.id, case.id, case.debtor_id, key, taken.attempts, partner)
 
 
-def _dossier(session: Session, claimed: Claimed, ctx: Context, now: datetime) -> tuple[bytes, dict]:
-    archive = dossier_archive(session, claimed.case_id, ctx, now)
-    return archive, _summary(session, claimed, ctx)
+def _link(ctx: Context) -> PartnerLink:
+    if ctx.partner_link is None:
+        raise RuntimeError("this context has no partner link (config.bootstrap.make_context gives one)")
+    link: PartnerLink = ctx.partner_link
+    return link
 
 
-def _summary(session: Session, claimed: Claimed, ctx: Context) -> dict:
+def _dossier(uow: UnitOfWork, claimed: Claimed, ctx: Context, now: datetime) -> tuple[bytes, dict]:
+    archive = _link(ctx).dossier(uow, claimed.case_id, ctx, now)
+    return archive, _summary(uow.store, claimed, ctx)
+
+
+def _summary(store: Store, claimed: Claimed, ctx: Context) -> dict:
     """The case as the partner receives it; amounts as decimal strings."""
-    case = session.get(CaseRow, claimed.case_id)
-    debtor = session.get(DebtorRow, claimed.debtor_id)
+    case = store.case(claimed.case_id)
+    debtor = store.debtor(claimed.debtor_id)
     assert case is not None and debtor is not None
-    invoices = case_invoices(session, case.id)
+    invoices = store.case_invoices(case.id)
     creditor = ctx.policy_for(debtor).creditor
     return {
         "case": {
@@ -329,11 +358,10 @@ def _send(
             ensure_ascii=False,
             sort_keys=True,
         ).encode("utf-8")
-        headers = webhook_headers(partner.secret.get_secret_value(), body, timestamp, claimed.idempotency_key)
-        return post_webhook(partner.url, body, headers, partner.timeout)
+        return _link(ctx).post(partner, body, timestamp, claimed.idempotency_key)
     message_id = f"<handover-{claimed.idempotency_key}@{ctx.message_domain}>"
     subject, text = _email_text(claimed, document, digest)
-    content = dossier_email(
+    content = _link(ctx).email(
         sender=ctx.sender,
         recipient=partner.email or "",
         subject=subject,
@@ -386,19 +414,19 @@ def _code(exc: Exception) -> int | None:
 
 
 def _mark_delivered(
-    session: Session, handover_pk: int, now: datetime, code: int | None, digest: str, size: int
+    store: Store, handover_pk: int, now: datetime, code: int | None, digest: str, size: int
 ) -> None:
-    done = _handovers(session).mark_done(handover_pk, now, response_code=code, dossier_sha256=digest)
+    done = _handovers(store).mark_done(handover_pk, now, response_code=code, dossier_sha256=digest)
     if done is None:  # unknown, or already delivered
         return
     row = _Facts(done)
-    case = session.get(CaseRow, row.case_id, with_for_update=True)
+    case = store.case(row.case_id, lock=True)
     assert case is not None
     if case.status == "open":
         case.status, case.updated_at = "handed_over", now
-    numbers = _invoice_numbers(session, case.id)
+    numbers = _invoice_numbers(store, case.id)
     evidence.append(
-        session,
+        store,
         "case.handed_over",
         now,
         {
@@ -435,7 +463,7 @@ def _mark_delivered(
 
 
 def _record_failure(
-    sessions: sessionmaker[Session],
+    units: UnitsOfWork,
     handover_pk: int,
     now: datetime,
     ctx: Context,
@@ -445,16 +473,17 @@ def _record_failure(
     permanent: bool,
 ) -> str:
     limit = ctx.partners.max_attempts if ctx.partners else DEFAULT_MAX_ATTEMPTS
-    with transaction(sessions) as session:
-        outbox = _handovers(session)
+    with units() as uow:
+        store = uow.store
+        outbox = _handovers(store)
         current = outbox.get(handover_pk)
         if current is None or current.status != "pending":
             return "skipped"
         if gives_up(current.attempts, limit, permanent=permanent):
-            case = session.get(CaseRow, current.details["case_id"])
+            case = store.case(_Facts(current).case_id)
             assert case is not None
             reason = error if permanent else f"{error} (after {current.attempts} attempts)"
-            _fail(session, outbox, handover_pk, case, now, reason, response_code=code)
+            _fail(store, outbox, handover_pk, case, now, reason, response_code=code)
             return "failed"
         retry = outbox.record_retry(handover_pk, now, error, response_code=code)
         assert retry is not None and retry.lease_until is not None  # locked and pending above
@@ -487,10 +516,10 @@ class _Facts:
 
 
 def _fail(
-    session: Session,
+    store: Store,
     outbox: Outbox,
     handover_pk: int,
-    case: CaseRow,
+    case: CaseRecord,
     now: datetime,
     error: str,
     *,
@@ -505,7 +534,7 @@ def _fail(
     assert failed is not None  # the callers hold the pending row
     row = _Facts(failed)
     evidence.append(
-        session,
+        store,
         "handover.failed",
         now,
         {
@@ -535,23 +564,14 @@ def _fail(
     )
 
 
-def _invoice_numbers(session: Session, case_id: int) -> list[str]:
-    return list(
-        session.execute(
-            select(InvoiceRow.number)
-            .join(CaseInvoice, CaseInvoice.invoice_id == InvoiceRow.id)
-            .where(CaseInvoice.case_id == case_id)
-            .order_by(InvoiceRow.number)
-        ).scalars()
-    )
+def _invoice_numbers(store: Store, case_id: int) -> list[str]:
+    return sorted(i.number for i in store.case_invoices(case_id))
 
 
 # --- the scheduler's part -------------------------------------------------------------------
 
 
-def claim_overdue_handovers(
-    session: Session, now: datetime, lease: timedelta, limit: int
-) -> list[HandoverCase]:
+def claim_overdue_handovers(store: Store, now: datetime, lease: timedelta, limit: int) -> list[HandoverCase]:
     """Pending hand-overs whose lease or back-off ran out (lost task, crash): emit again."""
-    overdue = _handovers(session).claim_expired(now, lease, limit)
+    overdue = _handovers(store).claim_expired(now, lease, limit)
     return [HandoverCase(due.id, due.attempt) for due in overdue]

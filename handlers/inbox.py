@@ -16,15 +16,14 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from adapters.orm import InboxEvent, RejectedEvent
 from handlers import events as ev
 from handlers import evidence
 from handlers.accounting import APPLY, Parked
-from handlers.batching import IngestBatch, fast_batch
+from handlers.batching import IngestBatch
 from handlers.policy import PolicySet
+from handlers.records import InboxRecord
+from handlers.store import Store
 
 log = structlog.get_logger("relance.accounting")
 
@@ -63,7 +62,7 @@ def releases(event: Any) -> list[str]:
 
 
 def receive(
-    session: Session,
+    store: Store,
     event: Any,
     raw: str,
     now: datetime,
@@ -82,9 +81,7 @@ def receive(
     digest = _digest(ev.decode_json(raw) if data is None else data)
     looked_up, stored = batch.known(event.event_id) if batch is not None else (False, None)
     if not looked_up:
-        stored = session.execute(
-            select(InboxEvent.content_sha256).where(InboxEvent.event_id == event.event_id)
-        ).scalar_one_or_none()
+        stored = store.inbox_digest(event.event_id)
     if stored is not None:
         if stored != digest:
             raise ev.EventRejected(
@@ -92,42 +89,37 @@ def receive(
             )
         return Outcome("duplicate", event.event_id)
     if batch is None or batch.savepoints:
-        row = _inbox_row(event, raw, digest, now)
-        session.add(row)
-        session.flush()
-        outcome = _apply_or_park(session, row, event, now, policies)
+        row = _inbox_row(store, event, raw, digest, now)
+        outcome = _apply_or_park(store, row, event, now, policies)
     else:
-        outcome = _apply_unguarded(session, event, raw, digest, now, policies, batch)
+        outcome = _apply_unguarded(store, event, raw, digest, now, policies, batch)
     if batch is not None:
         batch.remember(event.event_id, digest)
     return outcome
 
 
-def _inbox_row(event: Any, raw: str, digest: str, now: datetime) -> InboxEvent:
-    return InboxEvent(
+def _inbox_row(store: Store, event: Any, raw: str, digest: str, now: datetime) -> InboxRecord:
+    return store.add_inbox(
         event_id=event.event_id,
         type=event.type,
         occurred_at=event.occurred_at,
         raw=raw,
-        content_sha256=digest,
-        status="applied",
+        digest=digest,
         received_at=now,
     )
 
 
-def _apply_or_park(
-    session: Session, row: InboxEvent, event: Any, now: datetime, policies: PolicySet
-) -> Outcome:
+def _apply_or_park(store: Store, row: InboxRecord, event: Any, now: datetime, policies: PolicySet) -> Outcome:
     try:
-        with session.begin_nested():
-            released = APPLY[event.type](session, event, now, policies)
+        with store.savepoint():
+            released = APPLY[event.type](store, event, now, policies)
     except Parked as parked:
-        return _parked(session, row, event, now, parked.key)
-    return _applied(session, row, event, now, policies, released)
+        return _parked(store, row, event, now, parked.key)
+    return _applied(store, row, event, now, policies, released)
 
 
 def _apply_unguarded(
-    session: Session,
+    store: Store,
     event: Any,
     raw: str,
     digest: str,
@@ -138,31 +130,28 @@ def _apply_unguarded(
     """``_apply_or_park`` without a savepoint; the inbox row is added once the applier is
     done, so an event it rejects leaves nothing behind (see ``Batch``)."""
     checked = event.type not in NEVER_PARKED
-    if checked:
-        session.flush()
-    writes = batch.writes
+    mark = store.write_mark() if checked else None
     parked: Parked | None = None
     try:
-        released = APPLY[event.type](session, event, now, policies)
+        released = APPLY[event.type](store, event, now, policies)
     except (Parked, ev.EventRejected) as exc:
-        if not checked or batch.writes != writes or session.new or session.dirty or session.deleted:
+        if not checked or store.wrote_since(mark):
             raise NeedsSavepoints(f"{event.type} {event.event_id!r}: {exc}") from exc
         if isinstance(exc, ev.EventRejected):
             raise
         parked, released = exc, []
-    row = _inbox_row(event, raw, digest, now)
-    session.add(row)
+    row = _inbox_row(store, event, raw, digest, now)
     if parked is not None:
-        return _parked(session, row, event, now, parked.key)
-    return _applied(session, row, event, now, policies, released)
+        return _parked(store, row, event, now, parked.key)
+    return _applied(store, row, event, now, policies, released)
 
 
-def _parked(session: Session, row: InboxEvent, event: Any, now: datetime, key: str) -> Outcome:
+def _parked(store: Store, row: InboxRecord, event: Any, now: datetime, key: str) -> Outcome:
     row.status, row.waiting_for = "parked", key
-    if (batch := fast_batch(session)) is not None:
+    if (batch := store.batch) is not None:
         batch.parked(key)
     evidence.append(
-        session, "event.parked", now, {"event_id": event.event_id, "type": event.type, "waiting_for": key}
+        store, "event.parked", now, {"event_id": event.event_id, "type": event.type, "waiting_for": key}
     )
     if _info_enabled():
         log.info("event.parked", event_id=event.event_id, type=event.type, waiting_for=key)
@@ -170,11 +159,11 @@ def _parked(session: Session, row: InboxEvent, event: Any, now: datetime, key: s
 
 
 def _applied(
-    session: Session, row: InboxEvent, event: Any, now: datetime, policies: PolicySet, released: list[str]
+    store: Store, row: InboxRecord, event: Any, now: datetime, policies: PolicySet, released: list[str]
 ) -> Outcome:
     row.status, row.waiting_for, row.applied_at = "applied", None, now
     evidence.append(
-        session,
+        store,
         "event.accepted",
         now,
         {"event_id": event.event_id, "type": event.type, "raw_sha256": row.content_sha256},
@@ -184,7 +173,7 @@ def _applied(
     if _info_enabled():
         log.info("event.accepted", event_id=event.event_id, type=event.type)
     for key in released:
-        _release_parked(session, key, now, policies)
+        _release_parked(store, key, now, policies)
     return Outcome("accepted", event.event_id)
 
 
@@ -194,34 +183,25 @@ def _info_enabled() -> bool:
     return log.is_enabled_for(logging.INFO)
 
 
-def _release_parked(session: Session, key: str, now: datetime, policies: PolicySet) -> None:
-    batch = fast_batch(session)
+def _release_parked(store: Store, key: str, now: datetime, policies: PolicySet) -> None:
+    batch = store.batch
     if batch is not None:
         if not batch.may_have_parked(key):
             return
         batch.released(key)  # those parked again under this key are noted again
-    waiting = (
-        session.execute(
-            select(InboxEvent)
-            .where(InboxEvent.status == "parked", InboxEvent.waiting_for == key)
-            .order_by(InboxEvent.occurred_at, InboxEvent.id)
-        )
-        .scalars()
-        .all()
-    )
-    for row in waiting:
+    for row in store.parked(key):
         try:
-            with session.begin_nested():
-                _apply_or_park(session, row, ev.parse_event(row.raw), now, policies)
+            with store.savepoint():
+                _apply_or_park(store, row, ev.parse_event(row.raw), now, policies)
         except ev.EventRejected as rejected:
-            _reject_parked(session, row, rejected.reason, now)
+            _reject_parked(store, row, rejected.reason, now)
 
 
-def _reject_parked(session: Session, row: InboxEvent, reason: str, now: datetime) -> None:
+def _reject_parked(store: Store, row: InboxRecord, reason: str, now: datetime) -> None:
     """A parked event found invalid once applicable: keep it as rejected, for replay."""
     row.status, row.waiting_for = "rejected", None
-    session.add(
-        RejectedEvent(event_id=row.event_id, raw=row.raw, reason=reason, source="parked", received_at=now)
+    store.store_rejected(
+        event_id=row.event_id, raw=row.raw, reason=reason, source="parked", line_no=None, received_at=now
     )
     log.warning("event.rejected", event_id=row.event_id, reason=reason, source="parked")
 

@@ -4,43 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, cast
 
 import structlog
-from sqlalchemy import CursorResult, select, update
-from sqlalchemy.orm import Session
 
-from adapters.orm import DebtorRow, InvoiceRow, PlannedStep
 from handlers import evidence, holds
 from handlers.calendar import add_months, local_date, next_business_day, window_opening, zone
 from handlers.ladder import StepDate, plan_new_invoice, plan_resumed, policy_key, replan
 from handlers.policy import ESCALATION, FORMAL_NOTICE, Policy
+from handlers.records import DebtorRecord, InvoiceRecord
+from handlers.store import FINISHED, PENDING, StepFilter, Store
 
 log = structlog.get_logger("relance.planning")
 
-PENDING = ("planned", "emitted")
-FINISHED = ("done", "skipped", "failed")
+
 # the steps of a payment plan's installments (handlers.plans), carried by one plan invoice
 INSTALLMENT_PREFIX = "installment_"
 
 
-def schedule(session: Session, invoice: InvoiceRow, step: str, event: str, due_at: datetime) -> None:
+def schedule(store: Store, invoice: InvoiceRecord, step: str, event: str, due_at: datetime) -> None:
     """Plan (or re-plan) one step; a finished step is never planned again."""
-    row = session.execute(
-        select(PlannedStep).where(PlannedStep.invoice_id == invoice.id, PlannedStep.step == step)
-    ).scalar_one_or_none()
+    row = store.step_of(invoice.id, step)
     if row is None:
-        session.add(
-            PlannedStep(
-                invoice_id=invoice.id,
-                debtor_id=invoice.debtor_id,
-                step=step,
-                event=event,
-                due_at=due_at,
-                status="planned",
-                emit_count=0,
-            )
-        )
+        store.add_step(invoice.id, invoice.debtor_id, step, event, due_at)
     elif row.status not in FINISHED:
         row.event, row.due_at, row.status, row.lease_until, row.reason = (
             event,
@@ -51,46 +36,30 @@ def schedule(session: Session, invoice: InvoiceRow, step: str, event: str, due_a
         )
 
 
-def cancel_pending(session: Session, invoice_id: int, reason: str, *, steps: Iterable[str] = ()) -> int:
-    """Take every pending step of an invoice out of the schedule (or only ``steps``).
+def cancelled_by(steps: Iterable[str] = ()) -> StepFilter:
+    """The pending steps of an invoice a cancellation takes: all of them, or only ``steps``.
 
     The prescription warning stays: a paused claim still runs out of time. A payment plan's
     installment steps stay too unless named in ``steps``: they end with the plan.
     """
-    query = update(PlannedStep).where(
-        PlannedStep.invoice_id == invoice_id,
-        PlannedStep.status.in_(PENDING),
-        PlannedStep.step != PRESCRIPTION_WARNING,
-    )
-    names = list(steps)
-    if names:
-        query = query.where(PlannedStep.step.in_(names))
-    else:
-        query = query.where(~PlannedStep.step.startswith(INSTALLMENT_PREFIX, autoescape=True))
-    result = cast(CursorResult[Any], session.execute(query.values(status="cancelled", reason=reason[:300])))
-    return result.rowcount or 0
+    return StepFilter(names=tuple(steps), spare=(PRESCRIPTION_WARNING,), spare_prefix=INSTALLMENT_PREFIX)
 
 
-def finished_steps(session: Session, invoice_id: int) -> set[str]:
-    return set(
-        session.execute(
-            select(PlannedStep.step).where(
-                PlannedStep.invoice_id == invoice_id, PlannedStep.status.in_(FINISHED)
-            )
-        ).scalars()
-    )
+def cancel_pending(store: Store, invoice_id: int, reason: str, *, steps: Iterable[str] = ()) -> int:
+    """Take the pending steps of an invoice out of the schedule (``cancelled_by``); how many."""
+    return store.cancel_pending(invoice_id, reason, cancelled_by(steps))
 
 
 def _write(
-    session: Session, invoice: InvoiceRow, debtor: DebtorRow, policy: Policy, dates: list[StepDate]
+    store: Store, invoice: InvoiceRecord, debtor: DebtorRecord, policy: Policy, dates: list[StepDate]
 ) -> None:
     for item in dates:
         due_at = window_opening(item.day, debtor.timezone, policy.window)
-        schedule(session, invoice, item.step.name, item.step.event, due_at)
+        schedule(store, invoice, item.step.name, item.step.event, due_at)
 
 
 def plan_invoice(
-    session: Session, invoice: InvoiceRow, debtor: DebtorRow, policy: Policy, now: datetime
+    store: Store, invoice: InvoiceRecord, debtor: DebtorRecord, policy: Policy, now: datetime
 ) -> None:
     """Plan the ladder of an invoice that has just been created.
 
@@ -106,20 +75,8 @@ def plan_invoice(
         "deadline.expired",
         _prescription_warning_at(invoice, debtor, policy, today),
     )
-    session.add_all(
-        [
-            PlannedStep(
-                invoice_id=invoice.id,
-                debtor_id=invoice.debtor_id,
-                step=step,
-                event=event,
-                due_at=due_at,
-                status="planned",
-                emit_count=0,
-            )
-            for step, (event, due_at) in steps.items()
-        ]
-    )
+    for step, (event, due_at) in steps.items():
+        store.add_step(invoice.id, invoice.debtor_id, step, event, due_at)
 
 
 PRESCRIPTION_WARNING = "prescription_warning"
@@ -127,7 +84,7 @@ PRESCRIPTION_YEARS = {"business": 5, "consumer": 2}  # Code de commerce L110-4, 
 WARNING_MONTHS = 6
 
 
-def prescription_dates(invoice: InvoiceRow, kind: str) -> tuple[date, date]:
+def prescription_dates(invoice: InvoiceRecord, kind: str) -> tuple[date, date]:
     """(day the claim is time-barred, day to warn): from delivery, else the issue date."""
     start = invoice.delivered_on or invoice.issue_date
     barred = add_months(start, 12 * PRESCRIPTION_YEARS.get(kind, 5))
@@ -135,10 +92,10 @@ def prescription_dates(invoice: InvoiceRow, kind: str) -> tuple[date, date]:
 
 
 def plan_prescription_warning(
-    session: Session, invoice: InvoiceRow, debtor: DebtorRow, policy: Policy, today: date
+    store: Store, invoice: InvoiceRecord, debtor: DebtorRecord, policy: Policy, today: date
 ) -> None:
     schedule(
-        session,
+        store,
         invoice,
         PRESCRIPTION_WARNING,
         "deadline.expired",
@@ -146,16 +103,18 @@ def plan_prescription_warning(
     )
 
 
-def _prescription_warning_at(invoice: InvoiceRow, debtor: DebtorRow, policy: Policy, today: date) -> datetime:
+def _prescription_warning_at(
+    invoice: InvoiceRecord, debtor: DebtorRecord, policy: Policy, today: date
+) -> datetime:
     _, warn = prescription_dates(invoice, debtor.kind)
     day = next_business_day(max(warn, today), debtor.country)
     return window_opening(day, debtor.timezone, policy.window)
 
 
 def resume_invoice(
-    session: Session,
-    invoice: InvoiceRow,
-    debtor: DebtorRow,
+    store: Store,
+    invoice: InvoiceRecord,
+    debtor: DebtorRecord,
     policy: Policy,
     now: datetime,
     *,
@@ -167,16 +126,16 @@ def resume_invoice(
     resumes an overdue invoice at the policy's ``resume_step``, never with a pre-due).
     """
     invoice.policy_key = policy_key(policy)  # the policy in force when it resumes
-    done = finished_steps(session, invoice.id)
+    done = store.finished_steps(invoice.id)
     last_done = max((policy.severity(s) for s in done), default=-1)
     first = max(last_done + 1, policy.severity(not_before)) if not_before else last_done + 1
     remaining = [s for s in policy.steps[first:] if s.name not in done]
     today = local_date(now, debtor.timezone)
-    _write(session, invoice, debtor, policy, plan_resumed(invoice.due_date, remaining, today, debtor.country))
+    _write(store, invoice, debtor, policy, plan_resumed(invoice.due_date, remaining, today, debtor.country))
     if FORMAL_NOTICE in done and ESCALATION not in done:
         # the notice was sent before the pause: its deadline runs again from today
         deadline = today + timedelta(days=policy.escalation.deadline_days)
-        schedule(session, invoice, ESCALATION, "deadline.expired", end_of_day(deadline, debtor.timezone))
+        schedule(store, invoice, ESCALATION, "deadline.expired", end_of_day(deadline, debtor.timezone))
 
 
 def end_of_day(day: date, tz: str) -> datetime:
@@ -188,7 +147,7 @@ LADDER_EVENTS = ("invoice.due", "invoice.overdue")
 
 
 def replan_invoice(
-    session: Session, invoice: InvoiceRow, debtor: DebtorRow, policy: Policy, now: datetime
+    store: Store, invoice: InvoiceRecord, debtor: DebtorRecord, policy: Policy, now: datetime
 ) -> bool:
     """Put the remaining steps of an open invoice on ``policy`` when it is not the one that
     planned them (docs/policy.md, "A policy or segment change"); True when steps changed.
@@ -203,39 +162,30 @@ def replan_invoice(
     old_key, invoice.policy_key = invoice.policy_key, key
     if holds.paused(invoice) or holds.frozen_by_insolvency(invoice, debtor):
         return False  # none of its ladder is planned; a resume plans on the policy then in force
-    done, remaining = _ladder_rows(session, invoice, debtor.timezone)
+    done, remaining = _ladder_steps(store, invoice, debtor.timezone)
     today = local_date(now, debtor.timezone)
     planned = replan(invoice.due_date, done, remaining, policy, today, debtor.country)
     new = {item.step.name: item.day for item in planned}
     if new == remaining:
         return False
     removed = [name for name in remaining if name not in new]
-    cancel_pending(session, invoice.id, f"re-planned on policy {policy.name}", steps=removed)
-    _write(session, invoice, debtor, policy, [i for i in planned if remaining.get(i.step.name) != i.day])
-    _record_replan(session, invoice, old_key, policy, remaining, new, now)
+    cancel_pending(store, invoice.id, f"re-planned on policy {policy.name}", steps=removed)
+    _write(store, invoice, debtor, policy, [i for i in planned if remaining.get(i.step.name) != i.day])
+    _record_replan(store, invoice, old_key, policy, remaining, new, now)
     return True
 
 
-def _ladder_rows(session: Session, invoice: InvoiceRow, tz: str) -> tuple[dict[str, date], dict[str, date]]:
+def _ladder_steps(store: Store, invoice: InvoiceRecord, tz: str) -> tuple[dict[str, date], dict[str, date]]:
     """(ladder steps taken, ladder steps still planned), each with its local day."""
-    rows = session.execute(
-        select(PlannedStep.step, PlannedStep.status, PlannedStep.due_at)
-        .where(
-            PlannedStep.invoice_id == invoice.id,
-            PlannedStep.event.in_(LADDER_EVENTS),
-            PlannedStep.status.in_(PENDING + FINISHED),
-            ~PlannedStep.step.startswith(INSTALLMENT_PREFIX, autoescape=True),
-        )
-        .order_by(PlannedStep.due_at, PlannedStep.id)
-    ).all()
-    done = {step: local_date(due_at, tz) for step, status, due_at in rows if status in FINISHED}
-    remaining = {step: local_date(due_at, tz) for step, status, due_at in rows if status in PENDING}
+    rows = [s for s in store.steps_of(invoice.id, LADDER_EVENTS) if not s.step.startswith(INSTALLMENT_PREFIX)]
+    done = {s.step: local_date(s.due_at, tz) for s in rows if s.status in FINISHED}
+    remaining = {s.step: local_date(s.due_at, tz) for s in rows if s.status in PENDING}
     return done, remaining
 
 
 def _record_replan(
-    session: Session,
-    invoice: InvoiceRow,
+    store: Store,
+    invoice: InvoiceRecord,
     old_key: str | None,
     policy: Policy,
     old: dict[str, date],
@@ -253,7 +203,7 @@ def _record_replan(
         "planned": {name: day.isoformat() for name, day in new.items()},
     }
     evidence.append(
-        session,
+        store,
         "invoice.replanned",
         now,
         facts,

@@ -21,22 +21,14 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import structlog
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
-from adapters.orm import (
-    DebtorRow,
-    InvoiceRow,
-    PaymentPlanRow,
-    PlanInstallment,
-    PlanInvoice,
-    PlannedStep,
-)
 from handlers import evidence, holds
 from handlers.calendar import local_date, next_business_day, window_opening
 from handlers.money import ZERO
 from handlers.planning import INSTALLMENT_PREFIX, cancel_pending, end_of_day, resume_invoice, schedule
 from handlers.policy import Policy, Step
+from handlers.records import DebtorRecord, InstallmentRecord, InvoiceRecord, PlanRecord, StepRecord
+from handlers.store import Store
 
 log = structlog.get_logger("relance.plans")
 
@@ -96,53 +88,34 @@ def installment_step(name: str, policy: Policy) -> InstallmentStep | None:
 # ---- agreeing ----------------------------------------------------------------------------
 
 
-def active_plan_of(session: Session, invoice_id: int, *, lock: bool = False) -> PaymentPlanRow | None:
-    query = (
-        select(PaymentPlanRow)
-        .join(PlanInvoice, PlanInvoice.plan_id == PaymentPlanRow.id)
-        .where(PlanInvoice.invoice_id == invoice_id, PaymentPlanRow.status == ACTIVE)
-    )
-    if lock:
-        query = query.with_for_update(of=PaymentPlanRow).execution_options(populate_existing=True)
-    return session.execute(query).scalars().first()
+def active_plan_of(store: Store, invoice_id: int, *, lock: bool = False) -> PlanRecord | None:
+    return store.active_plan(invoice_id, lock=lock)
 
 
 def agree(
-    session: Session, event: Any, invoices: list[InvoiceRow], debtor: DebtorRow, policy: Policy, now: datetime
-) -> PaymentPlanRow:
+    store: Store,
+    event: Any,
+    invoices: list[InvoiceRecord],
+    debtor: DebtorRecord,
+    policy: Policy,
+    now: datetime,
+) -> PlanRecord:
     """Store the plan and its installments and plan their steps on the anchor invoice."""
     anchor = next(i for i in invoices if i.status == "open")
-    earlier = session.execute(
-        select(func.count()).select_from(PaymentPlanRow).where(PaymentPlanRow.anchor_invoice_id == anchor.id)
-    ).scalar_one()
-    plan = PaymentPlanRow(
+    earlier = store.plans_anchored_on(anchor.id)
+    plan = store.add_plan(
         debtor_id=debtor.id,
         event_id=event.event_id,
-        anchor_invoice_id=anchor.id,
-        currency=anchor.currency,
-        status=ACTIVE,
-        agreed_at=now,
+        anchor=anchor,
+        invoice_ids=[i.id for i in invoices],
+        now=now,
     )
-    session.add(plan)
-    session.flush()
-    for invoice in invoices:
-        session.add(PlanInvoice(plan_id=plan.id, invoice_id=invoice.id))
     today = local_date(now, debtor.timezone)
     dated = sorted(event.installments, key=lambda i: i.due_date)
     for seq, item in enumerate(dated, start=1):
         stem = f"installment_{seq}" + (f"_r{earlier + 1}" if earlier else "")
-        installment = PlanInstallment(
-            plan_id=plan.id,
-            seq=seq,
-            step_stem=stem,
-            due_date=item.due_date,
-            amount=item.amount,
-            paid=ZERO,
-            status="open",
-        )
-        session.add(installment)
-        _plan_steps(session, anchor, debtor, installment, policy, today)
-    session.flush()
+        installment = store.add_installment(plan.id, seq, stem, item.due_date, item.amount)
+        _plan_steps(store, anchor, debtor, installment, policy, today)
     log.info(
         "payment_plan.agreed",
         plan_id=plan.id,
@@ -153,16 +126,16 @@ def agree(
     return plan
 
 
-def deadline_day(installment: PlanInstallment, country: str) -> date:
+def deadline_day(installment: InstallmentRecord, country: str) -> date:
     """The last day to pay an installment: its due date, or the next business day."""
     return next_business_day(installment.due_date, country)
 
 
 def _plan_steps(
-    session: Session,
-    anchor: InvoiceRow,
-    debtor: DebtorRow,
-    installment: PlanInstallment,
+    store: Store,
+    anchor: InvoiceRecord,
+    debtor: DebtorRecord,
+    installment: InstallmentRecord,
     policy: Policy,
     today: date,
 ) -> None:
@@ -175,14 +148,14 @@ def _plan_steps(
     for kind, day in days.items():
         if day >= today:  # a reminder dated in the past is not sent late
             schedule(
-                session,
+                store,
                 anchor,
                 f"{installment.step_stem}_{kind}",
                 "invoice.due",
                 window_opening(day, debtor.timezone, policy.window),
             )
     schedule(
-        session,
+        store,
         anchor,
         f"{installment.step_stem}_{DEADLINE}",
         "deadline.expired",
@@ -193,62 +166,41 @@ def _plan_steps(
 # ---- reading -----------------------------------------------------------------------------
 
 
-def installments_of(session: Session, plan: PaymentPlanRow) -> list[PlanInstallment]:
-    return list(
-        session.execute(
-            select(PlanInstallment)
-            .where(PlanInstallment.plan_id == plan.id)
-            .order_by(PlanInstallment.seq)
-            .execution_options(populate_existing=True)
-        ).scalars()
-    )
+def installments_of(store: Store, plan: PlanRecord) -> list[InstallmentRecord]:
+    return store.installments(plan.id)
 
 
-def invoices_of(session: Session, plan: PaymentPlanRow) -> list[InvoiceRow]:
-    return list(
-        session.execute(
-            select(InvoiceRow)
-            .join(PlanInvoice, PlanInvoice.invoice_id == InvoiceRow.id)
-            .where(PlanInvoice.plan_id == plan.id)
-            .order_by(InvoiceRow.due_date, InvoiceRow.number)
-        ).scalars()
-    )
+def invoices_of(store: Store, plan: PlanRecord) -> list[InvoiceRecord]:
+    return store.plan_invoices(plan.id)
 
 
 def installment_of(
-    session: Session, step_row: PlannedStep, *, lock: bool = False
-) -> tuple[PaymentPlanRow, PlanInstallment] | None:
+    store: Store, step_row: StepRecord, *, lock: bool = False
+) -> tuple[PlanRecord, InstallmentRecord] | None:
     """The plan (locked when asked) and installment an installment step belongs to."""
     parts = split_step(step_row.step)
     if parts is None:
         return None
-    query = (
-        select(PaymentPlanRow)
-        .join(PlanInstallment, PlanInstallment.plan_id == PaymentPlanRow.id)
-        .where(PaymentPlanRow.anchor_invoice_id == step_row.invoice_id, PlanInstallment.step_stem == parts[0])
-    )
-    if lock:
-        query = query.with_for_update(of=PaymentPlanRow)
-    plan = session.execute(query.execution_options(populate_existing=True)).scalars().first()
+    plan = store.plan_with_stem(step_row.invoice_id, parts[0], lock=lock)
     if plan is None:
         return None
-    installment = next(i for i in installments_of(session, plan) if i.step_stem == parts[0])
+    installment = next(i for i in installments_of(store, plan) if i.step_stem == parts[0])
     return plan, installment
 
 
-def _owed(invoices: list[InvoiceRow]) -> list[InvoiceRow]:
+def _owed(invoices: list[InvoiceRecord]) -> list[InvoiceRecord]:
     return [i for i in invoices if not holds.settled(i)]
 
 
 def blocker(
-    session: Session, plan: PaymentPlanRow, installment: PlanInstallment, debtor: DebtorRow
+    store: Store, plan: PlanRecord, installment: InstallmentRecord, debtor: DebtorRecord
 ) -> str | None:
     """Why an installment must be neither reminded nor enforced now, or None."""
     if plan.status != ACTIVE:
         return f"payment plan {plan.status}"
     if installment.status == "paid":
         return f"installment {installment.seq} paid"
-    owed = _owed(invoices_of(session, plan))
+    owed = _owed(invoices_of(store, plan))
     if not owed:
         return NOTHING_LEFT
     if all(holds.frozen_by_insolvency(i, debtor) for i in owed):
@@ -256,28 +208,28 @@ def blocker(
     return None
 
 
-def send_blocker(session: Session, step_row: PlannedStep, debtor: DebtorRow) -> str | None:
+def send_blocker(store: Store, step_row: StepRecord, debtor: DebtorRecord) -> str | None:
     """The re-check at send time of an installment reminder (replaces ``skip_reason``)."""
-    found = installment_of(session, step_row, lock=True)
+    found = installment_of(store, step_row, lock=True)
     if found is None:
         return "payment plan unknown"
-    reason = blocker(session, *found, debtor)
+    reason = blocker(store, *found, debtor)
     if reason is None and debtor.opt_out:
         return "debtor opted out of automatic contact"
     return reason
 
 
-def message_context(session: Session, step_rows: list[PlannedStep]) -> dict[str, Any]:
+def message_context(store: Store, step_rows: list[StepRecord]) -> dict[str, Any]:
     """What the installment templates show: the installments due, the plan's remainder."""
     shown: list[dict[str, Any]] = []
-    plans: dict[int, tuple[PaymentPlanRow, list[PlanInstallment]]] = {}
+    plans: dict[int, tuple[PlanRecord, list[InstallmentRecord]]] = {}
     for row in step_rows:
-        found = installment_of(session, row)
+        found = installment_of(store, row)
         if found is None:
             continue
         plan, installment = found
         if plan.id not in plans:
-            plans[plan.id] = (plan, installments_of(session, plan))
+            plans[plan.id] = (plan, installments_of(store, plan))
         count = len(plans[plan.id][1])
         shown.append(
             {
@@ -291,7 +243,7 @@ def message_context(session: Session, step_rows: list[PlannedStep]) -> dict[str,
         )
     numbers: list[str] = []
     for plan, _ in plans.values():
-        numbers.extend(i.number for i in invoices_of(session, plan) if i.number not in numbers)
+        numbers.extend(i.number for i in invoices_of(store, plan) if i.number not in numbers)
     remaining = sum(
         (i.amount - i.paid for _, rows in plans.values() for i in rows if i.status != "paid"), ZERO
     )
@@ -307,15 +259,13 @@ def message_context(session: Session, step_rows: list[PlannedStep]) -> dict[str,
 # ---- paying, completing, breaking ----------------------------------------------------------
 
 
-def apply_money(
-    session: Session, invoice: InvoiceRow, amount: Decimal, now: datetime, policy: Policy
-) -> None:
+def apply_money(store: Store, invoice: InvoiceRecord, amount: Decimal, now: datetime, policy: Policy) -> None:
     """A payment or credit on a plan invoice pays the oldest unpaid installments first."""
-    plan = active_plan_of(session, invoice.id, lock=True)
+    plan = active_plan_of(store, invoice.id, lock=True)
     if plan is None:
         return
     left = amount
-    installments = installments_of(session, plan)
+    installments = installments_of(store, plan)
     for installment in installments:
         if left <= 0:
             break
@@ -326,63 +276,63 @@ def apply_money(
         left -= taken
         if installment.paid >= installment.amount:
             installment.status = "paid"
-    invoices = invoices_of(session, plan)
+    invoices = invoices_of(store, plan)
     if all(i.status == "paid" for i in installments):
-        complete(session, plan, invoices, now, policy, "every installment paid")
+        complete(store, plan, invoices, now, policy, "every installment paid")
     elif not _owed(invoices):
-        complete(session, plan, invoices, now, policy, "invoices settled")
+        complete(store, plan, invoices, now, policy, "invoices settled")
 
 
-def _step_names(session: Session, plan: PaymentPlanRow) -> list[str]:
-    return [
-        f"{i.step_stem}_{kind}" for i in installments_of(session, plan) for kind in (*REMINDERS, DEADLINE)
-    ]
+def _step_names(store: Store, plan: PlanRecord) -> list[str]:
+    return [f"{i.step_stem}_{kind}" for i in installments_of(store, plan) for kind in (*REMINDERS, DEADLINE)]
 
 
 def _end(
-    session: Session,
-    plan: PaymentPlanRow,
-    invoices: list[InvoiceRow],
+    store: Store,
+    plan: PlanRecord,
+    invoices: list[InvoiceRecord],
     status: str,
     now: datetime,
     reason: str,
 ) -> None:
     plan.status, plan.ended_at, plan.reason = status, now, reason[:300]
-    cancel_pending(
-        session, plan.anchor_invoice_id, f"payment plan {status}", steps=_step_names(session, plan)
-    )
+    cancel_pending(store, plan.anchor_invoice_id, f"payment plan {status}", steps=_step_names(store, plan))
     for invoice in invoices:
         invoice.in_payment_plan, invoice.updated_at = False, now
 
 
-def resumable(invoice: InvoiceRow, debtor: DebtorRow) -> bool:
+def resumable(invoice: InvoiceRecord, debtor: DebtorRecord) -> bool:
     """Whether dunning of an invoice leaving a plan resumes now (else a later event does)."""
     return holds.may_resume(invoice, debtor)
 
 
-def _resume(session: Session, invoice: InvoiceRow, debtor: DebtorRow, policy: Policy, now: datetime) -> None:
+def _resume(
+    store: Store, invoice: InvoiceRecord, debtor: DebtorRecord, policy: Policy, now: datetime
+) -> None:
     """Back on the ladder; an invoice already past due resumes no earlier than ``resume_step``."""
     overdue = invoice.due_date < local_date(now, debtor.timezone)
-    resume_invoice(session, invoice, debtor, policy, now, not_before=policy.resume_step if overdue else None)
+    resume_invoice(store, invoice, debtor, policy, now, not_before=policy.resume_step if overdue else None)
 
 
 def complete(
-    session: Session,
-    plan: PaymentPlanRow,
-    invoices: list[InvoiceRow],
+    store: Store,
+    plan: PlanRecord,
+    invoices: list[InvoiceRecord],
     now: datetime,
     policy: Policy,
     reason: str,
 ) -> None:
     """The plan is honoured; an invoice still owing something (amount raised since) resumes."""
-    _end(session, plan, invoices, COMPLETED, now, reason)
-    debtor = session.get_one(DebtorRow, plan.debtor_id)  # a plan always has its debtor
+    _end(store, plan, invoices, COMPLETED, now, reason)
+    debtor = store.debtor(plan.debtor_id)
+    if debtor is None:  # a plan always has its debtor
+        raise LookupError(f"payment plan {plan.id}: debtor {plan.debtor_id} is not stored")
     for invoice in invoices:
         if resumable(invoice, debtor):
-            _resume(session, invoice, debtor, policy, now)
+            _resume(store, invoice, debtor, policy, now)
     numbers = [i.number for i in invoices]
     evidence.append(
-        session,
+        store,
         "payment_plan.completed",
         now,
         {
@@ -399,21 +349,21 @@ def complete(
 
 
 def break_plan(
-    session: Session,
-    plan: PaymentPlanRow,
-    installment: PlanInstallment,
-    debtor: DebtorRow,
+    store: Store,
+    plan: PlanRecord,
+    installment: InstallmentRecord,
+    debtor: DebtorRecord,
     now: datetime,
     policy: Policy,
-) -> list[InvoiceRow]:
+) -> list[InvoiceRecord]:
     """A missed installment: the plan ends and dunning resumes on every invoice still owed.
 
     Returns the invoices still owed (the caller records the expired deadline on them).
     """
-    invoices = invoices_of(session, plan)
+    invoices = invoices_of(store, plan)
     unpaid = installment.amount - installment.paid
     _end(
-        session,
+        store,
         plan,
         invoices,
         BROKEN,
@@ -423,7 +373,7 @@ def break_plan(
     owed = _owed(invoices)
     for invoice in owed:
         if resumable(invoice, debtor):
-            _resume(session, invoice, debtor, policy, now)
+            _resume(store, invoice, debtor, policy, now)
     log.warning(
         "payment_plan.broken",
         plan_id=plan.id,

@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from handlers.delivery import Messages
+    from handlers.store import Store
 
 
 class Clock(Protocol):
@@ -135,8 +136,8 @@ class UnitOfWork(TaskSink, Protocol):
         """The leased outbox of recorded messages, inside this transaction."""
 
     @property
-    def session(self) -> Any:
-        """This transaction as the store's session, for the handlers that still take one."""
+    def store(self) -> Store:
+        """This transaction as the store port of the appliers, escalation and hand-overs."""
 
 
 class UnitsOfWork(Protocol):

@@ -45,9 +45,9 @@ class Due:
     policy: Policy  # the invoice's policy (segment, overrides)
 
 
-def handle_step_due(session: object, step_id: int, now: datetime, ctx: Context) -> list[object]:
+def handle_step_due(uow: object, step_id: int, now: datetime, ctx: Context) -> list[object]:
     """Send what is due for the debtor of ``step_id``; return tasks to publish after commit."""
-    return send_due(ctx.dunning_store(session), step_id, now, ctx)
+    return send_due(ctx.dunning_store(uow), step_id, now, ctx)
 
 
 def send_due(store: DunningStore, step_id: int, now: datetime, ctx: Context) -> list[object]:

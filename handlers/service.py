@@ -3,8 +3,9 @@
 Every use case commits first and publishes the tasks it produced afterwards. Broker
 messages are remembered as processed in the same transaction as their effects, so a
 message delivered twice changes nothing the second time. Transactions are units of work
-(``handlers.ports.UnitOfWork``) opened by the factory the composition root built; the
-handlers that still work on the store's session get the unit of work's ``session``.
+(``handlers.ports.UnitOfWork``) opened by the factory the composition root built: the
+reminder path reads and writes through the dunning store the context builds on it, every
+other handler through its store port (``uow.store``, ``handlers.store``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import structlog
 
@@ -26,11 +26,21 @@ from handlers.reminders import handle_step_due
 
 log = structlog.get_logger("relance.service")
 
-# a step handler takes the store's session (``UnitOfWork.session``) until it goes through ports
-STEP_HANDLERS: dict[str, Callable[[Any, int, datetime, Context], list[object]]] = {
-    "invoice.due": handle_step_due,
-    "invoice.overdue": handle_step_due,
-    "deadline.expired": handle_deadline,
+StepHandler = Callable[[UnitOfWork, int, datetime, Context], list[object]]
+
+
+def _deadlines(uow: UnitOfWork, step_id: int, now: datetime, ctx: Context) -> list[object]:
+    return handle_deadline(uow.store, step_id, now, ctx)
+
+
+def _reminders(uow: UnitOfWork, step_id: int, now: datetime, ctx: Context) -> list[object]:
+    return handle_step_due(uow, step_id, now, ctx)
+
+
+STEP_HANDLERS: dict[str, StepHandler] = {
+    "invoice.due": _reminders,
+    "invoice.overdue": _reminders,
+    "deadline.expired": _deadlines,
 }
 
 
@@ -72,9 +82,7 @@ def run_step(
 ) -> bool:
     """Handle one scheduler event (invoice.due / invoice.overdue / deadline.expired)."""
     handler = STEP_HANDLERS[event]
-    return process_once(
-        units, publisher, message_id, event, lambda uow: handler(uow.session, step_id, now, ctx), now
-    )
+    return process_once(units, publisher, message_id, event, lambda uow: handler(uow, step_id, now, ctx), now)
 
 
 @dataclass(frozen=True)
@@ -125,16 +133,16 @@ def ingest_one(
         parsed = parse_line(raw)
     if parsed.rejected is not None:
         return _reject(uow, raw, parsed.rejected, now, source, line_no)
-    session = uow.session
+    store = uow.store
     try:
         if batch is not None and not batch.savepoints:
             outcome = inbox.receive(
-                session, parsed.event, parsed.text, now, ctx.policies, data=parsed.data, batch=batch
+                store, parsed.event, parsed.text, now, ctx.policies, data=parsed.data, batch=batch
             )
         else:
             with uow.savepoint():
                 outcome = inbox.receive(
-                    session, parsed.event, parsed.text, now, ctx.policies, data=parsed.data, batch=batch
+                    store, parsed.event, parsed.text, now, ctx.policies, data=parsed.data, batch=batch
                 )
     except EventRejected as rejected:
         return _reject(uow, raw, rejected, now, source, line_no)

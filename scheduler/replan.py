@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.orm import DebtorRow, InvoiceRow
+from adapters.sql_store import SqlStore
 from adapters.store import transaction
 from handlers.ladder import policy_key
 from handlers.planning import replan_invoice
@@ -106,6 +107,8 @@ def _replan(
         debtor = session.get(DebtorRow, invoice.debtor_id)
         if debtor is None:  # pragma: no cover - a foreign key keeps it
             continue
-        changed += replan_invoice(session, invoice, debtor, policies.for_debtor(debtor, invoice.number), now)
+        changed += replan_invoice(
+            SqlStore(session), invoice, debtor, policies.for_debtor(debtor, invoice.number), now
+        )
     busy = sorted(set(wanted) - {invoice.id for invoice in locked})
     return changed, busy

@@ -218,7 +218,7 @@ def tick(
             limit = batch_size if room is None else min(batch_size, room)
             tasks = _claim_steps(session, now, lease, limit, passes)
             retries = claim_overdue_deliveries(session, now, lease, batch_size) if more_retries else []
-            handing = claim_overdue_handovers(session, now, lease, batch_size) if more_handing else []
+            handing = claim_overdue_handovers(session.store, now, lease, batch_size) if more_handing else []
         if tasks or retries or handing:
             publisher.publish([*tasks, *retries, *handing])
         steps, deliveries = steps + len(tasks), deliveries + len(retries)

@@ -53,7 +53,7 @@ def run_task(app: App, task: Any) -> None:
     elif isinstance(task, DeliverMessage):
         deliver(app.units, task.message_pk, task.attempt, app.clock.now, app.transports, app.ctx)
     elif isinstance(task, HandoverCase):
-        deliver_handover(app.sessions, task.handover_pk, task.attempt, app.clock.now, app.transports, app.ctx)
+        deliver_handover(app.units, task.handover_pk, task.attempt, app.clock.now, app.transports, app.ctx)
     elif isinstance(task, AccountingEventReceived):
         with app.units() as uow:
             ingest_one(uow, task.raw, now, app.ctx, source=task.source)

@@ -94,7 +94,7 @@ def deliver_message(message_pk: int, attempt: int) -> None:
 def handover_case(handover_pk: int, attempt: int) -> None:
     """Hand one case to its partner (retries are driven by the database)."""
     app = runtime.current()
-    deliver_handover(app.sessions, handover_pk, attempt, app.clock.now, app.transports, app.ctx)
+    deliver_handover(app.units, handover_pk, attempt, app.clock.now, app.transports, app.ctx)
 
 
 @dramatiq.actor(actor_name="accounting_event", **OPTIONS)

@@ -1,0 +1,521 @@
+"""The store port (``handlers.store.Store``) on a SQL unit of work (SQLite and PostgreSQL).
+
+The records it hands out are the session's mapped rows (``adapters.orm``): the core's
+changes to them are flushed with the session's next statement, in the unit of work's
+transaction. Within a ``relance ingest`` batch, invoices and debtors come from what the
+batch read ahead and locked (``adapters.ingest_batch.Batch``), and a new invoice takes an id
+the batch drew from the sequence instead of a flush of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy.orm import Session
+
+from adapters.orm import (
+    CaseInvoice,
+    CaseRow,
+    DebtorRow,
+    HandoverRow,
+    InboxEvent,
+    InvoiceRow,
+    MessageRow,
+    PaymentPlanRow,
+    PaymentRow,
+    PlanInstallment,
+    PlanInvoice,
+    PlannedStep,
+    RejectedEvent,
+    case_invoices,
+    movements_of,
+)
+from adapters.outbox import SqlOutbox
+from handlers.batching import IngestBatch
+from handlers.evidence import PendingRecord
+from handlers.money import ZERO, Movement
+from handlers.records import (
+    CaseRecord,
+    DebtorRecord,
+    HandoverRecord,
+    InboxRecord,
+    InstallmentRecord,
+    InvoiceRecord,
+    PlanRecord,
+    StepRecord,
+)
+from handlers.store import FINISHED, PENDING, NewCase, NewHandover, NewInvoice, SentMessage, StepFilter
+
+
+class SqlStore:
+    """``handlers.store.Store`` on ``uow``, a unit of work (``adapters.uow.UnitOfWork``)."""
+
+    def __init__(self, uow: Any) -> None:
+        self._uow = uow
+        self._session: Session = uow
+
+    # -- the unit of work ----------------------------------------------------------------
+
+    def record_evidence(self, record: PendingRecord) -> None:
+        self._uow.record_evidence(record)
+
+    def write_evidence(self) -> int:
+        return int(self._uow.write_evidence())
+
+    def after_commit(self, task: object) -> None:
+        self._uow.after_commit(task)
+
+    def savepoint(self) -> Any:
+        return self._uow.begin_nested()
+
+    def in_savepoint(self) -> bool:
+        return self._session.in_nested_transaction()
+
+    @property
+    def batch(self) -> IngestBatch | None:
+        found: IngestBatch | None = getattr(self._uow, "batch", None)
+        return found
+
+    def write_mark(self) -> object:
+        self._session.flush()
+        return self.batch.writes if self.batch is not None else None
+
+    def wrote_since(self, mark: object) -> bool:
+        session = self._session
+        if self.batch is None or self.batch.writes != mark:
+            return True
+        return bool(session.new or session.dirty or session.deleted)
+
+    def _cache(self, found: dict[str, Any], key: str, row: Any) -> None:
+        """Let the batch's later events find a row made now, unless a savepoint may still
+        take it back (then they look it up again)."""
+        if self.in_savepoint():
+            found.pop(key, None)
+        else:
+            found[key] = row
+
+    # -- debtors and invoices --------------------------------------------------------------
+
+    def debtor(self, debtor_id: str, *, lock: bool = False) -> DebtorRecord | None:
+        batch = self.batch
+        if lock and batch is not None and debtor_id in batch.debtors:  # read and locked ahead
+            return cast(DebtorRecord | None, batch.debtors[debtor_id])
+        if lock:
+            return self._session.get(DebtorRow, debtor_id, with_for_update=True, populate_existing=True)
+        return self._session.get(DebtorRow, debtor_id)
+
+    def add_debtor(self, debtor_id: str) -> DebtorRecord:
+        row = DebtorRow(
+            id=debtor_id,
+            email_bounced=False,
+            opt_out=False,
+            address={},
+            language="fr",
+            timezone="Europe/Paris",
+            country="FR",
+        )
+        self._session.add(row)
+        if self.batch is not None:
+            self._cache(self.batch.debtors, debtor_id, row)
+        return row
+
+    def invoice(self, number: str, *, lock: bool = True) -> InvoiceRecord | None:
+        batch = self.batch
+        if batch is not None and number in batch.invoices:  # read and locked ahead
+            return cast(InvoiceRecord | None, batch.invoices[number])
+        query = select(InvoiceRow).where(InvoiceRow.number == number)
+        return self._session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
+
+    def add_invoice(self, new: NewInvoice, now: datetime) -> InvoiceRecord:
+        row = InvoiceRow(
+            number=new.number,
+            debtor_id=new.debtor_id,
+            issue_date=new.issue_date,
+            due_date=new.due_date,
+            currency=new.currency,
+            amount_due=new.amount_due,
+            paid=ZERO,
+            credited=ZERO,
+            late_penalty_rate=new.late_penalty_rate,
+            payment_url=new.payment_url,
+            delivered_on=new.delivered_on,
+            status="open",
+            disputed=False,
+            ever_disputed=False,
+            in_payment_plan=False,
+            created_at=now,
+            updated_at=now,
+        )
+        batch = self.batch
+        # the steps planned next need the invoice's id: drawn ahead for the batch, or got from
+        # a flush. Drawn ahead, the invoice is inserted with the next flush, and its planned
+        # steps after it in the same flush: the unit of work orders the tables of mappers with
+        # no relationship() between them by class name (DebtorRow, InvoiceRow, PlannedStep);
+        # the foreign keys would refuse another order (tests/integration/test_ingest_batch.py)
+        drawn = batch.invoice_id() if batch is not None and not self.in_savepoint() else None
+        if drawn is not None:
+            row.id = drawn
+        self._session.add(row)
+        if drawn is None:
+            self._session.flush()
+        if batch is not None:
+            self._cache(batch.invoices, new.number, row)
+        return row
+
+    def open_invoices(self, debtor_id: str, *, lock: bool = False) -> list[InvoiceRecord]:
+        query = (
+            select(InvoiceRow)
+            .where(InvoiceRow.debtor_id == debtor_id, InvoiceRow.status == "open")
+            .order_by(InvoiceRow.id)
+        )
+        return list(self._session.execute(query.with_for_update() if lock else query).scalars())
+
+    def add_payment(
+        self,
+        *,
+        event_id: str,
+        invoice_id: int,
+        kind: str,
+        reference: str | None,
+        amount: Decimal,
+        on_day: Any,
+    ) -> None:
+        self._session.add(
+            PaymentRow(
+                event_id=event_id,
+                invoice_id=invoice_id,
+                kind=kind,
+                reference=reference,
+                amount=amount,
+                on_day=on_day,
+            )
+        )
+
+    def movements(self, invoice_ids: Iterable[int]) -> dict[int, list[Movement]]:
+        return movements_of(self._session, invoice_ids)
+
+    def sent_message(self, message_id: str) -> SentMessage | None:
+        found = self._session.execute(
+            select(MessageRow.channel, MessageRow.debtor_id).where(MessageRow.message_id == message_id)
+        ).first()
+        return None if found is None else SentMessage(found[0], found[1])
+
+    # -- planned steps ----------------------------------------------------------------------
+
+    def step(self, step_id: int) -> StepRecord | None:
+        return self._session.get(PlannedStep, step_id)
+
+    def step_of(self, invoice_id: int, name: str) -> StepRecord | None:
+        return self._session.execute(
+            select(PlannedStep).where(PlannedStep.invoice_id == invoice_id, PlannedStep.step == name)
+        ).scalar_one_or_none()
+
+    def add_step(self, invoice_id: int, debtor_id: str, name: str, event: str, due_at: datetime) -> None:
+        self._session.add(
+            PlannedStep(
+                invoice_id=invoice_id,
+                debtor_id=debtor_id,
+                step=name,
+                event=event,
+                due_at=due_at,
+                status="planned",
+                emit_count=0,
+            )
+        )
+
+    def steps_of(self, invoice_id: int, events: Sequence[str]) -> list[StepRecord]:
+        return list(
+            self._session.execute(
+                select(PlannedStep)
+                .where(PlannedStep.invoice_id == invoice_id, PlannedStep.event.in_(events))
+                .order_by(PlannedStep.due_at, PlannedStep.id)
+            ).scalars()
+        )
+
+    def finished_steps(self, invoice_id: int) -> set[str]:
+        return set(
+            self._session.execute(
+                select(PlannedStep.step).where(
+                    PlannedStep.invoice_id == invoice_id, PlannedStep.status.in_(FINISHED)
+                )
+            ).scalars()
+        )
+
+    def cancel_pending(self, invoice_id: int, reason: str, which: StepFilter) -> int:
+        query = update(PlannedStep).where(
+            PlannedStep.invoice_id == invoice_id, PlannedStep.status.in_(PENDING)
+        )
+        if which.names:
+            query = query.where(PlannedStep.step.in_(which.names))
+        if which.spare:
+            query = query.where(PlannedStep.step.not_in(which.spare))
+        if which.spare_prefix is not None and not which.names:
+            query = query.where(~PlannedStep.step.startswith(which.spare_prefix, autoescape=True))
+        values = query.values(status="cancelled", reason=reason[:300])
+        result = cast(CursorResult[Any], self._session.execute(values))
+        return result.rowcount or 0
+
+    def due_deadlines(self, debtor_id: str, now: datetime) -> list[tuple[StepRecord, InvoiceRecord]]:
+        rows = self._session.execute(
+            select(PlannedStep, InvoiceRow)
+            .join(InvoiceRow, InvoiceRow.id == PlannedStep.invoice_id)
+            .where(
+                PlannedStep.debtor_id == debtor_id,
+                PlannedStep.status.in_(PENDING),
+                PlannedStep.event == "deadline.expired",
+                PlannedStep.due_at <= now,
+            )
+            .order_by(InvoiceRow.due_date, InvoiceRow.number, PlannedStep.id)
+        ).all()
+        return [(step, invoice) for step, invoice in rows]
+
+    # -- payment plans ---------------------------------------------------------------------
+
+    def active_plan(self, invoice_id: int, *, lock: bool = False) -> PlanRecord | None:
+        query = (
+            select(PaymentPlanRow)
+            .join(PlanInvoice, PlanInvoice.plan_id == PaymentPlanRow.id)
+            .where(PlanInvoice.invoice_id == invoice_id, PaymentPlanRow.status == "active")
+            .order_by(PaymentPlanRow.id)
+        )
+        if lock:
+            query = query.with_for_update(of=PaymentPlanRow).execution_options(populate_existing=True)
+        return self._session.execute(query).scalars().first()
+
+    def plans_anchored_on(self, invoice_id: int) -> int:
+        return int(
+            self._session.execute(
+                select(func.count())
+                .select_from(PaymentPlanRow)
+                .where(PaymentPlanRow.anchor_invoice_id == invoice_id)
+            ).scalar_one()
+        )
+
+    def add_plan(
+        self,
+        *,
+        debtor_id: str,
+        event_id: str,
+        anchor: InvoiceRecord,
+        invoice_ids: Sequence[int],
+        now: datetime,
+    ) -> PlanRecord:
+        plan = PaymentPlanRow(
+            debtor_id=debtor_id,
+            event_id=event_id,
+            anchor_invoice_id=anchor.id,
+            currency=anchor.currency,
+            status="active",
+            agreed_at=now,
+        )
+        self._session.add(plan)
+        self._session.flush()
+        self._session.add_all([PlanInvoice(plan_id=plan.id, invoice_id=i) for i in invoice_ids])
+        return plan
+
+    def add_installment(
+        self, plan_id: int, seq: int, step_stem: str, due_date: Any, amount: Decimal
+    ) -> InstallmentRecord:
+        row = PlanInstallment(
+            plan_id=plan_id,
+            seq=seq,
+            step_stem=step_stem,
+            due_date=due_date,
+            amount=amount,
+            paid=ZERO,
+            status="open",
+        )
+        self._session.add(row)
+        return row
+
+    def installments(self, plan_id: int) -> list[InstallmentRecord]:
+        return list(
+            self._session.execute(
+                select(PlanInstallment)
+                .where(PlanInstallment.plan_id == plan_id)
+                .order_by(PlanInstallment.seq)
+                .execution_options(populate_existing=True)
+            ).scalars()
+        )
+
+    def plan_invoices(self, plan_id: int) -> list[InvoiceRecord]:
+        return list(
+            self._session.execute(
+                select(InvoiceRow)
+                .join(PlanInvoice, PlanInvoice.invoice_id == InvoiceRow.id)
+                .where(PlanInvoice.plan_id == plan_id)
+                .order_by(InvoiceRow.due_date, InvoiceRow.number)
+            ).scalars()
+        )
+
+    def plan_with_stem(self, anchor_invoice_id: int, stem: str, *, lock: bool = False) -> PlanRecord | None:
+        query = (
+            select(PaymentPlanRow)
+            .join(PlanInstallment, PlanInstallment.plan_id == PaymentPlanRow.id)
+            .where(PaymentPlanRow.anchor_invoice_id == anchor_invoice_id, PlanInstallment.step_stem == stem)
+            .order_by(PaymentPlanRow.id)
+        )
+        if lock:
+            query = query.with_for_update(of=PaymentPlanRow)
+        return self._session.execute(query.execution_options(populate_existing=True)).scalars().first()
+
+    # -- cases ---------------------------------------------------------------------------
+
+    def case(self, case_id: int, *, lock: bool = False) -> CaseRecord | None:
+        return self._session.get(CaseRow, case_id, with_for_update=lock or None)
+
+    def cases_holding(self, invoice_id: int, statuses: Sequence[str]) -> list[CaseRecord]:
+        return list(
+            self._session.execute(
+                select(CaseRow)
+                .join(CaseInvoice, CaseInvoice.case_id == CaseRow.id)
+                .where(CaseInvoice.invoice_id == invoice_id, CaseRow.status.in_(statuses))
+                .order_by(CaseRow.id)
+                .with_for_update()
+            ).scalars()
+        )
+
+    def open_cases(self, debtor_id: str) -> list[CaseRecord]:
+        return list(
+            self._session.execute(
+                select(CaseRow)
+                .where(CaseRow.debtor_id == debtor_id, CaseRow.status == "open")
+                .order_by(CaseRow.id)
+            ).scalars()
+        )
+
+    def add_case(self, new: NewCase, now: datetime) -> CaseRecord:
+        case = CaseRow(
+            debtor_id=new.debtor_id,
+            kind=new.kind,
+            status="open",
+            recommended_procedure=new.recommended_procedure,
+            reasons=list(new.reasons),
+            alternatives=[],
+            currency=new.currency,
+            principal=new.principal,
+            late_interest=new.late_interest,
+            indemnities=new.indemnities,
+            amount_claimed=new.principal + new.late_interest + new.indemnities,
+            deadline=new.deadline,
+            notes=list(new.notes),
+            opened_at=now,
+            updated_at=now,
+        )
+        self._session.add(case)
+        self._session.flush()
+        return case
+
+    def case_invoices(self, case_id: int) -> list[InvoiceRecord]:
+        return list(case_invoices(self._session, case_id))
+
+    def add_case_invoices(self, case_id: int, invoice_ids: Iterable[int]) -> None:
+        known = set(
+            self._session.execute(
+                select(CaseInvoice.invoice_id).where(CaseInvoice.case_id == case_id)
+            ).scalars()
+        )
+        for invoice_id in dict.fromkeys(invoice_ids):
+            if invoice_id not in known:
+                self._session.add(CaseInvoice(case_id=case_id, invoice_id=invoice_id))
+        self._session.flush()
+
+    # -- the inbox of accounting events -------------------------------------------------------
+
+    def inbox_digest(self, event_id: str) -> str | None:
+        return self._session.execute(
+            select(InboxEvent.content_sha256).where(InboxEvent.event_id == event_id)
+        ).scalar_one_or_none()
+
+    def add_inbox(
+        self, *, event_id: str, type: str, occurred_at: datetime, raw: str, digest: str, received_at: datetime
+    ) -> InboxRecord:
+        row = InboxEvent(
+            event_id=event_id,
+            type=type,
+            occurred_at=occurred_at,
+            raw=raw,
+            content_sha256=digest,
+            status="applied",
+            received_at=received_at,
+        )
+        self._session.add(row)
+        return row
+
+    def parked(self, key: str) -> list[InboxRecord]:
+        return list(
+            self._session.execute(
+                select(InboxEvent)
+                .where(InboxEvent.status == "parked", InboxEvent.waiting_for == key)
+                .order_by(InboxEvent.occurred_at, InboxEvent.id)
+            ).scalars()
+        )
+
+    def applied_raws(self, event_type: str) -> list[str]:
+        return list(
+            self._session.execute(
+                select(InboxEvent.raw)
+                .where(InboxEvent.type == event_type, InboxEvent.status == "applied")
+                .order_by(InboxEvent.occurred_at.desc(), InboxEvent.id.desc())
+            ).scalars()
+        )
+
+    def store_rejected(
+        self,
+        *,
+        event_id: str | None,
+        raw: str,
+        reason: str,
+        source: str | None,
+        line_no: int | None,
+        received_at: datetime,
+    ) -> None:
+        self._session.add(
+            RejectedEvent(
+                event_id=event_id,
+                raw=raw,
+                reason=reason,
+                source=source,
+                line_no=line_no,
+                received_at=received_at,
+            )
+        )
+
+    # -- hand-overs ------------------------------------------------------------------------
+
+    def handovers_of(self, case_id: int) -> list[HandoverRecord]:
+        return list(
+            self._session.execute(
+                select(HandoverRow)
+                .where(HandoverRow.case_id == case_id)
+                .order_by(HandoverRow.id)
+                .execution_options(populate_existing=True)  # the outbox updates it by statement
+            ).scalars()
+        )
+
+    def handover(self, handover_id: int) -> HandoverRecord | None:
+        # the outbox updates hand-overs by statement: read the row as it is now
+        return self._session.get(HandoverRow, handover_id, populate_existing=True)
+
+    def add_handover(self, new: NewHandover, now: datetime) -> HandoverRecord:
+        row = HandoverRow(
+            case_id=new.case_id,
+            partner=new.partner,
+            partner_kind=new.partner_kind,
+            channel=new.channel,
+            idempotency_key=new.idempotency_key,
+            status="pending",
+            attempts=0,
+            lease_until=new.lease_until,
+            created_at=now,
+        )
+        self._session.add(row)
+        self._session.flush()
+        return row
+
+    def handovers(self) -> SqlOutbox:
+        return SqlOutbox(self._session, "handovers")
