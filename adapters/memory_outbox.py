@@ -12,9 +12,10 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from handlers.outbox import DONE_STATUS, KINDS, Due, Item, Kind, Refusal, clip, refusal, retry_at
 
@@ -81,19 +82,41 @@ class MemoryOutboxes:
         return self._rows[kind]
 
 
-class MemoryOutbox:
-    """The ``handlers.outbox.Outbox`` port on the rows of one kind held by a ``MemoryOutboxes``."""
+class LeasedRows:
+    """The ``handlers.outbox.Outbox`` operations on rows kept in memory, written once.
 
-    def __init__(self, store: MemoryOutboxes, kind: Kind) -> None:
-        self.store = store
-        self.kind: Kind = kind
+    A subclass says where its rows are (``_rows``), which lock makes an operation atomic
+    (``_lock``), how a row becomes an ``Item`` and takes the changes the core may make, and
+    where a settled row keeps its time: ``MemoryOutbox`` below, and the outboxes of the
+    memory store on its own records (``adapters.memory_store.RecordOutbox``).
+    """
+
+    kind: Kind
 
     @property
-    def _rows(self) -> dict[int, _Row]:
-        return self.store.rows(self.kind)
+    def _rows(self) -> Mapping[int, Any]:
+        raise NotImplementedError
+
+    def _lock(self) -> AbstractContextManager[object]:
+        raise NotImplementedError
+
+    def _item(self, row: Any, *, claimed: bool = False) -> Item:
+        raise NotImplementedError
+
+    def _set(self, row: Any, changes: Mapping[str, object]) -> None:
+        raise NotImplementedError
+
+    def _settle(self, row: Any, now: datetime) -> None:
+        raise NotImplementedError
+
+    def _change(self, row: Any, changes: Mapping[str, object]) -> None:
+        unknown = set(changes) - CHANGEABLE[self.kind]
+        if unknown:
+            raise ValueError(f"{self.kind}: cannot set {sorted(unknown)} through the outbox")
+        self._set(row, changes)
 
     def claim_expired(self, now: datetime, lease: timedelta, limit: int) -> list[Due]:
-        with self.store._lock:
+        with self._lock():
             expired = sorted(
                 (
                     row
@@ -107,14 +130,14 @@ class MemoryOutbox:
             return [Due(row.id, row.attempts) for row in expired]
 
     def get(self, item_id: int) -> Item | None:
-        with self.store._lock:
+        with self._lock():
             row = self._rows.get(item_id)
-            return row.item() if row is not None else None
+            return self._item(row) if row is not None else None
 
     def claim(
         self, item_id: int, attempt: int, now: datetime, lease: timedelta, **changes: object
     ) -> Item | Refusal:
-        with self.store._lock:
+        with self._lock():
             row = self._rows.get(item_id)
             why = refusal(row.status if row else None, row.attempts if row else None, attempt)
             if why is not None or row is None:
@@ -122,46 +145,65 @@ class MemoryOutbox:
             self._change(row, changes)
             row.attempts += 1
             row.lease_until = now + lease
-            return row.item()
+            return self._item(row, claimed=True)
 
     def mark_done(
         self, item_id: int, now: datetime, *, count_attempt: bool = False, **changes: object
     ) -> Item | None:
-        with self.store._lock:
+        with self._lock():
             row = self._rows.get(item_id)
             if row is None or row.status == DONE_STATUS[self.kind]:
                 return None
             self._change(row, changes)
-            row.status, row.done_at, row.lease_until = DONE_STATUS[self.kind], now, None
+            row.status, row.lease_until = DONE_STATUS[self.kind], None
+            self._settle(row, now)
             row.attempts += 1 if count_attempt else 0
-            return row.item()
+            return self._item(row)
 
     def record_retry(
         self, item_id: int, now: datetime, error: str, *, count_attempt: bool = False, **changes: object
     ) -> Item | None:
-        with self.store._lock:
+        with self._lock():
             row = self._rows.get(item_id)
             if row is None or row.status != "pending":
                 return None
             self._change(row, changes)
             row.attempts += 1 if count_attempt else 0
             row.last_error, row.lease_until = clip(error), retry_at(now, row.attempts)
-            return row.item()
+            return self._item(row)
 
     def record_failure(
         self, item_id: int, now: datetime, error: str, *, count_attempt: bool = False, **changes: object
     ) -> Item | None:
-        with self.store._lock:
+        with self._lock():
             row = self._rows.get(item_id)
             if row is None or row.status != "pending":
                 return None
             self._change(row, changes)
             row.attempts += 1 if count_attempt else 0
             row.status, row.last_error, row.lease_until = "failed", clip(error), None
-            return row.item()
+            return self._item(row)
 
-    def _change(self, row: _Row, changes: Mapping[str, object]) -> None:
-        unknown = set(changes) - CHANGEABLE[self.kind]
-        if unknown:
-            raise ValueError(f"{self.kind}: cannot set {sorted(unknown)} through the outbox")
+
+class MemoryOutbox(LeasedRows):
+    """The ``handlers.outbox.Outbox`` port on the rows of one kind held by a ``MemoryOutboxes``."""
+
+    def __init__(self, store: MemoryOutboxes, kind: Kind) -> None:
+        self.store = store
+        self.kind = kind
+
+    @property
+    def _rows(self) -> dict[int, _Row]:
+        return self.store.rows(self.kind)
+
+    def _lock(self) -> AbstractContextManager[object]:
+        return self.store._lock
+
+    def _item(self, row: _Row, *, claimed: bool = False) -> Item:
+        return row.item()
+
+    def _set(self, row: _Row, changes: Mapping[str, object]) -> None:
         row.details.update(changes)
+
+    def _settle(self, row: _Row, now: datetime) -> None:
+        row.done_at = now

@@ -30,13 +30,13 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
-from adapters.memory_outbox import CHANGEABLE
+from adapters.memory_outbox import LeasedRows
 from adapters.memory_records import (
     EPOCH,
     Case,
@@ -57,7 +57,7 @@ from adapters.memory_records import (
 from handlers.batching import IngestBatch
 from handlers.evidence import PendingRecord
 from handlers.money import Movement
-from handlers.outbox import DONE_STATUS, Due, Item, Kind, Refusal, clip, refusal, retry_at
+from handlers.outbox import Item, Kind
 from handlers.records import (
     CaseRecord,
     DebtorRecord,
@@ -249,99 +249,33 @@ SHAPES: Mapping[Kind, _Shape] = {
 }
 
 
-class RecordOutbox:
+class RecordOutbox(LeasedRows):
     """``handlers.outbox.Outbox`` on the message or hand-over records of a ``MemoryData``:
-    the semantics of ``adapters.memory_outbox.MemoryOutbox``, written on the records."""
+    the operations of ``adapters.memory_outbox.LeasedRows``, on the records themselves."""
 
     def __init__(self, data: MemoryData, kind: Kind) -> None:
         self.data = data
-        self.kind: Kind = kind
+        self.kind = kind
         self._shape = SHAPES[kind]
 
     @property
     def _rows(self) -> Mapping[int, _OutboxRow]:
         return self.data.messages if self.kind == "messages" else self.data.handovers
 
-    def claim_expired(self, now: datetime, lease: timedelta, limit: int) -> list[Due]:
-        with self.data.lock:
-            expired = sorted(
-                (r for r in self._rows.values() if r.status == "pending" and _lapsed(r.lease_until, now)),
-                key=lambda r: (r.lease_until, r.id),
-            )[: max(limit, 0)]
-            for row in expired:
-                row.lease_until = now + lease
-            return [Due(row.id, row.attempts) for row in expired]
+    def _lock(self) -> AbstractContextManager[object]:
+        return self.data.lock
 
-    def get(self, item_id: int) -> Item | None:
-        with self.data.lock:
-            row = self._rows.get(item_id)
-            return None if row is None else self._item(row)
-
-    def claim(
-        self, item_id: int, attempt: int, now: datetime, lease: timedelta, **changes: object
-    ) -> Item | Refusal:
-        with self.data.lock:
-            row = self._rows.get(item_id)
-            why = refusal(row.status if row else None, row.attempts if row else None, attempt)
-            if why is not None or row is None:
-                return why or Refusal.MISSING
-            self._change(row, changes)
-            row.attempts += 1
-            row.lease_until = now + lease
-            return self._item(row, with_claim_details=True)
-
-    def mark_done(
-        self, item_id: int, now: datetime, *, count_attempt: bool = False, **changes: object
-    ) -> Item | None:
-        with self.data.lock:
-            row = self._rows.get(item_id)
-            if row is None or row.status == DONE_STATUS[self.kind]:
-                return None
-            self._change(row, changes)
-            row.status, row.lease_until = DONE_STATUS[self.kind], None
-            setattr(row, self._shape.done_at, now)
-            row.attempts += 1 if count_attempt else 0
-            return self._item(row)
-
-    def record_retry(
-        self, item_id: int, now: datetime, error: str, *, count_attempt: bool = False, **changes: object
-    ) -> Item | None:
-        with self.data.lock:
-            row = self._rows.get(item_id)
-            if row is None or row.status != "pending":
-                return None
-            self._change(row, changes)
-            row.attempts += 1 if count_attempt else 0
-            row.last_error, row.lease_until = clip(error), retry_at(now, row.attempts)
-            return self._item(row)
-
-    def record_failure(
-        self, item_id: int, now: datetime, error: str, *, count_attempt: bool = False, **changes: object
-    ) -> Item | None:
-        with self.data.lock:
-            row = self._rows.get(item_id)
-            if row is None or row.status != "pending":
-                return None
-            self._change(row, changes)
-            row.attempts += 1 if count_attempt else 0
-            row.status, row.last_error, row.lease_until = "failed", clip(error), None
-            return self._item(row)
-
-    def _change(self, row: _OutboxRow, changes: Mapping[str, object]) -> None:
-        unknown = set(changes) - CHANGEABLE[self.kind]
-        if unknown:
-            raise ValueError(f"{self.kind}: cannot set {sorted(unknown)} through the outbox")
+    def _set(self, row: _OutboxRow, changes: Mapping[str, object]) -> None:
         for name, value in changes.items():
             setattr(row, name, value)
 
-    def _item(self, row: _OutboxRow, *, with_claim_details: bool = False) -> Item:
-        names = self._shape.details + (self._shape.claim_details if with_claim_details else ())
+    def _settle(self, row: _OutboxRow, now: datetime) -> None:
+        setattr(row, self._shape.done_at, now)
+
+    def _item(self, row: _OutboxRow, *, claimed: bool = False) -> Item:
+        names = self._shape.details + (self._shape.claim_details if claimed else ())
         details = {name: getattr(row, name) for name in names}
         return Item(row.id, row.status, row.attempts, row.lease_until, row.last_error, details)
-
-
-def _lapsed(lease_until: datetime | None, now: datetime) -> bool:
-    return lease_until is not None and lease_until <= now
 
 
 class MemoryMessages(RecordOutbox):

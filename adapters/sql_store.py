@@ -30,7 +30,6 @@ from adapters.orm import (
     PlanInstallment,
     PlanInvoice,
     PlannedStep,
-    RejectedEvent,
     case_invoices,
     movements_of,
 )
@@ -464,26 +463,8 @@ class SqlStore:
             ).scalars()
         )
 
-    def store_rejected(
-        self,
-        *,
-        event_id: str | None,
-        raw: str,
-        reason: str,
-        source: str | None,
-        line_no: int | None,
-        received_at: datetime,
-    ) -> None:
-        self._session.add(
-            RejectedEvent(
-                event_id=event_id,
-                raw=raw,
-                reason=reason,
-                source=source,
-                line_no=line_no,
-                received_at=received_at,
-            )
-        )
+    def store_rejected(self, **rejected: Any) -> None:
+        self._uow.store_rejected(**rejected)
 
     # -- hand-overs ------------------------------------------------------------------------
 
