@@ -31,7 +31,7 @@ import copy
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
@@ -370,20 +370,7 @@ class MemoryStore:
 
     def add_invoice(self, new: NewInvoice, now: datetime) -> InvoiceRecord:
         _refuse_duplicate(self.invoice(new.number) is not None, new.number)
-        invoice = Invoice(
-            id=self._new_id("invoices"),
-            number=new.number,
-            debtor_id=new.debtor_id,
-            issue_date=new.issue_date,
-            due_date=new.due_date,
-            currency=new.currency,
-            amount_due=new.amount_due,
-            late_penalty_rate=new.late_penalty_rate,
-            payment_url=new.payment_url,
-            delivered_on=new.delivered_on,
-            created_at=now,
-            updated_at=now,
-        )
+        invoice = Invoice(id=self._new_id("invoices"), **asdict(new), created_at=now, updated_at=now)
         self.data.invoices[invoice.id] = invoice
         return invoice
 
@@ -557,17 +544,8 @@ class MemoryStore:
     def add_case(self, new: NewCase, now: datetime) -> CaseRecord:
         case = Case(
             id=self._new_id("cases"),
-            debtor_id=new.debtor_id,
-            kind=new.kind,
-            recommended_procedure=new.recommended_procedure,
-            reasons=list(new.reasons),
-            currency=new.currency,
-            principal=new.principal,
-            late_interest=new.late_interest,
-            indemnities=new.indemnities,
-            amount_claimed=new.principal + new.late_interest + new.indemnities,
-            deadline=new.deadline,
-            notes=list(new.notes),
+            **asdict(new),
+            amount_claimed=new.amount_claimed,
             opened_at=now,
             updated_at=now,
         )
@@ -657,16 +635,7 @@ class MemoryStore:
         _refuse_duplicate(
             any((h.case_id, h.partner) == (new.case_id, new.partner) for h in taken), new.partner
         )
-        handover = Handover(
-            id=self._new_id("handovers"),
-            case_id=new.case_id,
-            partner=new.partner,
-            partner_kind=new.partner_kind,
-            channel=new.channel,
-            idempotency_key=new.idempotency_key,
-            lease_until=new.lease_until,
-            created_at=now,
-        )
+        handover = Handover(id=self._new_id("handovers"), **asdict(new), created_at=now)
         self.data.handovers[handover.id] = handover
         return handover
 

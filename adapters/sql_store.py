@@ -10,6 +10,7 @@ the batch drew from the sequence instead of a flush of its own.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import asdict
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -131,17 +132,9 @@ class SqlStore:
 
     def add_invoice(self, new: NewInvoice, now: datetime) -> InvoiceRecord:
         row = InvoiceRow(
-            number=new.number,
-            debtor_id=new.debtor_id,
-            issue_date=new.issue_date,
-            due_date=new.due_date,
-            currency=new.currency,
-            amount_due=new.amount_due,
+            **asdict(new),
             paid=ZERO,
             credited=ZERO,
-            late_penalty_rate=new.late_penalty_rate,
-            payment_url=new.payment_url,
-            delivered_on=new.delivered_on,
             status="open",
             disputed=False,
             ever_disputed=False,
@@ -389,19 +382,10 @@ class SqlStore:
 
     def add_case(self, new: NewCase, now: datetime) -> CaseRecord:
         case = CaseRow(
-            debtor_id=new.debtor_id,
-            kind=new.kind,
+            **asdict(new),
             status="open",
-            recommended_procedure=new.recommended_procedure,
-            reasons=list(new.reasons),
             alternatives=[],
-            currency=new.currency,
-            principal=new.principal,
-            late_interest=new.late_interest,
-            indemnities=new.indemnities,
-            amount_claimed=new.principal + new.late_interest + new.indemnities,
-            deadline=new.deadline,
-            notes=list(new.notes),
+            amount_claimed=new.amount_claimed,
             opened_at=now,
             updated_at=now,
         )
@@ -483,17 +467,7 @@ class SqlStore:
         return self._session.get(HandoverRow, handover_id, populate_existing=True)
 
     def add_handover(self, new: NewHandover, now: datetime) -> HandoverRecord:
-        row = HandoverRow(
-            case_id=new.case_id,
-            partner=new.partner,
-            partner_kind=new.partner_kind,
-            channel=new.channel,
-            idempotency_key=new.idempotency_key,
-            status="pending",
-            attempts=0,
-            lease_until=new.lease_until,
-            created_at=now,
-        )
+        row = HandoverRow(**asdict(new), status="pending", attempts=0, created_at=now)
         self._session.add(row)
         self._session.flush()
         return row

@@ -83,6 +83,10 @@ class NewCase:
     deadline: date | None
     notes: list[str]
 
+    @property
+    def amount_claimed(self) -> Decimal:
+        return self.principal + self.late_interest + self.indemnities
+
 
 @dataclass(frozen=True)
 class NewHandover:
