@@ -31,6 +31,10 @@ class Debtor:
     email_bounced: bool = False
     insolvency_procedure: str | None = None
     insolvency_judgment_date: date | None = None
+    insolvency_stage: str | None = None
+    insolvency_administrator: dict[str, Any] | None = None
+    insolvency_closed_on: date | None = None
+    merchant: bool | None = None
     updated_at: datetime
 
 
@@ -54,6 +58,7 @@ class Invoice:
     paused_until: date | None = None
     in_payment_plan: bool = False
     policy_key: str | None = None
+    factored_by: str | None = None
     created_at: datetime
     updated_at: datetime
 

@@ -1,7 +1,7 @@
 """The store port (``handlers.store.Store``) in memory, with a unit of work around it.
 
 It sits beside ``adapters.sql_store``, not under ``tests/``, because it is a full
-implementation of the port, held to the same contract suite (tests/contract/test_store.py),
+implementation of the port, held to the same contract suite (tests/contract/test_store_port.py),
 and usable wherever a database is not wanted (unit tests of the core, simulations).
 
 - ``MemoryData`` holds the tables: plain dictionaries of mutable records keyed by id (ids

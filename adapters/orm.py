@@ -46,6 +46,12 @@ class DebtorRow(Base):
     email_bounced: Mapped[bool] = mapped_column(Boolean, default=False)
     insolvency_procedure: Mapped[str | None] = mapped_column(String(20))
     insolvency_judgment_date: Mapped[date | None] = mapped_column(Date)
+    # opened | liquidation | plan | closed (None: no procedure known)
+    insolvency_stage: Mapped[str | None] = mapped_column(String(20))
+    # who receives the claim declaration: {"name": ..., "address": [...]}
+    insolvency_administrator: Mapped[dict | None] = mapped_column(JSON)
+    insolvency_closed_on: Mapped[date | None] = mapped_column(Date)
+    merchant: Mapped[bool | None] = mapped_column(Boolean)  # None: not said
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -71,6 +77,7 @@ class InvoiceRow(Base):
     in_payment_plan: Mapped[bool] = mapped_column(Boolean, default=False)
     # handlers.ladder.policy_key of the policy its steps were planned on (None: not known)
     policy_key: Mapped[str | None] = mapped_column(String(80))
+    factored_by: Mapped[str | None] = mapped_column(String(200))  # the factor who collects it
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

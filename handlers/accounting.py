@@ -91,6 +91,7 @@ def on_invoice_issued(store: Store, event: ev.InvoiceIssued, now: datetime, poli
         late_penalty_rate=data.late_penalty_rate,
         payment_url=data.payment_url,
         delivered_on=data.delivered_on,
+        factored_by=data.factored_by,
     )
     invoice = store.add_invoice(new, now)
     plan_invoice(store, invoice, debtor, policies.for_debtor(debtor, invoice.number), now)
@@ -105,6 +106,7 @@ def _update_invoice(
     invoice.amount_due, invoice.due_date, invoice.currency = data.amount_due, data.due_date, data.currency
     invoice.issue_date, invoice.late_penalty_rate = data.issue_date, data.late_penalty_rate
     invoice.payment_url, invoice.delivered_on, invoice.updated_at = (data.payment_url, data.delivered_on, now)
+    invoice.factored_by = data.factored_by
     _settle_if_paid(store, invoice, now)
     if invoice.status == "open" and not holds.paused(invoice):
         _resume(store, invoice, policies, now)

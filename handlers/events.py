@@ -168,7 +168,7 @@ class Address(_Strict):
 class Debtor(_Strict):
     id: Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_no_controls)]
     name: SafeText
-    kind: Literal["business", "consumer"]
+    kind: Literal["business", "consumer", "public"]
     email: Email | None = None
     language: Literal["fr", "en"] = "fr"
     timezone: Annotated[str, Field(min_length=1, max_length=64)] = "Europe/Paris"
@@ -176,6 +176,7 @@ class Debtor(_Strict):
     siren: Annotated[str, Field(pattern=r"^\d{9}$")] | None = None
     opt_out: bool = False
     segment: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")] | None = None
+    merchant: bool | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -198,6 +199,9 @@ class Invoice(_Strict):
         Annotated[str, Field(max_length=2000, pattern=r"^https?://\S+$"), AfterValidator(_no_controls)] | None
     ) = None
     delivered_on: Day | None = None
+    factored_by: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_controls)] | None = (
+        None
+    )
 
     @model_validator(mode="after")
     def _due_after_issue(self) -> Invoice:

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 class DebtorRecord(Protocol):
     id: str
     name: str
-    kind: str  # business | consumer
+    kind: str  # business | consumer | public
     email: str | None
     language: str
     timezone: str
@@ -29,6 +29,10 @@ class DebtorRecord(Protocol):
     email_bounced: bool
     insolvency_procedure: str | None
     insolvency_judgment_date: date | None
+    insolvency_stage: str | None  # opened | liquidation | plan | closed
+    insolvency_administrator: dict[str, Any] | None  # who receives the claim declaration
+    insolvency_closed_on: date | None
+    merchant: bool | None  # None: the producer did not say
     updated_at: datetime
 
 
@@ -51,6 +55,7 @@ class InvoiceRecord(Protocol):
     paused_until: date | None
     in_payment_plan: bool
     policy_key: str | None  # handlers.ladder.policy_key of the policy its steps were planned on
+    factored_by: str | None  # the factor the invoice was assigned to: it collects, not us
     created_at: datetime
     updated_at: datetime
 

@@ -5,7 +5,7 @@ A ``Store`` is the transaction a use case runs in, as these modules see it: it h
 records (``handlers.records``) read in that transaction, locked when asked; makes new ones;
 takes the changes the core makes to them; and collects the evidence records and the tasks
 to publish after commit. Which rows a query selects and in which order is the contract
-(``tests/contract/test_store.py``); *what* to do with them stays in the core: the hold rules,
+(``tests/contract/test_store_port.py``); *what* to do with them stays in the core: the hold rules,
 which steps a cancellation spares, which case a note goes to.
 
 Implementations: ``adapters.sql_store.SqlStore`` on a SQL unit of work, and
@@ -68,6 +68,7 @@ class NewInvoice:
     late_penalty_rate: Decimal | None
     payment_url: str | None
     delivered_on: date | None
+    factored_by: str | None = None
 
 
 @dataclass(frozen=True)

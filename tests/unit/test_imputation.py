@@ -15,9 +15,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from config.policy import load_policy
-from handlers.escalation import by_currency, recommend
+from handlers.escalation import by_currency
 from handlers.money import Movement, impute_interest_first, impute_principal_first
 from handlers.policy import MoneyRules
+from handlers.procedures import recommend
 
 DUE = date(2026, 1, 5)
 PAID = date(2026, 1, 20)
