@@ -18,6 +18,7 @@ from typing import Any
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
+from handlers.identity import legal_mention
 from handlers.policy import Creditor
 
 
@@ -154,6 +155,19 @@ def _safe(text: str) -> str:
     return text.encode("windows-1252", "replace").decode("windows-1252")
 
 
+class _Letter(FPDF):
+    """An A4 letter whose every page ends with the creditor's legal mentions (C. com. R123-237)."""
+
+    def __init__(self, mentions: str) -> None:
+        super().__init__(format="A4")
+        self._mentions = mentions
+
+    def footer(self) -> None:
+        self.set_y(-15)
+        self.set_font("helvetica", size=7)
+        self.multi_cell(0, 3.5, _safe(self._mentions), align="C", **_NEXT_LINE)
+
+
 def letter_pdf(
     *,
     creditor: Creditor,
@@ -165,7 +179,9 @@ def letter_pdf(
     place_date: str,
     registered: bool,
 ) -> bytes:
-    pdf = FPDF(format="A4")
+    """The letter as PDF: sender, recipient, place and date, subject, the text, and the
+    creditor's legal mentions at the foot of every page."""
+    pdf = _Letter(legal_mention(creditor, "fr"))
     pdf.core_fonts_encoding = "windows-1252"
     pdf.set_creation_date(at)
     pdf.set_title(_safe(subject))

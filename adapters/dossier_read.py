@@ -42,7 +42,8 @@ def read_dossier(session: Session, case_id: int) -> DossierData:
     debtor = session.get(DebtorRow, case.debtor_id)
     if debtor is None:  # pragma: no cover - a case always has its debtor
         raise LookupError(f"case {case_id}: debtor {case.debtor_id} is unknown")
-    invoices = case_invoices(session, case.id)
+    # a factored invoice left the case: the factor collects it (a note of the case says so)
+    invoices = [i for i in case_invoices(session, case.id) if i.factored_by is None]
     messages = _messages(session, [i.id for i in invoices])
     numbers = {i.number for i in invoices}
     message_ids = {m.message_id for m, _ in messages}
@@ -93,6 +94,9 @@ def _debtor(debtor: DebtorRow) -> DebtorData:
         segment=debtor.segment,
         insolvency_procedure=debtor.insolvency_procedure,
         insolvency_judgment_date=debtor.insolvency_judgment_date,
+        insolvency_stage=debtor.insolvency_stage,
+        insolvency_administrator=debtor.insolvency_administrator,
+        merchant=debtor.merchant,
     )
 
 

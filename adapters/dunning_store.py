@@ -53,6 +53,9 @@ def invoice_facts(row: InvoiceRow) -> InvoiceFacts:
         disputed=row.disputed,
         in_payment_plan=row.in_payment_plan,
         paused_until=row.paused_until,
+        ever_disputed=row.ever_disputed,
+        delivered_on=row.delivered_on,
+        factored_by=row.factored_by,
     )
 
 

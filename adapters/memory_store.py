@@ -411,6 +411,11 @@ class MemoryStore:
         found = next((m for m in self.data.messages.values() if m.message_id == message_id), None)
         return None if found is None else SentMessage(found.channel, found.debtor_id)
 
+    def message_claims(self, message_id: str) -> list[tuple[str, str]]:
+        found = next((m for m in self.data.messages.values() if m.message_id == message_id), None)
+        claims = found.claims if found is not None else ()
+        return sorted((self.data.invoices[invoice_id].number, step) for invoice_id, step in claims)
+
     # -- planned steps ----------------------------------------------------------------------
 
     def step(self, step_id: int) -> StepRecord | None:

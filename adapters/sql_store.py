@@ -25,6 +25,7 @@ from adapters.orm import (
     HandoverRow,
     InboxEvent,
     InvoiceRow,
+    MessageItem,
     MessageRow,
     PaymentPlanRow,
     PaymentRow,
@@ -195,6 +196,16 @@ class SqlStore:
             select(MessageRow.channel, MessageRow.debtor_id).where(MessageRow.message_id == message_id)
         ).first()
         return None if found is None else SentMessage(found[0], found[1])
+
+    def message_claims(self, message_id: str) -> list[tuple[str, str]]:
+        rows = self._session.execute(
+            select(InvoiceRow.number, MessageItem.step)
+            .join(MessageItem, MessageItem.invoice_id == InvoiceRow.id)
+            .join(MessageRow, MessageRow.id == MessageItem.message_pk)
+            .where(MessageRow.message_id == message_id)
+            .order_by(InvoiceRow.number, MessageItem.step)
+        ).all()
+        return [(number, step) for number, step in rows]
 
     # -- planned steps ----------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from decimal import Decimal
 from email.utils import parseaddr
 from typing import Any
 
+import structlog
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,6 +30,7 @@ from adapters.store import (
     session_factory,
 )
 from adapters.transports import FileDrop, SmtpMailer
+from config.creditor import warn_about_creditors
 from config.errors import ConfigError
 from config.partners import load_partners
 from config.policy import load_policy_set, load_rates
@@ -38,7 +40,10 @@ from handlers.dossier.sample import check_templates
 from handlers.plans import TEMPLATES as INSTALLMENT_TEMPLATES
 from handlers.policy import Policy, PolicySet
 from handlers.ports import Clock, OffsetClock, Publisher, SystemClock, Transport, UnitsOfWork
+from handlers.rates import HalfYearWithoutRate, rates_due_soon
 from handlers.render import Renderer, TemplateProblem
+
+log = structlog.get_logger("relance.rates")
 
 
 @dataclass
@@ -124,6 +129,8 @@ def sample_context(policy: Policy) -> dict[str, Any]:
         "today": date(2026, 3, 16),
         "deadline": date(2026, 3, 24),
         "consumer": False,
+        "public": False,
+        "mediator": policy.mediator,  # shown when set, as after a consumer's rejected dispute
         "others": [invoice],
         # a coming-due invoice mentioned outside the amount demanded
         "upcoming": [
@@ -154,7 +161,6 @@ def make_context(settings: Settings, policy: Policy | None = None) -> Context:
     rates = load_rates(settings.rates_file)
     policies.rates = rates  # event handlers compute the penalties still owed on a paid invoice
     renderer = Renderer(settings.template_dir)
-    rates = load_rates(settings.rates_file)
     try:
         for each in policies.all:
             renderer.check([*(s.template for s in each.steps), *INSTALLMENT_TEMPLATES], sample_context(each))
@@ -208,6 +214,35 @@ def prepare_store(app: App, *, auto_migrate: bool) -> None:
     if not auto_migrate:
         raise ConfigError("the database schema is not current: run `relance migrate` first")
     migrate(app.engine)
+
+
+def warn_at_start(app: App) -> None:
+    """What the service says once when it starts (``relance run``, ``worker``,
+    ``scheduler``): half-years without a rate, a creditor identity still the example's or
+    short of its legal mentions. Read-only commands and previews stay quiet."""
+    warn_about_rates(app)
+    warn_about_creditors(app.ctx.policies)
+
+
+def warn_about_rates(app: App) -> list[HalfYearWithoutRate]:
+    """Log the half-years without a rate that have started or start within 30 days.
+
+    ``rates.missing_soon`` (warning) before the half-year starts, ``rates.missing``
+    (error) once it has started: penalties of that half-year cannot be computed until the
+    operator adds it to the rate table. Days are counted in the default policy's time zone,
+    on the app's clock.
+    """
+    found = rates_due_soon(app.ctx.rates, app.clock.now(), app.ctx.policy.timezone)
+    for each in found:
+        event = "rates.missing" if each.started else "rates.missing_soon"
+        getattr(log, each.level)(
+            event,
+            half_year=each.half_year,
+            starts_on=each.starts_on.isoformat(),
+            days_left=each.days_left,
+            rates_file=str(app.settings.rates_file or "config/rates.toml"),
+        )
+    return found
 
 
 def attach_publisher(app: App, broker: Any) -> App:

@@ -17,16 +17,20 @@ from typing import Any
 
 import structlog
 
-from handlers import cases, holds, plans
+from handlers import cases, holds, insolvency, plans
 from handlers import events as ev
 from handlers.debtors import (
     debtor_by_id,
     on_debtor_updated,
     on_delivery_status,
+    on_insolvency_closed,
+    on_insolvency_converted,
     on_insolvency_opened,
+    on_insolvency_plan_adopted,
     upsert_debtor,
 )
 from handlers.events import Parked
+from handlers.factoring import follow_factoring
 from handlers.planning import (
     cancel_pending,
     end_of_day,
@@ -61,6 +65,8 @@ def _policy_of(store: Store, invoice: InvoiceRecord, policies: PolicySet) -> Pol
 
 def _resume(store: Store, invoice: InvoiceRecord, policies: PolicySet, now: datetime) -> None:
     debtor = _debtor_of(store, invoice)
+    if holds.frozen_by_insolvency(invoice, debtor):  # declared, never chased (L622-21)
+        return
     resume_invoice(store, invoice, debtor, policies.for_debtor(debtor, invoice.number), now)
 
 
@@ -95,6 +101,8 @@ def on_invoice_issued(store: Store, event: ev.InvoiceIssued, now: datetime, poli
     )
     invoice = store.add_invoice(new, now)
     plan_invoice(store, invoice, debtor, policies.for_debtor(debtor, invoice.number), now)
+    follow_factoring(store, invoice, None, now, policies)
+    insolvency.judge_new_claim(store, invoice, debtor, now)
     return [f"debtor:{debtor.id}", f"invoice:{data.number}"]
 
 
@@ -106,9 +114,14 @@ def _update_invoice(
     invoice.amount_due, invoice.due_date, invoice.currency = data.amount_due, data.due_date, data.currency
     invoice.issue_date, invoice.late_penalty_rate = data.issue_date, data.late_penalty_rate
     invoice.payment_url, invoice.delivered_on, invoice.updated_at = (data.payment_url, data.delivered_on, now)
-    invoice.factored_by = data.factored_by
+    factor, invoice.factored_by = invoice.factored_by, data.factored_by
     _settle_if_paid(store, invoice, now)
-    if invoice.status == "open" and not holds.paused(invoice):
+    if invoice.status != "open":
+        return
+    follow_factoring(store, invoice, factor, now, policies)
+    if insolvency.freeze(store, invoice, _debtor_of(store, invoice), now):
+        return  # its delivery now dates it before the judgment: declared, not chased
+    if not holds.paused(invoice):
         _resume(store, invoice, policies, now)
 
 
@@ -270,5 +283,8 @@ APPLY: dict[str, Applier] = {
     "payment_plan.agreed": on_payment_plan_agreed,
     "debtor.updated": on_debtor_updated,
     "debtor.insolvency_opened": on_insolvency_opened,
+    "debtor.insolvency_converted": on_insolvency_converted,
+    "debtor.insolvency_plan_adopted": on_insolvency_plan_adopted,
+    "debtor.insolvency_closed": on_insolvency_closed,
     "delivery.status": on_delivery_status,
 }

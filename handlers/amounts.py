@@ -7,25 +7,29 @@ caller only reads them for the invoices where penalties run.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Protocol
 
 import structlog
 
+from handlers.holds import born_before
 from handlers.money import (
     ZERO,
     Interest,
     MissingRate,
     Movement,
+    half_year_of,
     impute_interest_first,
     impute_principal_first,
 )
-from handlers.policy import Policy, RateTable
+from handlers.policy import HalfYearRate, Policy, RateTable
 
 log = structlog.get_logger("relance.amounts")
+
+PENALTY_KINDS = ("business", "public")  # debtors who owe late-payment penalties and the 40 €
 
 
 class InvoiceFigures(Protocol):
@@ -43,6 +47,10 @@ class InvoiceFigures(Protocol):
     def due_date(self) -> date: ...
     @property
     def late_penalty_rate(self) -> Decimal | None: ...
+    @property
+    def issue_date(self) -> date: ...
+    @property
+    def delivered_on(self) -> date | None: ...
 
 
 class DebtorFigures(Protocol):
@@ -79,41 +87,87 @@ def rate_function(invoice: InvoiceFigures, policy: Policy, rates: RateTable):
     def rate_for(half_year: str) -> Decimal:
         entry = rates.rates.get(half_year)
         if invoice.late_penalty_rate is not None:
-            if (
-                entry
-                and entry.legal_rate_professional is not None
-                and invoice.late_penalty_rate < 3 * entry.legal_rate_professional
-            ):
+            floor = legal_floor(entry)
+            if floor is not None and invoice.late_penalty_rate < floor:
                 log.warning(
                     "rate.below_legal_floor",
                     invoice_number=invoice.number,
                     half_year=half_year,
                     rate=str(invoice.late_penalty_rate),
-                    floor=str(3 * entry.legal_rate_professional),
+                    floor=str(floor),
+                    unconfirmed=bool(entry and entry.is_unconfirmed("legal_rate_other")),
                 )
             return invoice.late_penalty_rate
         if entry is None:
             raise MissingRate(half_year)
-        if entry.unconfirmed:
+        if entry.is_unconfirmed("ecb_rate"):
             log.warning("rate.unconfirmed", half_year=half_year, source=entry.source)
         return entry.ecb_rate + policy.money.penalty_margin
 
     return rate_for
 
 
+def legal_floor(entry: HalfYearRate | None) -> Decimal | None:
+    """The lowest contractual penalty rate allowed in a half-year: 3 x its legal rate of
+    "other cases" (C. com. L441-10 II); None when the table does not give that rate."""
+    if entry is None or entry.legal_rate_other is None:
+        return None
+    return 3 * entry.legal_rate_other
+
+
+def public_rate_function(
+    invoice: InvoiceFigures, policy: Policy, rates: RateTable
+) -> Callable[[str], Decimal]:
+    """The rate owed by a public-sector debtor (Code de la commande publique R2192-31): the
+    ECB rate in force on the first day of the half-year in which interest started to run,
+    plus ``public_penalty_margin`` (8 points), for the whole delay whatever later half-years
+    bring. A contractual rate does not replace it (the rate is set by decree)."""
+    started = half_year_of(invoice.due_date + timedelta(days=1))
+    entry = rates.rates.get(started)
+    if entry is None:
+        raise MissingRate(started)
+    if entry.is_unconfirmed("ecb_rate"):
+        log.warning("rate.unconfirmed", half_year=started, source=entry.source)
+    rate = entry.ecb_rate + policy.money.public_penalty_margin
+    return lambda _half_year: rate
+
+
 def indemnity_owed(invoice: InvoiceFigures, debtor: DebtorFigures, policy: Policy) -> Decimal:
-    """The D441-5 recovery indemnity of a business invoice paid late (or not yet paid)."""
+    """The D441-5 recovery indemnity of a business invoice paid late (or not yet paid).
+
+    A claim born before an opening judgment owes it only if it was already late before the
+    judgment day (from then on it may not be paid outside the procedure, L622-7); a claim
+    born after the judgment owes it as any other (L622-17).
+    """
     judgment = debtor.insolvency_judgment_date
-    # D441-5: no indemnity for an invoice falling due on or after an opening judgment
-    if judgment is not None and invoice.due_date >= judgment:
-        return ZERO
+    if judgment is not None and born_before(invoice, judgment):
+        last_day = judgment - timedelta(days=1)  # the last day interest runs (L622-28)
+        if invoice.due_date >= last_day:  # not one day late before the judgment
+            return ZERO
     return policy.money.recovery_indemnity
 
 
+def interest_until(invoice: InvoiceFigures, debtor: DebtorFigures, day: date) -> date:
+    """The last day penalties run when counted on ``day``.
+
+    The opening judgment stops interest on the claims born before it (C. com. L622-28); it
+    takes effect at 0 h on its day, so the day before it is the last day counted. A claim
+    born after it runs on as any other (L622-17).
+    """
+    judgment = debtor.insolvency_judgment_date
+    if judgment is not None and born_before(invoice, judgment):
+        return min(day, judgment - timedelta(days=1))
+    return day
+
+
 def penalties_run(invoice: InvoiceFigures, debtor: DebtorFigures, day: date, policy: Policy) -> bool:
-    """Whether penalties run on ``invoice`` on ``day``: only then do its movements count."""
+    """Whether penalties run on ``invoice`` on ``day``: only then do its movements count.
+
+    They run against businesses (L441-10) and public-sector debtors (R2192-31), never
+    against consumers, who owe legal interest only once a court or a demand says so.
+    """
     return (
-        debtor.kind == "business"
+        debtor.kind in PENALTY_KINDS
         and day > invoice.due_date
         and invoice.currency in policy.money.penalty_currencies
     )
@@ -142,10 +196,8 @@ def amounts_on(
     balance = invoice.balance
     if not penalties_run(invoice, debtor, day, policy):
         return InvoiceAmounts(balance, ZERO, ZERO, None, None)
-    until = day
-    if debtor.insolvency_judgment_date is not None:
-        until = min(until, debtor.insolvency_judgment_date)
-    rate_for = rate_function(invoice, policy, rates)
+    until = interest_until(invoice, debtor, day)
+    rate_for = (public_rate_function if debtor.kind == "public" else rate_function)(invoice, policy, rates)
     if policy.money.payment_imputation == "interest_first":
         imputed = impute_interest_first(invoice.amount_due, invoice.due_date, until, movements, rate_for)
         balance, interest, owed = max(imputed.principal, ZERO), imputed.interest, imputed.interest_due

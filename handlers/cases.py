@@ -23,9 +23,10 @@ from decimal import Decimal
 
 import structlog
 
-from handlers import evidence
-from handlers.amounts import OwedBeside, owed_beside_principal
-from handlers.money import ZERO
+from handlers import evidence, holds
+from handlers.amounts import OwedBeside, amounts_on, owed_beside_principal
+from handlers.calendar import local_date
+from handlers.money import ZERO, MissingRate
 from handlers.policy import Policy, PolicySet, RateTable
 from handlers.records import CaseRecord, DebtorRecord, InvoiceRecord
 from handlers.store import Store
@@ -133,11 +134,92 @@ def live_cases_of(store: Store, invoice: InvoiceRecord) -> list[CaseRecord]:
     return store.cases_holding(invoice.id, LIVE)
 
 
+def _owing(invoice: InvoiceRecord) -> bool:
+    """Whether a case's invoice is still claimed by the case (a factor collects its own)."""
+    return invoice.status == "open" and invoice.balance > 0 and not holds.factored(invoice)
+
+
+FACTORED_OUT = "case.factored_out"
+
+
+def leave_for_factor(
+    store: Store, invoice: InvoiceRecord, now: datetime, policies: PolicySet
+) -> list[CaseRecord]:
+    """A factored invoice leaves the live cases holding it: the factor collects it in its own
+    name. Each case says so in a note, its amounts are recomputed without it, and a case
+    left with nothing to claim is stopped; the cases changed."""
+    live = live_cases_of(store, invoice)
+    note = (
+        f"invoice {invoice.number} factored: collected by {invoice.factored_by}, "
+        "left out of this case's amounts"
+    )
+    for case in live:
+        case.notes = [*case.notes, note]
+        _penalties_without_factored(store, case, invoice, now, policies)
+        _refresh(store, case, now, "invoice factored", invoice.number, None)
+    return live
+
+
+def _penalties_without_factored(
+    store: Store, case: CaseRecord, factored: InvoiceRecord, now: datetime, policies: PolicySet
+) -> None:
+    """Penalties and indemnities of the invoices the case still claims, counted as when an
+    invoice joins it: every other invoice of an escalation on that day (handlers.escalation
+    ``open_case``); the claims still owed of a claim declaration, on the judgment day."""
+    debtor = store.debtor(case.debtor_id)
+    if debtor is None or policies.rates is None:
+        return
+    judgment = debtor.insolvency_judgment_date
+    members = [i for i in store.case_invoices(case.id) if not holds.factored(i)]
+    if case.kind == "claim_declaration" and judgment is not None:
+        day, owing = judgment, [i for i in members if _owing(i)]
+    else:
+        day, owing = local_date(now, debtor.timezone), members
+    moved = store.movements([i.id for i in owing])
+    try:
+        amounts = [
+            amounts_on(
+                i,
+                debtor,
+                day,
+                policies.for_debtor(debtor, i.number),
+                policies.rates,
+                with_penalties=True,
+                movements=moved.get(i.id, []),
+            )
+            for i in owing
+        ]
+    except MissingRate:  # the figures stay as recorded; the dossier shows the gap
+        return
+    case.late_interest = sum((a.late_interest for a in amounts), ZERO)
+    case.indemnities = sum((a.indemnity for a in amounts), ZERO)
+    payload = {
+        "action": FACTORED_OUT,
+        "case_id": case.id,
+        "debtor_id": case.debtor_id,
+        "invoice_numbers": [factored.number],
+        "factored_by": factored.factored_by,
+        "computed_on": day.isoformat(),
+        "late_interest": str(case.late_interest),
+        "recovery_indemnity": str(case.indemnities),
+        "currency": case.currency,
+    }
+    evidence.append(
+        store,
+        FACTORED_OUT,
+        now,
+        payload,
+        debtor_id=case.debtor_id,
+        invoice_numbers=[factored.number],
+        case_id=case.id,
+    )
+
+
 def _refresh(
     store: Store, case: CaseRecord, now: datetime, cause: str, number: str, minimum_for: MinimumFor | None
 ) -> None:
     members = store.case_invoices(case.id)
-    owing = [i for i in members if i.status == "open" and i.balance > 0]
+    owing = [i for i in members if _owing(i)]
     case.principal = sum((i.balance for i in owing), ZERO)
     case.amount_claimed = case.principal + case.late_interest + case.indemnities
     case.updated_at = now

@@ -7,12 +7,13 @@ invoices re-planned on that policy in the same transaction (docs/policy.md).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import structlog
 
 from handlers import events as ev
-from handlers import evidence
+from handlers import evidence, holds, insolvency
+from handlers.deadlines import follow_presentation
 from handlers.events import Parked
 from handlers.planning import cancel_pending, replan_invoice, schedule
 from handlers.policy import CLAIM_DECLARATION, MATCH_KEYS, PolicySet
@@ -68,21 +69,104 @@ def on_debtor_updated(store: Store, event: ev.DebtorUpdated, now: datetime, poli
 def on_insolvency_opened(
     store: Store, event: ev.InsolvencyOpened, now: datetime, policies: PolicySet
 ) -> list[str]:
+    """Freeze every open claim born before the judgment (by its delivery, else its issue
+    date, reported as presumed) and have them declared; release the later stages parked."""
     debtor = debtor_by_id(store, event.debtor_id)
     debtor.insolvency_procedure = event.procedure
     debtor.insolvency_judgment_date = event.judgment_date
-    frozen = [i for i in store.open_invoices(debtor.id) if i.issue_date < event.judgment_date]
+    debtor.insolvency_stage = insolvency.stage_of(event.procedure)
+    debtor.insolvency_administrator = event.administrator.model_dump() if event.administrator else None
+    debtor.insolvency_closed_on = None
+    ours = [i for i in store.open_invoices(debtor.id) if not holds.factored(i)]
+    for invoice in ours:
+        if holds.origin_presumed(invoice):
+            insolvency.report_presumed_origin(store, invoice, debtor, now)
+    frozen = [i for i in ours if holds.frozen_by_insolvency(i, debtor)]
     for invoice in frozen:
         cancel_pending(store, invoice.id, f"insolvency ({event.procedure})")
     if frozen:  # the claim-declaration case is opened by the deadline handler, at once
         schedule(store, frozen[0], CLAIM_DECLARATION, "deadline.expired", now)
+    return [f"insolvency:{debtor.id}"]
+
+
+def _under_judgment(store: Store, debtor_id: str, on_day: date, what: str, event_id: str) -> DebtorRecord:
+    """The debtor a later stage is about: parked until its opening judgment is known,
+    rejected when the procedure is closed or the date precedes the opening."""
+    debtor = debtor_by_id(store, debtor_id)
+    if debtor.insolvency_judgment_date is None:
+        raise Parked(f"insolvency:{debtor_id}")
+    problem = insolvency.check_after_opening(debtor, on_day, what)
+    if problem is not None:
+        raise ev.EventRejected(problem, event_id)
+    return debtor
+
+
+def on_insolvency_converted(
+    store: Store, event: ev.InsolvencyConverted, now: datetime, policies: PolicySet
+) -> list[str]:
+    """A conversion to liquidation: the liquidator now receives the declaration (L641-3);
+    the frozen claims stay frozen, those born after the opening are chased as before."""
+    debtor = _under_judgment(store, event.debtor_id, event.judgment_date, "judgment_date", event.event_id)
+    if debtor.insolvency_procedure == "liquidation" or debtor.insolvency_procedure == event.procedure:
+        raise ev.EventRejected(
+            f"procedure: the {debtor.insolvency_procedure} of {debtor.id} cannot become a {event.procedure}",
+            event.event_id,
+        )
+    debtor.insolvency_procedure = event.procedure
+    debtor.insolvency_stage = insolvency.stage_of(event.procedure)
+    receiver = event.liquidator or event.administrator
+    if receiver is not None:
+        debtor.insolvency_administrator = receiver.model_dump()
+    note = (
+        f"converted to {event.procedure} by judgment of {event.judgment_date.isoformat()}: "
+        f"the claim is declared to {insolvency.receiver(debtor)}"
+    )
+    cases = insolvency.note_on_declarations(store, debtor, note, now, reasons=True)
+    facts = {"judgment_date": event.judgment_date.isoformat(), "receiver": debtor.insolvency_administrator}
+    insolvency.record_stage(store, debtor, "insolvency.converted", now, note, cases, facts)
+    return []
+
+
+def on_insolvency_plan_adopted(
+    store: Store, event: ev.InsolvencyPlanAdopted, now: datetime, policies: PolicySet
+) -> list[str]:
+    """A plan of sauvegarde or redressement: the declared claims are paid under the plan
+    (L626-10 ff.), so the frozen claims stay frozen."""
+    debtor = _under_judgment(store, event.debtor_id, event.judgment_date, "judgment_date", event.event_id)
+    if debtor.insolvency_procedure == "liquidation":
+        raise ev.EventRejected(
+            f"debtor_id: {debtor.id} is in liquidation: no plan (L626-10) is adopted", event.event_id
+        )
+    debtor.insolvency_stage = insolvency.PLAN
+    note = (
+        f"plan adopted by judgment of {event.judgment_date.isoformat()}: the declared claims are "
+        "paid as the plan provides (L626-10 ff.); they stay frozen, no reminder is sent"
+    )
+    cases = insolvency.note_on_declarations(store, debtor, note, now)
+    facts = {"judgment_date": event.judgment_date.isoformat()}
+    insolvency.record_stage(store, debtor, "insolvency.plan_adopted", now, note, cases, facts)
+    return []
+
+
+def on_insolvency_closed(
+    store: Store, event: ev.InsolvencyClosed, now: datetime, policies: PolicySet
+) -> list[str]:
+    """The procedure is closed: the frozen claims are never chased again on their own; a
+    note and an evidence record say what the outcome means, for a person to decide."""
+    debtor = _under_judgment(store, event.debtor_id, event.closed_on, "closed_on", event.event_id)
+    debtor.insolvency_stage, debtor.insolvency_closed_on = insolvency.CLOSED, event.closed_on
+    note = f"proceedings {insolvency.CLOSURE_NOTES[event.outcome]} (closed on {event.closed_on.isoformat()})"
+    cases = insolvency.note_on_declarations(store, debtor, note, now)
+    facts = {"closed_on": event.closed_on.isoformat(), "outcome": event.outcome}
+    insolvency.record_stage(store, debtor, "insolvency.closed", now, note, cases, facts)
     return []
 
 
 def on_delivery_status(
     store: Store, event: ev.DeliveryStatus, now: datetime, policies: PolicySet
 ) -> list[str]:
-    """Record the status as evidence; a bounced e-mail sends the next steps by post."""
+    """Record the status as evidence; a bounced e-mail sends the next steps by post; a
+    registered formal notice presented later than expected moves its deadline later."""
     message = store.sent_message(event.message_id)
     if message is None:
         log.warning("delivery.unknown_message", message_id=event.message_id, status=event.status)
@@ -104,4 +188,6 @@ def on_delivery_status(
         debtor_id=message.debtor_id if message else None,
         message_id=event.message_id,
     )
+    if message is not None and message.channel == "registered_letter":
+        follow_presentation(store, event, message.debtor_id, policies, now)
     return []

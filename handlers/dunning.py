@@ -52,6 +52,9 @@ class InvoiceFacts:
     disputed: bool = False
     in_payment_plan: bool = False
     paused_until: date | None = None
+    ever_disputed: bool = False  # a dispute was raised, even if since rejected
+    delivered_on: date | None = None  # the claim's origin (insolvency), else its issue date
+    factored_by: str | None = None  # the factor who collects it
 
     @property
     def balance(self) -> Decimal:

@@ -9,13 +9,15 @@ from datetime import date, datetime
 
 import structlog
 
-from handlers import evidence, handover, holds, plans
+from handlers import evidence, handover, holds, insolvency, plans
 from handlers.amounts import amounts_on, penalties_run
 from handlers.calendar import add_months, local_date
 from handlers.context import Context
 from handlers.money import ZERO, Movement
 from handlers.planning import PENDING, PRESCRIPTION_WARNING, prescription_dates, resume_invoice
 from handlers.policy import CLAIM_DECLARATION, ESCALATION, Policy
+from handlers.procedure_table import TABLE
+from handlers.procedure_views import legal_bases
 from handlers.procedures import recommend
 from handlers.records import CaseRecord, DebtorRecord, InvoiceRecord, StepRecord
 from handlers.store import NewCase, Store
@@ -171,7 +173,7 @@ def open_case(
     if case is None:
         case = store.add_case(_new_escalation(debtor, currency), now)
     store.add_case_invoices(case.id, [i.id for i in invoices])
-    members = store.case_invoices(case.id)
+    members = [i for i in store.case_invoices(case.id) if not holds.factored(i)]  # the factor collects those
     moved = _movements(store, members, debtor, today, ctx)
     amounts = [
         amounts_on(
@@ -208,6 +210,7 @@ def open_case(
             "recommended_procedure": procedure,
             "reasons": reasons,
             "alternatives": alternatives,
+            "legal_bases": legal_bases([procedure, *alternatives], TABLE),
             **_case_amounts(case),
         },
         debtor_id=debtor.id,
@@ -219,6 +222,7 @@ def open_case(
         case_id=case.id,
         debtor_id=debtor.id,
         recommended_procedure=procedure,
+        alternatives=alternatives,
         amount_claimed=str(case.amount_claimed),
     )
     handover.request_handover(store, case, now, ctx)
@@ -241,9 +245,6 @@ def _new_escalation(debtor: DebtorRecord, currency: str) -> NewCase:
     )
 
 
-CLAIM_MONTHS = 2  # declaration to the mandataire within 2 months of BODACC (L622-24, R622-24)
-
-
 def _bodacc_date(store: Store, debtor_id: str) -> date | None:
     """The BODACC publication date of the debtor's latest insolvency event, if it gave one."""
     for raw in store.applied_raws("debtor.insolvency_opened"):
@@ -257,39 +258,103 @@ def _bodacc_date(store: Store, debtor_id: str) -> date | None:
 def open_claim_declaration(
     store: Store, debtor: DebtorRecord, now: datetime, ctx: Context
 ) -> list[CaseRecord]:
-    """Open the cases to declare the pre-judgment claim, one per currency, with their
-    deadline when known. A balance below the policy's minimum is not declared."""
-    judgment = debtor.insolvency_judgment_date
-    if judgment is None:
+    """Declare the claims born before the judgment and not declared yet: each joins the
+    debtor's open claim-declaration case of its currency, opened when there is none, with
+    its deadline when the BODACC publication is known (2 months, 4 for a creditor outside
+    metropolitan France: L622-24, R622-24). A balance below the policy's minimum, a factored
+    invoice (the factor declares it) and a claim born after the judgment are not declared."""
+    if debtor.insolvency_judgment_date is None:
         return []
-    before = [i for i in store.open_invoices(debtor.id) if i.issue_date < judgment]
-    invoices = [
-        i
-        for i in sorted(before, key=lambda i: (i.due_date, i.number))
-        if i.balance > 0
-        and not holds.below_minimum(i, ctx.policy_for(debtor, i.number).money.minimum_for(i.currency))
-    ]
+    candidates = sorted(store.open_invoices(debtor.id), key=lambda i: (i.due_date, i.number))
+    invoices = [i for i in candidates if _to_declare(store, i, debtor, ctx)]
     if not invoices:
         return []
+    months = ctx.policy_for(debtor).escalation.claim_declaration_months
     published = _bodacc_date(store, debtor.id)
-    deadline = add_months(published, CLAIM_MONTHS) if published else None
+    deadline = add_months(published, months) if published else None
     return [
-        _open_declaration(store, debtor, same_currency, deadline, now, ctx)
+        _declare(store, debtor, same_currency, (deadline, months), now, ctx)
         for same_currency in by_currency(invoices).values()
     ]
 
 
-def _open_declaration(
+def _to_declare(store: Store, invoice: InvoiceRecord, debtor: DebtorRecord, ctx: Context) -> bool:
+    """Whether this open invoice is a pre-judgment claim still to declare."""
+    minimum = ctx.policy_for(debtor, invoice.number).money.minimum_for(invoice.currency)
+    return (
+        holds.frozen_by_insolvency(invoice, debtor)
+        and invoice.balance > 0
+        and not holds.factored(invoice)
+        and not holds.below_minimum(invoice, minimum)
+        and not any(
+            c.kind == insolvency.DECLARATION for c in store.cases_holding(invoice.id, insolvency.LIVE)
+        )
+    )
+
+
+def _declare(
     store: Store,
     debtor: DebtorRecord,
     invoices: list[InvoiceRecord],
-    deadline: date | None,
+    deadline: tuple[date | None, int],
     now: datetime,
     ctx: Context,
 ) -> CaseRecord:
+    """Put pre-judgment claims of one currency in the debtor's open claim-declaration case
+    (a new one when there is none) and compute its amounts: interest up to the day before
+    the judgment (L622-28), the indemnity of the claims already late by then."""
+    currency = invoices[0].currency
+    case = next(
+        (
+            c
+            for c in store.open_cases(debtor.id)
+            if c.kind == insolvency.DECLARATION and c.currency == currency
+        ),
+        None,
+    )
+    opened = case is None
+    if case is None:
+        case = store.add_case(_new_declaration(debtor, currency, *deadline), now)
+    store.add_case_invoices(case.id, [i.id for i in invoices])
+    _declaration_amounts(store, case, debtor, ctx)
+    presumed = [insolvency.presumed_origin_note(i) for i in invoices if holds.origin_presumed(i)]
+    case.notes, case.updated_at = [*case.notes, *presumed], now
+    _record_declaration(store, case, debtor, [i.number for i in invoices], opened, now)
+    handover.request_handover(store, case, now, ctx)
+    return case
+
+
+def _new_declaration(debtor: DebtorRecord, currency: str, deadline: date | None, months: int) -> NewCase:
+    """A claim-declaration case before its invoices join it: its amounts are computed then."""
+    unknown = (
+        f"BODACC publication date unknown: the deadline is {months} months after it "
+        "(L622-24, R622-24); record it when published"
+    )
+    return NewCase(
+        debtor_id=debtor.id,
+        kind=insolvency.DECLARATION,
+        recommended_procedure="declaration_de_creance",
+        reasons=insolvency.declaration_reasons(debtor),
+        currency=currency,
+        principal=ZERO,
+        late_interest=ZERO,
+        indemnities=ZERO,
+        deadline=deadline,
+        notes=[] if deadline else [unknown],
+    )
+
+
+def _declaration_amounts(store: Store, case: CaseRecord, debtor: DebtorRecord, ctx: Context) -> None:
+    """The amounts of a claim-declaration case, counted on the judgment day: its claims
+    still owing and not factored."""
     judgment = debtor.insolvency_judgment_date
-    assert judgment is not None  # only called for a debtor under an opening judgment
-    moved = _movements(store, invoices, debtor, judgment, ctx)
+    assert judgment is not None  # only for a debtor under an opening judgment
+    members = [
+        i
+        for i in store.case_invoices(case.id)
+        if i.status == "open" and i.balance > 0 and not holds.factored(i)
+    ]
+    moved = _movements(store, members, debtor, judgment, ctx)
     amounts = [
         amounts_on(
             i,
@@ -300,62 +365,41 @@ def _open_declaration(
             with_penalties=True,
             movements=moved.get(i.id, ()),
         )
-        for i in invoices
+        for i in members
     ]
-    notes = (
-        []
-        if deadline
-        else [
-            "BODACC publication date unknown: the deadline is 2 months "
-            "after it (L622-24, R622-24); record it when published"
-        ]
-    )
-    new = NewCase(
-        debtor_id=debtor.id,
-        kind="claim_declaration",
-        recommended_procedure="declaration_de_creance",
-        reasons=[
-            f"{debtor.insolvency_procedure} opened by judgment of {judgment.isoformat()}",
-            "individual collection stops (L622-21); the claim must be declared to the mandataire judiciaire",
-        ],
-        currency=invoices[0].currency,
-        principal=sum((a.balance for a in amounts), ZERO),
-        late_interest=sum((a.late_interest for a in amounts), ZERO),
-        indemnities=sum((a.indemnity for a in amounts), ZERO),
-        deadline=deadline,
-        notes=notes,
-    )
-    case = store.add_case(new, now)
-    store.add_case_invoices(case.id, [i.id for i in invoices])
-    numbers = [i.number for i in invoices]
+    case.principal = sum((a.balance for a in amounts), ZERO)
+    case.late_interest = sum((a.late_interest for a in amounts), ZERO)
+    case.indemnities = sum((a.indemnity for a in amounts), ZERO)
+    case.amount_claimed = case.principal + case.late_interest + case.indemnities
+
+
+def _record_declaration(
+    store: Store, case: CaseRecord, debtor: DebtorRecord, numbers: list[str], opened: bool, now: datetime
+) -> None:
+    """``case.opened`` for a new claim-declaration case, ``case.updated`` when claims join one."""
+    kind = "case.opened" if opened else "case.updated"
+    deadline = case.deadline.isoformat() if case.deadline else None
     evidence.append(
         store,
-        "case.opened",
+        kind,
         now,
         {
-            "action": "case.opened",
+            "action": kind,
             "event": "deadline.expired",
             "case_id": case.id,
-            "kind": "claim_declaration",
+            "kind": insolvency.DECLARATION,
             "debtor_id": debtor.id,
             "invoice_numbers": numbers,
             "recommended_procedure": "declaration_de_creance",
-            "deadline": deadline.isoformat() if deadline else None,
+            "deadline": deadline,
+            "declared_to": insolvency.receiver(debtor),
             **_case_amounts(case),
         },
         debtor_id=debtor.id,
         invoice_numbers=numbers,
         case_id=case.id,
     )
-    log.info(
-        "case.opened",
-        case_id=case.id,
-        debtor_id=debtor.id,
-        kind="claim_declaration",
-        deadline=deadline.isoformat() if deadline else None,
-    )
-    handover.request_handover(store, case, now, ctx)
-    return case
+    log.info(kind, case_id=case.id, debtor_id=debtor.id, kind=insolvency.DECLARATION, deadline=deadline)
 
 
 def _prescription_warning(store: Store, invoice: InvoiceRecord, debtor: DebtorRecord, now: datetime) -> None:

@@ -287,12 +287,55 @@ class DebtorUpdated(_Envelope):
     debtor: Debtor
 
 
+class Administrator(_Strict):
+    """Who receives the claim declaration: the mandataire judiciaire, or the liquidator."""
+
+    name: SafeText
+    address: Annotated[list[SafeText], Field(min_length=1, max_length=6)]
+
+
 class InsolvencyOpened(_Envelope):
     type: Literal["debtor.insolvency_opened"]
     debtor_id: DebtorId
     procedure: Literal["sauvegarde", "redressement", "liquidation"]
     judgment_date: Day
     bodacc_published_on: Day | None = None
+    administrator: Administrator | None = None
+
+
+class InsolvencyConverted(_Envelope):
+    """A sauvegarde or redressement converted by judgment: to a liquidation (L641-1), which
+    names the liquidator, or a sauvegarde to a redressement (L622-10)."""
+
+    type: Literal["debtor.insolvency_converted"]
+    debtor_id: DebtorId
+    procedure: Literal["liquidation", "redressement"]
+    judgment_date: Day
+    liquidator: Administrator | None = None
+    administrator: Administrator | None = None
+
+    @model_validator(mode="after")
+    def _who_receives_the_claims(self) -> InsolvencyConverted:
+        if self.procedure == "liquidation" and self.liquidator is None:
+            raise ValueError("liquidator: required when the procedure becomes a liquidation")
+        if self.procedure == "liquidation" and self.administrator is not None:
+            raise ValueError("administrator: a liquidation names a liquidator instead")
+        if self.procedure != "liquidation" and self.liquidator is not None:
+            raise ValueError("liquidator: only a liquidation names a liquidator")
+        return self
+
+
+class InsolvencyPlanAdopted(_Envelope):
+    type: Literal["debtor.insolvency_plan_adopted"]
+    debtor_id: DebtorId
+    judgment_date: Day
+
+
+class InsolvencyClosed(_Envelope):
+    type: Literal["debtor.insolvency_closed"]
+    debtor_id: DebtorId
+    closed_on: Day
+    outcome: Literal["plan_completed", "insufficient_assets", "debts_paid"]
 
 
 class DeliveryStatus(_Envelope):
@@ -314,6 +357,9 @@ AccountingEvent = Annotated[
     | PaymentPlanAgreed
     | DebtorUpdated
     | InsolvencyOpened
+    | InsolvencyConverted
+    | InsolvencyPlanAdopted
+    | InsolvencyClosed
     | DeliveryStatus,
     Field(discriminator="type"),
 ]
@@ -329,6 +375,9 @@ EVENT_TYPES = (
     "payment_plan.agreed",
     "debtor.updated",
     "debtor.insolvency_opened",
+    "debtor.insolvency_converted",
+    "debtor.insolvency_plan_adopted",
+    "debtor.insolvency_closed",
     "delivery.status",
 )
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(AccountingEvent)

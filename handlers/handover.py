@@ -28,11 +28,13 @@ from typing import Any, Protocol
 import structlog
 
 from handlers import evidence
+from handlers.calendar import local_date
 from handlers.context import Context
 from handlers.messages import HandoverCase, stable_id
 from handlers.outbox import Item, Outbox, Refusal, gives_up, is_permanent, refusal
 from handlers.partners import Partner
 from handlers.ports import Outgoing, PermanentFailure, TransientFailure, Transport, UnitOfWork, UnitsOfWork
+from handlers.procedure_views import case_options
 from handlers.records import CaseRecord, HandoverRecord
 from handlers.store import NewHandover, Store
 
@@ -259,16 +261,20 @@ def _link(ctx: Context) -> PartnerLink:
 
 def _dossier(uow: UnitOfWork, claimed: Claimed, ctx: Context, now: datetime) -> tuple[bytes, dict]:
     archive = _link(ctx).dossier(uow, claimed.case_id, ctx, now)
-    return archive, _summary(uow.store, claimed, ctx)
+    return archive, _summary(uow.store, claimed, ctx, now)
 
 
-def _summary(store: Store, claimed: Claimed, ctx: Context) -> dict:
-    """The case as the partner receives it; amounts as decimal strings."""
+def _summary(store: Store, claimed: Claimed, ctx: Context, now: datetime) -> dict:
+    """The case as the partner receives it; amounts as decimal strings; the procedures with
+    their basis and conditions, and the competent court, on the debtor's day ``now``."""
     case = store.case(claimed.case_id)
     debtor = store.debtor(claimed.debtor_id)
     assert case is not None and debtor is not None
-    invoices = store.case_invoices(case.id)
-    creditor = ctx.policy_for(debtor).creditor
+    # a factored invoice left the case: the factor collects it (a note of the case says so)
+    invoices = [i for i in store.case_invoices(case.id) if i.factored_by is None]
+    policy = ctx.policy_for(debtor)
+    creditor = policy.creditor
+    options = case_options(case, debtor, invoices, policy, local_date(now, debtor.timezone))
     return {
         "case": {
             "id": case.id,
@@ -277,6 +283,8 @@ def _summary(store: Store, claimed: Claimed, ctx: Context) -> dict:
             "recommended_procedure": case.recommended_procedure,
             "reasons": list(case.reasons),
             "alternatives": list(case.alternatives),
+            "procedures": options["procedures"],
+            "competent_court": options["competent_court"],
             "notes": list(case.notes),
             "deadline": case.deadline.isoformat() if case.deadline else None,
             "opened_at": case.opened_at.isoformat(),
@@ -297,6 +305,9 @@ def _summary(store: Store, claimed: Claimed, ctx: Context) -> dict:
             "insolvency_judgment_date": debtor.insolvency_judgment_date.isoformat()
             if debtor.insolvency_judgment_date
             else None,
+            "insolvency_stage": debtor.insolvency_stage,
+            # who receives the claim declaration: the mandataire, or the liquidator (L641-3)
+            "insolvency_administrator": debtor.insolvency_administrator,
         },
         "creditor": {
             "name": creditor.name,
@@ -388,7 +399,8 @@ def _email_text(claimed: Claimed, document: dict, digest: str) -> tuple[str, str
         "",
         f"Veuillez trouver ci-joint le dossier n° {case['id']} concernant {debtor['name']} ({debtor['id']}).",
         "",
-        f"Procédure recommandée : {case['recommended_procedure']}",
+        f"Procédure recommandée : {_named(case, 'recommended') or case['recommended_procedure']}",
+        f"Alternatives (options, détaillées dans le dossier) : {_named(case, 'alternative') or 'aucune'}",
         f"Factures : {numbers}",
         f"Principal : {case['principal']} {case['currency']}",
         f"Pénalités de retard : {case['late_interest']} {case['currency']}",
@@ -405,6 +417,15 @@ def _email_text(claimed: Claimed, document: dict, digest: str) -> tuple[str, str
         "Message envoyé automatiquement par relance.",
     ]
     return " ".join(subject.split()), "\n".join(lines) + "\n"
+
+
+def _named(case: dict, role: str) -> str:
+    """The procedures of ``role`` by their French name and basis, as the e-mail lists them."""
+    return ", ".join(
+        f"{p['name_fr']} ({p['basis']})" if p["basis"] else p["code"]
+        for p in case.get("procedures", [])
+        if p["role"] == role
+    )
 
 
 def _code(exc: Exception) -> int | None:

@@ -26,6 +26,10 @@ class InvoiceState(Protocol):
     @property
     def issue_date(self) -> date: ...
     @property
+    def delivered_on(self) -> date | None: ...
+    @property
+    def factored_by(self) -> str | None: ...
+    @property
     def disputed(self) -> bool: ...
     @property
     def in_payment_plan(self) -> bool: ...
@@ -49,10 +53,46 @@ def settled(invoice: InvoiceState) -> bool:
     return invoice.status != "open" or invoice.balance <= 0
 
 
+class Origin(Protocol):
+    """What says when a claim was born: the delivery or service, else the invoice."""
+
+    @property
+    def issue_date(self) -> date: ...
+    @property
+    def delivered_on(self) -> date | None: ...
+
+
+def claim_origin(invoice: Origin) -> date:
+    """The day the claim was born: the completion of the delivery or service
+    (``delivered_on``); without it, the issue date stands in (``origin_presumed``)."""
+    return invoice.delivered_on or invoice.issue_date
+
+
+def origin_presumed(invoice: Origin) -> bool:
+    """Whether the claim's origin is only presumed from its issue date (no delivery date)."""
+    return invoice.delivered_on is None
+
+
+def born_before(invoice: Origin, judgment: date | None) -> bool:
+    """Whether the claim was born before an opening judgment (C. com. L622-24), rather than
+    after it (L622-17): what counts is the delivery or service, not the invoice date."""
+    return judgment is not None and claim_origin(invoice) < judgment
+
+
 def frozen_by_insolvency(invoice: InvoiceState, debtor: DebtorState) -> bool:
-    """A claim born before the opening judgment may only be declared (C. com. L622-21)."""
-    judgment = debtor.insolvency_judgment_date
-    return judgment is not None and invoice.issue_date < judgment
+    """A claim born before the opening judgment may only be declared (C. com. L622-21),
+    whatever the procedure's later stage: its chasing never resumes on its own."""
+    return born_before(invoice, debtor.insolvency_judgment_date)
+
+
+def factored(invoice: InvoiceState) -> bool:
+    """Assigned to a factor, who collects it in its own name (subrogation, C. civ. 1346 ff.)."""
+    return invoice.factored_by is not None
+
+
+def factored_hold(invoice: InvoiceState) -> str:
+    """The reason a factored invoice is neither chased nor escalated by the seller."""
+    return f"invoice factored: collected by {invoice.factored_by}"
 
 
 def below_minimum(invoice: InvoiceState, minimum: Decimal) -> bool:
@@ -61,8 +101,11 @@ def below_minimum(invoice: InvoiceState, minimum: Decimal) -> bool:
 
 
 def paused(invoice: InvoiceState) -> bool:
-    """Held by a dispute, a payment plan or a promise to pay (whatever its date)."""
-    return invoice.disputed or invoice.in_payment_plan or invoice.paused_until is not None
+    """Held by a dispute, a payment plan, a promise to pay (whatever its date), or a factor
+    who collects it."""
+    return (
+        invoice.disputed or invoice.in_payment_plan or invoice.paused_until is not None or factored(invoice)
+    )
 
 
 def chase_hold(invoice: InvoiceState, debtor: DebtorState, today: date, minimum: Decimal) -> str | None:
@@ -71,6 +114,8 @@ def chase_hold(invoice: InvoiceState, debtor: DebtorState, today: date, minimum:
         return f"invoice {invoice.status}"
     if invoice.balance <= 0:
         return "nothing left to pay"
+    if factored(invoice):
+        return factored_hold(invoice)
     if below_minimum(invoice, minimum):
         return f"balance {invoice.balance} {invoice.currency} below the minimum of {minimum}"
     if invoice.disputed:
@@ -109,6 +154,8 @@ def escalation_hold(invoice: InvoiceState, minimum: Decimal) -> str | None:
     """
     if settled(invoice):
         return f"invoice {invoice.status}" if invoice.status != "open" else "nothing left to pay"
+    if factored(invoice):
+        return factored_hold(invoice)
     if below_minimum(invoice, minimum):
         return f"balance {invoice.balance} {invoice.currency} below the minimum of {minimum}"
     if invoice.disputed:
@@ -124,6 +171,7 @@ def may_resume(invoice: InvoiceState, debtor: DebtorState) -> bool:
         not settled(invoice)
         and not invoice.disputed
         and invoice.paused_until is None
+        and not factored(invoice)
         and not frozen_by_insolvency(invoice, debtor)
     )
 
@@ -134,5 +182,6 @@ def listed_as_other(invoice: InvoiceState, debtor: DebtorState) -> bool:
         not settled(invoice)
         and not invoice.disputed
         and not invoice.in_payment_plan
+        and not factored(invoice)
         and not frozen_by_insolvency(invoice, debtor)
     )

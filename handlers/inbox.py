@@ -58,6 +58,8 @@ def releases(event: Any) -> list[str]:
         return [f"debtor:{event.debtor.id}", f"invoice:{event.invoice.number}"]
     if event.type == "debtor.updated":
         return [f"debtor:{event.debtor.id}"]
+    if event.type == "debtor.insolvency_opened":  # the later stages wait for the opening
+        return [f"insolvency:{event.debtor_id}"]
     return []
 
 

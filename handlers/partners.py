@@ -12,12 +12,9 @@ from dataclasses import dataclass, field
 
 from pydantic import SecretStr
 
-PROCEDURES = (
-    "procedure_simplifiee",
-    "injonction_de_payer",
-    "assignation_en_paiement",
-    "declaration_de_creance",
-)
+from handlers.procedure_table import TABLE
+
+PROCEDURES = tuple(row.code for row in TABLE)  # every procedure a case may be recommended
 KINDS = ("collection_agency", "commissaire_de_justice", "factor", "internal")
 CHANNELS = ("email", "webhook")
 

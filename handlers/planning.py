@@ -81,13 +81,19 @@ def plan_invoice(
 
 PRESCRIPTION_WARNING = "prescription_warning"
 PRESCRIPTION_YEARS = {"business": 5, "consumer": 2}  # Code de commerce L110-4, C. conso L218-2
+PUBLIC_PRESCRIPTION_YEARS = 4  # loi n° 68-1250, art. 1, counted from 1 January
 WARNING_MONTHS = 6
 
 
 def prescription_dates(invoice: InvoiceRecord, kind: str) -> tuple[date, date]:
     """(day the claim is time-barred, day to warn): from delivery, else the issue date."""
     start = invoice.delivered_on or invoice.issue_date
-    barred = add_months(start, 12 * PRESCRIPTION_YEARS.get(kind, 5))
+    if kind == "public":
+        # loi n° 68-1250 du 31 décembre 1968, art. 1: four years from the first day of the
+        # year after the one in which the right arose (the "prescription quadriennale")
+        barred = date(start.year + 1 + PUBLIC_PRESCRIPTION_YEARS, 1, 1)
+    else:
+        barred = add_months(start, 12 * PRESCRIPTION_YEARS.get(kind, 5))
     return barred, add_months(barred, -WARNING_MONTHS)
 
 
@@ -133,8 +139,9 @@ def resume_invoice(
     today = local_date(now, debtor.timezone)
     _write(store, invoice, debtor, policy, plan_resumed(invoice.due_date, remaining, today, debtor.country))
     if FORMAL_NOTICE in done and ESCALATION not in done:
-        # the notice was sent before the pause: its deadline runs again from today
-        deadline = today + timedelta(days=policy.escalation.deadline_days)
+        # the notice was sent (and presented) before the pause: no new letter is posted, so
+        # its deadline runs again from today, ending on a business day
+        deadline = next_business_day(today + timedelta(days=policy.escalation.deadline_days), debtor.country)
         schedule(store, invoice, ESCALATION, "deadline.expired", end_of_day(deadline, debtor.timezone))
 
 

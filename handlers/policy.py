@@ -9,7 +9,9 @@ from datetime import time
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from handlers import identity
 
 Channel = Literal["email", "letter", "registered_letter"]
 SchedulerEvent = Literal["invoice.due", "invoice.overdue", "deadline.expired"]
@@ -51,15 +53,30 @@ class Window(_Frozen):
 
 
 class Escalation(_Frozen):
+    # calendar days the formal notice gives, counted from the registered letter's presentation
     deadline_days: int = Field(8, ge=1, le=60)
+    # business days from posting the registered letter to its expected first presentation
+    # (La Poste's indicative J+2 in metropolitan France); the deadline counts from that day
+    postal_delay_days: int = Field(2, ge=0, le=30)
     # procédure simplifiée up to this total claimed; an amount in euros, so it applies to EUR
-    # cases only (a case in another currency is recommended an injonction de payer)
+    # cases only; it replaces the figure of the procedures' table (handlers/procedure_table.py)
     small_claims_limit: Decimal = Field(Decimal("5000.00"), gt=0)
+    # a creditor established outside metropolitan France (overseas included) has 4 months
+    # instead of 2 after the BODACC publication to declare its claim (C. com. R622-24)
+    creditor_outside_metropolitan_france: bool = Field(False, strict=True)
+
+    @property
+    def claim_declaration_months(self) -> int:
+        """Months after the BODACC publication to declare a claim (L622-24, R622-24)."""
+        return 4 if self.creditor_outside_metropolitan_france else 2
 
 
 class MoneyRules(_Frozen):
     recovery_indemnity: Decimal = Field(Decimal("40.00"), ge=0)
     penalty_margin: Decimal = Field(Decimal("0.10"), ge=0, le=1)
+    # public-sector debtors (Code de la commande publique R2192-31): the ECB rate of the
+    # half-year in which interest started to run, plus this margin, for the whole delay
+    public_penalty_margin: Decimal = Field(Decimal("0.08"), ge=0, le=1)
     penalty_currencies: tuple[str, ...] = ("EUR",)
     # principal_first: payments and credit notes reduce the principal, penalties and the
     # indemnity are a separate claim beside it. interest_first: Code civil 1343-1 (accrued
@@ -92,14 +109,55 @@ def _is_currency_key(key: str) -> bool:
 
 
 class Creditor(_Frozen):
-    """Who is owed: printed on every letter and in the formal notice."""
+    """Who is owed: printed on every letter and in the formal notice.
+
+    A company's letters carry its legal form, share capital, RCS number (the SIREN) and the
+    city of its registry (C. com. R123-237); ``merchant`` says whether the creditor is a
+    merchant (commerçant), which the uncontested-claims procedure of CPCE L126-1 requires
+    of both sides.
+    """
 
     name: str = Field("Votre société", min_length=1, max_length=200)
     address: tuple[str, ...] = ("1 rue de l'Exemple", "75001 Paris")
-    siren: str | None = Field(None, pattern=r"^\d{9}$")
+    siren: str | None = None  # 9 digits, Luhn check (spaces allowed in the file)
     email: str | None = None
     phone: str | None = None
     signature: str = "Le service comptabilité"
+    legal_form: str | None = Field(None, min_length=1, max_length=60)  # e.g. "SAS", "SARL"
+    share_capital: Decimal | None = Field(None, ge=0)  # in euros
+    rcs_city: str | None = Field(None, min_length=1, max_length=60)  # "RCS Lyon"
+    vat_number: str | None = None  # FR + key + SIREN, the key checked
+    merchant: bool = True
+
+    @field_validator("siren", "vat_number", mode="before")
+    @classmethod
+    def _compact(cls, value: object) -> object:
+        return identity.compact(value) if isinstance(value, str) else value
+
+    @field_validator("siren")
+    @classmethod
+    def _siren_checked(cls, value: str | None) -> str | None:
+        problem = None if value is None else identity.siren_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("vat_number")
+    @classmethod
+    def _vat_checked(cls, value: str | None, info: ValidationInfo) -> str | None:
+        problem = None if value is None else identity.vat_problem(value, info.data.get("siren"))
+        if problem:
+            raise ValueError(problem)
+        return value
+
+
+class Mediator(_Frozen):
+    """The consumer mediator the creditor belongs to (Code de la consommation L612-1),
+    whose details a consumer is given once a dispute was not settled (L616-1)."""
+
+    name: str = Field(min_length=1, max_length=200)
+    website: str = Field(pattern=r"^https?://\S+$", max_length=300)
+    address: tuple[str, ...] = ()
 
 
 class Policy(_Frozen):
@@ -114,6 +172,7 @@ class Policy(_Frozen):
     escalation: Escalation = Escalation()
     money: MoneyRules = MoneyRules()
     creditor: Creditor = Creditor()
+    mediator: Mediator | None = None  # the consumer mediator (L612-1); None: none configured
     resume_step: str = Field("notice", description="where an invoice imported late enters")
 
     @field_validator("steps")
@@ -152,14 +211,47 @@ class Policy(_Frozen):
         return any(s.name == FORMAL_NOTICE for s in self.steps)
 
 
+RateField = Literal["ecb_rate", "legal_rate_other", "legal_rate_private_creditor"]
+RATE_FIELDS: tuple[RateField, ...] = ("ecb_rate", "legal_rate_other", "legal_rate_private_creditor")
+
+
 class HalfYearRate(_Frozen):
-    """Rates of one calendar half-year, with where each figure comes from."""
+    """Rates of one calendar half-year, with where each figure comes from.
+
+    ``ecb_rate``: the ECB main refinancing rate in force on 1 January / 1 July (C. com.
+    L441-10 II). The two legal interest rates of the half-year (C. monétaire et financier
+    L313-2, D313-1-A): ``legal_rate_other`` for "all other cases" (what a consumer debtor
+    owes, and the base of the 3 x floor of a contractual penalty rate), and
+    ``legal_rate_private_creditor`` for a creditor who is a private person not acting for
+    professional needs. ``unconfirmed`` is ``true`` (every figure) or the list of the
+    figures not confirmed yet.
+    """
 
     ecb_rate: Decimal = Field(ge=0, le=1)
-    legal_rate_professional: Decimal | None = Field(None, ge=0, le=1)
-    legal_rate_consumer: Decimal | None = Field(None, ge=0, le=1)
+    legal_rate_other: Decimal | None = Field(None, ge=0, le=1)
+    legal_rate_private_creditor: Decimal | None = Field(None, ge=0, le=1)
     source: str = Field(min_length=3)
-    unconfirmed: bool = False
+    unconfirmed: bool | tuple[RateField, ...] = False
+
+    @field_validator("unconfirmed", mode="before")
+    @classmethod
+    def _true_false_or_figures(cls, value: object) -> object:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, list | tuple) and all(v in RATE_FIELDS for v in value):
+            return tuple(value)
+        raise ValueError(f"use true, false or a list of the figures not confirmed: {', '.join(RATE_FIELDS)}")
+
+    def is_unconfirmed(self, name: RateField) -> bool:
+        """Whether the figure ``name`` of this half-year is flagged not confirmed."""
+        if isinstance(self.unconfirmed, bool):
+            return self.unconfirmed
+        return name in self.unconfirmed
+
+    @property
+    def unconfirmed_fields(self) -> tuple[RateField, ...]:
+        """The figures present in this entry that are flagged not confirmed."""
+        return tuple(f for f in RATE_FIELDS if getattr(self, f) is not None and self.is_unconfirmed(f))
 
 
 class RateTable(_Frozen):
@@ -210,10 +302,11 @@ class PolicySet:
     """The default policy, segment policies and per-debtor / per-invoice overrides.
 
     Resolution: invoice override, then debtor override, then the first segment whose
-    ``match`` fits the debtor, then the default policy.
+    ``match`` fits the debtor, then, for a consumer, the consumer policy, then the default.
     """
 
     DEFAULT = "default"
+    CONSUMER = "consumer_default"  # the shipped consumer policy (config/consumer.toml)
 
     def __init__(
         self,
@@ -223,8 +316,11 @@ class PolicySet:
         invoice_overrides: dict[str, str] | None = None,
         *,
         rates: RateTable | None = None,
+        consumer: Policy | None = None,
     ) -> None:
         self.default = default
+        # the policy of consumer debtors no segment matches (None: the default policy)
+        self.consumer = consumer
         # the half-year rates, for event handlers that compute penalties (they get the
         # policies only); None where no penalty needs computing
         self.rates = rates
@@ -232,6 +328,8 @@ class PolicySet:
         self.debtor_overrides = dict(debtor_overrides or {})
         self.invoice_overrides = dict(invoice_overrides or {})
         self._named = {self.DEFAULT: default, **{s.name: p for s, p in segments}}
+        if consumer is not None:
+            self._named[self.CONSUMER] = consumer
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -253,6 +351,8 @@ class PolicySet:
         for segment, _ in self.segments:
             if segment.matches(debtor):
                 return segment.name
+        if self.consumer is not None and getattr(debtor, "kind", None) == "consumer":
+            return self.CONSUMER
         return self.DEFAULT
 
     def for_debtor(self, debtor: object, invoice_number: str | None = None) -> Policy:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import structlog
 
@@ -24,6 +24,7 @@ from handlers import evidence, plans
 from handlers.amounts import InvoiceAmounts, amounts_on, penalties_run
 from handlers.calendar import local_date
 from handlers.context import Context
+from handlers.deadlines import deadline_after, formal_notice_deadline
 from handlers.decide import Decision, Message, decide
 from handlers.dunning import DebtorFacts, DunningStore, InvoiceFacts, NewMessage, StepFacts
 from handlers.messages import DeliverMessage, stable_id
@@ -163,6 +164,8 @@ def _invoice_snapshot(row: InvoiceFacts) -> InvoiceSnapshot:
         disputed=row.disputed,
         in_payment_plan=row.in_payment_plan,
         paused_until=row.paused_until,
+        delivered_on=row.delivered_on,
+        factored_by=row.factored_by,
     )
 
 
@@ -221,9 +224,11 @@ def _apply(
     for finished in decision.done:
         store.finish_step(finished.step_id, now, finished.reason)
         closed.add(finished.step_id)
+    skipped = {skip.step_id for skip in decision.skipped}
     for invoice_id in decision.escalate:
         notice = next(d for d in due if d.invoice.id == invoice_id and d.step.name == FORMAL_NOTICE)
-        plan_escalation(store, notice.invoice, debtor, decision.today, notice.policy)
+        posted = notice.step_row.id not in skipped  # an opted-out debtor's notice is not sent
+        plan_escalation(store, notice.invoice, debtor, decision.today, notice.policy, posted=posted)
     return tasks
 
 
@@ -269,10 +274,26 @@ def _used_today(
 
 
 def plan_escalation(
-    store: DunningStore, invoice: InvoiceFacts, debtor: DebtorFacts, today: date, policy: Policy
+    store: DunningStore,
+    invoice: InvoiceFacts,
+    debtor: DebtorFacts,
+    today: date,
+    policy: Policy,
+    *,
+    posted: bool = True,
 ) -> None:
-    """Plan the formal notice's deadline, once: a notice re-sent by post keeps the first one."""
-    deadline = today + timedelta(days=policy.escalation.deadline_days)
+    """Plan the formal notice's deadline, once: a notice re-sent by post keeps the first one.
+
+    It is the date the notice states: ``deadline_days`` after the registered letter's
+    expected presentation, on a business day (``handlers.deadlines``). A notice not sent
+    (``posted`` false: the debtor opted out) is presented to nobody: the case reaches a
+    person ``deadline_days`` after its day, on a business day.
+    """
+    rules = policy.escalation
+    if posted:
+        deadline = formal_notice_deadline(today, debtor.country, rules)
+    else:
+        deadline = deadline_after(today, debtor.country, rules.deadline_days)
     store.plan_deadline(invoice.id, ESCALATION, "deadline.expired", end_of_day(deadline, debtor.timezone))
 
 
@@ -411,12 +432,20 @@ def template_context(
         "totals": totals,
         "currency": message.currency,
         "today": today,
-        "deadline": today + timedelta(days=policy.escalation.deadline_days),
+        "deadline": formal_notice_deadline(today, debtor.country, policy.escalation),
         "consumer": debtor.kind == "consumer",
+        "public": debtor.kind == "public",
+        # L616-1: once a consumer's dispute was not settled, the mediator's details follow
+        "mediator": policy.mediator if _dispute_rejected(debtor, invoices) else None,
         "others": [_listed(snapshot.invoice(i)) for i in message.others],
         "upcoming": [_listed(snapshot.invoice(m.invoice_id)) for m in message.mentions],
         "payment_urls": [i.payment_url for i in invoices if i.payment_url],
     }
+
+
+def _dispute_rejected(debtor: DebtorFacts, invoices: list[InvoiceFacts]) -> bool:
+    """Whether a consumer is sent a claim on an invoice whose dispute was rejected."""
+    return debtor.kind == "consumer" and any(i.ever_disputed and not i.disputed for i in invoices)
 
 
 def _listed(invoice: InvoiceSnapshot) -> dict:

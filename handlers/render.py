@@ -28,7 +28,9 @@ from jinja2 import (
     TemplateSyntaxError,
 )
 
+from handlers.identity import legal_mention
 from handlers.money import format_money, format_rate
+from handlers.policy import Creditor
 
 LANGUAGES = ("fr", "en")
 _LOCALES = {"fr": "fr_FR", "en": "en_GB"}
@@ -127,4 +129,7 @@ def helpers(language: str) -> dict[str, Any]:
     def rate(value: Decimal) -> str:
         return format_rate(value, language)
 
-    return {"money": money, "day": day, "rate": rate}
+    def mention(creditor: Creditor) -> str:
+        return legal_mention(creditor, language)
+
+    return {"money": money, "day": day, "rate": rate, "legal_mention": mention}

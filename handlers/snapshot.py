@@ -31,6 +31,8 @@ class InvoiceSnapshot:
     disputed: bool = False
     in_payment_plan: bool = False
     paused_until: date | None = None
+    delivered_on: date | None = None  # the claim's origin (insolvency), else its issue date
+    factored_by: str | None = None  # the factor who collects it: never chased in our name
 
 
 @dataclass(frozen=True)

@@ -169,6 +169,10 @@ class Store(Protocol):
 
     def sent_message(self, message_id: str) -> SentMessage | None: ...
 
+    def message_claims(self, message_id: str) -> list[tuple[str, str]]:
+        """The (invoice number, step) a recorded message claims, by invoice number then step;
+        none for a message never recorded."""
+
     # -- planned steps ----------------------------------------------------------------------
 
     def step(self, step_id: int) -> StepRecord | None: ...

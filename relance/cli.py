@@ -152,6 +152,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rates(args: argparse.Namespace) -> int:
+    """Print the rate table (RELANCE_RATES_FILE or the built-in one) and what it lacks."""
+    from config.bootstrap import make_clock
+    from config.policy import load_policy_set, load_rates
+    from relance.rates import jsonl_lines, table_lines
+
+    settings = _settings(args)
+    table = load_rates(settings.rates_file)
+    policy = load_policy_set(settings.policy_file).default
+    lines = jsonl_lines if args.format == "jsonl" else table_lines
+    for line in lines(table, policy.money.penalty_margin, make_clock(settings).now(), policy.timezone):
+        print(line)
+    return 0
+
+
 def cmd_evidence_verify(args: argparse.Namespace) -> int:
     from relance.reports import verify_chain
 
@@ -304,6 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--format", choices=("jsonl", "table"), default="jsonl")
     status = add("status", cmd_status, "open invoices, amounts by age, today's sends, cases")
     status.add_argument("--json", action="store_true", help="print JSON")
+    rates = add("rates", cmd_rates, "the half-year rate table, and the half-years it lacks")
+    rates.add_argument("--format", choices=("table", "jsonl"), default="table")
     evidence = add("evidence", lambda a: cmd_evidence_verify(a), "evidence chain commands")
     evidence.add_argument("action", choices=("verify",), help="verify: recompute the chain")
     cases = add("cases", cmd_cases, "list escalated cases")

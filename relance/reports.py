@@ -30,6 +30,7 @@ from config.bootstrap import App
 from handlers.calendar import local_date, zone
 from handlers.cases import PENALTIES_OUTSTANDING
 from handlers.evidence import ChainCheck, verify
+from handlers.rates import rates_due_soon
 
 BUCKETS = (("not_due", None, 0), ("1-30", 1, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("over_90", 91, None))
 
@@ -109,7 +110,14 @@ def status(app: App) -> dict[str, object]:
         "rejected_events": rejected,
         "handovers_pending": handovers.get("pending", 0),
         "handovers_failed": handovers.get("failed", 0),
+        "rates_missing": rates_missing(app),
     }
+
+
+def rates_missing(app: App) -> str:
+    """The half-years without a rate that have started or start within 30 days, or "none"."""
+    found = rates_due_soon(app.ctx.rates, app.clock.now(), app.ctx.policy.timezone)
+    return "; ".join(each.describe() for each in found) or "none"
 
 
 def _below_minimum(

@@ -12,7 +12,7 @@ import dramatiq
 import structlog
 from dramatiq import Worker
 
-from config.bootstrap import App, attach_publisher, build_app, prepare_store
+from config.bootstrap import App, attach_publisher, build_app, prepare_store, warn_at_start
 from config.settings import Settings
 from scheduler.loop import make_scheduler, replan_at_start
 from worker.broker import make_broker
@@ -34,6 +34,7 @@ def run_all_in_one(settings: Settings) -> int:
 
     app = build_app(settings)
     prepare_store(app, auto_migrate=True)
+    warn_at_start(app)
     broker = broker_setup.use(make_broker(settings))
     import worker.actors  # noqa: F401 - declares the actors on the broker
 
@@ -78,6 +79,7 @@ def wait_for_stop() -> None:
 def run_scheduler_only(settings: Settings) -> int:
     app = build_app(settings)
     prepare_store(app, auto_migrate=False)
+    warn_at_start(app)
     attach_publisher(app, make_broker(settings))
     replan_at_start(app)
     log.info("scheduler.started", mode=describe(app, settings))
@@ -93,6 +95,7 @@ def exec_dramatiq_workers(settings: Settings) -> int:
     """Replace this process with ``dramatiq worker.actors`` (N processes, T threads)."""
     app = build_app(settings)
     prepare_store(app, auto_migrate=False)
+    warn_at_start(app)
     app.dispose()
     args = [
         sys.executable,

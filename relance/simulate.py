@@ -36,7 +36,14 @@ ACTIONS = (
     "case.escalated",
     "case.opened",
     "deadline.expired",
+    "deadline.moved",
     "prescription.warning",
+    "insolvency.origin_presumed",
+    "insolvency.converted",
+    "insolvency.plan_adopted",
+    "insolvency.closed",
+    "invoice.factored",
+    "invoice.unfactored",
 )
 FIELDS = (
     "at",
@@ -60,6 +67,7 @@ FIELDS = (
     "amount_claimed",
     "case_id",
     "deadline",
+    "declared_to",
 )
 
 

@@ -162,3 +162,21 @@ def payment(number: str, amount: str, paid_on: str, event_id: str | None = None)
         "amount": amount,
         "paid_on": paid_on,
     }
+
+
+# A policy of one step with its creditor and consumer mediator (Code de la consommation L612-1)
+POLICY_WITH_MEDIATOR = """
+name = "main"
+[[steps]]
+name = "notice"
+offset_days = 3
+event = "invoice.overdue"
+channels = ["email"]
+[creditor]
+name = "Atelier Durand SARL"
+address = ["3 quai des Arts", "69002 Lyon"]
+[mediator]
+name = "Médiateur de la consommation CM2C"
+website = "https://www.cm2c.net"
+address = ["14 rue Saint-Jean", "75017 Paris"]
+"""

@@ -26,6 +26,7 @@ from handlers.dossier.proofs import (
     verification_text,
 )
 from handlers.dossier.summary import summary_data
+from handlers.procedure_views import case_options
 
 INJONCTION = "injonction_de_payer"
 
@@ -39,9 +40,10 @@ def dossier_files(data: DossierData, now: datetime, ctx: Context) -> dict[str, b
     details = details_on(data.invoices, debtor, day, policies, rates)
     export_day = local_date(now, debtor.timezone)
     live = live_update(case, data.invoices, debtor, export_day, day, policies, rates)
-    creditor = policies.for_debtor(debtor).creditor
+    policy = policies.for_debtor(debtor)
     names = message_files(data.messages)
-    summary = summary_data(data, names, creditor, details, day, live, export_day, now, rates)
+    options = case_options(case, debtor, data.invoices, policy, export_day)
+    summary = summary_data(data, names, policy.creditor, details, day, live, export_day, now, rates, options)
 
     files: dict[str, bytes] = {name: m.content for m, name in zip(data.messages, names, strict=True)}
     files["summary.md"] = markdown.summary_md(ctx.renderer, summary).encode("utf-8")

@@ -59,7 +59,8 @@ def computed_on(case: CaseData, debtor: DebtorData, records: tuple[RecordData, .
     """The day the case's penalties were computed: its last opening / escalation record."""
     if case.kind == "claim_declaration" and debtor.insolvency_judgment_date is not None:
         return debtor.insolvency_judgment_date  # penalties stop at the opening judgment
-    opened = [r for r in records if r.case_id == case.id and r.kind in ("case.escalated", "case.opened")]
+    computed = ("case.escalated", "case.opened", "case.factored_out")  # the records that recompute
+    opened = [r for r in records if r.case_id == case.id and r.kind in computed]
     return local_date(opened[-1].at if opened else case.opened_at, debtor.timezone)
 
 
@@ -106,10 +107,10 @@ def unconfirmed(amounts: InvoiceAmounts, rates: RateTable) -> list[str]:
     flagged = {
         s.half_year
         for s in amounts.interest.segments
-        if (entry := rates.rates.get(s.half_year)) is not None and entry.unconfirmed
+        if (entry := rates.rates.get(s.half_year)) is not None and entry.is_unconfirmed("ecb_rate")
     }
     return sorted(flagged)
 
 
 def rate_unconfirmed(half_year: str, rates: RateTable) -> bool:
-    return bool((entry := rates.rates.get(half_year)) and entry.unconfirmed)
+    return bool((entry := rates.rates.get(half_year)) and entry.is_unconfirmed("ecb_rate"))

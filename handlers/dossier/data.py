@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from handlers.evidence import ChainCheck
 
@@ -51,6 +52,9 @@ class DebtorData:
     segment: str | None = None
     insolvency_procedure: str | None = None
     insolvency_judgment_date: date | None = None
+    insolvency_stage: str | None = None  # opened | liquidation | plan | closed
+    insolvency_administrator: Mapping[str, Any] | None = None  # who receives the declaration
+    merchant: bool | None = None  # None: not said (the procedures and the competent court)
 
 
 @dataclass(frozen=True)

@@ -20,19 +20,15 @@ from handlers.dossier.data import MessageData
 from handlers.dossier.proofs import status_view
 from handlers.money import format_money, format_rate
 from handlers.policy import FORMAL_NOTICE
+from handlers.procedure_table import TABLE
 from handlers.render import Renderer, helpers
 
 LANGUAGE = "fr"  # the dossier is for French courts and commissaires de justice
 SUMMARY = "dossier/summary.md.j2"
 INJONCTION = "dossier/injonction_de_payer.md.j2"
 
-PROCEDURES = {
-    "injonction_de_payer": "Injonction de payer (CPC art. 1405 et s.)",
-    "procedure_simplifiee": "Procédure simplifiée de recouvrement des petites créances (CPCE art. L125-1)",
-    "assignation_en_paiement": "Assignation en paiement",
-    "declaration_de_creance": "Déclaration de créance au mandataire judiciaire (C. com. art. L622-24)",
-    "refere_provision": "Référé-provision (CPC art. 835 / 873)",
-}
+PROCEDURES = {row.code: f"{row.name_fr} ({row.basis})" for row in TABLE}  # handlers/procedure_table.py
+
 LABELS: dict[str, dict[str, str]] = {
     "steps": {
         "pre_due": "Rappel avant échéance",

@@ -84,7 +84,9 @@ def sample_dossier() -> DossierData:
         _AT,
         deadline=date(2026, 6, 20),
         reasons=("montant déterminé",),
-        alternatives=("refere_provision",),
+        # one alternative with a fact to check (merchant not said), one with a note, and a
+        # code the table does not know: every branch of the procedures' section
+        alternatives=("recouvrement_creances_commerciales", "refere_provision", "procedure_retiree"),
         notes=("note",),
     )
     debtor = DebtorData(
@@ -96,6 +98,8 @@ def sample_dossier() -> DossierData:
         siren="123456789",
         insolvency_procedure="sauvegarde",
         insolvency_judgment_date=date(2026, 6, 1),
+        insolvency_stage="opened",
+        insolvency_administrator={"name": "Me Exemple", "address": ["1 quai de l'Exemple", "75001 Paris"]},
     )
     records = (_record(1, "case.escalated", {}, case_id=1), receipt)
     return DossierData(

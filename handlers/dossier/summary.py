@@ -28,9 +28,11 @@ def summary_data(
     live_day: date,
     now: datetime,
     rates: RateTable,
+    options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """summary.json: ``files`` are the messages' names in the dossier, ``details`` the invoices'
-    amounts on ``computed_on``, ``live`` the update to the export day ``live_day`` (or None)."""
+    amounts on ``computed_on``, ``live`` the update to the export day ``live_day`` (or None),
+    ``options`` the procedures and the competent court (``handlers.dossier.options``)."""
     case, debtor, check, head = data.case, data.debtor, data.check, data.head
     invoices = [_invoice_data(d, computed_on, rates) for d in details]
     computed = {
@@ -61,6 +63,8 @@ def summary_data(
             "recommended_procedure": case.recommended_procedure,
             "reasons": list(case.reasons),
             "alternatives": list(case.alternatives),
+            "procedures": (options or {}).get("procedures", []),
+            "competent_court": (options or {}).get("competent_court"),
             "deadline": case.deadline.isoformat() if case.deadline else None,
             "notes": notes,
             "opened_at": instant(case.opened_at),
@@ -92,6 +96,10 @@ def summary_data(
             "insolvency_procedure": debtor.insolvency_procedure,
             "insolvency_judgment_date": (
                 debtor.insolvency_judgment_date.isoformat() if debtor.insolvency_judgment_date else None
+            ),
+            "insolvency_stage": debtor.insolvency_stage,
+            "insolvency_administrator": (
+                dict(debtor.insolvency_administrator) if debtor.insolvency_administrator else None
             ),
         },
         "invoices": invoices,

@@ -124,6 +124,8 @@ class SqlHarness:
                         paid=each.paid,
                         credited=each.credited,
                         status=each.status,
+                        delivered_on=each.delivered_on,
+                        factored_by=each.factored_by,
                         created_at=NOW,
                         updated_at=NOW,
                     )
@@ -326,3 +328,16 @@ def test_a_due_reminder_sent_through_the_store_records_one_message_per_channel_a
     assert store.evidence_kinds() == ["reminder.sent", "reminder.sent"]
     done = store.run(lambda s: s.step(10))
     assert done is not None and done.status == "done"
+
+
+def test_the_facts_of_an_invoice_carry_its_delivery_date_and_its_factor(store):
+    # the send-time holds sort a claim by its delivery (insolvency) and skip a factored one
+    from dataclasses import replace
+
+    delivered = replace(invoice(1, "F-1", date(2026, 3, 20)), delivered_on=date(2026, 2, 16))
+    factored = replace(invoice(2, "F-2", date(2026, 3, 20)), factored_by="Factofrance")
+    store.seed([delivered, factored], [step(10, 1, "reminder_1", NOW), step(11, 2, "reminder_1", NOW)], [])
+    found = store.run(lambda s: {i.number: (i.delivered_on, i.factored_by) for i in s.open_invoices("D-1")})
+    assert found == {"F-1": (date(2026, 2, 16), None), "F-2": (None, "Factofrance")}
+    due = store.run(lambda s: {i.number: (i.delivered_on, i.factored_by) for _, i in s.due_steps("D-1", NOW)})
+    assert due == found

@@ -65,6 +65,8 @@ event_kinds = st.sampled_from(
         "cancelled",
         "plan",
         "insolvency",
+        "factored",
+        "stage",
     ]
 )
 histories = st.lists(
@@ -78,10 +80,14 @@ def _event(i: int, kind: str, number: str, variant: int) -> dict[str, Any]:
     base = {"event_id": f"e-{i}", "occurred_at": f"{day.isoformat()}T10:00:00+02:00"}
     amount = str(AMOUNTS[variant])
     if kind == "issued":
-        due = day + timedelta(days=10 * variant)
-        invoice = {"number": number, "debtor_id": "D-1", "issue_date": day.isoformat()}
-        invoice |= {"due_date": due.isoformat(), "currency": "EUR", "amount_due": str(AMOUNTS[variant % 3])}
-        return base | {"type": "invoice.issued", "invoice": invoice, "debtor": DEBTOR}
+        return base | {"type": "invoice.issued", "invoice": _invoice(day, number, variant), "debtor": DEBTOR}
+    if kind == "factored":  # assigned to a factor (even variants), or given back (odd ones)
+        invoice = _invoice(day, number, variant) | (
+            {"factored_by": "Factofrance"} if variant % 2 == 0 else {}
+        )
+        return base | {"type": "invoice.updated", "invoice": invoice}
+    if kind == "stage":
+        return base | _stage(day, variant)
     if kind in ("payment", "credit_note"):
         extra = (
             {"type": "payment.received", "paid_on": day.isoformat()}
@@ -121,6 +127,28 @@ def _event(i: int, kind: str, number: str, variant: int) -> dict[str, Any]:
     }
 
 
+def _invoice(day: Any, number: str, variant: int) -> dict[str, Any]:
+    due = day + timedelta(days=10 * variant)
+    invoice = {"number": number, "debtor_id": "D-1", "issue_date": day.isoformat()}
+    invoice |= {"due_date": due.isoformat(), "currency": "EUR", "amount_due": str(AMOUNTS[variant % 3])}
+    if variant % 2:  # delivered some days before it was invoiced: the origin of the claim
+        invoice["delivered_on"] = (day - timedelta(days=4 * variant)).isoformat()
+    return invoice
+
+
+def _stage(day: Any, variant: int) -> dict[str, Any]:
+    """A later stage of the insolvency: converted, a plan, or closed (parked before an opening)."""
+    body: dict[str, Any] = {"debtor_id": "D-1"}
+    if variant == 0:
+        who = {"name": "Me Paul Marchand", "address": ["8 rue Grenette", "69002 Lyon"]}
+        return body | {"type": "debtor.insolvency_converted", "procedure": "liquidation",
+                       "judgment_date": day.isoformat(), "liquidator": who}  # fmt: skip
+    if variant == 1:
+        return body | {"type": "debtor.insolvency_plan_adopted", "judgment_date": day.isoformat()}
+    outcome = "insufficient_assets" if variant == 2 else "plan_completed"
+    return body | {"type": "debtor.insolvency_closed", "closed_on": day.isoformat(), "outcome": outcome}
+
+
 class Published:
     def publish(self, tasks: Any) -> None:
         pass
@@ -144,7 +172,8 @@ def _instant(value: datetime | None) -> datetime | None:
 
 def _invoice_state(i: Any) -> tuple:
     return (i.number, i.status, i.amount_due, i.paid, i.credited, i.disputed, i.ever_disputed,
-            i.paused_until, i.in_payment_plan, i.policy_key, i.due_date)  # fmt: skip
+            i.paused_until, i.in_payment_plan, i.policy_key, i.due_date, i.delivered_on,
+            i.factored_by)  # fmt: skip
 
 
 def _case_state(c: Any, numbers: list[str]) -> tuple:
@@ -280,3 +309,13 @@ def test_an_insolvency_freezes_a_plan_and_declares_the_claim_alike(ctx, sqlite):
     state = _both(ctx, sqlite, [("issued", 0, 1), ("plan", 0, 0), ("issued", 1, 1), ("insolvency", 0, 0)])
     assert [status for status, _, _ in state["plans"]] == ["active"]
     assert [(case[0], case[-1]) for case in state["cases"]] == [("claim_declaration", ["F-1", "F-2"])]
+
+
+def test_a_factored_invoice_and_the_later_stages_of_an_insolvency_alike(ctx, sqlite):
+    # F-1 and F-2 issued, F-2 factored, an insolvency, a conversion, then the closure
+    history = [("issued", 0, 1), ("issued", 1, 0), ("factored", 1, 0), ("insolvency", 0, 0), ("stage", 0, 0),
+               ("stage", 0, 2)]  # fmt: skip
+    state = _both(ctx, sqlite, history)
+    assert [(case[0], case[-1]) for case in state["cases"]] == [("claim_declaration", ["F-1"])]
+    kinds = [kind for kind, *_ in state["evidence"]]
+    assert {"invoice.factored", "insolvency.converted", "insolvency.closed"} <= set(kinds)

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import select
 
 from adapters.memory_store import MemoryData, MemoryUnitsOfWork
-from adapters.orm import EvidenceRecord, MessageRow, RejectedEvent
+from adapters.orm import EvidenceRecord, MessageItem, MessageRow, RejectedEvent
 from adapters.store import SqlUnitsOfWork, make_engine, migrate, session_factory
 from handlers.evidence import append
 from handlers.money import Movement
@@ -41,8 +41,12 @@ class MemoryHarness:
     def __call__(self) -> AbstractContextManager[UnitOfWork]:
         return self.units()
 
-    def add_message(self, message_id: str, debtor_id: str, channel: str) -> None:
-        self.data.add_message(message_id=message_id, debtor_id=debtor_id, channel=channel, created_at=NOW)
+    def add_message(
+        self, message_id: str, debtor_id: str, channel: str, claims: tuple[tuple[int, str], ...] = ()
+    ) -> None:
+        self.data.add_message(
+            message_id=message_id, debtor_id=debtor_id, channel=channel, created_at=NOW, claims=claims
+        )
 
     def evidence_kinds(self) -> list[str]:
         return [record.kind for record in self.data.evidence]
@@ -61,24 +65,30 @@ class SqlHarness:
     def __call__(self) -> AbstractContextManager[UnitOfWork]:
         return self.units()
 
-    def add_message(self, message_id: str, debtor_id: str, channel: str) -> None:
+    def add_message(
+        self, message_id: str, debtor_id: str, channel: str, claims: tuple[tuple[int, str], ...] = ()
+    ) -> None:
         with self.units() as uow:
-            uow.session.add(
-                MessageRow(
-                    message_id=message_id,
-                    debtor_id=debtor_id,
-                    channel=channel,
-                    step="reminder_1",
-                    local_day=NOW.date(),
-                    recipient="compta@acme.example",
-                    subject="Relance",
-                    body_text="…",
-                    content=b"bytes",
-                    content_sha256="0" * 64,
-                    amounts={},
-                    created_at=NOW,
-                )
+            row = MessageRow(
+                message_id=message_id,
+                debtor_id=debtor_id,
+                channel=channel,
+                step="reminder_1",
+                local_day=NOW.date(),
+                recipient="compta@acme.example",
+                subject="Relance",
+                body_text="…",
+                content=b"bytes",
+                content_sha256="0" * 64,
+                amounts={},
+                created_at=NOW,
             )
+            uow.session.add(row)
+            uow.session.flush()
+            for invoice_id, step in claims:
+                uow.session.add(
+                    MessageItem(message_pk=row.id, invoice_id=invoice_id, step=step, channel=channel)
+                )
 
     def evidence_kinds(self) -> list[str]:
         with self.units() as uow:
@@ -272,6 +282,22 @@ def test_a_sent_message_is_found_by_its_message_id_with_its_channel_and_debtor(u
     with units() as uow:
         assert uow.store.sent_message("<m-1@test>") == SentMessage("letter", "D-1")
         assert uow.store.sent_message("<m-2@test>") is None
+
+
+def test_the_claims_of_a_message_are_its_invoice_numbers_and_steps_by_number(units):
+    # Given a registered formal notice claiming two invoices, recorded F-2 first
+    with units() as uow:
+        debtor(uow.store)
+        first, second = invoice(uow.store, "F-1"), invoice(uow.store, "F-2")
+        ids = (first.id, second.id)
+    units.add_message(
+        "<m-1@test>", "D-1", "registered_letter", ((ids[1], "formal_notice"), (ids[0], "formal_notice"))
+    )
+
+    # Then its claims come by invoice number; a message never recorded claims nothing
+    with units() as uow:
+        assert uow.store.message_claims("<m-1@test>") == [("F-1", "formal_notice"), ("F-2", "formal_notice")]
+        assert uow.store.message_claims("<m-2@test>") == []
 
 
 # -- planned steps -------------------------------------------------------------------------

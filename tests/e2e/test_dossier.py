@@ -1,9 +1,10 @@
 """``relance case show`` / ``relance case export``: the dossier of a case (docs/dossier.md).
 
-The sample of the README (examples/events.jsonl) escalates CLI-ACME on 20 May 2026 with
+The sample of the README (examples/events.jsonl) escalates CLI-ACME on 22 May 2026 with
 ``injonction_de_payer`` (see test_simulate.py for the amounts, worked out by hand). The
 provider's receipt of the formal notice is added as a ``delivery.status`` ``acknowledged``
-event two days after the letter, so that the dossier can show it.
+event two days after the letter, so that the dossier can show it: signed on Wednesday 13
+May, the day the letter was expected to be presented, so the deadline stays 21 May.
 """
 
 from __future__ import annotations
@@ -166,6 +167,8 @@ def test_the_formal_notice_and_its_receipt_are_in_the_dossier(exported):
     ]
     text = PdfReader(out / notice["file"]).pages[0].extract_text()
     assert "Mise en demeure" in text and "F-2026-0101" in text
+    # the letter a court receives carries the creditor's legal mentions (C. com. R123-237)
+    assert "SAS au capital de 10 000 €, RCS Paris 123 456 782" in " ".join(text.split())
 
 
 def test_the_summary_shows_the_interest_per_half_year_and_the_total_claimed(exported):
@@ -174,28 +177,29 @@ def test_the_summary_shows_the_interest_per_half_year_and_the_total_claimed(expo
     assert "ACME Industrie SAS" in summary and "552100554" in summary
     assert "12 rue des Forges" in summary and "69007 Lyon" in summary
     # F-0101: 1 200 € from 2 to 20 April, then 1 000 € (the 200 € paid on 20 April reduce the
-    # principal, principal first) to 20 May: 1 000 * .1215 * 30 / 365 = 9.98630;
-    # 7.58959 + 9.98630 = 17.57589 -> 17,58 €; F-0102: 5 400 € for 49 days (test_simulate.py)
+    # principal, principal first) to 22 May: 1 000 * .1215 * 32 / 365 = 10.65205;
+    # 7.58959 + 10.65205 = 18.24164 -> 18,24 €; F-0102: 5 400 € for 51 days, 2 April to 22 May
+    # (test_simulate.py): 5 400 * .1215 * 51 / 365 = 91.67425 -> 91,67 €
     assert "| 2026-H1 | 2 avril 2026 | 20 avril 2026 | 19 | 1 200,00 € | 12,15 % | 7,58959 € |" in summary
-    assert "| 2026-H1 | 21 avril 2026 | 20 mai 2026 | 30 | 1 000,00 € | 12,15 % | 9,98630 € |" in summary
-    assert "| 2026-H1 | 2 avril 2026 | 20 mai 2026 | 49 | 5 400,00 € | 12,15 % | 88,07918 € |" in summary
-    assert "**17,58 €**" in summary and "**88,08 €**" in summary
+    assert "| 2026-H1 | 21 avril 2026 | 22 mai 2026 | 32 | 1 000,00 € | 12,15 % | 10,65205 € |" in summary
+    assert "| 2026-H1 | 2 avril 2026 | 22 mai 2026 | 51 | 5 400,00 € | 12,15 % | 91,67425 € |" in summary
+    assert "**18,24 €**" in summary and "**91,67 €**" in summary
     assert "20 avril 2026 : paiement de 200,00 €" in summary
-    assert "Pénalités dues : 17,58 €" in summary  # none of the payment went to them
-    # 6 400 principal + 105,66 penalties (17,58 + 88,08) + 80 indemnities
-    assert "**Total réclamé** | **6 585,66 €**" in summary
+    assert "Pénalités dues : 18,24 €" in summary  # none of the payment went to them
+    # 6 400 principal + 109,91 penalties (18,24 + 91,67) + 80 indemnities
+    assert "**Total réclamé** | **6 589,91 €**" in summary
     assert "`injonction_de_payer`" in summary and "`refere_provision`" in summary
-    assert "uncontested claim of 6585.66 > 5000.00" in summary
+    assert "uncontested claim of 6589.91 > 5000.00" in summary
     data = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    assert data["case"]["amount_claimed"] == "6585.66"
+    assert data["case"]["amount_claimed"] == "6589.91"
     assert data["totals"] == {
         "principal": "6400.00",
-        "late_interest": "105.66",
+        "late_interest": "109.91",
         "indemnities": "80.00",
-        "amount_claimed": "6585.66",
+        "amount_claimed": "6589.91",
     }
     first = data["invoices"][0]
-    assert first["number"] == "F-2026-0101" and first["interest"]["due"] == "17.58"
+    assert first["number"] == "F-2026-0101" and first["interest"]["due"] == "18.24"
     assert first["payments"] == [
         {
             "kind": "payment",
@@ -213,8 +217,8 @@ def test_the_injonction_de_payer_request_lists_the_pieces(exported):
     deliveries = json.loads((out / "deliveries.json").read_text(encoding="utf-8"))
     (notice,) = [d for d in deliveries if d["channel"] == "registered_letter"]
     assert "Votre société SAS" in request and "ACME Industrie SAS" in request
-    assert "6 400,00 €" in request and "105,66 €" in request and "80,00 €" in request
-    assert "**6 585,66 €**" in request
+    assert "6 400,00 €" in request and "109,91 €" in request and "80,00 €" in request
+    assert "**6 589,91 €**" in request
     assert "L441-10" in request and "D441-5" in request
     assert "Facture F-2026-0101" in request and "Facture F-2026-0102" in request
     assert "conditions générales de vente" in request
@@ -290,7 +294,7 @@ def test_the_archive_is_deterministic_for_a_given_instant(store, clean_env):
     with zipfile.ZipFile(io.BytesIO(first)) as archive:
         assert {i.date_time for i in archive.infolist()} == {(2026, 6, 1, 12, 0, 0)}
         summary = archive.read("summary.md").decode("utf-8")
-    # on 1 June the case is still live: the update to that day adds 12 days of penalties
+    # on 1 June the case is still live: the update to that day adds 10 days of penalties
     assert "### Actualisation au 1er juin 2026" in summary
 
 
@@ -298,7 +302,26 @@ def test_case_show_prints_the_summary(store, capsys):
     assert main(["case", "show", "1", "--data-dir", str(store)]) == 0
     shown = capsys.readouterr().out
     assert shown.startswith("# Dossier de recouvrement n° 1 — ACME Industrie SAS\n")
-    assert "`injonction_de_payer`" in shown and "6 585,66 €" in shown
+    assert "`injonction_de_payer`" in shown and "6 589,91 €" in shown
+
+
+def test_case_show_lists_the_alternatives_with_their_basis_and_the_competent_court(store, capsys):
+    # ACME (Lyon 69007) did not say whether it is a merchant: the merchants' procedure is an
+    # alternative to check, and the court is named for either case
+    assert main(["case", "show", "1", "--data-dir", str(store)]) == 0
+    shown = capsys.readouterr().out
+    assert (
+        "### Recommandée : Injonction de payer (`injonction_de_payer`)\n\n- Base légale : CPC art. 1405"
+        in shown
+    )
+    assert (
+        "### Alternative : Référé-provision (`refere_provision`)\n\n- Base légale : CPC art. 835 al. 2"
+        in shown
+    )
+    assert "(`recouvrement_creances_commerciales`)\n\n- Base légale : CPCE art. L126-1 et s." in shown
+    assert "- À vérifier : le débiteur est-il commerçant ? (non renseigné)" in shown
+    assert "**tribunal des activités économiques de Lyon si le débiteur est commerçant ou artisan" in shown
+    assert "- Lieu pour lequel le chercher : 69007 Lyon" in shown
 
 
 @pytest.mark.parametrize("command", [["show", "42"], ["export", "42", "OUT"]])
@@ -327,10 +350,11 @@ def test_a_claim_declaration_dossier_has_no_injonction_request(tmp_path, clean_e
     assert data["case"]["kind"] == "claim_declaration"
     assert data["case"]["recommended_procedure"] == "declaration_de_creance"
     assert data["case"]["deadline"] == "2026-05-20" and data["update"] is None
-    # penalties stop at the judgment: 5 to 17 March, 1800 * .1215 * 13 / 365 = 7.79
+    # penalties stop the day before the judgment of 17 March (effective at 0 h, L622-28):
+    # 5 to 16 March, 1800 * .1215 * 12 / 365 = 7.19 (the judgment day was counted before: 7.79)
     (invoice,) = data["invoices"]
-    assert invoice["interest"]["until"] == "2026-03-17" and invoice["late_interest"] == "7.79"
-    assert data["case"]["amount_claimed"] == "1847.79"
+    assert invoice["interest"]["until"] == "2026-03-16" and invoice["late_interest"] == "7.19"
+    assert data["case"]["amount_claimed"] == "1847.19"
     # only the messages of the pre-judgment invoice of the case
     assert [m["invoice_numbers"] for m in data["messages"]] == [["F-2026-0801"]] * 4
     assert len(list((out / "messages").iterdir())) == 4

@@ -1,17 +1,17 @@
-"""``relance simulate`` on examples/consumer.jsonl: a consumer owes no B2B penalties.
+"""``relance simulate`` on examples/consumer.jsonl: a consumer gets the consumer policy and
+owes no B2B penalties.
 
-Dates worked out by hand from the French calendar of 2026 and the default ladder
-(D-5, D, D+3, D+10, D+20, D+30, D+40; window opening 09:00 Europe/Paris):
+Dates worked out by hand from the French calendar of 2026 and the shipped consumer policy
+(config/consumer.toml: D, D+7, D+21, D+35; window opening 10:00 Europe/Paris):
 
   F-2026-0601 (CLI-MARTIN, a consumer, 450,00 €), due Wed 24 June:
-    pre_due        Fri 19 June
     due            Wed 24 June
-    notice         Sat 27 June -> Mon 29 June
-    reminder_1     Sat 4 July -> Mon 6 July
-    reminder_2     Tue 14 July (Fête nationale) -> Wed 15 July (e-mail and letter)
-    reminder_3     Fri 24 July (e-mail and letter)
-    formal_notice  Mon 3 August (registered letter and e-mail), deadline 3 + 8 = 11 August
-    escalation     at the end of 11 August: 00:00 on Wed 12 August
+    notice         Wed 1 July
+    reminder_1     Wed 15 July (e-mail and letter)
+    formal_notice  Wed 29 July (registered letter and e-mail), presented 2 business days
+                   later, Fri 31 July; deadline 31 July + 15 = Sat 15 August (also a public
+                   holiday), moved to Mon 17 August
+    escalation     at the end of 17 August: 00:00 on Tue 18 August
   No late-payment penalties and no 40 € indemnity for a consumer, so the case claims the
   principal only: 450,00 € <= 5 000 € and uncontested -> procedure_simplifiee.
 """
@@ -27,16 +27,12 @@ from tests.simulation import simulate
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "consumer.jsonl"
 
 EXPECTED = [
-    ("2026-06-19T09:00:00+02:00", "pre_due", "email"),
-    ("2026-06-24T09:00:00+02:00", "due", "email"),
-    ("2026-06-29T09:00:00+02:00", "notice", "email"),
-    ("2026-07-06T09:00:00+02:00", "reminder_1", "email"),
-    ("2026-07-15T09:00:00+02:00", "reminder_2", "email"),
-    ("2026-07-15T09:00:00+02:00", "reminder_2", "letter"),
-    ("2026-07-24T09:00:00+02:00", "reminder_3", "email"),
-    ("2026-07-24T09:00:00+02:00", "reminder_3", "letter"),
-    ("2026-08-03T09:00:00+02:00", "formal_notice", "email"),
-    ("2026-08-03T09:00:00+02:00", "formal_notice", "registered_letter"),
+    ("2026-06-24T10:00:00+02:00", "due", "email"),
+    ("2026-07-01T10:00:00+02:00", "notice", "email"),
+    ("2026-07-15T10:00:00+02:00", "reminder_1", "email"),
+    ("2026-07-15T10:00:00+02:00", "reminder_1", "letter"),
+    ("2026-07-29T10:00:00+02:00", "formal_notice", "email"),
+    ("2026-07-29T10:00:00+02:00", "formal_notice", "registered_letter"),
 ]
 
 
@@ -45,13 +41,13 @@ def actions(tmp_path_factory) -> list[dict]:
     return simulate(EXAMPLE, "2026-08-31", tmp_path_factory.mktemp("simulate-consumer"))[0]
 
 
-def test_every_step_goes_out_on_its_business_day_the_14_july_one_a_day_later(actions):
+def test_the_consumer_policy_sends_four_steps_on_their_business_days(actions):
     sent = sorted((a["at"], a["step"], a["channel"]) for a in actions if a["action"] == "reminder.sent")
     assert sent == sorted(EXPECTED)
 
 
 def test_no_step_claims_penalties_or_the_recovery_indemnity(actions):
-    assert len(actions) == 12  # 10 messages, deadline.expired, case.escalated
+    assert len(actions) == 8  # 6 messages, deadline.expired, case.escalated
     for action in actions:
         assert action.get("late_interest", "0.00") == "0.00", action
         assert action.get("recovery_indemnity", "0.00") == "0.00", action
@@ -67,14 +63,14 @@ def test_the_formal_notice_says_legal_interest_runs_from_its_date(actions):
         body = notice["body_text"]
         assert "intérêts au taux légal à compter de sa date" in body
         assert "article 1344-1 du Code civil" in body
-        assert "au plus tard le 11 août 2026" in body  # 3 August + 8 days
+        assert "au plus tard le 17 août 2026" in body  # presented 31 July + 15 days, off 15 August
     (letter,) = [a for a in notices if a["channel"] == "registered_letter"]
     assert letter["to"] == "Claire Martin, 7 impasse des Lilas, 35000 Rennes"
 
 
 def test_the_consumer_case_is_still_escalated_for_the_principal_only(actions):
     (expired,) = [a for a in actions if a["action"] == "deadline.expired"]
-    assert expired["at"] == "2026-08-12T00:00:00+02:00"
+    assert expired["at"] == "2026-08-18T00:00:00+02:00"
     (case,) = [a for a in actions if a["action"] == "case.escalated"]
     assert case["debtor_id"] == "CLI-MARTIN" and case["invoice_numbers"] == ["F-2026-0601"]
     assert case["amount_due"] == "450.00" and case["amount_claimed"] == "450.00"

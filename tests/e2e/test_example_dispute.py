@@ -12,8 +12,9 @@ Dates worked out by hand from the French calendar of 2026 and the default ladder
     reminder_2      5 April + 19 = Fri 24 April (e-mail and letter)
     reminder_3     15 April + 19 = Mon 4 May (e-mail and letter)
     formal_notice  25 April + 19 = Thu 14 May, Ascension -> Fri 15 May
-  Deadline 15 + 8 = Sat 23 May; it expires at its end, 00:00 on Sun 24 May (a deadline
-  is not moved to a business day). The invoice was disputed: assignation_en_paiement.
+  The registered letter posted Fri 15 May is presented 2 business days later, Tue 19 May
+  (Mon 18, Tue 19); deadline 19 + 8 = Wed 27 May, a business day; it expires at its end,
+  00:00 on Thu 28 May. The invoice was disputed: assignation_en_paiement.
 
   F-2026-0302 (CLI-GRIS, 900,00 €), due Mon 16 March: pre_due, due and notice as above.
   Disputed Fri 20 March, dispute upheld Wed 1 April: the invoice is closed, nothing more.
@@ -98,17 +99,17 @@ def test_penalties_kept_running_during_the_dispute(actions):
 
 def test_the_case_of_a_disputed_invoice_recommends_an_assignation_en_paiement(actions):
     (expired,) = [a for a in actions if a["action"] == "deadline.expired"]
-    assert expired["at"] == "2026-05-24T00:00:00+02:00"  # end of Sat 23 May
+    assert expired["at"] == "2026-05-28T00:00:00+02:00"  # end of Wed 27 May
     assert expired["step"] == "escalation" and expired["invoice_numbers"] == ["F-2026-0301"]
     (case,) = [a for a in actions if a["action"] == "case.escalated"]
-    assert case["at"] == "2026-05-24T00:00:00+02:00"
+    assert case["at"] == "2026-05-28T00:00:00+02:00"
     assert case["debtor_id"] == "CLI-ROUGE" and case["invoice_numbers"] == ["F-2026-0301"]
     # although 2 495,12 € <= 5 000 €, a disputed claim goes to an ordinary action
     assert case["recommended_procedure"] == "assignation_en_paiement"
-    # penalties on the day the case opens, 24 May: 15 + 30 + 24 = 69 days:
-    # 2400 * 0.1215 * 69 / 365 = 55.124... -> 55.12; + 40,00 indemnity
-    assert case["amount_due"] == "2400.00" and case["late_interest"] == "55.12"
-    assert case["recovery_indemnity"] == "40.00" and case["amount_claimed"] == "2495.12"
+    # penalties on the day the case opens, 28 May: 17-31 March, April, 1-28 May = 15 + 30 +
+    # 28 = 73 days: 2400 * 0.1215 * 73 / 365 = 58.32; + 40,00 indemnity = 2 498,32
+    assert case["amount_due"] == "2400.00" and case["late_interest"] == "58.32"
+    assert case["recovery_indemnity"] == "40.00" and case["amount_claimed"] == "2498.32"
 
 
 def test_an_upheld_dispute_closes_the_invoice_and_nothing_more_is_sent(actions):

@@ -9,7 +9,8 @@ Dates worked out by hand from the French calendar of 2026 and the default ladder
   in the past and never sent. The first step dated today or later is reminder_2:
     reminder_2     D+20 = Wed 29 April (e-mail and letter)
     reminder_3     D+30 = Sat 9 May -> Mon 11 May
-    formal_notice  D+40 = Tue 19 May; deadline 27 May, expired at 00:00 on 28 May
+    formal_notice  D+40 = Tue 19 May; the registered letter is presented 2 business days
+                   later, Thu 21 May; deadline 21 + 8 = Fri 29 May, expired at 00:00 on 30 May
 
   F-2026-1002 (CLI-BRUN, 2 200,00 €), due Mon 23 February: 60 days overdue. Even the
   formal notice (D+40 = Sat 4 April -> Tue 7 April, past Easter Monday) is past, so the
@@ -19,8 +20,8 @@ Dates worked out by hand from the French calendar of 2026 and the default ladder
     reminder_1     24 April + 7  = Fri 1 May (Fête du travail) -> Mon 4 May
     reminder_2     24 April + 17 = Mon 11 May
     reminder_3     24 April + 27 = Thu 21 May
-    formal_notice  24 April + 37 = Sun 31 May -> Mon 1 June; deadline 9 June, expired at
-                   00:00 on 10 June
+    formal_notice  24 April + 37 = Sun 31 May -> Mon 1 June; presented Wed 3 June (Tue 2,
+                   Wed 3); deadline 3 + 8 = Thu 11 June, expired at 00:00 on 12 June
   Penalties still run from the real due date: at reminder_2 (11 May), 24 February to 11
   May = 5 + 31 + 30 + 11 = 77 days, 2200 * 0.1215 * 77 / 365 = 56.389... -> 56.39.
 """
@@ -71,13 +72,13 @@ def sent(actions: list[dict], debtor: str) -> list[tuple[str, str, str]]:
 def test_an_invoice_15_days_overdue_enters_at_the_first_step_not_in_the_past(actions):
     assert sent(actions, "CLI-OCRE") == OCRE
     (expired,) = [a for a in actions if a["action"] == "deadline.expired" and a["debtor_id"] == "CLI-OCRE"]
-    assert expired["at"] == "2026-05-28T00:00:00+02:00"
+    assert expired["at"] == "2026-05-30T00:00:00+02:00"  # end of Fri 29 May
 
 
 def test_an_invoice_60_days_overdue_enters_at_the_notice_today_with_the_spacing_kept(actions):
     assert sent(actions, "CLI-BRUN") == BRUN
     (expired,) = [a for a in actions if a["action"] == "deadline.expired" and a["debtor_id"] == "CLI-BRUN"]
-    assert expired["at"] == "2026-06-10T00:00:00+02:00"
+    assert expired["at"] == "2026-06-12T00:00:00+02:00"  # end of Thu 11 June
 
 
 def test_past_steps_are_neither_sent_nor_skipped(actions):

@@ -11,10 +11,14 @@ Dates worked out by hand from the French calendar of 2026 and the default ladder
   judgment: reminder_2 (Tue 24 March) and every later step are never sent. A
   claim-declaration case opens at once:
     deadline          BODACC 20 March + 2 months = 20 May 2026 (L622-24, R622-24)
-    penalties         stop at the judgment: 5 to 17 March = 13 days,
-                      1800 * 0.1215 * 13 / 365 = 7.789... -> 7.79
+    penalties         stop the day before the judgment, which takes effect at 0 h on its
+                      day (L622-28): 5 to 16 March = 12 days,
+                      1800 * 0.1215 * 12 / 365 = 7.1901... -> 7.19 (counting the judgment
+                      day, as before, gave 13 days and 7.79)
     indemnity         40,00 € (the invoice fell due before the judgment, D441-5)
-    amount claimed    1800.00 + 7.79 + 40.00 = 1847.79
+    amount claimed    1800.00 + 7.19 + 40.00 = 1847.19
+  The invoice has no delivery date: its origin is presumed from its issue date (2 February,
+  before the judgment), and an ``insolvency.origin_presumed`` warning says so.
 
   F-2026-0802 (CLI-BEIGE, 600,00 €), issued Wed 25 March, after the judgment, due Fri 24
   April: not frozen. pre_due Sun 19 -> Mon 20 April, due Fri 24 April, notice Mon 27 April.
@@ -64,8 +68,8 @@ def test_a_claim_declaration_case_opens_with_the_bodacc_deadline(actions):
     assert case["debtor_id"] == "CLI-BEIGE" and case["invoice_numbers"] == ["F-2026-0801"]
     assert case["recommended_procedure"] == "declaration_de_creance"
     assert case["deadline"] == "2026-05-20"
-    assert case["amount_due"] == "1800.00" and case["late_interest"] == "7.79"
-    assert case["recovery_indemnity"] == "40.00" and case["amount_claimed"] == "1847.79"
+    assert case["amount_due"] == "1800.00" and case["late_interest"] == "7.19"  # 12 days, see above
+    assert case["recovery_indemnity"] == "40.00" and case["amount_claimed"] == "1847.19"
 
 
 def test_an_invoice_issued_after_the_judgment_is_still_reminded(actions):
@@ -83,3 +87,15 @@ def test_reminders_after_the_judgment_do_not_list_the_frozen_invoice(actions):
     assert len(later) == 3
     for action in later:
         assert "F-2026-0801" not in action["body_text"], action["step"]
+
+
+def test_both_invoices_without_a_delivery_date_are_reported_as_presumed_from_their_issue_date(actions):
+    # F-0801 issued 2 February: presumed born before the judgment of 17 March (frozen);
+    # F-0802 issued 25 March: presumed born after it (chased). Reported once each.
+    presumed = [a for a in actions if a["action"] == "insolvency.origin_presumed"]
+    assert [(a["at"], a["invoice_numbers"]) for a in presumed] == [
+        ("2026-03-23T08:00:00+01:00", ["F-2026-0801"]),
+        ("2026-03-25T10:00:00+01:00", ["F-2026-0802"]),
+    ]
+    assert "frozen and declared" in presumed[0]["reason"]
+    assert "chased as a post-judgment claim" in presumed[1]["reason"]

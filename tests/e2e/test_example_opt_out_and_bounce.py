@@ -8,8 +8,9 @@ Mon 13 April (Easter Monday was 6 April). Deadline 13 + 8 = Tue 21 April, expire
 on Wed 22 April.
 
   F-2026-0901 (CLI-SABLE, 1 200,00 €): the debtor opted out. Every step is skipped on its
-  day and nothing is sent, but the escalation is planned from the skipped formal notice,
-  so the case reaches a person on 22 April. Penalties to 22 April: 3-31 March (29 days) +
+  day and nothing is sent, but the escalation is planned from the skipped formal notice:
+  no letter is posted, so the 8 days run from its day (13 + 8 = Tue 21 April, a business
+  day) and the case reaches a person on 22 April. Penalties to 22 April: 3-31 March (29 days) +
   1-22 April (22 days) = 51 days, 1200 * 0.1215 * 51 / 365 = 20.372... -> 20.37;
   1200.00 + 20.37 + 40.00 = 1260.37 <= 5000 -> procedure_simplifiee.
 

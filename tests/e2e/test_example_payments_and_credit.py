@@ -13,9 +13,10 @@ Dates worked out by hand from the French calendar of 2026 and the default ladder
     reminder_2     Tue 5 May                           3 500,00 €
     reminder_3     Fri 15 May                          3 500,00 €
     formal_notice  Mon 25 May (Whit Monday) -> Tue 26 May   3 500,00 €, claiming
-                   3 500,00 + 50,10 + 40,00 = 3 590,10 € by 26 + 8 = 3 June
+                   3 500,00 + 50,10 + 40,00 = 3 590,10 €; the registered letter is
+                   presented 2 business days later, Thu 28 May: by 28 + 8 = Fri 5 June
       the debtor pays those 3 590,10 € on Mon 1 June: settled. The escalation (expiring
-      00:00 on 4 June) never fires.
+      00:00 on 6 June) never fires.
 
   Penalties: simple interest, actual/365, 2026-H1 rate = ECB 2.15 % + 10 points = 12.15 %,
   from the day after the due date. The payment came before the due date, so no penalty had
@@ -90,7 +91,7 @@ def test_the_second_reminder_shows_what_was_paid_and_the_penalties_on_the_reduce
 
 def test_a_payment_that_settles_the_invoice_stops_everything(actions):
     (notice,) = [a for a in actions if a.get("step") == "formal_notice" and a["channel"] == "email"]
-    assert "la somme totale de 3 590,10 € au plus tard le 3 juin 2026" in notice["body_text"]
+    assert "la somme totale de 3 590,10 € au plus tard le 5 juin 2026" in notice["body_text"]
     late = [a for a in actions if a.get("debtor_id") == "CLI-VIOLET" and a["at"] > "2026-05-27"]
     assert late == []
     assert [a for a in actions if a["action"] in ("deadline.expired", "case.escalated")] == []

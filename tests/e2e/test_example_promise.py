@@ -19,7 +19,9 @@ starts on Sun 29 March 2026: 09:00 in Paris is 08:00 UTC (+01:00) before, 07:00 
     reminder_2      9 April + 7 = Thu 16 April (e-mail and letter)
     reminder_3     19 April + 7 = Sun 26 April -> Mon 27 April (e-mail and letter)
     formal_notice  29 April + 7 = Wed 6 May
-  Deadline 6 + 8 = Thu 14 May, expired at 00:00 on Fri 15 May.
+  The registered letter is presented 2 business days after Wed 6 May: Thu 7 (1), Fri 8 is
+  a public holiday (Victoire 1945), Mon 11 (2). Deadline 11 + 8 = Tue 19 May, expired at
+  00:00 on Wed 20 May.
 """
 
 from __future__ import annotations
@@ -106,9 +108,9 @@ def test_dunning_resumes_after_the_broken_promise_without_a_burst(actions):
 
 def test_the_formal_notice_deadline_of_the_broken_promise_opens_a_case(actions):
     (expired,) = [a for a in actions if a["action"] == "deadline.expired" and a["step"] == "escalation"]
-    assert expired["at"] == "2026-05-15T00:00:00+02:00"
+    assert expired["at"] == "2026-05-20T00:00:00+02:00"
     (case,) = [a for a in actions if a["action"] == "case.escalated"]
-    # 15 May: 11 + 30 + 15 = 56 days: 3000 * 0.1215 * 56 / 365 = 55.923... -> 55.92;
-    # 3000.00 + 55.92 + 40.00 = 3095.92 <= 5000, uncontested
-    assert case["amount_claimed"] == "3095.92"
+    # 20 May: 11 + 30 + 20 = 61 days: 3000 * 0.1215 * 61 / 365 = 60.916... -> 60.92;
+    # 3000.00 + 60.92 + 40.00 = 3100.92 <= 5000, uncontested
+    assert case["amount_claimed"] == "3100.92"
     assert case["recommended_procedure"] == "procedure_simplifiee"

@@ -18,8 +18,8 @@ POLICY = Path(__file__).resolve().parents[2] / "config" / "policy.toml"
 # 1 May a Friday) and the default ladder (D-5, D, D+3, D+10, D+20, D+30, D+40):
 #   ACME, two invoices due Wed 1 April: D-5 = Fri 27 March; D+3 = Sat 4 April -> Tue 7
 #   (Mon 6 is Easter Monday); D+10 = Sat 11 -> Mon 13; D+20 = Tue 21; D+30 = Fri 1 May
-#   (holiday) -> Mon 4 May; D+40 = Mon 11 May; deadline 11 + 8 = 19 May, expired at the
-#   end of that day.
+#   (holiday) -> Mon 4 May; D+40 = Mon 11 May; the registered letter is expected on Wed
+#   13 May (2 business days), deadline 13 + 8 = Thu 21 May, expired at the end of that day.
 #   BLEU, due Thu 2 April: D-5 = Sat 28 March -> Mon 30; D+3 = Sun 5 -> Tue 7;
 #   D+10 = Sun 12 -> Mon 13; paid on 14 April, so nothing after.
 EXPECTED = [
@@ -70,19 +70,32 @@ def test_the_malformed_line_is_reported_with_its_line_and_field(actions):
 def test_the_formal_notice_deadline_opens_an_injonction_de_payer_case(actions):
     expired = [a for a in actions if a["action"] == "deadline.expired"]
     cases = [a for a in actions if a["action"] == "case.escalated"]
-    assert [a["at"] for a in expired] == ["2026-05-20T00:00:00+02:00"]
+    # formal notice posted Monday 11 May; presented 2 business days later, Wednesday 13 May;
+    # + 8 days = Thursday 21 May, a business day: the deadline expires at the end of 21 May
+    assert [a["at"] for a in expired] == ["2026-05-22T00:00:00+02:00"]
     assert len(cases) == 1
     case = cases[0]
     assert case["invoice_numbers"] == ["F-2026-0101", "F-2026-0102"]
     assert case["recommended_procedure"] == "injonction_de_payer"  # 6 400 € + penalties > 5 000 €
     # principal first (the default): the 200.00 paid on 20 April lower F-0101 to 1000.00
-    # from 21 April; penalties on 20 May, a claim beside the principal:
+    # from 21 April; penalties on 22 May, a claim beside the principal:
     #   F-0101: 1200 * .1215 * 19 / 365 = 7.58959 (2-20 April)
-    #         + 1000 * .1215 * 30 / 365 = 9.98630 (21 April - 20 May) = 17.57589 -> 17.58
-    #   F-0102: 5400 * .1215 * 49 / 365 = 88.07918 -> 88.08
-    # 6400.00 + 105.66 + 80.00 = 6585.66
+    #         + 1000 * .1215 * 32 / 365 = 10.65205 (21 April - 22 May) = 18.24164 -> 18.24
+    #   F-0102: 5400 * .1215 * 51 / 365 = 91.67425 -> 91.67 (2 April - 22 May)
+    # 6400.00 + 109.91 + 80.00 = 6589.91
     assert case["amount_due"] == "6400.00" and case["recovery_indemnity"] == "80.00"
-    assert case["late_interest"] == "105.66" and case["amount_claimed"] == "6585.66"
+    assert case["late_interest"] == "109.91" and case["amount_claimed"] == "6589.91"
+
+
+def test_the_formal_notice_states_the_deadline_from_the_letter_s_presentation(actions):
+    # posted Monday 11 May 2026, presented Wednesday 13 May (J+2 business days), + 8 days
+    notices = [a for a in actions if a.get("step") == "formal_notice"]
+    assert {a["channel"] for a in notices} == {"registered_letter", "email"}
+    for notice in notices:
+        assert "au plus tard le 21 mai 2026." in notice["body_text"]
+        assert "Ce montant est arrêté au 11 mai 2026" in notice["body_text"]
+        assert "les pénalités de retard continuent de courir jusqu'au paiement complet" in notice["body_text"]
+        assert "40,00 € est due pour chaque facture payée en retard" in notice["body_text"]
 
 
 def test_the_second_reminder_states_penalties_computed_by_hand(actions):
@@ -123,12 +136,14 @@ def actions_interest_first(tmp_path_factory) -> list[dict]:
 
 def test_under_interest_first_the_case_claims_the_principal_left_by_1343_1(actions_interest_first):
     (case,) = [a for a in actions_interest_first if a["action"] == "case.escalated"]
-    # F-0101 principal after imputation 1007.59 (see below); penalties on 20 May:
+    # F-0101 principal after imputation 1007.59 (see below); penalties on 22 May (the deadline
+    # ends on 21 May: see the default run above):
     #   F-0101: 7.58959 accrued to 20 April, 7.59 paid by the payment, then
-    #           1007.59 * .1215 * 30 / 365 = 10.06210 -> 17.65168 - 7.59 = 10.06
-    #   F-0102: 5400 * .1215 * 49 / 365 = 88.0767 -> 88.08
+    #           1007.59 * .1215 * 32 / 365 = 10.73290 -> 18.32249 - 7.59 = 10.73249 -> 10.73
+    #   F-0102: 5400 * .1215 * 51 / 365 = 91.67425 -> 91.67
+    # 6407.59 + 102.40 + 80.00 = 6589.99
     assert case["amount_due"] == "6407.59" and case["recovery_indemnity"] == "80.00"
-    assert case["late_interest"] == "98.14" and case["amount_claimed"] == "6585.73"
+    assert case["late_interest"] == "102.40" and case["amount_claimed"] == "6589.99"
 
 
 def test_under_interest_first_the_second_reminder_imputes_the_payment_on_penalties(actions_interest_first):
@@ -147,6 +162,37 @@ def test_under_interest_first_the_second_reminder_imputes_the_payment_on_penalti
     assert "0,33 €" in email["body_text"] and "35,95 €" in email["body_text"]
 
 
+def test_a_late_acknowledgment_of_the_notice_shows_as_a_moved_deadline(tmp_path):
+    # ACME signs for the registered letter on Wed 20 May: 20 + 8 = Thu 28 May, a business
+    # day, so the deadline moves from 21 to 28 May and expires at 00:00 on Fri 29 May
+    from handlers.messages import stable_id
+
+    notice_id = "<{}@localhost>".format(
+        stable_id("registered_letter", "F-2026-0101/formal_notice", "F-2026-0102/formal_notice")
+    )
+    receipt = {
+        "event_id": "evt-ar-late",
+        "type": "delivery.status",
+        "occurred_at": "2026-05-20T11:00:00+02:00",
+        "message_id": notice_id,
+        "status": "acknowledged",
+        "at": "2026-05-20T10:42:00+02:00",
+    }
+    events = tmp_path / "events.jsonl"
+    events.write_text(SAMPLE.read_text(encoding="utf-8").rstrip("\n") + "\n" + json.dumps(receipt) + "\n")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["simulate", str(events), "--until", "2026-06-30"]) == 0
+    actions = [json.loads(line) for line in out.getvalue().splitlines()]
+    moved = [a for a in actions if a["action"] == "deadline.moved"]
+    assert [(a["at"], a["invoice_numbers"], a["deadline"]) for a in moved] == [
+        ("2026-05-20T11:00:00+02:00", ["F-2026-0101"], "2026-05-28"),
+        ("2026-05-20T11:00:00+02:00", ["F-2026-0102"], "2026-05-28"),
+    ]
+    expired = [a["at"] for a in actions if a["action"] == "deadline.expired"]
+    assert expired == ["2026-05-29T00:00:00+02:00"]
+
+
 def test_the_kept_data_dir_holds_the_eml_and_pdf_files(actions, kept_dir):
     from pypdf import PdfReader
 
@@ -156,6 +202,10 @@ def test_the_kept_data_dir_holds_the_eml_and_pdf_files(actions, kept_dir):
     text = PdfReader(notice).pages[0].extract_text()
     assert "Mise en demeure" in text and "F-2026-0101" in text
     assert "Lettre recommandée" in text
+    # the creditor's legal mentions (C. com. R123-237) at the foot of the letter: the
+    # example identity of config/policy.toml
+    mentions = "Votre société SAS, SAS au capital de 10 000 €, RCS Paris 123 456 782, TVA FR11123456782"
+    assert mentions in " ".join(text.split())
 
 
 def test_the_table_format_prints_one_line_per_action(tmp_path, capsys):

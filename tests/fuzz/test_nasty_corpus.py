@@ -47,8 +47,11 @@ REJECTED = {
     25: "not valid JSON: Invalid control character",  # a raw NUL byte
     26: "debtor_id: must not contain control characters",
     27: "paid_on: year must be between 1900 and 2199",  # 9999-12-31
+    31: "liquidator.name: must not contain control characters",  # "\r\nBcc: …" in a liquidator
 }
-ACCEPTED = [1, 3, 7, 12, 17, 21, 29]  # 3, 7 and 21 end with CRLF; 17 starts with a BOM
+# 3, 7 and 21 end with CRLF; 17 starts with a BOM; 32 (a conversion of a debtor with no
+# opening judgment yet) is parked, which counts as accepted
+ACCEPTED = [1, 3, 7, 12, 17, 21, 29, 32]
 DUPLICATE = [30]
 
 

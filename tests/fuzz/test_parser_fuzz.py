@@ -128,6 +128,18 @@ def valid_events(draw, kind: str | None = None) -> dict[str, Any]:
             judgment_date=day,
             procedure=draw(st.sampled_from(["sauvegarde", "redressement", "liquidation"])),
         )
+        if draw(st.booleans()):
+            event["administrator"] = {"name": draw(safe_text), "address": [draw(safe_text)]}
+    elif kind == "debtor.insolvency_converted":
+        who = {"name": draw(safe_text), "address": [draw(safe_text), draw(safe_text)]}
+        procedure = draw(st.sampled_from(["liquidation", "redressement"]))
+        event.update(debtor_id=draw(idents), judgment_date=day, procedure=procedure)
+        event["liquidator" if procedure == "liquidation" else "administrator"] = who
+    elif kind == "debtor.insolvency_plan_adopted":
+        event.update(debtor_id=draw(idents), judgment_date=day)
+    elif kind == "debtor.insolvency_closed":
+        outcome = draw(st.sampled_from(["plan_completed", "insufficient_assets", "debts_paid"]))
+        event.update(debtor_id=draw(idents), closed_on=day, outcome=outcome)
     elif kind == "delivery.status":
         event.update(
             message_id=f"<{draw(idents)}@example.fr>",
@@ -233,6 +245,13 @@ def _fields(event: dict[str, Any]) -> list[tuple[str, str]]:
         ],
         "debtor.updated": debtor,
         "debtor.insolvency_opened": [("debtor_id", "id"), ("judgment_date", "date"), ("procedure", "enum")],
+        "debtor.insolvency_converted": [
+            ("debtor_id", "id"),
+            ("judgment_date", "date"),
+            ("procedure", "enum"),
+        ],
+        "debtor.insolvency_plan_adopted": [("debtor_id", "id"), ("judgment_date", "date")],
+        "debtor.insolvency_closed": [("debtor_id", "id"), ("closed_on", "date"), ("outcome", "enum")],
         "delivery.status": [("message_id", "text"), ("status", "enum"), ("at", "timestamp")],
     }
     return fields + per_type[kind]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -30,10 +31,11 @@ def escalate(app) -> CaseRow:
 @pytest.mark.parametrize(
     ("amount", "claimed", "expected"),
     [
-        # due 1 April, case opened 20 May (formal notice Mon 11 May + 8 days, end of 19 May):
-        # penalties for 49 days at 12.15 % + 40 € indemnity
-        ("4800.00", "4918.29", "procedure_simplifiee"),  # 4800*.1215*49/365 = 78.29
-        ("5200.00", "5324.82", "injonction_de_payer"),  # 5200*.1215*49/365 = 84.817 -> 84.82
+        # due 1 April, formal notice Mon 11 May, presented Wed 13 May (2 business days), + 8
+        # days = Thu 21 May (a business day): case opened 22 May 00:00. Penalties for 2 April
+        # to 22 May inclusive = 29 + 22 = 51 days at 12.15 % + 40 € indemnity
+        ("4800.00", "4921.49", "procedure_simplifiee"),  # 4800*.1215*51/365 = 81.488 -> 81.49
+        ("5200.00", "5328.28", "injonction_de_payer"),  # 5200*.1215*51/365 = 88.279 -> 88.28
     ],
 )
 def test_an_uncontested_claim_goes_to_small_claims_up_to_5000_euros_in_total(app, amount, claimed, expected):
@@ -44,11 +46,12 @@ def test_an_uncontested_claim_goes_to_small_claims_up_to_5000_euros_in_total(app
 
 
 def test_a_claim_just_under_5000_with_penalties_over_it_goes_to_injonction(app):
-    # 4900.00 principal: 4900 * .1215 * 49 / 365 = 79.92 penalties, + 40 indemnity = 5019.92
+    # 4900.00 principal, case opened 22 May (above): 4900 * .1215 * 51 / 365 = 83.186 -> 83.19
+    # penalties, + 40 indemnity = 5023.19
     ingest(app, invoice_issued("F-1", "2026-04-01", "4900.00"))
     case = escalate(app)
-    assert case.late_interest == Decimal("79.92")
-    assert case.amount_claimed == Decimal("5019.92")
+    assert case.late_interest == Decimal("83.19")
+    assert case.amount_claimed == Decimal("5023.19")
     assert case.recommended_procedure == "injonction_de_payer"
     assert "refere_provision" in case.alternatives
 
@@ -124,3 +127,34 @@ def test_a_case_whose_invoices_are_cancelled_is_closed(app):
     )
     with transaction(app.sessions) as session:
         assert session.get(CaseRow, case.id).status == "closed"
+
+
+def test_merchants_on_both_sides_get_the_uncontested_claims_procedure_above_5000(app):
+    # the default creditor is a merchant (policy creditor.merchant = true); 12 000,00 due 1 April,
+    # case opened 22 May (above), 51 days: 12000 * .1215 * 51 / 365 = 203.7205 -> 203.72,
+    # + 40 = 12 243,72 €, far above 5 000: the merchants' procedure has no amount limit
+    merchant = {**DEBTOR, "merchant": True}
+    ingest(app, invoice_issued("F-1", "2026-04-01", "12000.00", debtor=merchant))
+    case = escalate(app)
+    assert case.amount_claimed == Decimal("12243.72")
+    assert case.recommended_procedure == "recouvrement_creances_commerciales"
+    assert case.alternatives == ["injonction_de_payer", "refere_provision"]
+    with transaction(app.sessions) as session:
+        record = session.execute(
+            select(EvidenceRecord).where(EvidenceRecord.kind == "case.escalated")
+        ).scalar_one()
+    bases = json.loads(record.payload)["legal_bases"]
+    assert bases == {
+        "recouvrement_creances_commerciales": "CPCE art. L126-1 et s.",
+        "injonction_de_payer": "CPC art. 1405 et s.",
+        "refere_provision": "CPC art. 835 al. 2, 873 al. 2",
+    }
+
+
+def test_a_public_debtor_is_never_recommended_an_injonction_de_payer(app):
+    # any amount: 3 000,00 € of principal, whatever its penalties
+    public = {**DEBTOR, "id": "D-PUB", "name": "Commune de Lille", "kind": "public"}
+    ingest(app, invoice_issued("F-1", "2026-04-01", "3000.00", debtor=public))
+    case = escalate(app)
+    assert case.recommended_procedure == "demande_au_comptable_public"
+    assert case.alternatives == ["refere_provision_administratif"]

@@ -207,6 +207,19 @@ def test_a_webhook_answering_503_twice_then_200_gets_the_case_once_after_three_a
     assert last["headers"]["X-Relance-Timestamp"] == str(body["sent_at"])
     assert body["handover_id"] == handover.idempotency_key and body["attempt"] == 3
     assert body["case"]["recommended_procedure"] == "procedure_simplifiee"
+    # each procedure as an option with its basis; the debtor did not say it is a merchant
+    assert [(p["role"], p["code"], p["basis"], p["to_check"]) for p in body["case"]["procedures"]] == [
+        ("recommended", "procedure_simplifiee", "CPCE art. L125-1, R125-1 et s.", []),
+        (
+            "alternative",
+            "recouvrement_creances_commerciales",
+            "CPCE art. L126-1 et s.",
+            ["le débiteur est-il commerçant ? (non renseigné)"],
+        ),
+        ("alternative", "injonction_de_payer", "CPC art. 1405 et s.", []),
+        ("alternative", "refere_provision", "CPC art. 835 al. 2, 873 al. 2", []),
+    ]
+    assert body["case"]["competent_court"]["place"] == "69007 Lyon"
     assert body["case"]["amount_claimed"] == str(case.amount_claimed)  # amounts as strings
     assert [i["number"] for i in body["invoices"]] == ["F-1"]
     assert body["invoices"][0]["balance"] == "1200.00"
@@ -314,7 +327,13 @@ def test_a_dossier_goes_by_e_mail_with_the_zip_attached(database_url, tmp_path, 
     assert message["X-Relance-Handover"] == handover.idempotency_key
     assert message["Message-ID"] == f"<handover-{handover.idempotency_key}@creancier.example>"
     assert "procedure_simplifiee" in str(message["Subject"])
-    assert "F-1" in message.get_body(("plain",)).get_content()
+    text = message.get_body(("plain",)).get_content()
+    assert "F-1" in text
+    assert (
+        "Procédure recommandée : Procédure simplifiée de recouvrement des petites créances "
+        "(CPCE art. L125-1, R125-1 et s.)" in text
+    )
+    assert "Injonction de payer (CPC art. 1405 et s.)" in text  # an alternative, with its basis
     (attachment,) = list(message.iter_attachments())
     assert attachment.get_content_type() == "application/zip"
     assert attachment.get_filename() == f"dossier-{case.id}.zip"

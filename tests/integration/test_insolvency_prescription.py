@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from decimal import Decimal
 
@@ -11,7 +12,7 @@ from sqlalchemy import select
 from adapters.orm import CaseRow, EvidenceRecord, MessageRow, PlannedStep
 from adapters.store import transaction
 from tests.integration.test_flow import at
-from tests.support import DEBTOR, advance, ingest, invoice_issued, make_test_app
+from tests.support import DEBTOR, advance, ingest, invoice_issued, make_test_app, run_until
 
 
 @pytest.fixture
@@ -61,10 +62,12 @@ def test_insolvency_freezes_dunning_and_opens_a_claim_case_due_two_months_after_
     assert case.recommended_procedure == "declaration_de_creance"
     assert case.deadline == date(2026, 7, 31)  # BODACC 31 May + 2 months
     assert case.principal == Decimal("1500.00")
-    # F-1: 1200.00 late from 2 April to the judgment day 12 May (41 days) at 12.15 %:
-    #      1200 * .1215 * 41 / 365 = 16.377... -> 16.38; F-2 falls due after the judgment:
-    #      no penalty, no indemnity (D441-5); F-1 keeps its 40 € indemnity.
-    assert case.late_interest == Decimal("16.38")
+    # F-1: 1200.00 late from 2 April to 11 May, the day before the judgment of 12 May, which
+    #      takes effect at 0 h and stops interest (L622-28): 29 + 11 = 40 days at 12.15 %:
+    #      1200 * .1215 * 40 / 365 = 15.978... -> 15.98 (the judgment day was counted before,
+    #      41 days, 16.38). F-2 (issued 29 April, no delivery date: presumed born before the
+    #      judgment) falls due after it: no penalty, no indemnity (D441-5); F-1 keeps its 40 €.
+    assert case.late_interest == Decimal("15.98")
     assert case.indemnities == Decimal("40.00")
     assert set(pending) == {"prescription_warning"}
     assert sent_after == []
@@ -96,8 +99,9 @@ def test_a_claim_close_to_prescription_is_warned_and_noted_on_the_open_case(app)
             ).all()
         )
     # business: delivered 15 Dec 2021 + 5 years - 6 months = 15 June 2026 (a Monday)
-    # consumer: issued 30 May 2025 + 2 years - 6 months = 30 Nov 2026 (a Monday)
-    assert sorted(warn.values()) == [at("2026-06-15 09:00"), at("2026-11-30 09:00")]
+    # consumer: issued 30 May 2025 + 2 years - 6 months = 30 Nov 2026 (a Monday), at 10:00,
+    # when the window of the consumer policy (config/consumer.toml) opens
+    assert sorted(warn.values()) == [at("2026-06-15 09:00"), at("2026-11-30 10:00")]
     advance(app, at("2026-06-15 09:00"))
     with transaction(app.sessions) as session:
         record = session.execute(
@@ -105,3 +109,39 @@ def test_a_claim_close_to_prescription_is_warned_and_noted_on_the_open_case(app)
         ).scalar_one()
     assert record.invoice_numbers == ["F-OLD"]
     assert "time-barred on 2026-12-15" in record.payload
+
+
+def test_a_claim_delivered_after_the_judgment_is_chased_with_penalties_up_to_the_formal_notice(app):
+    # invoiced Friday 3 April, before the judgment of Friday 10 April, but delivered 14 April:
+    # born after it (L622-17), so chased as any claim. Due Friday 15 May: notice Mon 18 May,
+    # reminder_1 D+10 = Whit Monday 25 May -> Tue 26 May, reminder_2 Thu 4 June, reminder_3
+    # D+30 = Sun 14 June -> Mon 15 June, formal notice Wed 24 June.
+    issued = invoice_issued("F-9", "2026-05-15", issued="2026-04-03")
+    issued["invoice"]["delivered_on"] = "2026-04-14"
+    ingest(app, issued)
+    app.clock.set(at("2026-04-16 12:00"))
+    assert ingest(app, insolvency("2026-04-10")) == ["accepted"]
+    run_until(app, at("2026-06-24 09:00"))
+    with transaction(app.sessions) as session:
+        sent = [
+            json.loads(r.payload)
+            for r in session.execute(
+                select(EvidenceRecord)
+                .where(EvidenceRecord.kind == "reminder.sent")
+                .order_by(EvidenceRecord.seq)
+            ).scalars()
+        ]
+        cases = session.execute(select(CaseRow)).scalars().all()
+    steps = [(s["step"], s["channel"]) for s in sent]
+    assert ("formal_notice", "registered_letter") in steps and ("reminder_2", "letter") in steps
+    by_step = {s["step"]: s for s in sent if s["channel"] == "email"}
+    # reminder_2 on 4 June: 16 May to 4 June = 20 days, 1200 * .1215 * 20 / 365 = 7.989... -> 7.99
+    assert (by_step["reminder_2"]["late_interest"], by_step["reminder_2"]["recovery_indemnity"]) == (
+        "7.99",
+        "40.00",
+    )
+    # formal notice on 24 June: 16 May to 24 June = 16 + 24 = 40 days,
+    # 1200 * .1215 * 40 / 365 = 15.978... -> 15.98, and the 40 € indemnity
+    notice = by_step["formal_notice"]
+    assert (notice["late_interest"], notice["recovery_indemnity"]) == ("15.98", "40.00")
+    assert cases == []  # never put in a claim declaration

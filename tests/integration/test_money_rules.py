@@ -79,10 +79,11 @@ def all_cases(app) -> list[CaseRow]:
 
 
 def test_given_a_debtor_owing_eur_and_usd_when_escalated_then_two_cases_with_their_own_totals(app):
-    # F-1 4800.00 EUR and F-2 1000.00 USD, both due 1 April; cases opened 20 May (formal
-    # notice Mon 11 May + 8 days). EUR: 4800 * .1215 * 49 / 365 = 78.29 + 40 = 4918.29 <= 5000
+    # F-1 4800.00 EUR and F-2 1000.00 USD, both due 1 April; cases opened 22 May (formal
+    # notice Mon 11 May, presented Wed 13 May, + 8 days = Thu 21 May, expiring at its end).
+    # EUR: 2 April to 22 May = 51 days, 4800 * .1215 * 51 / 365 = 81.49 + 40 = 4921.49 <= 5000
     # -> small claims. USD: no penalty currency, 1000.00; the 5000 limit is in euros -> an
-    # injonction de payer. Added together (5918.29) they would have gone to an injonction.
+    # injonction de payer. Added together (5921.49) they would have gone to an injonction.
     ingest(
         app,
         invoice_issued("F-1", "2026-04-01", "4800.00"),
@@ -97,9 +98,9 @@ def test_given_a_debtor_owing_eur_and_usd_when_escalated_then_two_cases_with_the
         (
             "EUR",
             Decimal("4800.00"),
-            Decimal("78.29"),
+            Decimal("81.49"),
             Decimal("40.00"),
-            Decimal("4918.29"),
+            Decimal("4921.49"),
             "procedure_simplifiee",
         ),
         (
@@ -261,7 +262,8 @@ def test_given_balances_below_the_minimum_in_two_currencies_then_status_lists_th
 
 def test_given_an_insolvent_debtor_owing_eur_and_usd_then_one_claim_declaration_per_currency(app):
     # F-1 1200.00 EUR and F-2 800.00 USD due 1 April, judgment 12 May; F-3 3.00 EUR is below
-    # the minimum and is not declared. EUR: 1200 * .1215 * 41 / 365 = 16.38 + 40.00 = 1256.38;
+    # the minimum and is not declared. Interest stops the day before the judgment (L622-28):
+    # 2 April to 11 May, 40 days. EUR: 1200 * .1215 * 40 / 365 = 15.98 + 40.00 = 1255.98;
     # USD: no penalty currency, 800.00
     from tests.integration.test_insolvency_prescription import insolvency
 
@@ -276,7 +278,7 @@ def test_given_an_insolvent_debtor_owing_eur_and_usd_then_one_claim_declaration_
     run_until(app, at("2026-05-15 12:00"))
     cases = all_cases(app)
     assert [(c.kind, c.currency, c.principal, c.amount_claimed) for c in cases] == [
-        ("claim_declaration", "EUR", Decimal("1200.00"), Decimal("1256.38")),
+        ("claim_declaration", "EUR", Decimal("1200.00"), Decimal("1255.98")),
         ("claim_declaration", "USD", Decimal("800.00"), Decimal("800.00")),
     ]
     opened = records(app, "case.opened")

@@ -81,9 +81,10 @@ def test_a_promise_broken_after_the_formal_notice_still_ends_in_a_case(app):
     with transaction(app.sessions) as session:
         case = session.execute(select(CaseRow)).scalar_one()
         escalation = session.execute(select(PlannedStep).where(PlannedStep.step == "escalation")).scalar_one()
-    # broken at the end of 29 May; the 8-day deadline runs again from 30 May
-    assert escalation.due_at == at("2026-06-08 00:00")
-    assert case.opened_at == at("2026-06-08 00:00")
+    # broken at the end of 29 May; the 8-day deadline runs again from Saturday 30 May (no new
+    # letter is posted): 30 May + 8 = Sunday 7 June, moved to Monday 8 June, expiring at its end
+    assert escalation.due_at == at("2026-06-09 00:00")
+    assert case.opened_at == at("2026-06-09 00:00")
 
 
 def test_a_worker_whose_clock_is_behind_leaves_the_step_for_a_later_emission(app):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -352,3 +353,33 @@ def test_given_the_same_claims_then_the_decision_is_the_same_whatever_the_order_
     assert (
         decide(snapshot([a, b], steps), NOW).messages == decide(snapshot([b, a], steps[::-1]), NOW).messages
     )
+
+
+def test_given_an_invoice_factored_since_its_step_was_planned_then_the_step_is_skipped_naming_the_factor():
+    # F-1 is factored, F-2 is not: only F-2 is claimed, and F-1 is not listed among the others
+    factored = invoice(1, date(2026, 1, 27), factored_by="Factofrance")
+    other = invoice(2, date(2026, 1, 20))
+    decision = decide(snapshot([factored, other], [step(10, 1, "reminder_2"), step(20, 2, "notice")]), NOW)
+    (skip,) = decision.skipped
+    assert (skip.step_id, skip.reason) == (10, "invoice factored: collected by Factofrance")
+    assert {m.claimed_invoice_ids for m in decision.messages} == {(2,)}
+    assert all(m.others == () for m in decision.messages)
+
+
+def test_given_a_delivery_before_the_judgment_then_the_invoice_issued_after_it_is_not_chased():
+    # judgment Friday 6 February 2026; F-1 delivered 4 February, issued 9 February: frozen;
+    # F-2 issued 2 February but delivered 9 February: born after the judgment, chased
+    debtor = DebtorSnapshot(
+        "D-1", insolvency_judgment_date=date(2026, 2, 6), insolvency_procedure="redressement"
+    )
+    frozen = replace(
+        invoice(1, date(2026, 2, 12), delivered_on=date(2026, 2, 4)), issue_date=date(2026, 2, 9)
+    )
+    later = replace(invoice(2, date(2026, 2, 12), delivered_on=date(2026, 2, 9)), issue_date=date(2026, 2, 2))
+    decision = decide(
+        snapshot([frozen, later], [step(10, 1, "notice"), step(20, 2, "notice")], debtor=debtor), NOW
+    )
+    assert [(s.step_id, s.reason) for s in decision.skipped] == [
+        (10, "debtor in insolvency proceedings (redressement)")
+    ]
+    assert {m.claimed_invoice_ids for m in decision.messages} == {(2,)}

@@ -228,3 +228,55 @@ def test_a_broken_operator_template_is_caught_by_the_start_up_check(tmp_path):
     folder = _override(tmp_path, "injonction_de_payer.md.j2", "{{ d.case.no_such_key }}\n")
     with pytest.raises(TemplateProblem, match=r"fr/dossier/injonction_de_payer\.md\.j2"):
         check_templates(Renderer(folder), PolicySet(load_policy()), RATES)
+
+
+def test_the_summary_shows_each_procedure_as_an_option_with_its_basis_and_conditions():
+    # CLI-1 (Lyon 69001) did not say whether it is a merchant: the merchants' procedure is an
+    # alternative to check, and both courts are named conditionally
+    data = _snapshot(alternatives=("recouvrement_creances_commerciales", "refere_provision"))
+    files = dossier_files(data, EXPORTED, _context())
+    case = json.loads(files["summary.json"])["case"]
+    assert [(p["role"], p["code"], p["basis"]) for p in case["procedures"]] == [
+        ("recommended", "injonction_de_payer", "CPC art. 1405 et s."),
+        ("alternative", "recouvrement_creances_commerciales", "CPCE art. L126-1 et s."),
+        ("alternative", "refere_provision", "CPC art. 835 al. 2, 873 al. 2"),
+    ]
+    assert case["procedures"][1]["to_check"] == ["le débiteur est-il commerçant ? (non renseigné)"]
+    assert case["competent_court"]["kind"] == "commerce_ou_judiciaire"
+    text = files["summary.md"].decode("utf-8")
+    assert "elles ne constituent pas un conseil juridique" in text
+    assert "### Recommandée : Injonction de payer (`injonction_de_payer`)" in text
+    assert (
+        "### Alternative : Procédure de recouvrement des créances commerciales incontestées "
+        "(`recouvrement_creances_commerciales`)\n\n- Base légale : CPCE art. L126-1 et s.\n"
+        "- Conditions : débiteur professionnel ; débiteur hors procédure collective, ou créance née "
+        "après le jugement d'ouverture ; créance non contestée ; débiteur commerçant ; créancier "
+        "commerçant\n"
+        "- À vérifier : le débiteur est-il commerçant ? (non renseigné)\n"
+    ) in text
+    assert "- Base légale : CPC art. 835 al. 2, 873 al. 2" in text
+    assert (
+        "Pour une procédure devant un juge : **tribunal des activités économiques de Lyon si le "
+        "débiteur est commerçant ou artisan, tribunal judiciaire sinon**." in text
+    )
+    assert "- Lieu pour lequel le chercher : 69001 Lyon" in text
+
+
+def test_a_merchant_debtor_in_lyon_has_the_tae_de_lyon_named_in_the_summary():
+    data = _snapshot()
+    data = dataclasses.replace(data, debtor=dataclasses.replace(data.debtor, merchant=True))
+    files = dossier_files(data, EXPORTED, _context())
+    court = json.loads(files["summary.json"])["case"]["competent_court"]
+    assert (court["name"], court["named"]) == ("tribunal des activités économiques de Lyon", True)
+    text = files["summary.md"].decode("utf-8")
+    assert "Pour une procédure devant un juge : **tribunal des activités économiques de Lyon**." in text
+    assert "relance ne connaît pas le ressort" not in text  # the court itself is named
+
+
+def test_the_injonction_request_names_the_court_and_the_place_to_look_it_up_for(files):
+    request = files["injonction_de_payer.md"].decode("utf-8")
+    assert (
+        "\n\nJuridiction : tribunal des activités économiques de Lyon si le débiteur est commerçant ou "
+        "artisan, tribunal judiciaire sinon, pour 69001 Lyon (à rechercher dans l'annuaire des "
+        "juridictions).\n" in request
+    )

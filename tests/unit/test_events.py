@@ -74,6 +74,19 @@ VALID: dict[str, dict[str, Any]] = {
         "procedure": "redressement",
         "judgment_date": "2026-04-10",
         "bodacc_published_on": "2026-04-20",
+        "administrator": {"name": "Me Claire Dubois", "address": ["3 quai Jules Courmont", "69002 Lyon"]},
+    },
+    "debtor.insolvency_converted": {
+        "debtor_id": "D-1",
+        "procedure": "liquidation",
+        "judgment_date": "2026-06-15",
+        "liquidator": {"name": "Me Paul Marchand", "address": ["8 rue Grenette", "69002 Lyon"]},
+    },
+    "debtor.insolvency_plan_adopted": {"debtor_id": "D-1", "judgment_date": "2026-09-01"},
+    "debtor.insolvency_closed": {
+        "debtor_id": "D-1",
+        "closed_on": "2027-03-01",
+        "outcome": "insufficient_assets",
     },
     "delivery.status": {
         "message_id": "<abc123@relance.example>",
@@ -110,7 +123,8 @@ REMOVE = object()
 
 def test_every_event_type_of_the_contract_has_an_example_here():
     assert set(VALID) == set(EVENT_TYPES)
-    assert len(EVENT_TYPES) == 12
+    # 12, and the three later stages of an insolvency: converted, plan adopted, closed
+    assert len(EVENT_TYPES) == 15
 
 
 @pytest.mark.parametrize("kind", sorted(VALID))
@@ -362,3 +376,62 @@ def test_a_country_without_a_holiday_calendar_is_rejected_naming_the_field():
     with pytest.raises(EventRejected) as caught:
         parse_event(json.dumps(event))
     assert caught.value.reason == ("debtor.address.country: no public-holiday calendar for country 'ZZ'")
+
+
+# --- the later stages of an insolvency -------------------------------------------------------
+
+
+def test_a_conversion_to_liquidation_names_the_liquidator_who_receives_the_claims():
+    parsed = parse_event(line(event("debtor.insolvency_converted")))
+    assert parsed.liquidator.name == "Me Paul Marchand"
+    assert parsed.liquidator.address == ["8 rue Grenette", "69002 Lyon"]
+    assert parsed.judgment_date == date(2026, 6, 15)
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"liquidator": REMOVE}, "(event): liquidator: required when the procedure becomes a liquidation"),
+        (
+            {"administrator": {"name": "Me X", "address": ["1 rue"]}},
+            "(event): administrator: a liquidation names a liquidator instead",
+        ),
+        ({"procedure": "redressement"}, "(event): liquidator: only a liquidation names a liquidator"),
+        ({"procedure": "sauvegarde"}, "procedure: Input should be 'liquidation' or 'redressement'"),
+        (
+            {"liquidator": {"name": "Me X", "address": []}},
+            "liquidator.address: List should have at least 1 item",
+        ),
+        (
+            {"liquidator": {"name": "Me X\r\nBcc: y", "address": ["1 rue"]}},
+            "liquidator.name: must not contain",
+        ),
+    ],
+)
+def test_a_conversion_is_refused_with_the_field_at_fault(changes, reason):
+    data = event("debtor.insolvency_converted")
+    for key, value in changes.items():
+        if value is REMOVE:
+            del data[key]
+        else:
+            data[key] = value
+    with pytest.raises(EventRejected) as caught:
+        parse_event(line(data))
+    assert caught.value.reason.startswith(reason)
+
+
+def test_a_conversion_of_a_sauvegarde_to_a_redressement_may_name_a_new_administrator():
+    data = event("debtor.insolvency_converted", procedure="redressement")
+    del data["liquidator"]
+    data["administrator"] = {"name": "Me Y", "address": ["2 rue", "75002 Paris"]}
+    assert parse_event(line(data)).administrator.name == "Me Y"
+
+
+def test_an_opening_may_name_the_mandataire_and_a_closure_says_its_outcome():
+    assert parse_event(line(event("debtor.insolvency_opened"))).administrator.name == "Me Claire Dubois"
+    with pytest.raises(EventRejected) as caught:
+        parse_event(line(event("debtor.insolvency_closed", outcome="abandoned")))
+    assert caught.value.reason.startswith("outcome: Input should be 'plan_completed'")
+    with pytest.raises(EventRejected) as caught:
+        parse_event(line(event("debtor.insolvency_plan_adopted", judgment_date="2026-02-30")))
+    assert caught.value.reason.startswith("judgment_date: ")

@@ -135,7 +135,7 @@ def test_a_broken_promise_resumes_the_ladder_from_the_day_it_expired(data, ctx):
 def test_an_expired_formal_notice_deadline_opens_a_case_with_its_penalties(data, ctx):
     feed(data, ctx, NOW, invoice_issued("F-1", "2026-04-01", "4800.00"))
     found = invoice(data, "F-1")
-    # the deadline a sent formal notice plans: end of 19 May in Paris
+    # a formal notice's deadline ending on 19 May in Paris, planned here by hand
     deadline = datetime(2026, 5, 19, 22, 0, tzinfo=UTC)
     units = MemoryUnitsOfWork(data)
     with units() as uow:
@@ -178,10 +178,12 @@ def test_insolvency_freezes_the_invoices_issued_before_the_judgment_and_declares
     expire(data, ctx, "claim_declaration", when)
     (case,) = data.cases.values()
     assert (case.kind, case.recommended_procedure) == ("claim_declaration", "declaration_de_creance")
-    # penalties stop at the judgment: 2 to 10 April, 9 days: 1200 * 0.1215 * 9 / 365 = 3.60
+    # penalties stop the day before the judgment, which takes effect at 0 h on its day
+    # (L622-28): 2 to 9 April, 8 days: 1200 * 0.1215 * 8 / 365 = 3.1956... -> 3.20 (the
+    # judgment day itself was counted before, giving 9 days and 3.60)
     assert (case.principal, case.late_interest, case.indemnities) == (
         Decimal("1200.00"),
-        Decimal("3.60"),
+        Decimal("3.20"),
         Decimal("40.00"),
     )
     assert [link.invoice_id for link in data.case_invoices.values()] == [invoice(data, "F-1").id]

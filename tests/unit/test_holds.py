@@ -22,6 +22,8 @@ class Invoice:
     disputed: bool = False
     in_payment_plan: bool = False
     paused_until: date | None = None
+    delivered_on: date | None = None
+    factored_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,3 +103,50 @@ def test_an_invoice_resumes_only_once_no_pause_and_no_freeze_holds_it():
     assert holds.may_resume(Invoice(), Debtor())
     assert not holds.may_resume(replace(Invoice(), paused_until=TODAY), Debtor())
     assert not holds.may_resume(Invoice(), Debtor(insolvency_judgment_date=date(2026, 2, 1)))
+
+
+# --- insolvency: the claim's origin decides -------------------------------------------------
+
+JUDGMENT = date(2026, 4, 10)
+IN_PROCEEDINGS = Debtor(insolvency_judgment_date=JUDGMENT, insolvency_procedure="redressement")
+
+
+def test_goods_delivered_before_the_judgment_but_invoiced_after_it_are_a_pre_judgment_claim():
+    # delivered 8 April < judgment 10 April: born before it (L622-24), whatever the invoice
+    # date (15 April); frozen, never chased nor listed
+    invoice = Invoice(issue_date=date(2026, 4, 15), delivered_on=date(2026, 4, 8))
+    assert holds.claim_origin(invoice) == date(2026, 4, 8)
+    assert holds.frozen_by_insolvency(invoice, IN_PROCEEDINGS)
+    assert holds.chase_hold(invoice, IN_PROCEEDINGS, TODAY, MINIMUM) == (
+        "debtor in insolvency proceedings (redressement)"
+    )
+    assert not holds.may_resume(invoice, IN_PROCEEDINGS)
+
+
+def test_a_service_completed_on_or_after_the_judgment_is_chased_though_invoiced_before():
+    # invoiced 5 April, service completed 10 April (the judgment day): born after it (L622-17)
+    for delivered in (date(2026, 4, 10), date(2026, 4, 20)):
+        invoice = Invoice(issue_date=date(2026, 4, 5), delivered_on=delivered)
+        assert not holds.frozen_by_insolvency(invoice, IN_PROCEEDINGS)
+        assert holds.chase_hold(invoice, IN_PROCEEDINGS, TODAY, MINIMUM) is None
+
+
+def test_without_a_delivery_date_the_issue_date_is_the_presumed_origin():
+    before, on_the_day = Invoice(issue_date=date(2026, 4, 9)), Invoice(issue_date=JUDGMENT)
+    assert holds.origin_presumed(before) and holds.claim_origin(before) == date(2026, 4, 9)
+    assert holds.frozen_by_insolvency(before, IN_PROCEEDINGS)
+    assert not holds.frozen_by_insolvency(on_the_day, IN_PROCEEDINGS)
+    assert not holds.origin_presumed(Invoice(delivered_on=date(2026, 1, 2)))
+
+
+# --- factored invoices -----------------------------------------------------------------------
+
+
+def test_a_factored_invoice_is_neither_chased_escalated_listed_nor_resumed_and_says_who_collects():
+    factored = Invoice(factored_by="Factofrance")
+    reason = "invoice factored: collected by Factofrance"
+    assert holds.chase_hold(factored, Debtor(), TODAY, MINIMUM) == reason
+    assert holds.escalation_hold(factored, MINIMUM) == reason
+    assert holds.paused(factored)
+    assert not holds.listed_as_other(factored, Debtor())
+    assert not holds.may_resume(factored, Debtor())

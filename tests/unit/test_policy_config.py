@@ -147,14 +147,18 @@ def test_a_missing_policy_file_is_an_error_naming_it(tmp_path):
     assert "cannot read" in str(caught.value)
 
 
-def test_the_built_in_rate_table_has_2026_h1_confirmed_and_2026_h2_flagged_unconfirmed():
+def test_the_built_in_rate_table_has_2026_h1_confirmed_and_2026_h2_at_the_ecb_rate_of_june_2026():
     table = load_rates().rates
     h1 = table["2026-H1"]
     assert h1.ecb_rate == Decimal("0.0215")
-    assert h1.legal_rate_professional == Decimal("0.0262")
-    assert h1.legal_rate_consumer == Decimal("0.0667")
+    assert h1.legal_rate_other == Decimal("0.0262")
+    assert h1.legal_rate_private_creditor == Decimal("0.0667")
     assert not h1.unconfirmed
-    assert table["2026-H2"].unconfirmed
+    # 2026-H2: the ECB raised its rate to 2.40 % on 11 June 2026, before 1 July, so the
+    # half-year's rate is 2.40 % (confirmed); only its legal rates wait for the JO
+    h2 = table["2026-H2"]
+    assert h2.ecb_rate == Decimal("0.0240") and not h2.is_unconfirmed("ecb_rate")
+    assert h2.unconfirmed_fields == ("legal_rate_other", "legal_rate_private_creditor")
     assert "2027-H1" not in table  # never extrapolated
 
 

@@ -24,7 +24,8 @@ def policies():
 
 
 def test_the_example_file_defines_three_policies(policies):
-    assert policies.names == ("default", "consumers", "key_accounts")
+    # and the shipped consumer policy, which the "consumers" segment leaves to no debtor
+    assert policies.names == ("default", "consumers", "key_accounts", "consumer_default")
     assert [s.name for s in policies.named("consumers").steps] == [
         "due",
         "notice",
@@ -64,7 +65,9 @@ def test_an_override_naming_an_unknown_segment_is_a_start_up_error(tmp_path):
     path = _write(tmp_path, '[overrides]\ndebtors = { "D-1" = "vip" }\n')
     with pytest.raises(ConfigError) as caught:
         load_policy_set(path)
-    assert str(caught.value) == (f"{path}: overrides.debtors.D-1: no segment named 'vip' (known: default)")
+    assert str(caught.value) == (
+        f"{path}: overrides.debtors.D-1: no segment named 'vip' (known: default, consumer_default)"
+    )
 
 
 def test_a_segment_matching_an_unknown_attribute_is_refused(tmp_path):

@@ -77,6 +77,24 @@ def test_the_formal_notice_states_the_deadline_the_total_and_what_follows(render
     assert "Votre société SAS" in rendered.body_text  # the creditor signs it
 
 
+def test_the_formal_notice_says_penalties_run_until_payment_and_40_euros_are_owed_per_invoice(renderer, ctx):
+    # L441-10: penalties run until full payment; D441-5: 40 € per invoice paid late. The
+    # amount demanded is the one of the sending day, 16 March 2026 in the sample.
+    body = renderer.render("formal_notice", "fr", ctx).body_text
+    assert (
+        "Ce montant est arrêté au 16 mars 2026 : conformément à l'article L441-10 du Code de commerce, "
+        "les pénalités de retard continuent de courir jusqu'au paiement complet, et l'indemnité forfaitaire "
+        "pour frais de recouvrement de 40,00 € est due pour chaque facture payée en retard."
+    ) in body
+    english = renderer.render("formal_notice", "en", ctx)
+    assert (
+        "This amount is calculated as at 16 March 2026: under article L441-10 of the French Commercial Code, "
+        "late-payment penalties continue to accrue until payment in full, and the fixed recovery indemnity "
+        "of €40.00 is owed for each invoice paid late."
+    ) in english.body_text
+    assert "continue to accrue until payment in full" in english.body_html
+
+
 def test_the_formal_notice_deadline_is_written_as_a_long_french_date(renderer, ctx):
     ctx["deadline"] = date(2026, 12, 9)
     assert "au plus tard le 9 décembre 2026" in renderer.render("formal_notice", "fr", ctx).body_text
@@ -97,6 +115,7 @@ def test_a_consumers_formal_notice_has_no_b2b_penalties_and_starts_legal_interes
     assert "L441-10" not in body
     assert "mise en demeure fait courir les intérêts au taux légal" in body
     assert "la somme totale de 1 000,00 €" in body
+    assert "continuent de courir jusqu'au paiement complet" not in body  # business debtors only
 
 
 def test_several_invoices_are_listed_together_in_one_message(renderer, ctx):
