@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test chaos lint lock install bench bench-scheduler bench-ingest bench-memory profile clean
+.PHONY: run test chaos lint lock install bench bench-scheduler bench-ingest bench-memory bench-debtor profile clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ bench-ingest: $(STAMP)
 # One reminder's CPU time, SQL statements and pyinstrument profile, in one thread.
 profile: $(STAMP)
 	$(BIN)/python -m bench.profile
+
+# One debtor with 20 000 open invoices: one message end to end, the worker's peak memory.
+bench-debtor: $(STAMP)
+	$(BIN)/python -m bench.debtor
 
 # Worker resident memory over 100 000 reminders end to end.
 bench-memory: $(STAMP)

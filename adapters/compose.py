@@ -6,6 +6,7 @@ import base64
 import functools
 import hashlib
 from datetime import datetime
+from email import encoders
 from email.charset import QP, Charset
 from email.message import EmailMessage
 from email.mime.base import MIMEBase
@@ -13,6 +14,7 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import SMTP, Compat32
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 
 from fpdf import FPDF
@@ -20,6 +22,7 @@ from fpdf.enums import XPos, YPos
 
 from handlers.identity import legal_mention
 from handlers.policy import Creditor
+from handlers.statement import Statement
 
 
 def new_email(
@@ -48,8 +51,10 @@ def email_bytes(
     at: datetime,
     step: str,
     body_html: str | None = None,
+    statement: Statement | None = None,
 ) -> bytes:
-    """A plain-text e-mail, or multipart/alternative (text first, HTML second) with body_html.
+    """A plain-text e-mail, or multipart/alternative (text first, HTML second) with body_html;
+    with a ``statement``, multipart/mixed: that body, then the statement as a CSV attachment.
 
     Built with the ``compat32`` MIME classes, about three times cheaper than
     ``EmailMessage`` for the same RFC 5322 result: UTF-8 bodies sent as 8bit (quoted-
@@ -65,6 +70,8 @@ def email_bytes(
         for part in (text, html):
             del part["MIME-Version"]
             message.attach(part)
+    if statement is not None:
+        message = _with_attachment(message, statement, message_id)
     message["From"] = _mailbox(sender)
     message["To"] = recipient
     message["Subject"] = encoded_words(subject)
@@ -73,6 +80,20 @@ def email_bytes(
     message["X-Relance-Step"] = step
     message["Auto-Submitted"] = "auto-generated"
     return message.as_bytes(policy=_WIRE)
+
+
+def _with_attachment(body: MIMEBase, statement: Statement, message_id: str) -> MIMEBase:
+    """multipart/mixed: the body, then the statement as a base64 text/csv attachment."""
+    boundary = "=_relance_mixed_" + hashlib.sha256(message_id.encode()).hexdigest()[:32]
+    mixed = MIMEMultipart("mixed", boundary=boundary)
+    attachment = MIMEBase("text", "csv", charset="utf-8")
+    attachment.set_payload(statement.csv_bytes())
+    encoders.encode_base64(attachment)
+    attachment.add_header("Content-Disposition", "attachment", filename=statement.filename)
+    for part in (body, attachment):
+        del part["MIME-Version"]
+        mixed.attach(part)
+    return mixed
 
 
 class _Wire(Compat32):
@@ -150,9 +171,33 @@ def _body_charset(body: str) -> Charset:
 _NEXT_LINE: dict[str, Any] = {"new_x": XPos.LMARGIN, "new_y": YPos.NEXT}
 
 
-def _safe(text: str) -> str:
-    """Text the PDF core font can draw (Windows-1252), unknown characters replaced."""
-    return text.encode("windows-1252", "replace").decode("windows-1252")
+# DejaVu Sans (Latin, Greek, Cyrillic: every language of the EU), from the system's
+# fonts-dejavu-core package; embedded (subset) in every letter.
+FONT_DIRS = (
+    Path("/usr/share/fonts/truetype/dejavu"),  # Debian, Ubuntu
+    Path("/usr/share/fonts/dejavu-sans-fonts"),  # Fedora
+    Path("/usr/share/fonts/dejavu"),  # Alpine, Arch
+    Path("/usr/share/fonts/TTF"),  # Arch (older)
+)
+FONT = "dejavu"
+_FONT_FILES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf"}
+
+
+class FontMissing(Exception):
+    """The letters' Unicode font is not installed; the message says what to install."""
+
+
+@functools.lru_cache(maxsize=1)
+def letter_fonts() -> dict[str, Path]:
+    """The DejaVu Sans files (regular, bold) the letters embed; FontMissing when absent."""
+    for folder in FONT_DIRS:
+        found = {style: folder / name for style, name in _FONT_FILES.items()}
+        if all(path.is_file() for path in found.values()):
+            return found
+    raise FontMissing(
+        "letters need the DejaVu Sans font (DejaVuSans.ttf, DejaVuSans-Bold.ttf): install "
+        "fonts-dejavu-core (Debian, Ubuntu) or dejavu-sans-fonts (Fedora)"
+    )
 
 
 class _Letter(FPDF):
@@ -161,11 +206,13 @@ class _Letter(FPDF):
     def __init__(self, mentions: str) -> None:
         super().__init__(format="A4")
         self._mentions = mentions
+        for style, path in letter_fonts().items():
+            self.add_font(FONT, style, str(path))
 
     def footer(self) -> None:
         self.set_y(-15)
-        self.set_font("helvetica", size=7)
-        self.multi_cell(0, 3.5, _safe(self._mentions), align="C", **_NEXT_LINE)
+        self.set_font(FONT, size=7)
+        self.multi_cell(0, 3.5, self._mentions, align="C", **_NEXT_LINE)
 
 
 def letter_pdf(
@@ -178,34 +225,47 @@ def letter_pdf(
     at: datetime,
     place_date: str,
     registered: bool,
+    statement: Statement | None = None,
 ) -> bytes:
     """The letter as PDF: sender, recipient, place and date, subject, the text, and the
-    creditor's legal mentions at the foot of every page."""
+    creditor's legal mentions at the foot of every page; with a ``statement``, an annex
+    after the text lists it line by line (the same lines as the CSV of an e-mail)."""
     pdf = _Letter(legal_mention(creditor, "fr"))
-    pdf.core_fonts_encoding = "windows-1252"
     pdf.set_creation_date(at)
-    pdf.set_title(_safe(subject))
-    pdf.set_author(_safe(creditor.name))
+    pdf.set_title(subject)
+    pdf.set_author(creditor.name)
     pdf.set_margins(20, 20, 20)
     pdf.add_page()
-    pdf.set_font("helvetica", size=10)
+    pdf.set_font(FONT, size=10)
     sender = [creditor.name, *creditor.address]
     if creditor.siren:
         sender.append(f"SIREN {creditor.siren}")
-    pdf.multi_cell(90, 5, _safe("\n".join(sender)), **_NEXT_LINE)
+    pdf.multi_cell(90, 5, "\n".join(sender), **_NEXT_LINE)
     pdf.set_xy(110, 50)
-    pdf.multi_cell(80, 5, _safe("\n".join(recipient_lines)), **_NEXT_LINE)
+    pdf.multi_cell(80, 5, "\n".join(recipient_lines), **_NEXT_LINE)
     pdf.set_xy(110, pdf.get_y() + 8)
-    pdf.multi_cell(80, 5, _safe(place_date), **_NEXT_LINE)
+    pdf.multi_cell(80, 5, place_date, **_NEXT_LINE)
     pdf.set_y(max(pdf.get_y() + 8, 100))
     if registered:
-        pdf.set_font("helvetica", style="B", size=10)
-        pdf.multi_cell(0, 5, _safe("Lettre recommandée avec accusé de réception"), **_NEXT_LINE)
-    pdf.set_font("helvetica", style="B", size=11)
-    pdf.multi_cell(0, 6, _safe(f"Objet : {subject}"), **_NEXT_LINE)
-    pdf.set_font("helvetica", size=8)
-    pdf.multi_cell(0, 4, _safe(f"Réf. {reference}"), **_NEXT_LINE)
+        pdf.set_font(FONT, style="B", size=10)
+        pdf.multi_cell(0, 5, "Lettre recommandée avec accusé de réception", **_NEXT_LINE)
+    pdf.set_font(FONT, style="B", size=11)
+    pdf.multi_cell(0, 6, f"Objet : {subject}", **_NEXT_LINE)
+    pdf.set_font(FONT, size=8)
+    pdf.multi_cell(0, 4, f"Réf. {reference}", **_NEXT_LINE)
     pdf.ln(4)
-    pdf.set_font("helvetica", size=10)
-    pdf.multi_cell(0, 5, _safe(body_text), **_NEXT_LINE)
+    pdf.set_font(FONT, size=10)
+    pdf.multi_cell(0, 5, body_text, **_NEXT_LINE)
+    if statement is not None:
+        _annex(pdf, statement)
     return bytes(pdf.output())
+
+
+def _annex(pdf: FPDF, statement: Statement) -> None:
+    """The statement on new pages, one line per invoice, in a small font."""
+    pdf.add_page()
+    pdf.set_font(FONT, style="B", size=10)
+    pdf.multi_cell(0, 6, f"Annexe : relevé des factures ({statement.filename})", **_NEXT_LINE)
+    pdf.set_font(FONT, size=7)
+    for line in statement.text_lines():
+        pdf.cell(0, 3.5, line, **_NEXT_LINE)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from adapters.compose import email_bytes, letter_pdf
+from adapters.compose import email_bytes, letter_fonts, letter_pdf
 from handlers.policy import Creditor
+from handlers.statement import Statement
 
 
 class DocumentComposer:
     """E-mails as RFC 5322 bytes and letters as PDF, by ``adapters.compose``."""
+
+    def __init__(self) -> None:
+        letter_fonts()  # at start-up: FontMissing says which package to install
 
     def email(
         self,
@@ -22,6 +26,7 @@ class DocumentComposer:
         at: datetime,
         step: str,
         body_html: str | None = None,
+        statement: Statement | None = None,
     ) -> bytes:
         return email_bytes(
             sender=sender,
@@ -32,6 +37,7 @@ class DocumentComposer:
             at=at,
             step=step,
             body_html=body_html,
+            statement=statement,
         )
 
     def letter(
@@ -45,6 +51,7 @@ class DocumentComposer:
         at: datetime,
         place_date: str,
         registered: bool,
+        statement: Statement | None = None,
     ) -> bytes:
         return letter_pdf(
             creditor=creditor,
@@ -55,4 +62,5 @@ class DocumentComposer:
             at=at,
             place_date=place_date,
             registered=registered,
+            statement=statement,
         )

@@ -21,6 +21,7 @@ from adapters.orm import (
     MessageRow,
     PaymentRow,
     case_invoices,
+    debtor_salts,
 )
 from handlers.dossier.data import (
     CaseData,
@@ -31,7 +32,7 @@ from handlers.dossier.data import (
     PaymentData,
     RecordData,
 )
-from handlers.evidence import ChainCheck, verify, write_pending
+from handlers.evidence import ChainCheck, needs_salt, sealed_payload, verify, write_pending
 
 
 def read_dossier(session: Session, case_id: int) -> DossierData:
@@ -42,6 +43,11 @@ def read_dossier(session: Session, case_id: int) -> DossierData:
     debtor = session.get(DebtorRow, case.debtor_id)
     if debtor is None:  # pragma: no cover - a case always has its debtor
         raise LookupError(f"case {case_id}: debtor {case.debtor_id} is unknown")
+    if debtor.erased_at is not None:  # the messages and the debtor's details are gone
+        raise LookupError(
+            f"case {case_id}: its debtor {debtor.id} was erased on {debtor.erased_at.date()}: "
+            "there is no dossier to build"
+        )
     # a factored invoice left the case: the factor collects it (a note of the case says so)
     invoices = [i for i in case_invoices(session, case.id) if i.factored_by is None]
     messages = _messages(session, [i.id for i in invoices])
@@ -176,8 +182,12 @@ def _message(row: MessageRow, covered: list[str], records: Sequence[RecordData])
     )
 
 
-def _record(record: EvidenceRecord) -> RecordData:
+def _record(record: EvidenceRecord, salts: dict[str, bytes] | None = None) -> RecordData:
+    salt = (salts or {}).get(record.debtor_id or "") if record.version == 3 else None
+    sealed = sealed_payload(record.payload, salt) if record.version == 3 and record.debtor_id else None
     return RecordData(
+        sealed_payload=sealed if sealed is not None else (record.payload if record.version == 3 else None),
+        salt=salt.hex() if salt is not None and needs_salt(record.debtor_id, record.payload) else None,
         seq=record.seq,
         at=record.at,
         kind=record.kind,
@@ -188,6 +198,7 @@ def _record(record: EvidenceRecord) -> RecordData:
         invoice_numbers=tuple(record.invoice_numbers) if record.invoice_numbers is not None else None,
         case_id=record.case_id,
         message_id=record.message_id,
+        version=record.version or 1,
     )
 
 
@@ -206,6 +217,7 @@ def _chain(
     ).one_or_none()
     head = EvidenceHead(id=1, seq=start.seq, hash=start.hash) if start is not None else None
     kept: list[RecordData] = []
+    salts = debtor_salts(session)
 
     def stream() -> Iterator[EvidenceRecord]:
         query = select(EvidenceRecord).order_by(EvidenceRecord.seq)
@@ -218,10 +230,10 @@ def _chain(
                 or (bool(record.message_id) and record.message_id in message_ids)
                 or numbers.intersection(record.invoice_numbers or ())
             ):
-                kept.append(_record(record))
+                kept.append(_record(record, salts))
             yield record
 
-    check = verify(stream(), head)
+    check = verify(stream(), head, salts)
     if check.ok and head is not None:
         last = session.execute(select(func.max(EvidenceRecord.seq))).scalar()
         now_head = session.execute(select(EvidenceHead.seq).where(EvidenceHead.id == 1)).scalar()

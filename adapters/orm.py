@@ -53,6 +53,19 @@ class DebtorRow(Base):
     insolvency_closed_on: Mapped[date | None] = mapped_column(Date)
     merchant: Mapped[bool | None] = mapped_column(Boolean)  # None: not said
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # when `relance erase` removed its personal data (None: never)
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class DebtorSalt(Base):
+    """A debtor's random salt: the key sealing its personal values in version 3 evidence
+    records (handlers.evidence). Deleted when the debtor is erased."""
+
+    __tablename__ = "debtor_salts"
+
+    debtor_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    salt: Mapped[str] = mapped_column(String(64))  # 32 random bytes, hexadecimal
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class InvoiceRow(Base):
@@ -224,6 +237,10 @@ class EvidenceRecord(Base):
     payload: Mapped[str] = mapped_column(Text)  # canonical JSON
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # 1: the hash covers prev_hash, seq, at, kind, payload; 2: also debtor_id,
+    # invoice_numbers, case_id and message_id; 3: as 2, with the personal values of the
+    # payload sealed under the debtor's salt (handlers.evidence)
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
 
 
 class EvidenceHead(Base):
@@ -376,3 +393,9 @@ def case_invoices(session: Session, case_id: int) -> list[InvoiceRow]:
             .order_by(InvoiceRow.due_date, InvoiceRow.number)
         ).scalars()
     )
+
+
+def debtor_salts(session: Session) -> dict[str, bytes]:
+    """Every debtor's salt, by debtor id: what version 3 evidence records are verified with."""
+    rows = session.execute(select(DebtorSalt.debtor_id, DebtorSalt.salt)).all()
+    return {debtor_id: bytes.fromhex(salt) for debtor_id, salt in rows}

@@ -66,7 +66,13 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         raise StoreUnavailable(f"database URL is not valid: {redact(url)}") from exc
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreUnavailable(
+                    f"cannot create the folder {folder} of {redact(url)}: {exc.strerror}"
+                ) from exc
         engine = create_engine(url, connect_args={"timeout": 30})
         _sqlite_setup(engine)
         return engine

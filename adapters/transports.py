@@ -7,11 +7,13 @@ and idempotent: the same message always lands in the same file.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import os
 import re
 import smtplib
+import socket
 import ssl
 import tempfile
 import threading
@@ -22,7 +24,16 @@ from email.policy import compat32
 from email.utils import parseaddr
 from pathlib import Path
 
-from handlers.ports import Outgoing, PermanentFailure, TransientFailure
+from pydantic import SecretStr
+
+from handlers.ports import (
+    AddressUnusable,
+    AmbiguousTransmission,
+    Outgoing,
+    PermanentFailure,
+    RecipientRefused,
+    TransientFailure,
+)
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -77,6 +88,53 @@ class _Connections(threading.local):
     client: smtplib.SMTP | None = None
     used_at: float = 0.0
     sent: int = 0
+    stage: str = "connect"  # where the current transaction is: see ``smtp_failure``
+    watchdog: _Watchdog | None = None
+
+
+class _Watchdog:
+    """Cuts the connection when a whole SMTP transaction has run longer than its deadline.
+
+    Socket timeouts bound each read, not a transaction: a server writing one line every few
+    seconds would hold a thread for as long as it likes. The timer shuts the socket down,
+    so the blocked read returns at once.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self.client: smtplib.SMTP | None = None
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        self.expired = True
+        sock = getattr(self.client, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+RECIPIENT_REFUSALS = frozenset({550, 551, 553})
+"""RCPT TO answers that refuse the recipient's address itself: the debtor's bounce."""
+
+
+def smtp_failure(stage: str, code: int, detail: str) -> TransientFailure | PermanentFailure:
+    """What an SMTP refusal means, by who is at fault.
+
+    Only RCPT TO answered 550, 551 or 553 is about the recipient (``RecipientRefused``);
+    552 to RCPT TO is a full mailbox, temporary (RFC 5321, 4.5.3.1.10). Any other 5xx, on
+    connect, login, MAIL FROM, RCPT TO or the message (530/535 login, 552 size, 554
+    policy), is ours and permanent; every 4xx is temporary.
+    """
+    if stage == "rcpt" and code in RECIPIENT_REFUSALS:
+        return RecipientRefused(detail, code=code)
+    if 400 <= code < 500 or (stage == "rcpt" and code == 552):
+        return TransientFailure(detail, code=code)
+    return PermanentFailure(detail, code=code)
 
 
 @dataclass
@@ -88,18 +146,32 @@ class SmtpMailer:
     than ``idle_seconds`` or that carried ``per_connection`` messages is closed and opened
     again; a kept connection the server dropped is noticed on MAIL FROM, before any of the
     message left, and the message is sent once more on a fresh connection.
+
+    ``timeout`` bounds each read; ``deadline`` the whole transaction (connection, login,
+    MAIL, RCPT, DATA and the answer). Failures are classified by ``smtp_failure``; a
+    connection lost after the whole message was sent is an ``AmbiguousTransmission``.
+    Addresses are used as given; a non-ASCII one goes with SMTPUTF8 when the server offers
+    it, else with its domain in IDNA when only the domain is non-ASCII, else the message
+    fails with ``AddressUnusable``.
     """
 
     host: str
     port: int
     tls: str  # starttls | tls | none
     user: str | None = None
-    password: str | None = None
+    password: SecretStr | None = field(default=None, repr=False)
     timeout: float = 30.0
     ca_file: Path | None = None
     idle_seconds: float = 20.0
     per_connection: int = 500
+    deadline: float = 120.0
     _local: _Connections = field(default_factory=_Connections, repr=False, compare=False)
+
+    def __repr__(self) -> str:
+        login = f", user={self.user!r}, password='***'" if self.user else ""
+        return f"SmtpMailer({self.host}:{self.port}, tls={self.tls}{login})"
+
+    __str__ = __repr__
 
     def _context(self) -> ssl.SSLContext:
         context = ssl.create_default_context()
@@ -108,17 +180,50 @@ class SmtpMailer:
         return context
 
     def _connect(self) -> smtplib.SMTP:
+        self._local.stage = "connect"
+        timeout = min(self.timeout, self.deadline)
         client: smtplib.SMTP
         if self.tls == "tls":
-            client = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self._context())
+            client = smtplib.SMTP_SSL(timeout=timeout, context=self._context())
         else:
-            client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            client = smtplib.SMTP(timeout=timeout)
+        client._host = self.host  # type: ignore[attr-defined]  # the name TLS checks; smtplib sets it only when given a host
+        if self._local.watchdog is not None:
+            self._local.watchdog.client = client
+        try:
+            code, reply = client.connect(self.host, self.port)
+            if code != 220:
+                raise smtplib.SMTPConnectError(code, reply)
             if self.tls == "starttls":
                 client.starttls(context=self._context())
-        client.ehlo_or_helo_if_needed()
-        if self.user:
-            client.login(self.user, self.password or "")
+            client.ehlo_or_helo_if_needed()
+            if self.user:
+                self._local.stage = "login"
+                self._login(client)
+        except BaseException:
+            client.close()
+            raise
         return client
+
+    def _login(self, client: smtplib.SMTP) -> None:
+        """Log in; a password that is not ASCII goes as UTF-8 with AUTH PLAIN (RFC 4616).
+
+        Nothing here may carry the password into an exception: smtplib encodes it as ASCII
+        and its error would hold the whole string.
+        """
+        user, secret = self.user or "", self.password.get_secret_value() if self.password else ""
+        if secret.isascii() and user.isascii():
+            client.login(user, secret)
+            return
+        if "PLAIN" not in client.esmtp_features.get("auth", "").upper().split():
+            raise PermanentFailure(
+                f"SMTP {self.host}:{self.port}: the user name or password is not ASCII "
+                "and the server offers no AUTH PLAIN to carry it as UTF-8"
+            )
+        token = base64.b64encode(b"\0" + user.encode() + b"\0" + secret.encode()).decode("ascii")
+        code, reply = client.docmd("AUTH", "PLAIN " + token)
+        if code not in (235, 503):  # 503: already authenticated
+            raise smtplib.SMTPAuthenticationError(code, reply)
 
     def _connection(self) -> tuple[smtplib.SMTP, bool]:
         """The thread's connection and whether it was kept from an earlier message."""
@@ -127,6 +232,8 @@ class SmtpMailer:
         if local.client is not None and (stale or local.sent >= self.per_connection):
             self.close()
         if local.client is not None:
+            if local.watchdog is not None:
+                local.watchdog.client = local.client
             return local.client, True
         local.client, local.sent = self._connect(), 0
         return local.client, False
@@ -141,41 +248,94 @@ class SmtpMailer:
 
     def transmit(self, message: Outgoing) -> str | None:
         sender = envelope_sender(message.content)
+        watchdog = self._local.watchdog = _Watchdog(self.deadline)
         try:
             self._send(sender, message)
         except smtplib.SMTPResponseException as exc:
-            self._reset_after_refusal()
-            detail = f"SMTP {exc.smtp_code}: {exc.smtp_error!r}"
-            if 400 <= exc.smtp_code < 500:
-                raise TransientFailure(detail) from exc
-            raise PermanentFailure(detail) from exc
-        except smtplib.SMTPRecipientsRefused as exc:
-            self._reset_after_refusal()
-            raise PermanentFailure(f"recipient refused: {exc.recipients}") from exc
+            stage = self._local.stage
+            self._reset_after_refusal() if stage not in ("connect", "login") else self._drop()
+            detail = f"SMTP {exc.smtp_code} to {_STAGE_NAMES[stage]}: {exc.smtp_error!r}"
+            raise smtp_failure(stage, exc.smtp_code, detail) from exc
         except (TimeoutError, OSError, smtplib.SMTPException) as exc:
             self._drop()
-            raise TransientFailure(f"SMTP {self.host}:{self.port}: {exc}") from exc
+            raise self._lost(exc, expired=watchdog.expired) from exc
+        finally:
+            watchdog.cancel()
+            self._local.watchdog = None
         return None
+
+    def _lost(self, exc: BaseException, *, expired: bool) -> TransientFailure:
+        """A connection lost, refused or cut by the deadline: ours, and temporary."""
+        where = f"SMTP {self.host}:{self.port}"
+        why = f"the transaction exceeded its deadline of {self.deadline:g} s" if expired else str(exc)
+        if self._local.stage == "reply":
+            return AmbiguousTransmission(
+                f"{where}: connection lost after the message was sent, before the answer "
+                f"(a copy may have been received): {why}"
+            )
+        return TransientFailure(f"{where}: {why}")
 
     def _send(self, sender: str, message: Outgoing) -> None:
         client, kept = self._connection()
         try:
-            code, reply = client.mail(sender)
+            self._mail(client, sender, message.recipient)
         except (smtplib.SMTPServerDisconnected, OSError):
             if not kept:
                 raise
             self._drop()  # the server closed a kept connection: nothing of this message left
             client, kept = self._connection()
-            code, reply = client.mail(sender)
-        if code != 250:
-            raise smtplib.SMTPSenderRefused(code, reply, sender)
-        code, reply = client.rcpt(message.recipient)
+            self._mail(client, sender, message.recipient)
+        recipient, _ = self._address(client, message.recipient)
+        self._local.stage = "rcpt"
+        code, reply = client.rcpt(recipient)
         if code not in (250, 251):
-            raise smtplib.SMTPRecipientsRefused({message.recipient: (code, reply)})
-        code, reply = client.data(message.content)
-        if code != 250:
-            raise smtplib.SMTPDataError(code, reply)
+            raise smtplib.SMTPResponseException(code, reply)
+        self._data(client, message.content)
         self._local.used_at, self._local.sent = time.monotonic(), self._local.sent + 1
+
+    def _mail(self, client: smtplib.SMTP, sender: str, recipient: str) -> None:
+        self._local.stage = "mail"
+        address, utf8 = self._address(client, sender)
+        utf8 = utf8 or self._address(client, recipient)[1]
+        options = ["SMTPUTF8"] if utf8 else []
+        if utf8 and client.has_extn("8bitmime"):
+            options.append("BODY=8BITMIME")
+        code, reply = client.mail(address, options)
+        if code != 250:
+            raise smtplib.SMTPResponseException(code, reply)
+
+    def _address(self, client: smtplib.SMTP, address: str) -> tuple[str, bool]:
+        """The address to give the server, and whether it needs SMTPUTF8."""
+        if address.isascii():
+            return address, False
+        if client.has_extn("smtputf8"):
+            return address, True
+        local, _, domain = address.rpartition("@")
+        if local.isascii():
+            try:
+                return f"{local}@{domain.encode('idna').decode('ascii')}", False
+            except UnicodeError:
+                pass
+        raise AddressUnusable(
+            f"{address!r}: the address is not ASCII and SMTP {self.host}:{self.port} does not "
+            "offer SMTPUTF8 (only a non-ASCII domain can be sent, as IDNA)"
+        )
+
+    def _data(self, client: smtplib.SMTP, content: bytes) -> None:
+        """DATA, the message, then its answer; once the whole message is sent, a lost
+        connection is ambiguous (stage ``reply``)."""
+        self._local.stage = "data"
+        code, reply = client.docmd("DATA")
+        if code != 354:
+            raise smtplib.SMTPResponseException(code, reply)
+        payload = _DOT_LINE.sub(b"..", content)
+        if not payload.endswith(b"\r\n"):
+            payload += b"\r\n"
+        client.send(payload + b".\r\n")
+        self._local.stage = "reply"
+        code, reply = client.getreply()
+        if code != 250:
+            raise smtplib.SMTPResponseException(code, reply)
 
     def _reset_after_refusal(self) -> None:
         """After a refused command the connection may serve again once RSET is accepted."""
@@ -192,6 +352,17 @@ class SmtpMailer:
         client, self._local.client = self._local.client, None
         if client is not None:
             client.close()
+
+
+_DOT_LINE = re.compile(rb"(?m)^\.")
+_STAGE_NAMES = {
+    "connect": "the connection",
+    "login": "the login",
+    "mail": "MAIL FROM",
+    "rcpt": "RCPT TO",
+    "data": "DATA",
+    "reply": "the message",
+}
 
 
 def envelope_sender(content: bytes) -> str:

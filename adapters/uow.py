@@ -16,6 +16,7 @@ Nothing here is a global hook: a session that is not a ``UnitOfWork`` cannot rec
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -24,10 +25,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, SessionTransaction
 
-from adapters.orm import EvidenceHead, EvidenceRecord, ProcessedMessage, RejectedEvent
+from adapters.orm import DebtorSalt, EvidenceHead, EvidenceRecord, ProcessedMessage, RejectedEvent
 from adapters.outbox import SqlMessages
 from adapters.sql_store import SqlStore
-from handlers.evidence import GENESIS, PendingRecord, record_hash
+from handlers.evidence import GENESIS, VERSION, PendingRecord, needs_salt, pending_hash
 
 
 class UnitOfWork(Session):
@@ -116,7 +117,7 @@ class UnitOfWork(Session):
         head = self._locked_head()
         for pending in self._pending:
             seq = head.seq + 1
-            digest = record_hash(head.hash, seq, pending.at, pending.kind, pending.payload)
+            digest = pending_hash(head.hash, seq, pending, self._salt_for(pending))
             self.add(_stored(pending, seq, head.hash, digest))
             head.seq, head.hash = seq, digest
         written = len(self._pending)
@@ -158,6 +159,17 @@ class UnitOfWork(Session):
     def _marks(self) -> tuple[int, int]:
         return len(self._pending), len(self._tasks)
 
+    def _salt_for(self, pending: PendingRecord) -> bytes | None:
+        """The salt of the record's debtor when it has personal values to seal; made on
+        first use. The chain head is locked first: evidence writers make it one at a time."""
+        if pending.debtor_id is None or not needs_salt(pending.debtor_id, pending.payload):
+            return None
+        row = self.get(DebtorSalt, pending.debtor_id)
+        if row is None:
+            row = DebtorSalt(debtor_id=pending.debtor_id, salt=secrets.token_hex(32), created_at=pending.at)
+            self.add(row)
+        return bytes.fromhex(row.salt)
+
     def _locked_head(self) -> EvidenceHead:
         """The chain head, locked (``FOR UPDATE``) by this transaction; created on first use."""
         if self._head is not None:
@@ -184,6 +196,7 @@ def _stored(pending: PendingRecord, seq: int, prev_hash: str, digest: str) -> Ev
         payload=pending.payload,
         prev_hash=prev_hash,
         hash=digest,
+        version=VERSION,
     )
 
 

@@ -6,6 +6,8 @@ replaced by keyword (tests and ``relance simulate`` do). Nothing connects at imp
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -14,15 +16,18 @@ from email.utils import parseaddr
 from typing import Any
 
 import structlog
+from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.compose import FontMissing
 from adapters.composer import DocumentComposer
 from adapters.dunning_store import SqlDunningStore
 from adapters.handover import PartnerLinks
 from adapters.publisher import DramatiqPublisher
 from adapters.store import (
     SqlUnitsOfWork,
+    StoreUnavailable,
     check_connection,
     make_engine,
     migrate,
@@ -79,9 +84,10 @@ def make_transports(settings: Settings) -> dict[str, Transport]:
             settings.smtp_port,
             settings.smtp_tls,
             settings.smtp_user,
-            settings.smtp_secret(),
+            _secret(settings.smtp_secret()),
             settings.smtp_timeout,
             settings.smtp_ca_file,
+            deadline=settings.smtp_deadline_seconds,
         )
     else:
         email = FileDrop(outbox / "email", ".eml")
@@ -90,6 +96,40 @@ def make_transports(settings: Settings) -> dict[str, Transport]:
         "letter": FileDrop(outbox / "letters", ".pdf"),
         "registered_letter": FileDrop(outbox / "registered", ".pdf", tracking=True),
     }
+
+
+def _secret(value: str | None) -> SecretStr | None:
+    return SecretStr(value) if value is not None else None
+
+
+MESSAGE_ID_KEY_FILE = "message-id.key"
+
+
+def message_id_key(settings: Settings) -> bytes:
+    """The key of the Message-IDs' keyed part: ``RELANCE_MESSAGE_ID_KEY``, else the file
+    ``message-id.key`` in the data dir, written (mode 0600) with 32 random bytes on first use."""
+    if settings.message_id_key is not None:
+        return settings.message_id_key.get_secret_value().encode("utf-8")
+    path = settings.data_dir / MESSAGE_ID_KEY_FILE
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except FileNotFoundError:
+        pass
+    except ValueError as exc:
+        raise ConfigError(f"{path}: not a hexadecimal key") from exc
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process wrote it first
+        return bytes.fromhex(path.read_text().strip())
+    key = secrets.token_bytes(32)
+    with os.fdopen(fd, "w") as file:
+        file.write(key.hex() + "\n")
+    return key
+
+
+def _key_bytes(value: SecretStr | None) -> bytes | None:
+    return value.get_secret_value().encode("utf-8") if value is not None else None
 
 
 def message_domain(sender: str) -> str:
@@ -142,6 +182,8 @@ def sample_context(policy: Policy) -> dict[str, Any]:
             }
         ],
         "payment_urls": ["https://pay.example/1"],
+        "count": 1,  # invoices claimed; past the policy's max_listed_invoices, ``summary`` says
+        "summary": None,  # of the ones not listed (handlers.reminders.bounded)
         "installments": [
             {
                 "seq": 1,
@@ -173,12 +215,22 @@ def make_context(settings: Settings, policy: Policy | None = None) -> Context:
         renderer=renderer,
         sender=settings.sender,
         message_domain=message_domain(settings.sender),
+        message_key=message_id_key(settings),
+        status_key=_key_bytes(settings.delivery_status_key),
         lease=timedelta(seconds=settings.claim_lease_seconds),
         partners=load_partners(settings.partners_file),
-        composer=DocumentComposer(),
+        composer=_composer(),
         dunning=SqlDunningStore,
         partner_link=PartnerLinks(),
+        max_copies=settings.smtp_max_copies,
     )
+
+
+def _composer() -> DocumentComposer:
+    try:
+        return DocumentComposer()
+    except FontMissing as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def build_app(
@@ -206,9 +258,18 @@ def build_app(
     )
 
 
+def check_store(app: App) -> None:
+    """Raise StoreUnavailable, naming the setting the database comes from, when it does not answer."""
+    try:
+        check_connection(app.engine)
+    except StoreUnavailable as exc:
+        setting = "RELANCE_DATABASE_URL" if app.settings.database_url else "RELANCE_DATA_DIR"
+        raise StoreUnavailable(f"{setting}: {exc}") from exc
+
+
 def prepare_store(app: App, *, auto_migrate: bool) -> None:
     """Check the database answers and its schema is current (migrating when allowed)."""
-    check_connection(app.engine)
+    check_store(app)
     if schema_is_current(app.engine):
         return
     if not auto_migrate:

@@ -8,6 +8,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+from structlog.tracebacks import ExceptionDictTransformer
 from structlog.typing import Processor
 
 _SECRET_KEYS = ("password", "secret", "token", "authorization")
@@ -18,6 +19,13 @@ def _drop_secrets(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Muta
         if any(word in key.lower() for word in _SECRET_KEYS):
             event_dict[key] = "***"
     return event_dict
+
+
+_TRACEBACKS_WITHOUT_LOCALS = structlog.processors.ExceptionRenderer(
+    ExceptionDictTransformer(show_locals=False)
+)
+"""Tracebacks as dicts, frames without their local variables: a frame's locals may hold a
+password, a key or a debtor's data, and a log line must never carry them."""
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -51,7 +59,7 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> None:
         foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(), _drop_secrets],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.dict_tracebacks,
+            _TRACEBACKS_WITHOUT_LOCALS,
             structlog.processors.JSONRenderer(ensure_ascii=False),
         ],
     )

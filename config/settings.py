@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config.errors import ConfigError
+from config.urls import check_database_url, check_redis_url
 
 
 class Settings(BaseSettings):
@@ -37,12 +38,33 @@ class Settings(BaseSettings):
     smtp_tls: Literal["starttls", "tls", "none"] = "starttls"
     smtp_ca_file: Path | None = Field(None, description="extra CA bundle to verify the server")
     smtp_timeout: float = Field(30.0, gt=0)
+    smtp_deadline_seconds: float = Field(
+        120.0, gt=0, description="longest SMTP transaction (connect to the server's answer), in all"
+    )
+    smtp_max_copies: int = Field(
+        2, ge=1, le=10, description="copies of a message that may reach the server after lost answers"
+    )
     sender: str = Field("relance@localhost", description="From: address of e-mails")
 
     policy_file: Path | None = Field(None, description="policy TOML; default: built-in policy")
     rates_file: Path | None = Field(None, description="rate table TOML; default: built-in table")
     template_dir: Path | None = Field(None, description="folder overriding built-in templates")
     partners_file: Path | None = Field(None, description="partners TOML; unset = no hand-over")
+
+    anchor_key: SecretStr | None = Field(None, description="key signing evidence head statements")
+    message_id_key: SecretStr | None = Field(
+        None, description="key of the Message-IDs' keyed part; unset = message-id.key in the data dir"
+    )
+    delivery_status_key: SecretStr | None = Field(
+        None, description="key delivery statuses must be signed with; unset = no signature checked"
+    )
+    tsa_url: str | None = Field(None, description="RFC 3161 time-stamping authority; unset = none")
+    # personal data is kept while the claim can be pursued (docs/configuration.md#personal-data):
+    # 5 years between traders (C. com. L110-4), 2 years against a consumer (C. conso L218-2)
+    personal_data_retention_days: int = Field(
+        1826, ge=1, description="days a business debtor's personal data is kept after its last change"
+    )
+    consumer_data_retention_days: int = Field(730, ge=1, description="the same for a consumer debtor")
 
     tick_seconds: float = Field(30.0, gt=0, description="scheduler tick interval")
     claim_lease_seconds: int = Field(300, ge=5, description="re-emit a claimed step after this")
@@ -64,6 +86,16 @@ class Settings(BaseSettings):
         if value is not None and value.tzinfo is None:
             raise ValueError("needs a UTC offset, e.g. 2026-03-02T09:00:00+01:00")
         return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_is_usable(cls, value: str | None) -> str | None:
+        return None if value is None else check_database_url(value)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_is_usable(cls, value: str | None) -> str | None:
+        return None if value is None else check_redis_url(value)
 
     @property
     def effective_database_url(self) -> str:
@@ -92,6 +124,7 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         name = "RELANCE_" + "_".join(str(p) for p in first["loc"]).upper()
-        shown = "" if "PASSWORD" in name else f" (got {first.get('input')!r})"
+        hidden = "PASSWORD" in name or name.endswith("_URL")  # a URL may hold a password
+        shown = "" if hidden else f" (got {first.get('input')!r})"
         message = first["msg"].removeprefix("Value error, ")
         raise ConfigError(f"{name}: {message}{shown}") from exc

@@ -80,9 +80,22 @@ def invoice_by_number(store: Store, number: str, *, lock: bool = True) -> Invoic
 # ---- one function per event type; each returns the parked keys it releases --------
 
 
+def _same_debtor(invoice: InvoiceRecord, data: ev.Invoice, event_id: str) -> None:
+    """An invoice never moves to another debtor: a debtor changing the amount of another's
+    invoice by naming its number is the attack this refuses."""
+    if invoice.debtor_id != data.debtor_id:
+        raise ev.EventRejected(
+            f"invoice.debtor_id: invoice {invoice.number} belongs to debtor {invoice.debtor_id}, "
+            f"not {data.debtor_id}",
+            event_id,
+        )
+
+
 def on_invoice_issued(store: Store, event: ev.InvoiceIssued, now: datetime, policies: PolicySet) -> list[str]:
-    debtor = upsert_debtor(store, event.debtor, now, policies)
     existing = store.invoice(event.invoice.number)
+    if existing is not None:  # checked before the debtor is written
+        _same_debtor(existing, event.invoice, event.event_id)
+    debtor = upsert_debtor(store, event.debtor, now, policies)
     if existing is not None:
         _update_invoice(store, existing, event.invoice, now, policies)
         return []
@@ -128,7 +141,9 @@ def _update_invoice(
 def on_invoice_updated(
     store: Store, event: ev.InvoiceUpdated, now: datetime, policies: PolicySet
 ) -> list[str]:
-    _update_invoice(store, invoice_by_number(store, event.invoice.number), event.invoice, now, policies)
+    invoice = invoice_by_number(store, event.invoice.number)
+    _same_debtor(invoice, event.invoice, event.event_id)
+    _update_invoice(store, invoice, event.invoice, now, policies)
     return []
 
 

@@ -24,11 +24,16 @@ class Context:
     sender: str
     message_domain: str
     lease: timedelta = timedelta(minutes=5)
+    # the per-installation key of the Message-IDs (handlers.reminders.message_id_for)
+    message_key: bytes = b""
+    # delivery statuses must carry an HMAC ``signature`` under this key, when set
+    status_key: bytes | None = None
     partners: Partners | None = None  # None: no automatic hand-over of cases
     # the reminder path's ports, given by the composition root (config.bootstrap)
     composer: Composer | None = None
     dunning: Callable[[object], DunningStore] | None = None  # the store on a unit of work
     partner_link: PartnerLink | None = None  # how dossiers reach partners (hand-overs)
+    max_copies: int = 2  # copies of a message that may reach a server after lost answers, at most
 
     @property
     def policy(self) -> Policy:

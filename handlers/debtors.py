@@ -162,15 +162,41 @@ def on_insolvency_closed(
     return []
 
 
+# the statuses a channel can have: a bounce comes from a mail server, a receipt signed,
+# refused or not claimed from the post office
+_STATUS_CHANNELS = {
+    "bounced": ("email", "an e-mail"),
+    "acknowledged": ("registered_letter", "a registered letter"),
+    "refused": ("registered_letter", "a registered letter"),
+    "unclaimed": ("registered_letter", "a registered letter"),
+}
+_CHANNEL_NAMES = {"email": "email", "letter": "letter", "registered_letter": "registered letter"}
+
+
+def _status_problem(status: str, channel: str) -> str | None:
+    """Why ``status`` cannot be about a message sent on ``channel``, or None."""
+    if status not in _STATUS_CHANNELS or _STATUS_CHANNELS[status][0] == channel:
+        return None
+    return (
+        f"status: {status!r} is only for {_STATUS_CHANNELS[status][1]}; "
+        f"this message went by {_CHANNEL_NAMES.get(channel, channel)}"
+    )
+
+
 def on_delivery_status(
     store: Store, event: ev.DeliveryStatus, now: datetime, policies: PolicySet
 ) -> list[str]:
     """Record the status as evidence; a bounced e-mail sends the next steps by post; a
-    registered formal notice presented later than expected moves its deadline later."""
+    registered formal notice presented later than expected moves its deadline later.
+    Rejected for a Message-ID relance did not send, or a status its channel cannot have."""
     message = store.sent_message(event.message_id)
-    if message is None:
-        log.warning("delivery.unknown_message", message_id=event.message_id, status=event.status)
-    elif event.status == "bounced" and message.channel == "email":
+    if message is None:  # forged, or from another system: kept as rejected, never applied
+        raise ev.EventRejected(
+            f"message_id: no message sent by relance has the Message-ID {event.message_id}", event.event_id
+        )
+    if (problem := _status_problem(event.status, message.channel)) is not None:
+        raise ev.EventRejected(problem, event.event_id)
+    if event.status == "bounced":
         debtor = store.debtor(message.debtor_id, lock=True)
         if debtor is not None:
             debtor.email_bounced = True
@@ -182,12 +208,12 @@ def on_delivery_status(
             "message_id": event.message_id,
             "status": event.status,
             "at": event.at.isoformat(),
-            "channel": message.channel if message else None,
-            "known_message": message is not None,
+            "channel": message.channel,
+            "known_message": True,
         },
-        debtor_id=message.debtor_id if message else None,
+        debtor_id=message.debtor_id,
         message_id=event.message_id,
     )
-    if message is not None and message.channel == "registered_letter":
+    if message.channel == "registered_letter":
         follow_presentation(store, event, message.debtor_id, policies, now)
     return []

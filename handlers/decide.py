@@ -47,6 +47,8 @@ class Claim:
     step_id: int
     invoice_id: int
     step: str
+    # the milder steps of the same invoice due with it (a catch-up): done by the same message
+    covers: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ class Done:
 
     step_id: int
     reason: str
+    lead_step_id: int | None = None  # passed over for this step of the same invoice
 
 
 @dataclass(frozen=True)
@@ -166,11 +169,12 @@ def decide(snapshot: Snapshot, now: datetime) -> Decision:
     messages: list[Message] = []
     postponed: list[Postpone] = []
     sendable, done = _most_severe_per_invoice(sendable)
+    covered = _covered_by(done)
     for currency in sorted({snapshot.invoice(s.invoice_id).currency for s in sendable}):
         of_currency = [s for s in sendable if snapshot.invoice(s.invoice_id).currency == currency]
         groups, waiting, listed = _groups_of_currency(snapshot, of_currency, currency, today, later)
         for group in groups:
-            built = _messages_of(group, snapshot, today)
+            built = _messages_of(group, snapshot, today, covered)
             if not built and group.mentions:  # nothing new to carry them: they wait too
                 waiting.append(Postpone(_ids(group.mentions), later, ONE_A_DAY))
             messages.extend(built)
@@ -224,8 +228,10 @@ def channels_for(channels: Iterable[str], debtor: DebtorSnapshot) -> tuple[str, 
 def _most_severe_per_invoice(steps: Sequence[DueStep]) -> tuple[list[DueStep], list[Done]]:
     """One ladder step per invoice: a milder step due with a more severe one is passed over.
 
-    Two steps of one invoice are due together only when the invoice caught up late; the
-    debtor gets the more severe one, never both on the same day or one after the other.
+    Two steps of one invoice are due together only when the invoice caught up late (a pause,
+    an outage); the debtor gets the more severe one, never both on the same day or one after
+    the other: the invoice is listed once, with one indemnity, and the lead's claim
+    ``covers`` the milder steps, done by the same message.
     """
     strongest: dict[int, DueStep] = {}
     for step in steps:
@@ -241,8 +247,17 @@ def _most_severe_per_invoice(steps: Sequence[DueStep]) -> tuple[list[DueStep], l
         if step.installment or lead is None or lead.step_id == step.step_id:
             kept.append(step)
         else:
-            passed.append(Done(step.step_id, f"passed over for {lead.name}, due the same day"))
+            passed.append(Done(step.step_id, f"passed over for {lead.name}, due the same day", lead.step_id))
     return kept, passed
+
+
+def _covered_by(passed: Iterable[Done]) -> dict[int, tuple[int, ...]]:
+    """The passed-over steps of each lead step: its message covers them."""
+    covered: dict[int, list[int]] = {}
+    for done in passed:
+        if done.lead_step_id is not None:
+            covered.setdefault(done.lead_step_id, []).append(done.step_id)
+    return {lead: tuple(ids) for lead, ids in covered.items()}
 
 
 def kind_of(step: DueStep) -> str:
@@ -294,13 +309,15 @@ def _host_for(group: _Group, formed: Sequence[_Group], clash: set[str]) -> _Grou
     return None
 
 
-def _messages_of(group: _Group, snapshot: Snapshot, today: date) -> list[Message]:
+def _messages_of(
+    group: _Group, snapshot: Snapshot, today: date, covered: dict[int, tuple[int, ...]]
+) -> list[Message]:
     lead = group.lead
     mentions = tuple(Mention(s.step_id, s.invoice_id, s.name) for s in _by_due_date(group.mentions, snapshot))
     built = []
     for channel in group.channels:
         claims = tuple(
-            Claim(s.step_id, s.invoice_id, s.name)
+            Claim(s.step_id, s.invoice_id, s.name, covered.get(s.step_id, ()))
             for s in _by_due_date(group.steps, snapshot)
             if (s.invoice_id, s.name, channel) not in snapshot.recorded
         )
@@ -337,13 +354,10 @@ def _others(snapshot: Snapshot, currency: str, today: date, excluded: set[int]) 
 
 
 def _already_recorded(group: _Group, built: Sequence[Message]) -> list[Done]:
+    claimed = {c.step_id for m in built for c in m.claims}
     return [
-        Done(s.step_id, "already recorded on every channel") for s in group.steps if not _claimed(s, built)
+        Done(s.step_id, "already recorded on every channel") for s in group.steps if s.step_id not in claimed
     ]
-
-
-def _claimed(step: DueStep, built: Sequence[Message]) -> bool:
-    return any(c.step_id == step.step_id for m in built for c in m.claims)
 
 
 def _by_due_date(steps: Iterable[DueStep], snapshot: Snapshot) -> list[DueStep]:

@@ -15,6 +15,7 @@ given; the messages' outbox is the one of that unit of work.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -27,8 +28,11 @@ from handlers.messages import DeliverMessage
 from handlers.outbox import Item, Outbox, Refusal, is_permanent
 from handlers.outbox import backoff as backoff
 from handlers.ports import (
+    AddressUnusable,
+    AmbiguousTransmission,
     Outgoing,
     PermanentFailure,
+    RecipientRefused,
     TransientFailure,
     Transport,
     UnitOfWork,
@@ -100,9 +104,7 @@ def deliver(
     try:
         tracking = transports[outgoing.channel].transmit(outgoing)
     except (TransientFailure, PermanentFailure) as exc:
-        permanent = is_permanent(exc)
-        _record_failure(units, message_pk, clock(), str(exc), permanent=permanent, counted=counted)
-        return "failed" if permanent else "retry"
+        return _record_failure(units, message_pk, clock(), exc, counted=counted, max_copies=ctx.max_copies)
     with units() as uow:
         _mark_sent(uow, message_pk, clock(), tracking, counted=counted)
     return "sent"
@@ -139,34 +141,76 @@ def _mark_sent(
     )
 
 
+_COPIES = re.compile(r"^\[copies possibly received: (\d+)\] ")
+
+
+def possible_copies(last_error: str | None) -> int:
+    """How many copies of a message may have reached the server through lost answers, as
+    the message's last error keeps it (a prefix carried from one failure to the next)."""
+    found = _COPIES.match(last_error or "")
+    return int(found.group(1)) if found else 0
+
+
+def _with_copies(error: str, copies: int) -> str:
+    return f"[copies possibly received: {copies}] {error}" if copies else error
+
+
 def _record_failure(
     units: UnitsOfWork,
     message_pk: int,
     now: datetime,
-    error: str,
+    failure: TransientFailure | PermanentFailure,
     *,
-    permanent: bool,
     counted: bool = True,
-) -> None:
-    """Store a failure of a pending message: a back-off to wait, or the end of the row.
+    max_copies: int = 2,
+) -> str:
+    """Store a failure of a pending message: a back-off to wait, or the end of the row;
+    return 'retry' or 'failed'.
 
-    A message that is no longer pending (sent meanwhile by a later attempt) keeps its state.
+    A transmission whose answer was lost (``AmbiguousTransmission``) counts one copy that may
+    have been received; once ``max_copies`` may have been, the message is failed for good
+    (``message.resend_limit``) instead of being sent again. A message that is no longer
+    pending (sent meanwhile by a later attempt) keeps its state.
     """
+    ambiguous = isinstance(failure, AmbiguousTransmission)
     with units() as uow:
         outbox = uow.messages()
-        if not permanent:
+        current = outbox.get(message_pk)
+        copies = possible_copies(current.last_error if current else None) + int(ambiguous)
+        error = _with_copies(str(failure), copies)
+        at_limit = ambiguous and copies >= max_copies
+        if not (is_permanent(failure) or at_limit):
             written = outbox.record_retry(message_pk, now, error, count_attempt=not counted)
         else:
             written = outbox.record_failure(message_pk, now, error, count_attempt=not counted)
             if written is not None:
-                _failed(uow, outbox, written, now)
-    if written is None:
-        return
-    event = "message.failed" if permanent else "message.retry"
-    log.warning(event, message_id=written.details["message_id"], error=error[:200])
+                _failed(uow, outbox, written, now, failure, copies=copies if at_limit else None)
+    if written is not None and written.status == "pending":
+        log.warning(
+            "message.retry",
+            message_id=written.details["message_id"],
+            error=error[:200],
+            smtp_code=failure.code,
+        )
+    return "retry" if written is not None and written.status == "pending" else "failed"
 
 
-def _failed(uow: UnitOfWork, outbox: Messages, message: Item, now: datetime) -> None:
+def _failed(
+    uow: UnitOfWork,
+    outbox: Messages,
+    message: Item,
+    now: datetime,
+    failure: TransientFailure | PermanentFailure,
+    *,
+    copies: int | None = None,
+) -> None:
+    """A message failed for good: its evidence, its log line and, when the address is at
+    fault, its steps planned again by post.
+
+    Only a refused recipient (``RecipientRefused``: the debtor's bounce) or an address the
+    server cannot carry (``AddressUnusable``) send the steps by post; any other permanent
+    failure is ours (login, size, policy) and is logged at error level for the operator.
+    """
     d = message.details
     evidence.append(
         uow,
@@ -176,11 +220,18 @@ def _failed(uow: UnitOfWork, outbox: Messages, message: Item, now: datetime) -> 
         debtor_id=str(d["debtor_id"]),
         message_id=str(d["message_id"]),
     )
-    if d["channel"] == "email":
-        # a refused e-mail is a bounce: the steps go back to ``planned`` at once, and the
-        # send path records a letter for each, since the debtor's e-mail is now marked bounced
-        steps = outbox.fall_back_to_post(message.id, now)
-        log.warning("message.bounced", message_id=d["message_id"], debtor_id=d["debtor_id"], steps=steps)
+    about = {"message_id": d["message_id"], "debtor_id": d["debtor_id"], "channel": d["channel"]}
+    if copies is not None:  # our failure too: an operator decides (the debtor may have it)
+        log.error("message.resend_limit", **about, copies=copies, error=str(failure)[:200])
+        return
+    if d["channel"] != "email" or not isinstance(failure, (RecipientRefused, AddressUnusable)):
+        log.error("message.failed", **about, error=str(failure)[:200], smtp_code=failure.code)
+        return
+    # the steps go back to ``planned`` at once, and the send path records a letter for
+    # each, since the debtor's e-mail is now marked as not usable
+    steps = outbox.fall_back_to_post(message.id, now)
+    event = "message.bounced" if isinstance(failure, RecipientRefused) else "message.address_unusable"
+    log.warning(event, **about, steps=steps, error=str(failure)[:200], smtp_code=failure.code)
 
 
 def claim_overdue_deliveries(

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from handlers.evidence import PendingRecord
 from handlers.money import Movement
 from handlers.policy import Creditor
+from handlers.statement import Statement
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,9 @@ class Composer(Protocol):
         at: datetime,
         step: str,
         body_html: str | None = None,
-    ) -> bytes: ...
+        statement: Statement | None = None,
+    ) -> bytes:
+        """With a ``statement``, the e-mail carries it as a CSV attachment."""
 
     def letter(
         self,
@@ -182,4 +185,6 @@ class Composer(Protocol):
         at: datetime,
         place_date: str,
         registered: bool,
-    ) -> bytes: ...
+        statement: Statement | None = None,
+    ) -> bytes:
+        """With a ``statement``, the letter ends with it as an annex."""

@@ -7,6 +7,8 @@ an offset; names, addresses and e-mail addresses may not contain control charact
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
 import unicodedata
@@ -28,9 +30,11 @@ from pydantic import (
     model_validator,
 )
 
+from handlers.evidence import canonical
 from handlers.money import parse_amount
 
 MAX_LINE_BYTES = 256 * 1024
+KEPT_BYTES = 4096  # what is stored of a rejected line longer than MAX_LINE_BYTES
 MAX_DEPTH = 16
 MAX_REASON = 1000  # the width of rejected_events.reason
 # dates and timestamps outside these years are refused: calendars, due dates and
@@ -58,6 +62,33 @@ class EventRejected(ValueError):
         self.event_id = event_id
 
 
+class OverlongLine(bytes):
+    """The start of a line longer than ``MAX_LINE_BYTES`` (the rest was skipped unread into
+    memory), with the ``size`` and ``sha256`` of the whole line, without its line ending."""
+
+    size: int
+    sha256: str
+
+    @classmethod
+    def of(cls, head: bytes, size: int, sha256: str) -> OverlongLine:
+        line = cls(head)
+        line.size, line.sha256 = size, sha256
+        return line
+
+
+def _too_long(raw: bytes) -> EventRejected:
+    """The rejection of a line over the limit, naming its size and digest (the stored
+    rejection keeps only its first ``KEPT_BYTES``)."""
+    if isinstance(raw, OverlongLine):
+        size, digest = raw.size, raw.sha256
+    else:
+        size, digest = len(raw), hashlib.sha256(raw).hexdigest()
+    return EventRejected(
+        f"line is longer than {MAX_LINE_BYTES} bytes: {size} bytes, sha256 {digest}; "
+        f"its first {KEPT_BYTES} bytes are kept"
+    )
+
+
 def _no_controls(value: str) -> str:
     # a printable string has none of these (str.isprintable refuses every Cc, Cf, Cs, Zl
     # and Zp character, and more): the loop only runs for the others
@@ -66,6 +97,24 @@ def _no_controls(value: str) -> str:
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs") for ch in value):
         raise ValueError("must not contain control characters or line breaks")
     return value
+
+
+# Unicode Default_Ignorable_Code_Point (DerivedCoreProperties.txt, 15.1), and what looks
+# like nothing without being one: space separators other than U+0020 (NBSP…) and the
+# braille blank. An identifier holding one reads the same as another that does not.
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff"
+    "\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u2800]"
+)
+
+
+def _identifier(value: str) -> str:
+    """An id or number: NFC, no control character, nothing invisible (named by its code)."""
+    if (found := _INVISIBLE.search(value)) is not None:
+        raise ValueError(f"invisible character U+{ord(found.group()):04X}")
+    return unicodedata.normalize("NFC", _no_controls(value))
 
 
 # plain ASCII decimal notation: no exponent, sign '+', blanks, '_' or non-ASCII digits
@@ -139,10 +188,20 @@ FreeText = Annotated[str, Field(max_length=5000)]
 Money = Annotated[Decimal, BeforeValidator(_money_text), AfterValidator(_positive)]
 Day = Annotated[date, BeforeValidator(_strict_date), AfterValidator(_in_years)]
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_timestamp_text), AfterValidator(_in_years)]
-DebtorId = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_no_controls)]
+DebtorId = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_identifier)]
 Rate = Annotated[Decimal, BeforeValidator(_rate_text), AfterValidator(_to_rate)]
-InvoiceNumber = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_no_controls)]
-Email = Annotated[EmailStr, AfterValidator(_no_controls)]
+InvoiceNumber = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_identifier)]
+
+
+def _address_as_given(value: str) -> str:
+    """Check an e-mail address and keep it as written: pydantic's ``EmailStr`` would return
+    the normalised form, turning an ASCII punycode domain into Unicode."""
+    _EMAIL.validate_python(value)
+    return value
+
+
+_EMAIL: TypeAdapter[str] = TypeAdapter(EmailStr)
+Email = Annotated[str, AfterValidator(_address_as_given), AfterValidator(_no_controls)]
 
 
 class _Strict(BaseModel):
@@ -166,7 +225,7 @@ class Address(_Strict):
 
 
 class Debtor(_Strict):
-    id: Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_no_controls)]
+    id: DebtorId
     name: SafeText
     kind: Literal["business", "consumer", "public"]
     email: Email | None = None
@@ -189,7 +248,7 @@ class Debtor(_Strict):
 
 class Invoice(_Strict):
     number: InvoiceNumber
-    debtor_id: Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_no_controls)]
+    debtor_id: DebtorId
     issue_date: Day
     due_date: Day
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
@@ -199,7 +258,7 @@ class Invoice(_Strict):
         Annotated[str, Field(max_length=2000, pattern=r"^https?://\S+$"), AfterValidator(_no_controls)] | None
     ) = None
     delivered_on: Day | None = None
-    factored_by: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_controls)] | None = (
+    factored_by: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_identifier)] | None = (
         None
     )
 
@@ -211,7 +270,7 @@ class Invoice(_Strict):
 
 
 class _Envelope(_Strict):
-    event_id: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_controls)]
+    event_id: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_identifier)]
     occurred_at: Timestamp
 
 
@@ -340,9 +399,27 @@ class InsolvencyClosed(_Envelope):
 
 class DeliveryStatus(_Envelope):
     type: Literal["delivery.status"]
-    message_id: Annotated[str, Field(min_length=3, max_length=300), AfterValidator(_no_controls)]
+    message_id: Annotated[str, Field(min_length=3, max_length=300), AfterValidator(_identifier)]
     status: Literal["delivered", "bounced", "acknowledged", "refused", "unclaimed"]
     at: Timestamp
+    # HMAC-SHA256 of the canonical event without this field (``check_signature``)
+    signature: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+
+
+def check_signature(data: dict[str, Any], key: bytes | None, event_id: str | None) -> None:
+    """With a ``key`` configured, a delivery status must carry the HMAC-SHA256 (hex) under
+    that key of its canonical JSON without ``signature``; raise EventRejected otherwise."""
+    if key is None:
+        return
+    given = data.get("signature")
+    if not isinstance(given, str):
+        raise EventRejected(
+            "signature: required (a signing key for delivery statuses is configured)", event_id
+        )
+    text = canonical({k: v for k, v in data.items() if k != "signature"})
+    expected = hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, given):
+        raise EventRejected("signature: does not match the event", event_id)
 
 
 AccountingEvent = Annotated[
@@ -406,20 +483,22 @@ def decode_json(raw: str | bytes) -> dict[str, Any]:
     """The JSON object of one line, or EventRejected saying why it is not one."""
     if isinstance(raw, bytes):
         if len(raw) > MAX_LINE_BYTES:
-            raise EventRejected(f"line is longer than {MAX_LINE_BYTES} bytes")
+            raise _too_long(raw)
         try:
             raw = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise EventRejected(f"not valid UTF-8 at byte {exc.start}") from exc
-    if len(raw.encode("utf-8", "surrogatepass")) > MAX_LINE_BYTES:
-        raise EventRejected(f"line is longer than {MAX_LINE_BYTES} bytes")
+    if len(raw) * 4 > MAX_LINE_BYTES:  # else it cannot be too long, even all in 4-byte characters
+        encoded = raw.encode("utf-8", "surrogatepass")
+        if len(encoded) > MAX_LINE_BYTES:
+            raise _too_long(encoded)
     try:
         raw.encode("utf-8")
     except UnicodeEncodeError as exc:  # a str may carry lone surrogates; UTF-8 cannot
         raise EventRejected(f"not valid UTF-8: lone surrogate at character {exc.start}") from exc
     raw = raw.removeprefix("\ufeff")  # a byte order mark (Windows editors) is accepted
     try:
-        data = json.loads(raw, parse_constant=_reject_constant)
+        data = json.loads(raw, parse_constant=_reject_constant, object_pairs_hook=_object)
     except EventRejected:
         raise
     except json.JSONDecodeError as exc:
@@ -430,10 +509,49 @@ def decode_json(raw: str | bytes) -> dict[str, Any]:
         raise EventRejected("not valid JSON: a number has too many digits") from exc
     if not isinstance(data, dict):
         raise EventRejected("an event must be a JSON object")
+    if _MAY_ESCAPE_SURROGATE.search(raw):
+        _refuse_lone_surrogates(data, "")
     # an object holds at most as many nested objects and arrays as the line has { and [
     if raw.count("{") + raw.count("[") > MAX_DEPTH and _depth(data) > MAX_DEPTH:
         raise EventRejected(f"nested deeper than {MAX_DEPTH} levels")
     return data
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different: with ``json``'s default, a second
+    ``"type"`` would silently replace the first."""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise EventRejected(f"duplicate key {json.dumps(key)[:100]}")
+            seen.add(key)
+    return data
+
+
+# ``\ud800`` escaped in the JSON text decodes to a lone surrogate, which UTF-8 cannot hold
+_MAY_ESCAPE_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _refuse_lone_surrogates(value: Any, path: str) -> None:
+    """Reject the first string or key holding a lone surrogate, naming its field."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if _LONE_SURROGATE.search(key):
+                raise EventRejected(f"{_surrogate(key)} in a key{' of ' + path if path else ''}")
+            _refuse_lone_surrogates(item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_lone_surrogates(item, f"{path}[{index}]")
+    elif isinstance(value, str) and _LONE_SURROGATE.search(value):
+        raise EventRejected(f"{path}: {_surrogate(value)} (escaped in the JSON text)")
+
+
+def _surrogate(text: str) -> str:
+    found = _LONE_SURROGATE.search(text)
+    return f"lone surrogate \\u{ord(found.group()) if found else 0:04x}"
 
 
 def _reject_constant(text: str) -> Any:

@@ -2,19 +2,40 @@
 
 Each record's hash covers its own canonical content and the previous record's hash, so
 altering, removing or reordering a record breaks every hash after it.
+
+Records have a version. Version 1 (records written before version 2) hashes the previous
+hash, the sequence number, the time, the kind and the canonical payload. Version 2, written
+since, also hashes the columns the dossier selects and shows a record by: its debtor, its
+invoice numbers, its case and its message (``selectors``), so a record cannot be moved to
+another debtor, invoice, case or message without breaking its hash.
+
+Version 3, written since migration 0010, hashes like version 2 but covers the *sealed*
+payload: the value of each personal field (``PERSONAL_FIELDS``: a name, an e-mail address,
+a postal address, a phone number, a message's recipient) replaced by its HMAC-SHA256 under
+a random salt of the record's debtor (``debtor_salts``). The stored payload keeps the
+cleartext; erasing a debtor replaces it by the sealed values, which the hash already
+covers, and deletes the salt: the chain still verifies, and the digests no longer lead
+back to the values (docs/dossier.md#personal-data-in-the-chain).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
 GENESIS = "0" * 64
+VERSION = 3  # the version of the records written now
+# the payload fields whose values are personal data of the debtor: sealed in version 3
+PERSONAL_FIELDS = ("address", "email", "name", "phone", "recipient", "to")
+SEALED_PREFIX = "hmac-sha256:"
+_SEALED = re.compile(r"hmac-sha256:[0-9a-f]{64}")
 
 
 def canonical(value: Any) -> str:
@@ -31,8 +52,116 @@ def _plain(value: Any) -> str:
 
 
 def record_hash(prev_hash: str, seq: int, at: datetime, kind: str, payload: str) -> str:
+    """The hash of a version 1 record: five parts joined by line feeds."""
     text = f"{prev_hash}\n{seq}\n{at.astimezone(UTC).isoformat()}\n{kind}\n{payload}"
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def selectors(
+    debtor_id: str | None, invoice_numbers: Iterable[str] | None, case_id: int | None, message_id: str | None
+) -> str:
+    """The canonical JSON of the columns a record is selected and shown by, as stored (the
+    invoice numbers are sorted when the record is added)."""
+    return canonical(
+        {
+            "case_id": case_id,
+            "debtor_id": debtor_id,
+            "invoice_numbers": list(invoice_numbers) if invoice_numbers is not None else None,
+            "message_id": message_id,
+        }
+    )
+
+
+def record_hash_v2(prev_hash: str, seq: int, at: datetime, kind: str, selected_by: str, payload: str) -> str:
+    """The hash of a version 2 record: ``v2``, then the parts of version 1 with the selectors
+    (``selectors(...)``) before the payload, joined by line feeds."""
+    text = f"v2\n{prev_hash}\n{seq}\n{at.astimezone(UTC).isoformat()}\n{kind}\n{selected_by}\n{payload}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def record_hash_v3(prev_hash: str, seq: int, at: datetime, kind: str, selected_by: str, sealed: str) -> str:
+    """The hash of a version 3 record: the parts of version 2 after a ``v3`` line, with the
+    sealed payload (``sealed_payload``) instead of the stored one."""
+    text = f"v3\n{prev_hash}\n{seq}\n{at.astimezone(UTC).isoformat()}\n{kind}\n{selected_by}\n{sealed}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def is_sealed(value: Any) -> bool:
+    """Whether a personal field's value is already its sealed form (``hmac-sha256:HEX``)."""
+    return isinstance(value, str) and _SEALED.fullmatch(value) is not None
+
+
+def seal(salt: bytes, value: Any) -> str:
+    """A personal value's sealed form: HMAC-SHA256 of its canonical JSON under the salt."""
+    if is_sealed(value):
+        return str(value)
+    return SEALED_PREFIX + hmac.new(salt, canonical(value).encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def cleartext_fields(payload: str) -> list[str]:
+    """The personal fields of a canonical payload that still hold a cleartext value."""
+    value = json.loads(payload)
+    if not isinstance(value, dict):
+        return []
+    return [k for k in PERSONAL_FIELDS if value.get(k) is not None and not is_sealed(value[k])]
+
+
+def sealed_payload(payload: str, salt: bytes | None) -> str | None:
+    """The payload a version 3 hash covers: every personal value sealed under ``salt``.
+
+    It is also what erasure stores instead of the payload. None when a cleartext value is
+    there without its salt, or the payload is not canonical JSON (it was altered)."""
+    fields = cleartext_fields(payload)
+    if not fields:
+        return payload  # hashed exactly as stored
+    value = json.loads(payload)
+    if salt is None or canonical(value) != payload:
+        return None
+    return canonical(value | {k: seal(salt, value[k]) for k in fields})
+
+
+def needs_salt(debtor_id: str | None, payload: str) -> bool:
+    """Whether a version 3 record needs its debtor's salt to be hashed: it names a debtor
+    and has a personal value in cleartext (a record of no debtor is hashed as it is)."""
+    return debtor_id is not None and bool(cleartext_fields(payload))
+
+
+def hash_of(record: StoredRecord, salt: bytes | None = None) -> str | None:
+    """What a stored record's hash must be, by its version; None for an unknown version,
+    or a version 3 record whose personal values cannot be sealed (its salt is gone)."""
+    version = record.version or 1  # not given: written before versions existed
+    if version == 1:
+        return record_hash(record.prev_hash, record.seq, record.at, record.kind, record.payload)
+    selected_by = selectors(record.debtor_id, record.invoice_numbers, record.case_id, record.message_id)
+    if version == 2:
+        return record_hash_v2(
+            record.prev_hash, record.seq, record.at, record.kind, selected_by, record.payload
+        )
+    if version == 3:
+        sealed = _hashed_payload(record.debtor_id, record.payload, salt)
+        if sealed is None:
+            return None
+        return record_hash_v3(record.prev_hash, record.seq, record.at, record.kind, selected_by, sealed)
+    return None
+
+
+def _hashed_payload(debtor_id: str | None, payload: str, salt: bytes | None) -> str | None:
+    if debtor_id is None:
+        return payload
+    try:
+        return sealed_payload(payload, salt)
+    except ValueError:  # not JSON any more: altered
+        return None
+
+
+def pending_hash(prev_hash: str, seq: int, pending: PendingRecord, salt: bytes | None = None) -> str:
+    """The hash of a record about to be written (the current version); ``salt`` is its
+    debtor's when ``needs_salt`` says so."""
+    selected_by = selectors(pending.debtor_id, pending.invoice_numbers, pending.case_id, pending.message_id)
+    sealed = _hashed_payload(pending.debtor_id, pending.payload, salt)
+    if sealed is None:
+        raise ValueError(f"a {pending.kind} record of debtor {pending.debtor_id} needs the debtor's salt")
+    return record_hash_v3(prev_hash, seq, pending.at, pending.kind, selected_by, sealed)
 
 
 @runtime_checkable
@@ -111,6 +240,16 @@ class StoredRecord(Protocol):
     def prev_hash(self) -> str: ...
     @property
     def hash(self) -> str: ...
+    @property
+    def debtor_id(self) -> str | None: ...
+    @property
+    def invoice_numbers(self) -> list[str] | None: ...
+    @property
+    def case_id(self) -> int | None: ...
+    @property
+    def message_id(self) -> str | None: ...
+    @property
+    def version(self) -> int | None: ...
 
 
 class StoredHead(Protocol):
@@ -129,17 +268,26 @@ class ChainCheck:
     head_hash: str | None = None  # hash of the last record checked, when the chain holds
 
 
-def verify(records: Iterable[StoredRecord], head: StoredHead | None) -> ChainCheck:
-    """Recompute the chain in order; name the first record that does not hold."""
+def verify(
+    records: Iterable[StoredRecord], head: StoredHead | None, salts: Mapping[str, bytes] | None = None
+) -> ChainCheck:
+    """Recompute the chain in order; name the first record that does not hold.
+
+    A chain with records must have its head, and the head must be its last record: a
+    missing head, or one that is not the last record, is a broken chain. ``salts`` are the
+    debtors' salts (by debtor id) that version 3 records with personal values need.
+    """
     prev, expected_seq, count = GENESIS, 1, 0
     for record in records:
         if record.seq != expected_seq:
             return ChainCheck(False, count, expected_seq, f"record {expected_seq} is missing")
         if record.prev_hash != prev:
             return ChainCheck(False, count, record.seq, "previous-hash link does not match")
-        if record_hash(prev, record.seq, record.at, record.kind, record.payload) != record.hash:
-            return ChainCheck(False, count, record.seq, "content does not match its hash")
+        if hash_of(record, _salt_of(record, salts)) != record.hash:
+            return ChainCheck(False, count, record.seq, _mismatch(record, salts))
         prev, expected_seq, count = record.hash, expected_seq + 1, count + 1
+    if head is None and count:
+        return ChainCheck(False, count, count, "the chain head is missing")
     if head is not None and head.seq > count:
         return ChainCheck(False, count, count + 1, "records after this one were removed")
     if head is not None and head.seq < count:
@@ -147,3 +295,22 @@ def verify(records: Iterable[StoredRecord], head: StoredHead | None) -> ChainChe
     if head is not None and head.hash != prev:
         return ChainCheck(False, count, count, "last record does not match the chain head")
     return ChainCheck(True, count, head_hash=prev if count else None)
+
+
+def _salt_of(record: StoredRecord, salts: Mapping[str, bytes] | None) -> bytes | None:
+    if record.version != 3 or record.debtor_id is None or not salts:
+        return None
+    return salts.get(record.debtor_id)
+
+
+def _mismatch(record: StoredRecord, salts: Mapping[str, bytes] | None) -> str:
+    """Why a record does not match: a version 3 record's missing salt is said as such."""
+    try:
+        salt_missing = (
+            record.version == 3
+            and needs_salt(record.debtor_id, record.payload)
+            and _salt_of(record, salts) is None
+        )
+    except ValueError:
+        salt_missing = False
+    return "personal data without its debtor's salt" if salt_missing else "content does not match its hash"

@@ -49,7 +49,7 @@ class NeedsSavepoints(Exception):
 
 
 # appliers that neither park nor reject their event
-NEVER_PARKED = frozenset({"invoice.issued", "debtor.updated", "delivery.status"})
+NEVER_PARKED = frozenset({"invoice.issued", "debtor.updated"})
 
 
 def releases(event: Any) -> list[str]:

@@ -160,6 +160,13 @@ class Mediator(_Frozen):
     address: tuple[str, ...] = ()
 
 
+class MessageRules(_Frozen):
+    # past this many invoices claimed (or listed as other overdue, or coming due), a message
+    # lists the first ones, summarises the rest and carries the full statement (a CSV file
+    # attached to e-mails, an annex to letters): handlers/statement.py
+    max_listed_invoices: int = Field(50, ge=1, le=1000)
+
+
 class Policy(_Frozen):
     """The whole dunning policy. ``steps`` are ordered from the mildest to the most severe."""
 
@@ -171,6 +178,7 @@ class Policy(_Frozen):
     steps: tuple[Step, ...] = Field(min_length=1)
     escalation: Escalation = Escalation()
     money: MoneyRules = MoneyRules()
+    messages: MessageRules = MessageRules()
     creditor: Creditor = Creditor()
     mediator: Mediator | None = None  # the consumer mediator (L612-1); None: none configured
     resume_step: str = Field("notice", description="where an invoice imported late enters")

@@ -65,11 +65,40 @@ class Outgoing:
 
 
 class TransientFailure(Exception):
-    """The channel failed for now (connection refused, 4xx): retry later."""
+    """The channel failed for now (connection refused, 4xx): retry later.
+
+    ``code`` is the channel's answer when there was one (an SMTP reply code).
+    """
+
+    def __init__(self, detail: str = "", *, code: int | None = None) -> None:
+        super().__init__(detail)
+        self.code = code
 
 
 class PermanentFailure(Exception):
-    """The channel refused the message for good (5xx, bad address)."""
+    """The channel refused the message for good (5xx, a refused login, a policy refusal).
+
+    Our failure unless a subclass says otherwise: the debtor is not blamed for it.
+    """
+
+    def __init__(self, detail: str = "", *, code: int | None = None) -> None:
+        super().__init__(detail)
+        self.code = code
+
+
+class RecipientRefused(PermanentFailure):
+    """The recipient's address was refused for good (RCPT TO answered 550, 551 or 553):
+    the debtor's e-mail bounced, and their steps go by post."""
+
+
+class AddressUnusable(PermanentFailure):
+    """The address cannot be carried by the server (a non-ASCII local part and no SMTPUTF8):
+    the steps go by post, without blaming the debtor's mailbox."""
+
+
+class AmbiguousTransmission(TransientFailure):
+    """The connection was lost after the whole message was sent, before the server's answer:
+    a copy may have been received. Retried, up to a bound on the copies that may exist."""
 
 
 class Transport(Protocol):

@@ -25,15 +25,16 @@ from handlers.amounts import InvoiceAmounts, amounts_on, penalties_run
 from handlers.calendar import local_date
 from handlers.context import Context
 from handlers.deadlines import deadline_after, formal_notice_deadline
-from handlers.decide import Decision, Message, decide
+from handlers.decide import Decision, Done, Message, decide
 from handlers.dunning import DebtorFacts, DunningStore, InvoiceFacts, NewMessage, StepFacts
-from handlers.messages import DeliverMessage, stable_id
+from handlers.messages import DeliverMessage, keyed_id
 from handlers.money import ZERO, MissingRate
 from handlers.planning import PENDING, end_of_day
 from handlers.policy import ESCALATION, FORMAL_NOTICE, Policy, Step
 from handlers.ports import Outgoing
 from handlers.render import helpers
 from handlers.snapshot import DebtorSnapshot, DueStep, InvoiceSnapshot, Snapshot
+from handlers.statement import Statement, build_statement
 
 log = structlog.get_logger("relance.reminders")
 
@@ -205,10 +206,13 @@ def _apply(
         _postpone(store, [by_step[i] for i in wait.step_ids], wait.until, wait.reason)
     tasks: list[object] = []
     first_of_group: dict[str, str] = {}
+    covering: dict[int, str] = {}  # a lead step id -> the first message that claims it
     try:
         for message in decision.messages:
             task = _record_message(store, debtor, message, by_step, snapshot, now, decision.today, ctx)
             first_of_group.setdefault(message.group, task.recorded.message_id if task.recorded else "")
+            for claim in message.claims:
+                covering.setdefault(claim.step_id, first_of_group[message.group])
             tasks.append(task)
     except MissingRate as exc:
         log.error("reminder.failed", debtor_id=debtor.id, reason=str(exc), half_year=exc.half_year)
@@ -222,7 +226,7 @@ def _apply(
                 _mention(store, by_step[mention.step_id], debtor, first_of_group[message.group], now)
                 closed.add(mention.step_id)
     for finished in decision.done:
-        store.finish_step(finished.step_id, now, finished.reason)
+        store.finish_step(finished.step_id, now, _done_reason(finished, covering, by_step))
         closed.add(finished.step_id)
     skipped = {skip.step_id for skip in decision.skipped}
     for invoice_id in decision.escalate:
@@ -230,6 +234,14 @@ def _apply(
         posted = notice.step_row.id not in skipped  # an opted-out debtor's notice is not sent
         plan_escalation(store, notice.invoice, debtor, decision.today, notice.policy, posted=posted)
     return tasks
+
+
+def _done_reason(finished: Done, covering: dict[int, str], by_step: dict[int, Due]) -> str:
+    """Why a step is done: a catch-up step names the message of its invoice's lead step."""
+    lead = finished.lead_step_id
+    if lead is None or lead not in covering:
+        return finished.reason
+    return f"covered by message {covering[lead]}, sent for {by_step[lead].step.name}"
 
 
 def _mention(store: DunningStore, item: Due, debtor: DebtorFacts, message_id: str, now: datetime) -> None:
@@ -297,10 +309,11 @@ def plan_escalation(
     store.plan_deadline(invoice.id, ESCALATION, "deadline.expired", end_of_day(deadline, debtor.timezone))
 
 
-def message_id_for(channel: str, claims: Iterable[tuple[str, str]], domain: str) -> str:
-    """Stable for a channel and a set of (invoice number, step) claimed, whatever else is shown."""
-    key = sorted(f"{number}/{step}" for number, step in claims)
-    return f"<{stable_id(channel, *key)}@{domain}>"
+def message_id_for(channel: str, claims: Iterable[tuple[str, str]], domain: str, key: bytes) -> str:
+    """Stable for a channel and a set of (invoice number, step) claimed, whatever else is
+    shown; keyed by the installation's ``key``, so that it cannot be computed offline."""
+    parts = sorted(f"{number}/{step}" for number, step in claims)
+    return f"<{keyed_id(key, channel, *parts)}@{domain}>"
 
 
 def _record_message(
@@ -333,10 +346,12 @@ def _record_message(
         for invoice in invoices
     }
     context = template_context(debtor, invoices, amounts, message, snapshot, today, policy)
+    context, statement = bounded(context, policy.messages.max_listed_invoices, f"{debtor.id}-{today}")
     if message.installment:
         context |= store.installment_context([i.step_row.id for i in items])
     rendered = ctx.renderer.render(lead.step.template, debtor.language, context)
-    message_id = message_id_for(channel, [(i.invoice.number, i.step.name) for i in items], ctx.message_domain)
+    claimed = [(i.invoice.number, i.step.name) for i in items]
+    message_id = message_id_for(channel, claimed, ctx.message_domain, ctx.message_key)
     recipient, content = _compose(
         channel,
         debtor,
@@ -347,7 +362,19 @@ def _record_message(
         ctx,
         helpers(debtor.language)["day"](today),
         policy,
+        statement,
     )
+    if statement is not None:
+        log.info(
+            "reminder.summarised",
+            debtor_id=debtor.id,
+            step=lead.step.name,
+            channel=channel,
+            invoices=len(invoices),
+            listed=len(context["invoices"]),
+            statement_lines=len(statement.lines) - 2,  # without the header and the total
+            size=len(content),
+        )
     totals = context["totals"]
     row = NewMessage(
         message_id=message_id,
@@ -394,14 +421,16 @@ def _record_message(
         invoice_numbers=numbers,
         message_id=message_id,
     )
+    shown = policy.messages.max_listed_invoices  # a log line stays short: the evidence has them all
     log.info(
         "reminder.sent",
         debtor_id=debtor.id,
         step=lead.step.name,
         channel=channel,
         message_id=message_id,
-        invoice_numbers=numbers,
-        mentioned_invoice_numbers=mentioned,
+        invoice_numbers=numbers[:shown],
+        mentioned_invoice_numbers=mentioned[:shown],
+        invoice_count=len(numbers),
     )
     return DeliverMessage(
         key, 0, Outgoing(message_id, channel, recipient, rendered.subject, content, debtor.id)
@@ -441,6 +470,32 @@ def template_context(
         "upcoming": [_listed(snapshot.invoice(m.invoice_id)) for m in message.mentions],
         "payment_urls": [i.payment_url for i in invoices if i.payment_url],
     }
+
+
+def bounded(context: dict, limit: int, reference: str) -> tuple[dict, Statement | None]:
+    """The context to render, its lists cut to ``limit`` invoices, and the full statement
+    when a list was cut (None otherwise).
+
+    The amounts demanded (``totals``) stay those of every invoice claimed; ``count`` is the
+    number claimed and ``summary`` what the templates say of the invoices not listed.
+    """
+    claimed, others, upcoming = context["invoices"], context["others"], context["upcoming"]
+    context = context | {"count": len(claimed), "summary": None}
+    if max(len(claimed), len(others), len(upcoming)) <= limit:
+        return context, None
+    statement = build_statement(reference, context["currency"], claimed, others, upcoming)
+    summary = {
+        "count": len(claimed),
+        "unlisted": max(len(claimed) - limit, 0),
+        "oldest_due": min((i["due_date"] for i in claimed), default=None),
+        "others_count": len(others),
+        "others_unlisted": max(len(others) - limit, 0),
+        "others_balance": sum((i["balance"] for i in others), ZERO),
+        "upcoming_unlisted": max(len(upcoming) - limit, 0),
+        "statement": statement.filename,
+    }
+    listed = {"invoices": claimed[:limit], "others": others[:limit], "upcoming": upcoming[:limit]}
+    return context | listed | {"summary": summary}, statement
 
 
 def _dispute_rejected(debtor: DebtorFacts, invoices: list[InvoiceFacts]) -> bool:
@@ -494,6 +549,7 @@ def _compose(
     ctx: Context,
     today_text: str,
     policy: Policy,
+    statement: Statement | None = None,
 ) -> tuple[str, bytes]:
     composer = ctx.message_composer()
     if channel == "email":
@@ -506,6 +562,7 @@ def _compose(
             message_id=message_id,
             at=now,
             step=step.name,
+            statement=statement,
         )
         return debtor.email or "", content
     lines = address_lines(debtor)
@@ -520,5 +577,6 @@ def _compose(
         at=now,
         place_date=f"{city}, le {today_text}" if city else today_text,
         registered=channel == "registered_letter",
+        statement=statement,
     )
     return ", ".join(lines), content

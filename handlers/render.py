@@ -10,7 +10,7 @@ service instead of failing a send.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from babel.dates import format_date
+from babel.numbers import format_decimal
 from jinja2 import (
     ChoiceLoader,
     Environment,
@@ -33,6 +34,8 @@ from handlers.money import format_money, format_rate
 from handlers.policy import Creditor
 
 LANGUAGES = ("fr", "en")
+SUBJECT_NUMBERS = 5  # a subject names every invoice up to this many,
+SUBJECT_SHOWN = 3  # else the first three and how many others
 _LOCALES = {"fr": "fr_FR", "en": "en_GB"}
 
 
@@ -132,4 +135,21 @@ def helpers(language: str) -> dict[str, Any]:
     def mention(creditor: Creditor) -> str:
         return legal_mention(creditor, language)
 
-    return {"money": money, "day": day, "rate": rate, "legal_mention": mention}
+    def numbers(invoices: Sequence[dict[str, Any]], count: int | None = None) -> str:
+        total = max(count or 0, len(invoices))  # ``count``: all claimed, when the list is cut
+        return invoice_numbers([i["number"] for i in invoices[:SUBJECT_NUMBERS]], total, locale)
+
+    return {"money": money, "day": day, "rate": rate, "legal_mention": mention, "numbers": numbers}
+
+
+def invoice_numbers(first: Sequence[str], count: int, locale: str) -> str:
+    """The invoice numbers of a subject line: every one up to ``SUBJECT_NUMBERS``, else the
+    first ``SUBJECT_SHOWN`` and how many others ("F-1, F-2, F-3 et 19 997 autres")."""
+    if count <= SUBJECT_NUMBERS and len(first) >= count:
+        return ", ".join(first[:count])
+    rest = format_decimal(count - SUBJECT_SHOWN, locale=locale)
+    word = ("autre" if count - SUBJECT_SHOWN == 1 else "autres") if locale.startswith("fr") else "other"
+    if not locale.startswith("fr") and count - SUBJECT_SHOWN > 1:
+        word = "others"
+    joined = ", ".join(first[:SUBJECT_SHOWN])
+    return f"{joined} et {rest} {word}" if locale.startswith("fr") else f"{joined} and {rest} {word}"

@@ -20,7 +20,14 @@ from handlers import inbox
 from handlers.batching import IngestBatch
 from handlers.context import Context
 from handlers.escalation import handle_deadline
-from handlers.events import EventRejected, decode_json, validate_event
+from handlers.events import (
+    KEPT_BYTES,
+    MAX_LINE_BYTES,
+    EventRejected,
+    check_signature,
+    decode_json,
+    validate_event,
+)
 from handlers.ports import Publisher, UnitOfWork, UnitsOfWork
 from handlers.reminders import handle_step_due
 
@@ -135,6 +142,8 @@ def ingest_one(
         return _reject(uow, raw, parsed.rejected, now, source, line_no)
     store = uow.store
     try:
+        if parsed.data is not None and parsed.data.get("type") == "delivery.status":
+            check_signature(parsed.data, ctx.status_key, parsed.data.get("event_id"))
         if batch is not None and not batch.savepoints:
             outcome = inbox.receive(
                 store, parsed.event, parsed.text, now, ctx.policies, data=parsed.data, batch=batch
@@ -181,9 +190,20 @@ def _no_nul(text: str) -> str:
 
 def _storable_raw(raw: str | bytes) -> str:
     """The rejected line as text, kept as it came: bytes that are not UTF-8 and NUL
-    characters become ``\\xNN`` (so a replay of the stored text is still refused)."""
+    characters become ``\\xNN`` (so a replay of the stored text is still refused). Of a
+    line longer than the limit, only the first ``KEPT_BYTES`` are kept (its reason gives
+    its size and SHA-256)."""
+    raw = _head_of_overlong(raw)
     text = raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else raw
     return _no_nul(text.encode("utf-8", "backslashreplace").decode("utf-8"))  # lone surrogates
+
+
+def _head_of_overlong(raw: str | bytes) -> str | bytes:
+    if isinstance(raw, str):
+        if len(raw) * 4 <= MAX_LINE_BYTES:
+            return raw
+        raw = raw.encode("utf-8", "surrogatepass")
+    return raw[:KEPT_BYTES] if len(raw) > MAX_LINE_BYTES else raw
 
 
 def _storable_id(event_id: str | None) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import cached_property
 
 from handlers.policy import Window  # the sending hours, a frozen value
 
@@ -84,7 +85,9 @@ class Snapshot:
     used_today: frozenset[tuple[str, str]] = frozenset()
 
     def invoice(self, invoice_id: int) -> InvoiceSnapshot:
-        for each in self.invoices:
-            if each.id == invoice_id:
-                return each
-        raise KeyError(invoice_id)
+        return self._by_id[invoice_id]  # KeyError for an invoice the snapshot does not hold
+
+    @cached_property
+    def _by_id(self) -> dict[int, InvoiceSnapshot]:
+        """The invoices by id, built once: a debtor may have tens of thousands."""
+        return {each.id: each for each in self.invoices}

@@ -73,11 +73,11 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from adapters.store import check_connection, migrate
-    from config.bootstrap import build_app
+    from adapters.store import migrate
+    from config.bootstrap import build_app, check_store
 
     app = build_app(_settings(args))
-    check_connection(app.engine)
+    check_store(app)
     revision = migrate(app.engine)
     print(f"schema at revision {revision}")
     return 0
@@ -167,15 +167,51 @@ def cmd_rates(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evidence(args: argparse.Namespace) -> int:
+    if args.action == "anchor":
+        return _evidence_anchor(args)
+    if args.out:
+        raise CommandError("--out goes with `evidence anchor`")
+    return cmd_evidence_verify(args)
+
+
 def cmd_evidence_verify(args: argparse.Namespace) -> int:
+    from relance.evidence import AnchorProblem, check_anchor
     from relance.reports import verify_chain
 
-    check = verify_chain(_app(args))
-    if check.ok:
-        print(f"ok {check.records} records" + (f", head {check.head_hash}" if check.head_hash else ""))
-        return 0
-    print(f"broken at record {check.broken_seq}: {check.reason} ({check.records} records verified before it)")
-    return 1
+    app = _app(args)
+    check = verify_chain(app)
+    if not check.ok:
+        verified = f"{check.records} records verified before it"
+        print(f"broken at record {check.broken_seq}: {check.reason} ({verified})")
+        return 1
+    if args.anchor:
+        try:
+            problem = check_anchor(app, Path(args.anchor), check)
+        except AnchorProblem as exc:
+            raise CommandError(str(exc)) from exc
+        if problem is not None:
+            print(f"broken against {args.anchor}: {problem}")
+            return 1
+    print(f"ok {check.records} records" + (f", head {check.head_hash}" if check.head_hash else ""))
+    return 0
+
+
+def _evidence_anchor(args: argparse.Namespace) -> int:
+    from relance.evidence import AnchorProblem, anchor_head
+
+    if not args.out:
+        raise CommandError("evidence anchor needs --out DIR")
+    if args.anchor:
+        raise CommandError("--anchor goes with `evidence verify`")
+    try:
+        made = anchor_head(_app(args), Path(args.out))
+    except AnchorProblem as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"anchored record {made.anchor.seq}, head {made.anchor.hash}: {made.statement}")
+    if made.token is not None:
+        print(f"time-stamped: {made.token}")
+    return 0
 
 
 def cmd_cases(args: argparse.Namespace) -> int:
@@ -209,6 +245,31 @@ def cmd_case(args: argparse.Namespace) -> int:
         ) from exc
     except LookupError as exc:
         raise CommandError(str(exc)) from exc
+    return 0
+
+
+def cmd_erase(args: argparse.Namespace) -> int:
+    """Erase a debtor's personal data, or list with --due the debtors past retention."""
+    from relance.erasure import ErasureRefused, due_for_erasure, erase_debtor
+
+    if args.due == bool(args.debtor):
+        raise CommandError("`relance erase` takes a DEBTOR, or --due to list the debtors past retention")
+    app = _app(args)
+    if args.due:
+        due = due_for_erasure(app)
+        for debtor_id, changed in due:
+            print(f"{debtor_id}\tlast change {changed.date().isoformat()}")
+        print(f"{len(due)} debtor(s) past retention")
+        return 0
+    try:
+        done = erase_debtor(app, args.debtor)
+    except ErasureRefused as exc:
+        raise CommandError(str(exc)) from exc
+    print(
+        f"erased {done.debtor_id}: {done.messages} message(s), {done.inbox_events} inbox event(s), "
+        f"{done.rejected_events} rejected event(s), {done.records_sealed} evidence record(s) sealed"
+        + (f", {done.records_kept} older record(s) kept as they are" if done.records_kept else "")
+    )
     return 0
 
 
@@ -270,6 +331,9 @@ def cmd_dlq(args: argparse.Namespace) -> int:
             "`relance dlq` reads the Redis broker (RELANCE_REDIS_URL); in the "
             "embedded mode unfinished work is re-emitted from the database"
         )
+    from worker.broker import check_redis
+
+    check_redis(settings)
     if args.action == "list":
         count = 0
         for letter in dead_letters(settings):
@@ -321,8 +385,14 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print JSON")
     rates = add("rates", cmd_rates, "the half-year rate table, and the half-years it lacks")
     rates.add_argument("--format", choices=("table", "jsonl"), default="table")
-    evidence = add("evidence", lambda a: cmd_evidence_verify(a), "evidence chain commands")
-    evidence.add_argument("action", choices=("verify",), help="verify: recompute the chain")
+    evidence = add("evidence", lambda a: cmd_evidence(a), "evidence chain commands")
+    evidence.add_argument(
+        "action",
+        choices=("verify", "anchor"),
+        help="verify: recompute the chain; anchor: write the signed chain head into --out DIR",
+    )
+    evidence.add_argument("--anchor", metavar="FILE", help="verify: the chain must still hold this head")
+    evidence.add_argument("--out", metavar="DIR", help="anchor: folder of the head statement")
     cases = add("cases", cmd_cases, "list escalated cases")
     cases.add_argument("--status", choices=("open", "handed_over", "paid", "closed"))
     cases.add_argument("--procedure")
@@ -349,6 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
     inbox.add_argument(
         "--all", action="store_true", help="list also the events already replayed, with the time of replay"
     )
+    erase = add("erase", cmd_erase, "remove a debtor's personal data once its claims are over")
+    erase.add_argument("debtor", metavar="DEBTOR", nargs="?", help="debtor id")
+    erase.add_argument("--due", action="store_true", help="list the debtors past retention; erase nothing")
     dlq = add("dlq", cmd_dlq, "broker messages that exhausted their retries (Redis)")
     dlq.add_argument("action", nargs="?", choices=("list", "replay"), default="list")
     dlq.add_argument("ids", nargs="*", metavar="ID", help="dead letter key or message id")

@@ -9,7 +9,7 @@ def describe_service_error(exc: BaseException) -> str | None:
     import redis
 
     if isinstance(exc, redis.exceptions.ConnectionError):
-        return f"Redis unreachable (RELANCE_REDIS_URL): {exc}"
+        return f"RELANCE_REDIS_URL: Redis unreachable: {exc}"
     if isinstance(exc, OperationalError):
         first = str(exc.orig or exc).strip().splitlines()[0]
         return f"database error: {first}"

@@ -9,6 +9,7 @@ counts.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ import structlog
 from adapters.ingest_batch import Batch
 from adapters.store import transaction
 from config.bootstrap import App
-from handlers.events import MAX_LINE_BYTES
+from handlers.events import MAX_LINE_BYTES, OverlongLine
 from handlers.inbox import NeedsSavepoints
 from handlers.service import IngestResult, ParsedLine, ingest_one, parse_line
 
@@ -38,11 +39,25 @@ def _lines(stream: BinaryIO):
             return
         number += 1
         if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
-            while True:  # skip the rest of an over-long line
-                rest = stream.readline(MAX_LINE_BYTES)
-                if not rest or rest.endswith(b"\n"):
-                    break
+            yield number, _skip_overlong(stream, raw)
+            continue
         yield number, raw.rstrip(b"\r\n")
+
+
+def _skip_overlong(stream: BinaryIO, head: bytes) -> OverlongLine:
+    """Read past the rest of an over-long line, keeping its start, size and SHA-256."""
+    digest, size, last = hashlib.sha256(), 0, head
+    while True:
+        rest = stream.readline(MAX_LINE_BYTES)
+        if not rest:
+            break
+        digest.update(last)
+        size, last = size + len(last), rest
+        if rest.endswith(b"\n"):
+            break
+    last = last.rstrip(b"\r\n")
+    digest.update(last)
+    return OverlongLine.of(head, size + len(last), digest.hexdigest())
 
 
 def ingest_stream(

@@ -24,6 +24,7 @@ from adapters.orm import (
     MessageItem,
     MessageRow,
     RejectedEvent,
+    debtor_salts,
 )
 from adapters.store import transaction
 from config.bootstrap import App
@@ -183,7 +184,7 @@ def verify_chain(app: App) -> ChainCheck:
         records = session.execute(
             select(EvidenceRecord).order_by(EvidenceRecord.seq).execution_options(yield_per=1000)
         ).scalars()
-        return verify(records, head)
+        return verify(records, head, debtor_salts(session))
 
 
 def list_cases(app: App, status_filter: str | None, procedure: str | None) -> Iterator[str]:

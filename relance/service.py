@@ -15,7 +15,7 @@ from dramatiq import Worker
 from config.bootstrap import App, attach_publisher, build_app, prepare_store, warn_at_start
 from config.settings import Settings
 from scheduler.loop import make_scheduler, replan_at_start
-from worker.broker import make_broker
+from worker.broker import check_redis, make_broker
 
 log = structlog.get_logger("relance.service")
 
@@ -34,6 +34,7 @@ def run_all_in_one(settings: Settings) -> int:
 
     app = build_app(settings)
     prepare_store(app, auto_migrate=True)
+    check_broker(settings)
     warn_at_start(app)
     broker = broker_setup.use(make_broker(settings))
     import worker.actors  # noqa: F401 - declares the actors on the broker
@@ -71,20 +72,34 @@ def wait_for_stop() -> None:
         stop.set()
 
     signal.signal(signal.SIGTERM, _handler)
-    signal.signal(signal.SIGINT, _handler)
+    signal.signal(signal.SIGINT, _handler)  # also when started in the background (SIGINT ignored)
     while not stop.wait(0.5):
         pass
+
+
+def check_broker(settings: Settings) -> None:
+    """Stop at start, in one line, when the configured Redis does not answer."""
+    if settings.redis_url:
+        check_redis(settings)
 
 
 def run_scheduler_only(settings: Settings) -> int:
     app = build_app(settings)
     prepare_store(app, auto_migrate=False)
+    check_broker(settings)
     warn_at_start(app)
     attach_publisher(app, make_broker(settings))
     replan_at_start(app)
     log.info("scheduler.started", mode=describe(app, settings))
     scheduler = make_scheduler(app, blocking=True)
-    signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("scheduler.signal", signal=signal.Signals(signum).name)
+        scheduler.shutdown(wait=False)
+
+    # our own handlers: a shell starts a background job with SIGINT ignored
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     with contextlib.suppress(KeyboardInterrupt, SystemExit):
         scheduler.start()
     log.info("scheduler.stopped")
@@ -95,6 +110,7 @@ def exec_dramatiq_workers(settings: Settings) -> int:
     """Replace this process with ``dramatiq worker.actors`` (N processes, T threads)."""
     app = build_app(settings)
     prepare_store(app, auto_migrate=False)
+    check_broker(settings)
     warn_at_start(app)
     app.dispose()
     args = [

@@ -16,12 +16,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from adapters.orm import EvidenceRecord, MessageRow, PlannedStep
 from adapters.publisher import QUEUE
 from adapters.store import transaction
 from config.bootstrap import App, attach_publisher, build_app, prepare_store
+from config.errors import ConfigError
 from config.settings import Settings
 from handlers.calendar import zone
 from handlers.events import EventRejected, decode_json
@@ -96,11 +98,17 @@ def _occurred_at(raw: str) -> datetime | None:
     return parsed if parsed is not None and parsed.tzinfo is not None else None
 
 
+# a simulation's messages go nowhere: a key known to all keeps their ids reproducible
+SIMULATION_KEY = "relance simulate"
+
+
 class Simulation:
     def __init__(self, settings: Settings, events: list[InputEvent], until: date) -> None:
         known = [e.at for e in events if e.at is not None]
         start = min(known) if known else datetime.now(UTC)
         self.clock = VirtualClock(start)
+        if settings.message_id_key is None:  # the same Message-IDs on every run (docs/events.md)
+            settings = settings.model_copy(update={"message_id_key": SecretStr(SIMULATION_KEY)})
         self.app: App = build_app(settings, clock=self.clock)
         prepare_store(self.app, auto_migrate=True)
         self.tz = self.app.ctx.policy.timezone
@@ -121,6 +129,7 @@ class Simulation:
         publisher = self.app.publisher
         assert publisher is not None  # just attached
         runtime.install(self.app)
+        runtime.collect_missing_rates()
         from relance.service import start_workers
 
         workers = start_workers(broker, 1)  # one thread: actions in a repeatable order
@@ -138,7 +147,9 @@ class Simulation:
                 broker.join(QUEUE, fail_fast=True)  # type: ignore[call-arg]  # StubBroker.join
                 workers.join()
                 yield from self._new_actions()
+                _stop_if_a_rate_is_missing(runtime.missing_rates(), self.app.settings)
         finally:
+            runtime.collect_missing_rates(on=False)
             workers.stop()
             broker.close()
             self.app.dispose()
@@ -201,6 +212,17 @@ class Simulation:
 
     def _local(self, instant: datetime) -> str:
         return instant.astimezone(zone(self.tz)).isoformat()
+
+
+def _stop_if_a_rate_is_missing(half_years: list[str], settings: Settings) -> None:
+    """A step needed a half-year the rate table lacks: say which and where to add it."""
+    if not half_years:
+        return
+    table = settings.rates_file or "config/rates.toml"
+    raise ConfigError(
+        f"no rate for {half_years[0]}: add it to {table} (or to the file RELANCE_RATES_FILE "
+        "names) and simulate again; see docs/configuration.md#rate-table"
+    )
 
 
 def format_table(action: dict[str, Any]) -> str:

@@ -152,7 +152,8 @@ class SmtpSink:
     messages: list[Message] = field(default_factory=list)
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
     peers: list[tuple[str, int]] = field(default_factory=list)  # client address per message
-    answer: str = "250 OK"
+    answer: str = "250 OK"  # the answer to the message (after DATA)
+    answers: dict[str, str] = field(default_factory=dict)  # "MAIL" / "RCPT": a refusal to give
 
     def subjects(self) -> list[str]:
         return [str(m["Subject"]) for m in self.messages]
@@ -161,6 +162,20 @@ class SmtpSink:
 class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if "MAIL" in self.sink.answers:
+            return self.sink.answers["MAIL"]
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if "RCPT" in self.sink.answers:
+            return self.sink.answers["RCPT"]
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         if not self.sink.answer.startswith("2"):

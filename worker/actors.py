@@ -62,7 +62,11 @@ class _DeliverHere:
 
 def _run(event: str, step_id: int) -> None:
     app = runtime.current()
-    run_step(app.units, _DeliverHere(app), _message_id(), event, step_id, app.clock.now(), app.ctx)
+    try:
+        run_step(app.units, _DeliverHere(app), _message_id(), event, step_id, app.clock.now(), app.ctx)
+    except MissingRate as missing:
+        if not runtime.note_missing_rate(missing.half_year):
+            raise
 
 
 @dramatiq.actor(actor_name="invoice_due", throws=(MissingRate,), **OPTIONS)

@@ -11,6 +11,7 @@ import sys
 
 import dramatiq
 
+from config.errors import ConfigError
 from config.logging import configure_logging
 from config.settings import Settings, load_settings
 
@@ -39,6 +40,22 @@ def make_broker(settings: Settings, *, stub: bool | None = None) -> dramatiq.Bro
     if not isinstance(broker, StubBroker):
         broker.add_middleware(FailureNotes())
     return broker
+
+
+def check_redis(settings: Settings) -> None:
+    """Raise ConfigError in one line when the Redis of RELANCE_REDIS_URL does not answer."""
+    import redis
+
+    from config.urls import redact_redis_url
+
+    client = redis.Redis.from_url(settings.redis_url or "", socket_connect_timeout=5, socket_timeout=5)
+    try:
+        client.ping()
+    except redis.exceptions.RedisError as exc:
+        shown = redact_redis_url(settings.redis_url or "")
+        raise ConfigError(f"RELANCE_REDIS_URL: Redis {shown} unreachable: {exc}") from exc
+    finally:
+        client.close()
 
 
 _configured = False

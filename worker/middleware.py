@@ -39,6 +39,9 @@ class WarmUp(dramatiq.Middleware):
             return
         log.info("worker.ready", pid=os.getpid(), threads=len(getattr(worker, "workers", ())))
 
+    def after_worker_shutdown(self, broker: Any, worker: Any) -> None:
+        structlog.get_logger("relance.worker").info("worker.stopped", pid=os.getpid())
+
 
 ERRORS_KEY = "{namespace}:relance.errors"
 

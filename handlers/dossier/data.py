@@ -103,6 +103,11 @@ class RecordData:
     invoice_numbers: tuple[str, ...] | None = ()
     case_id: int | None = None
     message_id: str | None = None
+    version: int = 1  # how its hash is computed (handlers.evidence)
+    # version 3: the payload its hash covers (personal values sealed), and the debtor's
+    # salt (hexadecimal) when the payload still holds a personal value in cleartext
+    sealed_payload: str | None = None
+    salt: str | None = None
 
 
 @dataclass(frozen=True)

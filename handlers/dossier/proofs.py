@@ -108,7 +108,8 @@ def _record_view(record: RecordData) -> dict[str, Any]:
         "payload": record.payload,
         "prev_hash": record.prev_hash,
         "hash": record.hash,
-    }
+        "version": record.version,
+    } | ({"sealed_payload": record.sealed_payload, "salt": record.salt} if record.version == 3 else {})
 
 
 def verification_text(check: ChainCheck, head: tuple[int, str] | None, now: datetime) -> str:

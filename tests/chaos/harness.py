@@ -73,6 +73,14 @@ class _Handler:
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
 
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.sink.rcpt_answer != "250 OK":
+            self.sink.refused += 1
+            return self.sink.rcpt_answer
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):
         answer = self.sink.answer
         if not answer.startswith("2"):
@@ -90,7 +98,8 @@ class Sink:
     """A loopback SMTP server that can be stopped and started again on the same port."""
 
     port: int = field(default_factory=free_port)
-    answer: str = "250 OK"
+    answer: str = "250 OK"  # to the message, after DATA
+    rcpt_answer: str = "250 OK"  # to RCPT TO: a refusal of the recipient's address
     received: list[tuple[float, str, bytes]] = field(default_factory=list)
     refused: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)

@@ -1,6 +1,6 @@
 """SMTP answers on the real delivery path, in process with a virtual clock (the back-off is
 30 s doubling and the product has no setting to shorten it): down/4xx are retried after the
-back-off and delivered once; a 5xx fails the e-mail and the step goes out by post.
+back-off and delivered once; a 550 to RCPT TO fails the e-mail and the step goes out by post.
 
 Real PostgreSQL (a copy of the chaos template is not needed: a fresh database), loopback SMTP,
 ``make_test_app`` + the scheduler tick + ``handlers.delivery.deliver``.
@@ -116,7 +116,7 @@ def test_temporary_smtp_failures_are_retried_after_the_back_off_then_delivered(a
 
 def test_a_permanent_smtp_refusal_fails_the_email_and_sends_the_step_by_post(app, sink):
     now = app.clock.now()
-    sink.answer = "550 5.1.1 mailbox unavailable"
+    sink.rcpt_answer = "550 5.1.1 mailbox unavailable"  # the recipient's address refused
     advance(app, now)
     rows = _messages(app)
     assert {(m.channel, m.status) for m in rows} == {("email", "failed")}
@@ -134,7 +134,7 @@ def test_a_permanent_smtp_refusal_fails_the_email_and_sends_the_step_by_post(app
     assert len(_messages(app)) == 2 * INVOICES and sink.count() == 0
     record(
         "smtp_550_inprocess",
-        "SMTP answered 550 to every message",
+        "SMTP answered 550 to every RCPT TO",
         {"reminders": INVOICES, "mode": "in-process, virtual clock"},
         {**sink.tally(), "unique": len(letters)},
         INVOICES,

@@ -27,9 +27,9 @@ from adapters.orm import CaseRow, EvidenceHead, EvidenceRecord, MessageRow, Plan
 from adapters.store import transaction
 from config.bootstrap import build_app
 from config.settings import load_settings
-from handlers.evidence import record_hash
-from handlers.messages import stable_id
+from handlers.reminders import message_id_for
 from relance.cli import main
+from relance.simulate import SIMULATION_KEY
 from tests.support import advance, ingest, invoice_issued, make_test_app, payment
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -45,9 +45,13 @@ ENV = (
     "RELANCE_RATES_FILE",
     "RELANCE_NOW",
 )
-# the registered formal notice of both ACME invoices (Message-IDs: docs/policy.md)
-NOTICE_ID = "<{}@localhost>".format(
-    stable_id("registered_letter", "F-2026-0101/formal_notice", "F-2026-0102/formal_notice")
+# the registered formal notice of both ACME invoices, as the simulation keys its Message-IDs
+# (docs/events.md)
+NOTICE_ID = message_id_for(
+    "registered_letter",
+    [("F-2026-0101", "formal_notice"), ("F-2026-0102", "formal_notice")],
+    "localhost",
+    SIMULATION_KEY.encode(),
 )
 RECEIPT = {
     "event_id": "evt-ar-1",
@@ -189,7 +193,7 @@ def test_the_summary_shows_the_interest_per_half_year_and_the_total_claimed(expo
     # 6 400 principal + 109,91 penalties (18,24 + 91,67) + 80 indemnities
     assert "**Total réclamé** | **6 589,91 €**" in summary
     assert "`injonction_de_payer`" in summary and "`refere_provision`" in summary
-    assert "uncontested claim of 6589.91 > 5000.00" in summary
+    assert "créance non contestée de 6589.91 > 5000.00" in summary  # the stored reason, in French
     data = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert data["case"]["amount_claimed"] == "6589.91"
     assert data["totals"] == {
@@ -226,6 +230,35 @@ def test_the_injonction_de_payer_request_lists_the_pieces(exported):
     assert "Accusé de réception de la mise en demeure, signé le 13 mai 2026" in request
 
 
+def hashed_as_documented(record: dict) -> str:
+    """A record's hash recomputed as docs/dossier.md tells a reader to, by its version."""
+    parts = [record["prev_hash"], str(record["seq"]), record["at"], record["kind"]]
+    payload = record["payload"]
+    if record["version"] in (2, 3):
+        selectors = {k: record[k] for k in ("case_id", "debtor_id", "invoice_numbers", "message_id")}
+        parts = [
+            f"v{record['version']}",
+            *parts,
+            json.dumps(selectors, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
+        ]
+    if record["version"] == 3:
+        payload = record["sealed_payload"]
+    return hashlib.sha256("\n".join([*parts, payload]).encode("utf-8")).hexdigest()
+
+
+def sealed_as_documented(record: dict) -> str:
+    """A version 3 record's sealed payload recomputed from its payload and salt."""
+    import hmac
+
+    payload = json.loads(record["payload"])
+    for key in ("address", "email", "name", "phone", "recipient", "to"):
+        if payload.get(key) is not None and record["salt"]:
+            clear = json.dumps(payload[key], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            digest = hmac.new(bytes.fromhex(record["salt"]), clear.encode("utf-8"), hashlib.sha256)
+            payload[key] = "hmac-sha256:" + digest.hexdigest()
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def test_evidence_records_chain_and_their_hashes_recompute(exported, store):
     out, _ = exported
     records = [json.loads(line) for line in (out / "evidence.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -234,16 +267,9 @@ def test_evidence_records_chain_and_their_hashes_recompute(exported, store):
         if after["seq"] == before["seq"] + 1:
             assert after["prev_hash"] == before["hash"]
     for record in records:
-        assert (
-            record_hash(
-                record["prev_hash"],
-                record["seq"],
-                datetime.fromisoformat(record["at"]),
-                record["kind"],
-                record["payload"],
-            )
-            == record["hash"]
-        )
+        assert record["version"] == 3
+        assert hashed_as_documented(record) == record["hash"], record["seq"]
+        assert sealed_as_documented(record) == record["sealed_payload"], record["seq"]
     kinds = {r["kind"] for r in records}
     assert {
         "event.accepted",

@@ -15,12 +15,13 @@ on Wed 22 April.
   1200.00 + 20.37 + 40.00 = 1260.37 <= 5000 -> procedure_simplifiee.
 
   F-2026-0902 (CLI-AZUR, 950,00 €): the e-mail of the `due` step bounces (a
-  `delivery.status` naming its Message-ID, which is derived from the channel and the
-  (invoice, step) pairs, so the same on every run with the default sender domain
-  `localhost`). From the notice on, the e-mail channel becomes a letter: one letter for the
-  notice and reminder_1, one letter for reminder_2 and reminder_3 (the e-mail and the letter
-  of the step are the same channel now), and the formal notice goes by registered letter
-  alone (a plain letter is dropped next to a registered one).
+  `delivery.status` naming its Message-ID, which is keyed from the channel and the
+  (invoice, step) pairs; `relance simulate` uses a fixed key, so it is the same on every
+  run with the default sender domain `localhost`). From the notice on, the e-mail channel
+  becomes a letter: one letter for the notice and reminder_1, one letter for reminder_2
+  and reminder_3 (the e-mail and the letter of the step are the same channel now), and
+  the formal notice goes by registered letter alone (a plain letter is dropped next to a
+  registered one).
 """
 
 from __future__ import annotations

@@ -129,7 +129,8 @@ def test_an_unreachable_database_is_one_clear_line(tmp_path):
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(
-        "relance: error: database postgresql+psycopg://nobody@127.0.0.1:1/none unreachable:"
+        "relance: error: RELANCE_DATABASE_URL: "
+        "database postgresql+psycopg://nobody@127.0.0.1:1/none unreachable:"
     )
 
 

@@ -104,3 +104,106 @@ def test_writing_outside_the_folder_is_refused(tmp_path):
     with pytest.raises(PermanentFailure, match="refusing to write outside"):
         write_atomic(tmp_path / "outbox", "../escape.eml", b"x")
     assert not Path(tmp_path / "escape.eml").exists()
+
+
+NON_ASCII_SECRET = "pä55wörd-Ω-jamais-écrit"
+
+
+def _pieces(secret: str, width: int = 6) -> set[str]:
+    """Every run of ``width`` characters of ``secret``: no part of it may show either."""
+    return {secret[i : i + width] for i in range(len(secret) - width + 1)}
+
+
+@pytest.fixture
+def smtp_refusing_logins():
+    """A loopback SMTP server that offers AUTH and answers 535 to every login."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    from tests.conftest import free_port
+
+    class Accepting:
+        async def handle_DATA(self, server, session, envelope):
+            return "250 OK"
+
+    port = free_port()
+    controller = Controller(
+        Accepting(),
+        hostname="127.0.0.1",
+        port=port,
+        auth_require_tls=False,
+        authenticator=lambda *_: AuthResult(success=False, handled=False),
+        ready_timeout=10,
+    )
+    controller.start()
+    yield port
+    controller.stop()
+
+
+@pytest.mark.parametrize("secret", [SECRET, NON_ASCII_SECRET], ids=["ascii", "non_ascii"])
+def test_failing_smtp_logins_connections_and_webhooks_never_show_a_secret_even_in_part(
+    tmp_path, smtp_refusing_logins, secret
+):
+    """Given a wrong SMTP password (535), a closed SMTP port and an unreachable webhook,
+    when the service tries them and logs every failure with its traceback,
+    then no log line, error text or repr holds the secret or any 6 characters of it."""
+    from pydantic import SecretStr
+
+    from adapters.handover import PartnerLinks
+    from adapters.transports import SmtpMailer
+    from handlers.partners import Partner
+    from tests.conftest import free_port
+    from tests.integration.test_flow import at
+    from tests.support import advance, ingest, invoice_issued, make_test_app
+
+    stream = io.StringIO()
+    configure_logging("INFO", stream=stream)
+    library = logging.getLogger("dramatiq.worker.WorkerThread")
+    texts: list[str] = []
+
+    def attempt(action) -> None:
+        try:
+            action()
+        except Exception as exc:  # what a worker does with any error: log it with its traceback
+            texts.extend([str(exc), repr(exc), str(exc.__cause__), repr(exc.__cause__)])
+            library.error("Failed to process message with unhandled exception.", exc_info=exc)
+
+    login = ("relance", SecretStr(secret))
+    wrong_login = SmtpMailer("127.0.0.1", smtp_refusing_logins, "none", *login, timeout=5)
+    closed_port = SmtpMailer("127.0.0.1", free_port(), "none", "relance", SecretStr(secret), timeout=2)
+    partner = Partner(
+        "agence",
+        "collection_agency",
+        "webhook",
+        url=f"http://127.0.0.1:{free_port()}/in",
+        secret=SecretStr(secret),
+        timeout=2,
+    )
+    from tests.integration.test_smtp import outgoing
+
+    attempt(lambda: wrong_login.transmit(outgoing()))
+    attempt(lambda: closed_port.transmit(outgoing()))
+    attempt(lambda: PartnerLinks().post(partner, b"{}", 1, "key-1"))
+    texts += [repr(wrong_login), str(wrong_login), repr(closed_port), repr(partner), str(partner)]
+
+    app = make_test_app(
+        f"sqlite:///{tmp_path / 'r.db'}",
+        tmp_path,
+        at("2026-03-02 10:00"),
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_refusing_logins,
+        smtp_tls="none",
+        smtp_user="relance",
+        smtp_password=secret,
+    )
+    ingest(app, invoice_issued("F-1", "2026-04-01"))
+    attempt(lambda: advance(app, at("2026-03-27 09:00")))  # the pre_due e-mail meets the 535
+    texts += [repr(app.settings), str(app.settings), repr(app.transports)]
+    app.dispose()
+
+    logged = stream.getvalue()
+    assert "message.failed" in logged and "535" in logged  # it did fail, and said so
+    assert "Traceback" in logged or "exception" in logged  # tracebacks were logged
+    everything = logged + "\n".join(texts)
+    leaked = sorted(piece for piece in _pieces(secret) if piece in everything)
+    assert leaked == []

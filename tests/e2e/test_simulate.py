@@ -165,11 +165,12 @@ def test_under_interest_first_the_second_reminder_imputes_the_payment_on_penalti
 def test_a_late_acknowledgment_of_the_notice_shows_as_a_moved_deadline(tmp_path):
     # ACME signs for the registered letter on Wed 20 May: 20 + 8 = Thu 28 May, a business
     # day, so the deadline moves from 21 to 28 May and expires at 00:00 on Fri 29 May
-    from handlers.messages import stable_id
+    # relance simulate keys its Message-IDs with a fixed key (docs/events.md)
+    from handlers.reminders import message_id_for
+    from relance.simulate import SIMULATION_KEY
 
-    notice_id = "<{}@localhost>".format(
-        stable_id("registered_letter", "F-2026-0101/formal_notice", "F-2026-0102/formal_notice")
-    )
+    claims = [("F-2026-0101", "formal_notice"), ("F-2026-0102", "formal_notice")]
+    notice_id = message_id_for("registered_letter", claims, "localhost", SIMULATION_KEY.encode())
     receipt = {
         "event_id": "evt-ar-late",
         "type": "delivery.status",

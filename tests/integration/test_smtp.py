@@ -136,8 +136,8 @@ def test_an_email_refused_for_good_is_sent_again_by_post(smtp_server, tmp_path):
         smtp_tls="none",
     )
     ingest(app, invoice_issued("F-1", "2026-04-01"))
-    smtp_server.answer = "550 5.1.1 mailbox unavailable"
-    advance(app, at("2026-03-27 09:00"))  # pre_due e-mail refused
+    smtp_server.answers["RCPT"] = "550 5.1.1 mailbox unavailable"
+    advance(app, at("2026-03-27 09:00"))  # pre_due e-mail refused: the recipient's address
     advance(app, at("2026-03-27 09:01"))  # the step, re-planned, goes by post
     with transaction(app.sessions) as session:
         sent = session.execute(

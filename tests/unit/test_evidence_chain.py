@@ -164,3 +164,106 @@ def test_records_beyond_the_head_are_detected():
     check = verify(records, head_of(records[:3]))
     assert not check.ok
     assert check.broken_seq == 4
+
+
+def chain_v2(count: int) -> list[EvidenceRecord]:
+    """Records of version 2, each naming a debtor, invoices, a case and a message."""
+    from handlers.evidence import record_hash_v2, selectors
+
+    records: list[EvidenceRecord] = []
+    prev = GENESIS
+    for seq in range(1, count + 1):
+        at, kind, payload = T0 + timedelta(minutes=seq), "reminder.sent", canonical({"seq": seq})
+        row = EvidenceRecord(
+            seq=seq,
+            at=at,
+            kind=kind,
+            debtor_id="D-1",
+            invoice_numbers=[f"F-{seq}"],
+            case_id=seq,
+            message_id=f"<m{seq}@x>",
+            payload=payload,
+            prev_hash=prev,
+            version=2,
+        )
+        row.hash = record_hash_v2(
+            prev, seq, at, kind, selectors("D-1", [f"F-{seq}"], seq, f"<m{seq}@x>"), payload
+        )
+        records.append(row)
+        prev = row.hash
+    return records
+
+
+def test_a_version_2_hash_covers_the_selectors_after_a_v2_line():
+    from handlers.evidence import record_hash_v2, selectors
+
+    chosen = selectors("D-1", ["F-1", "F-2"], 7, "<m@x>")
+    assert chosen == '{"case_id":7,"debtor_id":"D-1","invoice_numbers":["F-1","F-2"],"message_id":"<m@x>"}'
+    expected = hashlib.sha256(
+        f"v2\n{GENESIS}\n1\n2026-03-16T08:00:00+00:00\nreminder.sent\n{chosen}\n{{}}".encode()
+    ).hexdigest()
+    assert record_hash_v2(GENESIS, 1, T0, "reminder.sent", chosen, "{}") == expected
+
+
+@pytest.mark.parametrize(
+    "column, value",
+    [
+        ("debtor_id", "D-2"),
+        ("invoice_numbers", ["F-9"]),
+        ("case_id", 99),
+        ("message_id", "<z@x>"),
+        ("version", 1),
+    ],
+)
+def test_changing_what_selects_a_version_2_record_breaks_it(column, value):
+    records = chain_v2(3)
+    assert verify(records, head_of(records)).ok
+    setattr(records[1], column, value)
+    check = verify(records, head_of(records))
+    assert (check.ok, check.broken_seq, check.reason) == (False, 2, "content does not match its hash")
+
+
+def test_versions_1_and_2_chain_together():
+    from handlers.evidence import hash_of
+
+    old = build_chain(2)
+    new = chain_v2(2)
+    for row in new:
+        row.seq += 2
+    new[0].prev_hash = old[-1].hash
+    new[0].hash = hash_of(new[0])
+    new[1].prev_hash = new[0].hash
+    new[1].hash = hash_of(new[1])
+    records = old + new
+    assert verify(records, head_of(records)).ok
+
+
+def test_records_without_their_head_do_not_verify():
+    check = verify(build_chain(3), None)
+    assert (check.ok, check.broken_seq, check.reason) == (False, 3, "the chain head is missing")
+
+
+def test_an_empty_chain_without_a_head_verifies():
+    assert verify([], None).ok
+
+
+def test_a_version_3_record_keeps_its_hash_when_its_personal_values_are_sealed():
+    from handlers.evidence import hash_of, record_hash_v3, sealed_payload, selectors
+
+    salt = bytes(range(32))
+    payload = canonical({"channel": "email", "to": "compta@acme.example", "amount_due": "1200.00"})
+    row = EvidenceRecord(
+        seq=1, at=T0, kind="reminder.sent", debtor_id="D-1", invoice_numbers=["F-1"], case_id=None,
+        message_id="<m@x>", payload=payload, prev_hash=GENESIS, version=3,
+    )  # fmt: skip
+    chosen = selectors("D-1", ["F-1"], None, "<m@x>")
+    row.hash = record_hash_v3(GENESIS, 1, T0, "reminder.sent", chosen, sealed_payload(payload, salt))
+    assert hash_of(row, salt) == row.hash
+    assert verify([row], head_of([row]), {"D-1": salt}).ok
+
+    row.payload = sealed_payload(payload, salt)  # erased: the salt is then deleted
+    assert "compta@acme.example" not in row.payload
+    assert verify([row], head_of([row]), {}).ok
+
+    row.payload = row.payload.replace('"1200.00"', '"12.00"')
+    assert not verify([row], head_of([row]), {}).ok

@@ -19,11 +19,11 @@ from adapters.memory_outbox import MemoryOutbox, MemoryOutboxes
 from handlers.context import Context
 from handlers.delivery import deliver
 from handlers.evidence import PendingRecord
-from handlers.ports import Outgoing, PermanentFailure, TransientFailure, UnitOfWork
+from handlers.ports import Outgoing, PermanentFailure, RecipientRefused, TransientFailure, UnitOfWork
 from handlers.service import ingest_one, process_once
 
 NOW = datetime(2026, 3, 27, 9, 0, tzinfo=UTC)
-CTX = cast(Context, type("Ctx", (), {"lease": timedelta(minutes=5)})())  # deliver reads the lease only
+CTX = cast(Context, type("Ctx", (), {"lease": timedelta(minutes=5), "max_copies": 2})())  # what deliver reads
 
 
 class MemoryMessages(MemoryOutbox):
@@ -214,19 +214,31 @@ def test_a_claimed_message_accepted_by_its_channel_is_marked_sent_with_its_evide
     assert len(email.sent) == 1
 
 
-def test_an_email_refused_for_good_fails_its_row_and_falls_back_to_post() -> None:
+def test_an_email_whose_recipient_is_refused_fails_its_row_and_falls_back_to_post() -> None:
     store = Store()
     pk = _recorded(store)
 
-    outcome = deliver(
-        MemoryUnits(store), pk, 0, lambda: NOW, {"email": Channel(PermanentFailure("550 no such user"))}, CTX
-    )
+    refused = RecipientRefused("550 no such user", code=550)
+    outcome = deliver(MemoryUnits(store), pk, 0, lambda: NOW, {"email": Channel(refused)}, CTX)
 
     assert outcome == "failed"
     row = store.outboxes.rows("messages")[pk]
     assert (row.status, row.last_error) == ("failed", "550 no such user")
     assert [r.kind for r in store.evidence] == ["message.failed"]
     assert store.bounced == [pk]
+
+
+def test_an_email_refused_for_good_for_our_own_fault_fails_its_row_and_leaves_the_debtor_alone() -> None:
+    store = Store()
+    pk = _recorded(store)
+
+    refused = PermanentFailure("SMTP 535 to the login: bad credentials", code=535)
+    outcome = deliver(MemoryUnits(store), pk, 0, lambda: NOW, {"email": Channel(refused)}, CTX)
+
+    assert outcome == "failed"
+    assert store.outboxes.rows("messages")[pk].status == "failed"
+    assert [r.kind for r in store.evidence] == ["message.failed"]
+    assert store.bounced == []
 
 
 def test_a_transient_failure_keeps_the_message_pending_until_its_back_off_ends() -> None:

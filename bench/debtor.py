@@ -1,0 +1,124 @@
+"""``make bench-debtor``: one debtor with 20 000 open invoices, one message, end to end.
+
+The invoices (BENCH_DEBTOR_INVOICES, default 20000, all of one debtor, all due the same day)
+are ingested into a fresh SQLite database by ``relance ingest``; then a fresh process (the
+worker) runs the scheduler tick at the day of ``notice`` and the tasks it publishes, in
+process: the decision, the amounts of every invoice, the templates, the composer, the
+record, the transmission to the outbox folder. The worker process reports its resident
+memory once started (VmRSS), its peak (``ru_maxrss``), the time of the send, the size of the
+message file and of its text body. The run fails (exit 1) when the worker's peak exceeds
+BENCH_DEBTOR_LIMIT_MB (default 300).
+
+Figures: docs/benchmarks.md ("One debtor, 20 000 invoices").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from email import message_from_bytes
+from email.policy import default as default_policy
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+INVOICES = int(os.environ.get("BENCH_DEBTOR_INVOICES", "20000"))
+LIMIT_MB = float(os.environ.get("BENCH_DEBTOR_LIMIT_MB", "300"))
+PARIS = ZoneInfo("Europe/Paris")
+START = datetime(2026, 3, 2, 10, 0, tzinfo=PARIS)
+SEND = datetime(2026, 4, 14, 10, 0, tzinfo=PARIS)  # notice (D+3) of invoices due 20 March: caught up
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _app(folder: Path, at: datetime):
+    sys.path.insert(0, str(ROOT))
+    from tests.support import make_test_app
+
+    return make_test_app(f"sqlite:///{folder / 'relance.db'}", folder, at)
+
+
+def seed(folder: Path, count: int) -> float:
+    """``relance ingest`` of ``count`` invoices of debtor D-1 due 20 March 2026; seconds."""
+    from tests.support import invoice_issued
+
+    events = folder / "events.jsonl"
+    with events.open("w") as out:
+        for i in range(1, count + 1):
+            out.write(json.dumps(invoice_issued(f"F-{i:05d}", "2026-03-20", "100.00")) + "\n")
+    env = os.environ | {"RELANCE_DATA_DIR": str(folder), "RELANCE_NOW": START.isoformat()}
+    began = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "relance", "ingest", str(events)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - began
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def send(folder: Path) -> dict[str, float]:
+    """In the worker process: one tick and everything it publishes; the figures."""
+    from tests.support import advance
+
+    app = _app(folder, SEND)
+    started = rss_mb()
+    began = time.perf_counter()
+    advance(app, SEND)
+    seconds = time.perf_counter() - began
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    [eml] = sorted((folder / "outbox" / "email").glob("*.eml")) or [None]
+    content = eml.read_bytes() if eml else b""
+    message = message_from_bytes(content, policy=default_policy)
+    body = message.get_body(("plain",))
+    attachments = list(message.iter_attachments())
+    app.dispose()
+    return {
+        "rss_started_mb": round(started, 1),
+        "rss_peak_mb": round(peak, 1),
+        "send_seconds": round(seconds, 2),
+        "message_bytes": len(content),
+        "body_text_bytes": len(body.get_content().encode()) if body else 0,
+        "subject_chars": len(str(message["Subject"] or "")),
+        "csv_lines": len(attachments[0].get_content().splitlines()) if attachments else 0,
+    }
+
+
+def main() -> int:
+    if len(sys.argv) == 3 and sys.argv[1] == "--send":  # the worker process
+        print(json.dumps(send(Path(sys.argv[2]))))
+        return 0
+    with tempfile.TemporaryDirectory(prefix="relance-bench-debtor-") as tmp:
+        folder = Path(tmp)
+        print(f"seeding {INVOICES} invoices of one debtor ...", flush=True)
+        print(f"seeded in {seed(folder, INVOICES):.1f} s", flush=True)
+        worker = subprocess.run(
+            [sys.executable, "-m", "bench.debtor", "--send", str(folder)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        figures = json.loads(worker.stdout.strip().splitlines()[-1])
+    for name, value in figures.items():
+        print(f"{name:>18}: {value}")
+    if figures["rss_peak_mb"] > LIMIT_MB:
+        print(f"worker peak {figures['rss_peak_mb']} MB is above {LIMIT_MB} MB", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""A debtor with very many open invoices: the message lists the first ones, summarises the
+rest and carries the full statement; the amounts demanded are those of every invoice.
+
+Runs the whole reminder path (decision, amounts, templates, composer) on the in-memory
+dunning store.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from email import message_from_bytes
+from email.policy import default as default_policy
+
+import pytest
+from pypdf import PdfReader
+
+from adapters.memory_dunning import MemoryDunning
+from config.bootstrap import make_context
+from config.settings import Settings
+from handlers.dunning import DebtorFacts, InvoiceFacts, StepFacts
+from handlers.messages import DeliverMessage
+from handlers.reminders import send_due
+
+# Tuesday 14 April 2026, 10:00 in Paris: a business day, inside the sending window
+NOW = datetime(2026, 4, 14, 8, 0, tzinfo=UTC)
+DUE = date(2026, 3, 20)  # reminder_2 (D+20) fell due on Thursday 9 April
+DEBTOR = DebtorFacts(id="D-1", name="ACME Industrie SAS", kind="business", email="compta@acme.example")
+
+
+def seeded(count: int, debtor: DebtorFacts = DEBTOR) -> MemoryDunning:
+    data = MemoryDunning()
+    data.add_debtor(debtor)
+    for i in range(1, count + 1):
+        data.add_invoice(
+            InvoiceFacts(
+                id=i,
+                number=f"F-{i:05d}",
+                debtor_id=debtor.id,
+                status="open",
+                currency="EUR",
+                amount_due=Decimal("100.00"),
+                paid=Decimal("0.00"),
+                credited=Decimal("0.00"),
+                issue_date=date(2026, 2, 18),
+                due_date=DUE,
+            )
+        )
+        due_at = datetime(2026, 4, 9, 7, 0, tzinfo=UTC)
+        data.add_step(StepFacts(i, i, debtor.id, "reminder_2", "invoice.overdue", "planned", due_at))
+    return data
+
+
+@pytest.fixture(scope="module")
+def ctx(tmp_path_factory):
+    return make_context(Settings(data_dir=tmp_path_factory.mktemp("ctx"), database_url="sqlite://"))
+
+
+def sent(data: MemoryDunning, ctx) -> list[DeliverMessage]:
+    tasks = send_due(data.store(), 1, NOW, ctx)
+    return [t for t in tasks if isinstance(t, DeliverMessage)]
+
+
+def test_twenty_thousand_invoices_give_a_bounded_message_with_the_full_statement_attached(ctx):
+    # no postal address: reminder_2 goes by e-mail only
+    data = seeded(20_000)
+    [task] = sent(data, ctx)
+    assert task.recorded is not None
+    message = message_from_bytes(task.recorded.content, policy=default_policy)
+    subject = str(message["Subject"])
+    assert subject == "2e relance pour facture impayée : F-00001, F-00002, F-00003 et 19 997 autres"
+    body = message.get_body(("plain",)).get_content().replace("\u202f", " ").replace("\xa0", " ")
+    assert len(body.encode()) < 20_000  # 50 invoices listed, whatever the number claimed
+    assert "20000 factures, pour un total restant dû de 2 000 000,00 €" in body
+    assert "la plus ancienne est échue depuis le 20 mars 2026" in body
+    assert "- Facture n° F-00050 " in body and "F-00051" not in body
+    assert "et 19950 autres factures" in body
+    # each invoice: 100.00 at 12.15 % for the 25 days from 21 March to 14 April
+    # = 100 × 0.1215 × 25 / 365 = 0.832… → 0.83, plus the 40.00 indemnity: 140.83 demanded;
+    # 20 000 invoices: 2 000 000.00 + 16 600.00 + 800 000.00 = 2 816 600.00
+    assert "Total des pénalités : 16 600,00 € ; indemnités forfaitaires : 800 000,00 €." in body
+    [attachment] = list(message.iter_attachments())
+    assert attachment.get_filename() == "statement-D-1-2026-04-14.csv"
+    rows = list(csv.reader(io.StringIO(attachment.get_content())))
+    assert rows[0][:8] == [
+        "invoice",
+        "issue_date",
+        "due_date",
+        "currency",
+        "balance",
+        "late_interest",
+        "indemnity",
+        "demanded",
+    ]
+    claimed = [r for r in rows[1:-1] if r[8] == "claimed"]
+    assert len(claimed) == 20_000 and len(rows) == 20_002
+    assert claimed[0] == [
+        "F-00001",
+        "2026-02-18",
+        "2026-03-20",
+        "EUR",
+        "100.00",
+        "0.83",
+        "40.00",
+        "140.83",
+        "claimed",
+    ]
+    assert sum(Decimal(r[7]) for r in claimed) == Decimal("2816600.00")
+    assert rows[-1] == [
+        "total",
+        "",
+        "",
+        "EUR",
+        "2000000.00",
+        "16600.00",
+        "800000.00",
+        "2816600.00",
+        "claimed",
+    ]
+    [recorded] = data.messages.values()
+    assert recorded.amounts["claimed"] == "2816600.00" and len(recorded.claims) == 20_000
+    assert len(task.recorded.content) < 4_000_000  # the statement is most of it
+
+
+def test_a_message_up_to_the_limit_lists_every_invoice_and_attaches_nothing(ctx):
+    [task] = sent(seeded(50), ctx)
+    assert task.recorded is not None
+    message = message_from_bytes(task.recorded.content, policy=default_policy)
+    assert list(message.iter_attachments()) == []
+    body = message.get_body(("plain",)).get_content()
+    assert "F-00050" in body and "relevé joint" not in body
+    assert str(message["Subject"]).endswith("F-00001, F-00002, F-00003 et 47 autres")
+
+
+def test_a_letter_past_the_limit_ends_with_the_statement_as_an_annex(ctx):
+    address = {"line1": "12 rue des Forges", "postal_code": "69007", "city": "Lyon", "country": "FR"}
+    data = seeded(60, replace(DEBTOR, address=address))
+    tasks = sent(data, ctx)
+    [letter] = [t.recorded for t in tasks if t.recorded is not None and t.recorded.channel == "letter"]
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(letter.content)).pages)
+    assert "Annexe : relevé des factures (statement-D-1-2026-04-14.csv)" in text
+    assert "F-00060; 2026-02-18; 2026-03-20; EUR; 100.00; 0.83; 40.00; 140.83; claimed" in text
+    assert "total; ; ; EUR; 6000.00; 49.80; 2400.00; 8449.80; claimed" in text
