@@ -569,3 +569,39 @@ def longest_gap(times: list[float], start: float, end: float) -> float:
     inside = sorted(t for t in times if start <= t <= end)
     points = [start, *inside, end]
     return max(b - a for a, b in itertools.pairwise(points))
+
+
+def smtp_app(pg_cluster: PgCluster, smtp_port: int, tmp_path: Path, invoices: int, **settings: object):
+    """An in-process app on a throwaway PostgreSQL database of ``pg_cluster``, sending to the
+    SMTP server on ``smtp_port``, with ``invoices`` invoices due 1 April, one debtor each."""
+    import uuid
+
+    from adapters.store import normalise_url
+    from tests.support import ingest, invoice_issued, make_test_app
+
+    url = pg_cluster.create_database(f"chaos_{uuid.uuid4().hex[:10]}")
+    app = make_test_app(
+        normalise_url(url),
+        tmp_path / "var",
+        T0,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_port,
+        smtp_tls="none",
+        smtp_timeout=5,
+        sender="Relance <relance@creancier.example>",
+        **settings,
+    )
+    debtors = [
+        {
+            "id": f"D-{i}",
+            "name": f"Client {i}",
+            "kind": "business",
+            "email": f"c{i}@client.example",
+            "language": "fr",
+            "timezone": "Europe/Paris",
+            "address": {"line1": "1 rue", "postal_code": "69007", "city": "Lyon", "country": "FR"},
+        }
+        for i in range(invoices)
+    ]
+    ingest(app, *[invoice_issued(f"F-{i}", "2026-04-01", debtor=d) for i, d in enumerate(debtors)])
+    return app

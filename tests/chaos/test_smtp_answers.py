@@ -9,7 +9,6 @@ Real PostgreSQL (a copy of the chaos template is not needed: a fresh database), 
 from __future__ import annotations
 
 import time
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -17,8 +16,8 @@ from sqlalchemy import select
 
 from adapters.orm import DebtorRow, MessageRow, PlannedStep
 from adapters.store import transaction
-from tests.chaos.harness import PgCluster, Sink, record
-from tests.support import advance, ingest, invoice_issued, make_test_app
+from tests.chaos.harness import PgCluster, Sink, record, smtp_app
+from tests.support import advance
 
 pytestmark = pytest.mark.chaos
 
@@ -27,33 +26,7 @@ INVOICES = 20
 
 @pytest.fixture
 def app(pg_cluster: PgCluster, sink: Sink, tmp_path):
-    url = pg_cluster.create_database(f"chaos_{uuid.uuid4().hex[:10]}")
-    from adapters.store import normalise_url
-    from tests.chaos.harness import T0
-
-    app = make_test_app(
-        normalise_url(url),
-        tmp_path / "var",
-        T0,
-        smtp_host="127.0.0.1",
-        smtp_port=sink.port,
-        smtp_tls="none",
-        smtp_timeout=5,
-        sender="Relance <relance@creancier.example>",
-    )
-    debtors = [
-        {
-            "id": f"D-{i}",
-            "name": f"Client {i}",
-            "kind": "business",
-            "email": f"c{i}@client.example",
-            "language": "fr",
-            "timezone": "Europe/Paris",
-            "address": {"line1": "1 rue", "postal_code": "69007", "city": "Lyon", "country": "FR"},
-        }
-        for i in range(INVOICES)
-    ]
-    ingest(app, *[invoice_issued(f"F-{i}", "2026-04-01", debtor=d) for i, d in enumerate(debtors)])
+    app = smtp_app(pg_cluster, sink.port, tmp_path, INVOICES)
     yield app
     app.dispose()
 

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections import Counter
 from datetime import timedelta
 from email.parser import BytesHeaderParser
@@ -20,10 +19,10 @@ import pytest
 from sqlalchemy import select
 
 from adapters.orm import DebtorRow, MessageRow
-from adapters.store import normalise_url, transaction
-from tests.chaos.harness import T0, PgCluster, record
+from adapters.store import transaction
+from tests.chaos.harness import PgCluster, record, smtp_app
 from tests.smtp_scripted import ScriptedSmtp
-from tests.support import advance, ingest, invoice_issued, make_test_app
+from tests.support import advance
 
 pytestmark = pytest.mark.chaos
 
@@ -32,32 +31,7 @@ MARGIN = 1.0
 
 
 def _app(pg_cluster: PgCluster, server: ScriptedSmtp, tmp_path, invoices: int, **settings):
-    url = pg_cluster.create_database(f"chaos_{uuid.uuid4().hex[:10]}")
-    app = make_test_app(
-        normalise_url(url),
-        tmp_path / "var",
-        T0,
-        smtp_host="127.0.0.1",
-        smtp_port=server.port,
-        smtp_tls="none",
-        smtp_timeout=5,
-        sender="Relance <relance@creancier.example>",
-        **settings,
-    )
-    debtors = [
-        {
-            "id": f"D-{i}",
-            "name": f"Client {i}",
-            "kind": "business",
-            "email": f"c{i}@client.example",
-            "language": "fr",
-            "timezone": "Europe/Paris",
-            "address": {"line1": "1 rue", "postal_code": "69007", "city": "Lyon", "country": "FR"},
-        }
-        for i in range(invoices)
-    ]
-    ingest(app, *[invoice_issued(f"F-{i}", "2026-04-01", debtor=d) for i, d in enumerate(debtors)])
-    return app
+    return smtp_app(pg_cluster, server.port, tmp_path, invoices, **settings)
 
 
 def _rows(app):
