@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test chaos lint lock install bench bench-scheduler bench-ingest bench-memory bench-debtor profile clean
+.PHONY: run test chaos lint lock install bench bench-scheduler bench-ingest bench-memory bench-debtor bench-chains profile clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ profile: $(STAMP)
 # One debtor with 20 000 open invoices: one message end to end, the worker's peak memory.
 bench-debtor: $(STAMP)
 	$(BIN)/python -m bench.debtor
+
+# Evidence-appending commits/s with 1, 2, 4, 8 processes: one chain vs one per creditor.
+bench-chains: $(STAMP)
+	$(BIN)/python -m bench.chains
 
 # Worker resident memory over 100 000 reminders end to end.
 bench-memory: $(STAMP)

@@ -9,13 +9,16 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from adapters.dossier_read import read_dossier
+from adapters.orm import creditor_of
 from handlers.context import Context
 from handlers.dossier import archive, check_folder, dossier_files, write_files
 
 
 def dossier_content(session: Session, case_id: int, ctx: Context, now: datetime) -> dict[str, bytes]:
-    """Every file of the dossier of case ``case_id`` by relative name, the manifest last."""
-    return dossier_files(read_dossier(session, case_id), now, ctx)
+    """Every file of the dossier of case ``case_id`` by relative name, the manifest last;
+    written with the context of the case's creditor (its identity and policy)."""
+    data = read_dossier(session, case_id)
+    return dossier_files(data, now, ctx.for_creditor(creditor_of(session)))
 
 
 def write_dossier(session: Session, case_id: int, folder: Path, ctx: Context, now: datetime) -> list[Path]:

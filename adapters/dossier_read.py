@@ -36,11 +36,13 @@ from handlers.evidence import ChainCheck, needs_salt, sealed_payload, verify, wr
 
 
 def read_dossier(session: Session, case_id: int) -> DossierData:
-    """The snapshot of case ``case_id`` (raises LookupError for an unknown case)."""
+    """The snapshot of case ``case_id`` (raises LookupError for an unknown case), read as
+    the case's creditor: a unit of work is scoped to it here."""
+    _scope_to_case(session, case_id)
     case = session.get(CaseRow, case_id)
     if case is None:
         raise LookupError(f"no case {case_id}")
-    debtor = session.get(DebtorRow, case.debtor_id)
+    debtor = session.get(DebtorRow, (case.creditor_id, case.debtor_id))
     if debtor is None:  # pragma: no cover - a case always has its debtor
         raise LookupError(f"case {case_id}: debtor {case.debtor_id} is unknown")
     if debtor.erased_at is not None:  # the messages and the debtor's details are gone
@@ -183,10 +185,10 @@ def _message(row: MessageRow, covered: list[str], records: Sequence[RecordData])
 
 
 def _record(record: EvidenceRecord, salts: dict[str, bytes] | None = None) -> RecordData:
-    salt = (salts or {}).get(record.debtor_id or "") if record.version == 3 else None
-    sealed = sealed_payload(record.payload, salt) if record.version == 3 and record.debtor_id else None
+    salt = (salts or {}).get(record.debtor_id or "") if record.version >= 3 else None
+    sealed = sealed_payload(record.payload, salt) if record.version >= 3 and record.debtor_id else None
     return RecordData(
-        sealed_payload=sealed if sealed is not None else (record.payload if record.version == 3 else None),
+        sealed_payload=sealed if sealed is not None else (record.payload if record.version >= 3 else None),
         salt=salt.hex() if salt is not None and needs_salt(record.debtor_id, record.payload) else None,
         seq=record.seq,
         at=record.at,
@@ -199,7 +201,18 @@ def _record(record: EvidenceRecord, salts: dict[str, bytes] | None = None) -> Re
         case_id=record.case_id,
         message_id=record.message_id,
         version=record.version or 1,
+        creditor_id=record.creditor_id,
     )
+
+
+def _scope_to_case(session: Session, case_id: int) -> None:
+    if not hasattr(session, "scope"):
+        return
+    creditor = session.execute(
+        select(CaseRow.creditor_id).where(CaseRow.id == case_id).execution_options(all_creditors=True)
+    ).scalar()
+    if creditor is not None:
+        session.scope(creditor)
 
 
 def _chain(
@@ -212,15 +225,18 @@ def _chain(
     the head that no head covers are still reported as added after it.
     """
     write_pending(session)  # what this transaction appended so far is part of it
+    creditor = case.creditor_id
     start = session.execute(
-        select(EvidenceHead.seq, EvidenceHead.hash).where(EvidenceHead.id == 1)
+        select(EvidenceHead.seq, EvidenceHead.hash).where(EvidenceHead.creditor_id == creditor)
     ).one_or_none()
-    head = EvidenceHead(id=1, seq=start.seq, hash=start.hash) if start is not None else None
+    head = EvidenceHead(creditor_id=creditor, seq=start.seq, hash=start.hash) if start is not None else None
     kept: list[RecordData] = []
     salts = debtor_salts(session)
 
     def stream() -> Iterator[EvidenceRecord]:
-        query = select(EvidenceRecord).order_by(EvidenceRecord.seq)
+        query = (
+            select(EvidenceRecord).where(EvidenceRecord.creditor_id == creditor).order_by(EvidenceRecord.seq)
+        )
         if head is not None:
             query = query.where(EvidenceRecord.seq <= head.seq)
         for record in session.execute(query.execution_options(yield_per=1000)).scalars():
@@ -235,8 +251,12 @@ def _chain(
 
     check = verify(stream(), head, salts)
     if check.ok and head is not None:
-        last = session.execute(select(func.max(EvidenceRecord.seq))).scalar()
-        now_head = session.execute(select(EvidenceHead.seq).where(EvidenceHead.id == 1)).scalar()
+        last = session.execute(
+            select(func.max(EvidenceRecord.seq)).where(EvidenceRecord.creditor_id == creditor)
+        ).scalar()
+        now_head = session.execute(
+            select(EvidenceHead.seq).where(EvidenceHead.creditor_id == creditor)
+        ).scalar()
         if last is not None and last > (now_head or 0):
             check = ChainCheck(
                 False, check.records, (now_head or 0) + 1, "records after the chain head were added"

@@ -74,6 +74,7 @@ def debtor_facts(row: DebtorRow) -> DebtorFacts:
         opt_out=row.opt_out,
         insolvency_procedure=row.insolvency_procedure,
         insolvency_judgment_date=row.insolvency_judgment_date,
+        creditor_id=row.creditor_id,
     )
 
 

@@ -55,6 +55,7 @@ from adapters.memory_records import (
     Step,
 )
 from handlers.batching import IngestBatch
+from handlers.events import DEFAULT_CREDITOR
 from handlers.evidence import PendingRecord
 from handlers.money import Movement
 from handlers.outbox import Item, Kind
@@ -681,6 +682,19 @@ class MemoryUnitOfWork:
         self._store.store_rejected(
             event_id=event_id, raw=raw, reason=reason, source=source, line_no=line_no, received_at=received_at
         )
+
+    def creditor_of(self, table: str, row_id: int) -> str | None:
+        rows: dict[str, Mapping[int, object]] = {
+            "planned_steps": self.data.steps,
+            "messages": self.data.messages,
+            "handovers": self.data.handovers,
+        }
+        return DEFAULT_CREDITOR if row_id in rows[table] else None
+
+    def scope(self, creditor: str | None) -> None:
+        """The memory store holds the collections of one creditor, ``default``."""
+        if creditor not in (None, DEFAULT_CREDITOR):
+            raise ValueError(f"the in-memory store holds the creditor default only, not {creditor!r}")
 
     def savepoint(self) -> Any:
         return self._store.savepoint()

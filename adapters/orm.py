@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -24,14 +25,28 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from adapters.types import DecimalText, Money, UTCDateTime
 from handlers.money import Movement
 
+DEFAULT_CREDITOR = "default"  # the creditor of events that name none, and of stores before 0011
+
 
 class Base(DeclarativeBase):
     pass
 
 
-class DebtorRow(Base):
+def _creditor_column() -> Mapped[str]:
+    return mapped_column(String(100), server_default=DEFAULT_CREDITOR)
+
+
+class Scoped:
+    """A row of one creditor's collections: a unit of work scoped to a creditor reads only
+    that creditor's rows and writes its own into new ones (``adapters.uow``)."""
+
+    creditor_id: Mapped[str] = mapped_column(String(100), server_default=DEFAULT_CREDITOR)
+
+
+class DebtorRow(Scoped, Base):
     __tablename__ = "debtors"
 
+    creditor_id: Mapped[str] = mapped_column(String(100), primary_key=True, server_default=DEFAULT_CREDITOR)
     id: Mapped[str] = mapped_column(String(100), primary_key=True)
     name: Mapped[str] = mapped_column(String(300))
     kind: Mapped[str] = mapped_column(String(10))
@@ -57,23 +72,31 @@ class DebtorRow(Base):
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
-class DebtorSalt(Base):
+class DebtorSalt(Scoped, Base):
     """A debtor's random salt: the key sealing its personal values in version 3 evidence
     records (handlers.evidence). Deleted when the debtor is erased."""
 
     __tablename__ = "debtor_salts"
 
+    creditor_id: Mapped[str] = mapped_column(String(100), primary_key=True, server_default=DEFAULT_CREDITOR)
     debtor_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     salt: Mapped[str] = mapped_column(String(64))  # 32 random bytes, hexadecimal
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class InvoiceRow(Base):
+class InvoiceRow(Scoped, Base):
     __tablename__ = "invoices"
+    __table_args__ = (
+        UniqueConstraint("creditor_id", "number", name="uq_invoices_creditor_number"),
+        ForeignKeyConstraint(
+            ["creditor_id", "debtor_id"], ["debtors.creditor_id", "debtors.id"], name="fk_invoices_debtor"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    number: Mapped[str] = mapped_column(String(100), unique=True)
-    debtor_id: Mapped[str] = mapped_column(ForeignKey("debtors.id"), index=True)
+    creditor_id: Mapped[str] = _creditor_column()
+    number: Mapped[str] = mapped_column(String(100))
+    debtor_id: Mapped[str] = mapped_column(String(100), index=True)
     issue_date: Mapped[date] = mapped_column(Date)
     due_date: Mapped[date] = mapped_column(Date)
     currency: Mapped[str] = mapped_column(String(3))
@@ -99,11 +122,13 @@ class InvoiceRow(Base):
         return self.amount_due - self.paid - self.credited
 
 
-class PaymentRow(Base):
+class PaymentRow(Scoped, Base):
     __tablename__ = "payments"
+    __table_args__ = (UniqueConstraint("creditor_id", "event_id", name="uq_payments_creditor_event"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    event_id: Mapped[str] = mapped_column(String(200), unique=True)
+    creditor_id: Mapped[str] = _creditor_column()
+    event_id: Mapped[str] = mapped_column(String(200))
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
     kind: Mapped[str] = mapped_column(String(12))  # payment | credit_note
     reference: Mapped[str | None] = mapped_column(String(100))
@@ -111,7 +136,7 @@ class PaymentRow(Base):
     on_day: Mapped[date] = mapped_column(Date)
 
 
-class PlannedStep(Base):
+class PlannedStep(Scoped, Base):
     """One step of one invoice, due at an instant; the scheduler claims these."""
 
     __tablename__ = "planned_steps"
@@ -124,6 +149,7 @@ class PlannedStep(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    creditor_id: Mapped[str] = mapped_column(String(100), server_default=DEFAULT_CREDITOR, index=True)
     # no index of its own: uq_planned_step (invoice_id, step) serves lookups by invoice
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"))
     debtor_id: Mapped[str] = mapped_column(String(100), index=True)
@@ -138,13 +164,14 @@ class PlannedStep(Base):
     reason: Mapped[str | None] = mapped_column(String(300))
 
 
-class MessageRow(Base):
+class MessageRow(Scoped, Base):
     """One outgoing message or letter, its exact bytes kept; transmitted after commit."""
 
     __tablename__ = "messages"
     __table_args__ = (Index("ix_messages_pending", "status", "lease_until"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    creditor_id: Mapped[str] = mapped_column(String(100), server_default=DEFAULT_CREDITOR, index=True)
     message_id: Mapped[str] = mapped_column(String(300), unique=True)
     debtor_id: Mapped[str] = mapped_column(String(100), index=True)
     channel: Mapped[str] = mapped_column(String(20))
@@ -179,13 +206,16 @@ class MessageItem(Base):
     channel: Mapped[str] = mapped_column(String(20))
 
 
-class InboxEvent(Base):
-    """Accepted accounting events, deduplicated by ``event_id``; parked until applicable."""
+class InboxEvent(Scoped, Base):
+    """Accepted accounting events, deduplicated by ``event_id`` per creditor; parked until
+    applicable."""
 
     __tablename__ = "inbox_events"
+    __table_args__ = (UniqueConstraint("creditor_id", "event_id", name="uq_inbox_events_creditor_event"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    event_id: Mapped[str] = mapped_column(String(200), unique=True)
+    creditor_id: Mapped[str] = _creditor_column()
+    event_id: Mapped[str] = mapped_column(String(200))
     type: Mapped[str] = mapped_column(String(40))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     raw: Mapped[str] = mapped_column(Text)
@@ -203,6 +233,8 @@ class RejectedEvent(Base):
     __tablename__ = "rejected_events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # the creditor the event named (``default`` when it named none); None: not readable
+    creditor_id: Mapped[str | None] = mapped_column(String(100), server_default=DEFAULT_CREDITOR, index=True)
     event_id: Mapped[str | None] = mapped_column(String(200), index=True)
     raw: Mapped[str] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(String(1000))
@@ -222,11 +254,12 @@ class ProcessedMessage(Base):
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class EvidenceRecord(Base):
-    """Append-only, hash-chained record of every action and fact."""
+class EvidenceRecord(Scoped, Base):
+    """Append-only, hash-chained record of every action and fact: one chain per creditor."""
 
     __tablename__ = "evidence"
 
+    creditor_id: Mapped[str] = mapped_column(String(100), primary_key=True, server_default=DEFAULT_CREDITOR)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     kind: Mapped[str] = mapped_column(String(40), index=True)
@@ -239,26 +272,28 @@ class EvidenceRecord(Base):
     hash: Mapped[str] = mapped_column(String(64))
     # 1: the hash covers prev_hash, seq, at, kind, payload; 2: also debtor_id,
     # invoice_numbers, case_id and message_id; 3: as 2, with the personal values of the
-    # payload sealed under the debtor's salt (handlers.evidence)
+    # payload sealed under the debtor's salt (handlers.evidence); 4: as 3, the creditor too
     version: Mapped[int] = mapped_column(Integer, server_default="1")
 
 
-class EvidenceHead(Base):
-    """One row: the chain's last sequence number and hash; locked to append."""
+class EvidenceHead(Scoped, Base):
+    """One row per creditor: its chain's last sequence number and hash; locked to append."""
 
     __tablename__ = "evidence_head"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    creditor_id: Mapped[str] = mapped_column(String(100), unique=True, server_default=DEFAULT_CREDITOR)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
 
 
-class CaseRow(Base):
+class CaseRow(Scoped, Base):
     """An escalated case: a debtor's unpaid invoices handed to a person or partner."""
 
     __tablename__ = "cases"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    creditor_id: Mapped[str] = mapped_column(String(100), server_default=DEFAULT_CREDITOR, index=True)
     debtor_id: Mapped[str] = mapped_column(String(100), index=True)
     kind: Mapped[str] = mapped_column(String(20))  # escalation | claim_declaration
     status: Mapped[str] = mapped_column(String(12), default="open", index=True)
@@ -285,7 +320,7 @@ class CaseInvoice(Base):
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
 
 
-class HandoverRow(Base):
+class HandoverRow(Scoped, Base):
     """A case handed to a partner (channel e-mail or webhook), delivered after commit."""
 
     __tablename__ = "handovers"
@@ -295,6 +330,7 @@ class HandoverRow(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    creditor_id: Mapped[str] = mapped_column(String(100), server_default=DEFAULT_CREDITOR, index=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     partner: Mapped[str] = mapped_column(String(40))
     partner_kind: Mapped[str] = mapped_column(String(30))
@@ -313,14 +349,16 @@ class HandoverRow(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class PaymentPlanRow(Base):
+class PaymentPlanRow(Scoped, Base):
     """A payment plan agreed with a debtor (``payment_plan.agreed``) and its fate."""
 
     __tablename__ = "payment_plans"
+    __table_args__ = (UniqueConstraint("creditor_id", "event_id", name="uq_payment_plans_creditor_event"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    creditor_id: Mapped[str] = _creditor_column()
     debtor_id: Mapped[str] = mapped_column(String(100), index=True)
-    event_id: Mapped[str] = mapped_column(String(200), unique=True)
+    event_id: Mapped[str] = mapped_column(String(200))
     # the invoice whose planned_steps carry the installment steps
     anchor_invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
     currency: Mapped[str] = mapped_column(String(3))
@@ -362,9 +400,24 @@ class PlanInstallment(Base):
 # ---- reads shared by the store adapters and the core modules still on the session ---------
 
 
+def creditor_of(session: Session) -> str:
+    """The creditor a unit of work acts for (``adapters.uow``); ``default`` for another session."""
+    creditor = getattr(session, "creditor", DEFAULT_CREDITOR)
+    if creditor is None:
+        raise RuntimeError("a debtor is looked up by its id in a unit of work of no creditor")
+    return str(creditor)
+
+
+def debtor_key(session: Session, debtor_id: str) -> tuple[str, str]:
+    """The primary key of the session's creditor's debtor ``debtor_id``."""
+    return (creditor_of(session), debtor_id)
+
+
 def lock_debtor(session: Session, debtor_id: str) -> DebtorRow | None:
     """The debtor, locked for the transaction: one worker at a time acts on it."""
-    return session.get(DebtorRow, debtor_id, with_for_update=True, populate_existing=True)
+    return session.get(
+        DebtorRow, debtor_key(session, debtor_id), with_for_update=True, populate_existing=True
+    )
 
 
 def movements_of(session: Session, invoice_ids: Iterable[int]) -> dict[int, list[Movement]]:

@@ -216,10 +216,12 @@ class SqlMessages(SqlOutbox):
         The send path then records a letter for each (invoice, step) that has none yet,
         since the debtor's e-mail is marked bounced. Returns how many steps were planned.
         """
-        debtor_id = select(MessageRow.debtor_id).where(MessageRow.id == item_id).scalar_subquery()
+        owner = self.session.execute(
+            select(MessageRow.creditor_id, MessageRow.debtor_id).where(MessageRow.id == item_id)
+        ).one()
         self.session.execute(
             update(DebtorRow)
-            .where(DebtorRow.id == debtor_id)
+            .where(DebtorRow.creditor_id == owner.creditor_id, DebtorRow.id == owner.debtor_id)
             .values(email_bounced=True)
             .execution_options(synchronize_session=False)
         )

@@ -33,6 +33,8 @@ from adapters.orm import (
     PlanInvoice,
     PlannedStep,
     case_invoices,
+    debtor_key,
+    lock_debtor,
     movements_of,
 )
 from adapters.outbox import SqlOutbox
@@ -106,8 +108,8 @@ class SqlStore:
         if lock and batch is not None and debtor_id in batch.debtors:  # read and locked ahead
             return cast(DebtorRecord | None, batch.debtors[debtor_id])
         if lock:
-            return self._session.get(DebtorRow, debtor_id, with_for_update=True, populate_existing=True)
-        return self._session.get(DebtorRow, debtor_id)
+            return lock_debtor(self._session, debtor_id)
+        return self._session.get(DebtorRow, debtor_key(self._session, debtor_id))
 
     def add_debtor(self, debtor_id: str) -> DebtorRecord:
         row = DebtorRow(

@@ -11,21 +11,40 @@ opens one). It owns three things the rest of the code only adds to:
 - its **savepoints** (``begin_nested``): what a rolled-back savepoint added, records and
   tasks alike, is dropped with it.
 
-Nothing here is a global hook: a session that is not a ``UnitOfWork`` cannot record evidence.
+It is also **scoped to one creditor** (``creditor``, ``default`` unless told): its ORM
+statements read only that creditor's rows (``Scoped`` tables, filtered by one
+``do_orm_execute`` hook on this class), the rows it adds are that creditor's, and its
+evidence goes to that creditor's chain. ``scope(None)`` reads every creditor's rows (the
+scheduler, the workers finding whose a row is) and refuses to add a creditor's row.
+
+Nothing else here is a global hook: a session that is not a ``UnitOfWork`` cannot record
+evidence.
 """
 
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, with_loader_criteria
 
-from adapters.orm import DebtorSalt, EvidenceHead, EvidenceRecord, ProcessedMessage, RejectedEvent
+from adapters.orm import (
+    DEFAULT_CREDITOR,
+    DebtorSalt,
+    EvidenceHead,
+    EvidenceRecord,
+    HandoverRow,
+    MessageRow,
+    PlannedStep,
+    ProcessedMessage,
+    RejectedEvent,
+    Scoped,
+)
 from adapters.outbox import SqlMessages
 from adapters.sql_store import SqlStore
 from handlers.evidence import GENESIS, VERSION, PendingRecord, needs_salt, pending_hash
@@ -36,18 +55,43 @@ class UnitOfWork(Session):
 
     _pending: list[PendingRecord]
     _tasks: list[object]
-    _head: EvidenceHead | None
+    _heads: dict[str, EvidenceHead]
     batch: Any = None  # the ``relance ingest`` batch applied in it, if any (handlers.batching)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._store: SqlStore | None = None
+        self.creditor: str | None = DEFAULT_CREDITOR
         self._reset()
+
+    # -- the creditor it acts for --------------------------------------------------------
+
+    def scope(self, creditor: str | None) -> None:
+        """Act for ``creditor`` from now on (None: read every creditor's rows, add none)."""
+        self.creditor = creditor
+
+    def creditor_of(self, table: str, row_id: int) -> str | None:
+        row = _ROWS_BY_ID[table]
+        query = select(row.creditor_id).where(row.id == row_id).execution_options(**ALL_CREDITORS)
+        return self.execute(query).scalar()
+
+    def add(self, instance: object, _warn: bool = True) -> None:
+        if isinstance(instance, Scoped) and getattr(instance, "creditor_id", None) is None:
+            if self.creditor is None:
+                raise RuntimeError(f"a {type(instance).__name__} is added by a unit of work of no creditor")
+            instance.creditor_id = self.creditor
+        super().add(instance, _warn=_warn)
+
+    def add_all(self, instances: Any) -> None:
+        for instance in instances:
+            self.add(instance, _warn=False)
 
     # -- what the use cases add ----------------------------------------------------------
 
     def record_evidence(self, record: PendingRecord) -> None:
-        self._pending.append(record)
+        if self.creditor is None:
+            raise RuntimeError(f"a {record.kind} record is added by a unit of work of no creditor")
+        self._pending.append(replace(record, creditor_id=self.creditor))
 
     def after_commit(self, task: object) -> None:
         """Publish ``task`` once this transaction has committed."""
@@ -81,6 +125,7 @@ class UnitOfWork(Session):
     ) -> None:
         self.add(
             RejectedEvent(
+                creditor_id=self.creditor,
                 event_id=event_id,
                 raw=raw,
                 reason=reason,
@@ -114,8 +159,8 @@ class UnitOfWork(Session):
         """Chain and write the records added so far; return how many."""
         if not self._pending:
             return 0
-        head = self._locked_head()
         for pending in self._pending:
+            head = self._locked_head(pending.creditor_id)
             seq = head.seq + 1
             digest = pending_hash(head.hash, seq, pending, self._salt_for(pending))
             self.add(_stored(pending, seq, head.hash, digest))
@@ -149,12 +194,12 @@ class UnitOfWork(Session):
         self._forget_transaction()
 
     def _forget_transaction(self) -> None:
-        self._head = None
+        self._heads = {}
 
     def _rolled_back_to(self, records: int, tasks: int) -> None:
         del self._pending[records:]
         del self._tasks[tasks:]
-        self._head = None  # a savepoint's rollback releases the locks taken inside it
+        self._heads = {}  # a savepoint's rollback releases the locks taken inside it
 
     def _marks(self) -> tuple[int, int]:
         return len(self._pending), len(self._tasks)
@@ -164,28 +209,61 @@ class UnitOfWork(Session):
         first use. The chain head is locked first: evidence writers make it one at a time."""
         if pending.debtor_id is None or not needs_salt(pending.debtor_id, pending.payload):
             return None
-        row = self.get(DebtorSalt, pending.debtor_id)
+        key = (pending.creditor_id, pending.debtor_id)
+        row = self.get(DebtorSalt, key, execution_options=ALL_CREDITORS)
         if row is None:
-            row = DebtorSalt(debtor_id=pending.debtor_id, salt=secrets.token_hex(32), created_at=pending.at)
+            row = DebtorSalt(
+                creditor_id=pending.creditor_id,
+                debtor_id=pending.debtor_id,
+                salt=secrets.token_hex(32),
+                created_at=pending.at,
+            )
             self.add(row)
         return bytes.fromhex(row.salt)
 
-    def _locked_head(self) -> EvidenceHead:
-        """The chain head, locked (``FOR UPDATE``) by this transaction; created on first use."""
-        if self._head is not None:
-            return self._head
+    def _locked_head(self, creditor: str) -> EvidenceHead:
+        """The creditor's chain head, locked (``FOR UPDATE``) by this transaction; created on
+        first use. Each creditor's chain has its own head: appends of two creditors never
+        wait on each other."""
+        if creditor in self._heads:
+            return self._heads[creditor]
         head = self.execute(
-            select(EvidenceHead).where(EvidenceHead.id == 1).with_for_update()
+            select(EvidenceHead)
+            .where(EvidenceHead.creditor_id == creditor)
+            .with_for_update()
+            .execution_options(**ALL_CREDITORS)
         ).scalar_one_or_none()
         if head is None:
-            head = EvidenceHead(id=1, seq=0, hash=GENESIS)
+            head = EvidenceHead(creditor_id=creditor, seq=0, hash=GENESIS)
             self.add(head)
-        self._head = head
+        self._heads[creditor] = head
         return head
+
+
+# the tables whose rows tasks name by id (``creditor_of``)
+_ROWS_BY_ID: dict[str, Any] = {"planned_steps": PlannedStep, "messages": MessageRow, "handovers": HandoverRow}
+# execution options of a statement that names its creditor itself
+ALL_CREDITORS = {"all_creditors": True}
+
+
+@event.listens_for(UnitOfWork, "do_orm_execute")
+def _only_the_creditors_rows(state: ORMExecuteState) -> None:
+    """Filter a scoped unit of work's ORM statements to its creditor's rows."""
+    uow = state.session
+    if not isinstance(uow, UnitOfWork) or uow.creditor is None:
+        return
+    if state.execution_options.get("all_creditors") or state.is_column_load or state.is_relationship_load:
+        return
+    if state.is_select or state.is_update or state.is_delete:
+        creditor = uow.creditor
+        state.statement = state.statement.options(
+            with_loader_criteria(Scoped, lambda cls: cls.creditor_id == creditor, include_aliases=True)
+        )
 
 
 def _stored(pending: PendingRecord, seq: int, prev_hash: str, digest: str) -> EvidenceRecord:
     return EvidenceRecord(
+        creditor_id=pending.creditor_id,
         seq=seq,
         at=pending.at,
         kind=pending.kind,

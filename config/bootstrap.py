@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from email.utils import parseaddr
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -36,6 +37,7 @@ from adapters.store import (
 )
 from adapters.transports import FileDrop, SmtpMailer
 from config.creditor import warn_about_creditors
+from config.creditors import CreditorEntry, SmtpAccount, creditor_policies, read_creditors, smtp_password
 from config.errors import ConfigError
 from config.partners import load_partners
 from config.policy import load_policy_set, load_rates
@@ -43,7 +45,7 @@ from config.settings import Settings, load_settings
 from handlers.context import Context
 from handlers.dossier.sample import check_templates
 from handlers.plans import TEMPLATES as INSTALLMENT_TEMPLATES
-from handlers.policy import Policy, PolicySet
+from handlers.policy import Policy, PolicySet, RateTable
 from handlers.ports import Clock, OffsetClock, Publisher, SystemClock, Transport, UnitsOfWork
 from handlers.rates import HalfYearWithoutRate, rates_due_soon
 from handlers.render import Renderer, TemplateProblem
@@ -199,17 +201,13 @@ def sample_context(policy: Policy) -> dict[str, Any]:
 
 
 def make_context(settings: Settings, policy: Policy | None = None) -> Context:
+    """The service's context (creditor ``default``), with the context of each creditor of
+    the creditors file (``config.creditors``) in ``others``."""
     policies = PolicySet(policy) if policy is not None else load_policy_set(settings.policy_file)
     rates = load_rates(settings.rates_file)
     policies.rates = rates  # event handlers compute the penalties still owed on a paid invoice
-    renderer = Renderer(settings.template_dir)
-    try:
-        for each in policies.all:
-            renderer.check([*(s.template for s in each.steps), *INSTALLMENT_TEMPLATES], sample_context(each))
-        check_templates(renderer, policies, rates)
-    except TemplateProblem as exc:
-        raise ConfigError(str(exc)) from exc
-    return Context(
+    renderer = _checked_renderer(settings.template_dir, policies, rates)
+    ctx = Context(
         policies=policies,
         rates=rates,
         renderer=renderer,
@@ -224,6 +222,60 @@ def make_context(settings: Settings, policy: Policy | None = None) -> Context:
         partner_link=PartnerLinks(),
         max_copies=settings.smtp_max_copies,
     )
+    entries = read_creditors(settings.creditors_file)
+    if not entries:
+        return ctx
+    others = {name: _creditor_context(settings, ctx, name, entry) for name, entry in entries.items()}
+    return replace(ctx, others=others)
+
+
+def _checked_renderer(template_dir: Path | None, policies: PolicySet, rates: RateTable) -> Renderer:
+    renderer = Renderer(template_dir)
+    try:
+        for each in policies.all:
+            renderer.check([*(s.template for s in each.steps), *INSTALLMENT_TEMPLATES], sample_context(each))
+        check_templates(renderer, policies, rates)
+    except TemplateProblem as exc:
+        raise ConfigError(str(exc)) from exc
+    return renderer
+
+
+def _creditor_context(settings: Settings, service: Context, name: str, entry: CreditorEntry) -> Context:
+    """A creditor's own context: what its entry sets, the service's for the rest."""
+    path = settings.creditors_file
+    assert path is not None  # there are entries
+    label, base = f"{path}: [{name}]", path.parent
+    policies = creditor_policies(label, base, entry, service.policies)
+    policies.rates = service.rates
+    templates = base / entry.templates if entry.templates is not None else settings.template_dir
+    renderer = service.renderer
+    if entry.templates is not None or entry.policy is not None or entry.creditor:
+        renderer = _checked_renderer(templates, policies, service.rates)
+    sender = entry.sender or service.sender
+    return replace(
+        service,
+        creditor=name,
+        policies=policies,
+        renderer=renderer,
+        sender=sender,
+        message_domain=message_domain(sender),
+        partners=load_partners(base / entry.partners) if entry.partners is not None else None,
+        transports=_creditor_mail(settings, label, entry.smtp) if entry.smtp is not None else None,
+    )
+
+
+def _creditor_mail(settings: Settings, label: str, account: SmtpAccount) -> dict[str, Transport]:
+    mailer = SmtpMailer(
+        account.host,
+        account.port,
+        account.tls,
+        account.user,
+        _secret(smtp_password(label, account)),
+        settings.smtp_timeout,
+        settings.smtp_ca_file,
+        deadline=settings.smtp_deadline_seconds,
+    )
+    return {"email": mailer}
 
 
 def _composer() -> DocumentComposer:

@@ -39,6 +39,7 @@ class Anchor:
     hash: str
     record_at: datetime  # the time of the head record
     anchored_at: datetime  # when the statement was made
+    creditor: str = "default"  # whose chain (each creditor has its own)
 
 
 def head_statement(anchor: Anchor, key: bytes) -> dict[str, Any]:
@@ -57,6 +58,7 @@ def read_statement(text: str, key: bytes) -> Anchor:
             hash=str(data["hash"]),
             record_at=datetime.fromisoformat(data["record_at"]),
             anchored_at=datetime.fromisoformat(data["anchored_at"]),
+            creditor=str(data.get("creditor", "default")),
         )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise AnchorError(f"not a head statement ({exc})") from exc
@@ -68,13 +70,15 @@ def read_statement(text: str, key: bytes) -> Anchor:
 
 
 def _body(anchor: Anchor) -> dict[str, Any]:
-    return {
+    body = {
         "statement": STATEMENT,
         "seq": anchor.seq,
         "hash": anchor.hash,
         "record_at": anchor.record_at.astimezone(UTC).isoformat(),
         "anchored_at": anchor.anchored_at.astimezone(UTC).isoformat(),
     }
+    # the chain of ``default`` is named by no key: its statements stay those made before
+    return body if anchor.creditor == "default" else body | {"creditor": anchor.creditor}
 
 
 def _sign(body: dict[str, Any], key: bytes) -> str:

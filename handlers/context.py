@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -14,6 +14,13 @@ from handlers.render import Renderer
 
 if TYPE_CHECKING:
     from handlers.handover import PartnerLink
+    from handlers.ports import Transport
+
+DEFAULT_CREDITOR = "default"
+
+
+class UnknownCreditor(LookupError):
+    """An event or a row names a creditor the service is not configured for."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,28 @@ class Context:
     dunning: Callable[[object], DunningStore] | None = None  # the store on a unit of work
     partner_link: PartnerLink | None = None  # how dossiers reach partners (hand-overs)
     max_copies: int = 2  # copies of a message that may reach a server after lost answers, at most
+    # whose collections this context serves, and the contexts of the other creditors (the
+    # service's context only: ``config.creditors``)
+    creditor: str = DEFAULT_CREDITOR
+    others: Mapping[str, Context] = field(default_factory=dict)
+    transports: Mapping[str, Transport] | None = None  # the creditor's own channels, if any
+
+    def for_creditor(self, creditor: str) -> Context:
+        """The context of ``creditor``: its policy and identity, sender, templates, partners
+        and channels. Raises UnknownCreditor for a creditor the service does not know."""
+        if creditor == self.creditor:
+            return self
+        found = self.others.get(creditor)
+        if found is None:
+            raise UnknownCreditor(
+                f"creditor {creditor!r} is not configured: add it to the creditors file "
+                "(RELANCE_CREDITORS_FILE, docs/configuration.md#creditors)"
+            )
+        return found
+
+    def channels(self, service: Mapping[str, Transport]) -> Mapping[str, Transport]:
+        """The creditor's own channels where it has them, the service's for the rest."""
+        return {**service, **(self.transports or {})}
 
     @property
     def policy(self) -> Policy:

@@ -37,6 +37,7 @@ from handlers.ports import (
     Transport,
     UnitOfWork,
     UnitsOfWork,
+    units_of_row,
 )
 
 log = structlog.get_logger("relance.delivery")
@@ -94,6 +95,10 @@ def deliver(
     the message's lease, set in that transaction, is its own, so no claim is needed and the
     attempt is counted when its outcome is written.
     """
+    units, creditor = units_of_row(units, "messages", message_pk)
+    if creditor is not None:  # its own sender, templates and channels
+        ctx = ctx.for_creditor(creditor)
+        transports = ctx.channels(transports)
     outgoing = recorded
     if outgoing is None:
         with units() as uow:

@@ -79,6 +79,7 @@ class DebtorFacts:
     opt_out: bool = False
     insolvency_procedure: str | None = None
     insolvency_judgment_date: date | None = None
+    creditor_id: str = "default"  # whose debtor: Message-IDs of two creditors never meet
 
 
 @dataclass(frozen=True)

@@ -269,9 +269,15 @@ class Invoice(_Strict):
         return self
 
 
+# a creditor's id: letters, digits, '.', '_' and '-' (it names files and chains), 1 to 100
+CREDITOR_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+DEFAULT_CREDITOR = "default"  # the creditor of an event that names none
+
+
 class _Envelope(_Strict):
     event_id: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_identifier)]
     occurred_at: Timestamp
+    creditor_id: Annotated[str, Field(pattern=CREDITOR_ID)] = DEFAULT_CREDITOR
 
 
 class InvoiceIssued(_Envelope):

@@ -16,6 +16,10 @@ a random salt of the record's debtor (``debtor_salts``). The stored payload keep
 cleartext; erasing a debtor replaces it by the sealed values, which the hash already
 covers, and deletes the salt: the chain still verifies, and the digests no longer lead
 back to the values (docs/dossier.md#personal-data-in-the-chain).
+
+Version 4, written since migration 0011 (one chain per creditor), hashes like version 3
+after a line naming the record's creditor, so a record, or a whole chain, cannot be passed
+off as another creditor's.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
 GENESIS = "0" * 64
-VERSION = 3  # the version of the records written now
+VERSION = 4  # the version of the records written now
+DEFAULT_CREDITOR = "default"  # the chain of the records written before version 4
 # the payload fields whose values are personal data of the debtor: sealed in version 3
 PERSONAL_FIELDS = ("address", "email", "name", "phone", "recipient", "to")
 SEALED_PREFIX = "hmac-sha256:"
@@ -86,6 +91,16 @@ def record_hash_v3(prev_hash: str, seq: int, at: datetime, kind: str, selected_b
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def record_hash_v4(
+    creditor_id: str, prev_hash: str, seq: int, at: datetime, kind: str, selected_by: str, sealed: str
+) -> str:
+    """The hash of a version 4 record: ``v4`` and the creditor's id, then the parts of a
+    version 3 record (without its ``v3`` line)."""
+    moment = at.astimezone(UTC).isoformat()
+    text = f"v4\n{creditor_id}\n{prev_hash}\n{seq}\n{moment}\n{kind}\n{selected_by}\n{sealed}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def is_sealed(value: Any) -> bool:
     """Whether a personal field's value is already its sealed form (``hmac-sha256:HEX``)."""
     return isinstance(value, str) and _SEALED.fullmatch(value) is not None
@@ -137,12 +152,15 @@ def hash_of(record: StoredRecord, salt: bytes | None = None) -> str | None:
         return record_hash_v2(
             record.prev_hash, record.seq, record.at, record.kind, selected_by, record.payload
         )
+    if version not in (3, 4):
+        return None
+    sealed = _hashed_payload(record.debtor_id, record.payload, salt)
+    if sealed is None:
+        return None
     if version == 3:
-        sealed = _hashed_payload(record.debtor_id, record.payload, salt)
-        if sealed is None:
-            return None
         return record_hash_v3(record.prev_hash, record.seq, record.at, record.kind, selected_by, sealed)
-    return None
+    creditor = getattr(record, "creditor_id", None) or DEFAULT_CREDITOR
+    return record_hash_v4(creditor, record.prev_hash, record.seq, record.at, record.kind, selected_by, sealed)
 
 
 def _hashed_payload(debtor_id: str | None, payload: str, salt: bytes | None) -> str | None:
@@ -161,7 +179,7 @@ def pending_hash(prev_hash: str, seq: int, pending: PendingRecord, salt: bytes |
     sealed = _hashed_payload(pending.debtor_id, pending.payload, salt)
     if sealed is None:
         raise ValueError(f"a {pending.kind} record of debtor {pending.debtor_id} needs the debtor's salt")
-    return record_hash_v3(prev_hash, seq, pending.at, pending.kind, selected_by, sealed)
+    return record_hash_v4(pending.creditor_id, prev_hash, seq, pending.at, pending.kind, selected_by, sealed)
 
 
 @runtime_checkable
@@ -183,6 +201,7 @@ class PendingRecord:
     invoice_numbers: list[str]
     case_id: int | None
     message_id: str | None
+    creditor_id: str = DEFAULT_CREDITOR  # whose chain: the unit of work's creditor sets it
 
 
 def append(
@@ -298,7 +317,7 @@ def verify(
 
 
 def _salt_of(record: StoredRecord, salts: Mapping[str, bytes] | None) -> bytes | None:
-    if record.version != 3 or record.debtor_id is None or not salts:
+    if record.version not in (3, 4) or record.debtor_id is None or not salts:
         return None
     return salts.get(record.debtor_id)
 
@@ -307,7 +326,7 @@ def _mismatch(record: StoredRecord, salts: Mapping[str, bytes] | None) -> str:
     """Why a record does not match: a version 3 record's missing salt is said as such."""
     try:
         salt_missing = (
-            record.version == 3
+            record.version in (3, 4)
             and needs_salt(record.debtor_id, record.payload)
             and _salt_of(record, salts) is None
         )

@@ -33,7 +33,15 @@ from handlers.context import Context
 from handlers.messages import HandoverCase, stable_id
 from handlers.outbox import Item, Outbox, Refusal, gives_up, is_permanent, refusal
 from handlers.partners import Partner
-from handlers.ports import Outgoing, PermanentFailure, TransientFailure, Transport, UnitOfWork, UnitsOfWork
+from handlers.ports import (
+    Outgoing,
+    PermanentFailure,
+    TransientFailure,
+    Transport,
+    UnitOfWork,
+    UnitsOfWork,
+    units_of_row,
+)
 from handlers.procedure_views import case_options
 from handlers.records import CaseRecord, HandoverRecord
 from handlers.store import NewHandover, Store
@@ -192,6 +200,10 @@ def deliver_handover(
     ctx: Context,
 ) -> str:
     """Hand one case over; return 'delivered', 'skipped', 'cancelled', 'retry' or 'failed'."""
+    units, creditor = units_of_row(units, "handovers", handover_pk)
+    if creditor is not None:  # its own partners and channels
+        ctx = ctx.for_creditor(creditor)
+        transports = ctx.channels(transports)
     with units() as uow:
         claimed = _claim(uow.store, handover_pk, attempt, clock(), ctx)
     if isinstance(claimed, str):

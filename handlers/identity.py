@@ -44,6 +44,19 @@ def _luhn_holds(digits: str) -> bool:
     return total % 10 == 0
 
 
+def iban_problem(iban: str) -> str | None:
+    """Why ``iban`` (compacted) is not an IBAN: its country's length and format and its
+    check digits (ISO 13616), as the schwifty library knows them; None when it is one."""
+    from schwifty import IBAN
+    from schwifty.exceptions import SchwiftyException
+
+    try:
+        IBAN(iban)
+    except SchwiftyException as exc:
+        return f"{iban!r} is not a valid IBAN: {exc}"
+    return None
+
+
 def french_vat_key(siren: str) -> str:
     """The two-digit key of the French VAT number of ``siren``: (12 + 3 × (SIREN mod 97)) mod 97."""
     return f"{(12 + 3 * (int(siren) % 97)) % 97:02d}"

@@ -128,6 +128,25 @@ class Creditor(_Frozen):
     rcs_city: str | None = Field(None, min_length=1, max_length=60)  # "RCS Lyon"
     vat_number: str | None = None  # FR + key + SIREN, the key checked
     merchant: bool = True
+    # how to pay, printed under every reminder: a bank transfer (the IBAN and BIC are
+    # checked at start-up, config.policy), and a payment page for invoices that bring none
+    # (``{invoice_number}`` is replaced by the invoice's number)
+    iban: str | None = None
+    bic: str | None = Field(None, pattern=r"^[A-Z0-9]{8}([A-Z0-9]{3})?$")
+    payment_link: str | None = Field(None, max_length=500, pattern=r"^https://\S+$")
+
+    @field_validator("iban", "bic", mode="before")
+    @classmethod
+    def _compact_bank(cls, value: object) -> object:
+        return identity.compact(value) if isinstance(value, str) else value
+
+    @field_validator("iban")
+    @classmethod
+    def _iban_checked(cls, value: str | None) -> str | None:
+        problem = None if value is None else identity.iban_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @field_validator("siren", "vat_number", mode="before")
     @classmethod

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import structlog
 
 if TYPE_CHECKING:
     from handlers.delivery import Messages
@@ -155,6 +157,15 @@ class UnitOfWork(TaskSink, Protocol):
     ) -> None:
         """Keep a refused event, with why it was refused, for ``relance inbox``."""
 
+    def creditor_of(self, table: str, row_id: int) -> str | None:
+        """The creditor of row ``row_id`` of ``table`` (``planned_steps``, ``messages`` or
+        ``handovers``), whatever the scope; None when there is no such row."""
+
+    def scope(self, creditor: str | None) -> None:
+        """Act for ``creditor`` from now on: read its rows only, add rows and evidence as its
+        own (None: read every creditor's rows, add none). A unit of work starts scoped to
+        the creditor ``default``."""
+
     def savepoint(self) -> AbstractContextManager[object]:
         """A block that, if it raises, is undone alone (tasks and evidence it added too)."""
 
@@ -173,3 +184,35 @@ class UnitsOfWork(Protocol):
     """Opens units of work: ``with units() as uow:`` is one transaction."""
 
     def __call__(self) -> AbstractContextManager[UnitOfWork]: ...
+
+
+class ScopedUnits:
+    """Units of work of ``units``, each scoped to ``creditor`` as it opens."""
+
+    def __init__(self, units: UnitsOfWork, creditor: str) -> None:
+        self.units, self.creditor = units, creditor
+
+    @contextmanager
+    def __call__(self) -> Iterator[UnitOfWork]:
+        with self.units() as uow:
+            uow.scope(self.creditor)
+            yield uow
+
+
+def units_of_row(units: UnitsOfWork, table: str, row_id: int) -> tuple[UnitsOfWork, str | None]:
+    """Units of work scoped to the creditor of a row a task names by its id (a step, a
+    message, a hand-over), and that creditor: the task carries the id only, the row says
+    whose it is. No such row: ``units`` as given, and None."""
+    with units() as uow:
+        creditor = uow.creditor_of(table, row_id)
+    log_as(creditor)
+    return (units, None) if creditor is None else (ScopedUnits(units, creditor), creditor)
+
+
+def log_as(creditor: str | None) -> None:
+    """Name the creditor in every log line of the task or event under way (a worker clears
+    the context between broker messages); the creditor ``default`` is not named."""
+    if creditor is None or creditor == "default":
+        structlog.contextvars.unbind_contextvars("creditor_id")
+    else:
+        structlog.contextvars.bind_contextvars(creditor_id=creditor)

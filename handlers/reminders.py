@@ -14,9 +14,10 @@ come from the composer (``handlers.dunning``), both given by the context.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from urllib.parse import quote
 
 import structlog
 
@@ -309,10 +310,16 @@ def plan_escalation(
     store.plan_deadline(invoice.id, ESCALATION, "deadline.expired", end_of_day(deadline, debtor.timezone))
 
 
-def message_id_for(channel: str, claims: Iterable[tuple[str, str]], domain: str, key: bytes) -> str:
-    """Stable for a channel and a set of (invoice number, step) claimed, whatever else is
-    shown; keyed by the installation's ``key``, so that it cannot be computed offline."""
+def message_id_for(
+    channel: str, claims: Iterable[tuple[str, str]], domain: str, key: bytes, creditor: str = "default"
+) -> str:
+    """Stable for a creditor, a channel and a set of (invoice number, step) claimed,
+    whatever else is shown; keyed by the installation's ``key``, so that it cannot be
+    computed offline. The creditor ``default`` is left out: its Message-IDs stay those
+    made before there were several creditors."""
     parts = sorted(f"{number}/{step}" for number, step in claims)
+    if creditor != "default":
+        parts.insert(0, f"creditor:{creditor}")  # every other part ends in "/" and a step
     return f"<{keyed_id(key, channel, *parts)}@{domain}>"
 
 
@@ -351,7 +358,7 @@ def _record_message(
         context |= store.installment_context([i.step_row.id for i in items])
     rendered = ctx.renderer.render(lead.step.template, debtor.language, context)
     claimed = [(i.invoice.number, i.step.name) for i in items]
-    message_id = message_id_for(channel, claimed, ctx.message_domain, ctx.message_key)
+    message_id = message_id_for(channel, claimed, ctx.message_domain, ctx.message_key, debtor.creditor_id)
     recipient, content = _compose(
         channel,
         debtor,
@@ -468,8 +475,20 @@ def template_context(
         "mediator": policy.mediator if _dispute_rejected(debtor, invoices) else None,
         "others": [_listed(snapshot.invoice(i)) for i in message.others],
         "upcoming": [_listed(snapshot.invoice(m.invoice_id)) for m in message.mentions],
-        "payment_urls": [i.payment_url for i in invoices if i.payment_url],
+        "payment_urls": payment_urls(invoices, policy.creditor.payment_link),
     }
+
+
+def payment_urls(invoices: Sequence[InvoiceFacts], link: str | None) -> list[str]:
+    """Each invoice's payment page: its own, else the creditor's ``payment_link`` made for
+    it (``{invoice_number}`` replaced by its number, URL-quoted)."""
+    urls = []
+    for invoice in invoices:
+        if invoice.payment_url:
+            urls.append(invoice.payment_url)
+        elif link:
+            urls.append(link.replace("{invoice_number}", quote(invoice.number, safe="")))
+    return urls
 
 
 def bounded(context: dict, limit: int, reference: str) -> tuple[dict, Statement | None]:

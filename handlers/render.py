@@ -139,7 +139,19 @@ def helpers(language: str) -> dict[str, Any]:
         total = max(count or 0, len(invoices))  # ``count``: all claimed, when the list is cut
         return invoice_numbers([i["number"] for i in invoices[:SUBJECT_NUMBERS]], total, locale)
 
-    return {"money": money, "day": day, "rate": rate, "legal_mention": mention, "numbers": numbers}
+    return {
+        "money": money,
+        "day": day,
+        "rate": rate,
+        "legal_mention": mention,
+        "numbers": numbers,
+        "iban": grouped_iban,
+    }
+
+
+def grouped_iban(iban: str) -> str:
+    """An IBAN as printed: groups of four characters ("FR76 3000 6000 …")."""
+    return " ".join(iban[i : i + 4] for i in range(0, len(iban), 4))
 
 
 def invoice_numbers(first: Sequence[str], count: int, locale: str) -> str:

@@ -18,9 +18,10 @@ import structlog
 
 from handlers import inbox
 from handlers.batching import IngestBatch
-from handlers.context import Context
+from handlers.context import Context, UnknownCreditor
 from handlers.escalation import handle_deadline
 from handlers.events import (
+    DEFAULT_CREDITOR,
     KEPT_BYTES,
     MAX_LINE_BYTES,
     EventRejected,
@@ -28,7 +29,7 @@ from handlers.events import (
     decode_json,
     validate_event,
 )
-from handlers.ports import Publisher, UnitOfWork, UnitsOfWork
+from handlers.ports import Publisher, UnitOfWork, UnitsOfWork, log_as, units_of_row
 from handlers.reminders import handle_step_due
 
 log = structlog.get_logger("relance.service")
@@ -89,6 +90,8 @@ def run_step(
 ) -> bool:
     """Handle one scheduler event (invoice.due / invoice.overdue / deadline.expired)."""
     handler = STEP_HANDLERS[event]
+    units, creditor = units_of_row(units, "planned_steps", step_id)
+    ctx = ctx.for_creditor(creditor) if creditor is not None else ctx
     return process_once(units, publisher, message_id, event, lambda uow: handler(uow, step_id, now, ctx), now)
 
 
@@ -140,8 +143,29 @@ def ingest_one(
         parsed = parse_line(raw)
     if parsed.rejected is not None:
         return _reject(uow, raw, parsed.rejected, now, source, line_no)
+    creditor = getattr(parsed.event, "creditor_id", DEFAULT_CREDITOR)
+    uow.scope(creditor)
+    log_as(creditor)
+    try:
+        return _apply(uow, raw, parsed, now, ctx, creditor, source, line_no, batch)
+    finally:
+        log_as(None)  # the next event may be another creditor's
+
+
+def _apply(
+    uow: UnitOfWork,
+    raw: str | bytes,
+    parsed: ParsedLine,
+    now: datetime,
+    ctx: Context,
+    creditor: str,
+    source: str | None,
+    line_no: int | None,
+    batch: IngestBatch | None,
+) -> IngestResult:
     store = uow.store
     try:
+        ctx = _creditors_context(ctx, creditor, parsed)
         if parsed.data is not None and parsed.data.get("type") == "delivery.status":
             check_signature(parsed.data, ctx.status_key, parsed.data.get("event_id"))
         if batch is not None and not batch.savepoints:
@@ -158,6 +182,13 @@ def ingest_one(
     if outcome.status == "duplicate":
         log.info("event.duplicate", event_id=outcome.event_id)
     return IngestResult(outcome.status, outcome.event_id, outcome.detail)
+
+
+def _creditors_context(ctx: Context, creditor: str, parsed: ParsedLine) -> Context:
+    try:
+        return ctx.for_creditor(creditor)
+    except UnknownCreditor as exc:
+        raise EventRejected(str(exc), getattr(parsed.event, "event_id", None)) from None
 
 
 def _reject(

@@ -15,6 +15,7 @@ from adapters.store import StoreUnavailable
 from config.errors import ConfigError
 from config.logging import configure_logging
 from config.settings import Settings, load_settings
+from handlers.events import DEFAULT_CREDITOR
 
 EXIT_USAGE = 2
 
@@ -143,7 +144,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from relance.reports import status
 
     app = _app(args)
-    report = status(app)
+    report = status(app, args.creditor)
     print(
         json.dumps(report, indent=2, ensure_ascii=False)
         if args.json
@@ -177,24 +178,31 @@ def cmd_evidence(args: argparse.Namespace) -> int:
 
 def cmd_evidence_verify(args: argparse.Namespace) -> int:
     from relance.evidence import AnchorProblem, check_anchor
-    from relance.reports import verify_chain
+    from relance.reports import verify_chains
 
     app = _app(args)
-    check = verify_chain(app)
-    if not check.ok:
-        verified = f"{check.records} records verified before it"
-        print(f"broken at record {check.broken_seq}: {check.reason} ({verified})")
-        return 1
-    if args.anchor:
-        try:
-            problem = check_anchor(app, Path(args.anchor), check)
-        except AnchorProblem as exc:
-            raise CommandError(str(exc)) from exc
-        if problem is not None:
-            print(f"broken against {args.anchor}: {problem}")
-            return 1
-    print(f"ok {check.records} records" + (f", head {check.head_hash}" if check.head_hash else ""))
-    return 0
+    checks = verify_chains(app, args.creditor)
+    if args.anchor and len(checks) > 1:
+        raise CommandError("--anchor checks one chain: name its creditor with --creditor")
+    broken = 0
+    for creditor, check in checks.items():
+        named = f"{creditor}: " if len(checks) > 1 else ""
+        if not check.ok:
+            verified = f"{check.records} records verified before it"
+            print(f"{named}broken at record {check.broken_seq}: {check.reason} ({verified})")
+            broken += 1
+            continue
+        if args.anchor:
+            try:
+                problem = check_anchor(app, Path(args.anchor), check, creditor)
+            except AnchorProblem as exc:
+                raise CommandError(str(exc)) from exc
+            if problem is not None:
+                print(f"broken against {args.anchor}: {problem}")
+                return 1
+        head = f", head {check.head_hash}" if check.head_hash else ""
+        print(f"{named}ok {check.records} records{head}")
+    return 1 if broken else 0
 
 
 def _evidence_anchor(args: argparse.Namespace) -> int:
@@ -205,7 +213,7 @@ def _evidence_anchor(args: argparse.Namespace) -> int:
     if args.anchor:
         raise CommandError("--anchor goes with `evidence verify`")
     try:
-        made = anchor_head(_app(args), Path(args.out))
+        made = anchor_head(_app(args), Path(args.out), args.creditor or DEFAULT_CREDITOR)
     except AnchorProblem as exc:
         raise CommandError(str(exc)) from exc
     print(f"anchored record {made.anchor.seq}, head {made.anchor.hash}: {made.statement}")
@@ -217,7 +225,7 @@ def _evidence_anchor(args: argparse.Namespace) -> int:
 def cmd_cases(args: argparse.Namespace) -> int:
     from relance.reports import list_cases
 
-    for line in list_cases(_app(args), args.status, args.procedure):
+    for line in list_cases(_app(args), args.status, args.procedure, args.creditor):
         print(line)
     return 0
 
@@ -256,13 +264,13 @@ def cmd_erase(args: argparse.Namespace) -> int:
         raise CommandError("`relance erase` takes a DEBTOR, or --due to list the debtors past retention")
     app = _app(args)
     if args.due:
-        due = due_for_erasure(app)
+        due = due_for_erasure(app, args.creditor)
         for debtor_id, changed in due:
             print(f"{debtor_id}\tlast change {changed.date().isoformat()}")
         print(f"{len(due)} debtor(s) past retention")
         return 0
     try:
-        done = erase_debtor(app, args.debtor)
+        done = erase_debtor(app, args.debtor, args.creditor)
     except ErasureRefused as exc:
         raise CommandError(str(exc)) from exc
     print(
@@ -279,7 +287,7 @@ def cmd_inbox(args: argparse.Namespace) -> int:
     if args.action is None:
         if args.id is not None or args.file:
             raise CommandError("`relance inbox` takes no ID; use `relance inbox replay ID`")
-        for line in list_rejected(_app(args), everything=args.all):
+        for line in list_rejected(_app(args), everything=args.all, creditor=args.creditor):
             print(line)
         return 0
     if args.id is None:
@@ -356,6 +364,11 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     return 0
 
 
+def _creditor_option(command: argparse.ArgumentParser, what: str, default: str | None = None) -> None:
+    shown = f"default: {default}" if default else "every creditor when not given"
+    command.add_argument("--creditor", metavar="ID", default=default, help=f"{what} ({shown})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="relance", description="Dunning worker: reminders, formal notices, escalation.")
     common = _Parser(add_help=False)
@@ -382,6 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--policy", help="policy TOML file to preview")
     simulate.add_argument("--format", choices=("jsonl", "table"), default="jsonl")
     status = add("status", cmd_status, "open invoices, amounts by age, today's sends, cases")
+    _creditor_option(status, "whose figures")
     status.add_argument("--json", action="store_true", help="print JSON")
     rates = add("rates", cmd_rates, "the half-year rate table, and the half-years it lacks")
     rates.add_argument("--format", choices=("table", "jsonl"), default="table")
@@ -393,7 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evidence.add_argument("--anchor", metavar="FILE", help="verify: the chain must still hold this head")
     evidence.add_argument("--out", metavar="DIR", help="anchor: folder of the head statement")
+    _creditor_option(evidence, "whose chain (verify: every chain when not given)")
     cases = add("cases", cmd_cases, "list escalated cases")
+    _creditor_option(cases, "whose cases")
     cases.add_argument("--status", choices=("open", "handed_over", "paid", "closed"))
     cases.add_argument("--procedure")
     case = add("case", cmd_case, "one case: show its summary, or export its dossier")
@@ -406,6 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     case.add_argument("dir", metavar="DIR", nargs="?", help="export: a new or empty folder")
     case.add_argument("--zip", action="store_true", help="export: write DIR as a .zip file")
     inbox = add("inbox", cmd_inbox, "list rejected events kept for replay, or replay one")
+    _creditor_option(inbox, "list: whose rejected events")
     inbox.add_argument(
         "action",
         nargs="?",
@@ -422,6 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     erase = add("erase", cmd_erase, "remove a debtor's personal data once its claims are over")
     erase.add_argument("debtor", metavar="DEBTOR", nargs="?", help="debtor id")
     erase.add_argument("--due", action="store_true", help="list the debtors past retention; erase nothing")
+    _creditor_option(erase, "whose debtor", DEFAULT_CREDITOR)
     dlq = add("dlq", cmd_dlq, "broker messages that exhausted their retries (Redis)")
     dlq.add_argument("action", nargs="?", choices=("list", "replay"), default="list")
     dlq.add_argument("ids", nargs="*", metavar="ID", help="dead letter key or message id")

@@ -15,6 +15,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from adapters.orm import (
+    DEFAULT_CREDITOR,
     CaseRow,
     DebtorRow,
     DebtorSalt,
@@ -23,6 +24,8 @@ from adapters.orm import (
     InvoiceRow,
     MessageRow,
     RejectedEvent,
+    creditor_of,
+    debtor_key,
     lock_debtor,
 )
 from adapters.store import transaction
@@ -50,10 +53,11 @@ class Erased:
     records_kept: int  # records of versions 1 and 2 that hold a personal value: the chain needs them
 
 
-def erase_debtor(app: App, debtor_id: str) -> Erased:
+def erase_debtor(app: App, debtor_id: str, creditor: str = DEFAULT_CREDITOR) -> Erased:
     """Remove the debtor's personal data in one transaction and record ``debtor.erased``."""
     now = app.clock.now()
     with transaction(app.sessions) as session:
+        session.scope(creditor)
         debtor = lock_debtor(session, debtor_id)
         if debtor is None:
             raise ErasureRefused(f"no debtor {debtor_id}")
@@ -131,6 +135,9 @@ def _candidates(
 ) -> Iterator[Any]:
     """The rows whose raw text holds one of the clues (checked one by one after)."""
     query: Any = select(table).where(or_(*(table.raw.contains(c, autoescape=True) for c in clues)))
+    if table is RejectedEvent:  # not filtered by the scope: its creditor may be unknown (None)
+        creditor = creditor_of(session)
+        query = query.where(or_(RejectedEvent.creditor_id == creditor, RejectedEvent.creditor_id.is_(None)))
     yield from session.execute(query).scalars().all()
 
 
@@ -155,28 +162,29 @@ def _erase_rejected(session: Session, debtor_id: str, clues: list[str]) -> int:
 
 
 def _seal_records(session: Session, debtor_id: str) -> tuple[int, int]:
-    """Seal the personal values of the debtor's version 3 records (their hash already covers
+    """Seal the personal values of the debtor's version 3 and 4 records (their hash already covers
     the sealed form); count the older records that hold one, which must stay as they are."""
-    salt_row = session.get(DebtorSalt, debtor_id)
+    salt_row = session.get(DebtorSalt, debtor_key(session, debtor_id))
     salt = bytes.fromhex(salt_row.salt) if salt_row is not None else None
     sealed = kept = 0
     query = select(EvidenceRecord).where(EvidenceRecord.debtor_id == debtor_id)
     for record in session.execute(query).scalars():
         if not evidence.cleartext_fields(record.payload):
             continue
-        if record.version != 3 or salt is None:
+        if record.version < 3 or salt is None:
             kept += 1
             continue
         record.payload, sealed = evidence.sealed_payload(record.payload, salt) or record.payload, sealed + 1
     return sealed, kept
 
 
-def due_for_erasure(app: App) -> list[tuple[str, datetime]]:
+def due_for_erasure(app: App, creditor: str = DEFAULT_CREDITOR) -> list[tuple[str, datetime]]:
     """The debtors not yet erased that could be and whose retention period has run out,
     with the last change of their invoices."""
     settings, now = app.settings, app.clock.now()
     found: list[tuple[str, datetime]] = []
     with transaction(app.sessions) as session:
+        session.scope(creditor)
         last = (
             select(InvoiceRow.debtor_id, func.max(InvoiceRow.updated_at).label("last"))
             .group_by(InvoiceRow.debtor_id)

@@ -9,7 +9,8 @@ from pathlib import Path
 import structlog
 from sqlalchemy import select
 
-from adapters.orm import EvidenceHead, EvidenceRecord
+from adapters.chains import chain_head
+from adapters.orm import DEFAULT_CREDITOR, EvidenceRecord
 from adapters.store import transaction
 from adapters.tsa import timestamp
 from config.bootstrap import App
@@ -41,35 +42,41 @@ def anchor_key(app: App) -> bytes:
     return key.get_secret_value().encode("utf-8")
 
 
-def anchor_head(app: App, out_dir: Path) -> Anchored:
+def anchor_head(app: App, out_dir: Path, creditor: str = DEFAULT_CREDITOR) -> Anchored:
     """Write the signed statement of the chain head into ``out_dir`` (``head-SEQ.json``) and,
     when ``RELANCE_TSA_URL`` is set, the authority's time-stamp response over the head hash
     beside it (``head-SEQ.tsr``). The chain is not verified here: ``evidence verify`` does."""
     key = anchor_key(app)
     with transaction(app.sessions) as session:
-        head = session.get(EvidenceHead, 1)
+        session.scope(creditor)
+        head = chain_head(session, creditor)
         if head is None or head.seq == 0:
-            raise AnchorProblem("the evidence chain is empty: there is no head to anchor")
-        record = session.get(EvidenceRecord, head.seq)
+            raise AnchorProblem(f"the evidence chain of {creditor} is empty: there is no head to anchor")
+        record = session.get(EvidenceRecord, (creditor, head.seq))
         if record is None:
             raise AnchorProblem(f"the chain head names record {head.seq}, which is missing")
-        anchor = Anchor(seq=head.seq, hash=head.hash, record_at=record.at, anchored_at=app.clock.now())
+        anchor = Anchor(
+            seq=head.seq, hash=head.hash, record_at=record.at, anchored_at=app.clock.now(), creditor=creditor
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
-    statement = out_dir / f"head-{anchor.seq}.json"
+    stem = f"head-{anchor.seq}" if creditor == DEFAULT_CREDITOR else f"head-{creditor}-{anchor.seq}"
+    statement = out_dir / f"{stem}.json"
     token = None
     if app.settings.tsa_url:
         try:
             reply = timestamp(app.settings.tsa_url, anchor.hash)
         except RuntimeError as exc:
             raise AnchorProblem(str(exc)) from exc
-        token = out_dir / f"head-{anchor.seq}.tsr"
+        token = out_dir / f"{stem}.tsr"
         token.write_bytes(reply)
     statement.write_text(canonical(head_statement(anchor, key)) + "\n", encoding="utf-8")
     log.info("evidence.anchored", seq=anchor.seq, hash=anchor.hash, timestamped=token is not None)
     return Anchored(anchor, statement, token)
 
 
-def check_anchor(app: App, statement: Path, check: ChainCheck) -> str | None:
+def check_anchor(
+    app: App, statement: Path, check: ChainCheck, creditor: str = DEFAULT_CREDITOR
+) -> str | None:
     """Why the chain does not hold the head of ``statement``; None when it does.
 
     ``check`` is the chain's own verification: a chain that holds the anchored record but is
@@ -81,7 +88,10 @@ def check_anchor(app: App, statement: Path, check: ChainCheck) -> str | None:
         raise AnchorProblem(f"cannot read {statement}: {exc.strerror}") from exc
     except AnchorError as exc:
         raise AnchorProblem(f"{statement}: {exc}") from exc
+    if anchor.creditor != creditor:
+        return f"the statement anchors the chain of {anchor.creditor}, not of {creditor}"
     with transaction(app.sessions) as session:
+        session.scope(creditor)
         found = session.execute(select(EvidenceRecord.hash).where(EvidenceRecord.seq == anchor.seq)).scalar()
     if found is None:
         problem = f"anchored record {anchor.seq} is missing"

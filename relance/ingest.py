@@ -21,7 +21,7 @@ import structlog
 from adapters.ingest_batch import Batch
 from adapters.store import transaction
 from config.bootstrap import App
-from handlers.events import MAX_LINE_BYTES, OverlongLine
+from handlers.events import DEFAULT_CREDITOR, MAX_LINE_BYTES, OverlongLine
 from handlers.inbox import NeedsSavepoints
 from handlers.service import IngestResult, ParsedLine, ingest_one, parse_line
 
@@ -115,14 +115,32 @@ class Statistics:
 def _apply(app: App, lines: list[tuple[int, bytes]], label: str, counts: dict[str, int], out: TextIO) -> None:
     now = app.clock.now()
     parsed = [(number, raw, parse_line(raw)) for number, raw in lines]
-    try:
-        results = _transaction(app, parsed, label, now, savepoints=False)
-    except _Retry as retry:  # rolled back: again, with a savepoint per event
-        results = _transaction(app, parsed, label, now, savepoints=True, logged=retry.index)
+    results = []
+    for run in _runs_of_one_creditor(parsed):
+        try:
+            results += _transaction(app, run, label, now, savepoints=False)
+        except _Retry as retry:  # rolled back: again, with a savepoint per event
+            results += _transaction(app, run, label, now, savepoints=True, logged=retry.index)
     for number, result in results:
         counts["accepted" if result.status == "parked" else result.status] += 1
         if result.status == "rejected":
             out.write(f"line {number}: rejected: {result.reason}\n")
+
+
+def _runs_of_one_creditor(
+    parsed: list[tuple[int, bytes, ParsedLine]],
+) -> list[list[tuple[int, bytes, ParsedLine]]]:
+    """The lines cut where the creditor changes, in order: a transaction and the rows it
+    reads ahead are one creditor's (a refused line goes with the lines around it)."""
+    runs: list[list[tuple[int, bytes, ParsedLine]]] = []
+    current: str | None = None
+    for item in parsed:
+        creditor = getattr(item[2].event, "creditor_id", None)
+        if not runs or (creditor is not None and current is not None and creditor != current):
+            runs.append([])
+        current = creditor if creditor is not None else current
+        runs[-1].append(item)
+    return runs
 
 
 class _Retry(Exception):
@@ -144,6 +162,7 @@ def _transaction(
     attempt that was rolled back; they are applied again without logging them twice."""
     results = []
     with transaction(app.sessions) as session:
+        session.scope(_creditor_of(parsed))
         batch = Batch(session, savepoints=savepoints)
         try:
             batch.prefetch([p.event for _, _, p in parsed if p.event is not None])
@@ -159,6 +178,13 @@ def _transaction(
         finally:
             batch.close()
     return results
+
+
+def _creditor_of(parsed: list[tuple[int, bytes, ParsedLine]]) -> str:
+    for _, _, line in parsed:
+        if line.event is not None:
+            return str(getattr(line.event, "creditor_id", DEFAULT_CREDITOR))
+    return DEFAULT_CREDITOR
 
 
 @contextmanager

@@ -10,27 +10,27 @@ from datetime import datetime, time
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from adapters.chains import chain_creditors, verify_creditor_chain
 from adapters.dossier import dossier_archive, write_dossier
 from adapters.orm import (
+    DEFAULT_CREDITOR,
     CaseRow,
     DebtorRow,
-    EvidenceHead,
     EvidenceRecord,
     HandoverRow,
     InvoiceRow,
     MessageItem,
     MessageRow,
     RejectedEvent,
-    debtor_salts,
 )
 from adapters.store import transaction
 from config.bootstrap import App
 from handlers.calendar import local_date, zone
 from handlers.cases import PENALTIES_OUTSTANDING
-from handlers.evidence import ChainCheck, verify
+from handlers.evidence import ChainCheck
 from handlers.rates import rates_due_soon
 
 BUCKETS = (("not_due", None, 0), ("1-30", 1, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("over_90", 91, None))
@@ -43,7 +43,7 @@ def _bucket(days_late: int) -> str:
     return "not_due"
 
 
-def status(app: App) -> dict[str, object]:
+def status(app: App, creditor: str | None = None) -> dict[str, object]:
     """Figures for operators, every amount per currency; days are those of the policy's
     time zone."""
     now = app.clock.now()
@@ -51,8 +51,10 @@ def status(app: App) -> dict[str, object]:
     today = local_date(now, tz)
     day_start = datetime.combine(today, time(0), tzinfo=zone(tz))
     with transaction(app.sessions) as session:
+        session.scope(creditor)  # None: every creditor's
         invoices = session.execute(
             select(
+                InvoiceRow.creditor_id,
                 InvoiceRow.number,
                 InvoiceRow.debtor_id,
                 InvoiceRow.currency,
@@ -65,7 +67,10 @@ def status(app: App) -> dict[str, object]:
         below = _below_minimum(
             session,
             app,
-            [(i.number, i.debtor_id, i.currency, i.amount_due - i.paid - i.credited) for i in invoices],
+            [
+                (i.creditor_id, i.number, i.debtor_id, i.currency, i.amount_due - i.paid - i.credited)
+                for i in invoices
+            ],
         )
         penalties = _penalties_outstanding(session)
         sent_today = session.execute(
@@ -77,9 +82,14 @@ def status(app: App) -> dict[str, object]:
         open_cases = session.execute(
             select(func.count()).select_from(CaseRow).where(CaseRow.status == "open")
         ).scalar_one()
-        rejected = session.execute(
+        rejected_query = (
             select(func.count()).select_from(RejectedEvent).where(RejectedEvent.replayed_at.is_(None))
-        ).scalar_one()
+        )
+        if creditor is not None:  # not filtered by the scope: see list_rejected
+            rejected_query = rejected_query.where(
+                or_(RejectedEvent.creditor_id == creditor, RejectedEvent.creditor_id.is_(None))
+            )
+        rejected = session.execute(rejected_query).scalar_one()
         handovers = dict(
             session.execute(
                 select(HandoverRow.status, func.count())
@@ -122,7 +132,7 @@ def rates_missing(app: App) -> str:
 
 
 def _below_minimum(
-    session: Session, app: App, balances: list[tuple[str, str, str, Decimal]]
+    session: Session, app: App, balances: list[tuple[str, str, str, str, Decimal]]
 ) -> dict[str, tuple[int, Decimal]]:
     """Open invoices whose balance is above zero but below their policy's minimum (not
     chased), per currency: how many and their total. Only the invoices below the largest
@@ -132,15 +142,17 @@ def _below_minimum(
     def largest(currency: str) -> Decimal:
         return max(p.money.minimum_for(currency) for p in policies.all)
 
-    candidates = [b for b in balances if Decimal(0) < b[3] < largest(b[2])]
-    debtors: dict[str, DebtorRow] = {}
-    for chunk in _chunks(sorted({b[1] for b in candidates})):
+    candidates = [b for b in balances if Decimal(0) < b[4] < largest(b[3])]
+    debtors: dict[tuple[str, str], DebtorRow] = {}
+    for chunk in _chunks(sorted({b[2] for b in candidates})):
         debtors.update(
-            (d.id, d) for d in session.execute(select(DebtorRow).where(DebtorRow.id.in_(chunk))).scalars()
+            ((d.creditor_id, d.id), d)
+            for d in session.execute(select(DebtorRow).where(DebtorRow.id.in_(chunk))).scalars()
         )
     found: dict[str, tuple[int, Decimal]] = {}
-    for number, debtor_id, currency, balance in candidates:
-        if balance < policies.for_debtor(debtors.get(debtor_id), number).money.minimum_for(currency):
+    for creditor, number, debtor_id, currency, balance in candidates:
+        policy = policies.for_debtor(debtors.get((creditor, debtor_id)), number)
+        if balance < policy.money.minimum_for(currency):
             count, total = found.get(currency, (0, Decimal("0.00")))
             found[currency] = (count + 1, total + balance)
     return found
@@ -154,40 +166,51 @@ def _penalties_outstanding(session: Session) -> dict[str, tuple[int, Decimal]]:
     """Penalties and indemnities reported when an invoice's principal was paid, for the
     invoices still settled, per currency: how many invoices and the total owed (the latest
     report of each invoice)."""
-    latest: dict[str, dict[str, str]] = {}
-    for payload in session.execute(
-        select(EvidenceRecord.payload)
+    latest: dict[tuple[str, str], dict[str, str]] = {}
+    for creditor, payload in session.execute(
+        select(EvidenceRecord.creditor_id, EvidenceRecord.payload)
         .where(EvidenceRecord.kind == PENALTIES_OUTSTANDING)
-        .order_by(EvidenceRecord.seq)
-    ).scalars():
+        .order_by(EvidenceRecord.creditor_id, EvidenceRecord.seq)
+    ).all():
         data = json.loads(payload)
         for number in data.get("invoice_numbers", []):
-            latest[number] = data
-    settled: set[str] = set()
-    for chunk in _chunks(sorted(latest)):
+            latest[(creditor, number)] = data
+    settled: set[tuple[str, str]] = set()
+    for chunk in _chunks(sorted({number for _, number in latest})):
         settled.update(
-            session.execute(
-                select(InvoiceRow.number).where(InvoiceRow.number.in_(chunk), InvoiceRow.status == "settled")
-            ).scalars()
+            (row.creditor_id, row.number)
+            for row in session.execute(
+                select(InvoiceRow.creditor_id, InvoiceRow.number).where(
+                    InvoiceRow.number.in_(chunk), InvoiceRow.status == "settled"
+                )
+            ).all()
         )
     found: dict[str, tuple[int, Decimal]] = {}
-    for number in sorted(settled):
-        data = latest[number]
+    for key in sorted(settled & set(latest)):
+        data = latest[key]
         count, total = found.get(data["currency"], (0, Decimal("0.00")))
         found[data["currency"]] = (count + 1, total + Decimal(data["amount_owed"]))
     return found
 
 
-def verify_chain(app: App) -> ChainCheck:
-    with transaction(app.sessions) as session:
-        head = session.get(EvidenceHead, 1)
-        records = session.execute(
-            select(EvidenceRecord).order_by(EvidenceRecord.seq).execution_options(yield_per=1000)
-        ).scalars()
-        return verify(records, head, debtor_salts(session))
+def verify_chain(app: App, creditor: str = DEFAULT_CREDITOR) -> ChainCheck:
+    """Recompute one creditor's evidence chain."""
+    with transaction(app.sessions) as uow:
+        return verify_creditor_chain(uow, creditor)
 
 
-def list_cases(app: App, status_filter: str | None, procedure: str | None) -> Iterator[str]:
+def verify_chains(app: App, creditor: str | None = None) -> dict[str, ChainCheck]:
+    """Recompute the chain of ``creditor``, or of every creditor that has one."""
+    with transaction(app.sessions) as uow:
+        creditors = [creditor] if creditor is not None else chain_creditors(uow)
+    return {name: verify_chain(app, name) for name in creditors or [DEFAULT_CREDITOR]}
+
+
+def list_cases(
+    app: App, status_filter: str | None, procedure: str | None, creditor: str | None = None
+) -> Iterator[str]:
+    """One line per case; a case of a creditor other than ``default`` names it after its
+    debtor (``D-1 (atelier)``)."""
     query = select(CaseRow).order_by(CaseRow.id)
     tz = app.ctx.policy.timezone  # dates as the operator reads them
     if status_filter:
@@ -195,16 +218,23 @@ def list_cases(app: App, status_filter: str | None, procedure: str | None) -> It
     if procedure:
         query = query.where(CaseRow.recommended_procedure == procedure)
     with transaction(app.sessions) as session:
+        session.scope(creditor)  # None: every creditor's
         cases = session.execute(query).scalars().all()
         handovers: dict[int, list[HandoverRow]] = {}
         for row in session.execute(select(HandoverRow).order_by(HandoverRow.id)).scalars():
             handovers.setdefault(row.case_id, []).append(row)
         for case in cases:
             yield (
-                f"{case.id}\t{case.status}\t{case.debtor_id}\t{case.recommended_procedure}\t"
+                f"{case.id}\t{case.status}\t{_debtor_of(case)}\t{case.recommended_procedure}\t"
                 f"{case.amount_claimed} {case.currency}\topened {local_date(case.opened_at, tz)}\t"
                 f"{_handover_text(handovers.get(case.id, []))}"
             )
+
+
+def _debtor_of(case: CaseRow) -> str:
+    return (
+        case.debtor_id if case.creditor_id == DEFAULT_CREDITOR else f"{case.debtor_id} ({case.creditor_id})"
+    )
 
 
 def _handover_text(rows: list[HandoverRow]) -> str:
@@ -249,9 +279,12 @@ def export_case(app: App, case_id: int, target: Path, *, as_zip: bool) -> list[P
     return [target]
 
 
-def list_rejected(app: App, *, everything: bool = False) -> Iterator[str]:
-    """Rejected events not replayed yet; with ``everything``, all with their replay time."""
+def list_rejected(app: App, *, everything: bool = False, creditor: str | None = None) -> Iterator[str]:
+    """Rejected events not replayed yet; with ``everything``, all with their replay time;
+    with ``creditor``, those of that creditor and those whose creditor could not be read."""
     query = select(RejectedEvent).order_by(RejectedEvent.id)
+    if creditor is not None:
+        query = query.where(or_(RejectedEvent.creditor_id == creditor, RejectedEvent.creditor_id.is_(None)))
     if not everything:
         query = query.where(RejectedEvent.replayed_at.is_(None))
     with transaction(app.sessions) as session:

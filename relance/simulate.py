@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pydantic import SecretStr
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from adapters.orm import EvidenceRecord, MessageRow, PlannedStep
 from adapters.publisher import QUEUE
@@ -26,7 +26,7 @@ from config.bootstrap import App, attach_publisher, build_app, prepare_store
 from config.errors import ConfigError
 from config.settings import Settings
 from handlers.calendar import zone
-from handlers.events import EventRejected, decode_json
+from handlers.events import DEFAULT_CREDITOR, EventRejected, decode_json
 from handlers.ports import VirtualClock
 from handlers.service import ingest_one
 from scheduler.tick import tick
@@ -50,6 +50,7 @@ ACTIONS = (
 FIELDS = (
     "at",
     "action",
+    "creditor_id",  # only for a creditor other than default
     "step",
     "event",
     "debtor_id",
@@ -115,8 +116,15 @@ class Simulation:
         self.end = datetime.combine(until + timedelta(days=1), time(0), tzinfo=zone(self.tz))
         self.pending = sorted(events, key=lambda e: (e.at or start, e.line_no))
         self.start = start
+        self.seen: dict[str, int] = {}  # the last record shown, per creditor's chain
         with transaction(self.app.sessions) as session:
-            self.last_seq = session.execute(select(func.max(EvidenceRecord.seq))).scalar() or 0
+            session.scope(None)
+            for creditor, last in session.execute(
+                select(EvidenceRecord.creditor_id, func.max(EvidenceRecord.seq)).group_by(
+                    EvidenceRecord.creditor_id
+                )
+            ).all():
+                self.seen[creditor] = last
 
     def run(self) -> Iterator[dict[str, Any]]:
         from worker import broker as broker_setup
@@ -157,6 +165,7 @@ class Simulation:
     def _next_instant(self) -> datetime | None:
         candidates = [self.pending[0].at or self.start] if self.pending else []
         with transaction(self.app.sessions) as session:
+            session.scope(None)  # every creditor's steps
             due = session.execute(
                 select(func.min(PlannedStep.due_at)).where(PlannedStep.status == "planned")
             ).scalar()
@@ -181,14 +190,10 @@ class Simulation:
 
     def _new_actions(self) -> Iterator[dict[str, Any]]:
         with transaction(self.app.sessions) as session:
-            records = (
-                session.execute(
-                    select(EvidenceRecord)
-                    .where(EvidenceRecord.seq > self.last_seq)
-                    .order_by(EvidenceRecord.seq)
-                )
-                .scalars()
-                .all()
+            session.scope(None)  # every creditor's chain, in the order things happened
+            records = sorted(
+                session.execute(select(EvidenceRecord).where(self._not_shown())).scalars().all(),
+                key=lambda r: (r.at, r.creditor_id != DEFAULT_CREDITOR, r.creditor_id, r.seq),
             )
             bodies = {}
             ids = [r.message_id for r in records if r.message_id]
@@ -201,14 +206,24 @@ class Simulation:
                     ).all()
                 )
         for record in records:
-            self.last_seq = record.seq
+            self.seen[record.creditor_id] = record.seq
             payload = json.loads(record.payload)
             if payload.get("action") not in ACTIONS:
                 continue
             payload["at"] = self._local(record.at)
+            if record.creditor_id != DEFAULT_CREDITOR:
+                payload["creditor_id"] = record.creditor_id
             if record.message_id in bodies:
                 payload["body_text"] = bodies[record.message_id]
             yield {k: payload[k] for k in FIELDS if payload.get(k) not in (None, "", [])}
+
+    def _not_shown(self) -> ColumnElement[bool]:
+        """The records after the last one shown of each chain, and those of new chains."""
+        shown = [
+            and_(EvidenceRecord.creditor_id == creditor, EvidenceRecord.seq > last)
+            for creditor, last in self.seen.items()
+        ]
+        return or_(EvidenceRecord.creditor_id.not_in(list(self.seen)), *shown)
 
     def _local(self, instant: datetime) -> str:
         return instant.astimezone(zone(self.tz)).isoformat()
@@ -225,6 +240,12 @@ def _stop_if_a_rate_is_missing(half_years: list[str], settings: Settings) -> Non
     )
 
 
+def _debtor(action: dict[str, Any]) -> str:
+    """The debtor, and its creditor when it is not ``default``: ``CLI-001 (atelier)``."""
+    debtor = str(action.get("debtor_id", ""))
+    return f"{debtor} ({action['creditor_id']})" if action.get("creditor_id") else debtor
+
+
 def format_table(action: dict[str, Any]) -> str:
     what = action.get("step") or action.get("recommended_procedure") or ""
     extra = action.get("subject") or action.get("reason") or action.get("amount_claimed") or ""
@@ -233,7 +254,7 @@ def format_table(action: dict[str, Any]) -> str:
             action["at"][:16].replace("T", " "),
             f"{action['action']:<16}",
             f"{what:<22}",
-            f"{action.get('debtor_id', ''):<10}",
+            f"{_debtor(action):<10}",
             ",".join(action.get("invoice_numbers", [])),
             action.get("channel", ""),
             str(extra),

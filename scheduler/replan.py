@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from adapters.orm import DebtorRow, InvoiceRow
 from adapters.sql_store import SqlStore
 from adapters.store import transaction
+from adapters.uow import UnitOfWork
 from handlers.ladder import policy_key
 from handlers.planning import replan_invoice
 from handlers.policy import PolicySet
@@ -46,6 +47,7 @@ def replan_changed_invoices(
     after = 0
     while True:
         with transaction(sessions) as session:
+            session.scope(None)  # every creditor's invoices; each is re-planned as its creditor's
             rows = _open_invoices(session, after, batch_size)
             if not rows:
                 break
@@ -61,6 +63,7 @@ def replan_changed_invoices(
             replanned += done
         for invoice_id in busy:
             with transaction(sessions) as session:
+                session.scope(None)
                 replanned += _replan(session, {invoice_id: wanted[invoice_id]}, policies, now)[0]
     result = ReplanPass(checked, stale, replanned)
     log.info("scheduler.replan_pass", checked=checked, stale=stale, replanned=replanned)
@@ -70,7 +73,10 @@ def replan_changed_invoices(
 def _open_invoices(session: Session, after: int, limit: int) -> list[tuple[int, str, str | None, DebtorRow]]:
     query = (
         select(InvoiceRow.id, InvoiceRow.number, InvoiceRow.policy_key, DebtorRow)
-        .join(DebtorRow, DebtorRow.id == InvoiceRow.debtor_id)
+        .join(
+            DebtorRow,
+            (DebtorRow.creditor_id == InvoiceRow.creditor_id) & (DebtorRow.id == InvoiceRow.debtor_id),
+        )
         .where(InvoiceRow.status == "open", InvoiceRow.id > after)
         .order_by(InvoiceRow.id)
         .limit(limit)
@@ -79,7 +85,7 @@ def _open_invoices(session: Session, after: int, limit: int) -> list[tuple[int, 
 
 
 def _replan(
-    session: Session,
+    session: UnitOfWork,
     wanted: dict[int, str | None],
     policies: PolicySet,
     now: datetime,
@@ -104,11 +110,13 @@ def _replan(
     for invoice in locked:
         if invoice.policy_key != wanted[invoice.id]:
             continue  # re-planned meanwhile (another scheduler, or an event)
-        debtor = session.get(DebtorRow, invoice.debtor_id)
+        debtor = session.get(DebtorRow, (invoice.creditor_id, invoice.debtor_id))
         if debtor is None:  # pragma: no cover - a foreign key keeps it
             continue
+        session.scope(invoice.creditor_id)  # its steps and evidence are its creditor's
         changed += replan_invoice(
             SqlStore(session), invoice, debtor, policies.for_debtor(debtor, invoice.number), now
         )
+    session.scope(None)
     busy = sorted(set(wanted) - {invoice.id for invoice in locked})
     return changed, busy

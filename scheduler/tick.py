@@ -213,6 +213,7 @@ def tick(
     passes = _Passes()
     while True:
         with transaction(sessions) as session:
+            session.scope(None)  # every creditor's steps: a task names its row, the row its creditor
             if not counted:
                 room, counted = _room(session, now, max_in_flight), True
             limit = batch_size if room is None else min(batch_size, room)

@@ -108,6 +108,7 @@ class RecordData:
     # salt (hexadecimal) when the payload still holds a personal value in cleartext
     sealed_payload: str | None = None
     salt: str | None = None
+    creditor_id: str = "default"  # whose chain; version 4 hashes it
 
 
 @dataclass(frozen=True)

@@ -97,19 +97,23 @@ def evidence_lines(records: tuple[RecordData, ...]) -> bytes:
 
 
 def _record_view(record: RecordData) -> dict[str, Any]:
-    return {
-        "seq": record.seq,
-        "at": record.at.astimezone(UTC).isoformat(),
-        "kind": record.kind,
-        "debtor_id": record.debtor_id,
-        "invoice_numbers": list(record.invoice_numbers) if record.invoice_numbers is not None else None,
-        "case_id": record.case_id,
-        "message_id": record.message_id,
-        "payload": record.payload,
-        "prev_hash": record.prev_hash,
-        "hash": record.hash,
-        "version": record.version,
-    } | ({"sealed_payload": record.sealed_payload, "salt": record.salt} if record.version == 3 else {})
+    return (
+        {
+            "seq": record.seq,
+            "at": record.at.astimezone(UTC).isoformat(),
+            "kind": record.kind,
+            "debtor_id": record.debtor_id,
+            "invoice_numbers": list(record.invoice_numbers) if record.invoice_numbers is not None else None,
+            "case_id": record.case_id,
+            "message_id": record.message_id,
+            "payload": record.payload,
+            "prev_hash": record.prev_hash,
+            "hash": record.hash,
+            "version": record.version,
+        }
+        | ({"sealed_payload": record.sealed_payload, "salt": record.salt} if record.version >= 3 else {})
+        | ({"creditor_id": record.creditor_id} if record.version >= 4 else {})
+    )
 
 
 def verification_text(check: ChainCheck, head: tuple[int, str] | None, now: datetime) -> str:

@@ -234,20 +234,22 @@ def hashed_as_documented(record: dict) -> str:
     """A record's hash recomputed as docs/dossier.md tells a reader to, by its version."""
     parts = [record["prev_hash"], str(record["seq"]), record["at"], record["kind"]]
     payload = record["payload"]
-    if record["version"] in (2, 3):
+    if record["version"] in (2, 3, 4):
         selectors = {k: record[k] for k in ("case_id", "debtor_id", "invoice_numbers", "message_id")}
         parts = [
             f"v{record['version']}",
             *parts,
             json.dumps(selectors, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
         ]
-    if record["version"] == 3:
+    if record["version"] == 4:  # the creditor's id after the version line
+        parts.insert(1, record["creditor_id"])
+    if record["version"] >= 3:
         payload = record["sealed_payload"]
     return hashlib.sha256("\n".join([*parts, payload]).encode("utf-8")).hexdigest()
 
 
 def sealed_as_documented(record: dict) -> str:
-    """A version 3 record's sealed payload recomputed from its payload and salt."""
+    """A version 3 or 4 record's sealed payload recomputed from its payload and salt."""
     import hmac
 
     payload = json.loads(record["payload"])
@@ -267,7 +269,7 @@ def test_evidence_records_chain_and_their_hashes_recompute(exported, store):
         if after["seq"] == before["seq"] + 1:
             assert after["prev_hash"] == before["hash"]
     for record in records:
-        assert record["version"] == 3
+        assert (record["version"], record["creditor_id"]) == (4, "default")
         assert hashed_as_documented(record) == record["hash"], record["seq"]
         assert sealed_as_documented(record) == record["sealed_payload"], record["seq"]
     kinds = {r["kind"] for r in records}

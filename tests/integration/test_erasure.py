@@ -77,8 +77,8 @@ def test_a_debtor_paid_in_full_is_erased_and_the_chain_still_verifies(app, capsy
             select(EvidenceRecord).where(EvidenceRecord.kind == "debtor.erased")
         ).scalar_one()
         assert erased.debtor_id == "D-1" and json.loads(erased.payload)["messages"] == 1
-        assert session.get(DebtorSalt, "D-1") is None
-        debtor = session.get(DebtorRow, "D-1")
+        assert session.get(DebtorSalt, ("default", "D-1")) is None
+        debtor = session.get(DebtorRow, ("default", "D-1"))
         assert (debtor.name, debtor.email, debtor.erased_at is not None) == ("erased", None, True)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import inspect
 
-from adapters.store import _alembic_config, make_engine, schema_is_current
+from adapters.store import _alembic_config, make_engine
 
 
 def test_0010_adds_the_salts_and_erased_at_and_can_be_undone(database_url):
@@ -16,8 +16,7 @@ def test_0010_adds_the_salts_and_erased_at_and_can_be_undone(database_url):
     command.upgrade(config, "0009")
     with engine.connect() as connection:
         assert "debtor_salts" not in inspect(connection).get_table_names()
-    command.upgrade(config, "head")
-    assert schema_is_current(engine)
+    command.upgrade(config, "0010")
     with engine.connect() as connection:
         found = inspect(connection)
         assert {c["name"] for c in found.get_columns("debtor_salts")} == {"debtor_id", "salt", "created_at"}

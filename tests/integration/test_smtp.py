@@ -143,7 +143,7 @@ def test_an_email_refused_for_good_is_sent_again_by_post(smtp_server, tmp_path):
         sent = session.execute(
             select(MessageRow.step, MessageRow.channel, MessageRow.status).order_by(MessageRow.id)
         ).all()
-        bounced = session.get(DebtorRow, "D-1").email_bounced
+        bounced = session.get(DebtorRow, ("default", "D-1")).email_bounced
     assert sent == [("pre_due", "email", "failed"), ("pre_due", "letter", "sent")]
     assert bounced is True
     assert smtp_server.messages == []

@@ -55,7 +55,7 @@ def run_pre_due(tmp_path, port: int, **smtp) -> tuple[list[tuple[str, str, str]]
             rows = session.execute(
                 select(MessageRow.step, MessageRow.channel, MessageRow.status).order_by(MessageRow.id)
             ).all()
-            bounced = bool(session.get(DebtorRow, "D-1").email_bounced)
+            bounced = bool(session.get(DebtorRow, ("default", "D-1")).email_bounced)
         letters = len(list((tmp_path / "outbox" / "letters").glob("*.pdf")))
         return [tuple(row) for row in rows], bounced, letters
     finally:

@@ -94,11 +94,11 @@ def test_datetimes_come_back_aware_in_utc_and_naive_ones_are_refused(sessions):
     with tx(sessions) as session:
         _debtor(session, instant)
     with tx(sessions) as session:
-        stored = session.get(DebtorRow, "D-1").updated_at
+        stored = session.get(DebtorRow, ("default", "D-1")).updated_at
     assert stored == instant and stored.utcoffset() == timedelta(0)
     assert stored.hour == 7
     with pytest.raises(StatementError, match="naive datetime"), tx(sessions) as session:
-        session.get(DebtorRow, "D-1").updated_at = datetime(2026, 7, 1, 9)
+        session.get(DebtorRow, ("default", "D-1")).updated_at = datetime(2026, 7, 1, 9)
 
 
 def test_an_invoice_step_and_channel_can_be_recorded_only_once(sessions):

@@ -46,7 +46,7 @@ def test_an_altered_record_with_a_recomputed_hash_breaks_the_next_link(app):
     from handlers.evidence import hash_of
 
     with transaction(app.sessions) as session:
-        row = session.get(EvidenceRecord, 2)
+        row = session.get(EvidenceRecord, ("default", 2))
         row.payload = row.payload.replace("}", ',"forged":true}', 1)
         row.hash = hash_of(row)
     check = verify_chain(app)
@@ -62,7 +62,7 @@ def test_a_deleted_record_is_named(app):
 
 def test_two_swapped_records_are_detected(app):
     with transaction(app.sessions) as session:
-        a, b = session.get(EvidenceRecord, 2), session.get(EvidenceRecord, 3)
+        a, b = session.get(EvidenceRecord, ("default", 2)), session.get(EvidenceRecord, ("default", 3))
         fields = ("at", "kind", "payload", "prev_hash", "hash", "debtor_id", "message_id")
         values_a = {f: getattr(a, f) for f in fields}
         for f in fields:
@@ -122,10 +122,10 @@ def test_a_record_given_other_selectors_is_named(app, column, value):
     assert (check.ok, check.broken_seq, check.reason) == (False, 2, "content does not match its hash")
 
 
-def test_new_records_are_version_3(app):
+def test_new_records_are_version_4(app):
     with transaction(app.sessions) as session:
         versions = set(session.execute(select(EvidenceRecord.version)).scalars())
-    assert versions == {3}
+    assert versions == {4}
 
 
 def test_a_recipient_altered_in_a_version_3_record_is_named(app):
@@ -221,7 +221,7 @@ def test_a_version_1_record_written_before_still_verifies(database_url, tmp_path
                 session.execute(select(EvidenceRecord.version).order_by(EvidenceRecord.seq)).scalars().all()
             )
         check = verify_chain(application)
-        assert versions[0] == 1 and set(versions[1:]) == {3} and len(versions) >= 2
+        assert versions[0] == 1 and set(versions[1:]) == {4} and len(versions) >= 2
         assert check.ok and check.records == len(versions)
     finally:
         application.dispose()

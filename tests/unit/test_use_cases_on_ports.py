@@ -23,7 +23,20 @@ from handlers.ports import Outgoing, PermanentFailure, RecipientRefused, Transie
 from handlers.service import ingest_one, process_once
 
 NOW = datetime(2026, 3, 27, 9, 0, tzinfo=UTC)
-CTX = cast(Context, type("Ctx", (), {"lease": timedelta(minutes=5), "max_copies": 2})())  # what deliver reads
+# what deliver reads: one creditor, the service's channels
+CTX = cast(
+    Context,
+    type(
+        "Ctx",
+        (),
+        {
+            "lease": timedelta(minutes=5),
+            "max_copies": 2,
+            "for_creditor": lambda self, creditor: self,
+            "channels": lambda self, service: service,
+        },
+    )(),
+)
 
 
 class MemoryMessages(MemoryOutbox):
@@ -64,6 +77,12 @@ class MemoryUnitOfWork:
 
     def store_rejected(self, **row: Any) -> None:
         self.rejected.append(row)
+
+    def creditor_of(self, table: str, row_id: int) -> str | None:
+        return "default"  # one creditor here
+
+    def scope(self, creditor: str | None) -> None:
+        assert creditor in (None, "default")
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

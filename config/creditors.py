@@ -1,0 +1,138 @@
+"""The creditors file (``RELANCE_CREDITORS_FILE``): the creditors other than ``default``
+whose collections one service runs, each with its own identity and settings.
+
+One TOML table per creditor, named by its id (the ``creditor_id`` of its events)::
+
+    [atelier]
+    policy = "atelier/policy.toml"      # its policy (steps, segments, [creditor]); default: the service's
+    sender = "Atelier Durand <relances@atelier-durand.example>"
+    reply_to = "compta@atelier-durand.example"
+    partners = "atelier/partners.toml"  # its partners for hand-overs; default: none
+    templates = "atelier/templates"     # its template overrides; default: the service's
+
+    [atelier.creditor]                  # its identity on letters, over the policy's [creditor]
+    name = "Atelier Durand SARL"
+    address = ["3 quai des Arts", "69002 Lyon"]
+    siren = "732 829 320"
+    iban = "FR76 3000 6000 0112 3456 7890 189"
+    bic = "AGRIFRPP"
+    payment_link = "https://pay.atelier-durand.example/{invoice_number}"
+
+    [atelier.smtp]                      # its own mail account; default: the service's
+    host = "smtp.atelier-durand.example"
+    port = 587
+    tls = "starttls"
+    user = "relances"
+    password_env = "ATELIER_SMTP_PASSWORD"   # the password is read from this variable
+
+Paths are relative to the creditors file. The file is read and checked when the service is
+built: a mistake is one line naming the file, the creditor and the key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from config.errors import ConfigError
+from config.policy import _read_toml, load_policy_set
+from handlers.events import CREDITOR_ID, DEFAULT_CREDITOR
+from handlers.policy import Creditor, Policy, PolicySet
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SmtpAccount(_Strict):
+    host: str = Field(min_length=1, max_length=253)
+    port: int = Field(587, ge=1, le=65535)
+    tls: Literal["starttls", "tls", "none"] = "starttls"
+    user: str | None = None
+    password_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class CreditorEntry(_Strict):
+    """One creditor of the creditors file (see the module's docstring)."""
+
+    policy: Path | None = None
+    sender: str | None = Field(None, min_length=3, max_length=300)
+    reply_to: str | None = Field(None, min_length=3, max_length=300)
+    partners: Path | None = None
+    templates: Path | None = None
+    creditor: dict[str, object] = Field(default_factory=dict)
+    smtp: SmtpAccount | None = None
+
+
+def read_creditors(path: Path | None) -> dict[str, CreditorEntry]:
+    """The entries of the creditors file at ``path``, checked; none when no file is set."""
+    if path is None:
+        return {}
+    label, data = _read_toml(path, "")
+    entries: dict[str, CreditorEntry] = {}
+    for name, value in data.items():
+        where = f"{label}: [{name}]"
+        _check_id(where, name)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: a creditor is a table of settings")
+        try:
+            entries[name] = CreditorEntry.model_validate(value)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join(str(part) for part in first["loc"])
+            raise ConfigError(f"{where}.{key}: {first['msg']}") from None
+    return entries
+
+
+def _check_id(where: str, name: str) -> None:
+    if name == DEFAULT_CREDITOR:
+        raise ConfigError(f"{where}: 'default' is the service's own creditor, set by its own settings")
+    if not re.fullmatch(CREDITOR_ID, name):
+        raise ConfigError(f"{where}: a creditor id is 1 to 100 letters, digits, '.', '_' or '-'")
+
+
+def creditor_policies(label: str, base: Path, entry: CreditorEntry, service: PolicySet) -> PolicySet:
+    """The creditor's policies: its own file's, or the service's, with its identity laid
+    over each policy's ``[creditor]``."""
+    policies = service if entry.policy is None else load_policy_set(_under(base, entry.policy))
+    if not entry.creditor:
+        return policies
+    return _with_identity(label, policies, entry.creditor)
+
+
+def _with_identity(label: str, policies: PolicySet, identity: dict[str, object]) -> PolicySet:
+    def over(policy: Policy) -> Policy:
+        merged = policy.creditor.model_dump() | identity
+        try:
+            return policy.model_copy(update={"creditor": Creditor.model_validate(merged)})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join(str(part) for part in first["loc"])
+            raise ConfigError(f"{label}.creditor.{key}: {first['msg']}") from None
+
+    return PolicySet(
+        over(policies.default),
+        tuple((segment, over(policy)) for segment, policy in policies.segments),
+        policies.debtor_overrides,
+        policies.invoice_overrides,
+        rates=policies.rates,
+        consumer=over(policies.consumer) if policies.consumer is not None else None,
+    )
+
+
+def smtp_password(label: str, account: SmtpAccount) -> str | None:
+    """The account's password from the variable it names; a missing variable is an error."""
+    if account.password_env is None:
+        return None
+    value = os.environ.get(account.password_env)
+    if value is None:
+        raise ConfigError(f"{label}.smtp.password_env: the variable {account.password_env} is not set")
+    return value
+
+
+def _under(base: Path, path: Path) -> Path:
+    return path if path.is_absolute() else base / path
