@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test chaos lint lock install bench bench-scheduler bench-ingest bench-memory bench-debtor profile clean
+.PHONY: run test chaos lint lock install bench bench-scheduler bench-ingest bench-memory bench-debtor bench-letter profile clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ profile: $(STAMP)
 # One debtor with 20 000 open invoices: one message end to end, the worker's peak memory.
 bench-debtor: $(STAMP)
 	$(BIN)/python -m bench.debtor
+
+# The CPU time of rendering one PDF letter, alone and on worker threads.
+bench-letter: $(STAMP)
+	$(BIN)/python -m bench.letter
 
 # Worker resident memory over 100 000 reminders end to end.
 bench-memory: $(STAMP)
