@@ -25,6 +25,7 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from fpdf.fonts import SubsetMap, TTFFont
 
+from adapters.pdfa import declare_pdfa
 from handlers.identity import legal_mention
 from handlers.policy import Creditor
 from handlers.statement import Statement
@@ -301,13 +302,12 @@ def letter_pdf(
     registered: bool,
     statement: Statement | None = None,
 ) -> bytes:
-    """The letter as PDF: sender, recipient, place and date, subject, the text, and the
-    creditor's legal mentions at the foot of every page; with a ``statement``, an annex
-    after the text lists it line by line (the same lines as the CSV of an e-mail)."""
+    """The letter as PDF/A-2B (``adapters.pdfa``): sender, recipient, place and date,
+    subject, the text, and the creditor's legal mentions at the foot of every page; with a
+    ``statement``, an annex after the text lists it line by line (the same lines as the CSV
+    of an e-mail). The bytes depend only on the arguments."""
     pdf = _Letter(legal_mention(creditor, "fr"))
-    pdf.set_creation_date(at)
-    pdf.set_title(subject)
-    pdf.set_author(creditor.name)
+    declare_pdfa(pdf, title=subject, author=creditor.name, at=at)  # kept for years: PDF/A-2B
     pdf.set_margins(20, 20, 20)
     pdf.add_page()
     pdf.set_font(FONT, size=10)
