@@ -228,8 +228,11 @@ class _ParsedFonts:
             parser.add_font(FONT, style, str(path))
             font = parser.fonts[f"{FONT}{style}"]
             assert isinstance(font, TTFFont)  # a .ttf file
-            font.ttfont.close()  # each letter reads its own copy from the bytes below
-            self.parsed.append((font.fontkey, font, _without_unused_tables(path)))
+            data = _without_unused_tables(path)
+            font.ttfont.close()
+            # each letter opens its own; the tables read here (6 MB) need not stay in memory
+            font.ttfont = _unread(data)
+            self.parsed.append((font.fontkey, font, data))
 
     def lend_to(self, pdf: FPDF) -> None:
         """Give ``pdf`` its own copy of each font (the same as ``add_font`` would add)."""
@@ -238,7 +241,7 @@ class _ParsedFonts:
             font.i = len(pdf.fonts) + 1
             font.cw = copy.copy(parsed.cw)  # a defaultdict: copied with its default width
             font.desc = copy.copy(parsed.desc)
-            font.ttfont = ttLib.TTFont(io.BytesIO(data), recalcTimestamp=False, lazy=True)
+            font.ttfont = _unread(data)
             font.subset = SubsetMap(font)
             font.missing_glyphs = []
             font.biggest_size_pt = 0
@@ -249,6 +252,11 @@ class _ParsedFonts:
 # fontTools drops when GPOS is there), yet fontTools' subsetter reads GSUB, GPOS and GDEF
 # before dropping them; removed once from the kept bytes, they cost no letter anything.
 _UNUSED_TABLES = ("FFTM", "GDEF", "GPOS", "GSUB", "MATH", "hdmx", "meta", "kern")
+
+
+def _unread(data: bytes) -> ttLib.TTFont:
+    """A fontTools font on ``data`` that reads a table when asked for it (as fpdf2 opens one)."""
+    return ttLib.TTFont(io.BytesIO(data), recalcTimestamp=False, lazy=True)
 
 
 def _without_unused_tables(path: Path) -> bytes:
