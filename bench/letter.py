@@ -1,6 +1,6 @@
 """``make bench-letter``: the time to render one PDF letter, alone and on worker threads.
 
-Renders BENCH_LETTERS letters (default 40) of about one page (a registered formal notice
+Renders BENCH_LETTERS letters (default 80) of about one page (a registered formal notice
 with Polish and Greek names) with ``adapters.compose.letter_pdf``, one after the other,
 then the same number on BENCH_LETTER_THREADS threads (default 4) as a Dramatiq worker
 would; prints the median, the fastest and the slowest CPU time per letter, the wall-clock
@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from adapters.compose import letter_pdf
 from handlers.policy import Creditor
 
-LETTERS = int(os.environ.get("BENCH_LETTERS", "40"))
+LETTERS = int(os.environ.get("BENCH_LETTERS", "80"))
 THREADS = int(os.environ.get("BENCH_LETTER_THREADS", "4"))
 NAMES = ["Łódź Żółć Sp. z o.o.", "Αθηνά Παπαδοπούλου", "ul. Piotrkowska 1", "90-001 Łódź", "PL"]
 BODY = "Madame, Monsieur,\n\n" + "\n".join(
