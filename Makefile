@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test chaos lint lock install bench bench-scheduler bench-ingest bench-memory bench-debtor bench-chains profile clean
+.PHONY: run test chaos lint lock install bench bench-scheduler bench-ingest bench-memory bench-debtor bench-chains bench-letter profile clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,10 @@ bench-debtor: $(STAMP)
 # Evidence-appending commits/s with 1, 2, 4, 8 processes: one chain vs one per creditor.
 bench-chains: $(STAMP)
 	$(BIN)/python -m bench.chains
+
+# The CPU time of rendering one PDF letter, alone and on worker threads.
+bench-letter: $(STAMP)
+	$(BIN)/python -m bench.letter
 
 # Worker resident memory over 100 000 reminders end to end.
 bench-memory: $(STAMP)

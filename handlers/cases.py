@@ -82,15 +82,7 @@ def report_penalties_outstanding(
         return None
     live = live_cases_of(store, invoice)
     currency = invoice.currency
-    note = (
-        f"invoice {invoice.number}: principal paid; owed as a separate claim (reported, not "
-        f"chased): {owed.amount_owed} {currency} = penalties {owed.late_interest} + indemnity "
-        f"{owed.indemnity}"
-    )
-    if owed.principal_left > 0:
-        note += f" + principal left by imputation on penalties {owed.principal_left}"
-    if owed.paid_beyond > 0:
-        note += f" - paid beyond the principal {owed.paid_beyond}"
+    note = penalties_outstanding_note(invoice.number, owed, currency)
     for case in live:
         case.notes = [*case.notes, note]
         case.updated_at = now
@@ -129,6 +121,31 @@ def report_penalties_outstanding(
     return owed
 
 
+def penalties_outstanding_note(number: str, owed: OwedBeside, currency: str) -> str:
+    """What a case says of an invoice whose principal is paid and its penalties not."""
+    note = (
+        f"invoice {number}: principal paid; owed as a separate claim (reported, not "
+        f"chased): {owed.amount_owed} {currency} = penalties {owed.late_interest} + indemnity "
+        f"{owed.indemnity}"
+    )
+    if owed.principal_left > 0:
+        note += f" + principal left by imputation on penalties {owed.principal_left}"
+    if owed.paid_beyond > 0:
+        note += f" - paid beyond the principal {owed.paid_beyond}"
+    return note
+
+
+def factored_note(number: str, factor: str | None) -> str:
+    """What a case says of an invoice that left it for a factor."""
+    return f"invoice {number} factored: collected by {factor}, left out of this case's amounts"
+
+
+def below_minimum_note(trifles: list[InvoiceRecord]) -> str:
+    """What a case stopped as paid says of the balances too small to pursue."""
+    left = ", ".join(f"{i.number} {i.balance} {i.currency}" for i in trifles)
+    return f"balance left below the minimum, not pursued: {left}"
+
+
 def live_cases_of(store: Store, invoice: InvoiceRecord) -> list[CaseRecord]:
     """The open or handed-over cases holding ``invoice``, locked for update."""
     return store.cases_holding(invoice.id, LIVE)
@@ -149,10 +166,7 @@ def leave_for_factor(
     name. Each case says so in a note, its amounts are recomputed without it, and a case
     left with nothing to claim is stopped; the cases changed."""
     live = live_cases_of(store, invoice)
-    note = (
-        f"invoice {invoice.number} factored: collected by {invoice.factored_by}, "
-        "left out of this case's amounts"
-    )
+    note = factored_note(invoice.number, invoice.factored_by)
     for case in live:
         case.notes = [*case.notes, note]
         _penalties_without_factored(store, case, invoice, now, policies)
@@ -228,8 +242,7 @@ def _refresh(
         case.status = "paid" if all(i.status == "settled" for i in members) else "closed"
     elif len(trifles) == len(owing):
         case.status = "paid"
-        left = ", ".join(f"{i.number} {i.balance} {i.currency}" for i in trifles)
-        case.notes = [*case.notes, f"balance left below the minimum, not pursued: {left}"]
+        case.notes = [*case.notes, below_minimum_note(trifles)]
     stopped = not owing or len(trifles) == len(owing)
     kind = f"case.{case.status}" if stopped else "case.updated"
     payload = {

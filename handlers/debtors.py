@@ -117,10 +117,7 @@ def on_insolvency_converted(
     receiver = event.liquidator or event.administrator
     if receiver is not None:
         debtor.insolvency_administrator = receiver.model_dump()
-    note = (
-        f"converted to {event.procedure} by judgment of {event.judgment_date.isoformat()}: "
-        f"the claim is declared to {insolvency.receiver(debtor)}"
-    )
+    note = insolvency.conversion_note(event.procedure, event.judgment_date, insolvency.receiver(debtor))
     cases = insolvency.note_on_declarations(store, debtor, note, now, reasons=True)
     facts = {"judgment_date": event.judgment_date.isoformat(), "receiver": debtor.insolvency_administrator}
     insolvency.record_stage(store, debtor, "insolvency.converted", now, note, cases, facts)
@@ -138,10 +135,7 @@ def on_insolvency_plan_adopted(
             f"debtor_id: {debtor.id} is in liquidation: no plan (L626-10) is adopted", event.event_id
         )
     debtor.insolvency_stage = insolvency.PLAN
-    note = (
-        f"plan adopted by judgment of {event.judgment_date.isoformat()}: the declared claims are "
-        "paid as the plan provides (L626-10 ff.); they stay frozen, no reminder is sent"
-    )
+    note = insolvency.plan_note(event.judgment_date)
     cases = insolvency.note_on_declarations(store, debtor, note, now)
     facts = {"judgment_date": event.judgment_date.isoformat()}
     insolvency.record_stage(store, debtor, "insolvency.plan_adopted", now, note, cases, facts)
@@ -155,7 +149,7 @@ def on_insolvency_closed(
     note and an evidence record say what the outcome means, for a person to decide."""
     debtor = _under_judgment(store, event.debtor_id, event.closed_on, "closed_on", event.event_id)
     debtor.insolvency_stage, debtor.insolvency_closed_on = insolvency.CLOSED, event.closed_on
-    note = f"proceedings {insolvency.CLOSURE_NOTES[event.outcome]} (closed on {event.closed_on.isoformat()})"
+    note = insolvency.closure_note(event.outcome, event.closed_on)
     cases = insolvency.note_on_declarations(store, debtor, note, now)
     facts = {"closed_on": event.closed_on.isoformat(), "outcome": event.outcome}
     insolvency.record_stage(store, debtor, "insolvency.closed", now, note, cases, facts)

@@ -326,10 +326,6 @@ def _declare(
 
 def _new_declaration(debtor: DebtorRecord, currency: str, deadline: date | None, months: int) -> NewCase:
     """A claim-declaration case before its invoices join it: its amounts are computed then."""
-    unknown = (
-        f"BODACC publication date unknown: the deadline is {months} months after it "
-        "(L622-24, R622-24); record it when published"
-    )
     return NewCase(
         debtor_id=debtor.id,
         kind=insolvency.DECLARATION,
@@ -340,7 +336,23 @@ def _new_declaration(debtor: DebtorRecord, currency: str, deadline: date | None,
         late_interest=ZERO,
         indemnities=ZERO,
         deadline=deadline,
-        notes=[] if deadline else [unknown],
+        notes=[] if deadline else [bodacc_unknown_note(months)],
+    )
+
+
+def bodacc_unknown_note(months: int) -> str:
+    """What a claim-declaration case says while its deadline cannot be known."""
+    return (
+        f"BODACC publication date unknown: the deadline is {months} months after it "
+        "(L622-24, R622-24); record it when published"
+    )
+
+
+def prescription_note(number: str, barred: date) -> str:
+    """What the open case says six months before an invoice is time-barred."""
+    return (
+        f"prescription: invoice {number} is time-barred on {barred.isoformat()} "
+        "unless interrupted (acknowledgment, court action)"
     )
 
 
@@ -407,10 +419,7 @@ def _prescription_warning(store: Store, invoice: InvoiceRecord, debtor: DebtorRe
     if invoice.status != "open" or invoice.balance <= 0:
         return
     barred, _ = prescription_dates(invoice, debtor.kind)
-    note = (
-        f"prescription: invoice {invoice.number} is time-barred on {barred.isoformat()} "
-        "unless interrupted (acknowledgment, court action)"
-    )
+    note = prescription_note(invoice.number, barred)
     opened = store.open_cases(debtor.id)  # by id; the invoice's currency first
     case = min(opened, key=lambda c: (c.currency != invoice.currency, c.id), default=None)
     if case is not None:

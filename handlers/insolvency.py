@@ -89,6 +89,26 @@ def presumed_origin_note(invoice: InvoiceRecord) -> str:
     )
 
 
+def conversion_note(procedure: str, judgment: date, receiver: str) -> str:
+    """What a claim-declaration case says of a conversion (to liquidation)."""
+    return (
+        f"converted to {procedure} by judgment of {judgment.isoformat()}: the claim is declared to {receiver}"
+    )
+
+
+def plan_note(judgment: date) -> str:
+    """What a claim-declaration case says of a plan adopted."""
+    return (
+        f"plan adopted by judgment of {judgment.isoformat()}: the declared claims are "
+        "paid as the plan provides (L626-10 ff.); they stay frozen, no reminder is sent"
+    )
+
+
+def closure_note(outcome: str, closed_on: date) -> str:
+    """What a claim-declaration case says of the closure of the proceedings."""
+    return f"proceedings {CLOSURE_NOTES[outcome]} (closed on {closed_on.isoformat()})"
+
+
 def report_presumed_origin(store: Store, invoice: InvoiceRecord, debtor: DebtorRecord, now: datetime) -> None:
     """Warn, once per invoice and judgment, that the claim's origin is presumed from its
     issue date: a log line and an evidence record for a person to check."""

@@ -18,7 +18,7 @@ from babel.numbers import format_decimal
 from handlers.calendar import zone
 from handlers.dossier.data import MessageData
 from handlers.dossier.proofs import status_view
-from handlers.dossier.wording import reason_fr
+from handlers.dossier.wording import note_fr, reason_fr
 from handlers.money import format_money, format_rate
 from handlers.policy import FORMAL_NOTICE
 from handlers.procedure_table import TABLE
@@ -128,6 +128,7 @@ def template_values() -> dict[str, Any]:
         "cell": cell,
         "procedure": procedure,
         "reason": reason_fr,
+        "note": note_fr,
         "labels": labels,
     }
 

@@ -49,11 +49,7 @@ def summary_data(
         "amount_claimed": case.amount_claimed,
     }
     if any(stored[k] != computed[k] for k in stored):
-        notes.append(
-            "the case's recorded amounts differ from the computation shown on "
-            f"{computed_on.isoformat()} (payments or credit notes recorded after it, "
-            "or a changed policy or rate table): the recorded amounts are the claim"
-        )
+        notes.append(recorded_amounts_note(computed_on))
     return {
         "generated_at": instant(now),
         "case": {
@@ -116,6 +112,15 @@ def summary_data(
         },
         "export_day": live_day.isoformat(),
     }
+
+
+def recorded_amounts_note(computed_on: date) -> str:
+    """The note the summary adds when the case's recorded amounts are not those computed."""
+    return (
+        "the case's recorded amounts differ from the computation shown on "
+        f"{computed_on.isoformat()} (payments or credit notes recorded after it, "
+        "or a changed policy or rate table): the recorded amounts are the claim"
+    )
 
 
 def _update_data(live: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -1,9 +1,12 @@
-"""The reasons a case stores, in French for the French dossier and ``relance case show``.
+"""The reasons and notes a case stores, in French for the French dossier and ``relance case show``.
 
-A case keeps its reasons as written when it was opened (English, in the evidence and the
-hand-over document, where tools read them). The French summary shows each one in French:
-the known forms (handlers/procedures.py, handlers/insolvency.py) are rewritten with their
-figures, dates and names kept; a reason of another form is shown as stored.
+A case keeps its reasons and notes as written (English, in the evidence, ``summary.json``
+and the hand-over document, where tools read them). The French summary shows each one in
+French: the known forms are rewritten with their figures, names and references kept and
+their dates written in French; a reason or note of another form is shown as stored.
+Reasons come from handlers/procedures.py and handlers/insolvency.py; notes from the
+``*_note`` functions of handlers/cases.py, handlers/escalation.py, handlers/insolvency.py
+and handlers/dossier/summary.py.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from collections.abc import Callable
 from datetime import date
 
 from babel.dates import format_date
+
+from handlers.insolvency import CLOSURE_NOTES
 
 Rule = tuple[re.Pattern[str], Callable[[re.Match[str]], str]]
 
@@ -115,3 +120,132 @@ def reason_fr(reason: str) -> str:
         if found:
             return french(found)
     return reason
+
+
+_CLOSURES = {
+    CLOSURE_NOTES["insufficient_assets"]: (
+        "clôturée pour insuffisance d'actif : les créanciers ne recouvrent pas leur droit de "
+        "poursuite individuelle contre le débiteur (L643-11), sauf exceptions (entre autres la "
+        "fraude, une créance attachée à la personne du débiteur, la caution ou le coobligé qui a "
+        "payé) ; les créances gelées ne sont plus relancées : une personne décide si une "
+        "exception s'applique"
+    ),
+    CLOSURE_NOTES["plan_completed"]: (
+        "clôturée, le plan exécuté : les créances déclarées ont été payées selon le plan "
+        "(L626-10 et s.) ; les créances gelées ne sont plus relancées : une personne vérifie "
+        "ce que le plan a payé et l'enregistre"
+    ),
+    CLOSURE_NOTES["debts_paid"]: (
+        "clôturée, les dettes payées : les créances gelées auraient dû être payées dans la "
+        "procédure ; elles ne sont plus relancées : une personne vérifie et enregistre les paiements"
+    ),
+}
+_DATE = r"(\d{4}-\d{2}-\d{2})"
+
+
+def _owed(m: re.Match[str]) -> str:
+    """A paid principal's penalties owed, with the optional terms of its sum."""
+    text = (
+        f"facture {m[1]} : principal payé ; reste dû comme créance distincte (signalée, non "
+        f"relancée) : {m[2]} {m[3]} = pénalités {m[4]} + indemnité {m[5]}"
+    )
+    if m[6]:
+        text += f" + principal restant après imputation sur les pénalités {m[6]}"
+    if m[7]:
+        text += f" - payé au-delà du principal {m[7]}"
+    return text
+
+
+NOTE_RULES: tuple[Rule, ...] = (
+    (
+        re.compile(
+            rf"^the case's recorded amounts differ from the computation shown on {_DATE} \(payments "
+            r"or credit notes recorded after it, or a changed policy or rate table\): the recorded "
+            r"amounts are the claim$"
+        ),
+        lambda m: (
+            f"les montants enregistrés du dossier diffèrent du calcul présenté au {_day(m[1])} "
+            "(paiements ou avoirs enregistrés depuis, ou politique ou table des taux modifiée) : "
+            "la créance est celle des montants enregistrés"
+        ),
+    ),
+    (
+        re.compile(
+            rf"^invoice (.+?): origin presumed from its issue date {_DATE} \(no delivery date given\); "
+            r"check when the delivery or service was completed$"
+        ),
+        lambda m: (
+            f"facture {m[1]} : origine présumée à sa date d'émission, le {_day(m[2])} (aucune date "
+            "de livraison fournie) ; vérifier quand la livraison ou la prestation a été achevée"
+        ),
+    ),
+    (
+        re.compile(
+            r"^BODACC publication date unknown: the deadline is (\d+) months after it "
+            r"\(L622-24, R622-24\); record it when published$"
+        ),
+        lambda m: (
+            f"date de publication au BODACC inconnue : le délai court {m[1]} mois après elle "
+            "(L622-24, R622-24) ; l'enregistrer dès sa publication"
+        ),
+    ),
+    (
+        re.compile(
+            rf"^prescription: invoice (.+?) is time-barred on {_DATE} unless interrupted "
+            r"\(acknowledgment, court action\)$"
+        ),
+        lambda m: (
+            f"prescription : la facture {m[1]} est prescrite le {_day(m[2])} sauf interruption "
+            "(reconnaissance de dette, action en justice)"
+        ),
+    ),
+    (
+        re.compile(
+            r"^invoice (.+?): principal paid; owed as a separate claim \(reported, not chased\): "
+            r"(\S+) (\w{3}) = penalties (\S+) \+ indemnity (\S+)"
+            r"(?: \+ principal left by imputation on penalties (\S+))?"
+            r"(?: - paid beyond the principal (\S+))?$"
+        ),
+        _owed,
+    ),
+    (
+        re.compile(r"^invoice (.+?) factored: collected by (.+), left out of this case's amounts$"),
+        lambda m: (
+            f"facture {m[1]} cédée à un affactureur : recouvrée par {m[2]}, hors des montants de ce dossier"
+        ),
+    ),
+    (
+        re.compile(r"^balance left below the minimum, not pursued: (.+)$"),
+        lambda m: f"solde restant sous le minimum, non poursuivi : {m[1]}",
+    ),
+    (
+        re.compile(rf"^converted to (\w+) by judgment of {_DATE}: the claim is declared to (.+)$"),
+        lambda m: (
+            f"procédure convertie en {_procedure(m[1])} par jugement du {_day(m[2])} : la "
+            f"créance est déclarée {_receiver(m[3])}"
+        ),
+    ),
+    (
+        re.compile(
+            rf"^plan adopted by judgment of {_DATE}: the declared claims are paid as the plan "
+            r"provides \(L626-10 ff\.\); they stay frozen, no reminder is sent$"
+        ),
+        lambda m: (
+            f"plan arrêté par jugement du {_day(m[1])} : les créances déclarées sont payées "
+            "selon le plan (L626-10 et s.) ; elles restent gelées, aucune relance n'est envoyée"
+        ),
+    ),
+    (
+        re.compile(rf"^proceedings (.+) \(closed on {_DATE}\)$", re.DOTALL),
+        lambda m: f"procédure {_CLOSURES[m[1]]} (clôture du {_day(m[2])})" if m[1] in _CLOSURES else m[0],
+    ),
+)
+
+
+def note_fr(note: str) -> str:
+    """``note`` in French when it has a known form, else as stored."""
+    for pattern, french in NOTE_RULES:
+        found = pattern.match(note)
+        if found:
+            return french(found)
+    return note
