@@ -101,6 +101,19 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 1 if counts["rejected"] else 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from relance.importing import NoSuchFile, files_of, import_files
+
+    try:
+        files = files_of(args.paths)
+    except NoSuchFile as exc:
+        raise CommandError(str(exc)) from exc
+    if not files:
+        raise CommandError(f"{', '.join(args.paths)}: no file to import")
+    counts = import_files(_app(args), files, sys.stdout)
+    return 1 if counts["rejected"] else 0
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from relance.simulate import simulate, throwaway_dir
 
@@ -376,6 +389,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("migrate", cmd_migrate, "create or upgrade the database schema")
     ingest = add("ingest", cmd_ingest, "validate and apply accounting events (JSON Lines)")
     ingest.add_argument("file", metavar="FILE", help="a JSON Lines file, or - for stdin")
+    imports = add("import", cmd_import, "import e-invoices (Factur-X PDF, UBL, CII) as accounting events")
+    imports.add_argument(
+        "paths", nargs="+", metavar="FILE|DIR", help="e-invoice files, or folders (their files in name order)"
+    )
     simulate = add("simulate", cmd_simulate, "preview the policy on events with a virtual clock")
     simulate.add_argument("file", metavar="FILE", help="a JSON Lines file, or - for stdin")
     simulate.add_argument("--until", required=True, help="last day simulated (YYYY-MM-DD)")

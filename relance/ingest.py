@@ -13,6 +13,7 @@ import hashlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, TextIO
 
@@ -113,16 +114,33 @@ class Statistics:
 
 
 def _apply(app: App, lines: list[tuple[int, bytes]], label: str, counts: dict[str, int], out: TextIO) -> None:
+    items = [BatchItem(label, number, raw, parse_line(raw), f"line {number}") for number, raw in lines]
+    apply_items(app, items, counts, out)
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One raw event of a batch: where it came from (``source``, ``line``: what the store
+    keeps), how a rejection names it (``shown``), and its validation."""
+
+    source: str
+    line: int | None
+    raw: bytes
+    parsed: ParsedLine
+    shown: str
+
+
+def apply_items(app: App, items: list[BatchItem], counts: dict[str, int], out: TextIO) -> None:
+    """Apply one batch in one transaction, count the outcomes and print the rejections."""
     now = app.clock.now()
-    parsed = [(number, raw, parse_line(raw)) for number, raw in lines]
     try:
-        results = _transaction(app, parsed, label, now, savepoints=False)
+        results = _transaction(app, items, now, savepoints=False)
     except _Retry as retry:  # rolled back: again, with a savepoint per event
-        results = _transaction(app, parsed, label, now, savepoints=True, logged=retry.index)
-    for number, result in results:
+        results = _transaction(app, items, now, savepoints=True, logged=retry.index)
+    for item, result in zip(items, results, strict=True):
         counts["accepted" if result.status == "parked" else result.status] += 1
         if result.status == "rejected":
-            out.write(f"line {number}: rejected: {result.reason}\n")
+            out.write(f"{item.shown}: rejected: {result.reason}\n")
 
 
 class _Retry(Exception):
@@ -133,29 +151,35 @@ class _Retry(Exception):
 
 def _transaction(
     app: App,
-    parsed: list[tuple[int, bytes, ParsedLine]],
-    label: str,
+    items: list[BatchItem],
     now: datetime,
     *,
     savepoints: bool,
     logged: int = 0,
-) -> list[tuple[int, IngestResult]]:
+) -> list[IngestResult]:
     """Apply one batch in one transaction. The first ``logged`` events were logged by an
     attempt that was rolled back; they are applied again without logging them twice."""
     results = []
     with transaction(app.sessions) as session:
         batch = Batch(session, savepoints=savepoints)
         try:
-            batch.prefetch([p.event for _, _, p in parsed if p.event is not None])
-            for index, (number, raw, line) in enumerate(parsed):
+            batch.prefetch([item.parsed.event for item in items if item.parsed.event is not None])
+            for index, item in enumerate(items):
                 with _quiet(index < logged):
                     try:
                         result = ingest_one(
-                            session, raw, now, app.ctx, source=label, line_no=number, parsed=line, batch=batch
+                            session,
+                            item.raw,
+                            now,
+                            app.ctx,
+                            source=item.source,
+                            line_no=item.line,
+                            parsed=item.parsed,
+                            batch=batch,
                         )
                     except NeedsSavepoints as exc:
                         raise _Retry(index) from exc
-                results.append((number, result))
+                results.append(result)
         finally:
             batch.close()
     return results
