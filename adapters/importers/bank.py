@@ -43,7 +43,7 @@ def read_statement(path: str | Path) -> list[StatementEntry]:
         raise StatementRejected(shown, "file", f"larger than {MAX_FILE_BYTES} bytes")
     if data.lstrip().startswith(b"<"):
         return read_camt053(data, shown)
-    if data[:2] == b"01":
+    if re.match(rb"0[1-9][0-9]{5}", data):  # a record code, then the 5-digit bank code
         return read_cfonb120(data, shown)
     raise StatementRejected(shown, "file", "neither a camt.053 XML statement nor a CFONB 120 file")
 
