@@ -93,3 +93,12 @@ def import_files(app: App, files: list[Path], out: TextIO, batch_size: int = BAT
         f"accepted {counts['accepted']}, duplicate {counts['duplicate']}, rejected {counts['rejected']}\n"
     )
     return counts
+
+
+def simulation_lines(path: Path, warnings: TextIO) -> list[str]:
+    """The events of one e-invoice as JSON lines for ``relance simulate``; its warnings go
+    to ``warnings``. Raises ImportRejected for a file that gives no event."""
+    document = read_document(path)
+    for warning in document.warnings:
+        warnings.write(f"{path}: warning: {warning}\n")
+    return [_line(event).decode("utf-8") for event in document.events]

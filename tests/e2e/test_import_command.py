@@ -94,3 +94,22 @@ def test_usage_errors_are_one_line_and_exit_2(tmp_path, data_dir, capsys):
     empty.mkdir()
     assert main(["import", str(empty), "--data-dir", data_dir]) == 2
     assert capsys.readouterr().err == f"relance: error: {empty}: no file to import\n"
+
+
+def test_simulate_takes_e_invoices_in_the_order_given(capsys):
+    invoice, credit = sample("Facture_FR_EN16931.pdf"), sample("Avoir_FR_type381_EN16931.pdf")
+    assert main(["simulate", str(invoice), str(credit), "--until", "2017-12-20"]) == 0
+    captured = capsys.readouterr()
+    actions = [json.loads(line) for line in captured.out.splitlines()]
+    assert [(a["at"][:10], a["step"], a["invoice_numbers"]) for a in actions] == [
+        ("2017-12-08", "pre_due", ["FA-2017-0010"]),
+        ("2017-12-13", "due", ["FA-2017-0010"]),
+        ("2017-12-18", "notice", ["FA-2017-0010"]),
+    ]
+    assert {a["amount_due"] for a in actions} == {"236.68"}  # the credit note was applied
+    assert "warning: BT-20/BT-22" in captured.err
+    refused = sample("ubl-tc434-creditnote1.xml")
+    assert main(["simulate", str(refused), "--until", "2017-12-20"]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"relance: error: {refused}: BT-25 (preceding invoice reference)"
+    )
