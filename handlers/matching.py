@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from itertools import combinations
@@ -71,7 +71,7 @@ class EntryMatch:
     allocations: tuple[Allocation, ...] = ()
     candidates: tuple[tuple[str, ...], ...] = ()
     reason: str = ""
-    debtor_ids: tuple[str, ...] = field(default=())
+    debtor_ids: tuple[str, ...] = ()  # the debtors the payer's name designates
 
 
 def _plain(text: str) -> str:

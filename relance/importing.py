@@ -67,11 +67,15 @@ def _line(event: dict[str, Any]) -> bytes:
 def _file_stand_in(path: Path) -> bytes:
     """What is stored as the raw text of a file that gave no event: its name, size and
     SHA-256, to find it again (the file itself may be a large PDF)."""
+    digest, size = hashlib.sha256(), 0
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as stream:
+            while chunk := stream.read(1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
     except OSError:
-        data = b""
-    return _line({"import_file": path.name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+        pass  # the rejection says why the file could not be read
+    return _line({"import_file": path.name, "size": size, "sha256": digest.hexdigest()})
 
 
 def import_files(app: App, files: list[Path], out: TextIO, batch_size: int = BATCH) -> dict[str, int]:

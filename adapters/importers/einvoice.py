@@ -232,10 +232,14 @@ def _schemed(node: etree._Element | None, path: str) -> list[tuple[str | None, s
 
 
 def _iso_date(value: str | None, term: str, shown: str) -> date | None:
+    """A UBL date: YYYY-MM-DD, possibly followed by a time-zone offset (xs:date allows
+    one), which is dropped: the day written is the day meant."""
     if value is None:
         return None
     try:
-        return date.fromisoformat(value)
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(Z|[+-][0-9]{2}:[0-9]{2})?", value):
+            raise ValueError(value)
+        return date.fromisoformat(value[:10])
     except ValueError:
         raise ImportRejected(shown, term, f"{value!r} is not a date YYYY-MM-DD") from None
 

@@ -182,6 +182,10 @@ def test_a_ubl_invoice(tmp_path):
 def test_a_ubl_due_date_wins_over_the_terms(tmp_path):
     _, event = event_of(ubl(tmp_path, due="<cbc:DueDate>2026-09-20</cbc:DueDate>"))
     assert event.invoice.due_date == date(2026, 9, 20)
+    _, event = event_of(ubl(tmp_path, due="<cbc:DueDate>2026-09-21+02:00</cbc:DueDate>"))
+    assert event.invoice.due_date == date(2026, 9, 21)  # the day written, whatever the offset
+    bad = ubl(tmp_path, due="<cbc:DueDate>2026-13-01</cbc:DueDate>")
+    assert rejection(bad) == "BT-9 (payment due date): '2026-13-01' is not a date YYYY-MM-DD"
 
 
 def test_an_amount_in_another_currency_than_bt_5_is_refused(tmp_path):
