@@ -143,11 +143,11 @@ def match_entries(entries: Sequence[StatementEntry], invoices: Sequence[OpenInvo
 def _match_one(
     entry: StatementEntry, invoices: Sequence[OpenInvoice], left: dict[str, Decimal]
 ) -> EntryMatch:
-    if not entry.credit:
-        return EntryMatch(entry, "unmatched", reason="a debit: not a payment from a debtor")
-    if entry.is_return:
+    if entry.is_return:  # a direct debit collected, then returned: it undoes a payment
         why = f" ({entry.return_reason})" if entry.return_reason else ""
         return EntryMatch(entry, "unmatched", reason=f"a return or reversal{why}: not a payment")
+    if not entry.credit:
+        return EntryMatch(entry, "unmatched", reason="a debit: not a payment from a debtor")
     if entry.amount <= 0:
         return EntryMatch(entry, "unmatched", reason="no amount")
     open_here = [i for i in invoices if i.currency == entry.currency and left[i.number] > 0]
@@ -163,7 +163,9 @@ def _match_one(
     )
     if not debtors:
         return EntryMatch(
-            entry, "unmatched", reason="no invoice number in the remittance, and no debtor of that name"
+            entry,
+            "unmatched",
+            reason="no invoice number in the remittance, and no debtor of that name with an open balance",
         )
     theirs = [i for i in open_here if i.debtor_id in debtors]
     exact = [i for i in theirs if left[i.number] == entry.amount]

@@ -117,6 +117,26 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 1 if counts["rejected"] else 0
 
 
+def cmd_statement(args: argparse.Namespace) -> int:
+    from adapters.importers.bank import StatementRejected
+    from relance.importing import NoSuchFile, files_of
+    from relance.statements import lines, proposals
+
+    try:
+        files = files_of(args.paths)
+    except NoSuchFile as exc:
+        raise CommandError(str(exc)) from exc
+    if not files:
+        raise CommandError(f"{', '.join(args.paths)}: no file to read")
+    try:
+        results = proposals(_app(args), files)
+    except StatementRejected as exc:
+        raise CommandError(str(exc)) from exc
+    for line in lines(results):
+        print(line)
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from relance.simulate import simulate, throwaway_dir
 
@@ -412,6 +432,12 @@ def build_parser() -> argparse.ArgumentParser:
     imports = add("import", cmd_import, "import e-invoices (Factur-X PDF, UBL, CII) as accounting events")
     imports.add_argument(
         "paths", nargs="+", metavar="FILE|DIR", help="e-invoice files, or folders (their files in name order)"
+    )
+    statement = add(
+        "statement", cmd_statement, "match bank statement entries (camt.053, CFONB 120) to open invoices"
+    )
+    statement.add_argument(
+        "paths", nargs="+", metavar="FILE|DIR", help="statement files, or folders (their files in name order)"
     )
     simulate = add("simulate", cmd_simulate, "preview the policy on events with a virtual clock")
     simulate.add_argument(

@@ -113,3 +113,41 @@ def test_simulate_takes_e_invoices_in_the_order_given(capsys):
     assert capsys.readouterr().err.startswith(
         f"relance: error: {refused}: BT-25 (preceding invoice reference)"
     )
+
+
+def test_statement_proposes_matches_against_the_open_invoices_and_applies_nothing(tmp_path, data_dir, capsys):
+    invoice, credit = sample("Facture_FR_EN16931.pdf"), sample("Avoir_FR_type381_EN16931.pdf")
+    assert main(["import", str(invoice), str(credit), "--data-dir", data_dir]) == 0
+    statement = tmp_path / "s.cfo"
+    record = "0430003000501234EUR2 01234567890181301{reject}130124{label:<31}  0000000  {amount}"
+    statement.write_text(
+        "\n".join(
+            [
+                record.format(reject="24  ", label="VIR MA JOLIE BOUTIQUE", amount="0000000002366H"),
+                f"{'0530003000501234EUR2 0123456789018130124':<45}LIBReglement FA-2017-0010",
+                record.format(reject="24  ", label="VIR MA JOLIE BOUTIQUE", amount="0000000002366H"),
+                f"{'0530003000501234EUR2 0123456789018130124':<45}NPYMA JOLIE BOUTIQUE",
+                record.format(reject="24AM", label="VIR INCONNU", amount="0000000001000{"),
+            ]
+        )
+        + "\n",
+        encoding="latin-1",
+    )
+    capsys.readouterr()
+    assert main(["statement", str(statement), "--data-dir", data_dir]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "01234567890/2024-01-13/1\t2024-01-13\t236.68 EUR\tmatched (reference)\tFA-2017-0010 236.68\t-",
+        # the same amount again: the invoice is already taken by the entry before
+        "01234567890/2024-01-13/2\t2024-01-13\t236.68 EUR\tunmatched\t-\t"
+        "no invoice number in the remittance, and no debtor of that name with an open balance",
+        "01234567890/2024-01-13/3\t2024-01-13\t100.00 EUR\tunmatched\t-\t"
+        "a return or reversal (AM): not a payment",
+        "entries 3: matched 1, ambiguous 0, unmatched 2",
+    ]
+    assert open_balance(status(data_dir, capsys)) == "236.68"  # nothing applied
+    assert main(["statement", str(sample("cfonb_classic.cfo")), "--data-dir", data_dir]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "entries 13: matched 0, ambiguous 0, unmatched 13"
+    assert main(["statement", str(invoice), "--data-dir", data_dir]) == 2
+    assert capsys.readouterr().err == (
+        f"relance: error: {invoice}: file: neither a camt.053 XML statement nor a CFONB 120 file\n"
+    )
