@@ -120,3 +120,15 @@ def test_a_bank_statement_is_not_an_invoice(name):
     with pytest.raises(ImportRejected) as caught:
         read_document(path)
     assert str(caught.value).startswith(f"{path}: file: ")
+
+
+def test_without_the_samples_a_run_skips_but_a_ci_run_fails(monkeypatch, tmp_path):
+    import tests.samples as samples
+
+    monkeypatch.setattr(samples, "SAMPLES", tmp_path / "absent")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        samples.sample("Facture_FR_EN16931.pdf")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI is set"):
+        samples.sample("Facture_FR_EN16931.pdf")
