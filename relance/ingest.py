@@ -4,7 +4,8 @@ The stream is read line by line and applied in batches of ``BATCH`` lines, one t
 each: the lines of a batch are validated first, the inbox is read once for the batch, and
 each event is applied without a savepoint of its own (``adapters.ingest_batch.Batch``). A
 rejected event never undoes the others. Nothing is kept from one batch to the next but the
-counts.
+counts. ``relance import`` applies the events of e-invoices through the same batches
+(``apply_items``).
 """
 
 from __future__ import annotations
