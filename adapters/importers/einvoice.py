@@ -69,6 +69,7 @@ TERMS = {
     "BT-72": "actual delivery date",
     "BT-115": "amount due for payment",
 }
+_STATEMENTS = "`relance statement` reads it"
 # an event's occurred_at: noon in Paris keeps the issue date the same day in every
 # European time zone (a credit note counts from the calendar date of its occurred_at)
 _PARIS = ZoneInfo("Europe/Paris")
@@ -167,6 +168,8 @@ def read_bytes(data: bytes, shown: str) -> ImportedDocument:
         data, kind = _embedded_xml(data, shown), "factur-x"
     else:
         kind = "ubl"  # until the root element says otherwise
+    if re.match(rb"0[1-9][0-9]{5}", data):
+        raise ImportRejected(shown, "file", f"a CFONB 120 bank statement, not an invoice: {_STATEMENTS}")
     try:
         root = parse_xml(data)
     except NotXml as exc:
@@ -178,6 +181,8 @@ def read_bytes(data: bytes, shown: str) -> ImportedDocument:
     elif ns == CII and name == "CrossIndustryInvoice":
         terms = _cii_terms(root, shown)
         kind = "factur-x" if kind == "factur-x" else "cii"
+    elif ns.startswith("urn:iso:std:iso:20022:tech:xsd:camt."):
+        raise ImportRejected(shown, "file", f"an ISO 20022 bank statement, not an invoice: {_STATEMENTS}")
     else:
         raise ImportRejected(
             shown,

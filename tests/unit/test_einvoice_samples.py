@@ -114,12 +114,17 @@ def test_a_credit_note_that_names_no_invoice_is_refused_naming_bt_25():
     )
 
 
-@pytest.mark.parametrize("name", ["camt053_oca_test-camt053.xml", "cfonb_classic.cfo"])
-def test_a_bank_statement_is_not_an_invoice(name):
+@pytest.mark.parametrize(
+    ("name", "what"),
+    [("camt053_oca_test-camt053.xml", "an ISO 20022"), ("cfonb_classic.cfo", "a CFONB 120")],
+)
+def test_a_bank_statement_is_not_an_invoice(name, what):
     path = sample(name)
     with pytest.raises(ImportRejected) as caught:
         read_document(path)
-    assert str(caught.value).startswith(f"{path}: file: ")
+    assert str(caught.value) == (
+        f"{path}: file: {what} bank statement, not an invoice: `relance statement` reads it"
+    )
 
 
 def test_without_the_samples_a_run_skips_but_a_ci_run_fails(monkeypatch, tmp_path):
