@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import TextIO
 
 from adapters.store import StoreUnavailable
 from config.errors import ConfigError
@@ -102,6 +105,39 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 1 if counts["rejected"] else 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from relance.importing import NoSuchFile, files_of, import_files
+
+    try:
+        files = files_of(args.paths)
+    except NoSuchFile as exc:
+        raise CommandError(str(exc)) from exc
+    if not files:
+        raise CommandError(f"{', '.join(args.paths)}: no file to import")
+    counts = import_files(_app(args), files, sys.stdout)
+    return 1 if counts["rejected"] else 0
+
+
+def cmd_statement(args: argparse.Namespace) -> int:
+    from adapters.importers.bank import StatementRejected
+    from relance.importing import NoSuchFile, files_of
+    from relance.statements import lines, proposals
+
+    try:
+        files = files_of(args.paths)
+    except NoSuchFile as exc:
+        raise CommandError(str(exc)) from exc
+    if not files:
+        raise CommandError(f"{', '.join(args.paths)}: no file to read")
+    try:
+        results = proposals(_app(args), files)
+    except StatementRejected as exc:
+        raise CommandError(str(exc)) from exc
+    for line in lines(results):
+        print(line)
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from relance.simulate import simulate, throwaway_dir
 
@@ -123,21 +159,38 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     settings = load_settings(**overrides)
     configure_logging(os.environ.get("RELANCE_SIMULATE_LOG_LEVEL", "WARNING"))
     try:
-        source = (
-            sys.stdin
-            if args.file == "-"
-            else open(  # noqa: SIM115 - closed below
-                args.file, encoding="utf-8", errors="replace"
-            )
-        )
-    except FileNotFoundError as exc:
-        raise CommandError(f"{args.file}: no such file") from exc
-    try:
-        with source:
+        with _simulation_source(args.files) as source:
             return simulate(settings, source, until, sys.stdout, args.format)
     finally:
         if not keep:
             shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@contextmanager
+def _simulation_source(files: list[str]) -> Iterator[TextIO]:
+    """The events of ``files`` as one text stream: a JSON Lines file (or ``-``) as it is,
+    an e-invoice (.xml, .pdf) imported into its events, in the order given."""
+    if files == ["-"]:
+        yield sys.stdin
+        return
+    if "-" in files:
+        raise CommandError("- (stdin) cannot be given with other files")
+    from relance.importing import simulation_lines
+
+    parts = []
+    for name in files:
+        if Path(name).suffix.lower() in (".xml", ".pdf"):
+            try:
+                parts.extend(simulation_lines(Path(name), sys.stderr))
+            except ValueError as exc:  # the file gave no event: a preview cannot guess it
+                raise CommandError(str(exc)) from exc
+            continue
+        try:
+            with open(name, encoding="utf-8", errors="replace") as stream:
+                parts.extend(line.rstrip("\n") for line in stream)
+        except FileNotFoundError as exc:
+            raise CommandError(f"{name}: no such file") from exc
+    yield io.StringIO("".join(f"{line}\n" for line in parts))
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -389,8 +442,23 @@ def build_parser() -> argparse.ArgumentParser:
     add("migrate", cmd_migrate, "create or upgrade the database schema")
     ingest = add("ingest", cmd_ingest, "validate and apply accounting events (JSON Lines)")
     ingest.add_argument("file", metavar="FILE", help="a JSON Lines file, or - for stdin")
+    imports = add("import", cmd_import, "import e-invoices (Factur-X PDF, UBL, CII) as accounting events")
+    imports.add_argument(
+        "paths", nargs="+", metavar="FILE|DIR", help="e-invoice files, or folders (their files in name order)"
+    )
+    statement = add(
+        "statement", cmd_statement, "match bank statement entries (camt.053, CFONB 120) to open invoices"
+    )
+    statement.add_argument(
+        "paths", nargs="+", metavar="FILE|DIR", help="statement files, or folders (their files in name order)"
+    )
     simulate = add("simulate", cmd_simulate, "preview the policy on events with a virtual clock")
-    simulate.add_argument("file", metavar="FILE", help="a JSON Lines file, or - for stdin")
+    simulate.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="JSON Lines files or e-invoices (.xml, .pdf), in order; or - for stdin",
+    )
     simulate.add_argument("--until", required=True, help="last day simulated (YYYY-MM-DD)")
     simulate.add_argument("--policy", help="policy TOML file to preview")
     simulate.add_argument("--format", choices=("jsonl", "table"), default="jsonl")

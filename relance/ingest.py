@@ -4,7 +4,8 @@ The stream is read line by line and applied in batches of ``BATCH`` lines, one t
 each: the lines of a batch are validated first, the inbox is read once for the batch, and
 each event is applied without a savepoint of its own (``adapters.ingest_batch.Batch``). A
 rejected event never undoes the others. Nothing is kept from one batch to the next but the
-counts.
+counts. ``relance import`` applies the events of e-invoices through the same batches
+(``apply_items``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, TextIO
 
@@ -113,29 +115,44 @@ class Statistics:
 
 
 def _apply(app: App, lines: list[tuple[int, bytes]], label: str, counts: dict[str, int], out: TextIO) -> None:
+    items = [BatchItem(label, number, raw, parse_line(raw), f"line {number}") for number, raw in lines]
+    apply_items(app, items, counts, out)
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One raw event of a batch: where it came from (``source``, ``line``: what the store
+    keeps), how a rejection names it (``shown``), and its validation."""
+
+    source: str
+    line: int | None
+    raw: bytes
+    parsed: ParsedLine
+    shown: str
+
+
+def apply_items(app: App, items: list[BatchItem], counts: dict[str, int], out: TextIO) -> None:
+    """Apply one batch in one transaction, count the outcomes and print the rejections."""
     now = app.clock.now()
-    parsed = [(number, raw, parse_line(raw)) for number, raw in lines]
-    results = []
-    for run in _runs_of_one_creditor(parsed):
+    results: list[IngestResult] = []
+    for run in _runs_of_one_creditor(items):
         try:
-            results += _transaction(app, run, label, now, savepoints=False)
+            results += _transaction(app, run, now, savepoints=False)
         except _Retry as retry:  # rolled back: again, with a savepoint per event
-            results += _transaction(app, run, label, now, savepoints=True, logged=retry.index)
-    for number, result in results:
+            results += _transaction(app, run, now, savepoints=True, logged=retry.index)
+    for item, result in zip(items, results, strict=True):
         counts["accepted" if result.status == "parked" else result.status] += 1
         if result.status == "rejected":
-            out.write(f"line {number}: rejected: {result.reason}\n")
+            out.write(f"{item.shown}: rejected: {result.reason}\n")
 
 
-def _runs_of_one_creditor(
-    parsed: list[tuple[int, bytes, ParsedLine]],
-) -> list[list[tuple[int, bytes, ParsedLine]]]:
-    """The lines cut where the creditor changes, in order: a transaction and the rows it
-    reads ahead are one creditor's (a refused line goes with the lines around it)."""
-    runs: list[list[tuple[int, bytes, ParsedLine]]] = []
+def _runs_of_one_creditor(items: list[BatchItem]) -> list[list[BatchItem]]:
+    """The items cut where the creditor changes, in order: a transaction and the rows it
+    reads ahead are one creditor's (a refused item goes with the items around it)."""
+    runs: list[list[BatchItem]] = []
     current: str | None = None
-    for item in parsed:
-        creditor = getattr(item[2].event, "creditor_id", None)
+    for item in items:
+        creditor = getattr(item.parsed.event, "creditor_id", None)
         if not runs or (creditor is not None and current is not None and creditor != current):
             runs.append([])
         current = creditor if creditor is not None else current
@@ -151,39 +168,45 @@ class _Retry(Exception):
 
 def _transaction(
     app: App,
-    parsed: list[tuple[int, bytes, ParsedLine]],
-    label: str,
+    items: list[BatchItem],
     now: datetime,
     *,
     savepoints: bool,
     logged: int = 0,
-) -> list[tuple[int, IngestResult]]:
+) -> list[IngestResult]:
     """Apply one batch in one transaction. The first ``logged`` events were logged by an
     attempt that was rolled back; they are applied again without logging them twice."""
     results = []
     with transaction(app.sessions) as session:
-        session.scope(_creditor_of(parsed))
+        session.scope(_creditor_of(items))
         batch = Batch(session, savepoints=savepoints)
         try:
-            batch.prefetch([p.event for _, _, p in parsed if p.event is not None])
-            for index, (number, raw, line) in enumerate(parsed):
+            batch.prefetch([item.parsed.event for item in items if item.parsed.event is not None])
+            for index, item in enumerate(items):
                 with _quiet(index < logged):
                     try:
                         result = ingest_one(
-                            session, raw, now, app.ctx, source=label, line_no=number, parsed=line, batch=batch
+                            session,
+                            item.raw,
+                            now,
+                            app.ctx,
+                            source=item.source,
+                            line_no=item.line,
+                            parsed=item.parsed,
+                            batch=batch,
                         )
                     except NeedsSavepoints as exc:
                         raise _Retry(index) from exc
-                results.append((number, result))
+                results.append(result)
         finally:
             batch.close()
     return results
 
 
-def _creditor_of(parsed: list[tuple[int, bytes, ParsedLine]]) -> str:
-    for _, _, line in parsed:
-        if line.event is not None:
-            return str(getattr(line.event, "creditor_id", DEFAULT_CREDITOR))
+def _creditor_of(items: list[BatchItem]) -> str:
+    for item in items:
+        if item.parsed.event is not None:
+            return str(getattr(item.parsed.event, "creditor_id", DEFAULT_CREDITOR))
     return DEFAULT_CREDITOR
 
 
