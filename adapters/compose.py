@@ -58,6 +58,7 @@ def email_bytes(
     step: str,
     body_html: str | None = None,
     statement: Statement | None = None,
+    reply_to: str | None = None,
 ) -> bytes:
     """A plain-text e-mail, or multipart/alternative (text first, HTML second) with body_html;
     with a ``statement``, multipart/mixed: that body, then the statement as a CSV attachment.
@@ -79,6 +80,8 @@ def email_bytes(
     if statement is not None:
         message = _with_attachment(message, statement, message_id)
     message["From"] = _mailbox(sender)
+    if reply_to:
+        message["Reply-To"] = reply_to
     message["To"] = recipient
     message["Subject"] = encoded_words(subject)
     message["Date"] = format_datetime(at)

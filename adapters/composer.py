@@ -27,6 +27,7 @@ class DocumentComposer:
         step: str,
         body_html: str | None = None,
         statement: Statement | None = None,
+        reply_to: str | None = None,
     ) -> bytes:
         return email_bytes(
             sender=sender,
@@ -38,6 +39,7 @@ class DocumentComposer:
             step=step,
             body_html=body_html,
             statement=statement,
+            reply_to=reply_to,
         )
 
     def letter(

@@ -258,6 +258,7 @@ def _creditor_context(settings: Settings, service: Context, name: str, entry: Cr
         policies=policies,
         renderer=renderer,
         sender=sender,
+        reply_to=entry.reply_to,
         message_domain=message_domain(sender),
         partners=load_partners(base / entry.partners) if entry.partners is not None else None,
         transports=_creditor_mail(settings, label, entry.smtp) if entry.smtp is not None else None,

@@ -60,8 +60,9 @@ class CreditorEntry(_Strict):
     """One creditor of the creditors file (see the module's docstring)."""
 
     policy: Path | None = None
-    sender: str | None = Field(None, min_length=3, max_length=300)
-    reply_to: str | None = Field(None, min_length=3, max_length=300)
+    # one line each: they become headers of the e-mails
+    sender: str | None = Field(None, min_length=3, max_length=300, pattern=r"^[^\r\n]+$")
+    reply_to: str | None = Field(None, min_length=3, max_length=300, pattern=r"^[^\r\n]+$")
     partners: Path | None = None
     templates: Path | None = None
     creditor: dict[str, object] = Field(default_factory=dict)

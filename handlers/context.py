@@ -46,6 +46,7 @@ class Context:
     creditor: str = DEFAULT_CREDITOR
     others: Mapping[str, Context] = field(default_factory=dict)
     transports: Mapping[str, Transport] | None = None  # the creditor's own channels, if any
+    reply_to: str | None = None  # where debtors' answers go, when not to the sender
 
     def for_creditor(self, creditor: str) -> Context:
         """The context of ``creditor``: its policy and identity, sender, templates, partners

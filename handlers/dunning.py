@@ -172,8 +172,10 @@ class Composer(Protocol):
         step: str,
         body_html: str | None = None,
         statement: Statement | None = None,
+        reply_to: str | None = None,
     ) -> bytes:
-        """With a ``statement``, the e-mail carries it as a CSV attachment."""
+        """With a ``statement``, the e-mail carries it as a CSV attachment; with
+        ``reply_to``, answers go there rather than to the sender."""
 
     def letter(
         self,

@@ -582,6 +582,7 @@ def _compose(
             at=now,
             step=step.name,
             statement=statement,
+            reply_to=ctx.reply_to,
         )
         return debtor.email or "", content
     lines = address_lines(debtor)

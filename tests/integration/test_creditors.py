@@ -25,6 +25,7 @@ def of(creditor: str, event: dict) -> dict:
 CREDITORS = """
 [atelier]
 sender = "Atelier Durand <relances@atelier-durand.example>"
+reply_to = "compta@atelier-durand.example"
 
 [atelier.creditor]
 name = "Atelier Durand SARL"
@@ -93,18 +94,21 @@ def test_each_creditors_debtor_gets_its_own_reminder_with_its_own_amount(databas
     mails = [email.message_from_bytes(path.read_bytes()) for path in outbox_emails(app)]
     by_recipient = {m["To"]: m for m in mails}
     assert set(by_recipient) == {"compta@acme.example", "martin@boulangerie.example"}
-    text = {to: m.get_payload(decode=True) or b"" for to, m in by_recipient.items() if not m.is_multipart()}
-    for to, m in by_recipient.items():
-        if m.is_multipart():
-            text[to] = next(
-                p.get_payload(decode=True) for p in m.walk() if p.get_content_type() == "text/plain"
-            )
-    assert (
-        "1 200,00" in text["compta@acme.example"].decode()
-        and "300,00" not in text["compta@acme.example"].decode()
+    text = {to: plain_text(m) for to, m in by_recipient.items()}
+    ours, theirs = text["compta@acme.example"], text["martin@boulangerie.example"]
+    assert "1 200,00" in ours and "300,00" not in ours
+    assert "300,00" in theirs and "1 200,00" not in theirs
+    # each creditor's own sender, identity and payment details, and none of the other's
+    atelier_mail, service_mail = (
+        by_recipient["martin@boulangerie.example"],
+        by_recipient["compta@acme.example"],
     )
-    assert "300,00" in text["martin@boulangerie.example"].decode()
-    assert "1 200,00" not in text["martin@boulangerie.example"].decode()
+    assert atelier_mail["From"] == "Atelier Durand <relances@atelier-durand.example>"
+    assert atelier_mail["Reply-To"] == "compta@atelier-durand.example"
+    assert service_mail["From"] == app.settings.sender and service_mail["Reply-To"] is None
+    assert "Règlement par virement : IBAN FR76 3000 6000 0112 3456 7890 189, BIC AGRIFRPP" in theirs
+    assert "https://pay.atelier-durand.example/F-2026-0001" in theirs and "Atelier Durand SARL" in theirs
+    assert "IBAN" not in ours and "Atelier Durand" not in ours
     with transaction(app.sessions) as uow:
         uow.scope(None)
         ids = uow.execute(select(MessageRow.creditor_id, MessageRow.message_id)).all()

@@ -58,6 +58,10 @@ bic = "AGRIFRPP"
         ("['a b']\nsender = 'a@b.example'\n", "[a b]: a creditor id is 1 to 100 letters"),
         ("[atelier]\nsendr = 'a@b.example'\n", "[atelier].sendr: Extra inputs are not permitted"),
         (
+            '[atelier]\nreply_to = "a@b.example\\nBcc: x@y.example"\n',
+            "[atelier].reply_to: String should match",
+        ),
+        (
             "[atelier.creditor]\niban = 'FR7630006000011234567890188'\n",
             "[atelier].creditor.iban: Value error, 'FR7630006000011234567890188' is not a valid IBAN",
         ),
