@@ -37,7 +37,7 @@ from adapters.store import (
 )
 from adapters.transports import FileDrop, SmtpMailer
 from config.creditor import warn_about_creditors
-from config.creditors import CreditorEntry, SmtpAccount, creditor_policies, read_creditors, smtp_password
+from config.creditors import CreditorEntry, FileCreditors, SmtpAccount, creditor_policies, smtp_password
 from config.errors import ConfigError
 from config.partners import load_partners
 from config.policy import load_policy_set, load_rates
@@ -222,11 +222,13 @@ def make_context(settings: Settings, policy: Policy | None = None) -> Context:
         partner_link=PartnerLinks(),
         max_copies=settings.smtp_max_copies,
     )
-    entries = read_creditors(settings.creditors_file)
-    if not entries:
+    if settings.creditors_file is None:
         return ctx
-    others = {name: _creditor_context(settings, ctx, name, entry) for name, entry in entries.items()}
-    return replace(ctx, others=others)
+
+    def build(entries: dict[str, CreditorEntry]) -> dict[str, Context]:
+        return {name: _creditor_context(settings, ctx, name, entry) for name, entry in entries.items()}
+
+    return replace(ctx, others=FileCreditors(settings.creditors_file, build))
 
 
 def _checked_renderer(template_dir: Path | None, policies: PolicySet, rates: RateTable) -> Renderer:

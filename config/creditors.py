@@ -33,15 +33,21 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Literal
 
+import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from config.errors import ConfigError
 from config.policy import _read_toml, load_policy_set
+from handlers.context import Context
 from handlers.events import CREDITOR_ID, DEFAULT_CREDITOR
 from handlers.policy import Creditor, Policy, PolicySet
+
+log = structlog.get_logger("relance.config")
 
 
 class _Strict(BaseModel):
@@ -137,3 +143,61 @@ def smtp_password(label: str, account: SmtpAccount) -> str | None:
 
 def _under(base: Path, path: Path) -> Path:
     return path if path.is_absolute() else base / path
+
+
+class FileCreditors(Mapping[str, Context]):
+    """The contexts of the creditors file's creditors, by id; a creditor added to the file
+    while the service runs is found without a restart.
+
+    A lookup of an id it does not hold reads the file again when the file changed since it
+    was last read (its modification time and size), and adds the contexts of the new
+    creditors; those it already holds are kept as they are (a change to one of them needs
+    a restart). A file that no longer reads is logged (``creditors.reload_failed``) and the
+    creditors known so far are kept.
+    """
+
+    def __init__(self, path: Path, build: Callable[[dict[str, CreditorEntry]], dict[str, Context]]) -> None:
+        self._path, self._build = path, build
+        self._lock = threading.Lock()
+        self._seen = self._stamp()
+        self._contexts = build(read_creditors(path))
+
+    def __getitem__(self, creditor: str) -> Context:
+        found = self._contexts.get(creditor)
+        if found is None and self._reloaded():
+            found = self._contexts.get(creditor)
+        if found is None:
+            raise KeyError(creditor)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict(self._contexts))
+
+    def __len__(self) -> int:
+        return len(self._contexts)
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            found = self._path.stat()
+        except OSError:
+            return None
+        return (found.st_mtime_ns, found.st_size)
+
+    def _reloaded(self) -> bool:
+        """Read the file again if it changed; whether new creditors were added."""
+        with self._lock:
+            stamp = self._stamp()
+            if stamp == self._seen:
+                return False
+            self._seen = stamp
+            try:
+                entries = read_creditors(self._path)
+                new = {name: entry for name, entry in entries.items() if name not in self._contexts}
+                added = self._build(new)
+            except ConfigError as exc:
+                log.warning("creditors.reload_failed", file=str(self._path), reason=str(exc))
+                return False
+            if added:
+                self._contexts = {**self._contexts, **added}
+                log.info("creditors.added", file=str(self._path), creditors=sorted(added))
+            return bool(added)

@@ -114,7 +114,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from exc
     if not files:
         raise CommandError(f"{', '.join(args.paths)}: no file to import")
-    counts = import_files(_app(args), files, sys.stdout)
+    counts = import_files(_app(args), files, sys.stdout, creditor=args.creditor)
     return 1 if counts["rejected"] else 0
 
 
@@ -130,7 +130,7 @@ def cmd_statement(args: argparse.Namespace) -> int:
     if not files:
         raise CommandError(f"{', '.join(args.paths)}: no file to read")
     try:
-        results = proposals(_app(args), files)
+        results = proposals(_app(args), files, args.creditor)
     except StatementRejected as exc:
         raise CommandError(str(exc)) from exc
     for line in lines(results):
@@ -446,12 +446,14 @@ def build_parser() -> argparse.ArgumentParser:
     imports.add_argument(
         "paths", nargs="+", metavar="FILE|DIR", help="e-invoice files, or folders (their files in name order)"
     )
+    _creditor_option(imports, "whose invoices", DEFAULT_CREDITOR)
     statement = add(
         "statement", cmd_statement, "match bank statement entries (camt.053, CFONB 120) to open invoices"
     )
     statement.add_argument(
         "paths", nargs="+", metavar="FILE|DIR", help="statement files, or folders (their files in name order)"
     )
+    _creditor_option(statement, "whose bank account: its open invoices", DEFAULT_CREDITOR)
     simulate = add("simulate", cmd_simulate, "preview the policy on events with a virtual clock")
     simulate.add_argument(
         "files",

@@ -19,7 +19,7 @@ import structlog
 
 from adapters.importers.einvoice import ImportRejected, read_document
 from config.bootstrap import App
-from handlers.events import EventRejected
+from handlers.events import DEFAULT_CREDITOR, EventRejected
 from handlers.service import ParsedLine, parse_line
 from relance.ingest import BATCH, BatchItem, apply_items
 
@@ -45,9 +45,12 @@ def files_of(paths: Iterable[str]) -> list[Path]:
     return files
 
 
-def event_lines(path: Path, out: TextIO) -> Iterator[tuple[int | None, bytes, EventRejected | None]]:
+def event_lines(
+    path: Path, out: TextIO, creditor: str = DEFAULT_CREDITOR
+) -> Iterator[tuple[int | None, bytes, EventRejected | None]]:
     """The events of one file as JSON lines numbered from 1, or one rejection for the file
-    (no line number); warnings are printed and logged as ``import.warning``."""
+    (no line number); warnings are printed and logged as ``import.warning``. The events are
+    ``creditor``'s (``creditor_id``, left out for ``default``)."""
     try:
         document = read_document(path)
     except ImportRejected as rejected:
@@ -57,7 +60,8 @@ def event_lines(path: Path, out: TextIO) -> Iterator[tuple[int | None, bytes, Ev
         out.write(f"{path}: warning: {warning}\n")
         log.warning("import.warning", file=str(path), number=document.number, warning=warning)
     for number, event in enumerate(document.events, start=1):
-        yield number, _line(event), None
+        owned = event if creditor == DEFAULT_CREDITOR else event | {"creditor_id": creditor}
+        yield number, _line(owned), None
 
 
 def _line(event: dict[str, Any]) -> bytes:
@@ -78,13 +82,15 @@ def _file_stand_in(path: Path) -> bytes:
     return _line({"import_file": path.name, "size": size, "sha256": digest.hexdigest()})
 
 
-def import_files(app: App, files: list[Path], out: TextIO, batch_size: int = BATCH) -> dict[str, int]:
-    """Import ``files`` in order, in batches of up to ``batch_size`` events; print the
-    warnings and rejections, then the summary line of ``relance ingest``."""
+def import_files(
+    app: App, files: list[Path], out: TextIO, batch_size: int = BATCH, creditor: str = DEFAULT_CREDITOR
+) -> dict[str, int]:
+    """Import ``files`` in order, in batches of up to ``batch_size`` events, as ``creditor``'s;
+    print the warnings and rejections, then the summary line of ``relance ingest``."""
     counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
     batch: list[BatchItem] = []
     for path in files:
-        for number, raw, rejected in event_lines(path, out):
+        for number, raw, rejected in event_lines(path, out, creditor):
             parsed = ParsedLine(raw.decode("utf-8"), None, None, rejected) if rejected else parse_line(raw)
             shown = str(path) if number is None or number == 1 else f"{path} (event {number})"
             batch.append(BatchItem(str(path), number, raw, parsed, shown))

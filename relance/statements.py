@@ -17,15 +17,17 @@ from typing import Any
 from sqlalchemy import select
 
 from adapters.importers.bank import read_statement
-from adapters.orm import DebtorRow, InvoiceRow
+from adapters.orm import DEFAULT_CREDITOR, DebtorRow, InvoiceRow
 from adapters.store import transaction
 from config.bootstrap import App
 from handlers.matching import EntryMatch, OpenInvoice, match_entries
 
 
-def open_invoices(app: App) -> list[OpenInvoice]:
-    """Every open invoice with its debtor's name and open balance, oldest due first."""
+def open_invoices(app: App, creditor: str = DEFAULT_CREDITOR) -> list[OpenInvoice]:
+    """Every open invoice of ``creditor`` with its debtor's name and open balance, oldest
+    due first."""
     with transaction(app.sessions) as session:
+        session.scope(creditor)
         rows = session.execute(
             select(
                 InvoiceRow.number,
@@ -47,11 +49,12 @@ def _balance(row: Any) -> Decimal:
     return row.amount_due - row.paid - row.credited
 
 
-def proposals(app: App, files: list[Path]) -> list[EntryMatch]:
-    """The entries of ``files`` in order, matched against the open invoices of the store.
-    Raises StatementRejected for a file that cannot be read."""
+def proposals(app: App, files: list[Path], creditor: str = DEFAULT_CREDITOR) -> list[EntryMatch]:
+    """The entries of ``files`` in order, matched against the open invoices of ``creditor``
+    (a bank account is one creditor's). Raises StatementRejected for a file that cannot be
+    read."""
     entries = [entry for path in files for entry in read_statement(path)]
-    return match_entries(entries, open_invoices(app))
+    return match_entries(entries, open_invoices(app, creditor))
 
 
 def lines(results: list[EntryMatch]) -> Iterator[str]:

@@ -151,3 +151,19 @@ def test_statement_proposes_matches_against_the_open_invoices_and_applies_nothin
     assert capsys.readouterr().err == (
         f"relance: error: {invoice}: file: neither a camt.053 XML statement nor a CFONB 120 file\n"
     )
+
+
+def test_import_for_another_creditor_keeps_the_same_invoice_number_apart(
+    tmp_path, data_dir, capsys, monkeypatch
+):
+    (tmp_path / "creditors.toml").write_text('[atelier]\nsender = "a@atelier.example"\n', encoding="utf-8")
+    monkeypatch.setenv("RELANCE_CREDITORS_FILE", str(tmp_path / "creditors.toml"))
+    bill = tmp_path / "F-2026-0042.xml"
+    bill.write_bytes(cii_invoice(amount="1200.00"))
+    assert main(["import", str(bill), "--data-dir", data_dir]) == 0
+    assert main(["import", str(bill), "--creditor", "atelier", "--data-dir", data_dir]) == 0
+    # the same file twice, once per creditor: two invoices, neither a duplicate of the other
+    assert capsys.readouterr().out.splitlines()[-1] == "accepted 1, duplicate 0, rejected 0"
+    assert main(["status", "--json", "--creditor", "atelier", "--data-dir", data_dir]) == 0
+    assert json.loads(capsys.readouterr().out)["open_invoices"] == 1
+    assert status(data_dir, capsys)["open_invoices"] == 2  # every creditor's

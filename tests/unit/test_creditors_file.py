@@ -76,3 +76,23 @@ def test_a_mistake_in_the_creditors_file_is_one_line_naming_where(tmp_path, text
         context_with(tmp_path, text)
     assert message in str(caught.value) and str(tmp_path / "creditors.toml") in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_a_creditor_added_to_the_file_while_the_service_runs_is_found_without_a_restart(tmp_path):
+    ctx, path = context_with(tmp_path, '[atelier]\nsender = "a@atelier.example"\n')
+    with pytest.raises(UnknownCreditor):
+        ctx.for_creditor("nouveau")
+    path.write_text(path.read_text() + '[nouveau]\nsender = "n@nouveau.example"\n', encoding="utf-8")
+    assert ctx.for_creditor("nouveau").sender == "n@nouveau.example"
+    assert ctx.for_creditor("atelier").sender == "a@atelier.example"
+
+
+def test_a_file_broken_while_the_service_runs_keeps_the_creditors_known(tmp_path):
+    from structlog.testing import capture_logs
+
+    ctx, path = context_with(tmp_path, '[atelier]\nsender = "a@atelier.example"\n')
+    path.write_text('[atelier]\nsender = "a@atelier.example"\n[x y]\n', encoding="utf-8")
+    with capture_logs() as logs, pytest.raises(UnknownCreditor):
+        ctx.for_creditor("nouveau")
+    assert [e["event"] for e in logs] == ["creditors.reload_failed"]
+    assert ctx.for_creditor("atelier").sender == "a@atelier.example"
