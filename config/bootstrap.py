@@ -338,6 +338,8 @@ def warn_at_start(app: App) -> None:
     short of its legal mentions. Read-only commands and previews stay quiet."""
     warn_about_rates(app)
     warn_about_creditors(app.ctx.policies)
+    for creditor, context in app.ctx.others.items():
+        warn_about_creditors(context.policies, creditor)
 
 
 def warn_about_rates(app: App) -> list[HalfYearWithoutRate]:

@@ -39,9 +39,10 @@ def example_keys(creditor: Creditor) -> list[str]:
     return found
 
 
-def warn_about_creditors(policies: PolicySet) -> None:
+def warn_about_creditors(policies: PolicySet, owner: str = "default") -> None:
     """Log ``creditor.example_identity`` and ``creditor.mentions_missing`` (warnings) for
-    each distinct creditor of the policies."""
+    each distinct creditor of the policies of ``owner`` (a creditor id, ``default`` for the
+    service's own)."""
     seen: set[Creditor] = set()
     for name in policies.names:
         creditor = policies.named(name).creditor
@@ -50,7 +51,11 @@ def warn_about_creditors(policies: PolicySet) -> None:
         seen.add(creditor)
         examples = example_keys(creditor)
         if examples:
-            log.warning("creditor.example_identity", policy=name, keys=examples, creditor=creditor.name)
+            log.warning(
+                "creditor.example_identity", policy=name, keys=examples, creditor=creditor.name, owner=owner
+            )
         missing = missing_mentions(creditor)
         if missing:
-            log.warning("creditor.mentions_missing", policy=name, keys=missing, creditor=creditor.name)
+            log.warning(
+                "creditor.mentions_missing", policy=name, keys=missing, creditor=creditor.name, owner=owner
+            )

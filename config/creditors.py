@@ -103,17 +103,18 @@ def _check_id(where: str, name: str) -> None:
 
 
 def creditor_policies(label: str, base: Path, entry: CreditorEntry, service: PolicySet) -> PolicySet:
-    """The creditor's policies: its own file's, or the service's, with its identity laid
-    over each policy's ``[creditor]``."""
-    policies = service if entry.policy is None else load_policy_set(_under(base, entry.policy))
-    if not entry.creditor:
-        return policies
-    return _with_identity(label, policies, entry.creditor)
+    """The creditor's policies: its own file's, with its identity laid over each policy's
+    ``[creditor]``; or the service's steps with its identity alone (the service's
+    ``[creditor]`` is another company's: nothing of it is taken)."""
+    if entry.policy is not None:
+        policies = load_policy_set(_under(base, entry.policy))
+        return _with_identity(label, policies, entry.creditor, own=True) if entry.creditor else policies
+    return _with_identity(label, service, entry.creditor, own=False)
 
 
-def _with_identity(label: str, policies: PolicySet, identity: dict[str, object]) -> PolicySet:
+def _with_identity(label: str, policies: PolicySet, identity: dict[str, object], *, own: bool) -> PolicySet:
     def over(policy: Policy) -> Policy:
-        merged = policy.creditor.model_dump() | identity
+        merged = (policy.creditor.model_dump() if own else {}) | identity
         try:
             return policy.model_copy(update={"creditor": Creditor.model_validate(merged)})
         except ValidationError as exc:

@@ -57,6 +57,22 @@ def iban_problem(iban: str) -> str | None:
     return None
 
 
+def is_seller(creditor: Creditor, siren: str | None, vat: str | None) -> bool | None:
+    """Whether an invoice's seller (its SIREN, its VAT number) is ``creditor``: True when a
+    SIREN or VAT number both state agrees (a French VAT number holds the SIREN), False when
+    the creditor states one and the seller's differ or are missing, None when the creditor
+    states neither (there is nothing to compare)."""
+    ours = {creditor.siren, creditor.vat_number, _siren_in(creditor.vat_number)} - {None}
+    if not ours:
+        return None
+    theirs = ({compact(v) for v in (siren, vat) if v} | {_siren_in(compact(vat) if vat else None)}) - {None}
+    return bool(ours & theirs)
+
+
+def _siren_in(vat: str | None) -> str | None:
+    return vat[4:] if vat and vat.startswith("FR") and len(vat) == 13 else None
+
+
 def french_vat_key(siren: str) -> str:
     """The two-digit key of the French VAT number of ``siren``: (12 + 3 × (SIREN mod 97)) mod 97."""
     return f"{(12 + 3 * (int(siren) % 97)) % 97:02d}"

@@ -417,8 +417,10 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     return 0
 
 
-def _creditor_option(command: argparse.ArgumentParser, what: str, default: str | None = None) -> None:
-    shown = f"default: {default}" if default else "every creditor when not given"
+def _creditor_option(
+    command: argparse.ArgumentParser, what: str, default: str | None = None, absent: str = "every creditor"
+) -> None:
+    shown = f"default: {default}" if default else f"not given: {absent}"
     command.add_argument("--creditor", metavar="ID", default=default, help=f"{what} ({shown})")
 
 
@@ -446,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     imports.add_argument(
         "paths", nargs="+", metavar="FILE|DIR", help="e-invoice files, or folders (their files in name order)"
     )
-    _creditor_option(imports, "whose invoices", DEFAULT_CREDITOR)
+    _creditor_option(imports, "whose invoices (its identity must be the seller's)", absent="the seller's")
     statement = add(
         "statement", cmd_statement, "match bank statement entries (camt.053, CFONB 120) to open invoices"
     )

@@ -17,9 +17,13 @@ from typing import Any, TextIO
 
 import structlog
 
-from adapters.importers.einvoice import ImportRejected, read_document
+from adapters.importers.einvoice import ImportedDocument, ImportRejected, read_document
 from config.bootstrap import App
+from config.creditor import example_keys
+from handlers.context import Context, UnknownCreditor
 from handlers.events import DEFAULT_CREDITOR, EventRejected
+from handlers.identity import is_seller
+from handlers.policy import Creditor
 from handlers.service import ParsedLine, parse_line
 from relance.ingest import BATCH, BatchItem, apply_items
 
@@ -46,13 +50,15 @@ def files_of(paths: Iterable[str]) -> list[Path]:
 
 
 def event_lines(
-    path: Path, out: TextIO, creditor: str = DEFAULT_CREDITOR
+    path: Path, out: TextIO, ctx: Context, asked: str | None = None
 ) -> Iterator[tuple[int | None, bytes, EventRejected | None]]:
     """The events of one file as JSON lines numbered from 1, or one rejection for the file
     (no line number); warnings are printed and logged as ``import.warning``. The events are
-    ``creditor``'s (``creditor_id``, left out for ``default``)."""
+    those of the creditor the seller is (``creditor_for``), named by ``creditor_id`` unless
+    it is ``default``."""
     try:
         document = read_document(path)
+        creditor = creditor_for(ctx, document, asked)
     except ImportRejected as rejected:
         yield None, _file_stand_in(path), EventRejected(rejected.reason)
         return
@@ -62,6 +68,49 @@ def event_lines(
     for number, event in enumerate(document.events, start=1):
         owned = event if creditor == DEFAULT_CREDITOR else event | {"creditor_id": creditor}
         yield number, _line(owned), None
+
+
+def creditor_for(ctx: Context, document: ImportedDocument, asked: str | None) -> str:
+    """The creditor whose invoice ``document`` is: its seller (BG-4) must be that creditor.
+
+    With ``asked`` (``--creditor``), that creditor, unless its identity states a SIREN or VAT
+    number the seller's do not match. Without, the creditor whose SIREN or VAT number the
+    seller has; when none has it, ``default`` if its identity is not set yet (the shipped
+    example or none: anyone can preview a file as it is), else the file is refused.
+    """
+    seller = document.seller
+    shown = f"{seller.name or '?'} (SIREN {seller.siren or '?'}, VAT {seller.vat_id or '?'})"
+    if asked is not None:
+        try:
+            own = ctx.for_creditor(asked)
+        except UnknownCreditor as exc:
+            raise ImportRejected(document.path, "file", str(exc)) from None
+        if not _example(own) and is_seller(_identity(own), seller.siren, seller.vat_id) is False:
+            raise ImportRejected(
+                document.path, "BG-4", f"{shown} is not creditor {asked}, whose identity differs"
+            )
+        return asked
+    contexts = {DEFAULT_CREDITOR: ctx, **{name: ctx.for_creditor(name) for name in ctx.others}}
+    found = [name for name, c in contexts.items() if is_seller(_identity(c), seller.siren, seller.vat_id)]
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1:
+        raise ImportRejected(
+            document.path, "BG-4", f"{shown} is several creditors ({', '.join(found)}): name one"
+        )
+    if is_seller(_identity(ctx), seller.siren, seller.vat_id) is None or _example(ctx):
+        return DEFAULT_CREDITOR
+    reason = f"{shown} is none of the creditors configured: add it to the creditors file, or name it"
+    raise ImportRejected(document.path, "BG-4", reason + " with --creditor")
+
+
+def _identity(ctx: Context) -> Creditor:
+    return ctx.policy.creditor
+
+
+def _example(ctx: Context) -> bool:
+    """Whether the creditor's SIREN or VAT number is still the shipped example's."""
+    return bool({"siren", "vat_number"} & set(example_keys(ctx.policy.creditor)))
 
 
 def _line(event: dict[str, Any]) -> bytes:
@@ -83,14 +132,15 @@ def _file_stand_in(path: Path) -> bytes:
 
 
 def import_files(
-    app: App, files: list[Path], out: TextIO, batch_size: int = BATCH, creditor: str = DEFAULT_CREDITOR
+    app: App, files: list[Path], out: TextIO, batch_size: int = BATCH, creditor: str | None = None
 ) -> dict[str, int]:
-    """Import ``files`` in order, in batches of up to ``batch_size`` events, as ``creditor``'s;
-    print the warnings and rejections, then the summary line of ``relance ingest``."""
+    """Import ``files`` in order, in batches of up to ``batch_size`` events, as the invoices
+    of ``creditor`` or, when None, of the creditor each seller is (``creditor_for``); print
+    the warnings and rejections, then the summary line of ``relance ingest``."""
     counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
     batch: list[BatchItem] = []
     for path in files:
-        for number, raw, rejected in event_lines(path, out, creditor):
+        for number, raw, rejected in event_lines(path, out, app.ctx, creditor):
             parsed = ParsedLine(raw.decode("utf-8"), None, None, rejected) if rejected else parse_line(raw)
             shown = str(path) if number is None or number == 1 else f"{path} (event {number})"
             batch.append(BatchItem(str(path), number, raw, parsed, shown))

@@ -153,17 +153,24 @@ def test_statement_proposes_matches_against_the_open_invoices_and_applies_nothin
     )
 
 
-def test_import_for_another_creditor_keeps_the_same_invoice_number_apart(
-    tmp_path, data_dir, capsys, monkeypatch
-):
-    (tmp_path / "creditors.toml").write_text('[atelier]\nsender = "a@atelier.example"\n', encoding="utf-8")
+def test_each_file_goes_to_the_creditor_its_seller_is(tmp_path, data_dir, capsys, monkeypatch):
+    # the generated invoices' seller is Atelier Martin SARL, SIREN 552 100 554
+    creditors = (
+        '[atelier]\n[atelier.creditor]\nsiren = "552 100 554"\n[autre.creditor]\nsiren = "732 829 320"\n'
+    )
+    (tmp_path / "creditors.toml").write_text(creditors, encoding="utf-8")
     monkeypatch.setenv("RELANCE_CREDITORS_FILE", str(tmp_path / "creditors.toml"))
     bill = tmp_path / "F-2026-0042.xml"
     bill.write_bytes(cii_invoice(amount="1200.00"))
-    assert main(["import", str(bill), "--data-dir", data_dir]) == 0
-    assert main(["import", str(bill), "--creditor", "atelier", "--data-dir", data_dir]) == 0
-    # the same file twice, once per creditor: two invoices, neither a duplicate of the other
+    assert main(["import", str(bill), "--data-dir", data_dir]) == 0  # found by its SIREN
+    # default's identity is still the shipped example: anyone may import as it (a preview)
+    assert main(["import", str(bill), "--creditor", "default", "--data-dir", data_dir]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "accepted 1, duplicate 0, rejected 0"
+    assert main(["import", str(bill), "--creditor", "autre", "--data-dir", data_dir]) == 1
+    assert capsys.readouterr().out.splitlines()[0] == (
+        f"{bill}: rejected: BG-4: Atelier Martin SARL (SIREN 552100554, VAT FR40552100554) is not "
+        "creditor autre, whose identity differs"
+    )
     assert main(["status", "--json", "--creditor", "atelier", "--data-dir", data_dir]) == 0
     assert json.loads(capsys.readouterr().out)["open_invoices"] == 1
-    assert status(data_dir, capsys)["open_invoices"] == 2  # every creditor's
+    assert status(data_dir, capsys)["open_invoices"] == 2  # every creditor's: one each

@@ -43,9 +43,9 @@ bic = "AGRIFRPP"
         "FR7630006000011234567890189",
         "AGRIFRPP",
     )
-    # what the entry does not set is the service's: the steps, the rest of the identity
+    # the service's steps, but nothing of the service's identity (another company's)
     assert [s.name for s in atelier.policy.steps] == [s.name for s in ctx.policy.steps]
-    assert identity.address == ctx.policy.creditor.address
+    assert (identity.siren, identity.vat_number) == (None, None) and ctx.policy.creditor.siren == "123456782"
     assert ctx.for_creditor("default") is ctx and ctx.policy.creditor.iban is None
     with pytest.raises(UnknownCreditor, match="creditor 'other' is not configured"):
         ctx.for_creditor("other")
