@@ -24,25 +24,11 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-PG_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+from bench.run import create_database, drop_database
+
 SECONDS = float(os.environ.get("BENCH_CHAINS_SECONDS", "10"))
 PROCESSES = [int(n) for n in os.environ.get("BENCH_CHAINS_PROCESSES", "1,2,4,8").split(",")]
 BODY = "x" * 3000
-
-
-def create_database(name: str) -> str:
-    import psycopg
-
-    with psycopg.connect(PG_URL, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    return PG_URL.rsplit("/", 1)[0] + f"/{name}"
-
-
-def drop_database(name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_URL, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def worker(url: str, creditor: str, start_at: float, seconds: float, done: multiprocessing.Queue) -> None:

@@ -135,11 +135,6 @@ class Creditor(_Frozen):
     bic: str | None = Field(None, pattern=r"^[A-Z0-9]{8}([A-Z0-9]{3})?$")
     payment_link: str | None = Field(None, max_length=500, pattern=r"^https://\S+$")
 
-    @field_validator("iban", "bic", mode="before")
-    @classmethod
-    def _compact_bank(cls, value: object) -> object:
-        return identity.compact(value) if isinstance(value, str) else value
-
     @field_validator("iban")
     @classmethod
     def _iban_checked(cls, value: str | None) -> str | None:
@@ -148,7 +143,7 @@ class Creditor(_Frozen):
             raise ValueError(problem)
         return value
 
-    @field_validator("siren", "vat_number", mode="before")
+    @field_validator("siren", "vat_number", "iban", "bic", mode="before")
     @classmethod
     def _compact(cls, value: object) -> object:
         return identity.compact(value) if isinstance(value, str) else value

@@ -105,30 +105,32 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 1 if counts["rejected"] else 0
 
 
-def cmd_import(args: argparse.Namespace) -> int:
-    from relance.importing import NoSuchFile, files_of, import_files
+def _files(paths: list[str], what: str) -> list[Path]:
+    """The files of ``paths`` (a folder: its files in name order); none is an error."""
+    from relance.importing import NoSuchFile, files_of
 
     try:
-        files = files_of(args.paths)
+        files = files_of(paths)
     except NoSuchFile as exc:
         raise CommandError(str(exc)) from exc
     if not files:
-        raise CommandError(f"{', '.join(args.paths)}: no file to import")
+        raise CommandError(f"{', '.join(paths)}: no file to {what}")
+    return files
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from relance.importing import import_files
+
+    files = _files(args.paths, "import")
     counts = import_files(_app(args), files, sys.stdout, creditor=args.creditor)
     return 1 if counts["rejected"] else 0
 
 
 def cmd_statement(args: argparse.Namespace) -> int:
     from adapters.importers.bank import StatementRejected
-    from relance.importing import NoSuchFile, files_of
     from relance.statements import lines, proposals
 
-    try:
-        files = files_of(args.paths)
-    except NoSuchFile as exc:
-        raise CommandError(str(exc)) from exc
-    if not files:
-        raise CommandError(f"{', '.join(args.paths)}: no file to read")
+    files = _files(args.paths, "read")
     try:
         results = proposals(_app(args), files, args.creditor)
     except StatementRejected as exc:

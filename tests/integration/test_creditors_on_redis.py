@@ -9,17 +9,14 @@ import json
 import pytest
 
 from adapters.publisher import QUEUE
-from config.bootstrap import attach_publisher, build_app, prepare_store
 from config.settings import Settings
 from handlers.messages import AccountingEventReceived
-from handlers.ports import VirtualClock
 from relance.reports import verify_chains
 from scheduler.tick import tick
-from tests.flowtime import T0
+from tests.brokered import brokered
 from tests.integration.test_creditors import of
 from tests.integration.test_flow import at
 from tests.support import DEBTOR, POLICY_WITH_MEDIATOR, invoice_issued
-from worker.broker import make_broker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -35,10 +32,6 @@ name = "Atelier Durand SARL"
 
 @pytest.fixture
 def running(postgres_url, redis_url, redis_namespace, smtp_server, tmp_path):
-    from relance.service import start_workers
-    from worker import broker as broker_setup
-    from worker import runtime
-
     (tmp_path / "atelier.toml").write_text(POLICY_WITH_MEDIATOR, encoding="utf-8")
     (tmp_path / "creditors.toml").write_text(CREDITORS, encoding="utf-8")
     settings = Settings(
@@ -52,18 +45,8 @@ def running(postgres_url, redis_url, redis_namespace, smtp_server, tmp_path):
         sender="Relance <relance@creancier.example>",
         creditors_file=tmp_path / "creditors.toml",
     )
-    app = build_app(settings, clock=VirtualClock(T0))
-    prepare_store(app, auto_migrate=True)
-    broker = broker_setup.use(make_broker(settings))
-    import worker.actors  # noqa: F401
-
-    attach_publisher(app, broker)
-    runtime.install(app)
-    workers = start_workers(broker, 4)
-    yield app, broker, smtp_server
-    workers.stop()
-    broker.close()
-    app.dispose()
+    with brokered(settings) as (app, broker):
+        yield app, broker, smtp_server
 
 
 def _run_tick(app, broker, when: str) -> None:

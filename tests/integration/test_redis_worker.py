@@ -8,25 +8,18 @@ from sqlalchemy import func, select
 from adapters.orm import MessageRow, PlannedStep
 from adapters.publisher import QUEUE
 from adapters.store import transaction
-from config.bootstrap import attach_publisher, build_app, prepare_store
 from config.settings import Settings
 from handlers.messages import StepDue
-from handlers.ports import VirtualClock
 from scheduler.tick import tick
-from tests.flowtime import T0
+from tests.brokered import brokered
 from tests.integration.test_flow import at
 from tests.support import ingest, invoice_issued
-from worker.broker import make_broker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 
 @pytest.fixture
 def running(postgres_url, redis_url, redis_namespace, smtp_server, tmp_path):
-    from relance.service import start_workers
-    from worker import broker as broker_setup
-    from worker import runtime
-
     settings = Settings(
         data_dir=tmp_path,
         database_url=postgres_url,
@@ -37,19 +30,9 @@ def running(postgres_url, redis_url, redis_namespace, smtp_server, tmp_path):
         smtp_tls="none",
         sender="Relance <relance@creancier.example>",
     )
-    app = build_app(settings, clock=VirtualClock(T0))
-    prepare_store(app, auto_migrate=True)
-    broker = broker_setup.use(make_broker(settings))
-    import worker.actors  # noqa: F401
-
-    assert type(broker).__name__ == "RedisBroker"
-    attach_publisher(app, broker)
-    runtime.install(app)
-    workers = start_workers(broker, 4)
-    yield app, broker, smtp_server
-    workers.stop()
-    broker.close()
-    app.dispose()
+    with brokered(settings) as (app, broker):
+        assert type(broker).__name__ == "RedisBroker"
+        yield app, broker, smtp_server
 
 
 def test_scheduler_events_through_redis_send_one_email_per_step_even_when_repeated(running):
