@@ -162,3 +162,25 @@ def test_an_event_of_a_creditor_the_service_does_not_know_is_rejected_and_kept(d
         kept = uow.execute(select(RejectedEvent.event_id, RejectedEvent.creditor_id)).all()
     assert kept == [("inconnu:issued-F-9", "inconnu")]
     app.dispose()
+
+
+def test_a_creditor_with_its_own_mail_account_sends_through_it(database_url, tmp_path, smtp_server):
+    own_account = (
+        f'{CREDITORS}\n[atelier.smtp]\nhost = "127.0.0.1"\nport = {smtp_server.port}\ntls = "none"\n'
+    )
+    app = make_test_app(
+        database_url, tmp_path, at("2026-03-02 10:00"), creditors_file=creditors_file(tmp_path, own_account)
+    )
+    theirs = DEBTOR | {"name": "Boulangerie Martin", "email": "martin@boulangerie.example"}
+    ingest(
+        app,
+        invoice_issued("F-1", "2026-04-01"),
+        of("atelier", invoice_issued("F-1", "2026-04-01", "300.00", debtor=theirs)),
+    )
+    advance(app, at("2026-03-27 09:00"))
+    # the service has no SMTP server: its e-mail is a file; atelier's left by its account
+    files = [email.message_from_bytes(p.read_bytes()) for p in outbox_emails(app)]
+    assert [m["To"] for m in files] == ["compta@acme.example"]
+    assert [m["To"] for m in smtp_server.messages] == ["martin@boulangerie.example"]
+    assert smtp_server.messages[0]["From"] == "Atelier Durand <relances@atelier-durand.example>"
+    app.dispose()
