@@ -675,6 +675,15 @@ class MemoryStore:
     def signal_creditor(self) -> str:
         return DEFAULT_CREDITOR
 
+    def steps_reached(self, debtor_id: str) -> list[tuple[str, str]]:
+        found = []
+        for step in self.data.steps.values():
+            invoice = self.data.invoices.get(step.invoice_id)
+            mine = invoice is not None and invoice.debtor_id == debtor_id and invoice.status == "open"
+            if mine and step.status == "done" and invoice is not None:
+                found.append((invoice.number, step.step))
+        return sorted(found)
+
     def subscribers(self, signal_type: str) -> list[str]:
         webhooks = self.data.webhooks
         return [s.name for s in webhooks.for_signal(signal_type, DEFAULT_CREDITOR)] if webhooks else []

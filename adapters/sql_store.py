@@ -506,6 +506,17 @@ class SqlStore:
             raise RuntimeError("a signal is recorded by a unit of work of no creditor")
         return str(creditor)
 
+    def steps_reached(self, debtor_id: str) -> list[tuple[str, str]]:
+        rows = self._session.execute(
+            select(InvoiceRow.number, PlannedStep.step)
+            .join(PlannedStep, PlannedStep.invoice_id == InvoiceRow.id)
+            .where(
+                InvoiceRow.debtor_id == debtor_id, InvoiceRow.status == "open", PlannedStep.status == "done"
+            )
+            .order_by(InvoiceRow.number, PlannedStep.step)
+        ).all()
+        return [(number, step) for number, step in rows]
+
     def subscribers(self, signal_type: str) -> list[str]:
         """From the webhooks the sessions were configured with (``config.bootstrap``)."""
         webhooks = self._session.info.get("webhooks")

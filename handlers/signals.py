@@ -20,6 +20,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, Protocol
 
 import structlog
@@ -27,7 +28,9 @@ import structlog
 from handlers.context import Context
 from handlers.messages import DeliverSignal, stable_id
 from handlers.outbox import Outbox, Refusal, gives_up, is_permanent, refusal
+from handlers.policy import PolicySet
 from handlers.ports import PermanentFailure, TransientFailure, UnitsOfWork, units_of_row
+from handlers.records import CaseRecord, DebtorRecord, InvoiceRecord
 from handlers.store import NewSignal, Store
 from handlers.webhooks import SIGNAL_TYPES, Subscriber
 
@@ -86,6 +89,128 @@ def record(store: Store, signal_type: str, now: datetime, data: Mapping[str, Any
         store.after_commit(task)
         tasks.append(task)
     return tasks
+
+
+# --- the debtor's level -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Level:
+    """The most severe step already sent among the debtor's open invoices.
+
+    A step is reached when its reminder is recorded (the step is ``done``); its severity is
+    its place in the invoice's policy, mildest first (1, 2, …); 0 and None: no step reached.
+    """
+
+    step: str | None
+    severity: int
+    invoices: tuple[dict[str, Any], ...] = ()  # each open invoice, its step and balance
+
+
+NO_LEVEL = Level(None, 0)
+
+
+def level_of(store: Store, debtor: DebtorRecord, policies: PolicySet) -> Level:
+    """The debtor's level now, with each open invoice's step and balance."""
+    reached: dict[str, tuple[int, str]] = {}
+    for number, step in store.steps_reached(debtor.id):
+        names = [s.name for s in policies.for_debtor(debtor, number).steps]
+        if step in names:
+            reached[number] = max(reached.get(number, (0, "")), (names.index(step) + 1, step))
+    invoices = tuple(
+        {
+            "number": i.number,
+            "step": reached[i.number][1] if i.number in reached else None,
+            "currency": i.currency,
+            "balance": str(i.balance),
+        }
+        for i in store.open_invoices(debtor.id)
+    )
+    if not reached:
+        return Level(None, 0, invoices)
+    severity, step = max(reached.values())
+    return Level(step, severity, invoices)
+
+
+def watching_levels(store: Store) -> bool:
+    """Whether anyone subscribes to ``debtor.level_changed`` (the level is read only then)."""
+    return bool(store.subscribers("debtor.level_changed"))
+
+
+def level_changed(
+    store: Store, debtor: DebtorRecord, policies: PolicySet, before: Level, now: datetime, cause: str
+) -> None:
+    """Record ``debtor.level_changed`` if the debtor's level is no longer ``before``."""
+    after = level_of(store, debtor, policies)
+    if after.step == before.step:
+        return
+    record(
+        store,
+        "debtor.level_changed",
+        now,
+        {
+            "debtor_id": debtor.id,
+            "level": after.step,
+            "severity": after.severity,
+            "previous_level": before.step,
+            "previous_severity": before.severity,
+            "cause": cause,
+            "outstanding": _outstanding(after.invoices),
+            "invoices": list(after.invoices),
+        },
+    )
+
+
+def _outstanding(invoices: tuple[dict[str, Any], ...]) -> list[dict[str, str]]:
+    """The open balances summed by currency, as decimal strings."""
+    totals: dict[str, Decimal] = {}
+    for i in invoices:
+        totals[i["currency"]] = totals.get(i["currency"], Decimal(0)) + Decimal(i["balance"])
+    return [{"currency": c, "amount": str(amount)} for c, amount in sorted(totals.items())]
+
+
+# --- the other facts ------------------------------------------------------------------------
+
+
+def invoice_settled(store: Store, invoice: InvoiceRecord, now: datetime) -> None:
+    record(
+        store,
+        "invoice.settled",
+        now,
+        {
+            "debtor_id": invoice.debtor_id,
+            "invoice_number": invoice.number,
+            "currency": invoice.currency,
+            "amount_due": str(invoice.amount_due),
+            "paid": str(invoice.paid),
+            "credited": str(invoice.credited),
+        },
+    )
+
+
+def case_fact(
+    store: Store, signal_type: str, case: CaseRecord, now: datetime, cause: str | None = None
+) -> None:
+    """``case.opened`` or ``case.closed``: the case, its invoices and its amounts."""
+    record(
+        store,
+        signal_type,
+        now,
+        {
+            "case_id": case.id,
+            "kind": case.kind,
+            "status": case.status,
+            "debtor_id": case.debtor_id,
+            "invoice_numbers": sorted(i.number for i in store.case_invoices(case.id)),
+            "recommended_procedure": case.recommended_procedure,
+            "currency": case.currency,
+            "principal": str(case.principal),
+            "late_interest": str(case.late_interest),
+            "recovery_indemnity": str(case.indemnities),
+            "amount_claimed": str(case.amount_claimed),
+            **({"cause": cause} if cause else {}),
+        },
+    )
 
 
 # --- delivering (the deliver_signal actor) ------------------------------------------------

@@ -302,6 +302,10 @@ class Store(Protocol):
     def signal_creditor(self) -> str:
         """The creditor whose facts this unit of work records (signals name it)."""
 
+    def steps_reached(self, debtor_id: str) -> list[tuple[str, str]]:
+        """(invoice number, step) of every ``done`` step of the debtor's open invoices, read
+        from the database as it is now (the reminder path updates steps by statement)."""
+
     def subscribers(self, signal_type: str) -> list[str]:
         """The names of the webhook subscribers of ``signal_type`` for this creditor, sorted."""
 

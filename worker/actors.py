@@ -115,6 +115,9 @@ def accounting_event(raw: str, source: str | None = None) -> None:
     app = runtime.current()
     with app.units() as uow:
         ingest_one(uow, raw, app.clock.now(), app.ctx, source=source or "broker")
+        tasks = uow.take_tasks()  # signals of the facts it recorded: published once committed
+    if tasks and app.publisher is not None:
+        app.publisher.publish(tasks)
 
 
 ACTORS = (
