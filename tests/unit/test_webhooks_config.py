@@ -34,27 +34,30 @@ def test_no_file_means_no_subscriber():
     assert load_webhooks(None) is None
 
 
+GOOD = 'url = "https://erp.example/x"\nsecret_env = "RELANCE_ERP_WEBHOOK_KEY"\nevents = ["case.opened"]'
+
+
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
         (
-            'url = "http://erp.example/x"\nsecret_env = "RELANCE_ERP_WEBHOOK_KEY"\nevents = ["case.opened"]',
+            GOOD.replace("https://", "http://"),
             "subscribers.erp.url: http:// only to a loopback host",
         ),
         (
-            'url = "https://erp.example/x"\nsecret_env = "RELANCE_ERP_WEBHOOK_KEY"\nevents = ["invoice.paid"]',
+            GOOD.replace("case.opened", "invoice.paid"),
             "subscribers.erp.events: unknown 'invoice.paid'",
         ),
         (
-            'url = "https://erp.example/x"\nsecret_env = "NOT_SET_ANYWHERE_42"\nevents = ["case.opened"]',
+            GOOD.replace("RELANCE_ERP_WEBHOOK_KEY", "NOT_SET_ANYWHERE_42"),
             "subscribers.erp.secret_env: the environment variable NOT_SET_ANYWHERE_42 is not set or empty",
         ),
         (
-            'url = "https://erp.example/x"\nsecret_env = "RELANCE_ERP_WEBHOOK_KEY"\nevents = ["case.opened"]\nsecret = "x"',
+            GOOD + '\nsecret = "x"',
             "subscribers.erp.secret",
         ),
         (
-            'url = "https://erp.example/x"\nsecret_env = "RELANCE_ERP_WEBHOOK_KEY"\nevents = ["case.opened"]\ncreditors = []',
+            GOOD + "\ncreditors = []",
             "subscribers.erp.creditors: empty",
         ),
     ],
