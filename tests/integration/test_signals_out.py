@@ -13,6 +13,7 @@ from sqlalchemy import select
 from adapters.orm import SignalRow
 from adapters.store import transaction
 from relance.reports import status
+from tests.integration.test_creditors import creditors_file, of
 from tests.integration.test_flow import at
 from tests.integration.test_handover import PartnerEndpoint, escalate
 from tests.integration.test_handover import logs as logs  # a fixture of the tests below
@@ -215,22 +216,33 @@ def test_no_subscriber_of_the_type_means_no_signal(database_url, tmp_path, monke
     assert rows == [] and erp.requests == []
 
 
-def test_a_subscriber_of_another_creditor_gets_nothing_of_this_one(database_url, tmp_path, monkeypatch):
+def test_a_subscriber_of_one_creditor_gets_nothing_of_the_other(database_url, tmp_path, monkeypatch):
     monkeypatch.setenv(SECRET_ENV, SECRET)
     with PartnerEndpoint(SECRET, [], signed=timestamp_signed) as erp:
         app = make_test_app(
             database_url,
             tmp_path,
             at("2026-03-02 10:00"),
-            webhooks_file=webhooks_file(tmp_path, erp.url, ALL, 'creditors = ["atelier"]'),
+            creditors_file=creditors_file(tmp_path),
+            webhooks_file=webhooks_file(tmp_path, erp.url, ["invoice.settled"], 'creditors = ["atelier"]'),
         )
         try:
-            ingest(app, invoice_issued("F-1", "2026-04-01", "1200.00"))
-            ingest_and_publish(app, payment("F-1", "1200.00", "2026-03-10"))
-            rows = signal_rows(app)
+            ingest(
+                app,
+                invoice_issued("F-1", "2026-04-01", "1200.00"),
+                of("atelier", invoice_issued("F-1", "2026-04-01", "300.00")),
+            )
+            ingest_and_publish(
+                app,
+                payment("F-1", "1200.00", "2026-03-10"),
+                of("atelier", payment("F-1", "300.00", "2026-03-10")),
+            )
+            stored = [(r.creditor_id, r.signal_type) for r in signal_rows(app)]
         finally:
             app.dispose()
-    assert rows == [] and erp.requests == []
+    assert stored == [("atelier", "invoice.settled")]
+    [body] = bodies(erp)
+    assert body["creditor_id"] == "atelier" and body["data"]["amount_due"] == "300.00"
 
 
 def test_levels_and_cases_follow_the_ladder_and_the_payment(database_url, tmp_path, monkeypatch):
