@@ -45,7 +45,8 @@ def _reminders(uow: UnitOfWork, step_id: int, now: datetime, ctx: Context) -> li
     """Send what is due; a subscriber to levels hears of the debtor's new level, if any."""
     store = uow.store
     step = store.step(step_id) if signals.watching_levels(store) else None
-    debtor = store.debtor(step.debtor_id) if step is not None else None
+    # locked before its level is read, as the reminder path locks it: no level read in between
+    debtor = store.debtor(step.debtor_id, lock=True) if step is not None else None
     if debtor is None:
         return handle_step_due(uow, step_id, now, ctx)
     before = signals.level_of(store, debtor, ctx.policies)

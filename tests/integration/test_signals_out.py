@@ -287,3 +287,39 @@ def test_levels_and_cases_follow_the_ladder_and_the_payment(database_url, tmp_pa
     assert closed["status"] == "paid" and closed["case_id"] == case_opened["case_id"]
     assert types[-3:].count("invoice.settled") == 1
     assert len({r["headers"]["Idempotency-Key"] for r in erp.requests}) == len(erp.requests)
+
+
+def test_the_level_is_signalled_only_when_it_changes(database_url, tmp_path, monkeypatch):
+    """Two invoices reach pre_due together: one level signal; paying one leaves the other at
+    pre_due (no level signal); paying the second brings the level back to none."""
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    with PartnerEndpoint(SECRET, [], signed=timestamp_signed) as erp:
+        app = make_test_app(
+            database_url,
+            tmp_path,
+            at("2026-03-02 10:00"),
+            webhooks_file=webhooks_file(tmp_path, erp.url, ["debtor.level_changed", "invoice.settled"]),
+        )
+        try:
+            ingest(
+                app,
+                invoice_issued("F-1", "2026-04-01", "1200.00"),
+                invoice_issued("F-2", "2026-04-01", "800.00"),
+            )
+            advance(app, at("2026-03-27 09:00"))  # both pre_due reminders, in one message
+            app.clock.set(at("2026-03-28 09:00"))
+            ingest_and_publish(app, payment("F-1", "1200.00", "2026-03-28"))
+            app.clock.set(at("2026-03-29 09:00"))
+            ingest_and_publish(app, payment("F-2", "800.00", "2026-03-29"))
+        finally:
+            app.dispose()
+    sent = [(b["type"], b["data"].get("level", b["data"].get("invoice_number"))) for b in bodies(erp)]
+    assert sent == [
+        ("debtor.level_changed", "pre_due"),
+        ("invoice.settled", "F-1"),
+        ("invoice.settled", "F-2"),
+        ("debtor.level_changed", None),
+    ]
+    first = bodies(erp)[0]["data"]
+    assert first["outstanding"] == [{"currency": "EUR", "amount": "2000.00"}]
+    assert [(i["number"], i["step"]) for i in first["invoices"]] == [("F-1", "pre_due"), ("F-2", "pre_due")]
