@@ -249,9 +249,11 @@ def on_dispute_resolved(
     invoice = invoice_by_number(store, event.invoice_number)
     invoice.disputed, invoice.updated_at = False, now
     if event.outcome == "upheld":
+        before = _level_before(store, invoice, policies)
         invoice.status = "closed"
         cancel_pending(store, invoice.id, "dispute upheld")
         cases.follow_invoice(store, invoice, now, "dispute upheld")
+        _level_after(store, invoice, policies, before, now, "dispute upheld")
     elif invoice.status == "open" and not holds.paused(invoice):
         _resume(store, invoice, policies, now)
     return []

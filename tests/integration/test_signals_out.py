@@ -323,3 +323,42 @@ def test_the_level_is_signalled_only_when_it_changes(database_url, tmp_path, mon
     first = bodies(erp)[0]["data"]
     assert first["outstanding"] == [{"currency": "EUR", "amount": "2000.00"}]
     assert [(i["number"], i["step"]) for i in first["invoices"]] == [("F-1", "pre_due"), ("F-2", "pre_due")]
+
+
+def test_an_upheld_dispute_drops_the_level_and_signals_no_settlement(database_url, tmp_path, monkeypatch):
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    with PartnerEndpoint(SECRET, [], signed=timestamp_signed) as erp:
+        app = make_test_app(
+            database_url,
+            tmp_path,
+            at("2026-03-02 10:00"),
+            webhooks_file=webhooks_file(tmp_path, erp.url, ["debtor.level_changed", "invoice.settled"]),
+        )
+        try:
+            ingest(app, invoice_issued("F-1", "2026-04-01", "1200.00"))
+            advance(app, at("2026-03-27 09:00"))
+            app.clock.set(at("2026-03-30 09:00"))
+            ingest_and_publish(
+                app,
+                {
+                    "event_id": "dsp-1",
+                    "type": "invoice.disputed",
+                    "occurred_at": "2026-03-28T11:00:00+01:00",
+                    "invoice_number": "F-1",
+                    "reason": "Livraison incomplète",
+                },
+                {
+                    "event_id": "dsp-2",
+                    "type": "dispute.resolved",
+                    "occurred_at": "2026-03-30T10:00:00+02:00",
+                    "invoice_number": "F-1",
+                    "outcome": "upheld",
+                },
+            )
+        finally:
+            app.dispose()
+    sent = [(b["type"], b["data"]["level"], b["data"]["cause"]) for b in bodies(erp)]
+    assert sent == [
+        ("debtor.level_changed", "pre_due", "reminder recorded"),
+        ("debtor.level_changed", None, "dispute upheld"),
+    ]
