@@ -23,6 +23,7 @@ from handlers.outbox import DONE_STATUS, KINDS, Due, Item, Kind, Refusal, clip, 
 CHANGEABLE: Mapping[Kind, frozenset[str]] = {
     "messages": frozenset({"tracking_id"}),
     "handovers": frozenset({"channel", "response_code", "dossier_sha256"}),
+    "signals": frozenset({"response_code"}),
 }
 
 

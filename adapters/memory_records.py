@@ -198,6 +198,22 @@ class Handover:
 
 
 @dataclass(eq=False, kw_only=True)
+class Signal:
+    id: int
+    subscriber: str
+    signal_type: str
+    idempotency_key: str
+    payload: str
+    status: str = "pending"
+    attempts: int = 0
+    lease_until: datetime | None = None
+    last_error: str | None = None
+    response_code: int | None = None
+    created_at: datetime
+    delivered_at: datetime | None = None
+
+
+@dataclass(eq=False, kw_only=True)
 class Plan:
     id: int
     debtor_id: str

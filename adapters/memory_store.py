@@ -52,6 +52,7 @@ from adapters.memory_records import (
     PlanInvoice,
     Processed,
     Rejected,
+    Signal,
     Step,
 )
 from handlers.batching import IngestBatch
@@ -69,11 +70,21 @@ from handlers.records import (
     PlanRecord,
     StepRecord,
 )
-from handlers.store import FINISHED, PENDING, NewCase, NewHandover, NewInvoice, SentMessage, StepFilter
+from handlers.store import (
+    FINISHED,
+    PENDING,
+    NewCase,
+    NewHandover,
+    NewInvoice,
+    NewSignal,
+    SentMessage,
+    StepFilter,
+)
 
 if TYPE_CHECKING:
     from handlers.ports import UnitsOfWork
     from handlers.store import Store
+    from handlers.webhooks import Webhooks
 
 
 REASON_LIMIT = 300  # the width of ``planned_steps.reason``
@@ -96,6 +107,7 @@ class MemoryData:
     cases: dict[int, Case] = field(default_factory=dict)
     case_invoices: dict[int, CaseInvoice] = field(default_factory=dict)
     handovers: dict[int, Handover] = field(default_factory=dict)
+    signals: dict[int, Signal] = field(default_factory=dict)
     plans: dict[int, Plan] = field(default_factory=dict)
     plan_invoices: dict[int, PlanInvoice] = field(default_factory=dict)
     installments: dict[int, Installment] = field(default_factory=dict)
@@ -104,6 +116,7 @@ class MemoryData:
     ids: dict[str, int] = field(default_factory=dict)  # the last id given, per table
     written: int = 0  # how many of ``evidence`` were counted by a write_evidence
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    webhooks: Webhooks | None = None  # the subscribers of signals (``handlers.webhooks``)
 
     def tables(self) -> tuple[dict[Any, Any], ...]:
         return (
@@ -118,6 +131,7 @@ class MemoryData:
             self.cases,
             self.case_invoices,
             self.handovers,
+            self.signals,
             self.plans,
             self.plan_invoices,
             self.installments,
@@ -247,6 +261,9 @@ SHAPES: Mapping[Kind, _Shape] = {
     "handovers": _Shape(
         "delivered_at", ("case_id", "partner", "partner_kind", "channel", "idempotency_key", "response_code")
     ),
+    "signals": _Shape(
+        "delivered_at", ("subscriber", "signal_type", "idempotency_key", "response_code"), ("payload",)
+    ),
 }
 
 
@@ -261,7 +278,12 @@ class RecordOutbox(LeasedRows):
 
     @property
     def _rows(self) -> Mapping[int, _OutboxRow]:
-        return self.data.messages if self.kind == "messages" else self.data.handovers
+        rows: Mapping[Kind, Mapping[int, _OutboxRow]] = {
+            "messages": self.data.messages,
+            "handovers": self.data.handovers,
+            "signals": self.data.signals,
+        }
+        return rows[self.kind]
 
     def _lock(self) -> AbstractContextManager[object]:
         return self.data.lock
@@ -648,6 +670,34 @@ class MemoryStore:
     def handovers(self) -> RecordOutbox:
         return RecordOutbox(self.data, "handovers")
 
+    # -- signals ---------------------------------------------------------------------------
+
+    def signal_creditor(self) -> str:
+        return DEFAULT_CREDITOR
+
+    def steps_reached(self, debtor_id: str) -> list[tuple[str, str]]:
+        found = []
+        for step in self.data.steps.values():
+            invoice = self.data.invoices.get(step.invoice_id)
+            mine = invoice is not None and invoice.debtor_id == debtor_id and invoice.status == "open"
+            if mine and step.status == "done" and invoice is not None:
+                found.append((invoice.number, step.step))
+        return sorted(found)
+
+    def subscribers(self, signal_type: str) -> list[str]:
+        webhooks = self.data.webhooks
+        return [s.name for s in webhooks.for_signal(signal_type, DEFAULT_CREDITOR)] if webhooks else []
+
+    def add_signal(self, new: NewSignal, now: datetime) -> int:
+        taken = self.data.signals.values()
+        _refuse_duplicate(any(s.idempotency_key == new.idempotency_key for s in taken), new.idempotency_key)
+        signal = Signal(id=self._new_id("signals"), **asdict(new), created_at=now)
+        self.data.signals[signal.id] = signal
+        return signal.id
+
+    def signals(self) -> RecordOutbox:
+        return RecordOutbox(self.data, "signals")
+
 
 def _by_due_date(invoices: Iterable[Invoice]) -> list[InvoiceRecord]:
     return sorted(invoices, key=lambda i: (i.due_date, i.number))
@@ -688,6 +738,7 @@ class MemoryUnitOfWork:
             "planned_steps": self.data.steps,
             "messages": self.data.messages,
             "handovers": self.data.handovers,
+            "signals": self.data.signals,
         }
         return DEFAULT_CREDITOR if row_id in rows[table] else None
 

@@ -349,6 +349,30 @@ class HandoverRow(Scoped, Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class SignalRow(Scoped, Base):
+    """A fact for one webhook subscriber (``handlers.signals``), delivered after commit."""
+
+    __tablename__ = "signals"
+    __table_args__ = (Index("ix_signals_pending", "status", "lease_until"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    creditor_id: Mapped[str] = mapped_column(String(100), server_default=DEFAULT_CREDITOR, index=True)
+    subscriber: Mapped[str] = mapped_column(String(40))
+    signal_type: Mapped[str] = mapped_column(String(40))
+    # sent as Idempotency-Key and as the body's "id": the same on every attempt
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    payload: Mapped[str] = mapped_column(Text)  # the exact JSON body
+    # pending -> delivered | failed
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # lease of the attempt under way, or the back-off before the next one
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    response_code: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class PaymentPlanRow(Scoped, Base):
     """A payment plan agreed with a debtor (``payment_plan.agreed``) and its fate."""
 

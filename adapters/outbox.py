@@ -1,6 +1,6 @@
 """The leased outbox on SQL (SQLite and PostgreSQL): one implementation for every kind of row.
 
-``messages`` and ``handovers`` have the same outbox columns (``status``, ``attempts``,
+``messages``, ``handovers`` and ``signals`` have the same outbox columns (``status``, ``attempts``,
 ``lease_until``, ``last_error``) and differ only in their own columns, which a ``Table``
 names. Each operation is one or two short statements in the caller's transaction:
 
@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import Row, select, update
 from sqlalchemy.orm import Session
 
-from adapters.orm import DebtorRow, HandoverRow, MessageItem, MessageRow, PlannedStep
+from adapters.orm import DebtorRow, HandoverRow, MessageItem, MessageRow, PlannedStep, SignalRow
 from handlers.outbox import DONE_STATUS, Due, Item, Kind, Refusal, clip, refusal, retry_at
 
 
@@ -59,7 +59,15 @@ HANDOVERS = Table(
     claim_details=(),
     changeable=frozenset({"channel", "response_code", "dossier_sha256"}),
 )
-TABLES: Mapping[Kind, Table] = {"messages": MESSAGES, "handovers": HANDOVERS}
+SIGNALS = Table(
+    kind="signals",
+    model=SignalRow,
+    done_at="delivered_at",
+    details=("subscriber", "signal_type", "idempotency_key", "response_code"),
+    claim_details=("payload",),
+    changeable=frozenset({"response_code"}),
+)
+TABLES: Mapping[Kind, Table] = {"messages": MESSAGES, "handovers": HANDOVERS, "signals": SIGNALS}
 
 
 class SqlOutbox:

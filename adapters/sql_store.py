@@ -32,6 +32,7 @@ from adapters.orm import (
     PlanInstallment,
     PlanInvoice,
     PlannedStep,
+    SignalRow,
     case_invoices,
     debtor_key,
     lock_debtor,
@@ -51,7 +52,16 @@ from handlers.records import (
     PlanRecord,
     StepRecord,
 )
-from handlers.store import FINISHED, PENDING, NewCase, NewHandover, NewInvoice, SentMessage, StepFilter
+from handlers.store import (
+    FINISHED,
+    PENDING,
+    NewCase,
+    NewHandover,
+    NewInvoice,
+    NewSignal,
+    SentMessage,
+    StepFilter,
+)
 
 
 class SqlStore:
@@ -487,3 +497,38 @@ class SqlStore:
 
     def handovers(self) -> SqlOutbox:
         return SqlOutbox(self._session, "handovers")
+
+    # -- signals ---------------------------------------------------------------------------
+
+    def signal_creditor(self) -> str:
+        creditor = self._uow.creditor
+        if creditor is None:
+            raise RuntimeError("a signal is recorded by a unit of work of no creditor")
+        return str(creditor)
+
+    def steps_reached(self, debtor_id: str) -> list[tuple[str, str]]:
+        rows = self._session.execute(
+            select(InvoiceRow.number, PlannedStep.step)
+            .join(PlannedStep, PlannedStep.invoice_id == InvoiceRow.id)
+            .where(
+                InvoiceRow.debtor_id == debtor_id, InvoiceRow.status == "open", PlannedStep.status == "done"
+            )
+            .order_by(InvoiceRow.number, PlannedStep.step)
+        ).all()
+        return [(number, step) for number, step in rows]
+
+    def subscribers(self, signal_type: str) -> list[str]:
+        """From the webhooks the sessions were configured with (``config.bootstrap``)."""
+        webhooks = self._session.info.get("webhooks")
+        if webhooks is None:
+            return []
+        return [s.name for s in webhooks.for_signal(signal_type, self.signal_creditor())]
+
+    def add_signal(self, new: NewSignal, now: datetime) -> int:
+        row = SignalRow(**asdict(new), status="pending", attempts=0, created_at=now)
+        self._session.add(row)
+        self._session.flush()
+        return row.id
+
+    def signals(self) -> SqlOutbox:
+        return SqlOutbox(self._session, "signals")

@@ -44,6 +44,7 @@ from adapters.orm import (
     ProcessedMessage,
     RejectedEvent,
     Scoped,
+    SignalRow,
 )
 from adapters.outbox import SqlMessages
 from adapters.sql_store import SqlStore
@@ -241,7 +242,12 @@ class UnitOfWork(Session):
 
 
 # the tables whose rows tasks name by id (``creditor_of``)
-_ROWS_BY_ID: dict[str, Any] = {"planned_steps": PlannedStep, "messages": MessageRow, "handovers": HandoverRow}
+_ROWS_BY_ID: dict[str, Any] = {
+    "planned_steps": PlannedStep,
+    "messages": MessageRow,
+    "handovers": HandoverRow,
+    "signals": SignalRow,
+}
 # execution options of a statement that names its creditor itself
 ALL_CREDITORS = {"all_creditors": True}
 

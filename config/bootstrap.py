@@ -26,6 +26,7 @@ from adapters.composer import DocumentComposer
 from adapters.dunning_store import SqlDunningStore
 from adapters.handover import PartnerLinks
 from adapters.publisher import DramatiqPublisher
+from adapters.signals import SignalPoster
 from adapters.store import (
     SqlUnitsOfWork,
     StoreUnavailable,
@@ -42,6 +43,7 @@ from config.errors import ConfigError
 from config.partners import load_partners
 from config.policy import load_policy_set, load_rates
 from config.settings import Settings, load_settings
+from config.webhooks import load_webhooks
 from handlers.context import Context
 from handlers.dossier.sample import check_templates
 from handlers.plans import TEMPLATES as INSTALLMENT_TEMPLATES
@@ -221,6 +223,8 @@ def make_context(settings: Settings, policy: Policy | None = None) -> Context:
         dunning=SqlDunningStore,
         partner_link=PartnerLinks(),
         max_copies=settings.smtp_max_copies,
+        webhooks=load_webhooks(settings.webhooks_file),
+        signal_link=SignalPoster(),
     )
     if settings.creditors_file is None:
         return ctx
@@ -301,12 +305,14 @@ def build_app(
     settings = settings or load_settings()
     engine = engine or make_engine(settings.effective_database_url)
     sessions = session_factory(engine)
+    ctx = make_context(settings, policy)
+    sessions.configure(info={"webhooks": ctx.webhooks})  # who the units of work record signals for
     return App(
         settings=settings,
         engine=engine,
         sessions=sessions,
         units=SqlUnitsOfWork(sessions),
-        ctx=make_context(settings, policy),
+        ctx=ctx,
         clock=clock or make_clock(settings),
         transports=transports or make_transports(settings),
         publisher=publisher,

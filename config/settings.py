@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     rates_file: Path | None = Field(None, description="rate table TOML; default: built-in table")
     template_dir: Path | None = Field(None, description="folder overriding built-in templates")
     partners_file: Path | None = Field(None, description="partners TOML; unset = no hand-over")
+    webhooks_file: Path | None = Field(None, description="webhooks TOML (signals out); unset = no signal")
     creditors_file: Path | None = Field(
         None, description="creditors TOML: the creditors besides default (docs/configuration.md#creditors)"
     )

@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 
-from handlers import cases, holds, insolvency, plans
+from handlers import cases, holds, insolvency, plans, signals
 from handlers import events as ev
 from handlers.debtors import (
     debtor_by_id,
@@ -128,7 +128,7 @@ def _update_invoice(
     invoice.issue_date, invoice.late_penalty_rate = data.issue_date, data.late_penalty_rate
     invoice.payment_url, invoice.delivered_on, invoice.updated_at = (data.payment_url, data.delivered_on, now)
     factor, invoice.factored_by = invoice.factored_by, data.factored_by
-    _settle_if_paid(store, invoice, now)
+    _settle_if_paid(store, invoice, now, policies)
     if invoice.status != "open":
         return
     follow_factoring(store, invoice, factor, now, policies)
@@ -151,17 +151,41 @@ def on_invoice_cancelled(
     store: Store, event: ev.InvoiceCancelled, now: datetime, policies: PolicySet
 ) -> list[str]:
     invoice = invoice_by_number(store, event.invoice_number)
+    before = _level_before(store, invoice, policies)
     invoice.status, invoice.updated_at = "cancelled", now
     cancel_pending(store, invoice.id, "invoice cancelled")
     cases.follow_invoice(store, invoice, now, "invoice cancelled")
+    _level_after(store, invoice, policies, before, now, "invoice cancelled")
     return []
 
 
-def _settle_if_paid(store: Store, invoice: InvoiceRecord, now: datetime) -> None:
+def _settle_if_paid(store: Store, invoice: InvoiceRecord, now: datetime, policies: PolicySet) -> None:
     if invoice.status == "open" and invoice.balance <= 0:
+        before = _level_before(store, invoice, policies)
         invoice.status = "settled"
         cancel_pending(store, invoice.id, "invoice settled")
         log.info("invoice.settled", invoice_number=invoice.number, debtor_id=invoice.debtor_id)
+        signals.invoice_settled(store, invoice, now)
+        _level_after(store, invoice, policies, before, now, "invoice settled")
+
+
+def _level_before(store: Store, invoice: InvoiceRecord, policies: PolicySet) -> signals.Level | None:
+    """The debtor's level while ``invoice`` is still open, if anyone subscribes to levels."""
+    if invoice.status != "open" or not signals.watching_levels(store):
+        return None
+    return signals.level_of(store, _debtor_of(store, invoice), policies)
+
+
+def _level_after(
+    store: Store,
+    invoice: InvoiceRecord,
+    policies: PolicySet,
+    before: signals.Level | None,
+    now: datetime,
+    cause: str,
+) -> None:
+    if before is not None:
+        signals.level_changed(store, _debtor_of(store, invoice), policies, before, now, cause)
 
 
 def _record_money(
@@ -189,7 +213,7 @@ def _record_money(
     else:
         invoice.credited += event.amount
     invoice.updated_at = now
-    _settle_if_paid(store, invoice, now)
+    _settle_if_paid(store, invoice, now, policies)
     cases.money_recorded(store, invoice, now, kind, policies)
     if invoice.in_payment_plan:  # pays the plan's oldest unpaid installments first
         plans.apply_money(store, invoice, event.amount, now, _policy_of(store, invoice, policies))
@@ -225,9 +249,11 @@ def on_dispute_resolved(
     invoice = invoice_by_number(store, event.invoice_number)
     invoice.disputed, invoice.updated_at = False, now
     if event.outcome == "upheld":
+        before = _level_before(store, invoice, policies)
         invoice.status = "closed"
         cancel_pending(store, invoice.id, "dispute upheld")
         cases.follow_invoice(store, invoice, now, "dispute upheld")
+        _level_after(store, invoice, policies, before, now, "dispute upheld")
     elif invoice.status == "open" and not holds.paused(invoice):
         _resume(store, invoice, policies, now)
     return []

@@ -23,7 +23,7 @@ from decimal import Decimal
 
 import structlog
 
-from handlers import evidence, holds
+from handlers import evidence, holds, signals
 from handlers.amounts import OwedBeside, amounts_on, owed_beside_principal
 from handlers.calendar import local_date
 from handlers.money import ZERO, MissingRate
@@ -258,6 +258,8 @@ def _refresh(
     evidence.append(
         store, kind, now, payload, debtor_id=case.debtor_id, invoice_numbers=[number], case_id=case.id
     )
+    if stopped:
+        signals.case_fact(store, "case.closed", case, now, cause)
     log.info(
         kind,
         case_id=case.id,

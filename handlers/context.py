@@ -11,10 +11,12 @@ from handlers.dunning import Composer, DunningStore
 from handlers.partners import Partners
 from handlers.policy import Policy, PolicySet, RateTable
 from handlers.render import Renderer
+from handlers.webhooks import Webhooks
 
 if TYPE_CHECKING:
     from handlers.handover import PartnerLink
     from handlers.ports import Transport
+    from handlers.signals import SignalLink
 
 DEFAULT_CREDITOR = "default"
 
@@ -47,6 +49,9 @@ class Context:
     others: Mapping[str, Context] = field(default_factory=dict)
     transports: Mapping[str, Transport] | None = None  # the creditor's own channels, if any
     reply_to: str | None = None  # where debtors' answers go, when not to the sender
+    # the subscribers of signals, for every creditor (the units of work record with the same)
+    webhooks: Webhooks | None = None
+    signal_link: SignalLink | None = None  # how signals are posted (adapters.signals)
 
     def for_creditor(self, creditor: str) -> Context:
         """The context of ``creditor``: its policy and identity, sender, templates, partners

@@ -9,7 +9,7 @@ from datetime import date, datetime
 
 import structlog
 
-from handlers import evidence, handover, holds, insolvency, plans
+from handlers import evidence, handover, holds, insolvency, plans, signals
 from handlers.amounts import amounts_on, penalties_run
 from handlers.calendar import add_months, local_date
 from handlers.context import Context
@@ -170,6 +170,7 @@ def open_case(
     case = next(
         (c for c in store.open_cases(debtor.id) if c.kind == "escalation" and c.currency == currency), None
     )
+    opened = case is None
     if case is None:
         case = store.add_case(_new_escalation(debtor, currency), now)
     store.add_case_invoices(case.id, [i.id for i in invoices])
@@ -225,6 +226,8 @@ def open_case(
         alternatives=alternatives,
         amount_claimed=str(case.amount_claimed),
     )
+    if opened:
+        signals.case_fact(store, "case.opened", case, now)
     handover.request_handover(store, case, now, ctx)
     return case
 
@@ -320,6 +323,8 @@ def _declare(
     presumed = [insolvency.presumed_origin_note(i) for i in invoices if holds.origin_presumed(i)]
     case.notes, case.updated_at = [*case.notes, *presumed], now
     _record_declaration(store, case, debtor, [i.number for i in invoices], opened, now)
+    if opened:
+        signals.case_fact(store, "case.opened", case, now)
     handover.request_handover(store, case, now, ctx)
     return case
 

@@ -94,6 +94,23 @@ class HandoverCase:
 
 
 @dataclass(frozen=True)
+class DeliverSignal:
+    """A recorded signal must be posted to its subscriber: attempt ``attempt`` of the row."""
+
+    signal_pk: int
+    attempt: int
+
+    actor = "deliver_signal"
+
+    @property
+    def message_id(self) -> str:
+        return stable_id("signal", self.signal_pk, self.attempt)
+
+    def payload(self) -> dict:
+        return {"signal_pk": self.signal_pk, "attempt": self.attempt}
+
+
+@dataclass(frozen=True)
 class AccountingEventReceived:
     """A raw accounting event sent by a producer to the ``accounting_event`` actor."""
 

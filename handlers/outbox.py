@@ -1,6 +1,7 @@
 """The leased outbox: rows that must leave once, taken attempt by attempt under a lease.
 
-Messages to transmit and hand-overs to partners follow one mechanism. A row is ``pending``
+Messages to transmit, hand-overs to partners and signals to subscribers follow one
+mechanism. A row is ``pending``
 with a count of ``attempts`` and a ``lease_until``; attempt *n* is taken by compare-and-set
 on the count, which also leases the row; success marks it done; a transient failure keeps
 it pending with the error and a back-off (stored in ``lease_until``); a permanent failure
@@ -23,9 +24,9 @@ from typing import Literal, Protocol
 
 from handlers.ports import PermanentFailure, TransientFailure
 
-Kind = Literal["messages", "handovers"]
-KINDS: tuple[Kind, ...] = ("messages", "handovers")
-DONE_STATUS: Mapping[Kind, str] = {"messages": "sent", "handovers": "delivered"}
+Kind = Literal["messages", "handovers", "signals"]
+KINDS: tuple[Kind, ...] = ("messages", "handovers", "signals")
+DONE_STATUS: Mapping[Kind, str] = {"messages": "sent", "handovers": "delivered", "signals": "delivered"}
 
 ERROR_LIMIT = 500  # the width of ``last_error``
 BACKOFF_FIRST_SECONDS = 30

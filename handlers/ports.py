@@ -158,8 +158,8 @@ class UnitOfWork(TaskSink, Protocol):
         """Keep a refused event, with why it was refused, for ``relance inbox``."""
 
     def creditor_of(self, table: str, row_id: int) -> str | None:
-        """The creditor of row ``row_id`` of ``table`` (``planned_steps``, ``messages`` or
-        ``handovers``), whatever the scope; None when there is no such row."""
+        """The creditor of row ``row_id`` of ``table`` (``planned_steps``, ``messages``,
+        ``handovers`` or ``signals``), whatever the scope; None when there is no such row."""
 
     def scope(self, creditor: str | None) -> None:
         """Act for ``creditor`` from now on: read its rows only, add rows and evidence as its

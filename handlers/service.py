@@ -16,7 +16,7 @@ from datetime import datetime
 
 import structlog
 
-from handlers import inbox
+from handlers import inbox, signals
 from handlers.batching import IngestBatch
 from handlers.context import Context, UnknownCreditor
 from handlers.escalation import handle_deadline
@@ -42,7 +42,17 @@ def _deadlines(uow: UnitOfWork, step_id: int, now: datetime, ctx: Context) -> li
 
 
 def _reminders(uow: UnitOfWork, step_id: int, now: datetime, ctx: Context) -> list[object]:
-    return handle_step_due(uow, step_id, now, ctx)
+    """Send what is due; a subscriber to levels hears of the debtor's new level, if any."""
+    store = uow.store
+    step = store.step(step_id) if signals.watching_levels(store) else None
+    # locked before its level is read, as the reminder path locks it: no level read in between
+    debtor = store.debtor(step.debtor_id, lock=True) if step is not None else None
+    if debtor is None:
+        return handle_step_due(uow, step_id, now, ctx)
+    before = signals.level_of(store, debtor, ctx.policies)
+    tasks = handle_step_due(uow, step_id, now, ctx)
+    signals.level_changed(store, debtor, ctx.policies, before, now, "reminder recorded")
+    return tasks
 
 
 STEP_HANDLERS: dict[str, StepHandler] = {

@@ -100,6 +100,17 @@ class NewHandover:
 
 
 @dataclass(frozen=True)
+class NewSignal:
+    """A signal to deliver to one subscriber: its body is fixed when the fact is recorded."""
+
+    subscriber: str
+    signal_type: str
+    idempotency_key: str
+    payload: str  # the JSON body, sent as is on every attempt
+    lease_until: datetime
+
+
+@dataclass(frozen=True)
 class SentMessage:
     """What a delivery status needs of the message it is about."""
 
@@ -285,3 +296,21 @@ class Store(Protocol):
 
     def handovers(self) -> Outbox:
         """The leased outbox of hand-overs, in this unit of work."""
+
+    # -- signals (outbound webhooks) -------------------------------------------------------
+
+    def signal_creditor(self) -> str:
+        """The creditor whose facts this unit of work records (signals name it)."""
+
+    def steps_reached(self, debtor_id: str) -> list[tuple[str, str]]:
+        """(invoice number, step) of every ``done`` step of the debtor's open invoices, read
+        from the database as it is now (the reminder path updates steps by statement)."""
+
+    def subscribers(self, signal_type: str) -> list[str]:
+        """The names of the webhook subscribers of ``signal_type`` for this creditor, sorted."""
+
+    def add_signal(self, new: NewSignal, now: datetime) -> int:
+        """A new pending signal, no attempt made; its id."""
+
+    def signals(self) -> Outbox:
+        """The leased outbox of signals, in this unit of work."""

@@ -25,6 +25,7 @@ from adapters.orm import (
     MessageItem,
     MessageRow,
     RejectedEvent,
+    SignalRow,
 )
 from adapters.store import transaction
 from config.bootstrap import App
@@ -97,6 +98,13 @@ def status(app: App, creditor: str | None = None) -> dict[str, object]:
                 .group_by(HandoverRow.status)
             ).all()
         )
+        signals = dict(
+            session.execute(
+                select(SignalRow.status, func.count())
+                .where(SignalRow.status.in_(("pending", "failed")))
+                .group_by(SignalRow.status)
+            ).all()
+        )
     currencies = sorted({i.currency for i in invoices} | set(below) | set(penalties)) or ["EUR"]
     amounts = {c: {name: Decimal("0.00") for name, _, _ in BUCKETS} for c in currencies}
     for invoice in invoices:
@@ -121,6 +129,8 @@ def status(app: App, creditor: str | None = None) -> dict[str, object]:
         "rejected_events": rejected,
         "handovers_pending": handovers.get("pending", 0),
         "handovers_failed": handovers.get("failed", 0),
+        "signals_pending": signals.get("pending", 0),
+        "signals_failed": signals.get("failed", 0),
         "rates_missing": rates_missing(app),
     }
 

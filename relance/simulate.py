@@ -4,14 +4,16 @@ The store is a SQLite file (a throwaway folder, or ``--data-dir``), the broker i
 in-process one with a real Dramatiq worker, e-mails and letters go to the outbox files.
 The clock jumps from one interesting instant to the next: an event's ``occurred_at`` or a
 planned step's due instant; at each, events are ingested, the scheduler ticks and the
-workers drain the queue. Every action is read back from the evidence chain.
+workers drain the queue. Every action is read back from the evidence chain, and every signal
+for a webhook subscriber from the signals table: a simulation lists them as
+``signal.recorded`` and sends none (``NotSent``).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, TextIO
@@ -19,7 +21,7 @@ from typing import Any, TextIO
 from pydantic import SecretStr
 from sqlalchemy import ColumnElement, and_, func, or_, select
 
-from adapters.orm import EvidenceRecord, MessageRow, PlannedStep
+from adapters.orm import EvidenceRecord, MessageRow, PlannedStep, SignalRow
 from adapters.publisher import QUEUE
 from adapters.store import transaction
 from config.bootstrap import App, attach_publisher, build_app, prepare_store
@@ -71,6 +73,10 @@ FIELDS = (
     "case_id",
     "deadline",
     "declared_to",
+    "signal_type",
+    "subscriber",
+    "level",
+    "previous_level",
 )
 
 
@@ -99,6 +105,13 @@ def _occurred_at(raw: str) -> datetime | None:
     return parsed if parsed is not None and parsed.tzinfo is not None else None
 
 
+class NotSent:
+    """The signal link of a simulation: nothing leaves, the signal counts as delivered (204)."""
+
+    def post(self, subscriber: object, body: bytes, timestamp: int, idempotency_key: str) -> int:
+        return 204
+
+
 # a simulation's messages go nowhere: a key known to all keeps their ids reproducible
 SIMULATION_KEY = "relance simulate"
 
@@ -111,6 +124,7 @@ class Simulation:
         if settings.message_id_key is None:  # the same Message-IDs on every run (docs/events.md)
             settings = settings.model_copy(update={"message_id_key": SecretStr(SIMULATION_KEY)})
         self.app: App = build_app(settings, clock=self.clock)
+        self.app.ctx = replace(self.app.ctx, signal_link=NotSent())  # a preview posts nothing
         prepare_store(self.app, auto_migrate=True)
         self.tz = self.app.ctx.policy.timezone
         self.end = datetime.combine(until + timedelta(days=1), time(0), tzinfo=zone(self.tz))
@@ -119,6 +133,7 @@ class Simulation:
         self.seen: dict[str, int] = {}  # the last record shown, per creditor's chain
         with transaction(self.app.sessions) as session:
             session.scope(None)
+            self.last_signal = session.execute(select(func.coalesce(func.max(SignalRow.id), 0))).scalar_one()
             for creditor, last in session.execute(
                 select(EvidenceRecord.creditor_id, func.max(EvidenceRecord.seq)).group_by(
                     EvidenceRecord.creditor_id
@@ -181,6 +196,9 @@ class Simulation:
                 result = ingest_one(
                     uow, item.raw, instant, self.app.ctx, source="simulate", line_no=item.line_no
                 )
+                tasks = uow.take_tasks()  # the signals of what it recorded
+            if tasks and self.app.publisher is not None:
+                self.app.publisher.publish(tasks)
             if result.status == "rejected":
                 yield {
                     "at": self._local(instant),
@@ -216,6 +234,35 @@ class Simulation:
             if record.message_id in bodies:
                 payload["body_text"] = bodies[record.message_id]
             yield {k: payload[k] for k in FIELDS if payload.get(k) not in (None, "", [])}
+        yield from self._new_signals()
+
+    def _new_signals(self) -> Iterator[dict[str, Any]]:
+        """The signals recorded since the last ones shown, one ``signal.recorded`` each."""
+        with transaction(self.app.sessions) as session:
+            session.scope(None)
+            rows = (
+                session.execute(
+                    select(SignalRow).where(SignalRow.id > self.last_signal).order_by(SignalRow.id)
+                )
+                .scalars()
+                .all()
+            )
+        for row in rows:
+            self.last_signal = row.id
+            data = json.loads(row.payload)["data"]
+            numbers = data.get("invoice_numbers") or [
+                n for n in [data.get("invoice_number")] + [i["number"] for i in data.get("invoices", [])] if n
+            ]
+            action = {
+                **data,
+                "at": self._local(row.created_at),
+                "action": "signal.recorded",
+                "signal_type": row.signal_type,
+                "subscriber": row.subscriber,
+                "invoice_numbers": numbers,
+                "creditor_id": row.creditor_id if row.creditor_id != DEFAULT_CREDITOR else None,
+            }
+            yield {k: action[k] for k in FIELDS if action.get(k) not in (None, "", [])}
 
     def _not_shown(self) -> ColumnElement[bool]:
         """The records after the last one shown of each chain, and those of new chains."""
@@ -247,7 +294,7 @@ def _debtor(action: dict[str, Any]) -> str:
 
 
 def format_table(action: dict[str, Any]) -> str:
-    what = action.get("step") or action.get("recommended_procedure") or ""
+    what = action.get("step") or action.get("signal_type") or action.get("recommended_procedure") or ""
     extra = action.get("subject") or action.get("reason") or action.get("amount_claimed") or ""
     return "  ".join(
         [

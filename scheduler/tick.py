@@ -8,11 +8,11 @@ workers' inbox and step states make a second emission harmless anyway.
 
 Cost: every query reads an index range that starts at the first row it wants
 (``ix_planned_steps_due`` in claim order, ``ix_planned_steps_lease``, ``ix_messages_pending``,
-``ix_handovers_pending``), and the in-flight count stops at the cap, so a tick that finds
-nothing due costs a few index probes whatever the number of invoices. A tick holds one
+``ix_handovers_pending``, ``ix_signals_pending``), and the in-flight count stops at the cap,
+so a tick that finds nothing due costs a few index probes whatever the number of invoices. A tick holds one
 batch in memory at a time.
 
-Messages and hand-overs whose lease or back-off ran out are claimed through the leased
+Messages, hand-overs and signals whose lease or back-off ran out are claimed through the leased
 outbox (``handlers.outbox``, ``claim_expired``): ids and attempt numbers only, in bounded
 batches, each published as the next attempt's task.
 """
@@ -34,6 +34,7 @@ from handlers.delivery import claim_overdue_deliveries
 from handlers.handover import claim_overdue_handovers
 from handlers.messages import StepDue
 from handlers.ports import Publisher
+from handlers.signals import claim_overdue_signals
 
 log = structlog.get_logger("relance.scheduler")
 
@@ -43,6 +44,7 @@ class TickResult:
     steps: int
     deliveries: int
     handovers: int = 0
+    signals: int = 0
 
 
 def _room(session: Session, now: datetime, max_in_flight: int | None) -> int | None:
@@ -206,10 +208,10 @@ def tick(
     stops and raises, and the steps of that batch go out again when their lease ends.
     """
     started = time.perf_counter()
-    steps = deliveries = handovers = 0
+    steps = deliveries = handovers = signals = 0
     room: int | None = None
     counted = False
-    more_retries = more_handing = True
+    more_retries = more_handing = more_signals = True
     passes = _Passes()
     while True:
         with transaction(sessions) as session:
@@ -220,15 +222,17 @@ def tick(
             tasks = _claim_steps(session, now, lease, limit, passes)
             retries = claim_overdue_deliveries(session, now, lease, batch_size) if more_retries else []
             handing = claim_overdue_handovers(session.store, now, lease, batch_size) if more_handing else []
-        if tasks or retries or handing:
-            publisher.publish([*tasks, *retries, *handing])
+            posting = claim_overdue_signals(session.store, now, lease, batch_size) if more_signals else []
+        if tasks or retries or handing or posting:
+            publisher.publish([*tasks, *retries, *handing, *posting])
         steps, deliveries = steps + len(tasks), deliveries + len(retries)
-        handovers += len(handing)
+        handovers, signals = handovers + len(handing), signals + len(posting)
         if room is not None:
             room -= len(tasks)
         more_retries = more_retries and len(retries) >= batch_size
         more_handing = more_handing and len(handing) >= batch_size
-        if len(tasks) < max(limit, 1) and not more_retries and not more_handing:
+        more_signals = more_signals and len(posting) >= batch_size
+        if len(tasks) < max(limit, 1) and not (more_retries or more_handing or more_signals):
             break
     log.info(
         "scheduler.tick",
@@ -236,7 +240,8 @@ def tick(
         emitted=steps,
         redelivered=deliveries,
         handovers=handovers,
+        signals=signals,
         room_left=room,
         ms=round((time.perf_counter() - started) * 1000, 1),
     )
-    return TickResult(steps, deliveries, handovers)
+    return TickResult(steps, deliveries, handovers, signals)

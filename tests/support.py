@@ -13,9 +13,10 @@ from config.bootstrap import App, build_app, prepare_store
 from config.settings import Settings
 from handlers.delivery import deliver
 from handlers.handover import deliver_handover
-from handlers.messages import AccountingEventReceived, DeliverMessage, HandoverCase, StepDue
+from handlers.messages import AccountingEventReceived, DeliverMessage, DeliverSignal, HandoverCase, StepDue
 from handlers.ports import Publisher, VirtualClock
 from handlers.service import ingest_one, run_step
+from handlers.signals import deliver_signal
 from scheduler.tick import tick
 
 
@@ -54,6 +55,8 @@ def run_task(app: App, task: Any) -> None:
         deliver(app.units, task.message_pk, task.attempt, app.clock.now, app.transports, app.ctx)
     elif isinstance(task, HandoverCase):
         deliver_handover(app.units, task.handover_pk, task.attempt, app.clock.now, app.transports, app.ctx)
+    elif isinstance(task, DeliverSignal):
+        deliver_signal(app.units, task.signal_pk, task.attempt, app.clock.now, app.ctx)
     elif isinstance(task, AccountingEventReceived):
         with app.units() as uow:
             ingest_one(uow, task.raw, now, app.ctx, source=task.source)

@@ -16,6 +16,7 @@ from handlers.handover import deliver_handover
 from handlers.messages import DeliverMessage
 from handlers.money import MissingRate
 from handlers.service import ingest_one, run_step
+from handlers.signals import deliver_signal
 from worker import runtime
 from worker.broker import ensure_configured
 
@@ -101,15 +102,33 @@ def handover_case(handover_pk: int, attempt: int) -> None:
     deliver_handover(app.units, handover_pk, attempt, app.clock.now, app.transports, app.ctx)
 
 
+@dramatiq.actor(actor_name="deliver_signal", **OPTIONS)
+def deliver_signal_task(signal_pk: int, attempt: int) -> None:
+    """Post one signal to its webhook subscriber (retries are driven by the database)."""
+    app = runtime.current()
+    deliver_signal(app.units, signal_pk, attempt, app.clock.now, app.ctx)
+
+
 @dramatiq.actor(actor_name="accounting_event", **OPTIONS)
 def accounting_event(raw: str, source: str | None = None) -> None:
     """An accounting event sent by a producer (same contract as ``relance ingest``)."""
     app = runtime.current()
     with app.units() as uow:
         ingest_one(uow, raw, app.clock.now(), app.ctx, source=source or "broker")
+        tasks = uow.take_tasks()  # signals of the facts it recorded: published once committed
+    if tasks and app.publisher is not None:
+        app.publisher.publish(tasks)
 
 
-ACTORS = (invoice_due, invoice_overdue, deadline_expired, deliver_message, handover_case, accounting_event)
+ACTORS = (
+    invoice_due,
+    invoice_overdue,
+    deadline_expired,
+    deliver_message,
+    handover_case,
+    deliver_signal_task,
+    accounting_event,
+)
 
 
 def bind(broker: dramatiq.Broker) -> None:

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete
 
 from adapters.memory_outbox import MemoryOutboxes
-from adapters.orm import CaseRow, HandoverRow, MessageRow
+from adapters.orm import CaseRow, HandoverRow, MessageRow, SignalRow
 from adapters.outbox import SqlOutbox
 from adapters.store import make_engine, migrate, session_factory, transaction
 from handlers.outbox import (
@@ -66,8 +66,19 @@ class SqlHarness:
         self.added += 1
         n = self.added
         with transaction(self.sessions) as session:
-            row: MessageRow | HandoverRow
-            if kind == "messages":
+            row: MessageRow | HandoverRow | SignalRow
+            if kind == "signals":
+                row = SignalRow(
+                    subscriber="erp",
+                    signal_type="invoice.settled",
+                    idempotency_key=f"signal-{n}",
+                    payload="{}",
+                    status="pending",
+                    attempts=attempts,
+                    lease_until=lease_until,
+                    created_at=T0,
+                )
+            elif kind == "messages":
                 content = f"message {n}".encode()
                 row = MessageRow(
                     message_id=f"<m-{n}@test>",
@@ -111,7 +122,7 @@ class SqlHarness:
 
     def clear(self) -> None:
         with transaction(self.sessions) as session:
-            for model in (MessageRow, HandoverRow, CaseRow):
+            for model in (MessageRow, HandoverRow, SignalRow, CaseRow):
                 session.execute(delete(model))
 
 

@@ -27,7 +27,7 @@ from handlers.money import Movement
 from handlers.outbox import Item, Refusal
 from handlers.ports import UnitOfWork
 from handlers.records import DebtorRecord, InvoiceRecord
-from handlers.store import NewCase, NewHandover, NewInvoice, SentMessage, StepFilter, Store
+from handlers.store import NewCase, NewHandover, NewInvoice, NewSignal, SentMessage, StepFilter, Store
 
 NOW = datetime(2026, 4, 14, 8, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
@@ -1010,3 +1010,63 @@ def test_a_message_refused_for_good_in_memory_bounces_the_e_mail_and_plans_its_s
         assert found is not None and (found.status, found.due_at) == ("planned", later)
         bounced = uow.store.debtor("D-1")
         assert bounced is not None and bounced.email_bounced is True
+
+
+# -- signals -----------------------------------------------------------------------------------
+
+
+def test_the_steps_reached_are_the_done_steps_of_the_debtors_open_invoices(units):
+    with units() as uow:
+        store = uow.store
+        debtor(store)
+        debtor(store, "D-2")
+        first, paid, theirs = (
+            invoice(store, "F-1"),
+            invoice(store, "F-2"),
+            invoice(store, "F-3", debtor_id="D-2"),
+        )
+        for inv, debtor_id in ((first, "D-1"), (paid, "D-1"), (theirs, "D-2")):
+            store.add_step(inv.id, debtor_id, "pre_due", "invoice.due", NOW - timedelta(days=1))
+            store.add_step(inv.id, debtor_id, "reminder_1", "invoice.overdue", NOW)
+        for inv in (first, paid, theirs):
+            pre_due = store.step_of(inv.id, "pre_due")
+            assert pre_due is not None
+            pre_due.status = "done"
+        paid.status = "settled"
+
+        assert store.steps_reached("D-1") == [("F-1", "pre_due")]
+        assert store.steps_reached("D-3") == []
+
+
+def test_a_signal_added_is_pending_in_the_outbox_of_signals_with_its_body_on_a_claim(units):
+    with units() as uow:
+        store = uow.store
+        assert store.signal_creditor() == "default"
+        assert store.subscribers("invoice.settled") == []  # no webhooks file
+        new = NewSignal("erp", "invoice.settled", "key-1", '{"id": "key-1"}', lease_until=NOW + LEASE)
+        made = store.add_signal(new, NOW)
+        outbox = store.signals()
+
+        assert outbox.kind == "signals"
+        assert outbox.get(made) == Item(
+            id=made,
+            status="pending",
+            attempts=0,
+            lease_until=NOW + LEASE,
+            last_error=None,
+            details={
+                "subscriber": "erp",
+                "signal_type": "invoice.settled",
+                "idempotency_key": "key-1",
+                "response_code": None,
+            },
+        )
+        taken = outbox.claim(made, 0, NOW, LEASE)
+        assert isinstance(taken, Item) and taken.details["payload"] == '{"id": "key-1"}'
+        done = outbox.mark_done(made, NOW, response_code=204)
+        assert done is not None and (done.status, done.attempts, done.details["response_code"]) == (
+            "delivered",
+            1,
+            204,
+        )
+        assert uow.creditor_of("signals", made) == "default"

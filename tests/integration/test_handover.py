@@ -14,6 +14,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from email import message_from_bytes
+from email.message import Message
 from email.policy import default as default_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -34,10 +35,20 @@ SECRET = "k3y-for-the-partner-hmac-Zq8pW2"
 SECRET_ENV = "RELANCE_TEST_PARTNER_KEY"
 
 
-class PartnerEndpoint:
-    """A partner's webhook on loopback: checks the HMAC signature, answers from a script."""
+def body_signed(headers: Message, body: bytes) -> bytes:
+    """What a hand-over's signature covers: the body."""
+    return body
 
-    def __init__(self, secret: str, answers: list[int]) -> None:
+
+class PartnerEndpoint:
+    """A webhook on loopback: checks the HMAC signature, answers from a script.
+
+    ``signed`` gives the bytes the signature covers (the hand-overs' by default).
+    """
+
+    def __init__(
+        self, secret: str, answers: list[int], signed: Callable[[Message, bytes], bytes] = body_signed
+    ) -> None:
         self.secret = secret.encode()
         self.answers = list(answers)
         self.requests: list[dict] = []
@@ -46,7 +57,8 @@ class PartnerEndpoint:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                expected = "sha256=" + hmac.new(endpoint.secret, body, hashlib.sha256).hexdigest()
+                covered = signed(self.headers, body)
+                expected = "sha256=" + hmac.new(endpoint.secret, covered, hashlib.sha256).hexdigest()
                 verified = hmac.compare_digest(expected, self.headers.get("X-Relance-Signature", ""))
                 code = (endpoint.answers.pop(0) if endpoint.answers else 200) if verified else 401
                 endpoint.requests.append(
