@@ -67,6 +67,9 @@ class DebtorRow(Scoped, Base):
     insolvency_administrator: Mapped[dict | None] = mapped_column(JSON)
     insolvency_closed_on: Mapped[date | None] = mapped_column(Date)
     merchant: Mapped[bool | None] = mapped_column(Boolean)  # None: not said
+    # debtor.held: all its invoices paused, no legal effect (handlers.holds); until its last day
+    hold_reason: Mapped[str | None] = mapped_column(String(300))
+    held_until: Mapped[date | None] = mapped_column(Date)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # when `relance erase` removed its personal data (None: never)
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -114,6 +117,9 @@ class InvoiceRow(Scoped, Base):
     # handlers.ladder.policy_key of the policy its steps were planned on (None: not known)
     policy_key: Mapped[str | None] = mapped_column(String(80))
     factored_by: Mapped[str | None] = mapped_column(String(200))  # the factor who collects it
+    # invoice.held: paused by a person, no legal effect (handlers.holds); until its last day
+    hold_reason: Mapped[str | None] = mapped_column(String(300))
+    held_until: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

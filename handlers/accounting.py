@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 
-from handlers import cases, holds, insolvency, plans
+from handlers import cases, holding, holds, insolvency, plans
 from handlers import events as ev
 from handlers.debtors import (
     debtor_by_id,
@@ -66,6 +66,8 @@ def _policy_of(store: Store, invoice: InvoiceRecord, policies: PolicySet) -> Pol
 def _resume(store: Store, invoice: InvoiceRecord, policies: PolicySet, now: datetime) -> None:
     debtor = _debtor_of(store, invoice)
     if holds.frozen_by_insolvency(invoice, debtor):  # declared, never chased (L622-21)
+        return
+    if holds.held(debtor):  # its release resumes it (handlers.holding)
         return
     resume_invoice(store, invoice, debtor, policies.for_debtor(debtor, invoice.number), now)
 
@@ -116,6 +118,7 @@ def on_invoice_issued(store: Store, event: ev.InvoiceIssued, now: datetime, poli
     plan_invoice(store, invoice, debtor, policies.for_debtor(debtor, invoice.number), now)
     follow_factoring(store, invoice, None, now, policies)
     insolvency.judge_new_claim(store, invoice, debtor, now)
+    holding.hold_new_invoice(store, invoice, debtor)
     return [f"debtor:{debtor.id}", f"invoice:{data.number}"]
 
 
@@ -285,6 +288,45 @@ def _check_plan_invoices(store: Store, event: ev.PaymentPlanAgreed, invoices: li
         )
 
 
+def on_invoice_held(store: Store, event: ev.InvoiceHeld, now: datetime, policies: PolicySet) -> list[str]:
+    invoice = invoice_by_number(store, event.invoice_number)
+    holding.hold_invoice(store, invoice, _debtor_of(store, invoice), event.reason, event.until, now)
+    return []
+
+
+def on_invoice_released(
+    store: Store, event: ev.InvoiceReleased, now: datetime, policies: PolicySet
+) -> list[str]:
+    invoice = invoice_by_number(store, event.invoice_number)
+    if not holds.held(invoice):
+        raise ev.EventRejected(f"invoice_number: invoice {invoice.number} is not held", event.event_id)
+    debtor = _debtor_of(store, invoice)
+    holding.release_invoice(store, invoice, debtor, policies.for_debtor(debtor, invoice.number), now)
+    return []
+
+
+def _locked_debtor(store: Store, debtor_id: str) -> DebtorRecord:
+    found = store.debtor(debtor_id, lock=True)
+    if found is None:
+        raise Parked(f"debtor:{debtor_id}")
+    return found
+
+
+def on_debtor_held(store: Store, event: ev.DebtorHeld, now: datetime, policies: PolicySet) -> list[str]:
+    holding.hold_debtor(store, _locked_debtor(store, event.debtor_id), event.reason, event.until, now)
+    return []
+
+
+def on_debtor_released(
+    store: Store, event: ev.DebtorReleased, now: datetime, policies: PolicySet
+) -> list[str]:
+    debtor = _locked_debtor(store, event.debtor_id)
+    if not holds.held(debtor):
+        raise ev.EventRejected(f"debtor_id: debtor {debtor.id} is not held", event.event_id)
+    holding.release_debtor(store, debtor, policies.for_debtor, now)
+    return []
+
+
 Applier = Callable[[Store, Any, datetime, PolicySet], list[str]]
 APPLY: dict[str, Applier] = {
     "invoice.issued": on_invoice_issued,
@@ -296,6 +338,10 @@ APPLY: dict[str, Applier] = {
     "dispute.resolved": on_dispute_resolved,
     "promise_to_pay.recorded": on_promise_to_pay,
     "payment_plan.agreed": on_payment_plan_agreed,
+    "invoice.held": on_invoice_held,
+    "invoice.released": on_invoice_released,
+    "debtor.held": on_debtor_held,
+    "debtor.released": on_debtor_released,
     "debtor.updated": on_debtor_updated,
     "debtor.insolvency_opened": on_insolvency_opened,
     "debtor.insolvency_converted": on_insolvency_converted,

@@ -347,6 +347,52 @@ class PaymentPlanAgreed(_Envelope):
     installments: Annotated[list[Installment], Field(min_length=1, max_length=120)]
 
 
+def _hold_ends_after_it_starts(event: Any) -> Any:
+    """A hold whose last day is before the day it was put is a mistake, not a pause."""
+    if event.until is not None and event.until < event.occurred_at.date():
+        raise ValueError(
+            f"until: {event.until.isoformat()} is before the day the hold was put "
+            f"({event.occurred_at.date().isoformat()})"
+        )
+    return event
+
+
+class InvoiceHeld(_Envelope):
+    """A person pauses the dunning of one invoice: no legal effect (docs/policy.md, "Holds")."""
+
+    type: Literal["invoice.held"]
+    invoice_number: InvoiceNumber
+    reason: SafeText
+    until: Day | None = None  # the last day of the hold; without it, until released
+
+    @model_validator(mode="after")
+    def _until_not_past(self) -> InvoiceHeld:
+        return _hold_ends_after_it_starts(self)
+
+
+class InvoiceReleased(_Envelope):
+    type: Literal["invoice.released"]
+    invoice_number: InvoiceNumber
+
+
+class DebtorHeld(_Envelope):
+    """A person pauses the dunning of all of a debtor's invoices, present and future."""
+
+    type: Literal["debtor.held"]
+    debtor_id: DebtorId
+    reason: SafeText
+    until: Day | None = None
+
+    @model_validator(mode="after")
+    def _until_not_past(self) -> DebtorHeld:
+        return _hold_ends_after_it_starts(self)
+
+
+class DebtorReleased(_Envelope):
+    type: Literal["debtor.released"]
+    debtor_id: DebtorId
+
+
 class DebtorUpdated(_Envelope):
     type: Literal["debtor.updated"]
     debtor: Debtor
@@ -438,6 +484,10 @@ AccountingEvent = Annotated[
     | DisputeResolved
     | PromiseToPay
     | PaymentPlanAgreed
+    | InvoiceHeld
+    | InvoiceReleased
+    | DebtorHeld
+    | DebtorReleased
     | DebtorUpdated
     | InsolvencyOpened
     | InsolvencyConverted
@@ -456,6 +506,10 @@ EVENT_TYPES = (
     "dispute.resolved",
     "promise_to_pay.recorded",
     "payment_plan.agreed",
+    "invoice.held",
+    "invoice.released",
+    "debtor.held",
+    "debtor.released",
     "debtor.updated",
     "debtor.insolvency_opened",
     "debtor.insolvency_converted",
