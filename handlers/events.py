@@ -26,6 +26,7 @@ from pydantic import (
     Field,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -347,14 +348,12 @@ class PaymentPlanAgreed(_Envelope):
     installments: Annotated[list[Installment], Field(min_length=1, max_length=120)]
 
 
-def _hold_ends_after_it_starts(event: Any) -> Any:
+def _hold_ends_after_it_starts(until: date | None, info: ValidationInfo) -> date | None:
     """A hold whose last day is before the day it was put is a mistake, not a pause."""
-    if event.until is not None and event.until < event.occurred_at.date():
-        raise ValueError(
-            f"until: {event.until.isoformat()} is before the day the hold was put "
-            f"({event.occurred_at.date().isoformat()})"
-        )
-    return event
+    put = info.data.get("occurred_at")  # absent when it was itself refused
+    if until is not None and put is not None and until < put.date():
+        raise ValueError(f"{until.isoformat()} is before the day the hold was put ({put.date().isoformat()})")
+    return until
 
 
 class InvoiceHeld(_Envelope):
@@ -365,9 +364,7 @@ class InvoiceHeld(_Envelope):
     reason: SafeText
     until: Day | None = None  # the last day of the hold; without it, until released
 
-    @model_validator(mode="after")
-    def _until_not_past(self) -> InvoiceHeld:
-        return _hold_ends_after_it_starts(self)
+    _until_not_past = field_validator("until")(_hold_ends_after_it_starts)
 
 
 class InvoiceReleased(_Envelope):
@@ -383,9 +380,7 @@ class DebtorHeld(_Envelope):
     reason: SafeText
     until: Day | None = None
 
-    @model_validator(mode="after")
-    def _until_not_past(self) -> DebtorHeld:
-        return _hold_ends_after_it_starts(self)
+    _until_not_past = field_validator("until")(_hold_ends_after_it_starts)
 
 
 class DebtorReleased(_Envelope):

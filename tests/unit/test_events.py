@@ -451,7 +451,7 @@ def test_an_opening_may_name_the_mandataire_and_a_closure_says_its_outcome():
 def test_a_hold_ending_before_the_day_it_was_put_is_rejected_with_both_days():
     with pytest.raises(EventRejected) as rejected:
         parse_event(with_value("until", "2026-03-01", kind="debtor.held"))
-    reason = "(event): until: 2026-03-01 is before the day the hold was put (2026-03-02)"
+    reason = "until: 2026-03-01 is before the day the hold was put (2026-03-02)"
     assert rejected.value.reason == reason
 
 
