@@ -232,6 +232,21 @@ def test_a_new_invoice_is_open_with_nothing_paid_its_id_known_and_is_found_by_it
         assert again is not None and (again.id, again.status) == (made.id, "open")
 
 
+def test_a_new_invoice_and_debtor_are_held_by_nothing_and_keep_a_hold_put_on_them(units):
+    with units() as uow:
+        held_debtor, held_invoice = debtor(uow.store), invoice(uow.store, "F-1")
+        assert (held_debtor.hold_reason, held_debtor.held_until) == (None, None)
+        assert (held_invoice.hold_reason, held_invoice.held_until) == (None, None)
+        held_debtor.hold_reason, held_debtor.held_until = "client stratégique", None
+        held_invoice.hold_reason, held_invoice.held_until = "x" * 300, date(2026, 4, 15)
+
+    with units() as uow:
+        found_debtor, found_invoice = uow.store.debtor("D-1"), uow.store.invoice("F-1")
+        assert found_debtor is not None and found_invoice is not None
+        assert (found_debtor.hold_reason, found_debtor.held_until) == ("client stratégique", None)
+        assert (found_invoice.hold_reason, found_invoice.held_until) == ("x" * 300, date(2026, 4, 15))
+
+
 def test_the_open_invoices_of_a_debtor_come_in_id_order_and_only_the_open_ones(units):
     with units() as uow:
         store = uow.store
