@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 
-from handlers import cases, holding, holds, insolvency, plans
+from handlers import cases, evidence, holding, holds, insolvency, plans
 from handlers import events as ev
 from handlers.debtors import (
     debtor_by_id,
@@ -32,20 +32,22 @@ from handlers.debtors import (
 from handlers.events import Parked
 from handlers.factoring import follow_factoring
 from handlers.planning import (
+    LADDER_EVENTS,
     cancel_pending,
     end_of_day,
     plan_invoice,
     resume_invoice,
     schedule,
 )
-from handlers.policy import Policy, PolicySet
+from handlers.policy import FORMAL_NOTICE, Policy, PolicySet
 from handlers.records import DebtorRecord, InvoiceRecord
-from handlers.store import NewInvoice, Store
+from handlers.store import NewInvoice, StepFilter, Store
 
 log = structlog.get_logger("relance.accounting")
 
 
 PLAN_PAYMENT = "plan_payment"
+WRITTEN_OFF = "written_off"  # the invoice's status once the creditor gives the claim up
 
 
 # ---- lookups -------------------------------------------------------------------------
@@ -154,9 +156,62 @@ def on_invoice_cancelled(
     store: Store, event: ev.InvoiceCancelled, now: datetime, policies: PolicySet
 ) -> list[str]:
     invoice = invoice_by_number(store, event.invoice_number)
+    if invoice.status == "open":
+        _warn_if_formal_notice_sent(store, invoice, event, now)
     invoice.status, invoice.updated_at = "cancelled", now
     cancel_pending(store, invoice.id, "invoice cancelled")
     cases.follow_invoice(store, invoice, now, "invoice cancelled")
+    return []
+
+
+CANCELLED_AFTER_FORMAL_NOTICE = "invoice.cancelled_after_formal_notice"
+
+
+def _warn_if_formal_notice_sent(
+    store: Store, invoice: InvoiceRecord, event: ev.InvoiceCancelled, now: datetime
+) -> None:
+    """A formal notice claimed this invoice: the debtor was put on notice of a claim now
+    cancelled. Nothing is undone, but a person should tell the debtor (and any partner)."""
+    sent = [
+        s for s in store.steps_of(invoice.id, LADDER_EVENTS) if s.step == FORMAL_NOTICE and s.status == "done"
+    ]
+    if not sent:
+        return
+    facts = {
+        "invoice_number": invoice.number,
+        "debtor_id": invoice.debtor_id,
+        "event_id": event.event_id,
+        "formal_notice_at": sent[0].due_at.isoformat(),
+        "balance": str(invoice.balance),
+        "currency": invoice.currency,
+    }
+    evidence.append(
+        store,
+        CANCELLED_AFTER_FORMAL_NOTICE,
+        now,
+        {"action": CANCELLED_AFTER_FORMAL_NOTICE, **facts},
+        debtor_id=invoice.debtor_id,
+        invoice_numbers=[invoice.number],
+    )
+    log.warning(CANCELLED_AFTER_FORMAL_NOTICE, **facts)
+
+
+def on_invoice_written_off(
+    store: Store, event: ev.InvoiceWrittenOff, now: datetime, policies: PolicySet
+) -> list[str]:
+    invoice = invoice_by_number(store, event.invoice_number)
+    if invoice.status != "open":
+        raise ev.EventRejected(
+            f"invoice_number: invoice {invoice.number} is {invoice.status}, not open", event.event_id
+        )
+    if invoice.in_payment_plan:
+        raise ev.EventRejected(
+            f"invoice_number: invoice {invoice.number} is in an active payment plan", event.event_id
+        )
+    invoice.status, invoice.updated_at = WRITTEN_OFF, now
+    # everything stops, the prescription warning too: a claim given up is not watched
+    store.cancel_pending(invoice.id, "invoice written off", StepFilter())
+    cases.follow_invoice(store, invoice, now, "invoice written off")
     return []
 
 
@@ -332,6 +387,7 @@ APPLY: dict[str, Applier] = {
     "invoice.issued": on_invoice_issued,
     "invoice.updated": on_invoice_updated,
     "invoice.cancelled": on_invoice_cancelled,
+    "invoice.written_off": on_invoice_written_off,
     "payment.received": on_payment_received,
     "credit_note.issued": on_credit_note_issued,
     "invoice.disputed": on_invoice_disputed,

@@ -303,6 +303,14 @@ class InvoiceCancelled(_Envelope):
     invoice_number: InvoiceNumber
 
 
+class InvoiceWrittenOff(_Envelope):
+    """The creditor gives up the claim (irrecoverable): everything stops for the invoice."""
+
+    type: Literal["invoice.written_off"]
+    invoice_number: InvoiceNumber
+    reason: SafeText
+
+
 class PaymentReceived(_Envelope):
     type: Literal["payment.received"]
     invoice_number: InvoiceNumber
@@ -473,6 +481,7 @@ AccountingEvent = Annotated[
     InvoiceIssued
     | InvoiceUpdated
     | InvoiceCancelled
+    | InvoiceWrittenOff
     | PaymentReceived
     | CreditNoteIssued
     | InvoiceDisputed
@@ -495,6 +504,7 @@ EVENT_TYPES = (
     "invoice.issued",
     "invoice.updated",
     "invoice.cancelled",
+    "invoice.written_off",
     "payment.received",
     "credit_note.issued",
     "invoice.disputed",

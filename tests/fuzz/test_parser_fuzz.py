@@ -104,6 +104,8 @@ def valid_events(draw, kind: str | None = None) -> dict[str, Any]:
         event.update(invoice=draw(invoices()))
     elif kind == "invoice.cancelled":
         event.update(invoice_number=number)
+    elif kind == "invoice.written_off":
+        event.update(invoice_number=number, reason=draw(safe_text))
     elif kind == "payment.received":
         event.update(invoice_number=number, amount=amount, paid_on=day)
     elif kind == "credit_note.issued":
@@ -244,6 +246,7 @@ def _fields(event: dict[str, Any]) -> list[tuple[str, str]]:
         "invoice.issued": invoice + debtor,
         "invoice.updated": invoice,
         "invoice.cancelled": [("invoice_number", "id")],
+        "invoice.written_off": [("invoice_number", "id"), ("reason", "text")],
         "payment.received": [("invoice_number", "id"), ("amount", "money"), ("paid_on", "date")],
         "credit_note.issued": [("invoice_number", "id"), ("credit_note_number", "id"), ("amount", "money")],
         "invoice.disputed": [("invoice_number", "id")],

@@ -51,6 +51,7 @@ VALID: dict[str, dict[str, Any]] = {
     "invoice.disputed": {"invoice_number": "F-2026-001", "reason": "Livraison incomplète.\nVoir BL 12."},
     "dispute.resolved": {"invoice_number": "F-2026-001", "outcome": "rejected"},
     "promise_to_pay.recorded": {"invoice_number": "F-2026-001", "promised_date": "2026-04-15"},
+    "invoice.written_off": {"invoice_number": "F-2026-001", "reason": "Créance irrécouvrable"},
     "invoice.held": {"invoice_number": "F-2026-001", "reason": "Négociation en cours", "until": "2026-03-31"},
     "invoice.released": {"invoice_number": "F-2026-001"},
     "debtor.held": {"debtor_id": "D-1", "reason": "Client stratégique"},
@@ -128,8 +129,8 @@ REMOVE = object()
 def test_every_event_type_of_the_contract_has_an_example_here():
     assert set(VALID) == set(EVENT_TYPES)
     # 12, the three later stages of an insolvency (converted, plan adopted, closed), and the
-    # holds of an invoice or a debtor and their releases
-    assert len(EVENT_TYPES) == 19
+    # holds of an invoice or a debtor and their releases, and the write-off of an invoice
+    assert len(EVENT_TYPES) == 20
 
 
 @pytest.mark.parametrize("kind", sorted(VALID))
@@ -274,6 +275,7 @@ REJECTIONS = [
         "installments[0].amount:",
     ),
     ("unknown delivery status", with_value("status", "lost", kind="delivery.status"), "status:"),
+    ("write-off without reason", with_value("reason", REMOVE, kind="invoice.written_off"), "reason:"),
     ("hold without reason", with_value("reason", REMOVE, kind="invoice.held"), "reason:"),
     ("empty hold reason", with_value("reason", "", kind="debtor.held"), "reason:"),
     ("hold reason of 301 characters", with_value("reason", "x" * 301, kind="invoice.held"), "reason:"),
