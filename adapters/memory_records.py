@@ -80,6 +80,8 @@ class Payment:
     reference: str | None = None
     amount: Decimal
     on_day: date
+    payment_id: str | None = None
+    reversed_on: date | None = None
 
 
 @dataclass(eq=False, kw_only=True)

@@ -40,7 +40,7 @@ from handlers.planning import (
     schedule,
 )
 from handlers.policy import FORMAL_NOTICE, Policy, PolicySet
-from handlers.records import DebtorRecord, InvoiceRecord
+from handlers.records import DebtorRecord, InvoiceRecord, PaymentRecord
 from handlers.store import NewInvoice, StepFilter, Store
 
 log = structlog.get_logger("relance.accounting")
@@ -232,6 +232,13 @@ def _record_money(
     policies: PolicySet,
 ) -> list[str]:
     invoice = invoice_by_number(store, event.invoice_number)
+    payment_id = getattr(event, "payment_id", None)
+    if payment_id is not None and (known := store.payment(invoice.id, payment_id=payment_id)) is not None:
+        raise ev.EventRejected(
+            f"payment_id: invoice {invoice.number} already has payment {payment_id!r} "
+            f"(event {known.event_id})",
+            event.event_id,
+        )
     # a payment under an agreed plan pays the agreed balance: imputed on principal (1343-1)
     stored_kind = PLAN_PAYMENT if kind == "payment" and invoice.in_payment_plan else kind
     store.add_payment(
@@ -241,6 +248,7 @@ def _record_money(
         reference=reference,
         amount=event.amount,
         on_day=on_day,
+        payment_id=payment_id,
     )
     if kind == "payment":
         invoice.paid += event.amount
@@ -266,6 +274,66 @@ def on_credit_note_issued(
     return _record_money(
         store, event, "credit_note", event.credit_note_number, event.occurred_at.date(), now, policies
     )
+
+
+def on_payment_reversed(
+    store: Store, event: ev.PaymentReversed, now: datetime, policies: PolicySet
+) -> list[str]:
+    invoice = invoice_by_number(store, event.invoice_number)
+    row = store.payment(invoice.id, payment_id=event.payment_id)
+    if row is None:
+        raise ev.EventRejected(
+            f"payment_id: invoice {invoice.number} has no payment {event.payment_id!r}", event.event_id
+        )
+    _check_reversible(invoice, row, f"payment_id: payment {event.payment_id!r}", event.event_id)
+    row.reversed_on = event.reversed_on
+    invoice.paid -= row.amount
+    _money_taken_back(store, invoice, now, policies, "payment reversed")
+    return []
+
+
+def on_credit_note_cancelled(
+    store: Store, event: ev.CreditNoteCancelled, now: datetime, policies: PolicySet
+) -> list[str]:
+    invoice = invoice_by_number(store, event.invoice_number)
+    number = event.credit_note_number
+    row = store.payment(invoice.id, credit_note=number)
+    if row is None:
+        raise ev.EventRejected(
+            f"credit_note_number: invoice {invoice.number} has no credit note {number!r}", event.event_id
+        )
+    _check_reversible(invoice, row, f"credit_note_number: credit note {number!r}", event.event_id)
+    row.reversed_on = event.occurred_at.date()
+    invoice.credited -= row.amount
+    _money_taken_back(store, invoice, now, policies, "credit note cancelled")
+    return []
+
+
+def _check_reversible(invoice: InvoiceRecord, row: PaymentRecord, what: str, event_id: str) -> None:
+    if row.reversed_on is not None:
+        raise ev.EventRejected(f"{what} of invoice {invoice.number} is already reversed", event_id)
+    if row.kind == PLAN_PAYMENT or invoice.in_payment_plan:
+        # the plan's installments were paid from it: undoing that is a person's decision
+        raise ev.EventRejected(
+            f"{what} of invoice {invoice.number}: the invoice is or was paid under a payment plan; "
+            "a reversal there is not supported",
+            event_id,
+        )
+
+
+def _money_taken_back(
+    store: Store, invoice: InvoiceRecord, now: datetime, policies: PolicySet, cause: str
+) -> None:
+    """The balance is owed again, as if the money never came (C. civ. 1342 ff.: a payment
+    taken back did not pay): a settled invoice reopens and dunning resumes where it stopped,
+    as after a rejected dispute (nothing sent is sent again, no burst)."""
+    invoice.updated_at = now
+    if invoice.status == "settled" and invoice.balance > 0:
+        invoice.status = "open"
+        log.info("invoice.reopened", invoice_number=invoice.number, debtor_id=invoice.debtor_id, cause=cause)
+        if not holds.paused(invoice):
+            _resume(store, invoice, policies, now)
+    cases.follow_invoice(store, invoice, now, cause)
 
 
 def on_invoice_disputed(
@@ -390,6 +458,8 @@ APPLY: dict[str, Applier] = {
     "invoice.written_off": on_invoice_written_off,
     "payment.received": on_payment_received,
     "credit_note.issued": on_credit_note_issued,
+    "payment.reversed": on_payment_reversed,
+    "credit_note.cancelled": on_credit_note_cancelled,
     "invoice.disputed": on_invoice_disputed,
     "dispute.resolved": on_dispute_resolved,
     "promise_to_pay.recorded": on_promise_to_pay,

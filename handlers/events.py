@@ -311,11 +311,31 @@ class InvoiceWrittenOff(_Envelope):
     reason: SafeText
 
 
+PaymentId = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_identifier)]
+
+
 class PaymentReceived(_Envelope):
     type: Literal["payment.received"]
     invoice_number: InvoiceNumber
     amount: Annotated[Money, AfterValidator(_to_amount)]
     paid_on: Day
+    payment_id: PaymentId | None = None  # the bank's or ERP's id: what a reversal names
+
+
+class PaymentReversed(_Envelope):
+    """A payment taken back (a SEPA debit returned, a cheque unpaid): never paid."""
+
+    type: Literal["payment.reversed"]
+    invoice_number: InvoiceNumber
+    payment_id: PaymentId
+    reversed_on: Day
+    reason: SafeText
+
+
+class CreditNoteCancelled(_Envelope):
+    type: Literal["credit_note.cancelled"]
+    invoice_number: InvoiceNumber
+    credit_note_number: InvoiceNumber
 
 
 class CreditNoteIssued(_Envelope):
@@ -483,7 +503,9 @@ AccountingEvent = Annotated[
     | InvoiceCancelled
     | InvoiceWrittenOff
     | PaymentReceived
+    | PaymentReversed
     | CreditNoteIssued
+    | CreditNoteCancelled
     | InvoiceDisputed
     | DisputeResolved
     | PromiseToPay
@@ -506,7 +528,9 @@ EVENT_TYPES = (
     "invoice.cancelled",
     "invoice.written_off",
     "payment.received",
+    "payment.reversed",
     "credit_note.issued",
+    "credit_note.cancelled",
     "invoice.disputed",
     "dispute.resolved",
     "promise_to_pay.recorded",

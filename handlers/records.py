@@ -67,6 +67,20 @@ class InvoiceRecord(Protocol):
     def balance(self) -> Decimal: ...
 
 
+class PaymentRecord(Protocol):
+    """A payment or credit note of an invoice; one reversed stays, out of the amounts."""
+
+    id: int
+    event_id: str
+    invoice_id: int
+    kind: str  # payment | plan_payment | credit_note
+    reference: str | None  # a credit note's number
+    payment_id: str | None  # the payment's own id, unique per invoice when given
+    amount: Decimal
+    on_day: date
+    reversed_on: date | None  # payment.reversed / credit_note.cancelled (None: it stands)
+
+
 class StepRecord(Protocol):
     """One planned step of one invoice (planned -> emitted -> done | skipped | cancelled | failed)."""
 

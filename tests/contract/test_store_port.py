@@ -291,6 +291,60 @@ def test_the_movements_of_invoices_come_per_invoice_and_one_without_any_has_an_e
     assert set(found) == {paid.id, unpaid.id}
 
 
+def test_a_payment_is_found_by_its_payment_id_and_a_credit_note_by_its_number(units):
+    with units() as uow:
+        store = uow.store
+        debtor(store)
+        first, other = invoice(store, "F-1"), invoice(store, "F-2")
+        for event_id, kind, reference, payment_id in (
+            ("pay-1", "payment", None, "SEPA-1"),
+            ("credit-1", "credit_note", "AV-7", None),
+            ("pay-2", "payment", None, None),
+        ):
+            store.add_payment(
+                event_id=event_id,
+                invoice_id=first.id,
+                kind=kind,
+                reference=reference,
+                amount=Decimal("100.00"),
+                on_day=date(2026, 4, 1),
+                payment_id=payment_id,
+            )
+        sepa = store.payment(first.id, payment_id="SEPA-1")
+        assert sepa is not None and (sepa.event_id, sepa.reversed_on) == ("pay-1", None)
+        credit = store.payment(first.id, credit_note="AV-7")
+        assert credit is not None and credit.event_id == "credit-1"
+        assert store.payment(other.id, payment_id="SEPA-1") is None  # another invoice's
+        assert store.payment(first.id, payment_id="SEPA-2") is None
+        assert store.payment(first.id, credit_note="AV-8") is None
+
+
+def test_a_reversed_payment_is_kept_and_left_out_of_the_movements(units):
+    with units() as uow:
+        debtor(uow.store)
+        found = invoice(uow.store, "F-1")
+        for event_id, payment_id in (("pay-1", "SEPA-1"), ("pay-2", "SEPA-2")):
+            uow.store.add_payment(
+                event_id=event_id,
+                invoice_id=found.id,
+                kind="payment",
+                reference=None,
+                amount=Decimal("100.00"),
+                on_day=date(2026, 4, 1),
+                payment_id=payment_id,
+            )
+        row = uow.store.payment(found.id, payment_id="SEPA-1")
+        assert row is not None
+        row.reversed_on = date(2026, 4, 10)
+
+    with units() as uow:
+        kept = uow.store.payment(found.id, payment_id="SEPA-1")
+        assert kept is not None and kept.reversed_on == date(2026, 4, 10)
+        assert uow.store.movements([found.id])[found.id] == [
+            Movement(date(2026, 4, 1), Decimal("100.00"), "payment")
+        ]
+
+
 def test_a_sent_message_is_found_by_its_message_id_with_its_channel_and_debtor(units):
     units.add_message("<m-1@test>", "D-1", "letter")
 

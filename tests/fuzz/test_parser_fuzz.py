@@ -108,6 +108,12 @@ def valid_events(draw, kind: str | None = None) -> dict[str, Any]:
         event.update(invoice_number=number, reason=draw(safe_text))
     elif kind == "payment.received":
         event.update(invoice_number=number, amount=amount, paid_on=day)
+        if draw(st.booleans()):
+            event["payment_id"] = draw(idents)
+    elif kind == "payment.reversed":
+        event.update(invoice_number=number, payment_id=draw(idents), reversed_on=day, reason=draw(safe_text))
+    elif kind == "credit_note.cancelled":
+        event.update(invoice_number=number, credit_note_number=draw(idents))
     elif kind == "credit_note.issued":
         event.update(invoice_number=number, credit_note_number=draw(idents), amount=amount)
     elif kind == "invoice.disputed":
@@ -247,7 +253,15 @@ def _fields(event: dict[str, Any]) -> list[tuple[str, str]]:
         "invoice.updated": invoice,
         "invoice.cancelled": [("invoice_number", "id")],
         "invoice.written_off": [("invoice_number", "id"), ("reason", "text")],
-        "payment.received": [("invoice_number", "id"), ("amount", "money"), ("paid_on", "date")],
+        "payment.received": [("invoice_number", "id"), ("amount", "money"), ("paid_on", "date")]
+        + ([("payment_id", "id")] if "payment_id" in event else []),
+        "payment.reversed": [
+            ("invoice_number", "id"),
+            ("payment_id", "id"),
+            ("reversed_on", "date"),
+            ("reason", "text"),
+        ],
+        "credit_note.cancelled": [("invoice_number", "id"), ("credit_note_number", "id")],
         "credit_note.issued": [("invoice_number", "id"), ("credit_note_number", "id"), ("amount", "money")],
         "invoice.disputed": [("invoice_number", "id")],
         "dispute.resolved": [("invoice_number", "id"), ("outcome", "enum")],
@@ -337,6 +351,7 @@ OPTIONAL = {
     ("amount", "promise_to_pay.recorded"),
     ("until", "invoice.held"),
     ("until", "debtor.held"),
+    ("payment_id", "payment.received"),
 }
 
 
