@@ -57,6 +57,7 @@ REJECTED = {
     39: "until: 2026-03-01 is before the day the hold was put (2026-03-10)",
     40: "invoice_number: invoice F-1 is not held",  # a release before any hold
     42: "reason: String should have at most 300 characters",  # a write-off's reason
+    43: "payment_id: invoice F-1 has no payment 'SEPA-404'",  # a reversal of nothing
 }
 # 3, 7 and 21 end with CRLF; 17 starts with a BOM; 32 (a conversion of a debtor with no
 # opening judgment yet) is parked, which counts as accepted; 41 holds F-1
