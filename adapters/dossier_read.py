@@ -111,7 +111,8 @@ def _debtor(debtor: DebtorRow) -> DebtorData:
 def _invoice(session: Session, invoice: InvoiceRow) -> InvoiceData:
     movements = session.execute(
         select(PaymentRow)
-        .where(PaymentRow.invoice_id == invoice.id)
+        # a reversed payment or cancelled credit note never paid: not counted, as in amounts
+        .where(PaymentRow.invoice_id == invoice.id, PaymentRow.reversed_on.is_(None))
         .order_by(PaymentRow.on_day, PaymentRow.id)
     ).scalars()
     return InvoiceData(

@@ -56,6 +56,8 @@ def invoice_facts(row: InvoiceRow) -> InvoiceFacts:
         ever_disputed=row.ever_disputed,
         delivered_on=row.delivered_on,
         factored_by=row.factored_by,
+        hold_reason=row.hold_reason,
+        held_until=row.held_until,
     )
 
 
@@ -74,6 +76,8 @@ def debtor_facts(row: DebtorRow) -> DebtorFacts:
         opt_out=row.opt_out,
         insolvency_procedure=row.insolvency_procedure,
         insolvency_judgment_date=row.insolvency_judgment_date,
+        hold_reason=row.hold_reason,
+        held_until=row.held_until,
         creditor_id=row.creditor_id,
     )
 

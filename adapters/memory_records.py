@@ -35,6 +35,8 @@ class Debtor:
     insolvency_administrator: dict[str, Any] | None = None
     insolvency_closed_on: date | None = None
     merchant: bool | None = None
+    hold_reason: str | None = None
+    held_until: date | None = None
     updated_at: datetime
 
 
@@ -59,6 +61,8 @@ class Invoice:
     in_payment_plan: bool = False
     policy_key: str | None = None
     factored_by: str | None = None
+    hold_reason: str | None = None
+    held_until: date | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -76,6 +80,8 @@ class Payment:
     reference: str | None = None
     amount: Decimal
     on_day: date
+    payment_id: str | None = None
+    reversed_on: date | None = None
 
 
 @dataclass(eq=False, kw_only=True)

@@ -67,6 +67,7 @@ from handlers.records import (
     InboxRecord,
     InstallmentRecord,
     InvoiceRecord,
+    PaymentRecord,
     PlanRecord,
     StepRecord,
 )
@@ -410,8 +411,16 @@ class MemoryStore:
         reference: str | None,
         amount: Decimal,
         on_day: date,
+        payment_id: str | None = None,
     ) -> None:
         _refuse_duplicate(any(p.event_id == event_id for p in self.data.payments.values()), event_id)
+        _refuse_duplicate(
+            payment_id is not None
+            and any(
+                p.invoice_id == invoice_id and p.payment_id == payment_id for p in self.data.payments.values()
+            ),
+            f"{invoice_id}/{payment_id}",
+        )
         payment = Payment(
             id=self._new_id("payments"),
             event_id=event_id,
@@ -420,13 +429,26 @@ class MemoryStore:
             reference=reference,
             amount=amount,
             on_day=on_day,
+            payment_id=payment_id,
         )
         self.data.payments[payment.id] = payment
+
+    def payment(
+        self, invoice_id: int, *, payment_id: str | None = None, credit_note: str | None = None
+    ) -> PaymentRecord | None:
+        for p in sorted(self.data.payments.values(), key=lambda p: p.id):
+            if p.invoice_id != invoice_id:
+                continue
+            if payment_id is not None and p.payment_id == payment_id and p.kind != "credit_note":
+                return p
+            if payment_id is None and p.kind == "credit_note" and p.reference == credit_note:
+                return p
+        return None
 
     def movements(self, invoice_ids: Iterable[int]) -> dict[int, list[Movement]]:
         found: dict[int, list[Movement]] = {i: [] for i in set(invoice_ids)}
         for p in sorted(self.data.payments.values(), key=lambda p: p.id):
-            if p.invoice_id in found:
+            if p.invoice_id in found and p.reversed_on is None:
                 found[p.invoice_id].append(Movement(p.on_day, p.amount, p.kind))
         return found
 

@@ -67,6 +67,9 @@ class DebtorRow(Scoped, Base):
     insolvency_administrator: Mapped[dict | None] = mapped_column(JSON)
     insolvency_closed_on: Mapped[date | None] = mapped_column(Date)
     merchant: Mapped[bool | None] = mapped_column(Boolean)  # None: not said
+    # debtor.held: all its invoices paused, no legal effect (handlers.holds); until its last day
+    hold_reason: Mapped[str | None] = mapped_column(String(300))
+    held_until: Mapped[date | None] = mapped_column(Date)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # when `relance erase` removed its personal data (None: never)
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -114,6 +117,9 @@ class InvoiceRow(Scoped, Base):
     # handlers.ladder.policy_key of the policy its steps were planned on (None: not known)
     policy_key: Mapped[str | None] = mapped_column(String(80))
     factored_by: Mapped[str | None] = mapped_column(String(200))  # the factor who collects it
+    # invoice.held: paused by a person, no legal effect (handlers.holds); until its last day
+    hold_reason: Mapped[str | None] = mapped_column(String(300))
+    held_until: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -124,7 +130,12 @@ class InvoiceRow(Scoped, Base):
 
 class PaymentRow(Scoped, Base):
     __tablename__ = "payments"
-    __table_args__ = (UniqueConstraint("creditor_id", "event_id", name="uq_payments_creditor_event"),)
+    __table_args__ = (
+        UniqueConstraint("creditor_id", "event_id", name="uq_payments_creditor_event"),
+        # a payment_id is unique per creditor and invoice; payments without one are not
+        # compared (NULLs are distinct in a unique index)
+        Index("uq_payments_creditor_invoice_payment", "creditor_id", "invoice_id", "payment_id", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     creditor_id: Mapped[str] = _creditor_column()
@@ -134,6 +145,9 @@ class PaymentRow(Scoped, Base):
     reference: Mapped[str | None] = mapped_column(String(100))
     amount: Mapped[Decimal] = mapped_column(Money)
     on_day: Mapped[date] = mapped_column(Date)
+    payment_id: Mapped[str | None] = mapped_column(String(100))  # the payment's own id, if given
+    # payment.reversed / credit_note.cancelled: kept, left out of the movements
+    reversed_on: Mapped[date | None] = mapped_column(Date)
 
 
 class PlannedStep(Scoped, Base):
@@ -452,7 +466,7 @@ def movements_of(session: Session, invoice_ids: Iterable[int]) -> dict[int, list
         return found
     rows = session.execute(
         select(PaymentRow.invoice_id, PaymentRow.on_day, PaymentRow.amount, PaymentRow.kind).where(
-            PaymentRow.invoice_id.in_(wanted)
+            PaymentRow.invoice_id.in_(wanted), PaymentRow.reversed_on.is_(None)
         )
     ).all()
     for invoice_id, on_day, amount, kind in rows:

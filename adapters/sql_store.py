@@ -49,6 +49,7 @@ from handlers.records import (
     InboxRecord,
     InstallmentRecord,
     InvoiceRecord,
+    PaymentRecord,
     PlanRecord,
     StepRecord,
 )
@@ -188,6 +189,7 @@ class SqlStore:
         reference: str | None,
         amount: Decimal,
         on_day: Any,
+        payment_id: str | None = None,
     ) -> None:
         self._session.add(
             PaymentRow(
@@ -197,8 +199,19 @@ class SqlStore:
                 reference=reference,
                 amount=amount,
                 on_day=on_day,
+                payment_id=payment_id,
             )
         )
+
+    def payment(
+        self, invoice_id: int, *, payment_id: str | None = None, credit_note: str | None = None
+    ) -> PaymentRecord | None:
+        query = select(PaymentRow).where(PaymentRow.invoice_id == invoice_id)
+        if payment_id is not None:
+            query = query.where(PaymentRow.payment_id == payment_id, PaymentRow.kind != "credit_note")
+        else:
+            query = query.where(PaymentRow.reference == credit_note, PaymentRow.kind == "credit_note")
+        return self._session.execute(query.order_by(PaymentRow.id).limit(1)).scalar_one_or_none()
 
     def movements(self, invoice_ids: Iterable[int]) -> dict[int, list[Movement]]:
         return movements_of(self._session, invoice_ids)

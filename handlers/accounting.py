@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 
-from handlers import cases, holds, insolvency, plans, signals
+from handlers import cases, evidence, holding, holds, insolvency, plans, signals
 from handlers import events as ev
 from handlers.debtors import (
     debtor_by_id,
@@ -32,20 +32,22 @@ from handlers.debtors import (
 from handlers.events import Parked
 from handlers.factoring import follow_factoring
 from handlers.planning import (
+    LADDER_EVENTS,
     cancel_pending,
     end_of_day,
     plan_invoice,
     resume_invoice,
     schedule,
 )
-from handlers.policy import Policy, PolicySet
-from handlers.records import DebtorRecord, InvoiceRecord
-from handlers.store import NewInvoice, Store
+from handlers.policy import FORMAL_NOTICE, Policy, PolicySet
+from handlers.records import DebtorRecord, InvoiceRecord, PaymentRecord
+from handlers.store import NewInvoice, StepFilter, Store
 
 log = structlog.get_logger("relance.accounting")
 
 
 PLAN_PAYMENT = "plan_payment"
+WRITTEN_OFF = "written_off"  # the invoice's status once the creditor gives the claim up
 
 
 # ---- lookups -------------------------------------------------------------------------
@@ -66,6 +68,8 @@ def _policy_of(store: Store, invoice: InvoiceRecord, policies: PolicySet) -> Pol
 def _resume(store: Store, invoice: InvoiceRecord, policies: PolicySet, now: datetime) -> None:
     debtor = _debtor_of(store, invoice)
     if holds.frozen_by_insolvency(invoice, debtor):  # declared, never chased (L622-21)
+        return
+    if holds.held(debtor):  # its release resumes it (handlers.holding)
         return
     resume_invoice(store, invoice, debtor, policies.for_debtor(debtor, invoice.number), now)
 
@@ -116,6 +120,7 @@ def on_invoice_issued(store: Store, event: ev.InvoiceIssued, now: datetime, poli
     plan_invoice(store, invoice, debtor, policies.for_debtor(debtor, invoice.number), now)
     follow_factoring(store, invoice, None, now, policies)
     insolvency.judge_new_claim(store, invoice, debtor, now)
+    holding.hold_new_invoice(store, invoice, debtor)
     return [f"debtor:{debtor.id}", f"invoice:{data.number}"]
 
 
@@ -152,10 +157,65 @@ def on_invoice_cancelled(
 ) -> list[str]:
     invoice = invoice_by_number(store, event.invoice_number)
     before = _level_before(store, invoice, policies)
+    if invoice.status == "open":
+        _warn_if_formal_notice_sent(store, invoice, event, now)
     invoice.status, invoice.updated_at = "cancelled", now
     cancel_pending(store, invoice.id, "invoice cancelled")
     cases.follow_invoice(store, invoice, now, "invoice cancelled")
     _level_after(store, invoice, policies, before, now, "invoice cancelled")
+    return []
+
+
+CANCELLED_AFTER_FORMAL_NOTICE = "invoice.cancelled_after_formal_notice"
+
+
+def _warn_if_formal_notice_sent(
+    store: Store, invoice: InvoiceRecord, event: ev.InvoiceCancelled, now: datetime
+) -> None:
+    """A formal notice claimed this invoice: the debtor was put on notice of a claim now
+    cancelled. Nothing is undone, but a person should tell the debtor (and any partner)."""
+    sent = [
+        s for s in store.steps_of(invoice.id, LADDER_EVENTS) if s.step == FORMAL_NOTICE and s.status == "done"
+    ]
+    if not sent:
+        return
+    facts = {
+        "invoice_number": invoice.number,
+        "debtor_id": invoice.debtor_id,
+        "event_id": event.event_id,
+        "formal_notice_at": sent[0].due_at.isoformat(),
+        "balance": str(invoice.balance),
+        "currency": invoice.currency,
+    }
+    evidence.append(
+        store,
+        CANCELLED_AFTER_FORMAL_NOTICE,
+        now,
+        {"action": CANCELLED_AFTER_FORMAL_NOTICE, **facts},
+        debtor_id=invoice.debtor_id,
+        invoice_numbers=[invoice.number],
+    )
+    log.warning(CANCELLED_AFTER_FORMAL_NOTICE, **facts)
+
+
+def on_invoice_written_off(
+    store: Store, event: ev.InvoiceWrittenOff, now: datetime, policies: PolicySet
+) -> list[str]:
+    invoice = invoice_by_number(store, event.invoice_number)
+    if invoice.status != "open":
+        raise ev.EventRejected(
+            f"invoice_number: invoice {invoice.number} is {invoice.status}, not open", event.event_id
+        )
+    if invoice.in_payment_plan:
+        raise ev.EventRejected(
+            f"invoice_number: invoice {invoice.number} is in an active payment plan", event.event_id
+        )
+    before = _level_before(store, invoice, policies)
+    invoice.status, invoice.updated_at = WRITTEN_OFF, now
+    # everything stops, the prescription warning too: a claim given up is not watched
+    store.cancel_pending(invoice.id, "invoice written off", StepFilter())
+    cases.follow_invoice(store, invoice, now, "invoice written off")
+    _level_after(store, invoice, policies, before, now, "invoice written off")
     return []
 
 
@@ -198,6 +258,13 @@ def _record_money(
     policies: PolicySet,
 ) -> list[str]:
     invoice = invoice_by_number(store, event.invoice_number)
+    payment_id = getattr(event, "payment_id", None)
+    if payment_id is not None and (known := store.payment(invoice.id, payment_id=payment_id)) is not None:
+        raise ev.EventRejected(
+            f"payment_id: invoice {invoice.number} already has payment {payment_id!r} "
+            f"(event {known.event_id})",
+            event.event_id,
+        )
     # a payment under an agreed plan pays the agreed balance: imputed on principal (1343-1)
     stored_kind = PLAN_PAYMENT if kind == "payment" and invoice.in_payment_plan else kind
     store.add_payment(
@@ -207,6 +274,7 @@ def _record_money(
         reference=reference,
         amount=event.amount,
         on_day=on_day,
+        payment_id=payment_id,
     )
     if kind == "payment":
         invoice.paid += event.amount
@@ -232,6 +300,66 @@ def on_credit_note_issued(
     return _record_money(
         store, event, "credit_note", event.credit_note_number, event.occurred_at.date(), now, policies
     )
+
+
+def on_payment_reversed(
+    store: Store, event: ev.PaymentReversed, now: datetime, policies: PolicySet
+) -> list[str]:
+    invoice = invoice_by_number(store, event.invoice_number)
+    row = store.payment(invoice.id, payment_id=event.payment_id)
+    if row is None:
+        raise ev.EventRejected(
+            f"payment_id: invoice {invoice.number} has no payment {event.payment_id!r}", event.event_id
+        )
+    _check_reversible(invoice, row, f"payment_id: payment {event.payment_id!r}", event.event_id)
+    row.reversed_on = event.reversed_on
+    invoice.paid -= row.amount
+    _money_taken_back(store, invoice, now, policies, "payment reversed")
+    return []
+
+
+def on_credit_note_cancelled(
+    store: Store, event: ev.CreditNoteCancelled, now: datetime, policies: PolicySet
+) -> list[str]:
+    invoice = invoice_by_number(store, event.invoice_number)
+    number = event.credit_note_number
+    row = store.payment(invoice.id, credit_note=number)
+    if row is None:
+        raise ev.EventRejected(
+            f"credit_note_number: invoice {invoice.number} has no credit note {number!r}", event.event_id
+        )
+    _check_reversible(invoice, row, f"credit_note_number: credit note {number!r}", event.event_id)
+    row.reversed_on = event.occurred_at.date()
+    invoice.credited -= row.amount
+    _money_taken_back(store, invoice, now, policies, "credit note cancelled")
+    return []
+
+
+def _check_reversible(invoice: InvoiceRecord, row: PaymentRecord, what: str, event_id: str) -> None:
+    if row.reversed_on is not None:
+        raise ev.EventRejected(f"{what} of invoice {invoice.number} is already reversed", event_id)
+    if row.kind == PLAN_PAYMENT or invoice.in_payment_plan:
+        # the plan's installments were paid from it: undoing that is a person's decision
+        raise ev.EventRejected(
+            f"{what} of invoice {invoice.number}: the invoice is or was paid under a payment plan; "
+            "a reversal there is not supported",
+            event_id,
+        )
+
+
+def _money_taken_back(
+    store: Store, invoice: InvoiceRecord, now: datetime, policies: PolicySet, cause: str
+) -> None:
+    """The balance is owed again, as if the money never came (C. civ. 1342 ff.: a payment
+    taken back did not pay): a settled invoice reopens and dunning resumes where it stopped,
+    as after a rejected dispute (nothing sent is sent again, no burst)."""
+    invoice.updated_at = now
+    if invoice.status == "settled" and invoice.balance > 0:
+        invoice.status = "open"
+        log.info("invoice.reopened", invoice_number=invoice.number, debtor_id=invoice.debtor_id, cause=cause)
+        if not holds.paused(invoice):
+            _resume(store, invoice, policies, now)
+    cases.follow_invoice(store, invoice, now, cause)
 
 
 def on_invoice_disputed(
@@ -311,17 +439,63 @@ def _check_plan_invoices(store: Store, event: ev.PaymentPlanAgreed, invoices: li
         )
 
 
+def on_invoice_held(store: Store, event: ev.InvoiceHeld, now: datetime, policies: PolicySet) -> list[str]:
+    invoice = invoice_by_number(store, event.invoice_number)
+    holding.hold_invoice(store, invoice, _debtor_of(store, invoice), event.reason, event.until, now)
+    return []
+
+
+def on_invoice_released(
+    store: Store, event: ev.InvoiceReleased, now: datetime, policies: PolicySet
+) -> list[str]:
+    invoice = invoice_by_number(store, event.invoice_number)
+    if not holds.held(invoice):
+        raise ev.EventRejected(f"invoice_number: invoice {invoice.number} is not held", event.event_id)
+    debtor = _debtor_of(store, invoice)
+    holding.release_invoice(store, invoice, debtor, policies.for_debtor(debtor, invoice.number), now)
+    return []
+
+
+def _locked_debtor(store: Store, debtor_id: str) -> DebtorRecord:
+    found = store.debtor(debtor_id, lock=True)
+    if found is None:
+        raise Parked(f"debtor:{debtor_id}")
+    return found
+
+
+def on_debtor_held(store: Store, event: ev.DebtorHeld, now: datetime, policies: PolicySet) -> list[str]:
+    holding.hold_debtor(store, _locked_debtor(store, event.debtor_id), event.reason, event.until, now)
+    return []
+
+
+def on_debtor_released(
+    store: Store, event: ev.DebtorReleased, now: datetime, policies: PolicySet
+) -> list[str]:
+    debtor = _locked_debtor(store, event.debtor_id)
+    if not holds.held(debtor):
+        raise ev.EventRejected(f"debtor_id: debtor {debtor.id} is not held", event.event_id)
+    holding.release_debtor(store, debtor, policies.for_debtor, now)
+    return []
+
+
 Applier = Callable[[Store, Any, datetime, PolicySet], list[str]]
 APPLY: dict[str, Applier] = {
     "invoice.issued": on_invoice_issued,
     "invoice.updated": on_invoice_updated,
     "invoice.cancelled": on_invoice_cancelled,
+    "invoice.written_off": on_invoice_written_off,
     "payment.received": on_payment_received,
     "credit_note.issued": on_credit_note_issued,
+    "payment.reversed": on_payment_reversed,
+    "credit_note.cancelled": on_credit_note_cancelled,
     "invoice.disputed": on_invoice_disputed,
     "dispute.resolved": on_dispute_resolved,
     "promise_to_pay.recorded": on_promise_to_pay,
     "payment_plan.agreed": on_payment_plan_agreed,
+    "invoice.held": on_invoice_held,
+    "invoice.released": on_invoice_released,
+    "debtor.held": on_debtor_held,
+    "debtor.released": on_debtor_released,
     "debtor.updated": on_debtor_updated,
     "debtor.insolvency_opened": on_insolvency_opened,
     "debtor.insolvency_converted": on_insolvency_converted,

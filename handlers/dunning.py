@@ -56,6 +56,8 @@ class InvoiceFacts:
     ever_disputed: bool = False  # a dispute was raised, even if since rejected
     delivered_on: date | None = None  # the claim's origin (insolvency), else its issue date
     factored_by: str | None = None  # the factor who collects it
+    hold_reason: str | None = None  # held by a person (handlers.holds)
+    held_until: date | None = None
 
     @property
     def balance(self) -> Decimal:
@@ -79,6 +81,8 @@ class DebtorFacts:
     opt_out: bool = False
     insolvency_procedure: str | None = None
     insolvency_judgment_date: date | None = None
+    hold_reason: str | None = None  # held by a person (handlers.holds)
+    held_until: date | None = None
     creditor_id: str = "default"  # whose debtor: Message-IDs of two creditors never meet
 
 

@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from handlers.planning import prescription_dates
 from handlers.records import InvoiceRecord
 
-FINISHED_INVOICES = ("settled", "cancelled", "closed")
+FINISHED_INVOICES = ("settled", "cancelled", "closed", "written_off")
 LIVE_CASES = ("open", "handed_over")
 ERASED = "erased"  # what stands for a personal value removed from a row
 

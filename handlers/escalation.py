@@ -9,7 +9,7 @@ from datetime import date, datetime
 
 import structlog
 
-from handlers import evidence, handover, holds, insolvency, plans, signals
+from handlers import evidence, handover, holding, holds, insolvency, plans, signals
 from handlers.amounts import amounts_on, penalties_run
 from handlers.calendar import add_months, local_date
 from handlers.context import Context
@@ -45,6 +45,8 @@ def handle_deadline(store: Store, step_id: int, now: datetime, ctx: Context) -> 
             open_claim_declaration(store, debtor, now, ctx)
         elif step_row.step == PRESCRIPTION_WARNING:
             _prescription_warning(store, invoice, debtor, now)
+        elif step_row.step in (holds.HOLD_EXPIRED, holds.DEBTOR_HOLD_EXPIRED):
+            _hold_expired(store, invoice, debtor, step_row, now, ctx)
         elif plans.is_deadline(step_row.step):
             _installment_expired(store, debtor, step_row, now, ctx.policy_for(debtor, invoice.number))
         elif step_row.step == ESCALATION:
@@ -120,6 +122,29 @@ def _promise_expired(
     minimum = policy.money.minimum_for(invoice.currency)
     if holds.chase_hold(invoice, debtor, local_date(now, debtor.timezone), minimum) is None:
         resume_invoice(store, invoice, debtor, policy, now)
+
+
+def _hold_expired(
+    store: Store,
+    invoice: InvoiceRecord,
+    debtor: DebtorRecord,
+    step_row: StepRecord,
+    now: datetime,
+    ctx: Context,
+) -> None:
+    """The end of a hold's last day: released, dunning resumes as after a rejected dispute."""
+    today = local_date(now, debtor.timezone)
+    if step_row.step == holds.HOLD_EXPIRED:
+        policy = ctx.policy_for(debtor, invoice.number)
+        reason = holding.expire_invoice_hold(store, invoice, debtor, policy, now, today)
+        released = [invoice]
+    else:
+        reason = holding.expire_debtor_hold(store, debtor, ctx.policy_for, now, today)
+        released = store.open_invoices(debtor.id)
+    if reason is not None:
+        step_row.reason = reason
+        return
+    _deadline_record(store, debtor, released, step_row.step, now)
 
 
 def _installment_expired(

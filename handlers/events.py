@@ -26,6 +26,7 @@ from pydantic import (
     Field,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -302,11 +303,39 @@ class InvoiceCancelled(_Envelope):
     invoice_number: InvoiceNumber
 
 
+class InvoiceWrittenOff(_Envelope):
+    """The creditor gives up the claim (irrecoverable): everything stops for the invoice."""
+
+    type: Literal["invoice.written_off"]
+    invoice_number: InvoiceNumber
+    reason: SafeText
+
+
+PaymentId = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_identifier)]
+
+
 class PaymentReceived(_Envelope):
     type: Literal["payment.received"]
     invoice_number: InvoiceNumber
     amount: Annotated[Money, AfterValidator(_to_amount)]
     paid_on: Day
+    payment_id: PaymentId | None = None  # the bank's or ERP's id: what a reversal names
+
+
+class PaymentReversed(_Envelope):
+    """A payment taken back (a SEPA debit returned, a cheque unpaid): never paid."""
+
+    type: Literal["payment.reversed"]
+    invoice_number: InvoiceNumber
+    payment_id: PaymentId
+    reversed_on: Day
+    reason: SafeText
+
+
+class CreditNoteCancelled(_Envelope):
+    type: Literal["credit_note.cancelled"]
+    invoice_number: InvoiceNumber
+    credit_note_number: InvoiceNumber
 
 
 class CreditNoteIssued(_Envelope):
@@ -345,6 +374,46 @@ class PaymentPlanAgreed(_Envelope):
     debtor_id: DebtorId
     invoice_numbers: Annotated[list[InvoiceNumber], Field(min_length=1, max_length=1000)]
     installments: Annotated[list[Installment], Field(min_length=1, max_length=120)]
+
+
+def _hold_ends_after_it_starts(until: date | None, info: ValidationInfo) -> date | None:
+    """A hold whose last day is before the day it was put is a mistake, not a pause."""
+    put = info.data.get("occurred_at")  # absent when it was itself refused
+    if until is not None and put is not None and until < put.date():
+        raise ValueError(f"{until.isoformat()} is before the day the hold was put ({put.date().isoformat()})")
+    return until
+
+
+class InvoiceHeld(_Envelope):
+    """A person pauses the dunning of one invoice: no legal effect (docs/policy.md, "Holds")."""
+
+    type: Literal["invoice.held"]
+    invoice_number: InvoiceNumber
+    reason: SafeText
+    until: Day | None = None  # the last day of the hold; without it, until released
+
+    _until_not_past = field_validator("until")(_hold_ends_after_it_starts)
+
+
+class InvoiceReleased(_Envelope):
+    type: Literal["invoice.released"]
+    invoice_number: InvoiceNumber
+
+
+class DebtorHeld(_Envelope):
+    """A person pauses the dunning of all of a debtor's invoices, present and future."""
+
+    type: Literal["debtor.held"]
+    debtor_id: DebtorId
+    reason: SafeText
+    until: Day | None = None
+
+    _until_not_past = field_validator("until")(_hold_ends_after_it_starts)
+
+
+class DebtorReleased(_Envelope):
+    type: Literal["debtor.released"]
+    debtor_id: DebtorId
 
 
 class DebtorUpdated(_Envelope):
@@ -432,12 +501,19 @@ AccountingEvent = Annotated[
     InvoiceIssued
     | InvoiceUpdated
     | InvoiceCancelled
+    | InvoiceWrittenOff
     | PaymentReceived
+    | PaymentReversed
     | CreditNoteIssued
+    | CreditNoteCancelled
     | InvoiceDisputed
     | DisputeResolved
     | PromiseToPay
     | PaymentPlanAgreed
+    | InvoiceHeld
+    | InvoiceReleased
+    | DebtorHeld
+    | DebtorReleased
     | DebtorUpdated
     | InsolvencyOpened
     | InsolvencyConverted
@@ -450,12 +526,19 @@ EVENT_TYPES = (
     "invoice.issued",
     "invoice.updated",
     "invoice.cancelled",
+    "invoice.written_off",
     "payment.received",
+    "payment.reversed",
     "credit_note.issued",
+    "credit_note.cancelled",
     "invoice.disputed",
     "dispute.resolved",
     "promise_to_pay.recorded",
     "payment_plan.agreed",
+    "invoice.held",
+    "invoice.released",
+    "debtor.held",
+    "debtor.released",
     "debtor.updated",
     "debtor.insolvency_opened",
     "debtor.insolvency_converted",

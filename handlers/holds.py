@@ -35,6 +35,10 @@ class InvoiceState(Protocol):
     def in_payment_plan(self) -> bool: ...
     @property
     def paused_until(self) -> date | None: ...
+    @property
+    def hold_reason(self) -> str | None: ...
+    @property
+    def held_until(self) -> date | None: ...
 
 
 class DebtorState(Protocol):
@@ -46,6 +50,10 @@ class DebtorState(Protocol):
     def insolvency_judgment_date(self) -> date | None: ...
     @property
     def insolvency_procedure(self) -> str | None: ...
+    @property
+    def hold_reason(self) -> str | None: ...
+    @property
+    def held_until(self) -> date | None: ...
 
 
 def settled(invoice: InvoiceState) -> bool:
@@ -100,11 +108,58 @@ def below_minimum(invoice: InvoiceState, minimum: Decimal) -> bool:
     return Decimal(0) < invoice.balance < minimum
 
 
+# the deadlines that end a person's hold with a last day (``handlers.holding``)
+HOLD_EXPIRED = "hold_expired"
+DEBTOR_HOLD_EXPIRED = "debtor_hold_expired"
+
+
+class Holdable(Protocol):
+    """An invoice or a debtor a person may hold (``invoice.held``, ``debtor.held``)."""
+
+    @property
+    def hold_reason(self) -> str | None: ...
+    @property
+    def held_until(self) -> date | None: ...
+
+
+def held(what: Holdable) -> bool:
+    """Held by a person until released, or until the end of the hold's last day (the
+    ``hold_expired`` deadline then releases it): whatever that day, like a promise."""
+    return what.hold_reason is not None
+
+
+def held_on(what: Holdable, today: date) -> bool:
+    """Held on the local day ``today``: the hold's last day is still held."""
+    return held(what) and (what.held_until is None or what.held_until >= today)
+
+
+def hold_ended(what: Holdable, today: date) -> bool:
+    """A hold with a last day before ``today``: its deadline may release it."""
+    return held(what) and what.held_until is not None and what.held_until < today
+
+
+def person_hold(invoice: InvoiceState, debtor: DebtorState, today: date) -> str | None:
+    """Why a person holds this invoice on ``today`` (its own hold first), or None.
+
+    A hold pauses the messages only: unlike a dispute it has no legal effect, so it is not
+    a reason in ``escalation_hold`` and penalties run on (docs/policy.md, "Holds").
+    """
+    if held_on(invoice, today):
+        return f"invoice held: {invoice.hold_reason}"
+    if held_on(debtor, today):
+        return f"debtor held: {debtor.hold_reason}"
+    return None
+
+
 def paused(invoice: InvoiceState) -> bool:
-    """Held by a dispute, a payment plan, a promise to pay (whatever its date), or a factor
-    who collects it."""
+    """Held by a dispute, a payment plan, a promise to pay (whatever its date), a person's
+    hold (whatever its last day), or a factor who collects it."""
     return (
-        invoice.disputed or invoice.in_payment_plan or invoice.paused_until is not None or factored(invoice)
+        invoice.disputed
+        or invoice.in_payment_plan
+        or invoice.paused_until is not None
+        or held(invoice)
+        or factored(invoice)
     )
 
 
@@ -124,6 +179,8 @@ def chase_hold(invoice: InvoiceState, debtor: DebtorState, today: date, minimum:
         return "invoice in a payment plan"
     if invoice.paused_until is not None and invoice.paused_until >= today:
         return f"promise to pay until {invoice.paused_until.isoformat()}"
+    if (reason := person_hold(invoice, debtor, today)) is not None:
+        return reason
     if frozen_by_insolvency(invoice, debtor):
         return f"debtor in insolvency proceedings ({debtor.insolvency_procedure})"
     if debtor.opt_out:
@@ -171,6 +228,8 @@ def may_resume(invoice: InvoiceState, debtor: DebtorState) -> bool:
         not settled(invoice)
         and not invoice.disputed
         and invoice.paused_until is None
+        and not held(invoice)
+        and not held(debtor)
         and not factored(invoice)
         and not frozen_by_insolvency(invoice, debtor)
     )

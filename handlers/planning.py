@@ -40,9 +40,21 @@ def cancelled_by(steps: Iterable[str] = ()) -> StepFilter:
     """The pending steps of an invoice a cancellation takes: all of them, or only ``steps``.
 
     The prescription warning stays: a paused claim still runs out of time. A payment plan's
-    installment steps stay too unless named in ``steps``: they end with the plan.
+    installment steps stay too unless named in ``steps``: they end with the plan. The end of
+    a person's hold stays: a dispute or a promise during the hold does not make it endless.
     """
-    return StepFilter(names=tuple(steps), spare=(PRESCRIPTION_WARNING,), spare_prefix=INSTALLMENT_PREFIX)
+    return StepFilter(names=tuple(steps), spare=SPARED, spare_prefix=INSTALLMENT_PREFIX)
+
+
+def schedule_again(store: Store, invoice: InvoiceRecord, step: str, event: str, due_at: datetime) -> None:
+    """Plan a deadline that may come back (the end of a hold): unlike ``schedule``, one that
+    has already expired is planned anew."""
+    row = store.step_of(invoice.id, step)
+    if row is None:
+        store.add_step(invoice.id, invoice.debtor_id, step, event, due_at)
+        return
+    row.event, row.due_at, row.status = event, due_at, "planned"
+    row.lease_until, row.reason, row.done_at = None, None, None
 
 
 def cancel_pending(store: Store, invoice_id: int, reason: str, *, steps: Iterable[str] = ()) -> int:
@@ -80,6 +92,7 @@ def plan_invoice(
 
 
 PRESCRIPTION_WARNING = "prescription_warning"
+SPARED = (PRESCRIPTION_WARNING, holds.HOLD_EXPIRED, holds.DEBTOR_HOLD_EXPIRED)
 PRESCRIPTION_YEARS = {"business": 5, "consumer": 2}  # Code de commerce L110-4, C. conso L218-2
 PUBLIC_PRESCRIPTION_YEARS = 4  # loi n° 68-1250, art. 1, counted from 1 January
 WARNING_MONTHS = 6
@@ -167,7 +180,7 @@ def replan_invoice(
     if invoice.policy_key == key or holds.settled(invoice):
         return False
     old_key, invoice.policy_key = invoice.policy_key, key
-    if holds.paused(invoice) or holds.frozen_by_insolvency(invoice, debtor):
+    if holds.paused(invoice) or holds.held(debtor) or holds.frozen_by_insolvency(invoice, debtor):
         return False  # none of its ladder is planned; a resume plans on the policy then in force
     done, remaining = _ladder_steps(store, invoice, debtor.timezone)
     today = local_date(now, debtor.timezone)

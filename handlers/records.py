@@ -33,6 +33,8 @@ class DebtorRecord(Protocol):
     insolvency_administrator: dict[str, Any] | None  # who receives the claim declaration
     insolvency_closed_on: date | None
     merchant: bool | None  # None: the producer did not say
+    hold_reason: str | None  # debtor.held: every invoice paused (handlers.holds), no legal effect
+    held_until: date | None  # the hold's last day (None: until released)
     updated_at: datetime
 
 
@@ -56,11 +58,27 @@ class InvoiceRecord(Protocol):
     in_payment_plan: bool
     policy_key: str | None  # handlers.ladder.policy_key of the policy its steps were planned on
     factored_by: str | None  # the factor the invoice was assigned to: it collects, not us
+    hold_reason: str | None  # invoice.held: paused by a person (handlers.holds), no legal effect
+    held_until: date | None  # the hold's last day (None: until released)
     created_at: datetime
     updated_at: datetime
 
     @property
     def balance(self) -> Decimal: ...
+
+
+class PaymentRecord(Protocol):
+    """A payment or credit note of an invoice; one reversed stays, out of the amounts."""
+
+    id: int
+    event_id: str
+    invoice_id: int
+    kind: str  # payment | plan_payment | credit_note
+    reference: str | None  # a credit note's number
+    payment_id: str | None  # the payment's own id, unique per invoice when given
+    amount: Decimal
+    on_day: date
+    reversed_on: date | None  # payment.reversed / credit_note.cancelled (None: it stands)
 
 
 class StepRecord(Protocol):

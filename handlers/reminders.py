@@ -143,6 +143,8 @@ def _snapshot(
             opt_out=debtor.opt_out,
             insolvency_judgment_date=debtor.insolvency_judgment_date,
             insolvency_procedure=debtor.insolvency_procedure,
+            hold_reason=debtor.hold_reason,
+            held_until=debtor.held_until,
             has_email=bool(debtor.email) and not debtor.email_bounced,
             has_address=bool(debtor.address),
         ),
@@ -168,6 +170,8 @@ def _invoice_snapshot(row: InvoiceFacts) -> InvoiceSnapshot:
         paused_until=row.paused_until,
         delivered_on=row.delivered_on,
         factored_by=row.factored_by,
+        hold_reason=row.hold_reason,
+        held_until=row.held_until,
     )
 
 

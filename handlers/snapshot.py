@@ -34,6 +34,8 @@ class InvoiceSnapshot:
     paused_until: date | None = None
     delivered_on: date | None = None  # the claim's origin (insolvency), else its issue date
     factored_by: str | None = None  # the factor who collects it: never chased in our name
+    hold_reason: str | None = None  # held by a person: no message while held
+    held_until: date | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,8 @@ class DebtorSnapshot:
     opt_out: bool = False
     insolvency_judgment_date: date | None = None
     insolvency_procedure: str | None = None
+    hold_reason: str | None = None  # held by a person: no message while held
+    held_until: date | None = None
     has_email: bool = True  # an address is known and has not bounced
     has_address: bool = True  # a postal address is known
 

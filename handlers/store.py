@@ -32,6 +32,7 @@ from handlers.records import (
     InboxRecord,
     InstallmentRecord,
     InvoiceRecord,
+    PaymentRecord,
     PlanRecord,
     StepRecord,
 )
@@ -173,10 +174,18 @@ class Store(Protocol):
         reference: str | None,
         amount: Decimal,
         on_day: date,
+        payment_id: str | None = None,
     ) -> None: ...
 
+    def payment(
+        self, invoice_id: int, *, payment_id: str | None = None, credit_note: str | None = None
+    ) -> PaymentRecord | None:
+        """The invoice's payment of that ``payment_id``, or its credit note of that number
+        (the first recorded), reversed or not; None when there is none."""
+
     def movements(self, invoice_ids: Iterable[int]) -> dict[int, list[Movement]]:
-        """The payments and credit notes of the invoices; one without any: an empty list."""
+        """The payments and credit notes of the invoices that were not reversed; one
+        without any: an empty list."""
 
     def sent_message(self, message_id: str) -> SentMessage | None: ...
 

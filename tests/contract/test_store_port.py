@@ -232,6 +232,21 @@ def test_a_new_invoice_is_open_with_nothing_paid_its_id_known_and_is_found_by_it
         assert again is not None and (again.id, again.status) == (made.id, "open")
 
 
+def test_a_new_invoice_and_debtor_are_held_by_nothing_and_keep_a_hold_put_on_them(units):
+    with units() as uow:
+        held_debtor, held_invoice = debtor(uow.store), invoice(uow.store, "F-1")
+        assert (held_debtor.hold_reason, held_debtor.held_until) == (None, None)
+        assert (held_invoice.hold_reason, held_invoice.held_until) == (None, None)
+        held_debtor.hold_reason, held_debtor.held_until = "client stratégique", None
+        held_invoice.hold_reason, held_invoice.held_until = "x" * 300, date(2026, 4, 15)
+
+    with units() as uow:
+        found_debtor, found_invoice = uow.store.debtor("D-1"), uow.store.invoice("F-1")
+        assert found_debtor is not None and found_invoice is not None
+        assert (found_debtor.hold_reason, found_debtor.held_until) == ("client stratégique", None)
+        assert (found_invoice.hold_reason, found_invoice.held_until) == ("x" * 300, date(2026, 4, 15))
+
+
 def test_the_open_invoices_of_a_debtor_come_in_id_order_and_only_the_open_ones(units):
     with units() as uow:
         store = uow.store
@@ -274,6 +289,60 @@ def test_the_movements_of_invoices_come_per_invoice_and_one_without_any_has_an_e
     ]
     assert found[unpaid.id] == []
     assert set(found) == {paid.id, unpaid.id}
+
+
+def test_a_payment_is_found_by_its_payment_id_and_a_credit_note_by_its_number(units):
+    with units() as uow:
+        store = uow.store
+        debtor(store)
+        first, other = invoice(store, "F-1"), invoice(store, "F-2")
+        for event_id, kind, reference, payment_id in (
+            ("pay-1", "payment", None, "SEPA-1"),
+            ("credit-1", "credit_note", "AV-7", None),
+            ("pay-2", "payment", None, None),
+        ):
+            store.add_payment(
+                event_id=event_id,
+                invoice_id=first.id,
+                kind=kind,
+                reference=reference,
+                amount=Decimal("100.00"),
+                on_day=date(2026, 4, 1),
+                payment_id=payment_id,
+            )
+        sepa = store.payment(first.id, payment_id="SEPA-1")
+        assert sepa is not None and (sepa.event_id, sepa.reversed_on) == ("pay-1", None)
+        credit = store.payment(first.id, credit_note="AV-7")
+        assert credit is not None and credit.event_id == "credit-1"
+        assert store.payment(other.id, payment_id="SEPA-1") is None  # another invoice's
+        assert store.payment(first.id, payment_id="SEPA-2") is None
+        assert store.payment(first.id, credit_note="AV-8") is None
+
+
+def test_a_reversed_payment_is_kept_and_left_out_of_the_movements(units):
+    with units() as uow:
+        debtor(uow.store)
+        found = invoice(uow.store, "F-1")
+        for event_id, payment_id in (("pay-1", "SEPA-1"), ("pay-2", "SEPA-2")):
+            uow.store.add_payment(
+                event_id=event_id,
+                invoice_id=found.id,
+                kind="payment",
+                reference=None,
+                amount=Decimal("100.00"),
+                on_day=date(2026, 4, 1),
+                payment_id=payment_id,
+            )
+        row = uow.store.payment(found.id, payment_id="SEPA-1")
+        assert row is not None
+        row.reversed_on = date(2026, 4, 10)
+
+    with units() as uow:
+        kept = uow.store.payment(found.id, payment_id="SEPA-1")
+        assert kept is not None and kept.reversed_on == date(2026, 4, 10)
+        assert uow.store.movements([found.id])[found.id] == [
+            Movement(date(2026, 4, 1), Decimal("100.00"), "payment")
+        ]
 
 
 def test_a_sent_message_is_found_by_its_message_id_with_its_channel_and_debtor(units):

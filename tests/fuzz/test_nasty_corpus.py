@@ -53,10 +53,15 @@ REJECTED = {
     35: "invoice_number: invisible character U+034F",  # combining grapheme joiner
     36: "debtor_id: invisible character U+3164",  # Hangul filler
     37: "invoice.debtor_id: invoice F-1 belongs to debtor D-1, not D-2",  # 1200.00 → 1.00
+    38: "reason: must not contain control characters",  # "\r\nBcc: …" in a hold's reason
+    39: "until: 2026-03-01 is before the day the hold was put (2026-03-10)",
+    40: "invoice_number: invoice F-1 is not held",  # a release before any hold
+    42: "reason: String should have at most 300 characters",  # a write-off's reason
+    43: "payment_id: invoice F-1 has no payment 'SEPA-404'",  # a reversal of nothing
 }
 # 3, 7 and 21 end with CRLF; 17 starts with a BOM; 32 (a conversion of a debtor with no
-# opening judgment yet) is parked, which counts as accepted
-ACCEPTED = [1, 3, 7, 12, 17, 21, 29, 32]
+# opening judgment yet) is parked, which counts as accepted; 41 holds F-1
+ACCEPTED = [1, 3, 7, 12, 17, 21, 29, 32, 41]
 DUPLICATE = [30]
 
 
@@ -121,5 +126,6 @@ def test_the_corpus_through_the_actor_path_on_postgresql(postgres_url, tmp_path)
         f1 = session.execute(select(InvoiceRow).where(InvoiceRow.number == "F-1")).scalar_one()
         assert (f1.paid, f1.credited) == (Decimal("100.00"), Decimal("50.00"))
         assert (f1.status, f1.debtor_id, f1.amount_due) == ("open", "D-1", Decimal("1200.00"))
+        assert (f1.hold_reason, f1.held_until.isoformat()) == ("négociation en cours", "2026-03-31")
         f2 = session.execute(select(InvoiceRow).where(InvoiceRow.number == "F-2")).scalar_one()
         assert (f2.amount_due, f2.paid) == (Decimal("500.00"), Decimal("0.10"))

@@ -104,8 +104,16 @@ def valid_events(draw, kind: str | None = None) -> dict[str, Any]:
         event.update(invoice=draw(invoices()))
     elif kind == "invoice.cancelled":
         event.update(invoice_number=number)
+    elif kind == "invoice.written_off":
+        event.update(invoice_number=number, reason=draw(safe_text))
     elif kind == "payment.received":
         event.update(invoice_number=number, amount=amount, paid_on=day)
+        if draw(st.booleans()):
+            event["payment_id"] = draw(idents)
+    elif kind == "payment.reversed":
+        event.update(invoice_number=number, payment_id=draw(idents), reversed_on=day, reason=draw(safe_text))
+    elif kind == "credit_note.cancelled":
+        event.update(invoice_number=number, credit_note_number=draw(idents))
     elif kind == "credit_note.issued":
         event.update(invoice_number=number, credit_note_number=draw(idents), amount=amount)
     elif kind == "invoice.disputed":
@@ -114,6 +122,16 @@ def valid_events(draw, kind: str | None = None) -> dict[str, Any]:
         event.update(invoice_number=number, outcome=draw(st.sampled_from(["upheld", "rejected"])))
     elif kind == "promise_to_pay.recorded":
         event.update(invoice_number=number, promised_date=day, amount=amount)
+    elif kind in ("invoice.held", "debtor.held"):
+        event["invoice_number" if kind == "invoice.held" else "debtor_id"] = number
+        event["reason"] = draw(safe_text)
+        if draw(st.booleans()):  # a last day on or after the day the hold was put
+            put = datetime.fromisoformat(event["occurred_at"]).date()
+            event["until"] = (put + timedelta(days=draw(st.integers(0, 400)))).isoformat()
+    elif kind == "invoice.released":
+        event.update(invoice_number=number)
+    elif kind == "debtor.released":
+        event.update(debtor_id=number)
     elif kind == "payment_plan.agreed":
         event.update(
             debtor_id=draw(idents),
@@ -229,15 +247,29 @@ def _fields(event: dict[str, Any]) -> list[tuple[str, str]]:
         ("debtor.address.postal_code", "text"),
         ("debtor.email", "email"),
     ]
+    until = [("until", "date")] if "until" in event else []
     per_type = {
         "invoice.issued": invoice + debtor,
         "invoice.updated": invoice,
         "invoice.cancelled": [("invoice_number", "id")],
-        "payment.received": [("invoice_number", "id"), ("amount", "money"), ("paid_on", "date")],
+        "invoice.written_off": [("invoice_number", "id"), ("reason", "text")],
+        "payment.received": [("invoice_number", "id"), ("amount", "money"), ("paid_on", "date")]
+        + ([("payment_id", "id")] if "payment_id" in event else []),
+        "payment.reversed": [
+            ("invoice_number", "id"),
+            ("payment_id", "id"),
+            ("reversed_on", "date"),
+            ("reason", "text"),
+        ],
+        "credit_note.cancelled": [("invoice_number", "id"), ("credit_note_number", "id")],
         "credit_note.issued": [("invoice_number", "id"), ("credit_note_number", "id"), ("amount", "money")],
         "invoice.disputed": [("invoice_number", "id")],
         "dispute.resolved": [("invoice_number", "id"), ("outcome", "enum")],
         "promise_to_pay.recorded": [("invoice_number", "id"), ("promised_date", "date"), ("amount", "money")],
+        "invoice.held": [("invoice_number", "id"), ("reason", "text"), *until],
+        "invoice.released": [("invoice_number", "id")],
+        "debtor.held": [("debtor_id", "id"), ("reason", "text"), *until],
+        "debtor.released": [("debtor_id", "id")],
         "payment_plan.agreed": [
             ("debtor_id", "id"),
             ("installments[0].due_date", "date"),
@@ -314,7 +346,13 @@ def test_arbitrary_json_in_any_field_gives_an_event_or_a_rejection(event, data) 
         assert rejected.reason
 
 
-OPTIONAL = {("debtor.email", None), ("amount", "promise_to_pay.recorded")}
+OPTIONAL = {
+    ("debtor.email", None),
+    ("amount", "promise_to_pay.recorded"),
+    ("until", "invoice.held"),
+    ("until", "debtor.held"),
+    ("payment_id", "payment.received"),
+}
 
 
 @FUZZ

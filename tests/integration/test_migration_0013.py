@@ -12,7 +12,7 @@ def test_0013_adds_the_signals_outbox_and_can_be_undone(database_url):
 
     engine = make_engine(database_url)
     config = _alembic_config(engine)
-    command.upgrade(config, "0011")
+    command.upgrade(config, "0012")
     with engine.connect() as connection:
         assert "signals" not in inspect(connection).get_table_names()
     command.upgrade(config, "0013")
@@ -22,7 +22,7 @@ def test_0013_adds_the_signals_outbox_and_can_be_undone(database_url):
         assert {"creditor_id", "subscriber", "signal_type", "idempotency_key", "payload"} <= columns
         assert {"status", "attempts", "lease_until", "last_error", "response_code", "delivered_at"} <= columns
         assert "ix_signals_pending" in {i["name"] for i in found.get_indexes("signals")}
-    command.downgrade(config, "0011")
+    command.downgrade(config, "0012")
     with engine.connect() as connection:
         assert "signals" not in inspect(connection).get_table_names()
     engine.dispose()

@@ -51,6 +51,18 @@ VALID: dict[str, dict[str, Any]] = {
     "invoice.disputed": {"invoice_number": "F-2026-001", "reason": "Livraison incomplète.\nVoir BL 12."},
     "dispute.resolved": {"invoice_number": "F-2026-001", "outcome": "rejected"},
     "promise_to_pay.recorded": {"invoice_number": "F-2026-001", "promised_date": "2026-04-15"},
+    "payment.reversed": {
+        "invoice_number": "F-2026-001",
+        "payment_id": "SEPA-2026-0042",
+        "reversed_on": "2026-03-02",
+        "reason": "Prélèvement rejeté (AM04)",
+    },
+    "credit_note.cancelled": {"invoice_number": "F-2026-001", "credit_note_number": "AV-7"},
+    "invoice.written_off": {"invoice_number": "F-2026-001", "reason": "Créance irrécouvrable"},
+    "invoice.held": {"invoice_number": "F-2026-001", "reason": "Négociation en cours", "until": "2026-03-31"},
+    "invoice.released": {"invoice_number": "F-2026-001"},
+    "debtor.held": {"debtor_id": "D-1", "reason": "Client stratégique"},
+    "debtor.released": {"debtor_id": "D-1"},
     "payment_plan.agreed": {
         "debtor_id": "D-1",
         "invoice_numbers": ["F-2026-001", "F-2026-002"],
@@ -123,8 +135,10 @@ REMOVE = object()
 
 def test_every_event_type_of_the_contract_has_an_example_here():
     assert set(VALID) == set(EVENT_TYPES)
-    # 12, and the three later stages of an insolvency: converted, plan adopted, closed
-    assert len(EVENT_TYPES) == 15
+    # 12, the three later stages of an insolvency (converted, plan adopted, closed), and the
+    # holds of an invoice or a debtor and their releases, the write-off of an invoice, and
+    # the reversal of a payment or cancellation of a credit note
+    assert len(EVENT_TYPES) == 22
 
 
 @pytest.mark.parametrize("kind", sorted(VALID))
@@ -269,6 +283,30 @@ REJECTIONS = [
         "installments[0].amount:",
     ),
     ("unknown delivery status", with_value("status", "lost", kind="delivery.status"), "status:"),
+    ("reversal without payment_id", with_value("payment_id", REMOVE, kind="payment.reversed"), "payment_id:"),
+    (
+        "payment_id of 101 characters",
+        with_value("payment_id", "P" * 101, kind="payment.received"),
+        "payment_id:",
+    ),
+    (
+        "payment_id with a line break",
+        with_value("payment_id", "P\n1", kind="payment.received"),
+        "payment_id:",
+    ),
+    ("reversal without a day", with_value("reversed_on", REMOVE, kind="payment.reversed"), "reversed_on:"),
+    (
+        "cancelled credit note unnamed",
+        with_value("credit_note_number", "", kind="credit_note.cancelled"),
+        "credit_note_number:",
+    ),
+    ("write-off without reason", with_value("reason", REMOVE, kind="invoice.written_off"), "reason:"),
+    ("hold without reason", with_value("reason", REMOVE, kind="invoice.held"), "reason:"),
+    ("empty hold reason", with_value("reason", "", kind="debtor.held"), "reason:"),
+    ("hold reason of 301 characters", with_value("reason", "x" * 301, kind="invoice.held"), "reason:"),
+    ("line break in a hold reason", with_value("reason", "a\nb", kind="invoice.held"), "reason:"),
+    ("hold until not a date", with_value("until", "31/03/2026", kind="invoice.held"), "until:"),
+    ("release without debtor", with_value("debtor_id", REMOVE, kind="debtor.released"), "debtor_id:"),
 ]
 
 
@@ -435,3 +473,20 @@ def test_an_opening_may_name_the_mandataire_and_a_closure_says_its_outcome():
     with pytest.raises(EventRejected) as caught:
         parse_event(line(event("debtor.insolvency_plan_adopted", judgment_date="2026-02-30")))
     assert caught.value.reason.startswith("judgment_date: ")
+
+
+def test_a_hold_ending_before_the_day_it_was_put_is_rejected_with_both_days():
+    with pytest.raises(EventRejected) as rejected:
+        parse_event(with_value("until", "2026-03-01", kind="debtor.held"))
+    reason = "until: 2026-03-01 is before the day the hold was put (2026-03-02)"
+    assert rejected.value.reason == reason
+
+
+def test_a_hold_may_end_on_the_day_it_was_put_or_never():
+    assert parse_event(with_value("until", "2026-03-02", kind="invoice.held")).until == date(2026, 3, 2)
+    assert parse_event(with_value("until", REMOVE, kind="invoice.held")).until is None
+
+
+def test_a_payment_may_carry_its_own_id():
+    assert parse_event(with_value("payment_id", "SEPA-1", kind="payment.received")).payment_id == "SEPA-1"
+    assert parse_event(line(event("payment.received"))).payment_id is None

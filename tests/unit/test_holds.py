@@ -24,6 +24,8 @@ class Invoice:
     paused_until: date | None = None
     delivered_on: date | None = None
     factored_by: str | None = None
+    hold_reason: str | None = None
+    held_until: date | None = None
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,8 @@ class Debtor:
     opt_out: bool = False
     insolvency_judgment_date: date | None = None
     insolvency_procedure: str | None = None
+    hold_reason: str | None = None
+    held_until: date | None = None
 
 
 def test_an_open_unpaid_invoice_of_an_ordinary_debtor_may_be_chased_and_escalated():
@@ -150,3 +154,27 @@ def test_a_factored_invoice_is_neither_chased_escalated_listed_nor_resumed_and_s
     assert holds.paused(factored)
     assert not holds.listed_as_other(factored, Debtor())
     assert not holds.may_resume(factored, Debtor())
+
+
+def test_a_held_invoice_is_not_chased_through_its_last_day_then_is_again():
+    held = Invoice(hold_reason="en négociation", held_until=TODAY)
+    assert holds.chase_hold(held, Debtor(), TODAY, MINIMUM) == "invoice held: en négociation"
+    assert holds.chase_hold(held, Debtor(), date(2026, 3, 17), MINIMUM) is None
+    assert holds.paused(held) and not holds.may_resume(held, Debtor())  # until its end releases it
+
+
+def test_a_held_debtor_holds_each_of_its_invoices_until_released():
+    debtor = Debtor(hold_reason="client stratégique")
+    assert holds.chase_hold(Invoice(), debtor, date(2099, 1, 1), MINIMUM) == "debtor held: client stratégique"
+    assert not holds.may_resume(Invoice(), debtor)
+
+
+def test_a_hold_has_no_legal_effect_the_invoice_still_escalates_and_is_listed():
+    held = Invoice(hold_reason="en négociation")
+    assert holds.escalation_hold(held, MINIMUM) is None
+    assert holds.listed_as_other(held, Debtor(hold_reason="client stratégique"))
+
+
+def test_a_dispute_is_named_before_a_hold():
+    both = Invoice(disputed=True, hold_reason="en négociation")
+    assert holds.chase_hold(both, Debtor(), TODAY, MINIMUM) == "invoice disputed"
