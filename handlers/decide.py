@@ -40,7 +40,7 @@ INSTALLMENTS, FORMAL, OVERDUE_STEPS, COMING_DUE = "installments", "formal_notice
 _KINDS = (INSTALLMENTS, FORMAL, OVERDUE_STEPS, COMING_DUE)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Claim:
     """An invoice demanded in a message by its own step."""
 
@@ -51,7 +51,7 @@ class Claim:
     covers: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Mention:
     """A not-yet-due invoice listed in a message's "coming due" section, not demanded."""
 
@@ -81,7 +81,7 @@ class Message:
         return tuple(c.invoice_id for c in self.claims)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Skip:
     step_id: int
     invoice_id: int
@@ -96,7 +96,7 @@ class Postpone:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Done:
     """A due step that needs no new message: already recorded, or overdue and listed."""
 

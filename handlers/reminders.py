@@ -39,7 +39,7 @@ from handlers.statement import Statement, build_statement
 log = structlog.get_logger("relance.reminders")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Due:
     step_row: StepFacts
     invoice: InvoiceFacts
@@ -86,8 +86,8 @@ def _due_steps(store: DunningStore, debtor: DebtorFacts, now: datetime, ctx: Con
 
 
 def _postpone(store: DunningStore, due: list[Due], until: datetime, reason: str) -> None:
+    store.postpone_steps([item.step_row.id for item in due], until)
     for item in due:
-        store.postpone_step(item.step_row.id, until)
         log.info(
             "reminder.postponed",
             debtor_id=item.invoice.debtor_id,
@@ -217,23 +217,47 @@ def _apply(
     except MissingRate as exc:
         log.error("reminder.failed", debtor_id=debtor.id, reason=str(exc), half_year=exc.half_year)
         raise
+    finished = _Finished()
     for step_id in decision.claimed_step_ids:
-        store.finish_step(step_id, now)
+        finished.add(step_id, None)
         closed.add(step_id)
     for message in decision.messages:
         for mention in message.mentions:
             if mention.step_id not in closed:
-                _mention(store, by_step[mention.step_id], debtor, first_of_group[message.group], now)
+                reason = _mention(store, by_step[mention.step_id], debtor, first_of_group[message.group], now)
+                finished.add(mention.step_id, reason)
                 closed.add(mention.step_id)
-    for finished in decision.done:
-        store.finish_step(finished.step_id, now, _done_reason(finished, covering, by_step))
-        closed.add(finished.step_id)
+    for done in decision.done:
+        finished.add(done.step_id, _done_reason(done, covering, by_step))
+        closed.add(done.step_id)
+    finished.write(store, now)
     skipped = {skip.step_id for skip in decision.skipped}
     for invoice_id in decision.escalate:
         notice = next(d for d in due if d.invoice.id == invoice_id and d.step.name == FORMAL_NOTICE)
         posted = notice.step_row.id not in skipped  # an opted-out debtor's notice is not sent
         plan_escalation(store, notice.invoice, debtor, decision.today, notice.policy, posted=posted)
     return tasks
+
+
+class _Finished:
+    """The steps to mark done, by reason, written as one set per reason: a catch-up of
+    20 000 invoices finishes 100 000 steps under a handful of reasons.
+
+    A step finished twice keeps the last reason given (None keeps the one it had), as
+    when each finish was written in turn."""
+
+    def __init__(self) -> None:
+        self._reasons: dict[int, str | None] = {}
+
+    def add(self, step_id: int, reason: str | None) -> None:
+        self._reasons[step_id] = reason if reason is not None else self._reasons.get(step_id)
+
+    def write(self, store: DunningStore, now: datetime) -> None:
+        by_reason: dict[str | None, list[int]] = {}
+        for step_id, reason in self._reasons.items():
+            by_reason.setdefault(reason, []).append(step_id)
+        for reason, step_ids in by_reason.items():
+            store.finish_steps(sorted(step_ids), now, reason)
 
 
 def _done_reason(finished: Done, covering: dict[int, str], by_step: dict[int, Due]) -> str:
@@ -244,10 +268,10 @@ def _done_reason(finished: Done, covering: dict[int, str], by_step: dict[int, Du
     return f"covered by message {covering[lead]}, sent for {by_step[lead].step.name}"
 
 
-def _mention(store: DunningStore, item: Due, debtor: DebtorFacts, message_id: str, now: datetime) -> None:
-    """A coming-due step carried by a more severe message's "coming due" section."""
+def _mention(store: DunningStore, item: Due, debtor: DebtorFacts, message_id: str, now: datetime) -> str:
+    """A coming-due step carried by a more severe message's "coming due" section: its
+    evidence and log; the reason it is done (written with the other finished steps)."""
     reason = f"mentioned as coming due in message {message_id}"
-    store.finish_step(item.step_row.id, now, reason)
     evidence.append(
         store,
         "reminder.mentioned",
@@ -272,6 +296,7 @@ def _mention(store: DunningStore, item: Due, debtor: DebtorFacts, message_id: st
         step=item.step.name,
         message_id=message_id,
     )
+    return reason
 
 
 def _used_today(
