@@ -198,6 +198,7 @@ class SqlDunningStore:
             .join(InvoiceRow, InvoiceRow.id == PlannedStep.invoice_id)
             .where(*due)
             .order_by(InvoiceRow.due_date, InvoiceRow.number, PlannedStep.id)
+            .execution_options(yield_per=CHUNK)  # fetched in batches, not all rows at once first
         )
         steps = [step_facts(row, self._shared) for row in rows]
         missing = {s.invoice_id for s in steps} - self._invoices.keys()

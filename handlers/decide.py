@@ -242,12 +242,14 @@ def _most_severe_per_invoice(steps: Sequence[DueStep]) -> tuple[list[DueStep], l
             strongest[step.invoice_id] = step
     kept: list[DueStep] = []
     passed: list[Done] = []
+    reasons: dict[str, str] = {}  # one string per lead step name, not one per step passed over
     for step in steps:
         lead = strongest.get(step.invoice_id)
         if step.installment or lead is None or lead.step_id == step.step_id:
             kept.append(step)
         else:
-            passed.append(Done(step.step_id, f"passed over for {lead.name}, due the same day", lead.step_id))
+            reason = reasons.setdefault(lead.name, f"passed over for {lead.name}, due the same day")
+            passed.append(Done(step.step_id, reason, lead.step_id))
     return kept, passed
 
 

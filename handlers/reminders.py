@@ -218,6 +218,7 @@ def _apply(
         log.error("reminder.failed", debtor_id=debtor.id, reason=str(exc), half_year=exc.half_year)
         raise
     finished = _Finished()
+    reasons: dict[str, str] = {}  # one string per distinct reason, not one per step
     for step_id in decision.claimed_step_ids:
         finished.add(step_id, None)
         closed.add(step_id)
@@ -228,7 +229,8 @@ def _apply(
                 finished.add(mention.step_id, reason)
                 closed.add(mention.step_id)
     for done in decision.done:
-        finished.add(done.step_id, _done_reason(done, covering, by_step))
+        reason = _done_reason(done, covering, by_step)
+        finished.add(done.step_id, reasons.setdefault(reason, reason))
         closed.add(done.step_id)
     finished.write(store, now)
     skipped = {skip.step_id for skip in decision.skipped}
@@ -358,19 +360,25 @@ def _record_message(
     invoices = list({i.invoice.id: i.invoice for i in items}.values())  # one line per invoice
     running = [i.id for i in invoices if penalties_run(i, debtor, today, policy)]
     moved = store.movements(running) if running else {}
-    amounts = {
-        invoice.id: amounts_on(
+    # each invoice's amounts are kept only as its view shows them: the penalty segments
+    # behind them are dropped invoice by invoice, not held for 20 000 invoices at once
+    views = [
+        _invoice_view(
             invoice,
-            debtor,
-            today,
-            policy,
-            ctx.rates,
-            with_penalties=lead.step.states_penalties,
-            movements=moved.get(invoice.id, ()),
+            amounts_on(
+                invoice,
+                debtor,
+                today,
+                policy,
+                ctx.rates,
+                with_penalties=lead.step.states_penalties,
+                movements=moved.get(invoice.id, ()),
+            ),
         )
         for invoice in invoices
-    }
-    context = template_context(debtor, invoices, amounts, message, snapshot, today, policy)
+    ]
+    del moved
+    context = template_context(debtor, invoices, views, message, snapshot, today, policy)
     context, statement = bounded(context, policy.messages.max_listed_invoices, f"{debtor.id}-{today}")
     if message.installment:
         context |= store.installment_context([i.step_row.id for i in items])
@@ -465,24 +473,25 @@ def _record_message(
 def template_context(
     debtor: DebtorFacts,
     invoices: list[InvoiceFacts],
-    amounts: dict[int, InvoiceAmounts],
+    views: list[dict],
     message: Message,
     snapshot: Snapshot,
     today: date,
     policy: Policy,
 ) -> dict:
-    """What the templates show: the invoices claimed and their totals, in one currency; the
-    coming-due invoices and the other overdue ones, outside the amount demanded."""
+    """What the templates show: the invoices claimed (``views``: ``_invoice_view`` of each,
+    in the order of ``invoices``) and their totals, in one currency; the coming-due invoices
+    and the other overdue ones, outside the amount demanded."""
     totals = {
-        "balance": sum((a.balance for a in amounts.values()), ZERO),
-        "late_interest": sum((a.late_interest for a in amounts.values()), ZERO),
-        "indemnity": sum((a.indemnity for a in amounts.values()), ZERO),
+        "balance": sum((v["balance"] for v in views), ZERO),
+        "late_interest": sum((v["late_interest"] for v in views), ZERO),
+        "indemnity": sum((v["indemnity"] for v in views), ZERO),
     }
     totals["claimed"] = totals["balance"] + totals["late_interest"] + totals["indemnity"]
     return {
         "debtor": {"name": debtor.name, "address": debtor.address, "id": debtor.id},
         "creditor": policy.creditor,
-        "invoices": [_invoice_view(invoice, amounts[invoice.id]) for invoice in invoices],
+        "invoices": views,
         "totals": totals,
         "currency": message.currency,
         "today": today,
