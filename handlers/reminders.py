@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 import structlog
@@ -34,7 +34,7 @@ from handlers.policy import ESCALATION, FORMAL_NOTICE, Policy, Step
 from handlers.ports import Outgoing
 from handlers.render import helpers
 from handlers.snapshot import DebtorSnapshot, DueStep, InvoiceSnapshot, Snapshot
-from handlers.statement import Statement, build_statement
+from handlers.statement import Statement, StatementBuilder
 
 log = structlog.get_logger("relance.reminders")
 
@@ -67,7 +67,11 @@ def send_due(store: DunningStore, step_id: int, now: datetime, ctx: Context) -> 
             store.release_step(first.id)  # leave it to a later emission
         return []
     snapshot = _snapshot(store, debtor, due, now, ctx)
-    return _apply(store, debtor, due, snapshot, decide(snapshot, now), now, ctx)
+    decision = decide(snapshot, now)
+    # what is applied reads the due steps from ``due`` and the decision: their copies in the
+    # snapshot (100 000 in a catch-up of 20 000 invoices) go before the messages are built
+    snapshot = replace(snapshot, due=())
+    return _apply(store, debtor, due, snapshot, decision, now, ctx)
 
 
 def _due_steps(store: DunningStore, debtor: DebtorFacts, now: datetime, ctx: Context) -> list[Due]:
@@ -360,26 +364,23 @@ def _record_message(
     invoices = list({i.invoice.id: i.invoice for i in items}.values())  # one line per invoice
     running = [i.id for i in invoices if penalties_run(i, debtor, today, policy)]
     moved = store.movements(running) if running else {}
-    # each invoice's amounts are kept only as its view shows them: the penalty segments
-    # behind them are dropped invoice by invoice, not held for 20 000 invoices at once
-    views = [
-        _invoice_view(
+    limit = policy.messages.max_listed_invoices
+    folded = ClaimedInvoices.for_message(message, len(invoices), limit, f"{debtor.id}-{today}")
+    for invoice in invoices:  # one at a time: the penalty segments behind each view are dropped
+        amounts = amounts_on(
             invoice,
-            amounts_on(
-                invoice,
-                debtor,
-                today,
-                policy,
-                ctx.rates,
-                with_penalties=lead.step.states_penalties,
-                movements=moved.get(invoice.id, ()),
-            ),
+            debtor,
+            today,
+            policy,
+            ctx.rates,
+            with_penalties=lead.step.states_penalties,
+            movements=moved.get(invoice.id, ()),
         )
-        for invoice in invoices
-    ]
+        folded.add(_invoice_view(invoice, amounts))
     del moved
-    context = template_context(debtor, invoices, views, message, snapshot, today, policy)
-    context, statement = bounded(context, policy.messages.max_listed_invoices, f"{debtor.id}-{today}")
+    context = template_context(debtor, invoices, folded, message, snapshot, today, policy)
+    context, statement = bounded(context, folded, limit)
+    del folded
     if message.installment:
         context |= store.installment_context([i.step_row.id for i in items])
     rendered = ctx.renderer.render(lead.step.template, debtor.language, context)
@@ -470,28 +471,66 @@ def _record_message(
     )
 
 
+class ClaimedInvoices:
+    """The invoices a message claims, folded one by one as their amounts are worked out:
+    the totals, the oldest due date and the statement lines (when the message is to carry
+    one) of every invoice; the views of the first ``keep`` only (all when None).
+
+    A message claiming 20 000 invoices lists 50 of them: the other views are dropped as soon
+    as they are counted and written in the statement.
+    """
+
+    def __init__(self, keep: int | None = None, statement: StatementBuilder | None = None) -> None:
+        self.views: list[dict] = []
+        self.count = 0
+        self.balance = self.late_interest = self.indemnity = ZERO
+        self.oldest_due: date | None = None
+        self.statement = statement
+        self._keep = keep
+
+    @classmethod
+    def for_message(cls, message: Message, claims: int, limit: int, reference: str) -> ClaimedInvoices:
+        """Folded for ``message`` claiming ``claims`` invoices: the whole statement kept when
+        a list of the message is longer than ``limit``, every view otherwise."""
+        if max(claims, len(message.others), len(message.mentions)) <= limit:
+            return cls()
+        return cls(limit, StatementBuilder(reference, message.currency))
+
+    def add(self, view: dict) -> None:
+        self.count += 1
+        self.balance += view["balance"]
+        self.late_interest += view["late_interest"]
+        self.indemnity += view["indemnity"]
+        due = view["due_date"]
+        self.oldest_due = due if self.oldest_due is None else min(self.oldest_due, due)
+        if self.statement is not None:
+            self.statement.claim(view)
+        if self._keep is None or len(self.views) < self._keep:
+            self.views.append(view)
+
+
 def template_context(
     debtor: DebtorFacts,
     invoices: list[InvoiceFacts],
-    views: list[dict],
+    claimed: ClaimedInvoices,
     message: Message,
     snapshot: Snapshot,
     today: date,
     policy: Policy,
 ) -> dict:
-    """What the templates show: the invoices claimed (``views``: ``_invoice_view`` of each,
-    in the order of ``invoices``) and their totals, in one currency; the coming-due invoices
-    and the other overdue ones, outside the amount demanded."""
+    """What the templates show: the invoices claimed (``claimed``, the ``_invoice_view`` of
+    each of ``invoices`` folded in order) and their totals, in one currency; the coming-due
+    invoices and the other overdue ones, outside the amount demanded."""
     totals = {
-        "balance": sum((v["balance"] for v in views), ZERO),
-        "late_interest": sum((v["late_interest"] for v in views), ZERO),
-        "indemnity": sum((v["indemnity"] for v in views), ZERO),
+        "balance": claimed.balance,
+        "late_interest": claimed.late_interest,
+        "indemnity": claimed.indemnity,
     }
     totals["claimed"] = totals["balance"] + totals["late_interest"] + totals["indemnity"]
     return {
         "debtor": {"name": debtor.name, "address": debtor.address, "id": debtor.id},
         "creditor": policy.creditor,
-        "invoices": views,
+        "invoices": claimed.views,
         "totals": totals,
         "currency": message.currency,
         "today": today,
@@ -506,29 +545,29 @@ def template_context(
     }
 
 
-def bounded(context: dict, limit: int, reference: str) -> tuple[dict, Statement | None]:
+def bounded(context: dict, claimed: ClaimedInvoices, limit: int) -> tuple[dict, Statement | None]:
     """The context to render, its lists cut to ``limit`` invoices, and the full statement
-    when a list was cut (None otherwise).
+    when a list was cut (None otherwise: ``claimed`` was folded without one).
 
     The amounts demanded (``totals``) stay those of every invoice claimed; ``count`` is the
     number claimed and ``summary`` what the templates say of the invoices not listed.
     """
-    claimed, others, upcoming = context["invoices"], context["others"], context["upcoming"]
-    context = context | {"count": len(claimed), "summary": None}
-    if max(len(claimed), len(others), len(upcoming)) <= limit:
+    others, upcoming = context["others"], context["upcoming"]
+    context = context | {"count": claimed.count, "summary": None}
+    if claimed.statement is None:
         return context, None
-    statement = build_statement(reference, context["currency"], claimed, others, upcoming)
+    statement = claimed.statement.finish(others, upcoming)
     summary = {
-        "count": len(claimed),
-        "unlisted": max(len(claimed) - limit, 0),
-        "oldest_due": min((i["due_date"] for i in claimed), default=None),
+        "count": claimed.count,
+        "unlisted": max(claimed.count - limit, 0),
+        "oldest_due": claimed.oldest_due,
         "others_count": len(others),
         "others_unlisted": max(len(others) - limit, 0),
         "others_balance": sum((i["balance"] for i in others), ZERO),
         "upcoming_unlisted": max(len(upcoming) - limit, 0),
         "statement": statement.filename,
     }
-    listed = {"invoices": claimed[:limit], "others": others[:limit], "upcoming": upcoming[:limit]}
+    listed = {"invoices": claimed.views[:limit], "others": others[:limit], "upcoming": upcoming[:limit]}
     return context | listed | {"summary": summary}, statement
 
 
