@@ -207,7 +207,11 @@ class SqlDunningStore:
         return [(step, self._invoices[step.invoice_id]) for step in steps]
 
     def _lock_invoices(self, which: Any) -> None:
-        rows = self._session.execute(select(*_INVOICE_COLUMNS).where(which).with_for_update(of=InvoiceRow))
+        """Read and lock these invoices, in id order (one order for every worker that locks
+        several invoices of a debtor at once)."""
+        rows = self._session.execute(
+            select(*_INVOICE_COLUMNS).where(which).order_by(InvoiceRow.id).with_for_update(of=InvoiceRow)
+        )
         for row in rows:
             self._invoices[row.id] = invoice_facts(row, self._shared)
 
