@@ -1,18 +1,21 @@
 """The dunning store on SQL: the reminder path's port (``handlers.dunning.DunningStore``)
 over one unit of work.
 
-It keeps the rows it loaded, by key, so that what the core decides about a step lands on
-the row read under the debtor's lock; the session flushes those changes with its next
-statement, exactly as when the handler changed the rows itself.
+A debtor may have tens of thousands of steps due at once (a catch-up): the store reads
+steps and invoices as plain columns, never as mapped rows (a mapped row and the copy of its
+loaded state the session keeps cost about ten times the values), and writes what the core
+decides about steps with statements on sets of ids, in chunks. The values it hands out
+share their repeated parts (step names, events, instants, the debtor's id): one object each.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from datetime import date, datetime
-from typing import Any
+from decimal import Decimal
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from adapters.orm import (
@@ -29,35 +32,107 @@ from handlers import plans
 from handlers.dunning import DebtorFacts, InvoiceFacts, NewMessage, StepFacts
 from handlers.evidence import EvidenceSink, PendingRecord
 from handlers.money import Movement
-from handlers.planning import PENDING, schedule
+from handlers.planning import PENDING
+
+REMINDER_EVENTS = ("invoice.due", "invoice.overdue")
+CHUNK = 500  # ids per statement: well within the bound parameters of SQLite and PostgreSQL
+
+_STEP_COLUMNS = (
+    PlannedStep.id,
+    PlannedStep.invoice_id,
+    PlannedStep.debtor_id,
+    PlannedStep.step,
+    PlannedStep.event,
+    PlannedStep.status,
+    PlannedStep.due_at,
+)
+_INVOICE_COLUMNS = (
+    InvoiceRow.id,
+    InvoiceRow.number,
+    InvoiceRow.debtor_id,
+    InvoiceRow.status,
+    InvoiceRow.currency,
+    InvoiceRow.amount_due,
+    InvoiceRow.paid,
+    InvoiceRow.credited,
+    InvoiceRow.issue_date,
+    InvoiceRow.due_date,
+    InvoiceRow.late_penalty_rate,
+    InvoiceRow.payment_url,
+    InvoiceRow.disputed,
+    InvoiceRow.in_payment_plan,
+    InvoiceRow.paused_until,
+    InvoiceRow.ever_disputed,
+    InvoiceRow.delivered_on,
+    InvoiceRow.factored_by,
+    InvoiceRow.hold_reason,
+    InvoiceRow.held_until,
+)
+
+H = TypeVar("H", bound=Hashable)
 
 
-def step_facts(row: PlannedStep) -> StepFacts:
-    return StepFacts(row.id, row.invoice_id, row.debtor_id, row.step, row.event, row.status, row.due_at)
+class _Shared:
+    """One object per distinct value: the same step name, event, instant or amount read on
+    100 000 rows is kept once instead of 100 000 times.
+
+    Values are told apart by more than equality where equal values differ in what they
+    show: 0.1 and 0.10 (a rate prints as read), an instant in two zones.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[Hashable, Any] = {}
+
+    def __call__(self, value: H) -> H:
+        key: Hashable
+        if isinstance(value, Decimal):
+            key = (Decimal, value.as_tuple())
+        elif isinstance(value, datetime):
+            key = (datetime, value, value.tzinfo)
+        else:
+            key = (type(value), value)
+        found: H = self._seen.setdefault(key, value)
+        return found
 
 
-def invoice_facts(row: InvoiceRow) -> InvoiceFacts:
+def step_facts(row: Any, shared: _Shared | None = None) -> StepFacts:
+    """The facts of a step from its mapped row or a row of ``_STEP_COLUMNS``."""
+    same = shared or _Shared()
+    return StepFacts(
+        row.id,
+        row.invoice_id,
+        same(row.debtor_id),
+        same(row.step),
+        same(row.event),
+        same(row.status),
+        same(row.due_at),
+    )
+
+
+def invoice_facts(row: Any, shared: _Shared | None = None) -> InvoiceFacts:
+    """The facts of an invoice from its mapped row or a row of ``_INVOICE_COLUMNS``."""
+    same = shared or _Shared()
     return InvoiceFacts(
         id=row.id,
         number=row.number,
-        debtor_id=row.debtor_id,
-        status=row.status,
-        currency=row.currency,
-        amount_due=row.amount_due,
-        paid=row.paid,
-        credited=row.credited,
-        issue_date=row.issue_date,
-        due_date=row.due_date,
-        late_penalty_rate=row.late_penalty_rate,
+        debtor_id=same(row.debtor_id),
+        status=same(row.status),
+        currency=same(row.currency),
+        amount_due=row.amount_due,  # as many as invoices: nothing to share
+        paid=same(row.paid),
+        credited=same(row.credited),
+        issue_date=same(row.issue_date),
+        due_date=same(row.due_date),
+        late_penalty_rate=same(row.late_penalty_rate),
         payment_url=row.payment_url,
         disputed=row.disputed,
         in_payment_plan=row.in_payment_plan,
-        paused_until=row.paused_until,
+        paused_until=same(row.paused_until),
         ever_disputed=row.ever_disputed,
-        delivered_on=row.delivered_on,
-        factored_by=row.factored_by,
-        hold_reason=row.hold_reason,
-        held_until=row.held_until,
+        delivered_on=same(row.delivered_on),
+        factored_by=same(row.factored_by),
+        hold_reason=same(row.hold_reason),
+        held_until=same(row.held_until),
     )
 
 
@@ -82,6 +157,17 @@ def debtor_facts(row: DebtorRow) -> DebtorFacts:
     )
 
 
+def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
+    chunk: list[int] = []
+    for each in ids:
+        chunk.append(each)
+        if len(chunk) == CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 class SqlDunningStore:
     """``handlers.dunning.DunningStore`` on a unit of work (``adapters.uow.UnitOfWork``)."""
 
@@ -91,67 +177,86 @@ class SqlDunningStore:
         self._session: Session = uow
         self._sink: EvidenceSink = uow
         self._records = SqlStore(uow)  # the store port, for the payment plans and planning
-        self._steps: dict[int, PlannedStep] = {}
-        self._invoices: dict[int, InvoiceRow] = {}
+        self._shared = _Shared()
+        self._invoices: dict[int, InvoiceFacts] = {}  # read and locked by ``due_steps``
         self._debtor: DebtorRow | None = None
 
     def step(self, step_id: int) -> StepFacts | None:
-        row = self._session.get(PlannedStep, step_id)
-        if row is None:
-            return None
-        self._steps[row.id] = row
-        return step_facts(row)
+        row = self._session.execute(select(*_STEP_COLUMNS).where(PlannedStep.id == step_id)).first()
+        return None if row is None else step_facts(row, self._shared)
 
     def lock_debtor(self, debtor_id: str) -> DebtorFacts | None:
         self._debtor = lock_debtor(self._session, debtor_id)
         return None if self._debtor is None else debtor_facts(self._debtor)
 
     def due_steps(self, debtor_id: str, now: datetime) -> list[tuple[StepFacts, InvoiceFacts]]:
+        due = (
+            PlannedStep.debtor_id == debtor_id,
+            PlannedStep.status.in_(PENDING),
+            PlannedStep.event.in_(REMINDER_EVENTS),
+            PlannedStep.due_at <= now,
+        )
+        # the invoices first, locked: re-checked by the core against payments arriving now;
+        # a payment committed before the lock shows in the steps read after it (cancelled)
+        of_due = select(PlannedStep.invoice_id).where(*due)
+        self._lock_invoices(InvoiceRow.id.in_(of_due))
         rows = self._session.execute(
-            select(PlannedStep, InvoiceRow)
+            select(*_STEP_COLUMNS)
             .join(InvoiceRow, InvoiceRow.id == PlannedStep.invoice_id)
-            .where(
-                PlannedStep.debtor_id == debtor_id,
-                PlannedStep.status.in_(PENDING),
-                PlannedStep.event.in_(("invoice.due", "invoice.overdue")),
-                PlannedStep.due_at <= now,
-            )
-            .order_by(InvoiceRow.due_date, InvoiceRow.number)
-            .with_for_update(of=InvoiceRow)  # re-checked by the core, against payments arriving now
-            .execution_options(populate_existing=True)
-        ).all()
-        found = []
-        for step_row, invoice in rows:
-            self._steps[step_row.id], self._invoices[invoice.id] = step_row, invoice
-            found.append((step_facts(step_row), invoice_facts(invoice)))
-        return found
+            .where(*due)
+            .order_by(InvoiceRow.due_date, InvoiceRow.number, PlannedStep.id)
+            .execution_options(yield_per=CHUNK)  # fetched in batches, not all rows at once first
+        )
+        steps = [step_facts(row, self._shared) for row in rows]
+        missing = {s.invoice_id for s in steps} - self._invoices.keys()
+        for chunk in _chunks(sorted(missing)):  # invoices made since the lock, their steps due already
+            self._lock_invoices(InvoiceRow.id.in_(chunk))
+        return [(step, self._invoices[step.invoice_id]) for step in steps]
+
+    def _lock_invoices(self, which: Any) -> None:
+        """Read and lock these invoices, in id order (one order for every worker that locks
+        several invoices of a debtor at once)."""
+        rows = self._session.execute(
+            select(*_INVOICE_COLUMNS).where(which).order_by(InvoiceRow.id).with_for_update(of=InvoiceRow)
+        )
+        for row in rows:
+            self._invoices[row.id] = invoice_facts(row, self._shared)
 
     def reread_step(self, step_id: int) -> StepFacts:
-        row = self._steps[step_id]
-        self._session.flush()  # a refresh would throw away what this unit of work changed (a skip)
-        self._session.refresh(row)
-        return step_facts(row)
+        self._session.flush()  # what this unit of work changed is read back too (a skip)
+        found = self.step(step_id)
+        if found is None:
+            raise LookupError(f"step {step_id} is gone")
+        return found
 
     def open_invoices(self, debtor_id: str) -> list[InvoiceFacts]:
         rows = self._session.execute(
-            select(InvoiceRow).where(InvoiceRow.debtor_id == debtor_id, InvoiceRow.status == "open")
-        ).scalars()
-        return [invoice_facts(row) for row in rows]
+            select(*_INVOICE_COLUMNS).where(InvoiceRow.debtor_id == debtor_id, InvoiceRow.status == "open")
+        )
+        # an invoice locked by ``due_steps`` is as it was read then: the same facts
+        return [self._invoices.get(row.id) or invoice_facts(row, self._shared) for row in rows]
 
     def installment_blocker(self, step_id: int, debtor_id: str) -> str | None:
         assert self._debtor is not None and self._debtor.id == debtor_id  # locked first
-        return plans.send_blocker(self._records, self._steps[step_id], self._debtor)
+        return plans.send_blocker(self._records, self._step_row(step_id), self._debtor)
+
+    def _step_row(self, step_id: int) -> PlannedStep:
+        """The mapped row of an installment reminder: the payment plans read steps as records."""
+        row = self._session.get(PlannedStep, step_id, populate_existing=True)
+        if row is None:
+            raise LookupError(f"step {step_id} is gone")
+        return row
 
     def recorded_claims(self, invoice_ids: Iterable[int]) -> set[tuple[int, str, str]]:
-        wanted = set(invoice_ids)
-        if not wanted:
-            return set()
-        found = self._session.execute(
-            select(MessageItem.invoice_id, MessageItem.step, MessageItem.channel).where(
-                MessageItem.invoice_id.in_(wanted)
+        found: set[tuple[int, str, str]] = set()
+        for chunk in _chunks(sorted(set(invoice_ids))):
+            rows = self._session.execute(
+                select(MessageItem.invoice_id, MessageItem.step, MessageItem.channel).where(
+                    MessageItem.invoice_id.in_(chunk)
+                )
             )
-        ).all()
-        return {(i, s, c) for i, s, c in found}
+            found.update((i, self._shared(s), self._shared(c)) for i, s, c in rows)
+        return found
 
     def messages_on(self, debtor_id: str, day: date) -> list[tuple[str, str | None]]:
         found = self._session.execute(
@@ -162,10 +267,13 @@ class SqlDunningStore:
         return [(channel, (amounts or {}).get("currency")) for channel, amounts in found]
 
     def movements(self, invoice_ids: Iterable[int]) -> dict[int, list[Movement]]:
-        return movements_of(self._session, invoice_ids)
+        found: dict[int, list[Movement]] = {}
+        for chunk in _chunks(sorted(set(invoice_ids))):
+            found.update(movements_of(self._session, chunk))
+        return found
 
     def installment_context(self, step_ids: Sequence[int]) -> dict[str, Any]:
-        return plans.message_context(self._records, [self._steps[i] for i in step_ids])
+        return plans.message_context(self._records, [self._step_row(i) for i in step_ids])
 
     def record_message(self, message: NewMessage) -> int:
         row = MessageRow(
@@ -187,36 +295,48 @@ class SqlDunningStore:
         )
         self._session.add(row)
         self._session.flush()
-        for invoice_id, step in message.claims:
-            self._session.add(
-                MessageItem(message_pk=row.id, invoice_id=invoice_id, step=step, channel=message.channel)
-            )
+        claims = [
+            {"message_pk": row.id, "invoice_id": invoice_id, "step": step, "channel": message.channel}
+            for invoice_id, step in message.claims
+        ]
+        for start in range(0, len(claims), CHUNK):  # one statement, many rows: no mapped row each
+            self._session.execute(insert(MessageItem), claims[start : start + CHUNK])
         return row.id
 
     def skip_step(self, step_id: int, reason: str, now: datetime) -> None:
-        row = self._steps[step_id]
-        row.status, row.reason, row.done_at = "skipped", reason[:300], now
+        self._set([step_id], status="skipped", reason=reason[:300], done_at=now)
 
     def postpone_step(self, step_id: int, until: datetime) -> None:
-        row = self._steps[step_id]
-        row.status, row.due_at, row.lease_until = "planned", until, None
+        self.postpone_steps([step_id], until)
+
+    def postpone_steps(self, step_ids: Iterable[int], until: datetime) -> None:
+        self._set(step_ids, status="planned", due_at=until, lease_until=None)
 
     def release_step(self, step_id: int) -> None:
-        row = self._steps[step_id]
-        row.status, row.lease_until = "planned", None
+        self._set([step_id], status="planned", lease_until=None)
 
     def finish_step(self, step_id: int, now: datetime, reason: str | None = None) -> None:
-        row = self._steps[step_id]
-        row.status, row.done_at = "done", now
-        if reason is not None:
-            row.reason = reason[:300]
+        self.finish_steps([step_id], now, reason)
+
+    def finish_steps(self, step_ids: Iterable[int], now: datetime, reason: str | None = None) -> None:
+        if reason is None:
+            self._set(step_ids, status="done", done_at=now)
+        else:
+            self._set(step_ids, status="done", done_at=now, reason=reason[:300])
+
+    def _set(self, step_ids: Iterable[int], **values: Any) -> None:
+        """One UPDATE per chunk of ids; the session's copies of these rows, if it holds
+        any (an installment reminder's), are updated with them."""
+        for chunk in _chunks(step_ids):
+            self._session.execute(update(PlannedStep).where(PlannedStep.id.in_(chunk)).values(**values))
 
     def plan_deadline(self, invoice_id: int, step: str, event: str, due_at: datetime) -> None:
         exists = self._session.execute(
             select(PlannedStep.id).where(PlannedStep.invoice_id == invoice_id, PlannedStep.step == step)
         ).first()
-        if exists is None:
-            schedule(self._records, self._invoices[invoice_id], step, event, due_at)
+        if exists is None:  # a step of that name is never planned twice (uq_planned_step)
+            debtor_id = self._invoices[invoice_id].debtor_id
+            self._records.add_step(invoice_id, debtor_id, step, event, due_at)
 
     def record_evidence(self, record: PendingRecord) -> None:
         self._sink.record_evidence(record)

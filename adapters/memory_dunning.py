@@ -132,6 +132,10 @@ class MemoryDunningStore:
     def postpone_step(self, step_id: int, until: datetime) -> None:
         self._set(step_id, status="planned", due_at=until, lease_until=None)
 
+    def postpone_steps(self, step_ids: Iterable[int], until: datetime) -> None:
+        for step_id in step_ids:
+            self.postpone_step(step_id, until)
+
     def release_step(self, step_id: int) -> None:
         self._set(step_id, status="planned", lease_until=None)
 
@@ -140,6 +144,10 @@ class MemoryDunningStore:
             self._set(step_id, status="done", done_at=now)
         else:
             self._set(step_id, status="done", done_at=now, reason=reason[:300])
+
+    def finish_steps(self, step_ids: Iterable[int], now: datetime, reason: str | None = None) -> None:
+        for step_id in step_ids:
+            self.finish_step(step_id, now, reason)
 
     def plan_deadline(self, invoice_id: int, step: str, event: str, due_at: datetime) -> None:
         if any(s.facts.invoice_id == invoice_id and s.facts.step == step for s in self._data.steps.values()):

@@ -6,8 +6,8 @@ worker) runs the scheduler tick at the day of ``notice`` and the tasks it publis
 process: the decision, the amounts of every invoice, the templates, the composer, the
 record, the transmission to the outbox folder. The worker process reports its resident
 memory once started (VmRSS), its peak (``ru_maxrss``), the time of the send, the size of the
-message file and of its text body. The run fails (exit 1) when the worker's peak exceeds
-BENCH_DEBTOR_LIMIT_MB (default 300).
+message file and of its text body, the size and pages of the letter. The run fails (exit 1)
+when the worker's peak exceeds BENCH_DEBTOR_LIMIT_MB (default 300).
 
 Figures: docs/benchmarks.md ("One debtor, 20 000 invoices").
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -84,6 +85,8 @@ def send(folder: Path) -> dict[str, float]:
     message = message_from_bytes(content, policy=default_policy)
     body = message.get_body(("plain",))
     attachments = list(message.iter_attachments())
+    [pdf] = sorted((folder / "outbox").rglob("*.pdf"))[:1] or [None]
+    letter = pdf.read_bytes() if pdf else b""
     app.dispose()
     return {
         "rss_started_mb": round(started, 1),
@@ -93,6 +96,8 @@ def send(folder: Path) -> dict[str, float]:
         "body_text_bytes": len(body.get_content().encode()) if body else 0,
         "subject_chars": len(str(message["Subject"] or "")),
         "csv_lines": len(attachments[0].get_content().splitlines()) if attachments else 0,
+        "letter_bytes": len(letter),
+        "letter_pages": len(re.findall(rb"/Type\s*/Page\b", letter)),
     }
 
 

@@ -62,7 +62,7 @@ class DebtorFigures(Protocol):
     def insolvency_judgment_date(self) -> date | None: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class InvoiceAmounts:
     balance: Decimal
     late_interest: Decimal

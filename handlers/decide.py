@@ -40,7 +40,7 @@ INSTALLMENTS, FORMAL, OVERDUE_STEPS, COMING_DUE = "installments", "formal_notice
 _KINDS = (INSTALLMENTS, FORMAL, OVERDUE_STEPS, COMING_DUE)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Claim:
     """An invoice demanded in a message by its own step."""
 
@@ -51,7 +51,7 @@ class Claim:
     covers: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Mention:
     """A not-yet-due invoice listed in a message's "coming due" section, not demanded."""
 
@@ -81,7 +81,7 @@ class Message:
         return tuple(c.invoice_id for c in self.claims)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Skip:
     step_id: int
     invoice_id: int
@@ -96,7 +96,7 @@ class Postpone:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Done:
     """A due step that needs no new message: already recorded, or overdue and listed."""
 
@@ -242,12 +242,14 @@ def _most_severe_per_invoice(steps: Sequence[DueStep]) -> tuple[list[DueStep], l
             strongest[step.invoice_id] = step
     kept: list[DueStep] = []
     passed: list[Done] = []
+    reasons: dict[str, str] = {}  # one string per lead step name, not one per step passed over
     for step in steps:
         lead = strongest.get(step.invoice_id)
         if step.installment or lead is None or lead.step_id == step.step_id:
             kept.append(step)
         else:
-            passed.append(Done(step.step_id, f"passed over for {lead.name}, due the same day", lead.step_id))
+            reason = reasons.setdefault(lead.name, f"passed over for {lead.name}, due the same day")
+            passed.append(Done(step.step_id, reason, lead.step_id))
     return kept, passed
 
 

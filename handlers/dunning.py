@@ -21,7 +21,7 @@ from handlers.policy import Creditor
 from handlers.statement import Statement
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StepFacts:
     """A planned step as stored."""
 
@@ -34,7 +34,7 @@ class StepFacts:
     due_at: datetime
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class InvoiceFacts:
     """An invoice as the reminder path reads it (amounts, holds, messages)."""
 
@@ -146,10 +146,17 @@ class DunningStore(Protocol):
 
     def postpone_step(self, step_id: int, until: datetime) -> None: ...
 
+    def postpone_steps(self, step_ids: Iterable[int], until: datetime) -> None:
+        """``postpone_step`` of each step, written as few statements as the store can."""
+
     def release_step(self, step_id: int) -> None:
         """Back to planned, without lease: a later emission brings it again."""
 
     def finish_step(self, step_id: int, now: datetime, reason: str | None = None) -> None: ...
+
+    def finish_steps(self, step_ids: Iterable[int], now: datetime, reason: str | None = None) -> None:
+        """``finish_step`` of each step, with one reason, written as few statements as the
+        store can (a catch-up finishes 100 000 steps of one debtor at once)."""
 
     def plan_deadline(self, invoice_id: int, step: str, event: str, due_at: datetime) -> None:
         """Plan ``step`` for the invoice unless it has one already."""

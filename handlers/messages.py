@@ -36,7 +36,7 @@ def keyed_id(key: bytes, *parts: object) -> str:
     return str(uuid.UUID(bytes=digest[:16]))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StepDue:
     """A planned step reached its instant: ``event`` is the scheduler event name."""
 

@@ -53,7 +53,7 @@ def _half_year_end(day: date) -> date:
     return date(day.year, 6, 30) if day.month <= 6 else date(day.year, 12, 31)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class InterestSegment:
     """Interest of one stretch of days sharing a half-year and an unpaid balance."""
 
@@ -70,7 +70,7 @@ class InterestSegment:
         return to_cents(self.amount)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Interest:
     total: Decimal
     segments: tuple[InterestSegment, ...]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from urllib.parse import quote
 
@@ -35,12 +35,12 @@ from handlers.policy import ESCALATION, FORMAL_NOTICE, Policy, Step
 from handlers.ports import Outgoing
 from handlers.render import helpers
 from handlers.snapshot import DebtorSnapshot, DueStep, InvoiceSnapshot, Snapshot
-from handlers.statement import Statement, build_statement
+from handlers.statement import Statement, StatementBuilder
 
 log = structlog.get_logger("relance.reminders")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Due:
     step_row: StepFacts
     invoice: InvoiceFacts
@@ -68,7 +68,11 @@ def send_due(store: DunningStore, step_id: int, now: datetime, ctx: Context) -> 
             store.release_step(first.id)  # leave it to a later emission
         return []
     snapshot = _snapshot(store, debtor, due, now, ctx)
-    return _apply(store, debtor, due, snapshot, decide(snapshot, now), now, ctx)
+    decision = decide(snapshot, now)
+    # what is applied reads the due steps from ``due`` and the decision: their copies in the
+    # snapshot (100 000 in a catch-up of 20 000 invoices) go before the messages are built
+    snapshot = replace(snapshot, due=())
+    return _apply(store, debtor, due, snapshot, decision, now, ctx)
 
 
 def _due_steps(store: DunningStore, debtor: DebtorFacts, now: datetime, ctx: Context) -> list[Due]:
@@ -87,8 +91,8 @@ def _due_steps(store: DunningStore, debtor: DebtorFacts, now: datetime, ctx: Con
 
 
 def _postpone(store: DunningStore, due: list[Due], until: datetime, reason: str) -> None:
+    store.postpone_steps([item.step_row.id for item in due], until)
     for item in due:
-        store.postpone_step(item.step_row.id, until)
         log.info(
             "reminder.postponed",
             debtor_id=item.invoice.debtor_id,
@@ -222,23 +226,49 @@ def _apply(
     except MissingRate as exc:
         log.error("reminder.failed", debtor_id=debtor.id, reason=str(exc), half_year=exc.half_year)
         raise
+    finished = _Finished()
+    reasons: dict[str, str] = {}  # one string per distinct reason, not one per step
     for step_id in decision.claimed_step_ids:
-        store.finish_step(step_id, now)
+        finished.add(step_id, None)
         closed.add(step_id)
     for message in decision.messages:
         for mention in message.mentions:
             if mention.step_id not in closed:
-                _mention(store, by_step[mention.step_id], debtor, first_of_group[message.group], now)
+                reason = _mention(store, by_step[mention.step_id], debtor, first_of_group[message.group], now)
+                finished.add(mention.step_id, reason)
                 closed.add(mention.step_id)
-    for finished in decision.done:
-        store.finish_step(finished.step_id, now, _done_reason(finished, covering, by_step))
-        closed.add(finished.step_id)
+    for done in decision.done:
+        reason = _done_reason(done, covering, by_step)
+        finished.add(done.step_id, reasons.setdefault(reason, reason))
+        closed.add(done.step_id)
+    finished.write(store, now)
     skipped = {skip.step_id for skip in decision.skipped}
     for invoice_id in decision.escalate:
         notice = next(d for d in due if d.invoice.id == invoice_id and d.step.name == FORMAL_NOTICE)
         posted = notice.step_row.id not in skipped  # an opted-out debtor's notice is not sent
         plan_escalation(store, notice.invoice, debtor, decision.today, notice.policy, posted=posted)
     return tasks
+
+
+class _Finished:
+    """The steps to mark done, by reason, written as one set per reason: a catch-up of
+    20 000 invoices finishes 100 000 steps under a handful of reasons.
+
+    A step finished twice keeps the last reason given (None keeps the one it had), as
+    when each finish was written in turn."""
+
+    def __init__(self) -> None:
+        self._reasons: dict[int, str | None] = {}
+
+    def add(self, step_id: int, reason: str | None) -> None:
+        self._reasons[step_id] = reason if reason is not None else self._reasons.get(step_id)
+
+    def write(self, store: DunningStore, now: datetime) -> None:
+        by_reason: dict[str | None, list[int]] = {}
+        for step_id, reason in self._reasons.items():
+            by_reason.setdefault(reason, []).append(step_id)
+        for reason, step_ids in by_reason.items():
+            store.finish_steps(sorted(step_ids), now, reason)
 
 
 def _done_reason(finished: Done, covering: dict[int, str], by_step: dict[int, Due]) -> str:
@@ -249,10 +279,10 @@ def _done_reason(finished: Done, covering: dict[int, str], by_step: dict[int, Du
     return f"covered by message {covering[lead]}, sent for {by_step[lead].step.name}"
 
 
-def _mention(store: DunningStore, item: Due, debtor: DebtorFacts, message_id: str, now: datetime) -> None:
-    """A coming-due step carried by a more severe message's "coming due" section."""
+def _mention(store: DunningStore, item: Due, debtor: DebtorFacts, message_id: str, now: datetime) -> str:
+    """A coming-due step carried by a more severe message's "coming due" section: its
+    evidence and log; the reason it is done (written with the other finished steps)."""
     reason = f"mentioned as coming due in message {message_id}"
-    store.finish_step(item.step_row.id, now, reason)
     evidence.append(
         store,
         "reminder.mentioned",
@@ -277,6 +307,7 @@ def _mention(store: DunningStore, item: Due, debtor: DebtorFacts, message_id: st
         step=item.step.name,
         message_id=message_id,
     )
+    return reason
 
 
 def _used_today(
@@ -344,8 +375,10 @@ def _record_message(
     invoices = list({i.invoice.id: i.invoice for i in items}.values())  # one line per invoice
     running = [i.id for i in invoices if penalties_run(i, debtor, today, policy)]
     moved = store.movements(running) if running else {}
-    amounts = {
-        invoice.id: amounts_on(
+    limit = policy.messages.max_listed_invoices
+    folded = ClaimedInvoices.for_message(message, len(invoices), limit, f"{debtor.id}-{today}")
+    for invoice in invoices:  # one at a time: the penalty segments behind each view are dropped
+        amounts = amounts_on(
             invoice,
             debtor,
             today,
@@ -354,10 +387,11 @@ def _record_message(
             with_penalties=lead.step.states_penalties,
             movements=moved.get(invoice.id, ()),
         )
-        for invoice in invoices
-    }
-    context = template_context(debtor, invoices, amounts, message, snapshot, today, policy)
-    context, statement = bounded(context, policy.messages.max_listed_invoices, f"{debtor.id}-{today}")
+        folded.add(_invoice_view(invoice, amounts))
+    del moved
+    context = template_context(debtor, invoices, folded, message, snapshot, today, policy)
+    context, statement = bounded(context, folded, limit)
+    del folded
     if message.installment:
         context |= store.installment_context([i.step_row.id for i in items])
     rendered = ctx.renderer.render(lead.step.template, debtor.language, context)
@@ -448,27 +482,66 @@ def _record_message(
     )
 
 
+class ClaimedInvoices:
+    """The invoices a message claims, folded one by one as their amounts are worked out:
+    the totals, the oldest due date and the statement lines (when the message is to carry
+    one) of every invoice; the views of the first ``keep`` only (all when None).
+
+    A message claiming 20 000 invoices lists 50 of them: the other views are dropped as soon
+    as they are counted and written in the statement.
+    """
+
+    def __init__(self, keep: int | None = None, statement: StatementBuilder | None = None) -> None:
+        self.views: list[dict] = []
+        self.count = 0
+        self.balance = self.late_interest = self.indemnity = ZERO
+        self.oldest_due: date | None = None
+        self.statement = statement
+        self._keep = keep
+
+    @classmethod
+    def for_message(cls, message: Message, claims: int, limit: int, reference: str) -> ClaimedInvoices:
+        """Folded for ``message`` claiming ``claims`` invoices: the whole statement kept when
+        a list of the message is longer than ``limit``, every view otherwise."""
+        if max(claims, len(message.others), len(message.mentions)) <= limit:
+            return cls()
+        return cls(limit, StatementBuilder(reference, message.currency))
+
+    def add(self, view: dict) -> None:
+        self.count += 1
+        self.balance += view["balance"]
+        self.late_interest += view["late_interest"]
+        self.indemnity += view["indemnity"]
+        due = view["due_date"]
+        self.oldest_due = due if self.oldest_due is None else min(self.oldest_due, due)
+        if self.statement is not None:
+            self.statement.claim(view)
+        if self._keep is None or len(self.views) < self._keep:
+            self.views.append(view)
+
+
 def template_context(
     debtor: DebtorFacts,
     invoices: list[InvoiceFacts],
-    amounts: dict[int, InvoiceAmounts],
+    claimed: ClaimedInvoices,
     message: Message,
     snapshot: Snapshot,
     today: date,
     policy: Policy,
 ) -> dict:
-    """What the templates show: the invoices claimed and their totals, in one currency; the
-    coming-due invoices and the other overdue ones, outside the amount demanded."""
+    """What the templates show: the invoices claimed (``claimed``, the ``_invoice_view`` of
+    each of ``invoices`` folded in order) and their totals, in one currency; the coming-due
+    invoices and the other overdue ones, outside the amount demanded."""
     totals = {
-        "balance": sum((a.balance for a in amounts.values()), ZERO),
-        "late_interest": sum((a.late_interest for a in amounts.values()), ZERO),
-        "indemnity": sum((a.indemnity for a in amounts.values()), ZERO),
+        "balance": claimed.balance,
+        "late_interest": claimed.late_interest,
+        "indemnity": claimed.indemnity,
     }
     totals["claimed"] = totals["balance"] + totals["late_interest"] + totals["indemnity"]
     return {
         "debtor": {"name": debtor.name, "address": debtor.address, "id": debtor.id},
         "creditor": policy.creditor,
-        "invoices": [_invoice_view(invoice, amounts[invoice.id]) for invoice in invoices],
+        "invoices": claimed.views,
         "totals": totals,
         "currency": message.currency,
         "today": today,
@@ -479,8 +552,14 @@ def template_context(
         "mediator": policy.mediator if _dispute_rejected(debtor, invoices) else None,
         "others": [_listed(snapshot.invoice(i)) for i in message.others],
         "upcoming": [_listed(snapshot.invoice(m.invoice_id)) for m in message.mentions],
-        "payment_urls": payment_urls(invoices, policy.creditor.payment_link),
+        # the pages of the invoices listed only: a message claiming 20 000 invoices lists 50
+        "payment_urls": payment_urls(_listed_only(invoices, claimed), policy.creditor.payment_link),
     }
+
+
+def _listed_only(invoices: list[InvoiceFacts], claimed: ClaimedInvoices) -> list[InvoiceFacts]:
+    listed = {view["number"] for view in claimed.views}
+    return [invoice for invoice in invoices if invoice.number in listed]
 
 
 def payment_urls(invoices: Sequence[InvoiceFacts], link: str | None) -> list[str]:
@@ -495,29 +574,29 @@ def payment_urls(invoices: Sequence[InvoiceFacts], link: str | None) -> list[str
     return urls
 
 
-def bounded(context: dict, limit: int, reference: str) -> tuple[dict, Statement | None]:
+def bounded(context: dict, claimed: ClaimedInvoices, limit: int) -> tuple[dict, Statement | None]:
     """The context to render, its lists cut to ``limit`` invoices, and the full statement
-    when a list was cut (None otherwise).
+    when a list was cut (None otherwise: ``claimed`` was folded without one).
 
     The amounts demanded (``totals``) stay those of every invoice claimed; ``count`` is the
     number claimed and ``summary`` what the templates say of the invoices not listed.
     """
-    claimed, others, upcoming = context["invoices"], context["others"], context["upcoming"]
-    context = context | {"count": len(claimed), "summary": None}
-    if max(len(claimed), len(others), len(upcoming)) <= limit:
+    others, upcoming = context["others"], context["upcoming"]
+    context = context | {"count": claimed.count, "summary": None}
+    if claimed.statement is None:
         return context, None
-    statement = build_statement(reference, context["currency"], claimed, others, upcoming)
+    statement = claimed.statement.finish(others, upcoming)
     summary = {
-        "count": len(claimed),
-        "unlisted": max(len(claimed) - limit, 0),
-        "oldest_due": min((i["due_date"] for i in claimed), default=None),
+        "count": claimed.count,
+        "unlisted": max(claimed.count - limit, 0),
+        "oldest_due": claimed.oldest_due,
         "others_count": len(others),
         "others_unlisted": max(len(others) - limit, 0),
         "others_balance": sum((i["balance"] for i in others), ZERO),
         "upcoming_unlisted": max(len(upcoming) - limit, 0),
         "statement": statement.filename,
     }
-    listed = {"invoices": claimed[:limit], "others": others[:limit], "upcoming": upcoming[:limit]}
+    listed = {"invoices": claimed.views[:limit], "others": others[:limit], "upcoming": upcoming[:limit]}
     return context | listed | {"summary": summary}, statement
 
 

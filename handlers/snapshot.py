@@ -18,7 +18,7 @@ from handlers.policy import Window  # the sending hours, a frozen value
 DEFAULT_WINDOW = Window()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class InvoiceSnapshot:
     """An invoice of the debtor, as the hold rules and the messages see it."""
 
@@ -54,7 +54,7 @@ class DebtorSnapshot:
     has_address: bool = True  # a postal address is known
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DueStep:
     """A planned step of one invoice that is due by now, with what its policy says of it."""
 

@@ -50,23 +50,23 @@ class Statement:
         return ["; ".join(field for field in line) for line in self.lines]
 
 
-def build_statement(
-    reference: str,
-    currency: str,
-    claimed: Iterable[Mapping[str, Any]],
-    others: Iterable[Mapping[str, Any]] = (),
-    upcoming: Iterable[Mapping[str, Any]] = (),
-) -> Statement:
-    """One line per invoice claimed (with its penalties, indemnity and amount demanded), then
-    the other overdue and coming-due invoices (not demanded), then the total demanded."""
-    lines: list[tuple[str, ...]] = [HEADER]
-    balance = interest = indemnity = ZERO
-    for inv in claimed:
+class StatementBuilder:
+    """A statement written line by line: the invoices claimed as their amounts are worked
+    out, then the other overdue and coming-due invoices, then the total. A message claiming
+    20 000 invoices need not hold their amounts all at once to carry their statement."""
+
+    def __init__(self, reference: str, currency: str) -> None:
+        self._reference, self._currency = reference, currency
+        self._lines: list[tuple[str, ...]] = [HEADER]
+        self._balance = self._interest = self._indemnity = ZERO
+
+    def claim(self, inv: Mapping[str, Any]) -> None:
+        """One invoice claimed, with its penalties, indemnity and amount demanded."""
         demanded = inv["balance"] + inv["late_interest"] + inv["indemnity"]
-        balance += inv["balance"]
-        interest += inv["late_interest"]
-        indemnity += inv["indemnity"]
-        lines.append(
+        self._balance += inv["balance"]
+        self._interest += inv["late_interest"]
+        self._indemnity += inv["indemnity"]
+        self._lines.append(
             (
                 inv["number"],
                 inv["issue_date"].isoformat(),
@@ -79,12 +79,39 @@ def build_statement(
                 CLAIMED,
             )
         )
-    for section, listed in ((OTHER, others), (UPCOMING, upcoming)):
-        for inv in listed:
-            due = inv["due_date"].isoformat()
-            lines.append((inv["number"], "", due, inv["currency"], str(inv["balance"]), "", "", "", section))
-    total = balance + interest + indemnity
-    lines.append(
-        ("total", "", "", currency, str(balance), str(interest), str(indemnity), str(total), CLAIMED)
-    )
-    return Statement(f"statement-{re.sub(r'[^A-Za-z0-9._-]+', '-', reference)}.csv", tuple(lines))
+
+    def finish(
+        self, others: Iterable[Mapping[str, Any]] = (), upcoming: Iterable[Mapping[str, Any]] = ()
+    ) -> Statement:
+        """The statement: the claimed lines, the other overdue and coming-due invoices (not
+        demanded), then the total demanded."""
+        lines = self._lines
+        for section, listed in ((OTHER, others), (UPCOMING, upcoming)):
+            for inv in listed:
+                due = inv["due_date"].isoformat()
+                lines.append(
+                    (inv["number"], "", due, inv["currency"], str(inv["balance"]), "", "", "", section)
+                )
+        balance, interest, indemnity = self._balance, self._interest, self._indemnity
+        total = balance + interest + indemnity
+        currency = self._currency
+        lines.append(
+            ("total", "", "", currency, str(balance), str(interest), str(indemnity), str(total), CLAIMED)
+        )
+        filename = f"statement-{re.sub(r'[^A-Za-z0-9._-]+', '-', self._reference)}.csv"
+        return Statement(filename, tuple(lines))
+
+
+def build_statement(
+    reference: str,
+    currency: str,
+    claimed: Iterable[Mapping[str, Any]],
+    others: Iterable[Mapping[str, Any]] = (),
+    upcoming: Iterable[Mapping[str, Any]] = (),
+) -> Statement:
+    """One line per invoice claimed (with its penalties, indemnity and amount demanded), then
+    the other overdue and coming-due invoices (not demanded), then the total demanded."""
+    builder = StatementBuilder(reference, currency)
+    for inv in claimed:
+        builder.claim(inv)
+    return builder.finish(others, upcoming)

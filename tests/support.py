@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +29,7 @@ class InlinePublisher:
     """
 
     def __init__(self) -> None:
-        self.queue: list[Any] = []
+        self.queue: deque[Any] = deque()  # taken from the left: a tick may publish 100 000
         self.published: list[Any] = []
         self.app: App | None = None
 
@@ -39,7 +40,7 @@ class InlinePublisher:
     def drain(self, *, deliveries: int = 1) -> int:
         ran = 0
         while self.queue:
-            task = self.queue.pop(0)
+            task = self.queue.popleft()
             for _ in range(deliveries):
                 run_task(cast(App, self.app), task)
             ran += 1

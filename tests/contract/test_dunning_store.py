@@ -14,9 +14,17 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import select
 
-from adapters.dunning_store import SqlDunningStore
+from adapters.dunning_store import CHUNK, SqlDunningStore
 from adapters.memory_dunning import MemoryDunning
-from adapters.orm import DebtorRow, EvidenceRecord, InvoiceRow, MessageRow, PaymentRow, PlannedStep
+from adapters.orm import (
+    DebtorRow,
+    EvidenceRecord,
+    InvoiceRow,
+    MessageItem,
+    MessageRow,
+    PaymentRow,
+    PlannedStep,
+)
 from adapters.store import make_engine, migrate, session_factory, transaction
 from config.bootstrap import make_context
 from config.settings import Settings
@@ -88,6 +96,12 @@ class MemoryHarness:
     def planned(self, invoice_id: int) -> list[tuple[str, str, datetime]]:
         found = [s.facts for s in self.data.steps.values() if s.facts.invoice_id == invoice_id]
         return sorted((f.step, f.event, f.due_at) for f in found)
+
+    def step_states(self) -> dict[int, tuple[str, str | None, datetime | None]]:
+        return {i: (s.facts.status, s.reason, s.done_at) for i, s in self.data.steps.items()}
+
+    def claim_rows(self) -> list[tuple[int, str, str]]:
+        return sorted((i, step, m.channel) for m in self.data.messages.values() for i, step in m.claims)
 
 
 class SqlHarness:
@@ -174,6 +188,20 @@ class SqlHarness:
                 )
             ).all()
             return sorted((step, event, due_at) for step, event, due_at in rows)
+
+    def step_states(self) -> dict[int, tuple[str, str | None, datetime | None]]:
+        with transaction(self.sessions) as session:
+            rows = session.execute(
+                select(PlannedStep.id, PlannedStep.status, PlannedStep.reason, PlannedStep.done_at)
+            ).all()
+            return {i: (status, reason, done_at) for i, status, reason, done_at in rows}
+
+    def claim_rows(self) -> list[tuple[int, str, str]]:
+        with transaction(self.sessions) as session:
+            rows = session.execute(
+                select(MessageItem.invoice_id, MessageItem.step, MessageItem.channel)
+            ).all()
+            return sorted((i, step, channel) for i, step, channel in rows)
 
 
 Harness = MemoryHarness | SqlHarness
@@ -341,3 +369,35 @@ def test_the_facts_of_an_invoice_carry_its_delivery_date_and_its_factor(store):
     assert found == {"F-1": (date(2026, 2, 16), None), "F-2": (None, "Factofrance")}
     due = store.run(lambda s: {i.number: (i.delivered_on, i.factored_by) for _, i in s.due_steps("D-1", NOW)})
     assert due == found
+
+
+def test_steps_finished_together_are_each_done_once_with_their_reason_across_chunks(store):
+    # Given more due steps than one statement takes (two chunks and a bit), and one more step
+    count = 2 * CHUNK + 3
+    invoices = [invoice(i, f"F-{i:05d}", date(2026, 3, 20)) for i in range(1, count + 2)]
+    store.seed(invoices, [step(10_000 + i, i, "reminder_1", NOW) for i in range(1, count + 2)], [])
+    finished = [10_000 + i for i in range(1, count + 1)]
+    reason = "covered by message <m-1@test>, sent for reminder_2"
+
+    # When they are finished together, the first one also on its own (no reason: it keeps its own)
+    def work(s: DunningStore) -> None:
+        s.due_steps(DEBTOR.id, NOW)
+        s.finish_steps(finished, NOW, reason)
+        s.finish_step(finished[0], NOW)
+
+    store.run(work)
+    # Then each of them is done, at that instant, with that reason; the last step is still due
+    states = store.step_states()
+    assert {states[i] for i in finished} == {("done", reason, NOW)}
+    assert states[10_000 + count + 1] == ("planned", None, None)
+    assert store.run(lambda s: [st.id for st, _ in s.due_steps(DEBTOR.id, NOW)]) == [10_000 + count + 1]
+
+
+def test_a_message_claiming_more_invoices_than_one_statement_takes_records_each_claim_once(store):
+    count = 2 * CHUNK + 3
+    store.seed([invoice(i, f"F-{i:05d}", date(2026, 3, 20)) for i in range(1, count + 1)], [], [])
+    claims = tuple((i, "reminder_2") for i in range(1, count + 1))
+    store.run(lambda s: s.record_message(message("m-1", claims, date(2026, 4, 14), "EUR")))
+    assert store.claim_rows() == [(i, "reminder_2", "email") for i in range(1, count + 1)]
+    recorded = store.run(lambda s: s.recorded_claims(range(1, count + 1)))
+    assert recorded == {(i, "reminder_2", "email") for i in range(1, count + 1)}

@@ -144,3 +144,33 @@ def test_a_letter_past_the_limit_ends_with_the_statement_as_an_annex(ctx):
     assert "Annexe : relevé des factures (statement-D-1-2026-04-14.csv)" in text
     assert "F-00060; 2026-02-18; 2026-03-20; EUR; 100.00; 0.83; 40.00; 140.83; claimed" in text
     assert "total; ; ; EUR; 6000.00; 49.80; 2400.00; 8449.80; claimed" in text
+
+
+def test_invoices_folded_one_by_one_give_the_statement_and_totals_of_all_and_keep_the_first_views():
+    from handlers.reminders import ClaimedInvoices
+    from handlers.statement import StatementBuilder, build_statement
+
+    views = [
+        {
+            "number": f"F-{i}",
+            "issue_date": date(2026, 2, 18),
+            "due_date": date(2026, 3, 20 - i),
+            "currency": "EUR",
+            "balance": Decimal("100.00") + i,
+            "late_interest": Decimal("0.37"),
+            "indemnity": Decimal("40.00"),
+        }
+        for i in range(1, 8)
+    ]
+    folded = ClaimedInvoices(3, StatementBuilder("D-1-2026-04-14", "EUR"))
+    for view in views:
+        folded.add(view)
+    other = {"number": "F-9", "due_date": date(2026, 3, 1), "currency": "EUR", "balance": Decimal("5.00")}
+    # the statement is the one built from every view at once, the totals those of all seven
+    assert folded.statement is not None
+    assert folded.statement.finish([other]) == build_statement("D-1-2026-04-14", "EUR", views, [other])
+    assert (folded.count, folded.balance, folded.late_interest) == (7, Decimal("728.00"), Decimal("2.59"))
+    assert folded.indemnity == Decimal("280.00")
+    assert folded.oldest_due == date(2026, 3, 13)
+    # only the first three views are kept to be listed
+    assert [v["number"] for v in folded.views] == ["F-1", "F-2", "F-3"]
