@@ -266,3 +266,25 @@ def smtp_starttls_server(tls_ca, tmp_path) -> Iterator[tuple[SmtpSink, str]]:
 def smtp_tls_server(tls_ca, tmp_path) -> Iterator[tuple[SmtpSink, str]]:
     """An SMTP server on loopback speaking implicit TLS; yields it and the CA file."""
     yield from _tls_sink(tls_ca, tmp_path, "tls")
+
+
+@pytest.fixture
+def json_logs(capsys) -> Iterator:
+    """The JSON log lines written while the test runs, as the service writes them (the
+    logging configured as in production; put back as it was after the test). Unlike
+    ``structlog.testing.capture_logs``, it sees loggers already cached by earlier tests."""
+    import json
+    import logging
+
+    import structlog
+
+    from config.logging import configure_logging
+
+    root = logging.getLogger()
+    saved = (structlog.get_config(), list(root.handlers), root.level)
+    configure_logging("INFO")
+    capsys.readouterr()
+    yield lambda: [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
+    structlog.configure(**saved[0])
+    root.handlers[:] = saved[1]
+    root.setLevel(saved[2])

@@ -87,12 +87,10 @@ def test_a_creditor_added_to_the_file_while_the_service_runs_is_found_without_a_
     assert ctx.for_creditor("atelier").sender == "a@atelier.example"
 
 
-def test_a_file_broken_while_the_service_runs_keeps_the_creditors_known(tmp_path):
-    from structlog.testing import capture_logs
-
+def test_a_file_broken_while_the_service_runs_keeps_the_creditors_known(tmp_path, json_logs):
     ctx, path = context_with(tmp_path, '[atelier]\nsender = "a@atelier.example"\n')
     path.write_text('[atelier]\nsender = "a@atelier.example"\n[x y]\n', encoding="utf-8")
-    with capture_logs() as logs, pytest.raises(UnknownCreditor):
+    with pytest.raises(UnknownCreditor):
         ctx.for_creditor("nouveau")
-    assert [e["event"] for e in logs] == ["creditors.reload_failed"]
+    assert [e["event"] for e in json_logs()] == ["creditors.reload_failed"]
     assert ctx.for_creditor("atelier").sender == "a@atelier.example"

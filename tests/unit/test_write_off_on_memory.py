@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from structlog.testing import capture_logs
-
 from adapters.memory_store import MemoryUnitsOfWork
 from handlers.store import NewCase
 from tests.support import invoice_issued
@@ -90,13 +88,12 @@ def _formal_notice_sent(data, number: str) -> None:
     step.status, step.done_at = "done", step.due_at
 
 
-def test_an_invoice_cancelled_after_its_formal_notice_is_a_warning_and_evidence(data, ctx):
+def test_an_invoice_cancelled_after_its_formal_notice_is_a_warning_and_evidence(data, ctx, json_logs):
     feed(data, ctx, NOW, invoice_issued("F-1", "2026-04-01"))
     _formal_notice_sent(data, "F-1")
-    with capture_logs() as logs:
-        feed(data, ctx, datetime(2026, 6, 1, 8, 0, tzinfo=UTC), cancelled())
-    (warning,) = [e for e in logs if e["event"] == "invoice.cancelled_after_formal_notice"]
-    assert (warning["log_level"], warning["invoice_number"], warning["balance"]) == (
+    feed(data, ctx, datetime(2026, 6, 1, 8, 0, tzinfo=UTC), cancelled())
+    (warning,) = [e for e in json_logs() if e["event"] == "invoice.cancelled_after_formal_notice"]
+    assert (warning["level"], warning["invoice_number"], warning["balance"]) == (
         "warning",
         "F-1",
         "1200.00",
@@ -106,9 +103,8 @@ def test_an_invoice_cancelled_after_its_formal_notice_is_a_warning_and_evidence(
     assert invoice(data, "F-1").status == "cancelled"
 
 
-def test_an_invoice_cancelled_before_its_formal_notice_is_no_warning(data, ctx):
+def test_an_invoice_cancelled_before_its_formal_notice_is_no_warning(data, ctx, json_logs):
     feed(data, ctx, NOW, invoice_issued("F-1", "2026-04-01"))
-    with capture_logs() as logs:
-        feed(data, ctx, NOW, cancelled())
-    assert not [e for e in logs if e["event"] == "invoice.cancelled_after_formal_notice"]
+    feed(data, ctx, NOW, cancelled())
+    assert not [e for e in json_logs() if e["event"] == "invoice.cancelled_after_formal_notice"]
     assert not [r for r in data.evidence if r.kind == "invoice.cancelled_after_formal_notice"]
