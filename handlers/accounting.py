@@ -37,7 +37,7 @@ from handlers.planning import (
     end_of_day,
     plan_invoice,
     resume_invoice,
-    schedule,
+    schedule_again,
 )
 from handlers.policy import FORMAL_NOTICE, Policy, PolicySet
 from handlers.records import DebtorRecord, InvoiceRecord, PaymentRecord
@@ -392,7 +392,8 @@ def on_promise_to_pay(store: Store, event: ev.PromiseToPay, now: datetime, polic
     debtor = _debtor_of(store, invoice)
     invoice.paused_until, invoice.updated_at = event.promised_date, now
     cancel_pending(store, invoice.id, "promise to pay")
-    schedule(
+    # a promise may follow one that expired: its end is planned anew, else it never ends
+    schedule_again(
         store,
         invoice,
         "promise_expired",

@@ -132,6 +132,26 @@ def test_a_broken_promise_resumes_the_ladder_from_the_day_it_expired(data, ctx):
     assert [r.kind for r in data.evidence][-1] == "deadline.expired"
 
 
+def test_a_second_promise_after_the_first_expired_expires_in_turn(data, ctx):
+    first = {
+        "event_id": "promise-1",
+        "type": "promise_to_pay.recorded",
+        "occurred_at": "2026-04-10T10:00:00+02:00",
+        "invoice_number": "F-1",
+        "promised_date": "2026-04-20",
+    }
+    feed(data, ctx, NOW, invoice_issued("F-1", "2026-04-01"), first)
+    expire(data, ctx, "promise_expired", datetime(2026, 4, 21, 7, 0, tzinfo=UTC))
+    second = first | {"event_id": "promise-2", "promised_date": "2026-05-15"}
+    feed(data, ctx, datetime(2026, 4, 25, 9, 0, tzinfo=UTC), second)
+    # its own end is planned: the end of 15 May in Paris (UTC+2), 22:00 UTC that day
+    (step,) = [s for s in data.steps.values() if s.step == "promise_expired"]
+    assert (step.status, step.due_at) == ("planned", datetime(2026, 5, 15, 22, 0, tzinfo=UTC))
+    # a new emission of the same step: a broker message of its own
+    run_step(MemoryUnitsOfWork(data), Published(), "msg-again", "deadline.expired", step.id, step.due_at, ctx)
+    assert invoice(data, "F-1").paused_until is None  # not paused for good
+
+
 def test_an_expired_formal_notice_deadline_opens_a_case_with_its_penalties(data, ctx):
     feed(data, ctx, NOW, invoice_issued("F-1", "2026-04-01", "4800.00"))
     found = invoice(data, "F-1")
