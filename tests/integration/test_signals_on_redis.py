@@ -13,17 +13,14 @@ from sqlalchemy import select
 from adapters.orm import SignalRow
 from adapters.publisher import QUEUE
 from adapters.store import transaction
-from config.bootstrap import attach_publisher, build_app, prepare_store
 from config.settings import Settings
 from handlers.messages import AccountingEventReceived
-from handlers.ports import VirtualClock
 from scheduler.tick import tick
-from tests.flowtime import T0
+from tests.brokered import brokered
 from tests.integration.test_flow import at
 from tests.integration.test_handover import PartnerEndpoint
 from tests.integration.test_signals_out import ALL, SECRET, SECRET_ENV, timestamp_signed, webhooks_file
 from tests.support import ingest, invoice_issued, payment
-from worker.broker import make_broker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -36,10 +33,6 @@ def erp():
 
 @pytest.fixture
 def running(postgres_url, redis_url, redis_namespace, smtp_server, tmp_path, monkeypatch, erp):
-    from relance.service import start_workers
-    from worker import broker as broker_setup
-    from worker import runtime
-
     monkeypatch.setenv(SECRET_ENV, SECRET)
     settings = Settings(
         data_dir=tmp_path,
@@ -52,19 +45,9 @@ def running(postgres_url, redis_url, redis_namespace, smtp_server, tmp_path, mon
         sender="Relance <relance@creancier.example>",
         webhooks_file=webhooks_file(tmp_path, erp.url, ALL),
     )
-    app = build_app(settings, clock=VirtualClock(T0))
-    prepare_store(app, auto_migrate=True)
-    broker = broker_setup.use(make_broker(settings))
-    import worker.actors  # noqa: F401
-
-    assert type(broker).__name__ == "RedisBroker"
-    attach_publisher(app, broker)
-    runtime.install(app)
-    workers = start_workers(broker, 2)
-    yield app, broker
-    workers.stop()
-    broker.close()
-    app.dispose()
+    with brokered(settings, threads=2) as (app, broker):
+        assert type(broker).__name__ == "RedisBroker"
+        yield app, broker
 
 
 def rows(app) -> list[SignalRow]:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from decimal import Decimal
 
 import pytest
 
-from config.logging import configure_logging
 from config.policy import load_policy, load_rates
 from handlers.amounts import amounts_on, legal_floor
 from handlers.dunning import DebtorFacts, InvoiceFacts
@@ -39,15 +37,9 @@ def on(inv: InvoiceFacts, day: date):
 
 
 @pytest.fixture
-def log_lines(capsys):
-    """The JSON log lines written while the test runs."""
-    configure_logging("INFO")
-    capsys.readouterr()
-
-    def read() -> list[dict]:
-        return [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
-
-    return read
+def log_lines(json_logs):
+    """The JSON log lines written while the test runs (``json_logs`` of tests/conftest.py)."""
+    return json_logs
 
 
 def test_an_invoice_due_30_june_2026_owes_12_40_percent_from_1_july(log_lines):

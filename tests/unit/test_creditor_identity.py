@@ -12,23 +12,18 @@ VAT key, by hand: 123456782 = 97 x 1 272 750 + 32; (12 + 3 x 32) mod 97 = 108 mo
 
 from __future__ import annotations
 
-import json
-import logging
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from io import BytesIO
 from pathlib import Path
 
 import pytest
-import structlog
 from pypdf import PdfReader
 
 from adapters.compose import letter_pdf
 from config.bootstrap import make_context, sample_context
 from config.creditor import warn_about_creditors
 from config.errors import ConfigError
-from config.logging import configure_logging
 from config.policy import load_policy
 from config.settings import Settings
 from handlers.identity import french_vat_key, legal_mention, missing_mentions, siren_problem, vat_problem
@@ -186,15 +181,9 @@ def test_the_e_mail_signature_carries_the_legal_mentions(step, language):
 
 
 @pytest.fixture
-def log_lines(capsys) -> Iterator[Callable[[], list[dict]]]:
-    root = logging.getLogger()
-    saved = (structlog.get_config(), list(root.handlers), root.level)
-    configure_logging("INFO")
-    capsys.readouterr()
-    yield lambda: [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
-    structlog.configure(**saved[0])
-    root.handlers[:] = saved[1]
-    root.setLevel(saved[2])
+def log_lines(json_logs):
+    """The JSON log lines written while the test runs (``json_logs`` of tests/conftest.py)."""
+    return json_logs
 
 
 def creditor_warnings(lines: list[dict]) -> list[tuple[str, list[str]]]:

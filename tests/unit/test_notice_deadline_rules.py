@@ -8,17 +8,13 @@ Worked out by hand on the French calendar of 2026 (Ascension Thu 14 May, Whit Mo
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-import structlog
 
 from adapters.memory_store import MemoryData, MemoryUnitsOfWork
 from config.bootstrap import make_context
-from config.logging import configure_logging
 from config.settings import Settings
 from handlers.context import Context
 from handlers.deadlines import deadline_after, formal_notice_deadline, presentation_day
@@ -152,16 +148,9 @@ def moved(data: MemoryData) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def log_lines(capsys) -> Iterator[Callable[[], list[dict]]]:
-    """The JSON log lines written while the test runs (the service's own configuration)."""
-    root = logging.getLogger()
-    saved = (structlog.get_config(), list(root.handlers), root.level)
-    configure_logging("INFO")
-    capsys.readouterr()
-    yield lambda: [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
-    structlog.configure(**saved[0])
-    root.handlers[:] = saved[1]
-    root.setLevel(saved[2])
+def log_lines(json_logs):
+    """The JSON log lines written while the test runs (``json_logs`` of tests/conftest.py)."""
+    return json_logs
 
 
 def test_an_acknowledgment_later_than_expected_moves_the_deadline_later(data, ctx, log_lines):
