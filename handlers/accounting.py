@@ -457,22 +457,17 @@ def on_invoice_released(
     return []
 
 
-def _locked_debtor(store: Store, debtor_id: str) -> DebtorRecord:
-    found = store.debtor(debtor_id, lock=True)
-    if found is None:
-        raise Parked(f"debtor:{debtor_id}")
-    return found
-
-
 def on_debtor_held(store: Store, event: ev.DebtorHeld, now: datetime, policies: PolicySet) -> list[str]:
-    holding.hold_debtor(store, _locked_debtor(store, event.debtor_id), event.reason, event.until, now)
+    holding.hold_debtor(
+        store, debtor_by_id(store, event.debtor_id, lock=True), event.reason, event.until, now
+    )
     return []
 
 
 def on_debtor_released(
     store: Store, event: ev.DebtorReleased, now: datetime, policies: PolicySet
 ) -> list[str]:
-    debtor = _locked_debtor(store, event.debtor_id)
+    debtor = debtor_by_id(store, event.debtor_id, lock=True)
     if not holds.held(debtor):
         raise ev.EventRejected(f"debtor_id: debtor {debtor.id} is not held", event.event_id)
     holding.release_debtor(store, debtor, policies.for_debtor, now)

@@ -23,8 +23,9 @@ from handlers.store import Store
 log = structlog.get_logger("relance.accounting")
 
 
-def debtor_by_id(store: Store, debtor_id: str) -> DebtorRecord:
-    found = store.debtor(debtor_id)
+def debtor_by_id(store: Store, debtor_id: str, *, lock: bool = False) -> DebtorRecord:
+    """The debtor (locked for the transaction with ``lock``); parks the event when unknown."""
+    found = store.debtor(debtor_id, lock=lock)
     if found is None:
         raise Parked(f"debtor:{debtor_id}")
     return found

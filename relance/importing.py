@@ -23,7 +23,6 @@ from config.creditor import example_keys
 from handlers.context import Context, UnknownCreditor
 from handlers.events import DEFAULT_CREDITOR, EventRejected
 from handlers.identity import is_seller
-from handlers.policy import Creditor
 from handlers.service import ParsedLine, parse_line
 from relance.ingest import BATCH, BatchItem, apply_items
 
@@ -85,27 +84,25 @@ def creditor_for(ctx: Context, document: ImportedDocument, asked: str | None) ->
             own = ctx.for_creditor(asked)
         except UnknownCreditor as exc:
             raise ImportRejected(document.path, "file", str(exc)) from None
-        if not _example(own) and is_seller(_identity(own), seller.siren, seller.vat_id) is False:
+        if not _example(own) and is_seller(own.policy.creditor, seller.siren, seller.vat_id) is False:
             raise ImportRejected(
                 document.path, "BG-4", f"{shown} is not creditor {asked}, whose identity differs"
             )
         return asked
     contexts = {DEFAULT_CREDITOR: ctx, **{name: ctx.for_creditor(name) for name in ctx.others}}
-    found = [name for name, c in contexts.items() if is_seller(_identity(c), seller.siren, seller.vat_id)]
+    found = [
+        name for name, c in contexts.items() if is_seller(c.policy.creditor, seller.siren, seller.vat_id)
+    ]
     if len(found) == 1:
         return found[0]
     if len(found) > 1:
         raise ImportRejected(
             document.path, "BG-4", f"{shown} is several creditors ({', '.join(found)}): name one"
         )
-    if is_seller(_identity(ctx), seller.siren, seller.vat_id) is None or _example(ctx):
+    if is_seller(ctx.policy.creditor, seller.siren, seller.vat_id) is None or _example(ctx):
         return DEFAULT_CREDITOR
     reason = f"{shown} is none of the creditors configured: add it to the creditors file, or name it"
     raise ImportRejected(document.path, "BG-4", reason + " with --creditor")
-
-
-def _identity(ctx: Context) -> Creditor:
-    return ctx.policy.creditor
 
 
 def _example(ctx: Context) -> bool:
