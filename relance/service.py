@@ -95,7 +95,8 @@ def run_scheduler_only(settings: Settings) -> int:
 
     def _stop(signum: int, _frame: object) -> None:
         log.info("scheduler.signal", signal=signal.Signals(signum).name)
-        scheduler.shutdown(wait=False)
+        # wait=True: a tick under way ends (and logs) before ``scheduler.stopped``
+        scheduler.shutdown(wait=True)
 
     # our own handlers: a shell starts a background job with SIGINT ignored
     signal.signal(signal.SIGTERM, _stop)
