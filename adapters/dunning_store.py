@@ -15,7 +15,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from adapters.orm import (
@@ -265,6 +265,11 @@ class SqlDunningStore:
             )
         ).all()
         return [(channel, (amounts or {}).get("currency")) for channel, amounts in found]
+
+    def last_message_day(self, debtor_id: str) -> date | None:
+        return self._session.execute(
+            select(func.max(MessageRow.local_day)).where(MessageRow.debtor_id == debtor_id)
+        ).scalar_one_or_none()
 
     def movements(self, invoice_ids: Iterable[int]) -> dict[int, list[Movement]]:
         found: dict[int, list[Movement]] = {}

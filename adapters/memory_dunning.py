@@ -108,6 +108,10 @@ class MemoryDunningStore:
             if m.debtor_id == debtor_id and m.local_day == day
         ]
 
+    def last_message_day(self, debtor_id: str) -> date | None:
+        days = [m.local_day for m in self._data.messages.values() if m.debtor_id == debtor_id]
+        return max(days, default=None)
+
     def movements(self, invoice_ids: Iterable[int]) -> dict[int, list[Movement]]:
         return {i: list(self._data.payments.get(i, [])) for i in set(invoice_ids)}
 

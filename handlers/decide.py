@@ -19,15 +19,19 @@ When a channel of a group is already used that day (by an earlier group, or by a
 recorded earlier today), an overdue group waits whole for the next sending opening; a
 pre-due/due group is mentioned in the "coming due" section of the earlier overdue group's
 messages when there is one on that channel, and waits for the next opening otherwise.
+
+Contact pressure (``handlers.pressure``): the courtesy steps due fewer than the policy's
+``min_days_between_messages`` after the last message to the debtor wait, whole, for the first
+day allowed; the formal notice and installment reminders never do.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 
-from handlers import holds
+from handlers import holds, pressure
 from handlers.calendar import local_date, next_sending_time, zone
 from handlers.snapshot import DebtorSnapshot, DueStep, InvoiceSnapshot, Snapshot
 
@@ -169,6 +173,9 @@ def decide(snapshot: Snapshot, now: datetime) -> Decision:
     messages: list[Message] = []
     postponed: list[Postpone] = []
     sendable, done = _most_severe_per_invoice(sendable)
+    if pressure.too_soon(snapshot, today):
+        sendable, done, held = _held_back(snapshot, sendable, done)
+        postponed.extend(held)
     covered = _covered_by(done)
     for currency in sorted({snapshot.invoice(s.invoice_id).currency for s in sendable}):
         of_currency = [s for s in sendable if snapshot.invoice(s.invoice_id).currency == currency]
@@ -183,6 +190,8 @@ def decide(snapshot: Snapshot, now: datetime) -> Decision:
                 escalate.extend(s.invoice_id for s in group.steps)
         postponed.extend(waiting)
         done.extend(listed)
+    if messages and snapshot.min_days_between_messages > 0:
+        postponed = _one_contact_a_day(snapshot, postponed, today)
     return Decision(
         today,
         messages=tuple(messages),
@@ -191,6 +200,39 @@ def decide(snapshot: Snapshot, now: datetime) -> Decision:
         done=tuple(done),
         escalate=tuple(dict.fromkeys(escalate)),
     )
+
+
+def _held_back(
+    snapshot: Snapshot, sendable: list[DueStep], done: list[Done]
+) -> tuple[list[DueStep], list[Done], list[Postpone]]:
+    """Courtesy steps too close to the last contact wait for the first day allowed, with the
+    steps passed over for them (they come back together and are merged again)."""
+    assert snapshot.last_contact is not None
+    recorded = pressure.recorded_pairs(snapshot)
+    passed = ((d.step_id, d.lead_step_id) for d in done)
+    kept, held, waiting = pressure.split_held(sendable, passed, recorded)
+    if not held:
+        return sendable, done, []
+    until = pressure.allowed_from(snapshot, snapshot.last_contact)
+    wait = Postpone((*held, *sorted(waiting)), until, pressure.reason(snapshot, snapshot.last_contact))
+    return kept, [d for d in done if d.step_id not in waiting], [wait]
+
+
+def _one_contact_a_day(snapshot: Snapshot, postponed: list[Postpone], today: date) -> list[Postpone]:
+    """Messages go today: the courtesy steps waiting for a channel used today wait for the
+    first day allowed after today's contact rather than for tomorrow."""
+    recorded = pressure.recorded_pairs(snapshot)
+    courtesy = {s.step_id for s in snapshot.due if pressure.is_courtesy(s, recorded)}
+    until = pressure.allowed_from(snapshot, today)
+    moved: list[Postpone] = []
+    for wait in postponed:
+        held = tuple(i for i in wait.step_ids if i in courtesy) if wait.reason == ONE_A_DAY else ()
+        rest = tuple(i for i in wait.step_ids if i not in held)
+        if rest:
+            moved.append(replace(wait, step_ids=rest) if held else wait)
+        if held:
+            moved.append(Postpone(held, max(until, wait.until), pressure.reason(snapshot, today)))
+    return moved
 
 
 def send_hold(step: DueStep, invoice: InvoiceSnapshot, debtor: DebtorSnapshot, today: date) -> str | None:

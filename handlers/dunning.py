@@ -133,6 +133,10 @@ class DunningStore(Protocol):
         """The (channel, currency) of the debtor's messages of its local ``day``; a record
         without its currency gives None."""
 
+    def last_message_day(self, debtor_id: str) -> date | None:
+        """The latest local day of a message recorded for the debtor, whatever its channel,
+        currency, step or delivery (None: no message yet)."""
+
     def movements(self, invoice_ids: Iterable[int]) -> dict[int, list[Movement]]:
         """The payments and credit notes of the invoices, read at once."""
 

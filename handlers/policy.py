@@ -181,6 +181,13 @@ class MessageRules(_Frozen):
     max_listed_invoices: int = Field(50, ge=1, le=1000)
 
 
+class Contact(_Frozen):
+    # calendar days kept between two messages to one debtor: a courtesy step due sooner
+    # after the last message waits for the first business day allowed; a formal notice and
+    # an installment reminder are never held back (handlers/pressure.py). 0: no gap
+    min_days_between_messages: int = Field(3, ge=0, le=30)
+
+
 class Policy(_Frozen):
     """The whole dunning policy. ``steps`` are ordered from the mildest to the most severe."""
 
@@ -193,6 +200,7 @@ class Policy(_Frozen):
     escalation: Escalation = Escalation()
     money: MoneyRules = MoneyRules()
     messages: MessageRules = MessageRules()
+    contact: Contact = Contact()
     creditor: Creditor = Creditor()
     mediator: Mediator | None = None  # the consumer mediator (L612-1); None: none configured
     resume_step: str = Field("notice", description="where an invoice imported late enters")

@@ -139,6 +139,7 @@ def _snapshot(
     today = local_date(now, debtor.timezone)
     open_rows = store.open_invoices(debtor.id)
     rows = {row.id: row for row in [*open_rows, *(d.invoice for d in due)]}
+    policy = ctx.policy_for(debtor)
     return Snapshot(
         debtor=DebtorSnapshot(
             id=debtor.id,
@@ -154,9 +155,11 @@ def _snapshot(
         ),
         invoices=tuple(_invoice_snapshot(row) for row in rows.values()),
         due=tuple(_due_snapshot(store, item, debtor) for item in due),
-        window=ctx.policy_for(debtor).window,
+        window=policy.window,
         recorded=frozenset(store.recorded_claims({d.step_row.invoice_id for d in due})),
         used_today=_used_today(store, debtor.id, today, {r.currency for r in rows.values()}),
+        last_contact=store.last_message_day(debtor.id),
+        min_days_between_messages=policy.contact.min_days_between_messages,
     )
 
 

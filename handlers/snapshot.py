@@ -78,7 +78,9 @@ class Snapshot:
     ``invoices`` holds every open invoice of the debtor (for the statement of others) and
     every invoice a due step belongs to. ``recorded`` holds the (invoice id, step, channel)
     already in a recorded message; ``used_today`` the (channel, currency) of the messages
-    recorded for this debtor on its local day.
+    recorded for this debtor on its local day; ``last_contact`` the local day of the last
+    message recorded for the debtor (None: never one), which courtesy steps keep
+    ``min_days_between_messages`` away from (0: no gap; ``handlers.pressure``).
     """
 
     debtor: DebtorSnapshot
@@ -87,6 +89,8 @@ class Snapshot:
     window: Window = DEFAULT_WINDOW
     recorded: frozenset[tuple[int, str, str]] = frozenset()
     used_today: frozenset[tuple[str, str]] = frozenset()
+    last_contact: date | None = None
+    min_days_between_messages: int = 0
 
     def invoice(self, invoice_id: int) -> InvoiceSnapshot:
         return self._by_id[invoice_id]  # KeyError for an invoice the snapshot does not hold

@@ -401,3 +401,20 @@ def test_a_message_claiming_more_invoices_than_one_statement_takes_records_each_
     assert store.claim_rows() == [(i, "reminder_2", "email") for i in range(1, count + 1)]
     recorded = store.run(lambda s: s.recorded_claims(range(1, count + 1)))
     assert recorded == {(i, "reminder_2", "email") for i in range(1, count + 1)}
+
+
+def test_the_last_message_day_of_a_debtor_is_the_latest_recorded_whatever_its_channel_or_currency(store):
+    # Given no message yet, then messages of 14 April (EUR) and 17 April (USD), recorded
+    # in the reverse order
+    store.seed([invoice(1, "F-1", date(2026, 3, 20))], [step(10, 1, "reminder_1", NOW)], [])
+    assert store.run(lambda s: s.last_message_day(DEBTOR.id)) is None
+
+    def work(s: DunningStore) -> None:
+        s.due_steps(DEBTOR.id, NOW)
+        s.record_message(message("m-2", ((1, "reminder_1"),), date(2026, 4, 17), "USD"))
+        s.record_message(message("m-1", ((1, "notice"),), date(2026, 4, 14), "EUR"))
+
+    store.run(work)
+    # Then the last contact is 17 April, and another debtor has none
+    assert store.run(lambda s: s.last_message_day(DEBTOR.id)) == date(2026, 4, 17)
+    assert store.run(lambda s: s.last_message_day("D-other")) is None

@@ -182,13 +182,20 @@ def test_a_missed_installment_breaks_the_plan_and_dunning_resumes(app):
         invoice = session.execute(select(InvoiceRow)).scalar_one()
     assert plan.status == "broken" and plan.reason == "installment 2 unpaid (700.00 of 700.00)"
     assert not invoice.in_payment_plan and invoice.status == "open"
-    # the due reminder of installment 2 went out on Monday, then dunning resumed on the
-    # remaining 700.00 at the notice (never a pre-due for an overdue invoice), the day of
-    # the break, and the rest of the ladder follows with its spacing
+    # the due reminder of installment 2 went out on Monday 18 May; dunning resumes on the
+    # remaining 700.00 at the notice (never a pre-due for an overdue invoice), planned the
+    # day of the break, Tuesday 19, and held back 3 days after Monday's message (contact
+    # pressure): 18 + 3 = Thursday 21 May, a business day, at 09:00
+    assert [(when, step) for when, step, _, _ in messages(app)][-1] == (
+        "2026-05-18T09:00:00+02:00",
+        "installment_2_due",
+    )
+    assert (steps(app)["notice"].status, steps(app)["notice"].due_at) == ("planned", at("2026-05-21 09:00"))
+    run_until(app, "2026-05-21 12:00")
     sent = messages(app)
     assert [(when, step) for when, step, _, _ in sent][-2:] == [
         ("2026-05-18T09:00:00+02:00", "installment_2_due"),
-        ("2026-05-19T09:00:00+02:00", "notice"),
+        ("2026-05-21T09:00:00+02:00", "notice"),
     ]
     assert "700,00 €" in sent[-1][3]
     planned = steps(app)
@@ -208,10 +215,12 @@ def test_missing_the_first_installment_cancels_the_later_ones(app):
     planned = steps(app)
     for name in ("installment_2_pre_due", "installment_2_due", "installment_2_deadline"):
         assert (planned[name].status, planned[name].reason) == ("cancelled", "payment plan broken")
-    # the whole 1 200,00 € is chased again, from the notice on the day of the break
-    assert planned["notice"].status == "done"
-    assert planned["notice"].due_at == at("2026-04-16 09:00")
+    # the whole 1 200,00 € is chased again, from the notice planned the day of the break,
+    # Thursday 16 April, held back 3 days after the installment's due reminder of Wednesday
+    # 15 (contact pressure): 15 + 3 = Saturday 18, so Monday 20 April at 09:00
+    assert (planned["notice"].status, planned["notice"].due_at) == ("planned", at("2026-04-20 09:00"))
     run_until(app, "2026-06-30 00:00")
+    assert ("2026-04-20T09:00:00+02:00", "notice") in [(when, step) for when, step, _, _ in messages(app)]
     assert not any(step.startswith("installment_2") for _, step, _, _ in messages(app))
 
 
