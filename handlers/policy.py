@@ -181,6 +181,12 @@ class MessageRules(_Frozen):
     max_listed_invoices: int = Field(50, ge=1, le=1000)
 
 
+class LifecycleRules(_Frozen):
+    # what the e-invoicing lifecycle statuses do (handlers/lifecycle.py): after 211
+    # "Paiement transmis", dunning waits this many business days for the funds
+    payment_transmitted_hold_business_days: int = Field(5, ge=1, le=30)
+
+
 class Policy(_Frozen):
     """The whole dunning policy. ``steps`` are ordered from the mildest to the most severe."""
 
@@ -193,6 +199,7 @@ class Policy(_Frozen):
     escalation: Escalation = Escalation()
     money: MoneyRules = MoneyRules()
     messages: MessageRules = MessageRules()
+    lifecycle: LifecycleRules = LifecycleRules()
     creditor: Creditor = Creditor()
     mediator: Mediator | None = None  # the consumer mediator (L612-1); None: none configured
     resume_step: str = Field("notice", description="where an invoice imported late enters")

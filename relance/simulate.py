@@ -48,6 +48,7 @@ ACTIONS = (
     "insolvency.closed",
     "invoice.factored",
     "invoice.unfactored",
+    "invoice.status_changed",
 )
 FIELDS = (
     "at",
@@ -77,6 +78,9 @@ FIELDS = (
     "subscriber",
     "level",
     "previous_level",
+    "status_code",  # invoice.status_changed: the lifecycle status, its label and what it did
+    "label",
+    "outcome",
 )
 
 
