@@ -58,10 +58,14 @@ REJECTED = {
     40: "invoice_number: invoice F-1 is not held",  # a release before any hold
     42: "reason: String should have at most 300 characters",  # a write-off's reason
     43: "payment_id: invoice F-1 has no payment 'SEPA-404'",  # a reversal of nothing
+    44: "status_code: unknown status code '299'",  # not a DGFiP lifecycle code
+    45: "amount: required for status 206",  # a partial approval without its amount
+    46: "reason_code: must not contain control characters",  # "\r\nBcc: …" in a status's reason
 }
 # 3, 7 and 21 end with CRLF; 17 starts with a BOM; 32 (a conversion of a debtor with no
-# opening judgment yet) is parked, which counts as accepted; 41 holds F-1
-ACCEPTED = [1, 3, 7, 12, 17, 21, 29, 32, 41]
+# opening judgment yet) is parked, which counts as accepted; 41 holds F-1; 47 is a status
+# 205 "Approuvée" of F-1 (evidence only)
+ACCEPTED = [1, 3, 7, 12, 17, 21, 29, 32, 41, 47]
 DUPLICATE = [30]
 
 

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from handlers.events import EVENT_TYPES, EventRejected, parse_event
+from handlers.lifecycle import AMOUNT_ALLOWED, AMOUNT_REQUIRED, STATUSES
 
 FUZZ = settings(
     max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
@@ -132,6 +133,8 @@ def valid_events(draw, kind: str | None = None) -> dict[str, Any]:
         event.update(invoice_number=number)
     elif kind == "debtor.released":
         event.update(debtor_id=number)
+    elif kind == "invoice.status_changed":
+        _status(draw, event, number, amount)
     elif kind == "payment_plan.agreed":
         event.update(
             debtor_id=draw(idents),
@@ -165,6 +168,16 @@ def valid_events(draw, kind: str | None = None) -> dict[str, Any]:
             status=draw(st.sampled_from(["delivered", "bounced", "acknowledged", "refused", "unclaimed"])),
         )
     return event
+
+
+def _status(draw: Any, event: dict[str, Any], number: str, amount: str) -> None:
+    """A lifecycle status: any code of the table; 206 with its amount, 212 with or without."""
+    code = draw(st.sampled_from([s.code for s in STATUSES]))
+    event.update(invoice_number=number, status_code=code, at=draw(timestamps))
+    if code in AMOUNT_REQUIRED or (code in AMOUNT_ALLOWED and draw(st.booleans())):
+        event["amount"] = amount
+    if draw(st.booleans()):
+        event["reason_code"] = draw(st.sampled_from(["DOUBLON", "LIVR_INCOMP", "QTE_ERR", "AUTRE"]))
 
 
 # --- wrong values, by kind of field ---------------------------------------------------------
@@ -285,6 +298,12 @@ def _fields(event: dict[str, Any]) -> list[tuple[str, str]]:
         "debtor.insolvency_plan_adopted": [("debtor_id", "id"), ("judgment_date", "date")],
         "debtor.insolvency_closed": [("debtor_id", "id"), ("closed_on", "date"), ("outcome", "enum")],
         "delivery.status": [("message_id", "text"), ("status", "enum"), ("at", "timestamp")],
+        "invoice.status_changed": [("invoice_number", "id"), ("status_code", "enum"), ("at", "timestamp")]
+        + [
+            (name, "money" if name == "amount" else "text")
+            for name in ("amount", "reason_code")
+            if name in event
+        ],
     }
     return fields + per_type[kind]
 
@@ -352,6 +371,8 @@ OPTIONAL = {
     ("until", "invoice.held"),
     ("until", "debtor.held"),
     ("payment_id", "payment.received"),
+    ("reason_code", "invoice.status_changed"),
+    ("amount", "invoice.status_changed"),  # 212 may go without; 206 is checked in test_events
 }
 
 
