@@ -34,6 +34,7 @@ MAX_FILE_BYTES = 20 * 1024 * 1024  # far above any real invoice; a bigger file i
 UBL_INVOICE = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
 UBL_CREDIT_NOTE = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"
 CII = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
+CDAR = "urn:un:unece:uncefact:data:standard:CrossDomainAcknowledgementAndResponse:100"
 _NS = {
     "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
     "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
@@ -105,7 +106,7 @@ class ImportedDocument:
     """What one e-invoice file became: its events (usually one) and the warnings met."""
 
     path: str
-    format: Literal["factur-x", "ubl", "cii"]
+    format: Literal["factur-x", "ubl", "cii", "cdar"]
     type_code: str
     number: str
     seller: Seller
@@ -181,6 +182,10 @@ def read_bytes(data: bytes, shown: str) -> ImportedDocument:
     elif ns == CII and name == "CrossIndustryInvoice":
         terms = _cii_terms(root, shown)
         kind = "factur-x" if kind == "factur-x" else "cii"
+    elif kind == "ubl" and ns == CDAR and name == "CrossDomainAcknowledgementAndResponse":
+        from adapters.importers.cdar import to_document  # built on this module's types
+
+        return to_document(root, shown)
     elif ns.startswith("urn:iso:std:iso:20022:tech:xsd:camt."):
         raise ImportRejected(shown, "file", f"an ISO 20022 bank statement, not an invoice: {_STATEMENTS}")
     else:
@@ -188,7 +193,8 @@ def read_bytes(data: bytes, shown: str) -> ImportedDocument:
             shown,
             "file",
             f"unknown kind of document {{{ns}}}{name}: relance reads UBL 2.1 Invoice and CreditNote, "
-            "UN/CEFACT CII CrossIndustryInvoice and Factur-X/ZUGFeRD PDF",
+            "UN/CEFACT CII CrossIndustryInvoice, Factur-X/ZUGFeRD PDF and the platforms' CDAR "
+            "status messages",
         )
     return _to_document(terms, kind, shown)
 
