@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from adapters.store import StoreUnavailable
 from config.errors import ConfigError
@@ -161,19 +161,21 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     settings = load_settings(**overrides)
     configure_logging(os.environ.get("RELANCE_SIMULATE_LOG_LEVEL", "WARNING"))
     try:
-        with _simulation_source(args.files) as source:
-            return simulate(settings, source, until, sys.stdout, args.format)
+        with _simulation_source(args.files) as (source, sellers):
+            return simulate(settings, source, until, sys.stdout, args.format, sellers)
     finally:
         if not keep:
             shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @contextmanager
-def _simulation_source(files: list[str]) -> Iterator[TextIO]:
+def _simulation_source(files: list[str]) -> Iterator[tuple[TextIO, list[Any]]]:
     """The events of ``files`` as one text stream: a JSON Lines file (or ``-``) as it is,
-    an e-invoice (.xml, .pdf) imported into its events, in the order given."""
+    an e-invoice (.xml, .pdf) imported into its events, in the order given; and the
+    sellers of the e-invoices, in that order."""
+    sellers: list[Any] = []
     if files == ["-"]:
-        yield sys.stdin
+        yield sys.stdin, sellers
         return
     if "-" in files:
         raise CommandError("- (stdin) cannot be given with other files")
@@ -183,16 +185,18 @@ def _simulation_source(files: list[str]) -> Iterator[TextIO]:
     for name in files:
         if Path(name).suffix.lower() in (".xml", ".pdf"):
             try:
-                parts.extend(simulation_lines(Path(name), sys.stderr))
+                lines, seller = simulation_lines(Path(name), sys.stderr)
             except ValueError as exc:  # the file gave no event: a preview cannot guess it
                 raise CommandError(str(exc)) from exc
+            parts.extend(lines)
+            sellers.append(seller)
             continue
         try:
             with open(name, encoding="utf-8", errors="replace") as stream:
                 parts.extend(line.rstrip("\n") for line in stream)
         except FileNotFoundError as exc:
             raise CommandError(f"{name}: no such file") from exc
-    yield io.StringIO("".join(f"{line}\n" for line in parts))
+    yield io.StringIO("".join(f"{line}\n" for line in parts)), sellers
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from adapters.importers.einvoice import ImportedDocument, ImportRejected, read_document
+from adapters.importers.einvoice import ImportedDocument, ImportRejected, Seller, read_document
 from config.bootstrap import App
 from config.creditor import example_keys
 from handlers.context import Context, UnknownCreditor
@@ -152,10 +152,10 @@ def import_files(
     return counts
 
 
-def simulation_lines(path: Path, warnings: TextIO) -> list[str]:
-    """The events of one e-invoice as JSON lines for ``relance simulate``; its warnings go
-    to ``warnings``. Raises ImportRejected for a file that gives no event."""
+def simulation_lines(path: Path, warnings: TextIO) -> tuple[list[str], Seller]:
+    """The events of one e-invoice as JSON lines for ``relance simulate``, and its seller;
+    its warnings go to ``warnings``. Raises ImportRejected for a file that gives no event."""
     document = read_document(path)
     for warning in document.warnings:
         warnings.write(f"{path}: warning: {warning}\n")
-    return [_line(event).decode("utf-8") for event in document.events]
+    return [_line(event).decode("utf-8") for event in document.events], document.seller

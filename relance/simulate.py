@@ -12,7 +12,8 @@ for a webhook subscriber from the signals table: a simulation lists them as
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from adapters.orm import EvidenceRecord, MessageRow, PlannedStep, SignalRow
 from adapters.publisher import QUEUE
 from adapters.store import transaction
 from config.bootstrap import App, attach_publisher, build_app, prepare_store
+from config.creditor import Seller, example_keys, seller_as_creditor, with_creditor
 from config.errors import ConfigError
 from config.settings import Settings
 from handlers.calendar import zone
@@ -314,9 +316,17 @@ def format_table(action: dict[str, Any]) -> str:
 
 
 def simulate(
-    settings: Settings, source: TextIO, until: date, out: TextIO, output_format: str = "jsonl"
+    settings: Settings,
+    source: TextIO,
+    until: date,
+    out: TextIO,
+    output_format: str = "jsonl",
+    sellers: Sequence[Seller] = (),
 ) -> int:
+    """Run the simulation of ``source`` up to ``until``; ``sellers``, those of the e-invoices
+    read, give the creditor shown where its identity is still the example's."""
     simulation = Simulation(settings, read_events(source.readlines()), until)
+    _seller_as_creditor(simulation, sellers)
     for action in simulation.run():
         if output_format == "table":
             out.write(format_table(action) + "\n")
@@ -324,6 +334,23 @@ def simulate(
             out.write(json.dumps(action, ensure_ascii=False) + "\n")
         out.flush()
     return 0
+
+
+def _seller_as_creditor(simulation: Simulation, sellers: Sequence[Seller]) -> None:
+    """A preview of e-invoices shows their seller as the creditor where no identity is
+    configured (still the shipped example's): the first seller named. The others, if the
+    files have several, are named on stderr."""
+    creditors = [c for c in (seller_as_creditor(s) for s in sellers) if c is not None]
+    if not creditors:
+        return
+    ctx = simulation.app.ctx
+    if not any(example_keys(p.creditor) for p in ctx.policies.all):
+        return  # the operator's identity stands
+    simulation.app.ctx = replace(ctx, policies=with_creditor(ctx.policies, creditors[0]))
+    shown = creditors[0].name
+    others = sorted({c.name for c in creditors} - {shown})
+    note = f"; the other sellers ({', '.join(others)}) are not shown" if others else ""
+    sys.stderr.write(f"relance simulate: the creditor shown is the seller of the e-invoices, {shown}{note}\n")
 
 
 def throwaway_dir() -> Path:

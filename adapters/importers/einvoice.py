@@ -96,9 +96,14 @@ class Seller:
     siren: str | None
     vat_id: str | None  # BT-31
     country: str | None  # BT-40
+    # the postal address (BG-5) as lines: what a preview prints for the seller as creditor
+    address: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, str]:
-        return {k: v for k, v in vars(self).items() if v is not None}
+        """What the event keeps of the seller (not its address: an event imported before
+        stays the same event)."""
+        kept = {"name": self.name, "siren": self.siren, "vat_id": self.vat_id, "country": self.country}
+        return {k: v for k, v in kept.items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -462,6 +467,13 @@ def _address(buyer: _Party, shown: str) -> dict[str, str]:
     return address
 
 
+def _address_lines(party: _Party) -> tuple[str, ...]:
+    """A party's postal address as printed lines: street, second line, post code and city
+    (last: the letters take their place from it)."""
+    town = " ".join(v for v in (party.postal_code, party.city) if v)
+    return tuple(v for v in (party.street, party.street2, town) if v)
+
+
 def _email(buyer: _Party, warnings: list[str]) -> str | None:
     """The buyer's e-mail: its electronic address (BT-49) when its scheme is EM, else its
     contact e-mail (BT-58). An address that is not valid is left out with a warning: the
@@ -489,7 +501,8 @@ def _to_document(terms: _Terms, kind: Literal["factur-x", "ubl", "cii"], shown: 
     if not re.fullmatch(r"[A-Z]{3}", currency):
         raise ImportRejected(shown, "BT-5", f"{currency!r} is not an ISO 4217 code")
     amount = _amount(terms, shown)
-    seller = Seller(terms.seller.name, siren_of(terms.seller), terms.seller.vat_id, terms.seller.country)
+    party = terms.seller
+    seller = Seller(party.name, siren_of(party), party.vat_id, party.country, _address_lines(party))
     occurred_at = datetime.combine(issue_date, time(12), tzinfo=_PARIS).isoformat()
     warnings: list[str] = []
     if code in CREDIT_NOTE_CODES:
