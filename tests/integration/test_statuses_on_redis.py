@@ -88,3 +88,23 @@ def test_statuses_through_the_broker_park_apply_and_count_a_payment_once(running
     assert [(p.amount, p.payment_id[:11]) for p in payments] == [(Decimal("500.00"), "status-212-")]
     assert invoices["F-2"].status == "never_issued" and planned == []
     assert outcomes == [(["F-1"], "212"), (["F-1"], "212"), (["F-2"], "213")]
+
+
+def test_a_suspension_and_a_payment_sent_hold_the_invoice_on_postgresql(running):
+    """208 on F-1 holds it without end; 209 lifts it; 211 on Tuesday 10 March 2026 holds it
+    five business days, 11, 12, 13, 16, 17 March: until 17 March, its end planned."""
+    app, broker = running
+    send(app, broker, invoice_issued("F-1", "2026-04-01"), status("208", "F-1", "cdv-1"))
+    with transaction(app.sessions) as session:
+        held = session.execute(select(InvoiceRow)).scalar_one()
+        assert (held.hold_reason, held.held_until) == ("status 208", None)
+    send(app, broker, status("209", "F-1", "cdv-2"), status("211", "F-1", "cdv-3"))
+    with transaction(app.sessions) as session:
+        held = session.execute(select(InvoiceRow)).scalar_one()
+        ends = session.execute(
+            select(PlannedStep.due_at).where(
+                PlannedStep.step == "hold_expired", PlannedStep.status == "planned"
+            )
+        ).all()
+    assert (held.hold_reason, held.held_until.isoformat()) == ("status 211", "2026-03-17")
+    assert len(ends) == 1
