@@ -8,7 +8,12 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from adapters.memory_store import MemoryData
+from config.bootstrap import make_context
+from config.settings import Settings
 from handlers import lifecycle
 from handlers.statuses import business_days_after
 from tests.support import invoice_issued, payment
@@ -220,3 +225,35 @@ def test_business_days_skip_weekends_and_holidays():
     # Friday 1 May 2026 (holiday) → Monday 4, Tuesday 5, Wednesday 6, Thursday 7, Monday 11
     # (Friday 8 May is a holiday too)
     assert business_days_after(date(2026, 4, 30), 5, "FR") == date(2026, 5, 11)
+
+
+@pytest.fixture(scope="module")
+def shared_ctx(tmp_path_factory):
+    return make_context(Settings(data_dir=tmp_path_factory.mktemp("statuses")))
+
+
+FINAL = {"213": "never_issued", "501": "never_issued", "210": "refused"}
+
+
+@settings(max_examples=40, deadline=None)
+@given(codes=st.lists(st.sampled_from([s.code for s in lifecycle.STATUSES]), min_size=1, max_size=6))
+def test_any_sequence_of_statuses_is_all_evidence_and_a_final_one_stays_final(shared_ctx, codes):
+    """Whatever statuses come, in any order: each leaves one evidence record; after a 213,
+    501 or 210 the invoice keeps that status and nothing of its dunning is planned; the
+    money recorded never exceeds what the 212s cashed."""
+    data = MemoryData()
+    feed(data, shared_ctx, NOW, invoice_issued("F-1", "2026-04-01"))
+    events = [
+        status(
+            code, at=f"2026-03-{10 + n:02d}T10:00:00+01:00", **({"amount": "600.00"} if code == "206" else {})
+        )
+        for n, code in enumerate(codes)
+    ]
+    assert feed(data, shared_ctx, NOW, *events) == ["accepted"] * len(codes)
+    assert [r["status_code"] for r in status_records(data)] == codes
+    first_final = next((code for code in codes if code in FINAL), None)
+    found = invoice(data, "F-1")
+    if first_final is not None:
+        assert found.status == FINAL[first_final]
+        assert not steps(data, "F-1", "planned") & LADDER
+    assert found.paid <= Decimal("1200.00") * codes.count("212")
