@@ -36,6 +36,9 @@ from worker.broker import make_broker
 
 ACTIONS = (
     "reminder.sent",
+    "message.drafted",
+    "message.approved",
+    "message.withdrawn",
     "reminder.skipped",
     "case.escalated",
     "case.opened",
@@ -68,6 +71,7 @@ FIELDS = (
     "currency",
     "message_id",
     "reason",
+    "by",
     "recommended_procedure",
     "amount_claimed",
     "case_id",
@@ -112,12 +116,19 @@ class NotSent:
         return 204
 
 
+# what a preview calls a draft: the message that would wait for a person (docs/cli.md)
+SHOWN_AS = {"message.drafted": "message.awaiting_approval"}
+APPROVER = "simulate --approve-all"
+
 # a simulation's messages go nowhere: a key known to all keeps their ids reproducible
 SIMULATION_KEY = "relance simulate"
 
 
 class Simulation:
-    def __init__(self, settings: Settings, events: list[InputEvent], until: date) -> None:
+    def __init__(
+        self, settings: Settings, events: list[InputEvent], until: date, *, approve_all: bool = False
+    ) -> None:
+        self.approve_all = approve_all
         known = [e.at for e in events if e.at is not None]
         start = min(known) if known else datetime.now(UTC)
         self.clock = VirtualClock(start)
@@ -169,6 +180,9 @@ class Simulation:
                 )
                 broker.join(QUEUE, fail_fast=True)  # type: ignore[call-arg]  # StubBroker.join
                 workers.join()
+                if self.approve_all and self._approve_drafts():
+                    broker.join(QUEUE, fail_fast=True)  # type: ignore[call-arg]
+                    workers.join()
                 yield from self._new_actions()
                 _stop_if_a_rate_is_missing(runtime.missing_rates(), self.app.settings)
         finally:
@@ -176,6 +190,14 @@ class Simulation:
             workers.stop()
             broker.close()
             self.app.dispose()
+
+    def _approve_drafts(self) -> int:
+        """``--approve-all``: approve every draft at once, as a person would; how many."""
+        from relance.drafts import approve_drafts, list_drafts
+
+        drafts = list_drafts(self.app, None)
+        approve_drafts(self.app, [d.id for d in drafts], APPROVER)
+        return len(drafts)
 
     def _next_instant(self) -> datetime | None:
         candidates = [self.pending[0].at or self.start] if self.pending else []
@@ -229,6 +251,7 @@ class Simulation:
             if payload.get("action") not in ACTIONS:
                 continue
             payload["at"] = self._local(record.at)
+            payload["action"] = SHOWN_AS.get(payload["action"], payload["action"])
             if record.creditor_id != DEFAULT_CREDITOR:
                 payload["creditor_id"] = record.creditor_id
             if record.message_id in bodies:
@@ -295,7 +318,8 @@ def _debtor(action: dict[str, Any]) -> str:
 
 def format_table(action: dict[str, Any]) -> str:
     what = action.get("step") or action.get("signal_type") or action.get("recommended_procedure") or ""
-    extra = action.get("subject") or action.get("reason") or action.get("amount_claimed") or ""
+    by = f"by {action['by']}" if action.get("by") else ""
+    extra = action.get("subject") or action.get("reason") or action.get("amount_claimed") or by
     return "  ".join(
         [
             action["at"][:16].replace("T", " "),
@@ -310,9 +334,17 @@ def format_table(action: dict[str, Any]) -> str:
 
 
 def simulate(
-    settings: Settings, source: TextIO, until: date, out: TextIO, output_format: str = "jsonl"
+    settings: Settings,
+    source: TextIO,
+    until: date,
+    out: TextIO,
+    output_format: str = "jsonl",
+    *,
+    approve_all: bool = False,
 ) -> int:
-    simulation = Simulation(settings, read_events(source.readlines()), until)
+    """Print what the policy does to the events of ``source`` up to ``until``; with
+    ``approve_all``, every draft is approved as soon as it is made."""
+    simulation = Simulation(settings, read_events(source.readlines()), until, approve_all=approve_all)
     for action in simulation.run():
         if output_format == "table":
             out.write(format_table(action) + "\n")
