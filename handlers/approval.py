@@ -40,6 +40,7 @@ DRAFT = "draft"
 APPROVED = "pending"  # an approved draft is a message like any other: pending, then sent
 REJECTED = "rejected"
 WITHDRAWN = "withdrawn"
+NOT_SENT = (DRAFT, REJECTED, WITHDRAWN)  # recorded, never to leave (unless a draft is approved)
 
 
 @dataclass(frozen=True, slots=True)
