@@ -29,7 +29,7 @@ from adapters.orm import (
 )
 from adapters.store import transaction
 from config.bootstrap import App
-from handlers.approval import NOT_SENT
+from handlers.approval import DRAFT, NOT_SENT
 from handlers.calendar import local_date, zone
 from handlers.cases import PENALTIES_OUTSTANDING
 from handlers.evidence import ChainCheck
@@ -81,6 +81,9 @@ def status(app: App, creditor: str | None = None) -> dict[str, object]:
             .join(MessageRow, MessageRow.id == MessageItem.message_pk)
             .where(MessageRow.created_at >= day_start, MessageRow.status.not_in(NOT_SENT))
         ).scalar_one()
+        drafts = session.execute(
+            select(func.count()).select_from(MessageRow).where(MessageRow.status == DRAFT)
+        ).scalar_one()
         open_cases = session.execute(
             select(func.count()).select_from(CaseRow).where(CaseRow.status == "open")
         ).scalar_one()
@@ -126,6 +129,7 @@ def status(app: App, creditor: str | None = None) -> dict[str, object]:
     return {
         **report,
         "steps_sent_today": sent_today,
+        "drafts_awaiting_approval": drafts,
         "open_cases": open_cases,
         "rejected_events": rejected,
         "handovers_pending": handovers.get("pending", 0),

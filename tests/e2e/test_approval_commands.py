@@ -84,6 +84,9 @@ def test_drafts_lists_each_draft_with_its_debtor_step_invoices_amount_and_age(tm
         f"{email}\tdefault\tCLI-VERT\tformal_notice\temail\tF-A\t1000.00 EUR\t3",
         "2 draft(s) awaiting approval",
     ]
+    # And the status counts them, apart from what was sent
+    status = relance(tmp_path, "status", "--json")
+    assert json.loads(status.stdout)["drafts_awaiting_approval"] == 2
 
 
 def test_approve_all_of_a_step_queues_each_draft_plans_the_escalation_and_keeps_the_chain(tmp_path, drafted):
