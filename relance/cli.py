@@ -399,8 +399,9 @@ def cmd_approve(args: argparse.Namespace) -> int:
         raise CommandError(str(exc).strip("'\"")) from exc
     if app.settings.redis_url:  # published after each commit; the scheduler re-emits a lost one
         from config.bootstrap import attach_publisher
-        from worker.broker import make_broker
+        from worker.broker import check_redis, make_broker
 
+        check_redis(app.settings)  # unreachable: one line and exit 2, before any approval
         broker = make_broker(app.settings)
         attach_publisher(app, broker)
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import getpass
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import cast
 
 from config.bootstrap import App
@@ -83,9 +84,25 @@ def approve_drafts(app: App, ids: Iterable[int], by: str) -> list[Outcome]:
             publishing = app.publisher is not None
             outcome = approve(_store(ctx, uow), draft_id, by, app.clock.now(), ctx, publishing=publishing)
         if outcome.task is not None and app.publisher is not None:
-            app.publisher.publish([outcome.task])
+            outcome = _published(app, outcome)
         outcomes.append(outcome)
     return outcomes
+
+
+def _published(app: App, outcome: Outcome) -> Outcome:
+    """Publish an approved draft's delivery; a broker gone since the start leaves it to the
+    scheduler (the approval is committed: its lease runs out and the tick emits it)."""
+    from relance.errors import describe_service_error
+
+    assert app.publisher is not None and outcome.task is not None
+    try:
+        app.publisher.publish([outcome.task])
+    except Exception as exc:
+        problem = describe_service_error(exc)
+        if problem is None:
+            raise
+        return replace(outcome, reason=f"not published ({problem}): the scheduler will emit it")
+    return outcome
 
 
 def reject_drafts(app: App, ids: Iterable[int], by: str, reason: str) -> list[Outcome]:
@@ -103,7 +120,7 @@ def outcome_line(outcome: Outcome) -> str:
     d = outcome.draft
     what = f"draft {d.id} ({d.step} by {d.channel} to {d.debtor_id}: {', '.join(d.invoice_numbers)})"
     if outcome.status == "approved":
-        return f"approved {what}: queued for sending"
+        return f"approved {what}: " + (outcome.reason or "queued for sending")
     if outcome.status == "withdrawn":
         return f"not sent {what}: {outcome.reason}"
     return f"rejected {what}: {outcome.reason}"

@@ -29,12 +29,13 @@ POLICY = ROOT / "examples" / "policies" / "approval.toml"
 THURSDAY = "2026-02-19T10:00:00+01:00"
 
 
-def relance(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+def relance(tmp_path: Path, *args: str, **settings: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELANCE_")}
     env |= {
         "RELANCE_DATA_DIR": str(tmp_path / "var"),
         "RELANCE_POLICY_FILE": str(POLICY),
         "RELANCE_NOW": THURSDAY,
+        **settings,
     }
     return subprocess.run(
         [RELANCE, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
@@ -146,3 +147,20 @@ def test_a_draft_approved_after_payment_is_not_sent_and_a_rejected_one_keeps_its
     # Then neither leaves, and no escalation follows a notice never sent
     assert _messages(tmp_path) == {"registered_letter": "rejected", "email": "withdrawn"}
     assert _planned(tmp_path, "escalation") == 0
+
+
+def test_approve_with_an_unreachable_broker_stops_before_approving_anything(tmp_path, drafted):
+    # Given the two drafts and RELANCE_REDIS_URL naming a closed port
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # When every draft is approved
+    result = relance(tmp_path, "approve", "--all", RELANCE_REDIS_URL=f"redis://127.0.0.1:{port}/0")
+    # Then one line, exit 2, and both drafts still await approval
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(
+        f"relance: error: RELANCE_REDIS_URL: Redis redis://127.0.0.1:{port}/0"
+    )
+    assert _messages(tmp_path) == {"registered_letter": "draft", "email": "draft"}
