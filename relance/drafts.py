@@ -16,9 +16,10 @@ from dataclasses import replace
 from typing import cast
 
 from config.bootstrap import App
-from handlers.approval import ApprovalStore, DraftFacts, NotAwaiting, Outcome, approve, awaiting, reject
+from handlers.approval import ApprovalStore, DraftFacts, NotAwaiting, Outcome, awaiting, reject
 from handlers.context import Context
 from handlers.ports import units_of_row
+from handlers.service import approve_draft
 
 
 def _store(ctx: Context, uow: object) -> ApprovalStore:
@@ -82,7 +83,7 @@ def approve_drafts(app: App, ids: Iterable[int], by: str) -> list[Outcome]:
         ctx = app.ctx.for_creditor(owner) if owner else app.ctx
         with units() as uow:
             publishing = app.publisher is not None
-            outcome = approve(_store(ctx, uow), draft_id, by, app.clock.now(), ctx, publishing=publishing)
+            outcome = approve_draft(uow, draft_id, by, app.clock.now(), ctx, publishing=publishing)
         if outcome.task is not None and app.publisher is not None:
             outcome = _published(app, outcome)
         outcomes.append(outcome)

@@ -54,3 +54,29 @@ def test_approve_all_previews_the_notice_approved_at_once_and_its_escalation(tmp
     ]
     approved = [a for a in actions if a["action"] == "message.approved"]
     assert {a["by"] for a in approved} == {"simulate --approve-all"}
+
+
+def _levels(tmp_path, monkeypatch, *options: str) -> list[tuple[str, str | None]]:
+    """F-A's debtor levels a subscriber to ``debtor.level_changed`` would hear, from 16 February."""
+    monkeypatch.setenv("RELANCE_TEST_SIMULATED_KEY", "a-key-that-no-request-will-use-42")
+    tmp_path.mkdir()
+    webhooks = tmp_path / "webhooks.toml"
+    webhooks.write_text(
+        '[subscribers.erp]\nurl = "http://127.0.0.1:9/nobody"\nsecret_env = "RELANCE_TEST_SIMULATED_KEY"\n'
+        'events = ["debtor.level_changed"]\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("RELANCE_WEBHOOKS_FILE", str(webhooks))
+    actions, _ = simulate(EVENTS, "2026-02-17", tmp_path / "var", "--policy", POLICY, *options)
+    return [
+        (a["at"][:10], a.get("level"))
+        for a in actions
+        if a["action"] == "signal.recorded" and a["at"] >= "2026-02-16"
+    ]
+
+
+def test_a_drafted_formal_notice_raises_the_debtors_level_only_once_approved(tmp_path, monkeypatch):
+    # Given a subscriber to levels; CLI-VERT stood at reminder_3 before 16 February
+    # When the formal notice is only drafted, Then its level stays; approved, it rises
+    assert _levels(tmp_path / "drafted", monkeypatch) == []
+    assert _levels(tmp_path / "approved", monkeypatch, "--approve-all") == [("2026-02-16", "formal_notice")]
