@@ -33,6 +33,7 @@ from handlers.context import Context
 from handlers.dunning import DebtorFacts, DunningStore, InvoiceFacts
 from handlers.messages import DeliverMessage
 from handlers.policy import FORMAL_NOTICE
+from handlers.reminders import plan_escalation  # the send path plans it the same way
 
 log = structlog.get_logger("relance.approval")
 
@@ -193,8 +194,6 @@ def _plan_escalations(
     ctx: Context,
 ) -> None:
     """A formal notice approved: its deadline, counted from today (planned once per invoice)."""
-    from handlers.reminders import plan_escalation  # the send path plans it the same way
-
     noticed = {c.invoice_id for c in draft.claims if c.step == FORMAL_NOTICE}
     for invoice in invoices:
         if invoice.id in noticed:

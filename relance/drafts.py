@@ -45,16 +45,29 @@ def list_drafts(app: App, creditor: str | None, step: str | None = None) -> list
 
 
 def draft_lines(app: App, creditor: str | None) -> list[str]:
-    """``relance drafts``: a header, one tab-separated line per draft, and the count."""
+    """``relance drafts``: a header, one tab-separated line per draft, and the count. The
+    amounts are those the message states: the principal, and the total it demands
+    (principal, penalties and indemnities), in its currency."""
     now = app.clock.now()
     drafts = list_drafts(app, creditor)
-    lines = ["id\tcreditor\tdebtor\tstep\tchannel\tinvoices\tamount\tage_days"]
+    lines = ["id\tcreditor\tdebtor\tstep\tchannel\tinvoices\tprincipal\tclaimed\tage_days"]
     for d in drafts:
-        amount = f"{d.amounts.get('balance', '?')} {d.amounts.get('currency', '')}".strip()
+        currency = d.amounts.get("currency", "")
+        principal = f"{d.amounts.get('balance', '?')} {currency}".strip()
+        claimed = f"{d.amounts.get('claimed', d.amounts.get('balance', '?'))} {currency}".strip()
         numbers = ",".join(d.invoice_numbers)
-        lines.append(
-            f"{d.id}\t{d.creditor_id}\t{d.debtor_id}\t{d.step}\t{d.channel}\t{numbers}\t{amount}\t{d.age_days(now)}"
-        )
+        fields = [
+            d.id,
+            d.creditor_id,
+            d.debtor_id,
+            d.step,
+            d.channel,
+            numbers,
+            principal,
+            claimed,
+            d.age_days(now),
+        ]
+        lines.append("\t".join(str(f) for f in fields))
     lines.append(f"{len(drafts)} draft(s) awaiting approval")
     return lines
 

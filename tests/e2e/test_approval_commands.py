@@ -6,7 +6,9 @@ whose formal notice requires approval. On examples/formal_notice_and_upcoming.js
 CLI-VERT's F-A (1 000,00 €, due Mon 5 January 2026) reaches its formal notice on Mon 16
 February 2026 (D+40 = Sat 14 February, moved to the Monday): two drafts, the registered
 letter and the e-mail, each demanding a principal of 1000.00 EUR. The commands run on Thu
-19 February 2026 at 10:00 in Paris: the drafts are 3 days old.
+19 February 2026 at 10:00 in Paris: the drafts are 3 days old. Each demands 1 053,98 €:
+1 000,00 € + 13,98 € of penalties (late from 6 January, 42 days at 2.15 % + 10 points =
+12.15 %: 1000 * 0.1215 * 42 / 365 = 13.98) + the 40 € indemnity.
 """
 
 from __future__ import annotations
@@ -80,9 +82,9 @@ def test_drafts_lists_each_draft_with_its_debtor_step_invoices_amount_and_age(tm
     assert listed.returncode == 0, listed.stderr
     letter, email = drafted["registered_letter"], drafted["email"]
     assert listed.stdout.splitlines() == [
-        "id\tcreditor\tdebtor\tstep\tchannel\tinvoices\tamount\tage_days",
-        f"{letter}\tdefault\tCLI-VERT\tformal_notice\tregistered_letter\tF-A\t1000.00 EUR\t3",
-        f"{email}\tdefault\tCLI-VERT\tformal_notice\temail\tF-A\t1000.00 EUR\t3",
+        "id\tcreditor\tdebtor\tstep\tchannel\tinvoices\tprincipal\tclaimed\tage_days",
+        f"{letter}\tdefault\tCLI-VERT\tformal_notice\tregistered_letter\tF-A\t1000.00 EUR\t1053.98 EUR\t3",
+        f"{email}\tdefault\tCLI-VERT\tformal_notice\temail\tF-A\t1000.00 EUR\t1053.98 EUR\t3",
         "2 draft(s) awaiting approval",
     ]
     # And the status counts them, apart from what was sent
