@@ -119,12 +119,13 @@ def approval_hold(
     invoices: Sequence[holds.InvoiceState],
     debtor: holds.DebtorState,
     today: date,
-    minimum_for: Callable[[str], Decimal],
+    minimum_for: Callable[[holds.InvoiceState], Decimal],
 ) -> str | None:
     """Why an approved draft may not leave on ``today``, or None when it may: the first
-    invoice it claims that the decision's own rule (``chase_hold``) would not chase now."""
+    invoice it claims (by number) that the decision's own rule (``chase_hold``) would not
+    chase now; ``minimum_for`` gives an invoice's minimum balance (its policy's, its currency's)."""
     for invoice in sorted(invoices, key=lambda i: i.number):
-        reason = holds.chase_hold(invoice, debtor, today, minimum_for(invoice.currency))
+        reason = holds.chase_hold(invoice, debtor, today, minimum_for(invoice))
         if reason is not None:
             return f"{invoice.number}: {reason}"
     return None
@@ -161,9 +162,8 @@ def approve(
         return _close(store, draft, WITHDRAWN, by, "debtor unknown", now)
     invoices = store.lock_invoices({c.invoice_id for c in draft.claims})
     today = local_date(now, debtor.timezone)
-    policy_of = {i.id: ctx.policy_for(debtor, i.number) for i in invoices}
-    by_currency = {i.currency: policy_of[i.id].money.minimum_for(i.currency) for i in invoices}
-    reason = approval_hold(invoices, debtor, today, lambda currency: by_currency[currency])
+    minimum = {i.number: ctx.policy_for(debtor, i.number).money.minimum_for(i.currency) for i in invoices}
+    reason = approval_hold(invoices, debtor, today, lambda invoice: minimum[invoice.number])
     if reason is not None:
         return _close(store, draft, WITHDRAWN, by, reason, now)
     store.release_draft(draft.id, now + ctx.lease if publishing else now)

@@ -43,7 +43,7 @@ class Debtor:
     held_until: date | None = None
 
 
-def _minimum(currency: str) -> Decimal:
+def _minimum(invoice: holds.InvoiceState) -> Decimal:
     return MINIMUM
 
 
