@@ -99,6 +99,11 @@ def test_approve_all_of_a_step_queues_each_draft_plans_the_escalation_and_keeps_
     assert _messages(tmp_path) == {"registered_letter": "draft", "email": "draft"}
     nothing = relance(tmp_path, "approve")
     assert nothing.returncode == 2 and "takes draft IDs, or --all" in nothing.stderr
+    other_step = relance(tmp_path, "approve", str(drafted["email"]), "--step", "reminder_3")
+    assert (other_step.returncode, other_step.stderr.strip()) == (
+        2,
+        f"relance: error: draft {drafted['email']} is a formal_notice, not a reminder_3",
+    )
     # When marie approves every formal notice
     approved = relance(tmp_path, "approve", "--all", "--step", "formal_notice", "--by", "marie")
     # Then both are queued (pending: the scheduler's next tick emits them), the escalation
