@@ -409,8 +409,9 @@ def cmd_approve(args: argparse.Namespace) -> int:
     finally:
         if app.publisher is not None:
             broker.close()
+    now = app.clock.now()
     for outcome in outcomes:
-        print(outcome_line(outcome))
+        print(outcome_line(outcome, now))
     print(f"{sum(o.status == 'approved' for o in outcomes)} approved, {len(outcomes)} draft(s) acted on")
     return 0
 

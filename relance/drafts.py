@@ -13,11 +13,13 @@ import getpass
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import cast
 
 from config.bootstrap import App
 from handlers.approval import ApprovalStore, DraftFacts, NotAwaiting, Outcome, awaiting, reject
 from handlers.context import Context
+from handlers.policy import FORMAL_NOTICE
 from handlers.ports import units_of_row
 from handlers.service import approve_draft
 
@@ -129,12 +131,18 @@ def reject_drafts(app: App, ids: Iterable[int], by: str, reason: str) -> list[Ou
     return outcomes
 
 
-def outcome_line(outcome: Outcome) -> str:
-    """One line per draft acted on: what became of it, and why when it did not leave."""
+def outcome_line(outcome: Outcome, now: datetime | None = None) -> str:
+    """One line per draft acted on: what became of it, and why when it did not leave. A
+    formal notice approved a day or more after it was drafted says that the last day it
+    states was counted from its drafting day (docs/policy.md, "Approval before sending")."""
     d = outcome.draft
     what = f"draft {d.id} ({d.step} by {d.channel} to {d.debtor_id}: {', '.join(d.invoice_numbers)})"
     if outcome.status == "approved":
-        return f"approved {what}: " + (outcome.reason or "queued for sending")
+        line = f"approved {what}: " + (outcome.reason or "queued for sending")
+        late = d.age_days(now) if now is not None and d.step == FORMAL_NOTICE else 0
+        if late:
+            line += f" (drafted {late} day(s) ago: the last day to pay it states counts from then)"
+        return line
     if outcome.status == "withdrawn":
         return f"not sent {what}: {outcome.reason}"
     return f"rejected {what}: {outcome.reason}"

@@ -109,10 +109,12 @@ def test_approve_all_of_a_step_queues_each_draft_plans_the_escalation_and_keeps_
     # Then both are queued (pending: the scheduler's next tick emits them), the escalation
     # is planned, and the evidence records who approved
     assert approved.returncode == 0, approved.stderr
+    late = " (drafted 3 day(s) ago: the last day to pay it states counts from then)"
     assert approved.stdout.splitlines() == [
         f"approved draft {drafted['registered_letter']} "
-        "(formal_notice by registered_letter to CLI-VERT: F-A): queued for sending",
-        f"approved draft {drafted['email']} (formal_notice by email to CLI-VERT: F-A): queued for sending",
+        f"(formal_notice by registered_letter to CLI-VERT: F-A): queued for sending{late}",
+        f"approved draft {drafted['email']} "
+        f"(formal_notice by email to CLI-VERT: F-A): queued for sending{late}",
         "2 approved, 2 draft(s) acted on",
     ]
     assert _messages(tmp_path) == {"registered_letter": "pending", "email": "pending"}
