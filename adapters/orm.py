@@ -197,7 +197,7 @@ class MessageRow(Scoped, Base):
     content: Mapped[bytes] = mapped_column(LargeBinary)
     content_sha256: Mapped[str] = mapped_column(String(64))
     amounts: Mapped[dict] = mapped_column(JSON)
-    # pending -> sent | failed | cancelled
+    # pending -> sent | failed | cancelled; draft -> pending (approved) | rejected | withdrawn
     status: Mapped[str] = mapped_column(String(10), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -104,6 +104,7 @@ class NewMessage:
     lease_until: datetime
     created_at: datetime
     claims: tuple[tuple[int, str], ...]
+    draft: bool = False  # held for a person's approval (``handlers.approval``): not transmitted
 
 
 class DunningStore(Protocol):
@@ -140,7 +141,12 @@ class DunningStore(Protocol):
         """What the installment templates show of the plans of these steps."""
 
     def record_message(self, message: NewMessage) -> int:
-        """Store the message and its claims; its key, for the delivery."""
+        """Store the message and its claims; its key, for the delivery. A ``draft`` is
+        stored with the status ``draft`` and no lease: no delivery ever takes it."""
+
+    def awaiting_drafts(self, invoice_ids: Iterable[int]) -> dict[int, str]:
+        """Of these invoices, those claimed by a draft awaiting approval: invoice id ->
+        the draft's Message-ID."""
 
     def skip_step(self, step_id: int, reason: str, now: datetime) -> None: ...
 

@@ -33,6 +33,8 @@ class Step(_Frozen):
     event: Literal["invoice.due", "invoice.overdue"]
     channels: tuple[Channel, ...] = Field(min_length=1)
     states_penalties: bool = False
+    # a person approves each message of this step before it leaves (``relance approve``)
+    requires_approval: bool = Field(False, strict=True)
 
     @property
     def template(self) -> str:

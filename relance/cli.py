@@ -162,7 +162,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     configure_logging(os.environ.get("RELANCE_SIMULATE_LOG_LEVEL", "WARNING"))
     try:
         with _simulation_source(args.files) as (source, sellers):
-            return simulate(settings, source, until, sys.stdout, args.format, sellers)
+            return simulate(
+                settings, source, until, sys.stdout, args.format, sellers, approve_all=args.approve_all
+            )
     finally:
         if not keep:
             shutil.rmtree(data_dir, ignore_errors=True)
@@ -382,6 +384,60 @@ def _inbox_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_drafts(args: argparse.Namespace) -> int:
+    from relance.drafts import draft_lines
+
+    for line in draft_lines(_app(args), args.creditor):
+        print(line)
+    return 0
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    from handlers.approval import NotAwaiting
+    from relance.drafts import approve_drafts, chosen, operator, outcome_line
+
+    if args.all == bool(args.ids):
+        raise CommandError("`relance approve` takes draft IDs, or --all (see `relance drafts`)")
+    app = _app(args)
+    try:
+        ids = chosen(app, args.ids, args.all, args.step, args.creditor)
+    except NotAwaiting as exc:
+        raise CommandError(str(exc).strip("'\"")) from exc
+    if app.settings.redis_url:  # published after each commit; the scheduler re-emits a lost one
+        from config.bootstrap import attach_publisher
+        from worker.broker import check_redis, make_broker
+
+        check_redis(app.settings)  # unreachable: one line and exit 2, before any approval
+        broker = make_broker(app.settings)
+        attach_publisher(app, broker)
+    try:
+        outcomes = approve_drafts(app, ids, operator(args.by))
+    finally:
+        if app.publisher is not None:
+            broker.close()
+    now = app.clock.now()
+    for outcome in outcomes:
+        print(outcome_line(outcome, now))
+    print(f"{sum(o.status == 'approved' for o in outcomes)} approved, {len(outcomes)} draft(s) acted on")
+    return 0
+
+
+def cmd_reject(args: argparse.Namespace) -> int:
+    from handlers.approval import NotAwaiting
+    from relance.drafts import chosen, operator, outcome_line, reject_drafts
+
+    if not args.reason or not args.reason.strip():
+        raise CommandError("`relance reject` needs --reason TEXT (it is kept in the evidence)")
+    app = _app(args)
+    try:
+        ids = chosen(app, args.ids, False, None, args.creditor)
+    except NotAwaiting as exc:
+        raise CommandError(str(exc).strip("'\"")) from exc
+    for outcome in reject_drafts(app, ids, operator(args.by), args.reason.strip()):
+        print(outcome_line(outcome))
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage errors as one line: ``relance: error: ...`` and exit 2."""
 
@@ -472,6 +528,11 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--until", required=True, help="last day simulated (YYYY-MM-DD)")
     simulate.add_argument("--policy", help="policy TOML file to preview")
     simulate.add_argument("--format", choices=("jsonl", "table"), default="jsonl")
+    simulate.add_argument(
+        "--approve-all",
+        action="store_true",
+        help="approve every draft as soon as it is made (requires_approval)",
+    )
     status = add("status", cmd_status, "open invoices, amounts by age, today's sends, cases")
     _creditor_option(status, "whose figures")
     status.add_argument("--json", action="store_true", help="print JSON")
@@ -518,6 +579,19 @@ def build_parser() -> argparse.ArgumentParser:
     erase.add_argument("debtor", metavar="DEBTOR", nargs="?", help="debtor id")
     erase.add_argument("--due", action="store_true", help="list the debtors past retention; erase nothing")
     _creditor_option(erase, "whose debtor", DEFAULT_CREDITOR)
+    drafts = add("drafts", cmd_drafts, "messages awaiting a person's approval (requires_approval steps)")
+    _creditor_option(drafts, "whose drafts")
+    approve = add("approve", cmd_approve, "approve drafts: re-checked, then sent")
+    approve.add_argument("ids", nargs="*", type=int, metavar="ID", help="draft id (see `relance drafts`)")
+    approve.add_argument("--all", action="store_true", help="every draft awaiting approval")
+    approve.add_argument("--step", metavar="STEP", help="only drafts of this step")
+    approve.add_argument("--by", metavar="NAME", help="who approves (default: the login name)")
+    _creditor_option(approve, "only drafts of this creditor")
+    reject = add("reject", cmd_reject, "reject drafts: never sent, the reason kept in the evidence")
+    reject.add_argument("ids", nargs="+", type=int, metavar="ID", help="draft id (see `relance drafts`)")
+    reject.add_argument("--reason", required=True, metavar="TEXT", help="why (kept in the evidence)")
+    reject.add_argument("--by", metavar="NAME", help="who rejects (default: the login name)")
+    _creditor_option(reject, "only drafts of this creditor")
     dlq = add("dlq", cmd_dlq, "broker messages that exhausted their retries (Redis)")
     dlq.add_argument("action", nargs="?", choices=("list", "replay"), default="list")
     dlq.add_argument("ids", nargs="*", metavar="ID", help="dead letter key or message id")

@@ -38,6 +38,9 @@ from worker.broker import make_broker
 
 ACTIONS = (
     "reminder.sent",
+    "message.drafted",
+    "message.approved",
+    "message.withdrawn",
     "reminder.skipped",
     "case.escalated",
     "case.opened",
@@ -71,6 +74,7 @@ FIELDS = (
     "currency",
     "message_id",
     "reason",
+    "by",
     "recommended_procedure",
     "amount_claimed",
     "case_id",
@@ -118,12 +122,19 @@ class NotSent:
         return 204
 
 
+# what a preview calls a draft: the message that would wait for a person (docs/cli.md)
+SHOWN_AS = {"message.drafted": "message.awaiting_approval"}
+APPROVER = "simulate --approve-all"
+
 # a simulation's messages go nowhere: a key known to all keeps their ids reproducible
 SIMULATION_KEY = "relance simulate"
 
 
 class Simulation:
-    def __init__(self, settings: Settings, events: list[InputEvent], until: date) -> None:
+    def __init__(
+        self, settings: Settings, events: list[InputEvent], until: date, *, approve_all: bool = False
+    ) -> None:
+        self.approve_all = approve_all
         known = [e.at for e in events if e.at is not None]
         start = min(known) if known else datetime.now(UTC)
         self.clock = VirtualClock(start)
@@ -175,6 +186,9 @@ class Simulation:
                 )
                 broker.join(QUEUE, fail_fast=True)  # type: ignore[call-arg]  # StubBroker.join
                 workers.join()
+                if self.approve_all and self._approve_drafts():
+                    broker.join(QUEUE, fail_fast=True)  # type: ignore[call-arg]
+                    workers.join()
                 yield from self._new_actions()
                 _stop_if_a_rate_is_missing(runtime.missing_rates(), self.app.settings)
         finally:
@@ -182,6 +196,14 @@ class Simulation:
             workers.stop()
             broker.close()
             self.app.dispose()
+
+    def _approve_drafts(self) -> int:
+        """``--approve-all``: approve every draft at once, as a person would; how many."""
+        from relance.drafts import approve_drafts, list_drafts
+
+        drafts = list_drafts(self.app, None)
+        approve_drafts(self.app, [d.id for d in drafts], APPROVER)
+        return len(drafts)
 
     def _next_instant(self) -> datetime | None:
         candidates = [self.pending[0].at or self.start] if self.pending else []
@@ -235,6 +257,7 @@ class Simulation:
             if payload.get("action") not in ACTIONS:
                 continue
             payload["at"] = self._local(record.at)
+            payload["action"] = SHOWN_AS.get(payload["action"], payload["action"])
             if record.creditor_id != DEFAULT_CREDITOR:
                 payload["creditor_id"] = record.creditor_id
             if record.message_id in bodies:
@@ -301,7 +324,8 @@ def _debtor(action: dict[str, Any]) -> str:
 
 def format_table(action: dict[str, Any]) -> str:
     what = action.get("step") or action.get("signal_type") or action.get("recommended_procedure") or ""
-    extra = action.get("subject") or action.get("reason") or action.get("amount_claimed") or ""
+    by = f"by {action['by']}" if action.get("by") else ""
+    extra = action.get("subject") or action.get("reason") or action.get("amount_claimed") or by
     return "  ".join(
         [
             action["at"][:16].replace("T", " "),
@@ -322,10 +346,13 @@ def simulate(
     out: TextIO,
     output_format: str = "jsonl",
     sellers: Sequence[Seller] = (),
+    *,
+    approve_all: bool = False,
 ) -> int:
-    """Run the simulation of ``source`` up to ``until``; ``sellers``, those of the e-invoices
-    read, give the creditor shown where its identity is still the example's."""
-    simulation = Simulation(settings, read_events(source.readlines()), until)
+    """Print what the policy does to the events of ``source`` up to ``until``; ``sellers``,
+    those of the e-invoices read, give the creditor shown where its identity is still the
+    example's; with ``approve_all``, every draft is approved as soon as it is made."""
+    simulation = Simulation(settings, read_events(source.readlines()), until, approve_all=approve_all)
     _seller_as_creditor(simulation, sellers)
     for action in simulation.run():
         if output_format == "table":
