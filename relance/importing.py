@@ -1,10 +1,12 @@
-"""``relance import``: e-invoice files to events, through the same path as ``relance ingest``.
+"""``relance import``: e-invoice files and bank statements to events, through the same path
+as ``relance ingest``.
 
 Each file becomes its events (adapters/importers/einvoice.py), which are validated,
 de-duplicated and applied exactly like ingested lines, in batches of one transaction. A file
 that cannot become an event is stored with the rejected events, with its reason naming the
 EN 16931 term, so ``relance inbox`` lists it and ``relance inbox replay ID --file`` can apply
-a corrected event in its place.
+a corrected event in its place. A bank statement gives the payments of its entries
+(relance/bank_import.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from handlers.context import Context, UnknownCreditor
 from handlers.events import DEFAULT_CREDITOR, EventRejected
 from handlers.identity import is_seller
 from handlers.service import ParsedLine, parse_line
+from relance.bank_import import StatementRefused, is_statement, statement_events
 from relance.ingest import BATCH, BatchItem, apply_items
 
 log = structlog.get_logger("relance.import")
@@ -137,6 +140,12 @@ def import_files(
     counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
     batch: list[BatchItem] = []
     for path in files:
+        if is_statement(path):
+            if batch:  # the invoices before it are open when its entries are matched
+                apply_items(app, batch, counts, out)
+                batch = []
+            apply_items(app, _statement_items(app, path, out, creditor), counts, out)
+            continue
         for number, raw, rejected in event_lines(path, out, app.ctx, creditor):
             parsed = ParsedLine(raw.decode("utf-8"), None, None, rejected) if rejected else parse_line(raw)
             shown = str(path) if number is None or number == 1 else f"{path} (event {number})"
@@ -150,6 +159,25 @@ def import_files(
         f"accepted {counts['accepted']}, duplicate {counts['duplicate']}, rejected {counts['rejected']}\n"
     )
     return counts
+
+
+def _statement_items(app: App, path: Path, out: TextIO, creditor: str | None) -> list[BatchItem]:
+    """The payment events of a bank statement (relance/bank_import.py), or its rejection."""
+    try:
+        events = statement_events(app, path, out, creditor)
+    except StatementRefused as refused:
+        rejection = EventRejected(str(refused))
+        stand_in = _file_stand_in(path)
+        return [
+            BatchItem(
+                str(path), None, stand_in, ParsedLine(stand_in.decode(), None, None, rejection), str(path)
+            )
+        ]
+    items = []
+    for number, event in enumerate(events, start=1):
+        raw = _line(event)
+        items.append(BatchItem(str(path), number, raw, parse_line(raw), f"{path} (event {number})"))
+    return items
 
 
 def simulation_lines(path: Path, warnings: TextIO) -> list[str]:
