@@ -17,10 +17,10 @@ from typing import TextIO
 from sqlalchemy import select
 
 from adapters import bank_entries as table
-from adapters.orm import BankEntryRow, InvoiceRow
+from adapters.orm import BankEntryRow, InvoiceRow, PaymentRow
 from adapters.store import transaction
 from config.bootstrap import App
-from handlers.bank_entries import AllocationRefused, Outcome, allocate, outcome, payment_events
+from handlers.bank_entries import AllocationRefused, Outcome, Payment, allocate, outcome, payment_events
 from handlers.matching import StatementEntry, match_entries
 from handlers.service import parse_line
 from relance.importing import _line
@@ -104,8 +104,9 @@ def retry(app: App, creditor: str, out: TextIO) -> int:
 
 
 def match(app: App, creditor: str, key: str, numbers: list[str], by: str | None, out: TextIO) -> Outcome:
-    """Pay ``numbers`` with waiting entry ``key``: each invoice its open balance in order,
-    the last the rest. Raises MatchRefused."""
+    """Settle waiting entry ``key`` with invoices ``numbers``: a credit pays each invoice its
+    open balance in order, the last the rest; a returned debit takes back the payment of
+    the one invoice named. Raises MatchRefused."""
     with transaction(app.sessions) as session:
         session.scope(creditor)
         row = table.by_key(session, key)
@@ -113,20 +114,52 @@ def match(app: App, creditor: str, key: str, numbers: list[str], by: str | None,
             raise MatchRefused(f"no bank entry {key} (see `relance payments unmatched`)")
         if row.status not in ("unmatched", "ambiguous"):
             raise MatchRefused(f"bank entry {key} is already {row.status}")
-        if not row.credit:
-            raise MatchRefused(
-                f"bank entry {key} is a debit: a returned payment is taken back by a payment.reversed event"
-            )
-        balances = [_balance(session, number, row.currency) for number in numbers]
-        amount = row.amount
-    try:
-        payments = allocate(key, amount, balances)
-    except AllocationRefused as exc:
-        raise MatchRefused(f"bank entry {key}: {exc}") from None
-    found = Outcome("matched", f"by hand{f' ({by})' if by else ''}", payments=payments)
+        found = _paid_by(session, row, numbers) if row.credit else _taken_back(session, row, numbers)
     if not _apply_and_settle(app, creditor, key, found, by or "hand", out):
-        raise MatchRefused(f"bank entry {key}: a payment was rejected (see `relance inbox`); the entry waits")
+        raise MatchRefused(f"bank entry {key}: an event was rejected (see `relance inbox`); the entry waits")
     return found
+
+
+def _paid_by(session, row: BankEntryRow, numbers: list[str]) -> Outcome:
+    balances = [_balance(session, number, row.currency) for number in numbers]
+    try:
+        payments = allocate(row.entry_key, row.amount, balances)
+    except AllocationRefused as exc:
+        raise MatchRefused(f"bank entry {row.entry_key}: {exc}") from None
+    return Outcome("matched", "by hand", payments=payments)
+
+
+def _taken_back(session, row: BankEntryRow, numbers: list[str]) -> Outcome:
+    """A returned debit matched by hand to the one invoice whose payment it takes back: the
+    invoice's latest standing payment of exactly the returned amount, with an id."""
+    if not row.is_return:
+        raise MatchRefused(f"bank entry {row.entry_key} is a debit, not a returned payment")
+    if len(numbers) != 1:
+        raise MatchRefused(
+            f"bank entry {row.entry_key} is a returned payment: name the one invoice it was for"
+        )
+    (number,) = numbers
+    if session.scalars(select(InvoiceRow.id).where(InvoiceRow.number == number)).first() is None:
+        raise MatchRefused(f"no invoice {number}")
+    payments = session.execute(
+        select(PaymentRow.payment_id)
+        .join(InvoiceRow, InvoiceRow.id == PaymentRow.invoice_id)
+        .where(
+            InvoiceRow.number == number,
+            PaymentRow.kind == "payment",
+            PaymentRow.reversed_on.is_(None),
+            PaymentRow.amount == row.amount,
+            PaymentRow.payment_id.is_not(None),
+        )
+        .order_by(PaymentRow.on_day.desc(), PaymentRow.id.desc())
+    ).scalars()
+    payment_id = next(iter(payments), None)
+    if payment_id is None:
+        raise MatchRefused(
+            f"invoice {number} has no standing payment of {row.amount} with a payment id to take back"
+        )
+    why = row.reason.split(":")[0]  # "returned debit (MD06)", as stored on import
+    return Outcome("reversed", why, payments=(Payment(number, row.amount, payment_id),))
 
 
 def _balance(session, number: str, currency: str) -> tuple[str, Decimal]:

@@ -16,7 +16,7 @@ from adapters.orm import BankEntryRow, EvidenceRecord, InboxEvent, InvoiceRow, P
 from adapters.store import transaction
 from relance.bank_payments import MatchRefused, match, retry, waiting_lines
 from relance.importing import import_files
-from tests.support import DEBTOR, ingest, invoice_issued, make_test_app
+from tests.support import DEBTOR, ingest, invoice_issued, make_test_app, payment
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 10, 5, 9, 0, tzinfo=PARIS)
@@ -205,7 +205,14 @@ def test_a_returned_direct_debit_reopens_the_invoice(app, tmp_path):
     assert open_balance(app, "F-1") == ("open", Decimal("1200.00"))
 
 
-def test_a_return_whose_payment_is_unknown_waits_with_why(app, tmp_path):
+def test_a_return_whose_payment_is_unknown_waits_then_is_matched_to_its_invoice_by_hand(app, tmp_path):
+    """Given F-1 (200.00) paid 80.00 by the accounting system under payment id CHQ-7, and
+    a returned debit of 80.00 whose end-to-end id X-1 names no payment
+    When it is imported, then matched by hand to F-1
+    Then it waits with why, and the match takes back CHQ-7: F-1 is open for 200.00 again."""
+    ingest(app, invoice_issued("F-1", "2026-10-30", "200.00"))
+    paid = payment("F-1", "80.00", "2026-09-20") | {"payment_id": "CHQ-7"}
+    assert ingest(app, paid) == ["accepted"]
     path = tmp_path / "s.xml"
     path.write_text(
         camt("02", entry("5", "80.00", credit=False, e2e="X-1", reversal=True, reason="MD06")),
@@ -217,8 +224,16 @@ def test_a_return_whose_payment_is_unknown_waits_with_why(app, tmp_path):
     assert line.endswith(
         "unmatched: returned debit (MD06): the payment it takes back was not found (end-to-end id X-1)"
     )
-    with pytest.raises(MatchRefused, match="is a debit"):
-        match(app, "default", "STMT-2026-10-02/5", ["F-1"], None, io.StringIO())
+    with pytest.raises(MatchRefused, match="name the one invoice it was for"):
+        match(app, "default", "STMT-2026-10-02/5", ["F-1", "F-2"], None, io.StringIO())
+    found = match(app, "default", "STMT-2026-10-02/5", ["F-1"], "claire", io.StringIO())
+    assert (found.status, found.reason, found.payments[0].payment_id) == (
+        "reversed",
+        "returned debit (MD06)",
+        "CHQ-7",
+    )
+    assert open_balance(app, "F-1") == ("open", Decimal("200.00"))  # 200.00 - 80.00 + 80.00
+    assert list(waiting_lines(app, "default")) == ["unmatched 0, ambiguous 0"]
 
 
 def test_a_statement_for_another_creditor_pays_only_its_invoices(app, tmp_path):
