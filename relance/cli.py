@@ -12,13 +12,16 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from adapters.store import StoreUnavailable
 from config.errors import ConfigError
 from config.logging import configure_logging
 from config.settings import Settings, load_settings
 from handlers.events import DEFAULT_CREDITOR
+
+if TYPE_CHECKING:
+    from relance.importing import Files
 
 EXIT_USAGE = 2
 
@@ -105,7 +108,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 1 if counts["rejected"] else 0
 
 
-def _files(paths: list[str], what: str) -> list[Path]:
+def _files(paths: list[str], what: str) -> Files:
     """The files of ``paths`` (a folder: its files in name order); none is an error."""
     from relance.importing import NoSuchFile, files_of
 

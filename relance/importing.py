@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
@@ -36,16 +37,37 @@ class NoSuchFile(ValueError):
     """A path given to ``relance import`` that is neither a file nor a folder."""
 
 
-def files_of(paths: Iterable[str]) -> list[Path]:
+class Files:
+    """The files to import, in order, kept as folder and file names and made into paths one
+    at a time: 100 000 names take about 7 MB, their paths five times as much."""
+
+    def __init__(self) -> None:
+        self._parts: list[tuple[Path, list[str]]] = []
+
+    def add(self, folder: Path, names: list[str]) -> None:
+        if names:
+            self._parts.append((folder, names))
+
+    def __iter__(self) -> Iterator[Path]:
+        for folder, names in self._parts:
+            for name in names:
+                yield folder / name
+
+    def __len__(self) -> int:
+        return sum(len(names) for _, names in self._parts)
+
+
+def files_of(paths: Iterable[str]) -> Files:
     """The files to import, in the order given; a folder gives its files in name order
     (not its sub-folders, nor its hidden files)."""
-    files: list[Path] = []
+    files = Files()
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            files.extend(sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")))
+            with os.scandir(path) as entries:
+                files.add(path, sorted(e.name for e in entries if not e.name.startswith(".") and e.is_file()))
         elif path.is_file():
-            files.append(path)
+            files.add(path.parent, [path.name])
         else:
             raise NoSuchFile(f"{given}: no such file or folder")
     return files
@@ -132,7 +154,7 @@ def _file_stand_in(path: Path) -> bytes:
 
 
 def import_files(
-    app: App, files: list[Path], out: TextIO, batch_size: int = BATCH, creditor: str | None = None
+    app: App, files: Iterable[Path], out: TextIO, batch_size: int = BATCH, creditor: str | None = None
 ) -> dict[str, int]:
     """Import ``files`` in order, in batches of up to ``batch_size`` events, as the invoices
     of ``creditor`` or, when None, of the creditor each seller is (``creditor_for``); print
