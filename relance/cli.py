@@ -167,7 +167,7 @@ def cmd_payments(args: argparse.Namespace) -> int:
     except MatchRefused as exc:
         raise CommandError(str(exc)) from exc
     paid = ", ".join(f"{p.invoice_number} {p.amount}" for p in found.payments)
-    print(f"bank entry {key} matched: {paid}")
+    print(f"bank entry {key} {found.status}: {paid}")
     return 0
 
 
