@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from adapters.orm import BankEntryRow, InvoiceRow, PaymentRow
@@ -111,3 +111,25 @@ def returned_payments(session: Session, entry: StatementEntry) -> list[Payment]:
     if sum((p.amount for p in found), Decimal(0)) != entry.amount:
         return []
     return found
+
+
+def erase_payer(session: Session, clues: list[str], invoice_numbers: list[str], erased: str) -> int:
+    """Replace the payer's name and the remittance texts of the entries of a debtor being
+    erased: those that paid or took back one of its invoices, or whose payer or remittance
+    holds one of ``clues`` (its name, its e-mail address). The amounts, days and keys stay:
+    they are the creditor's accounts. Returns how many entries were changed."""
+    tests = [BankEntryRow.counterparty.in_(clues)] + [
+        BankEntryRow.remittance.contains(clue, autoescape=True) for clue in clues
+    ]
+    tests += [
+        BankEntryRow.allocations.contains(f"[{json.dumps(number)}, ", autoescape=True)
+        for number in invoice_numbers
+    ]
+    count = 0
+    for start in range(0, len(tests), 200):
+        rows = session.scalars(select(BankEntryRow).where(or_(*tests[start : start + 200]))).all()
+        for row in rows:
+            if row.remittance != erased or (row.counterparty not in (None, erased)):
+                row.counterparty = erased if row.counterparty is not None else None
+                row.remittance, count = erased, count + 1
+    return count
