@@ -166,7 +166,9 @@ def import_files(
             if batch:  # the invoices before it are open when its entries are matched
                 apply_items(app, batch, counts, out)
                 batch = []
-            apply_items(app, _statement_items(app, path, out, creditor), counts, out)
+            items = _statement_items(app, path, out, creditor)
+            for start in range(0, len(items), batch_size):
+                apply_items(app, items[start : start + batch_size], counts, out)
             continue
         for number, raw, rejected in event_lines(path, out, app.ctx, creditor):
             parsed = ParsedLine(raw.decode("utf-8"), None, None, rejected) if rejected else parse_line(raw)
