@@ -23,7 +23,7 @@ from config.bootstrap import App
 from handlers.bank_entries import AllocationRefused, Outcome, Payment, allocate, outcome, payment_events
 from handlers.matching import StatementEntry, match_entries
 from handlers.service import parse_line
-from relance.importing import _line
+from relance.importing import json_line
 from relance.ingest import BatchItem, apply_items
 from relance.statements import open_invoices
 
@@ -185,7 +185,7 @@ def _apply_and_settle(app: App, creditor: str, key: str, found: Outcome, by: str
     events = payment_events(key, found, day, creditor)
     items = []
     for number, event in enumerate(events, start=1):
-        raw = _line(event)
+        raw = json_line(event)
         items.append(
             BatchItem(f"bank entry {key}", number, raw, parse_line(raw), f"{key} ({event['invoice_number']})")
         )

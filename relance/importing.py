@@ -91,7 +91,7 @@ def event_lines(
         log.warning("import.warning", file=str(path), number=document.number, warning=warning)
     for number, event in enumerate(document.events, start=1):
         owned = event if creditor == DEFAULT_CREDITOR else event | {"creditor_id": creditor}
-        yield number, _line(owned), None
+        yield number, json_line(owned), None
 
 
 def creditor_for(ctx: Context, document: ImportedDocument, asked: str | None) -> str:
@@ -135,7 +135,8 @@ def _example(ctx: Context) -> bool:
     return bool({"siren", "vat_number"} & set(example_keys(ctx.policy.creditor)))
 
 
-def _line(event: dict[str, Any]) -> bytes:
+def json_line(event: dict[str, Any]) -> bytes:
+    """An event as the compact UTF-8 JSON line the inbox keeps."""
     return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
@@ -150,7 +151,7 @@ def _file_stand_in(path: Path) -> bytes:
                 size += len(chunk)
     except OSError:
         pass  # the rejection says why the file could not be read
-    return _line({"import_file": path.name, "size": size, "sha256": digest.hexdigest()})
+    return json_line({"import_file": path.name, "size": size, "sha256": digest.hexdigest()})
 
 
 def import_files(
@@ -199,7 +200,7 @@ def _statement_items(app: App, path: Path, out: TextIO, creditor: str | None) ->
         ]
     items = []
     for number, event in enumerate(events, start=1):
-        raw = _line(event)
+        raw = json_line(event)
         items.append(BatchItem(str(path), number, raw, parse_line(raw), f"{path} (event {number})"))
     return items
 
@@ -210,4 +211,4 @@ def simulation_lines(path: Path, warnings: TextIO) -> list[str]:
     document = read_document(path)
     for warning in document.warnings:
         warnings.write(f"{path}: warning: {warning}\n")
-    return [_line(event).decode("utf-8") for event in document.events]
+    return [json_line(event).decode("utf-8") for event in document.events]
