@@ -234,3 +234,27 @@ def test_each_file_goes_to_the_creditor_its_seller_is(tmp_path, data_dir, capsys
     assert main(["status", "--json", "--creditor", "atelier", "--data-dir", data_dir]) == 0
     assert json.loads(capsys.readouterr().out)["open_invoices"] == 1
     assert status(data_dir, capsys)["open_invoices"] == 2  # every creditor's: one each
+
+
+def test_a_folder_of_invoices_and_a_statement_is_imported_in_one_run(tmp_path, data_dir, capsys):
+    """Given a folder with an e-invoice F-2026-0042 (1200.00) and, after it by name, a
+    camt.053 statement with a transfer naming it
+    When the folder is imported
+    Then the invoice is applied before the statement is matched, and it is paid."""
+    from tests.integration.test_bank_import import camt, entry
+
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    (folder / "a-invoice.xml").write_bytes(cii_invoice(amount="1200.00"))
+    statement = folder / "b-statement.xml"
+    statement.write_text(
+        camt("04", entry("1", "1200.00", payer="Boulangerie Dupont", text="Facture F-2026-0042")),
+        encoding="utf-8",
+    )
+    assert main(["import", str(folder), "--data-dir", data_dir]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"{statement}: entries 1: matched 1, returned 0, unmatched 0, ambiguous 0, not payments 0 "
+        "(already imported 0)",
+        "accepted 2, duplicate 0, rejected 0",
+    ]
+    assert status(data_dir, capsys)["open_invoices"] == 0
