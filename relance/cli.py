@@ -144,9 +144,14 @@ def cmd_statement(args: argparse.Namespace) -> int:
 
 
 def cmd_payments(args: argparse.Namespace) -> int:
+    from handlers.context import UnknownCreditor
     from relance.bank_payments import MatchRefused, match, retry, waiting_lines
 
     app = _app(args)
+    try:
+        app.ctx.for_creditor(args.creditor)
+    except UnknownCreditor as exc:
+        raise CommandError(str(exc)) from exc
     if args.action == "unmatched":
         if args.rest:
             raise CommandError("`relance payments unmatched` takes no argument")

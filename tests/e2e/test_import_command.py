@@ -198,6 +198,8 @@ def test_import_pays_from_a_cfonb_statement_once_and_keeps_the_other_entries(tmp
     assert capsys.readouterr().err == (
         "relance: error: no bank entry nothing (see `relance payments unmatched`)\n"
     )
+    assert main(["payments", "unmatched", "--creditor", "nobody", "--data-dir", data_dir]) == 2
+    assert capsys.readouterr().err.startswith("relance: error: ")
 
 
 def test_the_cfonb_sample_imported_twice_keeps_its_13_entries_once(data_dir, capsys):
