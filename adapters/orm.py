@@ -490,3 +490,33 @@ def debtor_salts(session: Session) -> dict[str, bytes]:
     """Every debtor's salt, by debtor id: what version 3 evidence records are verified with."""
     rows = session.execute(select(DebtorSalt.debtor_id, DebtorSalt.salt)).all()
     return {debtor_id: bytes.fromhex(salt) for debtor_id, salt in rows}
+
+
+class BankEntryRow(Scoped, Base):
+    """An entry of an imported bank statement and what became of it (``relance import``):
+    ``matched`` (its payments were sent as ``payment.received``), ``reversed`` (a returned
+    debit sent as ``payment.reversed``), ``unmatched`` or ``ambiguous`` (kept for
+    ``relance payments match``), ``ignored`` (a debit that is no debtor's payment)."""
+
+    __tablename__ = "bank_entries"
+    __table_args__ = (UniqueConstraint("creditor_id", "entry_key", name="uq_bank_entries_creditor_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    creditor_id: Mapped[str] = _creditor_column()
+    entry_key: Mapped[str] = mapped_column(String(100))  # the payment_id of its payments
+    source: Mapped[str] = mapped_column(String(500))  # the statement file it came from
+    booking_date: Mapped[date | None] = mapped_column(Date)
+    value_date: Mapped[date | None] = mapped_column(Date)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    credit: Mapped[bool] = mapped_column(Boolean)
+    is_return: Mapped[bool] = mapped_column(Boolean)
+    counterparty: Mapped[str | None] = mapped_column(String(300))
+    remittance: Mapped[str] = mapped_column(Text)  # its remittance texts joined by " | "
+    end_to_end_id: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(10), index=True)
+    reason: Mapped[str] = mapped_column(String(500))
+    candidates: Mapped[str] = mapped_column(Text)  # JSON: lists of invoice numbers
+    allocations: Mapped[str] = mapped_column(Text)  # JSON: [invoice number, amount] pairs
+    matched_by: Mapped[str | None] = mapped_column(String(100))
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -12,13 +12,16 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from adapters.store import StoreUnavailable
 from config.errors import ConfigError
 from config.logging import configure_logging
 from config.settings import Settings, load_settings
 from handlers.events import DEFAULT_CREDITOR
+
+if TYPE_CHECKING:
+    from relance.importing import Files
 
 EXIT_USAGE = 2
 
@@ -105,7 +108,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 1 if counts["rejected"] else 0
 
 
-def _files(paths: list[str], what: str) -> list[Path]:
+def _files(paths: list[str], what: str) -> Files:
     """The files of ``paths`` (a folder: its files in name order); none is an error."""
     from relance.importing import NoSuchFile, files_of
 
@@ -137,6 +140,39 @@ def cmd_statement(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from exc
     for line in lines(results):
         print(line)
+    return 0
+
+
+def cmd_payments(args: argparse.Namespace) -> int:
+    from handlers.context import UnknownCreditor
+    from relance.bank_payments import MatchRefused, match, retry, waiting_lines
+
+    app = _app(args)
+    try:
+        app.ctx.for_creditor(args.creditor)
+    except UnknownCreditor as exc:
+        raise CommandError(str(exc)) from exc
+    if args.action == "unmatched":
+        if args.rest:
+            raise CommandError("`relance payments unmatched` takes no argument")
+        if args.by:
+            raise CommandError("--by goes with `relance payments match`")
+        if args.retry:
+            retry(app, args.creditor, sys.stdout)
+        for line in waiting_lines(app, args.creditor):
+            print(line)
+        return 0
+    if args.retry:
+        raise CommandError("--retry goes with `relance payments unmatched`")
+    if len(args.rest) < 2:
+        raise CommandError("`relance payments match` needs ENTRY and at least one INVOICE")
+    key, *numbers = args.rest
+    try:
+        found = match(app, args.creditor, key, numbers, args.by, sys.stdout)
+    except MatchRefused as exc:
+        raise CommandError(str(exc)) from exc
+    paid = ", ".join(f"{p.invoice_number} {p.amount}" for p in found.payments)
+    print(f"bank entry {key} {found.status}: {paid}")
     return 0
 
 
@@ -506,11 +542,38 @@ def build_parser() -> argparse.ArgumentParser:
     add("migrate", cmd_migrate, "create or upgrade the database schema")
     ingest = add("ingest", cmd_ingest, "validate and apply accounting events (JSON Lines)")
     ingest.add_argument("file", metavar="FILE", help="a JSON Lines file, or - for stdin")
-    imports = add("import", cmd_import, "import e-invoices (Factur-X PDF, UBL, CII) as accounting events")
-    imports.add_argument(
-        "paths", nargs="+", metavar="FILE|DIR", help="e-invoice files, or folders (their files in name order)"
+    imports = add(
+        "import",
+        cmd_import,
+        "import e-invoices (Factur-X PDF, UBL, CII) and bank statements (camt.053, CFONB 120) as events",
     )
-    _creditor_option(imports, "whose invoices (its identity must be the seller's)", absent="the seller's")
+    imports.add_argument(
+        "paths",
+        nargs="+",
+        metavar="FILE|DIR",
+        help="e-invoice or statement files, or folders (their files in name order)",
+    )
+    _creditor_option(
+        imports,
+        "whose invoices (its identity must be the seller's) or bank account",
+        absent="the seller's; for a statement, default",
+    )
+    payments = add(
+        "payments", cmd_payments, "bank entries kept without a matching invoice, and matching them"
+    )
+    payments.add_argument(
+        "action",
+        choices=("unmatched", "match"),
+        help="unmatched: list them; match ENTRY INVOICE...: pay those invoices with the entry",
+    )
+    payments.add_argument(
+        "rest", nargs="*", metavar="ENTRY INVOICE", help="match: the entry, then its invoices"
+    )
+    payments.add_argument(
+        "--retry", action="store_true", help="unmatched: match them again against the open invoices first"
+    )
+    payments.add_argument("--by", metavar="NAME", help="match: who matched it (kept with the entry)")
+    _creditor_option(payments, "whose bank entries", DEFAULT_CREDITOR)
     statement = add(
         "statement", cmd_statement, "match bank statement entries (camt.053, CFONB 120) to open invoices"
     )

@@ -14,6 +14,7 @@ import structlog
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from adapters import bank_entries
 from adapters.orm import (
     DEFAULT_CREDITOR,
     CaseRow,
@@ -51,6 +52,7 @@ class Erased:
     rejected_events: int
     records_sealed: int
     records_kept: int  # records of versions 1 and 2 that hold a personal value: the chain needs them
+    bank_entries: int = 0  # imported bank entries whose payer and remittance were erased
 
 
 def erase_debtor(app: App, debtor_id: str, creditor: str = DEFAULT_CREDITOR) -> Erased:
@@ -68,12 +70,14 @@ def erase_debtor(app: App, debtor_id: str, creditor: str = DEFAULT_CREDITOR) -> 
             log.warning("debtor.erase_refused", debtor_id=debtor_id, reason=why)
             raise ErasureRefused(why)
         clues = [c for c in (debtor_id, debtor.email, debtor.name) if c]
+        numbers = list(session.scalars(select(InvoiceRow.number).where(InvoiceRow.debtor_id == debtor_id)))
         done = Erased(
             debtor_id,
             _erase_messages(session, debtor_id),
             _erase_inbox(session, debtor_id, clues),
             _erase_rejected(session, debtor_id, clues),
             *_seal_records(session, debtor_id),
+            bank_entries.erase_payer(session, clues[1:], numbers, ERASED),
         )
         _erase_debtor_row(debtor, now)
         session.query(DebtorSalt).filter(DebtorSalt.debtor_id == debtor_id).delete()
