@@ -24,12 +24,13 @@ from adapters.orm import (
     MessageItem,
     MessageRow,
     PlannedStep,
+    TaskRow,
     lock_debtor,
     movements_of,
 )
 from adapters.sql_store import SqlStore
 from handlers import plans
-from handlers.dunning import DebtorFacts, InvoiceFacts, NewMessage, StepFacts
+from handlers.dunning import DebtorFacts, InvoiceFacts, NewMessage, NewTask, StepFacts
 from handlers.evidence import EvidenceSink, PendingRecord
 from handlers.money import Movement
 from handlers.planning import PENDING
@@ -146,6 +147,7 @@ def debtor_facts(row: DebtorRow) -> DebtorFacts:
         country=row.country,
         email=row.email,
         email_bounced=row.email_bounced,
+        phone=row.phone,
         address=dict(row.address or {}),
         segment=row.segment,
         opt_out=row.opt_out,
@@ -302,6 +304,26 @@ class SqlDunningStore:
         for start in range(0, len(claims), CHUNK):  # one statement, many rows: no mapped row each
             self._session.execute(insert(MessageItem), claims[start : start + CHUNK])
         return row.id
+
+    def record_task(self, task: NewTask) -> tuple[int, bool]:
+        found = self._session.execute(select(TaskRow.id).where(TaskRow.task_key == task.key)).scalar()
+        if found is not None:
+            return found, False
+        row = TaskRow(
+            task_key=task.key,
+            debtor_id=task.debtor_id,
+            kind=task.kind,
+            step=task.step,
+            phone=task.phone,
+            invoice_numbers=list(task.invoice_numbers),
+            amounts=dict(task.amounts),
+            due_on=task.due_on,
+            status="open",
+            created_at=task.created_at,
+        )
+        self._session.add(row)
+        self._session.flush()
+        return row.id, True
 
     def skip_step(self, step_id: int, reason: str, now: datetime) -> None:
         self._set([step_id], status="skipped", reason=reason[:300], done_at=now)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from handlers.dunning import DebtorFacts, InvoiceFacts, NewMessage, StepFacts
+from handlers.dunning import DebtorFacts, InvoiceFacts, NewMessage, NewTask, StepFacts
 from handlers.evidence import PendingRecord
 from handlers.money import ZERO, Movement
 from handlers.planning import PENDING
@@ -40,6 +40,7 @@ class MemoryDunning:
     steps: dict[int, StoredStep] = field(default_factory=dict)
     payments: dict[int, list[Movement]] = field(default_factory=dict)
     messages: dict[int, NewMessage] = field(default_factory=dict)
+    tasks: dict[int, NewTask] = field(default_factory=dict)
     evidence: list[PendingRecord] = field(default_factory=list)
     written: int = 0
 
@@ -125,6 +126,14 @@ class MemoryDunningStore:
         key = len(self._data.messages) + 1
         self._data.messages[key] = message
         return key
+
+    def record_task(self, task: NewTask) -> tuple[int, bool]:
+        for key, stored in self._data.tasks.items():
+            if stored.key == task.key:
+                return key, False
+        key = len(self._data.tasks) + 1
+        self._data.tasks[key] = task
+        return key, True
 
     def skip_step(self, step_id: int, reason: str, now: datetime) -> None:
         self._set(step_id, status="skipped", reason=reason[:300], done_at=now)

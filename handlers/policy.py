@@ -13,7 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from handlers import identity
 
-Channel = Literal["email", "letter", "registered_letter"]
+Channel = Literal["email", "letter", "registered_letter", "call", "task"]
+# channels done by a person: a step asking only for these creates a task, not a message
+MANUAL_CHANNELS = ("call", "task")
 SchedulerEvent = Literal["invoice.due", "invoice.overdue", "deadline.expired"]
 
 FORMAL_NOTICE = "formal_notice"
@@ -33,10 +35,28 @@ class Step(_Frozen):
     event: Literal["invoice.due", "invoice.overdue"]
     channels: tuple[Channel, ...] = Field(min_length=1)
     states_penalties: bool = False
+    # the kinds of debtor this step is for; any other debtor passes it silently (empty: all)
+    debtor_kinds: tuple[Literal["business", "consumer", "public"], ...] = ()
+
+    @field_validator("channels")
+    @classmethod
+    def _manual_or_sent(cls, channels: tuple[str, ...]) -> tuple[str, ...]:
+        manual = [c for c in channels if c in MANUAL_CHANNELS]
+        if manual and len(manual) != len(channels):
+            raise ValueError(
+                "a step is either sent (email, letter, registered_letter) or done by a person "
+                "(call, task): make two steps instead of mixing them"
+            )
+        return channels
 
     @property
     def template(self) -> str:
         return self.name
+
+    @property
+    def manual(self) -> bool:
+        """Whether a person does this step (a call or another task) instead of a message."""
+        return self.channels[0] in MANUAL_CHANNELS
 
 
 class Window(_Frozen):
