@@ -43,7 +43,7 @@ def test_each_debtor_gets_the_ladder_of_its_segment(app):
         invoice_issued("F-C", "2026-04-01", debtor=consumer),
         invoice_issued("F-K", "2026-04-01", debtor=key),
     )
-    assert len(planned(app, "F-B")) == 8  # the default ladder: seven messages and the call
+    assert len(planned(app, "F-B")) == 7  # the default ladder
     # consumers: D, D+7 (Wed 8 April), D+21 (Wed 22 April), D+35 (Wed 6 May); window 10:00
     assert planned(app, "F-C") == {
         "due": "2026-04-01 10:00",
