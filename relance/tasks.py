@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 
 import structlog
 from sqlalchemy import select
@@ -54,9 +55,9 @@ def list_tasks(app: App, due: bool = False, creditor: str | None = None) -> Iter
     yield f"{len(lines)} open task(s)" + (f" due by {today.isoformat()}" if due else "")
 
 
-def _line(row: TaskRow, today: object) -> str:
+def _line(row: TaskRow, today: date) -> str:
     amounts = ", ".join(f"{amount} {currency}" for currency, amount in sorted(row.amounts.items()))
-    late = " (overdue)" if row.due_on < today else ""  # type: ignore[operator]
+    late = " (overdue)" if row.due_on < today else ""
     return "\t".join(
         [
             str(row.id),
