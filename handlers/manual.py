@@ -121,6 +121,8 @@ def outcome_problem(outcome: Outcome, today: date) -> str | None:
         return f"--outcome {outcome.outcome!r}: use one of {', '.join(OUTCOMES)}"
     if outcome.outcome == "promise" and outcome.promised_date is None:
         return "--outcome promise needs --promised-date YYYY-MM-DD"
+    if outcome.promised_date is not None and outcome.promised_date < today:
+        return f"--promised-date {outcome.promised_date.isoformat()} is before today ({today.isoformat()})"
     if outcome.outcome != "promise" and outcome.promised_date is not None:
         return "--promised-date goes with --outcome promise only"
     if outcome.note is not None and any(ord(c) < 32 and c not in "\n\t" for c in outcome.note):

@@ -157,11 +157,15 @@ def test_an_outcome_without_effect_is_kept_and_the_formal_notice_still_goes(app,
             ["1", "--promised-date", "2026-05-20"],
             "relance: error: --promised-date goes with --outcome promise only",
         ),
+        (  # the last --outcome given counts
+            ["1", "--outcome", "promise", "--promised-date", "2026-05-06"],
+            "relance: error: --promised-date 2026-05-06 is before today (2026-05-07)",
+        ),
     ],
 )
 def test_an_unknown_task_or_a_date_without_a_promise_is_one_line_and_exit_2(app, capsys, args, error):
-    """An unknown id, or a promised date with another outcome, exits 2 with one line and
-    leaves the task open."""
+    """An unknown id, a promised date with another outcome or before today exits 2 with one
+    line and leaves the task open."""
     number, *rest = args
     assert cli(app, "task", "done", number, "--outcome", "other", *rest) == 2
     assert capsys.readouterr().err.strip() == error
