@@ -214,3 +214,21 @@ def test_a_resumed_invoice_on_a_holiday_starts_on_the_next_business_day():
 
 def test_a_resumed_invoice_with_nothing_left_has_no_steps():
     assert _resumed(date(2026, 4, 30), [], date(2026, 6, 15)) == []
+
+
+def test_an_invoice_past_its_call_day_at_the_upgrade_gets_the_call_today_and_the_notice_after_it():
+    """Given D = Wed 1 April 2026, every step up to reminder_3 taken and the formal notice
+    planned for Mon 11 May on the ladder without a call, when re-planned on Thu 7 May onto
+    the default ladder, then the call is today (D+35 = 6 May is past) and the formal notice
+    keeps its 5 days after it: Tue 12 May, one day later than planned."""
+    from datetime import timedelta
+
+    from handlers.ladder import replan
+
+    due = date(2026, 4, 1)
+    done = {s.name: due + timedelta(days=s.offset_days) for s in POLICY.steps if s.offset_days <= 30}
+    planned = replan(due, done, {"formal_notice": date(2026, 5, 11)}, POLICY, date(2026, 5, 7), "FR")
+    assert [(s.step.name, s.day) for s in planned] == [
+        ("call", date(2026, 5, 7)),
+        ("formal_notice", date(2026, 5, 12)),
+    ]
