@@ -35,7 +35,7 @@ class Step(_Frozen):
     event: Literal["invoice.due", "invoice.overdue"]
     channels: tuple[Channel, ...] = Field(min_length=1)
     states_penalties: bool = False
-    # the kinds of debtor this step is for; any other debtor passes it silently (empty: all)
+    # a call or task step: the kinds of debtor it is for, any other passes it (empty: all)
     debtor_kinds: tuple[Literal["business", "consumer", "public"], ...] = ()
 
     @field_validator("channels")
@@ -48,6 +48,12 @@ class Step(_Frozen):
                 "(call, task): make two steps instead of mixing them"
             )
         return channels
+
+    @model_validator(mode="after")
+    def _kinds_for_people_only(self) -> Step:
+        if self.debtor_kinds and not self.manual:
+            raise ValueError("debtor_kinds goes with a call or task step only (channels call, task)")
+        return self
 
     @property
     def template(self) -> str:

@@ -162,3 +162,16 @@ def test_a_step_is_never_both_a_task_and_a_message_and_a_call_always_ends_somewh
     assert decision.task_step_ids == (calls if phone else set())
     assert done_no_phone == (set() if phone else calls)
     assert len(decision.tasks) <= 1  # one call per debtor and day, whatever the invoices
+
+
+def test_debtor_kinds_is_refused_on_a_message_step():
+    """Given an e-mail step naming debtor kinds, then the policy is refused: message steps
+    are chosen per kind by the consumer policy and segments."""
+    with pytest.raises(ValidationError, match="debtor_kinds goes with a call or task step only"):
+        Step(
+            name="notice",
+            offset_days=3,
+            event="invoice.overdue",
+            channels=("email",),
+            debtor_kinds=("business",),
+        )
