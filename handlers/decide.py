@@ -182,8 +182,13 @@ def decide(snapshot: Snapshot, now: datetime) -> Decision:
     skipped: list[Skip] = []
     escalate: list[int] = []
     sendable: list[DueStep] = []
+    passed: list[Done] = []  # manual steps not for this debtor: passed before any hold
     for step in snapshot.due:
         invoice = snapshot.invoice(step.invoice_id)
+        not_for = _not_for(step, debtor) if step.manual else None
+        if not_for is not None:
+            passed.append(Done(step.step_id, not_for))
+            continue
         reason = send_hold(step, invoice, debtor, today)
         if reason is None:
             sendable.append(step)
@@ -192,7 +197,7 @@ def decide(snapshot: Snapshot, now: datetime) -> Decision:
         if step.formal_notice and debtor.opt_out and invoice.status == "open":
             escalate.append(invoice.id)  # no automatic contact, but the case still reaches a person
     later = _next_day_opening(today, snapshot)
-    tasks, passed = _tasks_of([s for s in sendable if s.manual], snapshot)
+    tasks = _tasks_of([s for s in sendable if s.manual], snapshot)
     sendable = [s for s in sendable if not s.manual]
     messages: list[Message] = []
     postponed: list[Postpone] = []
@@ -223,31 +228,23 @@ def decide(snapshot: Snapshot, now: datetime) -> Decision:
     )
 
 
-def _tasks_of(steps: Sequence[DueStep], snapshot: Snapshot) -> tuple[tuple[Task, ...], list[Done]]:
+def _tasks_of(steps: Sequence[DueStep], snapshot: Snapshot) -> tuple[Task, ...]:
     """One task per kind (call, task) for the manual steps due: the debtor is called once
-    about every invoice whose call is due, its most severe step leading. A step that is not
-    for this debtor (another kind of debtor; a call with no phone number known) is passed:
-    done, with its reason, and nothing recorded, since nothing was done."""
+    about every invoice whose call is due, its most severe step leading."""
     tasks = []
-    passed = []
-    kept = []
-    for step in steps:
-        reason = _not_for(step, snapshot.debtor)
-        if reason is None:
-            kept.append(step)
-        else:
-            passed.append(Done(step.step_id, reason))
     for kind in MANUAL_KINDS:
-        members = [s for s in kept if _manual_kind(s) == kind]
+        members = [s for s in steps if _manual_kind(s) == kind]
         if members:
             lead = max(members, key=lambda s: s.severity)
             claims = tuple(Claim(s.step_id, s.invoice_id, s.name) for s in _by_due_date(members, snapshot))
             tasks.append(Task(kind, lead.name, claims))
-    return tuple(tasks), passed
+    return tuple(tasks)
 
 
 def _not_for(step: DueStep, debtor: DebtorSnapshot) -> str | None:
-    """Why a manual step does not apply to this debtor (None: it does)."""
+    """Why a manual step is not for this debtor (None: it is): another kind of debtor, or a
+    call with no phone number known. Such a step is passed: done with this reason, and no
+    skip, task or evidence is recorded, since nothing was done or held back."""
     if step.debtor_kinds and debtor.kind not in step.debtor_kinds:
         return f"{step.name} is for {' and '.join(step.debtor_kinds)} debtors only"
     if _manual_kind(step) == "call" and not debtor.has_phone:

@@ -116,6 +116,13 @@ def test_given_a_task_step_then_it_needs_no_phone_and_makes_a_task_of_kind_task(
     assert decision.skipped == ()
 
 
+def test_given_no_phone_and_a_disputed_invoice_then_the_call_is_passed_not_skipped():
+    """Given a debtor without a phone whose invoice is disputed, then the call step is
+    passed (no phone) rather than skipped: a step not for this debtor is never a skip."""
+    decision = decide(snapshot([invoice(1, date(2026, 1, 5), disputed=True)], [call(10, 1)]), NOW)
+    assert decision.skipped == () and [d.reason for d in decision.done] == [NO_PHONE]
+
+
 def test_given_a_disputed_invoice_then_its_call_is_skipped_like_a_message():
     """Given the call step of a disputed invoice, then it is skipped with the hold's reason,
     as a reminder would be: a person is not sent to chase a disputed claim."""
