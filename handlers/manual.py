@@ -20,7 +20,7 @@ import structlog
 
 from handlers import evidence
 from handlers.decide import Task
-from handlers.dunning import DebtorFacts, DunningStore, NewTask
+from handlers.dunning import DebtorFacts, DunningStore, InvoiceFacts, NewTask
 from handlers.messages import keyed_id
 
 log = structlog.get_logger("relance.tasks")
@@ -33,7 +33,7 @@ class _DueItem(Protocol):
     """What the reminder path knows of a due step (``handlers.reminders.Due``)."""
 
     @property
-    def invoice(self) -> Any: ...
+    def invoice(self) -> InvoiceFacts: ...
 
 
 def task_key(key: bytes, creditor: str, kind: str, claims: list[tuple[str, str]]) -> str:
@@ -43,7 +43,7 @@ def task_key(key: bytes, creditor: str, kind: str, claims: list[tuple[str, str]]
     return keyed_id(key, "task", creditor, kind, *parts)
 
 
-def balances(invoices: list[Any]) -> dict[str, str]:
+def balances(invoices: list[InvoiceFacts]) -> dict[str, str]:
     """The balance of ``invoices`` per currency, as exact decimal text."""
     totals: dict[str, Decimal] = {}
     for invoice in invoices:
