@@ -24,13 +24,14 @@ from adapters.orm import (
     MessageItem,
     MessageRow,
     PlannedStep,
+    TaskRow,
     lock_debtor,
     movements_of,
 )
 from adapters.sql_store import SqlStore
 from handlers import plans
 from handlers.approval import DRAFT, Claim, DraftFacts
-from handlers.dunning import DebtorFacts, InvoiceFacts, NewMessage, StepFacts
+from handlers.dunning import DebtorFacts, InvoiceFacts, NewMessage, NewTask, StepFacts
 from handlers.evidence import EvidenceSink, PendingRecord
 from handlers.money import Movement
 from handlers.planning import PENDING
@@ -147,6 +148,7 @@ def debtor_facts(row: DebtorRow) -> DebtorFacts:
         country=row.country,
         email=row.email,
         email_bounced=row.email_bounced,
+        phone=row.phone,
         address=dict(row.address or {}),
         segment=row.segment,
         opt_out=row.opt_out,
@@ -373,6 +375,26 @@ class SqlDunningStore:
             .where(MessageRow.id == message_pk, MessageRow.status == DRAFT)
             .values(status="pending", attempts=0, lease_until=lease_until)
         )
+
+    def record_task(self, task: NewTask) -> tuple[int, bool]:
+        found = self._session.execute(select(TaskRow.id).where(TaskRow.task_key == task.key)).scalar()
+        if found is not None:
+            return found, False
+        row = TaskRow(
+            task_key=task.key,
+            debtor_id=task.debtor_id,
+            kind=task.kind,
+            step=task.step,
+            phone=task.phone,
+            invoice_numbers=list(task.invoice_numbers),
+            amounts=dict(task.amounts),
+            due_on=task.due_on,
+            status="open",
+            created_at=task.created_at,
+        )
+        self._session.add(row)
+        self._session.flush()
+        return row.id, True
 
     def skip_step(self, step_id: int, reason: str, now: datetime) -> None:
         self._set([step_id], status="skipped", reason=reason[:300], done_at=now)

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from typing import Any
 
 from handlers.approval import DRAFT, Claim, DraftFacts
-from handlers.dunning import DebtorFacts, InvoiceFacts, NewMessage, StepFacts
+from handlers.dunning import DebtorFacts, InvoiceFacts, NewMessage, NewTask, StepFacts
 from handlers.evidence import PendingRecord
 from handlers.money import ZERO, Movement
 from handlers.planning import PENDING
@@ -43,6 +43,7 @@ class MemoryDunning:
     messages: dict[int, NewMessage] = field(default_factory=dict)
     statuses: dict[int, str] = field(default_factory=dict)  # message key -> draft, pending ...
     leases: dict[int, datetime | None] = field(default_factory=dict)
+    tasks: dict[int, NewTask] = field(default_factory=dict)
     evidence: list[PendingRecord] = field(default_factory=list)
     written: int = 0
 
@@ -190,6 +191,14 @@ class MemoryDunningStore:
         if self._data.statuses.get(message_pk) == DRAFT:
             self._data.statuses[message_pk] = "pending"
             self._data.leases[message_pk] = lease_until
+
+    def record_task(self, task: NewTask) -> tuple[int, bool]:
+        for key, stored in self._data.tasks.items():
+            if stored.key == task.key:
+                return key, False
+        key = len(self._data.tasks) + 1
+        self._data.tasks[key] = task
+        return key, True
 
     def skip_step(self, step_id: int, reason: str, now: datetime) -> None:
         self._set(step_id, status="skipped", reason=reason[:300], done_at=now)

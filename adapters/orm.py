@@ -51,6 +51,7 @@ class DebtorRow(Scoped, Base):
     name: Mapped[str] = mapped_column(String(300))
     kind: Mapped[str] = mapped_column(String(10))
     email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(40))  # personal data: erased with the name
     language: Mapped[str] = mapped_column(String(5), default="fr")
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Paris")
     country: Mapped[str] = mapped_column(String(2), default="FR")
@@ -385,6 +386,34 @@ class SignalRow(Scoped, Base):
     response_code: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class TaskRow(Scoped, Base):
+    """A task for a person (a ``call`` or ``task`` step), open until an operator reports
+    its outcome (``relance task done``)."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (UniqueConstraint("creditor_id", "task_key", name="uq_task_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    creditor_id: Mapped[str] = mapped_column(String(100), server_default=DEFAULT_CREDITOR, index=True)
+    # stable for the kind and the (invoice, step) covered: a redelivered step adds no task
+    task_key: Mapped[str] = mapped_column(String(64))
+    debtor_id: Mapped[str] = mapped_column(String(100), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # call | task
+    step: Mapped[str] = mapped_column(String(40))
+    phone: Mapped[str | None] = mapped_column(String(40))  # as known when created; erased
+    invoice_numbers: Mapped[list] = mapped_column(JSON)
+    amounts: Mapped[dict] = mapped_column(JSON)  # balance per currency, decimal text
+    due_on: Mapped[date] = mapped_column(Date)
+    # open -> done
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+    promised_date: Mapped[date | None] = mapped_column(Date)
+    done_by: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class PaymentPlanRow(Scoped, Base):

@@ -205,6 +205,25 @@ _EMAIL: TypeAdapter[str] = TypeAdapter(EmailStr)
 Email = Annotated[str, AfterValidator(_address_as_given), AfterValidator(_no_controls)]
 
 
+# a phone number: international (+ and 8 to 15 digits, the first not 0: E.164) or French
+# national (0 and 9 digits); spaces, dots, dashes and brackets between digits are allowed
+_PHONE_INTERNATIONAL = re.compile(r"\+[1-9][0-9]{7,14}")
+_PHONE_FRENCH = re.compile(r"0[1-9][0-9]{8}")
+_PHONE_SEPARATORS = re.compile(r"[ .\-()]")
+
+
+def _phone(value: str) -> str:
+    """A phone number as written, once checked: control characters first (named)."""
+    _no_controls(value)
+    digits = _PHONE_SEPARATORS.sub("", value)
+    if not (_PHONE_INTERNATIONAL.fullmatch(digits) or _PHONE_FRENCH.fullmatch(digits)):
+        raise ValueError('not a phone number: use "+33 1 23 45 67 89" (international) or "01 23 45 67 89"')
+    return value
+
+
+Phone = Annotated[str, Field(min_length=1, max_length=40), AfterValidator(_phone)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=False)
 
@@ -230,6 +249,7 @@ class Debtor(_Strict):
     name: SafeText
     kind: Literal["business", "consumer", "public"]
     email: Email | None = None
+    phone: Phone | None = None
     language: Literal["fr", "en"] = "fr"
     timezone: Annotated[str, Field(min_length=1, max_length=64)] = "Europe/Paris"
     address: Address

@@ -13,7 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from handlers import identity
 
-Channel = Literal["email", "letter", "registered_letter"]
+Channel = Literal["email", "letter", "registered_letter", "call", "task"]
+# channels done by a person: a step asking only for these creates a task, not a message
+MANUAL_CHANNELS = ("call", "task")
 SchedulerEvent = Literal["invoice.due", "invoice.overdue", "deadline.expired"]
 
 FORMAL_NOTICE = "formal_notice"
@@ -35,10 +37,34 @@ class Step(_Frozen):
     states_penalties: bool = False
     # a person approves each message of this step before it leaves (``relance approve``)
     requires_approval: bool = Field(False, strict=True)
+    # a call or task step: the kinds of debtor it is for, any other passes it (empty: all)
+    debtor_kinds: tuple[Literal["business", "consumer", "public"], ...] = ()
+
+    @field_validator("channels")
+    @classmethod
+    def _manual_or_sent(cls, channels: tuple[str, ...]) -> tuple[str, ...]:
+        manual = [c for c in channels if c in MANUAL_CHANNELS]
+        if manual and len(manual) != len(channels):
+            raise ValueError(
+                "a step is either sent (email, letter, registered_letter) or done by a person "
+                "(call, task): make two steps instead of mixing them"
+            )
+        return channels
+
+    @model_validator(mode="after")
+    def _kinds_for_people_only(self) -> Step:
+        if self.debtor_kinds and not self.manual:
+            raise ValueError("debtor_kinds goes with a call or task step only (channels call, task)")
+        return self
 
     @property
     def template(self) -> str:
         return self.name
+
+    @property
+    def manual(self) -> bool:
+        """Whether a person does this step (a call or another task) instead of a message."""
+        return self.channels[0] in MANUAL_CHANNELS
 
 
 class Window(_Frozen):

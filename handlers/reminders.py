@@ -28,6 +28,7 @@ from handlers.context import Context
 from handlers.deadlines import deadline_after, formal_notice_deadline
 from handlers.decide import Decision, Done, Message, decide
 from handlers.dunning import DebtorFacts, DunningStore, InvoiceFacts, NewMessage, StepFacts
+from handlers.manual import record_task
 from handlers.messages import DeliverMessage, keyed_id
 from handlers.money import ZERO, MissingRate
 from handlers.planning import PENDING, end_of_day
@@ -170,6 +171,8 @@ def _snapshot(
             held_until=debtor.held_until,
             has_email=bool(debtor.email) and not debtor.email_bounced,
             has_address=bool(debtor.address),
+            has_phone=bool(debtor.phone),
+            kind=debtor.kind,
         ),
         invoices=tuple(_invoice_snapshot(row) for row in rows.values()),
         due=tuple(_due_snapshot(store, item, debtor) for item in due),
@@ -210,6 +213,8 @@ def _due_snapshot(store: DunningStore, item: Due, debtor: DebtorFacts) -> DueSte
         minimum_balance=item.policy.money.minimum_for(item.invoice.currency),
         formal_notice=item.step.name == FORMAL_NOTICE,
         installment=installment,
+        manual=not installment and item.step.manual,
+        debtor_kinds=tuple(item.step.debtor_kinds),
         installment_blocker=store.installment_blocker(item.step_row.id, debtor.id) if installment else None,
     )
 
@@ -256,6 +261,11 @@ def _apply(
     for step_id in decision.claimed_step_ids:
         finished.add(step_id, None)
         closed.add(step_id)
+    for manual in decision.tasks:
+        reason = record_task(store, debtor, manual, by_step, now, decision.today, ctx.message_key)
+        for claim in manual.claims:
+            finished.add(claim.step_id, reason)
+            closed.add(claim.step_id)
     for message in decision.messages:
         for mention in message.mentions:
             if mention.step_id not in closed:

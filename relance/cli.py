@@ -19,6 +19,7 @@ from config.errors import ConfigError
 from config.logging import configure_logging
 from config.settings import Settings, load_settings
 from handlers.events import DEFAULT_CREDITOR
+from handlers.manual import OUTCOMES
 
 if TYPE_CHECKING:
     from relance.importing import Files
@@ -378,6 +379,46 @@ def cmd_erase(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tasks(args: argparse.Namespace) -> int:
+    from relance.tasks import list_tasks
+
+    for line in list_tasks(_app(args), args.due, args.creditor):
+        print(line)
+    return 0
+
+
+def cmd_task(args: argparse.Namespace) -> int:
+    from handlers.manual import Outcome
+    from relance.tasks import TaskRefused, complete_task
+
+    promised = _day(args.promised_date, "--promised-date") if args.promised_date else None
+    outcome = Outcome(args.outcome, args.note, promised, args.by or _login())
+    try:
+        done = complete_task(_app(args), args.id, outcome)
+    except TaskRefused as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"task {done.task_id} done: {done.outcome}")
+    for event_id, status, reason in done.events:
+        print(f"{event_id}\t{status}" + (f"\t{reason}" if reason else ""))
+    return 0
+
+
+def _day(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise CommandError(f"{option} {text!r}: use a date YYYY-MM-DD") from exc
+
+
+def _login() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name known (a container without a passwd entry)
+        return "operator"
+
+
 def cmd_inbox(args: argparse.Namespace) -> int:
     from relance.reports import list_rejected
 
@@ -623,6 +664,18 @@ def build_parser() -> argparse.ArgumentParser:
     case.add_argument("id", metavar="ID", type=int, help="case id (see `relance cases`)")
     case.add_argument("dir", metavar="DIR", nargs="?", help="export: a new or empty folder")
     case.add_argument("--zip", action="store_true", help="export: write DIR as a .zip file")
+    tasks = add("tasks", cmd_tasks, "list the open tasks for people (calls, manual actions)")
+    tasks.add_argument("--due", action="store_true", help="only those due today or earlier")
+    _creditor_option(tasks, "whose tasks")
+    task = add("task", cmd_task, "report what a task for a person came to")
+    task.add_argument("action", choices=("done",), help="done: close the task with its outcome")
+    task.add_argument("id", metavar="ID", type=int, help="task id (see `relance tasks`)")
+    task.add_argument("--outcome", required=True, choices=OUTCOMES, help="what the call or action came to")
+    task.add_argument("--note", metavar="TEXT", help="what the operator wants kept (a dispute's reason)")
+    task.add_argument(
+        "--promised-date", metavar="YYYY-MM-DD", help="with --outcome promise: the day promised"
+    )
+    task.add_argument("--by", metavar="NAME", help="who did it (default: the login name)")
     inbox = add("inbox", cmd_inbox, "list rejected events kept for replay, or replay one")
     _creditor_option(inbox, "list: whose rejected events")
     inbox.add_argument(

@@ -25,6 +25,7 @@ from adapters.orm import (
     InvoiceRow,
     MessageRow,
     RejectedEvent,
+    TaskRow,
     creditor_of,
     debtor_key,
     lock_debtor,
@@ -69,7 +70,7 @@ def erase_debtor(app: App, debtor_id: str, creditor: str = DEFAULT_CREDITOR) -> 
         if why is not None:
             log.warning("debtor.erase_refused", debtor_id=debtor_id, reason=why)
             raise ErasureRefused(why)
-        clues = [c for c in (debtor_id, debtor.email, debtor.name) if c]
+        clues = [c for c in (debtor_id, debtor.email, debtor.name, debtor.phone) if c]
         numbers = list(session.scalars(select(InvoiceRow.number).where(InvoiceRow.debtor_id == debtor_id)))
         done = Erased(
             debtor_id,
@@ -79,6 +80,7 @@ def erase_debtor(app: App, debtor_id: str, creditor: str = DEFAULT_CREDITOR) -> 
             *_seal_records(session, debtor_id),
             bank_entries.erase_payer(session, clues[1:], numbers, ERASED),
         )
+        _erase_tasks(session, debtor_id)
         _erase_debtor_row(debtor, now)
         session.query(DebtorSalt).filter(DebtorSalt.debtor_id == debtor_id).delete()
         facts = {k: v for k, v in done.__dict__.items() if k != "debtor_id"}
@@ -97,12 +99,20 @@ def _refusal(session: Session, debtor: DebtorRow, now: datetime) -> str | None:
 
 
 def _erase_debtor_row(debtor: DebtorRow, now: datetime) -> None:
-    """Name, e-mail and postal address go; the country, kind and language stay (they choose
+    """Name, e-mail, phone and postal address go; the country, kind and language stay (they choose
     the policy and are no one's identity); the SIREN of a company stays, a person's goes."""
     debtor.name, debtor.email, debtor.address = ERASED, None, {"country": debtor.country}
+    debtor.phone = None
     if debtor.kind == "consumer":
         debtor.siren = None
     debtor.erased_at = debtor.updated_at = now
+
+
+def _erase_tasks(session: Session, debtor_id: str) -> None:
+    """The phone and the operator's notes of the debtor's tasks go; outcomes stay."""
+    for row in session.execute(select(TaskRow).where(TaskRow.debtor_id == debtor_id)).scalars():
+        row.phone = None
+        row.note = ERASED if row.note else None
 
 
 def _erase_messages(session: Session, debtor_id: str) -> int:

@@ -42,6 +42,7 @@ ACTIONS = (
     "message.approved",
     "message.withdrawn",
     "reminder.skipped",
+    "task.created",
     "case.escalated",
     "case.opened",
     "deadline.expired",
@@ -73,6 +74,10 @@ FIELDS = (
     "recovery_indemnity",
     "currency",
     "message_id",
+    "task_id",
+    "phone",
+    "amounts",
+    "due_on",
     "reason",
     "by",
     "recommended_procedure",
@@ -322,10 +327,19 @@ def _debtor(action: dict[str, Any]) -> str:
     return f"{debtor} ({action['creditor_id']})" if action.get("creditor_id") else debtor
 
 
+def _task(action: dict[str, Any]) -> str:
+    """What a task's line shows: the phone to call and the amounts."""
+    if "task_id" not in action:
+        return ""
+    amounts = ", ".join(f"{amount} {currency}" for currency, amount in action.get("amounts", {}).items())
+    return f"{action.get('phone', 'no phone')}  {amounts}"
+
+
 def format_table(action: dict[str, Any]) -> str:
     what = action.get("step") or action.get("signal_type") or action.get("recommended_procedure") or ""
     by = f"by {action['by']}" if action.get("by") else ""
-    extra = action.get("subject") or action.get("reason") or action.get("amount_claimed") or by
+    said = action.get("subject") or action.get("reason") or action.get("amount_claimed")
+    extra = said or _task(action) or by
     return "  ".join(
         [
             action["at"][:16].replace("T", " "),

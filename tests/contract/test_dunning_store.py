@@ -25,12 +25,13 @@ from adapters.orm import (
     MessageRow,
     PaymentRow,
     PlannedStep,
+    TaskRow,
 )
 from adapters.store import make_engine, migrate, session_factory, transaction
 from config.bootstrap import make_context
 from config.settings import Settings
 from handlers import approval
-from handlers.dunning import DebtorFacts, DunningStore, InvoiceFacts, NewMessage, StepFacts
+from handlers.dunning import DebtorFacts, DunningStore, InvoiceFacts, NewMessage, NewTask, StepFacts
 from handlers.messages import DeliverMessage
 from handlers.money import Movement
 from handlers.policy import PolicySet
@@ -45,6 +46,7 @@ DEBTOR = DebtorFacts(
     name="ACME Industrie SAS",
     kind="business",
     email="compta@acme.example",
+    phone="+33 4 72 00 00 00",
     address={"line1": "12 rue des Forges", "postal_code": "69007", "city": "Lyon", "country": "FR"},
 )
 
@@ -113,6 +115,10 @@ class MemoryHarness:
         found = self.data.invoices[invoice_id]
         self.data.invoices[invoice_id] = dataclasses.replace(found, status="paid", paid=found.amount_due)
 
+    def tasks(self) -> list[tuple[str, str, str | None, list[str], dict[str, str], date]]:
+        found = self.data.tasks.values()
+        return [(t.kind, t.step, t.phone, list(t.invoice_numbers), t.amounts, t.due_on) for t in found]
+
 
 class SqlHarness:
     def __init__(self, url: str) -> None:
@@ -130,6 +136,7 @@ class SqlHarness:
                     name=DEBTOR.name,
                     kind=DEBTOR.kind,
                     email=DEBTOR.email,
+                    phone=DEBTOR.phone,
                     address=DEBTOR.address,
                     updated_at=NOW,
                 )
@@ -225,6 +232,11 @@ class SqlHarness:
                 .where(InvoiceRow.id == invoice_id)
                 .values(status="paid", paid=InvoiceRow.amount_due)
             )
+
+    def tasks(self) -> list[tuple[str, str, str | None, list[str], dict[str, str], date]]:
+        with transaction(self.sessions) as session:
+            rows = session.execute(select(TaskRow).order_by(TaskRow.id)).scalars().all()
+            return [(t.kind, t.step, t.phone, list(t.invoice_numbers), t.amounts, t.due_on) for t in rows]
 
 
 Harness = MemoryHarness | SqlHarness
@@ -546,3 +558,67 @@ def test_an_approved_formal_notice_plans_its_escalation_and_a_drafted_one_does_n
     store.run(lambda s: approval.approve(s, registered.id, "marie", NOW + timedelta(days=1), ctx))
     # Then the escalation is planned, once
     assert [p[0] for p in store.planned(1)] == ["escalation", "formal_notice"]
+
+
+def new_task(key: str) -> NewTask:
+    return NewTask(
+        key=key,
+        debtor_id=DEBTOR.id,
+        kind="call",
+        step="call",
+        phone=DEBTOR.phone,
+        invoice_numbers=("F-1", "F-2"),
+        amounts={"EUR": "2400.00"},
+        due_on=date(2026, 4, 14),
+        created_at=NOW,
+        claims=((1, "call"), (2, "call")),
+    )
+
+
+def test_a_task_is_recorded_once_per_key_and_keeps_what_the_person_needs(store):
+    """Given two invoices, when a task is recorded twice with one key and once with another,
+    then the same key gives back the first task (not new) and the store holds two tasks
+    with the phone, the invoices, the amounts per currency and the due day."""
+    store.seed([invoice(1, "F-1", date(2026, 3, 20)), invoice(2, "F-2", date(2026, 3, 20))], [], [])
+
+    def work(s: DunningStore) -> list[tuple[int, bool]]:
+        return [
+            s.record_task(new_task("k-1")),
+            s.record_task(new_task("k-1")),
+            s.record_task(new_task("k-2")),
+        ]
+
+    (first, new), (again, new_again), (other, _) = store.run(work)
+    assert new and not new_again and again == first and other != first
+    assert store.tasks()[0] == (
+        "call",
+        "call",
+        "+33 4 72 00 00 00",
+        ["F-1", "F-2"],
+        {"EUR": "2400.00"},
+        date(2026, 4, 14),
+    )
+    assert len(store.tasks()) == 2
+
+
+def test_a_due_call_step_sent_through_the_store_records_a_task_and_its_evidence_and_no_message(store, ctx):
+    """Given F-1 (1200.00, 200.00 paid) and F-2 (1200.00) whose call steps are due now, when
+    the steps are handled, then no message is recorded, one call task covers both invoices
+    with 1000.00 + 1200.00 = 2200.00 EUR, its evidence is written and both steps are done;
+    handling a step again adds nothing."""
+    store.seed(
+        [invoice(1, "F-1", date(2026, 3, 2), paid="200.00"), invoice(2, "F-2", date(2026, 3, 5))],
+        [step(10, 1, "call", NOW - timedelta(hours=1)), step(20, 2, "call", NOW - timedelta(hours=1))],
+        [(1, Movement(date(2026, 4, 1), Decimal("200.00"), "payment"))],
+    )
+    assert store.run(lambda s: send_due(s, 10, NOW, ctx)) == []
+    assert store.recorded_amounts() == []
+    assert store.tasks() == [
+        ("call", "call", "+33 4 72 00 00 00", ["F-1", "F-2"], {"EUR": "2200.00"}, date(2026, 4, 14))
+    ]
+    assert store.evidence_kinds() == ["task.created"]
+    states = store.step_states()
+    assert states[10][0] == states[20][0] == "done"
+    assert states[10][1] is not None and states[10][1].startswith("task ")
+    assert store.run(lambda s: send_due(s, 20, NOW, ctx)) == []
+    assert len(store.tasks()) == 1 and store.evidence_kinds() == ["task.created"]

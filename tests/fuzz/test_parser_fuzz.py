@@ -54,6 +54,10 @@ def _money(value: Decimal) -> str:
 
 
 postal_codes = st.from_regex(r"[0-9]{5}", fullmatch=True)
+# E.164 (+, 8 to 15 digits) or French national (0 and 9 digits), with or without spaces
+phones = st.from_regex(r"\+[1-9][0-9]{7,14}", fullmatch=True) | st.from_regex(
+    r"0[1-9]( ?[0-9]{2}){4}", fullmatch=True
+)
 debtors = st.fixed_dictionaries(
     {
         "id": idents,
@@ -66,6 +70,7 @@ debtors = st.fixed_dictionaries(
     },
     optional={
         "email": emails,
+        "phone": phones,
         "language": st.sampled_from(["fr", "en"]),
         "timezone": st.sampled_from(["Europe/Paris", "UTC", "America/Martinique"]),
         "siren": st.from_regex(r"[0-9]{9}", fullmatch=True),
@@ -235,6 +240,15 @@ WRONG: dict[str, list[Any]] = {
         ["ACME"],
     ],
     "email": ["a@b.fr\r\nBcc: x@y.fr", "not-an-email", "a@b.fr\x00", 42],
+    "phone": [
+        "+33 1 23 45 67 89\r\nBcc: x@y.fr",
+        "12345",
+        "+0123456789",
+        "01 23 45 67 8",
+        "tel:0123456789",
+        "",
+        33,
+    ],
     "id": ["", "a\nb", "x\x00", "x" * 201, 7, None],
     "enum": ["other", "", 3],
 }
@@ -259,6 +273,7 @@ def _fields(event: dict[str, Any]) -> list[tuple[str, str]]:
         ("debtor.address.city", "text"),
         ("debtor.address.postal_code", "text"),
         ("debtor.email", "email"),
+        ("debtor.phone", "phone"),
     ]
     until = [("until", "date")] if "until" in event else []
     per_type = {
@@ -367,6 +382,7 @@ def test_arbitrary_json_in_any_field_gives_an_event_or_a_rejection(event, data) 
 
 OPTIONAL = {
     ("debtor.email", None),
+    ("debtor.phone", None),
     ("amount", "promise_to_pay.recorded"),
     ("until", "invoice.held"),
     ("until", "debtor.held"),
