@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test chaos lint lock install bench bench-scheduler bench-ingest bench-memory bench-debtor bench-chains bench-letter profile clean
+.PHONY: run test chaos lint lock install bench bench-scheduler bench-ingest bench-memory bench-debtor bench-chains bench-letter bench-import profile clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,10 @@ bench-letter: $(STAMP)
 # Worker resident memory over 100 000 reminders end to end.
 bench-memory: $(STAMP)
 	$(BIN)/python -m bench.memory
+
+# relance import of 100 000 UBL e-invoices into PostgreSQL: invoices/s and resident memory.
+bench-import: $(STAMP)
+	$(BIN)/python -m bench.import_einvoices
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -23,6 +23,7 @@ from adapters.orm import (
     case_invoices,
     debtor_salts,
 )
+from handlers.approval import NOT_SENT
 from handlers.dossier.data import (
     CaseData,
     DebtorData,
@@ -134,7 +135,8 @@ def _invoice(session: Session, invoice: InvoiceRow) -> InvoiceData:
 
 
 def _messages(session: Session, invoice_ids: list[int]) -> list[tuple[MessageRow, list[str]]]:
-    """Every message recorded for the case's invoices, oldest first, with the invoices it covers."""
+    """Every message recorded for the case's invoices to be sent (not a draft, not rejected
+    or withdrawn), oldest first, with the invoices it covers."""
     if not invoice_ids:
         return []
     rows = (
@@ -143,7 +145,8 @@ def _messages(session: Session, invoice_ids: list[int]) -> list[tuple[MessageRow
             .where(
                 MessageRow.id.in_(
                     select(MessageItem.message_pk).where(MessageItem.invoice_id.in_(invoice_ids))
-                )
+                ),
+                MessageRow.status.not_in(NOT_SENT),  # a draft, or one never sent, proves nothing
             )
             .order_by(MessageRow.created_at, MessageRow.id)
         )

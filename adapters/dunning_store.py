@@ -24,12 +24,14 @@ from adapters.orm import (
     MessageItem,
     MessageRow,
     PlannedStep,
+    TaskRow,
     lock_debtor,
     movements_of,
 )
 from adapters.sql_store import SqlStore
 from handlers import plans
-from handlers.dunning import DebtorFacts, InvoiceFacts, NewMessage, StepFacts
+from handlers.approval import DRAFT, NOT_SENT, Claim, DraftFacts
+from handlers.dunning import DebtorFacts, InvoiceFacts, NewMessage, NewTask, StepFacts
 from handlers.evidence import EvidenceSink, PendingRecord
 from handlers.money import Movement
 from handlers.planning import PENDING
@@ -146,6 +148,7 @@ def debtor_facts(row: DebtorRow) -> DebtorFacts:
         country=row.country,
         email=row.email,
         email_bounced=row.email_bounced,
+        phone=row.phone,
         address=dict(row.address or {}),
         segment=row.segment,
         opt_out=row.opt_out,
@@ -268,7 +271,9 @@ class SqlDunningStore:
 
     def last_message_day(self, debtor_id: str) -> date | None:
         return self._session.execute(
-            select(func.max(MessageRow.local_day)).where(MessageRow.debtor_id == debtor_id)
+            select(func.max(MessageRow.local_day)).where(
+                MessageRow.debtor_id == debtor_id, MessageRow.status.not_in(NOT_SENT)
+            )
         ).scalar_one_or_none()
 
     def movements(self, invoice_ids: Iterable[int]) -> dict[int, list[Movement]]:
@@ -293,9 +298,9 @@ class SqlDunningStore:
             content=message.content,
             content_sha256=message.content_sha256,
             amounts=message.amounts,
-            status="pending",
+            status="draft" if message.draft else "pending",
             attempts=0,
-            lease_until=message.lease_until,
+            lease_until=None if message.draft else message.lease_until,
             created_at=message.created_at,
         )
         self._session.add(row)
@@ -307,6 +312,96 @@ class SqlDunningStore:
         for start in range(0, len(claims), CHUNK):  # one statement, many rows: no mapped row each
             self._session.execute(insert(MessageItem), claims[start : start + CHUNK])
         return row.id
+
+    def awaiting_drafts(self, invoice_ids: Iterable[int]) -> dict[int, str]:
+        found: dict[int, str] = {}
+        for chunk in _chunks(sorted(set(invoice_ids))):
+            rows = self._session.execute(
+                select(MessageItem.invoice_id, MessageRow.message_id)
+                .join(MessageRow, MessageRow.id == MessageItem.message_pk)
+                .where(MessageItem.invoice_id.in_(chunk), MessageRow.status == DRAFT)
+                .order_by(MessageRow.id)
+            )
+            for invoice_id, message_id in rows:
+                found.setdefault(invoice_id, message_id)
+        return found
+
+    # --- drafts (handlers.approval) -----------------------------------------------------------
+
+    def drafts(self, step: str | None = None) -> list[DraftFacts]:
+        which = [MessageRow.status == DRAFT] + ([MessageRow.step == step] if step else [])
+        rows = self._session.execute(
+            select(MessageRow).where(*which).order_by(MessageRow.created_at, MessageRow.id)
+        )
+        return [self._draft_facts(row) for row in rows.scalars().all()]
+
+    def draft(self, message_pk: int) -> DraftFacts | None:
+        row = self._session.execute(
+            select(MessageRow).where(MessageRow.id == message_pk).with_for_update()
+        ).scalar_one_or_none()
+        return None if row is None else self._draft_facts(row)
+
+    def _draft_facts(self, row: MessageRow) -> DraftFacts:
+        claims = self._session.execute(
+            select(MessageItem.invoice_id, InvoiceRow.number, MessageItem.step)
+            .join(InvoiceRow, InvoiceRow.id == MessageItem.invoice_id)
+            .where(MessageItem.message_pk == row.id)
+            .order_by(InvoiceRow.number, MessageItem.step)
+        )
+        return DraftFacts(
+            id=row.id,
+            message_id=row.message_id,
+            creditor_id=row.creditor_id,
+            debtor_id=row.debtor_id,
+            step=row.step,
+            channel=row.channel,
+            status=row.status,
+            subject=row.subject,
+            content_sha256=row.content_sha256,
+            amounts=dict(row.amounts or {}),
+            created_at=row.created_at,
+            claims=tuple(Claim(i, n, s) for i, n, s in claims),
+        )
+
+    def lock_invoices(self, invoice_ids: Iterable[int]) -> list[InvoiceFacts]:
+        wanted = sorted(set(invoice_ids))
+        for chunk in _chunks(wanted):
+            self._lock_invoices(InvoiceRow.id.in_(chunk))
+        return [self._invoices[i] for i in wanted if i in self._invoices]
+
+    def close_draft(self, message_pk: int, status: str) -> None:
+        self._session.execute(
+            update(MessageRow)
+            .where(MessageRow.id == message_pk, MessageRow.status == DRAFT)
+            .values(status=status)
+        )
+
+    def release_draft(self, message_pk: int, lease_until: datetime) -> None:
+        self._session.execute(
+            update(MessageRow)
+            .where(MessageRow.id == message_pk, MessageRow.status == DRAFT)
+            .values(status="pending", attempts=0, lease_until=lease_until)
+        )
+
+    def record_task(self, task: NewTask) -> tuple[int, bool]:
+        found = self._session.execute(select(TaskRow.id).where(TaskRow.task_key == task.key)).scalar()
+        if found is not None:
+            return found, False
+        row = TaskRow(
+            task_key=task.key,
+            debtor_id=task.debtor_id,
+            kind=task.kind,
+            step=task.step,
+            phone=task.phone,
+            invoice_numbers=list(task.invoice_numbers),
+            amounts=dict(task.amounts),
+            due_on=task.due_on,
+            status="open",
+            created_at=task.created_at,
+        )
+        self._session.add(row)
+        self._session.flush()
+        return row.id, True
 
     def skip_step(self, step_id: int, reason: str, now: datetime) -> None:
         self._set([step_id], status="skipped", reason=reason[:300], done_at=now)

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from handlers.dunning import DebtorFacts, InvoiceFacts, NewMessage, StepFacts
+from handlers.approval import DRAFT, NOT_SENT, Claim, DraftFacts
+from handlers.dunning import DebtorFacts, InvoiceFacts, NewMessage, NewTask, StepFacts
 from handlers.evidence import PendingRecord
 from handlers.money import ZERO, Movement
 from handlers.planning import PENDING
@@ -40,6 +41,9 @@ class MemoryDunning:
     steps: dict[int, StoredStep] = field(default_factory=dict)
     payments: dict[int, list[Movement]] = field(default_factory=dict)
     messages: dict[int, NewMessage] = field(default_factory=dict)
+    statuses: dict[int, str] = field(default_factory=dict)  # message key -> draft, pending ...
+    leases: dict[int, datetime | None] = field(default_factory=dict)
+    tasks: dict[int, NewTask] = field(default_factory=dict)
     evidence: list[PendingRecord] = field(default_factory=list)
     written: int = 0
 
@@ -109,7 +113,11 @@ class MemoryDunningStore:
         ]
 
     def last_message_day(self, debtor_id: str) -> date | None:
-        days = [m.local_day for m in self._data.messages.values() if m.debtor_id == debtor_id]
+        days = [
+            m.local_day
+            for key, m in self._data.messages.items()
+            if m.debtor_id == debtor_id and self._data.statuses[key] not in NOT_SENT
+        ]
         return max(days, default=None)
 
     def movements(self, invoice_ids: Iterable[int]) -> dict[int, list[Movement]]:
@@ -128,7 +136,77 @@ class MemoryDunningStore:
             raise ValueError(f"message {message.message_id} is recorded already")  # a unique key
         key = len(self._data.messages) + 1
         self._data.messages[key] = message
+        self._data.statuses[key] = DRAFT if message.draft else "pending"
+        self._data.leases[key] = None if message.draft else message.lease_until
         return key
+
+    def awaiting_drafts(self, invoice_ids: Iterable[int]) -> dict[int, str]:
+        wanted = set(invoice_ids)
+        found: dict[int, str] = {}
+        for key in sorted(self._data.messages):
+            if self._data.statuses[key] == DRAFT:
+                for invoice_id, _ in self._data.messages[key].claims:
+                    if invoice_id in wanted:
+                        found.setdefault(invoice_id, self._data.messages[key].message_id)
+        return found
+
+    # --- drafts (handlers.approval) -----------------------------------------------------------
+
+    def drafts(self, step: str | None = None) -> list[DraftFacts]:
+        found = [
+            self._draft_facts(key)
+            for key in self._data.messages
+            if self._data.statuses[key] == DRAFT and step in (None, self._data.messages[key].step)
+        ]
+        return sorted(found, key=lambda d: (d.created_at, d.id))
+
+    def draft(self, message_pk: int) -> DraftFacts | None:
+        return self._draft_facts(message_pk) if message_pk in self._data.messages else None
+
+    def _draft_facts(self, key: int) -> DraftFacts:
+        m = self._data.messages[key]
+        claims = sorted(
+            (
+                Claim(invoice_id, self._data.invoices[invoice_id].number, step)
+                for invoice_id, step in m.claims
+            ),
+            key=lambda c: (c.number, c.step),
+        )
+        debtor = self._data.debtors.get(m.debtor_id)
+        return DraftFacts(
+            id=key,
+            message_id=m.message_id,
+            creditor_id=debtor.creditor_id if debtor else "default",
+            debtor_id=m.debtor_id,
+            step=m.step,
+            channel=m.channel,
+            status=self._data.statuses[key],
+            subject=m.subject,
+            content_sha256=m.content_sha256,
+            amounts=dict(m.amounts),
+            created_at=m.created_at,
+            claims=tuple(claims),
+        )
+
+    def lock_invoices(self, invoice_ids: Iterable[int]) -> list[InvoiceFacts]:
+        return [self._data.invoices[i] for i in sorted(set(invoice_ids)) if i in self._data.invoices]
+
+    def close_draft(self, message_pk: int, status: str) -> None:
+        if self._data.statuses.get(message_pk) == DRAFT:
+            self._data.statuses[message_pk] = status
+
+    def release_draft(self, message_pk: int, lease_until: datetime) -> None:
+        if self._data.statuses.get(message_pk) == DRAFT:
+            self._data.statuses[message_pk] = "pending"
+            self._data.leases[message_pk] = lease_until
+
+    def record_task(self, task: NewTask) -> tuple[int, bool]:
+        for key, stored in self._data.tasks.items():
+            if stored.key == task.key:
+                return key, False
+        key = len(self._data.tasks) + 1
+        self._data.tasks[key] = task
+        return key, True
 
     def skip_step(self, step_id: int, reason: str, now: datetime) -> None:
         self._set(step_id, status="skipped", reason=reason[:300], done_at=now)

@@ -21,6 +21,7 @@ class Debtor:
     name: str
     kind: str
     email: str | None = None
+    phone: str | None = None
     language: str = "fr"
     timezone: str = "Europe/Paris"
     country: str = "FR"

@@ -55,6 +55,7 @@ from adapters.memory_records import (
     Signal,
     Step,
 )
+from handlers.approval import NOT_SENT
 from handlers.batching import IngestBatch
 from handlers.events import DEFAULT_CREDITOR
 from handlers.evidence import PendingRecord
@@ -698,11 +699,16 @@ class MemoryStore:
         return DEFAULT_CREDITOR
 
     def steps_reached(self, debtor_id: str) -> list[tuple[str, str]]:
+        statuses: dict[tuple[int, str], set[bool]] = {}  # (invoice, step) -> sent or not, per message
+        for message in self.data.messages.values():
+            for claim in message.claims:
+                statuses.setdefault(claim, set()).add(message.status not in NOT_SENT)
         found = []
         for step in self.data.steps.values():
             invoice = self.data.invoices.get(step.invoice_id)
             mine = invoice is not None and invoice.debtor_id == debtor_id and invoice.status == "open"
-            if mine and step.status == "done" and invoice is not None:
+            only_unsent = statuses.get((step.invoice_id, step.step)) == {False}  # drafted, rejected ...
+            if mine and step.status == "done" and invoice is not None and not only_unsent:
                 found.append((invoice.number, step.step))
         return sorted(found)
 

@@ -51,6 +51,7 @@ class DebtorRow(Scoped, Base):
     name: Mapped[str] = mapped_column(String(300))
     kind: Mapped[str] = mapped_column(String(10))
     email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(40))  # personal data: erased with the name
     language: Mapped[str] = mapped_column(String(5), default="fr")
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Paris")
     country: Mapped[str] = mapped_column(String(2), default="FR")
@@ -197,7 +198,7 @@ class MessageRow(Scoped, Base):
     content: Mapped[bytes] = mapped_column(LargeBinary)
     content_sha256: Mapped[str] = mapped_column(String(64))
     amounts: Mapped[dict] = mapped_column(JSON)
-    # pending -> sent | failed | cancelled
+    # pending -> sent | failed | cancelled; draft -> pending (approved) | rejected | withdrawn
     status: Mapped[str] = mapped_column(String(10), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -387,6 +388,34 @@ class SignalRow(Scoped, Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class TaskRow(Scoped, Base):
+    """A task for a person (a ``call`` or ``task`` step), open until an operator reports
+    its outcome (``relance task done``)."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (UniqueConstraint("creditor_id", "task_key", name="uq_task_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    creditor_id: Mapped[str] = mapped_column(String(100), server_default=DEFAULT_CREDITOR, index=True)
+    # stable for the kind and the (invoice, step) covered: a redelivered step adds no task
+    task_key: Mapped[str] = mapped_column(String(64))
+    debtor_id: Mapped[str] = mapped_column(String(100), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # call | task
+    step: Mapped[str] = mapped_column(String(40))
+    phone: Mapped[str | None] = mapped_column(String(40))  # as known when created; erased
+    invoice_numbers: Mapped[list] = mapped_column(JSON)
+    amounts: Mapped[dict] = mapped_column(JSON)  # balance per currency, decimal text
+    due_on: Mapped[date] = mapped_column(Date)
+    # open -> done
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+    promised_date: Mapped[date | None] = mapped_column(Date)
+    done_by: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class PaymentPlanRow(Scoped, Base):
     """A payment plan agreed with a debtor (``payment_plan.agreed``) and its fate."""
 
@@ -490,3 +519,33 @@ def debtor_salts(session: Session) -> dict[str, bytes]:
     """Every debtor's salt, by debtor id: what version 3 evidence records are verified with."""
     rows = session.execute(select(DebtorSalt.debtor_id, DebtorSalt.salt)).all()
     return {debtor_id: bytes.fromhex(salt) for debtor_id, salt in rows}
+
+
+class BankEntryRow(Scoped, Base):
+    """An entry of an imported bank statement and what became of it (``relance import``):
+    ``matched`` (its payments were sent as ``payment.received``), ``reversed`` (a returned
+    debit sent as ``payment.reversed``), ``unmatched`` or ``ambiguous`` (kept for
+    ``relance payments match``), ``ignored`` (a debit that is no debtor's payment)."""
+
+    __tablename__ = "bank_entries"
+    __table_args__ = (UniqueConstraint("creditor_id", "entry_key", name="uq_bank_entries_creditor_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    creditor_id: Mapped[str] = _creditor_column()
+    entry_key: Mapped[str] = mapped_column(String(100))  # the payment_id of its payments
+    source: Mapped[str] = mapped_column(String(500))  # the statement file it came from
+    booking_date: Mapped[date | None] = mapped_column(Date)
+    value_date: Mapped[date | None] = mapped_column(Date)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    credit: Mapped[bool] = mapped_column(Boolean)
+    is_return: Mapped[bool] = mapped_column(Boolean)
+    counterparty: Mapped[str | None] = mapped_column(String(300))
+    remittance: Mapped[str] = mapped_column(Text)  # its remittance texts joined by " | "
+    end_to_end_id: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(10), index=True)
+    reason: Mapped[str] = mapped_column(String(500))
+    candidates: Mapped[str] = mapped_column(Text)  # JSON: lists of invoice numbers
+    allocations: Mapped[str] = mapped_column(Text)  # JSON: [invoice number, amount] pairs
+    matched_by: Mapped[str | None] = mapped_column(String(100))
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from adapters.orm import (
@@ -39,6 +39,7 @@ from adapters.orm import (
     movements_of,
 )
 from adapters.outbox import SqlOutbox
+from handlers.approval import NOT_SENT
 from handlers.batching import IngestBatch
 from handlers.evidence import PendingRecord
 from handlers.money import ZERO, Movement
@@ -520,11 +521,21 @@ class SqlStore:
         return str(creditor)
 
     def steps_reached(self, debtor_id: str) -> list[tuple[str, str]]:
+        claimed = (
+            select(MessageItem.id)
+            .join(MessageRow, MessageRow.id == MessageItem.message_pk)
+            .where(MessageItem.invoice_id == PlannedStep.invoice_id, MessageItem.step == PlannedStep.step)
+        )
+        unsent = exists(claimed.where(MessageRow.status.in_(NOT_SENT)))
+        sent = exists(claimed.where(MessageRow.status.not_in(NOT_SENT)))
         rows = self._session.execute(
             select(InvoiceRow.number, PlannedStep.step)
             .join(PlannedStep, PlannedStep.invoice_id == InvoiceRow.id)
             .where(
-                InvoiceRow.debtor_id == debtor_id, InvoiceRow.status == "open", PlannedStep.status == "done"
+                InvoiceRow.debtor_id == debtor_id,
+                InvoiceRow.status == "open",
+                PlannedStep.status == "done",
+                or_(~unsent, sent),  # a step only drafted, rejected or withdrawn is not reached
             )
             .order_by(InvoiceRow.number, PlannedStep.step)
         ).all()

@@ -239,7 +239,10 @@ def _checked_renderer(template_dir: Path | None, policies: PolicySet, rates: Rat
     renderer = Renderer(template_dir)
     try:
         for each in policies.all:
-            renderer.check([*(s.template for s in each.steps), *INSTALLMENT_TEMPLATES], sample_context(each))
+            renderer.check(
+                [*(s.template for s in each.steps if not s.manual), *INSTALLMENT_TEMPLATES],
+                sample_context(each),
+            )
         check_templates(renderer, policies, rates)
     except TemplateProblem as exc:
         raise ConfigError(str(exc)) from exc

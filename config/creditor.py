@@ -2,7 +2,9 @@
 the legal mentions a company's letters need (C. com. R123-237).
 
 Not errors: a policy may be previewed (`relance simulate`) before it is finished. Each
-policy with its own creditor is checked once, when the service is built.
+policy with its own creditor is checked once, when the service is built. A preview of
+e-invoices prints their seller as the creditor where the identity is still the example's
+(``seller_as_creditor``, ``with_creditor``).
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from __future__ import annotations
 import tomllib
 from functools import lru_cache
 from importlib import resources
+from typing import Protocol
 
 import structlog
 
+from handlers import identity
 from handlers.identity import missing_mentions
-from handlers.policy import Creditor, PolicySet
+from handlers.policy import Creditor, Policy, PolicySet
 
 log = structlog.get_logger("relance.config")
 
@@ -59,3 +63,47 @@ def warn_about_creditors(policies: PolicySet, owner: str = "default") -> None:
             log.warning(
                 "creditor.mentions_missing", policy=name, keys=missing, creditor=creditor.name, owner=owner
             )
+
+
+class Seller(Protocol):
+    """What a preview reads of an e-invoice's seller (adapters.importers.einvoice.Seller)."""
+
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def siren(self) -> str | None: ...
+    @property
+    def vat_id(self) -> str | None: ...
+    @property
+    def address(self) -> tuple[str, ...]: ...
+
+
+def seller_as_creditor(seller: Seller) -> Creditor | None:
+    """The seller of an imported e-invoice (BG-4, its address BG-5) as the creditor a preview
+    prints: its name, address, and the SIREN and VAT number that pass their checks. None
+    without a name. No legal form, capital or registry: the invoice does not state them."""
+    if not seller.name:
+        return None
+    siren = seller.siren if seller.siren and identity.siren_problem(seller.siren) is None else None
+    vat = identity.compact(seller.vat_id) if seller.vat_id else None
+    if vat is not None and identity.vat_problem(vat, siren) is not None:
+        vat = None
+    return Creditor(name=seller.name[:200], address=seller.address, siren=siren, vat_number=vat)
+
+
+def with_creditor(policies: PolicySet, creditor: Creditor) -> PolicySet:
+    """``policies`` with ``creditor`` in place of every creditor still the shipped example's
+    (a creditor configured by the operator stays)."""
+
+    def fill(policy: Policy) -> Policy:
+        return policy.model_copy(update={"creditor": creditor}) if example_keys(policy.creditor) else policy
+
+    filled = PolicySet(
+        fill(policies.default),
+        tuple((segment, fill(policy)) for segment, policy in policies.segments),
+        policies.debtor_overrides,
+        policies.invoice_overrides,
+        rates=policies.rates,
+        consumer=fill(policies.consumer) if policies.consumer is not None else None,
+    )
+    return filled

@@ -170,7 +170,7 @@ CANCELLED_AFTER_FORMAL_NOTICE = "invoice.cancelled_after_formal_notice"
 
 
 def _warn_if_formal_notice_sent(
-    store: Store, invoice: InvoiceRecord, event: ev.InvoiceCancelled, now: datetime
+    store: Store, invoice: InvoiceRecord, event: ev.InvoiceCancelled | ev.InvoiceStatusChanged, now: datetime
 ) -> None:
     """A formal notice claimed this invoice: the debtor was put on notice of a claim now
     cancelled. Nothing is undone, but a person should tell the debtor (and any partner)."""
@@ -474,6 +474,14 @@ def on_debtor_released(
     return []
 
 
+def on_invoice_status_changed(
+    store: Store, event: ev.InvoiceStatusChanged, now: datetime, policies: PolicySet
+) -> list[str]:
+    from handlers.statuses import apply_status  # built on this module's appliers
+
+    return apply_status(store, event, now, policies)
+
+
 Applier = Callable[[Store, Any, datetime, PolicySet], list[str]]
 APPLY: dict[str, Applier] = {
     "invoice.issued": on_invoice_issued,
@@ -490,6 +498,7 @@ APPLY: dict[str, Applier] = {
     "payment_plan.agreed": on_payment_plan_agreed,
     "invoice.held": on_invoice_held,
     "invoice.released": on_invoice_released,
+    "invoice.status_changed": on_invoice_status_changed,
     "debtor.held": on_debtor_held,
     "debtor.released": on_debtor_released,
     "debtor.updated": on_debtor_updated,

@@ -45,6 +45,7 @@ def upsert_debtor(store: Store, data: ev.Debtor, now: datetime, policies: Policy
     row.address = data.address.model_dump(exclude_none=True)
     row.siren, row.opt_out, row.segment, row.updated_at = data.siren, data.opt_out, data.segment, now
     row.merchant = data.merchant
+    row.phone = data.phone
     if before is not None and before != _policy_inputs(row):
         _replan_open_invoices(store, row, now, policies)
     return row

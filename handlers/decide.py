@@ -14,6 +14,11 @@ Groups of one currency, in this order (the earlier a group, the more severe):
 3. the other overdue steps, under the most severe of them;
 4. the pre-due and due reminders.
 
+Steps done by a person (channels ``call`` or ``task``) are no message: the steps of one
+kind due together become one ``Task`` for the debtor, whatever their currency. They pass
+the same holds as a message, but never pass over, nor are passed over by, a message's step,
+and use no channel of the day.
+
 A group goes out on every channel any of its steps asks for, with the same claims on each.
 When a channel of a group is already used that day (by an earlier group, or by a message
 recorded earlier today), an overdue group waits whole for the next sending opening; a
@@ -39,9 +44,11 @@ OVERDUE = "invoice.overdue"
 OUTSIDE_WINDOW = "outside the sending window"
 ONE_A_DAY = "one message per debtor, channel and currency per day"
 NO_CONTACT = "no valid contact details"
+NO_PHONE = "no phone number known: no call"
 
 INSTALLMENTS, FORMAL, OVERDUE_STEPS, COMING_DUE = "installments", "formal_notice", "overdue", "coming_due"
 _KINDS = (INSTALLMENTS, FORMAL, OVERDUE_STEPS, COMING_DUE)
+MANUAL_KINDS = ("call", "task")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +92,20 @@ class Message:
         return tuple(c.invoice_id for c in self.claims)
 
 
+@dataclass(frozen=True)
+class Task:
+    """One task for a person: a call or another manual action, for one debtor, covering
+    every invoice whose manual step of that kind is due."""
+
+    kind: str  # "call" or "task"
+    lead_step: str
+    claims: tuple[Claim, ...]
+
+    @property
+    def claimed_invoice_ids(self) -> tuple[int, ...]:
+        return tuple(c.invoice_id for c in self.claims)
+
+
 @dataclass(frozen=True, slots=True)
 class Skip:
     step_id: int
@@ -117,10 +138,15 @@ class Decision:
     postponed: tuple[Postpone, ...] = ()
     done: tuple[Done, ...] = ()
     escalate: tuple[int, ...] = ()  # invoice ids whose formal notice deadline starts today
+    tasks: tuple[Task, ...] = ()
 
     @property
     def claimed_step_ids(self) -> frozenset[int]:
         return frozenset(c.step_id for m in self.messages for c in m.claims)
+
+    @property
+    def task_step_ids(self) -> frozenset[int]:
+        return frozenset(c.step_id for t in self.tasks for c in t.claims)
 
     @property
     def mentioned_step_ids(self) -> frozenset[int]:
@@ -160,8 +186,13 @@ def decide(snapshot: Snapshot, now: datetime) -> Decision:
     skipped: list[Skip] = []
     escalate: list[int] = []
     sendable: list[DueStep] = []
+    passed: list[Done] = []  # manual steps not for this debtor: passed before any hold
     for step in snapshot.due:
         invoice = snapshot.invoice(step.invoice_id)
+        not_for = _not_for(step, debtor) if step.manual else None
+        if not_for is not None:
+            passed.append(Done(step.step_id, not_for))
+            continue
         reason = send_hold(step, invoice, debtor, today)
         if reason is None:
             sendable.append(step)
@@ -170,9 +201,12 @@ def decide(snapshot: Snapshot, now: datetime) -> Decision:
         if step.formal_notice and debtor.opt_out and invoice.status == "open":
             escalate.append(invoice.id)  # no automatic contact, but the case still reaches a person
     later = _next_day_opening(today, snapshot)
+    tasks = _tasks_of([s for s in sendable if s.manual], snapshot)
+    sendable = [s for s in sendable if not s.manual]
     messages: list[Message] = []
     postponed: list[Postpone] = []
     sendable, done = _most_severe_per_invoice(sendable)
+    done.extend(passed)
     if pressure.too_soon(snapshot, today):
         sendable, done, held = _held_back(snapshot, sendable, done)
         postponed.extend(held)
@@ -199,6 +233,7 @@ def decide(snapshot: Snapshot, now: datetime) -> Decision:
         postponed=tuple(postponed),
         done=tuple(done),
         escalate=tuple(dict.fromkeys(escalate)),
+        tasks=tasks,
     )
 
 
@@ -235,6 +270,34 @@ def _one_contact_a_day(snapshot: Snapshot, postponed: list[Postpone], today: dat
     return moved
 
 
+def _tasks_of(steps: Sequence[DueStep], snapshot: Snapshot) -> tuple[Task, ...]:
+    """One task per kind (call, task) for the manual steps due: the debtor is called once
+    about every invoice whose call is due, its most severe step leading."""
+    tasks = []
+    for kind in MANUAL_KINDS:
+        members = [s for s in steps if _manual_kind(s) == kind]
+        if members:
+            lead = max(members, key=lambda s: s.severity)
+            claims = tuple(Claim(s.step_id, s.invoice_id, s.name) for s in _by_due_date(members, snapshot))
+            tasks.append(Task(kind, lead.name, claims))
+    return tuple(tasks)
+
+
+def _not_for(step: DueStep, debtor: DebtorSnapshot) -> str | None:
+    """Why a manual step is not for this debtor (None: it is): another kind of debtor, or a
+    call with no phone number known. Such a step is passed: done with this reason, and no
+    skip, task or evidence is recorded, since nothing was done or held back."""
+    if step.debtor_kinds and debtor.kind not in step.debtor_kinds:
+        return f"{step.name} is for {' and '.join(step.debtor_kinds)} debtors only"
+    if _manual_kind(step) == "call" and not debtor.has_phone:
+        return NO_PHONE
+    return None
+
+
+def _manual_kind(step: DueStep) -> str:
+    return "call" if "call" in step.channels else "task"
+
+
 def send_hold(step: DueStep, invoice: InvoiceSnapshot, debtor: DebtorSnapshot, today: date) -> str | None:
     """Why this step may not go out today, or None when it may."""
     if step.installment:  # judged on the plan, not the invoice
@@ -252,10 +315,14 @@ def channels_for(channels: Iterable[str], debtor: DebtorSnapshot) -> tuple[str, 
     """The channels asked for, e-mail replaced by a letter when there is no usable address.
 
     A letter is dropped when a registered letter goes out anyway, and every postal channel
-    when no postal address is known.
+    when no postal address is known. A person's channel (call, task) is kept as it is: the
+    task says what is known of the debtor.
     """
     found: list[str] = []
     for channel in channels:
+        if channel in MANUAL_KINDS:
+            found.extend([] if channel in found else [channel])
+            continue
         if channel == "email" and not debtor.has_email:
             channel = "letter"
         if channel != "email" and not debtor.has_address:

@@ -76,6 +76,7 @@ class DebtorFacts:
     country: str = "FR"
     email: str | None = None
     email_bounced: bool = False
+    phone: str | None = None
     address: dict[str, Any] = field(default_factory=dict)
     segment: str | None = None
     opt_out: bool = False
@@ -104,6 +105,26 @@ class NewMessage:
     lease_until: datetime
     created_at: datetime
     claims: tuple[tuple[int, str], ...]
+    draft: bool = False  # held for a person's approval (``handlers.approval``): not transmitted
+
+
+@dataclass(frozen=True)
+class NewTask:
+    """A task for a person (a call, another manual action) and the steps it does.
+
+    ``key`` is stable for a creditor, a kind and the (invoice number, step) it covers: the
+    store records a task of the same key once."""
+
+    key: str
+    debtor_id: str
+    kind: str  # call | task
+    step: str
+    phone: str | None
+    invoice_numbers: tuple[str, ...]
+    amounts: dict[str, str]  # balance per currency, e.g. {"EUR": "1200.00"}
+    due_on: date
+    created_at: datetime
+    claims: tuple[tuple[int, str], ...]  # (invoice id, step)
 
 
 class DunningStore(Protocol):
@@ -144,7 +165,15 @@ class DunningStore(Protocol):
         """What the installment templates show of the plans of these steps."""
 
     def record_message(self, message: NewMessage) -> int:
-        """Store the message and its claims; its key, for the delivery."""
+        """Store the message and its claims; its key, for the delivery. A ``draft`` is
+        stored with the status ``draft`` and no lease: no delivery ever takes it."""
+
+    def awaiting_drafts(self, invoice_ids: Iterable[int]) -> dict[int, str]:
+        """Of these invoices, those claimed by a draft awaiting approval: invoice id ->
+        the draft's Message-ID."""
+
+    def record_task(self, task: NewTask) -> tuple[int, bool]:
+        """Store the task unless one of its key exists; its id, and whether it is new."""
 
     def skip_step(self, step_id: int, reason: str, now: datetime) -> None: ...
 

@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from handlers.planning import prescription_dates
 from handlers.records import InvoiceRecord
 
-FINISHED_INVOICES = ("settled", "cancelled", "closed", "written_off")
+FINISHED_INVOICES = ("settled", "cancelled", "closed", "written_off", "never_issued", "refused")
 LIVE_CASES = ("open", "handed_over")
 ERASED = "erased"  # what stands for a personal value removed from a row
 

@@ -205,6 +205,25 @@ _EMAIL: TypeAdapter[str] = TypeAdapter(EmailStr)
 Email = Annotated[str, AfterValidator(_address_as_given), AfterValidator(_no_controls)]
 
 
+# a phone number: international (+ and 8 to 15 digits, the first not 0: E.164) or French
+# national (0 and 9 digits); spaces, dots, dashes and brackets between digits are allowed
+_PHONE_INTERNATIONAL = re.compile(r"\+[1-9][0-9]{7,14}")
+_PHONE_FRENCH = re.compile(r"0[1-9][0-9]{8}")
+_PHONE_SEPARATORS = re.compile(r"[ .\-()]")
+
+
+def _phone(value: str) -> str:
+    """A phone number as written, once checked: control characters first (named)."""
+    _no_controls(value)
+    digits = _PHONE_SEPARATORS.sub("", value)
+    if not (_PHONE_INTERNATIONAL.fullmatch(digits) or _PHONE_FRENCH.fullmatch(digits)):
+        raise ValueError('not a phone number: use "+33 1 23 45 67 89" (international) or "01 23 45 67 89"')
+    return value
+
+
+Phone = Annotated[str, Field(min_length=1, max_length=40), AfterValidator(_phone)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=False)
 
@@ -230,6 +249,7 @@ class Debtor(_Strict):
     name: SafeText
     kind: Literal["business", "consumer", "public"]
     email: Email | None = None
+    phone: Phone | None = None
     language: Literal["fr", "en"] = "fr"
     timezone: Annotated[str, Field(min_length=1, max_length=64)] = "Europe/Paris"
     address: Address
@@ -416,6 +436,46 @@ class DebtorReleased(_Envelope):
     debtor_id: DebtorId
 
 
+def _known_status(value: str) -> str:
+    from handlers.lifecycle import BY_CODE
+
+    if value not in BY_CODE:
+        shown = value[:20]
+        raise ValueError(f"unknown status code {shown!r}: not a DGFiP lifecycle code (200 to 228, 501)")
+    return value
+
+
+StatusCode = Annotated[str, Field(min_length=1, max_length=10), AfterValidator(_known_status)]
+ReasonCode = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_identifier)]
+
+
+StatusAmount = Annotated[Money, AfterValidator(_to_amount)]
+
+
+class InvoiceStatusChanged(_Envelope):
+    """A status of the invoice's e-invoicing lifecycle, from the platforms (docs/import.md)."""
+
+    type: Literal["invoice.status_changed"]
+    invoice_number: InvoiceNumber
+    status_code: StatusCode
+    at: Timestamp
+    reason_code: ReasonCode | None = None
+    # validated when absent too: 206 requires it
+    amount: Annotated[StatusAmount | None, Field(validate_default=True)] = None
+
+    @field_validator("amount")
+    @classmethod
+    def _amount_where_it_means_something(cls, amount: Decimal | None, info: ValidationInfo) -> Decimal | None:
+        from handlers.lifecycle import AMOUNT_ALLOWED, AMOUNT_REQUIRED
+
+        code = info.data.get("status_code")  # absent when it was itself refused
+        if amount is None and code in AMOUNT_REQUIRED:
+            raise ValueError(f"required for status {code} (the amount approved)")
+        if amount is not None and code is not None and code not in AMOUNT_ALLOWED:
+            raise ValueError(f"status {code} carries no amount (only 206 and 212 do)")
+        return amount
+
+
 class DebtorUpdated(_Envelope):
     type: Literal["debtor.updated"]
     debtor: Debtor
@@ -512,6 +572,7 @@ AccountingEvent = Annotated[
     | PaymentPlanAgreed
     | InvoiceHeld
     | InvoiceReleased
+    | InvoiceStatusChanged
     | DebtorHeld
     | DebtorReleased
     | DebtorUpdated
@@ -537,6 +598,7 @@ EVENT_TYPES = (
     "payment_plan.agreed",
     "invoice.held",
     "invoice.released",
+    "invoice.status_changed",
     "debtor.held",
     "debtor.released",
     "debtor.updated",

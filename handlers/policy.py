@@ -13,7 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from handlers import identity
 
-Channel = Literal["email", "letter", "registered_letter"]
+Channel = Literal["email", "letter", "registered_letter", "call", "task"]
+# channels done by a person: a step asking only for these creates a task, not a message
+MANUAL_CHANNELS = ("call", "task")
 SchedulerEvent = Literal["invoice.due", "invoice.overdue", "deadline.expired"]
 
 FORMAL_NOTICE = "formal_notice"
@@ -33,10 +35,36 @@ class Step(_Frozen):
     event: Literal["invoice.due", "invoice.overdue"]
     channels: tuple[Channel, ...] = Field(min_length=1)
     states_penalties: bool = False
+    # a person approves each message of this step before it leaves (``relance approve``)
+    requires_approval: bool = Field(False, strict=True)
+    # a call or task step: the kinds of debtor it is for, any other passes it (empty: all)
+    debtor_kinds: tuple[Literal["business", "consumer", "public"], ...] = ()
+
+    @field_validator("channels")
+    @classmethod
+    def _manual_or_sent(cls, channels: tuple[str, ...]) -> tuple[str, ...]:
+        manual = [c for c in channels if c in MANUAL_CHANNELS]
+        if manual and len(manual) != len(channels):
+            raise ValueError(
+                "a step is either sent (email, letter, registered_letter) or done by a person "
+                "(call, task): make two steps instead of mixing them"
+            )
+        return channels
+
+    @model_validator(mode="after")
+    def _kinds_for_people_only(self) -> Step:
+        if self.debtor_kinds and not self.manual:
+            raise ValueError("debtor_kinds goes with a call or task step only (channels call, task)")
+        return self
 
     @property
     def template(self) -> str:
         return self.name
+
+    @property
+    def manual(self) -> bool:
+        """Whether a person does this step (a call or another task) instead of a message."""
+        return self.channels[0] in MANUAL_CHANNELS
 
 
 class Window(_Frozen):
@@ -188,6 +216,12 @@ class Contact(_Frozen):
     min_days_between_messages: int = Field(3, ge=0, le=30)
 
 
+class LifecycleRules(_Frozen):
+    # what the e-invoicing lifecycle statuses do (handlers/lifecycle.py): after 211
+    # "Paiement transmis", dunning waits this many business days for the funds
+    payment_transmitted_hold_business_days: int = Field(5, ge=1, le=30)
+
+
 class Policy(_Frozen):
     """The whole dunning policy. ``steps`` are ordered from the mildest to the most severe."""
 
@@ -201,6 +235,7 @@ class Policy(_Frozen):
     money: MoneyRules = MoneyRules()
     messages: MessageRules = MessageRules()
     contact: Contact = Contact()
+    lifecycle: LifecycleRules = LifecycleRules()
     creditor: Creditor = Creditor()
     mediator: Mediator | None = None  # the consumer mediator (L612-1); None: none configured
     resume_step: str = Field("notice", description="where an invoice imported late enters")

@@ -19,6 +19,7 @@ class DebtorRecord(Protocol):
     name: str
     kind: str  # business | consumer | public
     email: str | None
+    phone: str | None
     language: str
     timezone: str
     country: str

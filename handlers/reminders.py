@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from urllib.parse import quote
 
 import structlog
@@ -28,6 +28,7 @@ from handlers.context import Context
 from handlers.deadlines import deadline_after, formal_notice_deadline
 from handlers.decide import Decision, Done, Message, decide
 from handlers.dunning import DebtorFacts, DunningStore, InvoiceFacts, NewMessage, StepFacts
+from handlers.manual import record_task
 from handlers.messages import DeliverMessage, keyed_id
 from handlers.money import ZERO, MissingRate
 from handlers.planning import PENDING, end_of_day
@@ -67,6 +68,9 @@ def send_due(store: DunningStore, step_id: int, now: datetime, ctx: Context) -> 
         if again.status in PENDING and again.due_at > now:
             store.release_step(first.id)  # leave it to a later emission
         return []
+    due = _behind_drafts(store, due, now)
+    if not due:
+        return []
     snapshot = _snapshot(store, debtor, due, now, ctx)
     decision = decide(snapshot, now)
     # what is applied reads the due steps from ``due`` and the decision: their copies in the
@@ -88,6 +92,22 @@ def _due_steps(store: DunningStore, debtor: DebtorFacts, now: datetime, ctx: Con
         else:
             found.append(Due(step_row, invoice, step, policy))
     return found
+
+
+def _behind_drafts(store: DunningStore, due: list[Due], now: datetime) -> list[Due]:
+    """The due steps free to go: those of an invoice a draft still claims wait a day, and
+    again each day until the draft is approved, rejected or withdrawn (handlers.approval):
+    a later step never overtakes a message a person has not yet decided on."""
+    waiting = store.awaiting_drafts({item.invoice.id for item in due})
+    if not waiting:
+        return due
+    by_draft: dict[str, list[Due]] = {}
+    for item in due:
+        if item.invoice.id in waiting:
+            by_draft.setdefault(waiting[item.invoice.id], []).append(item)
+    for message_id, held_back in by_draft.items():
+        _postpone(store, held_back, now + timedelta(days=1), f"awaiting approval of message {message_id}")
+    return [item for item in due if item.invoice.id not in waiting]
 
 
 def _postpone(store: DunningStore, due: list[Due], until: datetime, reason: str) -> None:
@@ -152,6 +172,8 @@ def _snapshot(
             held_until=debtor.held_until,
             has_email=bool(debtor.email) and not debtor.email_bounced,
             has_address=bool(debtor.address),
+            has_phone=bool(debtor.phone),
+            kind=debtor.kind,
         ),
         invoices=tuple(_invoice_snapshot(row) for row in rows.values()),
         due=tuple(_due_snapshot(store, item, debtor) for item in due),
@@ -194,6 +216,8 @@ def _due_snapshot(store: DunningStore, item: Due, debtor: DebtorFacts) -> DueSte
         minimum_balance=item.policy.money.minimum_for(item.invoice.currency),
         formal_notice=item.step.name == FORMAL_NOTICE,
         installment=installment,
+        manual=not installment and item.step.manual,
+        debtor_kinds=tuple(item.step.debtor_kinds),
         installment_blocker=store.installment_blocker(item.step_row.id, debtor.id) if installment else None,
     )
 
@@ -219,13 +243,19 @@ def _apply(
     tasks: list[object] = []
     first_of_group: dict[str, str] = {}
     covering: dict[int, str] = {}  # a lead step id -> the first message that claims it
+    drafted: set[int] = set()  # the invoices of drafts: their escalation waits for approval
     try:
         for message in decision.messages:
-            task = _record_message(store, debtor, message, by_step, snapshot, now, decision.today, ctx)
-            first_of_group.setdefault(message.group, task.recorded.message_id if task.recorded else "")
+            message_id, task = _record_message(
+                store, debtor, message, by_step, snapshot, now, decision.today, ctx
+            )
+            first_of_group.setdefault(message.group, message_id)
             for claim in message.claims:
                 covering.setdefault(claim.step_id, first_of_group[message.group])
-            tasks.append(task)
+            if task is None:
+                drafted |= {claim.invoice_id for claim in message.claims}
+            else:
+                tasks.append(task)
     except MissingRate as exc:
         log.error("reminder.failed", debtor_id=debtor.id, reason=str(exc), half_year=exc.half_year)
         raise
@@ -234,6 +264,11 @@ def _apply(
     for step_id in decision.claimed_step_ids:
         finished.add(step_id, None)
         closed.add(step_id)
+    for manual in decision.tasks:
+        reason = record_task(store, debtor, manual, by_step, now, decision.today, ctx.message_key)
+        for claim in manual.claims:
+            finished.add(claim.step_id, reason)
+            closed.add(claim.step_id)
     for message in decision.messages:
         for mention in message.mentions:
             if mention.step_id not in closed:
@@ -247,6 +282,8 @@ def _apply(
     finished.write(store, now)
     skipped = {skip.step_id for skip in decision.skipped}
     for invoice_id in decision.escalate:
+        if invoice_id in drafted:  # planned when the notice is approved (handlers.approval)
+            continue
         notice = next(d for d in due if d.invoice.id == invoice_id and d.step.name == FORMAL_NOTICE)
         posted = notice.step_row.id not in skipped  # an opted-out debtor's notice is not sent
         plan_escalation(store, notice.invoice, debtor, decision.today, notice.policy, posted=posted)
@@ -370,7 +407,8 @@ def _record_message(
     now: datetime,
     today: date,
     ctx: Context,
-) -> DeliverMessage:
+) -> tuple[str, DeliverMessage | None]:
+    """Record ``message``; its Message-ID, and its delivery (None: a draft awaiting approval)."""
     channel = message.channel
     items = [by_step[c.step_id] for c in message.claims]
     lead = max(items, key=lambda i: i.policy.severity(i.step.name))
@@ -439,16 +477,18 @@ def _record_message(
         lease_until=now + ctx.lease,
         created_at=now,
         claims=tuple((item.invoice.id, item.step.name) for item in items),
+        draft=any(item.step.requires_approval for item in items),
     )
     key = store.record_message(row)
+    kind = "message.drafted" if row.draft else "reminder.sent"
     numbers = [i.number for i in invoices]
     mentioned = [snapshot.invoice(m.invoice_id).number for m in message.mentions]
     evidence.append(
         store,
-        "reminder.sent",
+        kind,
         now,
         {
-            "action": "reminder.sent",
+            "action": kind,
             "step": lead.step.name,
             "event": lead.step.event,
             "steps": {i.invoice.number: i.step.name for i in items},
@@ -471,7 +511,7 @@ def _record_message(
     )
     shown = policy.messages.max_listed_invoices  # a log line stays short: the evidence has them all
     log.info(
-        "reminder.sent",
+        kind,
         debtor_id=debtor.id,
         step=lead.step.name,
         channel=channel,
@@ -480,7 +520,9 @@ def _record_message(
         mentioned_invoice_numbers=mentioned[:shown],
         invoice_count=len(numbers),
     )
-    return DeliverMessage(
+    if row.draft:
+        return message_id, None
+    return message_id, DeliverMessage(
         key, 0, Outgoing(message_id, channel, recipient, rendered.subject, content, debtor.id)
     )
 

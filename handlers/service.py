@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 import structlog
 
-from handlers import inbox, signals
+from handlers import approval, inbox, signals
 from handlers.batching import IngestBatch
 from handlers.context import Context, UnknownCreditor
 from handlers.escalation import handle_deadline
@@ -53,6 +54,24 @@ def _reminders(uow: UnitOfWork, step_id: int, now: datetime, ctx: Context) -> li
     tasks = handle_step_due(uow, step_id, now, ctx)
     signals.level_changed(store, debtor, ctx.policies, before, now, "reminder recorded")
     return tasks
+
+
+def approve_draft(
+    uow: UnitOfWork, draft_id: int, by: str, now: datetime, ctx: Context, *, publishing: bool = True
+) -> approval.Outcome:
+    """Approve a draft (``handlers.approval.approve``) in ``uow``; a subscriber to levels
+    hears of the debtor's new level: a drafted step is reached once it is approved."""
+    drafts = cast(approval.ApprovalStore, ctx.dunning_store(uow))
+    store = uow.store
+    if not signals.watching_levels(store):
+        return approval.approve(drafts, draft_id, by, now, ctx, publishing=publishing)
+    draft = approval.awaiting(drafts, draft_id)
+    debtor = store.debtor(draft.debtor_id, lock=True)  # locked before its level is read
+    before = signals.level_of(store, debtor, ctx.policies) if debtor is not None else None
+    outcome = approval.approve(drafts, draft_id, by, now, ctx, publishing=publishing)
+    if debtor is not None and before is not None:
+        signals.level_changed(store, debtor, ctx.policies, before, now, "message approved")
+    return outcome
 
 
 STEP_HANDLERS: dict[str, StepHandler] = {

@@ -114,7 +114,8 @@ def level_of(store: Store, debtor: DebtorRecord, policies: PolicySet) -> Level:
     """The debtor's level now, with each open invoice's step and balance."""
     reached: dict[str, tuple[int, str]] = {}
     for number, step in store.steps_reached(debtor.id):
-        names = [s.name for s in policies.for_debtor(debtor, number).steps]
+        # a call or task is no level: the ladder of messages is what the debtor was told
+        names = [s.name for s in policies.for_debtor(debtor, number).steps if not s.manual]
         if step in names:
             reached[number] = max(reached.get(number, (0, "")), (names.index(step) + 1, step))
     invoices = tuple(

@@ -52,6 +52,8 @@ class DebtorSnapshot:
     held_until: date | None = None
     has_email: bool = True  # an address is known and has not bounced
     has_address: bool = True  # a postal address is known
+    has_phone: bool = False  # a phone number is known (a call step needs one)
+    kind: str = "business"  # business | consumer | public
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,9 @@ class DueStep:
     # an installment reminder of a payment plan: judged on its plan, never merged with steps
     installment: bool = False
     installment_blocker: str | None = None  # why the plan forbids it, judged by the store
+    # done by a person (channels call or task): a task is created, never a message
+    manual: bool = False
+    debtor_kinds: tuple[str, ...] = ()  # the kinds of debtor the step is for (empty: all)
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,17 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from adapters.store import StoreUnavailable
 from config.errors import ConfigError
 from config.logging import configure_logging
 from config.settings import Settings, load_settings
 from handlers.events import DEFAULT_CREDITOR
+from handlers.manual import OUTCOMES
+
+if TYPE_CHECKING:
+    from relance.importing import Files
 
 EXIT_USAGE = 2
 
@@ -105,7 +109,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 1 if counts["rejected"] else 0
 
 
-def _files(paths: list[str], what: str) -> list[Path]:
+def _files(paths: list[str], what: str) -> Files:
     """The files of ``paths`` (a folder: its files in name order); none is an error."""
     from relance.importing import NoSuchFile, files_of
 
@@ -140,6 +144,39 @@ def cmd_statement(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_payments(args: argparse.Namespace) -> int:
+    from handlers.context import UnknownCreditor
+    from relance.bank_payments import MatchRefused, match, retry, waiting_lines
+
+    app = _app(args)
+    try:
+        app.ctx.for_creditor(args.creditor)
+    except UnknownCreditor as exc:
+        raise CommandError(str(exc)) from exc
+    if args.action == "unmatched":
+        if args.rest:
+            raise CommandError("`relance payments unmatched` takes no argument")
+        if args.by:
+            raise CommandError("--by goes with `relance payments match`")
+        if args.retry:
+            retry(app, args.creditor, sys.stdout)
+        for line in waiting_lines(app, args.creditor):
+            print(line)
+        return 0
+    if args.retry:
+        raise CommandError("--retry goes with `relance payments unmatched`")
+    if len(args.rest) < 2:
+        raise CommandError("`relance payments match` needs ENTRY and at least one INVOICE")
+    key, *numbers = args.rest
+    try:
+        found = match(app, args.creditor, key, numbers, args.by, sys.stdout)
+    except MatchRefused as exc:
+        raise CommandError(str(exc)) from exc
+    paid = ", ".join(f"{p.invoice_number} {p.amount}" for p in found.payments)
+    print(f"bank entry {key} {found.status}: {paid}")
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from relance.simulate import simulate, throwaway_dir
 
@@ -161,19 +198,23 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     settings = load_settings(**overrides)
     configure_logging(os.environ.get("RELANCE_SIMULATE_LOG_LEVEL", "WARNING"))
     try:
-        with _simulation_source(args.files) as source:
-            return simulate(settings, source, until, sys.stdout, args.format)
+        with _simulation_source(args.files) as (source, sellers):
+            return simulate(
+                settings, source, until, sys.stdout, args.format, sellers, approve_all=args.approve_all
+            )
     finally:
         if not keep:
             shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @contextmanager
-def _simulation_source(files: list[str]) -> Iterator[TextIO]:
+def _simulation_source(files: list[str]) -> Iterator[tuple[TextIO, list[Any]]]:
     """The events of ``files`` as one text stream: a JSON Lines file (or ``-``) as it is,
-    an e-invoice (.xml, .pdf) imported into its events, in the order given."""
+    an e-invoice (.xml, .pdf) imported into its events, in the order given; and the
+    sellers of the e-invoices, in that order."""
+    sellers: list[Any] = []
     if files == ["-"]:
-        yield sys.stdin
+        yield sys.stdin, sellers
         return
     if "-" in files:
         raise CommandError("- (stdin) cannot be given with other files")
@@ -183,16 +224,18 @@ def _simulation_source(files: list[str]) -> Iterator[TextIO]:
     for name in files:
         if Path(name).suffix.lower() in (".xml", ".pdf"):
             try:
-                parts.extend(simulation_lines(Path(name), sys.stderr))
+                lines, seller = simulation_lines(Path(name), sys.stderr)
             except ValueError as exc:  # the file gave no event: a preview cannot guess it
                 raise CommandError(str(exc)) from exc
+            parts.extend(lines)
+            sellers.append(seller)
             continue
         try:
             with open(name, encoding="utf-8", errors="replace") as stream:
                 parts.extend(line.rstrip("\n") for line in stream)
         except FileNotFoundError as exc:
             raise CommandError(f"{name}: no such file") from exc
-    yield io.StringIO("".join(f"{line}\n" for line in parts))
+    yield io.StringIO("".join(f"{line}\n" for line in parts)), sellers
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -336,6 +379,46 @@ def cmd_erase(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tasks(args: argparse.Namespace) -> int:
+    from relance.tasks import list_tasks
+
+    for line in list_tasks(_app(args), args.due, args.creditor):
+        print(line)
+    return 0
+
+
+def cmd_task(args: argparse.Namespace) -> int:
+    from handlers.manual import Outcome
+    from relance.tasks import TaskRefused, complete_task
+
+    promised = _day(args.promised_date, "--promised-date") if args.promised_date else None
+    outcome = Outcome(args.outcome, args.note, promised, args.by or _login())
+    try:
+        done = complete_task(_app(args), args.id, outcome)
+    except TaskRefused as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"task {done.task_id} done: {done.outcome}")
+    for event_id, status, reason in done.events:
+        print(f"{event_id}\t{status}" + (f"\t{reason}" if reason else ""))
+    return 0
+
+
+def _day(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise CommandError(f"{option} {text!r}: use a date YYYY-MM-DD") from exc
+
+
+def _login() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name known (a container without a passwd entry)
+        return "operator"
+
+
 def cmd_inbox(args: argparse.Namespace) -> int:
     from relance.reports import list_rejected
 
@@ -375,6 +458,60 @@ def _inbox_replay(args: argparse.Namespace) -> int:
         print(f"rejected: {result.reason}")
         return 1
     print("duplicate" if result.status == "duplicate" else "accepted")
+    return 0
+
+
+def cmd_drafts(args: argparse.Namespace) -> int:
+    from relance.drafts import draft_lines
+
+    for line in draft_lines(_app(args), args.creditor):
+        print(line)
+    return 0
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    from handlers.approval import NotAwaiting
+    from relance.drafts import approve_drafts, chosen, operator, outcome_line
+
+    if args.all == bool(args.ids):
+        raise CommandError("`relance approve` takes draft IDs, or --all (see `relance drafts`)")
+    app = _app(args)
+    try:
+        ids = chosen(app, args.ids, args.all, args.step, args.creditor)
+    except NotAwaiting as exc:
+        raise CommandError(str(exc).strip("'\"")) from exc
+    if app.settings.redis_url:  # published after each commit; the scheduler re-emits a lost one
+        from config.bootstrap import attach_publisher
+        from worker.broker import check_redis, make_broker
+
+        check_redis(app.settings)  # unreachable: one line and exit 2, before any approval
+        broker = make_broker(app.settings)
+        attach_publisher(app, broker)
+    try:
+        outcomes = approve_drafts(app, ids, operator(args.by))
+    finally:
+        if app.publisher is not None:
+            broker.close()
+    now = app.clock.now()
+    for outcome in outcomes:
+        print(outcome_line(outcome, now))
+    print(f"{sum(o.status == 'approved' for o in outcomes)} approved, {len(outcomes)} draft(s) acted on")
+    return 0
+
+
+def cmd_reject(args: argparse.Namespace) -> int:
+    from handlers.approval import NotAwaiting
+    from relance.drafts import chosen, operator, outcome_line, reject_drafts
+
+    if not args.reason or not args.reason.strip():
+        raise CommandError("`relance reject` needs --reason TEXT (it is kept in the evidence)")
+    app = _app(args)
+    try:
+        ids = chosen(app, args.ids, False, None, args.creditor)
+    except NotAwaiting as exc:
+        raise CommandError(str(exc).strip("'\"")) from exc
+    for outcome in reject_drafts(app, ids, operator(args.by), args.reason.strip()):
+        print(outcome_line(outcome))
     return 0
 
 
@@ -446,11 +583,38 @@ def build_parser() -> argparse.ArgumentParser:
     add("migrate", cmd_migrate, "create or upgrade the database schema")
     ingest = add("ingest", cmd_ingest, "validate and apply accounting events (JSON Lines)")
     ingest.add_argument("file", metavar="FILE", help="a JSON Lines file, or - for stdin")
-    imports = add("import", cmd_import, "import e-invoices (Factur-X PDF, UBL, CII) as accounting events")
-    imports.add_argument(
-        "paths", nargs="+", metavar="FILE|DIR", help="e-invoice files, or folders (their files in name order)"
+    imports = add(
+        "import",
+        cmd_import,
+        "import e-invoices (Factur-X PDF, UBL, CII) and bank statements (camt.053, CFONB 120) as events",
     )
-    _creditor_option(imports, "whose invoices (its identity must be the seller's)", absent="the seller's")
+    imports.add_argument(
+        "paths",
+        nargs="+",
+        metavar="FILE|DIR",
+        help="e-invoice or statement files, or folders (their files in name order)",
+    )
+    _creditor_option(
+        imports,
+        "whose invoices (its identity must be the seller's) or bank account",
+        absent="the seller's; for a statement, default",
+    )
+    payments = add(
+        "payments", cmd_payments, "bank entries kept without a matching invoice, and matching them"
+    )
+    payments.add_argument(
+        "action",
+        choices=("unmatched", "match"),
+        help="unmatched: list them; match ENTRY INVOICE...: pay those invoices with the entry",
+    )
+    payments.add_argument(
+        "rest", nargs="*", metavar="ENTRY INVOICE", help="match: the entry, then its invoices"
+    )
+    payments.add_argument(
+        "--retry", action="store_true", help="unmatched: match them again against the open invoices first"
+    )
+    payments.add_argument("--by", metavar="NAME", help="match: who matched it (kept with the entry)")
+    _creditor_option(payments, "whose bank entries", DEFAULT_CREDITOR)
     statement = add(
         "statement", cmd_statement, "match bank statement entries (camt.053, CFONB 120) to open invoices"
     )
@@ -468,6 +632,11 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--until", required=True, help="last day simulated (YYYY-MM-DD)")
     simulate.add_argument("--policy", help="policy TOML file to preview")
     simulate.add_argument("--format", choices=("jsonl", "table"), default="jsonl")
+    simulate.add_argument(
+        "--approve-all",
+        action="store_true",
+        help="approve every draft as soon as it is made (requires_approval)",
+    )
     status = add("status", cmd_status, "open invoices, amounts by age, today's sends, cases")
     _creditor_option(status, "whose figures")
     status.add_argument("--json", action="store_true", help="print JSON")
@@ -495,6 +664,18 @@ def build_parser() -> argparse.ArgumentParser:
     case.add_argument("id", metavar="ID", type=int, help="case id (see `relance cases`)")
     case.add_argument("dir", metavar="DIR", nargs="?", help="export: a new or empty folder")
     case.add_argument("--zip", action="store_true", help="export: write DIR as a .zip file")
+    tasks = add("tasks", cmd_tasks, "list the open tasks for people (calls, manual actions)")
+    tasks.add_argument("--due", action="store_true", help="only those due today or earlier")
+    _creditor_option(tasks, "whose tasks")
+    task = add("task", cmd_task, "report what a task for a person came to")
+    task.add_argument("action", choices=("done",), help="done: close the task with its outcome")
+    task.add_argument("id", metavar="ID", type=int, help="task id (see `relance tasks`)")
+    task.add_argument("--outcome", required=True, choices=OUTCOMES, help="what the call or action came to")
+    task.add_argument("--note", metavar="TEXT", help="what the operator wants kept (a dispute's reason)")
+    task.add_argument(
+        "--promised-date", metavar="YYYY-MM-DD", help="with --outcome promise: the day promised"
+    )
+    task.add_argument("--by", metavar="NAME", help="who did it (default: the login name)")
     inbox = add("inbox", cmd_inbox, "list rejected events kept for replay, or replay one")
     _creditor_option(inbox, "list: whose rejected events")
     inbox.add_argument(
@@ -514,6 +695,19 @@ def build_parser() -> argparse.ArgumentParser:
     erase.add_argument("debtor", metavar="DEBTOR", nargs="?", help="debtor id")
     erase.add_argument("--due", action="store_true", help="list the debtors past retention; erase nothing")
     _creditor_option(erase, "whose debtor", DEFAULT_CREDITOR)
+    drafts = add("drafts", cmd_drafts, "messages awaiting a person's approval (requires_approval steps)")
+    _creditor_option(drafts, "whose drafts")
+    approve = add("approve", cmd_approve, "approve drafts: re-checked, then sent")
+    approve.add_argument("ids", nargs="*", type=int, metavar="ID", help="draft id (see `relance drafts`)")
+    approve.add_argument("--all", action="store_true", help="every draft awaiting approval")
+    approve.add_argument("--step", metavar="STEP", help="only drafts of this step")
+    approve.add_argument("--by", metavar="NAME", help="who approves (default: the login name)")
+    _creditor_option(approve, "only drafts of this creditor")
+    reject = add("reject", cmd_reject, "reject drafts: never sent, the reason kept in the evidence")
+    reject.add_argument("ids", nargs="+", type=int, metavar="ID", help="draft id (see `relance drafts`)")
+    reject.add_argument("--reason", required=True, metavar="TEXT", help="why (kept in the evidence)")
+    reject.add_argument("--by", metavar="NAME", help="who rejects (default: the login name)")
+    _creditor_option(reject, "only drafts of this creditor")
     dlq = add("dlq", cmd_dlq, "broker messages that exhausted their retries (Redis)")
     dlq.add_argument("action", nargs="?", choices=("list", "replay"), default="list")
     dlq.add_argument("ids", nargs="*", metavar="ID", help="dead letter key or message id")

@@ -14,6 +14,7 @@ import structlog
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from adapters import bank_entries
 from adapters.orm import (
     DEFAULT_CREDITOR,
     CaseRow,
@@ -24,6 +25,7 @@ from adapters.orm import (
     InvoiceRow,
     MessageRow,
     RejectedEvent,
+    TaskRow,
     creditor_of,
     debtor_key,
     lock_debtor,
@@ -51,6 +53,7 @@ class Erased:
     rejected_events: int
     records_sealed: int
     records_kept: int  # records of versions 1 and 2 that hold a personal value: the chain needs them
+    bank_entries: int = 0  # imported bank entries whose payer and remittance were erased
 
 
 def erase_debtor(app: App, debtor_id: str, creditor: str = DEFAULT_CREDITOR) -> Erased:
@@ -67,14 +70,17 @@ def erase_debtor(app: App, debtor_id: str, creditor: str = DEFAULT_CREDITOR) -> 
         if why is not None:
             log.warning("debtor.erase_refused", debtor_id=debtor_id, reason=why)
             raise ErasureRefused(why)
-        clues = [c for c in (debtor_id, debtor.email, debtor.name) if c]
+        clues = [c for c in (debtor_id, debtor.email, debtor.name, debtor.phone) if c]
+        numbers = list(session.scalars(select(InvoiceRow.number).where(InvoiceRow.debtor_id == debtor_id)))
         done = Erased(
             debtor_id,
             _erase_messages(session, debtor_id),
             _erase_inbox(session, debtor_id, clues),
             _erase_rejected(session, debtor_id, clues),
             *_seal_records(session, debtor_id),
+            bank_entries.erase_payer(session, clues[1:], numbers, ERASED),
         )
+        _erase_tasks(session, debtor_id)
         _erase_debtor_row(debtor, now)
         session.query(DebtorSalt).filter(DebtorSalt.debtor_id == debtor_id).delete()
         facts = {k: v for k, v in done.__dict__.items() if k != "debtor_id"}
@@ -93,12 +99,20 @@ def _refusal(session: Session, debtor: DebtorRow, now: datetime) -> str | None:
 
 
 def _erase_debtor_row(debtor: DebtorRow, now: datetime) -> None:
-    """Name, e-mail and postal address go; the country, kind and language stay (they choose
+    """Name, e-mail, phone and postal address go; the country, kind and language stay (they choose
     the policy and are no one's identity); the SIREN of a company stays, a person's goes."""
     debtor.name, debtor.email, debtor.address = ERASED, None, {"country": debtor.country}
+    debtor.phone = None
     if debtor.kind == "consumer":
         debtor.siren = None
     debtor.erased_at = debtor.updated_at = now
+
+
+def _erase_tasks(session: Session, debtor_id: str) -> None:
+    """The phone and the operator's notes of the debtor's tasks go; outcomes stay."""
+    for row in session.execute(select(TaskRow).where(TaskRow.debtor_id == debtor_id)).scalars():
+        row.phone = None
+        row.note = ERASED if row.note else None
 
 
 def _erase_messages(session: Session, debtor_id: str) -> int:

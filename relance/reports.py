@@ -29,6 +29,7 @@ from adapters.orm import (
 )
 from adapters.store import transaction
 from config.bootstrap import App
+from handlers.approval import DRAFT, NOT_SENT
 from handlers.calendar import local_date, zone
 from handlers.cases import PENALTIES_OUTSTANDING
 from handlers.evidence import ChainCheck
@@ -78,7 +79,10 @@ def status(app: App, creditor: str | None = None) -> dict[str, object]:
             select(func.count())
             .select_from(MessageItem)
             .join(MessageRow, MessageRow.id == MessageItem.message_pk)
-            .where(MessageRow.created_at >= day_start)
+            .where(MessageRow.created_at >= day_start, MessageRow.status.not_in(NOT_SENT))
+        ).scalar_one()
+        drafts = session.execute(
+            select(func.count()).select_from(MessageRow).where(MessageRow.status == DRAFT)
         ).scalar_one()
         open_cases = session.execute(
             select(func.count()).select_from(CaseRow).where(CaseRow.status == "open")
@@ -125,6 +129,7 @@ def status(app: App, creditor: str | None = None) -> dict[str, object]:
     return {
         **report,
         "steps_sent_today": sent_today,
+        "drafts_awaiting_approval": drafts,
         "open_cases": open_cases,
         "rejected_events": rejected,
         "handovers_pending": handovers.get("pending", 0),

@@ -12,7 +12,8 @@ for a webhook subscriber from the signals table: a simulation lists them as
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from adapters.orm import EvidenceRecord, MessageRow, PlannedStep, SignalRow
 from adapters.publisher import QUEUE
 from adapters.store import transaction
 from config.bootstrap import App, attach_publisher, build_app, prepare_store
+from config.creditor import Seller, example_keys, seller_as_creditor, with_creditor
 from config.errors import ConfigError
 from config.settings import Settings
 from handlers.calendar import zone
@@ -36,7 +38,11 @@ from worker.broker import make_broker
 
 ACTIONS = (
     "reminder.sent",
+    "message.drafted",
+    "message.approved",
+    "message.withdrawn",
     "reminder.skipped",
+    "task.created",
     "case.escalated",
     "case.opened",
     "deadline.expired",
@@ -48,6 +54,7 @@ ACTIONS = (
     "insolvency.closed",
     "invoice.factored",
     "invoice.unfactored",
+    "invoice.status_changed",
 )
 FIELDS = (
     "at",
@@ -67,7 +74,12 @@ FIELDS = (
     "recovery_indemnity",
     "currency",
     "message_id",
+    "task_id",
+    "phone",
+    "amounts",
+    "due_on",
     "reason",
+    "by",
     "recommended_procedure",
     "amount_claimed",
     "case_id",
@@ -77,6 +89,9 @@ FIELDS = (
     "subscriber",
     "level",
     "previous_level",
+    "status_code",  # invoice.status_changed: the lifecycle status, its label and what it did
+    "label",
+    "outcome",
 )
 
 
@@ -112,12 +127,19 @@ class NotSent:
         return 204
 
 
+# what a preview calls a draft: the message that would wait for a person (docs/cli.md)
+SHOWN_AS = {"message.drafted": "message.awaiting_approval"}
+APPROVER = "simulate --approve-all"
+
 # a simulation's messages go nowhere: a key known to all keeps their ids reproducible
 SIMULATION_KEY = "relance simulate"
 
 
 class Simulation:
-    def __init__(self, settings: Settings, events: list[InputEvent], until: date) -> None:
+    def __init__(
+        self, settings: Settings, events: list[InputEvent], until: date, *, approve_all: bool = False
+    ) -> None:
+        self.approve_all = approve_all
         known = [e.at for e in events if e.at is not None]
         start = min(known) if known else datetime.now(UTC)
         self.clock = VirtualClock(start)
@@ -169,6 +191,9 @@ class Simulation:
                 )
                 broker.join(QUEUE, fail_fast=True)  # type: ignore[call-arg]  # StubBroker.join
                 workers.join()
+                if self.approve_all and self._approve_drafts():
+                    broker.join(QUEUE, fail_fast=True)  # type: ignore[call-arg]
+                    workers.join()
                 yield from self._new_actions()
                 _stop_if_a_rate_is_missing(runtime.missing_rates(), self.app.settings)
         finally:
@@ -176,6 +201,14 @@ class Simulation:
             workers.stop()
             broker.close()
             self.app.dispose()
+
+    def _approve_drafts(self) -> int:
+        """``--approve-all``: approve every draft at once, as a person would; how many."""
+        from relance.drafts import approve_drafts, list_drafts
+
+        drafts = list_drafts(self.app, None)
+        approve_drafts(self.app, [d.id for d in drafts], APPROVER)
+        return len(drafts)
 
     def _next_instant(self) -> datetime | None:
         candidates = [self.pending[0].at or self.start] if self.pending else []
@@ -229,6 +262,7 @@ class Simulation:
             if payload.get("action") not in ACTIONS:
                 continue
             payload["at"] = self._local(record.at)
+            payload["action"] = SHOWN_AS.get(payload["action"], payload["action"])
             if record.creditor_id != DEFAULT_CREDITOR:
                 payload["creditor_id"] = record.creditor_id
             if record.message_id in bodies:
@@ -293,9 +327,19 @@ def _debtor(action: dict[str, Any]) -> str:
     return f"{debtor} ({action['creditor_id']})" if action.get("creditor_id") else debtor
 
 
+def _task(action: dict[str, Any]) -> str:
+    """What a task's line shows: the phone to call and the amounts."""
+    if "task_id" not in action:
+        return ""
+    amounts = ", ".join(f"{amount} {currency}" for currency, amount in action.get("amounts", {}).items())
+    return f"{action.get('phone', 'no phone')}  {amounts}"
+
+
 def format_table(action: dict[str, Any]) -> str:
     what = action.get("step") or action.get("signal_type") or action.get("recommended_procedure") or ""
-    extra = action.get("subject") or action.get("reason") or action.get("amount_claimed") or ""
+    by = f"by {action['by']}" if action.get("by") else ""
+    said = action.get("subject") or action.get("reason") or action.get("amount_claimed")
+    extra = said or _task(action) or by
     return "  ".join(
         [
             action["at"][:16].replace("T", " "),
@@ -310,9 +354,20 @@ def format_table(action: dict[str, Any]) -> str:
 
 
 def simulate(
-    settings: Settings, source: TextIO, until: date, out: TextIO, output_format: str = "jsonl"
+    settings: Settings,
+    source: TextIO,
+    until: date,
+    out: TextIO,
+    output_format: str = "jsonl",
+    sellers: Sequence[Seller] = (),
+    *,
+    approve_all: bool = False,
 ) -> int:
-    simulation = Simulation(settings, read_events(source.readlines()), until)
+    """Print what the policy does to the events of ``source`` up to ``until``; ``sellers``,
+    those of the e-invoices read, give the creditor shown where its identity is still the
+    example's; with ``approve_all``, every draft is approved as soon as it is made."""
+    simulation = Simulation(settings, read_events(source.readlines()), until, approve_all=approve_all)
+    _seller_as_creditor(simulation, sellers)
     for action in simulation.run():
         if output_format == "table":
             out.write(format_table(action) + "\n")
@@ -320,6 +375,23 @@ def simulate(
             out.write(json.dumps(action, ensure_ascii=False) + "\n")
         out.flush()
     return 0
+
+
+def _seller_as_creditor(simulation: Simulation, sellers: Sequence[Seller]) -> None:
+    """A preview of e-invoices shows their seller as the creditor where no identity is
+    configured (still the shipped example's): the first seller named. The others, if the
+    files have several, are named on stderr."""
+    creditors = [c for c in (seller_as_creditor(s) for s in sellers) if c is not None]
+    if not creditors:
+        return
+    ctx = simulation.app.ctx
+    if not any(example_keys(p.creditor) for p in ctx.policies.all):
+        return  # the operator's identity stands
+    simulation.app.ctx = replace(ctx, policies=with_creditor(ctx.policies, creditors[0]))
+    shown = creditors[0].name
+    others = sorted({c.name for c in creditors} - {shown})
+    note = f"; the other sellers ({', '.join(others)}) are not shown" if others else ""
+    sys.stderr.write(f"relance simulate: the creditor shown is the seller of the e-invoices, {shown}{note}\n")
 
 
 def throwaway_dir() -> Path:

@@ -9,7 +9,7 @@ it pays. Nothing is applied; a person checks the proposals and sends the payment
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,7 @@ def _balance(row: Any) -> Decimal:
     return row.amount_due - row.paid - row.credited
 
 
-def proposals(app: App, files: list[Path], creditor: str = DEFAULT_CREDITOR) -> list[EntryMatch]:
+def proposals(app: App, files: Iterable[Path], creditor: str = DEFAULT_CREDITOR) -> list[EntryMatch]:
     """The entries of ``files`` in order, matched against the open invoices of ``creditor``
     (a bank account is one creditor's). Raises StatementRejected for a file that cannot be
     read."""

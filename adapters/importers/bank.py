@@ -8,7 +8,10 @@ entries are then matched to open invoices by ``handlers.matching.match_entries``
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections import Counter
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -107,7 +110,7 @@ def read_camt053(data: bytes, shown: str) -> list[StatementEntry]:
             status = _text(entry, "Sts") or _text(entry, "Sts/Cd")
             if status not in (None, "BOOK"):  # pending or information only: not money yet
                 continue
-            entries.extend(_camt_entry(entry, f"{statement_id}/{n_index}", where, shown))
+            entries.extend(_camt_entry(entry, statement_id, n_index, where, shown))
     return entries
 
 
@@ -130,7 +133,9 @@ def _camt_date(node: etree._Element | None, where: str, shown: str) -> date | No
         raise StatementRejected(shown, where, f"{value!r} is not a date") from None
 
 
-def _camt_entry(entry: etree._Element, reference: str, where: str, shown: str) -> list[StatementEntry]:
+def _camt_entry(
+    entry: etree._Element, statement_id: str, n_index: int, where: str, shown: str
+) -> list[StatementEntry]:
     amount, currency = _amount(_at(entry, "Amt"), where, shown)
     credit = _text(entry, "CdtDbtInd") == "CRDT"
     common = {
@@ -140,7 +145,9 @@ def _camt_entry(entry: etree._Element, reference: str, where: str, shown: str) -
         "label": _text(entry, "AddtlNtryInf"),
     }
     reversal = _text(entry, "RvslInd") == "true" or _sub_family(entry) in RETURN_SUB_FAMILIES
-    own_ref = _text(entry, "NtryRef") or _text(entry, "AcctSvcrRef") or reference
+    # the bank's own reference of the entry is unique at that bank; the entry reference
+    # (NtryRef) only within its statement, so it goes with the statement's id
+    own_ref = _text(entry, "AcctSvcrRef") or f"{statement_id}/{_text(entry, 'NtryRef') or n_index}"
     details = _all(entry, "NtryDtls/TxDtls")
     amounts = [_tx_amount(d) for d in details]
     if len(details) > 1 and all(a is not None for a in amounts):
@@ -240,7 +247,7 @@ def read_cfonb120(data: bytes, shown: str) -> list[StatementEntry]:
         kind, where = record[:2], f"record {number}"
         try:
             if kind == "04":
-                entries.append(_movement(record, len(entries) + 1))
+                entries.append(_movement(record))
             elif kind == "05":
                 if not entries:
                     raise ValueError("a complement (05) before any movement (04)")
@@ -251,17 +258,48 @@ def read_cfonb120(data: bytes, shown: str) -> list[StatementEntry]:
                 raise ValueError(f"unknown record code {kind!r}")
         except ValueError as exc:
             raise StatementRejected(shown, where, str(exc)) from None
-    return [_cfonb_entry(fields) for fields in entries]
+    return _with_stable_keys([_cfonb_entry(fields) for fields in entries])
 
 
-def _movement(record: str, sequence: int) -> dict:
+def _with_stable_keys(entries: list[StatementEntry]) -> list[StatementEntry]:
+    """CFONB 120 gives an entry no reference of its own: its key is ``cfonb-`` and 24 hex
+    digits of the SHA-256 of what the entry says (account, dates, direction, amount,
+    currency, label, remittance, end-to-end id) and its occurrence among the entries of the
+    file that say exactly the same (0 for the first). The same statement read again, or
+    sent again in a later file, gives the same keys."""
+    seen: Counter[str] = Counter()
+    keyed = []
+    for entry in entries:
+        fingerprint = "\x1f".join(
+            (
+                entry.reference,  # the account, from the record
+                str(entry.booking_date),
+                str(entry.value_date),
+                "C" if entry.credit else "D",
+                str(entry.amount),
+                entry.currency,
+                entry.label or "",
+                "\x1e".join(entry.remittance),
+                "\x1e".join(entry.structured_references),
+                entry.end_to_end_id or "",
+                entry.return_reason or "",
+            )
+        )
+        occurrence = seen[fingerprint]
+        seen[fingerprint] += 1
+        digest = hashlib.sha256(f"{fingerprint}\x1f{occurrence}".encode()).hexdigest()[:24]
+        keyed.append(replace(entry, reference=f"cfonb-{digest}"))
+    return keyed
+
+
+def _movement(record: str) -> dict:
     if not record[19].isdigit():
         raise ValueError(f"decimals {record[19]!r} is not a digit")
     amount = cfonb_amount(record[90:104], int(record[19]))
     account, booked = record[21:32].strip(), _cfonb_date(record[34:40])
     reject = record[40:42].strip()
     return {
-        "reference": f"{account}/{booked.isoformat()}/{sequence}",
+        "reference": f"{record[2:7]}/{record[11:16]}/{account}",  # bank, branch, account
         "booking_date": booked,
         "value_date": _cfonb_date(record[42:48]) if record[42:48].strip() else None,
         "amount": abs(amount),

@@ -34,6 +34,7 @@ MAX_FILE_BYTES = 20 * 1024 * 1024  # far above any real invoice; a bigger file i
 UBL_INVOICE = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
 UBL_CREDIT_NOTE = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"
 CII = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
+CDAR = "urn:un:unece:uncefact:data:standard:CrossDomainAcknowledgementAndResponse:100"
 _NS = {
     "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
     "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
@@ -95,9 +96,14 @@ class Seller:
     siren: str | None
     vat_id: str | None  # BT-31
     country: str | None  # BT-40
+    # the postal address (BG-5) as lines: what a preview prints for the seller as creditor
+    address: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, str]:
-        return {k: v for k, v in vars(self).items() if v is not None}
+        """What the event keeps of the seller (not its address: an event imported before
+        stays the same event)."""
+        kept = {"name": self.name, "siren": self.siren, "vat_id": self.vat_id, "country": self.country}
+        return {k: v for k, v in kept.items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -105,7 +111,7 @@ class ImportedDocument:
     """What one e-invoice file became: its events (usually one) and the warnings met."""
 
     path: str
-    format: Literal["factur-x", "ubl", "cii"]
+    format: Literal["factur-x", "ubl", "cii", "cdar"]
     type_code: str
     number: str
     seller: Seller
@@ -181,6 +187,10 @@ def read_bytes(data: bytes, shown: str) -> ImportedDocument:
     elif ns == CII and name == "CrossIndustryInvoice":
         terms = _cii_terms(root, shown)
         kind = "factur-x" if kind == "factur-x" else "cii"
+    elif kind == "ubl" and ns == CDAR and name == "CrossDomainAcknowledgementAndResponse":
+        from adapters.importers.cdar import to_document  # built on this module's types
+
+        return to_document(root, shown)
     elif ns.startswith("urn:iso:std:iso:20022:tech:xsd:camt."):
         raise ImportRejected(shown, "file", f"an ISO 20022 bank statement, not an invoice: {_STATEMENTS}")
     else:
@@ -188,7 +198,8 @@ def read_bytes(data: bytes, shown: str) -> ImportedDocument:
             shown,
             "file",
             f"unknown kind of document {{{ns}}}{name}: relance reads UBL 2.1 Invoice and CreditNote, "
-            "UN/CEFACT CII CrossIndustryInvoice and Factur-X/ZUGFeRD PDF",
+            "UN/CEFACT CII CrossIndustryInvoice, Factur-X/ZUGFeRD PDF and the platforms' CDAR "
+            "status messages",
         )
     return _to_document(terms, kind, shown)
 
@@ -456,6 +467,13 @@ def _address(buyer: _Party, shown: str) -> dict[str, str]:
     return address
 
 
+def _address_lines(party: _Party) -> tuple[str, ...]:
+    """A party's postal address as printed lines: street, second line, post code and city
+    (last: the letters take their place from it)."""
+    town = " ".join(v for v in (party.postal_code, party.city) if v)
+    return tuple(v for v in (party.street, party.street2, town) if v)
+
+
 def _email(buyer: _Party, warnings: list[str]) -> str | None:
     """The buyer's e-mail: its electronic address (BT-49) when its scheme is EM, else its
     contact e-mail (BT-58). An address that is not valid is left out with a warning: the
@@ -483,7 +501,8 @@ def _to_document(terms: _Terms, kind: Literal["factur-x", "ubl", "cii"], shown: 
     if not re.fullmatch(r"[A-Z]{3}", currency):
         raise ImportRejected(shown, "BT-5", f"{currency!r} is not an ISO 4217 code")
     amount = _amount(terms, shown)
-    seller = Seller(terms.seller.name, siren_of(terms.seller), terms.seller.vat_id, terms.seller.country)
+    party = terms.seller
+    seller = Seller(party.name, siren_of(party), party.vat_id, party.country, _address_lines(party))
     occurred_at = datetime.combine(issue_date, time(12), tzinfo=_PARIS).isoformat()
     warnings: list[str] = []
     if code in CREDIT_NOTE_CODES:

@@ -6,12 +6,13 @@ language; the layout of these keys is part of the dossier's format (docs/dossier
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from handlers.dossier.computation import InvoiceDetail, rate_unconfirmed
-from handlers.dossier.data import DossierData, MessageData
+from handlers.dossier.data import DossierData, MessageData, RecordData
 from handlers.dossier.proofs import instant, sha256, status_view
 from handlers.money import ZERO
 from handlers.policy import Creditor, RateTable
@@ -35,6 +36,9 @@ def summary_data(
     ``options`` the procedures and the competent court (``handlers.dossier.options``)."""
     case, debtor, check, head = data.case, data.debtor, data.check, data.head
     invoices = [_invoice_data(d, computed_on, rates) for d in details]
+    statuses = lifecycle_statuses(data.records)
+    for invoice in invoices:
+        invoice["lifecycle_statuses"] = statuses.get(invoice["number"], [])
     computed = {
         "principal": sum((Decimal(i["balance"]) for i in invoices if i["balance"]), ZERO),
         "late_interest": sum((Decimal(i["late_interest"]) for i in invoices if i["late_interest"]), ZERO),
@@ -181,6 +185,23 @@ def _interest_data(detail: InvoiceDetail, rates: RateTable) -> dict[str, Any] | 
         "paid_by_payments": str(a.interest_paid),
         "due": str(a.late_interest),
     }
+
+
+def lifecycle_statuses(records: tuple[RecordData, ...]) -> dict[str, list[dict[str, Any]]]:
+    """The e-invoicing lifecycle statuses of each invoice, oldest first, from the evidence
+    records ``invoice.status_changed`` (handlers/statuses.py)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        if record.kind != "invoice.status_changed":
+            continue
+        payload = json.loads(record.payload)
+        entry = {
+            k: payload.get(k) for k in ("status_code", "label", "at", "reason_code", "amount", "outcome")
+        }
+        entry["seq"] = record.seq
+        for number in record.invoice_numbers or ():
+            found.setdefault(number, []).append(entry)
+    return found
 
 
 def _invoice_data(detail: InvoiceDetail, computed_on: date, rates: RateTable) -> dict[str, Any]:

@@ -6,13 +6,14 @@ The clock is pinned: every instant is an argument.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from adapters.dunning_store import CHUNK, SqlDunningStore
 from adapters.memory_dunning import MemoryDunning
@@ -24,13 +25,16 @@ from adapters.orm import (
     MessageRow,
     PaymentRow,
     PlannedStep,
+    TaskRow,
 )
 from adapters.store import make_engine, migrate, session_factory, transaction
 from config.bootstrap import make_context
 from config.settings import Settings
-from handlers.dunning import DebtorFacts, DunningStore, InvoiceFacts, NewMessage, StepFacts
+from handlers import approval
+from handlers.dunning import DebtorFacts, DunningStore, InvoiceFacts, NewMessage, NewTask, StepFacts
 from handlers.messages import DeliverMessage
 from handlers.money import Movement
+from handlers.policy import PolicySet
 from handlers.reminders import send_due
 
 T = TypeVar("T")
@@ -42,6 +46,7 @@ DEBTOR = DebtorFacts(
     name="ACME Industrie SAS",
     kind="business",
     email="compta@acme.example",
+    phone="+33 4 72 00 00 00",
     address={"line1": "12 rue des Forges", "postal_code": "69007", "city": "Lyon", "country": "FR"},
 )
 
@@ -103,6 +108,17 @@ class MemoryHarness:
     def claim_rows(self) -> list[tuple[int, str, str]]:
         return sorted((i, step, m.channel) for m in self.data.messages.values() for i, step in m.claims)
 
+    def message_states(self) -> list[tuple[str, datetime | None]]:
+        return [(self.data.statuses[k], self.data.leases[k]) for k in sorted(self.data.messages)]
+
+    def mark_paid(self, invoice_id: int) -> None:
+        found = self.data.invoices[invoice_id]
+        self.data.invoices[invoice_id] = dataclasses.replace(found, status="paid", paid=found.amount_due)
+
+    def tasks(self) -> list[tuple[str, str, str | None, list[str], dict[str, str], date]]:
+        found = self.data.tasks.values()
+        return [(t.kind, t.step, t.phone, list(t.invoice_numbers), t.amounts, t.due_on) for t in found]
+
 
 class SqlHarness:
     def __init__(self, url: str) -> None:
@@ -120,6 +136,7 @@ class SqlHarness:
                     name=DEBTOR.name,
                     kind=DEBTOR.kind,
                     email=DEBTOR.email,
+                    phone=DEBTOR.phone,
                     address=DEBTOR.address,
                     updated_at=NOW,
                 )
@@ -202,6 +219,24 @@ class SqlHarness:
                 select(MessageItem.invoice_id, MessageItem.step, MessageItem.channel)
             ).all()
             return sorted((i, step, channel) for i, step, channel in rows)
+
+    def message_states(self) -> list[tuple[str, datetime | None]]:
+        with transaction(self.sessions) as session:
+            rows = session.execute(select(MessageRow.status, MessageRow.lease_until).order_by(MessageRow.id))
+            return [(status, lease) for status, lease in rows.all()]
+
+    def mark_paid(self, invoice_id: int) -> None:
+        with transaction(self.sessions) as session:
+            session.execute(
+                update(InvoiceRow)
+                .where(InvoiceRow.id == invoice_id)
+                .values(status="paid", paid=InvoiceRow.amount_due)
+            )
+
+    def tasks(self) -> list[tuple[str, str, str | None, list[str], dict[str, str], date]]:
+        with transaction(self.sessions) as session:
+            rows = session.execute(select(TaskRow).order_by(TaskRow.id)).scalars().all()
+            return [(t.kind, t.step, t.phone, list(t.invoice_numbers), t.amounts, t.due_on) for t in rows]
 
 
 Harness = MemoryHarness | SqlHarness
@@ -418,3 +453,206 @@ def test_the_last_message_day_of_a_debtor_is_the_latest_recorded_whatever_its_ch
     # Then the last contact is 17 April, and another debtor has none
     assert store.run(lambda s: s.last_message_day(DEBTOR.id)) == date(2026, 4, 17)
     assert store.run(lambda s: s.last_message_day("D-other")) is None
+
+
+# --- drafts awaiting approval (handlers.approval) -------------------------------------------
+
+
+def _approving(ctx: Any, *names: str) -> Any:
+    """``ctx`` whose policy holds the messages of the steps ``names`` for approval."""
+    policy = ctx.policy
+    steps = tuple(s.model_copy(update={"requires_approval": s.name in names}) for s in policy.steps)
+    policies = PolicySet(policy.model_copy(update={"steps": steps}))
+    policies.rates = ctx.rates
+    return dataclasses.replace(ctx, policies=policies)
+
+
+def test_a_step_requiring_approval_is_recorded_as_drafts_that_no_delivery_takes(store, ctx):
+    # Given F-1 of 1200.00 due on 20 March, its reminder_2 (e-mail and letter) held for approval
+    ctx = _approving(ctx, "reminder_2")
+    store.seed(
+        [invoice(1, "F-1", date(2026, 3, 20))], [step(10, 1, "reminder_2", NOW - timedelta(hours=1))], []
+    )
+    # When the step is handled
+    tasks = store.run(lambda s: send_due(s, 10, NOW, ctx))
+    # Then nothing is to transmit: two drafts, without lease, claim F-1's step; the step is done
+    assert tasks == []
+    assert store.message_states() == [("draft", None), ("draft", None)]
+    assert store.evidence_kinds() == ["message.drafted", "message.drafted"]
+    assert store.claim_rows() == [(1, "reminder_2", "email"), (1, "reminder_2", "letter")]
+    drafts = store.run(lambda s: s.drafts())  # type: ignore[attr-defined]
+    assert [(d.channel, d.step, d.invoice_numbers, d.amounts["balance"]) for d in drafts] == [
+        ("email", "reminder_2", ["F-1"], "1200.00"),
+        ("letter", "reminder_2", ["F-1"], "1200.00"),
+    ]
+    assert store.run(lambda s: s.awaiting_drafts([1, 2])) == {1: drafts[0].message_id}
+    assert store.run(lambda s: s.step(10)).status == "done"  # type: ignore[union-attr]
+
+
+def test_an_approved_draft_is_pending_with_its_first_attempt_leased_and_the_approval_in_the_evidence(
+    store, ctx
+):
+    # Given the two drafts of F-1's reminder_2
+    ctx = _approving(ctx, "reminder_2")
+    store.seed(
+        [invoice(1, "F-1", date(2026, 3, 20))], [step(10, 1, "reminder_2", NOW - timedelta(hours=1))], []
+    )
+    store.run(lambda s: send_due(s, 10, NOW, ctx))
+    first = store.run(lambda s: s.drafts())[0]  # type: ignore[attr-defined]
+    later = NOW + timedelta(hours=2)
+    # When a person approves the e-mail two hours later
+    outcome = store.run(lambda s: approval.approve(s, first.id, "marie", later, ctx))
+    # Then it is pending, leased for its first attempt, which the task takes; the letter waits
+    assert (outcome.status, outcome.task) == ("approved", DeliverMessage(first.id, 0))
+    assert store.message_states() == [("pending", later + ctx.lease), ("draft", None)]
+    assert store.evidence_kinds()[-1] == "message.approved"
+    assert [d.channel for d in store.run(lambda s: s.drafts())] == ["letter"]  # type: ignore[attr-defined]
+    # And approving it again is refused: it no longer awaits approval
+    with pytest.raises(approval.NotAwaiting, match="no longer awaiting approval"):
+        store.run(lambda s: approval.approve(s, first.id, "marie", later, ctx))
+
+
+def test_a_draft_approved_after_its_invoice_was_paid_is_withdrawn_and_nothing_leaves(store, ctx):
+    # Given the drafts of F-1's reminder_2, then F-1 paid in full
+    ctx = _approving(ctx, "reminder_2")
+    store.seed(
+        [invoice(1, "F-1", date(2026, 3, 20))], [step(10, 1, "reminder_2", NOW - timedelta(hours=1))], []
+    )
+    store.run(lambda s: send_due(s, 10, NOW, ctx))
+    store.mark_paid(1)
+    first = store.run(lambda s: s.drafts())[0]  # type: ignore[attr-defined]
+    # When a person approves the e-mail
+    outcome = store.run(lambda s: approval.approve(s, first.id, "marie", NOW, ctx))
+    # Then it is closed as withdrawn with the reason, and no task delivers it
+    assert (outcome.status, outcome.reason, outcome.task) == ("withdrawn", "F-1: invoice paid", None)
+    assert store.message_states()[0] == ("withdrawn", None)
+    assert store.evidence_kinds()[-1] == "message.withdrawn"
+
+
+def test_a_rejected_draft_is_closed_and_a_later_step_of_its_invoice_waits_only_while_a_draft_awaits(
+    store, ctx
+):
+    # Given F-1's reminder_2 drafted (e-mail and letter), its reminder_3 due a week later (Tuesday 21 April)
+    ctx = _approving(ctx, "reminder_2")
+    store.seed(
+        [invoice(1, "F-1", date(2026, 3, 20))],
+        [
+            step(10, 1, "reminder_2", NOW - timedelta(hours=1)),
+            step(11, 1, "reminder_3", NOW + timedelta(days=7)),
+        ],
+        [],
+    )
+    store.run(lambda s: send_due(s, 10, NOW, ctx))
+    email, letter = store.run(lambda s: s.drafts())  # type: ignore[attr-defined]
+    later = NOW + timedelta(days=7)
+    # When reminder_3 comes due while both drafts await
+    assert store.run(lambda s: send_due(s, 11, later, ctx)) == []
+    # Then it waits one day, unsent
+    assert store.step_states()[11][0] == "planned"
+    assert store.planned(1)[-1] == ("reminder_3", "invoice.overdue", later + timedelta(days=1))
+    # When both drafts are rejected, and reminder_3 comes due again
+    for draft in (email, letter):
+        store.run(lambda s, d=draft: approval.reject(s, d.id, "marie", "the customer called", later))
+    tasks = store.run(lambda s: send_due(s, 11, later + timedelta(days=1), ctx))
+    # Then the drafts stay closed, and reminder_3 goes out on both channels
+    assert store.message_states()[:2] == [("rejected", None), ("rejected", None)]
+    assert store.evidence_kinds()[2:4] == ["message.rejected", "message.rejected"]
+    assert len(tasks) == 2 and store.step_states()[11][0] == "done"
+
+
+def test_an_approved_formal_notice_plans_its_escalation_and_a_drafted_one_does_not(store, ctx):
+    # Given F-1's formal notice due now, held for approval
+    ctx = _approving(ctx, "formal_notice")
+    store.seed(
+        [invoice(1, "F-1", date(2026, 3, 2))], [step(10, 1, "formal_notice", NOW - timedelta(hours=1))], []
+    )
+    store.run(lambda s: send_due(s, 10, NOW, ctx))
+    # Then drafted, it plans no escalation
+    assert [p[0] for p in store.planned(1)] == ["formal_notice"]
+    # When the registered letter is approved the next day
+    drafts = store.run(lambda s: s.drafts())  # type: ignore[attr-defined]
+    registered = next(d for d in drafts if d.channel == "registered_letter")
+    store.run(lambda s: approval.approve(s, registered.id, "marie", NOW + timedelta(days=1), ctx))
+    # Then the escalation is planned, once
+    assert [p[0] for p in store.planned(1)] == ["escalation", "formal_notice"]
+
+
+def new_task(key: str) -> NewTask:
+    return NewTask(
+        key=key,
+        debtor_id=DEBTOR.id,
+        kind="call",
+        step="call",
+        phone=DEBTOR.phone,
+        invoice_numbers=("F-1", "F-2"),
+        amounts={"EUR": "2400.00"},
+        due_on=date(2026, 4, 14),
+        created_at=NOW,
+        claims=((1, "call"), (2, "call")),
+    )
+
+
+def test_a_task_is_recorded_once_per_key_and_keeps_what_the_person_needs(store):
+    """Given two invoices, when a task is recorded twice with one key and once with another,
+    then the same key gives back the first task (not new) and the store holds two tasks
+    with the phone, the invoices, the amounts per currency and the due day."""
+    store.seed([invoice(1, "F-1", date(2026, 3, 20)), invoice(2, "F-2", date(2026, 3, 20))], [], [])
+
+    def work(s: DunningStore) -> list[tuple[int, bool]]:
+        return [
+            s.record_task(new_task("k-1")),
+            s.record_task(new_task("k-1")),
+            s.record_task(new_task("k-2")),
+        ]
+
+    (first, new), (again, new_again), (other, _) = store.run(work)
+    assert new and not new_again and again == first and other != first
+    assert store.tasks()[0] == (
+        "call",
+        "call",
+        "+33 4 72 00 00 00",
+        ["F-1", "F-2"],
+        {"EUR": "2400.00"},
+        date(2026, 4, 14),
+    )
+    assert len(store.tasks()) == 2
+
+
+def test_a_due_call_step_sent_through_the_store_records_a_task_and_its_evidence_and_no_message(store, ctx):
+    """Given F-1 (1200.00, 200.00 paid) and F-2 (1200.00) whose call steps are due now, when
+    the steps are handled, then no message is recorded, one call task covers both invoices
+    with 1000.00 + 1200.00 = 2200.00 EUR, its evidence is written and both steps are done;
+    handling a step again adds nothing."""
+    store.seed(
+        [invoice(1, "F-1", date(2026, 3, 2), paid="200.00"), invoice(2, "F-2", date(2026, 3, 5))],
+        [step(10, 1, "call", NOW - timedelta(hours=1)), step(20, 2, "call", NOW - timedelta(hours=1))],
+        [(1, Movement(date(2026, 4, 1), Decimal("200.00"), "payment"))],
+    )
+    assert store.run(lambda s: send_due(s, 10, NOW, ctx)) == []
+    assert store.recorded_amounts() == []
+    assert store.tasks() == [
+        ("call", "call", "+33 4 72 00 00 00", ["F-1", "F-2"], {"EUR": "2200.00"}, date(2026, 4, 14))
+    ]
+    assert store.evidence_kinds() == ["task.created"]
+    states = store.step_states()
+    assert states[10][0] == states[20][0] == "done"
+    assert states[10][1] is not None and states[10][1].startswith("task ")
+    assert store.run(lambda s: send_due(s, 20, NOW, ctx)) == []
+    assert len(store.tasks()) == 1 and store.evidence_kinds() == ["task.created"]
+
+
+def test_a_draft_is_no_contact_until_it_is_approved(store, ctx):
+    # Given F-1's reminder_2 held for approval and drafted now (e-mail and letter)
+    ctx = _approving(ctx, "reminder_2")
+    store.seed(
+        [invoice(1, "F-1", date(2026, 3, 20))], [step(10, 1, "reminder_2", NOW - timedelta(hours=1))], []
+    )
+    store.run(lambda s: send_due(s, 10, NOW, ctx))
+    # Then nothing reached the debtor: no last contact
+    assert store.run(lambda s: s.last_message_day(DEBTOR.id)) is None
+    # When the e-mail is approved the next day and the letter rejected
+    email, letter = store.run(lambda s: s.drafts())  # type: ignore[attr-defined]
+    store.run(lambda s: approval.approve(s, email.id, "marie", NOW + timedelta(days=1), ctx))
+    store.run(lambda s: approval.reject(s, letter.id, "marie", "e-mail enough", NOW + timedelta(days=1)))
+    # Then the approved e-mail is the last contact, from the day it was drafted
+    assert store.run(lambda s: s.last_message_day(DEBTOR.id)) == NOW.date()

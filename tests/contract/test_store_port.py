@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from adapters.memory_store import MemoryData, MemoryUnitsOfWork
 from adapters.orm import EvidenceRecord, MessageItem, MessageRow, RejectedEvent
@@ -42,11 +42,25 @@ class MemoryHarness:
         return self.units()
 
     def add_message(
-        self, message_id: str, debtor_id: str, channel: str, claims: tuple[tuple[int, str], ...] = ()
+        self,
+        message_id: str,
+        debtor_id: str,
+        channel: str,
+        claims: tuple[tuple[int, str], ...] = (),
+        status: str = "pending",
     ) -> None:
         self.data.add_message(
-            message_id=message_id, debtor_id=debtor_id, channel=channel, created_at=NOW, claims=claims
+            message_id=message_id,
+            debtor_id=debtor_id,
+            channel=channel,
+            created_at=NOW,
+            claims=claims,
+            status=status,
         )
+
+    def set_status(self, message_id: str, status: str) -> None:
+        found = next(m for m in self.data.messages.values() if m.message_id == message_id)
+        found.status = status
 
     def evidence_kinds(self) -> list[str]:
         return [record.kind for record in self.data.evidence]
@@ -66,10 +80,16 @@ class SqlHarness:
         return self.units()
 
     def add_message(
-        self, message_id: str, debtor_id: str, channel: str, claims: tuple[tuple[int, str], ...] = ()
+        self,
+        message_id: str,
+        debtor_id: str,
+        channel: str,
+        claims: tuple[tuple[int, str], ...] = (),
+        status: str = "pending",
     ) -> None:
         with self.units() as uow:
             row = MessageRow(
+                status=status,
                 message_id=message_id,
                 debtor_id=debtor_id,
                 channel=channel,
@@ -89,6 +109,12 @@ class SqlHarness:
                 uow.session.add(
                     MessageItem(message_pk=row.id, invoice_id=invoice_id, step=step, channel=channel)
                 )
+
+    def set_status(self, message_id: str, status: str) -> None:
+        with self.units() as uow:
+            uow.session.execute(
+                update(MessageRow).where(MessageRow.message_id == message_id).values(status=status)
+            )
 
     def evidence_kinds(self) -> list[str]:
         with self.units() as uow:
@@ -1105,6 +1131,31 @@ def test_the_steps_reached_are_the_done_steps_of_the_debtors_open_invoices(units
 
         assert store.steps_reached("D-1") == [("F-1", "pre_due")]
         assert store.steps_reached("D-3") == []
+
+
+def test_a_step_whose_messages_are_only_drafts_or_rejected_is_not_reached_until_one_is_approved(units):
+    # Given F-1's reminder_1 and reminder_2 done, reminder_1 sent, reminder_2 only drafted
+    # on the e-mail and rejected on the letter
+    with units() as uow:
+        store = uow.store
+        debtor(store)
+        first = invoice(store, "F-1")
+        for name in ("reminder_1", "reminder_2"):
+            store.add_step(first.id, "D-1", name, "invoice.overdue", NOW - timedelta(days=1))
+            done = store.step_of(first.id, name)
+            assert done is not None
+            done.status = "done"
+        invoice_id = first.id
+    units.add_message("<m-1@test>", "D-1", "email", ((invoice_id, "reminder_1"),), status="sent")
+    units.add_message("<m-2@test>", "D-1", "email", ((invoice_id, "reminder_2"),), status="draft")
+    units.add_message("<m-3@test>", "D-1", "letter", ((invoice_id, "reminder_2"),), status="rejected")
+    # Then the debtor reached reminder_1 only
+    with units() as uow:
+        assert uow.store.steps_reached("D-1") == [("F-1", "reminder_1")]
+    # When the e-mail is approved (pending, to be sent), Then reminder_2 is reached too
+    units.set_status("<m-2@test>", "pending")
+    with units() as uow:
+        assert uow.store.steps_reached("D-1") == [("F-1", "reminder_1"), ("F-1", "reminder_2")]
 
 
 def test_a_signal_added_is_pending_in_the_outbox_of_signals_with_its_body_on_a_claim(units):

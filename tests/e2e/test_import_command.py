@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from adapters.importers.bank import read_statement
 from relance.cli import main
 from tests.einvoices import cii_invoice, factur_x
 from tests.samples import sample
@@ -134,14 +135,14 @@ def test_statement_proposes_matches_against_the_open_invoices_and_applies_nothin
         encoding="latin-1",
     )
     capsys.readouterr()
+    first, second, third = (entry.reference for entry in read_statement(statement))
     assert main(["statement", str(statement), "--data-dir", data_dir]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "01234567890/2024-01-13/1\t2024-01-13\t236.68 EUR\tmatched (reference)\tFA-2017-0010 236.68\t-",
+        f"{first}\t2024-01-13\t236.68 EUR\tmatched (reference)\tFA-2017-0010 236.68\t-",
         # the same amount again: the invoice is already taken by the entry before
-        "01234567890/2024-01-13/2\t2024-01-13\t236.68 EUR\tunmatched\t-\t"
+        f"{second}\t2024-01-13\t236.68 EUR\tunmatched\t-\t"
         "no invoice number in the remittance, and no debtor of that name with an open balance",
-        "01234567890/2024-01-13/3\t2024-01-13\t100.00 EUR\tunmatched\t-\t"
-        "a return or reversal (AM): not a payment",
+        f"{third}\t2024-01-13\t100.00 EUR\tunmatched\t-\ta return or reversal (AM): not a payment",
         "entries 3: matched 1, ambiguous 0, unmatched 2",
     ]
     assert open_balance(status(data_dir, capsys)) == "236.68"  # nothing applied
@@ -151,6 +152,67 @@ def test_statement_proposes_matches_against_the_open_invoices_and_applies_nothin
     assert capsys.readouterr().err == (
         f"relance: error: {invoice}: file: neither a camt.053 XML statement nor a CFONB 120 file\n"
     )
+
+
+def test_import_pays_from_a_cfonb_statement_once_and_keeps_the_other_entries(tmp_path, data_dir, capsys):
+    """Given FA-2017-0010 open for 236.68, and a CFONB statement paying it by reference, a
+    second transfer of the same amount, and a credit returned
+    When the statement is imported twice, then the waiting entries listed and matched
+    Then the invoice is paid once, the two other entries wait, and a match on a settled
+    invoice is refused with one line and exit code 2."""
+    invoice, credit = sample("Facture_FR_EN16931.pdf"), sample("Avoir_FR_type381_EN16931.pdf")
+    assert main(["import", str(invoice), str(credit), "--data-dir", data_dir]) == 0
+    statement = tmp_path / "s.cfo"
+    record = "0430003000501234EUR2 01234567890181301{reject}130124{label:<31}  0000000  {amount}"
+    statement.write_text(
+        "\n".join(
+            [
+                record.format(reject="24  ", label="VIR MA JOLIE BOUTIQUE", amount="0000000002366H"),
+                f"{'0530003000501234EUR2 0123456789018130124':<45}LIBReglement FA-2017-0010",
+                record.format(reject="24  ", label="VIR MA JOLIE BOUTIQUE", amount="0000000002366H"),
+                f"{'0530003000501234EUR2 0123456789018130124':<45}NPYMA JOLIE BOUTIQUE",
+                record.format(reject="24AM", label="VIR INCONNU", amount="0000000001000{"),
+            ]
+        )
+        + "\n",
+        encoding="latin-1",
+    )
+    capsys.readouterr()
+    assert main(["import", str(statement), "--data-dir", data_dir]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"{statement}: entries 3: matched 1, returned 0, unmatched 2, ambiguous 0, not payments 0 "
+        "(already imported 0)",
+        "accepted 1, duplicate 0, rejected 0",
+    ]
+    assert status(data_dir, capsys)["open_invoices"] == 0
+    assert main(["import", str(statement), "--data-dir", data_dir]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "accepted 0, duplicate 1, rejected 0"
+    assert main(["payments", "unmatched", "--data-dir", data_dir]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[-1] == "unmatched 2, ambiguous 0"
+    second = listed[0].split("\t")
+    assert second[1:6] == ["2024-01-13", "236.68", "EUR", "MA JOLIE BOUTIQUE", "-"]
+    assert main(["payments", "match", second[0], "FA-2017-0010", "--data-dir", data_dir]) == 2
+    assert capsys.readouterr().err == "relance: error: invoice FA-2017-0010 is settled, not open\n"
+    assert main(["payments", "match", "nothing", "F-1", "--data-dir", data_dir]) == 2
+    assert capsys.readouterr().err == (
+        "relance: error: no bank entry nothing (see `relance payments unmatched`)\n"
+    )
+    assert main(["payments", "unmatched", "--creditor", "nobody", "--data-dir", data_dir]) == 2
+    assert capsys.readouterr().err.startswith("relance: error: ")
+
+
+def test_the_cfonb_sample_imported_twice_keeps_its_13_entries_once(data_dir, capsys):
+    path = sample("cfonb_classic.cfo")
+    assert main(["import", str(path), "--data-dir", data_dir]) == 0
+    first = capsys.readouterr().out.splitlines()
+    # no invoice is open: the 9 credits wait; two debits of 19.99 with the same label are two
+    assert first[0].startswith(f"{path}: entries 13: matched 0, returned 0, unmatched 9, ")
+    assert main(["import", str(path), "--data-dir", data_dir]) == 0
+    again = capsys.readouterr().out.splitlines()
+    assert again[0].endswith("(already imported 13)")
+    assert main(["payments", "unmatched", "--data-dir", data_dir]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "unmatched 9, ambiguous 0"
 
 
 def test_each_file_goes_to_the_creditor_its_seller_is(tmp_path, data_dir, capsys, monkeypatch):
@@ -174,3 +236,27 @@ def test_each_file_goes_to_the_creditor_its_seller_is(tmp_path, data_dir, capsys
     assert main(["status", "--json", "--creditor", "atelier", "--data-dir", data_dir]) == 0
     assert json.loads(capsys.readouterr().out)["open_invoices"] == 1
     assert status(data_dir, capsys)["open_invoices"] == 2  # every creditor's: one each
+
+
+def test_a_folder_of_invoices_and_a_statement_is_imported_in_one_run(tmp_path, data_dir, capsys):
+    """Given a folder with an e-invoice F-2026-0042 (1200.00) and, after it by name, a
+    camt.053 statement with a transfer naming it
+    When the folder is imported
+    Then the invoice is applied before the statement is matched, and it is paid."""
+    from tests.integration.test_bank_import import camt, entry
+
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    (folder / "a-invoice.xml").write_bytes(cii_invoice(amount="1200.00"))
+    statement = folder / "b-statement.xml"
+    statement.write_text(
+        camt("04", entry("1", "1200.00", payer="Boulangerie Dupont", text="Facture F-2026-0042")),
+        encoding="utf-8",
+    )
+    assert main(["import", str(folder), "--data-dir", data_dir]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"{statement}: entries 1: matched 1, returned 0, unmatched 0, ambiguous 0, not payments 0 "
+        "(already imported 0)",
+        "accepted 2, duplicate 0, rejected 0",
+    ]
+    assert status(data_dir, capsys)["open_invoices"] == 0

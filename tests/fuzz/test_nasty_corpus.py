@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from adapters.orm import InvoiceRow, RejectedEvent
+from adapters.orm import DebtorRow, InvoiceRow, RejectedEvent
 from adapters.store import transaction
 from handlers.service import ingest_one
 from relance.cli import main
@@ -58,10 +58,16 @@ REJECTED = {
     40: "invoice_number: invoice F-1 is not held",  # a release before any hold
     42: "reason: String should have at most 300 characters",  # a write-off's reason
     43: "payment_id: invoice F-1 has no payment 'SEPA-404'",  # a reversal of nothing
+    44: "status_code: unknown status code '299'",  # not a DGFiP lifecycle code
+    45: "amount: required for status 206",  # a partial approval without its amount
+    46: "reason_code: must not contain control characters",  # "\r\nBcc: …" in a status's reason
+    48: "debtor.phone: must not contain control characters",  # "\r\nBcc: …" after a phone number
+    49: "debtor.phone: not a phone number",  # "12345"
 }
 # 3, 7 and 21 end with CRLF; 17 starts with a BOM; 32 (a conversion of a debtor with no
-# opening judgment yet) is parked, which counts as accepted; 41 holds F-1
-ACCEPTED = [1, 3, 7, 12, 17, 21, 29, 32, 41]
+# opening judgment yet) is parked, which counts as accepted; 41 holds F-1; 47 is a status
+# 205 "Approuvée" of F-1 (evidence only); 50 gives D-3 a French national phone number
+ACCEPTED = [1, 3, 7, 12, 17, 21, 29, 32, 41, 47, 50]
 DUPLICATE = [30]
 
 
@@ -129,3 +135,5 @@ def test_the_corpus_through_the_actor_path_on_postgresql(postgres_url, tmp_path)
         assert (f1.hold_reason, f1.held_until.isoformat()) == ("négociation en cours", "2026-03-31")
         f2 = session.execute(select(InvoiceRow).where(InvoiceRow.number == "F-2")).scalar_one()
         assert (f2.amount_due, f2.paid) == (Decimal("500.00"), Decimal("0.10"))
+        d3 = session.execute(select(DebtorRow).where(DebtorRow.id == "D-3")).scalar_one()
+        assert d3.phone == "04 72 00 00 00"

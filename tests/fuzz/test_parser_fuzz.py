@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from handlers.events import EVENT_TYPES, EventRejected, parse_event
+from handlers.lifecycle import AMOUNT_ALLOWED, AMOUNT_REQUIRED, STATUSES
 
 FUZZ = settings(
     max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
@@ -53,6 +54,10 @@ def _money(value: Decimal) -> str:
 
 
 postal_codes = st.from_regex(r"[0-9]{5}", fullmatch=True)
+# E.164 (+, 8 to 15 digits) or French national (0 and 9 digits), with or without spaces
+phones = st.from_regex(r"\+[1-9][0-9]{7,14}", fullmatch=True) | st.from_regex(
+    r"0[1-9]( ?[0-9]{2}){4}", fullmatch=True
+)
 debtors = st.fixed_dictionaries(
     {
         "id": idents,
@@ -65,6 +70,7 @@ debtors = st.fixed_dictionaries(
     },
     optional={
         "email": emails,
+        "phone": phones,
         "language": st.sampled_from(["fr", "en"]),
         "timezone": st.sampled_from(["Europe/Paris", "UTC", "America/Martinique"]),
         "siren": st.from_regex(r"[0-9]{9}", fullmatch=True),
@@ -132,6 +138,8 @@ def valid_events(draw, kind: str | None = None) -> dict[str, Any]:
         event.update(invoice_number=number)
     elif kind == "debtor.released":
         event.update(debtor_id=number)
+    elif kind == "invoice.status_changed":
+        _status(draw, event, number, amount)
     elif kind == "payment_plan.agreed":
         event.update(
             debtor_id=draw(idents),
@@ -165,6 +173,16 @@ def valid_events(draw, kind: str | None = None) -> dict[str, Any]:
             status=draw(st.sampled_from(["delivered", "bounced", "acknowledged", "refused", "unclaimed"])),
         )
     return event
+
+
+def _status(draw: Any, event: dict[str, Any], number: str, amount: str) -> None:
+    """A lifecycle status: any code of the table; 206 with its amount, 212 with or without."""
+    code = draw(st.sampled_from([s.code for s in STATUSES]))
+    event.update(invoice_number=number, status_code=code, at=draw(timestamps))
+    if code in AMOUNT_REQUIRED or (code in AMOUNT_ALLOWED and draw(st.booleans())):
+        event["amount"] = amount
+    if draw(st.booleans()):
+        event["reason_code"] = draw(st.sampled_from(["DOUBLON", "LIVR_INCOMP", "QTE_ERR", "AUTRE"]))
 
 
 # --- wrong values, by kind of field ---------------------------------------------------------
@@ -222,6 +240,15 @@ WRONG: dict[str, list[Any]] = {
         ["ACME"],
     ],
     "email": ["a@b.fr\r\nBcc: x@y.fr", "not-an-email", "a@b.fr\x00", 42],
+    "phone": [
+        "+33 1 23 45 67 89\r\nBcc: x@y.fr",
+        "12345",
+        "+0123456789",
+        "01 23 45 67 8",
+        "tel:0123456789",
+        "",
+        33,
+    ],
     "id": ["", "a\nb", "x\x00", "x" * 201, 7, None],
     "enum": ["other", "", 3],
 }
@@ -246,6 +273,7 @@ def _fields(event: dict[str, Any]) -> list[tuple[str, str]]:
         ("debtor.address.city", "text"),
         ("debtor.address.postal_code", "text"),
         ("debtor.email", "email"),
+        ("debtor.phone", "phone"),
     ]
     until = [("until", "date")] if "until" in event else []
     per_type = {
@@ -285,6 +313,12 @@ def _fields(event: dict[str, Any]) -> list[tuple[str, str]]:
         "debtor.insolvency_plan_adopted": [("debtor_id", "id"), ("judgment_date", "date")],
         "debtor.insolvency_closed": [("debtor_id", "id"), ("closed_on", "date"), ("outcome", "enum")],
         "delivery.status": [("message_id", "text"), ("status", "enum"), ("at", "timestamp")],
+        "invoice.status_changed": [("invoice_number", "id"), ("status_code", "enum"), ("at", "timestamp")]
+        + [
+            (name, "money" if name == "amount" else "text")
+            for name in ("amount", "reason_code")
+            if name in event
+        ],
     }
     return fields + per_type[kind]
 
@@ -348,10 +382,13 @@ def test_arbitrary_json_in_any_field_gives_an_event_or_a_rejection(event, data) 
 
 OPTIONAL = {
     ("debtor.email", None),
+    ("debtor.phone", None),
     ("amount", "promise_to_pay.recorded"),
     ("until", "invoice.held"),
     ("until", "debtor.held"),
     ("payment_id", "payment.received"),
+    ("reason_code", "invoice.status_changed"),
+    ("amount", "invoice.status_changed"),  # 212 may go without; 206 is checked in test_events
 }
 
 

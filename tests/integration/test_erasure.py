@@ -141,3 +141,31 @@ def test_a_debtor_is_erased_once(app, capsys):
         capsys.readouterr().err.splitlines()[-1]
         == "relance: error: debtor D-1 was already erased on 2026-05-02"
     )
+
+
+def test_the_bank_entries_that_paid_an_erased_debtor_lose_its_name(app, capsys, tmp_path):
+    """Given F-1 paid by a transfer on an imported statement, from "ACME Industrie SAS",
+    and another entry from the same payer that matched nothing
+    When the debtor is erased
+    Then neither entry holds its name any more; their amounts stay."""
+    import io
+
+    from adapters.orm import BankEntryRow
+    from relance.importing import import_files
+    from tests.integration.test_bank_import import camt, entry
+
+    path = tmp_path / "s.xml"
+    path.write_text(
+        camt("02", entry("1", "1200.00", text="F-1"), entry("2", "5.00", text=f"avoir {NAME}")),
+        encoding="utf-8",
+    )
+    import_files(app, [path], io.StringIO())
+    assert erase(app, "D-1") == 0
+    left = [(t, c) for t, c, v in cells(app) if mentions(v, NAME) or mentions(v, EMAIL)]
+    assert left == []
+    with transaction(app.sessions) as session:
+        rows = session.scalars(select(BankEntryRow).order_by(BankEntryRow.id)).all()
+        assert [(r.status, str(r.amount), r.counterparty, r.remittance) for r in rows] == [
+            ("matched", "1200.00", "erased", "erased"),
+            ("unmatched", "5.00", "erased", "erased"),
+        ]

@@ -133,6 +133,7 @@ def test_the_whole_ladder_ends_in_a_case_with_the_recommended_procedure(app):
             "reminder_1",
             "reminder_2",
             "reminder_3",
+            "call",  # passed: the debtor has no phone number
             "formal_notice",
             "escalation",
         )

@@ -50,7 +50,7 @@ def test_a_parked_plan_found_invalid_is_rejected_without_harming_the_invoice(app
     assert statuses == {"plan-1": "rejected", "issued-F-1": "applied"}
     assert rejected.event_id == "plan-1"
     assert rejected.reason == "installments: total 100.00 differs from the open balance 1200.00"
-    assert steps == 7
+    assert steps == 8  # the default ladder: seven messages and the call
 
 
 def test_an_opted_out_debtor_gets_no_message_but_the_case_still_opens(app):

@@ -72,4 +72,4 @@ def test_producers_can_send_accounting_events_to_the_actor(running):
         steps = session.execute(
             select(func.count()).select_from(PlannedStep).where(PlannedStep.step != "prescription_warning")
         ).scalar_one()
-    assert steps == 7
+    assert steps == 8  # the default ladder: seven messages and the call

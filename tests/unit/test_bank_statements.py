@@ -179,7 +179,7 @@ def test_every_camt_053_version_from_001_02_to_001_08(tmp_path, version):
     path = tmp_path / "s.xml"
     path.write_text(CAMT.format(version=version, status=status, debtor=debtor), encoding="utf-8")
     (entry,) = read_statement(path)  # the pending entry is not money yet
-    assert entry.reference == "E-1" and entry.amount == Decimal("1200.00") and entry.credit
+    assert entry.reference == "S-1/E-1" and entry.amount == Decimal("1200.00") and entry.credit
     assert (entry.booking_date, entry.value_date) == (date(2026, 10, 1), date(2026, 10, 1))
     assert entry.remittance == ("Facture F-2026-0042",)
     assert entry.structured_references == ("RF18539007547034",)

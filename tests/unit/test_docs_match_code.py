@@ -21,6 +21,7 @@ LEVELS = {"debug", "info", "warning", "warn", "error", "exception", "critical", 
 # (file, variable) -> every event name the variable can hold there
 BUILT_AT_RUN_TIME = {
     ("handlers/cases.py", "kind"): {"case.updated", "case.paid", "case.closed"},  # f"case.{status}"
+    ("handlers/approval.py", "kind"): {"message.approved", "message.rejected", "message.withdrawn"},
     ("handlers/factoring.py", "kind"): {"invoice.factored", "invoice.unfactored"},
     ("handlers/insolvency.py", "kind"): {
         "insolvency.converted",

@@ -280,3 +280,27 @@ def test_the_injonction_request_names_the_court_and_the_place_to_look_it_up_for(
         "artisan, tribunal judiciaire sinon, pour 69001 Lyon (à rechercher dans l'annuaire des "
         "juridictions).\n" in request
     )
+
+
+def test_the_lifecycle_statuses_of_an_invoice_are_listed_in_the_summary():
+    """Given the evidence records of a 203 and a 205 of F-1, then summary.json lists both
+    under the invoice, oldest first, and summary.md names their codes, labels and records."""
+    received = {"status_code": "203", "label": "Mise à disposition", "at": "2025-12-05T10:00:00+01:00"}
+    approved = {"status_code": "205", "label": "Approuvée", "at": "2025-12-08T15:00:00+01:00"}
+    statuses = tuple(
+        _record(
+            seq, "invoice.status_changed", payload | {"outcome": "evidence only"}, invoice_numbers=("F-1",)
+        )
+        for seq, payload in ((2, received), (3, approved))
+    )
+    snapshot = _snapshot()
+    snapshot = dataclasses.replace(snapshot, records=snapshot.records + statuses)
+    built = dossier_files(snapshot, EXPORTED, _context())
+    listed = json.loads(built["summary.json"])["invoices"][0]["lifecycle_statuses"]
+    assert [(s["status_code"], s["label"], s["seq"]) for s in listed] == [
+        ("203", "Mise à disposition", 2),
+        ("205", "Approuvée", 3),
+    ]
+    text = built["summary.md"].decode("utf-8")
+    assert "5 décembre 2025 : 203 Mise à disposition" in text
+    assert "8 décembre 2025 : 205 Approuvée — enregistrement n° 3 de la chaîne de preuve" in text

@@ -61,6 +61,12 @@ VALID: dict[str, dict[str, Any]] = {
     "invoice.written_off": {"invoice_number": "F-2026-001", "reason": "Créance irrécouvrable"},
     "invoice.held": {"invoice_number": "F-2026-001", "reason": "Négociation en cours", "until": "2026-03-31"},
     "invoice.released": {"invoice_number": "F-2026-001"},
+    "invoice.status_changed": {
+        "invoice_number": "F-2026-001",
+        "status_code": "212",
+        "at": "2026-04-02T14:00:00+02:00",
+        "amount": "1200.00",
+    },
     "debtor.held": {"debtor_id": "D-1", "reason": "Client stratégique"},
     "debtor.released": {"debtor_id": "D-1"},
     "payment_plan.agreed": {
@@ -137,8 +143,9 @@ def test_every_event_type_of_the_contract_has_an_example_here():
     assert set(VALID) == set(EVENT_TYPES)
     # 12, the three later stages of an insolvency (converted, plan adopted, closed), and the
     # holds of an invoice or a debtor and their releases, the write-off of an invoice, and
-    # the reversal of a payment or cancellation of a credit note
-    assert len(EVENT_TYPES) == 22
+    # the reversal of a payment or cancellation of a credit note, and the e-invoicing
+    # lifecycle statuses
+    assert len(EVENT_TYPES) == 23
 
 
 @pytest.mark.parametrize("kind", sorted(VALID))
@@ -490,3 +497,30 @@ def test_a_hold_may_end_on_the_day_it_was_put_or_never():
 def test_a_payment_may_carry_its_own_id():
     assert parse_event(with_value("payment_id", "SEPA-1", kind="payment.received")).payment_id == "SEPA-1"
     assert parse_event(line(event("payment.received"))).payment_id is None
+
+
+def test_a_lifecycle_status_is_refused_naming_status_code_when_unknown_or_absent():
+    """Given a status outside the DGFiP list, or none, then the reason names status_code."""
+    for value, reason in (
+        ("299", "status_code: unknown status code '299': not a DGFiP lifecycle code (200 to 228, 501)"),
+        (REMOVE, "status_code: Field required"),
+    ):
+        with pytest.raises(EventRejected) as refused:
+            parse_event(with_value("status_code", value, kind="invoice.status_changed"))
+        assert refused.value.reason == reason
+
+
+def test_a_lifecycle_amount_is_only_taken_where_it_means_something():
+    """206 requires the amount approved; 205 carries none; 212 may carry the sum cashed."""
+    partly = event("invoice.status_changed", status_code="206")
+    del partly["amount"]
+    approved = event("invoice.status_changed", status_code="205")
+    for data, reason in (
+        (partly, "amount: required for status 206 (the amount approved)"),
+        (approved, "amount: status 205 carries no amount (only 206 and 212 do)"),
+    ):
+        with pytest.raises(EventRejected) as refused:
+            parse_event(line(data))
+        assert refused.value.reason == reason
+    cashed = parse_event(line(event("invoice.status_changed")))
+    assert (cashed.status_code, cashed.amount) == ("212", Decimal("1200.00"))

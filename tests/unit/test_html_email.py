@@ -22,7 +22,7 @@ from config.policy import load_policy
 from handlers.render import LANGUAGES, Renderer, TemplateProblem
 
 POLICY = load_policy()
-STEPS = [s.template for s in POLICY.steps]
+STEPS = [s.template for s in POLICY.steps if not s.manual]  # a call or task has no message
 HOSTILE = '<script>alert(1)</script> & "quoted"'
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &#34;quoted&#34;"
 

@@ -22,7 +22,7 @@ def plan(due: date, today: date) -> list[tuple[str, date]]:
     return [(s.step.name, s.day) for s in plan_new_invoice(due, today, POLICY, "FR")]
 
 
-def test_the_default_policy_has_the_seven_steps_of_the_spec():
+def test_the_default_policy_has_the_seven_steps_of_the_spec_and_a_call_before_the_formal_notice():
     assert [(s.name, s.offset_days) for s in POLICY.steps] == [
         ("pre_due", -5),
         ("due", 0),
@@ -30,6 +30,7 @@ def test_the_default_policy_has_the_seven_steps_of_the_spec():
         ("reminder_1", 10),
         ("reminder_2", 20),
         ("reminder_3", 30),
+        ("call", 35),
         ("formal_notice", 40),
     ]
 
@@ -43,6 +44,7 @@ def test_an_invoice_due_on_30_april_gets_every_step_on_a_business_day():
         ("reminder_1", date(2026, 5, 11)),  # D+10 = Sun 10 May -> Mon 11 May
         ("reminder_2", date(2026, 5, 20)),  # D+20 = Wed 20 May
         ("reminder_3", date(2026, 6, 1)),  # D+30 = Sat 30 May -> Mon 1 Jun
+        ("call", date(2026, 6, 4)),  # D+35 = Thu 4 Jun
         ("formal_notice", date(2026, 6, 9)),  # D+40 = Tue 9 Jun
     ]
 
@@ -56,6 +58,7 @@ def test_steps_falling_on_public_holidays_move_to_the_next_business_day():
         ("reminder_1", date(2026, 5, 15)),  # D+10 = Fri 15 May
         ("reminder_2", date(2026, 5, 26)),  # D+20 = Mon 25 May (Pentecost Monday) -> Tue 26
         ("reminder_3", date(2026, 6, 4)),  # D+30 = Thu 4 Jun
+        ("call", date(2026, 6, 9)),  # D+35 = Tue 9 Jun
         ("formal_notice", date(2026, 6, 15)),  # D+40 = Sun 14 Jun -> Mon 15 Jun
     ]
 
@@ -80,6 +83,7 @@ def test_a_due_date_on_1_may_moves_the_due_step_to_monday_4_may():
                 ("reminder_1", date(2026, 5, 11)),
                 ("reminder_2", date(2026, 5, 20)),
                 ("reminder_3", date(2026, 6, 1)),
+                ("call", date(2026, 6, 4)),
                 ("formal_notice", date(2026, 6, 9)),
             ],
         ),
@@ -92,6 +96,7 @@ def test_a_due_date_on_1_may_moves_the_due_step_to_monday_4_may():
                 ("reminder_1", date(2026, 5, 11)),
                 ("reminder_2", date(2026, 5, 20)),
                 ("reminder_3", date(2026, 6, 1)),
+                ("call", date(2026, 6, 4)),
                 ("formal_notice", date(2026, 6, 9)),
             ],
         ),
@@ -101,11 +106,19 @@ def test_a_due_date_on_1_may_moves_the_due_step_to_monday_4_may():
             [
                 ("reminder_2", date(2026, 5, 20)),
                 ("reminder_3", date(2026, 6, 1)),
+                ("call", date(2026, 6, 4)),
                 ("formal_notice", date(2026, 6, 9)),
             ],
         ),
         # Sat 30 May = reminder_3's nominal day: enters at reminder_3 (moved to Mon 1 Jun)
-        (date(2026, 5, 30), [("reminder_3", date(2026, 6, 1)), ("formal_notice", date(2026, 6, 9))]),
+        (
+            date(2026, 5, 30),
+            [
+                ("reminder_3", date(2026, 6, 1)),
+                ("call", date(2026, 6, 4)),
+                ("formal_notice", date(2026, 6, 9)),
+            ],
+        ),
         # Tue 9 Jun: only the formal notice is left, today
         (date(2026, 6, 9), [("formal_notice", date(2026, 6, 9))]),
     ],
@@ -122,6 +135,7 @@ def test_an_invoice_imported_on_the_business_day_a_weekend_step_was_moved_to_sti
         ("reminder_1", date(2026, 5, 11)),
         ("reminder_2", date(2026, 5, 20)),
         ("reminder_3", date(2026, 6, 1)),
+        ("call", date(2026, 6, 4)),
         ("formal_notice", date(2026, 6, 9)),
     ]
 
@@ -135,12 +149,13 @@ def test_no_planned_step_is_ever_before_today():
 
 def test_an_invoice_imported_after_every_step_enters_at_notice_today_and_keeps_the_spacing():
     # D = Sun 1 Feb 2026, every step (last: D+40 = 13 Mar) is past on Mon 30 Mar.
-    # notice today, then +7, +17, +27, +37 days (the gaps 10-3, 20-3, 30-3, 40-3):
+    # notice today, then +7, +17, +27, +32, +37 days (the gaps 10-3, 20-3, 30-3, 35-3, 40-3):
     assert plan(date(2026, 2, 1), date(2026, 3, 30)) == [
         ("notice", date(2026, 3, 30)),  # Mon 30 Mar
         ("reminder_1", date(2026, 4, 7)),  # +7 = Mon 6 Apr, Easter Monday -> Tue 7 Apr
         ("reminder_2", date(2026, 4, 16)),  # +17 = Thu 16 Apr
         ("reminder_3", date(2026, 4, 27)),  # +27 = Sun 26 Apr -> Mon 27 Apr
+        ("call", date(2026, 5, 4)),  # +32 = Fri 1 May (holiday) -> Mon 4 May
         ("formal_notice", date(2026, 5, 6)),  # +37 = Wed 6 May
     ]
 
@@ -152,6 +167,7 @@ def test_an_invoice_imported_late_on_a_saturday_enters_at_notice_on_the_next_bus
         ("reminder_1", date(2026, 4, 13)),  # +7 = Sat 11 Apr -> Mon 13 Apr
         ("reminder_2", date(2026, 4, 21)),  # +17 = Tue 21 Apr
         ("reminder_3", date(2026, 5, 4)),  # +27 = Fri 1 May (holiday) -> Mon 4 May
+        ("call", date(2026, 5, 6)),  # +32 = Wed 6 May
         ("formal_notice", date(2026, 5, 11)),  # +37 = Mon 11 May
     ]
 
@@ -198,3 +214,21 @@ def test_a_resumed_invoice_on_a_holiday_starts_on_the_next_business_day():
 
 def test_a_resumed_invoice_with_nothing_left_has_no_steps():
     assert _resumed(date(2026, 4, 30), [], date(2026, 6, 15)) == []
+
+
+def test_an_invoice_past_its_call_day_at_the_upgrade_gets_the_call_today_and_the_notice_after_it():
+    """Given D = Wed 1 April 2026, every step up to reminder_3 taken and the formal notice
+    planned for Mon 11 May on the ladder without a call, when re-planned on Thu 7 May onto
+    the default ladder, then the call is today (D+35 = 6 May is past) and the formal notice
+    keeps its 5 days after it: Tue 12 May, one day later than planned."""
+    from datetime import timedelta
+
+    from handlers.ladder import replan
+
+    due = date(2026, 4, 1)
+    done = {s.name: due + timedelta(days=s.offset_days) for s in POLICY.steps if s.offset_days <= 30}
+    planned = replan(due, done, {"formal_notice": date(2026, 5, 11)}, POLICY, date(2026, 5, 7), "FR")
+    assert [(s.step.name, s.day) for s in planned] == [
+        ("call", date(2026, 5, 7)),
+        ("formal_notice", date(2026, 5, 12)),
+    ]

@@ -15,7 +15,7 @@ from config.policy import load_policy
 from handlers.render import Renderer
 
 POLICY = load_policy()
-OVERDUE_STEPS = [s.template for s in POLICY.steps if s.event == "invoice.overdue"]
+OVERDUE_STEPS = [s.template for s in POLICY.steps if s.event == "invoice.overdue" and not s.manual]
 
 
 @pytest.fixture(scope="module")
