@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test chaos lint lock install bench bench-scheduler bench-ingest bench-memory bench-debtor bench-chains bench-letter bench-import profile clean
+.PHONY: run test chaos lint lock install bench bench-scheduler bench-ingest bench-memory bench-debtor bench-chains bench-letter bench-import bench-db-ceiling profile clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ chaos: $(STAMP)
 # reminders to a loopback SMTP sink. See docs/benchmarks.md.
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+# PostgreSQL alone on reminder-shaped transactions (pgbench, 1 then 50 per transaction).
+bench-db-ceiling: $(STAMP)
+	$(BIN)/python -m bench.db_ceiling
 
 # The scheduler with 1 000 000 open invoices: tick time, emission vs raw enqueue, memory.
 bench-scheduler: $(STAMP)
