@@ -6,7 +6,9 @@ main thread exactly as a worker thread runs it (``run_step``, then the transmiss
 recorded message over SMTP to a loopback sink), with no broker in between. Printed: the
 thread's CPU time and the wall time per reminder, the SQL statements per reminder (counted
 on the engine) and, with BENCH_PROFILE=1 (default), a pyinstrument profile of the loop
-written to ``var/profile.txt`` and ``var/profile.html``.
+written to ``var/profile.txt`` and ``var/profile.html``, summed by kind of work (SQL round
+trips, SQLAlchemy, rendering, e-mail bytes, evidence...: ``bench/breakdown.py``). The SMTP
+peer is postfix's ``smtp-sink`` when installed (``bench/smtp_peer.py``).
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
+from bench.breakdown import report, time_by_kind
 from bench.run import (
     TAG,
+    analyze,
     create_database,
     drop_database,
     harness,  # tests/chaos/harness.py, put on the path by bench.run
 )
+from bench.smtp_peer import make_sink
 
 REMINDERS = int(os.environ.get("BENCH_PROFILE_REMINDERS", "500"))
 PROFILE = os.environ.get("BENCH_PROFILE", "1") != "0"
@@ -56,7 +61,8 @@ def main() -> int:
     configure_logging(os.environ.get("RELANCE_LOG_LEVEL", "INFO"))
     database = f"relance_profile_{TAG}"
     url = create_database(database)
-    sink = harness.Sink().start()
+    sink = make_sink().start()
+    print(f"smtp peer: {sink.name}", flush=True)
     app = None
     try:
         settings = Settings(
@@ -72,15 +78,24 @@ def main() -> int:
         migrate(app.engine)
         events = io.BytesIO(harness.invoice_events(REMINDERS).encode("utf-8"))
         ingest_stream(app, events, "profile", io.StringIO())
+        analyze(url)  # as autovacuum would; see bench.run.analyze
         steps = Collect()
         tick(
             app.sessions, steps, harness.T0, lease=timedelta(seconds=300), batch_size=500, max_in_flight=None
         )
         statements: Counter[str] = Counter()
+        waited: Counter[str] = Counter()  # seconds from sending a statement to its result
+        started: list[float] = []
 
         @event.listens_for(app.engine, "before_cursor_execute")
         def _count(_conn, _cursor, statement, *_args) -> None:
             statements[" ".join(statement.split()[:3])] += 1
+            started.append(time.perf_counter())
+
+        @event.listens_for(app.engine, "after_cursor_execute")
+        def _time(_conn, _cursor, statement, *_args) -> None:
+            if started:
+                waited[" ".join(statement.split()[:3])] += time.perf_counter() - started.pop()
 
         units, transports, ctx = app.units, app.transports, app.ctx
 
@@ -122,10 +137,15 @@ def main() -> int:
             f"SQL statements per reminder: {sum(statements.values()) / count:.1f} "
             "(BEGIN and COMMIT not counted)"
         )
-        for statement, seen in statements.most_common():
-            print(f"  {seen / count:4.1f}  {statement}")
+        print("  per reminder: statements, ms from execute to result, statement")
+        for statement, seen in sorted(statements.items(), key=lambda item: -waited[item[0]]):
+            print(f"  {seen / count:4.1f}  {waited[statement] / count * 1000:6.2f} ms  {statement}")
         if profiler is not None:
             print(f"profile: {OUT / 'profile.txt'} and {OUT / 'profile.html'}")
+            session = profiler.last_session
+            root = session.root_frame() if session is not None else None
+            for line in report(time_by_kind(root), count):
+                print(line)
     finally:
         if app is not None:
             app.dispose()
