@@ -9,7 +9,7 @@ INSERT INTO ceiling_messages (step_id, debtor, body)
     VALUES (:step, :debtor, repeat(md5(:step::text) || ' ', 91))
     RETURNING id \gset message_
 INSERT INTO ceiling_evidence (creditor, kind, payload, previous, digest)
-    SELECT head.creditor, 'message.recorded', jsonb_build_object('message', :message_id, 'step', :step),
+    SELECT head.creditor, 'message.recorded', jsonb_build_object('message', :message_id::bigint, 'step', :step::bigint),
            head.digest, sha256(head.digest || convert_to(:message_id::text, 'UTF8'))
     FROM ceiling_chain_heads AS head WHERE head.creditor = 'default' FOR UPDATE
     RETURNING id \gset evidence_
