@@ -96,9 +96,11 @@ def main() -> int:
                 script = Path(tmp) / f"reminders_{batch}.sql"
                 script.write_text(transaction_script(batch), encoding="utf-8")
                 tps, split = pgbench(url, script)
+                per_reminder = {name: round(cores / (tps * batch) * 1000, 3) for name, cores in split.items()}
                 print(
                     f"{batch} reminder(s) per transaction: {tps:.1f} transactions/s = "
-                    f"{tps * batch:.0f} reminders/s; cores used {split}",
+                    f"{tps * batch:.0f} reminders/s; cores used {split}; "
+                    f"CPU ms per reminder {per_reminder}",
                     flush=True,
                 )
     finally:
