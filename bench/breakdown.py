@@ -67,3 +67,26 @@ def report(totals: Counter[str], reminders: int) -> list[str]:
     for kind, seconds in totals.most_common():
         lines.append(f"{kind:52} {seconds / whole:6.1%} {seconds / reminders * 1000:12.2f}")
     return lines
+
+
+def cpu_by_kind(stats: dict) -> Counter[str]:
+    """Seconds of a ``cProfile`` run per kind of work (``pstats.Stats(...).stats``).
+
+    A function's own time goes to its file's kind; a function without one (a builtin, the
+    standard library) goes to the kind of its heaviest caller, looked up a few levels up.
+    """
+    totals: Counter[str] = Counter()
+    for key, (_calls, _primitive, own, _cumulative, _callers) in stats.items():
+        totals[_kind_of_function(stats, key, 0)] += own
+    return totals
+
+
+def _kind_of_function(stats: dict, key: tuple, depth: int) -> str:
+    kind = kind_of(key[0]) if key[0] != "~" else None
+    if kind is not None:
+        return kind
+    callers = stats.get(key, (0, 0, 0.0, 0.0, {}))[4]
+    if not callers or depth > 8:
+        return OTHER
+    heaviest = max(callers.items(), key=lambda item: item[1][3])[0]
+    return _kind_of_function(stats, heaviest, depth + 1)

@@ -7,7 +7,9 @@ recorded message over SMTP to a loopback sink), with no broker in between. Print
 thread's CPU time and the wall time per reminder, the SQL statements per reminder (counted
 on the engine) and, with BENCH_PROFILE=1 (default), a pyinstrument profile of the loop
 written to ``var/profile.txt`` and ``var/profile.html``, summed by kind of work (SQL round
-trips, SQLAlchemy, rendering, e-mail bytes, evidence...: ``bench/breakdown.py``). The SMTP
+trips, SQLAlchemy, rendering, e-mail bytes, evidence...: ``bench/breakdown.py``). With
+BENCH_PROFILE_CPU=1, ``cProfile`` on the thread's CPU clock instead (``var/profile-cpu.txt``),
+summed the same way: its overhead inflates every call, so its shares are what count. The SMTP
 peer is postfix's ``smtp-sink`` when installed (``bench/smtp_peer.py``).
 """
 
@@ -21,7 +23,7 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
-from bench.breakdown import report, time_by_kind
+from bench.breakdown import cpu_by_kind, report, time_by_kind
 from bench.run import (
     TAG,
     analyze,
@@ -33,6 +35,7 @@ from bench.smtp_peer import make_sink
 
 REMINDERS = int(os.environ.get("BENCH_PROFILE_REMINDERS", "500"))
 PROFILE = os.environ.get("BENCH_PROFILE", "1") != "0"
+PROFILE_CPU = os.environ.get("BENCH_PROFILE_CPU", "0") != "0"
 OUT = Path(os.environ.get("BENCH_PROFILE_DIR", Path(__file__).resolve().parents[1] / "var"))
 
 
@@ -44,6 +47,19 @@ class Collect:
 
     def publish(self, tasks) -> None:
         self.tasks.extend(tasks)
+
+
+def print_cpu_profile(cpu_profile, count: int) -> None:
+    """The cProfile run by kind of work, and its slowest functions in var/profile-cpu.txt."""
+    import pstats
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    with open(OUT / "profile-cpu.txt", "w", encoding="utf-8") as out:
+        stats = pstats.Stats(cpu_profile, stream=out)
+        stats.sort_stats("tottime").print_stats(60)
+    print(f"CPU profile (cProfile, its overhead included): {OUT / 'profile-cpu.txt'}")
+    for line in report(cpu_by_kind(stats.stats), count):  # type: ignore[attr-defined]
+        print(line.replace("profiled wall time", "profiled CPU time"))
 
 
 def main() -> int:
@@ -113,15 +129,23 @@ def main() -> int:
                     )
 
         profiler = None
-        if PROFILE:
+        if PROFILE and not PROFILE_CPU:
             from pyinstrument import Profiler
 
             profiler = Profiler(interval=0.001)
             profiler.start()
+        cpu_profile = None
+        if PROFILE_CPU:  # cProfile on this thread's CPU clock, instead of pyinstrument
+            import cProfile
+
+            cpu_profile = cProfile.Profile(time.thread_time)
+            cpu_profile.enable()
         wall, cpu = time.perf_counter(), time.thread_time()
         for step in steps.tasks:
             run_step(app.units, DeliverHere(), step.message_id, step.event, step.step_id, harness.T0, app.ctx)
         wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
+        if cpu_profile is not None:
+            cpu_profile.disable()
         if profiler is not None:
             profiler.stop()
             OUT.mkdir(parents=True, exist_ok=True)
@@ -140,6 +164,8 @@ def main() -> int:
         print("  per reminder: statements, ms from execute to result, statement")
         for statement, seen in sorted(statements.items(), key=lambda item: -waited[item[0]]):
             print(f"  {seen / count:4.1f}  {waited[statement] / count * 1000:6.2f} ms  {statement}")
+        if cpu_profile is not None:
+            print_cpu_profile(cpu_profile, count)
         if profiler is not None:
             print(f"profile: {OUT / 'profile.txt'} and {OUT / 'profile.html'}")
             session = profiler.last_session

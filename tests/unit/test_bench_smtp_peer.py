@@ -105,3 +105,24 @@ def test_the_profile_is_summed_by_the_deepest_kind_of_work_on_each_stack() -> No
     assert round(totals["SQLAlchemy (ORM, Core, sessions)"], 6) == 0.0035
     assert round(totals["store and unit of work (adapters)"], 6) == 0.001
     assert round(sum(totals.values()), 6) == 0.0095
+
+
+def test_a_builtin_counts_for_the_kind_of_its_heaviest_caller() -> None:
+    """Given cProfile stats where sha256 (a builtin, 2 ms) is called by the evidence module
+    (1 ms own) and json's encoder (3 ms, standard library) by the log module (1 ms own),
+    then evidence 3 ms and logs 4 ms."""
+    from bench.breakdown import cpu_by_kind
+
+    evidence = ("/work/relance/handlers/evidence.py", 10, "append")
+    logs = ("/venv/site-packages/structlog/processors.py", 20, "render")
+    sha256 = ("~", 0, "<built-in method _hashlib.openssl_sha256>")
+    encode = ("/usr/lib/python3.11/json/encoder.py", 30, "encode")
+    stats = {  # key: (calls, primitive calls, own time, cumulative time, callers)
+        evidence: (1, 1, 0.001, 0.003, {}),
+        logs: (1, 1, 0.001, 0.004, {}),
+        sha256: (1, 1, 0.002, 0.002, {evidence: (1, 1, 0.002, 0.002)}),
+        encode: (1, 1, 0.003, 0.003, {logs: (1, 1, 0.003, 0.003)}),
+    }
+    totals = cpu_by_kind(stats)
+    assert round(totals["evidence records (hashing, JSON, chain)"], 6) == 0.003
+    assert round(totals["log lines (structlog)"], 6) == 0.004
