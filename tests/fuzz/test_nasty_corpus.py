@@ -18,8 +18,8 @@ from sqlalchemy import select
 from adapters.orm import DebtorRow, InvoiceRow, RejectedEvent
 from adapters.store import transaction
 from handlers.service import ingest_one
+from intake.ingest import _lines
 from relance.cli import main
-from relance.ingest import _lines
 from tests.support import make_test_app
 
 CORPUS = Path(__file__).with_name("nasty_events.jsonl")

@@ -6,7 +6,7 @@ de-duplicated and applied exactly like ingested lines, in batches of one transac
 that cannot become an event is stored with the rejected events, with its reason naming the
 EN 16931 term, so ``relance inbox`` lists it and ``relance inbox replay ID --file`` can apply
 a corrected event in its place. A bank statement gives the payments of its entries
-(relance/bank_import.py).
+(intake/bank_import.py).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from handlers.context import Context, UnknownCreditor
 from handlers.events import DEFAULT_CREDITOR, EventRejected
 from handlers.identity import is_seller
 from handlers.service import ParsedLine, parse_line
-from relance.bank_import import StatementRefused, is_statement, statement_events
-from relance.ingest import BATCH, BatchItem, apply_items
+from intake.bank_import import StatementRefused, is_statement, statement_events
+from intake.ingest import BATCH, BatchItem, apply_items
 
 log = structlog.get_logger("relance.import")
 
@@ -187,7 +187,7 @@ def import_files(
 
 
 def _statement_items(app: App, path: Path, out: TextIO, creditor: str | None) -> list[BatchItem]:
-    """The payment events of a bank statement (relance/bank_import.py), or its rejection."""
+    """The payment events of a bank statement (intake/bank_import.py), or its rejection."""
     try:
         events = statement_events(app, path, out, creditor)
     except StatementRefused as refused:

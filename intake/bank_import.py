@@ -24,7 +24,7 @@ from handlers.bank_entries import Outcome, day_of, outcome, payment_events
 from handlers.context import UnknownCreditor
 from handlers.events import DEFAULT_CREDITOR
 from handlers.matching import StatementEntry, match_entries
-from relance.statements import open_invoices
+from intake.statements import open_invoices
 
 log = structlog.get_logger("relance.import")
 
