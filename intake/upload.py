@@ -1,0 +1,97 @@
+"""One file sent through the broker: what the ``import_document`` actor does with it.
+
+The message names the file and carries its bytes in base64 (docs/import.md, "Through the
+broker"). The file is written to a private temporary folder under its own name and imported
+by ``import_files`` exactly as ``relance import FILE`` would: the same readers, creditor
+rules, batches and kept rejections. It is kept under the source ``broker:NAME``. A message
+delivered twice gives the same events, which are duplicates, the same bank entries, which
+are known, and the same rejection, which is kept once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import tempfile
+from pathlib import Path, PurePosixPath
+
+import structlog
+
+from config.bootstrap import App
+from intake.importing import import_files, json_line, not_kept_before, rejection_item
+from intake.ingest import apply_items
+
+log = structlog.get_logger("relance.import")
+
+MAX_NAME_BYTES = 255  # the longest file name of common file systems
+
+
+def import_upload(app: App, name: str, content: str, creditor: str | None = None) -> dict[str, int]:
+    """Import the file ``name`` whose bytes are ``content`` in base64, for ``creditor`` (as
+    ``relance import --creditor``) or the creditor its seller is; give the counts of
+    ``relance import``. A message that is no file is kept as a rejection, never raised."""
+    out = io.StringIO()
+    file_name = safe_name(name)
+    source = f"broker:{file_name or 'document'}"
+    data, refused = decoded(content, app.settings.import_max_bytes)
+    if file_name is None:
+        refused = f"file: {name[:80]!r} is not a file name"
+    if refused is not None:
+        counts = _keep_refused(app, source, file_name or "document", content, refused, out)
+    else:
+        assert file_name is not None and data is not None
+        with tempfile.TemporaryDirectory(prefix="relance-import-") as folder:
+            path = Path(folder) / file_name
+            path.write_bytes(data)
+            counts = import_files(
+                app, [path], out, creditor=creditor, named=lambda _: source, rejections_once=True
+            )
+    log.info("import.document", file=file_name, source=source, creditor=creditor, **counts)
+    return counts
+
+
+def safe_name(name: str) -> str | None:
+    """The last part of ``name`` (``/`` or ``\\`` separated), or None when that is no file
+    name: empty, ``.`` or ``..``, with a NUL or a control character, or too long."""
+    last = PurePosixPath(name.replace("\\", "/")).name
+    if last in ("", ".", "..") or any(ord(c) < 32 for c in last):
+        return None
+    if len(last.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        return None
+    return last
+
+
+def decoded(content: str, limit: int) -> tuple[bytes | None, str | None]:
+    """The bytes ``content`` holds in base64, or why there are none: not base64, or more
+    than ``limit`` bytes (told before decoding them)."""
+    encoded = "".join(content.split())  # line breaks are allowed, as in MIME
+    if len(encoded) > 4 * ((limit + 2) // 3):
+        return None, f"file: larger than {limit} bytes (RELANCE_IMPORT_MAX_BYTES)"
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        return None, "file: content is not base64"
+    if len(data) > limit:
+        return None, f"file: larger than {limit} bytes (RELANCE_IMPORT_MAX_BYTES)"
+    return data, None
+
+
+def _keep_refused(
+    app: App, source: str, file_name: str, content: str, reason: str, out: io.StringIO
+) -> dict[str, int]:
+    """Keep a message that gives no file as a rejection, once: its stand-in names the file
+    and the size and SHA-256 of the content as sent (in base64)."""
+    sent = content.encode("utf-8", "surrogatepass")
+    stand_in = json_line(
+        {
+            "import_file": file_name,
+            "base64_size": len(sent),
+            "sha256": hashlib.sha256(sent).hexdigest(),
+        }
+    )
+    counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
+    item = rejection_item(source, stand_in, reason)
+    apply_items(app, not_kept_before(app, [item], counts), counts, out)
+    return counts

@@ -1,0 +1,130 @@
+"""Files through the ``import_document`` actor on the Redis broker, a real Dramatiq worker
+and the PostgreSQL store: a UBL invoice becomes an open invoice, the same message delivered
+twice changes nothing, an unreadable file is kept as a rejection naming it, and a camt.053
+statement sent the same way settles the invoice."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import date
+from decimal import Decimal
+
+import dramatiq
+import pytest
+from sqlalchemy import select
+
+from adapters.orm import InboxEvent, InvoiceRow, PlannedStep, RejectedEvent
+from adapters.publisher import QUEUE
+from adapters.store import transaction
+from config.settings import Settings
+from tests.brokered import brokered
+from tests.integration.test_bank_import import camt, entry
+from tests.samples import sample
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+
+
+@pytest.fixture
+def running(postgres_url, redis_url, redis_namespace, tmp_path):
+    settings = Settings(
+        data_dir=tmp_path, database_url=postgres_url, redis_url=redis_url, redis_namespace=redis_namespace
+    )
+    with brokered(settings, threads=2) as (app, broker):
+        assert type(broker).__name__ == "RedisBroker"
+        yield app, broker
+
+
+def ubl_invoice() -> bytes:
+    """The CEN example 1 (invoice 12115118 of 250.33 EUR to ODIN 59), issued 20 February
+    2026 and due 20 March 2026: after the clock's 2 March 2026, so it is open and planned."""
+    text = sample("ubl-tc434-example1.xml").read_text(encoding="utf-8")
+    text = text.replace("<cbc:IssueDate>2015-01-09<", "<cbc:IssueDate>2026-02-20<")
+    return text.replace("<cbc:DueDate>2015-01-09<", "<cbc:DueDate>2026-03-20<").encode("utf-8")
+
+
+def message(name: str, data: bytes, **kwargs: str) -> dramatiq.Message:
+    """The message a producer sends for one file (docs/import.md, "Through the broker")."""
+    content = base64.b64encode(data).decode("ascii")
+    return dramatiq.Message(
+        queue_name=QUEUE, actor_name="import_document", args=(name, content), kwargs=kwargs, options={}
+    )
+
+
+def deliver(broker, *messages: dramatiq.Message) -> None:
+    """Each message once the one before is handled: a message Dramatiq delivers again
+    comes after its first delivery (its worker died, or it failed)."""
+    for sent in messages:
+        broker.enqueue(sent)
+        broker.join(QUEUE, timeout=20_000)
+
+
+def invoices(app) -> dict[str, InvoiceRow]:
+    with transaction(app.sessions) as session:
+        return {row.number: row for row in session.execute(select(InvoiceRow)).scalars()}
+
+
+def reminders_planned(session, invoice_id: int) -> list[str]:
+    """The steps planned for the invoice but the limitation's warning, which is not a
+    reminder to the debtor."""
+    query = select(PlannedStep.step).where(
+        PlannedStep.invoice_id == invoice_id,
+        PlannedStep.status == "planned",
+        PlannedStep.step != "prescription_warning",
+    )
+    return list(session.execute(query).scalars())
+
+
+def test_an_invoice_sent_twice_is_imported_once_and_a_statement_settles_it(running):
+    """Given the UBL invoice 12115118 sent as an import_document message, when the same
+    message is delivered twice, then one open invoice of 250.33 EUR due 20 March 2026
+    stands, with its reminders planned, and one inbox event; when a camt.053 statement
+    with an entry of 250.33 naming it follows, then the invoice is settled (250.33 - 250.33
+    = 0.00 owed) and no reminder is left planned."""
+    app, broker = running
+    invoice = message("facture-12115118.xml", ubl_invoice())
+    deliver(broker, invoice, invoice)
+
+    row = invoices(app)["12115118"]
+    assert (row.amount_due, row.currency, row.due_date, row.status) == (
+        Decimal("250.33"),
+        "EUR",
+        date(2026, 3, 20),
+        "open",
+    )
+    with transaction(app.sessions) as session:
+        events = session.execute(select(InboxEvent.type)).scalars().all()
+        planned = reminders_planned(session, row.id)
+    assert events == ["invoice.issued"]
+    assert len(planned) > 0
+
+    paid = entry("E-1", "250.33", payer="ODIN 59", text="Facture 12115118")
+    statement = camt("08", paid).replace("2026-10-0", "2026-03-0").encode("utf-8")
+    deliver(broker, message("releve-2026-03-02.xml", statement))
+
+    row = invoices(app)["12115118"]
+    owed = row.amount_due - row.paid
+    assert (row.paid, owed, row.status) == (Decimal("250.33"), Decimal("0.00"), "settled")
+    with transaction(app.sessions) as session:
+        left = reminders_planned(session, row.id)
+    assert left == [], left
+
+
+def test_an_unreadable_file_is_kept_once_as_a_rejection_naming_it(running):
+    """Given a file that is neither an invoice nor a statement and a message whose content
+    is not base64, each delivered twice, then two rejections are kept, one per file, each
+    naming the file and why, and no invoice."""
+    app, broker = running
+    garbled = message("scan.xml", b"<Invoice><not closed")
+    broken = dramatiq.Message(
+        queue_name=QUEUE, actor_name="import_document", args=("note.xml", "%%%"), kwargs={}, options={}
+    )
+    deliver(broker, garbled, garbled, broken, broken)
+
+    with transaction(app.sessions) as session:
+        kept = session.execute(select(RejectedEvent).order_by(RejectedEvent.id)).scalars().all()
+        shown = [(r.source, json.loads(r.raw)["import_file"], r.reason.split(":")[0]) for r in kept]
+        reasons = [r.reason for r in kept]
+    assert shown == [("broker:scan.xml", "scan.xml", "file"), ("broker:note.xml", "note.xml", "file")]
+    assert reasons[1] == "file: content is not base64"
+    assert invoices(app) == {}
