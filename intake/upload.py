@@ -15,10 +15,14 @@ import binascii
 import hashlib
 import io
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
+from typing import Any, TextIO
 
+import dramatiq
 import structlog
 
+from adapters.publisher import QUEUE
 from config.bootstrap import App
 from intake.importing import import_files, json_line, not_kept_before, rejection_item
 from intake.ingest import apply_items
@@ -50,6 +54,31 @@ def import_upload(app: App, name: str, content: str, creditor: str | None = None
             )
     log.info("import.document", file=file_name, source=source, creditor=creditor, **counts)
     return counts
+
+
+def document_message(name: str, data: bytes, creditor: str | None = None) -> dramatiq.Message:
+    """The broker message that has the ``import_document`` actor import the file ``name``."""
+    kwargs = {} if creditor is None else {"creditor": creditor}
+    content = base64.b64encode(data).decode("ascii")
+    return dramatiq.Message(
+        queue_name=QUEUE, actor_name="import_document", args=(name, content), kwargs=kwargs, options={}
+    )
+
+
+def send_files(broker: Any, files: Iterable[Path], creditor: str | None, limit: int, out: TextIO) -> int:
+    """Send each file to the ``import_document`` actor, printing its message id; a file
+    larger than ``limit`` is not sent, and printed. Give how many were not sent."""
+    sent = refused = 0
+    for path in files:
+        if path.stat().st_size > limit:
+            out.write(f"{path}: not sent: larger than {limit} bytes (RELANCE_IMPORT_MAX_BYTES)\n")
+            refused += 1
+            continue
+        message = broker.enqueue(document_message(path.name, path.read_bytes(), creditor))
+        out.write(f"{path}: sent as message {message.message_id}\n")
+        sent += 1
+    out.write(f"sent {sent}, not sent {refused}\n")
+    return refused
 
 
 def safe_name(name: str) -> str | None:

@@ -126,8 +126,27 @@ def cmd_import(args: argparse.Namespace) -> int:
     from intake.importing import import_files
 
     files = _files(args.paths, "import")
+    if args.via_broker:
+        return _send_files(args, files)
     counts = import_files(_app(args), files, sys.stdout, creditor=args.creditor)
     return 1 if counts["rejected"] else 0
+
+
+def _send_files(args: argparse.Namespace, files: Files) -> int:
+    """``relance import --via-broker``: each file to the ``import_document`` actor."""
+    from intake.upload import send_files
+    from worker.broker import check_redis, make_broker
+
+    settings = _settings(args)
+    if not settings.redis_url:
+        raise CommandError("`relance import --via-broker` needs RELANCE_REDIS_URL (the workers' broker)")
+    check_redis(settings)
+    broker = make_broker(settings)
+    try:
+        refused = send_files(broker, files, args.creditor, settings.import_max_bytes, sys.stdout)
+    finally:
+        broker.close()
+    return 1 if refused else 0
 
 
 def cmd_statement(args: argparse.Namespace) -> int:
@@ -598,6 +617,11 @@ def build_parser() -> argparse.ArgumentParser:
         imports,
         "whose invoices (its identity must be the seller's) or bank account",
         absent="the seller's; for a statement, default",
+    )
+    imports.add_argument(
+        "--via-broker",
+        action="store_true",
+        help="send each file to the workers through the broker (RELANCE_REDIS_URL) instead of applying it",
     )
     payments = add(
         "payments", cmd_payments, "bank entries kept without a matching invoice, and matching them"

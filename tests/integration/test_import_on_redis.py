@@ -18,6 +18,7 @@ from adapters.orm import InboxEvent, InvoiceRow, PlannedStep, RejectedEvent
 from adapters.publisher import QUEUE
 from adapters.store import transaction
 from config.settings import Settings
+from relance.cli import main
 from tests.brokered import brokered
 from tests.integration.test_bank_import import camt, entry
 from tests.samples import sample
@@ -128,3 +129,38 @@ def test_an_unreadable_file_is_kept_once_as_a_rejection_naming_it(running):
     assert shown == [("broker:scan.xml", "scan.xml", "file"), ("broker:note.xml", "note.xml", "file")]
     assert reasons[1] == "file: content is not base64"
     assert invoices(app) == {}
+
+
+def test_relance_import_via_broker_sends_the_files_the_workers_import(running, monkeypatch, tmp_path, capsys):
+    """Given the UBL invoice in a folder, when ``relance import --via-broker`` sends it,
+    then it prints the message id and exit status 0, and the worker imports the invoice
+    of 250.33 EUR."""
+    app, broker = running
+    monkeypatch.setenv("RELANCE_REDIS_URL", app.settings.redis_url)
+    monkeypatch.setenv("RELANCE_REDIS_NAMESPACE", app.settings.redis_namespace)
+    folder = tmp_path / "bills"
+    folder.mkdir()
+    (folder / "facture-12115118.xml").write_bytes(ubl_invoice())
+
+    assert main(["import", "--via-broker", str(folder)]) == 0
+    broker.join(QUEUE, timeout=20_000)
+
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith(f"{folder / 'facture-12115118.xml'}: sent as message ")
+    assert printed[-1] == "sent 1, not sent 0"
+    assert invoices(app)["12115118"].amount_due == Decimal("250.33")
+
+
+def test_relance_import_via_broker_without_a_broker_says_so_in_one_line(monkeypatch, tmp_path, capsys):
+    """Given no RELANCE_REDIS_URL, when ``relance import --via-broker FILE`` runs, then it
+    exits with status 2 and one line naming the setting, and sends nothing."""
+    monkeypatch.delenv("RELANCE_REDIS_URL", raising=False)
+    bill = tmp_path / "facture.xml"
+    bill.write_bytes(b"<Invoice/>")
+
+    assert main(["import", "--via-broker", str(bill), "--data-dir", str(tmp_path)]) == 2
+
+    error = capsys.readouterr().err
+    assert error.strip().splitlines() == [
+        "relance: error: `relance import --via-broker` needs RELANCE_REDIS_URL (the workers' broker)"
+    ]
