@@ -15,12 +15,14 @@ import binascii
 import hashlib
 import io
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any, TextIO
 
 import dramatiq
 import structlog
+from sqlalchemy import text
 
 from adapters.publisher import QUEUE
 from config.bootstrap import App
@@ -42,16 +44,12 @@ def import_upload(app: App, name: str, content: str, creditor: str | None = None
     data, refused = decoded(content, app.settings.import_max_bytes)
     if file_name is None:
         refused = f"file: {name[:80]!r} is not a file name"
-    if refused is not None:
-        counts = _keep_refused(app, source, file_name or "document", content, refused, out)
-    else:
-        assert file_name is not None and data is not None
-        with tempfile.TemporaryDirectory(prefix="relance-import-") as folder:
-            path = Path(folder) / file_name
-            path.write_bytes(data)
-            counts = import_files(
-                app, [path], out, creditor=creditor, named=lambda _: source, rejections_once=True
-            )
+    with _one_at_a_time(app, source, content):
+        if refused is not None:
+            counts = _keep_refused(app, source, file_name or "document", content, refused, out)
+        else:
+            assert file_name is not None and data is not None
+            counts = _import_bytes(app, file_name, data, creditor, source, out)
     log.info("import.document", file=file_name, source=source, creditor=creditor, **counts)
     return counts
 
@@ -79,6 +77,35 @@ def send_files(broker: Any, files: Iterable[Path], creditor: str | None, limit: 
         sent += 1
     out.write(f"sent {sent}, not sent {refused}\n")
     return refused
+
+
+def _import_bytes(
+    app: App, file_name: str, data: bytes, creditor: str | None, source: str, out: TextIO
+) -> dict[str, int]:
+    with tempfile.TemporaryDirectory(prefix="relance-import-") as folder:
+        path = Path(folder) / file_name
+        path.write_bytes(data)
+        return import_files(app, [path], out, creditor=creditor, named=lambda _: source, rejections_once=True)
+
+
+@contextmanager
+def _one_at_a_time(app: App, source: str, content: str) -> Iterator[None]:
+    """On PostgreSQL, hold a lock on this file (its source and content) while it is
+    imported: two deliveries of one message handled at once by two workers then run one
+    after the other, and the second finds what the first did. SQLite writes one at a time."""
+    if app.engine.dialect.name != "postgresql":
+        yield
+        return
+    digest = hashlib.sha256(f"{source}\n{content}".encode("utf-8", "surrogatepass")).digest()
+    key = int.from_bytes(digest[:8], "big", signed=True)
+    with app.engine.connect() as connection:
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        connection.commit()  # the lock is the session's: no transaction is left open
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            connection.commit()
 
 
 def safe_name(name: str) -> str | None:

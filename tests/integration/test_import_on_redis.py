@@ -52,12 +52,14 @@ def message(name: str, data: bytes, **kwargs: str) -> dramatiq.Message:
     )
 
 
-def deliver(broker, *messages: dramatiq.Message) -> None:
-    """Each message once the one before is handled: a message Dramatiq delivers again
-    comes after its first delivery (its worker died, or it failed)."""
+def deliver(broker, *messages: dramatiq.Message, together: bool = False) -> None:
+    """Each message once the one before is handled (a message Dramatiq delivers again
+    after its worker died); ``together``: all at once, to the worker's two threads."""
     for sent in messages:
         broker.enqueue(sent)
-        broker.join(QUEUE, timeout=20_000)
+        if not together:
+            broker.join(QUEUE, timeout=20_000)
+    broker.join(QUEUE, timeout=20_000)
 
 
 def invoices(app) -> dict[str, InvoiceRow]:
@@ -78,13 +80,13 @@ def reminders_planned(session, invoice_id: int) -> list[str]:
 
 def test_an_invoice_sent_twice_is_imported_once_and_a_statement_settles_it(running):
     """Given the UBL invoice 12115118 sent as an import_document message, when the same
-    message is delivered twice, then one open invoice of 250.33 EUR due 20 March 2026
+    message is delivered twice at once, then one open invoice of 250.33 EUR due 20 March 2026
     stands, with its reminders planned, and one inbox event; when a camt.053 statement
     with an entry of 250.33 naming it follows, then the invoice is settled (250.33 - 250.33
     = 0.00 owed) and no reminder is left planned."""
     app, broker = running
     invoice = message("facture-12115118.xml", ubl_invoice())
-    deliver(broker, invoice, invoice)
+    deliver(broker, invoice, invoice, together=True)
 
     row = invoices(app)["12115118"]
     assert (row.amount_due, row.currency, row.due_date, row.status) == (
@@ -112,15 +114,16 @@ def test_an_invoice_sent_twice_is_imported_once_and_a_statement_settles_it(runni
 
 
 def test_an_unreadable_file_is_kept_once_as_a_rejection_naming_it(running):
-    """Given a file that is neither an invoice nor a statement and a message whose content
-    is not base64, each delivered twice, then two rejections are kept, one per file, each
+    """Given a file that is neither an invoice nor a statement, delivered twice at once, and
+    a message whose content is not base64, delivered twice, then two rejections are kept, one per file, each
     naming the file and why, and no invoice."""
     app, broker = running
     garbled = message("scan.xml", b"<Invoice><not closed")
     broken = dramatiq.Message(
         queue_name=QUEUE, actor_name="import_document", args=("note.xml", "%%%"), kwargs={}, options={}
     )
-    deliver(broker, garbled, garbled, broken, broken)
+    deliver(broker, garbled, garbled, together=True)
+    deliver(broker, broken, broken)
 
     with transaction(app.sessions) as session:
         kept = session.execute(select(RejectedEvent).order_by(RejectedEvent.id)).scalars().all()
