@@ -1,7 +1,8 @@
-"""Files through the ``import_document`` actor on the Redis broker, a real Dramatiq worker
-and the PostgreSQL store: a UBL invoice becomes an open invoice, the same message delivered
-twice changes nothing, an unreadable file is kept as a rejection naming it, and a camt.053
-statement sent the same way settles the invoice."""
+"""Files through the ``import_document`` actor on the Redis broker, a real Dramatiq worker,
+the PostgreSQL store and loopback SMTP: a UBL invoice becomes an open invoice whose first
+reminder is e-mailed, the same message delivered twice changes nothing, an unreadable file
+is kept as a rejection naming it, and a camt.053 statement sent the same way settles the
+invoice."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from adapters.publisher import QUEUE
 from adapters.store import transaction
 from config.settings import Settings
 from relance.cli import main
+from scheduler.tick import tick
 from tests.brokered import brokered
 from tests.integration.test_bank_import import camt, entry
 from tests.samples import sample
@@ -27,19 +29,31 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 
 @pytest.fixture
-def running(postgres_url, redis_url, redis_namespace, tmp_path):
+def running(postgres_url, redis_url, redis_namespace, smtp_server, tmp_path):
     settings = Settings(
-        data_dir=tmp_path, database_url=postgres_url, redis_url=redis_url, redis_namespace=redis_namespace
+        data_dir=tmp_path,
+        database_url=postgres_url,
+        redis_url=redis_url,
+        redis_namespace=redis_namespace,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_server.port,
+        smtp_tls="none",
+        sender="Relance <relance@creancier.example>",
     )
     with brokered(settings, threads=2) as (app, broker):
         assert type(broker).__name__ == "RedisBroker"
-        yield app, broker
+        yield app, broker, smtp_server
 
 
 def ubl_invoice() -> bytes:
     """The CEN example 1 (invoice 12115118 of 250.33 EUR to ODIN 59), issued 20 February
-    2026 and due 20 March 2026: after the clock's 2 March 2026, so it is open and planned."""
+    2026 and due 20 March 2026: after the clock's 2 March 2026, so it is open and planned;
+    its buyer's contact given an e-mail address (BT-58) to send the reminders to."""
     text = sample("ubl-tc434-example1.xml").read_text(encoding="utf-8")
+    text = text.replace(
+        "<cbc:Name>Dhr. J BLOKKER</cbc:Name>",
+        "<cbc:Name>Dhr. J BLOKKER</cbc:Name><cbc:ElectronicMail>compta@odin59.example</cbc:ElectronicMail>",
+    )
     text = text.replace("<cbc:IssueDate>2015-01-09<", "<cbc:IssueDate>2026-02-20<")
     return text.replace("<cbc:DueDate>2015-01-09<", "<cbc:DueDate>2026-03-20<").encode("utf-8")
 
@@ -67,10 +81,10 @@ def invoices(app) -> dict[str, InvoiceRow]:
         return {row.number: row for row in session.execute(select(InvoiceRow)).scalars()}
 
 
-def reminders_planned(session, invoice_id: int) -> list[str]:
+def reminders_planned(session, invoice_id: int) -> list[PlannedStep]:
     """The steps planned for the invoice but the limitation's warning, which is not a
     reminder to the debtor."""
-    query = select(PlannedStep.step).where(
+    query = select(PlannedStep).where(
         PlannedStep.invoice_id == invoice_id,
         PlannedStep.status == "planned",
         PlannedStep.step != "prescription_warning",
@@ -81,10 +95,11 @@ def reminders_planned(session, invoice_id: int) -> list[str]:
 def test_an_invoice_sent_twice_is_imported_once_and_a_statement_settles_it(running):
     """Given the UBL invoice 12115118 sent as an import_document message, when the same
     message is delivered twice at once, then one open invoice of 250.33 EUR due 20 March 2026
-    stands, with its reminders planned, and one inbox event; when a camt.053 statement
+    stands, with its reminders planned, and one inbox event, and its first reminder reaches
+    the buyer's address once the scheduler finds it due; when a camt.053 statement
     with an entry of 250.33 naming it follows, then the invoice is settled (250.33 - 250.33
     = 0.00 owed) and no reminder is left planned."""
-    app, broker = running
+    app, broker, sink = running
     invoice = message("facture-12115118.xml", ubl_invoice())
     deliver(broker, invoice, invoice, together=True)
 
@@ -101,6 +116,13 @@ def test_an_invoice_sent_twice_is_imported_once_and_a_statement_settles_it(runni
     assert events == ["invoice.issued"]
     assert len(planned) > 0
 
+    first = min(planned, key=lambda step: step.due_at)
+    app.clock.set(first.due_at)
+    assert tick(app.sessions, app.publisher, first.due_at, lease=app.ctx.lease, batch_size=50).steps == 1
+    broker.join(QUEUE, timeout=20_000)
+    assert [m["To"] for m in sink.messages] == ["compta@odin59.example"]
+    assert "12115118" in sink.messages[0]["Subject"]
+
     paid = entry("E-1", "250.33", payer="ODIN 59", text="Facture 12115118")
     statement = camt("08", paid).replace("2026-10-0", "2026-03-0").encode("utf-8")
     deliver(broker, message("releve-2026-03-02.xml", statement))
@@ -109,7 +131,7 @@ def test_an_invoice_sent_twice_is_imported_once_and_a_statement_settles_it(runni
     owed = row.amount_due - row.paid
     assert (row.paid, owed, row.status) == (Decimal("250.33"), Decimal("0.00"), "settled")
     with transaction(app.sessions) as session:
-        left = reminders_planned(session, row.id)
+        left = [step.step for step in reminders_planned(session, row.id)]
     assert left == [], left
 
 
@@ -117,7 +139,7 @@ def test_an_unreadable_file_is_kept_once_as_a_rejection_naming_it(running):
     """Given a file that is neither an invoice nor a statement, delivered twice at once, and
     a message whose content is not base64, delivered twice, then two rejections are kept, one per file, each
     naming the file and why, and no invoice."""
-    app, broker = running
+    app, broker, _ = running
     garbled = message("scan.xml", b"<Invoice><not closed")
     broken = dramatiq.Message(
         queue_name=QUEUE, actor_name="import_document", args=("note.xml", "%%%"), kwargs={}, options={}
@@ -138,7 +160,7 @@ def test_relance_import_via_broker_sends_the_files_the_workers_import(running, m
     """Given the UBL invoice in a folder, when ``relance import --via-broker`` sends it,
     then it prints the message id and exit status 0, and the worker imports the invoice
     of 250.33 EUR."""
-    app, broker = running
+    app, broker, _ = running
     monkeypatch.setenv("RELANCE_REDIS_URL", app.settings.redis_url)
     monkeypatch.setenv("RELANCE_REDIS_NAMESPACE", app.settings.redis_namespace)
     folder = tmp_path / "bills"
