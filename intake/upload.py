@@ -39,11 +39,12 @@ def import_upload(app: App, name: str, content: str, creditor: str | None = None
     ``relance import --creditor``) or the creditor its seller is; give the counts of
     ``relance import``. A message that is no file is kept as a rejection, never raised."""
     out = io.StringIO()
-    file_name = safe_name(name)
+    file_name = safe_name(name) if isinstance(name, str) else None
     source = f"broker:{file_name or 'document'}"
+    content = content if isinstance(content, str) else ""  # JSON of another type: no file
     data, refused = decoded(content, app.settings.import_max_bytes)
     if file_name is None:
-        refused = f"file: {name[:80]!r} is not a file name"
+        refused = f"file: {str(name)[:80]!r} is not a file name"
     with _one_at_a_time(app, source, content):
         if refused is not None:
             counts = _keep_refused(app, source, file_name or "document", content, refused, out)
@@ -123,6 +124,8 @@ def decoded(content: str, limit: int) -> tuple[bytes | None, str | None]:
     """The bytes ``content`` holds in base64, or why there are none: not base64, or more
     than ``limit`` bytes (told before decoding them)."""
     encoded = "".join(content.split())  # line breaks are allowed, as in MIME
+    if not encoded:
+        return None, "file: content is not base64"
     if len(encoded) > 4 * ((limit + 2) // 3):
         return None, f"file: larger than {limit} bytes (RELANCE_IMPORT_MAX_BYTES)"
     try:

@@ -49,6 +49,17 @@ def test_a_name_that_is_no_file_name_is_refused(tmp_path):
     assert (source, reason) == ("broker:document", "file: '..' is not a file name")
 
 
+def test_a_message_of_other_types_is_kept_as_a_rejection_not_retried(tmp_path):
+    """Given a producer that sent a number as the name and a list as the content, then the
+    message is kept as one rejection instead of failing and being retried."""
+    app = make_test_app(f"sqlite:///{tmp_path}/db.sqlite", tmp_path, T0)
+
+    assert import_upload(app, 42, ["PD94"])["rejected"] == 1  # type: ignore[arg-type]
+
+    [(source, reason, _)] = kept(app)
+    assert (source, reason) == ("broker:document", "file: '42' is not a file name")
+
+
 def test_a_statement_for_an_unknown_creditor_is_kept_as_a_rejection(tmp_path):
     """Given a camt.053 statement sent for creditor ``nobody``, which is not configured,
     then it is kept as a rejection naming the file and the creditor, and nothing is paid."""

@@ -33,11 +33,12 @@ def test_a_file_is_written_under_the_last_part_of_its_name_only(sent, kept):
 def test_the_content_is_base64_within_the_limit():
     """Given 10 bytes in base64 (16 characters, line breaks allowed), then they are read
     under a limit of 10 and refused under a limit of 9, naming the setting; text that is
-    not base64 is refused as such."""
+    not base64, or none, is refused as such."""
     content = base64.b64encode(b"0123456789").decode()
     assert decoded(content[:8] + "\n" + content[8:], 10) == (b"0123456789", None)
     assert decoded(content, 9) == (None, "file: larger than 9 bytes (RELANCE_IMPORT_MAX_BYTES)")
     assert decoded("%%%", 10) == (None, "file: content is not base64")
+    assert decoded("", 10) == (None, "file: content is not base64")
 
 
 def test_a_content_far_above_the_limit_is_refused_unread():
