@@ -28,7 +28,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/mypy handlers adapters config worker scheduler relance
+	$(BIN)/mypy handlers adapters config intake worker scheduler relance
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Crash and outage tests (kill -9, Redis/PostgreSQL restarts, SMTP outage) on throwaway
@@ -81,7 +81,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	$(BIN)/mypy handlers adapters config worker scheduler relance
+	$(BIN)/mypy handlers adapters config intake worker scheduler relance
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -71,7 +71,7 @@ def main() -> int:
     from config.settings import Settings
     from handlers.delivery import deliver
     from handlers.service import run_step
-    from relance.ingest import ingest_stream
+    from intake.ingest import ingest_stream
     from scheduler.tick import tick
 
     configure_logging(os.environ.get("RELANCE_LOG_LEVEL", "INFO"))
