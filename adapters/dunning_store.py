@@ -10,7 +10,7 @@ share their repeated parts (step names, events, instants, the debtor's id): one 
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -38,6 +38,7 @@ from handlers.planning import PENDING
 
 REMINDER_EVENTS = ("invoice.due", "invoice.overdue")
 CHUNK = 500  # ids per statement: well within the bound parameters of SQLite and PostgreSQL
+BATCH_INVOICES = 400  # invoices per batch of due steps: about 2 000 steps in a catch-up
 
 _STEP_COLUMNS = (
     PlannedStep.id,
@@ -215,6 +216,56 @@ class SqlDunningStore:
         for chunk in _chunks(sorted(missing)):  # invoices made since the lock, their steps due already
             self._lock_invoices(InvoiceRow.id.in_(chunk))
         return [(step, self._invoices[step.invoice_id]) for step in steps]
+
+    def due_step_batches(
+        self, debtor_id: str, now: datetime, invoices: int = BATCH_INVOICES
+    ) -> Iterator[list[tuple[StepFacts, InvoiceFacts]]]:
+        """``due_steps`` read ``invoices`` invoices at a time, in order of invoice id (keyset:
+        each batch starts after the last invoice of the one before), each invoice whole with
+        its steps in id order, locked before its steps are read. Nothing is kept from one
+        batch to the next."""
+        due = (
+            PlannedStep.debtor_id == debtor_id,
+            PlannedStep.status.in_(PENDING),
+            PlannedStep.event.in_(REMINDER_EVENTS),
+            PlannedStep.due_at <= now,
+        )
+        after = -1
+        while True:
+            ids = list(
+                self._session.scalars(
+                    select(PlannedStep.invoice_id)
+                    .where(*due, PlannedStep.invoice_id > after)
+                    .group_by(PlannedStep.invoice_id)
+                    .order_by(PlannedStep.invoice_id)
+                    .limit(invoices)
+                )
+            )
+            if not ids:
+                return
+            after = ids[-1]
+            locked: dict[int, InvoiceFacts] = {}
+            for chunk in _chunks(ids):  # in id order, as every worker locks a debtor's invoices
+                rows = self._session.execute(
+                    select(*_INVOICE_COLUMNS)
+                    .where(InvoiceRow.id.in_(chunk))
+                    .order_by(InvoiceRow.id)
+                    .with_for_update(of=InvoiceRow)
+                )
+                locked.update((row.id, invoice_facts(row, self._shared)) for row in rows)
+            batch: list[tuple[StepFacts, InvoiceFacts]] = []
+            for chunk in _chunks(ids):
+                rows = self._session.execute(
+                    select(*_STEP_COLUMNS)
+                    .where(*due, PlannedStep.invoice_id.in_(chunk))
+                    .order_by(PlannedStep.invoice_id, PlannedStep.id)
+                )
+                batch.extend((step, locked[step.invoice_id]) for step in map(self._step, rows))
+            if batch:  # every step of the batch finished since its ids were read: the next one
+                yield batch
+
+    def _step(self, row: Any) -> StepFacts:
+        return step_facts(row, self._shared)
 
     def _lock_invoices(self, which: Any) -> None:
         """Read and lock these invoices, in id order (one order for every worker that locks

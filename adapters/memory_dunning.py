@@ -10,7 +10,7 @@ store says of a step whose plan is gone.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -86,6 +86,21 @@ class MemoryDunningStore:
             and s.facts.due_at <= now
         ]
         return sorted(found, key=lambda pair: (pair[1].due_date, pair[1].number))
+
+    def due_step_batches(
+        self, debtor_id: str, now: datetime, invoices: int = 400
+    ) -> Iterator[list[tuple[StepFacts, InvoiceFacts]]]:
+        after = -1
+        while True:  # each batch read as the steps are then, as on SQL
+            due = self.due_steps(debtor_id, now)
+            ids = sorted({inv.id for _, inv in due if inv.id > after})[:invoices]
+            if not ids:
+                return
+            after = ids[-1]
+            wanted = set(ids)
+            yield sorted(
+                ((st, inv) for st, inv in due if inv.id in wanted), key=lambda pair: (pair[1].id, pair[0].id)
+            )
 
     def reread_step(self, step_id: int) -> StepFacts:
         return self._data.steps[step_id].facts

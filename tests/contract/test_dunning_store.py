@@ -656,3 +656,74 @@ def test_a_draft_is_no_contact_until_it_is_approved(store, ctx):
     store.run(lambda s: approval.reject(s, letter.id, "marie", "e-mail enough", NOW + timedelta(days=1)))
     # Then the approved e-mail is the last contact, from the day it was drafted
     assert store.run(lambda s: s.last_message_day(DEBTOR.id)) == NOW.date()
+
+
+def test_the_due_steps_come_in_batches_of_whole_invoices_each_step_once(store):
+    # Given seven invoices with one to three reminders due each (ids 1..7, 14 steps in all),
+    # one step not due yet and one deadline, which never come
+    invoices = [invoice(i, f"F-{8 - i}", date(2026, 3, 20)) for i in range(1, 8)]
+    steps = [
+        step(100 + 10 * i + k, i, f"reminder_{k}", NOW - timedelta(hours=k))
+        for i in range(1, 8)
+        for k in range(1 + i % 3)
+    ]
+    steps += [
+        step(500, 1, "reminder_9", NOW + timedelta(seconds=1)),
+        step(501, 2, "escalation", NOW, event="deadline.expired"),
+    ]
+    store.seed(invoices, steps, [])
+
+    # When the store reads them three invoices at a time
+    def read(s: DunningStore) -> list[list[tuple[int, int]]]:
+        return [[(inv.id, st.id) for st, inv in batch] for batch in s.due_step_batches(DEBTOR.id, NOW, 3)]
+
+    batches = store.run(read)
+    # Then 3 + 3 + 1 invoices, in invoice id order, each whole, its steps in id order
+    assert [sorted({i for i, _ in batch}) for batch in batches] == [[1, 2, 3], [4, 5, 6], [7]]
+    flat = [pair for batch in batches for pair in batch]
+    assert flat == sorted(flat)
+    # and every due step exactly once: 14 = 2 + 3 + 1 + 2 + 3 + 1 + 2
+    assert sorted(st for _, st in flat) == sorted(s.id for s in steps if s.id < 500)
+    assert len(flat) == 14
+
+
+def test_a_batch_never_splits_an_invoice_and_carries_each_invoice_as_stored(store):
+    # Given F-1 with five reminders due (a catch-up) and F-2, paid meanwhile, with one
+    store.seed(
+        [invoice(1, "F-1", date(2026, 3, 20)), invoice(2, "F-2", date(2026, 3, 20), status="paid")],
+        [step(10 + k, 1, f"reminder_{k}", NOW - timedelta(days=k)) for k in range(5)]
+        + [step(20, 2, "reminder_1", NOW)],
+        [],
+    )
+
+    # When the store reads them one invoice at a time
+    def read(s: DunningStore) -> list[list[tuple[int, str, int]]]:
+        return [[(inv.id, inv.status, st.id) for st, inv in b] for b in s.due_step_batches(DEBTOR.id, NOW, 1)]
+
+    # Then F-1 comes whole in the first batch, and F-2 with its status read under the lock
+    assert store.run(read) == [
+        [(1, "open", 10), (1, "open", 11), (1, "open", 12), (1, "open", 13), (1, "open", 14)],
+        [(2, "paid", 20)],
+    ]
+
+
+def test_the_batches_read_the_steps_as_they_are_when_each_batch_is_read(store):
+    # Given two invoices with a reminder due each
+    store.seed(
+        [invoice(1, "F-1", date(2026, 3, 20)), invoice(2, "F-2", date(2026, 3, 20))],
+        [step(10, 1, "reminder_1", NOW), step(20, 2, "reminder_1", NOW)],
+        [],
+    )
+
+    # When the first batch's step is skipped before the second batch is read, and the
+    # second's step is finished before it
+    def work(s: DunningStore) -> list[list[int]]:
+        seen = []
+        for batch in s.due_step_batches(DEBTOR.id, NOW, 1):
+            seen.append([st.id for st, _ in batch])
+            s.skip_step(10, "invoice disputed", NOW)
+            s.finish_step(20, NOW)
+        return seen
+
+    # Then only the first batch comes: the step of the second is no longer due
+    assert store.run(work) == [[10]]
