@@ -10,7 +10,7 @@ share their repeated parts (step names, events, instants, the debtor's id): one 
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -283,12 +283,20 @@ class SqlDunningStore:
             raise LookupError(f"step {step_id} is gone")
         return found
 
-    def open_invoices(self, debtor_id: str) -> list[InvoiceFacts]:
+    def open_invoices(
+        self, debtor_id: str, known: Mapping[int, InvoiceFacts] | None = None
+    ) -> list[InvoiceFacts]:
         rows = self._session.execute(
-            select(*_INVOICE_COLUMNS).where(InvoiceRow.debtor_id == debtor_id, InvoiceRow.status == "open")
+            select(*_INVOICE_COLUMNS)
+            .where(InvoiceRow.debtor_id == debtor_id, InvoiceRow.status == "open")
+            .execution_options(yield_per=CHUNK)  # each row dropped once its facts are found
         )
-        # an invoice locked by ``due_steps`` is as it was read then: the same facts
-        return [self._invoices.get(row.id) or invoice_facts(row, self._shared) for row in rows]
+        # an invoice locked by ``due_steps`` or known to the caller (read under the same lock)
+        # is as it was read then: the same facts, not a copy
+        return [self._known(row.id, known) or invoice_facts(row, self._shared) for row in rows]
+
+    def _known(self, invoice_id: int, known: Mapping[int, InvoiceFacts] | None) -> InvoiceFacts | None:
+        return self._invoices.get(invoice_id) or (known.get(invoice_id) if known else None)
 
     def installment_blocker(self, step_id: int, debtor_id: str) -> str | None:
         assert self._debtor is not None and self._debtor.id == debtor_id  # locked first

@@ -10,7 +10,7 @@ store says of a step whose plan is gone.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -105,7 +105,9 @@ class MemoryDunningStore:
     def reread_step(self, step_id: int) -> StepFacts:
         return self._data.steps[step_id].facts
 
-    def open_invoices(self, debtor_id: str) -> list[InvoiceFacts]:
+    def open_invoices(
+        self, debtor_id: str, known: Mapping[int, InvoiceFacts] | None = None
+    ) -> list[InvoiceFacts]:
         return [i for i in self._data.invoices.values() if i.debtor_id == debtor_id and i.status == "open"]
 
     def installment_blocker(self, step_id: int, debtor_id: str) -> str | None:

@@ -9,7 +9,7 @@ implementation is ``adapters.dunning_store``, its in-memory one ``adapters.memor
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -149,7 +149,10 @@ class DunningStore(Protocol):
     def reread_step(self, step_id: int) -> StepFacts:
         """The step as stored now (another worker may have finished it)."""
 
-    def open_invoices(self, debtor_id: str) -> list[InvoiceFacts]: ...
+    def open_invoices(
+        self, debtor_id: str, known: Mapping[int, InvoiceFacts] | None = None
+    ) -> list[InvoiceFacts]:
+        """The debtor's open invoices; those in ``known`` (read under the same lock) as given."""
 
     def installment_blocker(self, step_id: int, debtor_id: str) -> str | None:
         """Why the payment plan of an installment reminder forbids it now (None: it does not)."""

@@ -236,8 +236,8 @@ def _snapshot(
 ) -> Snapshot:
     """The debtor as the decision sees it, from what the store read under its lock."""
     today = local_date(now, debtor.timezone)
-    open_rows = store.open_invoices(debtor.id)
-    rows = {row.id: row for row in [*open_rows, *(d.invoice for d in read.due)]}
+    rows = {d.invoice.id: d.invoice for d in read.due}
+    rows = {row.id: row for row in store.open_invoices(debtor.id, rows)} | rows
     due_invoices = {d.step_row.invoice_id for d in read.due}
     return replace(
         head,
@@ -296,11 +296,10 @@ def _apply(
 ) -> list[object]:
     """Record what the decision says, in the caller's transaction; the tasks to publish."""
     by_step = {d.step_row.id: d for d in due}
-    closed: set[int] = set()  # the steps skipped or done here: no longer pending
+    skipped = {skip.step_id for skip in decision.skipped}  # no longer pending
     for skip in decision.skipped:
         item = by_step[skip.step_id]
         _skip(store, item.step_row, item.invoice, debtor, now, skip.reason)
-        closed.add(skip.step_id)
     for wait in decision.postponed:
         _postpone(store, [by_step[i] for i in wait.step_ids], wait.until, wait.reason)
     tasks: list[object] = []
@@ -326,24 +325,19 @@ def _apply(
     reasons: dict[str, str] = {}  # one string per distinct reason, not one per step
     for step_id in decision.claimed_step_ids:
         finished.add(step_id, None)
-        closed.add(step_id)
     for manual in decision.tasks:
         reason = record_task(store, debtor, manual, by_step, now, decision.today, ctx.message_key)
         for claim in manual.claims:
             finished.add(claim.step_id, reason)
-            closed.add(claim.step_id)
     for message in decision.messages:
         for mention in message.mentions:
-            if mention.step_id not in closed:
+            if mention.step_id not in skipped and mention.step_id not in finished:
                 reason = _mention(store, by_step[mention.step_id], debtor, first_of_group[message.group], now)
                 finished.add(mention.step_id, reason)
-                closed.add(mention.step_id)
     for done in decision.done:
         reason = _done_reason(done, covering, by_step)
         finished.add(done.step_id, reasons.setdefault(reason, reason))
-        closed.add(done.step_id)
     finished.write(store, now)
-    skipped = {skip.step_id for skip in decision.skipped}
     for invoice_id in decision.escalate:
         if invoice_id in drafted:  # planned when the notice is approved (handlers.approval)
             continue
@@ -362,6 +356,9 @@ class _Finished:
 
     def __init__(self) -> None:
         self._reasons: dict[int, str | None] = {}
+
+    def __contains__(self, step_id: int) -> bool:
+        return step_id in self._reasons
 
     def add(self, step_id: int, reason: str | None) -> None:
         self._reasons[step_id] = reason if reason is not None else self._reasons.get(step_id)

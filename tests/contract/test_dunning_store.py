@@ -727,3 +727,24 @@ def test_the_batches_read_the_steps_as_they_are_when_each_batch_is_read(store):
 
     # Then only the first batch comes: the step of the second is no longer due
     assert store.run(work) == [[10]]
+
+
+def test_the_open_invoices_the_caller_knows_come_back_as_given_the_others_as_stored(store):
+    # Given two open invoices and a paid one of the debtor
+    store.seed(
+        [
+            invoice(1, "F-1", date(2026, 3, 20)),
+            invoice(2, "F-2", date(2026, 3, 20)),
+            invoice(3, "F-3", date(2026, 3, 20), status="paid"),
+        ],
+        [step(10, 1, "reminder_1", NOW)],
+        [],
+    )
+
+    # When the open invoices are read by a caller that read F-1 with its due step
+    def read(s: DunningStore) -> list[tuple[str, bool]]:
+        [[(_, known)]] = list(s.due_step_batches(DEBTOR.id, NOW))
+        return sorted((i.number, i is known) for i in s.open_invoices(DEBTOR.id, {known.id: known}))
+
+    # Then F-1 is the very facts it gave, F-2 is read, and the paid F-3 is not open
+    assert store.run(read) == [("F-1", True), ("F-2", False)]
