@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 from sqlalchemy import select, update
@@ -748,3 +748,44 @@ def test_the_open_invoices_the_caller_knows_come_back_as_given_the_others_as_sto
 
     # Then F-1 is the very facts it gave, F-2 is read, and the paid F-3 is not open
     assert store.run(read) == [("F-1", True), ("F-2", False)]
+
+
+class _OneInvoiceABatch:
+    """A dunning store whose due steps come one invoice at a time."""
+
+    def __init__(self, store: DunningStore) -> None:
+        self._store = store
+
+    def due_step_batches(self, debtor_id: str, now: datetime, invoices: int = 1) -> Any:
+        return self._store.due_step_batches(debtor_id, now, 1)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+def test_a_catch_up_read_one_invoice_at_a_time_sends_one_message_and_finishes_every_step(store, ctx):
+    # Given three invoices due on 20 March, each with reminder_1 and reminder_2 due (a catch-up)
+    store.seed(
+        [invoice(i, f"F-{i}", date(2026, 3, 20)) for i in (1, 2, 3)],
+        [
+            step(10 * i + k, i, name, NOW - timedelta(hours=k))
+            for i in (1, 2, 3)
+            for k, name in ((1, "reminder_1"), (2, "reminder_2"))
+        ],
+        [],
+    )
+    # When the first step is handled with the due steps read in three batches
+    tasks = store.run(lambda s: send_due(cast(DunningStore, _OneInvoiceABatch(s)), 11, NOW, ctx))
+    # Then one e-mail and one letter claim the three invoices under reminder_2, as when read at once
+    assert [t.recorded.channel for t in tasks if isinstance(t, DeliverMessage) and t.recorded] == [
+        "email",
+        "letter",
+    ]
+    assert sorted(store.claim_rows()) == sorted(
+        (i, "reminder_2", channel) for i in (1, 2, 3) for channel in ("email", "letter")
+    )
+    # and the six steps are done: reminder_1 of each covered by the message sent for reminder_2
+    states = store.step_states()
+    assert {states[10 * i + k][0] for i in (1, 2, 3) for k in (1, 2)} == {"done"}
+    [reason] = {states[10 * i + 1][1] or "" for i in (1, 2, 3)}
+    assert reason.startswith("covered by message <") and reason.endswith(">, sent for reminder_2")
