@@ -494,8 +494,15 @@ class SqlDunningStore:
             select(PlannedStep.id).where(PlannedStep.invoice_id == invoice_id, PlannedStep.step == step)
         ).first()
         if exists is None:  # a step of that name is never planned twice (uq_planned_step)
-            debtor_id = self._invoices[invoice_id].debtor_id
+            known = self._invoices.get(invoice_id)  # read by ``due_steps``; not kept by the batches
+            debtor_id = known.debtor_id if known else self._debtor_of(invoice_id)
             self._records.add_step(invoice_id, debtor_id, step, event, due_at)
+
+    def _debtor_of(self, invoice_id: int) -> str:
+        found = self._session.scalar(select(InvoiceRow.debtor_id).where(InvoiceRow.id == invoice_id))
+        if found is None:
+            raise LookupError(f"invoice {invoice_id} is gone")
+        return found
 
     def record_evidence(self, record: PendingRecord) -> None:
         self._sink.record_evidence(record)

@@ -789,3 +789,21 @@ def test_a_catch_up_read_one_invoice_at_a_time_sends_one_message_and_finishes_ev
     assert {states[10 * i + k][0] for i in (1, 2, 3) for k in (1, 2)} == {"done"}
     [reason] = {states[10 * i + 1][1] or "" for i in (1, 2, 3)}
     assert reason.startswith("covered by message <") and reason.endswith(">, sent for reminder_2")
+
+
+def test_a_deadline_is_planned_for_an_invoice_read_in_a_batch_of_due_steps(store):
+    # Given a formal notice due now, read with the batches of due steps
+    store.seed([invoice(1, "F-1", date(2026, 3, 20))], [step(10, 1, "formal_notice", NOW)], [])
+    deadline = NOW + timedelta(days=8)
+
+    def work(s: DunningStore) -> None:
+        for _ in s.due_step_batches(DEBTOR.id, NOW):
+            pass
+        s.plan_deadline(1, "escalation", "deadline.expired", deadline)
+
+    store.run(work)
+    # Then its deadline is planned, for the invoice's debtor
+    assert store.planned(1) == [
+        ("escalation", "deadline.expired", deadline),
+        ("formal_notice", "invoice.overdue", NOW),
+    ]
