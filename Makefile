@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test chaos lint lock install bench bench-scheduler bench-ingest bench-memory bench-debtor bench-chains bench-letter bench-import profile clean
+.PHONY: run test chaos lint lock install bench bench-scheduler bench-ingest bench-memory bench-debtor bench-chains bench-letter bench-import bench-db-ceiling profile clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/mypy handlers adapters config worker scheduler relance
+	$(BIN)/mypy handlers adapters config intake worker scheduler relance
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Crash and outage tests (kill -9, Redis/PostgreSQL restarts, SMTP outage) on throwaway
@@ -40,6 +40,10 @@ chaos: $(STAMP)
 # reminders to a loopback SMTP sink. See docs/benchmarks.md.
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+# PostgreSQL alone on reminder-shaped transactions (pgbench, 1 then 50 per transaction).
+bench-db-ceiling: $(STAMP)
+	$(BIN)/python -m bench.db_ceiling
 
 # The scheduler with 1 000 000 open invoices: tick time, emission vs raw enqueue, memory.
 bench-scheduler: $(STAMP)
@@ -77,7 +81,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	$(BIN)/mypy handlers adapters config worker scheduler relance
+	$(BIN)/mypy handlers adapters config intake worker scheduler relance
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

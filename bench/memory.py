@@ -27,6 +27,7 @@ from bench.run import (
     harness,  # tests/chaos/harness.py, put on the path by bench.run
     wait_for_consumers,
 )
+from bench.smtp_peer import make_sink
 
 REMINDERS = int(os.environ.get("BENCH_MEMORY_REMINDERS", "100000"))
 SAMPLE_SECONDS = float(os.environ.get("BENCH_MEMORY_SAMPLE_SECONDS", "5"))
@@ -56,7 +57,8 @@ def worker_memory(pgid: int) -> dict[int, tuple[float, float]]:
 def run(folder: Path) -> int:
     database = f"relance_bench_{TAG}_memory"
     namespace = f"relance-bench-{TAG}-memory"
-    sink = harness.Sink().start()
+    sink = make_sink().start()
+    print(f"smtp peer: {sink.name}", flush=True)
     service = None
     samples: list[tuple[int, float, dict[int, tuple[float, float]]]] = []
     try:

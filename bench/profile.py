@@ -6,7 +6,11 @@ main thread exactly as a worker thread runs it (``run_step``, then the transmiss
 recorded message over SMTP to a loopback sink), with no broker in between. Printed: the
 thread's CPU time and the wall time per reminder, the SQL statements per reminder (counted
 on the engine) and, with BENCH_PROFILE=1 (default), a pyinstrument profile of the loop
-written to ``var/profile.txt`` and ``var/profile.html``.
+written to ``var/profile.txt`` and ``var/profile.html``, summed by kind of work (SQL round
+trips, SQLAlchemy, rendering, e-mail bytes, evidence...: ``bench/breakdown.py``). With
+BENCH_PROFILE_CPU=1, ``cProfile`` on the thread's CPU clock instead (``var/profile-cpu.txt``),
+summed the same way: its overhead inflates every call, so its shares are what count. The SMTP
+peer is postfix's ``smtp-sink`` when installed (``bench/smtp_peer.py``).
 """
 
 from __future__ import annotations
@@ -19,15 +23,19 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
+from bench.breakdown import cpu_by_kind, report, time_by_kind
 from bench.run import (
     TAG,
+    analyze,
     create_database,
     drop_database,
     harness,  # tests/chaos/harness.py, put on the path by bench.run
 )
+from bench.smtp_peer import make_sink
 
 REMINDERS = int(os.environ.get("BENCH_PROFILE_REMINDERS", "500"))
 PROFILE = os.environ.get("BENCH_PROFILE", "1") != "0"
+PROFILE_CPU = os.environ.get("BENCH_PROFILE_CPU", "0") != "0"
 OUT = Path(os.environ.get("BENCH_PROFILE_DIR", Path(__file__).resolve().parents[1] / "var"))
 
 
@@ -41,6 +49,19 @@ class Collect:
         self.tasks.extend(tasks)
 
 
+def print_cpu_profile(cpu_profile, count: int) -> None:
+    """The cProfile run by kind of work, and its slowest functions in var/profile-cpu.txt."""
+    import pstats
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    with open(OUT / "profile-cpu.txt", "w", encoding="utf-8") as out:
+        stats = pstats.Stats(cpu_profile, stream=out)
+        stats.sort_stats("tottime").print_stats(60)
+    print(f"CPU profile (cProfile, its overhead included): {OUT / 'profile-cpu.txt'}")
+    for line in report(cpu_by_kind(stats.stats), count):  # type: ignore[attr-defined]
+        print(line.replace("profiled wall time", "profiled CPU time"))
+
+
 def main() -> int:
     from sqlalchemy import event
 
@@ -50,13 +71,14 @@ def main() -> int:
     from config.settings import Settings
     from handlers.delivery import deliver
     from handlers.service import run_step
-    from relance.ingest import ingest_stream
+    from intake.ingest import ingest_stream
     from scheduler.tick import tick
 
     configure_logging(os.environ.get("RELANCE_LOG_LEVEL", "INFO"))
     database = f"relance_profile_{TAG}"
     url = create_database(database)
-    sink = harness.Sink().start()
+    sink = make_sink().start()
+    print(f"smtp peer: {sink.name}", flush=True)
     app = None
     try:
         settings = Settings(
@@ -72,15 +94,24 @@ def main() -> int:
         migrate(app.engine)
         events = io.BytesIO(harness.invoice_events(REMINDERS).encode("utf-8"))
         ingest_stream(app, events, "profile", io.StringIO())
+        analyze(url)  # as autovacuum would; see bench.run.analyze
         steps = Collect()
         tick(
             app.sessions, steps, harness.T0, lease=timedelta(seconds=300), batch_size=500, max_in_flight=None
         )
         statements: Counter[str] = Counter()
+        waited: Counter[str] = Counter()  # seconds from sending a statement to its result
+        started: list[float] = []
 
         @event.listens_for(app.engine, "before_cursor_execute")
         def _count(_conn, _cursor, statement, *_args) -> None:
             statements[" ".join(statement.split()[:3])] += 1
+            started.append(time.perf_counter())
+
+        @event.listens_for(app.engine, "after_cursor_execute")
+        def _time(_conn, _cursor, statement, *_args) -> None:
+            if started:
+                waited[" ".join(statement.split()[:3])] += time.perf_counter() - started.pop()
 
         units, transports, ctx = app.units, app.transports, app.ctx
 
@@ -98,15 +129,23 @@ def main() -> int:
                     )
 
         profiler = None
-        if PROFILE:
+        if PROFILE and not PROFILE_CPU:
             from pyinstrument import Profiler
 
             profiler = Profiler(interval=0.001)
             profiler.start()
+        cpu_profile = None
+        if PROFILE_CPU:  # cProfile on this thread's CPU clock, instead of pyinstrument
+            import cProfile
+
+            cpu_profile = cProfile.Profile(time.thread_time)
+            cpu_profile.enable()
         wall, cpu = time.perf_counter(), time.thread_time()
         for step in steps.tasks:
             run_step(app.units, DeliverHere(), step.message_id, step.event, step.step_id, harness.T0, app.ctx)
         wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
+        if cpu_profile is not None:
+            cpu_profile.disable()
         if profiler is not None:
             profiler.stop()
             OUT.mkdir(parents=True, exist_ok=True)
@@ -122,10 +161,17 @@ def main() -> int:
             f"SQL statements per reminder: {sum(statements.values()) / count:.1f} "
             "(BEGIN and COMMIT not counted)"
         )
-        for statement, seen in statements.most_common():
-            print(f"  {seen / count:4.1f}  {statement}")
+        print("  per reminder: statements, ms from execute to result, statement")
+        for statement, seen in sorted(statements.items(), key=lambda item: -waited[item[0]]):
+            print(f"  {seen / count:4.1f}  {waited[statement] / count * 1000:6.2f} ms  {statement}")
+        if cpu_profile is not None:
+            print_cpu_profile(cpu_profile, count)
         if profiler is not None:
             print(f"profile: {OUT / 'profile.txt'} and {OUT / 'profile.html'}")
+            session = profiler.last_session
+            root = session.root_frame() if session is not None else None
+            for line in report(time_by_kind(root), count):
+                print(line)
     finally:
         if app is not None:
             app.dispose()

@@ -279,10 +279,9 @@ def explain(url: str, label: str) -> None:
     transaction that is rolled back at the end, so nothing changes.
     """
     from sqlalchemy import event
-    from sqlalchemy.orm import Session
 
-    from adapters.sql_store import SqlStore
     from adapters.store import make_engine
+    from adapters.uow import UnitOfWork
     from handlers.delivery import claim_overdue_deliveries
     from handlers.handover import claim_overdue_handovers
     from scheduler.tick import _claim_steps, _room
@@ -300,12 +299,13 @@ def explain(url: str, label: str) -> None:
     with engine.connect() as connection:
         transaction = connection.begin()
         event.listen(connection, "before_cursor_execute", before)
-        session = Session(bind=connection)
+        session = UnitOfWork(bind=connection)  # what the tick's transactions are
+        session.scope(None)  # every creditor's rows, as the tick reads them
         room = _room(session, now, MAX_IN_FLIGHT)
         # the claim as the tick runs it, and uncapped (what runs when room is left)
         _claim_steps(session, now, lease, BATCH_SIZE)
         claim_overdue_deliveries(session, now, lease, BATCH_SIZE)
-        claim_overdue_handovers(SqlStore(session), now, lease, BATCH_SIZE)
+        claim_overdue_handovers(session.store, now, lease, BATCH_SIZE)
         event.remove(connection, "before_cursor_execute", before)
         session.close()
         transaction.rollback()

@@ -80,6 +80,12 @@ class Settings(BaseSettings):
         description="steps emitted and not yet handled, at most (keep it below lease x worker throughput)",
     )
     now: datetime | None = Field(None, description="start the clock at this instant (testing)")
+    import_max_bytes: int = Field(
+        20 * 1024 * 1024,
+        ge=1,
+        le=50 * 1024 * 1024,
+        description="largest file the import_document actor accepts, in bytes once decoded",
+    )
     worker_processes: int = Field(2, ge=1, le=64)
     worker_threads: int = Field(8, ge=1, le=256)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -23,9 +23,9 @@ from config.bootstrap import App
 from handlers.bank_entries import AllocationRefused, Outcome, Payment, allocate, outcome, payment_events
 from handlers.matching import StatementEntry, match_entries
 from handlers.service import parse_line
-from relance.importing import json_line
-from relance.ingest import BatchItem, apply_items
-from relance.statements import open_invoices
+from intake.importing import json_line
+from intake.ingest import BatchItem, apply_items
+from intake.statements import open_invoices
 
 
 class MatchRefused(ValueError):

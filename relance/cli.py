@@ -22,7 +22,7 @@ from handlers.events import DEFAULT_CREDITOR
 from handlers.manual import OUTCOMES
 
 if TYPE_CHECKING:
-    from relance.importing import Files
+    from intake.importing import Files
 
 EXIT_USAGE = 2
 
@@ -92,7 +92,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from relance.ingest import ingest_stream
+    from intake.ingest import ingest_stream
 
     if args.file != "-" and not Path(args.file).is_file():
         raise CommandError(f"{args.file}: no such file")
@@ -111,7 +111,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def _files(paths: list[str], what: str) -> Files:
     """The files of ``paths`` (a folder: its files in name order); none is an error."""
-    from relance.importing import NoSuchFile, files_of
+    from intake.importing import NoSuchFile, files_of
 
     try:
         files = files_of(paths)
@@ -123,16 +123,35 @@ def _files(paths: list[str], what: str) -> Files:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from relance.importing import import_files
+    from intake.importing import import_files
 
     files = _files(args.paths, "import")
+    if args.via_broker:
+        return _send_files(args, files)
     counts = import_files(_app(args), files, sys.stdout, creditor=args.creditor)
     return 1 if counts["rejected"] else 0
 
 
+def _send_files(args: argparse.Namespace, files: Files) -> int:
+    """``relance import --via-broker``: each file to the ``import_document`` actor."""
+    from intake.upload import send_files
+    from worker.broker import check_redis, make_broker
+
+    settings = _settings(args)
+    if not settings.redis_url:
+        raise CommandError("`relance import --via-broker` needs RELANCE_REDIS_URL (the workers' broker)")
+    check_redis(settings)
+    broker = make_broker(settings)
+    try:
+        refused = send_files(broker, files, args.creditor, settings.import_max_bytes, sys.stdout)
+    finally:
+        broker.close()
+    return 1 if refused else 0
+
+
 def cmd_statement(args: argparse.Namespace) -> int:
     from adapters.importers.bank import StatementRejected
-    from relance.statements import lines, proposals
+    from intake.statements import lines, proposals
 
     files = _files(args.paths, "read")
     try:
@@ -218,7 +237,7 @@ def _simulation_source(files: list[str]) -> Iterator[tuple[TextIO, list[Any]]]:
         return
     if "-" in files:
         raise CommandError("- (stdin) cannot be given with other files")
-    from relance.importing import simulation_lines
+    from intake.importing import simulation_lines
 
     parts = []
     for name in files:
@@ -598,6 +617,11 @@ def build_parser() -> argparse.ArgumentParser:
         imports,
         "whose invoices (its identity must be the seller's) or bank account",
         absent="the seller's; for a statement, default",
+    )
+    imports.add_argument(
+        "--via-broker",
+        action="store_true",
+        help="send each file to the workers through the broker (RELANCE_REDIS_URL) instead of applying it",
     )
     payments = add(
         "payments", cmd_payments, "bank entries kept without a matching invoice, and matching them"

@@ -17,6 +17,7 @@ from handlers.messages import DeliverMessage
 from handlers.money import MissingRate
 from handlers.service import ingest_one, run_step
 from handlers.signals import deliver_signal
+from intake.upload import import_upload
 from worker import runtime
 from worker.broker import ensure_configured
 
@@ -120,6 +121,13 @@ def accounting_event(raw: str, source: str | None = None) -> None:
         app.publisher.publish(tasks)
 
 
+@dramatiq.actor(actor_name="import_document", **OPTIONS)
+def import_document(name: str, content: str, creditor: str | None = None) -> None:
+    """One e-invoice, status message or bank statement sent by a producer: the file ``name``
+    with its bytes in base64, imported as ``relance import`` does (docs/import.md)."""
+    import_upload(runtime.current(), name, content, creditor)
+
+
 ACTORS = (
     invoice_due,
     invoice_overdue,
@@ -128,6 +136,7 @@ ACTORS = (
     handover_case,
     deliver_signal_task,
     accounting_event,
+    import_document,
 )
 
 

@@ -18,8 +18,8 @@ from sqlalchemy import select
 from adapters.orm import DebtorRow, InvoiceRow, RejectedEvent
 from adapters.store import transaction
 from handlers.service import ingest_one
+from intake.ingest import _lines
 from relance.cli import main
-from relance.ingest import _lines
 from tests.support import make_test_app
 
 CORPUS = Path(__file__).with_name("nasty_events.jsonl")
@@ -63,6 +63,8 @@ REJECTED = {
     46: "reason_code: must not contain control characters",  # "\r\nBcc: …" in a status's reason
     48: "debtor.phone: must not contain control characters",  # "\r\nBcc: …" after a phone number
     49: "debtor.phone: not a phone number",  # "12345"
+    51: "credit_note_number: invoice F-1 has no credit note 'AV-404'",  # a cancellation of nothing
+    52: "debtor_id: debtor D-1 is not held",  # a release before any hold (39's was refused)
 }
 # 3, 7 and 21 end with CRLF; 17 starts with a BOM; 32 (a conversion of a debtor with no
 # opening judgment yet) is parked, which counts as accepted; 41 holds F-1; 47 is a status

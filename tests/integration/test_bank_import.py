@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 
 from adapters.orm import BankEntryRow, EvidenceRecord, InboxEvent, InvoiceRow, PaymentRow
 from adapters.store import transaction
+from intake.importing import import_files
 from relance.bank_payments import MatchRefused, match, retry, waiting_lines
-from relance.importing import import_files
 from tests.support import DEBTOR, ingest, invoice_issued, make_test_app, payment
 
 PARIS = ZoneInfo("Europe/Paris")

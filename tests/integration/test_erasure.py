@@ -151,7 +151,7 @@ def test_the_bank_entries_that_paid_an_erased_debtor_lose_its_name(app, capsys, 
     import io
 
     from adapters.orm import BankEntryRow
-    from relance.importing import import_files
+    from intake.importing import import_files
     from tests.integration.test_bank_import import camt, entry
 
     path = tmp_path / "s.xml"

@@ -34,8 +34,8 @@ from adapters.store import transaction
 from config.logging import configure_logging
 from handlers import accounting
 from handlers.service import ingest_one
-from relance import ingest as ingest_module
-from relance.ingest import _lines, ingest_stream
+from intake import ingest as ingest_module
+from intake.ingest import _lines, ingest_stream
 from tests.support import DEBTOR, invoice_issued, make_test_app, payment
 
 START = datetime(2026, 3, 12, 9, tzinfo=UTC)

@@ -6,7 +6,7 @@ de-duplicated and applied exactly like ingested lines, in batches of one transac
 that cannot become an event is stored with the rejected events, with its reason naming the
 EN 16931 term, so ``relance inbox`` lists it and ``relance inbox replay ID --file`` can apply
 a corrected event in its place. A bank statement gives the payments of its entries
-(relance/bank_import.py).
+(intake/bank_import.py).
 """
 
 from __future__ import annotations
@@ -14,21 +14,24 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
 import structlog
+from sqlalchemy import select
 
 from adapters.importers.einvoice import ImportedDocument, ImportRejected, Seller, read_document
+from adapters.orm import RejectedEvent
+from adapters.store import transaction
 from config.bootstrap import App
 from config.creditor import example_keys
 from handlers.context import Context, UnknownCreditor
 from handlers.events import DEFAULT_CREDITOR, EventRejected
 from handlers.identity import is_seller
 from handlers.service import ParsedLine, parse_line
-from relance.bank_import import StatementRefused, is_statement, statement_events
-from relance.ingest import BATCH, BatchItem, apply_items
+from intake.bank_import import StatementRefused, is_statement, statement_events
+from intake.ingest import BATCH, BatchItem, apply_items
 
 log = structlog.get_logger("relance.import")
 
@@ -74,12 +77,13 @@ def files_of(paths: Iterable[str]) -> Files:
 
 
 def event_lines(
-    path: Path, out: TextIO, ctx: Context, asked: str | None = None
+    path: Path, out: TextIO, ctx: Context, asked: str | None = None, shown: str | None = None
 ) -> Iterator[tuple[int | None, bytes, EventRejected | None]]:
     """The events of one file as JSON lines numbered from 1, or one rejection for the file
-    (no line number); warnings are printed and logged as ``import.warning``. The events are
-    those of the creditor the seller is (``creditor_for``), named by ``creditor_id`` unless
-    it is ``default``."""
+    (no line number); warnings are printed and logged as ``import.warning``, naming the file
+    as ``shown`` (its path by default). The events are those of the creditor the seller is
+    (``creditor_for``), named by ``creditor_id`` unless it is ``default``."""
+    shown = str(path) if shown is None else shown
     try:
         document = read_document(path)
         creditor = creditor_for(ctx, document, asked)
@@ -87,8 +91,8 @@ def event_lines(
         yield None, _file_stand_in(path), EventRejected(rejected.reason)
         return
     for warning in document.warnings:
-        out.write(f"{path}: warning: {warning}\n")
-        log.warning("import.warning", file=str(path), number=document.number, warning=warning)
+        out.write(f"{shown}: warning: {warning}\n")
+        log.warning("import.warning", file=shown, number=document.number, warning=warning)
     for number, event in enumerate(document.events, start=1):
         owned = event if creditor == DEFAULT_CREDITOR else event | {"creditor_id": creditor}
         yield number, json_line(owned), None
@@ -155,54 +159,93 @@ def _file_stand_in(path: Path) -> bytes:
 
 
 def import_files(
-    app: App, files: Iterable[Path], out: TextIO, batch_size: int = BATCH, creditor: str | None = None
+    app: App,
+    files: Iterable[Path],
+    out: TextIO,
+    batch_size: int = BATCH,
+    creditor: str | None = None,
+    *,
+    named: Callable[[Path], str] = str,
+    rejections_once: bool = False,
 ) -> dict[str, int]:
     """Import ``files`` in order, in batches of up to ``batch_size`` events, as the invoices
     of ``creditor`` or, when None, of the creditor each seller is (``creditor_for``); print
-    the warnings and rejections, then the summary line of ``relance ingest``."""
+    the warnings and rejections, then the summary line of ``relance ingest``.
+
+    A file is shown and kept as ``named(path)`` (its path by default). With
+    ``rejections_once``, a file rejected before under that name with the same content is a
+    duplicate, not a second rejection (a broker message delivered twice)."""
     counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
     batch: list[BatchItem] = []
+
+    def apply(items: list[BatchItem]) -> None:
+        apply_items(app, not_kept_before(app, items, counts) if rejections_once else items, counts, out)
+
     for path in files:
+        label = named(path)
         if is_statement(path):
             if batch:  # the invoices before it are open when its entries are matched
-                apply_items(app, batch, counts, out)
+                apply(batch)
                 batch = []
-            items = _statement_items(app, path, out, creditor)
+            items = _statement_items(app, path, out, creditor, label)
             for start in range(0, len(items), batch_size):
-                apply_items(app, items[start : start + batch_size], counts, out)
+                apply(items[start : start + batch_size])
             continue
-        for number, raw, rejected in event_lines(path, out, app.ctx, creditor):
+        for number, raw, rejected in event_lines(path, out, app.ctx, creditor, label):
             parsed = ParsedLine(raw.decode("utf-8"), None, None, rejected) if rejected else parse_line(raw)
-            shown = str(path) if number is None or number == 1 else f"{path} (event {number})"
-            batch.append(BatchItem(str(path), number, raw, parsed, shown))
+            shown = label if number is None or number == 1 else f"{label} (event {number})"
+            batch.append(BatchItem(label, number, raw, parsed, shown))
             if len(batch) >= batch_size:
-                apply_items(app, batch, counts, out)
+                apply(batch)
                 batch = []
     if batch:
-        apply_items(app, batch, counts, out)
+        apply(batch)
     out.write(
         f"accepted {counts['accepted']}, duplicate {counts['duplicate']}, rejected {counts['rejected']}\n"
     )
     return counts
 
 
-def _statement_items(app: App, path: Path, out: TextIO, creditor: str | None) -> list[BatchItem]:
-    """The payment events of a bank statement (relance/bank_import.py), or its rejection."""
+def _statement_items(
+    app: App, path: Path, out: TextIO, creditor: str | None, label: str
+) -> list[BatchItem]:
+    """The payment events of a bank statement (intake/bank_import.py), or its rejection."""
     try:
-        events = statement_events(app, path, out, creditor)
+        events = statement_events(app, path, out, creditor, label)
     except StatementRefused as refused:
-        rejection = EventRejected(str(refused))
-        stand_in = _file_stand_in(path)
-        return [
-            BatchItem(
-                str(path), None, stand_in, ParsedLine(stand_in.decode(), None, None, rejection), str(path)
-            )
-        ]
+        return [rejection_item(label, _file_stand_in(path), str(refused))]
     items = []
     for number, event in enumerate(events, start=1):
         raw = json_line(event)
-        items.append(BatchItem(str(path), number, raw, parse_line(raw), f"{path} (event {number})"))
+        items.append(BatchItem(label, number, raw, parse_line(raw), f"{label} (event {number})"))
     return items
+
+
+def rejection_item(label: str, stand_in: bytes, reason: str) -> BatchItem:
+    """The batch item of a file that gives no event: kept as ``stand_in``, for ``reason``."""
+    parsed = ParsedLine(stand_in.decode("utf-8"), None, None, EventRejected(reason))
+    return BatchItem(label, None, stand_in, parsed, label)
+
+
+def not_kept_before(app: App, items: list[BatchItem], counts: dict[str, int]) -> list[BatchItem]:
+    """``items`` without the file rejections already kept from the same source with the
+    same stand-in (name, size, SHA-256), which are counted as duplicates."""
+    files = [item for item in items if item.line is None and item.parsed.event is None]
+    if not files:
+        return items
+    with transaction(app.sessions) as session:
+        session.scope(None)  # a file's rejection is kept before its creditor is known
+        query = select(RejectedEvent.source, RejectedEvent.raw).where(
+            RejectedEvent.source.in_({item.source for item in files}), RejectedEvent.line_no.is_(None)
+        )
+        kept = {(source, raw) for source, raw in session.execute(query)}
+    fresh = []
+    for item in items:
+        if item.line is None and (item.source, item.raw.decode("utf-8")) in kept:
+            counts["duplicate"] += 1
+        else:
+            fresh.append(item)
+    return fresh
 
 
 def simulation_lines(path: Path, warnings: TextIO) -> tuple[list[str], Seller]:

@@ -24,7 +24,7 @@ from handlers.bank_entries import Outcome, day_of, outcome, payment_events
 from handlers.context import UnknownCreditor
 from handlers.events import DEFAULT_CREDITOR
 from handlers.matching import StatementEntry, match_entries
-from relance.statements import open_invoices
+from intake.statements import open_invoices
 
 log = structlog.get_logger("relance.import")
 
@@ -49,11 +49,15 @@ class StatementRefused(ValueError):
     """A statement that gives no entry: unreadable, or for a creditor that does not exist."""
 
 
-def statement_events(app: App, path: Path, out: TextIO, creditor: str | None) -> list[dict]:
+def statement_events(
+    app: App, path: Path, out: TextIO, creditor: str | None, shown: str | None = None
+) -> list[dict]:
     """Import the entries of ``path`` for ``creditor`` (``default`` when None: a bank
     account is one creditor's), print what they became, and give the events of its matched
-    and returned entries in the statement's order. Raises StatementRefused."""
+    and returned entries in the statement's order; the file is named ``shown`` (its path by
+    default). Raises StatementRefused."""
     owner = creditor or DEFAULT_CREDITOR
+    shown = str(path) if shown is None else shown
     try:
         app.ctx.for_creditor(owner)
         entries = read_statement(path)
@@ -61,14 +65,14 @@ def statement_events(app: App, path: Path, out: TextIO, creditor: str | None) ->
         raise StatementRefused(f"file: {exc}") from None
     except StatementRejected as exc:
         raise StatementRefused(f"{exc.where}: {exc.reason}") from None
-    outcomes, before = _record(app, entries, str(path), owner)
+    outcomes, before = _record(app, entries, shown, owner)
     counts: Counter[str] = Counter(str(result.status) for result in outcomes.values())
     out.write(
-        f"{path}: entries {len(entries)}: matched {counts['matched']}, returned {counts['reversed']}, "
+        f"{shown}: entries {len(entries)}: matched {counts['matched']}, returned {counts['reversed']}, "
         f"unmatched {counts['unmatched']}, ambiguous {counts['ambiguous']}, not payments "
         f"{counts['ignored']} (already imported {before})\n"
     )
-    log.info("import.statement", file=str(path), creditor=owner, entries=len(entries), **counts)
+    log.info("import.statement", file=shown, creditor=owner, entries=len(entries), **counts)
     events = []
     for key, entry in dict((e.reference, e) for e in entries).items():
         result, day = outcomes[key], day_of(entry)
