@@ -10,7 +10,7 @@ share their repeated parts (step names, events, instants, the debtor's id): one 
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -38,6 +38,7 @@ from handlers.planning import PENDING
 
 REMINDER_EVENTS = ("invoice.due", "invoice.overdue")
 CHUNK = 500  # ids per statement: well within the bound parameters of SQLite and PostgreSQL
+BATCH_INVOICES = 400  # invoices per batch of due steps: about 2 000 steps in a catch-up
 
 _STEP_COLUMNS = (
     PlannedStep.id,
@@ -216,6 +217,56 @@ class SqlDunningStore:
             self._lock_invoices(InvoiceRow.id.in_(chunk))
         return [(step, self._invoices[step.invoice_id]) for step in steps]
 
+    def due_step_batches(
+        self, debtor_id: str, now: datetime, invoices: int = BATCH_INVOICES
+    ) -> Iterator[list[tuple[StepFacts, InvoiceFacts]]]:
+        """``due_steps`` read ``invoices`` invoices at a time, in order of invoice id (keyset:
+        each batch starts after the last invoice of the one before), each invoice whole with
+        its steps in id order, locked before its steps are read. Nothing is kept from one
+        batch to the next."""
+        due = (
+            PlannedStep.debtor_id == debtor_id,
+            PlannedStep.status.in_(PENDING),
+            PlannedStep.event.in_(REMINDER_EVENTS),
+            PlannedStep.due_at <= now,
+        )
+        after = -1
+        while True:
+            ids = list(
+                self._session.scalars(
+                    select(PlannedStep.invoice_id)
+                    .where(*due, PlannedStep.invoice_id > after)
+                    .group_by(PlannedStep.invoice_id)
+                    .order_by(PlannedStep.invoice_id)
+                    .limit(invoices)
+                )
+            )
+            if not ids:
+                return
+            after = ids[-1]
+            locked: dict[int, InvoiceFacts] = {}
+            for chunk in _chunks(ids):  # in id order, as every worker locks a debtor's invoices
+                rows = self._session.execute(
+                    select(*_INVOICE_COLUMNS)
+                    .where(InvoiceRow.id.in_(chunk))
+                    .order_by(InvoiceRow.id)
+                    .with_for_update(of=InvoiceRow)
+                )
+                locked.update((row.id, invoice_facts(row, self._shared)) for row in rows)
+            batch: list[tuple[StepFacts, InvoiceFacts]] = []
+            for chunk in _chunks(ids):
+                rows = self._session.execute(
+                    select(*_STEP_COLUMNS)
+                    .where(*due, PlannedStep.invoice_id.in_(chunk))
+                    .order_by(PlannedStep.invoice_id, PlannedStep.id)
+                )
+                batch.extend((step, locked[step.invoice_id]) for step in map(self._step, rows))
+            if batch:  # every step of the batch finished since its ids were read: the next one
+                yield batch
+
+    def _step(self, row: Any) -> StepFacts:
+        return step_facts(row, self._shared)
+
     def _lock_invoices(self, which: Any) -> None:
         """Read and lock these invoices, in id order (one order for every worker that locks
         several invoices of a debtor at once)."""
@@ -232,12 +283,20 @@ class SqlDunningStore:
             raise LookupError(f"step {step_id} is gone")
         return found
 
-    def open_invoices(self, debtor_id: str) -> list[InvoiceFacts]:
+    def open_invoices(
+        self, debtor_id: str, known: Mapping[int, InvoiceFacts] | None = None
+    ) -> list[InvoiceFacts]:
         rows = self._session.execute(
-            select(*_INVOICE_COLUMNS).where(InvoiceRow.debtor_id == debtor_id, InvoiceRow.status == "open")
+            select(*_INVOICE_COLUMNS)
+            .where(InvoiceRow.debtor_id == debtor_id, InvoiceRow.status == "open")
+            .execution_options(yield_per=CHUNK)  # each row dropped once its facts are found
         )
-        # an invoice locked by ``due_steps`` is as it was read then: the same facts
-        return [self._invoices.get(row.id) or invoice_facts(row, self._shared) for row in rows]
+        # an invoice locked by ``due_steps`` or known to the caller (read under the same lock)
+        # is as it was read then: the same facts, not a copy
+        return [self._known(row.id, known) or invoice_facts(row, self._shared) for row in rows]
+
+    def _known(self, invoice_id: int, known: Mapping[int, InvoiceFacts] | None) -> InvoiceFacts | None:
+        return self._invoices.get(invoice_id) or (known.get(invoice_id) if known else None)
 
     def installment_blocker(self, step_id: int, debtor_id: str) -> str | None:
         assert self._debtor is not None and self._debtor.id == debtor_id  # locked first
@@ -435,8 +494,15 @@ class SqlDunningStore:
             select(PlannedStep.id).where(PlannedStep.invoice_id == invoice_id, PlannedStep.step == step)
         ).first()
         if exists is None:  # a step of that name is never planned twice (uq_planned_step)
-            debtor_id = self._invoices[invoice_id].debtor_id
+            known = self._invoices.get(invoice_id)  # read by ``due_steps``; not kept by the batches
+            debtor_id = known.debtor_id if known else self._debtor_of(invoice_id)
             self._records.add_step(invoice_id, debtor_id, step, event, due_at)
+
+    def _debtor_of(self, invoice_id: int) -> str:
+        found = self._session.scalar(select(InvoiceRow.debtor_id).where(InvoiceRow.id == invoice_id))
+        if found is None:
+            raise LookupError(f"invoice {invoice_id} is gone")
+        return found
 
     def record_evidence(self, record: PendingRecord) -> None:
         self._sink.record_evidence(record)

@@ -10,7 +10,7 @@ store says of a step whose plan is gone.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -87,10 +87,27 @@ class MemoryDunningStore:
         ]
         return sorted(found, key=lambda pair: (pair[1].due_date, pair[1].number))
 
+    def due_step_batches(
+        self, debtor_id: str, now: datetime, invoices: int = 400
+    ) -> Iterator[list[tuple[StepFacts, InvoiceFacts]]]:
+        after = -1
+        while True:  # each batch read as the steps are then, as on SQL
+            due = self.due_steps(debtor_id, now)
+            ids = sorted({inv.id for _, inv in due if inv.id > after})[:invoices]
+            if not ids:
+                return
+            after = ids[-1]
+            wanted = set(ids)
+            yield sorted(
+                ((st, inv) for st, inv in due if inv.id in wanted), key=lambda pair: (pair[1].id, pair[0].id)
+            )
+
     def reread_step(self, step_id: int) -> StepFacts:
         return self._data.steps[step_id].facts
 
-    def open_invoices(self, debtor_id: str) -> list[InvoiceFacts]:
+    def open_invoices(
+        self, debtor_id: str, known: Mapping[int, InvoiceFacts] | None = None
+    ) -> list[InvoiceFacts]:
         return [i for i in self._data.invoices.values() if i.debtor_id == debtor_id and i.status == "open"]
 
     def installment_blocker(self, step_id: int, debtor_id: str) -> str | None:

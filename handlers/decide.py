@@ -174,8 +174,11 @@ class _Group:
         return max(self.steps, key=lambda s: s.severity)  # the first of equals
 
 
-def decide(snapshot: Snapshot, now: datetime) -> Decision:
-    """What to send, skip, postpone or mark done for this debtor at ``now``."""
+def decide(snapshot: Snapshot, now: datetime, passed_over: Sequence[Done] = ()) -> Decision:
+    """What to send, skip, postpone or mark done for this debtor at ``now``.
+
+    ``passed_over``: the milder steps already passed over part by part (``handlers.parts``),
+    left out of ``snapshot.due``; the decision is the one taken with them in it."""
     debtor = snapshot.debtor
     today = local_date(now, debtor.timezone)
     if not snapshot.due:
@@ -206,7 +209,7 @@ def decide(snapshot: Snapshot, now: datetime) -> Decision:
     messages: list[Message] = []
     postponed: list[Postpone] = []
     sendable, done = _most_severe_per_invoice(sendable)
-    done.extend(passed)
+    done = [*passed_over, *done, *passed]
     if pressure.too_soon(snapshot, today):
         sendable, done, held = _held_back(snapshot, sendable, done)
         postponed.extend(held)

@@ -9,7 +9,7 @@ implementation is ``adapters.dunning_store``, its in-memory one ``adapters.memor
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -139,10 +139,20 @@ class DunningStore(Protocol):
         """The debtor's pending reminder steps due by ``now``, their invoices locked, in
         order of due date then number."""
 
+    def due_step_batches(
+        self, debtor_id: str, now: datetime, invoices: int = 400
+    ) -> Iterator[list[tuple[StepFacts, InvoiceFacts]]]:
+        """The steps of ``due_steps`` in batches of at most ``invoices`` whole invoices, in
+        order of invoice id, each invoice's steps in id order; each batch's invoices locked
+        before its steps are read. A batch never splits an invoice's steps."""
+
     def reread_step(self, step_id: int) -> StepFacts:
         """The step as stored now (another worker may have finished it)."""
 
-    def open_invoices(self, debtor_id: str) -> list[InvoiceFacts]: ...
+    def open_invoices(
+        self, debtor_id: str, known: Mapping[int, InvoiceFacts] | None = None
+    ) -> list[InvoiceFacts]:
+        """The debtor's open invoices; those in ``known`` (read under the same lock) as given."""
 
     def installment_blocker(self, step_id: int, debtor_id: str) -> str | None:
         """Why the payment plan of an installment reminder forbids it now (None: it does not)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from urllib.parse import quote
 
@@ -31,6 +31,7 @@ from handlers.dunning import DebtorFacts, DunningStore, InvoiceFacts, NewMessage
 from handlers.manual import record_task
 from handlers.messages import DeliverMessage, keyed_id
 from handlers.money import ZERO, MissingRate
+from handlers.parts import pass_over, passes_over
 from handlers.planning import PENDING, end_of_day
 from handlers.policy import ESCALATION, FORMAL_NOTICE, Policy, Step
 from handlers.ports import Outgoing
@@ -62,26 +63,80 @@ def send_due(store: DunningStore, step_id: int, now: datetime, ctx: Context) -> 
     debtor = store.lock_debtor(first.debtor_id)
     if debtor is None:
         return []
-    due = _due_steps(store, debtor, now, ctx)  # re-reads ``first`` too, under the lock
-    if not any(item.step_row.id == first.id for item in due):
+    head = _head(store, debtor, ctx)
+    read = _read_due(store, debtor, head, first.id, now, ctx)  # re-reads ``first`` too, under the lock
+    if not read.has_first:
         again = store.reread_step(first.id)  # done meanwhile, or not due yet by this worker's clock
         if again.status in PENDING and again.due_at > now:
             store.release_step(first.id)  # leave it to a later emission
         return []
-    due = _behind_drafts(store, due, now)
-    if not due:
+    for message_id, held_back in read.behind_drafts.items():
+        _postpone(store, held_back, now + timedelta(days=1), f"awaiting approval of message {message_id}")
+    if not read.due:
         return []
-    snapshot = _snapshot(store, debtor, due, now, ctx)
-    decision = decide(snapshot, now)
-    # what is applied reads the due steps from ``due`` and the decision: their copies in the
-    # snapshot (100 000 in a catch-up of 20 000 invoices) go before the messages are built
+    snapshot = _snapshot(store, debtor, head, read, now)
+    decision = decide(snapshot, now, read.passed_over)
+    read.passed_over = []  # the decision holds them as done
+    # what is applied reads the due steps from ``read.due`` and the decision: their copies in
+    # the snapshot go before the messages are built
     snapshot = replace(snapshot, due=())
-    return _apply(store, debtor, due, snapshot, decision, now, ctx)
+    return _apply(store, debtor, read.due, snapshot, decision, now, ctx)
 
 
-def _due_steps(store: DunningStore, debtor: DebtorFacts, now: datetime, ctx: Context) -> list[Due]:
+@dataclass
+class _Read:
+    """The debtor's due steps, folded batch by batch: the steps kept for the decision (with
+    their view for it), the milder steps already passed over, and the steps of invoices a
+    draft claims (postponed, by draft)."""
+
+    due: list[Due] = field(default_factory=list)
+    steps: list[DueStep] = field(default_factory=list)
+    passed_over: list[Done] = field(default_factory=list)
+    behind_drafts: dict[str, list[Due]] = field(default_factory=dict)
+    has_first: bool = False
+
+
+def _read_due(
+    store: DunningStore, debtor: DebtorFacts, head: Snapshot, first_id: int, now: datetime, ctx: Context
+) -> _Read:
+    """Read the due steps in batches of whole invoices and reduce each batch as it comes: a
+    milder step passed over for a more severe one of its invoice keeps its id only
+    (``handlers.parts``); what the batch read goes before the next batch is read."""
+    read = _Read()
+    early = passes_over(head, now)
+    for batch in store.due_step_batches(debtor.id, now):
+        batch.sort(key=_in_order)
+        part = _due_steps(store, batch, debtor, now, ctx)
+        read.has_first = read.has_first or any(item.step_row.id == first_id for item in part)
+        part = _behind_drafts(store, part, read.behind_drafts)
+        steps = [_due_snapshot(store, item, debtor) for item in part]
+        if early:
+            invoices = {item.invoice.id: _invoice_snapshot(item.invoice) for item in part}
+            steps, passed = pass_over(steps, invoices.__getitem__, head.debtor, now)
+            if passed:
+                kept = {step.step_id for step in steps}
+                part = [item for item in part if item.step_row.id in kept]
+                read.passed_over.extend(passed)
+        read.due.extend(part)
+        read.steps.extend(steps)
+    return read
+
+
+def _in_order(pair: tuple[StepFacts, InvoiceFacts]) -> tuple[date, str, int]:
+    """The order of the decision within a batch: by due date, number, then step id."""
+    step, invoice = pair
+    return invoice.due_date, invoice.number, step.id
+
+
+def _due_steps(
+    store: DunningStore,
+    batch: Iterable[tuple[StepFacts, InvoiceFacts]],
+    debtor: DebtorFacts,
+    now: datetime,
+    ctx: Context,
+) -> list[Due]:
     found = []
-    for step_row, invoice in store.due_steps(debtor.id, now):  # invoices locked: re-checked below
+    for step_row, invoice in batch:  # invoices locked: re-checked below
         policy = ctx.policy_for(debtor, invoice.number)
         try:
             step: Step | None = policy.step(step_row.step)
@@ -94,19 +149,17 @@ def _due_steps(store: DunningStore, debtor: DebtorFacts, now: datetime, ctx: Con
     return found
 
 
-def _behind_drafts(store: DunningStore, due: list[Due], now: datetime) -> list[Due]:
-    """The due steps free to go: those of an invoice a draft still claims wait a day, and
-    again each day until the draft is approved, rejected or withdrawn (handlers.approval):
-    a later step never overtakes a message a person has not yet decided on."""
+def _behind_drafts(store: DunningStore, due: list[Due], waiting_by_draft: dict[str, list[Due]]) -> list[Due]:
+    """The due steps free to go: those of an invoice a draft still claims are put in
+    ``waiting_by_draft`` to wait a day, and again each day until the draft is approved,
+    rejected or withdrawn (handlers.approval): a later step never overtakes a message a
+    person has not yet decided on."""
     waiting = store.awaiting_drafts({item.invoice.id for item in due})
     if not waiting:
         return due
-    by_draft: dict[str, list[Due]] = {}
     for item in due:
         if item.invoice.id in waiting:
-            by_draft.setdefault(waiting[item.invoice.id], []).append(item)
-    for message_id, held_back in by_draft.items():
-        _postpone(store, held_back, now + timedelta(days=1), f"awaiting approval of message {message_id}")
+            waiting_by_draft.setdefault(waiting[item.invoice.id], []).append(item)
     return [item for item in due if item.invoice.id not in waiting]
 
 
@@ -152,13 +205,8 @@ def _skip(
     )
 
 
-def _snapshot(
-    store: DunningStore, debtor: DebtorFacts, due: list[Due], now: datetime, ctx: Context
-) -> Snapshot:
-    """The debtor as the decision sees it, from what the store read under its lock."""
-    today = local_date(now, debtor.timezone)
-    open_rows = store.open_invoices(debtor.id)
-    rows = {row.id: row for row in [*open_rows, *(d.invoice for d in due)]}
+def _head(store: DunningStore, debtor: DebtorFacts, ctx: Context) -> Snapshot:
+    """The snapshot's debtor, window and contact history, before any step is read."""
     policy = ctx.policy_for(debtor)
     return Snapshot(
         debtor=DebtorSnapshot(
@@ -175,13 +223,28 @@ def _snapshot(
             has_phone=bool(debtor.phone),
             kind=debtor.kind,
         ),
-        invoices=tuple(_invoice_snapshot(row) for row in rows.values()),
-        due=tuple(_due_snapshot(store, item, debtor) for item in due),
+        invoices=(),
+        due=(),
         window=policy.window,
-        recorded=frozenset(store.recorded_claims({d.step_row.invoice_id for d in due})),
-        used_today=_used_today(store, debtor.id, today, {r.currency for r in rows.values()}),
         last_contact=store.last_message_day(debtor.id),
         min_days_between_messages=policy.contact.min_days_between_messages,
+    )
+
+
+def _snapshot(
+    store: DunningStore, debtor: DebtorFacts, head: Snapshot, read: _Read, now: datetime
+) -> Snapshot:
+    """The debtor as the decision sees it, from what the store read under its lock."""
+    today = local_date(now, debtor.timezone)
+    rows = {d.invoice.id: d.invoice for d in read.due}
+    rows = {row.id: row for row in store.open_invoices(debtor.id, rows)} | rows
+    due_invoices = {d.step_row.invoice_id for d in read.due}
+    return replace(
+        head,
+        invoices=tuple(_invoice_snapshot(row) for row in rows.values()),
+        due=tuple(read.steps),
+        recorded=frozenset(store.recorded_claims(due_invoices)),
+        used_today=_used_today(store, debtor.id, today, {r.currency for r in rows.values()}),
     )
 
 
@@ -233,11 +296,10 @@ def _apply(
 ) -> list[object]:
     """Record what the decision says, in the caller's transaction; the tasks to publish."""
     by_step = {d.step_row.id: d for d in due}
-    closed: set[int] = set()  # the steps skipped or done here: no longer pending
+    skipped = {skip.step_id for skip in decision.skipped}  # no longer pending
     for skip in decision.skipped:
         item = by_step[skip.step_id]
         _skip(store, item.step_row, item.invoice, debtor, now, skip.reason)
-        closed.add(skip.step_id)
     for wait in decision.postponed:
         _postpone(store, [by_step[i] for i in wait.step_ids], wait.until, wait.reason)
     tasks: list[object] = []
@@ -263,24 +325,19 @@ def _apply(
     reasons: dict[str, str] = {}  # one string per distinct reason, not one per step
     for step_id in decision.claimed_step_ids:
         finished.add(step_id, None)
-        closed.add(step_id)
     for manual in decision.tasks:
         reason = record_task(store, debtor, manual, by_step, now, decision.today, ctx.message_key)
         for claim in manual.claims:
             finished.add(claim.step_id, reason)
-            closed.add(claim.step_id)
     for message in decision.messages:
         for mention in message.mentions:
-            if mention.step_id not in closed:
+            if mention.step_id not in skipped and mention.step_id not in finished:
                 reason = _mention(store, by_step[mention.step_id], debtor, first_of_group[message.group], now)
                 finished.add(mention.step_id, reason)
-                closed.add(mention.step_id)
     for done in decision.done:
         reason = _done_reason(done, covering, by_step)
         finished.add(done.step_id, reasons.setdefault(reason, reason))
-        closed.add(done.step_id)
     finished.write(store, now)
-    skipped = {skip.step_id for skip in decision.skipped}
     for invoice_id in decision.escalate:
         if invoice_id in drafted:  # planned when the notice is approved (handlers.approval)
             continue
@@ -299,6 +356,9 @@ class _Finished:
 
     def __init__(self) -> None:
         self._reasons: dict[int, str | None] = {}
+
+    def __contains__(self, step_id: int) -> bool:
+        return step_id in self._reasons
 
     def add(self, step_id: int, reason: str | None) -> None:
         self._reasons[step_id] = reason if reason is not None else self._reasons.get(step_id)

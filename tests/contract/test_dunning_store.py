@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 from sqlalchemy import select, update
@@ -656,3 +656,154 @@ def test_a_draft_is_no_contact_until_it_is_approved(store, ctx):
     store.run(lambda s: approval.reject(s, letter.id, "marie", "e-mail enough", NOW + timedelta(days=1)))
     # Then the approved e-mail is the last contact, from the day it was drafted
     assert store.run(lambda s: s.last_message_day(DEBTOR.id)) == NOW.date()
+
+
+def test_the_due_steps_come_in_batches_of_whole_invoices_each_step_once(store):
+    # Given seven invoices with one to three reminders due each (ids 1..7, 14 steps in all),
+    # one step not due yet and one deadline, which never come
+    invoices = [invoice(i, f"F-{8 - i}", date(2026, 3, 20)) for i in range(1, 8)]
+    steps = [
+        step(100 + 10 * i + k, i, f"reminder_{k}", NOW - timedelta(hours=k))
+        for i in range(1, 8)
+        for k in range(1 + i % 3)
+    ]
+    steps += [
+        step(500, 1, "reminder_9", NOW + timedelta(seconds=1)),
+        step(501, 2, "escalation", NOW, event="deadline.expired"),
+    ]
+    store.seed(invoices, steps, [])
+
+    # When the store reads them three invoices at a time
+    def read(s: DunningStore) -> list[list[tuple[int, int]]]:
+        return [[(inv.id, st.id) for st, inv in batch] for batch in s.due_step_batches(DEBTOR.id, NOW, 3)]
+
+    batches = store.run(read)
+    # Then 3 + 3 + 1 invoices, in invoice id order, each whole, its steps in id order
+    assert [sorted({i for i, _ in batch}) for batch in batches] == [[1, 2, 3], [4, 5, 6], [7]]
+    flat = [pair for batch in batches for pair in batch]
+    assert flat == sorted(flat)
+    # and every due step exactly once: 14 = 2 + 3 + 1 + 2 + 3 + 1 + 2
+    assert sorted(st for _, st in flat) == sorted(s.id for s in steps if s.id < 500)
+    assert len(flat) == 14
+
+
+def test_a_batch_never_splits_an_invoice_and_carries_each_invoice_as_stored(store):
+    # Given F-1 with five reminders due (a catch-up) and F-2, paid meanwhile, with one
+    store.seed(
+        [invoice(1, "F-1", date(2026, 3, 20)), invoice(2, "F-2", date(2026, 3, 20), status="paid")],
+        [step(10 + k, 1, f"reminder_{k}", NOW - timedelta(days=k)) for k in range(5)]
+        + [step(20, 2, "reminder_1", NOW)],
+        [],
+    )
+
+    # When the store reads them one invoice at a time
+    def read(s: DunningStore) -> list[list[tuple[int, str, int]]]:
+        return [[(inv.id, inv.status, st.id) for st, inv in b] for b in s.due_step_batches(DEBTOR.id, NOW, 1)]
+
+    # Then F-1 comes whole in the first batch, and F-2 with its status read under the lock
+    assert store.run(read) == [
+        [(1, "open", 10), (1, "open", 11), (1, "open", 12), (1, "open", 13), (1, "open", 14)],
+        [(2, "paid", 20)],
+    ]
+
+
+def test_the_batches_read_the_steps_as_they_are_when_each_batch_is_read(store):
+    # Given two invoices with a reminder due each
+    store.seed(
+        [invoice(1, "F-1", date(2026, 3, 20)), invoice(2, "F-2", date(2026, 3, 20))],
+        [step(10, 1, "reminder_1", NOW), step(20, 2, "reminder_1", NOW)],
+        [],
+    )
+
+    # When the first batch's step is skipped before the second batch is read, and the
+    # second's step is finished before it
+    def work(s: DunningStore) -> list[list[int]]:
+        seen = []
+        for batch in s.due_step_batches(DEBTOR.id, NOW, 1):
+            seen.append([st.id for st, _ in batch])
+            s.skip_step(10, "invoice disputed", NOW)
+            s.finish_step(20, NOW)
+        return seen
+
+    # Then only the first batch comes: the step of the second is no longer due
+    assert store.run(work) == [[10]]
+
+
+def test_the_open_invoices_the_caller_knows_come_back_as_given_the_others_as_stored(store):
+    # Given two open invoices and a paid one of the debtor
+    store.seed(
+        [
+            invoice(1, "F-1", date(2026, 3, 20)),
+            invoice(2, "F-2", date(2026, 3, 20)),
+            invoice(3, "F-3", date(2026, 3, 20), status="paid"),
+        ],
+        [step(10, 1, "reminder_1", NOW)],
+        [],
+    )
+
+    # When the open invoices are read by a caller that read F-1 with its due step
+    def read(s: DunningStore) -> list[tuple[str, bool]]:
+        [[(_, known)]] = list(s.due_step_batches(DEBTOR.id, NOW))
+        return sorted((i.number, i is known) for i in s.open_invoices(DEBTOR.id, {known.id: known}))
+
+    # Then F-1 is the very facts it gave, F-2 is read, and the paid F-3 is not open
+    assert store.run(read) == [("F-1", True), ("F-2", False)]
+
+
+class _OneInvoiceABatch:
+    """A dunning store whose due steps come one invoice at a time."""
+
+    def __init__(self, store: DunningStore) -> None:
+        self._store = store
+
+    def due_step_batches(self, debtor_id: str, now: datetime, invoices: int = 1) -> Any:
+        return self._store.due_step_batches(debtor_id, now, 1)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+def test_a_catch_up_read_one_invoice_at_a_time_sends_one_message_and_finishes_every_step(store, ctx):
+    # Given three invoices due on 20 March, each with reminder_1 and reminder_2 due (a catch-up)
+    store.seed(
+        [invoice(i, f"F-{i}", date(2026, 3, 20)) for i in (1, 2, 3)],
+        [
+            step(10 * i + k, i, name, NOW - timedelta(hours=k))
+            for i in (1, 2, 3)
+            for k, name in ((1, "reminder_1"), (2, "reminder_2"))
+        ],
+        [],
+    )
+    # When the first step is handled with the due steps read in three batches
+    tasks = store.run(lambda s: send_due(cast(DunningStore, _OneInvoiceABatch(s)), 11, NOW, ctx))
+    # Then one e-mail and one letter claim the three invoices under reminder_2, as when read at once
+    assert [t.recorded.channel for t in tasks if isinstance(t, DeliverMessage) and t.recorded] == [
+        "email",
+        "letter",
+    ]
+    assert sorted(store.claim_rows()) == sorted(
+        (i, "reminder_2", channel) for i in (1, 2, 3) for channel in ("email", "letter")
+    )
+    # and the six steps are done: reminder_1 of each covered by the message sent for reminder_2
+    states = store.step_states()
+    assert {states[10 * i + k][0] for i in (1, 2, 3) for k in (1, 2)} == {"done"}
+    [reason] = {states[10 * i + 1][1] or "" for i in (1, 2, 3)}
+    assert reason.startswith("covered by message <") and reason.endswith(">, sent for reminder_2")
+
+
+def test_a_deadline_is_planned_for_an_invoice_read_in_a_batch_of_due_steps(store):
+    # Given a formal notice due now, read with the batches of due steps
+    store.seed([invoice(1, "F-1", date(2026, 3, 20))], [step(10, 1, "formal_notice", NOW)], [])
+    deadline = NOW + timedelta(days=8)
+
+    def work(s: DunningStore) -> None:
+        for _ in s.due_step_batches(DEBTOR.id, NOW):
+            pass
+        s.plan_deadline(1, "escalation", "deadline.expired", deadline)
+
+    store.run(work)
+    # Then its deadline is planned, for the invoice's debtor
+    assert store.planned(1) == [
+        ("escalation", "deadline.expired", deadline),
+        ("formal_notice", "invoice.overdue", NOW),
+    ]
