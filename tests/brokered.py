@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from config.bootstrap import App, attach_publisher, build_app, prepare_store
@@ -36,3 +37,25 @@ def brokered(settings: Settings, threads: int = 4) -> Iterator[tuple[App, Any]]:
         workers.stop()
         broker.close()
         app.dispose()
+
+
+def on_redis(
+    tmp_path: Path,
+    postgres_url: str,
+    redis_url: str,
+    redis_namespace: str,
+    smtp: Any = None,
+    **extra: Any,
+) -> Settings:
+    """The settings of a brokered test: PostgreSQL, the test's Redis namespace, the test
+    sender, and the loopback SMTP server ``smtp`` if given (else the outbox files)."""
+    if smtp is not None:
+        extra |= {"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "smtp_tls": "none"}
+    return Settings(
+        data_dir=tmp_path,
+        database_url=postgres_url,
+        redis_url=redis_url,
+        redis_namespace=redis_namespace,
+        sender="Relance <relance@creancier.example>",
+        **extra,
+    )

@@ -22,10 +22,9 @@ from sqlalchemy import select
 from adapters.orm import MessageRow, PlannedStep
 from adapters.publisher import QUEUE
 from adapters.store import transaction
-from config.settings import Settings
 from handlers.messages import DeliverMessage
 from scheduler.tick import tick
-from tests.brokered import brokered
+from tests.brokered import brokered, on_redis
 from tests.support import ingest, invoice_issued
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -37,17 +36,7 @@ RELANCE = str(Path(sys.executable).with_name("relance"))
 
 @pytest.fixture
 def running(postgres_url, redis_url, redis_namespace, smtp_server, tmp_path):
-    settings = Settings(
-        data_dir=tmp_path,
-        database_url=postgres_url,
-        redis_url=redis_url,
-        redis_namespace=redis_namespace,
-        policy_file=POLICY,
-        smtp_host="127.0.0.1",
-        smtp_port=smtp_server.port,
-        smtp_tls="none",
-        sender="Relance <relance@creancier.example>",
-    )
+    settings = on_redis(tmp_path, postgres_url, redis_url, redis_namespace, smtp_server, policy_file=POLICY)
     with brokered(settings) as (app, broker):
         yield app, broker, smtp_server
 

@@ -24,9 +24,8 @@ from sqlalchemy import select
 from adapters.orm import MessageRow
 from adapters.publisher import QUEUE
 from adapters.store import transaction
-from config.settings import Settings
 from scheduler.tick import tick
-from tests.brokered import brokered
+from tests.brokered import brokered, on_redis
 from tests.support import ingest, next_planned
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -37,16 +36,7 @@ END = datetime(2026, 4, 21, 0, 0, tzinfo=ZoneInfo("Europe/Paris"))
 
 @pytest.fixture
 def running(postgres_url, redis_url, redis_namespace, smtp_server, tmp_path):
-    settings = Settings(
-        data_dir=tmp_path,
-        database_url=postgres_url,
-        redis_url=redis_url,
-        redis_namespace=redis_namespace,
-        smtp_host="127.0.0.1",
-        smtp_port=smtp_server.port,
-        smtp_tls="none",
-        sender="Relance <relance@creancier.example>",
-    )
+    settings = on_redis(tmp_path, postgres_url, redis_url, redis_namespace, smtp_server)
     with brokered(settings, threads=2) as (app, broker):
         yield app, broker, smtp_server
 

@@ -9,11 +9,10 @@ import json
 import pytest
 
 from adapters.publisher import QUEUE
-from config.settings import Settings
 from handlers.messages import AccountingEventReceived
 from relance.reports import verify_chains
 from scheduler.tick import tick
-from tests.brokered import brokered
+from tests.brokered import brokered, on_redis
 from tests.integration.test_creditors import of
 from tests.integration.test_flow import at
 from tests.support import DEBTOR, POLICY_WITH_MEDIATOR, invoice_issued
@@ -34,15 +33,12 @@ name = "Atelier Durand SARL"
 def running(postgres_url, redis_url, redis_namespace, smtp_server, tmp_path):
     (tmp_path / "atelier.toml").write_text(POLICY_WITH_MEDIATOR, encoding="utf-8")
     (tmp_path / "creditors.toml").write_text(CREDITORS, encoding="utf-8")
-    settings = Settings(
-        data_dir=tmp_path,
-        database_url=postgres_url,
-        redis_url=redis_url,
-        redis_namespace=redis_namespace,
-        smtp_host="127.0.0.1",
-        smtp_port=smtp_server.port,
-        smtp_tls="none",
-        sender="Relance <relance@creancier.example>",
+    settings = on_redis(
+        tmp_path,
+        postgres_url,
+        redis_url,
+        redis_namespace,
+        smtp_server,
         creditors_file=tmp_path / "creditors.toml",
     )
     with brokered(settings) as (app, broker):

@@ -18,10 +18,9 @@ from sqlalchemy import select
 from adapters.orm import InboxEvent, InvoiceRow, PlannedStep, RejectedEvent
 from adapters.publisher import QUEUE
 from adapters.store import transaction
-from config.settings import Settings
 from relance.cli import main
 from scheduler.tick import tick
-from tests.brokered import brokered
+from tests.brokered import brokered, on_redis
 from tests.integration.test_bank_import import camt, entry
 from tests.samples import sample
 
@@ -30,16 +29,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 @pytest.fixture
 def running(postgres_url, redis_url, redis_namespace, smtp_server, tmp_path):
-    settings = Settings(
-        data_dir=tmp_path,
-        database_url=postgres_url,
-        redis_url=redis_url,
-        redis_namespace=redis_namespace,
-        smtp_host="127.0.0.1",
-        smtp_port=smtp_server.port,
-        smtp_tls="none",
-        sender="Relance <relance@creancier.example>",
-    )
+    settings = on_redis(tmp_path, postgres_url, redis_url, redis_namespace, smtp_server)
     with brokered(settings, threads=2) as (app, broker):
         assert type(broker).__name__ == "RedisBroker"
         yield app, broker, smtp_server

@@ -8,10 +8,9 @@ from sqlalchemy import func, select
 from adapters.orm import MessageRow, PlannedStep
 from adapters.publisher import QUEUE
 from adapters.store import transaction
-from config.settings import Settings
 from handlers.messages import StepDue
 from scheduler.tick import tick
-from tests.brokered import brokered
+from tests.brokered import brokered, on_redis
 from tests.integration.test_flow import at
 from tests.support import ingest, invoice_issued
 
@@ -20,16 +19,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 @pytest.fixture
 def running(postgres_url, redis_url, redis_namespace, smtp_server, tmp_path):
-    settings = Settings(
-        data_dir=tmp_path,
-        database_url=postgres_url,
-        redis_url=redis_url,
-        redis_namespace=redis_namespace,
-        smtp_host="127.0.0.1",
-        smtp_port=smtp_server.port,
-        smtp_tls="none",
-        sender="Relance <relance@creancier.example>",
-    )
+    settings = on_redis(tmp_path, postgres_url, redis_url, redis_namespace, smtp_server)
     with brokered(settings) as (app, broker):
         assert type(broker).__name__ == "RedisBroker"
         yield app, broker, smtp_server

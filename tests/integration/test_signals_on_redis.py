@@ -13,10 +13,9 @@ from sqlalchemy import select
 from adapters.orm import SignalRow
 from adapters.publisher import QUEUE
 from adapters.store import transaction
-from config.settings import Settings
 from handlers.messages import AccountingEventReceived
 from scheduler.tick import tick
-from tests.brokered import brokered
+from tests.brokered import brokered, on_redis
 from tests.integration.test_flow import at
 from tests.integration.test_handover import PartnerEndpoint
 from tests.integration.test_signals_out import ALL, SECRET, SECRET_ENV, timestamp_signed, webhooks_file
@@ -34,15 +33,12 @@ def erp():
 @pytest.fixture
 def running(postgres_url, redis_url, redis_namespace, smtp_server, tmp_path, monkeypatch, erp):
     monkeypatch.setenv(SECRET_ENV, SECRET)
-    settings = Settings(
-        data_dir=tmp_path,
-        database_url=postgres_url,
-        redis_url=redis_url,
-        redis_namespace=redis_namespace,
-        smtp_host="127.0.0.1",
-        smtp_port=smtp_server.port,
-        smtp_tls="none",
-        sender="Relance <relance@creancier.example>",
+    settings = on_redis(
+        tmp_path,
+        postgres_url,
+        redis_url,
+        redis_namespace,
+        smtp_server,
         webhooks_file=webhooks_file(tmp_path, erp.url, ALL),
     )
     with brokered(settings, threads=2) as (app, broker):

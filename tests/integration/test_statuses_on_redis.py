@@ -13,9 +13,8 @@ from sqlalchemy import select
 from adapters.orm import EvidenceRecord, InvoiceRow, PaymentRow, PlannedStep
 from adapters.publisher import QUEUE
 from adapters.store import transaction
-from config.settings import Settings
 from handlers.messages import AccountingEventReceived
-from tests.brokered import brokered
+from tests.brokered import brokered, on_redis
 from tests.support import invoice_issued
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -23,13 +22,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 @pytest.fixture
 def running(postgres_url, redis_url, redis_namespace, tmp_path):
-    settings = Settings(
-        data_dir=tmp_path,
-        database_url=postgres_url,
-        redis_url=redis_url,
-        redis_namespace=redis_namespace,
-        sender="Relance <relance@creancier.example>",
-    )
+    settings = on_redis(tmp_path, postgres_url, redis_url, redis_namespace)
     with brokered(settings, threads=2) as (app, broker):
         assert type(broker).__name__ == "RedisBroker"
         yield app, broker

@@ -11,10 +11,9 @@ from sqlalchemy import func, select
 from adapters.orm import EvidenceRecord, MessageRow, PlannedStep, TaskRow
 from adapters.publisher import QUEUE
 from adapters.store import transaction
-from config.settings import Settings
 from handlers.messages import StepDue
 from scheduler.tick import tick
-from tests.brokered import brokered
+from tests.brokered import brokered, on_redis
 from tests.integration.test_flow import at
 from tests.integration.test_tasks import CALLED, PHONE
 from tests.support import ingest, invoice_issued
@@ -24,13 +23,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 @pytest.fixture
 def running(postgres_url, redis_url, redis_namespace, tmp_path):
-    settings = Settings(
-        data_dir=tmp_path,
-        database_url=postgres_url,
-        redis_url=redis_url,
-        redis_namespace=redis_namespace,
-        sender="Relance <relance@creancier.example>",
-    )
+    settings = on_redis(tmp_path, postgres_url, redis_url, redis_namespace)
     with brokered(settings, threads=2) as (app, broker):
         assert type(broker).__name__ == "RedisBroker"
         yield app, broker
