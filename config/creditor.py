@@ -98,12 +98,4 @@ def with_creditor(policies: PolicySet, creditor: Creditor) -> PolicySet:
     def fill(policy: Policy) -> Policy:
         return policy.model_copy(update={"creditor": creditor}) if example_keys(policy.creditor) else policy
 
-    filled = PolicySet(
-        fill(policies.default),
-        tuple((segment, fill(policy)) for segment, policy in policies.segments),
-        policies.debtor_overrides,
-        policies.invoice_overrides,
-        rates=policies.rates,
-        consumer=fill(policies.consumer) if policies.consumer is not None else None,
-    )
-    return filled
+    return policies.each(fill)

@@ -122,14 +122,7 @@ def _with_identity(label: str, policies: PolicySet, identity: dict[str, object],
             key = ".".join(str(part) for part in first["loc"])
             raise ConfigError(f"{label}.creditor.{key}: {first['msg']}") from None
 
-    return PolicySet(
-        over(policies.default),
-        tuple((segment, over(policy)) for segment, policy in policies.segments),
-        policies.debtor_overrides,
-        policies.invoice_overrides,
-        rates=policies.rates,
-        consumer=over(policies.consumer) if policies.consumer is not None else None,
-    )
+    return policies.each(over)
 
 
 def smtp_password(label: str, account: SmtpAccount) -> str | None:

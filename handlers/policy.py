@@ -5,6 +5,7 @@ A policy is data, loaded from a TOML file by ``config.policy``; nothing here rea
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import time
 from decimal import Decimal
 from typing import Literal
@@ -403,6 +404,17 @@ class PolicySet:
     @property
     def all(self) -> tuple[Policy, ...]:
         return tuple(self._named.values())
+
+    def each(self, change: Callable[[Policy], Policy]) -> PolicySet:
+        """The same set with ``change`` applied to every policy (default, segments, consumer)."""
+        return PolicySet(
+            change(self.default),
+            tuple((segment, change(policy)) for segment, policy in self.segments),
+            self.debtor_overrides,
+            self.invoice_overrides,
+            rates=self.rates,
+            consumer=change(self.consumer) if self.consumer is not None else None,
+        )
 
     def named(self, name: str) -> Policy:
         return self._named[name]
