@@ -9,8 +9,11 @@ to the benchmark: ``port``, ``start``, ``stop``, ``count``, ``unique``, ``times`
 ``tally`` and ``pids``.
 
 ``BENCH_SMTP_SINK`` chooses: ``auto`` (the default: ``smtp-sink`` when it is found, the
-Python sink otherwise), ``smtp-sink`` (fails in one line when it is not installed) or
-``python``. ``BENCH_SMTP_SINK_PATH`` names the binary when it is not ``/usr/sbin/smtp-sink``
+Python sink otherwise), ``smtp-sink`` (fails in one line when it is not installed),
+``python``, or ``postfix``: a real mail server in front of the sink, for realism
+(``RelayingMTA``: a throwaway postfix instance that queues each message on disk, with its
+``fsync``, and relays it to ``smtp-sink``; the run counts what reaches the sink).
+``BENCH_SMTP_SINK_PATH`` names the binary when it is not ``/usr/sbin/smtp-sink``
 nor on ``PATH``.
 
 ``smtp-sink`` is run with ``-d``: each message is written to a file of its own in a
@@ -32,7 +35,8 @@ from email.parser import BytesHeaderParser
 from pathlib import Path
 
 SMTP_SINK = "/usr/sbin/smtp-sink"
-CHOICES = ("auto", "smtp-sink", "python")
+CHOICES = ("auto", "smtp-sink", "python", "postfix")
+POSTFIX = "/usr/sbin/postfix"
 # the lines smtp-sink writes before the message itself, in each dump file
 _ENVELOPE_PREFIXES = (b"X-Client-", b"X-Helo-Args:", b"X-Mail-Args:", b"X-Rcpt-Args:")
 
@@ -59,6 +63,13 @@ def choose_peer(choice: str | None = None, installed: bool | None = None) -> str
     found = installed if installed is not None else smtp_sink_binary() is not None
     if choice == "python":
         return "python"
+    if choice == "postfix" and not (found and os.access(POSTFIX, os.X_OK)):
+        raise SinkUnavailable(
+            "BENCH_SMTP_SINK=postfix needs postfix and smtp-sink "
+            "(apt-get install --no-install-recommends postfix)"
+        )
+    if choice == "postfix":
+        return "postfix"
     if not found:
         if choice == "smtp-sink":
             raise SinkUnavailable(
@@ -203,11 +214,132 @@ class PythonSink:
         return self._sink.unique()
 
 
-def make_sink(choice: str | None = None) -> CompiledSink | PythonSink:
+class RelayingMTA:
+    """A real mail server between relance and ``smtp-sink``: postfix, started for the run.
+
+    A throwaway instance (its own configuration, queue and log folder, nothing of the
+    machine's postfix used or started) listens on a free loopback port, accepts each
+    message into its queue on disk (written and ``fsync``-ed before it answers 250, as any
+    MTA must), and relays it at once to a ``CompiledSink``, where the run counts and checks
+    the messages. Its processes (``master`` and its children: ``smtpd``, ``cleanup``,
+    ``qmgr``, ``smtp``…) are one process group, accounted as ``mta``.
+    """
+
+    name = "postfix (real MTA) → smtp-sink"
+
+    def __init__(self, binary: str, port: int, relay_port: int) -> None:
+        self.port = port
+        self.sink = CompiledSink(binary, relay_port)
+        self.folder = Path(tempfile.mkdtemp(prefix="relance-bench-mta-"))
+        self.config = self.folder / "etc"
+
+    def _configure(self) -> None:
+        self.folder.chmod(0o755)  # postfix's own user walks through it to its data folder
+        for sub in ("etc", "queue", "data"):
+            (self.folder / sub).mkdir(exist_ok=True)
+        shutil.chown(self.folder / "data", "postfix")
+        settings = {
+            "compatibility_level": "3.6",
+            "myhostname": "relance-bench-mta.localdomain",
+            "mydestination": "",
+            "inet_interfaces": "loopback-only",
+            "inet_protocols": "ipv4",
+            "mynetworks": "127.0.0.0/8",
+            "relayhost": f"[127.0.0.1]:{self.sink.port}",
+            "queue_directory": str(self.folder / "queue"),
+            "data_directory": str(self.folder / "data"),
+            "meta_directory": "/etc/postfix",
+            "shlib_directory": "/usr/lib/postfix",
+            "maillog_file": str(self.folder / "maillog"),
+            "maillog_file_prefixes": str(self.folder),
+            "smtpd_relay_restrictions": "permit_mynetworks, reject",
+            "smtp_tls_security_level": "none",
+            "alias_maps": "",
+            "alias_database": "",
+            "biff": "no",
+        }
+        (self.config / "main.cf").write_text("".join(f"{k} = {v}\n" for k, v in settings.items()))
+        (self.config / "master.cf").write_text(_master_cf(self.port))
+
+    def start(self) -> RelayingMTA:
+        if os.geteuid() != 0:
+            raise SinkUnavailable("BENCH_SMTP_SINK=postfix starts its own postfix instance: run as root")
+        self.sink.start()
+        self._configure()
+        started = subprocess.run(
+            [POSTFIX, "-c", str(self.config), "start"], capture_output=True, text=True, check=False
+        )
+        if started.returncode != 0 or not _wait_port(self.port, 15):
+            maillog = self.folder / "maillog"
+            log = maillog.read_text(errors="replace") if maillog.exists() else ""
+            self.stop()
+            raise SinkUnavailable(f"postfix did not start on 127.0.0.1:{self.port}: {log.strip()[-300:]}")
+        return self
+
+    def stop(self) -> None:
+        if self.config.exists():
+            subprocess.run([POSTFIX, "-c", str(self.config), "abort"], capture_output=True, check=False)
+        self.sink.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _master_pid(self) -> int | None:
+        with contextlib.suppress(OSError, ValueError):
+            return int((self.folder / "queue" / "pid" / "master.pid").read_text().strip())
+        return None
+
+    def pids(self) -> dict[str, int]:
+        master = self._master_pid()
+        return {**self.sink.pids(), **({"mta": os.getpgid(master)} if master else {})}
+
+    def count(self) -> int:
+        return self.sink.count()
+
+    def times(self) -> list[float]:
+        return self.sink.times()
+
+    def tally(self) -> dict[str, int]:
+        return self.sink.tally()
+
+    def unique(self) -> int:
+        return self.sink.unique()
+
+
+def _master_cf(port: int) -> str:
+    """The machine's ``master.cf`` with ``smtpd`` on ``port`` of the loopback and no chroot."""
+    lines = []
+    for line in Path("/etc/postfix/master.cf").read_text().splitlines():
+        fields = line.split()
+        if fields[:2] == ["smtp", "inet"]:
+            line = f"127.0.0.1:{port} inet n - n - - smtpd"
+        elif len(fields) >= 5 and not line.startswith(("#", " ", "\t")) and fields[4] == "y":
+            fields[4] = "n"  # the queue folder is not a chroot jail
+            line = " ".join(fields)
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def _wait_port(port: int, seconds: float) -> bool:
+    import socket
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5) as probe:
+            probe.recv(64)
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def make_sink(choice: str | None = None) -> CompiledSink | PythonSink | RelayingMTA:
     """The SMTP peer BENCH_SMTP_SINK asks for, not yet started."""
     from bench.run import harness
 
-    if choose_peer(choice) == "smtp-sink":
+    chosen = choose_peer(choice)
+    if chosen == "postfix":
+        binary = smtp_sink_binary()
+        assert binary is not None  # choose_peer said it is installed
+        return RelayingMTA(binary, harness.free_port(), harness.free_port())
+    if chosen == "smtp-sink":
         binary = smtp_sink_binary()
         assert binary is not None  # choose_peer said it is installed
         return CompiledSink(binary, harness.free_port())

@@ -48,8 +48,15 @@ def test_asking_for_smtp_sink_without_it_says_how_to_install_it() -> None:
 
 
 def test_an_unknown_choice_is_refused_with_the_choices() -> None:
-    """Given a typo in BENCH_SMTP_SINK, then the error lists the three accepted values."""
-    with pytest.raises(SinkUnavailable, match="auto, smtp-sink, python"):
+    """Given a typo in BENCH_SMTP_SINK, then the error lists the four accepted values."""
+    with pytest.raises(SinkUnavailable, match="auto, smtp-sink, python, postfix"):
+        choose_peer("sendmail", installed=True)
+
+
+def test_asking_for_the_real_mta_without_postfix_says_how_to_install_it() -> None:
+    """Given no smtp-sink (postfix's package is missing), when the real MTA is asked for,
+    then one line names the package to install instead of a traceback."""
+    with pytest.raises(SinkUnavailable, match="apt-get install --no-install-recommends postfix"):
         choose_peer("postfix", installed=False)
 
 
