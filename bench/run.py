@@ -245,7 +245,7 @@ def database_size(url: str) -> int:
         return connection.execute("SELECT pg_database_size(current_database())").fetchone()[0]
 
 
-def bench_end_to_end(folder: Path, label: str, max_in_flight: str) -> dict:
+def bench_end_to_end(folder: Path, label: str, max_in_flight: str, processes: str = PROCESSES) -> dict:
     database = f"relance_bench_{TAG}_{label}"
     namespace = f"relance-bench-{TAG}-{label}"
     sink = make_sink().start()
@@ -263,7 +263,7 @@ def bench_end_to_end(folder: Path, label: str, max_in_flight: str) -> dict:
             RELANCE_MAX_IN_FLIGHT=max_in_flight,
             RELANCE_CLAIM_LEASE_SECONDS="300",
             RELANCE_TICK_SECONDS="0.5",
-            RELANCE_WORKER_PROCESSES=PROCESSES,
+            RELANCE_WORKER_PROCESSES=processes,
             RELANCE_WORKER_THREADS=THREADS,
         )
         service.command("migrate")
@@ -271,10 +271,10 @@ def bench_end_to_end(folder: Path, label: str, max_in_flight: str) -> dict:
         service.ingest_invoices(REMINDERS)
         analyze(url)
         worker = service.start("worker", "worker")
-        wait_for_consumers(namespace, int(PROCESSES))
+        wait_for_consumers(namespace, int(processes))
         if not harness.wait_for(
             lambda: (
-                sum(e.get("event") == "worker.ready" for e in service.log_events("worker")) >= int(PROCESSES)
+                sum(e.get("event") == "worker.ready" for e in service.log_events("worker")) >= int(processes)
             ),
             120,
             0.1,
@@ -305,6 +305,7 @@ def bench_end_to_end(folder: Path, label: str, max_in_flight: str) -> dict:
         size = database_size(url) - empty
         return {
             "label": label,
+            "processes": int(processes),
             "smtp_peer": sink.name,
             "max_in_flight": max_in_flight,
             "messages": REMINDERS,
