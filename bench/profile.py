@@ -113,6 +113,12 @@ def main() -> int:
             statements[" ".join(statement.split()[:3])] += 1
             started.append(time.perf_counter())
 
+        commits: list[int] = []
+
+        @event.listens_for(app.engine, "commit")
+        def _commit(_conn) -> None:
+            commits.append(1)
+
         @event.listens_for(app.engine, "after_cursor_execute")
         def _time(_conn, _cursor, statement, *_args) -> None:
             if started:
@@ -174,7 +180,7 @@ def main() -> int:
         )
         print(
             f"SQL statements per reminder: {sum(statements.values()) / count:.1f} "
-            "(BEGIN and COMMIT not counted)"
+            f"(BEGIN and COMMIT not counted), in {len(commits) / count:.2f} transactions"
         )
         print("  per reminder: statements, ms from execute to result, statement")
         for statement, seen in sorted(statements.items(), key=lambda item: -waited[item[0]]):
