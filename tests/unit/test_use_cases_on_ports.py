@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapters.memory_outbox import MemoryOutbox, MemoryOutboxes
 from handlers.context import Context
@@ -411,3 +413,44 @@ def test_accepted_messages_are_marked_sent_before_a_slow_batch_outlives_their_le
     assert _states(store) == [("sent", 1)] * 6
     # each marked as of the instant its channel accepted it
     assert [r.at for r in store.evidence] == [NOW + timedelta(seconds=20 * n) for n in range(1, 7)]
+
+
+OUTCOMES = {
+    "accepted": None,
+    "refused": RecipientRefused("550 no such user", code=550),
+    "ours": PermanentFailure("554 policy", code=554),
+    "later": TransientFailure("451 try later", code=451),
+    "bug": RuntimeError("a bug"),
+}
+# what each outcome leaves on its row: (status, attempts), and whether it falls back to post
+LEFT = {
+    "accepted": (("sent", 1), False),
+    "refused": (("failed", 1), True),
+    "ours": (("failed", 1), False),
+    "later": (("pending", 1), False),
+    "bug": (("pending", 0), False),
+}
+
+
+@given(st.lists(st.sampled_from(sorted(OUTCOMES)), min_size=1, max_size=12))
+@settings(max_examples=60, deadline=None)
+def test_each_message_of_a_batch_ends_as_it_would_alone_whatever_the_others_do(outcomes: list[str]) -> None:
+    store = Store()
+    recipients = [f"{outcome}-{n}@x.example" for n, outcome in enumerate(outcomes)]
+    tasks = _batch(store, recipients)
+    failures = {r: OUTCOMES[o] for r, o in zip(recipients, outcomes, strict=True) if OUTCOMES[o] is not None}
+    email = Refusing(cast(dict[str, Exception], failures))
+
+    try:
+        deliver_many(MemoryUnits(store), tasks, lambda: NOW, {"email": email}, CTX)
+    except RuntimeError:
+        assert "bug" in outcomes
+    else:
+        assert "bug" not in outcomes
+
+    assert email.tried == recipients  # every message is tried, in order, whatever came before
+    assert _states(store) == [LEFT[o][0] for o in outcomes]
+    assert store.bounced == [t.message_pk for t, o in zip(tasks, outcomes, strict=True) if LEFT[o][1]]
+    failed = sum(o in ("refused", "ours", "later") for o in outcomes)
+    # the creditors read, one transaction per failure, one for all the accepted ones
+    assert store.commits == 1 + failed + ("accepted" in outcomes)
