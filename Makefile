@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test chaos lint lock install bench bench-scheduler bench-ingest bench-memory bench-debtor bench-chains bench-letter bench-import bench-db-ceiling bench-scale profile clean
+.PHONY: run test chaos lint lock install bench bench-smtp bench-scheduler bench-ingest bench-memory bench-debtor bench-chains bench-letter bench-import bench-db-ceiling bench-scale profile clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,10 @@ profile: $(STAMP)
 # Reminders end to end with 1, 2 and 4 worker processes (BENCH_SCALE_PROCESSES).
 bench-scale: $(STAMP)
 	$(BIN)/python -m bench.scale
+
+# The SMTP transport alone: messages in turn over one connection, pipelined or not.
+bench-smtp: $(STAMP)
+	$(BIN)/python -m bench.smtp
 
 # One debtor with 20 000 open invoices: one message end to end, the worker's peak memory.
 bench-debtor: $(STAMP)

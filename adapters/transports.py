@@ -145,7 +145,10 @@ class SmtpMailer:
     EHLO and login per connection instead of per message). A connection idle for longer
     than ``idle_seconds`` or that carried ``per_connection`` messages is closed and opened
     again; a kept connection the server dropped is noticed on MAIL FROM, before any of the
-    message left, and the message is sent once more on a fresh connection.
+    message left, and the message is sent once more on a fresh connection. When the server
+    offers PIPELINING (RFC 2920), MAIL FROM, RCPT TO and DATA leave in one write and their
+    answers are read in order (one round trip instead of three); each refusal is classified
+    at its own command as when they go one at a time.
 
     ``timeout`` bounds each read; ``deadline`` the whole transaction (connection, login,
     MAIL, RCPT, DATA and the answer). Failures are classified by ``smtp_failure``; a
@@ -278,31 +281,78 @@ class SmtpMailer:
     def _send(self, sender: str, message: Outgoing) -> None:
         client, kept = self._connection()
         try:
-            self._mail(client, sender, message.recipient)
+            self._envelope(client, sender, message.recipient)
         except (smtplib.SMTPServerDisconnected, OSError):
-            if not kept:
+            if not kept or self._local.stage != "mail":
                 raise
             self._drop()  # the server closed a kept connection: nothing of this message left
             client, kept = self._connection()
-            self._mail(client, sender, message.recipient)
-        recipient, _ = self._address(client, message.recipient)
-        self._local.stage = "rcpt"
-        code, reply = client.rcpt(recipient)
-        if code not in (250, 251):
-            raise smtplib.SMTPResponseException(code, reply)
-        self._data(client, message.content)
+            self._envelope(client, sender, message.recipient)
+        self._content(client, message.content)
         self._local.used_at, self._local.sent = time.monotonic(), self._local.sent + 1
 
-    def _mail(self, client: smtplib.SMTP, sender: str, recipient: str) -> None:
+    def _envelope(self, client: smtplib.SMTP, sender: str, recipient: str) -> None:
+        """MAIL FROM, RCPT TO and DATA, each accepted, or the first refusal raised; in one
+        write when the server offers PIPELINING (RFC 2920), else one command at a time."""
         self._local.stage = "mail"
+        address, options = self._mail_options(client, sender, recipient)
+        to, _ = self._address(client, recipient)
+        if client.has_extn("pipelining"):
+            mail = " ".join([f"MAIL FROM:{smtplib.quoteaddr(address)}", *options])
+            self._pipelined(client, [mail, f"RCPT TO:{smtplib.quoteaddr(to)}", "DATA"], utf8=bool(options))
+            return
+        self._accepted(client.mail(address, options), (250,))
+        self._local.stage = "rcpt"
+        self._accepted(client.rcpt(to), (250, 251))
+        self._local.stage = "data"
+        self._accepted(client.docmd("DATA"), (354,))
+
+    def _pipelined(self, client: smtplib.SMTP, commands: list[str], *, utf8: bool) -> None:
+        """Send the envelope's commands in one write, then read their answers in order.
+
+        Every answer is read, even after a refusal, so the connection stays in step; the
+        first refusal is the one raised, at its own stage (a RCPT TO refused is the
+        recipient's bounce, the DATA refused after it only its consequence). A DATA
+        accepted after a refusal is given an empty message (a lone dot), as RFC 2920 asks.
+        """
+        if any("\r" in command or "\n" in command for command in commands):
+            raise ValueError(f"an SMTP command holds a line break: {commands!r}")  # as smtplib's putcmd
+        self._local.stage = "mail"
+        client.send("".join(f"{command}\r\n" for command in commands).encode("utf-8" if utf8 else "ascii"))
+        refusal: tuple[str, int, bytes] | None = None
+        for stage, accepted in (("mail", (250,)), ("rcpt", (250, 251)), ("data", (354,))):
+            self._local.stage = stage
+            try:
+                code, reply = client.getreply()
+            except (smtplib.SMTPServerDisconnected, OSError):
+                if refusal is None:
+                    raise
+                break  # the refusal stands; RSET after it finds the connection gone
+            if refusal is None and code not in accepted:
+                refusal = (stage, code, reply)
+            elif refusal is not None and code == 354:
+                with contextlib.suppress(smtplib.SMTPException, OSError):
+                    client.send(b".\r\n")
+                    client.getreply()
+        if refusal is not None:
+            self._local.stage, code, reply = refusal
+            raise smtplib.SMTPResponseException(code, reply)
+
+    @staticmethod
+    def _accepted(answer: tuple[int, bytes], codes: tuple[int, ...]) -> None:
+        code, reply = answer
+        if code not in codes:
+            raise smtplib.SMTPResponseException(code, reply)
+
+    def _mail_options(self, client: smtplib.SMTP, sender: str, recipient: str) -> tuple[str, list[str]]:
+        """The sender's address for MAIL FROM and the options the addresses need (SMTPUTF8,
+        BODY=8BITMIME); an address the server cannot carry raises before anything is sent."""
         address, utf8 = self._address(client, sender)
         utf8 = utf8 or self._address(client, recipient)[1]
         options = ["SMTPUTF8"] if utf8 else []
         if utf8 and client.has_extn("8bitmime"):
             options.append("BODY=8BITMIME")
-        code, reply = client.mail(address, options)
-        if code != 250:
-            raise smtplib.SMTPResponseException(code, reply)
+        return address, options
 
     def _address(self, client: smtplib.SMTP, address: str) -> tuple[str, bool]:
         """The address to give the server, and whether it needs SMTPUTF8."""
@@ -321,13 +371,10 @@ class SmtpMailer:
             "offer SMTPUTF8 (only a non-ASCII domain can be sent, as IDNA)"
         )
 
-    def _data(self, client: smtplib.SMTP, content: bytes) -> None:
-        """DATA, the message, then its answer; once the whole message is sent, a lost
-        connection is ambiguous (stage ``reply``)."""
+    def _content(self, client: smtplib.SMTP, content: bytes) -> None:
+        """The message after DATA was accepted, then its answer; once the whole message is
+        sent, a lost connection is ambiguous (stage ``reply``)."""
         self._local.stage = "data"
-        code, reply = client.docmd("DATA")
-        if code != 354:
-            raise smtplib.SMTPResponseException(code, reply)
         payload = _DOT_LINE.sub(b"..", content)
         if not payload.endswith(b"\r\n"):
             payload += b"\r\n"

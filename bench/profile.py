@@ -10,7 +10,10 @@ written to ``var/profile.txt`` and ``var/profile.html``, summed by kind of work 
 trips, SQLAlchemy, rendering, e-mail bytes, evidence...: ``bench/breakdown.py``). With
 BENCH_PROFILE_CPU=1, ``cProfile`` on the thread's CPU clock instead (``var/profile-cpu.txt``),
 summed the same way: its overhead inflates every call, so its shares are what count. The SMTP
-peer is postfix's ``smtp-sink`` when installed (``bench/smtp_peer.py``).
+peer is postfix's ``smtp-sink`` when installed (``bench/smtp_peer.py``); it offers PIPELINING.
+BENCH_PROFILE_DELIVERY_BATCH=N hands the recorded messages of N reminders to ``deliver_many``
+together, as one publish of a worker handling N steps per broker message would (default 1:
+each reminder's message alone, as a worker handling one step per broker message does).
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ from bench.smtp_peer import make_sink
 REMINDERS = int(os.environ.get("BENCH_PROFILE_REMINDERS", "500"))
 PROFILE = os.environ.get("BENCH_PROFILE", "1") != "0"
 PROFILE_CPU = os.environ.get("BENCH_PROFILE_CPU", "0") != "0"
+# reminders whose deliveries go together (one connection, one transaction marking them sent)
+DELIVERY_BATCH = max(1, int(os.environ.get("BENCH_PROFILE_DELIVERY_BATCH", "1")))
 OUT = Path(os.environ.get("BENCH_PROFILE_DIR", Path(__file__).resolve().parents[1] / "var"))
 
 
@@ -69,7 +74,7 @@ def main() -> int:
     from config.bootstrap import build_app
     from config.logging import configure_logging
     from config.settings import Settings
-    from handlers.delivery import deliver
+    from handlers.delivery import deliver_many
     from handlers.service import run_step
     from intake.ingest import ingest_stream
     from scheduler.tick import tick
@@ -108,6 +113,12 @@ def main() -> int:
             statements[" ".join(statement.split()[:3])] += 1
             started.append(time.perf_counter())
 
+        commits: list[int] = []
+
+        @event.listens_for(app.engine, "commit")
+        def _commit(_conn) -> None:
+            commits.append(1)
+
         @event.listens_for(app.engine, "after_cursor_execute")
         def _time(_conn, _cursor, statement, *_args) -> None:
             if started:
@@ -115,19 +126,24 @@ def main() -> int:
 
         units, transports, ctx = app.units, app.transports, app.ctx
 
-        class DeliverHere:  # what the worker's actor does with a recorded message
-            def publish(self, tasks) -> None:
-                for task in tasks:
-                    deliver(
-                        units,
-                        task.message_pk,
-                        task.attempt,
-                        lambda: harness.T0,
-                        transports,
-                        ctx,
-                        recorded=task.recorded,
-                    )
+        class DeliverHere:  # what the worker's actor does with the recorded messages
+            """The deliveries of DELIVERY_BATCH reminders handed to ``deliver_many`` together
+            (1: each reminder's own, as one step per broker message publishes them)."""
 
+            def __init__(self) -> None:
+                self.waiting: list = []
+
+            def publish(self, tasks) -> None:
+                self.waiting.extend(tasks)
+                if len(self.waiting) >= DELIVERY_BATCH:
+                    self.flush()
+
+            def flush(self) -> None:
+                waiting, self.waiting = self.waiting, []
+                if waiting:
+                    deliver_many(units, waiting, lambda: harness.T0, transports, ctx)
+
+        deliveries = DeliverHere()
         profiler = None
         if PROFILE and not PROFILE_CPU:
             from pyinstrument import Profiler
@@ -142,7 +158,8 @@ def main() -> int:
             cpu_profile.enable()
         wall, cpu = time.perf_counter(), time.thread_time()
         for step in steps.tasks:
-            run_step(app.units, DeliverHere(), step.message_id, step.event, step.step_id, harness.T0, app.ctx)
+            run_step(app.units, deliveries, step.message_id, step.event, step.step_id, harness.T0, app.ctx)
+        deliveries.flush()
         wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
         if cpu_profile is not None:
             cpu_profile.disable()
@@ -152,14 +169,18 @@ def main() -> int:
             (OUT / "profile.txt").write_text(profiler.output_text(color=False), encoding="utf-8")
             (OUT / "profile.html").write_text(profiler.output_html(), encoding="utf-8")
         count = len(steps.tasks)
-        print(f"{count} reminders, {sink.count()} at the SMTP sink", flush=True)
+        print(
+            f"{count} reminders, {sink.count()} at the SMTP sink, deliveries of {DELIVERY_BATCH} "
+            "reminder(s) together",
+            flush=True,
+        )
         print(
             f"per reminder: {cpu / count * 1000:.2f} ms CPU of this thread, "
             f"{wall / count * 1000:.2f} ms wall ({count / wall:.1f} reminders/s in one thread)"
         )
         print(
             f"SQL statements per reminder: {sum(statements.values()) / count:.1f} "
-            "(BEGIN and COMMIT not counted)"
+            f"(BEGIN and COMMIT not counted), in {len(commits) / count:.2f} transactions"
         )
         print("  per reminder: statements, ms from execute to result, statement")
         for statement, seen in sorted(statements.items(), key=lambda item: -waited[item[0]]):

@@ -16,7 +16,7 @@ given; the messages' outbox is the one of that unit of work.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -33,11 +33,12 @@ from handlers.ports import (
     Outgoing,
     PermanentFailure,
     RecipientRefused,
+    ScopedUnits,
     TransientFailure,
     Transport,
     UnitOfWork,
     UnitsOfWork,
-    units_of_row,
+    log_as,
 )
 
 log = structlog.get_logger("relance.delivery")
@@ -95,24 +96,147 @@ def deliver(
     the message's lease, set in that transaction, is its own, so no claim is needed and the
     attempt is counted when its outcome is written.
     """
-    units, creditor = units_of_row(units, "messages", message_pk)
-    if creditor is not None:  # its own sender, templates and channels
-        ctx = ctx.for_creditor(creditor)
-        transports = ctx.channels(transports)
-    outgoing = recorded
-    if outgoing is None:
-        with units() as uow:
-            outgoing = claim_for_delivery(uow, message_pk, attempt, clock(), ctx)
-        if outgoing is None:
-            return "skipped"
-    counted = recorded is None
-    try:
-        tracking = transports[outgoing.channel].transmit(outgoing)
-    except (TransientFailure, PermanentFailure) as exc:
-        return _record_failure(units, message_pk, clock(), exc, counted=counted, max_copies=ctx.max_copies)
+    task = DeliverMessage(message_pk, attempt, recorded)
+    return deliver_many(units, [task], clock, transports, ctx)[0]
+
+
+def deliver_many(
+    units: UnitsOfWork,
+    tasks: Sequence[DeliverMessage],
+    clock: Callable[[], datetime],
+    transports: Mapping[str, Transport],
+    ctx: Context,
+) -> list[str]:
+    """Transmit several messages in turn; return each one's outcome, as ``deliver`` does.
+
+    The messages go one after the other on their channel (over SMTP, the thread's one
+    connection). Each outcome is classified and written as ``deliver`` writes it: a
+    failure in its own transaction at once, its evidence with it; the accepted messages
+    are marked sent together, in one transaction at the end (or earlier, see
+    ``MARK_SENT_AFTER``). One message's failure never marks another. A copy of a task
+    already in the list is skipped.
+
+    An unexpected error (not a channel's failure: the store gone, a bug) leaves its
+    message to its lease, as a crash would; the others still go, then the first such
+    error is raised.
+    """
+    outcomes: dict[tuple[int, int], str] = {}
+    errors: list[Exception] = []
+    for creditor, group in _by_creditor(units, tasks):
+        try:
+            batch = _Batch.of_creditor(creditor, units, clock, transports, ctx)
+        except Exception as exc:  # an unknown creditor: raised below
+            errors.append(exc)
+            continue
+        try:
+            for task in group:
+                key = (task.message_pk, task.attempt)
+                if key in outcomes:
+                    continue
+                try:
+                    outcomes[key] = batch.deliver(task)
+                except Exception as exc:  # raised below, once the others went
+                    outcomes[key] = "error"
+                    errors.append(exc)
+        finally:
+            batch.mark_accepted()
+    if errors:
+        raise errors[0]
+    return [outcomes[key] if first else "skipped" for key, first in _first_of_each(tasks)]
+
+
+MARK_SENT_AFTER = 10
+"""The accepted messages of a batch are marked sent before the next transmission once the
+first of them has waited a tenth of the lease (30 s of the default 5 minutes): an accepted
+message must be marked before its lease runs out and the scheduler sends it again."""
+
+
+def _by_creditor(
+    units: UnitsOfWork, tasks: Sequence[DeliverMessage]
+) -> list[tuple[str | None, list[DeliverMessage]]]:
+    """The tasks grouped by the creditor of their message (read in one transaction), in
+    the order each creditor first appears."""
     with units() as uow:
-        _mark_sent(uow, message_pk, clock(), tracking, counted=counted)
-    return "sent"
+        creditors = {task.message_pk: uow.creditor_of("messages", task.message_pk) for task in tasks}
+    groups: dict[str | None, list[DeliverMessage]] = {}
+    for task in tasks:
+        groups.setdefault(creditors[task.message_pk], []).append(task)
+    return list(groups.items())
+
+
+def _first_of_each(tasks: Sequence[DeliverMessage]) -> list[tuple[tuple[int, int], bool]]:
+    seen: set[tuple[int, int]] = set()
+    keys = []
+    for task in tasks:
+        key = (task.message_pk, task.attempt)
+        keys.append((key, key not in seen))
+        seen.add(key)
+    return keys
+
+
+class _Batch:
+    """The messages of one creditor delivered in turn; the accepted ones wait to be marked
+    sent together."""
+
+    def __init__(
+        self,
+        units: UnitsOfWork,
+        clock: Callable[[], datetime],
+        transports: Mapping[str, Transport],
+        ctx: Context,
+    ) -> None:
+        self.units, self.clock, self.transports, self.ctx = units, clock, transports, ctx
+        self.accepted: list[tuple[int, datetime, str | None, bool]] = []
+
+    @classmethod
+    def of_creditor(
+        cls,
+        creditor: str | None,
+        units: UnitsOfWork,
+        clock: Callable[[], datetime],
+        transports: Mapping[str, Transport],
+        ctx: Context,
+    ) -> _Batch:
+        """A batch of ``creditor``'s messages: its units of work, context and channels (the
+        service's own when the rows name no creditor)."""
+        log_as(creditor)
+        if creditor is None:
+            return cls(units, clock, transports, ctx)
+        own = ctx.for_creditor(creditor)
+        return cls(ScopedUnits(units, creditor), clock, own.channels(transports), own)
+
+    def deliver(self, task: DeliverMessage) -> str:
+        if self.accepted and self.clock() - self.accepted[0][1] >= self.ctx.lease / MARK_SENT_AFTER:
+            self.mark_accepted()
+        outgoing = task.recorded
+        if outgoing is None:
+            with self.units() as uow:
+                outgoing = claim_for_delivery(uow, task.message_pk, task.attempt, self.clock(), self.ctx)
+            if outgoing is None:
+                return "skipped"
+        counted = task.recorded is None
+        try:
+            tracking = self.transports[outgoing.channel].transmit(outgoing)
+        except (TransientFailure, PermanentFailure) as exc:
+            return _record_failure(
+                self.units,
+                task.message_pk,
+                self.clock(),
+                exc,
+                counted=counted,
+                max_copies=self.ctx.max_copies,
+            )
+        self.accepted.append((task.message_pk, self.clock(), tracking, counted))
+        return "sent"
+
+    def mark_accepted(self) -> None:
+        """Mark the accepted messages sent, in one transaction, each with its evidence."""
+        if not self.accepted:
+            return
+        with self.units() as uow:
+            for message_pk, at, tracking, counted in self.accepted:
+                _mark_sent(uow, message_pk, at, tracking, counted=counted)
+        self.accepted = []
 
 
 def _mark_sent(

@@ -204,11 +204,21 @@ def tls_ca():
     return trustme.CA()
 
 
-def _start(sink: SmtpSink, **kwargs) -> object:
+class _PipeliningHandler(_Handler):
+    """The same, with PIPELINING (RFC 2920) offered: aiosmtpd reads commands one line at a
+    time whether they came together or not, and answers each in order."""
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
+
+def _start(sink: SmtpSink, *, pipelining: bool = False, **kwargs) -> object:
     from aiosmtpd.controller import Controller
 
     sink.port = free_port()
-    controller = Controller(_Handler(sink), hostname="127.0.0.1", port=sink.port, ready_timeout=10, **kwargs)
+    handler = (_PipeliningHandler if pipelining else _Handler)(sink)
+    controller = Controller(handler, hostname="127.0.0.1", port=sink.port, ready_timeout=10, **kwargs)
     controller.start()
     return controller
 
@@ -226,6 +236,15 @@ def smtp_server() -> Iterator[SmtpSink]:
     """A plain SMTP server on loopback (no TLS)."""
     sink = SmtpSink("127.0.0.1", 0)
     controller = _start(sink)
+    yield sink
+    controller.stop()
+
+
+@pytest.fixture
+def smtp_pipelining_server() -> Iterator[SmtpSink]:
+    """A plain SMTP server on loopback that offers PIPELINING."""
+    sink = SmtpSink("127.0.0.1", 0)
+    controller = _start(sink, pipelining=True)
     yield sink
     controller.stop()
 

@@ -11,7 +11,7 @@ from dramatiq.middleware import CurrentMessage
 
 from adapters.publisher import QUEUE
 from config.bootstrap import App
-from handlers.delivery import deliver
+from handlers.delivery import deliver, deliver_many
 from handlers.handover import deliver_handover
 from handlers.messages import DeliverMessage
 from handlers.money import MissingRate
@@ -36,28 +36,23 @@ class _DeliverHere:
 
     A step's message is transmitted by the worker that recorded it, right after that
     commit, instead of going through the queue once more: no second broker message, no
-    wait behind the other steps. Losing this process then is the same as losing a
-    ``deliver_message`` task: the message's lease runs out and the scheduler emits it.
+    wait behind the other steps. The messages of one publish (one step's or many's) go
+    together: in turn over one connection, the accepted ones marked sent in one
+    transaction. Losing this process then is the same as losing a ``deliver_message``
+    task: the message's lease runs out and the scheduler emits it.
     """
 
     def __init__(self, app: App) -> None:
         self.app = app
 
     def publish(self, tasks: Sequence[object]) -> None:
-        later = []
-        for task in tasks:
-            if isinstance(task, DeliverMessage) and task.attempt == 0:
-                deliver(
-                    self.app.units,
-                    task.message_pk,
-                    task.attempt,
-                    self.app.clock.now,
-                    self.app.transports,
-                    self.app.ctx,
-                    recorded=task.recorded,
-                )
-            else:
-                later.append(task)
+        """The first deliveries of these tasks, in turn over one connection per channel
+        (``deliver_many``); the other tasks to the broker."""
+        first = [t for t in tasks if isinstance(t, DeliverMessage) and t.attempt == 0]
+        later = [t for t in tasks if not (isinstance(t, DeliverMessage) and t.attempt == 0)]
+        if first:
+            app = self.app
+            deliver_many(app.units, first, app.clock.now, app.transports, app.ctx)
         if later and self.app.publisher is not None:
             self.app.publisher.publish(later)
 

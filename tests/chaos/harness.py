@@ -93,22 +93,33 @@ class _Handler:
         return answer
 
 
+class _PipeliningHandler(_Handler):
+    """The same, offering PIPELINING (RFC 2920) as Postfix does."""
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
+
 @dataclass
 class Sink:
-    """A loopback SMTP server that can be stopped and started again on the same port."""
+    """A loopback SMTP server that can be stopped and started again on the same port;
+    ``pipelining`` offers PIPELINING (the envelope's commands then come in one write)."""
 
     port: int = field(default_factory=free_port)
     answer: str = "250 OK"  # to the message, after DATA
     rcpt_answer: str = "250 OK"  # to RCPT TO: a refusal of the recipient's address
     received: list[tuple[float, str, bytes]] = field(default_factory=list)
     refused: int = 0
+    pipelining: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
     _controller: object | None = None
 
     def start(self) -> Sink:
         from aiosmtpd.controller import Controller
 
-        self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port, ready_timeout=10)
+        handler = (_PipeliningHandler if self.pipelining else _Handler)(self)
+        self._controller = Controller(handler, hostname="127.0.0.1", port=self.port, ready_timeout=10)
         self._controller.start()
         return self
 

@@ -9,6 +9,7 @@ Real PostgreSQL (a copy of the chaos template is not needed: a fresh database), 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -22,6 +23,14 @@ from tests.support import advance
 pytestmark = pytest.mark.chaos
 
 INVOICES = 20
+
+
+@pytest.fixture(params=[False, True], ids=["one at a time", "pipelining"])
+def sink(request) -> Iterator[Sink]:
+    """The loopback server, without and with PIPELINING: the same outcomes."""
+    sink = Sink(pipelining=request.param).start()
+    yield sink
+    sink.stop()
 
 
 @pytest.fixture
@@ -84,6 +93,7 @@ def test_temporary_smtp_failures_are_retried_after_the_back_off_then_delivered(a
         attempts=3,
         backoffs_s=[30, 60],
         recovery_s=round(time.monotonic() - started, 2),
+        pipelining=sink.pipelining,
     )
 
 
@@ -115,4 +125,5 @@ def test_a_permanent_smtp_refusal_fails_the_email_and_sends_the_step_by_post(app
         emails_failed=INVOICES,
         letters_written=len(pdfs),
         refused_at_smtp=sink.refused,
+        pipelining=sink.pipelining,
     )

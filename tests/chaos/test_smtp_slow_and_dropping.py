@@ -47,8 +47,16 @@ def _copies(server: ScriptedSmtp) -> Counter[str]:
     return Counter(str(BytesHeaderParser().parsebytes(r).get("Message-ID", "")).strip() for r in raw)
 
 
-def test_a_dripping_server_is_cut_off_at_the_deadline_and_never_holds_a_thread_longer(pg_cluster, tmp_path):
-    server = ScriptedSmtp(line_delay=0.5).start()
+EXTENSIONS = pytest.mark.parametrize(
+    "extensions", [["8BITMIME"], ["8BITMIME", "PIPELINING"]], ids=["one at a time", "pipelining"]
+)
+
+
+@EXTENSIONS
+def test_a_dripping_server_is_cut_off_at_the_deadline_and_never_holds_a_thread_longer(
+    pg_cluster, tmp_path, extensions
+):
+    server = ScriptedSmtp(line_delay=0.5, extensions=extensions).start()
     app = _app(pg_cluster, server, tmp_path, 4, smtp_deadline_seconds=DEADLINE)
     mailer = app.transports["email"]
     waits: list[float] = []
@@ -83,14 +91,16 @@ def test_a_dripping_server_is_cut_off_at_the_deadline_and_never_holds_a_thread_l
         {},
         longest_transmission_s=round(max(waits), 2),
         transmissions=len(waits),
+        pipelining="PIPELINING" in extensions,
     )
 
 
+@EXTENSIONS
 @pytest.mark.parametrize("max_copies", [2, 3])
 def test_a_server_dropping_after_data_never_receives_more_copies_than_the_bound(
-    pg_cluster, tmp_path, max_copies
+    pg_cluster, tmp_path, max_copies, extensions
 ):
-    server = ScriptedSmtp(drop_after_data=True).start()
+    server = ScriptedSmtp(drop_after_data=True, extensions=extensions).start()
     invoices = 10
     app = _app(pg_cluster, server, tmp_path, invoices, smtp_max_copies=max_copies)
     try:
@@ -120,4 +130,5 @@ def test_a_server_dropping_after_data_never_receives_more_copies_than_the_bound(
         invoices,
         {},
         most_copies=max(copies.values()),
+        pipelining="PIPELINING" in extensions,
     )

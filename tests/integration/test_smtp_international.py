@@ -12,9 +12,9 @@ from tests.integration.test_smtp_outcomes import events, logs, run_pre_due  # no
 from tests.smtp_scripted import ScriptedSmtp
 
 
-@pytest.fixture
-def server():
-    script = ScriptedSmtp().start()
+@pytest.fixture(params=[[], ["PIPELINING"]], ids=["one at a time", "pipelining"])
+def server(request):
+    script = ScriptedSmtp(extensions=["8BITMIME", *request.param]).start()
     yield script
     script.stop()
 

@@ -29,6 +29,15 @@ def logs() -> Iterator[io.StringIO]:
     yield stream
 
 
+@pytest.fixture(params=["one at a time", "pipelining"])
+def smtp_server(request) -> Iterator[SmtpSink]:
+    """The loopback server, without and with PIPELINING: the outcomes are the same."""
+    sink = SmtpSink("127.0.0.1", 0)
+    controller = _start(sink, pipelining=request.param == "pipelining")
+    yield sink
+    controller.stop()
+
+
 def events(stream: io.StringIO) -> list[dict]:
     return [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
 

@@ -14,11 +14,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapters.memory_outbox import MemoryOutbox, MemoryOutboxes
 from handlers.context import Context
-from handlers.delivery import deliver
+from handlers.delivery import deliver, deliver_many
 from handlers.evidence import PendingRecord
+from handlers.messages import DeliverMessage
 from handlers.ports import Outgoing, PermanentFailure, RecipientRefused, TransientFailure, UnitOfWork
 from handlers.service import ingest_one, process_once
 
@@ -273,3 +276,181 @@ def test_a_transient_failure_keeps_the_message_pending_until_its_back_off_ends()
     # first attempt failed: the back-off is 30 s from the failure
     assert (row.status, row.attempts, row.lease_until) == ("pending", 1, NOW + timedelta(seconds=30))
     assert store.evidence == [] and store.bounced == []
+
+
+# --- several messages in turn (deliver_many) -----------------------------------------------
+
+
+def _batch(store: Store, recipients: list[str]) -> list[DeliverMessage]:
+    """Messages recorded for ``recipients``, as the tasks of their first attempt carry them."""
+    tasks = []
+    for n, recipient in enumerate(recipients, 1):
+        details = {
+            "message_id": f"<m-{n}@creancier.example>",
+            "channel": "email",
+            "recipient": recipient,
+            "subject": "Rappel",
+            "content": f"bytes of message {n}".encode(),
+            "debtor_id": f"D-{n}",
+        }
+        pk = store.outboxes.add(
+            "messages", lease_until=NOW + timedelta(minutes=5), content_sha256="ab" * 32, **details
+        )
+        recorded = Outgoing(
+            *(str(details[k]) for k in ("message_id", "channel", "recipient", "subject")),
+            cast(bytes, details["content"]),
+            str(details["debtor_id"]),
+        )
+        tasks.append(DeliverMessage(pk, 0, recorded))
+    return tasks
+
+
+class Refusing(Channel):
+    """Accepts every message but those to the addresses it is given failures for."""
+
+    def __init__(self, failures: dict[str, Exception]) -> None:
+        super().__init__()
+        self.failures = failures
+        self.tried: list[str] = []
+
+    def transmit(self, message: Outgoing) -> str | None:
+        self.tried.append(message.recipient)
+        if message.recipient in self.failures:
+            raise self.failures[message.recipient]
+        return super().transmit(message)
+
+
+def _states(store: Store) -> list[tuple[str, int]]:
+    return [(row.status, row.attempts) for row in store.outboxes.rows("messages").values()]
+
+
+def test_a_batch_marks_its_accepted_messages_sent_in_one_transaction_and_each_failure_alone() -> None:
+    store = Store()
+    tasks = _batch(store, ["a@x.example", "gone@x.example", "c@x.example", "busy@x.example", "e@x.example"])
+    email = Refusing(
+        {
+            "gone@x.example": RecipientRefused("550 no such user", code=550),
+            "busy@x.example": TransientFailure("451 try later", code=451),
+        }
+    )
+
+    outcomes = deliver_many(MemoryUnits(store), tasks, lambda: NOW, {"email": email}, CTX)
+
+    assert outcomes == ["sent", "failed", "sent", "retry", "sent"]
+    assert email.tried == ["a@x.example", "gone@x.example", "c@x.example", "busy@x.example", "e@x.example"]
+    assert _states(store) == [("sent", 1), ("failed", 1), ("sent", 1), ("pending", 1), ("sent", 1)]
+    busy = store.outboxes.rows("messages")[tasks[3].message_pk]
+    assert (busy.last_error, busy.lease_until) == ("451 try later", NOW + timedelta(seconds=30))
+    assert store.bounced == [tasks[1].message_pk]  # only the refused recipient goes by post
+    assert sorted((r.kind, r.message_id) for r in store.evidence) == [
+        ("message.failed", "<m-2@creancier.example>"),
+        ("message.transmitted", "<m-1@creancier.example>"),
+        ("message.transmitted", "<m-3@creancier.example>"),
+        ("message.transmitted", "<m-5@creancier.example>"),
+    ]
+    # the creditors read, one transaction per failure, one marking the three sent
+    assert store.commits == 1 + 2 + 1
+
+
+def test_one_transaction_marks_a_whole_batch_that_the_channel_accepted() -> None:
+    store = Store()
+    tasks = _batch(store, [f"d{n}@x.example" for n in range(50)])
+
+    outcomes = deliver_many(MemoryUnits(store), tasks, lambda: NOW, {"email": Channel()}, CTX)
+
+    assert outcomes == ["sent"] * 50
+    assert _states(store) == [("sent", 1)] * 50
+    assert [r.kind for r in store.evidence] == ["message.transmitted"] * 50
+    assert store.commits == 2
+
+
+def test_an_unexpected_error_leaves_its_message_to_its_lease_and_the_others_still_go() -> None:
+    store = Store()
+    tasks = _batch(store, ["a@x.example", "bug@x.example", "c@x.example"])
+    email = Refusing({"bug@x.example": RuntimeError("a bug in a channel")})
+
+    with pytest.raises(RuntimeError, match="a bug in a channel"):
+        deliver_many(MemoryUnits(store), tasks, lambda: NOW, {"email": email}, CTX)
+
+    assert email.tried == ["a@x.example", "bug@x.example", "c@x.example"]
+    assert _states(store) == [("sent", 1), ("pending", 0), ("sent", 1)]
+    untouched = store.outboxes.rows("messages")[tasks[1].message_pk]
+    assert (untouched.last_error, untouched.lease_until) == (None, NOW + timedelta(minutes=5))
+
+
+def test_a_task_given_twice_in_a_batch_is_transmitted_once() -> None:
+    store = Store()
+    (task,) = _batch(store, ["a@x.example"])
+    email = Channel()
+
+    outcomes = deliver_many(MemoryUnits(store), [task, task], lambda: NOW, {"email": email}, CTX)
+
+    assert outcomes == ["sent", "skipped"]
+    assert len(email.sent) == 1 and _states(store) == [("sent", 1)]
+
+
+def test_accepted_messages_are_marked_sent_before_a_slow_batch_outlives_their_lease() -> None:
+    """A channel taking 20 s per message: the accepted ones are marked once the first has
+    waited a tenth of the lease (30 s), long before the 5 minutes after which the scheduler
+    would send it again."""
+    store = Store()
+    tasks = _batch(store, [f"d{n}@x.example" for n in range(6)])
+    clock = [NOW]
+    sent_before_each: list[int] = []
+
+    class Slow(Channel):
+        def transmit(self, message: Outgoing) -> str | None:
+            sent_before_each.append(sum(status == "sent" for status, _ in _states(store)))
+            clock[0] += timedelta(seconds=20)
+            return super().transmit(message)
+
+    outcomes = deliver_many(MemoryUnits(store), tasks, lambda: clock[0], {"email": Slow()}, CTX)
+
+    assert outcomes == ["sent"] * 6
+    # accepted at 20, 40, ... 120 s: when the 4th is to go, the 1st has waited 40 s and the
+    # three accepted are marked; the 4th waits 20 s at the 6th, so the last three at the end
+    assert sent_before_each == [0, 0, 0, 3, 3, 3]
+    assert _states(store) == [("sent", 1)] * 6
+    # each marked as of the instant its channel accepted it
+    assert [r.at for r in store.evidence] == [NOW + timedelta(seconds=20 * n) for n in range(1, 7)]
+
+
+OUTCOMES = {
+    "accepted": None,
+    "refused": RecipientRefused("550 no such user", code=550),
+    "ours": PermanentFailure("554 policy", code=554),
+    "later": TransientFailure("451 try later", code=451),
+    "bug": RuntimeError("a bug"),
+}
+# what each outcome leaves on its row: (status, attempts), and whether it falls back to post
+LEFT = {
+    "accepted": (("sent", 1), False),
+    "refused": (("failed", 1), True),
+    "ours": (("failed", 1), False),
+    "later": (("pending", 1), False),
+    "bug": (("pending", 0), False),
+}
+
+
+@given(st.lists(st.sampled_from(sorted(OUTCOMES)), min_size=1, max_size=12))
+@settings(max_examples=60, deadline=None)
+def test_each_message_of_a_batch_ends_as_it_would_alone_whatever_the_others_do(outcomes: list[str]) -> None:
+    store = Store()
+    recipients = [f"{outcome}-{n}@x.example" for n, outcome in enumerate(outcomes)]
+    tasks = _batch(store, recipients)
+    failures = {r: OUTCOMES[o] for r, o in zip(recipients, outcomes, strict=True) if OUTCOMES[o] is not None}
+    email = Refusing(cast(dict[str, Exception], failures))
+
+    try:
+        deliver_many(MemoryUnits(store), tasks, lambda: NOW, {"email": email}, CTX)
+    except RuntimeError:
+        assert "bug" in outcomes
+    else:
+        assert "bug" not in outcomes
+
+    assert email.tried == recipients  # every message is tried, in order, whatever came before
+    assert _states(store) == [LEFT[o][0] for o in outcomes]
+    assert store.bounced == [t.message_pk for t, o in zip(tasks, outcomes, strict=True) if LEFT[o][1]]
+    failed = sum(o in ("refused", "ours", "later") for o in outcomes)
+    # the creditors read, one transaction per failure, one for all the accepted ones
+    assert store.commits == 1 + failed + ("accepted" in outcomes)
