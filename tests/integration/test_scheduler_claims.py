@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import event, select, text
 
 from adapters.orm import DebtorRow, InvoiceRow, PlannedStep, StepLease
@@ -279,3 +281,74 @@ def test_the_tick_queries_read_indexes_not_the_tables(postgres_url):
         assert "ix_messages_pending" in plan, plan
     for plan in counts + fresh + expired + pending:
         assert "Seq Scan on planned_steps" not in plan and "Seq Scan on messages" not in plan, plan
+
+
+_ACTIONS = st.lists(
+    st.one_of(
+        st.tuples(st.just("tick"), st.integers(0, 12)),  # minutes later, then a tick
+        st.tuples(st.just("release"), st.just(0)),
+        st.tuples(st.just("postpone"), st.integers(-3, 12)),  # to now + minutes
+        st.tuples(st.just("finish"), st.just(0)),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(actions=_ACTIONS)
+def test_a_step_is_emitted_only_without_a_live_lease_each_time_under_a_new_message_id(sqlite_url, actions):
+    """Whatever the order of ticks, releases, postponements and the end of one step: a tick
+    emits it only when it is planned, due and holds no live lease; each emission's number is
+    one more than the last, so its message id is new; after its end it is never emitted."""
+    from adapters.dunning_store import SqlDunningStore
+
+    engine = make_engine(sqlite_url)
+    if not _MIGRATED.get(sqlite_url):
+        migrate(engine)
+        _MIGRATED[sqlite_url] = True
+    sessions = session_factory(engine)
+    with transaction(sessions) as session:
+        session.execute(StepLease.__table__.delete())
+        session.execute(PlannedStep.__table__.delete())
+        session.execute(InvoiceRow.__table__.delete())
+        session.execute(DebtorRow.__table__.delete())
+    _store(sessions, [(1, "s", NOW, "planned", None, 0)])
+    with transaction(sessions) as session:
+        step_id = session.execute(select(PlannedStep.id)).scalar_one()
+
+    now, due_at, status, lease_until, emissions, ids = NOW, NOW, "planned", None, 0, set()
+    for action, minutes in actions:
+        if action == "tick":
+            now += timedelta(minutes=minutes)
+            recorder = Recorder()
+            tick(sessions, recorder, now, lease=LEASE, batch_size=10, max_in_flight=100)
+            expected = status == "planned" and due_at <= now and (lease_until is None or lease_until <= now)
+            if expected:
+                emissions, lease_until = emissions + 1, now + LEASE
+            assert [(t.step_id, t.emission) for t in recorder.published] == (
+                [(step_id, emissions)] if expected else []
+            )
+            assert all(t.message_id not in ids for t in recorder.published)
+            ids.update(t.message_id for t in recorder.published)
+            continue
+        with transaction(sessions) as session:
+            store = SqlDunningStore(session)
+            if action == "release" and status == "planned":
+                store.release_step(step_id)
+            elif action == "postpone" and status == "planned":
+                due_at = now + timedelta(minutes=minutes)
+                store.postpone_step(step_id, due_at)
+            elif action == "finish" and status == "planned":
+                store.finish_step(step_id, now)
+                status = "done"
+            else:
+                continue
+        lease_until = None
+    with transaction(sessions) as session:
+        emit_count = session.execute(select(PlannedStep.emit_count)).scalar_one()
+    leased = _leases(sessions).get(step_id, (None, 0))[1]
+    assert emit_count + leased == emissions
+    engine.dispose()
+
+
+_MIGRATED: dict[str, bool] = {}
