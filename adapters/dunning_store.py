@@ -15,7 +15,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from adapters.orm import (
@@ -24,11 +24,12 @@ from adapters.orm import (
     MessageItem,
     MessageRow,
     PlannedStep,
+    StepLease,
     TaskRow,
     lock_debtor,
     movements_of,
 )
-from adapters.sql_store import SqlStore
+from adapters.sql_store import SqlStore, closed_emissions
 from handlers import plans
 from handlers.approval import DRAFT, NOT_SENT, Claim, DraftFacts
 from handlers.dunning import DebtorFacts, InvoiceFacts, NewMessage, NewTask, StepFacts
@@ -485,9 +486,16 @@ class SqlDunningStore:
 
     def _set(self, step_ids: Iterable[int], **values: Any) -> None:
         """One UPDATE per chunk of ids; the session's copies of these rows, if it holds
-        any (an installment reminder's), are updated with them."""
+        any (an installment reminder's), are updated with them. The steps' leases end
+        with it (their emissions added to ``emit_count``): whether finished, released or
+        postponed, a step is no longer in flight."""
         for chunk in _chunks(step_ids):
-            self._session.execute(update(PlannedStep).where(PlannedStep.id.in_(chunk)).values(**values))
+            self._session.execute(
+                update(PlannedStep)
+                .where(PlannedStep.id.in_(chunk))
+                .values(**values, emit_count=closed_emissions())
+            )
+            self._session.execute(delete(StepLease).where(StepLease.step_id.in_(chunk)))
 
     def plan_deadline(self, invoice_id: int, step: str, event: str, due_at: datetime) -> None:
         exists = self._session.execute(

@@ -157,10 +157,9 @@ class PlannedStep(Scoped, Base):
     __tablename__ = "planned_steps"
     __table_args__ = (
         UniqueConstraint("invoice_id", "step", name="uq_planned_step"),
-        # the claim of due steps, in claim order (due_at, id), and of expired leases;
-        # the in-flight count of the scheduler reads the second one too
+        # the claim of due steps, in claim order (due_at, id); the leases of claimed steps
+        # are in ``step_leases`` (migration 0019)
         Index("ix_planned_steps_due", "status", "due_at", "id"),
-        Index("ix_planned_steps_lease", "status", "lease_until", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -171,12 +170,35 @@ class PlannedStep(Scoped, Base):
     step: Mapped[str] = mapped_column(String(40))
     event: Mapped[str] = mapped_column(String(20))
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # planned -> emitted -> done | skipped | cancelled | failed
+    # planned -> done | skipped | cancelled | failed; in flight while a live ``step_leases``
+    # row holds it (``emitted``: stores before migration 0019 only)
     status: Mapped[str] = mapped_column(String(10), default="planned")
-    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # unused since 0019
+    # emissions whose lease is closed; with the open lease's: ``StepLease``
     emit_count: Mapped[int] = mapped_column(Integer, default=0)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reason: Mapped[str | None] = mapped_column(String(300))
+
+
+class StepLease(Scoped, Base):
+    """A claimed step's lease: one narrow row per step in flight (``scheduler.tick``).
+
+    Claiming writes this row instead of the wide ``planned_steps`` row and its five indexes;
+    the step stays ``planned``. A live lease (``lease_until`` after now) is in flight; a lease
+    that ran out, of a step still pending and due, is claimed again (``emission`` + 1). The
+    step's emission number is ``planned_steps.emit_count + emission``: when a worker finishes,
+    releases or postpones the step it adds ``emission`` to ``emit_count`` and deletes the
+    lease. No foreign key: its check would lock the step's row, the write this table avoids.
+    """
+
+    __tablename__ = "step_leases"
+    # the in-flight count (live leases) and the claim of leases that ran out, oldest first
+    __table_args__ = (Index("ix_step_leases_until", "lease_until", "step_id"),)
+
+    step_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    creditor_id: Mapped[str] = mapped_column(String(100), server_default=DEFAULT_CREDITOR)
+    lease_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    emission: Mapped[int] = mapped_column(Integer, default=1)
 
 
 class MessageRow(Scoped, Base):

@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, exists, func, or_, select, update
+from sqlalchemy import CursorResult, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from adapters.orm import (
@@ -33,6 +33,7 @@ from adapters.orm import (
     PlanInvoice,
     PlannedStep,
     SignalRow,
+    StepLease,
     case_invoices,
     debtor_key,
     lock_debtor,
@@ -64,6 +65,13 @@ from handlers.store import (
     SentMessage,
     StepFilter,
 )
+
+
+def closed_emissions() -> Any:
+    """A step's ``emit_count`` with its lease's emissions added (``StepLease``): what the
+    step's row keeps when its lease is deleted, so the next emission has the next number."""
+    leased = select(StepLease.emission).where(StepLease.step_id == PlannedStep.id).scalar_subquery()
+    return PlannedStep.emit_count + func.coalesce(leased, 0)
 
 
 class SqlStore:
@@ -284,8 +292,13 @@ class SqlStore:
             query = query.where(PlannedStep.step.not_in(which.spare))
         if which.spare_prefix is not None and not which.names:
             query = query.where(~PlannedStep.step.startswith(which.spare_prefix, autoescape=True))
-        values = query.values(status="cancelled", reason=reason[:300])
+        values = query.values(status="cancelled", reason=reason[:300], emit_count=closed_emissions())
         result = cast(CursorResult[Any], self._session.execute(values))
+        if result.rowcount:
+            cancelled = select(PlannedStep.id).where(
+                PlannedStep.invoice_id == invoice_id, PlannedStep.status == "cancelled"
+            )
+            self._session.execute(delete(StepLease).where(StepLease.step_id.in_(cancelled)))
         return result.rowcount or 0
 
     def due_deadlines(self, debtor_id: str, now: datetime) -> list[tuple[StepRecord, InvoiceRecord]]:

@@ -7,8 +7,9 @@
    or back-off runs. Written with ``INSERT … SELECT generate_series`` after ``relance
    migrate``'s schema (secondary indexes dropped during the load and rebuilt from their own
    definitions), then ``VACUUM ANALYZE``. This measures the tick, not ingest. Autovacuum is
-   then switched off on ``planned_steps`` and ``messages``, so that the dead index entries
-   the claims leave are measured at a known moment (5.) and removed by one ``VACUUM``.
+   then switched off on ``planned_steps``, ``step_leases`` and ``messages``, so that the dead
+   index entries the claims and the workers leave are measured at a known moment (5.) and
+   removed by one ``VACUUM``.
 2. EXPLAIN (ANALYZE, BUFFERS, WAL) of every statement one batch of the tick runs (in-flight
    count, fresh-step claim, expired-lease claim, claim_overdue_deliveries,
    claim_overdue_handovers), in three states: nothing due; BENCH_DUE_STEPS due; those
@@ -23,9 +24,9 @@
    the same number of equivalent Dramatiq messages (same actor, kwargs and message ids,
    built with ``dramatiq.Message`` and its encoder) pushed with one HSET and one RPUSH
    per 1000 messages on a non-transactional pipeline. Ratio = emission / best raw rate.
-5. After the burst: the emitted steps marked done (as the workers would), then
-   BENCH_TICKS ticks 360 s later (the old leases have run out too), before and after a
-   ``VACUUM planned_steps``.
+5. After the burst: the emitted steps marked done and their leases deleted (as the workers
+   would), then BENCH_TICKS ticks 360 s later (the old leases have run out too), before and
+   after a ``VACUUM planned_steps, step_leases``.
 6. (c) Memory: VmRSS and the peak VmHWM (reset just before the measured part through
    ``/proc/self/clear_refs``) of each measuring process.
 
@@ -241,7 +242,7 @@ def load(url: str) -> None:
         db.execute("VACUUM ANALYZE")
         # the dead index entries the claims leave are measured, then removed by one VACUUM;
         # autovacuum (after 50 000 dead rows, migration 0005) would do it at a random moment
-        for table in ("planned_steps", "messages"):
+        for table in ("planned_steps", "step_leases", "messages"):
             db.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
         steps = db.execute(
             "SELECT count(*), count(*) FILTER (WHERE status = 'planned') FROM planned_steps"
@@ -326,6 +327,8 @@ def explain(url: str, label: str) -> None:
                         "Limit",
                         "Sort",
                         "Update on",
+                        "Insert on",
+                        "Delete on",
                         "Execution Time",
                         "LockRows",
                         "Aggregate",
@@ -341,17 +344,23 @@ def explain(url: str, label: str) -> None:
 def summary(statement: str) -> str:
     """A short name for a statement of the tick."""
     text = " ".join(statement.split())
-    if text.startswith("UPDATE"):
-        return "UPDATE planned_steps SET status='emitted', lease_until, emit_count WHERE id IN (…)"
     where = text.split(" WHERE ", 1)[1].split(" ORDER BY")[0].split(" LIMIT")[0] if " WHERE " in text else ""
     where = where.replace("::VARCHAR", "").replace("::TIMESTAMP WITH TIME ZONE", "")
+    if text.startswith("WITH") and "INSERT INTO step_leases" in text:
+        return (
+            "WITH picked AS (SELECT … FROM (SELECT … FROM planned_steps WHERE planned, due, no lease "
+            "ORDER BY … LIMIT 4n) WHERE pg_try_advisory_xact_lock(19, id) LIMIT n), "
+            "leased AS (INSERT INTO step_leases … ON CONFLICT DO NOTHING RETURNING …) SELECT …"
+        )
     if text.startswith("WITH"):
         return (
-            f"WITH picked AS (SELECT … WHERE {where} ORDER BY … LIMIT n FOR UPDATE SKIP LOCKED), "
-            "updated AS (UPDATE planned_steps … WHERE id = ANY(array(picked)) RETURNING …) SELECT …"
+            "WITH picked AS (SELECT … FROM step_leases WHERE lease_until <= now ORDER BY … LIMIT n "
+            "FOR UPDATE SKIP LOCKED), leased AS (UPDATE step_leases … FROM planned_steps WHERE "
+            "step_id = ANY(array(picked)) AND planned, due RETURNING …), swept AS (DELETE FROM "
+            "step_leases WHERE step_id = ANY(array(picked)) AND step not pending) SELECT …"
         )
     if text.startswith("SELECT count"):
-        return f"SELECT count(*) FROM (SELECT … FROM planned_steps WHERE {where} LIMIT cap)"
+        return f"SELECT count(*) FROM (SELECT … FROM step_leases WHERE {where} LIMIT cap)"
     table = text.split(" FROM ", 1)[1].split()[0] if " FROM " in text else "?"
     return f"SELECT … FROM {table} WHERE {where} ORDER BY … LIMIT n FOR UPDATE SKIP LOCKED"
 
@@ -586,18 +595,30 @@ def report_raw(label: str, raw: dict) -> float:
 
 
 def mark_done(url: str) -> int:
-    """What the workers do with the emitted steps: ``done`` (in batches, as they commit)."""
+    """What the workers do with the leased steps: ``done``, their emissions added to
+    ``emit_count`` and their leases deleted (in batches, as they commit)."""
     import psycopg
 
     done = 0
-    with psycopg.connect(url, autocommit=True) as db:
+    with psycopg.connect(url) as db:
         while True:
-            count = db.execute(
-                "UPDATE planned_steps SET status = 'done', done_at = now() WHERE id IN ("
-                "SELECT id FROM planned_steps WHERE status = 'emitted' LIMIT 5000)"
-            ).rowcount
-            done += count
-            if count == 0:
+            with db.transaction():
+                ids = [
+                    row[0]
+                    for row in db.execute(
+                        "SELECT l.step_id FROM step_leases l JOIN planned_steps s ON s.id = l.step_id "
+                        "WHERE s.status = 'planned' LIMIT 5000"
+                    )
+                ]
+                db.execute(
+                    "UPDATE planned_steps s SET status = 'done', done_at = now(), "
+                    "emit_count = s.emit_count + l.emission FROM step_leases l "
+                    "WHERE l.step_id = s.id AND s.id = ANY(%s)",
+                    (ids,),
+                )
+                db.execute("DELETE FROM step_leases WHERE step_id = ANY(%s)", (ids,))
+            done += len(ids)
+            if not ids:
                 return done
 
 
@@ -630,9 +651,7 @@ def main() -> int:
         queued = client.llen(f"{namespace}:{QUEUE}"), client.hlen(f"{namespace}:{QUEUE}.msgs")
         client.close()
         with psycopg.connect(url) as db:
-            in_flight = db.execute(
-                "SELECT count(*) FROM planned_steps WHERE status = 'emitted' AND lease_until > now()"
-            ).fetchone()[0]
+            in_flight = db.execute("SELECT count(*) FROM step_leases WHERE lease_until > now()").fetchone()[0]
         rate = emit["steps"] / emit["seconds"]
         say(
             f"(b) emission: {emit['steps']} steps in {emit['seconds']:.2f} s = {rate:.0f} steps/s "
@@ -661,10 +680,11 @@ def main() -> int:
         report_ticks("after the burst, not vacuumed", child("idle", url, namespace, shift))
         with psycopg.connect(url, autocommit=True) as db:
             started = time.monotonic()
-            db.execute("VACUUM planned_steps")
+            db.execute("VACUUM planned_steps, step_leases")
             say(
-                f"VACUUM planned_steps: {time.monotonic() - started:.1f} s (what autovacuum does once "
-                "50 000 rows are dead, migration 0005; switched off in this benchmark)"
+                f"VACUUM planned_steps, step_leases: {time.monotonic() - started:.1f} s (what autovacuum "
+                "does once 50 000 rows are dead, migration 0005, or a fifth of step_leases; switched "
+                "off in this benchmark)"
             )
         report_ticks("after the burst, vacuumed", child("idle", url, namespace, shift))
         say(f"emission {rate:.0f} steps/s vs raw enqueue {raw:.0f} msgs/s (best of {len(raw_rates)})")

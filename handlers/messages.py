@@ -38,12 +38,17 @@ def keyed_id(key: bytes, *parts: object) -> str:
 
 @dataclass(frozen=True, slots=True)
 class StepDue:
-    """A planned step reached its instant: ``event`` is the scheduler event name."""
+    """A planned step reached its instant: ``event`` is the scheduler event name.
+
+    ``creditor_id`` and ``debtor_id`` are whose step it is, as the claim read it; they are
+    not part of the message id nor of the payload (the worker reads the step's row)."""
 
     event: str
     step_id: int
     due_at: datetime
     emission: int = 1
+    creditor_id: str | None = None
+    debtor_id: str | None = None
 
     @property
     def actor(self) -> str:

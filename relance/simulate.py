@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pydantic import SecretStr
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 
-from adapters.orm import EvidenceRecord, MessageRow, PlannedStep, SignalRow
+from adapters.orm import EvidenceRecord, MessageRow, PlannedStep, SignalRow, StepLease
 from adapters.publisher import QUEUE
 from adapters.store import transaction
 from config.bootstrap import App, attach_publisher, build_app, prepare_store
@@ -215,7 +215,10 @@ class Simulation:
         with transaction(self.app.sessions) as session:
             session.scope(None)  # every creditor's steps
             due = session.execute(
-                select(func.min(PlannedStep.due_at)).where(PlannedStep.status == "planned")
+                select(func.min(PlannedStep.due_at)).where(
+                    PlannedStep.status == "planned",
+                    ~exists().where(StepLease.step_id == PlannedStep.id),  # not in flight
+                )
             ).scalar()
         if due is not None:
             candidates.append(due.replace(tzinfo=UTC) if due.tzinfo is None else due)

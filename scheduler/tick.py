@@ -1,16 +1,23 @@
 """One scheduler tick: claim due steps in the database, commit, then publish.
 
-Claiming is ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (serialised writers on SQLite) with a
-lease: a claimed step is ``emitted`` until its lease ends; if no worker finished it by then
-(message lost, worker killed) the next tick emits it again under the same message id.
-Several schedulers may run at once: each step is claimed by one of them per lease, and the
-workers' inbox and step states make a second emission harmless anyway.
+Claiming a step writes one narrow row, its lease (``step_leases``: step id, creditor,
+``lease_until``, emission), and leaves the wide ``planned_steps`` row and its indexes alone:
+the step stays ``planned`` while a live lease holds it in flight, and the worker that
+finishes (or releases, or postpones) it deletes the lease. If no worker did so by the end of
+the lease (message lost, worker killed), the next tick claims the step again under the next
+emission number, so a new message id; the broker's own redeliveries keep the id. Several
+schedulers may run at once: each step is leased by one of them per lease (a fresh step's
+lease is an insert on its primary key, a run-out lease is locked ``FOR UPDATE SKIP LOCKED``
+on PostgreSQL; writers are serialised on SQLite), and the workers' inbox and step states
+make a second emission harmless anyway.
 
 Cost: every query reads an index range that starts at the first row it wants
-(``ix_planned_steps_due`` in claim order, ``ix_planned_steps_lease``, ``ix_messages_pending``,
-``ix_handovers_pending``, ``ix_signals_pending``), and the in-flight count stops at the cap,
-so a tick that finds nothing due costs a few index probes whatever the number of invoices. A tick holds one
-batch in memory at a time.
+(``ix_planned_steps_due`` in claim order, probing each step's lease by its key;
+``ix_step_leases_until``; ``ix_messages_pending``, ``ix_handovers_pending``,
+``ix_signals_pending``), and the in-flight count stops at the cap, so a tick that finds
+nothing due costs a few index probes whatever the number of invoices. The due pass walks
+over the due steps still in flight (at most about ``max_in_flight`` of them when capped).
+A tick holds one batch in memory at a time.
 
 Messages, hand-overs and signals whose lease or back-off ran out are claimed through the leased
 outbox (``handlers.outbox``, ``claim_expired``): ids and attempt numbers only, in bounded
@@ -20,21 +27,24 @@ batches, each published as the next attempt's task.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Integer, any_, func, literal, select, tuple_, update
+from sqlalchemy import Integer, Select, any_, delete, exists, func, insert, literal, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.orm import PlannedStep
+from adapters.orm import PlannedStep, StepLease
 from adapters.store import transaction
 from handlers.delivery import claim_overdue_deliveries
 from handlers.handover import claim_overdue_handovers
 from handlers.messages import StepDue
 from handlers.ports import Publisher
 from handlers.signals import claim_overdue_signals
+from handlers.store import PENDING
 
 log = structlog.get_logger("relance.scheduler")
 
@@ -48,19 +58,16 @@ class TickResult:
 
 
 def _room(session: Session, now: datetime, max_in_flight: int | None) -> int | None:
-    """How many more steps may be in flight (emitted, lease running); None = no cap.
+    """How many more steps may be in flight (a live lease); None = no cap.
 
     The count stops at ``max_in_flight``: it reads at most that many entries of
-    ``ix_planned_steps_lease`` (an index-only range), however many steps are in flight.
+    ``ix_step_leases_until`` (an index-only range), however many steps are in flight.
     """
     if max_in_flight is None:
         return None
     in_flight = (
-        select(PlannedStep.id)
-        .where(
-            PlannedStep.status == "emitted",
-            PlannedStep.lease_until > now,
-        )
+        select(StepLease.step_id)
+        .where(StepLease.lease_until > now)
         .limit(literal(max_in_flight, Integer, literal_execute=True))
     )
     count = session.execute(select(func.count()).select_from(in_flight.subquery())).scalar_one()
@@ -71,108 +78,251 @@ def _room(session: Session, now: datetime, max_in_flight: int | None) -> int | N
 class _Pass:
     """One ordered pass of a tick over one kind of claimable steps, and where it stands.
 
-    ``fresh``: planned steps that are due, by due instant then plan order (``id``);
-    ``expired``: emitted steps whose lease ran out, the oldest lease first. Each batch
-    starts after the last row the previous batch claimed (``(key, id) > after``), so it
-    does not walk again over the index entries the tick's own claims left behind (the old
-    versions of the rows it updated stay in the index until vacuum). A row skipped because
-    another scheduler held it is left to the next tick.
+    ``fresh`` (``expired`` false): planned steps that are due and hold no lease, by due
+    instant then plan order (``ix_planned_steps_due``, each step's lease looked up by its
+    key); ``expired``: leases that ran out, of steps still planned and due, the oldest
+    lease first (``ix_step_leases_until``). Each batch starts after the last row the
+    previous batch claimed (``(key, id) > after``), so it does not walk again over the steps
+    the tick itself just leased. A row another scheduler leased meanwhile is left to it.
     """
 
-    status: str
-    key: Any
+    expired: bool
     after: tuple[Any, Any] | None = None
 
-    def where(self, now: datetime) -> list[Any]:
-        conditions = [PlannedStep.status == self.status, self.key <= now]
-        if self.after is not None:
-            conditions.append(tuple_(self.key, PlannedStep.id) > self.after)
-        return conditions
+    @property
+    def key(self) -> Any:
+        return StepLease.lease_until if self.expired else PlannedStep.due_at
 
     @property
     def order(self) -> list[Any]:
         return [self.key, PlannedStep.id]
 
+    def where(self, now: datetime) -> list[Any]:
+        conditions = [PlannedStep.status == "planned", PlannedStep.due_at <= now]
+        if self.expired:
+            conditions.append(StepLease.lease_until <= now)
+        else:
+            conditions.append(~exists().where(StepLease.step_id == PlannedStep.id))
+        if self.after is not None:
+            conditions.append(tuple_(self.key, PlannedStep.id) > self.after)
+        return conditions
+
+    def pick(self, now: datetime, limit: int | None) -> Select[Any]:
+        """The steps this pass would claim next, in claim order, and what a task needs."""
+        query = select(
+            PlannedStep.id,
+            PlannedStep.creditor_id,
+            PlannedStep.debtor_id,
+            PlannedStep.event,
+            PlannedStep.due_at,
+            PlannedStep.emit_count,
+            (StepLease.emission if self.expired else literal(0, Integer)).label("leased"),
+            self.key.label("pick_key"),
+        )
+        if self.expired:
+            query = query.select_from(StepLease).join(PlannedStep, PlannedStep.id == StepLease.step_id)
+        query = query.where(*self.where(now)).order_by(*self.order)
+        return query if limit is None else query.limit(literal(limit, Integer, literal_execute=True))
+
 
 @dataclass
 class _Passes:
-    fresh: _Pass = field(default_factory=lambda: _Pass("planned", PlannedStep.due_at))
-    expired: _Pass = field(default_factory=lambda: _Pass("emitted", PlannedStep.lease_until))
+    fresh: _Pass = field(default_factory=lambda: _Pass(expired=False))
+    expired: _Pass = field(default_factory=lambda: _Pass(expired=True))
+
+
+def _due(claimed: Sequence[tuple[Any, int]], which: _Pass) -> list[StepDue]:
+    """Claimed rows, each with its lease's emission after the claim, as tasks in claim order;
+    the pass resumes after the last one. A step's emission number is its closed emissions
+    (``emit_count``) plus its lease's."""
+    claimed = sorted(claimed, key=lambda pair: (pair[0].pick_key, pair[0].id))
+    if claimed and (which.after is None or (claimed[-1][0].pick_key, claimed[-1][0].id) > which.after):
+        which.after = (claimed[-1][0].pick_key, claimed[-1][0].id)
+    return [
+        StepDue(
+            r.event, r.id, r.due_at, r.emit_count + emission, creditor_id=r.creditor_id, debtor_id=r.debtor_id
+        )
+        for r, emission in claimed
+    ]
 
 
 def _claim_returning(
     session: Session, now: datetime, lease: timedelta, limit: int, which: _Pass
 ) -> list[StepDue]:
-    """PostgreSQL: pick, lock and lease up to ``limit`` steps in one statement::
+    """PostgreSQL: pick and lease up to ``limit`` steps in one statement, one round trip per
+    batch, and no write to ``planned_steps``.
 
-        WITH picked AS (SELECT id, key … ORDER BY key, id LIMIT n FOR UPDATE SKIP LOCKED),
-             updated AS (UPDATE planned_steps SET … WHERE id = ANY(array((SELECT id FROM picked)))
-                         RETURNING …)
-        SELECT … FROM updated JOIN picked …
-
-    One round trip per batch. ``id = ANY(array(…))`` makes the update a primary-key lookup
-    of the picked rows whatever the planner thinks of the table (joined to ``picked``
-    directly, a table of tens of thousands of rows gets a hash join over a sequential scan).
     The limit is written into the statement, so a generic plan of the prepared statement
-    knows it too. The rows come back in no set order: they are put back in claim order by
-    the keys ``picked`` read before the update. Run on the session's connection (Core), so
-    the ORM does not try to synchronise objects it does not hold.
+    knows it too. Run on the session's connection (Core), so the ORM does not try to
+    synchronise objects it does not hold.
     """
+    claim = _lease_expired_returning if which.expired else _lease_fresh_returning
+    return claim(session.connection(), now, literal(now + lease, StepLease.lease_until.type), limit, which)
+
+
+# the two-key advisory locks (this number, step id) the claim of fresh steps takes on
+# PostgreSQL; the one-key locks of intake (a bigint) are another space and never meet these
+STEP_LOCKS = 19
+
+# how far past its batch the fresh claim looks for steps no other scheduler is claiming
+WINDOW = 4
+
+
+def _lease_fresh_returning(
+    connection: Any, now: datetime, until: Any, limit: int, which: _Pass
+) -> list[StepDue]:
+    """Due steps without a lease, each given one::
+
+        WITH picked AS (SELECT … FROM (SELECT … FROM planned_steps WHERE planned, due,
+                                       no lease ORDER BY due_at, id LIMIT 4n) due
+                        WHERE pg_try_advisory_xact_lock(19, id) ORDER BY … LIMIT n),
+             leased AS (INSERT INTO step_leases SELECT … FROM picked
+                        ON CONFLICT (step_id) DO NOTHING RETURNING step_id, emission)
+        SELECT … FROM leased JOIN picked …
+
+    The steps' rows are not locked (a row lock is a write of the row): a scheduler skips the
+    steps another one is claiming by their advisory lock, held to the commit, taken on at
+    most ``4n`` rows in claim order once the steps with a lease are left out; two
+    schedulers that pick one step all the same (one committed in between) meet on the
+    lease's primary key, and the second one's insert does nothing.
+    """
+    due = which.pick(now, limit * WINDOW).subquery("due")
     picked = (
-        select(PlannedStep.id.label("pick_id"), which.key.label("pick_key"))
-        .where(*which.where(now))
-        .order_by(*which.order)
+        select(*due.c)
+        .where(func.pg_try_advisory_xact_lock(STEP_LOCKS, due.c.id))
+        .order_by(due.c.pick_key, due.c.id)
+        .limit(literal(limit, Integer, literal_execute=True))
+        .cte("picked")
+    )
+    leased = (
+        pg_insert(StepLease)
+        .from_select(
+            ["step_id", "creditor_id", "lease_until", "emission"],
+            select(picked.c.id, picked.c.creditor_id, until, literal(1, Integer)),
+        )
+        .on_conflict_do_nothing(index_elements=[StepLease.step_id])
+        .returning(StepLease.step_id, StepLease.emission)
+        .cte("leased")
+    )
+    rows = connection.execute(
+        select(*[c for c in picked.c if c.name != "leased"], leased.c.emission).join_from(
+            leased, picked, leased.c.step_id == picked.c.id
+        )
+    ).all()
+    return _due([(row, row.emission) for row in rows], which)
+
+
+def _lease_expired_returning(
+    connection: Any, now: datetime, until: Any, limit: int, which: _Pass
+) -> list[StepDue]:
+    """Leases that ran out, oldest first, moved on where their step is still planned and due::
+
+        WITH picked AS (SELECT step_id, lease_until FROM step_leases WHERE lease_until <= now
+                        ORDER BY lease_until, step_id LIMIT n FOR UPDATE SKIP LOCKED),
+             leased AS (UPDATE step_leases SET lease_until, emission + 1 FROM planned_steps
+                        WHERE step_id = ANY(array(…)) AND the step is planned and due
+                        RETURNING …)
+        SELECT … FROM picked LEFT JOIN leased …
+
+    ``picked`` reads ``ix_step_leases_until`` alone and the update looks each step up by
+    its key (``step_id = ANY(array(…))``), whatever the planner thinks of the tables. The
+    same statement deletes the picked leases of steps no longer pending (finished by a path
+    that left its lease, or gone: ``swept``); a lease picked but neither moved on nor
+    deleted (its step re-planned later) is passed over.
+    """
+    conditions = [StepLease.lease_until <= now]
+    if which.after is not None:
+        conditions.append(tuple_(StepLease.lease_until, StepLease.step_id) > which.after)
+    picked = (
+        select(StepLease.step_id.label("id"), StepLease.lease_until.label("pick_key"))
+        .where(*conditions)
+        .order_by(StepLease.lease_until, StepLease.step_id)
         .limit(literal(limit, Integer, literal_execute=True))
         .with_for_update(skip_locked=True)
         .cte("picked")
     )
-    updated = (
-        update(PlannedStep)
-        .where(PlannedStep.id == any_(func.array(select(picked.c.pick_id).scalar_subquery())))
-        .values(status="emitted", lease_until=now + lease, emit_count=PlannedStep.emit_count + 1)
-        .returning(PlannedStep.id, PlannedStep.event, PlannedStep.due_at, PlannedStep.emit_count)
-        .cte("updated")
-    )
-    rows = sorted(
-        session.connection()
-        .execute(
-            select(
-                updated.c.id, updated.c.event, updated.c.due_at, updated.c.emit_count, picked.c.pick_key
-            ).join_from(updated, picked, updated.c.id == picked.c.pick_id)
+    leased = (
+        update(StepLease)
+        .where(
+            StepLease.step_id == any_(func.array(select(picked.c.id).scalar_subquery())),
+            PlannedStep.id == StepLease.step_id,
+            PlannedStep.status == "planned",
+            PlannedStep.due_at <= now,
         )
-        .all(),
-        key=lambda row: (row.pick_key, row.id),
+        .values(lease_until=until, emission=StepLease.emission + 1)
+        .returning(
+            StepLease.step_id,
+            StepLease.emission,
+            PlannedStep.creditor_id,
+            PlannedStep.debtor_id,
+            PlannedStep.event,
+            PlannedStep.due_at,
+            PlannedStep.emit_count,
+        )
+        .cte("leased")
     )
+    swept = (
+        delete(StepLease)
+        .where(
+            StepLease.step_id == any_(func.array(select(picked.c.id).scalar_subquery())),
+            ~_pending(StepLease.step_id),
+        )
+        .returning(StepLease.step_id)
+        .cte("swept")
+    )
+    rows = connection.execute(
+        select(picked.c.id, picked.c.pick_key, *[c for c in leased.c if c.name != "step_id"])
+        .outerjoin_from(picked, leased, leased.c.step_id == picked.c.id)
+        .add_cte(swept)
+    ).all()
     if rows:
-        which.after = (rows[-1].pick_key, rows[-1].id)
-    return [StepDue(r.event, r.id, r.due_at, r.emit_count) for r in rows]
+        last = max(rows, key=lambda row: (row.pick_key, row.id))
+        which.after = (last.pick_key, last.id)
+    return _due([(row, row.emission) for row in rows if row.emission is not None], which)
 
 
 def _claim_select_update(
     session: Session, now: datetime, lease: timedelta, limit: int, which: _Pass
 ) -> list[StepDue]:
-    """Any database (SQLite, whose writers are serialised): select in order, then update."""
-    rows = session.execute(
-        select(
-            PlannedStep.id,
-            PlannedStep.event,
-            PlannedStep.due_at,
-            PlannedStep.emit_count,
-            which.key.label("pick_key"),
+    """Any database (SQLite, whose writers are serialised): select in order, then lease."""
+    rows = session.connection().execute(which.pick(now, limit)).all()
+    if not rows:
+        return []
+    ids = [r.id for r in rows]
+    if which.expired:
+        _sweep_finished(session, now, limit)
+        session.connection().execute(
+            update(StepLease)
+            .where(StepLease.step_id.in_(ids))
+            .values(lease_until=now + lease, emission=StepLease.emission + 1)
         )
-        .where(*which.where(now))
-        .order_by(*which.order)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
-    if rows:
-        session.execute(
-            update(PlannedStep)
-            .where(PlannedStep.id.in_([r.id for r in rows]))
-            .values(status="emitted", lease_until=now + lease, emit_count=PlannedStep.emit_count + 1)
+    else:
+        session.connection().execute(
+            insert(StepLease),
+            [
+                {"step_id": r.id, "creditor_id": r.creditor_id, "lease_until": now + lease, "emission": 1}
+                for r in rows
+            ],
         )
-        which.after = (rows[-1].pick_key, rows[-1].id)
-    return [StepDue(r.event, r.id, r.due_at, r.emit_count + 1) for r in rows]
+    return _due([(row, row.leased + 1) for row in rows], which)
+
+
+def _pending(step_id: Any) -> Any:
+    """The step ``step_id`` names exists and is pending."""
+    return exists().where(PlannedStep.id == step_id, PlannedStep.status.in_(PENDING))
+
+
+def _sweep_finished(session: Session, now: datetime, limit: int) -> int:
+    """Delete up to ``limit`` leases that ran out on steps no longer pending (or gone).
+
+    The worker deletes the lease of each step it finishes, releases or postpones; a step
+    finished elsewhere (a cancellation by an event, a deadline done by its handler) may
+    keep its lease: it counts as in flight until it ends, then goes here (on PostgreSQL,
+    within the claim of leases that ran out).
+    """
+    stale = select(StepLease.step_id).where(StepLease.lease_until <= now, ~_pending(StepLease.step_id))
+    result = session.connection().execute(delete(StepLease).where(StepLease.step_id.in_(stale.limit(limit))))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _claim_steps(
@@ -202,7 +352,7 @@ def tick(
 
     The cap keeps a burst from outrunning the workers: a step whose lease ends while it
     still waits in the broker would be emitted again, and again, while the queue grows.
-    Steps beyond the cap stay ``planned`` and go out at the next ticks. The steps in flight
+    Steps beyond the cap stay unleased and go out at the next ticks. The steps in flight
     are counted once per tick; each batch then takes its own steps off the room left.
     Each batch is published once its claim has committed; if publishing fails, the tick
     stops and raises, and the steps of that batch go out again when their lease ends.

@@ -94,14 +94,17 @@ def ingest(app: App, *events: dict[str, Any]) -> list[str | None]:
 
 
 def next_planned(app: App) -> datetime | None:
-    """The due instant of the earliest planned step, if any."""
-    from sqlalchemy import func, select
+    """The due instant of the earliest planned step not in flight, if any."""
+    from sqlalchemy import exists, func, select
 
-    from adapters.orm import PlannedStep
+    from adapters.orm import PlannedStep, StepLease
 
     with transaction(app.sessions) as session:
         return session.execute(
-            select(func.min(PlannedStep.due_at)).where(PlannedStep.status == "planned")
+            select(func.min(PlannedStep.due_at)).where(
+                PlannedStep.status == "planned",
+                ~exists().where(StepLease.step_id == PlannedStep.id),  # not in flight
+            )
         ).scalar()
 
 

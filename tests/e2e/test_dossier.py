@@ -20,10 +20,10 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, exists, func, select
 
 from adapters.dossier import dossier_archive, write_dossier
-from adapters.orm import CaseRow, EvidenceHead, EvidenceRecord, MessageRow, PlannedStep
+from adapters.orm import CaseRow, EvidenceHead, EvidenceRecord, MessageRow, PlannedStep, StepLease
 from adapters.store import transaction
 from config.bootstrap import build_app
 from config.settings import load_settings
@@ -412,7 +412,10 @@ def test_a_dossier_is_written_from_sqlite_and_postgresql(app, tmp_path):
     while True:
         with transaction(app.sessions) as session:
             nxt = session.execute(
-                select(func.min(PlannedStep.due_at)).where(PlannedStep.status == "planned")
+                select(func.min(PlannedStep.due_at)).where(
+                    PlannedStep.status == "planned",
+                    ~exists().where(StepLease.step_id == PlannedStep.id),  # not in flight
+                )
             ).scalar()
             cases = session.execute(select(func.count()).select_from(CaseRow)).scalar()
         if nxt is None or cases:
