@@ -518,7 +518,7 @@ def _record_message(
             channel=channel,
             invoices=len(invoices),
             listed=len(context["invoices"]),
-            statement_lines=len(statement.lines) - 2,  # without the header and the total
+            statement_lines=statement.line_count - 2,  # without the header and the total
             size=len(content),
         )
     totals = context["totals"]
