@@ -14,6 +14,7 @@ come from the composer (``handlers.dunning``), both given by the context.
 from __future__ import annotations
 
 import hashlib
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -26,7 +27,7 @@ from handlers.amounts import InvoiceAmounts, amounts_on, penalties_run
 from handlers.calendar import local_date
 from handlers.context import Context
 from handlers.deadlines import deadline_after, formal_notice_deadline
-from handlers.decide import Decision, Done, Message, decide
+from handlers.decide import Decision, Done, Message, PassedOver, decide
 from handlers.dunning import DebtorFacts, DunningStore, InvoiceFacts, NewMessage, StepFacts
 from handlers.manual import record_task
 from handlers.messages import DeliverMessage, keyed_id
@@ -76,7 +77,7 @@ def send_due(store: DunningStore, step_id: int, now: datetime, ctx: Context) -> 
         return []
     snapshot = _snapshot(store, debtor, head, read, now)
     decision = decide(snapshot, now, read.passed_over)
-    read.passed_over = []  # the decision holds them as done
+    read.passed_over = PassedOver()  # the decision holds them as done
     # what is applied reads the due steps from ``read.due`` and the decision: their copies in
     # the snapshot go before the messages are built
     snapshot = replace(snapshot, due=())
@@ -91,7 +92,7 @@ class _Read:
 
     due: list[Due] = field(default_factory=list)
     steps: list[DueStep] = field(default_factory=list)
-    passed_over: list[Done] = field(default_factory=list)
+    passed_over: PassedOver = field(default_factory=PassedOver)  # ids, not 80 000 values
     behind_drafts: dict[str, list[Due]] = field(default_factory=dict)
     has_first: bool = False
 
@@ -338,6 +339,7 @@ def _apply(
         reason = _done_reason(done, covering, by_step)
         finished.add(done.step_id, reasons.setdefault(reason, reason))
     finished.write(store, now)
+    _finish_passed_over(store, decision.passed_over, covering, by_step, now)
     for invoice_id in decision.escalate:
         if invoice_id in drafted:  # planned when the notice is approved (handlers.approval)
             continue
@@ -369,6 +371,25 @@ class _Finished:
             by_reason.setdefault(reason, []).append(step_id)
         for reason, step_ids in by_reason.items():
             store.finish_steps(sorted(step_ids), now, reason)
+
+
+def _finish_passed_over(
+    store: DunningStore,
+    passed_over: Iterable[Done],
+    covering: dict[int, str],
+    by_step: dict[int, Due],
+    now: datetime,
+) -> None:
+    """The steps passed over before the decision, finished as one set of ids per reason
+    (the message of their lead step): 80 000 steps of a catch-up are kept as arrays of ids,
+    not as a mapping of each step to its reason. None of them is claimed, mentioned, skipped
+    or given to a person: they are written apart from the other steps finished."""
+    by_reason: dict[str, array[int]] = {}
+    for done in passed_over:
+        reason = _done_reason(done, covering, by_step)
+        by_reason.setdefault(reason, array("q")).append(done.step_id)
+    for reason, step_ids in by_reason.items():
+        store.finish_steps(sorted(step_ids), now, reason)
 
 
 def _done_reason(finished: Done, covering: dict[int, str], by_step: dict[int, Due]) -> str:
