@@ -41,7 +41,7 @@ from typing import overload
 
 from handlers import holds, pressure
 from handlers.calendar import local_date, next_sending_time, zone
-from handlers.snapshot import DebtorSnapshot, DueStep, InvoiceSnapshot, Snapshot
+from handlers.snapshot import DebtorSnapshot, DueStep, InvoiceView, Snapshot
 
 OVERDUE = "invoice.overdue"
 OUTSIDE_WINDOW = "outside the sending window"
@@ -369,7 +369,7 @@ def _manual_kind(step: DueStep) -> str:
     return "call" if "call" in step.channels else "task"
 
 
-def send_hold(step: DueStep, invoice: InvoiceSnapshot, debtor: DebtorSnapshot, today: date) -> str | None:
+def send_hold(step: DueStep, invoice: InvoiceView, debtor: DebtorSnapshot, today: date) -> str | None:
     """Why this step may not go out today, or None when it may."""
     if step.installment:  # judged on the plan, not the invoice
         reason = step.installment_blocker

@@ -22,7 +22,7 @@ from datetime import datetime
 from handlers import pressure
 from handlers.calendar import local_date, next_sending_time
 from handlers.decide import Done, _most_severe_per_invoice, send_hold
-from handlers.snapshot import DebtorSnapshot, DueStep, InvoiceSnapshot, Snapshot
+from handlers.snapshot import DebtorSnapshot, DueStep, InvoiceView, Snapshot
 
 
 def passes_over(head: Snapshot, now: datetime) -> bool:
@@ -36,7 +36,7 @@ def passes_over(head: Snapshot, now: datetime) -> bool:
 
 def pass_over(
     part: Sequence[DueStep],
-    invoice: Callable[[int], InvoiceSnapshot],
+    invoice: Callable[[int], InvoiceView],
     debtor: DebtorSnapshot,
     now: datetime,
 ) -> tuple[list[DueStep], list[Done]]:

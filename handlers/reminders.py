@@ -37,7 +37,7 @@ from handlers.planning import PENDING, end_of_day
 from handlers.policy import ESCALATION, FORMAL_NOTICE, Policy, Step
 from handlers.ports import Outgoing
 from handlers.render import helpers
-from handlers.snapshot import DebtorSnapshot, DueStep, InvoiceSnapshot, Snapshot
+from handlers.snapshot import DebtorSnapshot, DueStep, InvoiceView, Snapshot
 from handlers.statement import Statement, StatementBuilder
 
 log = structlog.get_logger("relance.reminders")
@@ -112,7 +112,7 @@ def _read_due(
         part = _behind_drafts(store, part, read.behind_drafts)
         steps = [_due_snapshot(store, item, debtor) for item in part]
         if early:
-            invoices = {item.invoice.id: _invoice_snapshot(item.invoice) for item in part}
+            invoices = {item.invoice.id: item.invoice for item in part}
             steps, passed = pass_over(steps, invoices.__getitem__, head.debtor, now)
             if passed:
                 kept = {step.step_id for step in steps}
@@ -242,29 +242,10 @@ def _snapshot(
     due_invoices = {d.step_row.invoice_id for d in read.due}
     return replace(
         head,
-        invoices=tuple(_invoice_snapshot(row) for row in rows.values()),
+        invoices=tuple(rows.values()),  # the facts read under the lock, not copies
         due=tuple(read.steps),
         recorded=frozenset(store.recorded_claims(due_invoices)),
         used_today=_used_today(store, debtor.id, today, {r.currency for r in rows.values()}),
-    )
-
-
-def _invoice_snapshot(row: InvoiceFacts) -> InvoiceSnapshot:
-    return InvoiceSnapshot(
-        id=row.id,
-        number=row.number,
-        status=row.status,
-        currency=row.currency,
-        balance=row.balance,
-        issue_date=row.issue_date,
-        due_date=row.due_date,
-        disputed=row.disputed,
-        in_payment_plan=row.in_payment_plan,
-        paused_until=row.paused_until,
-        delivered_on=row.delivered_on,
-        factored_by=row.factored_by,
-        hold_reason=row.hold_reason,
-        held_until=row.held_until,
     )
 
 
@@ -731,7 +712,7 @@ def _dispute_rejected(debtor: DebtorFacts, invoices: list[InvoiceFacts]) -> bool
     return debtor.kind == "consumer" and any(i.ever_disputed and not i.disputed for i in invoices)
 
 
-def _listed(invoice: InvoiceSnapshot) -> dict:
+def _listed(invoice: InvoiceView) -> dict:
     return {
         "number": invoice.number,
         "due_date": invoice.due_date,
