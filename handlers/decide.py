@@ -138,7 +138,7 @@ class PassedOver(Sequence[Done]):
     milder steps, held as arrays of ids and the index of their shared reason rather than as
     80 000 ``Done`` values. Reads as the sequence of their ``Done``, in the order added."""
 
-    __slots__ = ("_steps", "_leads", "_reason_of", "_reasons", "_index")
+    __slots__ = ("_index", "_leads", "_reason_of", "_reasons", "_steps")
 
     def __init__(self, passed: Iterable[Done] = ()) -> None:
         self._steps = array("q")

@@ -192,7 +192,11 @@ def test_the_statement_written_line_by_line_keeps_its_exact_csv_bytes_and_annex_
             "late_interest": Decimal("0.83"),
             "indemnity": Decimal("40.00"),
         }
-        for number, day, balance in (("F-1", 20, "100.00"), ('F-2, "bis"', 21, "1234.50"), ("Fé-3", 22, "0.10"))
+        for number, day, balance in (
+            ("F-1", 20, "100.00"),
+            ('F-2, "bis"', 21, "1234.50"),
+            ("Fé-3", 22, "0.10"),
+        )
     ]
     other = {"number": "F-9", "due_date": date(2026, 3, 1), "currency": "EUR", "balance": Decimal("5.00")}
     coming = {"number": "F-10", "due_date": date(2026, 5, 1), "currency": "EUR", "balance": Decimal("7.5")}
