@@ -497,12 +497,13 @@ def _messages_of(
     lead = group.lead
     mentions = tuple(Mention(s.step_id, s.invoice_id, s.name) for s in _by_due_date(group.mentions, snapshot))
     built = []
+    # one claim per step, shared by the messages of every channel that claims it
+    every = [
+        Claim(s.step_id, s.invoice_id, s.name, covered.get(s.step_id, ()))
+        for s in _by_due_date(group.steps, snapshot)
+    ]
     for channel in group.channels:
-        claims = tuple(
-            Claim(s.step_id, s.invoice_id, s.name, covered.get(s.step_id, ()))
-            for s in _by_due_date(group.steps, snapshot)
-            if (s.invoice_id, s.name, channel) not in snapshot.recorded
-        )
+        claims = tuple(c for c in every if (c.invoice_id, c.step, channel) not in snapshot.recorded)
         if not claims:
             continue
         excluded = {c.invoice_id for c in claims} | {m.invoice_id for m in mentions}
