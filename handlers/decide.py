@@ -244,7 +244,9 @@ def decide(snapshot: Snapshot, now: datetime, passed_over: Sequence[Done] = ()) 
     """What to send, skip, postpone or mark done for this debtor at ``now``.
 
     ``passed_over``: the milder steps already passed over part by part (``handlers.parts``),
-    left out of ``snapshot.due``; the decision is the one taken with them in it."""
+    left out of ``snapshot.due``; the decision is the one taken with them in it, with
+    ``passed_over`` given back as it is in ``Decision.passed_over`` rather than copied into
+    ``done`` (``Decision.flattened`` lists them there)."""
     debtor = snapshot.debtor
     today = local_date(now, debtor.timezone)
     if not snapshot.due:
