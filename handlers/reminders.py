@@ -78,9 +78,10 @@ def send_due(store: DunningStore, step_id: int, now: datetime, ctx: Context) -> 
     snapshot = _snapshot(store, debtor, head, read, now)
     decision = decide(snapshot, now, read.passed_over)
     read.passed_over = PassedOver()  # the decision holds them as done
-    # what is applied reads the due steps from ``read.due`` and the decision: their copies in
-    # the snapshot go before the messages are built
+    # what is applied reads the due steps from ``read.due`` and the decision: their views for
+    # the decision (in the snapshot and in ``read.steps``) go before the messages are built
     snapshot = replace(snapshot, due=())
+    read.steps = []
     return _apply(store, debtor, read.due, snapshot, decision, now, ctx)
 
 
