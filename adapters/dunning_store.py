@@ -365,12 +365,13 @@ class SqlDunningStore:
         )
         self._session.add(row)
         self._session.flush()
-        claims = [
-            {"message_pk": row.id, "invoice_id": invoice_id, "step": step, "channel": message.channel}
-            for invoice_id, step in message.claims
-        ]
+        claims = message.claims
         for start in range(0, len(claims), CHUNK):  # one statement, many rows: no mapped row each
-            self._session.execute(insert(MessageItem), claims[start : start + CHUNK])
+            chunk = [  # the rows of one chunk only: 20 000 claims are not 20 000 dicts at once
+                {"message_pk": row.id, "invoice_id": invoice_id, "step": step, "channel": message.channel}
+                for invoice_id, step in claims[start : start + CHUNK]
+            ]
+            self._session.execute(insert(MessageItem), chunk)
         return row.id
 
     def awaiting_drafts(self, invoice_ids: Iterable[int]) -> dict[int, str]:

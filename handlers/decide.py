@@ -32,13 +32,16 @@ day allowed; the formal notice and installment reminders never do.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
+from itertools import chain
+from typing import overload
 
 from handlers import holds, pressure
 from handlers.calendar import local_date, next_sending_time, zone
-from handlers.snapshot import DebtorSnapshot, DueStep, InvoiceSnapshot, Snapshot
+from handlers.snapshot import DebtorSnapshot, DueStep, InvoiceView, Snapshot
 
 OVERDUE = "invoice.overdue"
 OUTSIDE_WINDOW = "outside the sending window"
@@ -130,8 +133,59 @@ class Done:
     lead_step_id: int | None = None  # passed over for this step of the same invoice
 
 
+class PassedOver(Sequence[Done]):
+    """Steps passed over, kept compact: a catch-up of 20 000 invoices passes over 80 000
+    milder steps, held as arrays of ids and the index of their shared reason rather than as
+    80 000 ``Done`` values. Reads as the sequence of their ``Done``, in the order added."""
+
+    __slots__ = ("_index", "_leads", "_reason_of", "_reasons", "_steps")
+
+    def __init__(self, passed: Iterable[Done] = ()) -> None:
+        self._steps = array("q")
+        self._leads = array("q")  # -1: no lead step
+        self._reason_of = array("I")
+        self._reasons: list[str] = []
+        self._index: dict[str, int] = {}
+        self.extend(passed)
+
+    def extend(self, passed: Iterable[Done]) -> None:
+        for done in passed:
+            self._steps.append(done.step_id)
+            self._leads.append(-1 if done.lead_step_id is None else done.lead_step_id)
+            reason = self._index.get(done.reason)
+            if reason is None:
+                reason = self._index[done.reason] = len(self._reasons)
+                self._reasons.append(done.reason)
+            self._reason_of.append(reason)
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+    @overload
+    def __getitem__(self, index: int) -> Done: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Done]: ...
+
+    def __getitem__(self, index: int | slice) -> Done | Sequence[Done]:
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(len(self))))
+        lead = self._leads[index]
+        return Done(self._steps[index], self._reasons[self._reason_of[index]], None if lead < 0 else lead)
+
+    def __iter__(self) -> Iterator[Done]:
+        return (self[i] for i in range(len(self)))
+
+    def __repr__(self) -> str:
+        return f"PassedOver({list(self)!r})"
+
+
 @dataclass(frozen=True)
 class Decision:
+    """What ``decide`` says. ``passed_over`` holds the steps passed over before the
+    decision (``handlers.parts``), as given: they are done too, before ``done``
+    (``all_done``), and are not copied into it."""
+
     today: date
     messages: tuple[Message, ...] = ()
     skipped: tuple[Skip, ...] = ()
@@ -139,6 +193,18 @@ class Decision:
     done: tuple[Done, ...] = ()
     escalate: tuple[int, ...] = ()  # invoice ids whose formal notice deadline starts today
     tasks: tuple[Task, ...] = ()
+    passed_over: Sequence[Done] = ()
+
+    def all_done(self) -> Iterator[Done]:
+        """Every step done: those passed over before the decision, then ``done``."""
+        return chain(self.passed_over, self.done)
+
+    def flattened(self) -> Decision:
+        """The same decision with the steps passed over before it listed in ``done``: the
+        decision taken on every due step at once."""
+        if not self.passed_over:
+            return replace(self, passed_over=()) if self.passed_over != () else self
+        return replace(self, done=tuple(self.all_done()), passed_over=())
 
     @property
     def claimed_step_ids(self) -> frozenset[int]:
@@ -178,7 +244,9 @@ def decide(snapshot: Snapshot, now: datetime, passed_over: Sequence[Done] = ()) 
     """What to send, skip, postpone or mark done for this debtor at ``now``.
 
     ``passed_over``: the milder steps already passed over part by part (``handlers.parts``),
-    left out of ``snapshot.due``; the decision is the one taken with them in it."""
+    left out of ``snapshot.due``; the decision is the one taken with them in it, with
+    ``passed_over`` given back as it is in ``Decision.passed_over`` rather than copied into
+    ``done`` (``Decision.flattened`` lists them there)."""
     debtor = snapshot.debtor
     today = local_date(now, debtor.timezone)
     if not snapshot.due:
@@ -209,11 +277,12 @@ def decide(snapshot: Snapshot, now: datetime, passed_over: Sequence[Done] = ()) 
     messages: list[Message] = []
     postponed: list[Postpone] = []
     sendable, done = _most_severe_per_invoice(sendable)
-    done = [*passed_over, *done, *passed]
-    if pressure.too_soon(snapshot, today):
+    done = [*done, *passed]  # after ``passed_over``, kept apart: not copied step by step
+    if pressure.too_soon(snapshot, today):  # never when passed over early (``handlers.parts``)
+        done, passed_over = [*passed_over, *done], ()
         sendable, done, held = _held_back(snapshot, sendable, done)
         postponed.extend(held)
-    covered = _covered_by(done)
+    covered = _covered_by(chain(passed_over, done))
     for currency in sorted({snapshot.invoice(s.invoice_id).currency for s in sendable}):
         of_currency = [s for s in sendable if snapshot.invoice(s.invoice_id).currency == currency]
         groups, waiting, listed = _groups_of_currency(snapshot, of_currency, currency, today, later)
@@ -237,6 +306,7 @@ def decide(snapshot: Snapshot, now: datetime, passed_over: Sequence[Done] = ()) 
         done=tuple(done),
         escalate=tuple(dict.fromkeys(escalate)),
         tasks=tasks,
+        passed_over=passed_over if passed_over else (),
     )
 
 
@@ -301,7 +371,7 @@ def _manual_kind(step: DueStep) -> str:
     return "call" if "call" in step.channels else "task"
 
 
-def send_hold(step: DueStep, invoice: InvoiceSnapshot, debtor: DebtorSnapshot, today: date) -> str | None:
+def send_hold(step: DueStep, invoice: InvoiceView, debtor: DebtorSnapshot, today: date) -> str | None:
     """Why this step may not go out today, or None when it may."""
     if step.installment:  # judged on the plan, not the invoice
         reason = step.installment_blocker
@@ -429,12 +499,13 @@ def _messages_of(
     lead = group.lead
     mentions = tuple(Mention(s.step_id, s.invoice_id, s.name) for s in _by_due_date(group.mentions, snapshot))
     built = []
+    # one claim per step, shared by the messages of every channel that claims it
+    every = [
+        Claim(s.step_id, s.invoice_id, s.name, covered.get(s.step_id, ()))
+        for s in _by_due_date(group.steps, snapshot)
+    ]
     for channel in group.channels:
-        claims = tuple(
-            Claim(s.step_id, s.invoice_id, s.name, covered.get(s.step_id, ()))
-            for s in _by_due_date(group.steps, snapshot)
-            if (s.invoice_id, s.name, channel) not in snapshot.recorded
-        )
+        claims = tuple(c for c in every if (c.invoice_id, c.step, channel) not in snapshot.recorded)
         if not claims:
             continue
         excluded = {c.invoice_id for c in claims} | {m.invoice_id for m in mentions}

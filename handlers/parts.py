@@ -7,7 +7,9 @@ known: a step that passes every hold, due with a more severe step of its invoice
 too, is passed over for it (``_most_severe_per_invoice``), whatever the other invoices.
 ``pass_over`` settles that per part, so that only one step per invoice (plus the steps held
 back or done by a person) is kept to the end; ``decide(snapshot, now, passed_over)`` then
-takes the same decision as on every due step at once.
+takes the same decision as on every due step at once (``Decision.flattened``). The reminder
+path keeps the steps passed over as arrays of ids (``handlers.decide.PassedOver``): the
+decision gives them back as given, ahead of its own ``done``, without a value per step.
 
 Passing over early is only done when nothing can hold the passed-over steps back with their
 lead (``passes_over``): outside the sending window every due step waits, and under contact
@@ -22,7 +24,7 @@ from datetime import datetime
 from handlers import pressure
 from handlers.calendar import local_date, next_sending_time
 from handlers.decide import Done, _most_severe_per_invoice, send_hold
-from handlers.snapshot import DebtorSnapshot, DueStep, InvoiceSnapshot, Snapshot
+from handlers.snapshot import DebtorSnapshot, DueStep, InvoiceView, Snapshot
 
 
 def passes_over(head: Snapshot, now: datetime) -> bool:
@@ -36,7 +38,7 @@ def passes_over(head: Snapshot, now: datetime) -> bool:
 
 def pass_over(
     part: Sequence[DueStep],
-    invoice: Callable[[int], InvoiceSnapshot],
+    invoice: Callable[[int], InvoiceView],
     debtor: DebtorSnapshot,
     now: datetime,
 ) -> tuple[list[DueStep], list[Done]]:

@@ -14,6 +14,7 @@ come from the composer (``handlers.dunning``), both given by the context.
 from __future__ import annotations
 
 import hashlib
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -26,7 +27,7 @@ from handlers.amounts import InvoiceAmounts, amounts_on, penalties_run
 from handlers.calendar import local_date
 from handlers.context import Context
 from handlers.deadlines import deadline_after, formal_notice_deadline
-from handlers.decide import Decision, Done, Message, decide
+from handlers.decide import Decision, Done, Message, PassedOver, decide
 from handlers.dunning import DebtorFacts, DunningStore, InvoiceFacts, NewMessage, StepFacts
 from handlers.manual import record_task
 from handlers.messages import DeliverMessage, keyed_id
@@ -36,7 +37,7 @@ from handlers.planning import PENDING, end_of_day
 from handlers.policy import ESCALATION, FORMAL_NOTICE, Policy, Step
 from handlers.ports import Outgoing
 from handlers.render import helpers
-from handlers.snapshot import DebtorSnapshot, DueStep, InvoiceSnapshot, Snapshot
+from handlers.snapshot import DebtorSnapshot, DueStep, InvoiceView, Snapshot
 from handlers.statement import Statement, StatementBuilder
 
 log = structlog.get_logger("relance.reminders")
@@ -76,10 +77,11 @@ def send_due(store: DunningStore, step_id: int, now: datetime, ctx: Context) -> 
         return []
     snapshot = _snapshot(store, debtor, head, read, now)
     decision = decide(snapshot, now, read.passed_over)
-    read.passed_over = []  # the decision holds them as done
-    # what is applied reads the due steps from ``read.due`` and the decision: their copies in
-    # the snapshot go before the messages are built
+    read.passed_over = PassedOver()  # the decision holds them as done
+    # what is applied reads the due steps from ``read.due`` and the decision: their views for
+    # the decision (in the snapshot and in ``read.steps``) go before the messages are built
     snapshot = replace(snapshot, due=())
+    read.steps = []
     return _apply(store, debtor, read.due, snapshot, decision, now, ctx)
 
 
@@ -91,7 +93,7 @@ class _Read:
 
     due: list[Due] = field(default_factory=list)
     steps: list[DueStep] = field(default_factory=list)
-    passed_over: list[Done] = field(default_factory=list)
+    passed_over: PassedOver = field(default_factory=PassedOver)  # ids, not 80 000 values
     behind_drafts: dict[str, list[Due]] = field(default_factory=dict)
     has_first: bool = False
 
@@ -111,7 +113,7 @@ def _read_due(
         part = _behind_drafts(store, part, read.behind_drafts)
         steps = [_due_snapshot(store, item, debtor) for item in part]
         if early:
-            invoices = {item.invoice.id: _invoice_snapshot(item.invoice) for item in part}
+            invoices = {item.invoice.id: item.invoice for item in part}
             steps, passed = pass_over(steps, invoices.__getitem__, head.debtor, now)
             if passed:
                 kept = {step.step_id for step in steps}
@@ -241,29 +243,10 @@ def _snapshot(
     due_invoices = {d.step_row.invoice_id for d in read.due}
     return replace(
         head,
-        invoices=tuple(_invoice_snapshot(row) for row in rows.values()),
+        invoices=tuple(rows.values()),  # the facts read under the lock, not copies
         due=tuple(read.steps),
         recorded=frozenset(store.recorded_claims(due_invoices)),
         used_today=_used_today(store, debtor.id, today, {r.currency for r in rows.values()}),
-    )
-
-
-def _invoice_snapshot(row: InvoiceFacts) -> InvoiceSnapshot:
-    return InvoiceSnapshot(
-        id=row.id,
-        number=row.number,
-        status=row.status,
-        currency=row.currency,
-        balance=row.balance,
-        issue_date=row.issue_date,
-        due_date=row.due_date,
-        disputed=row.disputed,
-        in_payment_plan=row.in_payment_plan,
-        paused_until=row.paused_until,
-        delivered_on=row.delivered_on,
-        factored_by=row.factored_by,
-        hold_reason=row.hold_reason,
-        held_until=row.held_until,
     )
 
 
@@ -338,6 +321,7 @@ def _apply(
         reason = _done_reason(done, covering, by_step)
         finished.add(done.step_id, reasons.setdefault(reason, reason))
     finished.write(store, now)
+    _finish_passed_over(store, decision.passed_over, covering, by_step, now)
     for invoice_id in decision.escalate:
         if invoice_id in drafted:  # planned when the notice is approved (handlers.approval)
             continue
@@ -369,6 +353,25 @@ class _Finished:
             by_reason.setdefault(reason, []).append(step_id)
         for reason, step_ids in by_reason.items():
             store.finish_steps(sorted(step_ids), now, reason)
+
+
+def _finish_passed_over(
+    store: DunningStore,
+    passed_over: Iterable[Done],
+    covering: dict[int, str],
+    by_step: dict[int, Due],
+    now: datetime,
+) -> None:
+    """The steps passed over before the decision, finished as one set of ids per reason
+    (the message of their lead step): 80 000 steps of a catch-up are kept as arrays of ids,
+    not as a mapping of each step to its reason. None of them is claimed, mentioned, skipped
+    or given to a person: they are written apart from the other steps finished."""
+    by_reason: dict[str, array[int]] = {}
+    for done in passed_over:
+        reason = _done_reason(done, covering, by_step)
+        by_reason.setdefault(reason, array("q")).append(done.step_id)
+    for reason, step_ids in by_reason.items():
+        store.finish_steps(sorted(step_ids), now, reason)
 
 
 def _done_reason(finished: Done, covering: dict[int, str], by_step: dict[int, Due]) -> str:
@@ -518,7 +521,7 @@ def _record_message(
             channel=channel,
             invoices=len(invoices),
             listed=len(context["invoices"]),
-            statement_lines=len(statement.lines) - 2,  # without the header and the total
+            statement_lines=statement.line_count - 2,  # without the header and the total
             size=len(content),
         )
     totals = context["totals"]
@@ -710,7 +713,7 @@ def _dispute_rejected(debtor: DebtorFacts, invoices: list[InvoiceFacts]) -> bool
     return debtor.kind == "consumer" and any(i.ever_disputed and not i.disputed for i in invoices)
 
 
-def _listed(invoice: InvoiceSnapshot) -> dict:
+def _listed(invoice: InvoiceView) -> dict:
     return {
         "number": invoice.number,
         "due_date": invoice.due_date,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import cached_property
+from typing import Protocol
 
 from handlers.policy import Window  # the sending hours, a frozen value
 
@@ -36,6 +37,41 @@ class InvoiceSnapshot:
     factored_by: str | None = None  # the factor who collects it: never chased in our name
     hold_reason: str | None = None  # held by a person: no message while held
     held_until: date | None = None
+
+
+class InvoiceView(Protocol):
+    """What the decision reads of an invoice (read-only): an ``InvoiceSnapshot``, or the
+    facts of it the store read under the debtor's lock (``handlers.dunning.InvoiceFacts``),
+    given as they are rather than copied: a debtor may have tens of thousands."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def number(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def balance(self) -> Decimal: ...
+    @property
+    def issue_date(self) -> date: ...
+    @property
+    def due_date(self) -> date: ...
+    @property
+    def disputed(self) -> bool: ...
+    @property
+    def in_payment_plan(self) -> bool: ...
+    @property
+    def paused_until(self) -> date | None: ...
+    @property
+    def delivered_on(self) -> date | None: ...
+    @property
+    def factored_by(self) -> str | None: ...
+    @property
+    def hold_reason(self) -> str | None: ...
+    @property
+    def held_until(self) -> date | None: ...
 
 
 @dataclass(frozen=True)
@@ -89,7 +125,7 @@ class Snapshot:
     """
 
     debtor: DebtorSnapshot
-    invoices: tuple[InvoiceSnapshot, ...]
+    invoices: tuple[InvoiceView, ...]
     due: tuple[DueStep, ...]
     window: Window = DEFAULT_WINDOW
     recorded: frozenset[tuple[int, str, str]] = frozenset()
@@ -97,10 +133,10 @@ class Snapshot:
     last_contact: date | None = None
     min_days_between_messages: int = 0
 
-    def invoice(self, invoice_id: int) -> InvoiceSnapshot:
+    def invoice(self, invoice_id: int) -> InvoiceView:
         return self._by_id[invoice_id]  # KeyError for an invoice the snapshot does not hold
 
     @cached_property
-    def _by_id(self) -> dict[int, InvoiceSnapshot]:
+    def _by_id(self) -> dict[int, InvoiceView]:
         """The invoices by id, built once: a debtor may have tens of thousands."""
         return {each.id: each for each in self.invoices}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,30 +34,59 @@ CLAIMED, OTHER, UPCOMING = "claimed", "other_overdue", "coming_due"
 
 @dataclass(frozen=True)
 class Statement:
-    """The statement attached to a message: its file name and CSV lines (header included)."""
+    """The statement attached to a message: its file name and its CSV text (header
+    included), UTF-8 with CRLF line ends (RFC 4180).
+
+    The text is kept as written, about 100 bytes an invoice: the lines are parsed back one
+    at a time when the annex is printed, never held as one tuple of fields per invoice.
+    """
 
     filename: str
-    lines: tuple[tuple[str, ...], ...]
+    data: bytes
+
+    @classmethod
+    def of_lines(cls, filename: str, lines: Iterable[Sequence[str]]) -> Statement:
+        """The statement of these lines (header included)."""
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\r\n").writerows(lines)
+        return cls(filename, out.getvalue().encode("utf-8"))
+
+    @property
+    def lines(self) -> tuple[tuple[str, ...], ...]:
+        """Every line's fields (header included): for a small statement or a test."""
+        return tuple(self.iter_lines())
+
+    def iter_lines(self) -> Iterator[tuple[str, ...]]:
+        """The lines' fields, one line at a time."""
+        text = io.StringIO(self.data.decode("utf-8"), newline="")
+        return (tuple(row) for row in csv.reader(text))
+
+    @property
+    def line_count(self) -> int:
+        """The number of lines, header and total included."""
+        return sum(1 for _ in self.iter_lines())
 
     def csv_bytes(self) -> bytes:
         """The statement as UTF-8 CSV with CRLF line ends (RFC 4180)."""
-        out = io.StringIO()
-        csv.writer(out, lineterminator="\r\n").writerows(self.lines)
-        return out.getvalue().encode("utf-8")
+        return self.data
 
-    def text_lines(self) -> list[str]:
-        """The statement as lines for a printed annex: the same fields, separated by « ; »."""
-        return ["; ".join(field for field in line) for line in self.lines]
+    def text_lines(self) -> Iterator[str]:
+        """The statement as lines for a printed annex: the same fields, separated by « ; »,
+        one line at a time."""
+        return ("; ".join(line) for line in self.iter_lines())
 
 
 class StatementBuilder:
     """A statement written line by line: the invoices claimed as their amounts are worked
-    out, then the other overdue and coming-due invoices, then the total. A message claiming
-    20 000 invoices need not hold their amounts all at once to carry their statement."""
+    out, then the other overdue and coming-due invoices, then the total. Each line is
+    written out as CSV text as it comes: a message claiming 20 000 invoices holds neither
+    their amounts nor their fields all at once to carry their statement."""
 
     def __init__(self, reference: str, currency: str) -> None:
         self._reference, self._currency = reference, currency
-        self._lines: list[tuple[str, ...]] = [HEADER]
+        self._out = io.StringIO()
+        self._csv = csv.writer(self._out, lineterminator="\r\n")
+        self._csv.writerow(HEADER)
         self._balance = self._interest = self._indemnity = ZERO
 
     def claim(self, inv: Mapping[str, Any]) -> None:
@@ -66,7 +95,7 @@ class StatementBuilder:
         self._balance += inv["balance"]
         self._interest += inv["late_interest"]
         self._indemnity += inv["indemnity"]
-        self._lines.append(
+        self._csv.writerow(
             (
                 inv["number"],
                 inv["issue_date"].isoformat(),
@@ -85,21 +114,18 @@ class StatementBuilder:
     ) -> Statement:
         """The statement: the claimed lines, the other overdue and coming-due invoices (not
         demanded), then the total demanded."""
-        lines = self._lines
+        write = self._csv.writerow
         for section, listed in ((OTHER, others), (UPCOMING, upcoming)):
             for inv in listed:
                 due = inv["due_date"].isoformat()
-                lines.append(
-                    (inv["number"], "", due, inv["currency"], str(inv["balance"]), "", "", "", section)
-                )
+                write((inv["number"], "", due, inv["currency"], str(inv["balance"]), "", "", "", section))
         balance, interest, indemnity = self._balance, self._interest, self._indemnity
         total = balance + interest + indemnity
         currency = self._currency
-        lines.append(
-            ("total", "", "", currency, str(balance), str(interest), str(indemnity), str(total), CLAIMED)
-        )
+        write(("total", "", "", currency, str(balance), str(interest), str(indemnity), str(total), CLAIMED))
         filename = f"statement-{re.sub(r'[^A-Za-z0-9._-]+', '-', self._reference)}.csv"
-        return Statement(filename, tuple(lines))
+        text, self._out = self._out.getvalue(), io.StringIO()  # finished once: the text goes
+        return Statement(filename, text.encode("utf-8"))
 
 
 def build_statement(

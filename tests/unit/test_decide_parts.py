@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from handlers.decide import Decision, decide
+from handlers.decide import Decision, Done, PassedOver, decide
 from handlers.parts import pass_over, passes_over
 from handlers.snapshot import DebtorSnapshot, DueStep, InvoiceSnapshot, Snapshot
 from tests.unit.test_decide import LADDER, MINIMUM, NAMES, NOW, TODAY, invoice, snapshot, step
@@ -116,7 +116,7 @@ def in_parts(snap: Snapshot, now: datetime, sizes: list[int]) -> Decision:
     if not passes_over(snap, now):
         return decide(snap, now)
     kept: list[DueStep] = []
-    passed = []
+    passed = PassedOver()
     order = list(dict.fromkeys(s.invoice_id for s in snap.due))
     start = 0
     for size in sizes:
@@ -138,7 +138,7 @@ def test_the_decision_taken_in_parts_is_the_decision_taken_at_once(drawn):
     (the milder steps passed over for the most severe of their invoice) gives the same
     messages, tasks, skips, postponements, steps done and escalations, in the same order."""
     snap, now, sizes = drawn
-    assert in_parts(snap, now, sizes) == decide(snap, now)
+    assert in_parts(snap, now, sizes).flattened() == decide(snap, now)
 
 
 def test_given_a_catch_up_of_five_steps_then_one_step_per_invoice_is_kept_and_four_are_passed_over():
@@ -151,8 +151,9 @@ def test_given_a_catch_up_of_five_steps_then_one_step_per_invoice_is_kept_and_fo
     assert [s.name for s in kept] == ["reminder_2"]
     assert [(d.step_id, d.lead_step_id) for d in passed] == [(1, 5), (2, 5), (3, 5), (4, 5)]
     # and the decision on what is kept claims F-1 once, covering the four others
-    decision = decide(replace(snap, due=tuple(kept)), NOW, passed)
-    assert decision == decide(snap, NOW)
+    decision = decide(replace(snap, due=tuple(kept)), NOW, PassedOver(passed))
+    assert decision.flattened() == decide(snap, NOW)
+    assert list(decision.all_done()) == passed and decision.done == ()
     assert {c.covers for m in decision.messages for c in m.claims} == {(1, 2, 3, 4)}
 
 
@@ -162,3 +163,18 @@ def test_given_the_window_closed_or_contact_pressure_then_nothing_is_passed_over
     assert not passes_over(snapshot([], []), NIGHT)
     assert not passes_over(recent, NOW)
     assert passes_over(replace(recent, last_contact=TODAY - timedelta(days=3)), NOW)
+
+
+def test_steps_passed_over_are_kept_as_ids_and_read_back_as_the_same_done_values_in_order():
+    given = [
+        Done(7, "passed over for reminder_2, due the same day", 9),
+        Done(3, "passed over for formal_notice, due the same day", 4),
+        Done(8, "passed over for reminder_2, due the same day", 9),
+        Done(5, "already recorded on every channel"),
+    ]
+    passed = PassedOver(given[:2])
+    passed.extend(given[2:])
+    assert list(passed) == given and len(passed) == 4
+    assert passed[2] == given[2] and passed[-1] == given[-1] and passed[1:3] == tuple(given[1:3])
+    # one string per distinct reason, whatever the number of steps
+    assert passed[0].reason is passed[2].reason

@@ -174,3 +174,54 @@ def test_invoices_folded_one_by_one_give_the_statement_and_totals_of_all_and_kee
     assert folded.oldest_due == date(2026, 3, 13)
     # only the first three views are kept to be listed
     assert [v["number"] for v in folded.views] == ["F-1", "F-2", "F-3"]
+
+
+def test_the_statement_written_line_by_line_keeps_its_exact_csv_bytes_and_annex_lines():
+    """The statement is written out as CSV text as the invoices are folded: its bytes and
+    the annex's lines are those of the fields, quoted where a field needs it, whatever the
+    order they were written in."""
+    from handlers.statement import Statement, build_statement
+
+    views = [
+        {
+            "number": number,
+            "issue_date": date(2026, 2, 18),
+            "due_date": date(2026, 3, day),
+            "currency": "EUR",
+            "balance": Decimal(balance),
+            "late_interest": Decimal("0.83"),
+            "indemnity": Decimal("40.00"),
+        }
+        for number, day, balance in (
+            ("F-1", 20, "100.00"),
+            ('F-2, "bis"', 21, "1234.50"),
+            ("Fé-3", 22, "0.10"),
+        )
+    ]
+    other = {"number": "F-9", "due_date": date(2026, 3, 1), "currency": "EUR", "balance": Decimal("5.00")}
+    coming = {"number": "F-10", "due_date": date(2026, 5, 1), "currency": "EUR", "balance": Decimal("7.5")}
+
+    statement = build_statement("D-1/2026-04-14", "EUR", views, [other], [coming])
+
+    assert statement.filename == "statement-D-1-2026-04-14.csv"
+    assert statement.csv_bytes() == (
+        b"invoice,issue_date,due_date,currency,balance,late_interest,indemnity,demanded,section\r\n"
+        b"F-1,2026-02-18,2026-03-20,EUR,100.00,0.83,40.00,140.83,claimed\r\n"
+        b'"F-2, ""bis""",2026-02-18,2026-03-21,EUR,1234.50,0.83,40.00,1275.33,claimed\r\n'
+        b"F\xc3\xa9-3,2026-02-18,2026-03-22,EUR,0.10,0.83,40.00,40.93,claimed\r\n"
+        b"F-9,,2026-03-01,EUR,5.00,,,,other_overdue\r\n"
+        b"F-10,,2026-05-01,EUR,7.5,,,,coming_due\r\n"
+        b"total,,,EUR,1334.60,2.49,120.00,1457.09,claimed\r\n"
+    )
+    assert list(statement.text_lines()) == [
+        "invoice; issue_date; due_date; currency; balance; late_interest; indemnity; demanded; section",
+        "F-1; 2026-02-18; 2026-03-20; EUR; 100.00; 0.83; 40.00; 140.83; claimed",
+        'F-2, "bis"; 2026-02-18; 2026-03-21; EUR; 1234.50; 0.83; 40.00; 1275.33; claimed',
+        "Fé-3; 2026-02-18; 2026-03-22; EUR; 0.10; 0.83; 40.00; 40.93; claimed",
+        "F-9; ; 2026-03-01; EUR; 5.00; ; ; ; other_overdue",
+        "F-10; ; 2026-05-01; EUR; 7.5; ; ; ; coming_due",
+        "total; ; ; EUR; 1334.60; 2.49; 120.00; 1457.09; claimed",
+    ]
+    assert statement.line_count == 7
+    # the lines read back are the fields written: the same statement made from its lines
+    assert Statement.of_lines(statement.filename, statement.lines) == statement
