@@ -15,11 +15,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from adapters.orm import (
     DebtorRow,
+    DebtorSalt,
     InvoiceRow,
     MessageItem,
     MessageRow,
@@ -29,6 +30,7 @@ from adapters.orm import (
     movements_of,
 )
 from adapters.sql_store import SqlStore
+from adapters.uow import UnitOfWork
 from handlers import plans
 from handlers.approval import DRAFT, NOT_SENT, Claim, DraftFacts
 from handlers.dunning import DebtorFacts, InvoiceFacts, NewMessage, NewTask, StepFacts
@@ -70,6 +72,60 @@ _INVOICE_COLUMNS = (
     InvoiceRow.factored_by,
     InvoiceRow.hold_reason,
     InvoiceRow.held_until,
+)
+
+# -- the reminder path's reads, built once per process: Core statements executed on the unit
+# of work's connection, rows read as tuples. The unit of work's ``do_orm_execute`` filter does
+# not see them: each names its creditor (``:creditor``) itself.
+_STEPS = PlannedStep.__table__
+_INVOICES = InvoiceRow.__table__
+_DEBTORS = DebtorRow.__table__
+_SALTS = DebtorSalt.__table__
+_MESSAGES = MessageRow.__table__
+_ITEMS = MessageItem.__table__
+_CREDITOR = bindparam("creditor")
+_DEBTOR_ID = bindparam("debtor")
+
+_READ_STEP = select(*(_STEPS.c[c.key] for c in _STEP_COLUMNS)).where(
+    _STEPS.c.id == bindparam("step"), _STEPS.c.creditor_id == _CREDITOR
+)
+# the debtor, locked, with its salt if it has one (the evidence of the reminder needs it)
+_LOCK_DEBTOR = (
+    select(_DEBTORS, _SALTS.c.salt.label("salt_of_debtor"))
+    .select_from(
+        _DEBTORS.outerjoin(
+            _SALTS, and_(_SALTS.c.creditor_id == _DEBTORS.c.creditor_id, _SALTS.c.debtor_id == _DEBTORS.c.id)
+        )
+    )
+    .where(_DEBTORS.c.creditor_id == _CREDITOR, _DEBTORS.c.id == _DEBTOR_ID)
+    .with_for_update(of=_DEBTORS)
+)
+_OPEN_INVOICES = (
+    select(*(_INVOICES.c[c.key] for c in _INVOICE_COLUMNS))
+    .where(
+        _INVOICES.c.creditor_id == _CREDITOR,
+        _INVOICES.c.debtor_id == _DEBTOR_ID,
+        _INVOICES.c.status == "open",
+    )
+    .execution_options(yield_per=CHUNK)  # each row dropped once its facts are found
+)
+# message_items has no creditor of its own: its message's says whose it is
+_RECORDED_CLAIMS = (
+    select(_ITEMS.c.invoice_id, _ITEMS.c.step, _ITEMS.c.channel)
+    .join(_MESSAGES, _MESSAGES.c.id == _ITEMS.c.message_pk)
+    .where(
+        _ITEMS.c.invoice_id.in_(bindparam("invoices", expanding=True)), _MESSAGES.c.creditor_id == _CREDITOR
+    )
+)
+_MESSAGES_ON = select(_MESSAGES.c.channel, _MESSAGES.c.amounts).where(
+    _MESSAGES.c.creditor_id == _CREDITOR,
+    _MESSAGES.c.debtor_id == _DEBTOR_ID,
+    _MESSAGES.c.local_day == bindparam("day"),
+)
+_LAST_MESSAGE_DAY = select(func.max(_MESSAGES.c.local_day)).where(
+    _MESSAGES.c.creditor_id == _CREDITOR,
+    _MESSAGES.c.debtor_id == _DEBTOR_ID,
+    _MESSAGES.c.status.not_in(NOT_SENT),
 )
 
 H = TypeVar("H", bound=Hashable)
@@ -139,7 +195,8 @@ def invoice_facts(row: Any, shared: _Shared | None = None) -> InvoiceFacts:
     )
 
 
-def debtor_facts(row: DebtorRow) -> DebtorFacts:
+def debtor_facts(row: Any) -> DebtorFacts:
+    """The facts of a debtor from its mapped row or a row of ``debtors``' columns."""
     return DebtorFacts(
         id=row.id,
         name=row.name,
@@ -183,15 +240,45 @@ class SqlDunningStore:
         self._records = SqlStore(uow)  # the store port, for the payment plans and planning
         self._shared = _Shared()
         self._invoices: dict[int, InvoiceFacts] = {}  # read and locked by ``due_steps``
-        self._debtor: DebtorRow | None = None
+        self._debtor: DebtorRow | None = None  # mapped: read for an installment reminder only
+        self._locked_debtor: str | None = None
+
+    def _read(self, statement: Any, **params: Any) -> Any:
+        """Execute a statement built once on the unit of work's connection, for its creditor,
+        after what the unit of work holds unwritten (as its own reads would autoflush)."""
+        self._session.flush()
+        return self._connection().execute(statement, {"creditor": self._creditor(), **params})
+
+    def _connection(self) -> Connection:
+        return self._session.connection()
+
+    def _creditor(self) -> str:
+        creditor = getattr(self._session, "creditor", None)
+        if creditor is None:
+            raise RuntimeError("the dunning store reads one creditor's rows: its unit of work names none")
+        return str(creditor)
 
     def step(self, step_id: int) -> StepFacts | None:
-        row = self._session.execute(select(*_STEP_COLUMNS).where(PlannedStep.id == step_id)).first()
+        row = self._read(_READ_STEP, step=step_id).first()
         return None if row is None else step_facts(row, self._shared)
 
     def lock_debtor(self, debtor_id: str) -> DebtorFacts | None:
-        self._debtor = lock_debtor(self._session, debtor_id)
-        return None if self._debtor is None else debtor_facts(self._debtor)
+        row = self._read(_LOCK_DEBTOR, debtor=debtor_id).first()
+        self._debtor, self._locked_debtor = None, None if row is None else row.id
+        if row is None:
+            return None
+        if isinstance(self._session, UnitOfWork):  # read under the lock: the evidence's salt
+            self._session.know_salt(row.creditor_id, row.id, row.salt_of_debtor)
+        return debtor_facts(row)
+
+    def _debtor_row(self, debtor_id: str) -> DebtorRow:
+        """The mapped row of the locked debtor: the payment plans read it as a record."""
+        assert self._locked_debtor == debtor_id  # locked first
+        if self._debtor is None:
+            self._debtor = lock_debtor(self._session, debtor_id)  # locked already: no wait
+        if self._debtor is None:
+            raise LookupError(f"debtor {debtor_id} is gone")
+        return self._debtor
 
     def due_steps(self, debtor_id: str, now: datetime) -> list[tuple[StepFacts, InvoiceFacts]]:
         due = (
@@ -286,11 +373,7 @@ class SqlDunningStore:
     def open_invoices(
         self, debtor_id: str, known: Mapping[int, InvoiceFacts] | None = None
     ) -> list[InvoiceFacts]:
-        rows = self._session.execute(
-            select(*_INVOICE_COLUMNS)
-            .where(InvoiceRow.debtor_id == debtor_id, InvoiceRow.status == "open")
-            .execution_options(yield_per=CHUNK)  # each row dropped once its facts are found
-        )
+        rows = self._read(_OPEN_INVOICES, debtor=debtor_id)
         # an invoice locked by ``due_steps`` or known to the caller (read under the same lock)
         # is as it was read then: the same facts, not a copy
         return [self._known(row.id, known) or invoice_facts(row, self._shared) for row in rows]
@@ -299,8 +382,7 @@ class SqlDunningStore:
         return self._invoices.get(invoice_id) or (known.get(invoice_id) if known else None)
 
     def installment_blocker(self, step_id: int, debtor_id: str) -> str | None:
-        assert self._debtor is not None and self._debtor.id == debtor_id  # locked first
-        return plans.send_blocker(self._records, self._step_row(step_id), self._debtor)
+        return plans.send_blocker(self._records, self._step_row(step_id), self._debtor_row(debtor_id))
 
     def _step_row(self, step_id: int) -> PlannedStep:
         """The mapped row of an installment reminder: the payment plans read steps as records."""
@@ -312,28 +394,17 @@ class SqlDunningStore:
     def recorded_claims(self, invoice_ids: Iterable[int]) -> set[tuple[int, str, str]]:
         found: set[tuple[int, str, str]] = set()
         for chunk in _chunks(sorted(set(invoice_ids))):
-            rows = self._session.execute(
-                select(MessageItem.invoice_id, MessageItem.step, MessageItem.channel).where(
-                    MessageItem.invoice_id.in_(chunk)
-                )
-            )
+            rows = self._read(_RECORDED_CLAIMS, invoices=chunk)
             found.update((i, self._shared(s), self._shared(c)) for i, s, c in rows)
         return found
 
     def messages_on(self, debtor_id: str, day: date) -> list[tuple[str, str | None]]:
-        found = self._session.execute(
-            select(MessageRow.channel, MessageRow.amounts).where(
-                MessageRow.debtor_id == debtor_id, MessageRow.local_day == day
-            )
-        ).all()
+        found = self._read(_MESSAGES_ON, debtor=debtor_id, day=day).all()
         return [(channel, (amounts or {}).get("currency")) for channel, amounts in found]
 
     def last_message_day(self, debtor_id: str) -> date | None:
-        return self._session.execute(
-            select(func.max(MessageRow.local_day)).where(
-                MessageRow.debtor_id == debtor_id, MessageRow.status.not_in(NOT_SENT)
-            )
-        ).scalar_one_or_none()
+        found: date | None = self._read(_LAST_MESSAGE_DAY, debtor=debtor_id).scalar_one_or_none()
+        return found
 
     def movements(self, invoice_ids: Iterable[int]) -> dict[int, list[Movement]]:
         found: dict[int, list[Movement]] = {}
