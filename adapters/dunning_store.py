@@ -15,7 +15,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Date, and_, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from adapters.orm import (
@@ -117,17 +117,36 @@ _RECORDED_CLAIMS = (
         _ITEMS.c.invoice_id.in_(bindparam("invoices", expanding=True)), _MESSAGES.c.creditor_id == _CREDITOR
     )
 )
+# the claims of invoices with their message's id and status: the drafts they wait for and the
+# claims the decision needs, in one read (``awaiting_drafts``, then ``recorded_claims``)
+_CLAIMS_AND_DRAFTS = (
+    select(_ITEMS.c.invoice_id, _ITEMS.c.step, _ITEMS.c.channel, _MESSAGES.c.message_id, _MESSAGES.c.status)
+    .join(_MESSAGES, _MESSAGES.c.id == _ITEMS.c.message_pk)
+    .where(
+        _ITEMS.c.invoice_id.in_(bindparam("invoices", expanding=True)), _MESSAGES.c.creditor_id == _CREDITOR
+    )
+    .order_by(_MESSAGES.c.id)
+)
+_SENT = _MESSAGES.alias("sent")
+_LAST_SENT_DAY = (
+    select(func.max(_SENT.c.local_day))
+    .where(_SENT.c.creditor_id == _CREDITOR, _SENT.c.debtor_id == _DEBTOR_ID, _SENT.c.status.not_in(NOT_SENT))
+    .scalar_subquery()
+)
+# the debtor's messages since its last message sent (all of them if none was): its last
+# message's day and, for any day from then on, the messages of that day, in one read
+_RECENT_MESSAGES = select(
+    _MESSAGES.c.local_day, _MESSAGES.c.status, _MESSAGES.c.channel, _MESSAGES.c.amounts
+).where(
+    _MESSAGES.c.creditor_id == _CREDITOR,
+    _MESSAGES.c.debtor_id == _DEBTOR_ID,
+    _MESSAGES.c.local_day >= func.coalesce(_LAST_SENT_DAY, bindparam("no_day", date.min, type_=Date)),
+)
 _MESSAGES_ON = select(_MESSAGES.c.channel, _MESSAGES.c.amounts).where(
     _MESSAGES.c.creditor_id == _CREDITOR,
     _MESSAGES.c.debtor_id == _DEBTOR_ID,
     _MESSAGES.c.local_day == bindparam("day"),
 )
-_LAST_MESSAGE_DAY = select(func.max(_MESSAGES.c.local_day)).where(
-    _MESSAGES.c.creditor_id == _CREDITOR,
-    _MESSAGES.c.debtor_id == _DEBTOR_ID,
-    _MESSAGES.c.status.not_in(NOT_SENT),
-)
-
 H = TypeVar("H", bound=Hashable)
 
 
@@ -242,6 +261,12 @@ class SqlDunningStore:
         self._invoices: dict[int, InvoiceFacts] = {}  # read and locked by ``due_steps``
         self._debtor: DebtorRow | None = None  # mapped: read for an installment reminder only
         self._locked_debtor: str | None = None
+        # what the reads of messages found, until this unit of work records or changes one:
+        # the claims of the invoices read by ``awaiting_drafts`` (and which invoices), and
+        # the debtor's messages since its last one sent (``last_message_day``)
+        self._claims: set[tuple[int, str, str]] = set()
+        self._claims_of: set[int] = set()
+        self._recent: tuple[str, date | None, list[tuple[date, str, str | None]]] | None = None
 
     def _read(self, statement: Any, **params: Any) -> Any:
         """Execute a statement built once on the unit of work's connection, for its creditor,
@@ -392,19 +417,31 @@ class SqlDunningStore:
         return row
 
     def recorded_claims(self, invoice_ids: Iterable[int]) -> set[tuple[int, str, str]]:
-        found: set[tuple[int, str, str]] = set()
-        for chunk in _chunks(sorted(set(invoice_ids))):
+        wanted = set(invoice_ids)
+        found = {claim for claim in self._claims if claim[0] in wanted}
+        for chunk in _chunks(sorted(wanted - self._claims_of)):  # not read with the drafts
             rows = self._read(_RECORDED_CLAIMS, invoices=chunk)
             found.update((i, self._shared(s), self._shared(c)) for i, s, c in rows)
         return found
 
     def messages_on(self, debtor_id: str, day: date) -> list[tuple[str, str | None]]:
+        if self._recent is not None and self._recent[0] == debtor_id:
+            _, last, recent = self._recent
+            if last is None or day >= last:  # read already with the last message's day
+                return [(channel, currency) for on, channel, currency in recent if on == day]
         found = self._read(_MESSAGES_ON, debtor=debtor_id, day=day).all()
         return [(channel, (amounts or {}).get("currency")) for channel, amounts in found]
 
     def last_message_day(self, debtor_id: str) -> date | None:
-        found: date | None = self._read(_LAST_MESSAGE_DAY, debtor=debtor_id).scalar_one_or_none()
-        return found
+        rows = self._read(_RECENT_MESSAGES, debtor=debtor_id).all()
+        last = max((day for day, status, _, _ in rows if status not in NOT_SENT), default=None)
+        recent = [(day, channel, (amounts or {}).get("currency")) for day, _, channel, amounts in rows]
+        self._recent = (debtor_id, last, recent)
+        return last
+
+    def _forget_messages(self) -> None:
+        """A message recorded or changed: what was read of messages is read again."""
+        self._claims, self._claims_of, self._recent = set(), set(), None
 
     def movements(self, invoice_ids: Iterable[int]) -> dict[int, list[Movement]]:
         found: dict[int, list[Movement]] = {}
@@ -416,6 +453,7 @@ class SqlDunningStore:
         return plans.message_context(self._records, [self._step_row(i) for i in step_ids])
 
     def record_message(self, message: NewMessage) -> int:
+        self._forget_messages()
         row = MessageRow(
             message_id=message.message_id,
             debtor_id=message.debtor_id,
@@ -444,16 +482,15 @@ class SqlDunningStore:
         return row.id
 
     def awaiting_drafts(self, invoice_ids: Iterable[int]) -> dict[int, str]:
+        """The drafts the invoices wait for; their claims are kept for ``recorded_claims``."""
         found: dict[int, str] = {}
         for chunk in _chunks(sorted(set(invoice_ids))):
-            rows = self._session.execute(
-                select(MessageItem.invoice_id, MessageRow.message_id)
-                .join(MessageRow, MessageRow.id == MessageItem.message_pk)
-                .where(MessageItem.invoice_id.in_(chunk), MessageRow.status == DRAFT)
-                .order_by(MessageRow.id)
-            )
-            for invoice_id, message_id in rows:
-                found.setdefault(invoice_id, message_id)
+            rows = self._read(_CLAIMS_AND_DRAFTS, invoices=chunk)
+            for invoice_id, step, channel, message_id, status in rows:
+                self._claims.add((invoice_id, self._shared(step), self._shared(channel)))
+                if status == DRAFT:
+                    found.setdefault(invoice_id, message_id)
+            self._claims_of.update(chunk)
         return found
 
     # --- drafts (handlers.approval) -----------------------------------------------------------
@@ -500,6 +537,7 @@ class SqlDunningStore:
         return [self._invoices[i] for i in wanted if i in self._invoices]
 
     def close_draft(self, message_pk: int, status: str) -> None:
+        self._forget_messages()
         self._session.execute(
             update(MessageRow)
             .where(MessageRow.id == message_pk, MessageRow.status == DRAFT)
@@ -507,6 +545,7 @@ class SqlDunningStore:
         )
 
     def release_draft(self, message_pk: int, lease_until: datetime) -> None:
+        self._forget_messages()
         self._session.execute(
             update(MessageRow)
             .where(MessageRow.id == message_pk, MessageRow.status == DRAFT)

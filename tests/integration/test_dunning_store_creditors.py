@@ -109,11 +109,16 @@ def test_each_creditor_reads_only_its_own_rows_on_the_reminder_path(sessions):
             assert debtor is not None and debtor.name == f"Debtor of {creditor}"
             assert debtor.creditor_id == creditor
             assert [i.id for i in store.open_invoices("D-1")] == [ids[creditor]["invoice"]]
-            assert store.recorded_claims(both_invoices) == {(ids[creditor]["invoice"], "first", "email")}
+            drafts = {ids["default"]["invoice"]: "<default@example>"} if creditor == "default" else {}
+            assert store.awaiting_drafts(both_invoices) == drafts
+            claims = {(ids[creditor]["invoice"], "first", "email")}
+            assert store.recorded_claims(both_invoices) == claims  # read with the drafts
+            assert SqlDunningStore(uow).recorded_claims(both_invoices) == claims  # read alone
             channel, currency = ("email", "EUR") if creditor == "default" else ("letter", "CHF")
-            assert store.messages_on("D-1", DAY) == [(channel, currency)]
+            assert SqlDunningStore(uow).messages_on("D-1", DAY) == [(channel, currency)]  # read alone
             # "default"'s message is a draft: it has no last message day
             assert store.last_message_day("D-1") == (DAY if creditor == "atelier" else None)
+            assert store.messages_on("D-1", DAY) == [(channel, currency)]  # read with the last day
 
 
 def test_the_evidence_of_each_creditor_uses_its_own_salt_and_its_own_head(sessions):
