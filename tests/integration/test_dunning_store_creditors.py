@@ -90,7 +90,7 @@ def _seed(sessions) -> dict[str, dict[str, int]]:
             uow.add_all([step, message])
             uow.flush()
             uow.add(MessageItem(message_pk=message.id, invoice_id=invoice.id, step="first", channel="email"))
-            ids[creditor] = {"invoice": invoice.id, "step": step.id}
+            ids[creditor] = {"invoice": invoice.id, "step": step.id, "message": message.id}
     return ids
 
 
@@ -162,3 +162,18 @@ def test_a_salt_made_meanwhile_by_another_transaction_is_the_one_used(sessions, 
         record = uow.execute(select(EvidenceRecord)).scalar_one()
         head = uow.execute(select(EvidenceHead)).scalar_one()
         assert evidence.verify([record], head, {"D-1": bytes.fromhex("cd" * 32)}).ok
+
+
+def test_a_message_is_marked_sent_only_by_a_unit_of_work_of_its_creditor(sessions):
+    ids = _seed(sessions)
+    with transaction(sessions) as uow:
+        uow.scope("atelier")  # "default"'s message, by its id, from "atelier"
+        assert uow.messages().mark_done(ids["default"]["message"], NOW, tracking_id="t") is None
+    with transaction(sessions) as uow:
+        uow.scope("default")
+        sent = uow.messages().mark_done(ids["default"]["message"], NOW, count_attempt=True, tracking_id="t")
+        assert sent is not None and (sent.status, sent.attempts) == ("sent", 1)
+    with transaction(sessions) as uow:
+        uow.scope(None)
+        rows = uow.execute(select(MessageRow.creditor_id, MessageRow.status, MessageRow.tracking_id)).all()
+    assert sorted(rows) == [("atelier", "sent", None), ("default", "sent", "t")]
