@@ -15,7 +15,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Date, and_, bindparam, func, insert, select, update
+from sqlalchemy import BindParameter, Connection, Date, and_, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from adapters.orm import (
@@ -83,8 +83,8 @@ _DEBTORS = DebtorRow.__table__
 _SALTS = DebtorSalt.__table__
 _MESSAGES = MessageRow.__table__
 _ITEMS = MessageItem.__table__
-_CREDITOR = bindparam("creditor")
-_DEBTOR_ID = bindparam("debtor")
+_CREDITOR: BindParameter[str] = bindparam("creditor")
+_DEBTOR_ID: BindParameter[str] = bindparam("debtor")
 
 _READ_STEP = select(*(_STEPS.c[c.key] for c in _STEP_COLUMNS)).where(
     _STEPS.c.id == bindparam("step"), _STEPS.c.creditor_id == _CREDITOR

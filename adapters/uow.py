@@ -23,14 +23,13 @@ evidence.
 
 from __future__ import annotations
 
-import functools
 import secrets
 from dataclasses import replace
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Insert, bindparam, event, insert, select, update
+from sqlalchemy import Connection, Insert, Table, bindparam, event, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, with_loader_criteria
@@ -283,9 +282,9 @@ def _salt_of(hexadecimal: str | None) -> bytes | None:
 # -- the statements of the evidence chain, built once: Core on the session's connection, each
 # naming its creditor (the ``do_orm_execute`` filter does not see them) ---------------------
 
-_HEADS = EvidenceHead.__table__
-_RECORDS = EvidenceRecord.__table__
-_SALTS = DebtorSalt.__table__
+_HEADS: Table = EvidenceHead.__table__  # type: ignore[assignment]
+_RECORDS: Table = EvidenceRecord.__table__  # type: ignore[assignment]
+_SALTS: Table = DebtorSalt.__table__  # type: ignore[assignment]
 _RECORD_COLUMNS = tuple(c.name for c in _RECORDS.c)
 _LOCK_HEAD = (
     select(_HEADS.c.seq, _HEADS.c.hash).where(_HEADS.c.creditor_id == bindparam("creditor")).with_for_update()
@@ -324,38 +323,25 @@ _MOVE_HEAD = (
     .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
 )
 _INSERT_RECORDS = insert(_RECORDS)
-_REMEMBER_MESSAGE = insert(ProcessedMessage.__table__)
-_WITH_HEAD_MOVED_AT_MOST = 50  # records per statement that also moves the head (PostgreSQL)
-
-
-@functools.lru_cache(maxsize=_WITH_HEAD_MOVED_AT_MOST)
-def _records_moving_head(count: int) -> Insert:
-    """``WITH head AS (UPDATE evidence_head …) INSERT INTO evidence VALUES (…) × count``."""
-    rows = [
-        {name: bindparam(f"{name}_{n}", type_=_RECORDS.c[name].type) for name in _RECORD_COLUMNS}
-        for n in range(count)
-    ]
-    return insert(_RECORDS).values(rows).add_cte(_MOVE_HEAD.cte("head"))
+_REMEMBER_MESSAGE = insert(ProcessedMessage)
+# one record written with the head moved, in one statement (PostgreSQL): most transactions
+# chain a single record (a multi-row ``VALUES`` is not cached by SQLAlchemy: several records
+# go as one batched insert, then the head)
+_RECORD_MOVING_HEAD = (
+    insert(_RECORDS)
+    .values({name: bindparam(f"record_{name}", type_=_RECORDS.c[name].type) for name in _RECORD_COLUMNS})
+    .add_cte(_MOVE_HEAD.cte("head"))
+)
 
 
 def _write_chained(connection: Connection, creditor: str, rows: list[dict[str, Any]], head: _Head) -> None:
     """Insert the creditor's chained records and move its head to the last of them."""
     moved = {"creditor": creditor, "head_seq": head.seq, "head_hash": head.hash}
-    if connection.dialect.name != "postgresql":
-        connection.execute(_INSERT_RECORDS, rows)
-        connection.execute(_MOVE_HEAD, moved)
+    if len(rows) == 1 and connection.dialect.name == "postgresql":
+        connection.execute(_RECORD_MOVING_HEAD, {f"record_{k}": v for k, v in rows[0].items()} | moved)
         return
-    *before, last = _batches(rows, _WITH_HEAD_MOVED_AT_MOST)
-    for batch in before:
-        connection.execute(_INSERT_RECORDS, batch)
-    params = dict(moved)
-    for n, row in enumerate(last):
-        params.update((f"{name}_{n}", value) for name, value in row.items())
-    connection.execute(_records_moving_head(len(last)), params)
-
-
-def _batches(rows: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
-    return [rows[start : start + size] for start in range(0, len(rows), size)]
+    connection.execute(_INSERT_RECORDS, rows)
+    connection.execute(_MOVE_HEAD, moved)
 
 
 # the tables whose rows tasks name by id (``creditor_of``)
