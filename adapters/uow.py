@@ -74,9 +74,10 @@ class UnitOfWork(Session):
         self.creditor = creditor
 
     def creditor_of(self, table: str, row_id: int) -> str | None:
-        row = _ROWS_BY_ID[table]
-        query = select(row.creditor_id).where(row.id == row_id).execution_options(**ALL_CREDITORS)
-        return self.execute(query).scalar()
+        """Whose the row is (any creditor's: the row is what tells): a statement built once."""
+        self.flush()  # a row added in this unit of work is found too
+        found: str | None = self.connection().execute(_CREDITOR_OF[table], {"id": row_id}).scalar()
+        return found
 
     def add(self, instance: object, _warn: bool = True) -> None:
         if isinstance(instance, Scoped) and getattr(instance, "creditor_id", None) is None:
@@ -344,12 +345,16 @@ def _write_chained(connection: Connection, creditor: str, rows: list[dict[str, A
     connection.execute(_MOVE_HEAD, moved)
 
 
-# the tables whose rows tasks name by id (``creditor_of``)
+# the tables whose rows tasks name by id (``creditor_of``), and the read of a row's creditor
 _ROWS_BY_ID: dict[str, Any] = {
     "planned_steps": PlannedStep,
     "messages": MessageRow,
     "handovers": HandoverRow,
     "signals": SignalRow,
+}
+_CREDITOR_OF = {
+    name: select(row.__table__.c.creditor_id).where(row.__table__.c.id == bindparam("id"))
+    for name, row in _ROWS_BY_ID.items()
 }
 # execution options of a statement that names its creditor itself
 ALL_CREDITORS = {"all_creditors": True}
