@@ -419,7 +419,8 @@ class SqlDunningStore:
     def recorded_claims(self, invoice_ids: Iterable[int]) -> set[tuple[int, str, str]]:
         wanted = set(invoice_ids)
         found = {claim for claim in self._claims if claim[0] in wanted}
-        for chunk in _chunks(sorted(wanted - self._claims_of)):  # not read with the drafts
+        read_with_drafts, self._claims, self._claims_of = self._claims_of, set(), set()  # not kept twice
+        for chunk in _chunks(sorted(wanted - read_with_drafts)):
             rows = self._read(_RECORDED_CLAIMS, invoices=chunk)
             found.update((i, self._shared(s), self._shared(c)) for i, s, c in rows)
         return found
