@@ -369,10 +369,20 @@ def _only_the_creditors_rows(state: ORMExecuteState) -> None:
     if state.execution_options.get("all_creditors") or state.is_column_load or state.is_relationship_load:
         return
     if state.is_select or state.is_update or state.is_delete:
-        creditor = uow.creditor
-        state.statement = state.statement.options(
-            with_loader_criteria(Scoped, lambda cls: cls.creditor_id == creditor, include_aliases=True)
+        state.statement = state.statement.options(_only_rows_of(uow.creditor))
+
+
+_ONLY_ROWS_OF: dict[str, Any] = {}  # the filter of each creditor, made once per process
+
+
+def _only_rows_of(creditor: str) -> Any:
+    """The option filtering a statement's ``Scoped`` tables to ``creditor``'s rows."""
+    found = _ONLY_ROWS_OF.get(creditor)
+    if found is None:
+        found = _ONLY_ROWS_OF[creditor] = with_loader_criteria(
+            Scoped, lambda cls: cls.creditor_id == creditor, include_aliases=True
         )
+    return found
 
 
 def _stored(pending: PendingRecord, seq: int, prev_hash: str, digest: str) -> dict[str, Any]:
