@@ -147,6 +147,7 @@ _MESSAGES_ON = select(_MESSAGES.c.channel, _MESSAGES.c.amounts).where(
     _MESSAGES.c.debtor_id == _DEBTOR_ID,
     _MESSAGES.c.local_day == bindparam("day"),
 )
+
 H = TypeVar("H", bound=Hashable)
 
 
