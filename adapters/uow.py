@@ -167,8 +167,9 @@ class UnitOfWork(Session):
         """Chain and write the records added so far; return how many.
 
         Per creditor, one locked read of the chain head (``_locked_head``) per transaction,
-        then one statement writing the records and the head's new values together (two on
-        SQLite, which has no ``UPDATE`` inside a ``WITH``)."""
+        then one statement writing a single record and the head's new values together on
+        PostgreSQL (``_write_chained``; on SQLite, which has no ``UPDATE`` inside a ``WITH``,
+        and for several records: the records, then the head)."""
         if not self._pending:
             return 0
         self.flush()  # the rows the records are about go first (foreign keys, reads)
