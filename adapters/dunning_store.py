@@ -15,11 +15,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import BindParameter, Connection, Date, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from adapters.orm import (
     DebtorRow,
+    DebtorSalt,
     InvoiceRow,
     MessageItem,
     MessageRow,
@@ -30,6 +31,7 @@ from adapters.orm import (
     movements_of,
 )
 from adapters.sql_store import SqlStore, closed_emissions
+from adapters.uow import UnitOfWork
 from handlers import plans
 from handlers.approval import DRAFT, NOT_SENT, Claim, DraftFacts
 from handlers.dunning import DebtorFacts, InvoiceFacts, NewMessage, NewTask, StepFacts
@@ -71,6 +73,80 @@ _INVOICE_COLUMNS = (
     InvoiceRow.factored_by,
     InvoiceRow.hold_reason,
     InvoiceRow.held_until,
+)
+
+# -- the reminder path's reads, built once per process: Core statements executed on the unit
+# of work's connection, rows read as tuples. The unit of work's ``do_orm_execute`` filter does
+# not see them: each names its creditor (``:creditor``) itself.
+_STEPS = PlannedStep.__table__
+_INVOICES = InvoiceRow.__table__
+_DEBTORS = DebtorRow.__table__
+_SALTS = DebtorSalt.__table__
+_MESSAGES = MessageRow.__table__
+_ITEMS = MessageItem.__table__
+_CREDITOR: BindParameter[str] = bindparam("creditor")
+_DEBTOR_ID: BindParameter[str] = bindparam("debtor")
+
+_READ_STEP = select(*(_STEPS.c[c.key] for c in _STEP_COLUMNS)).where(
+    _STEPS.c.id == bindparam("step"), _STEPS.c.creditor_id == _CREDITOR
+)
+# the debtor, locked, with its salt if it has one (the evidence of the reminder needs it)
+_LOCK_DEBTOR = (
+    select(_DEBTORS, _SALTS.c.salt.label("salt_of_debtor"))
+    .select_from(
+        _DEBTORS.outerjoin(
+            _SALTS, and_(_SALTS.c.creditor_id == _DEBTORS.c.creditor_id, _SALTS.c.debtor_id == _DEBTORS.c.id)
+        )
+    )
+    .where(_DEBTORS.c.creditor_id == _CREDITOR, _DEBTORS.c.id == _DEBTOR_ID)
+    .with_for_update(of=_DEBTORS)
+)
+_OPEN_INVOICES = (
+    select(*(_INVOICES.c[c.key] for c in _INVOICE_COLUMNS))
+    .where(
+        _INVOICES.c.creditor_id == _CREDITOR,
+        _INVOICES.c.debtor_id == _DEBTOR_ID,
+        _INVOICES.c.status == "open",
+    )
+    .execution_options(yield_per=CHUNK)  # each row dropped once its facts are found
+)
+# message_items has no creditor of its own: its message's says whose it is
+_RECORDED_CLAIMS = (
+    select(_ITEMS.c.invoice_id, _ITEMS.c.step, _ITEMS.c.channel)
+    .join(_MESSAGES, _MESSAGES.c.id == _ITEMS.c.message_pk)
+    .where(
+        _ITEMS.c.invoice_id.in_(bindparam("invoices", expanding=True)), _MESSAGES.c.creditor_id == _CREDITOR
+    )
+)
+# the claims of invoices with their message's id and status: the drafts they wait for and the
+# claims the decision needs, in one read (``awaiting_drafts``, then ``recorded_claims``)
+_CLAIMS_AND_DRAFTS = (
+    select(_ITEMS.c.invoice_id, _ITEMS.c.step, _ITEMS.c.channel, _MESSAGES.c.message_id, _MESSAGES.c.status)
+    .join(_MESSAGES, _MESSAGES.c.id == _ITEMS.c.message_pk)
+    .where(
+        _ITEMS.c.invoice_id.in_(bindparam("invoices", expanding=True)), _MESSAGES.c.creditor_id == _CREDITOR
+    )
+    .order_by(_MESSAGES.c.id)
+)
+_SENT = _MESSAGES.alias("sent")
+_LAST_SENT_DAY = (
+    select(func.max(_SENT.c.local_day))
+    .where(_SENT.c.creditor_id == _CREDITOR, _SENT.c.debtor_id == _DEBTOR_ID, _SENT.c.status.not_in(NOT_SENT))
+    .scalar_subquery()
+)
+# the debtor's messages since its last message sent (all of them if none was): its last
+# message's day and, for any day from then on, the messages of that day, in one read
+_RECENT_MESSAGES = select(
+    _MESSAGES.c.local_day, _MESSAGES.c.status, _MESSAGES.c.channel, _MESSAGES.c.amounts
+).where(
+    _MESSAGES.c.creditor_id == _CREDITOR,
+    _MESSAGES.c.debtor_id == _DEBTOR_ID,
+    _MESSAGES.c.local_day >= func.coalesce(_LAST_SENT_DAY, bindparam("no_day", date.min, type_=Date)),
+)
+_MESSAGES_ON = select(_MESSAGES.c.channel, _MESSAGES.c.amounts).where(
+    _MESSAGES.c.creditor_id == _CREDITOR,
+    _MESSAGES.c.debtor_id == _DEBTOR_ID,
+    _MESSAGES.c.local_day == bindparam("day"),
 )
 
 H = TypeVar("H", bound=Hashable)
@@ -140,7 +216,8 @@ def invoice_facts(row: Any, shared: _Shared | None = None) -> InvoiceFacts:
     )
 
 
-def debtor_facts(row: DebtorRow) -> DebtorFacts:
+def debtor_facts(row: Any) -> DebtorFacts:
+    """The facts of a debtor from its mapped row or a row of ``debtors``' columns."""
     return DebtorFacts(
         id=row.id,
         name=row.name,
@@ -184,15 +261,51 @@ class SqlDunningStore:
         self._records = SqlStore(uow)  # the store port, for the payment plans and planning
         self._shared = _Shared()
         self._invoices: dict[int, InvoiceFacts] = {}  # read and locked by ``due_steps``
-        self._debtor: DebtorRow | None = None
+        self._debtor: DebtorRow | None = None  # mapped: read for an installment reminder only
+        self._locked_debtor: str | None = None
+        # what the reads of messages found, until this unit of work records or changes one:
+        # the claims of the invoices read by ``awaiting_drafts`` (and which invoices), and
+        # the debtor's messages since its last one sent (``last_message_day``)
+        self._claims: set[tuple[int, str, str]] = set()
+        self._claims_of: set[int] = set()
+        self._recent: tuple[str, date | None, list[tuple[date, str, str | None]]] | None = None
+
+    def _read(self, statement: Any, **params: Any) -> Any:
+        """Execute a statement built once on the unit of work's connection, for its creditor,
+        after what the unit of work holds unwritten (as its own reads would autoflush)."""
+        self._session.flush()
+        return self._connection().execute(statement, {"creditor": self._creditor(), **params})
+
+    def _connection(self) -> Connection:
+        return self._session.connection()
+
+    def _creditor(self) -> str:
+        creditor = getattr(self._session, "creditor", None)
+        if creditor is None:
+            raise RuntimeError("the dunning store reads one creditor's rows: its unit of work names none")
+        return str(creditor)
 
     def step(self, step_id: int) -> StepFacts | None:
-        row = self._session.execute(select(*_STEP_COLUMNS).where(PlannedStep.id == step_id)).first()
+        row = self._read(_READ_STEP, step=step_id).first()
         return None if row is None else step_facts(row, self._shared)
 
     def lock_debtor(self, debtor_id: str) -> DebtorFacts | None:
-        self._debtor = lock_debtor(self._session, debtor_id)
-        return None if self._debtor is None else debtor_facts(self._debtor)
+        row = self._read(_LOCK_DEBTOR, debtor=debtor_id).first()
+        self._debtor, self._locked_debtor = None, None if row is None else row.id
+        if row is None:
+            return None
+        if isinstance(self._session, UnitOfWork):  # read under the lock: the evidence's salt
+            self._session.know_salt(row.creditor_id, row.id, row.salt_of_debtor)
+        return debtor_facts(row)
+
+    def _debtor_row(self, debtor_id: str) -> DebtorRow:
+        """The mapped row of the locked debtor: the payment plans read it as a record."""
+        assert self._locked_debtor == debtor_id  # locked first
+        if self._debtor is None:
+            self._debtor = lock_debtor(self._session, debtor_id)  # locked already: no wait
+        if self._debtor is None:
+            raise LookupError(f"debtor {debtor_id} is gone")
+        return self._debtor
 
     def due_steps(self, debtor_id: str, now: datetime) -> list[tuple[StepFacts, InvoiceFacts]]:
         due = (
@@ -287,11 +400,7 @@ class SqlDunningStore:
     def open_invoices(
         self, debtor_id: str, known: Mapping[int, InvoiceFacts] | None = None
     ) -> list[InvoiceFacts]:
-        rows = self._session.execute(
-            select(*_INVOICE_COLUMNS)
-            .where(InvoiceRow.debtor_id == debtor_id, InvoiceRow.status == "open")
-            .execution_options(yield_per=CHUNK)  # each row dropped once its facts are found
-        )
+        rows = self._read(_OPEN_INVOICES, debtor=debtor_id)
         # an invoice locked by ``due_steps`` or known to the caller (read under the same lock)
         # is as it was read then: the same facts, not a copy
         return [self._known(row.id, known) or invoice_facts(row, self._shared) for row in rows]
@@ -300,8 +409,7 @@ class SqlDunningStore:
         return self._invoices.get(invoice_id) or (known.get(invoice_id) if known else None)
 
     def installment_blocker(self, step_id: int, debtor_id: str) -> str | None:
-        assert self._debtor is not None and self._debtor.id == debtor_id  # locked first
-        return plans.send_blocker(self._records, self._step_row(step_id), self._debtor)
+        return plans.send_blocker(self._records, self._step_row(step_id), self._debtor_row(debtor_id))
 
     def _step_row(self, step_id: int) -> PlannedStep:
         """The mapped row of an installment reminder: the payment plans read steps as records."""
@@ -311,30 +419,32 @@ class SqlDunningStore:
         return row
 
     def recorded_claims(self, invoice_ids: Iterable[int]) -> set[tuple[int, str, str]]:
-        found: set[tuple[int, str, str]] = set()
-        for chunk in _chunks(sorted(set(invoice_ids))):
-            rows = self._session.execute(
-                select(MessageItem.invoice_id, MessageItem.step, MessageItem.channel).where(
-                    MessageItem.invoice_id.in_(chunk)
-                )
-            )
+        wanted = set(invoice_ids)
+        found = {claim for claim in self._claims if claim[0] in wanted}
+        read_with_drafts, self._claims, self._claims_of = self._claims_of, set(), set()  # not kept twice
+        for chunk in _chunks(sorted(wanted - read_with_drafts)):
+            rows = self._read(_RECORDED_CLAIMS, invoices=chunk)
             found.update((i, self._shared(s), self._shared(c)) for i, s, c in rows)
         return found
 
     def messages_on(self, debtor_id: str, day: date) -> list[tuple[str, str | None]]:
-        found = self._session.execute(
-            select(MessageRow.channel, MessageRow.amounts).where(
-                MessageRow.debtor_id == debtor_id, MessageRow.local_day == day
-            )
-        ).all()
+        if self._recent is not None and self._recent[0] == debtor_id:
+            _, last, recent = self._recent
+            if last is None or day >= last:  # read already with the last message's day
+                return [(channel, currency) for on, channel, currency in recent if on == day]
+        found = self._read(_MESSAGES_ON, debtor=debtor_id, day=day).all()
         return [(channel, (amounts or {}).get("currency")) for channel, amounts in found]
 
     def last_message_day(self, debtor_id: str) -> date | None:
-        return self._session.execute(
-            select(func.max(MessageRow.local_day)).where(
-                MessageRow.debtor_id == debtor_id, MessageRow.status.not_in(NOT_SENT)
-            )
-        ).scalar_one_or_none()
+        rows = self._read(_RECENT_MESSAGES, debtor=debtor_id).all()
+        last = max((day for day, status, _, _ in rows if status not in NOT_SENT), default=None)
+        recent = [(day, channel, (amounts or {}).get("currency")) for day, _, channel, amounts in rows]
+        self._recent = (debtor_id, last, recent)
+        return last
+
+    def _forget_messages(self) -> None:
+        """A message recorded or changed: what was read of messages is read again."""
+        self._claims, self._claims_of, self._recent = set(), set(), None
 
     def movements(self, invoice_ids: Iterable[int]) -> dict[int, list[Movement]]:
         found: dict[int, list[Movement]] = {}
@@ -346,6 +456,7 @@ class SqlDunningStore:
         return plans.message_context(self._records, [self._step_row(i) for i in step_ids])
 
     def record_message(self, message: NewMessage) -> int:
+        self._forget_messages()
         row = MessageRow(
             message_id=message.message_id,
             debtor_id=message.debtor_id,
@@ -375,16 +486,15 @@ class SqlDunningStore:
         return row.id
 
     def awaiting_drafts(self, invoice_ids: Iterable[int]) -> dict[int, str]:
+        """The drafts the invoices wait for; their claims are kept for ``recorded_claims``."""
         found: dict[int, str] = {}
         for chunk in _chunks(sorted(set(invoice_ids))):
-            rows = self._session.execute(
-                select(MessageItem.invoice_id, MessageRow.message_id)
-                .join(MessageRow, MessageRow.id == MessageItem.message_pk)
-                .where(MessageItem.invoice_id.in_(chunk), MessageRow.status == DRAFT)
-                .order_by(MessageRow.id)
-            )
-            for invoice_id, message_id in rows:
-                found.setdefault(invoice_id, message_id)
+            rows = self._read(_CLAIMS_AND_DRAFTS, invoices=chunk)
+            for invoice_id, step, channel, message_id, status in rows:
+                self._claims.add((invoice_id, self._shared(step), self._shared(channel)))
+                if status == DRAFT:
+                    found.setdefault(invoice_id, message_id)
+            self._claims_of.update(chunk)
         return found
 
     # --- drafts (handlers.approval) -----------------------------------------------------------
@@ -431,6 +541,7 @@ class SqlDunningStore:
         return [self._invoices[i] for i in wanted if i in self._invoices]
 
     def close_draft(self, message_pk: int, status: str) -> None:
+        self._forget_messages()
         self._session.execute(
             update(MessageRow)
             .where(MessageRow.id == message_pk, MessageRow.status == DRAFT)
@@ -438,6 +549,7 @@ class SqlDunningStore:
         )
 
     def release_draft(self, message_pk: int, lease_until: datetime) -> None:
+        self._forget_messages()
         self._session.execute(
             update(MessageRow)
             .where(MessageRow.id == message_pk, MessageRow.status == DRAFT)

@@ -29,7 +29,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import event, insert, select
+from sqlalchemy import Connection, Insert, Table, bindparam, event, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, with_loader_criteria
 
@@ -56,7 +57,8 @@ class UnitOfWork(Session):
 
     _pending: list[PendingRecord]
     _tasks: list[object]
-    _heads: dict[str, EvidenceHead]
+    _heads: dict[str, _Head]
+    _salts: dict[tuple[str, str], bytes | None]
     batch: Any = None  # the ``relance ingest`` batch applied in it, if any (handlers.batching)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -72,9 +74,10 @@ class UnitOfWork(Session):
         self.creditor = creditor
 
     def creditor_of(self, table: str, row_id: int) -> str | None:
-        row = _ROWS_BY_ID[table]
-        query = select(row.creditor_id).where(row.id == row_id).execution_options(**ALL_CREDITORS)
-        return self.execute(query).scalar()
+        """Whose the row is (any creditor's: the row is what tells): a statement built once."""
+        self.flush()  # a row added in this unit of work is found too
+        found: str | None = self.connection().execute(_CREDITOR_OF[table], {"id": row_id}).scalar()
+        return found
 
     def add(self, instance: object, _warn: bool = True) -> None:
         if isinstance(instance, Scoped) and getattr(instance, "creditor_id", None) is None:
@@ -113,7 +116,7 @@ class UnitOfWork(Session):
         new row cost about as much as the rest of a message already handled)."""
         row = {"message_id": message_id, "actor": actor, "processed_at": at}
         try:
-            self.execute(insert(ProcessedMessage), [row])
+            self.connection().execute(_REMEMBER_MESSAGE, row)
         except IntegrityError:  # the transaction is done for: the caller rolls it back
             return False
         return True
@@ -161,19 +164,33 @@ class UnitOfWork(Session):
     # -- the transaction -----------------------------------------------------------------
 
     def write_evidence(self) -> int:
-        """Chain and write the records added so far; return how many."""
+        """Chain and write the records added so far; return how many.
+
+        Per creditor, one locked read of the chain head (``_locked_head``) per transaction,
+        then one statement writing a single record and the head's new values together on
+        PostgreSQL (``_write_chained``; on SQLite, which has no ``UPDATE`` inside a ``WITH``,
+        and for several records: the records, then the head)."""
         if not self._pending:
             return 0
+        self.flush()  # the rows the records are about go first (foreign keys, reads)
+        connection = self.connection()
+        by_creditor: dict[str, list[dict[str, Any]]] = {}
         for pending in self._pending:
-            head = self._locked_head(pending.creditor_id)
+            head = self._locked_head(connection, pending.creditor_id)
             seq = head.seq + 1
-            digest = pending_hash(head.hash, seq, pending, self._salt_for(pending))
-            self.add(_stored(pending, seq, head.hash, digest))
+            digest = pending_hash(head.hash, seq, pending, self._salt_for(connection, pending))
+            by_creditor.setdefault(pending.creditor_id, []).append(_stored(pending, seq, head.hash, digest))
             head.seq, head.hash = seq, digest
+        for creditor, rows in by_creditor.items():
+            _write_chained(connection, creditor, rows, self._heads[creditor])
         written = len(self._pending)
         self._pending.clear()
-        self.flush()
         return written
+
+    def know_salt(self, creditor: str, debtor_id: str, salt: str | None) -> None:
+        """The debtor's salt as a read under the debtor's lock found it (None: it has none
+        yet): its records are then chained without reading it again."""
+        self._salts[(creditor, debtor_id)] = None if salt is None else bytes.fromhex(salt)
 
     def commit(self) -> None:
         self.write_evidence()
@@ -200,57 +217,145 @@ class UnitOfWork(Session):
 
     def _forget_transaction(self) -> None:
         self._heads = {}
+        self._salts = {}
 
     def _rolled_back_to(self, records: int, tasks: int) -> None:
         del self._pending[records:]
         del self._tasks[tasks:]
         self._heads = {}  # a savepoint's rollback releases the locks taken inside it
+        self._salts = {}  # and undoes the salts it made
 
     def _marks(self) -> tuple[int, int]:
         return len(self._pending), len(self._tasks)
 
-    def _salt_for(self, pending: PendingRecord) -> bytes | None:
+    def _salt_for(self, connection: Connection, pending: PendingRecord) -> bytes | None:
         """The salt of the record's debtor when it has personal values to seal; made on
-        first use. The chain head is locked first: evidence writers make it one at a time."""
+        first use. The chain head is locked first: evidence writers make it one at a time.
+
+        A salt known absent (read with the locked debtor, ``know_salt``) is inserted at once;
+        one not known is read first, since most debtors have theirs already."""
         if pending.debtor_id is None or not needs_salt(pending.debtor_id, pending.payload):
             return None
         key = (pending.creditor_id, pending.debtor_id)
-        row = self.get(DebtorSalt, key, execution_options=ALL_CREDITORS)
-        if row is None:
-            row = DebtorSalt(
-                creditor_id=pending.creditor_id,
-                debtor_id=pending.debtor_id,
-                salt=secrets.token_hex(32),
-                created_at=pending.at,
+        params = {"creditor": pending.creditor_id, "debtor": pending.debtor_id}
+        salt = self._salts.get(key)
+        if salt is None and key not in self._salts:
+            salt = _salt_of(connection.execute(_READ_SALT, params).scalar())
+        if salt is None:
+            made = {**params, "salt": secrets.token_hex(32), "at": pending.at}
+            statement = _INSERT_SALT[connection.dialect.name]
+            # nothing inserted: another transaction made it since it was read
+            salt = _salt_of(connection.execute(statement, made).scalar()) or _salt_of(
+                connection.execute(_READ_SALT, params).scalar()
             )
-            self.add(row)
-        return bytes.fromhex(row.salt)
+        if salt is None:
+            raise LookupError(f"the salt of debtor {pending.debtor_id} could not be made")
+        self._salts[key] = salt
+        return salt
 
-    def _locked_head(self, creditor: str) -> EvidenceHead:
+    def _locked_head(self, connection: Connection, creditor: str) -> _Head:
         """The creditor's chain head, locked (``FOR UPDATE``) by this transaction; created on
         first use. Each creditor's chain has its own head: appends of two creditors never
         wait on each other."""
         if creditor in self._heads:
             return self._heads[creditor]
-        head = self.execute(
-            select(EvidenceHead)
-            .where(EvidenceHead.creditor_id == creditor)
-            .with_for_update()
-            .execution_options(**ALL_CREDITORS)
-        ).scalar_one_or_none()
-        if head is None:
-            head = EvidenceHead(creditor_id=creditor, seq=0, hash=GENESIS)
-            self.add(head)
-        self._heads[creditor] = head
+        params = {"creditor": creditor}
+        row = connection.execute(_LOCK_HEAD, params).first()
+        if row is None:  # the creditor's first record: its head is made (by one writer only)
+            connection.execute(_MAKE_HEAD[connection.dialect.name], params)
+            row = connection.execute(_LOCK_HEAD, params).one()
+        head = self._heads[creditor] = _Head(row.seq, row.hash)
         return head
 
 
-# the tables whose rows tasks name by id (``creditor_of``)
+class _Head:
+    """A chain head as this transaction has it: last sequence number and hash."""
+
+    __slots__ = ("hash", "seq")
+
+    def __init__(self, seq: int, hash: str) -> None:
+        self.seq, self.hash = seq, hash
+
+
+def _salt_of(hexadecimal: str | None) -> bytes | None:
+    return None if hexadecimal is None else bytes.fromhex(hexadecimal)
+
+
+# -- the statements of the evidence chain, built once: Core on the session's connection, each
+# naming its creditor (the ``do_orm_execute`` filter does not see them) ---------------------
+
+_HEADS: Table = EvidenceHead.__table__  # type: ignore[assignment]
+_RECORDS: Table = EvidenceRecord.__table__  # type: ignore[assignment]
+_SALTS: Table = DebtorSalt.__table__  # type: ignore[assignment]
+_RECORD_COLUMNS = tuple(c.name for c in _RECORDS.c)
+_LOCK_HEAD = (
+    select(_HEADS.c.seq, _HEADS.c.hash).where(_HEADS.c.creditor_id == bindparam("creditor")).with_for_update()
+)
+
+
+def _on_conflict_do_nothing(table: Any, values: dict[str, Any]) -> dict[str, Insert]:
+    """``INSERT … ON CONFLICT DO NOTHING`` on each dialect the store runs on."""
+    return {
+        "postgresql": postgresql.insert(table).values(values).on_conflict_do_nothing(),
+        "sqlite": sqlite.insert(table).values(values).on_conflict_do_nothing(),
+    }
+
+
+_MAKE_HEAD = _on_conflict_do_nothing(
+    _HEADS, {"creditor_id": bindparam("creditor"), "seq": 0, "hash": GENESIS}
+)
+_READ_SALT = select(_SALTS.c.salt).where(
+    _SALTS.c.creditor_id == bindparam("creditor"), _SALTS.c.debtor_id == bindparam("debtor")
+)
+_INSERT_SALT = {
+    dialect: statement.returning(_SALTS.c.salt)
+    for dialect, statement in _on_conflict_do_nothing(
+        _SALTS,
+        {
+            "creditor_id": bindparam("creditor"),
+            "debtor_id": bindparam("debtor"),
+            "salt": bindparam("salt"),
+            "created_at": bindparam("at", type_=_SALTS.c.created_at.type),
+        },
+    ).items()
+}
+_MOVE_HEAD = (
+    update(_HEADS)
+    .where(_HEADS.c.creditor_id == bindparam("creditor"))
+    .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
+)
+_INSERT_RECORDS = insert(_RECORDS)
+_REMEMBER_MESSAGE = insert(ProcessedMessage)
+# one record written with the head moved, in one statement (PostgreSQL): most transactions
+# chain a single record (a multi-row ``VALUES`` is not cached by SQLAlchemy: several records
+# go as one batched insert, then the head)
+_RECORD_MOVING_HEAD = (
+    insert(_RECORDS)
+    .values({name: bindparam(f"record_{name}", type_=_RECORDS.c[name].type) for name in _RECORD_COLUMNS})
+    .add_cte(_MOVE_HEAD.cte("head"))
+)
+
+
+def _write_chained(connection: Connection, creditor: str, rows: list[dict[str, Any]], head: _Head) -> None:
+    """Insert the creditor's chained records and move its head to the last of them."""
+    moved = {"creditor": creditor, "head_seq": head.seq, "head_hash": head.hash}
+    if len(rows) == 1 and connection.dialect.name == "postgresql":
+        connection.execute(_RECORD_MOVING_HEAD, {f"record_{k}": v for k, v in rows[0].items()} | moved)
+        return
+    connection.execute(_INSERT_RECORDS, rows)
+    connection.execute(_MOVE_HEAD, moved)
+
+
+# the tables whose rows tasks name by id (``creditor_of``), and the read of a row's creditor
 _ROWS_BY_ID: dict[str, Any] = {
     "planned_steps": PlannedStep,
     "messages": MessageRow,
     "handovers": HandoverRow,
     "signals": SignalRow,
+}
+_CREDITOR_OF = {
+    name: select(row.__table__.c.creditor_id).where(row.__table__.c.id == bindparam("id"))
+    for name, row in _ROWS_BY_ID.items()
 }
 # execution options of a statement that names its creditor itself
 ALL_CREDITORS = {"all_creditors": True}
@@ -265,27 +370,38 @@ def _only_the_creditors_rows(state: ORMExecuteState) -> None:
     if state.execution_options.get("all_creditors") or state.is_column_load or state.is_relationship_load:
         return
     if state.is_select or state.is_update or state.is_delete:
-        creditor = uow.creditor
-        state.statement = state.statement.options(
-            with_loader_criteria(Scoped, lambda cls: cls.creditor_id == creditor, include_aliases=True)
+        state.statement = state.statement.options(_only_rows_of(uow.creditor))
+
+
+_ONLY_ROWS_OF: dict[str, Any] = {}  # the filter of each creditor, made once per process
+
+
+def _only_rows_of(creditor: str) -> Any:
+    """The option filtering a statement's ``Scoped`` tables to ``creditor``'s rows."""
+    found = _ONLY_ROWS_OF.get(creditor)
+    if found is None:
+        found = _ONLY_ROWS_OF[creditor] = with_loader_criteria(
+            Scoped, lambda cls: cls.creditor_id == creditor, include_aliases=True
         )
+    return found
 
 
-def _stored(pending: PendingRecord, seq: int, prev_hash: str, digest: str) -> EvidenceRecord:
-    return EvidenceRecord(
-        creditor_id=pending.creditor_id,
-        seq=seq,
-        at=pending.at,
-        kind=pending.kind,
-        debtor_id=pending.debtor_id,
-        invoice_numbers=pending.invoice_numbers,
-        case_id=pending.case_id,
-        message_id=pending.message_id,
-        payload=pending.payload,
-        prev_hash=prev_hash,
-        hash=digest,
-        version=VERSION,
-    )
+def _stored(pending: PendingRecord, seq: int, prev_hash: str, digest: str) -> dict[str, Any]:
+    """The ``evidence`` row of a chained record."""
+    return {
+        "creditor_id": pending.creditor_id,
+        "seq": seq,
+        "at": pending.at,
+        "kind": pending.kind,
+        "debtor_id": pending.debtor_id,
+        "invoice_numbers": pending.invoice_numbers,
+        "case_id": pending.case_id,
+        "message_id": pending.message_id,
+        "payload": pending.payload,
+        "prev_hash": prev_hash,
+        "hash": digest,
+        "version": VERSION,
+    }
 
 
 class _Savepoint:

@@ -455,6 +455,39 @@ def test_the_last_message_day_of_a_debtor_is_the_latest_recorded_whatever_its_ch
     assert store.run(lambda s: s.last_message_day("D-other")) is None
 
 
+def test_the_days_messages_and_claims_read_in_one_transaction_follow_what_it_records(store):
+    # Given a message sent on 14 April (EUR) and one recorded on 17 April (USD)
+    store.seed(
+        [invoice(1, "F-1", date(2026, 3, 20)), invoice(2, "F-2", date(2026, 3, 21))],
+        [step(10, 1, "reminder_1", NOW)],
+        [],
+    )
+
+    def record(s: DunningStore) -> None:
+        s.due_steps(DEBTOR.id, NOW)
+        s.record_message(message("m-1", ((1, "notice"),), date(2026, 4, 14), "EUR"))
+        s.record_message(message("m-2", ((1, "reminder_1"),), date(2026, 4, 17), "USD"))
+
+    store.run(record)
+    days = [date(2026, 4, d) for d in (13, 14, 17, 18)]
+
+    def read_then_record(s: DunningStore) -> list[Any]:
+        # the last day, the drafts and the claims first, as a reminder reads them; then each
+        # day's messages and the claims, before and after a message is recorded
+        seen: list[Any] = [s.last_message_day(DEBTOR.id), s.awaiting_drafts([1, 2])]
+        seen += [s.recorded_claims([1, 2]), [s.messages_on(DEBTOR.id, day) for day in days]]
+        s.record_message(message("m-3", ((2, "reminder_1"),), date(2026, 4, 18), "EUR"))
+        seen += [s.recorded_claims([1, 2]), [s.messages_on(DEBTOR.id, day) for day in days]]
+        return seen
+
+    last, drafts, claims, on_days, claims_after, on_days_after = store.run(read_then_record)
+    assert (last, drafts) == (date(2026, 4, 17), {})
+    assert claims == {(1, "notice", "email"), (1, "reminder_1", "email")}
+    assert on_days == [[], [("email", "EUR")], [("email", "USD")], []]
+    assert claims_after == claims | {(2, "reminder_1", "email")}
+    assert on_days_after == [[], [("email", "EUR")], [("email", "USD")], [("email", "EUR")]]
+
+
 # --- drafts awaiting approval (handlers.approval) -------------------------------------------
 
 
