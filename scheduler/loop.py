@@ -33,6 +33,7 @@ def safe_tick(app: App) -> None:
             lease=app.ctx.lease,
             batch_size=app.settings.batch_size,
             max_in_flight=app.settings.max_in_flight,
+            worker_batch=app.settings.worker_batch,
         )
     except Exception as exc:
         log.error("scheduler.tick_failed", error=f"{type(exc).__name__}: {exc}"[:500])

@@ -32,7 +32,7 @@ from adapters.orm import PlannedStep
 from adapters.store import transaction
 from handlers.delivery import claim_overdue_deliveries
 from handlers.handover import claim_overdue_handovers
-from handlers.messages import StepDue
+from handlers.messages import StepDue, batch_steps
 from handlers.ports import Publisher
 from handlers.signals import claim_overdue_signals
 
@@ -130,14 +130,27 @@ def _claim_returning(
         update(PlannedStep)
         .where(PlannedStep.id == any_(func.array(select(picked.c.pick_id).scalar_subquery())))
         .values(status="emitted", lease_until=now + lease, emit_count=PlannedStep.emit_count + 1)
-        .returning(PlannedStep.id, PlannedStep.event, PlannedStep.due_at, PlannedStep.emit_count)
+        .returning(
+            PlannedStep.id,
+            PlannedStep.event,
+            PlannedStep.due_at,
+            PlannedStep.emit_count,
+            PlannedStep.creditor_id,
+            PlannedStep.debtor_id,
+        )
         .cte("updated")
     )
     rows = sorted(
         session.connection()
         .execute(
             select(
-                updated.c.id, updated.c.event, updated.c.due_at, updated.c.emit_count, picked.c.pick_key
+                updated.c.id,
+                updated.c.event,
+                updated.c.due_at,
+                updated.c.emit_count,
+                updated.c.creditor_id,
+                updated.c.debtor_id,
+                picked.c.pick_key,
             ).join_from(updated, picked, updated.c.id == picked.c.pick_id)
         )
         .all(),
@@ -145,7 +158,7 @@ def _claim_returning(
     )
     if rows:
         which.after = (rows[-1].pick_key, rows[-1].id)
-    return [StepDue(r.event, r.id, r.due_at, r.emit_count) for r in rows]
+    return [StepDue(r.event, r.id, r.due_at, r.emit_count, r.creditor_id, r.debtor_id) for r in rows]
 
 
 def _claim_select_update(
@@ -158,6 +171,8 @@ def _claim_select_update(
             PlannedStep.event,
             PlannedStep.due_at,
             PlannedStep.emit_count,
+            PlannedStep.creditor_id,
+            PlannedStep.debtor_id,
             which.key.label("pick_key"),
         )
         .where(*which.where(now))
@@ -172,7 +187,7 @@ def _claim_select_update(
             .values(status="emitted", lease_until=now + lease, emit_count=PlannedStep.emit_count + 1)
         )
         which.after = (rows[-1].pick_key, rows[-1].id)
-    return [StepDue(r.event, r.id, r.due_at, r.emit_count + 1) for r in rows]
+    return [StepDue(r.event, r.id, r.due_at, r.emit_count + 1, r.creditor_id, r.debtor_id) for r in rows]
 
 
 def _claim_steps(
@@ -197,8 +212,12 @@ def tick(
     lease: timedelta,
     batch_size: int,
     max_in_flight: int | None = None,
+    worker_batch: int = 1,
 ) -> TickResult:
     """Claim and emit what is due at ``now``, in batches, keeping at most ``max_in_flight``.
+
+    The steps of a batch go out as broker messages of up to ``worker_batch`` steps of one
+    creditor each (``handlers.messages.batch_steps``; 1: one message per step).
 
     The cap keeps a burst from outrunning the workers: a step whose lease ends while it
     still waits in the broker would be emitted again, and again, while the queue grows.
@@ -224,7 +243,7 @@ def tick(
             handing = claim_overdue_handovers(session.store, now, lease, batch_size) if more_handing else []
             posting = claim_overdue_signals(session.store, now, lease, batch_size) if more_signals else []
         if tasks or retries or handing or posting:
-            publisher.publish([*tasks, *retries, *handing, *posting])
+            publisher.publish([*batch_steps(tasks, worker_batch), *retries, *handing, *posting])
         steps, deliveries = steps + len(tasks), deliveries + len(retries)
         handovers, signals = handovers + len(handing), signals + len(posting)
         if room is not None:

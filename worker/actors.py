@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,9 +14,9 @@ from adapters.publisher import QUEUE
 from config.bootstrap import App
 from handlers.delivery import deliver
 from handlers.handover import deliver_handover
-from handlers.messages import DeliverMessage
+from handlers.messages import DeliverMessage, StepDue
 from handlers.money import MissingRate
-from handlers.service import ingest_one, run_step
+from handlers.service import ingest_one, run_step, run_steps
 from handlers.signals import deliver_signal
 from intake.upload import import_upload
 from worker import runtime
@@ -64,8 +65,15 @@ class _DeliverHere:
 
 def _run(event: str, step_id: int) -> None:
     app = runtime.current()
-    try:
+    with _noting_missing_rates():
         run_step(app.units, _DeliverHere(app), _message_id(), event, step_id, app.clock.now(), app.ctx)
+
+
+@contextmanager
+def _noting_missing_rates() -> Iterator[None]:
+    """A missing rate is noted when the runtime collects them (simulation), else raised."""
+    try:
+        yield
     except MissingRate as missing:
         if not runtime.note_missing_rate(missing.half_year):
             raise
@@ -87,6 +95,16 @@ def invoice_overdue(step_id: int, due_at: str) -> None:
 def deadline_expired(step_id: int, due_at: str) -> None:
     """A deadline passed: formal notice unanswered, promise to pay broken."""
     _run("deadline.expired", step_id)
+
+
+@dramatiq.actor(actor_name="steps_due", throws=(MissingRate,), **OPTIONS)
+def steps_due(creditor_id: str, steps: list[list[Any]]) -> None:
+    """Several due steps of one creditor, ``[event, step_id, due_at, emission]`` each: one
+    transaction for all of them, or one per step when any of them fails."""
+    app = runtime.current()
+    due = [StepDue.from_item(item, creditor_id) for item in steps]
+    with _noting_missing_rates():
+        run_steps(app.units, _DeliverHere(app), _message_id(), creditor_id, due, app.clock.now(), app.ctx)
 
 
 @dramatiq.actor(actor_name="deliver_message", **OPTIONS)
@@ -132,6 +150,7 @@ ACTORS = (
     invoice_due,
     invoice_overdue,
     deadline_expired,
+    steps_due,
     deliver_message,
     handover_case,
     deliver_signal_task,

@@ -1,0 +1,215 @@
+"""Several due steps in one broker message (``StepsDue``): one transaction for the batch,
+one per step when any of them fails, and nothing sent twice whatever is delivered twice."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, cast
+
+import pytest
+from sqlalchemy import func, select
+
+from adapters.orm import MessageRow, PlannedStep
+from adapters.store import transaction
+from handlers import service
+from handlers.messages import StepDue, StepsDue
+from handlers.ports import VirtualClock
+from relance.reports import verify_chain
+from scheduler.tick import tick
+from tests.integration.test_flow import at
+from tests.support import DEBTOR, InlinePublisher, ingest, invoice_issued, make_test_app, run_task
+
+DUE_DAY = at("2026-03-27 09:00")  # the pre-due step of invoices due on 1 April
+DEBTORS = ("D-1", "D-2", "D-3", "D-4")
+
+
+def debtor(debtor_id: str) -> dict[str, Any]:
+    return {**DEBTOR, "id": debtor_id, "email": f"{debtor_id.lower()}@acme.example"}
+
+
+def app_with_debtors(database_url, tmp_path, debtors=DEBTORS):
+    app = make_test_app(database_url, tmp_path, at("2026-03-02 10:00"))
+    ingest(app, *(invoice_issued(f"F-{d}", "2026-04-01", debtor=debtor(d)) for d in debtors))
+    return app
+
+
+def emitted(app, now=DUE_DAY, worker_batch: int = 50) -> list[object]:
+    """Tick at ``now`` with ``worker_batch``; the tasks it published, taken off the queue."""
+    cast(VirtualClock, app.clock).set(now)
+    publisher = cast(InlinePublisher, app.publisher)
+    tick(app.sessions, publisher, now, lease=app.ctx.lease, batch_size=500, worker_batch=worker_batch)
+    tasks = list(publisher.queue)
+    publisher.queue.clear()
+    return tasks
+
+
+def messages_by_debtor(app) -> dict[str, int]:
+    with transaction(app.sessions) as session:
+        rows = session.execute(
+            select(MessageRow.debtor_id, func.count()).group_by(MessageRow.debtor_id)
+        ).all()
+    return {debtor_id: n for debtor_id, n in rows}
+
+
+def sent(app) -> int:
+    with transaction(app.sessions) as session:
+        return session.execute(
+            select(func.count()).select_from(MessageRow).where(MessageRow.status == "sent")
+        ).scalar_one()
+
+
+def emails(app) -> list:
+    folder = app.settings.outbox_dir / "email"
+    return sorted(folder.glob("*.eml")) if folder.exists() else []
+
+
+def failing_for(monkeypatch, debtor_id: str) -> None:
+    """The reminder handler raises for ``debtor_id``'s steps, as a bug on its data would."""
+    real = service.STEP_HANDLERS["invoice.due"]
+
+    def handler(uow, step_id, now, ctx):
+        step = uow.store.step(step_id)
+        if step is not None and step.debtor_id == debtor_id:
+            raise RuntimeError(f"cannot compose for {debtor_id}")
+        return real(uow, step_id, now, ctx)
+
+    monkeypatch.setitem(service.STEP_HANDLERS, "invoice.due", handler)
+
+
+def test_the_due_steps_of_a_creditor_go_out_as_one_batch_and_each_debtor_gets_one_email(
+    database_url, tmp_path
+):
+    app = app_with_debtors(database_url, tmp_path)
+    (batch,) = emitted(app)
+    assert isinstance(batch, StepsDue)
+    assert batch.creditor_id == "default"
+    assert sorted(step.debtor_id for step in batch.steps) == sorted(DEBTORS)
+
+    run_task(app, batch)
+    cast(InlinePublisher, app.publisher).drain()
+
+    assert messages_by_debtor(app) == dict.fromkeys(DEBTORS, 1)
+    assert sent(app) == len(DEBTORS) and len(emails(app)) == len(DEBTORS)
+    with transaction(app.sessions) as session:
+        statuses = session.execute(select(PlannedStep.status).where(PlannedStep.step == "pre_due")).scalars()
+        assert set(statuses) == {"done"}
+    assert verify_chain(app).ok
+    app.dispose()
+
+
+def test_a_batch_delivered_twice_sends_nothing_twice(database_url, tmp_path):
+    app = app_with_debtors(database_url, tmp_path)
+    (batch,) = emitted(app)
+    run_task(app, batch)
+    again = service.run_steps(
+        app.units, app.publisher, batch.message_id, batch.creditor_id, batch.steps, DUE_DAY, app.ctx
+    )
+    assert again is False  # the inbox knew the batch
+    # and each step's own message, as the fallback or an older emission would send it
+    for step in batch.steps:
+        run_task(app, step)
+    cast(InlinePublisher, app.publisher).drain()
+    assert messages_by_debtor(app) == dict.fromkeys(DEBTORS, 1)
+    assert len(emails(app)) == len(DEBTORS)
+    app.dispose()
+
+
+def test_one_debtor_failing_in_a_batch_fails_alone_and_the_others_are_sent_once(
+    database_url, tmp_path, monkeypatch
+):
+    app = app_with_debtors(database_url, tmp_path)
+    (batch,) = emitted(app)
+    failing_for(monkeypatch, "D-3")
+
+    with pytest.raises(RuntimeError, match="cannot compose for D-3"):
+        run_task(app, batch)  # the broker will retry the batch
+    cast(InlinePublisher, app.publisher).drain()
+    assert messages_by_debtor(app) == {"D-1": 1, "D-2": 1, "D-4": 1}
+    assert len(emails(app)) == 3
+
+    with pytest.raises(RuntimeError):
+        run_task(app, batch)  # a retry while the fault lasts: the others stay as they were
+    cast(InlinePublisher, app.publisher).drain()
+    assert messages_by_debtor(app) == {"D-1": 1, "D-2": 1, "D-4": 1}
+
+    monkeypatch.undo()  # the fault is repaired before the last retry
+    run_task(app, batch)
+    cast(InlinePublisher, app.publisher).drain()
+    assert messages_by_debtor(app) == dict.fromkeys(DEBTORS, 1)
+    assert sent(app) == 4 and len(emails(app)) == 4
+    assert verify_chain(app).ok
+    app.dispose()
+
+
+def test_a_failed_debtor_left_to_its_lease_is_emitted_again_and_sent_once(
+    database_url, tmp_path, monkeypatch
+):
+    app = app_with_debtors(database_url, tmp_path)
+    (batch,) = emitted(app)
+    failing_for(monkeypatch, "D-2")
+    with pytest.raises(RuntimeError):
+        run_task(app, batch)  # every retry failed: the broker gives the batch up
+    monkeypatch.undo()
+    cast(InlinePublisher, app.publisher).drain()
+
+    again = emitted(app, DUE_DAY + app.ctx.lease + app.ctx.lease / 10)
+    assert [type(task) for task in again] == [StepDue]  # D-2's step alone, a new emission
+    (retry,) = again
+    assert cast(StepDue, retry).debtor_id == "D-2" and cast(StepDue, retry).emission == 2
+    run_task(app, retry)
+    cast(InlinePublisher, app.publisher).drain()
+    assert messages_by_debtor(app) == dict.fromkeys(DEBTORS, 1)
+    assert len(emails(app)) == 4
+    app.dispose()
+
+
+def test_a_batch_of_one_is_the_steps_own_message_and_a_worker_batch_of_one_is_todays_path(
+    database_url, tmp_path
+):
+    app = app_with_debtors(database_url, tmp_path)
+    tasks = emitted(app, worker_batch=1)
+    assert [type(task) for task in tasks] == [StepDue] * len(DEBTORS)
+    for task in tasks:
+        run_task(app, task)
+    cast(InlinePublisher, app.publisher).drain()
+    assert messages_by_debtor(app) == dict.fromkeys(DEBTORS, 1)
+    app.dispose()
+
+
+def test_batches_are_cut_at_the_worker_batch_and_every_debtor_is_sent_once(database_url, tmp_path):
+    app = app_with_debtors(database_url, tmp_path)
+    tasks = emitted(app, worker_batch=3)
+    assert sorted(len(cast(StepsDue, t).steps) if isinstance(t, StepsDue) else 1 for t in tasks) == [1, 3]
+    for task in tasks:
+        run_task(app, task)
+    cast(InlinePublisher, app.publisher).drain()
+    assert messages_by_debtor(app) == dict.fromkeys(DEBTORS, 1)
+    app.dispose()
+
+
+@pytest.mark.postgres
+def test_the_same_batch_handled_by_two_threads_at_once_sends_each_message_once(postgres_url, tmp_path):
+    app = app_with_debtors(postgres_url, tmp_path)
+    (batch,) = emitted(app)
+    batch = cast(StepsDue, batch)
+    barrier = threading.Barrier(2)
+    outcomes: list[bool] = []
+
+    def handle() -> None:
+        barrier.wait()
+        outcomes.append(
+            service.run_steps(
+                app.units, app.publisher, batch.message_id, batch.creditor_id, batch.steps, DUE_DAY, app.ctx
+            )
+        )
+
+    threads = [threading.Thread(target=handle) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == [False, True]  # one did the work, one saw a duplicate
+    cast(InlinePublisher, app.publisher).drain()
+    assert messages_by_debtor(app) == dict.fromkeys(DEBTORS, 1)
+    assert len(emails(app)) == len(DEBTORS)
+    app.dispose()
