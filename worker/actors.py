@@ -39,10 +39,17 @@ class _DeliverHere:
     commit, instead of going through the queue once more: no second broker message, no
     wait behind the other steps. Losing this process then is the same as losing a
     ``deliver_message`` task: the message's lease runs out and the scheduler emits it.
+
+    A batch's messages are transmitted one after the other, so the last ones may start late.
+    The recorded bytes are sent as they are only while half the lease, counted from before
+    the handling began, is left; after that each message is claimed first (compare-and-set
+    on its attempt count, as a ``deliver_message`` task is), so that a lease running out
+    meanwhile cannot have the scheduler's retry and this worker send it both.
     """
 
     def __init__(self, app: App) -> None:
         self.app = app
+        self.fresh_until = app.clock.now() + app.ctx.lease / 2
 
     def publish(self, tasks: Sequence[object]) -> None:
         later = []
@@ -55,7 +62,7 @@ class _DeliverHere:
                     self.app.clock.now,
                     self.app.transports,
                     self.app.ctx,
-                    recorded=task.recorded,
+                    recorded=task.recorded if self.app.clock.now() < self.fresh_until else None,
                 )
             else:
                 later.append(task)

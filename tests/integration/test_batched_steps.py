@@ -213,3 +213,79 @@ def test_the_same_batch_handled_by_two_threads_at_once_sends_each_message_once(p
     assert messages_by_debtor(app) == dict.fromkeys(DEBTORS, 1)
     assert len(emails(app)) == len(DEBTORS)
     app.dispose()
+
+
+class Kept:
+    """A publisher that keeps the tasks it is given (the worker's own, before it sends)."""
+
+    def __init__(self) -> None:
+        self.tasks: list[object] = []
+
+    def publish(self, tasks) -> None:
+        self.tasks.extend(tasks)
+
+
+def test_a_message_a_batch_reaches_late_is_claimed_first_and_not_sent_twice(smtp_server, tmp_path):
+    """The last messages of a long batch may start after the scheduler, its lease run out,
+    has handed them to another worker: past half the lease, the worker claims each first."""
+    from worker.actors import _DeliverHere
+
+    app = make_test_app(
+        f"sqlite:///{tmp_path / 'r.db'}",
+        tmp_path,
+        at("2026-03-02 10:00"),
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_server.port,
+        smtp_tls="none",
+    )
+    ingest(app, invoice_issued("F-1", "2026-04-01"))
+    (step,) = emitted(app, worker_batch=1)
+    here = _DeliverHere(app)  # the worker starts on the step at DUE_DAY
+    kept = Kept()
+    service.run_steps(app.units, kept, "batch-1", "default", [cast(StepDue, step)], DUE_DAY, app.ctx)
+    (recorded,) = kept.tasks
+
+    # the batch ran past the message's lease: the scheduler re-emitted it, another worker sent it
+    later = DUE_DAY + app.ctx.lease + app.ctx.lease / 10
+    retries = emitted(app, later)
+    assert len(retries) == 1
+    cast(InlinePublisher, app.publisher).queue.extend(retries)
+    cast(InlinePublisher, app.publisher).drain()
+    assert len(smtp_server.messages) == 1
+
+    here.publish([recorded])  # then this worker comes to it
+    assert len(smtp_server.messages) == 1
+    assert sent(app) == 1
+    app.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_a_batch_through_redis_and_dramatiq_sends_one_email_per_debtor_even_when_repeated(
+    postgres_url, redis_url, redis_namespace, smtp_server, tmp_path
+):
+    from adapters.publisher import QUEUE
+    from tests.brokered import brokered, on_redis
+
+    settings = on_redis(tmp_path, postgres_url, redis_url, redis_namespace, smtp_server)
+    with brokered(settings) as (app, broker):
+        ingest(app, *(invoice_issued(f"F-{d}", "2026-04-01", debtor=debtor(d)) for d in DEBTORS))
+        app.clock.set(DUE_DAY)
+        result = tick(
+            app.sessions, app.publisher, DUE_DAY, lease=app.ctx.lease, batch_size=50, worker_batch=50
+        )
+        assert result.steps == len(DEBTORS)
+        broker.join(QUEUE, timeout=30_000)
+        assert sorted(str(m["To"]) for m in smtp_server.messages) == sorted(
+            f"{d.lower()}@acme.example" for d in DEBTORS
+        )
+        with transaction(app.sessions) as session:
+            steps = session.execute(select(PlannedStep).where(PlannedStep.step == "pre_due")).scalars().all()
+        again = StepsDue(
+            "default",
+            tuple(StepDue("invoice.due", s.id, s.due_at, 1, s.creditor_id, s.debtor_id) for s in steps),
+        )
+        app.publisher.publish([again, again])
+        broker.join(QUEUE, timeout=30_000)
+        assert len(smtp_server.messages) == len(DEBTORS)
+        assert messages_by_debtor(app) == dict.fromkeys(DEBTORS, 1)
