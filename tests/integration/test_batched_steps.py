@@ -289,3 +289,41 @@ def test_a_batch_through_redis_and_dramatiq_sends_one_email_per_debtor_even_when
         broker.join(QUEUE, timeout=30_000)
         assert len(smtp_server.messages) == len(DEBTORS)
         assert messages_by_debtor(app) == dict.fromkeys(DEBTORS, 1)
+
+
+def test_a_debtors_several_due_steps_in_one_batch_make_the_messages_they_make_alone(database_url, tmp_path):
+    """The first step's handler decides for all the debtor's due steps; the next steps of the
+    batch find them done, in the same transaction, and add nothing."""
+    batched = make_test_app(database_url, tmp_path / "batched", at("2026-03-02 10:00"))
+    alone = make_test_app(f"sqlite:///{tmp_path / 'alone.db'}", tmp_path / "alone", at("2026-03-02 10:00"))
+    now = at("2026-04-21 09:00")  # every step of F-1 up to reminder_1, and F-2's pre_due
+    for app in (batched, alone):
+        ingest(
+            app,
+            invoice_issued("F-1", "2026-03-20", "900.00", issued="2026-02-20"),
+            invoice_issued("F-2", "2026-04-24", "300.00"),
+            invoice_issued("F-9", "2026-04-24", debtor=debtor("D-9")),
+        )
+    (batch,) = emitted(batched, now)
+    assert isinstance(batch, StepsDue) and len(batch.steps) >= 4
+    run_task(batched, batch)
+    cast(InlinePublisher, batched.publisher).drain()
+    for task in emitted(alone, now, worker_batch=1):
+        run_task(alone, task)
+    cast(InlinePublisher, alone.publisher).drain()
+
+    def made(app) -> list[tuple]:
+        with transaction(app.sessions) as session:
+            return sorted(
+                session.execute(select(MessageRow.debtor_id, MessageRow.step, MessageRow.status)).all()
+            )
+
+    assert made(batched) == made(alone)
+    # one decision for D-1's five due steps: reminder_3 by e-mail and by post, F-2 mentioned
+    assert made(batched) == [
+        ("D-1", "reminder_3", "sent"),
+        ("D-1", "reminder_3", "sent"),
+        ("D-9", "pre_due", "sent"),
+    ]
+    batched.dispose()
+    alone.dispose()
