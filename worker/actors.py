@@ -40,16 +40,18 @@ class _DeliverHere:
     wait behind the other steps. Losing this process then is the same as losing a
     ``deliver_message`` task: the message's lease runs out and the scheduler emits it.
 
-    A batch's messages are transmitted one after the other, so the last ones may start late.
-    The recorded bytes are sent as they are only while half the lease, counted from before
-    the handling began, is left; after that each message is claimed first (compare-and-set
-    on its attempt count, as a ``deliver_message`` task is), so that a lease running out
-    meanwhile cannot have the scheduler's retry and this worker send it both.
+    A batch's messages are transmitted after the whole batch's transaction, one after the
+    other, so they may start late in their lease (which runs from before the handling
+    began), and the scheduler's clock may be ahead of this one. The recorded bytes are sent
+    as they are only within the first tenth of the lease, as a step alone is; after that
+    each message is claimed first (compare-and-set on its attempt count, with a new lease,
+    as a ``deliver_message`` task is), so that a lease running out meanwhile cannot have
+    the scheduler's retry and this worker send it both.
     """
 
     def __init__(self, app: App) -> None:
         self.app = app
-        self.fresh_until = app.clock.now() + app.ctx.lease / 2
+        self.fresh_until = app.clock.now() + app.ctx.lease / 10
 
     def publish(self, tasks: Sequence[object]) -> None:
         later = []
