@@ -80,3 +80,14 @@ def test_the_payload_gives_back_the_steps_with_their_own_ids():
     back = [StepDue.from_item(item, payload["creditor_id"]) for item in payload["steps"]]
     assert [s.message_id for s in back] == [s.message_id for s in batch.steps]
     assert all(s.creditor_id == "atelier" and s.due_at.tzinfo is not None for s in back)
+
+
+def test_the_scheduler_makes_batches_smaller_when_the_in_flight_cap_would_starve_the_threads():
+    from config.settings import Settings
+    from scheduler.loop import worker_batch
+
+    assert worker_batch(Settings()) == 50  # 2 000 in flight, 2 x 8 threads: 62 per thread pair
+    assert worker_batch(Settings(max_in_flight=150)) == 4  # 150 // (2 x 16)
+    assert worker_batch(Settings(max_in_flight=150, worker_threads=1, worker_processes=1)) == 50
+    assert worker_batch(Settings(max_in_flight=10)) == 1
+    assert worker_batch(Settings(worker_batch=1)) == 1
