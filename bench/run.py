@@ -9,7 +9,9 @@
    once; ``relance worker`` (2 processes, 8 threads) is started and waited for (both
    processes report ``worker.ready``), then ``relance scheduler``. Rate = N / (scheduler
    start -> N-th message at the SMTP sink). Settings are the defaults (RELANCE_MAX_IN_FLIGHT
-   2000, override with BENCH_MAX_IN_FLIGHT), with a tick of 0.5 s.
+   2000, override with BENCH_MAX_IN_FLIGHT; RELANCE_WORKER_BATCH 50 steps per broker
+   message, override with BENCH_WORKER_BATCH, 1 for one message per step), with a tick of
+   0.5 s.
 
 Uses the system PostgreSQL (BENCH_POSTGRES_URL, default postgres@127.0.0.1:5432) with a
 database ``relance_bench_<random>`` and the system Redis (BENCH_REDIS_URL) with namespaces
@@ -47,6 +49,7 @@ REMINDERS = int(os.environ.get("BENCH_REMINDERS", "2000"))
 MAX_IN_FLIGHT = os.environ.get("BENCH_MAX_IN_FLIGHT", "2000")
 PROCESSES = os.environ.get("BENCH_WORKER_PROCESSES", "2")
 THREADS = os.environ.get("BENCH_WORKER_THREADS", "8")
+WORKER_BATCH = os.environ.get("BENCH_WORKER_BATCH")  # None: the service's default
 TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "600"))
 TAG = secrets.token_hex(4)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -265,6 +268,7 @@ def bench_end_to_end(folder: Path, label: str, max_in_flight: str, processes: st
             RELANCE_TICK_SECONDS="0.5",
             RELANCE_WORKER_PROCESSES=processes,
             RELANCE_WORKER_THREADS=THREADS,
+            **({"RELANCE_WORKER_BATCH": WORKER_BATCH} if WORKER_BATCH else {}),
         )
         service.command("migrate")
         empty = database_size(url)
@@ -308,6 +312,7 @@ def bench_end_to_end(folder: Path, label: str, max_in_flight: str, processes: st
             "processes": int(processes),
             "smtp_peer": sink.name,
             "max_in_flight": max_in_flight,
+            "worker_batch": WORKER_BATCH or "default",
             "messages": REMINDERS,
             "seconds_with_startup": elapsed,
             "rate_with_startup": REMINDERS / elapsed,
@@ -357,7 +362,8 @@ def main() -> int:
         runs = [bench_end_to_end(folder, "e2e", MAX_IN_FLIGHT)]
         for run in runs:
             print(
-                f"end_to_end max_in_flight={run['max_in_flight']}: {run['messages']} messages in "
+                f"end_to_end max_in_flight={run['max_in_flight']} worker_batch={run['worker_batch']}: "
+                f"{run['messages']} messages in "
                 f"{run['seconds']:.2f} s from the first emitting tick = {run['rate']:.1f} msgs/s "
                 f"({run['rate_with_startup']:.1f} msgs/s counting the scheduler's start-up of "
                 f"{run['scheduler_startup']:.2f} s; first message after "

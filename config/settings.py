@@ -79,6 +79,9 @@ class Settings(BaseSettings):
         le=10_000_000,
         description="steps emitted and not yet handled, at most (keep it below lease x worker throughput)",
     )
+    worker_batch: int = Field(
+        50, ge=1, le=1000, description="due steps of one creditor per broker message (1 = one per step)"
+    )
     now: datetime | None = Field(None, description="start the clock at this instant (testing)")
     import_max_bytes: int = Field(
         20 * 1024 * 1024,

@@ -106,8 +106,14 @@ def deliver_many(
     clock: Callable[[], datetime],
     transports: Mapping[str, Transport],
     ctx: Context,
+    *,
+    fresh_until: datetime | None = None,
 ) -> list[str]:
     """Transmit several messages in turn; return each one's outcome, as ``deliver`` does.
+
+    ``fresh_until``: the bytes a task carries from the transaction that recorded them are
+    sent as they are only until then; a message reached later is claimed first, as a
+    ``deliver_message`` task is (its lease may have run out while the others went).
 
     The messages go one after the other on their channel (over SMTP, the thread's one
     connection). Each outcome is classified and written as ``deliver`` writes it: a
@@ -125,6 +131,7 @@ def deliver_many(
     for creditor, group in _by_creditor(units, tasks):
         try:
             batch = _Batch.of_creditor(creditor, units, clock, transports, ctx)
+            batch.fresh_until = fresh_until
         except Exception as exc:  # an unknown creditor: raised below
             errors.append(exc)
             continue
@@ -187,6 +194,7 @@ class _Batch:
     ) -> None:
         self.units, self.clock, self.transports, self.ctx = units, clock, transports, ctx
         self.accepted: list[tuple[int, datetime, str | None, bool]] = []
+        self.fresh_until: datetime | None = None
 
     @classmethod
     def of_creditor(
@@ -208,13 +216,15 @@ class _Batch:
     def deliver(self, task: DeliverMessage) -> str:
         if self.accepted and self.clock() - self.accepted[0][1] >= self.ctx.lease / MARK_SENT_AFTER:
             self.mark_accepted()
-        outgoing = task.recorded
+        fresh = self.fresh_until is None or self.clock() < self.fresh_until
+        recorded = task.recorded if fresh else None
+        outgoing = recorded
         if outgoing is None:
             with self.units() as uow:
                 outgoing = claim_for_delivery(uow, task.message_pk, task.attempt, self.clock(), self.ctx)
             if outgoing is None:
                 return "skipped"
-        counted = task.recorded is None
+        counted = recorded is None
         try:
             tracking = self.transports[outgoing.channel].transmit(outgoing)
         except (TransientFailure, PermanentFailure) as exc:

@@ -1,9 +1,11 @@
 """Task messages between the scheduler and the workers: small frozen values, stable ids.
 
-The scheduler emits one of the three scheduler events per claimed step. Its id is derived
-from the step, its due instant and the emission count: the broker's own redeliveries and
-retries keep the id (the workers' inbox discards them), while a deliberate re-emission after
-a lease ran out is a new message, judged by the step's state.
+The scheduler emits one of the three scheduler events per claimed step, or, when the
+worker batch is above 1, several claimed steps of one creditor in one ``StepsDue`` message
+(``batch_steps``). A step's id is derived from the step, its due instant and the emission
+count, a batch's from its steps' ids: the broker's own redeliveries and retries keep the id
+(the workers' inbox discards them), while a deliberate re-emission after a lease ran out is
+a new message, judged by the step's state.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from handlers.ports import Outgoing
 
@@ -47,8 +51,9 @@ class StepDue:
     step_id: int
     due_at: datetime
     emission: int = 1
-    creditor_id: str | None = None
-    debtor_id: str | None = None
+    # whose step it is, as the claim read it (None when not known): what a batch is made of
+    creditor_id: str | None = field(default=None, compare=False)
+    debtor_id: str | None = field(default=None, compare=False)
 
     @property
     def actor(self) -> str:
@@ -60,6 +65,81 @@ class StepDue:
 
     def payload(self) -> dict:
         return {"step_id": self.step_id, "due_at": self.due_at.isoformat()}
+
+    def as_item(self) -> list:
+        """The step inside a ``StepsDue`` payload: ``[event, step_id, due_at, emission]``."""
+        return [self.event, self.step_id, self.due_at.isoformat(), self.emission]
+
+    @classmethod
+    def from_item(cls, item: Sequence[Any], creditor_id: str) -> StepDue:
+        """The step of an item of a ``StepsDue`` payload (``as_item``)."""
+        event, step_id, due_at, emission = item
+        return cls(
+            event, int(step_id), datetime.fromisoformat(due_at), int(emission), creditor_id=creditor_id
+        )
+
+
+@dataclass(frozen=True)
+class StepsDue:
+    """Several claimed steps of one creditor, handled by one worker in one transaction.
+
+    A debtor's steps of one claim travel together. The id is derived from the steps' own
+    ids (step, due instant, emission), in order: a redelivery keeps it, a re-emission after
+    a lease ran out makes new ones. Each step keeps its own ``StepDue`` id too: the worker's
+    fallback (one transaction per step) is deduplicated by it.
+    """
+
+    creditor_id: str
+    steps: tuple[StepDue, ...]
+
+    actor = "steps_due"
+
+    @property
+    def message_id(self) -> str:
+        return stable_id("steps", *(step.message_id for step in self.steps))
+
+    def payload(self) -> dict:
+        return {"creditor_id": self.creditor_id, "steps": [step.as_item() for step in self.steps]}
+
+
+def batch_steps(steps: Sequence[StepDue], size: int) -> list[StepDue | StepsDue]:
+    """The claimed ``steps`` as broker messages of up to ``size`` steps each.
+
+    One creditor per message; a debtor's steps kept in one message when they fit in one
+    (a debtor with more than ``size`` steps fills messages of its own). Debtors and
+    creditors come in the order of their first step in ``steps`` (the claim's order). A
+    message of one step is that step's own ``StepDue``, so ``size`` 1 is one message per
+    step. A step whose creditor or debtor is not known goes alone.
+    """
+    if size <= 1:
+        return list(steps)
+    debtors: dict[tuple[str, str], list[StepDue]] = {}
+    alone: list[StepDue] = []
+    for step in steps:
+        if step.creditor_id is None or step.debtor_id is None:
+            alone.append(step)
+        else:
+            debtors.setdefault((step.creditor_id, step.debtor_id), []).append(step)
+    open_batches: dict[str, list[StepDue]] = {}
+    done: list[list[StepDue]] = []
+    for (creditor, _debtor), own in debtors.items():
+        for start in range(0, len(own), size):
+            chunk = own[start : start + size]
+            current = open_batches.setdefault(creditor, [])
+            if current and len(current) + len(chunk) > size:
+                done.append(current)
+                current = open_batches[creditor] = []
+            current.extend(chunk)
+    done.extend(batch for batch in open_batches.values() if batch)
+    return [*(_message(batch) for batch in done), *alone]
+
+
+def _message(steps: list[StepDue]) -> StepDue | StepsDue:
+    if len(steps) == 1:
+        return steps[0]
+    creditor = steps[0].creditor_id
+    assert creditor is not None  # batch_steps groups known creditors only
+    return StepsDue(creditor, tuple(steps))
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ other handler through its store port (``uow.store``, ``handlers.store``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
@@ -30,7 +30,9 @@ from handlers.events import (
     decode_json,
     validate_event,
 )
-from handlers.ports import Publisher, UnitOfWork, UnitsOfWork, log_as, units_of_row
+from handlers.messages import StepDue, StepsDue
+from handlers.money import MissingRate
+from handlers.ports import Publisher, ScopedUnits, UnitOfWork, UnitsOfWork, log_as, units_of_row
 from handlers.reminders import handle_step_due
 
 log = structlog.get_logger("relance.service")
@@ -122,6 +124,81 @@ def run_step(
     units, creditor = units_of_row(units, "planned_steps", step_id)
     ctx = ctx.for_creditor(creditor) if creditor is not None else ctx
     return process_once(units, publisher, message_id, event, lambda uow: handler(uow, step_id, now, ctx), now)
+
+
+def run_steps(
+    units: UnitsOfWork,
+    publisher: Publisher,
+    message_id: str,
+    creditor: str,
+    steps: Sequence[StepDue],
+    now: datetime,
+    ctx: Context,
+) -> bool:
+    """Handle a batch of scheduler events of ``creditor`` (``StepsDue``) in one transaction.
+
+    The batch's ``message_id`` is remembered once, each step's handler runs in turn, and
+    the commit chains the evidence once per chain. If anything fails, the transaction is
+    rolled back and each step runs on its own as ``run_step`` runs it, deduplicated by the
+    step's own ``StepDue`` id (``_one_by_one``): one step's failure undoes no other step.
+    The creditor comes with the batch: no transaction to look it up. Return False for a
+    duplicate of a batch already handled.
+    """
+    log_as(creditor)
+    ctx = ctx.for_creditor(creditor)
+    units = ScopedUnits(units, creditor)
+    try:
+        with units() as uow:
+            # written first: a second copy running at the same time waits on this key
+            if not uow.remember_message(message_id, StepsDue.actor, now):
+                raise _Duplicate
+            tasks = [*_each_step(uow, steps, now, ctx), *uow.take_tasks()]  # published once committed
+    except _Duplicate:
+        log.info("message.duplicate", message_id=message_id, actor=StepsDue.actor)
+        return False
+    except Exception as exc:  # rolled back: every step again, each in its own transaction
+        log.warning("steps.batch_failed", message_id=message_id, steps=len(steps), error=_said(exc))
+        _one_by_one(units, publisher, steps, now, ctx)
+        return True
+    if tasks:
+        publisher.publish(tasks)
+    return True
+
+
+def _each_step(uow: UnitOfWork, steps: Sequence[StepDue], now: datetime, ctx: Context) -> list[object]:
+    tasks: list[object] = []
+    for step in steps:
+        tasks.extend(STEP_HANDLERS[step.event](uow, step.step_id, now, ctx))
+    return tasks
+
+
+def _one_by_one(
+    units: UnitsOfWork, publisher: Publisher, steps: Sequence[StepDue], now: datetime, ctx: Context
+) -> None:
+    """Each step of a failed batch in its own transaction, keyed by its own message id (a
+    step done before is a duplicate, or a no-op by its state). A step that fails is logged
+    and the others go on; the first failure is raised at the end (a missing rate only when
+    nothing else failed), so the broker retries the batch, in which only the failed steps
+    are left to do."""
+    failure: Exception | None = None
+    for step in steps:
+        try:
+            process_once(units, publisher, step.message_id, step.event, _work_of(step, now, ctx), now)
+        except Exception as exc:
+            log.warning("steps.step_failed", step_id=step.step_id, error=_said(exc))
+            if failure is None or (isinstance(failure, MissingRate) and not isinstance(exc, MissingRate)):
+                failure = exc
+    if failure is not None:
+        raise failure
+
+
+def _work_of(step: StepDue, now: datetime, ctx: Context) -> Callable[[UnitOfWork], list[object]]:
+    handler = STEP_HANDLERS[step.event]
+    return lambda uow: handler(uow, step.step_id, now, ctx)
+
+
+def _said(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]
 
 
 @dataclass(frozen=True)

@@ -188,6 +188,7 @@ class Simulation:
                     instant,
                     lease=self.app.ctx.lease,
                     batch_size=self.app.settings.batch_size,
+                    worker_batch=self.app.settings.worker_batch,
                 )
                 broker.join(QUEUE, fail_fast=True)  # type: ignore[call-arg]  # StubBroker.join
                 workers.join()

@@ -14,6 +14,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from config.bootstrap import App
+from config.settings import Settings
 from scheduler.replan import ReplanPass, replan_changed_invoices
 from scheduler.tick import tick
 
@@ -33,9 +34,19 @@ def safe_tick(app: App) -> None:
             lease=app.ctx.lease,
             batch_size=app.settings.batch_size,
             max_in_flight=app.settings.max_in_flight,
+            worker_batch=worker_batch(app.settings),
         )
     except Exception as exc:
         log.error("scheduler.tick_failed", error=f"{type(exc).__name__}: {exc}"[:500])
+
+
+def worker_batch(settings: Settings) -> int:
+    """Steps per broker message: ``RELANCE_WORKER_BATCH``, made smaller when the in-flight
+    cap would not give every worker thread two batches (``RELANCE_MAX_IN_FLIGHT`` counts
+    steps: 150 in flight in batches of 50 would keep 3 of 16 threads busy, each holding its
+    50 steps for the whole of a long transaction)."""
+    threads = settings.worker_processes * settings.worker_threads
+    return max(1, min(settings.worker_batch, settings.max_in_flight // (2 * threads)))
 
 
 def replan_at_start(app: App) -> ReplanPass:

@@ -41,7 +41,7 @@ from adapters.orm import PlannedStep, StepLease
 from adapters.store import transaction
 from handlers.delivery import claim_overdue_deliveries
 from handlers.handover import claim_overdue_handovers
-from handlers.messages import StepDue
+from handlers.messages import StepDue, batch_steps
 from handlers.ports import Publisher
 from handlers.signals import claim_overdue_signals
 from handlers.store import PENDING
@@ -347,8 +347,12 @@ def tick(
     lease: timedelta,
     batch_size: int,
     max_in_flight: int | None = None,
+    worker_batch: int = 1,
 ) -> TickResult:
     """Claim and emit what is due at ``now``, in batches, keeping at most ``max_in_flight``.
+
+    The steps of a batch go out as broker messages of up to ``worker_batch`` steps of one
+    creditor each (``handlers.messages.batch_steps``; 1: one message per step).
 
     The cap keeps a burst from outrunning the workers: a step whose lease ends while it
     still waits in the broker would be emitted again, and again, while the queue grows.
@@ -374,7 +378,7 @@ def tick(
             handing = claim_overdue_handovers(session.store, now, lease, batch_size) if more_handing else []
             posting = claim_overdue_signals(session.store, now, lease, batch_size) if more_signals else []
         if tasks or retries or handing or posting:
-            publisher.publish([*tasks, *retries, *handing, *posting])
+            publisher.publish([*batch_steps(tasks, worker_batch), *retries, *handing, *posting])
         steps, deliveries = steps + len(tasks), deliveries + len(retries)
         handovers, signals = handovers + len(handing), signals + len(posting)
         if room is not None:

@@ -14,9 +14,16 @@ from config.bootstrap import App, build_app, prepare_store
 from config.settings import Settings
 from handlers.delivery import deliver
 from handlers.handover import deliver_handover
-from handlers.messages import AccountingEventReceived, DeliverMessage, DeliverSignal, HandoverCase, StepDue
+from handlers.messages import (
+    AccountingEventReceived,
+    DeliverMessage,
+    DeliverSignal,
+    HandoverCase,
+    StepDue,
+    StepsDue,
+)
 from handlers.ports import Publisher, VirtualClock
-from handlers.service import ingest_one, run_step
+from handlers.service import ingest_one, run_step, run_steps
 from handlers.signals import deliver_signal
 from scheduler.tick import tick
 
@@ -52,6 +59,9 @@ def run_task(app: App, task: Any) -> None:
     if isinstance(task, StepDue):
         publisher = cast(Publisher, app.publisher)
         run_step(app.units, publisher, task.message_id, task.event, task.step_id, now, app.ctx)
+    elif isinstance(task, StepsDue):
+        publisher = cast(Publisher, app.publisher)
+        run_steps(app.units, publisher, task.message_id, task.creditor_id, task.steps, now, app.ctx)
     elif isinstance(task, DeliverMessage):
         deliver(app.units, task.message_pk, task.attempt, app.clock.now, app.transports, app.ctx)
     elif isinstance(task, HandoverCase):

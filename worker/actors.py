@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,9 +14,9 @@ from adapters.publisher import QUEUE
 from config.bootstrap import App
 from handlers.delivery import deliver, deliver_many
 from handlers.handover import deliver_handover
-from handlers.messages import DeliverMessage
+from handlers.messages import DeliverMessage, StepDue
 from handlers.money import MissingRate
-from handlers.service import ingest_one, run_step
+from handlers.service import ingest_one, run_step, run_steps
 from handlers.signals import deliver_signal
 from intake.upload import import_upload
 from worker import runtime
@@ -40,10 +41,19 @@ class _DeliverHere:
     together: in turn over one connection, the accepted ones marked sent in one
     transaction. Losing this process then is the same as losing a ``deliver_message``
     task: the message's lease runs out and the scheduler emits it.
+
+    A batch's messages are transmitted after the whole batch's transaction, one after the
+    other, so they may start late in their lease (which runs from before the handling
+    began), and the scheduler's clock may be ahead of this one. The recorded bytes are sent
+    as they are only within the first tenth of the lease, as a step alone is; after that
+    each message is claimed first (compare-and-set on its attempt count, with a new lease,
+    as a ``deliver_message`` task is), so that a lease running out meanwhile cannot have
+    the scheduler's retry and this worker send it both.
     """
 
     def __init__(self, app: App) -> None:
         self.app = app
+        self.fresh_until = app.clock.now() + app.ctx.lease / 10
 
     def publish(self, tasks: Sequence[object]) -> None:
         """The first deliveries of these tasks, in turn over one connection per channel
@@ -52,15 +62,24 @@ class _DeliverHere:
         later = [t for t in tasks if not (isinstance(t, DeliverMessage) and t.attempt == 0)]
         if first:
             app = self.app
-            deliver_many(app.units, first, app.clock.now, app.transports, app.ctx)
+            deliver_many(
+                app.units, first, app.clock.now, app.transports, app.ctx, fresh_until=self.fresh_until
+            )
         if later and self.app.publisher is not None:
             self.app.publisher.publish(later)
 
 
 def _run(event: str, step_id: int) -> None:
     app = runtime.current()
-    try:
+    with _noting_missing_rates():
         run_step(app.units, _DeliverHere(app), _message_id(), event, step_id, app.clock.now(), app.ctx)
+
+
+@contextmanager
+def _noting_missing_rates() -> Iterator[None]:
+    """A missing rate is noted when the runtime collects them (simulation), else raised."""
+    try:
+        yield
     except MissingRate as missing:
         if not runtime.note_missing_rate(missing.half_year):
             raise
@@ -82,6 +101,16 @@ def invoice_overdue(step_id: int, due_at: str) -> None:
 def deadline_expired(step_id: int, due_at: str) -> None:
     """A deadline passed: formal notice unanswered, promise to pay broken."""
     _run("deadline.expired", step_id)
+
+
+@dramatiq.actor(actor_name="steps_due", throws=(MissingRate,), **OPTIONS)
+def steps_due(creditor_id: str, steps: list[list[Any]]) -> None:
+    """Several due steps of one creditor, ``[event, step_id, due_at, emission]`` each: one
+    transaction for all of them, or one per step when any of them fails."""
+    app = runtime.current()
+    due = [StepDue.from_item(item, creditor_id) for item in steps]
+    with _noting_missing_rates():
+        run_steps(app.units, _DeliverHere(app), _message_id(), creditor_id, due, app.clock.now(), app.ctx)
 
 
 @dramatiq.actor(actor_name="deliver_message", **OPTIONS)
@@ -127,6 +156,7 @@ ACTORS = (
     invoice_due,
     invoice_overdue,
     deadline_expired,
+    steps_due,
     deliver_message,
     handover_case,
     deliver_signal_task,
