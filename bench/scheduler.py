@@ -20,7 +20,10 @@
    Again once BENCH_DUE_STEPS steps are in flight (the in-flight count at its cap).
 4. (b) Emission: BENCH_DUE_STEPS steps (default 100 000) made due, then one tick with
    max in flight BENCH_EMIT_MAX_IN_FLIGHT (default 1 000 000, not throttling) emits them all
-   to Redis. Rate = steps / tick time. Raw enqueue, in a fresh process before and after:
+   to Redis, grouped into broker messages as the service's scheduler groups them
+   (``scheduler.loop.worker_batch``: RELANCE_WORKER_BATCH, capped by the in-flight limit;
+   BENCH_WORKER_BATCH=1 sends one message per step, as before batches existed).
+   Rate = steps / tick time. Raw enqueue, in a fresh process before and after:
    the same number of equivalent Dramatiq messages (same actor, kwargs and message ids,
    built with ``dramatiq.Message`` and its encoder) pushed with one HSET and one RPUSH
    per 1000 messages on a non-transactional pipeline. Ratio = emission / best raw rate.
@@ -434,6 +437,7 @@ def run_child(phase: str) -> dict:
     if phase == "raw":
         return raw_enqueue(namespace)
     from bench.run import cpu_snapshot, cpu_split
+    from scheduler.loop import worker_batch
     from scheduler.tick import tick
 
     cap = EMIT_MAX_IN_FLIGHT if phase == "emit" else MAX_IN_FLIGHT
@@ -441,12 +445,17 @@ def run_child(phase: str) -> dict:
     settings = app.settings
     shift = timedelta(seconds=float(os.environ.get("BENCH_CHILD_SHIFT", "0")))
     published = [0.0]
+    messages = [0]
     publish = app.publisher.publish
+    # steps per broker message, as the service's scheduler sends them (BENCH_WORKER_BATCH=1:
+    # one message per step)
+    per_message = int(os.environ.get("BENCH_WORKER_BATCH") or worker_batch(settings))
 
     def timed_publish(tasks) -> None:
         start = time.perf_counter()
         publish(tasks)
         published[0] += time.perf_counter() - start
+        messages[0] += len(tasks)
 
     app.publisher.publish = timed_publish
 
@@ -459,6 +468,7 @@ def run_child(phase: str) -> dict:
             lease=app.ctx.lease,
             batch_size=settings.batch_size,
             max_in_flight=settings.max_in_flight,
+            worker_batch=per_message,
         )
         return time.perf_counter() - start, result
 
@@ -481,6 +491,8 @@ def run_child(phase: str) -> dict:
             "peak_reset": peak_reset,
             "cpu": cpu,
             "publishing": published[0],
+            "messages": messages[0],
+            "worker_batch": per_message,
         }
     times, emitted = [], 0
     for _ in range(TICKS):
@@ -655,7 +667,8 @@ def main() -> int:
         rate = emit["steps"] / emit["seconds"]
         say(
             f"(b) emission: {emit['steps']} steps in {emit['seconds']:.2f} s = {rate:.0f} steps/s "
-            f"(one tick, batch {BATCH_SIZE}, max in flight {EMIT_MAX_IN_FLIGHT}; of which publishing "
+            f"(one tick, batch {BATCH_SIZE}, max in flight {EMIT_MAX_IN_FLIGHT}, {emit['messages']} broker "
+            f"messages of up to {emit['worker_batch']} steps; of which publishing "
             f"{emit['publishing']:.2f} s, claiming and committing "
             f"{emit['seconds'] - emit['publishing']:.2f} s; Redis list {queued[0]}, hash {queued[1]}; "
             f"in flight in the database {in_flight})"
