@@ -103,7 +103,7 @@ class SqlStore:
         session = self._session
         if self.batch is None or self.batch.writes != mark:
             return True
-        return bool(session.new or session.dirty or session.deleted)
+        return bool(session.new or session.dirty or session.deleted or self._uow.has_unflushed_rows())
 
     def _cache(self, found: dict[str, Any], key: str, row: Any) -> None:
         """Let the batch's later events find a row made now, unless a savepoint may still
@@ -244,17 +244,7 @@ class SqlStore:
         ).scalar_one_or_none()
 
     def add_step(self, invoice_id: int, debtor_id: str, name: str, event: str, due_at: datetime) -> None:
-        self._session.add(
-            PlannedStep(
-                invoice_id=invoice_id,
-                debtor_id=debtor_id,
-                step=name,
-                event=event,
-                due_at=due_at,
-                status="planned",
-                emit_count=0,
-            )
-        )
+        self._uow.add_steps([_step_row(invoice_id, debtor_id, name, event, due_at)])
 
     def steps_of(self, invoice_id: int, events: Sequence[str]) -> list[StepRecord]:
         return list(
@@ -556,3 +546,19 @@ class SqlStore:
 
     def signals(self) -> SqlOutbox:
         return SqlOutbox(self._session, "signals")
+
+
+def _step_row(invoice_id: int, debtor_id: str, name: str, event: str, due_at: datetime) -> dict[str, Any]:
+    """A new ``planned_steps`` row but its id and creditor (``UnitOfWork.add_steps``)."""
+    return {
+        "invoice_id": invoice_id,
+        "debtor_id": debtor_id,
+        "step": name,
+        "event": event,
+        "due_at": due_at,
+        "status": "planned",
+        "lease_until": None,
+        "emit_count": 0,
+        "done_at": None,
+        "reason": None,
+    }
