@@ -160,9 +160,8 @@ class SqlStore:
         batch = self.batch
         # the steps planned next need the invoice's id: drawn ahead for the batch, or got from
         # a flush. Drawn ahead, the invoice is inserted with the next flush, and its planned
-        # steps after it in the same flush: the unit of work orders the tables of mappers with
-        # no relationship() between them by class name (DebtorRow, InvoiceRow, PlannedStep);
-        # the foreign keys would refuse another order (tests/integration/test_ingest_batch.py)
+        # steps (plain rows, ``UnitOfWork.add_steps``) right after the mapped objects of that
+        # flush, as the foreign key requires (tests/integration/test_ingest_batch.py)
         drawn = batch.invoice_id() if batch is not None and not self.in_savepoint() else None
         if drawn is not None:
             row.id = drawn
