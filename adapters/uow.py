@@ -214,6 +214,7 @@ class UnitOfWork(Session):
         self._forget_transaction()
 
     def rollback(self) -> None:
+        self._steps = []  # discarded, not a change made after the transaction ended
         super().rollback()
         self._reset()
 
@@ -337,6 +338,8 @@ class _Savepoint:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if kind is not None:  # its steps are discarded before SQLAlchemy checks what changed
+            del self._uow._steps[self._marks[2] :]
         try:
             self._nested.__exit__(kind, exc, tb)
         except BaseException:  # releasing the savepoint failed: SQLAlchemy rolled it back
