@@ -10,10 +10,12 @@ opens one). It owns three things the rest of the code only adds to:
   published for work that then rolls back would act on nothing;
 - its **savepoints** (``begin_nested``): what a rolled-back savepoint added, records and
   tasks alike, is dropped with it;
-- the **planned steps** it adds (``add_steps``): plain rows, not mapped objects, written with
-  one multi-row statement at its next flush (a flush also runs before each ORM query, as
-  for mapped objects), after the invoices they belong to. An invoice's eight steps were
-  eight mapped objects, the larger part of what ``relance ingest`` spent per event.
+- the **planned steps** it adds (``add_steps``): plain rows, not mapped objects, written
+  together at its next flush (a flush also runs before each ORM query and at commit, as
+  for mapped objects), after the invoices they belong to (``adapters.bulk.insert_rows``:
+  one ``COPY`` on PostgreSQL). An invoice's eight steps were eight mapped objects, the
+  larger part of what ``relance ingest`` spent per event; the evidence records are written
+  the same way once chained.
 
 It is also **scoped to one creditor** (``creditor``, ``default`` unless told): its ORM
 statements read only that creditor's rows (``Scoped`` tables, filtered by one
