@@ -111,7 +111,7 @@ class SqlStore:
         session = self._session
         if self.batch is None or self.batch.writes != mark:
             return True
-        return bool(session.new or session.dirty or session.deleted)
+        return bool(session.new or session.dirty or session.deleted or self._uow.has_unflushed_rows())
 
     def _cache(self, found: dict[str, Any], key: str, row: Any) -> None:
         """Let the batch's later events find a row made now, unless a savepoint may still
@@ -168,9 +168,8 @@ class SqlStore:
         batch = self.batch
         # the steps planned next need the invoice's id: drawn ahead for the batch, or got from
         # a flush. Drawn ahead, the invoice is inserted with the next flush, and its planned
-        # steps after it in the same flush: the unit of work orders the tables of mappers with
-        # no relationship() between them by class name (DebtorRow, InvoiceRow, PlannedStep);
-        # the foreign keys would refuse another order (tests/integration/test_ingest_batch.py)
+        # steps (plain rows, ``UnitOfWork.add_steps``) right after the mapped objects of that
+        # flush, as the foreign key requires (tests/integration/test_ingest_batch.py)
         drawn = batch.invoice_id() if batch is not None and not self.in_savepoint() else None
         if drawn is not None:
             row.id = drawn
@@ -252,17 +251,7 @@ class SqlStore:
         ).scalar_one_or_none()
 
     def add_step(self, invoice_id: int, debtor_id: str, name: str, event: str, due_at: datetime) -> None:
-        self._session.add(
-            PlannedStep(
-                invoice_id=invoice_id,
-                debtor_id=debtor_id,
-                step=name,
-                event=event,
-                due_at=due_at,
-                status="planned",
-                emit_count=0,
-            )
-        )
+        self._uow.add_steps([_step_row(invoice_id, debtor_id, name, event, due_at)])
 
     def steps_of(self, invoice_id: int, events: Sequence[str]) -> list[StepRecord]:
         return list(
@@ -569,3 +558,19 @@ class SqlStore:
 
     def signals(self) -> SqlOutbox:
         return SqlOutbox(self._session, "signals")
+
+
+def _step_row(invoice_id: int, debtor_id: str, name: str, event: str, due_at: datetime) -> dict[str, Any]:
+    """A new ``planned_steps`` row but its id and creditor (``UnitOfWork.add_steps``)."""
+    return {
+        "invoice_id": invoice_id,
+        "debtor_id": debtor_id,
+        "step": name,
+        "event": event,
+        "due_at": due_at,
+        "status": "planned",
+        "lease_until": None,
+        "emit_count": 0,
+        "done_at": None,
+        "reason": None,
+    }

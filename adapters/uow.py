@@ -9,7 +9,13 @@ opens one). It owns three things the rest of the code only adds to:
 - the **tasks to publish** once it has committed (``after_commit``), never before: a task
   published for work that then rolls back would act on nothing;
 - its **savepoints** (``begin_nested``): what a rolled-back savepoint added, records and
-  tasks alike, is dropped with it.
+  tasks alike, is dropped with it;
+- the **planned steps** it adds (``add_steps``): plain rows, not mapped objects, written
+  together at its next flush (a flush also runs before each ORM query and at commit, as
+  for mapped objects), after the invoices they belong to (``adapters.bulk.insert_rows``:
+  one ``COPY`` on PostgreSQL). An invoice's eight steps were eight mapped objects, the
+  larger part of what ``relance ingest`` spent per event; the evidence records are written
+  the same way once chained.
 
 It is also **scoped to one creditor** (``creditor``, ``default`` unless told): its ORM
 statements read only that creditor's rows (``Scoped`` tables, filtered by one
@@ -34,6 +40,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, with_loader_criteria
 
+from adapters.bulk import insert_rows
 from adapters.orm import (
     DEFAULT_CREDITOR,
     DebtorSalt,
@@ -59,6 +66,7 @@ class UnitOfWork(Session):
     _tasks: list[object]
     _heads: dict[str, _Head]
     _salts: dict[tuple[str, str], bytes | None]
+    _steps: list[dict[str, Any]]
     batch: Any = None  # the ``relance ingest`` batch applied in it, if any (handlers.batching)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -96,6 +104,31 @@ class UnitOfWork(Session):
         if self.creditor is None:
             raise RuntimeError(f"a {record.kind} record is added by a unit of work of no creditor")
         self._pending.append(replace(record, creditor_id=self.creditor))
+
+    def add_steps(self, rows: list[dict[str, Any]]) -> None:
+        """Plan steps (``planned_steps`` rows but their id), inserted with the next flush."""
+        if self.creditor is None:
+            raise RuntimeError("planned steps are added by a unit of work of no creditor")
+        self._steps.extend({**row, "creditor_id": self.creditor} for row in rows)
+
+    def has_unflushed_rows(self) -> bool:
+        """Whether rows added as plain rows (``add_steps``) wait for the next flush."""
+        return bool(self._steps)
+
+    def flush(self, objects: Any = None) -> None:
+        super().flush(objects)
+        if self._steps and objects is None:
+            rows, self._steps = self._steps, []
+            self._insert(PlannedStep.__table__, rows)
+
+    def _is_clean(self) -> bool:
+        """Whether a commit has nothing to flush (SQLAlchemy skips the flush then)."""
+        return bool(super()._is_clean()) and not self._steps
+
+    def _insert(self, table: Any, rows: list[dict[str, Any]]) -> None:
+        insert_rows(self.connection(), table, rows)
+        if self.batch is not None:  # a COPY is not seen by the batch's count of statements
+            self.batch.writes += 1
 
     def after_commit(self, task: object) -> None:
         """Publish ``task`` once this transaction has committed."""
@@ -182,10 +215,23 @@ class UnitOfWork(Session):
             by_creditor.setdefault(pending.creditor_id, []).append(_stored(pending, seq, head.hash, digest))
             head.seq, head.hash = seq, digest
         for creditor, rows in by_creditor.items():
-            _write_chained(connection, creditor, rows, self._heads[creditor])
+            self._write_chained(connection, creditor, rows, self._heads[creditor])
         written = len(self._pending)
         self._pending.clear()
         return written
+
+    def _write_chained(
+        self, connection: Connection, creditor: str, rows: list[dict[str, Any]], head: _Head
+    ) -> None:
+        """Insert the creditor's chained records and move its head to the last of them: one
+        statement for a single record on PostgreSQL; else the records set-based (one
+        ``COPY`` on PostgreSQL, ``adapters.bulk``), then the head."""
+        moved = {"creditor": creditor, "head_seq": head.seq, "head_hash": head.hash}
+        if len(rows) == 1 and connection.dialect.name == "postgresql":
+            connection.execute(_RECORD_MOVING_HEAD, {f"record_{k}": v for k, v in rows[0].items()} | moved)
+            return
+        self._insert(EvidenceRecord.__table__, rows)
+        connection.execute(_MOVE_HEAD, moved)
 
     def know_salt(self, creditor: str, debtor_id: str, salt: str | None) -> None:
         """The debtor's salt as a read under the debtor's lock found it (None: it has none
@@ -194,10 +240,12 @@ class UnitOfWork(Session):
 
     def commit(self) -> None:
         self.write_evidence()
+        self.flush()
         super().commit()
         self._forget_transaction()
 
     def rollback(self) -> None:
+        self._steps = []  # discarded, not a change made after the transaction ended
         super().rollback()
         self._reset()
 
@@ -213,20 +261,22 @@ class UnitOfWork(Session):
     def _reset(self) -> None:
         self._pending = []
         self._tasks = []
+        self._steps = []
         self._forget_transaction()
 
     def _forget_transaction(self) -> None:
         self._heads = {}
         self._salts = {}
 
-    def _rolled_back_to(self, records: int, tasks: int) -> None:
+    def _rolled_back_to(self, records: int, tasks: int, steps: int) -> None:
         del self._pending[records:]
         del self._tasks[tasks:]
+        del self._steps[steps:]
         self._heads = {}  # a savepoint's rollback releases the locks taken inside it
         self._salts = {}  # and undoes the salts it made
 
-    def _marks(self) -> tuple[int, int]:
-        return len(self._pending), len(self._tasks)
+    def _marks(self) -> tuple[int, int, int]:
+        return len(self._pending), len(self._tasks), len(self._steps)
 
     def _salt_for(self, connection: Connection, pending: PendingRecord) -> bytes | None:
         """The salt of the record's debtor when it has personal values to seal; made on
@@ -324,7 +374,6 @@ _MOVE_HEAD = (
     .where(_HEADS.c.creditor_id == bindparam("creditor"))
     .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
 )
-_INSERT_RECORDS = insert(_RECORDS)
 _REMEMBER_MESSAGE = insert(ProcessedMessage)
 # one record written with the head moved, in one statement (PostgreSQL): most transactions
 # chain a single record (a multi-row ``VALUES`` is not cached by SQLAlchemy: several records
@@ -334,16 +383,6 @@ _RECORD_MOVING_HEAD = (
     .values({name: bindparam(f"record_{name}", type_=_RECORDS.c[name].type) for name in _RECORD_COLUMNS})
     .add_cte(_MOVE_HEAD.cte("head"))
 )
-
-
-def _write_chained(connection: Connection, creditor: str, rows: list[dict[str, Any]], head: _Head) -> None:
-    """Insert the creditor's chained records and move its head to the last of them."""
-    moved = {"creditor": creditor, "head_seq": head.seq, "head_hash": head.hash}
-    if len(rows) == 1 and connection.dialect.name == "postgresql":
-        connection.execute(_RECORD_MOVING_HEAD, {f"record_{k}": v for k, v in rows[0].items()} | moved)
-        return
-    connection.execute(_INSERT_RECORDS, rows)
-    connection.execute(_MOVE_HEAD, moved)
 
 
 # the tables whose rows tasks name by id (``creditor_of``), and the read of a row's creditor
@@ -417,6 +456,8 @@ class _Savepoint:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if kind is not None:  # its steps are discarded before SQLAlchemy checks what changed
+            del self._uow._steps[self._marks[2] :]
         try:
             self._nested.__exit__(kind, exc, tb)
         except BaseException:  # releasing the savepoint failed: SQLAlchemy rolled it back

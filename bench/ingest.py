@@ -9,7 +9,10 @@ Run with ``.venv/bin/python -m bench.ingest``. Environment:
 - ``BENCH_POSTGRES_URL``: the server (default ``postgresql://postgres@127.0.0.1:5432/postgres``);
   a database ``relance_ingest_<random>`` is created, migrated with ``relance migrate``, and
   dropped at the end, with the temporary folder holding the feed;
-- ``BENCH_SEED``: seed of the generator (default 1); ``BENCH_TIMEOUT``: seconds (default 3600).
+- ``BENCH_SEED``: seed of the generator (default 1); ``BENCH_TIMEOUT``: seconds (default 3600);
+- ``BENCH_JOBS``: with N above 1, the feed is split into N files by debtor (an event goes
+  to the file of its debtor, a payment or credit note to that of its invoice's debtor) and
+  given to ``relance ingest --jobs N`` (default 1: the one file, as before).
 
 The feed looks like a real one: mostly ``invoice.issued`` with their debtor (a debtor has
 several invoices, so most debtors are updated again), payments (partial and full) and credit
@@ -17,8 +20,9 @@ notes on earlier invoices, a few payments that arrive before their invoice (park
 released), exact duplicates (some inside the same batch), and invalid lines (money as a
 number, broken JSON, unknown type, an event id reused with other content).
 
-While ``relance ingest`` runs, its resident memory (VmRSS) and its read position in the
-feed (``/proc/PID/fdinfo``) are sampled every 0.5 s. Printed: RSS at 10 %, 50 % and 100 % of
+While ``relance ingest`` runs, its resident memory (VmRSS, summed over its processes) and
+its read position in the feed (``/proc/PID/fdinfo``, summed over the files) are sampled
+every 0.5 s. Printed: RSS at 10 %, 50 % and 100 % of
 the feed and the peak, the ingest summary, and ``events_per_second=<n>`` (lines / wall
 time of the ingest process, start-up included) as the last line.
 """
@@ -35,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -46,6 +51,7 @@ EVENTS = int(os.environ.get("BENCH_EVENTS", "1000000"))
 LOG_LEVEL = os.environ.get("BENCH_LOG_LEVEL", "INFO")
 SEED = int(os.environ.get("BENCH_SEED", "1"))
 TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "3600"))
+JOBS = int(os.environ.get("BENCH_JOBS", "1"))
 SAMPLE_SECONDS = 0.5
 
 CITIES = [
@@ -214,6 +220,48 @@ def write_feed(path: Path, events: int, seed: int) -> dict[str, int]:
     return feed.counts
 
 
+def split_by_debtor(feed: Path, parts: int) -> list[Path]:
+    """The feed cut into ``parts`` files, each debtor's events in one file, in feed order.
+
+    Two passes: the first maps each invoice to its debtor (kept in this process only), the
+    second writes each line to its debtor's file; a line naming no debtor or known invoice
+    (broken JSON, an invoice never issued) goes by its own hash."""
+    debtor_of: dict[str, str] = {}
+    with feed.open(encoding="utf-8") as lines:
+        for line in lines:
+            event = _json_or_none(line)
+            if event and event.get("type") == "invoice.issued":
+                debtor_of.setdefault(event["invoice"]["number"], event["debtor"]["id"])
+    paths = [feed.with_name(f"{feed.stem}.{index}{feed.suffix}") for index in range(parts)]
+    outputs = [path.open("w", encoding="utf-8") for path in paths]
+    try:
+        with feed.open(encoding="utf-8") as lines:
+            for line in lines:
+                outputs[zlib.crc32(_route(line, debtor_of).encode()) % parts].write(line)
+    finally:
+        for output in outputs:
+            output.close()
+    return paths
+
+
+def _route(line: str, debtor_of: dict[str, str]) -> str:
+    event = _json_or_none(line)
+    if event is None:
+        return line
+    if isinstance(event.get("debtor"), dict) and "id" in event["debtor"]:
+        return str(event["debtor"]["id"])
+    number = event.get("invoice_number")
+    return debtor_of.get(number, str(number)) if number is not None else line
+
+
+def _json_or_none(line: str) -> dict | None:
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) else None
+
+
 # --- the database --------------------------------------------------------------------------
 
 
@@ -244,28 +292,55 @@ def rss_kib(pid: int) -> int | None:
     return None
 
 
-def read_position(pid: int, path: Path) -> int | None:
-    """The offset of the process's open descriptor on ``path`` (its progress in the feed)."""
+def read_position(pid: int, paths: list[Path]) -> int | None:
+    """The offsets of the process's open descriptors on ``paths`` (its progress in the feed)."""
+    names, found = {str(path) for path in paths}, None
     with contextlib.suppress(OSError):
         for fd in os.listdir(f"/proc/{pid}/fd"):
             with contextlib.suppress(OSError):
-                if os.readlink(f"/proc/{pid}/fd/{fd}") == str(path):
+                if os.readlink(f"/proc/{pid}/fd/{fd}") in names:
                     for row in Path(f"/proc/{pid}/fdinfo/{fd}").read_text().splitlines():
                         if row.startswith("pos:"):
-                            return int(row.split()[1])
-    return None
+                            found = (found or 0) + int(row.split()[1])
+    return found
 
 
-def run_ingest(env: dict[str, str], folder: Path, feed: Path) -> dict:
-    size = feed.stat().st_size
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (the processes of ``relance ingest --jobs``)."""
+    found, index = [pid], 0
+    while index < len(found):
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{found[index]}/task"):
+                with contextlib.suppress(OSError):
+                    children = Path(f"/proc/{found[index]}/task/{task}/children").read_text()
+                    found += [int(child) for child in children.split()]
+        index += 1
+    return found
+
+
+def _tree_sample(pid: int, paths: list[Path], size: int) -> tuple[int | None, float]:
+    """(resident memory of the tree in KiB, the part of the feed read, in %)."""
+    rss, position = None, 0
+    for member in process_tree(pid):
+        member_rss = rss_kib(member)
+        if member_rss is not None:
+            rss = (rss or 0) + member_rss
+        position += read_position(member, paths) or 0
+    return rss, 100 * position / size
+
+
+def run_ingest(env: dict[str, str], folder: Path, feed: Path, parts: list[Path] | None = None) -> dict:
+    paths = parts or [feed]
+    size = sum(path.stat().st_size for path in paths)
     out_path, err_path = folder / "ingest.out", folder / "ingest.err"
     marks = {10: None, 50: None}
     peak, samples, last_rss = 0, 0, None
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with out_path.open("wb") as out, err_path.open("wb") as err:
         started = time.monotonic()
+        jobs = ["--jobs", str(len(paths))] if len(paths) > 1 else []
         process = subprocess.Popen(
-            [sys.executable, "-m", "relance", "ingest", str(feed)],
+            [sys.executable, "-m", "relance", "ingest", *jobs, *map(str, paths)],
             env=env,
             cwd=folder,
             stdout=out,
@@ -276,10 +351,9 @@ def run_ingest(env: dict[str, str], folder: Path, feed: Path) -> dict:
                 process.kill()
                 process.wait()
                 raise RuntimeError(f"relance ingest did not finish within {TIMEOUT:.0f} s")
-            rss, position = rss_kib(process.pid), read_position(process.pid, feed)
+            rss, done = _tree_sample(process.pid, paths, size)
             if rss is not None:
                 peak, samples, last_rss = max(peak, rss), samples + 1, rss
-                done = 100 * position / size if position is not None else 0
                 for mark in marks:
                     if marks[mark] is None and done >= mark:
                         marks[mark] = rss
@@ -340,10 +414,13 @@ def main() -> int:
                 check=True,
                 capture_output=True,
             )
-            result = run_ingest(env, folder, feed)
+            parts = split_by_debtor(feed, JOBS) if JOBS > 1 else None
+            result = run_ingest(env, folder, feed, parts)
         finally:
             drop_database(name)
     rate = EVENTS / result["seconds"]
+    print(f"jobs={JOBS} ({'one file' if JOBS == 1 else f'{JOBS} files split by debtor'})")
+    print(f"cpu_ms_per_event={1000 * result['cpu_seconds'] / EVENTS:.2f} (ingest processes)")
     print(f"log_level={LOG_LEVEL}, log_output={result['log_bytes'] / 2**20:.1f} MiB")
     print(f"ingest: {result['summary']} ({result['rejected_lines']} rejected lines printed)")
     print(

@@ -6,23 +6,36 @@ each event is applied without a savepoint of its own (``adapters.ingest_batch.Ba
 rejected event never undoes the others. Nothing is kept from one batch to the next but the
 counts. ``relance import`` applies the events of e-invoices through the same batches
 (``apply_items``).
+
+Several files are applied one after the other, or, with ``jobs`` above 1, each by a process
+of its own, up to ``jobs`` at a time (``ingest_files``): the files are independent feeds
+(one per creditor, or per range of debtors), since the order between two files is not
+kept. Each process has its own batches and transactions; the evidence records of one
+creditor are still chained one transaction at a time (its chain head is locked from the
+records' insertion to the commit).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
+import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import BinaryIO, TextIO
 
 import structlog
 
 from adapters.ingest_batch import Batch
 from adapters.store import transaction
-from config.bootstrap import App
+from config.bootstrap import App, build_app
+from config.logging import configure_logging
+from config.settings import Settings
 from handlers.events import DEFAULT_CREDITOR, MAX_LINE_BYTES, OverlongLine
 from handlers.inbox import NeedsSavepoints
 from handlers.service import IngestResult, ParsedLine, ingest_one, parse_line
@@ -63,9 +76,17 @@ def _skip_overlong(stream: BinaryIO, head: bytes) -> OverlongLine:
 
 
 def ingest_stream(
-    app: App, stream: BinaryIO, label: str, out: TextIO, batch_size: int = BATCH
+    app: App,
+    stream: BinaryIO,
+    label: str,
+    out: TextIO,
+    batch_size: int = BATCH,
+    *,
+    prefix: str = "",
+    summary: bool = True,
 ) -> dict[str, int]:
-    """Ingest every non-blank line, in batches of one transaction each."""
+    """Ingest every non-blank line, in batches of one transaction each. A rejected line is
+    printed as ``{prefix}line N: rejected: REASON``; the summary last, unless told not to."""
     counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
     batch: list[tuple[int, bytes]] = []
     statistics = Statistics(app)
@@ -73,15 +94,66 @@ def ingest_stream(
         if raw.strip():
             batch.append((number, raw))
         if len(batch) >= batch_size:
-            _apply(app, batch, label, counts, out)
+            _apply(app, batch, label, counts, out, prefix)
             statistics.after(sum(counts.values()))
             batch = []
     if batch:
-        _apply(app, batch, label, counts, out)
+        _apply(app, batch, label, counts, out, prefix)
+    if summary:
+        write_summary(counts, out)
+    return counts
+
+
+def write_summary(counts: dict[str, int], out: TextIO) -> None:
     out.write(
         f"accepted {counts['accepted']}, duplicate {counts['duplicate']}, rejected {counts['rejected']}\n"
     )
-    return counts
+
+
+def ingest_files(app: App, paths: list[str], out: TextIO, jobs: int = 1) -> dict[str, int]:
+    """Ingest each file of ``paths``: in this process one after the other, or with ``jobs``
+    above 1 in up to ``jobs`` processes at a time, one per file. Each file's rejections are
+    printed together, the files in the order given (``FILE: line N: rejected: REASON``
+    when there are several), then one summary of them all."""
+    prefixes = [f"{path}: " if len(paths) > 1 else "" for path in paths]
+    totals = {"accepted": 0, "duplicate": 0, "rejected": 0}
+    if jobs <= 1 or len(paths) == 1:
+        for path, prefix in zip(paths, prefixes, strict=True):
+            with open(path, "rb") as stream:
+                _add(totals, ingest_stream(app, stream, path, out, prefix=prefix, summary=False))
+    else:
+        app.engine.dispose()  # the processes open their own connections
+        with tempfile.TemporaryDirectory(prefix="relance-ingest-") as folder:
+            outputs = [Path(folder) / f"{index}.out" for index in range(len(paths))]
+            spawn = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=min(jobs, len(paths)), mp_context=spawn) as pool:
+                futures = [
+                    pool.submit(_ingest_file, app.settings, path, prefix, str(output))
+                    for path, prefix, output in zip(paths, prefixes, outputs, strict=True)
+                ]
+                for future, output in zip(futures, outputs, strict=True):
+                    _add(totals, future.result())
+                    with output.open(encoding="utf-8") as printed:
+                        for line in printed:
+                            out.write(line)
+    write_summary(totals, out)
+    return totals
+
+
+def _ingest_file(settings: Settings, path: str, prefix: str, output: str) -> dict[str, int]:
+    """One file of ``ingest_files``, in a process of its own; its rejections to ``output``."""
+    configure_logging(settings.log_level)
+    app = build_app(settings)
+    try:
+        with open(path, "rb") as stream, open(output, "w", encoding="utf-8") as out:
+            return ingest_stream(app, stream, path, out, prefix=prefix, summary=False)
+    finally:
+        app.engine.dispose()
+
+
+def _add(totals: dict[str, int], counts: dict[str, int]) -> None:
+    for key, value in counts.items():
+        totals[key] += value
 
 
 class Statistics:
@@ -114,8 +186,17 @@ class Statistics:
             self.next *= 2
 
 
-def _apply(app: App, lines: list[tuple[int, bytes]], label: str, counts: dict[str, int], out: TextIO) -> None:
-    items = [BatchItem(label, number, raw, parse_line(raw), f"line {number}") for number, raw in lines]
+def _apply(
+    app: App,
+    lines: list[tuple[int, bytes]],
+    label: str,
+    counts: dict[str, int],
+    out: TextIO,
+    prefix: str = "",
+) -> None:
+    items = [
+        BatchItem(label, number, raw, parse_line(raw), f"{prefix}line {number}") for number, raw in lines
+    ]
     apply_items(app, items, counts, out)
 
 

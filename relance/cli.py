@@ -92,20 +92,24 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from intake.ingest import ingest_stream
+    from intake.ingest import ingest_files, ingest_stream
 
-    if args.file != "-" and not Path(args.file).is_file():
-        raise CommandError(f"{args.file}: no such file")
+    files: list[str] = args.file
+    if "-" in files and len(files) > 1:
+        raise CommandError("- (stdin) is read alone, not with other files")
+    if args.jobs < 1:
+        raise CommandError(f"--jobs {args.jobs}: at least 1")
+    for path in files:
+        if path != "-" and not Path(path).is_file():
+            raise CommandError(f"{path}: no such file")
     app = _app(args)
-    label = "<stdin>" if args.file == "-" else args.file
-    if args.file == "-":
-        counts = ingest_stream(app, sys.stdin.buffer, label, sys.stdout)
+    if files == ["-"]:
+        counts = ingest_stream(app, sys.stdin.buffer, "<stdin>", sys.stdout)
     else:
         try:
-            with open(args.file, "rb") as stream:
-                counts = ingest_stream(app, stream, label, sys.stdout)
+            counts = ingest_files(app, files, sys.stdout, jobs=args.jobs)
         except FileNotFoundError as exc:
-            raise CommandError(f"{args.file}: no such file") from exc
+            raise CommandError(f"{exc.filename}: no such file") from exc
     return 1 if counts["rejected"] else 0
 
 
@@ -601,7 +605,14 @@ def build_parser() -> argparse.ArgumentParser:
     add("scheduler", cmd_scheduler, "the scheduler only (needs Redis)")
     add("migrate", cmd_migrate, "create or upgrade the database schema")
     ingest = add("ingest", cmd_ingest, "validate and apply accounting events (JSON Lines)")
-    ingest.add_argument("file", metavar="FILE", help="a JSON Lines file, or - for stdin")
+    ingest.add_argument("file", nargs="+", metavar="FILE", help="JSON Lines files, or - for stdin (alone)")
+    ingest.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="apply up to N of the files at a time, one process each (the files are independent feeds)",
+    )
     imports = add(
         "import",
         cmd_import,

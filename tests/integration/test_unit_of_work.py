@@ -3,15 +3,17 @@ and what a rolled-back savepoint added dropped with it — on SQLite and on Post
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
-from adapters.orm import EvidenceHead, EvidenceRecord, ProcessedMessage, RejectedEvent
+from adapters.orm import EvidenceHead, EvidenceRecord, PlannedStep, ProcessedMessage, RejectedEvent
 from adapters.store import SqlUnitsOfWork, transaction
 from handlers import evidence
+from handlers.store import NewInvoice, StepFilter
 
 NOW = datetime(2026, 3, 16, 9, 0, tzinfo=UTC)
 
@@ -113,3 +115,63 @@ def test_a_rejected_event_is_stored_through_the_port_with_its_line(sessions):
         7,
         None,
     )
+
+
+def _invoice(uow, number: str) -> int:
+    """A stored invoice (and its debtor) to plan steps for; its id."""
+    store = uow.store
+    debtor = store.add_debtor("D-1")
+    debtor.name, debtor.kind, debtor.email, debtor.updated_at = "Client SAS", "business", "d@example.com", NOW
+    new = NewInvoice(
+        number=number,
+        debtor_id="D-1",
+        issue_date=date(2026, 3, 1),
+        due_date=date(2026, 3, 31),
+        currency="EUR",
+        amount_due=Decimal("120.00"),
+        late_penalty_rate=None,
+        payment_url=None,
+        delivered_on=None,
+    )
+    return store.add_invoice(new, NOW).id
+
+
+def _steps(sessions) -> list[tuple[str, str, str]]:
+    with transaction(sessions) as uow:
+        rows = uow.execute(select(PlannedStep).order_by(PlannedStep.step)).scalars()
+        return [(r.creditor_id, r.step, r.status) for r in rows]
+
+
+def test_planned_steps_are_written_at_the_flush_before_a_query_that_reads_them(sessions):
+    with transaction(sessions) as uow:
+        invoice_id = _invoice(uow, "F-1")
+        uow.store.add_step(invoice_id, "D-1", "reminder_1", "reminder.due", NOW)
+        assert uow.has_unflushed_rows()
+        found = uow.store.steps_of(invoice_id, ["reminder.due"])  # the query flushes them first
+        assert [(s.step, s.status, s.due_at) for s in found] == [("reminder_1", "planned", NOW)]
+        assert not uow.has_unflushed_rows()
+        assert uow.store.cancel_pending(invoice_id, "paid", StepFilter()) == 1
+    assert _steps(sessions) == [("default", "reminder_1", "cancelled")]
+
+
+def test_a_rolled_back_savepoint_drops_the_steps_it_planned_and_keeps_the_others(sessions):
+    with transaction(sessions) as uow:
+        invoice_id = _invoice(uow, "F-1")
+        uow.store.add_step(invoice_id, "D-1", "kept_before", "reminder.due", NOW)
+        with pytest.raises(ValueError), uow.begin_nested():
+            uow.store.add_step(invoice_id, "D-1", "dropped", "reminder.due", NOW)
+            raise ValueError("this event is refused")
+        with uow.begin_nested():
+            uow.store.add_step(invoice_id, "D-1", "kept_after", "reminder.due", NOW)
+    assert _steps(sessions) == [("default", "kept_after", "planned"), ("default", "kept_before", "planned")]
+
+
+def test_steps_and_records_of_a_failed_transaction_are_not_written(sessions):
+    with pytest.raises(RuntimeError), transaction(sessions) as uow:
+        invoice_id = _invoice(uow, "F-1")
+        uow.store.add_step(invoice_id, "D-1", "reminder_1", "reminder.due", NOW)
+        evidence.append(uow, "event.accepted", NOW, {"n": 1})
+        uow.flush()
+        raise RuntimeError("the batch fails")
+    assert _steps(sessions) == []
+    assert kinds(sessions) == []
