@@ -122,7 +122,9 @@ class UnitOfWork(Session):
             self._insert(PlannedStep.__table__, rows)
 
     def _is_clean(self) -> bool:
-        """Whether a commit has nothing to flush (SQLAlchemy skips the flush then)."""
+        """Whether a commit has nothing to flush (SQLAlchemy skips the flush then). A hook of
+        SQLAlchemy's own, not of its public API: the version is pinned in constraints.txt and
+        ``test_steps_planned_in_a_savepoint_are_written_before_it_is_released`` covers it."""
         return bool(super()._is_clean()) and not self._steps
 
     def _insert(self, table: Any, rows: list[dict[str, Any]]) -> None:

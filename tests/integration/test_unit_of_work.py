@@ -175,3 +175,18 @@ def test_steps_and_records_of_a_failed_transaction_are_not_written(sessions):
         raise RuntimeError("the batch fails")
     assert _steps(sessions) == []
     assert kinds(sessions) == []
+
+
+def test_steps_planned_in_a_savepoint_are_written_before_it_is_released(sessions):
+    """The steps wait as plain rows, not as objects SQLAlchemy tracks: the unit of work
+    tells SQLAlchemy it is not clean while they wait (``UnitOfWork._is_clean``, a hook of
+    SQLAlchemy's own, pinned in constraints.txt), so releasing the savepoint flushes them.
+    A statement on the connection, which never autoflushes, then sees the row."""
+    with transaction(sessions) as uow:
+        invoice_id = _invoice(uow, "F-1")
+        uow.flush()
+        with uow.begin_nested():
+            uow.store.add_step(invoice_id, "D-1", "reminder_1", "reminder.due", NOW)
+        assert not uow.has_unflushed_rows()
+        count = uow.connection().execute(select(func.count()).select_from(PlannedStep)).scalar()
+        assert count == 1
