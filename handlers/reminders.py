@@ -84,20 +84,21 @@ def send_due(store: DunningStore, step_id: int, now: datetime, ctx: Context) -> 
     decision = decide(snapshot, now, read.passed_over)
     read.passed_over = PassedOver()  # the decision holds them as done
     # what is applied reads the due steps from ``read.due`` and the decision: their views for
-    # the decision (in the snapshot and in ``read.steps``) go before the messages are built
+    # the decision (in the snapshot) go before the messages are built
     snapshot = replace(snapshot, due=())
-    read.steps = []
     return _apply(store, debtor, read.due, snapshot, decision, now, ctx)
 
 
 @dataclass
 class _Read:
-    """The debtor's due steps, folded batch by batch: the steps kept for the decision (with
-    their view for it), the milder steps already passed over, and the steps of invoices a
-    draft claims (postponed, by draft)."""
+    """The debtor's due steps, folded batch by batch: the steps kept for the decision, the
+    milder steps already passed over, and the steps of invoices a draft claims (postponed,
+    by draft). The decision's view of a kept step (``DueStep``) is made when the snapshot is
+    taken, not kept from its batch; what the payment plans say of an installment reminder
+    is read with its batch (``blockers``)."""
 
     due: list[Due] = field(default_factory=list)
-    steps: list[DueStep] = field(default_factory=list)
+    blockers: dict[int, str | None] = field(default_factory=dict)  # installment reminders only
     passed_over: PassedOver = field(default_factory=PassedOver)  # ids, not 80 000 values
     behind_drafts: dict[str, list[Due]] = field(default_factory=dict)
     has_first: bool = False
@@ -116,17 +117,35 @@ def _read_due(
         part = _due_steps(store, batch, debtor, now, ctx)
         read.has_first = read.has_first or any(item.step_id == first_id for item in part)
         part = _behind_drafts(store, part, read.behind_drafts)
-        steps = [_due_snapshot(store, item, debtor) for item in part]
+        read.blockers.update(_installment_blockers(store, part, debtor))
         if early:
-            invoices = {item.invoice.id: item.invoice for item in part}
-            steps, passed = pass_over(steps, invoices.__getitem__, head.debtor, now)
-            if passed:
-                kept = {step.step_id for step in steps}
-                part = [item for item in part if item.step_id in kept]
-                read.passed_over.extend(passed)
+            part = _passed_over(part, read, head.debtor, now)
         read.due.extend(part)
-        read.steps.extend(steps)
     return read
+
+
+def _installment_blockers(
+    store: DunningStore, part: Iterable[Due], debtor: DebtorFacts
+) -> dict[int, str | None]:
+    """Why the payment plan forbids each installment reminder of ``part`` (None: it does not)."""
+    return {
+        item.step_id: store.installment_blocker(item.step_id, debtor.id)
+        for item in part
+        if isinstance(item.step, plans.InstallmentStep)
+    }
+
+
+def _passed_over(part: list[Due], read: _Read, debtor: DebtorSnapshot, now: datetime) -> list[Due]:
+    """The steps of ``part`` kept for the decision; the milder steps passed over go to
+    ``read.passed_over`` as ids (``handlers.parts``). The views made here are dropped."""
+    steps = [_due_snapshot(item, read.blockers) for item in part]
+    invoices = {item.invoice.id: item.invoice for item in part}
+    steps, passed = pass_over(steps, invoices.__getitem__, debtor, now)
+    if not passed:
+        return part
+    kept = {step.step_id for step in steps}
+    read.passed_over.extend(passed)
+    return [item for item in part if item.step_id in kept]
 
 
 def _in_order(pair: tuple[StepFacts, InvoiceFacts]) -> tuple[date, str, int]:
@@ -260,13 +279,15 @@ def _snapshot(
     return replace(
         head,
         invoices=tuple(rows.values()),  # the facts read under the lock, not copies
-        due=tuple(read.steps),
+        due=tuple(_due_snapshot(item, read.blockers) for item in read.due),
         recorded=frozenset(store.recorded_claims(due_invoices)),
         used_today=_used_today(store, debtor.id, today, {r.currency for r in rows.values()}),
     )
 
 
-def _due_snapshot(store: DunningStore, item: Due, debtor: DebtorFacts) -> DueStep:
+def _due_snapshot(item: Due, blockers: dict[int, str | None]) -> DueStep:
+    """The decision's view of a due step; ``blockers``: what the payment plans say of the
+    installment reminders read (``_installment_blockers``)."""
     installment = isinstance(item.step, plans.InstallmentStep)
     return DueStep(
         step_id=item.step_id,
@@ -280,7 +301,7 @@ def _due_snapshot(store: DunningStore, item: Due, debtor: DebtorFacts) -> DueSte
         installment=installment,
         manual=not installment and item.step.manual,
         debtor_kinds=tuple(item.step.debtor_kinds),
-        installment_blocker=store.installment_blocker(item.step_id, debtor.id) if installment else None,
+        installment_blocker=blockers[item.step_id] if installment else None,
     )
 
 
