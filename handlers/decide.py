@@ -61,8 +61,6 @@ class Claim:
     step_id: int
     invoice_id: int
     step: str
-    # the milder steps of the same invoice due with it (a catch-up): done by the same message
-    covers: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,12 +280,11 @@ def decide(snapshot: Snapshot, now: datetime, passed_over: Sequence[Done] = ()) 
         done, passed_over = [*passed_over, *done], ()
         sendable, done, held = _held_back(snapshot, sendable, done)
         postponed.extend(held)
-    covered = _covered_by(chain(passed_over, done))
     for currency in sorted({snapshot.invoice(s.invoice_id).currency for s in sendable}):
         of_currency = [s for s in sendable if snapshot.invoice(s.invoice_id).currency == currency]
         groups, waiting, listed = _groups_of_currency(snapshot, of_currency, currency, today, later)
         for group in groups:
-            built = _messages_of(group, snapshot, today, covered)
+            built = _messages_of(group, snapshot, today)
             if not built and group.mentions:  # nothing new to carry them: they wait too
                 waiting.append(Postpone(_ids(group.mentions), later, ONE_A_DAY))
             messages.extend(built)
@@ -412,8 +409,8 @@ def _most_severe_per_invoice(steps: Sequence[DueStep]) -> tuple[list[DueStep], l
 
     Two steps of one invoice are due together only when the invoice caught up late (a pause,
     an outage); the debtor gets the more severe one, never both on the same day or one after
-    the other: the invoice is listed once, with one indemnity, and the lead's claim
-    ``covers`` the milder steps, done by the same message.
+    the other: the invoice is listed once, with one indemnity, and the milder steps are done
+    with the lead's message (their ``Done`` names the lead step).
     """
     strongest: dict[int, DueStep] = {}
     for step in steps:
@@ -433,15 +430,6 @@ def _most_severe_per_invoice(steps: Sequence[DueStep]) -> tuple[list[DueStep], l
             reason = reasons.setdefault(lead.name, f"passed over for {lead.name}, due the same day")
             passed.append(Done(step.step_id, reason, lead.step_id))
     return kept, passed
-
-
-def _covered_by(passed: Iterable[Done]) -> dict[int, tuple[int, ...]]:
-    """The passed-over steps of each lead step: its message covers them."""
-    covered: dict[int, list[int]] = {}
-    for done in passed:
-        if done.lead_step_id is not None:
-            covered.setdefault(done.lead_step_id, []).append(done.step_id)
-    return {lead: tuple(ids) for lead, ids in covered.items()}
 
 
 def kind_of(step: DueStep) -> str:
@@ -493,17 +481,12 @@ def _host_for(group: _Group, formed: Sequence[_Group], clash: set[str]) -> _Grou
     return None
 
 
-def _messages_of(
-    group: _Group, snapshot: Snapshot, today: date, covered: dict[int, tuple[int, ...]]
-) -> list[Message]:
+def _messages_of(group: _Group, snapshot: Snapshot, today: date) -> list[Message]:
     lead = group.lead
     mentions = tuple(Mention(s.step_id, s.invoice_id, s.name) for s in _by_due_date(group.mentions, snapshot))
     built = []
     # one claim per step, shared by the messages of every channel that claims it
-    every = [
-        Claim(s.step_id, s.invoice_id, s.name, covered.get(s.step_id, ()))
-        for s in _by_due_date(group.steps, snapshot)
-    ]
+    every = [Claim(s.step_id, s.invoice_id, s.name) for s in _by_due_date(group.steps, snapshot)]
     for channel in group.channels:
         claims = tuple(c for c in every if (c.invoice_id, c.step, channel) not in snapshot.recorded)
         if not claims:

@@ -45,7 +45,12 @@ log = structlog.get_logger("relance.reminders")
 
 @dataclass(frozen=True, slots=True)
 class Due:
-    step_row: StepFacts
+    """A due step kept for the decision and its messages: its id and stored name and event
+    (shared strings), not the step's stored row."""
+
+    step_id: int
+    stored_step: str
+    event: str
     invoice: InvoiceFacts
     step: Step
     policy: Policy  # the invoice's policy (segment, overrides)
@@ -79,20 +84,21 @@ def send_due(store: DunningStore, step_id: int, now: datetime, ctx: Context) -> 
     decision = decide(snapshot, now, read.passed_over)
     read.passed_over = PassedOver()  # the decision holds them as done
     # what is applied reads the due steps from ``read.due`` and the decision: their views for
-    # the decision (in the snapshot and in ``read.steps``) go before the messages are built
+    # the decision (in the snapshot) go before the messages are built
     snapshot = replace(snapshot, due=())
-    read.steps = []
     return _apply(store, debtor, read.due, snapshot, decision, now, ctx)
 
 
 @dataclass
 class _Read:
-    """The debtor's due steps, folded batch by batch: the steps kept for the decision (with
-    their view for it), the milder steps already passed over, and the steps of invoices a
-    draft claims (postponed, by draft)."""
+    """The debtor's due steps, folded batch by batch: the steps kept for the decision, the
+    milder steps already passed over, and the steps of invoices a draft claims (postponed,
+    by draft). The decision's view of a kept step (``DueStep``) is made when the snapshot is
+    taken, not kept from its batch; what the payment plans say of an installment reminder
+    is read with its batch (``blockers``)."""
 
     due: list[Due] = field(default_factory=list)
-    steps: list[DueStep] = field(default_factory=list)
+    blockers: dict[int, str | None] = field(default_factory=dict)  # installment reminders only
     passed_over: PassedOver = field(default_factory=PassedOver)  # ids, not 80 000 values
     behind_drafts: dict[str, list[Due]] = field(default_factory=dict)
     has_first: bool = False
@@ -109,19 +115,37 @@ def _read_due(
     for batch in store.due_step_batches(debtor.id, now):
         batch.sort(key=_in_order)
         part = _due_steps(store, batch, debtor, now, ctx)
-        read.has_first = read.has_first or any(item.step_row.id == first_id for item in part)
+        read.has_first = read.has_first or any(item.step_id == first_id for item in part)
         part = _behind_drafts(store, part, read.behind_drafts)
-        steps = [_due_snapshot(store, item, debtor) for item in part]
+        read.blockers.update(_installment_blockers(store, part, debtor))
         if early:
-            invoices = {item.invoice.id: item.invoice for item in part}
-            steps, passed = pass_over(steps, invoices.__getitem__, head.debtor, now)
-            if passed:
-                kept = {step.step_id for step in steps}
-                part = [item for item in part if item.step_row.id in kept]
-                read.passed_over.extend(passed)
+            part = _passed_over(part, read, head.debtor, now)
         read.due.extend(part)
-        read.steps.extend(steps)
     return read
+
+
+def _installment_blockers(
+    store: DunningStore, part: Iterable[Due], debtor: DebtorFacts
+) -> dict[int, str | None]:
+    """Why the payment plan forbids each installment reminder of ``part`` (None: it does not)."""
+    return {
+        item.step_id: store.installment_blocker(item.step_id, debtor.id)
+        for item in part
+        if isinstance(item.step, plans.InstallmentStep)
+    }
+
+
+def _passed_over(part: list[Due], read: _Read, debtor: DebtorSnapshot, now: datetime) -> list[Due]:
+    """The steps of ``part`` kept for the decision; the milder steps passed over go to
+    ``read.passed_over`` as ids (``handlers.parts``). The views made here are dropped."""
+    steps = [_due_snapshot(item, read.blockers) for item in part]
+    invoices = {item.invoice.id: item.invoice for item in part}
+    steps, passed = pass_over(steps, invoices.__getitem__, debtor, now)
+    if not passed:
+        return part
+    kept = {step.step_id for step in steps}
+    read.passed_over.extend(passed)
+    return [item for item in part if item.step_id in kept]
 
 
 def _in_order(pair: tuple[StepFacts, InvoiceFacts]) -> tuple[date, str, int]:
@@ -145,9 +169,18 @@ def _due_steps(
         except KeyError:  # a payment plan's installment reminder, or a step since removed
             step = plans.installment_step(step_row.step, policy)
         if step is None:
-            _skip(store, step_row, invoice, debtor, now, "step no longer in the policy")
+            _skip(
+                store,
+                step_row.id,
+                step_row.step,
+                step_row.event,
+                invoice,
+                debtor,
+                now,
+                "step no longer in the policy",
+            )
         else:
-            found.append(Due(step_row, invoice, step, policy))
+            found.append(Due(step_row.id, step_row.step, step_row.event, invoice, step, policy))
     return found
 
 
@@ -166,7 +199,7 @@ def _behind_drafts(store: DunningStore, due: list[Due], waiting_by_draft: dict[s
 
 
 def _postpone(store: DunningStore, due: list[Due], until: datetime, reason: str) -> None:
-    store.postpone_steps([item.step_row.id for item in due], until)
+    store.postpone_steps([item.step_id for item in due], until)
     for item in due:
         log.info(
             "reminder.postponed",
@@ -180,18 +213,20 @@ def _postpone(store: DunningStore, due: list[Due], until: datetime, reason: str)
 
 def _skip(
     store: DunningStore,
-    step_row: StepFacts,
+    step_id: int,
+    step: str,
+    event: str,
     invoice: InvoiceFacts,
     debtor: DebtorFacts,
     now: datetime,
     reason: str,
 ) -> None:
-    store.skip_step(step_row.id, reason, now)
+    store.skip_step(step_id, reason, now)
     payload = {
         "action": "reminder.skipped",
-        "step": step_row.step,
+        "step": step,
         "reason": reason,
-        "event": step_row.event,
+        "event": event,
         "debtor_id": debtor.id,
         "invoice_numbers": [invoice.number],
     }
@@ -202,7 +237,7 @@ def _skip(
         "reminder.skipped",
         debtor_id=debtor.id,
         invoice_number=invoice.number,
-        step=step_row.step,
+        step=step,
         reason=reason,
     )
 
@@ -240,20 +275,22 @@ def _snapshot(
     today = local_date(now, debtor.timezone)
     rows = {d.invoice.id: d.invoice for d in read.due}
     rows = {row.id: row for row in store.open_invoices(debtor.id, rows)} | rows
-    due_invoices = {d.step_row.invoice_id for d in read.due}
+    due_invoices = {d.invoice.id for d in read.due}
     return replace(
         head,
         invoices=tuple(rows.values()),  # the facts read under the lock, not copies
-        due=tuple(read.steps),
+        due=tuple(_due_snapshot(item, read.blockers) for item in read.due),
         recorded=frozenset(store.recorded_claims(due_invoices)),
         used_today=_used_today(store, debtor.id, today, {r.currency for r in rows.values()}),
     )
 
 
-def _due_snapshot(store: DunningStore, item: Due, debtor: DebtorFacts) -> DueStep:
+def _due_snapshot(item: Due, blockers: dict[int, str | None]) -> DueStep:
+    """The decision's view of a due step; ``blockers``: what the payment plans say of the
+    installment reminders read (``_installment_blockers``)."""
     installment = isinstance(item.step, plans.InstallmentStep)
     return DueStep(
-        step_id=item.step_row.id,
+        step_id=item.step_id,
         invoice_id=item.invoice.id,
         name=item.step.name,
         event=item.step.event,
@@ -264,7 +301,7 @@ def _due_snapshot(store: DunningStore, item: Due, debtor: DebtorFacts) -> DueSte
         installment=installment,
         manual=not installment and item.step.manual,
         debtor_kinds=tuple(item.step.debtor_kinds),
-        installment_blocker=store.installment_blocker(item.step_row.id, debtor.id) if installment else None,
+        installment_blocker=blockers[item.step_id] if installment else None,
     )
 
 
@@ -278,11 +315,11 @@ def _apply(
     ctx: Context,
 ) -> list[object]:
     """Record what the decision says, in the caller's transaction; the tasks to publish."""
-    by_step = {d.step_row.id: d for d in due}
+    by_step = {d.step_id: d for d in due}
     skipped = {skip.step_id for skip in decision.skipped}  # no longer pending
     for skip in decision.skipped:
         item = by_step[skip.step_id]
-        _skip(store, item.step_row, item.invoice, debtor, now, skip.reason)
+        _skip(store, item.step_id, item.stored_step, item.event, item.invoice, debtor, now, skip.reason)
     for wait in decision.postponed:
         _postpone(store, [by_step[i] for i in wait.step_ids], wait.until, wait.reason)
     tasks: list[object] = []
@@ -326,7 +363,7 @@ def _apply(
         if invoice_id in drafted:  # planned when the notice is approved (handlers.approval)
             continue
         notice = next(d for d in due if d.invoice.id == invoice_id and d.step.name == FORMAL_NOTICE)
-        posted = notice.step_row.id not in skipped  # an opted-out debtor's notice is not sent
+        posted = notice.step_id not in skipped  # an opted-out debtor's notice is not sent
         plan_escalation(store, notice.invoice, debtor, decision.today, notice.policy, posted=posted)
     return tasks
 
@@ -497,9 +534,9 @@ def _record_message(
     context, statement = bounded(context, folded, limit)
     del folded
     if message.installment:
-        context |= store.installment_context([i.step_row.id for i in items])
+        context |= store.installment_context([i.step_id for i in items])
     rendered = ctx.renderer.render(lead.step.template, debtor.language, context)
-    claimed = [(i.invoice.number, i.step.name) for i in items]
+    claimed = ((i.invoice.number, i.step.name) for i in items)  # read once, not kept
     message_id = message_id_for(channel, claimed, ctx.message_domain, ctx.message_key, debtor.creditor_id)
     recipient, content = _compose(
         channel,

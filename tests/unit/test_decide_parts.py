@@ -150,11 +150,12 @@ def test_given_a_catch_up_of_five_steps_then_one_step_per_invoice_is_kept_and_fo
     # Then reminder_2 alone is kept; the four milder steps are passed over for it
     assert [s.name for s in kept] == ["reminder_2"]
     assert [(d.step_id, d.lead_step_id) for d in passed] == [(1, 5), (2, 5), (3, 5), (4, 5)]
-    # and the decision on what is kept claims F-1 once, covering the four others
+    # and the decision on what is kept claims F-1 once, the four others done for its step
     decision = decide(replace(snap, due=tuple(kept)), NOW, PassedOver(passed))
     assert decision.flattened() == decide(snap, NOW)
     assert list(decision.all_done()) == passed and decision.done == ()
-    assert {c.covers for m in decision.messages for c in m.claims} == {(1, 2, 3, 4)}
+    assert {(c.step_id, c.invoice_id) for m in decision.messages for c in m.claims} == {(5, 1)}
+    assert {d.lead_step_id for d in decision.all_done()} == {5}
 
 
 def test_given_the_window_closed_or_contact_pressure_then_nothing_is_passed_over_early():
