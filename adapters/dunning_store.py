@@ -149,6 +149,75 @@ _MESSAGES_ON = select(_MESSAGES.c.channel, _MESSAGES.c.amounts).where(
     _MESSAGES.c.local_day == bindparam("day"),
 )
 
+# the due steps of a debtor, read batch by batch (``due_step_batches``): the ids of the next
+# invoices with steps due, the invoices locked, then their due steps
+_DUE = (
+    _STEPS.c.creditor_id == _CREDITOR,
+    _STEPS.c.debtor_id == _DEBTOR_ID,
+    _STEPS.c.status.in_(PENDING),
+    _STEPS.c.event.in_(REMINDER_EVENTS),
+    _STEPS.c.due_at <= bindparam("now"),
+)
+_DUE_INVOICE_IDS: dict[int, Any] = {}  # by the number of invoices per batch
+
+
+def _due_invoice_ids(invoices: int) -> Any:
+    found = _DUE_INVOICE_IDS.get(invoices)
+    if found is None:
+        found = _DUE_INVOICE_IDS[invoices] = (
+            select(_STEPS.c.invoice_id)
+            .where(*_DUE, _STEPS.c.invoice_id > bindparam("after"))
+            .group_by(_STEPS.c.invoice_id)
+            .order_by(_STEPS.c.invoice_id)
+            .limit(invoices)
+        )
+    return found
+
+
+_LOCK_INVOICES_IN = (
+    select(*(_INVOICES.c[c.key] for c in _INVOICE_COLUMNS))
+    .where(_INVOICES.c.creditor_id == _CREDITOR, _INVOICES.c.id.in_(bindparam("invoices", expanding=True)))
+    .order_by(_INVOICES.c.id)
+    .with_for_update(of=_INVOICES)
+)
+_DUE_STEPS_OF = (
+    select(*(_STEPS.c[c.key] for c in _STEP_COLUMNS))
+    .where(*_DUE, _STEPS.c.invoice_id.in_(bindparam("invoices", expanding=True)))
+    .order_by(_STEPS.c.invoice_id, _STEPS.c.id)
+)
+
+# the message and its items (``record_message``)
+_INSERT_MESSAGE = insert(_MESSAGES).returning(_MESSAGES.c.id)
+_INSERT_ITEMS = insert(_ITEMS)
+# a step's lease's emissions added to its ``emit_count`` as the lease ends (``closed_emissions``)
+_LEASES = StepLease.__table__
+_CLOSED_EMISSIONS = _STEPS.c.emit_count + func.coalesce(
+    select(_LEASES.c.emission).where(_LEASES.c.step_id == _STEPS.c.id).scalar_subquery(), 0
+)
+_SET_STEPS: dict[tuple[str, ...], Any] = {}  # by the names of the values set
+_END_LEASES = delete(_LEASES).where(
+    _LEASES.c.creditor_id == _CREDITOR, _LEASES.c.step_id.in_(bindparam("steps", expanding=True))
+)
+
+
+def _set_steps(names: tuple[str, ...]) -> Any:
+    """The UPDATE of steps that sets ``names`` (bound as ``new_<name>``) and ends their leases'
+    emissions into ``emit_count``: built once per set of names."""
+    found = _SET_STEPS.get(names)
+    if found is None:
+        found = _SET_STEPS[names] = (
+            update(_STEPS)
+            .where(_STEPS.c.creditor_id == _CREDITOR, _STEPS.c.id.in_(bindparam("steps", expanding=True)))
+            .values(
+                {
+                    **{name: bindparam(f"new_{name}", type_=_STEPS.c[name].type) for name in names},
+                    "emit_count": _CLOSED_EMISSIONS,
+                }
+            )
+        )
+    return found
+
+
 H = TypeVar("H", bound=Hashable)
 
 
@@ -338,45 +407,26 @@ class SqlDunningStore:
         each batch starts after the last invoice of the one before), each invoice whole with
         its steps in id order, locked before its steps are read. Nothing is kept from one
         batch to the next."""
-        due = (
-            PlannedStep.debtor_id == debtor_id,
-            PlannedStep.status.in_(PENDING),
-            PlannedStep.event.in_(REMINDER_EVENTS),
-            PlannedStep.due_at <= now,
-        )
         after = -1
         while True:
             ids = list(
-                self._session.scalars(
-                    select(PlannedStep.invoice_id)
-                    .where(*due, PlannedStep.invoice_id > after)
-                    .group_by(PlannedStep.invoice_id)
-                    .order_by(PlannedStep.invoice_id)
-                    .limit(invoices)
-                )
+                self._read(_due_invoice_ids(invoices), debtor=debtor_id, now=now, after=after).scalars()
             )
             if not ids:
                 return
             after = ids[-1]
             locked: dict[int, InvoiceFacts] = {}
             for chunk in _chunks(ids):  # in id order, as every worker locks a debtor's invoices
-                rows = self._session.execute(
-                    select(*_INVOICE_COLUMNS)
-                    .where(InvoiceRow.id.in_(chunk))
-                    .order_by(InvoiceRow.id)
-                    .with_for_update(of=InvoiceRow)
-                )
+                rows = self._read(_LOCK_INVOICES_IN, invoices=chunk)
                 locked.update((row.id, invoice_facts(row, self._shared)) for row in rows)
             batch: list[tuple[StepFacts, InvoiceFacts]] = []
             for chunk in _chunks(ids):
-                rows = self._session.execute(
-                    select(*_STEP_COLUMNS)
-                    .where(*due, PlannedStep.invoice_id.in_(chunk))
-                    .order_by(PlannedStep.invoice_id, PlannedStep.id)
-                )
+                rows = self._read(_DUE_STEPS_OF, debtor=debtor_id, now=now, invoices=chunk)
                 batch.extend((step, locked[step.invoice_id]) for step in map(self._step, rows))
             if batch:  # every step of the batch finished since its ids were read: the next one
                 yield batch
+            if len(ids) < invoices:  # a short batch was the last: no read to find nothing more
+                return
 
     def _step(self, row: Any) -> StepFacts:
         return step_facts(row, self._shared)
@@ -456,34 +506,39 @@ class SqlDunningStore:
         return plans.message_context(self._records, [self._step_row(i) for i in step_ids])
 
     def record_message(self, message: NewMessage) -> int:
+        """The message and its items, with statements built once: no mapped row to flush."""
         self._forget_messages()
-        row = MessageRow(
-            message_id=message.message_id,
-            debtor_id=message.debtor_id,
-            channel=message.channel,
-            step=message.step,
-            local_day=message.local_day,
-            recipient=message.recipient,
-            subject=message.subject,
-            body_text=message.body_text,
-            content=message.content,
-            content_sha256=message.content_sha256,
-            amounts=message.amounts,
-            status="draft" if message.draft else "pending",
-            attempts=0,
-            lease_until=None if message.draft else message.lease_until,
-            created_at=message.created_at,
-        )
-        self._session.add(row)
-        self._session.flush()
+        self._session.flush()  # what the unit of work holds unwritten goes first, as a flush would
+        connection = self._connection()
+        pk: int = connection.execute(
+            _INSERT_MESSAGE,
+            {
+                "creditor_id": self._creditor(),
+                "message_id": message.message_id,
+                "debtor_id": message.debtor_id,
+                "channel": message.channel,
+                "step": message.step,
+                "local_day": message.local_day,
+                "recipient": message.recipient,
+                "subject": message.subject,
+                "body_text": message.body_text,
+                "content": message.content,
+                "content_sha256": message.content_sha256,
+                "amounts": message.amounts,
+                "status": "draft" if message.draft else "pending",
+                "attempts": 0,
+                "lease_until": None if message.draft else message.lease_until,
+                "created_at": message.created_at,
+            },
+        ).scalar_one()
         claims = message.claims
         for start in range(0, len(claims), CHUNK):  # one statement, many rows: no mapped row each
             chunk = [  # the rows of one chunk only: 20 000 claims are not 20 000 dicts at once
-                {"message_pk": row.id, "invoice_id": invoice_id, "step": step, "channel": message.channel}
+                {"message_pk": pk, "invoice_id": invoice_id, "step": step, "channel": message.channel}
                 for invoice_id, step in claims[start : start + CHUNK]
             ]
-            self._session.execute(insert(MessageItem), chunk)
-        return row.id
+            connection.execute(_INSERT_ITEMS, chunk[0] if len(chunk) == 1 else chunk)
+        return pk
 
     def awaiting_drafts(self, invoice_ids: Iterable[int]) -> dict[int, str]:
         """The drafts the invoices wait for; their claims are kept for ``recorded_claims``."""
@@ -601,14 +656,25 @@ class SqlDunningStore:
         """One UPDATE per chunk of ids; the session's copies of these rows, if it holds
         any (an installment reminder's), are updated with them. The steps' leases end
         with it (their emissions added to ``emit_count``): whether finished, released or
-        postponed, a step is no longer in flight."""
+        postponed, a step is no longer in flight. Without such copies, the statements are
+        built once per set of values and name their creditor (``_set_steps``)."""
+        if self._holds_steps():
+            for chunk in _chunks(step_ids):
+                self._session.execute(
+                    update(PlannedStep)
+                    .where(PlannedStep.id.in_(chunk))
+                    .values(**values, emit_count=closed_emissions())
+                )
+                self._session.execute(delete(StepLease).where(StepLease.step_id.in_(chunk)))
+            return
+        update_steps = _set_steps(tuple(sorted(values)))
         for chunk in _chunks(step_ids):
-            self._session.execute(
-                update(PlannedStep)
-                .where(PlannedStep.id.in_(chunk))
-                .values(**values, emit_count=closed_emissions())
-            )
-            self._session.execute(delete(StepLease).where(StepLease.step_id.in_(chunk)))
+            self._read(update_steps, steps=chunk, **{f"new_{k}": v for k, v in values.items()})
+            self._read(_END_LEASES, steps=chunk)
+
+    def _holds_steps(self) -> bool:
+        """Whether the session holds mapped steps (the payment plans read steps as records)."""
+        return any(isinstance(row, PlannedStep) for row in self._session.identity_map.values())
 
     def plan_deadline(self, invoice_id: int, step: str, event: str, due_at: datetime) -> None:
         exists = self._session.execute(
