@@ -15,7 +15,19 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import BindParameter, Connection, Date, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    Date,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from adapters.orm import (
@@ -78,12 +90,12 @@ _INVOICE_COLUMNS = (
 # -- the reminder path's reads, built once per process: Core statements executed on the unit
 # of work's connection, rows read as tuples. The unit of work's ``do_orm_execute`` filter does
 # not see them: each names its creditor (``:creditor``) itself.
-_STEPS = PlannedStep.__table__
+_STEPS: Table = PlannedStep.__table__  # type: ignore[assignment]
 _INVOICES = InvoiceRow.__table__
 _DEBTORS = DebtorRow.__table__
 _SALTS = DebtorSalt.__table__
-_MESSAGES = MessageRow.__table__
-_ITEMS = MessageItem.__table__
+_MESSAGES: Table = MessageRow.__table__  # type: ignore[assignment]
+_ITEMS: Table = MessageItem.__table__  # type: ignore[assignment]
 _CREDITOR: BindParameter[str] = bindparam("creditor")
 _DEBTOR_ID: BindParameter[str] = bindparam("debtor")
 
@@ -158,28 +170,30 @@ _DUE = (
     _STEPS.c.event.in_(REMINDER_EVENTS),
     _STEPS.c.due_at <= bindparam("now"),
 )
-_DUE_INVOICE_IDS: dict[int, Any] = {}  # by the number of invoices per batch
+_LOCK_DUE_INVOICES: dict[int, Any] = {}  # by the number of invoices per batch
 
 
-def _due_invoice_ids(invoices: int) -> Any:
-    found = _DUE_INVOICE_IDS.get(invoices)
+def _lock_due_invoices(invoices: int) -> Any:
+    """The next ``invoices`` invoices with steps due after invoice ``:after``, read and
+    locked in id order in one statement (the ids found by a subquery)."""
+    found = _LOCK_DUE_INVOICES.get(invoices)
     if found is None:
-        found = _DUE_INVOICE_IDS[invoices] = (
+        due_ids = (
             select(_STEPS.c.invoice_id)
             .where(*_DUE, _STEPS.c.invoice_id > bindparam("after"))
             .group_by(_STEPS.c.invoice_id)
             .order_by(_STEPS.c.invoice_id)
             .limit(invoices)
         )
+        found = _LOCK_DUE_INVOICES[invoices] = (
+            select(*(_INVOICES.c[c.key] for c in _INVOICE_COLUMNS))
+            .where(_INVOICES.c.creditor_id == _CREDITOR, _INVOICES.c.id.in_(due_ids))
+            .order_by(_INVOICES.c.id)
+            .with_for_update(of=_INVOICES)
+        )
     return found
 
 
-_LOCK_INVOICES_IN = (
-    select(*(_INVOICES.c[c.key] for c in _INVOICE_COLUMNS))
-    .where(_INVOICES.c.creditor_id == _CREDITOR, _INVOICES.c.id.in_(bindparam("invoices", expanding=True)))
-    .order_by(_INVOICES.c.id)
-    .with_for_update(of=_INVOICES)
-)
 _DUE_STEPS_OF = (
     select(*(_STEPS.c[c.key] for c in _STEP_COLUMNS))
     .where(*_DUE, _STEPS.c.invoice_id.in_(bindparam("invoices", expanding=True)))
@@ -190,31 +204,35 @@ _DUE_STEPS_OF = (
 _INSERT_MESSAGE = insert(_MESSAGES).returning(_MESSAGES.c.id)
 _INSERT_ITEMS = insert(_ITEMS)
 # a step's lease's emissions added to its ``emit_count`` as the lease ends (``closed_emissions``)
-_LEASES = StepLease.__table__
+_LEASES: Table = StepLease.__table__  # type: ignore[assignment]
 _CLOSED_EMISSIONS = _STEPS.c.emit_count + func.coalesce(
     select(_LEASES.c.emission).where(_LEASES.c.step_id == _STEPS.c.id).scalar_subquery(), 0
 )
-_SET_STEPS: dict[tuple[str, ...], Any] = {}  # by the names of the values set
+_SET_STEPS: dict[tuple[tuple[str, ...], bool], Any] = {}  # by the names of the values set
 _END_LEASES = delete(_LEASES).where(
     _LEASES.c.creditor_id == _CREDITOR, _LEASES.c.step_id.in_(bindparam("steps", expanding=True))
 )
 
 
-def _set_steps(names: tuple[str, ...]) -> Any:
-    """The UPDATE of steps that sets ``names`` (bound as ``new_<name>``) and ends their leases'
-    emissions into ``emit_count``: built once per set of names."""
-    found = _SET_STEPS.get(names)
+def _set_steps(names: tuple[str, ...], *, with_leases: bool) -> Any:
+    """The UPDATE of steps that sets ``names`` (bound as ``new_<name>``) and adds their
+    leases' emissions to ``emit_count``: built once per set of names. ``with_leases``
+    (PostgreSQL): the leases are deleted by the same statement, ``WITH gone AS (DELETE FROM
+    step_leases … RETURNING …) UPDATE planned_steps …``; otherwise ``_END_LEASES`` follows."""
+    found = _SET_STEPS.get((names, with_leases))
     if found is None:
-        found = _SET_STEPS[names] = (
-            update(_STEPS)
-            .where(_STEPS.c.creditor_id == _CREDITOR, _STEPS.c.id.in_(bindparam("steps", expanding=True)))
-            .values(
-                {
-                    **{name: bindparam(f"new_{name}", type_=_STEPS.c[name].type) for name in names},
-                    "emit_count": _CLOSED_EMISSIONS,
-                }
-            )
+        values: dict[str, Any] = {name: bindparam(f"new_{name}", type_=_STEPS.c[name].type) for name in names}
+        statement = update(_STEPS).where(
+            _STEPS.c.creditor_id == _CREDITOR, _STEPS.c.id.in_(bindparam("steps", expanding=True))
         )
+        if with_leases:
+            gone = _END_LEASES.returning(_LEASES.c.step_id, _LEASES.c.emission).cte("gone")
+            emitted = select(gone.c.emission).where(gone.c.step_id == _STEPS.c.id).scalar_subquery()
+            values["emit_count"] = _STEPS.c.emit_count + func.coalesce(emitted, 0)
+            statement = statement.add_cte(gone)
+        else:
+            values["emit_count"] = _CLOSED_EMISSIONS
+        found = _SET_STEPS[(names, with_leases)] = statement.values(values)
     return found
 
 
@@ -409,16 +427,14 @@ class SqlDunningStore:
         batch to the next."""
         after = -1
         while True:
-            ids = list(
-                self._read(_due_invoice_ids(invoices), debtor=debtor_id, now=now, after=after).scalars()
-            )
-            if not ids:
+            # the batch's invoices found and locked at once, in id order, as every worker
+            # locks a debtor's invoices, before their steps are read
+            rows = self._read(_lock_due_invoices(invoices), debtor=debtor_id, now=now, after=after)
+            locked = {row.id: invoice_facts(row, self._shared) for row in rows}
+            if not locked:
                 return
+            ids = list(locked)
             after = ids[-1]
-            locked: dict[int, InvoiceFacts] = {}
-            for chunk in _chunks(ids):  # in id order, as every worker locks a debtor's invoices
-                rows = self._read(_LOCK_INVOICES_IN, invoices=chunk)
-                locked.update((row.id, invoice_facts(row, self._shared)) for row in rows)
             batch: list[tuple[StepFacts, InvoiceFacts]] = []
             for chunk in _chunks(ids):
                 rows = self._read(_DUE_STEPS_OF, debtor=debtor_id, now=now, invoices=chunk)
@@ -667,10 +683,12 @@ class SqlDunningStore:
                 )
                 self._session.execute(delete(StepLease).where(StepLease.step_id.in_(chunk)))
             return
-        update_steps = _set_steps(tuple(sorted(values)))
+        with_leases = self._connection().dialect.name == "postgresql"
+        update_steps = _set_steps(tuple(sorted(values)), with_leases=with_leases)
         for chunk in _chunks(step_ids):
             self._read(update_steps, steps=chunk, **{f"new_{k}": v for k, v in values.items()})
-            self._read(_END_LEASES, steps=chunk)
+            if not with_leases:
+                self._read(_END_LEASES, steps=chunk)
 
     def _holds_steps(self) -> bool:
         """Whether the session holds mapped steps (the payment plans read steps as records)."""
