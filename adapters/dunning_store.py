@@ -15,7 +15,19 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import BindParameter, Connection, Date, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    Date,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from adapters.orm import (
@@ -78,12 +90,12 @@ _INVOICE_COLUMNS = (
 # -- the reminder path's reads, built once per process: Core statements executed on the unit
 # of work's connection, rows read as tuples. The unit of work's ``do_orm_execute`` filter does
 # not see them: each names its creditor (``:creditor``) itself.
-_STEPS = PlannedStep.__table__
+_STEPS: Table = PlannedStep.__table__  # type: ignore[assignment]
 _INVOICES = InvoiceRow.__table__
 _DEBTORS = DebtorRow.__table__
 _SALTS = DebtorSalt.__table__
-_MESSAGES = MessageRow.__table__
-_ITEMS = MessageItem.__table__
+_MESSAGES: Table = MessageRow.__table__  # type: ignore[assignment]
+_ITEMS: Table = MessageItem.__table__  # type: ignore[assignment]
 _CREDITOR: BindParameter[str] = bindparam("creditor")
 _DEBTOR_ID: BindParameter[str] = bindparam("debtor")
 
@@ -148,6 +160,81 @@ _MESSAGES_ON = select(_MESSAGES.c.channel, _MESSAGES.c.amounts).where(
     _MESSAGES.c.debtor_id == _DEBTOR_ID,
     _MESSAGES.c.local_day == bindparam("day"),
 )
+
+# the due steps of a debtor, read batch by batch (``due_step_batches``): the ids of the next
+# invoices with steps due, the invoices locked, then their due steps
+_DUE = (
+    _STEPS.c.creditor_id == _CREDITOR,
+    _STEPS.c.debtor_id == _DEBTOR_ID,
+    _STEPS.c.status.in_(PENDING),
+    _STEPS.c.event.in_(REMINDER_EVENTS),
+    _STEPS.c.due_at <= bindparam("now"),
+)
+_LOCK_DUE_INVOICES: dict[int, Any] = {}  # by the number of invoices per batch
+
+
+def _lock_due_invoices(invoices: int) -> Any:
+    """The next ``invoices`` invoices with steps due after invoice ``:after``, read and
+    locked in id order in one statement (the ids found by a subquery)."""
+    found = _LOCK_DUE_INVOICES.get(invoices)
+    if found is None:
+        due_ids = (
+            select(_STEPS.c.invoice_id)
+            .where(*_DUE, _STEPS.c.invoice_id > bindparam("after"))
+            .group_by(_STEPS.c.invoice_id)
+            .order_by(_STEPS.c.invoice_id)
+            .limit(invoices)
+        )
+        found = _LOCK_DUE_INVOICES[invoices] = (
+            select(*(_INVOICES.c[c.key] for c in _INVOICE_COLUMNS))
+            .where(_INVOICES.c.creditor_id == _CREDITOR, _INVOICES.c.id.in_(due_ids))
+            .order_by(_INVOICES.c.id)
+            .with_for_update(of=_INVOICES)
+        )
+    return found
+
+
+_DUE_STEPS_OF = (
+    select(*(_STEPS.c[c.key] for c in _STEP_COLUMNS))
+    .where(*_DUE, _STEPS.c.invoice_id.in_(bindparam("invoices", expanding=True)))
+    .order_by(_STEPS.c.invoice_id, _STEPS.c.id)
+)
+
+# the message and its items (``record_message``)
+_INSERT_MESSAGE = insert(_MESSAGES).returning(_MESSAGES.c.id)
+_INSERT_ITEMS = insert(_ITEMS)
+# a step's lease's emissions added to its ``emit_count`` as the lease ends (``closed_emissions``)
+_LEASES: Table = StepLease.__table__  # type: ignore[assignment]
+_CLOSED_EMISSIONS = _STEPS.c.emit_count + func.coalesce(
+    select(_LEASES.c.emission).where(_LEASES.c.step_id == _STEPS.c.id).scalar_subquery(), 0
+)
+_SET_STEPS: dict[tuple[tuple[str, ...], bool], Any] = {}  # by the names of the values set
+_END_LEASES = delete(_LEASES).where(
+    _LEASES.c.creditor_id == _CREDITOR, _LEASES.c.step_id.in_(bindparam("steps", expanding=True))
+)
+
+
+def _set_steps(names: tuple[str, ...], *, with_leases: bool) -> Any:
+    """The UPDATE of steps that sets ``names`` (bound as ``new_<name>``) and adds their
+    leases' emissions to ``emit_count``: built once per set of names. ``with_leases``
+    (PostgreSQL): the leases are deleted by the same statement, ``WITH gone AS (DELETE FROM
+    step_leases … RETURNING …) UPDATE planned_steps …``; otherwise ``_END_LEASES`` follows."""
+    found = _SET_STEPS.get((names, with_leases))
+    if found is None:
+        values: dict[str, Any] = {name: bindparam(f"new_{name}", type_=_STEPS.c[name].type) for name in names}
+        statement = update(_STEPS).where(
+            _STEPS.c.creditor_id == _CREDITOR, _STEPS.c.id.in_(bindparam("steps", expanding=True))
+        )
+        if with_leases:
+            gone = _END_LEASES.returning(_LEASES.c.step_id, _LEASES.c.emission).cte("gone")
+            emitted = select(gone.c.emission).where(gone.c.step_id == _STEPS.c.id).scalar_subquery()
+            values["emit_count"] = _STEPS.c.emit_count + func.coalesce(emitted, 0)
+            statement = statement.add_cte(gone)
+        else:
+            values["emit_count"] = _CLOSED_EMISSIONS
+        found = _SET_STEPS[(names, with_leases)] = statement.values(values)
+    return found
+
 
 H = TypeVar("H", bound=Hashable)
 
@@ -338,45 +425,24 @@ class SqlDunningStore:
         each batch starts after the last invoice of the one before), each invoice whole with
         its steps in id order, locked before its steps are read. Nothing is kept from one
         batch to the next."""
-        due = (
-            PlannedStep.debtor_id == debtor_id,
-            PlannedStep.status.in_(PENDING),
-            PlannedStep.event.in_(REMINDER_EVENTS),
-            PlannedStep.due_at <= now,
-        )
         after = -1
         while True:
-            ids = list(
-                self._session.scalars(
-                    select(PlannedStep.invoice_id)
-                    .where(*due, PlannedStep.invoice_id > after)
-                    .group_by(PlannedStep.invoice_id)
-                    .order_by(PlannedStep.invoice_id)
-                    .limit(invoices)
-                )
-            )
-            if not ids:
+            # the batch's invoices found and locked at once, in id order, as every worker
+            # locks a debtor's invoices, before their steps are read
+            rows = self._read(_lock_due_invoices(invoices), debtor=debtor_id, now=now, after=after)
+            locked = {row.id: invoice_facts(row, self._shared) for row in rows}
+            if not locked:
                 return
+            ids = list(locked)
             after = ids[-1]
-            locked: dict[int, InvoiceFacts] = {}
-            for chunk in _chunks(ids):  # in id order, as every worker locks a debtor's invoices
-                rows = self._session.execute(
-                    select(*_INVOICE_COLUMNS)
-                    .where(InvoiceRow.id.in_(chunk))
-                    .order_by(InvoiceRow.id)
-                    .with_for_update(of=InvoiceRow)
-                )
-                locked.update((row.id, invoice_facts(row, self._shared)) for row in rows)
             batch: list[tuple[StepFacts, InvoiceFacts]] = []
             for chunk in _chunks(ids):
-                rows = self._session.execute(
-                    select(*_STEP_COLUMNS)
-                    .where(*due, PlannedStep.invoice_id.in_(chunk))
-                    .order_by(PlannedStep.invoice_id, PlannedStep.id)
-                )
+                rows = self._read(_DUE_STEPS_OF, debtor=debtor_id, now=now, invoices=chunk)
                 batch.extend((step, locked[step.invoice_id]) for step in map(self._step, rows))
             if batch:  # every step of the batch finished since its ids were read: the next one
                 yield batch
+            if len(ids) < invoices:  # a short batch was the last: no read to find nothing more
+                return
 
     def _step(self, row: Any) -> StepFacts:
         return step_facts(row, self._shared)
@@ -456,34 +522,39 @@ class SqlDunningStore:
         return plans.message_context(self._records, [self._step_row(i) for i in step_ids])
 
     def record_message(self, message: NewMessage) -> int:
+        """The message and its items, with statements built once: no mapped row to flush."""
         self._forget_messages()
-        row = MessageRow(
-            message_id=message.message_id,
-            debtor_id=message.debtor_id,
-            channel=message.channel,
-            step=message.step,
-            local_day=message.local_day,
-            recipient=message.recipient,
-            subject=message.subject,
-            body_text=message.body_text,
-            content=message.content,
-            content_sha256=message.content_sha256,
-            amounts=message.amounts,
-            status="draft" if message.draft else "pending",
-            attempts=0,
-            lease_until=None if message.draft else message.lease_until,
-            created_at=message.created_at,
-        )
-        self._session.add(row)
-        self._session.flush()
+        self._session.flush()  # what the unit of work holds unwritten goes first, as a flush would
+        connection = self._connection()
+        pk: int = connection.execute(
+            _INSERT_MESSAGE,
+            {
+                "creditor_id": self._creditor(),
+                "message_id": message.message_id,
+                "debtor_id": message.debtor_id,
+                "channel": message.channel,
+                "step": message.step,
+                "local_day": message.local_day,
+                "recipient": message.recipient,
+                "subject": message.subject,
+                "body_text": message.body_text,
+                "content": message.content,
+                "content_sha256": message.content_sha256,
+                "amounts": message.amounts,
+                "status": "draft" if message.draft else "pending",
+                "attempts": 0,
+                "lease_until": None if message.draft else message.lease_until,
+                "created_at": message.created_at,
+            },
+        ).scalar_one()
         claims = message.claims
         for start in range(0, len(claims), CHUNK):  # one statement, many rows: no mapped row each
             chunk = [  # the rows of one chunk only: 20 000 claims are not 20 000 dicts at once
-                {"message_pk": row.id, "invoice_id": invoice_id, "step": step, "channel": message.channel}
+                {"message_pk": pk, "invoice_id": invoice_id, "step": step, "channel": message.channel}
                 for invoice_id, step in claims[start : start + CHUNK]
             ]
-            self._session.execute(insert(MessageItem), chunk)
-        return row.id
+            connection.execute(_INSERT_ITEMS, chunk[0] if len(chunk) == 1 else chunk)
+        return pk
 
     def awaiting_drafts(self, invoice_ids: Iterable[int]) -> dict[int, str]:
         """The drafts the invoices wait for; their claims are kept for ``recorded_claims``."""
@@ -601,14 +672,27 @@ class SqlDunningStore:
         """One UPDATE per chunk of ids; the session's copies of these rows, if it holds
         any (an installment reminder's), are updated with them. The steps' leases end
         with it (their emissions added to ``emit_count``): whether finished, released or
-        postponed, a step is no longer in flight."""
+        postponed, a step is no longer in flight. Without such copies, the statements are
+        built once per set of values and name their creditor (``_set_steps``)."""
+        if self._holds_steps():
+            for chunk in _chunks(step_ids):
+                self._session.execute(
+                    update(PlannedStep)
+                    .where(PlannedStep.id.in_(chunk))
+                    .values(**values, emit_count=closed_emissions())
+                )
+                self._session.execute(delete(StepLease).where(StepLease.step_id.in_(chunk)))
+            return
+        with_leases = self._connection().dialect.name == "postgresql"
+        update_steps = _set_steps(tuple(sorted(values)), with_leases=with_leases)
         for chunk in _chunks(step_ids):
-            self._session.execute(
-                update(PlannedStep)
-                .where(PlannedStep.id.in_(chunk))
-                .values(**values, emit_count=closed_emissions())
-            )
-            self._session.execute(delete(StepLease).where(StepLease.step_id.in_(chunk)))
+            self._read(update_steps, steps=chunk, **{f"new_{k}": v for k, v in values.items()})
+            if not with_leases:
+                self._read(_END_LEASES, steps=chunk)
+
+    def _holds_steps(self) -> bool:
+        """Whether the session holds mapped steps (the payment plans read steps as records)."""
+        return any(isinstance(row, PlannedStep) for row in self._session.identity_map.values())
 
     def plan_deadline(self, invoice_id: int, step: str, event: str, due_at: datetime) -> None:
         exists = self._session.execute(

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from handlers.outbox import DONE_STATUS, KINDS, Due, Item, Kind, Refusal, clip, refusal, retry_at
+from handlers.outbox import DONE_STATUS, KINDS, Done, Due, Item, Kind, Refusal, clip, refusal, retry_at
 
 # the kinds' own columns that the core may set, as in adapters.outbox
 CHANGEABLE: Mapping[Kind, frozenset[str]] = {
@@ -160,6 +160,9 @@ class LeasedRows:
             self._settle(row, now)
             row.attempts += 1 if count_attempt else 0
             return self._item(row)
+
+    def mark_many_done(self, done: Sequence[Done]) -> list[Item | None]:
+        return [self.mark_done(d.id, d.at, count_attempt=d.count_attempt, **d.changes) for d in done]
 
     def record_retry(
         self, item_id: int, now: datetime, error: str, *, count_attempt: bool = False, **changes: object

@@ -770,6 +770,10 @@ class MemoryUnitOfWork:
         }
         return DEFAULT_CREDITOR if row_id in rows[table] else None
 
+    def creditors_of(self, table: str, row_ids: Iterable[int]) -> dict[int, str]:
+        found = {row_id: self.creditor_of(table, row_id) for row_id in row_ids}
+        return {row_id: creditor for row_id, creditor in found.items() if creditor is not None}
+
     def scope(self, creditor: str | None) -> None:
         """The memory store holds the collections of one creditor, ``default``."""
         if creditor not in (None, DEFAULT_CREDITOR):

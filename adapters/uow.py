@@ -30,6 +30,7 @@ evidence.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 from types import TracebackType
@@ -85,6 +86,15 @@ class UnitOfWork(Session):
         """Whose the row is (any creditor's: the row is what tells): a statement built once."""
         self.flush()  # a row added in this unit of work is found too
         found: str | None = self.connection().execute(_CREDITOR_OF[table], {"id": row_id}).scalar()
+        return found
+
+    def creditors_of(self, table: str, row_ids: Iterable[int]) -> dict[int, str]:
+        """The creditor of each of these rows found, in one statement per 500 ids."""
+        self.flush()
+        ids, found = sorted(set(row_ids)), dict[int, str]()
+        for start in range(0, len(ids), 500):
+            rows = self.connection().execute(_CREDITORS_OF[table], {"ids": ids[start : start + 500]})
+            found.update((row_id, creditor) for row_id, creditor in rows)
         return found
 
     def add(self, instance: object, _warn: bool = True) -> None:
@@ -396,6 +406,12 @@ _ROWS_BY_ID: dict[str, Any] = {
 }
 _CREDITOR_OF = {
     name: select(row.__table__.c.creditor_id).where(row.__table__.c.id == bindparam("id"))
+    for name, row in _ROWS_BY_ID.items()
+}
+_CREDITORS_OF = {
+    name: select(row.__table__.c.id, row.__table__.c.creditor_id).where(
+        row.__table__.c.id.in_(bindparam("ids", expanding=True))
+    )
     for name, row in _ROWS_BY_ID.items()
 }
 # execution options of a statement that names its creditor itself

@@ -11,9 +11,12 @@ trips, SQLAlchemy, rendering, e-mail bytes, evidence...: ``bench/breakdown.py``)
 BENCH_PROFILE_CPU=1, ``cProfile`` on the thread's CPU clock instead (``var/profile-cpu.txt``),
 summed the same way: its overhead inflates every call, so its shares are what count. The SMTP
 peer is postfix's ``smtp-sink`` when installed (``bench/smtp_peer.py``); it offers PIPELINING.
-BENCH_PROFILE_DELIVERY_BATCH=N hands the recorded messages of N reminders to ``deliver_many``
-together, as one publish of a worker handling N steps per broker message would (default 1:
-each reminder's message alone, as a worker handling one step per broker message does).
+The steps go as the worker takes them by default: the tick makes broker messages of
+RELANCE_WORKER_BATCH steps (default 50; BENCH_PROFILE_WORKER_BATCH overrides it), each one
+handled by ``run_steps`` in one transaction, and the messages its publish carries handed to
+``deliver_many`` together, as the worker's ``steps_due`` actor does. With a worker batch of 1,
+each step is handled by ``run_step`` and BENCH_PROFILE_DELIVERY_BATCH=N hands the recorded
+messages of N reminders to ``deliver_many`` together (default 1: each reminder's alone).
 """
 
 from __future__ import annotations
@@ -41,6 +44,10 @@ PROFILE = os.environ.get("BENCH_PROFILE", "1") != "0"
 PROFILE_CPU = os.environ.get("BENCH_PROFILE_CPU", "0") != "0"
 # reminders whose deliveries go together (one connection, one transaction marking them sent)
 DELIVERY_BATCH = max(1, int(os.environ.get("BENCH_PROFILE_DELIVERY_BATCH", "1")))
+# steps per broker message, as the scheduler makes them for the worker (1: one per step)
+WORKER_BATCH = max(
+    1, int(os.environ.get("BENCH_PROFILE_WORKER_BATCH", os.environ.get("RELANCE_WORKER_BATCH", "50")))
+)
 OUT = Path(os.environ.get("BENCH_PROFILE_DIR", Path(__file__).resolve().parents[1] / "var"))
 
 
@@ -59,6 +66,7 @@ def print_cpu_profile(cpu_profile, count: int) -> None:
     import pstats
 
     OUT.mkdir(parents=True, exist_ok=True)
+    cpu_profile.dump_stats(OUT / "profile-cpu.pstats")  # for pstats, snakeviz...
     with open(OUT / "profile-cpu.txt", "w", encoding="utf-8") as out:
         stats = pstats.Stats(cpu_profile, stream=out)
         stats.sort_stats("tottime").print_stats(60)
@@ -75,7 +83,8 @@ def main() -> int:
     from config.logging import configure_logging
     from config.settings import Settings
     from handlers.delivery import deliver_many
-    from handlers.service import run_step
+    from handlers.messages import StepsDue
+    from handlers.service import run_step, run_steps
     from intake.ingest import ingest_stream
     from scheduler.tick import tick
 
@@ -102,7 +111,13 @@ def main() -> int:
         analyze(url)  # as autovacuum would; see bench.run.analyze
         steps = Collect()
         tick(
-            app.sessions, steps, harness.T0, lease=timedelta(seconds=300), batch_size=500, max_in_flight=None
+            app.sessions,
+            steps,
+            harness.T0,
+            lease=timedelta(seconds=300),
+            batch_size=500,
+            max_in_flight=None,
+            worker_batch=WORKER_BATCH,
         )
         statements: Counter[str] = Counter()
         waited: Counter[str] = Counter()  # seconds from sending a statement to its result
@@ -135,7 +150,7 @@ def main() -> int:
 
             def publish(self, tasks) -> None:
                 self.waiting.extend(tasks)
-                if len(self.waiting) >= DELIVERY_BATCH:
+                if len(self.waiting) >= DELIVERY_BATCH or WORKER_BATCH > 1:
                     self.flush()
 
             def flush(self) -> None:
@@ -157,8 +172,15 @@ def main() -> int:
             cpu_profile = cProfile.Profile(time.thread_time)
             cpu_profile.enable()
         wall, cpu = time.perf_counter(), time.thread_time()
-        for step in steps.tasks:
-            run_step(app.units, deliveries, step.message_id, step.event, step.step_id, harness.T0, app.ctx)
+        for task in steps.tasks:
+            if isinstance(task, StepsDue):  # as the worker's steps_due actor
+                run_steps(
+                    app.units, deliveries, task.message_id, task.creditor_id, task.steps, harness.T0, app.ctx
+                )
+            else:
+                run_step(
+                    app.units, deliveries, task.message_id, task.event, task.step_id, harness.T0, app.ctx
+                )
         deliveries.flush()
         wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
         if cpu_profile is not None:
@@ -168,12 +190,13 @@ def main() -> int:
             OUT.mkdir(parents=True, exist_ok=True)
             (OUT / "profile.txt").write_text(profiler.output_text(color=False), encoding="utf-8")
             (OUT / "profile.html").write_text(profiler.output_html(), encoding="utf-8")
-        count = len(steps.tasks)
-        print(
-            f"{count} reminders, {sink.count()} at the SMTP sink, deliveries of {DELIVERY_BATCH} "
-            "reminder(s) together",
-            flush=True,
+        count = sum(len(t.steps) if isinstance(t, StepsDue) else 1 for t in steps.tasks)
+        together = (
+            f"{WORKER_BATCH} steps per broker message"
+            if WORKER_BATCH > 1
+            else (f"one step per broker message, deliveries of {DELIVERY_BATCH} reminder(s) together")
         )
+        print(f"{count} reminders, {sink.count()} at the SMTP sink, {together}", flush=True)
         print(
             f"per reminder: {cpu / count * 1000:.2f} ms CPU of this thread, "
             f"{wall / count * 1000:.2f} ms wall ({count / wall:.1f} reminders/s in one thread)"

@@ -25,7 +25,7 @@ import structlog
 from handlers import evidence
 from handlers.context import Context
 from handlers.messages import DeliverMessage
-from handlers.outbox import Item, Outbox, Refusal, is_permanent
+from handlers.outbox import Done, Item, Outbox, Refusal, is_permanent
 from handlers.outbox import backoff as backoff
 from handlers.ports import (
     AddressUnusable,
@@ -161,13 +161,13 @@ message must be marked before its lease runs out and the scheduler sends it agai
 def _by_creditor(
     units: UnitsOfWork, tasks: Sequence[DeliverMessage]
 ) -> list[tuple[str | None, list[DeliverMessage]]]:
-    """The tasks grouped by the creditor of their message (read in one transaction), in
-    the order each creditor first appears."""
+    """The tasks grouped by the creditor of their message (read in one transaction, one
+    statement), in the order each creditor first appears."""
     with units() as uow:
-        creditors = {task.message_pk: uow.creditor_of("messages", task.message_pk) for task in tasks}
+        creditors = uow.creditors_of("messages", [task.message_pk for task in tasks])
     groups: dict[str | None, list[DeliverMessage]] = {}
     for task in tasks:
-        groups.setdefault(creditors[task.message_pk], []).append(task)
+        groups.setdefault(creditors.get(task.message_pk), []).append(task)
     return list(groups.items())
 
 
@@ -193,7 +193,7 @@ class _Batch:
         ctx: Context,
     ) -> None:
         self.units, self.clock, self.transports, self.ctx = units, clock, transports, ctx
-        self.accepted: list[tuple[int, datetime, str | None, bool]] = []
+        self.accepted: list[Accepted] = []
         self.fresh_until: datetime | None = None
 
     @classmethod
@@ -244,17 +244,29 @@ class _Batch:
         if not self.accepted:
             return
         with self.units() as uow:
-            for message_pk, at, tracking, counted in self.accepted:
-                _mark_sent(uow, message_pk, at, tracking, counted=counted)
+            _mark_sent(uow, self.accepted)
         self.accepted = []
 
 
-def _mark_sent(
-    uow: UnitOfWork, message_pk: int, now: datetime, tracking: str | None, *, counted: bool = True
-) -> None:
-    sent = uow.messages().mark_done(message_pk, now, count_attempt=not counted, tracking_id=tracking)
-    if sent is None:  # unknown, or already marked sent
-        return
+Accepted = tuple[int, datetime, str | None, bool]
+"""A message the channel accepted: its row, when, its tracking id, whether its attempt was
+counted already (claimed)."""
+
+
+def _mark_sent(uow: UnitOfWork, accepted: Sequence[Accepted]) -> None:
+    """Mark these messages sent (``mark_many_done``: a few statements for all of them), each
+    with its evidence and log line; one already marked sent, or gone, is left as it is."""
+    done = [
+        Done(pk, at, count_attempt=not counted, changes={"tracking_id": tracking})
+        for pk, at, tracking, counted in accepted
+    ]
+    for sent, (_, at, tracking, _) in zip(uow.messages().mark_many_done(done), accepted, strict=True):
+        if sent is not None:
+            _sent(uow, sent, at, tracking)
+
+
+def _sent(uow: UnitOfWork, sent: Item, now: datetime, tracking: str | None) -> None:
+    """A message marked sent: its evidence and its log line."""
     d = sent.details
     evidence.append(
         uow,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -160,6 +160,9 @@ class UnitOfWork(TaskSink, Protocol):
     def creditor_of(self, table: str, row_id: int) -> str | None:
         """The creditor of row ``row_id`` of ``table`` (``planned_steps``, ``messages``,
         ``handovers`` or ``signals``), whatever the scope; None when there is no such row."""
+
+    def creditors_of(self, table: str, row_ids: Iterable[int]) -> dict[int, str]:
+        """``creditor_of`` for several rows at once: the creditor of each row found."""
 
     def scope(self, creditor: str | None) -> None:
         """Act for ``creditor`` from now on: read its rows only, add rows and evidence as its

@@ -10,7 +10,8 @@ service instead of failing a send.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -117,23 +118,20 @@ class Renderer:
                 self.render(step, language, sample)
 
 
-def helpers(language: str) -> dict[str, Any]:
+@functools.lru_cache(maxsize=16)
+def helpers(language: str) -> Mapping[str, Any]:
+    """The functions templates call, for ``language``: made once per language (callers copy
+    them into their values, never change them)."""
     locale = _LOCALES.get(language, "fr_FR")
 
     def money(amount: Decimal, currency: str = "EUR") -> str:
         return format_money(amount, currency, language)
 
-    def day(value: date) -> str:
-        text = format_date(value, format="long", locale=locale)
-        if language == "fr" and value.day == 1:  # French writes « 1er avril »
-            text = "1er" + text[1:]
-        return text
-
     def rate(value: Decimal) -> str:
         return format_rate(value, language)
 
     def mention(creditor: Creditor) -> str:
-        return legal_mention(creditor, language)
+        return _legal_mention(creditor, language)
 
     def numbers(invoices: Sequence[dict[str, Any]], count: int | None = None) -> str:
         total = max(count or 0, len(invoices))  # ``count``: all claimed, when the list is cut
@@ -141,12 +139,36 @@ def helpers(language: str) -> dict[str, Any]:
 
     return {
         "money": money,
-        "day": day,
+        "day": functools.partial(_day, locale=locale, language=language),
         "rate": rate,
         "legal_mention": mention,
         "numbers": numbers,
         "iban": grouped_iban,
     }
+
+
+@functools.lru_cache(maxsize=4096)  # a few days (due dates, today) recur on every message
+def _day(value: date, *, locale: str, language: str) -> str:
+    text = format_date(value, format="long", locale=locale)
+    if language == "fr" and value.day == 1:  # French writes « 1er avril »
+        text = "1er" + text[1:]
+    return text
+
+
+_MENTIONS: dict[tuple[int, str], tuple[Creditor, str]] = {}
+
+
+def _legal_mention(creditor: Creditor, language: str) -> str:
+    """``legal_mention``, kept per creditor object and language (the policies live as long
+    as the process; the object is kept with its line, so its id is not reused meanwhile)."""
+    found = _MENTIONS.get((id(creditor), language))
+    if found is not None and found[0] is creditor:
+        return found[1]
+    if len(_MENTIONS) > 1024:  # policies reloaded many times: start again
+        _MENTIONS.clear()
+    line = legal_mention(creditor, language)
+    _MENTIONS[(id(creditor), language)] = (creditor, line)
+    return line
 
 
 def grouped_iban(iban: str) -> str:

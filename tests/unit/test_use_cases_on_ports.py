@@ -84,6 +84,9 @@ class MemoryUnitOfWork:
     def creditor_of(self, table: str, row_id: int) -> str | None:
         return "default"  # one creditor here
 
+    def creditors_of(self, table: str, row_ids: Any) -> dict[int, str]:
+        return dict.fromkeys(row_ids, "default")
+
     def scope(self, creditor: str | None) -> None:
         assert creditor in (None, "default")
 
