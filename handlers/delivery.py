@@ -116,15 +116,17 @@ def deliver_many(
     ``deliver_message`` task is (its lease may have run out while the others went).
 
     The messages go one after the other on their channel (over SMTP, the thread's one
-    connection). Each outcome is classified and written as ``deliver`` writes it: a
-    failure in its own transaction at once, its evidence with it; the accepted messages
-    are marked sent together, in one transaction at the end (or earlier, see
-    ``MARK_SENT_AFTER``). One message's failure never marks another. A copy of a task
-    already in the list is skipped.
+    connection, pipelined where the server offers it). Each outcome is written as
+    ``deliver`` writes it, before the next message goes: a failure in its own transaction,
+    an accepted message marked sent in its own, each with its evidence. So a crash leaves
+    at most one message accepted by its channel and not marked sent per thread, the worst
+    case of a single delivery (docs/reliability.md), whatever the size of the batch. One
+    message's failure never marks another. A copy of a task already in the list is skipped.
 
-    An unexpected error (not a channel's failure: the store gone, a bug) leaves its
-    message to its lease, as a crash would; the others still go, then the first such
-    error is raised.
+    An unexpected error (not a channel's failure: the store gone, a bug) stops the batch as
+    a crash would: its message and the ones not yet tried are left to their leases (the
+    scheduler emits them again), and the error is raised. Transmitting on while the store
+    cannot write the outcomes would only add copies to send again.
     """
     outcomes: dict[tuple[int, int], str] = {}
     errors: list[Exception] = []
@@ -135,27 +137,13 @@ def deliver_many(
         except Exception as exc:  # an unknown creditor: raised below
             errors.append(exc)
             continue
-        try:
-            for task in group:
-                key = (task.message_pk, task.attempt)
-                if key in outcomes:
-                    continue
-                try:
-                    outcomes[key] = batch.deliver(task)
-                except Exception as exc:  # raised below, once the others went
-                    outcomes[key] = "error"
-                    errors.append(exc)
-        finally:
-            batch.mark_accepted()
+        for task in group:
+            key = (task.message_pk, task.attempt)
+            if key not in outcomes:
+                outcomes[key] = batch.deliver(task)  # an unexpected error stops the batch here
     if errors:
         raise errors[0]
     return [outcomes[key] if first else "skipped" for key, first in _first_of_each(tasks)]
-
-
-MARK_SENT_AFTER = 10
-"""The accepted messages of a batch are marked sent before the next transmission once the
-first of them has waited a tenth of the lease (30 s of the default 5 minutes): an accepted
-message must be marked before its lease runs out and the scheduler sends it again."""
 
 
 def _by_creditor(
@@ -182,8 +170,7 @@ def _first_of_each(tasks: Sequence[DeliverMessage]) -> list[tuple[tuple[int, int
 
 
 class _Batch:
-    """The messages of one creditor delivered in turn; the accepted ones wait to be marked
-    sent together."""
+    """The messages of one creditor delivered in turn, each outcome written before the next."""
 
     def __init__(
         self,
@@ -193,7 +180,6 @@ class _Batch:
         ctx: Context,
     ) -> None:
         self.units, self.clock, self.transports, self.ctx = units, clock, transports, ctx
-        self.accepted: list[Accepted] = []
         self.fresh_until: datetime | None = None
 
     @classmethod
@@ -214,8 +200,6 @@ class _Batch:
         return cls(ScopedUnits(units, creditor), clock, own.channels(transports), own)
 
     def deliver(self, task: DeliverMessage) -> str:
-        if self.accepted and self.clock() - self.accepted[0][1] >= self.ctx.lease / MARK_SENT_AFTER:
-            self.mark_accepted()
         fresh = self.fresh_until is None or self.clock() < self.fresh_until
         recorded = task.recorded if fresh else None
         outgoing = recorded
@@ -236,16 +220,9 @@ class _Batch:
                 counted=counted,
                 max_copies=self.ctx.max_copies,
             )
-        self.accepted.append((task.message_pk, self.clock(), tracking, counted))
+        with self.units() as uow:  # before the next message goes: at most one unmarked
+            _mark_sent(uow, [(task.message_pk, self.clock(), tracking, counted)])
         return "sent"
-
-    def mark_accepted(self) -> None:
-        """Mark the accepted messages sent, in one transaction, each with its evidence."""
-        if not self.accepted:
-            return
-        with self.units() as uow:
-            _mark_sent(uow, self.accepted)
-        self.accepted = []
 
 
 Accepted = tuple[int, datetime, str | None, bool]

@@ -327,7 +327,7 @@ def _states(store: Store) -> list[tuple[str, int]]:
     return [(row.status, row.attempts) for row in store.outboxes.rows("messages").values()]
 
 
-def test_a_batch_marks_its_accepted_messages_sent_in_one_transaction_and_each_failure_alone() -> None:
+def test_a_batch_writes_each_outcome_in_its_own_transaction_before_the_next_message_goes() -> None:
     store = Store()
     tasks = _batch(store, ["a@x.example", "gone@x.example", "c@x.example", "busy@x.example", "e@x.example"])
     email = Refusing(
@@ -351,51 +351,13 @@ def test_a_batch_marks_its_accepted_messages_sent_in_one_transaction_and_each_fa
         ("message.transmitted", "<m-3@creancier.example>"),
         ("message.transmitted", "<m-5@creancier.example>"),
     ]
-    # the creditors read, one transaction per failure, one marking the three sent
-    assert store.commits == 1 + 2 + 1
+    # the creditors read, then one transaction per outcome
+    assert store.commits == 1 + 5
 
 
-def test_one_transaction_marks_a_whole_batch_that_the_channel_accepted() -> None:
-    store = Store()
-    tasks = _batch(store, [f"d{n}@x.example" for n in range(50)])
-
-    outcomes = deliver_many(MemoryUnits(store), tasks, lambda: NOW, {"email": Channel()}, CTX)
-
-    assert outcomes == ["sent"] * 50
-    assert _states(store) == [("sent", 1)] * 50
-    assert [r.kind for r in store.evidence] == ["message.transmitted"] * 50
-    assert store.commits == 2
-
-
-def test_an_unexpected_error_leaves_its_message_to_its_lease_and_the_others_still_go() -> None:
-    store = Store()
-    tasks = _batch(store, ["a@x.example", "bug@x.example", "c@x.example"])
-    email = Refusing({"bug@x.example": RuntimeError("a bug in a channel")})
-
-    with pytest.raises(RuntimeError, match="a bug in a channel"):
-        deliver_many(MemoryUnits(store), tasks, lambda: NOW, {"email": email}, CTX)
-
-    assert email.tried == ["a@x.example", "bug@x.example", "c@x.example"]
-    assert _states(store) == [("sent", 1), ("pending", 0), ("sent", 1)]
-    untouched = store.outboxes.rows("messages")[tasks[1].message_pk]
-    assert (untouched.last_error, untouched.lease_until) == (None, NOW + timedelta(minutes=5))
-
-
-def test_a_task_given_twice_in_a_batch_is_transmitted_once() -> None:
-    store = Store()
-    (task,) = _batch(store, ["a@x.example"])
-    email = Channel()
-
-    outcomes = deliver_many(MemoryUnits(store), [task, task], lambda: NOW, {"email": email}, CTX)
-
-    assert outcomes == ["sent", "skipped"]
-    assert len(email.sent) == 1 and _states(store) == [("sent", 1)]
-
-
-def test_accepted_messages_are_marked_sent_before_a_slow_batch_outlives_their_lease() -> None:
-    """A channel taking 20 s per message: the accepted ones are marked once the first has
-    waited a tenth of the lease (30 s), long before the 5 minutes after which the scheduler
-    would send it again."""
+def test_each_accepted_message_is_marked_sent_before_the_next_is_transmitted() -> None:
+    """A crash mid-batch leaves at most one message accepted and not marked sent: the one
+    whose channel just accepted it (each is sent again once its lease runs out)."""
     store = Store()
     tasks = _batch(store, [f"d{n}@x.example" for n in range(6)])
     clock = [NOW]
@@ -410,12 +372,36 @@ def test_accepted_messages_are_marked_sent_before_a_slow_batch_outlives_their_le
     outcomes = deliver_many(MemoryUnits(store), tasks, lambda: clock[0], {"email": Slow()}, CTX)
 
     assert outcomes == ["sent"] * 6
-    # accepted at 20, 40, ... 120 s: when the 4th is to go, the 1st has waited 40 s and the
-    # three accepted are marked; the 4th waits 20 s at the 6th, so the last three at the end
-    assert sent_before_each == [0, 0, 0, 3, 3, 3]
+    assert sent_before_each == [0, 1, 2, 3, 4, 5]
     assert _states(store) == [("sent", 1)] * 6
     # each marked as of the instant its channel accepted it
     assert [r.at for r in store.evidence] == [NOW + timedelta(seconds=20 * n) for n in range(1, 7)]
+
+
+def test_an_unexpected_error_stops_the_batch_and_leaves_the_rest_to_their_leases() -> None:
+    store = Store()
+    tasks = _batch(store, ["a@x.example", "bug@x.example", "c@x.example"])
+    email = Refusing({"bug@x.example": RuntimeError("a bug in a channel")})
+
+    with pytest.raises(RuntimeError, match="a bug in a channel"):
+        deliver_many(MemoryUnits(store), tasks, lambda: NOW, {"email": email}, CTX)
+
+    assert email.tried == ["a@x.example", "bug@x.example"]  # the third is not transmitted
+    assert _states(store) == [("sent", 1), ("pending", 0), ("pending", 0)]
+    for task in tasks[1:]:
+        untouched = store.outboxes.rows("messages")[task.message_pk]
+        assert (untouched.last_error, untouched.lease_until) == (None, NOW + timedelta(minutes=5))
+
+
+def test_a_task_given_twice_in_a_batch_is_transmitted_once() -> None:
+    store = Store()
+    (task,) = _batch(store, ["a@x.example"])
+    email = Channel()
+
+    outcomes = deliver_many(MemoryUnits(store), [task, task], lambda: NOW, {"email": email}, CTX)
+
+    assert outcomes == ["sent", "skipped"]
+    assert len(email.sent) == 1 and _states(store) == [("sent", 1)]
 
 
 OUTCOMES = {
@@ -437,7 +423,7 @@ LEFT = {
 
 @given(st.lists(st.sampled_from(sorted(OUTCOMES)), min_size=1, max_size=12))
 @settings(max_examples=60, deadline=None)
-def test_each_message_of_a_batch_ends_as_it_would_alone_whatever_the_others_do(outcomes: list[str]) -> None:
+def test_each_message_tried_ends_as_it_would_alone_and_a_bug_stops_the_batch(outcomes: list[str]) -> None:
     store = Store()
     recipients = [f"{outcome}-{n}@x.example" for n, outcome in enumerate(outcomes)]
     tasks = _batch(store, recipients)
@@ -451,9 +437,12 @@ def test_each_message_of_a_batch_ends_as_it_would_alone_whatever_the_others_do(o
     else:
         assert "bug" not in outcomes
 
-    assert email.tried == recipients  # every message is tried, in order, whatever came before
-    assert _states(store) == [LEFT[o][0] for o in outcomes]
-    assert store.bounced == [t.message_pk for t, o in zip(tasks, outcomes, strict=True) if LEFT[o][1]]
-    failed = sum(o in ("refused", "ours", "later") for o in outcomes)
-    # the creditors read, one transaction per failure, one for all the accepted ones
-    assert store.commits == 1 + failed + ("accepted" in outcomes)
+    # every message is tried, in order, up to the first unexpected error, which stops the batch
+    tried = outcomes[: outcomes.index("bug") + 1] if "bug" in outcomes else outcomes
+    assert email.tried == recipients[: len(tried)]
+    untried = [(("pending", 0), False)] * (len(outcomes) - len(tried))
+    assert _states(store) == [LEFT[o][0] for o in tried] + [state for state, _ in untried]
+    assert store.bounced == [t.message_pk for t, o in zip(tasks, tried, strict=False) if LEFT[o][1]]
+    written = sum(o in ("refused", "ours", "later", "accepted") for o in tried)
+    # the creditors read, then one transaction per outcome written
+    assert store.commits == 1 + written
