@@ -242,10 +242,11 @@ class SqlOutbox:
         )
 
 
-@functools.lru_cache(maxsize=32)
-def _mark_done(kind: Kind, changes: tuple[str, ...], scoped: bool) -> Update:
-    """``mark_done``'s statement: Core, out of reach of a unit of work's creditor filter, so it
-    names the creditor itself when the unit of work has one (``scoped``)."""
+def _done_update(kind: Kind, changes: tuple[str, ...], scoped: bool, attempts: Any) -> Update:
+    """The ``UPDATE`` marking the row ``:item`` done (if it is not yet), with ``attempts`` as
+    its new attempt count and the ``set_<name>`` values of ``changes``; it names the creditor
+    itself when the unit of work has one (``scoped``): Core statements are out of reach of
+    the unit of work's creditor filter."""
     table = TABLES[kind]
     rows, done = table.model.__table__, DONE_STATUS[kind]
     where = [rows.c.id == bindparam("item"), rows.c.status != done]
@@ -255,11 +256,20 @@ def _mark_done(kind: Kind, changes: tuple[str, ...], scoped: bool) -> Update:
         "status": done,
         table.done_at: bindparam("now", type_=rows.c[table.done_at].type),
         "lease_until": None,
-        "attempts": rows.c.attempts + bindparam("counted", type_=Integer),
+        "attempts": attempts,
     }
     values |= {name: bindparam(f"set_{name}", type_=rows.c[name].type) for name in changes}
+    return update(rows).where(*where).values(values)
+
+
+@functools.lru_cache(maxsize=32)
+def _mark_done(kind: Kind, changes: tuple[str, ...], scoped: bool) -> Update:
+    """``mark_done``'s statement: the attempt counted (``:counted``), the row returned."""
+    rows = TABLES[kind].model.__table__
+    counted = rows.c.attempts + bindparam("counted", type_=Integer)
     outbox = ("id", "status", "attempts", "lease_until", "last_error")
-    return update(rows).where(*where).values(values).returning(*(rows.c[c] for c in outbox + table.details))
+    details = TABLES[kind].details
+    return _done_update(kind, changes, scoped, counted).returning(*(rows.c[c] for c in outbox + details))
 
 
 @functools.lru_cache(maxsize=8)
@@ -281,20 +291,9 @@ def _still_to_mark(kind: Kind, scoped: bool) -> Select[Any]:
 
 @functools.lru_cache(maxsize=32)
 def _mark_each_done(kind: Kind, changes: tuple[str, ...], scoped: bool) -> Update:
-    """``mark_many_done``'s write, one row per set of parameters (the rows locked already)."""
-    table = TABLES[kind]
-    rows, done = table.model.__table__, DONE_STATUS[kind]
-    where = [rows.c.id == bindparam("item"), rows.c.status != done]
-    if scoped:
-        where.append(rows.c.creditor_id == bindparam("creditor"))
-    values = {
-        "status": done,
-        table.done_at: bindparam("now", type_=rows.c[table.done_at].type),
-        "lease_until": None,
-        "attempts": bindparam("attempts", type_=Integer),
-    }
-    values |= {name: bindparam(f"set_{name}", type_=rows.c[name].type) for name in changes}
-    return update(rows).where(*where).values(values)
+    """``mark_many_done``'s write, one row per set of parameters (the rows locked already),
+    with the attempt count computed from the row read (``:attempts``)."""
+    return _done_update(kind, changes, scoped, bindparam("attempts", type_=Integer))
 
 
 class SqlMessages(SqlOutbox):

@@ -14,6 +14,7 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Protocol
 
+from handlers.holds import InvoiceState
 from handlers.policy import Window  # the sending hours, a frozen value
 
 DEFAULT_WINDOW = Window()
@@ -39,39 +40,16 @@ class InvoiceSnapshot:
     held_until: date | None = None
 
 
-class InvoiceView(Protocol):
+class InvoiceView(InvoiceState, Protocol):
     """What the decision reads of an invoice (read-only): an ``InvoiceSnapshot``, or the
     facts of it the store read under the debtor's lock (``handlers.dunning.InvoiceFacts``),
-    given as they are rather than copied: a debtor may have tens of thousands."""
+    given as they are rather than copied: a debtor may have tens of thousands. What the
+    hold rules read (``handlers.holds.InvoiceState``), and its id and due date."""
 
     @property
     def id(self) -> int: ...
     @property
-    def number(self) -> str: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def currency(self) -> str: ...
-    @property
-    def balance(self) -> Decimal: ...
-    @property
-    def issue_date(self) -> date: ...
-    @property
     def due_date(self) -> date: ...
-    @property
-    def disputed(self) -> bool: ...
-    @property
-    def in_payment_plan(self) -> bool: ...
-    @property
-    def paused_until(self) -> date | None: ...
-    @property
-    def delivered_on(self) -> date | None: ...
-    @property
-    def factored_by(self) -> str | None: ...
-    @property
-    def hold_reason(self) -> str | None: ...
-    @property
-    def held_until(self) -> date | None: ...
 
 
 @dataclass(frozen=True)
