@@ -143,6 +143,9 @@ def test_sigterm_mid_run_loses_nothing_and_a_restart_finishes_once(tmp_path, pol
         RELANCE_POLICY_FILE=str(policy_all_day),
         RELANCE_CLAIM_LEASE_SECONDS="5",
         RELANCE_WORKER_THREADS="2",
+        # small batches of steps, so that the stop finds most of them still to do (with the
+        # default 50, two threads' batches of 50 cover nearly all 120 before it comes)
+        RELANCE_WORKER_BATCH="5",
     )
     debtor = invoice_issued("x", "2026-04-01")["debtor"]
     events = "\n".join(
