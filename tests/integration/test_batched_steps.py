@@ -227,7 +227,7 @@ class Kept:
 
 def test_a_message_a_batch_reaches_late_is_claimed_first_and_not_sent_twice(smtp_server, tmp_path):
     """The last messages of a long batch may start after the scheduler, its lease run out,
-    has handed them to another worker: past half the lease, the worker claims each first."""
+    has handed them to another worker: past a tenth of the lease, the worker claims each first."""
     from worker.actors import _DeliverHere
 
     app = make_test_app(
