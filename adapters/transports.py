@@ -299,8 +299,8 @@ class SmtpMailer:
         address, options = self._mail_options(client, sender, recipient)
         to, _ = self._address(client, recipient)
         if client.has_extn("pipelining"):
-            mail = " ".join([f"MAIL FROM:{smtplib.quoteaddr(address)}", *options])
-            self._pipelined(client, [mail, f"RCPT TO:{smtplib.quoteaddr(to)}", "DATA"], utf8=bool(options))
+            mail = " ".join([f"MAIL FROM:{_quoted(address)}", *options])
+            self._pipelined(client, [mail, f"RCPT TO:{_quoted(to)}", "DATA"], utf8=bool(options))
             return
         self._accepted(client.mail(address, options), (250,))
         self._local.stage = "rcpt"
@@ -457,5 +457,7 @@ def _sender_of_field(field: bytes) -> str:
 
 
 _HEADERS = BytesHeaderParser(policy=compat32)
+# smtplib's <address> of MAIL FROM and RCPT TO, parsed once per address (the sender's: once)
+_quoted = functools.lru_cache(maxsize=1024)(smtplib.quoteaddr)
 # a field's first line (a name of printable characters but ':', then ':'), or a continuation
 _FIELD_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]+:|[ \t]")
