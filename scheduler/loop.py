@@ -15,6 +15,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from config.bootstrap import App
 from config.settings import Settings
+from handlers.delivery import record_left_transmissions
 from scheduler.replan import ReplanPass, replan_changed_invoices
 from scheduler.tick import tick
 
@@ -22,20 +23,24 @@ log = structlog.get_logger("relance.scheduler")
 
 
 def safe_tick(app: App) -> None:
-    """One tick; a failure (database or broker down) is logged and retried next tick."""
+    """One tick, then the sweep of the ``message.transmitted`` records a crash left unwritten
+    (``handlers.delivery.record_left_transmissions``: messages marked sent more than a lease
+    ago); a failure (database or broker down) is logged and retried next tick."""
     structlog.contextvars.clear_contextvars()
     try:
         if app.publisher is None:
             raise RuntimeError("no publisher attached to the application")
+        now = app.clock.now()
         tick(
             app.sessions,
             app.publisher,
-            app.clock.now(),
+            now,
             lease=app.ctx.lease,
             batch_size=app.settings.batch_size,
             max_in_flight=app.settings.max_in_flight,
             worker_batch=worker_batch(app.settings),
         )
+        record_left_transmissions(app.units, now, app.ctx.lease, app.settings.batch_size)
     except Exception as exc:
         log.error("scheduler.tick_failed", error=f"{type(exc).__name__}: {exc}"[:500])
 
