@@ -30,6 +30,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import starmap
 from typing import Any
 
 import structlog
@@ -107,16 +108,22 @@ class _Pass:
             conditions.append(tuple_(self.key, PlannedStep.id) > self.after)
         return conditions
 
+    def advance(self, last: tuple[Any, Any]) -> None:
+        """The pass resumes after ``last`` (its key and id), unless already further."""
+        if self.after is None or last > self.after:
+            self.after = last
+
     def pick(self, now: datetime, limit: int | None) -> Select[Any]:
         """The steps this pass would claim next, in claim order, and what a task needs."""
         query = select(
+            PlannedStep.event,
             PlannedStep.id,
+            PlannedStep.due_at,
+            (PlannedStep.emit_count + (StepLease.emission if self.expired else literal(0, Integer))).label(
+                "emission"
+            ),
             PlannedStep.creditor_id,
             PlannedStep.debtor_id,
-            PlannedStep.event,
-            PlannedStep.due_at,
-            PlannedStep.emit_count,
-            (StepLease.emission if self.expired else literal(0, Integer)).label("leased"),
             self.key.label("pick_key"),
         )
         if self.expired:
@@ -131,19 +138,10 @@ class _Passes:
     expired: _Pass = field(default_factory=lambda: _Pass(expired=True))
 
 
-def _due(claimed: Sequence[tuple[Any, int]], which: _Pass) -> list[StepDue]:
-    """Claimed rows, each with its lease's emission after the claim, as tasks in claim order;
-    the pass resumes after the last one. A step's emission number is its closed emissions
-    (``emit_count``) plus its lease's."""
-    claimed = sorted(claimed, key=lambda pair: (pair[0].pick_key, pair[0].id))
-    if claimed and (which.after is None or (claimed[-1][0].pick_key, claimed[-1][0].id) > which.after):
-        which.after = (claimed[-1][0].pick_key, claimed[-1][0].id)
-    return [
-        StepDue(
-            r.event, r.id, r.due_at, r.emit_count + emission, creditor_id=r.creditor_id, debtor_id=r.debtor_id
-        )
-        for r, emission in claimed
-    ]
+def _due(rows: Sequence[Any]) -> list[StepDue]:
+    """Claimed rows ``(event, id, due_at, emission, creditor_id, debtor_id)`` in claim order,
+    ``emission`` the step's after the claim (its ``emit_count`` plus its lease's), as tasks."""
+    return list(starmap(StepDue, rows))
 
 
 def _claim_returning(
@@ -205,11 +203,20 @@ def _lease_fresh_returning(
         .cte("leased")
     )
     rows = connection.execute(
-        select(*[c for c in picked.c if c.name != "leased"], leased.c.emission).join_from(
-            leased, picked, leased.c.step_id == picked.c.id
+        select(
+            picked.c.event,
+            picked.c.id,
+            picked.c.due_at,
+            (picked.c.emission + leased.c.emission).label("emission"),
+            picked.c.creditor_id,
+            picked.c.debtor_id,
         )
+        .join_from(leased, picked, leased.c.step_id == picked.c.id)
+        .order_by(picked.c.due_at, picked.c.id)
     ).all()
-    return _due([(row, row.emission) for row in rows], which)
+    if rows:
+        which.advance((rows[-1].due_at, rows[-1].id))
+    return _due(rows)
 
 
 def _lease_expired_returning(
@@ -271,14 +278,28 @@ def _lease_expired_returning(
         .cte("swept")
     )
     rows = connection.execute(
-        select(picked.c.id, picked.c.pick_key, *[c for c in leased.c if c.name != "step_id"])
+        select(
+            picked.c.id,
+            picked.c.pick_key,
+            leased.c.event,
+            leased.c.due_at,
+            (leased.c.emit_count + leased.c.emission).label("emission"),
+            leased.c.creditor_id,
+            leased.c.debtor_id,
+        )
         .outerjoin_from(picked, leased, leased.c.step_id == picked.c.id)
         .add_cte(swept)
+        .order_by(picked.c.pick_key, picked.c.id)
     ).all()
     if rows:
-        last = max(rows, key=lambda row: (row.pick_key, row.id))
-        which.after = (last.pick_key, last.id)
-    return _due([(row, row.emission) for row in rows if row.emission is not None], which)
+        which.advance((rows[-1].pick_key, rows[-1].id))
+    return _due(
+        [
+            (r.event, r.id, r.due_at, r.emission, r.creditor_id, r.debtor_id)
+            for r in rows
+            if r.emission is not None
+        ]
+    )
 
 
 def _claim_select_update(
@@ -304,7 +325,8 @@ def _claim_select_update(
                 for r in rows
             ],
         )
-    return _due([(row, row.leased + 1) for row in rows], which)
+    which.advance((rows[-1].pick_key, rows[-1].id))
+    return _due([(r.event, r.id, r.due_at, r.emission + 1, r.creditor_id, r.debtor_id) for r in rows])
 
 
 def _pending(step_id: Any) -> Any:
