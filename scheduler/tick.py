@@ -26,8 +26,11 @@ batches, each published as the next attempt's task.
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import starmap
@@ -361,6 +364,57 @@ def _claim_steps(
     return fresh
 
 
+class _Publishing:
+    """The publication of a tick's batches: the last one in the tick's own thread, each one
+    before it in one worker thread, while the tick claims the next batch (the claim waits on
+    the database, the publication on Python and Redis: the two overlap).
+
+    At most one publication is under way; ``wait`` ends it (raising its error), ``close``
+    ends it whatever happens and stops the thread. A tick that publishes one batch or none
+    starts no thread, nor one on SQLite (``overlap`` false): its writers are serialised, and
+    the tick's claim would hold the database while it waits for the publication.
+    """
+
+    def __init__(self, publisher: Publisher, worker_batch: int) -> None:
+        self.publisher = publisher
+        self.worker_batch = worker_batch
+        self.overlap = False  # set from the tick's first transaction
+        self.pool: ThreadPoolExecutor | None = None
+        self.under_way: Future[None] | None = None
+
+    def _publish(self, steps: list[StepDue], others: list[Any]) -> None:
+        self.publisher.publish([*batch_steps(steps, self.worker_batch), *others])
+
+    def start(self, steps: list[StepDue], others: list[Any], *, wait: bool) -> None:
+        """Publish a committed batch: now (``wait``), or in the background."""
+        self.wait()
+        if wait or not self.overlap:
+            self._publish(steps, others)
+            return
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relance-publish")
+        context = contextvars.copy_context()  # the tick's log context, in the thread too
+        self.under_way = self.pool.submit(context.run, self._publish, steps, others)
+
+    def wait(self) -> None:
+        """The publication under way, if any, ended; its error raised."""
+        under_way, self.under_way = self.under_way, None
+        if under_way is not None:
+            under_way.result()
+
+    def close(self) -> None:
+        """No publication under way nor thread left, whatever the tick raised (an error of
+        the publication left is then the tick's second one: not raised again)."""
+        try:
+            if self.under_way is not None:
+                wait_for([self.under_way])
+            self.under_way = None
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True)
+                self.pool = None
+
+
 def tick(
     sessions: sessionmaker[Session],
     publisher: Publisher,
@@ -380,10 +434,41 @@ def tick(
     still waits in the broker would be emitted again, and again, while the queue grows.
     Steps beyond the cap stay unleased and go out at the next ticks. The steps in flight
     are counted once per tick; each batch then takes its own steps off the room left.
-    Each batch is published once its claim has committed; if publishing fails, the tick
-    stops and raises, and the steps of that batch go out again when their lease ends.
+    Each batch is published once its claim has committed. While it is published (in a
+    thread of the tick's own, on PostgreSQL), the next batch is claimed, and that claim commits only once
+    the publication succeeded: if publishing fails, the tick stops and raises, the claim
+    under way rolls back, and the steps of the batch that failed go out again when their
+    lease ends (as when a tick claimed and published one batch after the other).
     """
     started = time.perf_counter()
+    publishing = _Publishing(publisher, worker_batch)
+    try:
+        result, room = _batches(sessions, publishing, now, lease, batch_size, max_in_flight)
+    finally:
+        publishing.close()
+    log.info(
+        "scheduler.tick",
+        now=now.isoformat(),
+        emitted=result.steps,
+        redelivered=result.deliveries,
+        handovers=result.handovers,
+        signals=result.signals,
+        room_left=room,
+        ms=round((time.perf_counter() - started) * 1000, 1),
+    )
+    return result
+
+
+def _batches(
+    sessions: sessionmaker[Session],
+    publishing: _Publishing,
+    now: datetime,
+    lease: timedelta,
+    batch_size: int,
+    max_in_flight: int | None,
+) -> tuple[TickResult, int | None]:
+    """The tick's batches, one transaction each, published by ``publishing``; what they
+    emitted and the room left."""
     steps = deliveries = handovers = signals = 0
     room: int | None = None
     counted = False
@@ -394,13 +479,13 @@ def tick(
             session.scope(None)  # every creditor's steps: a task names its row, the row its creditor
             if not counted:
                 room, counted = _room(session, now, max_in_flight), True
+                publishing.overlap = session.get_bind().dialect.name == "postgresql"
             limit = batch_size if room is None else min(batch_size, room)
             tasks = _claim_steps(session, now, lease, limit, passes)
             retries = claim_overdue_deliveries(session, now, lease, batch_size) if more_retries else []
             handing = claim_overdue_handovers(session.store, now, lease, batch_size) if more_handing else []
             posting = claim_overdue_signals(session.store, now, lease, batch_size) if more_signals else []
-        if tasks or retries or handing or posting:
-            publisher.publish([*batch_steps(tasks, worker_batch), *retries, *handing, *posting])
+            publishing.wait()  # the previous batch is out before this one commits (else: rollback)
         steps, deliveries = steps + len(tasks), deliveries + len(retries)
         handovers, signals = handovers + len(handing), signals + len(posting)
         if room is not None:
@@ -408,16 +493,8 @@ def tick(
         more_retries = more_retries and len(retries) >= batch_size
         more_handing = more_handing and len(handing) >= batch_size
         more_signals = more_signals and len(posting) >= batch_size
-        if len(tasks) < max(limit, 1) and not (more_retries or more_handing or more_signals):
-            break
-    log.info(
-        "scheduler.tick",
-        now=now.isoformat(),
-        emitted=steps,
-        redelivered=deliveries,
-        handovers=handovers,
-        signals=signals,
-        room_left=room,
-        ms=round((time.perf_counter() - started) * 1000, 1),
-    )
-    return TickResult(steps, deliveries, handovers, signals)
+        last = len(tasks) < max(limit, 1) and not (more_retries or more_handing or more_signals)
+        if tasks or retries or handing or posting:
+            publishing.start(tasks, [*retries, *handing, *posting], wait=last)
+        if last:
+            return TickResult(steps, deliveries, handovers, signals), room
