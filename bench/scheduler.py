@@ -428,20 +428,22 @@ def scheduler_app(url: str, namespace: str, max_in_flight: int):
 def run_child(phase: str) -> dict:
     """``idle``: BENCH_TICKS ticks; ``emit``: one tick; ``raw``: raw enqueue (see the top).
 
-    Every tick process first runs one tick at an instant long past (2000-01-01: nothing is
-    due, no lease ran out, the same statements): it connects to both servers and compiles
-    the statements without touching what is measured. BENCH_CHILD_SHIFT seconds are added
-    to the clock of the measured ticks.
+    The objects of the start-up are frozen as the service's scheduler freezes them
+    (``scheduler.loop.freeze_start_up_objects``). Every tick process then runs one tick at
+    an instant long past (2000-01-01: nothing is due, no lease ran out, the same
+    statements): it connects to both servers and compiles the statements without touching
+    what is measured. BENCH_CHILD_SHIFT seconds are added to the clock of the measured ticks.
     """
     url, namespace = os.environ["BENCH_CHILD_URL"], os.environ["BENCH_CHILD_NAMESPACE"]
     if phase == "raw":
         return raw_enqueue(namespace)
     from bench.run import cpu_snapshot, cpu_split
-    from scheduler.loop import worker_batch
+    from scheduler.loop import freeze_start_up_objects, worker_batch
     from scheduler.tick import tick
 
     cap = EMIT_MAX_IN_FLIGHT if phase == "emit" else MAX_IN_FLIGHT
     app = scheduler_app(url, namespace, cap)
+    freeze_start_up_objects()  # as the service's scheduler does before its first tick
     settings = app.settings
     shift = timedelta(seconds=float(os.environ.get("BENCH_CHILD_SHIFT", "0")))
     published = [0.0]
