@@ -27,10 +27,12 @@ batches, each published as the next attempt's task.
 from __future__ import annotations
 
 import contextvars
+import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import starmap
@@ -365,14 +367,17 @@ def _claim_steps(
 
 
 class _Publishing:
-    """The publication of a tick's batches: the last one in the tick's own thread, each one
-    before it in one worker thread, while the tick claims the next batch (the claim waits on
-    the database, the publication on Python and Redis: the two overlap).
+    """The end of each batch of a tick: its transaction committed, then its broker messages
+    published. On PostgreSQL (``overlap``) every batch but the last ends in one worker
+    thread while the tick claims the next batch on another connection: the claim waits on
+    the database, the commit on its WAL flush, the publication on Python and Redis, and
+    they overlap. The next claim commits only once this batch has ended well; if it did not
+    (commit or publication failed), the next claim rolls back and the tick raises.
 
-    At most one publication is under way; ``wait`` ends it (raising its error), ``close``
-    ends it whatever happens and stops the thread. A tick that publishes one batch or none
-    starts no thread, nor one on SQLite (``overlap`` false): its writers are serialised, and
-    the tick's claim would hold the database while it waits for the publication.
+    At most one batch is ending at a time; ``wait`` waits for it (raising its error),
+    ``close`` waits for it whatever happens and stops the thread. A tick of one batch (an
+    idle tick) starts no thread, nor one on SQLite: its writers are serialised, and the next
+    claim would hold the database while the last commit waits for it.
     """
 
     def __init__(self, publisher: Publisher, worker_batch: int) -> None:
@@ -382,29 +387,32 @@ class _Publishing:
         self.pool: ThreadPoolExecutor | None = None
         self.under_way: Future[None] | None = None
 
-    def _publish(self, steps: list[StepDue], others: list[Any]) -> None:
-        self.publisher.publish([*batch_steps(steps, self.worker_batch), *others])
+    def _end(self, transaction: ExitStack, steps: list[StepDue], others: list[Any]) -> None:
+        transaction.close()  # commit (transaction(): rolled back if the commit fails)
+        if steps or others:
+            self.publisher.publish([*batch_steps(steps, self.worker_batch), *others])
 
-    def start(self, steps: list[StepDue], others: list[Any], *, wait: bool) -> None:
-        """Publish a committed batch: now (``wait``), or in the background."""
+    def start(self, transaction: ExitStack, steps: list[StepDue], others: list[Any], *, wait: bool) -> None:
+        """End a claimed batch: commit ``transaction``, then publish what it claimed; now
+        (``wait``), or in the background."""
         self.wait()
         if wait or not self.overlap:
-            self._publish(steps, others)
+            self._end(transaction, steps, others)
             return
         if self.pool is None:
             self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relance-publish")
         context = contextvars.copy_context()  # the tick's log context, in the thread too
-        self.under_way = self.pool.submit(context.run, self._publish, steps, others)
+        self.under_way = self.pool.submit(context.run, self._end, transaction, steps, others)
 
     def wait(self) -> None:
-        """The publication under way, if any, ended; its error raised."""
+        """The batch ending, if any, ended; its error raised."""
         under_way, self.under_way = self.under_way, None
         if under_way is not None:
             under_way.result()
 
     def close(self) -> None:
-        """No publication under way nor thread left, whatever the tick raised (an error of
-        the publication left is then the tick's second one: not raised again)."""
+        """No batch ending nor thread left, whatever the tick raised (an error of the batch
+        left is then the tick's second one: not raised again)."""
         try:
             if self.under_way is not None:
                 wait_for([self.under_way])
@@ -475,7 +483,10 @@ def _batches(
     more_retries = more_handing = more_signals = True
     passes = _Passes()
     while True:
-        with transaction(sessions) as session:
+        # the batch's transaction, committed by ``publishing`` once the previous batch ended
+        claim = ExitStack()
+        try:
+            session = claim.enter_context(transaction(sessions))
             session.scope(None)  # every creditor's steps: a task names its row, the row its creditor
             if not counted:
                 room, counted = _room(session, now, max_in_flight), True
@@ -485,7 +496,10 @@ def _batches(
             retries = claim_overdue_deliveries(session, now, lease, batch_size) if more_retries else []
             handing = claim_overdue_handovers(session.store, now, lease, batch_size) if more_handing else []
             posting = claim_overdue_signals(session.store, now, lease, batch_size) if more_signals else []
-            publishing.wait()  # the previous batch is out before this one commits (else: rollback)
+            publishing.wait()  # the previous batch committed and out before this one commits
+        except BaseException:
+            claim.__exit__(*sys.exc_info())  # rolls the claim back, and raises again
+            raise
         steps, deliveries = steps + len(tasks), deliveries + len(retries)
         handovers, signals = handovers + len(handing), signals + len(posting)
         if room is not None:
@@ -494,7 +508,6 @@ def _batches(
         more_handing = more_handing and len(handing) >= batch_size
         more_signals = more_signals and len(posting) >= batch_size
         last = len(tasks) < max(limit, 1) and not (more_retries or more_handing or more_signals)
-        if tasks or retries or handing or posting:
-            publishing.start(tasks, [*retries, *handing, *posting], wait=last)
+        publishing.start(claim, tasks, [*retries, *handing, *posting], wait=last)
         if last:
             return TickResult(steps, deliveries, handovers, signals), room
