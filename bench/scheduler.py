@@ -475,6 +475,7 @@ def run_child(phase: str) -> dict:
         return time.perf_counter() - start, result
 
     warm, _ = one(datetime(2000, 1, 1, tzinfo=UTC))
+    collections = watch_collections()
     before = memory()
     peak_reset = reset_peak()
     if phase == "emit":
@@ -495,6 +496,7 @@ def run_child(phase: str) -> dict:
             "publishing": published[0],
             "messages": messages[0],
             "worker_batch": per_message,
+            "gc": collections,
         }
     times, emitted = [], 0
     for _ in range(TICKS):
@@ -505,10 +507,37 @@ def run_child(phase: str) -> dict:
         "times": times,
         "warm": warm,
         "emitted": emitted,
+        "gc": collections,
         "before": before,
         "after": memory(),
         "peak_reset": peak_reset,
     }
+
+
+def watch_collections() -> dict:
+    """The garbage collector's passes from now on: how many, and the longest, per
+    generation (a full one, generation 2, walks every object not frozen)."""
+    import gc
+
+    seen: dict = {"0": [0, 0.0], "1": [0, 0.0], "2": [0, 0.0]}
+    started = [0.0]
+
+    def callback(phase: str, info: dict) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            entry = seen[str(info["generation"])]
+            entry[0] += 1
+            entry[1] = max(entry[1], (time.perf_counter() - started[0]) * 1000)
+
+    gc.callbacks.append(callback)
+    return seen
+
+
+def gc_text(seen: dict) -> str:
+    return "garbage collections " + ", ".join(
+        f"gen {gen}: {count} (longest {longest:.1f} ms)" for gen, (count, longest) in sorted(seen.items())
+    )
 
 
 def raw_enqueue(namespace: str) -> dict:
@@ -588,7 +617,7 @@ def report_ticks(label: str, result: dict) -> None:
     say(
         f"(a) tick [{label}]: {len(times)} ticks, median {statistics.median(times):.2f} ms, "
         f"max {max(times):.2f} ms (first {times[0]:.2f} ms, min {min(times):.2f} ms); "
-        f"emitted {result['emitted']}"
+        f"emitted {result['emitted']}; {gc_text(result['gc'])}"
     )
     say(
         f"(c) memory [{label}]: RSS {mb(result['before']['VmRSS'])} before the ticks, "
@@ -670,10 +699,10 @@ def main() -> int:
         say(
             f"(b) emission: {emit['steps']} steps in {emit['seconds']:.2f} s = {rate:.0f} steps/s "
             f"(one tick, batch {BATCH_SIZE}, max in flight {EMIT_MAX_IN_FLIGHT}, {emit['messages']} broker "
-            f"messages of up to {emit['worker_batch']} steps; of which publishing "
-            f"{emit['publishing']:.2f} s, claiming and committing "
-            f"{emit['seconds'] - emit['publishing']:.2f} s; Redis list {queued[0]}, hash {queued[1]}; "
-            f"in flight in the database {in_flight})"
+            f"messages of up to {emit['worker_batch']} steps; publishing {emit['publishing']:.2f} s in "
+            "all, in the tick's thread while the next batch is claimed but for the last batch; "
+            f"Redis list {queued[0]}, hash {queued[1]}; in flight in the database {in_flight}; "
+            f"{gc_text(emit['gc'])})"
         )
         say(f"    cores used during the emission: {json.dumps(emit['cpu'])}")
         say(f"    log: {emit['last_tick_log']}")

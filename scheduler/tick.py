@@ -442,11 +442,13 @@ def tick(
     still waits in the broker would be emitted again, and again, while the queue grows.
     Steps beyond the cap stay unleased and go out at the next ticks. The steps in flight
     are counted once per tick; each batch then takes its own steps off the room left.
-    Each batch is published once its claim has committed. While it is published (in a
-    thread of the tick's own, on PostgreSQL), the next batch is claimed, and that claim commits only once
-    the publication succeeded: if publishing fails, the tick stops and raises, the claim
-    under way rolls back, and the steps of the batch that failed go out again when their
-    lease ends (as when a tick claimed and published one batch after the other).
+    Each batch is published once its claim has committed. On PostgreSQL, while one batch
+    is committed and published (in a thread of the tick's own), the next one is claimed on
+    another connection, and that claim commits only once the batch before it ended well: if
+    its commit or its publication fails, the tick stops and raises, the claim under way
+    rolls back, and the steps of the batch that failed go out again when their lease ends
+    (or at the next tick, if its commit failed), as when a tick claimed, committed and
+    published one batch after the other.
     """
     started = time.perf_counter()
     publishing = _Publishing(publisher, worker_batch)
