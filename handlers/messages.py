@@ -15,7 +15,7 @@ import hmac
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
@@ -126,9 +126,21 @@ class StepsDue:
     def _encoded(self) -> tuple[str, tuple[tuple[Any, ...], ...]]:
         """The message id and the payload's items, each step's due instant formatted once:
         ``stable_id("steps", *(step.message_id …))`` and ``step.as_item()`` of each step."""
-        items = tuple((s.event, s.step_id, s.due_at.isoformat(), s.emission) for s in self.steps)
+        seen: dict[datetime, str] = {}
+        items = tuple((s.event, s.step_id, _iso(s.due_at, seen), s.emission) for s in self.steps)
         ids = [_step_id(step_id, due_at, emission) for _event, step_id, due_at, emission in items]
         return _uuid5("|".join(["steps", *ids])), items
+
+
+def _iso(when: datetime, seen: dict[datetime, str]) -> str:
+    """``when.isoformat()``, remembered in ``seen`` when in UTC (the claim's steps are, and a
+    batch's steps often share their due instant): two equal UTC instants read the same."""
+    if when.tzinfo is not UTC:
+        return when.isoformat()
+    text = seen.get(when)
+    if text is None:
+        text = seen[when] = when.isoformat()
+    return text
 
 
 def batch_steps(steps: Sequence[StepDue], size: int) -> list[StepDue | StepsDue]:
