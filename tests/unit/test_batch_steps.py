@@ -4,12 +4,12 @@ docs/architecture.md, as properties."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handlers.messages import StepDue, StepsDue, batch_steps
+from handlers.messages import StepDue, StepsDue, batch_steps, stable_id
 
 T0 = datetime(2026, 3, 27, 8, 0, tzinfo=UTC)
 
@@ -136,3 +136,25 @@ def test_a_messages_id_and_payload_are_its_steps_own(steps, size):
             assert message.payload()["steps"] == [s.as_item() for s in message.steps]
         else:
             assert message.message_id == stable_id("step", message.step_id, message.due_at.isoformat(), 1)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=3),
+            st.sampled_from([UTC, timezone(timedelta(hours=1)), timezone(timedelta(hours=-5))]),
+        ),
+        min_size=2,
+        max_size=30,
+    )
+)
+def test_steps_sharing_an_instant_each_carry_their_own_due_instant(instants):
+    """Equal instants in other zones are equal datetimes that read differently: each step's
+    item and id keep its own text."""
+    steps = tuple(
+        StepDue("invoice.due", n, (T0 + timedelta(hours=h)).astimezone(zone), 1, "default", "D-1")
+        for n, (h, zone) in enumerate(instants)
+    )
+    batch = StepsDue("default", steps)
+    assert batch.payload()["steps"] == [s.as_item() for s in steps]
+    assert batch.message_id == stable_id("steps", *(s.message_id for s in steps))
