@@ -17,7 +17,8 @@ Cost: every query reads an index range that starts at the first row it wants
 ``ix_signals_pending``), and the in-flight count stops at the cap, so a tick that finds
 nothing due costs a few index probes whatever the number of invoices. The due pass walks
 over the due steps still in flight (at most about ``max_in_flight`` of them when capped).
-A tick holds one batch in memory at a time.
+A tick holds at most two batches in memory: the one it claims and, on PostgreSQL, the one
+before it, being committed and published meanwhile (``_Publishing``).
 
 Messages, hand-overs and signals whose lease or back-off ran out are claimed through the leased
 outbox (``handlers.outbox``, ``claim_expired``): ids and attempt numbers only, in bounded
