@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 import structlog
+from sqlalchemy.exc import IntegrityError
 
 from adapters.ingest_batch import Batch
 from adapters.store import transaction
@@ -333,31 +334,44 @@ def _transaction(
     logged: int = 0,
 ) -> list[IngestResult]:
     """Apply one batch in one transaction. The first ``logged`` events were logged by an
-    attempt that was rolled back; they are applied again without logging them twice."""
+    attempt that was rolled back; they are applied again without logging them twice.
+
+    Without savepoints, a row another process stored since the batch read the store (the
+    same event id in two parts of ``--jobs``, applied at the same time) makes the insertion
+    fail at a flush: the batch is then rolled back and applied again with savepoints, reading
+    what the other process stored (a duplicate, or an event id already used)."""
     results = []
-    with transaction(app.sessions) as session:
-        session.scope(_creditor_of(items))
-        batch = Batch(session, savepoints=savepoints)
-        try:
-            batch.prefetch([item.parsed.event for item in items if item.parsed.event is not None])
-            for index, item in enumerate(items):
-                with _quiet(index < logged):
-                    try:
-                        result = ingest_one(
-                            session,
-                            item.raw,
-                            now,
-                            app.ctx,
-                            source=item.source,
-                            line_no=item.line,
-                            parsed=item.parsed,
-                            batch=batch,
-                        )
-                    except NeedsSavepoints as exc:
-                        raise _Retry(index) from exc
-                results.append(result)
-        finally:
-            batch.close()
+    reached = len(items)  # the events applied, and logged, before a failure
+    try:
+        with transaction(app.sessions) as session:
+            session.scope(_creditor_of(items))
+            batch = Batch(session, savepoints=savepoints)
+            try:
+                batch.prefetch([item.parsed.event for item in items if item.parsed.event is not None])
+                for index, item in enumerate(items):
+                    reached = index
+                    with _quiet(index < logged):
+                        try:
+                            result = ingest_one(
+                                session,
+                                item.raw,
+                                now,
+                                app.ctx,
+                                source=item.source,
+                                line_no=item.line,
+                                parsed=item.parsed,
+                                batch=batch,
+                            )
+                        except NeedsSavepoints as exc:
+                            raise _Retry(index) from exc
+                    results.append(result)
+                reached = len(items)
+            finally:
+                batch.close()
+    except IntegrityError as exc:
+        if savepoints:
+            raise
+        raise _Retry(max(reached, logged)) from exc
     return results
 
 
