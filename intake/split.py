@@ -11,15 +11,16 @@ anywhere (a payment for an invoice issued in no file yet, a line that is not a J
 goes by what it names, or by its line number: it is parked or rejected in whichever part.
 
 Two passes over the file, one JSON decoding of each line each time, nothing applied: the
-first notes the part of each invoice the file issues (one small entry per invoice, the
-plan's only memory that grows with the file, dropped once the plan is written), the second
-gives each line its part, with one read of the store per ``CHUNK`` lines for the invoices
-and messages they name. The plan is one byte per line, in a file the parts' processes read.
+first notes the part of each invoice the file issues, in an SQLite file on disk (memory
+does not grow with the file), the second gives each line its part, with one read of that
+file and of the store per ``CHUNK`` lines for the invoices and messages they name. The plan
+is one byte per line (1 MB for a million lines), in a file the parts' processes read.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,17 +43,28 @@ def part_of(creditor: str, debtor: str, parts: int) -> int:
 
 
 def plan_parts(engine: Engine, path: str, parts: int, into: Path) -> Path:
-    """Give each line of ``path`` one of ``parts`` parts; write them to ``into``, a byte a line."""
-    issued = _issued_invoices(path, parts)
-    plan = bytearray()
-    with open(path, "rb") as stream:
-        chunk: list[tuple[int, Any]] = []
-        for number, raw in _raw_lines(stream):
-            chunk.append((number, _object_or_none(raw)))
-            if len(chunk) >= CHUNK:
-                plan += _parts_of(engine, chunk, issued, parts)
-                chunk = []
-        plan += _parts_of(engine, chunk, issued, parts)
+    """Give each line of ``path`` one of ``parts`` parts; write them to ``into``, a byte a line
+    (the invoices the file issues are noted meanwhile in an SQLite file beside it)."""
+    noted = into.with_name(f"{into.name}.invoices")
+    noted.unlink(missing_ok=True)
+    issued = sqlite3.connect(noted)
+    try:
+        issued.execute(
+            "CREATE TABLE issued (creditor TEXT, number TEXT, part INTEGER, PRIMARY KEY (number, creditor))"
+        )
+        _note_issued_invoices(path, parts, issued)
+        plan = bytearray()
+        with open(path, "rb") as stream:
+            chunk: list[tuple[int, Any]] = []
+            for number, raw in _raw_lines(stream):
+                chunk.append((number, _object_or_none(raw)))
+                if len(chunk) >= CHUNK:
+                    plan += _parts_of(engine, chunk, issued, parts)
+                    chunk = []
+            plan += _parts_of(engine, chunk, issued, parts)
+    finally:
+        issued.close()
+        noted.unlink(missing_ok=True)
     into.write_bytes(bytes(plan))
     return into
 
@@ -98,9 +110,9 @@ def _creditor(event: dict[str, Any]) -> str:
     return _text(event.get("creditor_id")) or DEFAULT_CREDITOR
 
 
-def _issued_invoices(path: str, parts: int) -> dict[str, dict[str, int]]:
-    """creditor -> invoice number -> part of the debtor of its first ``invoice.issued``."""
-    issued: dict[str, dict[str, int]] = {}
+def _note_issued_invoices(path: str, parts: int, issued: sqlite3.Connection) -> None:
+    """Note (creditor, invoice number) -> part of the debtor of its first ``invoice.issued``."""
+    rows: list[tuple[str, str, int]] = []
     with open(path, "rb") as stream:
         for _, raw in _raw_lines(stream):
             if raw is None or b"invoice.issued" not in raw:
@@ -114,14 +126,30 @@ def _issued_invoices(path: str, parts: int) -> dict[str, dict[str, int]]:
             number, debtor_id = _text(invoice.get("number")), _text(debtor.get("id"))
             if number is not None and debtor_id is not None:
                 creditor = _creditor(event)
-                issued.setdefault(creditor, {}).setdefault(number, part_of(creditor, debtor_id, parts))
-    return issued
+                rows.append((creditor, number, part_of(creditor, debtor_id, parts)))
+                if len(rows) >= CHUNK:
+                    issued.executemany("INSERT OR IGNORE INTO issued VALUES (?, ?, ?)", rows)
+                    rows = []
+    issued.executemany("INSERT OR IGNORE INTO issued VALUES (?, ?, ?)", rows)
+    issued.commit()
+
+
+def _issued_parts(issued: sqlite3.Connection, wanted: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """(creditor, invoice number) -> part, for the wanted invoices the file issues."""
+    values = sorted({number for _, number in wanted})
+    found: dict[tuple[str, str], int] = {}
+    for start in range(0, len(values), _IN):
+        chunk = values[start : start + _IN]
+        marks = ", ".join("?" * len(chunk))
+        rows = issued.execute(f"SELECT creditor, number, part FROM issued WHERE number IN ({marks})", chunk)
+        found.update(((creditor, number), part) for creditor, number, part in rows)
+    return found
 
 
 def _parts_of(
     engine: Engine,
     chunk: list[tuple[int, dict[str, Any] | None]],
-    issued: dict[str, dict[str, int]],
+    issued: sqlite3.Connection,
     parts: int,
 ) -> bytes:
     """The parts of a chunk of consecutive lines (numbered, decoded or None)."""
@@ -136,16 +164,17 @@ def _parts_of(
             wanted_messages.add((creditor, message))
     stored_invoices = _stored_debtors(engine, _INVOICES, _INVOICES.c.number, wanted_invoices)
     stored_messages = _stored_debtors(engine, _MESSAGES, _MESSAGES.c.message_id, wanted_messages)
+    issued_parts = _issued_parts(issued, wanted_invoices)
     found = bytearray()
     for number, event in chunk:
-        found.append(_part(number, event, issued, stored_invoices, stored_messages, parts))
+        found.append(_part(number, event, issued_parts, stored_invoices, stored_messages, parts))
     return bytes(found)
 
 
 def _part(
     number: int,
     event: dict[str, Any] | None,
-    issued: dict[str, dict[str, int]],
+    issued: dict[tuple[str, str], int],
     stored_invoices: dict[tuple[str, str], str],
     stored_messages: dict[tuple[str, str], str],
     parts: int,
@@ -160,7 +189,7 @@ def _part(
     for invoice in invoices:  # the first one known tells
         if (stored := stored_invoices.get((creditor, invoice))) is not None:
             return part_of(creditor, stored, parts)
-        if (part := issued.get(creditor, {}).get(invoice)) is not None:
+        if (part := issued.get((creditor, invoice))) is not None:
             return part
     debtor = _debtor_named(event)
     if debtor is not None:
