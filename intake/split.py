@@ -24,7 +24,7 @@ import sqlite3
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, select
 
@@ -55,9 +55,9 @@ def plan_parts(engine: Engine, path: str, parts: int, into: Path) -> Path:
         _note_issued_invoices(path, parts, issued)
         plan = bytearray()
         with open(path, "rb") as stream:
-            chunk: list[tuple[int, Any]] = []
+            chunk: list[tuple[int, _Named | None]] = []
             for number, raw in _raw_lines(stream):
-                chunk.append((number, _object_or_none(raw)))
+                chunk.append((number, _named(_object_or_none(raw))))
                 if len(chunk) >= CHUNK:
                     plan += _parts_of(engine, chunk, issued, parts)
                     chunk = []
@@ -146,34 +146,50 @@ def _issued_parts(issued: sqlite3.Connection, wanted: set[tuple[str, str]]) -> d
     return found
 
 
+class _Named(NamedTuple):
+    """What a line names that decides its part (its decoded JSON is not kept)."""
+
+    creditor: str
+    invoices: tuple[str, ...]
+    debtor: str | None
+    message: str | None
+
+
+def _named(event: dict[str, Any] | None) -> _Named | None:
+    if event is None:
+        return None
+    return _Named(
+        _creditor(event), tuple(_invoices_named(event)), _debtor_named(event), _text(event.get("message_id"))
+    )
+
+
 def _parts_of(
     engine: Engine,
-    chunk: list[tuple[int, dict[str, Any] | None]],
+    chunk: list[tuple[int, _Named | None]],
     issued: sqlite3.Connection,
     parts: int,
 ) -> bytes:
-    """The parts of a chunk of consecutive lines (numbered, decoded or None)."""
+    """The parts of a chunk of consecutive lines (numbered, with what they name or None)."""
     wanted_invoices: set[tuple[str, str]] = set()
     wanted_messages: set[tuple[str, str]] = set()
-    for _, event in chunk:
-        if event is None:
+    for _, named in chunk:
+        if named is None:
             continue
-        creditor = _creditor(event)
-        wanted_invoices.update((creditor, number) for number in _invoices_named(event))
-        if (message := _text(event.get("message_id"))) is not None:
-            wanted_messages.add((creditor, message))
+        wanted_invoices.update((named.creditor, number) for number in named.invoices)
+        if named.message is not None:
+            wanted_messages.add((named.creditor, named.message))
     stored_invoices = _stored_debtors(engine, _INVOICES, _INVOICES.c.number, wanted_invoices)
     stored_messages = _stored_debtors(engine, _MESSAGES, _MESSAGES.c.message_id, wanted_messages)
     issued_parts = _issued_parts(issued, wanted_invoices)
     found = bytearray()
-    for number, event in chunk:
-        found.append(_part(number, event, issued_parts, stored_invoices, stored_messages, parts))
+    for number, named in chunk:
+        found.append(_part(number, named, issued_parts, stored_invoices, stored_messages, parts))
     return bytes(found)
 
 
 def _part(
     number: int,
-    event: dict[str, Any] | None,
+    named: _Named | None,
     issued: dict[tuple[str, str], int],
     stored_invoices: dict[tuple[str, str], str],
     stored_messages: dict[tuple[str, str], str],
@@ -182,19 +198,17 @@ def _part(
     """An event about an invoice goes with the invoice's debtor (as stored, else as the
     file's first ``invoice.issued`` of it names it), whatever debtor it claims: an event
     claiming another debtor's invoice is rejected in the order of that debtor's events."""
-    if event is None:
+    if named is None:
         return number % parts
-    creditor = _creditor(event)
-    invoices = _invoices_named(event)
+    creditor, invoices, debtor, message = named
     for invoice in invoices:  # the first one known tells
         if (stored := stored_invoices.get((creditor, invoice))) is not None:
             return part_of(creditor, stored, parts)
         if (part := issued.get((creditor, invoice))) is not None:
             return part
-    debtor = _debtor_named(event)
     if debtor is not None:
         return part_of(creditor, debtor, parts)
-    if (message := _text(event.get("message_id"))) is not None:
+    if message is not None:
         if (stored := stored_messages.get((creditor, message))) is not None:
             return part_of(creditor, stored, parts)
         return part_of(creditor, f"message:{message}", parts)
