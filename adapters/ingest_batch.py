@@ -28,7 +28,8 @@ class Batch:
 
     ``prefetch`` reads once for the whole batch what each event would otherwise look up on
     its own: whether its event id is in the inbox, and, unless ``savepoints`` is set, the
-    invoices and debtors it names (locked ``FOR UPDATE`` as the event would lock them) and
+    invoices and debtors it names (locked ``FOR UPDATE`` as the event would lock them), the
+    debtors of those invoices (not locked, as a payment reads its invoice's debtor) and
     which of the keys it may release have parked events. What the batch's events create or
     park is added as they go, so later events of the batch see it. On PostgreSQL it also
     draws the ids of the invoices the batch creates from their sequence, so that a new
@@ -54,6 +55,7 @@ class Batch:
         self._keys_looked_up: set[str] = set()
         self._parked_keys: set[str] = set()  # keys that may have parked events
         self._invoice_ids: list[int] = []  # drawn from the invoices' id sequence
+        self._read: list[Any] = []  # rows read ahead unlocked, kept in the identity map
         self._connection = None
         if not savepoints:
             self._connection = session.connection()
@@ -109,6 +111,14 @@ class Batch:
                     .order_by(InvoiceRow.id)
                     .with_for_update()
                 ).scalars()
+            )
+        # the debtors of the invoices read, not locked: a payment's applier reads its invoice's
+        # debtor (its policy) as ``session.get`` would, found in the identity map (held here)
+        owners = dict.fromkeys(row.debtor_id for row in self.invoices.values() if row is not None)
+        unread = [debtor for debtor in owners if debtor not in self.debtors]
+        for chunk in _chunks(unread):
+            self._read.extend(
+                self.session.execute(select(DebtorRow).where(DebtorRow.id.in_(chunk))).scalars()
             )
         issued = dict.fromkeys(e.invoice.number for e in fresh if e.type == "invoice.issued")
         created = sum(1 for number in issued if self.invoices[number] is None)

@@ -15,7 +15,8 @@ opens one). It owns three things the rest of the code only adds to:
   for mapped objects), after the invoices they belong to (``adapters.bulk.insert_rows``:
   one ``COPY`` on PostgreSQL). An invoice's eight steps were eight mapped objects, the
   larger part of what ``relance ingest`` spent per event; the evidence records are written
-  the same way once chained.
+  the same way once chained, and so are the inbox rows of a ``relance ingest`` batch
+  (``add_inbox_row``: plain objects the inbox completes, written after the steps).
 
 It is also **scoped to one creditor** (``creditor``, ``default`` unless told): its ORM
 statements read only that creditor's rows (``Scoped`` tables, filtered by one
@@ -48,6 +49,7 @@ from adapters.orm import (
     EvidenceHead,
     EvidenceRecord,
     HandoverRow,
+    InboxEvent,
     MessageRow,
     PlannedStep,
     ProcessedMessage,
@@ -56,7 +58,7 @@ from adapters.orm import (
     SignalRow,
 )
 from adapters.outbox import SqlMessages
-from adapters.sql_store import SqlStore
+from adapters.sql_store import InboxDraft, SqlStore
 from handlers.evidence import GENESIS, VERSION, PendingRecord, needs_salt, pending_hash
 
 
@@ -68,6 +70,7 @@ class UnitOfWork(Session):
     _heads: dict[str, _Head]
     _salts: dict[tuple[str, str], bytes | None]
     _steps: list[dict[str, Any]]
+    _inbox: list[InboxDraft]
     batch: Any = None  # the ``relance ingest`` batch applied in it, if any (handlers.batching)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -121,21 +124,34 @@ class UnitOfWork(Session):
             raise RuntimeError("planned steps are added by a unit of work of no creditor")
         self._steps.extend({**row, "creditor_id": self.creditor} for row in rows)
 
+    def add_inbox_row(self, draft: InboxDraft) -> None:
+        """An ``inbox_events`` row, inserted with the next flush as it is then."""
+        if self.creditor is None:
+            raise RuntimeError("an inbox row is added by a unit of work of no creditor")
+        draft.creditor_id = self.creditor
+        self._inbox.append(draft)
+
     def has_unflushed_rows(self) -> bool:
-        """Whether rows added as plain rows (``add_steps``) wait for the next flush."""
-        return bool(self._steps)
+        """Whether rows added as plain rows (``add_steps``, ``add_inbox_row``) wait for the
+        next flush."""
+        return bool(self._steps or self._inbox)
 
     def flush(self, objects: Any = None) -> None:
         super().flush(objects)
-        if self._steps and objects is None:
+        if objects is not None:
+            return
+        if self._steps:
             rows, self._steps = self._steps, []
             self._insert(PlannedStep.__table__, rows)
+        if self._inbox:
+            drafts, self._inbox = self._inbox, []
+            self._insert(InboxEvent.__table__, [draft.row() for draft in drafts])
 
     def _is_clean(self) -> bool:
         """Whether a commit has nothing to flush (SQLAlchemy skips the flush then). A hook of
         SQLAlchemy's own, not of its public API: the version is pinned in constraints.txt and
         ``test_steps_planned_in_a_savepoint_are_written_before_it_is_released`` covers it."""
-        return bool(super()._is_clean()) and not self._steps
+        return bool(super()._is_clean()) and not self._steps and not self._inbox
 
     def _insert(self, table: Any, rows: list[dict[str, Any]]) -> None:
         insert_rows(self.connection(), table, rows)
@@ -257,7 +273,7 @@ class UnitOfWork(Session):
         self._forget_transaction()
 
     def rollback(self) -> None:
-        self._steps = []  # discarded, not a change made after the transaction ended
+        self._steps, self._inbox = [], []  # discarded, not a change made after the transaction ended
         super().rollback()
         self._reset()
 
@@ -274,21 +290,23 @@ class UnitOfWork(Session):
         self._pending = []
         self._tasks = []
         self._steps = []
+        self._inbox = []
         self._forget_transaction()
 
     def _forget_transaction(self) -> None:
         self._heads = {}
         self._salts = {}
 
-    def _rolled_back_to(self, records: int, tasks: int, steps: int) -> None:
+    def _rolled_back_to(self, records: int, tasks: int, steps: int, inbox: int) -> None:
         del self._pending[records:]
         del self._tasks[tasks:]
         del self._steps[steps:]
+        del self._inbox[inbox:]
         self._heads = {}  # a savepoint's rollback releases the locks taken inside it
         self._salts = {}  # and undoes the salts it made
 
-    def _marks(self) -> tuple[int, int, int]:
-        return len(self._pending), len(self._tasks), len(self._steps)
+    def _marks(self) -> tuple[int, int, int, int]:
+        return len(self._pending), len(self._tasks), len(self._steps), len(self._inbox)
 
     def _salt_for(self, connection: Connection, pending: PendingRecord) -> bytes | None:
         """The salt of the record's debtor when it has personal values to seal; made on
@@ -474,8 +492,9 @@ class _Savepoint:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if kind is not None:  # its steps are discarded before SQLAlchemy checks what changed
+        if kind is not None:  # its plain rows are discarded before SQLAlchemy checks what changed
             del self._uow._steps[self._marks[2] :]
+            del self._uow._inbox[self._marks[3] :]
         try:
             self._nested.__exit__(kind, exc, tb)
         except BaseException:  # releasing the savepoint failed: SQLAlchemy rolled it back

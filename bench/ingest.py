@@ -10,9 +10,9 @@ Run with ``.venv/bin/python -m bench.ingest``. Environment:
   a database ``relance_ingest_<random>`` is created, migrated with ``relance migrate``, and
   dropped at the end, with the temporary folder holding the feed;
 - ``BENCH_SEED``: seed of the generator (default 1); ``BENCH_TIMEOUT``: seconds (default 3600);
-- ``BENCH_JOBS``: with N above 1, the feed is split into N files by debtor (an event goes
-  to the file of its debtor, a payment or credit note to that of its invoice's debtor) and
-  given to ``relance ingest --jobs N`` (default 1: the one file, as before).
+- ``BENCH_JOBS``: with N above 1, ``relance ingest --jobs N FILE``: the command cuts the
+  feed into N parts by debtor itself and applies them in N processes (default 1: one
+  process). ``split_by_debtor`` below is the cut as a caller would make it into N files.
 
 The feed looks like a real one: mostly ``invoice.issued`` with their debtor (a debtor has
 several invoices, so most debtors are updated again), payments (partial and full) and credit
@@ -21,10 +21,11 @@ released), exact duplicates (some inside the same batch), and invalid lines (mon
 number, broken JSON, unknown type, an event id reused with other content).
 
 While ``relance ingest`` runs, its resident memory (VmRSS, summed over its processes) and
-its read position in the feed (``/proc/PID/fdinfo``, summed over the files) are sampled
-every 0.5 s. Printed: RSS at 10 %, 50 % and 100 % of
-the feed and the peak, the ingest summary, and ``events_per_second=<n>`` (lines / wall
-time of the ingest process, start-up included) as the last line.
+its read position in the feed (``/proc/PID/fdinfo``; with ``--jobs``, the least advanced of
+the parts' processes, each of which reads the whole feed) are sampled every 0.5 s.
+Printed: RSS at 10 %, 50 % and 100 % of the feed and the peak, the ingest summary, and
+``events_per_second=<n>`` (lines / wall time of the ingest process, start-up included) as
+the last line.
 """
 
 from __future__ import annotations
@@ -318,19 +319,24 @@ def process_tree(pid: int) -> list[int]:
     return found
 
 
-def _tree_sample(pid: int, paths: list[Path], size: int) -> tuple[int | None, float]:
-    """(resident memory of the tree in KiB, the part of the feed read, in %)."""
-    rss, position = None, 0
+def _tree_sample(pid: int, paths: list[Path], size: int, jobs: int) -> tuple[int | None, float]:
+    """(resident memory of the tree in KiB, the part of the feed read, in %): with ``jobs``
+    above 1, how far the slowest of the parts' processes is (the parent's reads plan them)."""
+    rss, positions = None, []
     for member in process_tree(pid):
         member_rss = rss_kib(member)
         if member_rss is not None:
             rss = (rss or 0) + member_rss
-        position += read_position(member, paths) or 0
-    return rss, 100 * position / size
+        if jobs == 1 or member != pid:
+            positions.append(read_position(member, paths))
+    if jobs == 1:
+        return rss, 100 * sum(p or 0 for p in positions) / size
+    reading = [p for p in positions if p is not None]
+    return rss, (100 * min(reading) / size if len(reading) == jobs else 0.0)
 
 
-def run_ingest(env: dict[str, str], folder: Path, feed: Path, parts: list[Path] | None = None) -> dict:
-    paths = parts or [feed]
+def run_ingest(env: dict[str, str], folder: Path, feed: Path, jobs: int = 1) -> dict:
+    paths = [feed]
     size = sum(path.stat().st_size for path in paths)
     out_path, err_path = folder / "ingest.out", folder / "ingest.err"
     marks = {10: None, 50: None}
@@ -338,9 +344,8 @@ def run_ingest(env: dict[str, str], folder: Path, feed: Path, parts: list[Path] 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with out_path.open("wb") as out, err_path.open("wb") as err:
         started = time.monotonic()
-        jobs = ["--jobs", str(len(paths))] if len(paths) > 1 else []
         process = subprocess.Popen(
-            [sys.executable, "-m", "relance", "ingest", *jobs, *map(str, paths)],
+            [sys.executable, "-m", "relance", "ingest", "--jobs", str(jobs), str(feed)],
             env=env,
             cwd=folder,
             stdout=out,
@@ -351,7 +356,7 @@ def run_ingest(env: dict[str, str], folder: Path, feed: Path, parts: list[Path] 
                 process.kill()
                 process.wait()
                 raise RuntimeError(f"relance ingest did not finish within {TIMEOUT:.0f} s")
-            rss, done = _tree_sample(process.pid, paths, size)
+            rss, done = _tree_sample(process.pid, paths, size, jobs)
             if rss is not None:
                 peak, samples, last_rss = max(peak, rss), samples + 1, rss
                 for mark in marks:
@@ -414,12 +419,11 @@ def main() -> int:
                 check=True,
                 capture_output=True,
             )
-            parts = split_by_debtor(feed, JOBS) if JOBS > 1 else None
-            result = run_ingest(env, folder, feed, parts)
+            result = run_ingest(env, folder, feed, JOBS)
         finally:
             drop_database(name)
     rate = EVENTS / result["seconds"]
-    print(f"jobs={JOBS} ({'one file' if JOBS == 1 else f'{JOBS} files split by debtor'})")
+    print(f"jobs={JOBS} ({'one process' if JOBS == 1 else f'one file cut by debtor into {JOBS} processes'})")
     print(f"cpu_ms_per_event={1000 * result['cpu_seconds'] / EVENTS:.2f} (ingest processes)")
     print(f"log_level={LOG_LEVEL}, log_output={result['log_bytes'] / 2**20:.1f} MiB")
     print(f"ingest: {result['summary']} ({result['rejected_lines']} rejected lines printed)")

@@ -14,6 +14,7 @@ import re
 import unicodedata
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -197,8 +198,16 @@ InvoiceNumber = Annotated[str, Field(min_length=1, max_length=100), AfterValidat
 def _address_as_given(value: str) -> str:
     """Check an e-mail address and keep it as written: pydantic's ``EmailStr`` would return
     the normalised form, turning an ASCII punycode domain into Unicode."""
-    _EMAIL.validate_python(value)
+    _check_address(value)
     return value
+
+
+@lru_cache(maxsize=4096)
+def _check_address(value: str) -> None:
+    """Raise if ``value`` is no e-mail address. The check is pure and costs more than the
+    rest of a debtor's validation; a feed names the same debtor's address again and again,
+    so the addresses found valid last are remembered (a bounded cache: the memory is flat)."""
+    _EMAIL.validate_python(value)
 
 
 _EMAIL: TypeAdapter[str] = TypeAdapter(EmailStr)

@@ -20,8 +20,9 @@ from adapters.orm import (
 from adapters.store import make_engine, transaction
 from adapters.uow import UnitOfWork
 from bench.ingest import Feed, split_by_debtor
+from intake.split import part_of, plan_parts
 from relance.cli import main
-from tests.support import invoice_issued, payment
+from tests.support import DEBTOR, invoice_issued, payment
 
 NOW = "2026-03-12T09:00:00+00:00"
 # set by the clock of each run, seconds apart between the two runs compared
@@ -142,3 +143,99 @@ def test_stdin_is_read_alone_and_jobs_are_at_least_one(tmp_path, capsys):
         "relance: error: - (stdin) is read alone, not with other files",
         "relance: error: --jobs 0: at least 1",
     ]
+
+
+def _debtor(number: int, email: str) -> dict:
+    return {**DEBTOR, "id": f"ORD-{number}", "email": email}
+
+
+def _ordered_lines() -> list[dict]:
+    """Events whose outcome depends on their order within one debtor's events."""
+    lines: list[dict] = []
+    for n in range(6):
+        first, last = _debtor(n, f"a{n}@example.com"), _debtor(n, f"c{n}@example.com")
+        lines += [
+            payment(f"ORD-F-{n}", "50.00", "2026-03-05", event_id=f"early-{n}"),  # parked first
+            invoice_issued(f"ORD-F-{n}", "2026-04-01", "100.00", debtor=first, event_id=f"ord-iss-{n}"),
+            {
+                "event_id": f"ord-upd-{n}-b",
+                "type": "debtor.updated",
+                "occurred_at": "2026-03-06T10:00:00+01:00",
+                "debtor": _debtor(n, f"b{n}@example.com"),
+            },
+            payment(f"ORD-F-{n}", "50.00", "2026-03-07", event_id=f"late-{n}"),  # settles it
+            # the same number again: an update only while it is open, so ignored once settled
+            invoice_issued(f"ORD-F-{n}", "2026-05-01", "900.00", debtor=last, event_id=f"ord-iss-{n}-again"),
+        ]
+    return lines
+
+
+def test_one_feed_cut_by_debtor_leaves_the_store_of_one_process(database_url, tmp_path, monkeypatch, capsys):
+    generator = Feed(seed=7, today=date(2026, 3, 12))
+    feed = tmp_path / "feed.jsonl"
+    text = "".join(generator.line()[1] + "\n" for _ in range(500))
+    text += "".join(json.dumps(line) + "\n" for line in _ordered_lines()) + "\n{broken\n"
+    feed.write_text(text, encoding="utf-8")
+    _migrate(monkeypatch, database_url, tmp_path / "jobs", capsys)
+    code = _ingest(monkeypatch, database_url, tmp_path / "jobs", "--jobs", "2", str(feed))
+    printed = capsys.readouterr().out.splitlines()
+    reference_url = f"sqlite:///{tmp_path / 'reference.db'}"
+    reference_code = _ingest(monkeypatch, reference_url, tmp_path / "reference", "--jobs", "1", str(feed))
+    expected = capsys.readouterr().out.splitlines()
+
+    assert code == reference_code == 1
+    assert printed == expected  # the rejections in the order of the lines, then the summary
+    numbers = [int(line.split(":")[0].removeprefix("line ")) for line in printed[:-1]]
+    assert numbers == sorted(numbers) and len(numbers) > 2
+    store, reference = _store(database_url), _store(reference_url)
+    for table in ("inbox_events", "rejected_events", "invoices", "debtors", "payments", "planned_steps"):
+        assert store[table] == reference[table], table
+    assert store["evidence"] == reference["evidence"]
+    for key, due_at in store["due"].items():
+        assert abs(due_at - reference["due"][key]) < timedelta(minutes=10), key
+    engine = make_engine(database_url)
+    try:
+        with transaction(lambda: UnitOfWork(bind=engine, expire_on_commit=False)) as session:
+            debtors = dict(session.execute(select(DebtorRow.id, DebtorRow.email)).all())
+            invoices = {
+                number: (status, str(amount))
+                for number, status, amount in session.execute(
+                    select(InvoiceRow.number, InvoiceRow.status, InvoiceRow.amount_due)
+                )
+            }
+    finally:
+        engine.dispose()
+    for n in range(6):  # each debtor's events applied in the order of the file
+        assert debtors[f"ORD-{n}"] == f"c{n}@example.com"
+        assert invoices[f"ORD-F-{n}"] == ("settled", "100.00")
+    assert _chain_holds(monkeypatch, database_url, tmp_path / "jobs", capsys)
+
+
+def test_the_plan_keeps_a_debtors_events_and_its_invoices_in_one_part(tmp_path, monkeypatch, capsys):
+    url = f"sqlite:///{tmp_path / 'relance.db'}"
+    earlier = tmp_path / "earlier.jsonl"
+    earlier.write_text(
+        json.dumps(invoice_issued("OLD-1", "2026-04-01", debtor=_debtor(99, "x@example.com"))) + "\n"
+    )
+    assert _ingest(monkeypatch, url, tmp_path / "data", str(earlier)) == 0
+    lines = []
+    for n in range(40):
+        lines.append(invoice_issued(f"N-{n}", "2026-04-01", debtor=_debtor(n, "a@example.com")))
+        lines.append(payment(f"N-{n}", "10.00", "2026-03-05"))
+    lines.append(payment("OLD-1", "10.00", "2026-03-05"))  # issued in the store only
+    claiming = invoice_issued("OLD-1", "2026-04-01", debtor=_debtor(3, "z@example.com"), event_id="claim")
+    lines.append(claiming)  # names debtor 3, about debtor 99's invoice
+    lines.append({**payment("N-7", "1.00", "2026-03-06"), "creditor_id": "other"})  # another creditor's
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text("".join(json.dumps(line) + "\n" for line in lines) + "[]\n", encoding="utf-8")
+    engine = make_engine(url)
+    try:
+        plan = plan_parts(engine, str(feed), 3, tmp_path / "plan").read_bytes()
+    finally:
+        engine.dispose()
+    assert len(plan) == len(lines) + 1 and set(plan) == {0, 1, 2}
+    for n in range(40):
+        assert plan[2 * n] == plan[2 * n + 1] == part_of("default", f"ORD-{n}", 3)
+    assert plan[80] == plan[81] == part_of("default", "ORD-99", 3)
+    assert plan[82] == part_of("other", "invoice:N-7", 3)  # another creditor's invoice N-7: unknown
+    capsys.readouterr()

@@ -381,3 +381,50 @@ def test_an_import_refreshes_the_planner_statistics_as_its_tables_grow(app, monk
     assert estimated > 0  # never analyzed would be -1: the planner knows what was written
     statistics.after(5)
     assert statistics.next == 8  # 2 -> 4 -> 8: the next refresh once 8 events are applied
+
+
+def test_an_event_id_stored_by_another_process_meanwhile_reruns_the_batch_with_savepoints(
+    postgres_url, tmp_path, monkeypatch
+):
+    """Two parts of ``relance ingest --jobs`` may hold the same event id (with other content,
+    for two debtors): the one that stores it second finds it only when it inserts its inbox
+    row. Its batch runs again with savepoints and rejects that event alone."""
+    application = make_test_app(postgres_url, tmp_path, START)
+    prefetch, attempts = Batch.prefetch, []
+
+    def racing_prefetch(self, events):
+        prefetch(self, events)
+        attempts.append(self.savepoints)
+        if not self.savepoints:  # the other process commits the same id after this read
+            with transaction(application.sessions) as other:
+                other.add(
+                    InboxEvent(
+                        event_id="shared",
+                        type="payment.received",
+                        occurred_at=START,
+                        raw="{}",
+                        content_sha256="0" * 64,
+                        status="parked",
+                        waiting_for="invoice:F-9",
+                        received_at=START,
+                    )
+                )
+
+    monkeypatch.setattr(Batch, "prefetch", racing_prefetch)
+    try:
+        counts, out = feed(
+            application,
+            invoice_issued("F-1", "2026-04-01"),
+            invoice_issued("F-2", "2026-04-01", event_id="shared"),
+            invoice_issued("F-3", "2026-04-01"),
+        )
+        assert attempts == [False, True]
+        assert counts == {"accepted": 2, "duplicate": 0, "rejected": 1}
+        assert out == [
+            "line 2: rejected: event_id: 'shared' was already used by a different event",
+            "accepted 2, duplicate 0, rejected 1",
+        ]
+        assert stored(application, "F-1") and stored(application, "F-3") and not stored(application, "F-2")
+        assert inbox(application)["shared"] == ("parked", "invoice:F-9")  # the other process's row
+    finally:
+        application.dispose()
