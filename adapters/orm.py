@@ -205,12 +205,16 @@ class MessageRow(Scoped, Base):
     """One outgoing message or letter, its exact bytes kept; transmitted after commit."""
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_pending", "status", "lease_until"),)
+    __table_args__ = (
+        Index("ix_messages_pending", "status", "lease_until"),
+        # a debtor's messages by creditor, debtor and day (migration 0022)
+        Index("ix_messages_debtor_day", "creditor_id", "debtor_id", "local_day"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    creditor_id: Mapped[str] = mapped_column(String(100), server_default=DEFAULT_CREDITOR, index=True)
+    creditor_id: Mapped[str] = mapped_column(String(100), server_default=DEFAULT_CREDITOR)
     message_id: Mapped[str] = mapped_column(String(300), unique=True)
-    debtor_id: Mapped[str] = mapped_column(String(100), index=True)
+    debtor_id: Mapped[str] = mapped_column(String(100))
     channel: Mapped[str] = mapped_column(String(20))
     step: Mapped[str] = mapped_column(String(40))
     local_day: Mapped[date] = mapped_column(Date)
@@ -238,7 +242,8 @@ class MessageItem(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
-    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    # found by invoice through uq_sent_step, which starts with it (migration 0022)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"))
     step: Mapped[str] = mapped_column(String(40))
     channel: Mapped[str] = mapped_column(String(20))
 
