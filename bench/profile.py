@@ -101,9 +101,7 @@ def print_pg(engine, texts: Counter[str], first_parameters: dict[str, object]) -
     try:
         for connection in connections:
             with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
-                )
+                cursor.execute("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements")
                 for statement, generic, custom in cursor.fetchall():
                     prepared.add(" ".join(statement.split()))
                     plans[" ".join(statement.split()[:3])] = (generic, custom)
@@ -135,7 +133,7 @@ def print_pg(engine, texts: Counter[str], first_parameters: dict[str, object]) -
                         plan = cursor.fetchone()[0][0]
                         planning, execution = plan["Planning Time"], plan["Execution Time"]
                         plans_out.append(f"-- {kind}\n{text}\n{json.dumps(plan, indent=1)}\n")
-                except Exception as exc:  # noqa: BLE001 - a report, not a check
+                except Exception as exc:  # a report, not a check
                     print(f"  (EXPLAIN failed: {type(exc).__name__}: {str(exc).splitlines()[0]})")
                 replay.rollback()
             print(

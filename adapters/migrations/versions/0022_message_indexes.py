@@ -26,7 +26,9 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("messages", schema=None) as batch_op:
-        batch_op.create_index("ix_messages_debtor_day", ["creditor_id", "debtor_id", "local_day"], unique=False)
+        batch_op.create_index(
+            "ix_messages_debtor_day", ["creditor_id", "debtor_id", "local_day"], unique=False
+        )
         batch_op.drop_index("ix_messages_creditor_id")
         batch_op.drop_index("ix_messages_debtor_id")
     with op.batch_alter_table("message_items", schema=None) as batch_op:
