@@ -38,9 +38,9 @@ def test_0022_replaces_the_message_indexes_and_undoes_it(database_url):
         messages = _indexes(connection, "messages")
         assert "ix_messages_debtor_day" in messages
         assert not {"ix_messages_creditor_id", "ix_messages_debtor_id"} & messages
-        columns = {
-            i["name"]: i["column_names"] for i in inspect(connection).get_indexes("messages")
-        }["ix_messages_debtor_day"]
+        columns = {i["name"]: i["column_names"] for i in inspect(connection).get_indexes("messages")}[
+            "ix_messages_debtor_day"
+        ]
         assert columns == ["creditor_id", "debtor_id", "local_day"]
         assert "ix_message_items_invoice_id" not in _indexes(connection, "message_items")
         uniques = inspect(connection).get_unique_constraints("message_items")
@@ -64,8 +64,9 @@ def _one_creditors_messages(connection) -> None:
             "INSERT INTO messages (message_id, debtor_id, channel, step, local_day, recipient, subject, "
             "body_text, content, content_sha256, amounts, status, attempts, created_at, creditor_id) "
             "SELECT 'm-' || g, 'D-' || lpad(g::text, 5, '0'), 'email', 'reminder_1', DATE '2026-12-07', "
-            "'debtor@example.com', 'Reminder', repeat('x', 800), convert_to(repeat(md5(g::text), 96), 'UTF8'), "
-            "md5(g::text), '{}', 'pending', 0, :now, 'default' FROM generate_series(1, :count) AS g"
+            "'debtor@example.com', 'Reminder', repeat('x', 800), "
+            "convert_to(repeat(md5(g::text), 96), 'UTF8'), md5(g::text), '{}', 'pending', 0, "
+            ":now, 'default' FROM generate_series(1, :count) AS g"
         ),
         {"now": NOW, "count": MESSAGES},
     )
@@ -119,9 +120,7 @@ def test_without_statistics_a_message_is_marked_by_its_id_and_read_by_its_debtor
         scans = _scans(recent)
         assert scans and {index for index, _ in scans} == {"ix_messages_debtor_day"}
         assert all(removed == 0 for _, removed in scans)
-        assert (
-            connection.execute(text("SELECT status FROM messages WHERE id = 200")).scalar_one() == "sent"
-        )
+        assert connection.execute(text("SELECT status FROM messages WHERE id = 200")).scalar_one() == "sent"
     engine.dispose()
 
 
