@@ -207,8 +207,9 @@ class MessageRow(Scoped, Base):
     __tablename__ = "messages"
     __table_args__ = (
         Index("ix_messages_pending", "status", "lease_until"),
-        # a debtor's messages by creditor, debtor and day (migration 0022)
-        Index("ix_messages_debtor_day", "creditor_id", "debtor_id", "local_day"),
+        # a debtor's messages by debtor, creditor and day; none starts with the creditor alone
+        # (migration 0022)
+        Index("ix_messages_debtor_day", "debtor_id", "creditor_id", "local_day"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

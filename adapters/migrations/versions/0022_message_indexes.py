@@ -1,16 +1,18 @@
-"""message indexes: a debtor's messages found by (creditor, debtor, day); one index fewer per item
+"""message indexes: a debtor's messages found by (debtor, creditor, day); one index fewer per item
 
 Revision ID: 0022
 Revises: 0019
 
-- ``ix_messages_debtor_day`` on ``messages (creditor_id, debtor_id, local_day)`` replaces
-  ``ix_messages_creditor_id`` and ``ix_messages_debtor_id``: every read of messages is scoped
-  to a creditor, and the reminder path reads a debtor's recent messages by creditor, debtor
-  and day. With the two single-column indexes, a planner without statistics on ``messages``
-  (a new store before its first ``ANALYZE``, or autovacuum off) chose the creditor's index
-  for that read and for the marking of a message by its ``id``, and read every message of
-  the creditor each time; with the composite index the marking goes by the primary key and
-  the read by the debtor. A message insert maintains four indexes instead of five.
+- ``ix_messages_debtor_day`` on ``messages (debtor_id, creditor_id, local_day)`` replaces
+  ``ix_messages_creditor_id`` and ``ix_messages_debtor_id``: the reminder path reads a
+  debtor's recent messages by debtor, creditor and day. With the two single-column indexes,
+  a planner without statistics on ``messages`` (a new store before its first ``ANALYZE``, or
+  autovacuum off) chose the creditor's index for that read and for the marking of a message
+  by its ``id`` (both cost alike on an unknown table), and read every message of the
+  creditor each time. The debtor comes first so that no index starts with the creditor alone:
+  the marking goes by the primary key and the read by the debtor, with or without
+  statistics. Reads by creditor and status (drafts, outbox) keep ``ix_messages_pending``. A
+  message insert maintains four indexes instead of five.
 - ``ix_message_items_invoice_id`` is dropped: ``uq_sent_step (invoice_id, step, channel)``
   starts with the same column and serves every read by invoice; each item inserted
   maintained both.
@@ -27,7 +29,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_messages_debtor_day", ["creditor_id", "debtor_id", "local_day"], unique=False
+            "ix_messages_debtor_day", ["debtor_id", "creditor_id", "local_day"], unique=False
         )
         batch_op.drop_index("ix_messages_creditor_id")
         batch_op.drop_index("ix_messages_debtor_id")
