@@ -20,6 +20,16 @@ def _indexes(connection, table: str) -> set[str]:
     return {i["name"] for i in inspect(connection).get_indexes(table)}
 
 
+def _compression(connection) -> str:
+    """The compression set on messages.content: "l" lz4, "p" pglz, "" the default."""
+    return connection.execute(
+        text(
+            "SELECT attcompression FROM pg_attribute "
+            "WHERE attrelid = 'messages'::regclass AND attname = 'content'"
+        )
+    ).scalar_one()
+
+
 def test_0022_replaces_the_message_indexes_and_undoes_it(database_url):
     """Given a store at 0019, when upgraded to 0022, then messages have the (creditor, debtor,
     day) index instead of the creditor's and the debtor's, and the items no index of their own
@@ -32,6 +42,8 @@ def test_0022_replaces_the_message_indexes_and_undoes_it(database_url):
     with engine.connect() as connection:
         assert {"ix_messages_creditor_id", "ix_messages_debtor_id"} <= _indexes(connection, "messages")
         assert "ix_message_items_invoice_id" in _indexes(connection, "message_items")
+        if connection.dialect.name == "postgresql":
+            assert _compression(connection) == ""  # the server's default
     command.upgrade(config, "0022")
     with engine.connect() as connection:
         messages = _indexes(connection, "messages")
@@ -44,12 +56,16 @@ def test_0022_replaces_the_message_indexes_and_undoes_it(database_url):
         assert "ix_message_items_invoice_id" not in _indexes(connection, "message_items")
         uniques = inspect(connection).get_unique_constraints("message_items")
         assert ["invoice_id", "step", "channel"] in [u["column_names"] for u in uniques]
+        if connection.dialect.name == "postgresql":
+            assert _compression(connection) == "l"  # lz4, built into the server here
     command.downgrade(config, "0019")
     with engine.connect() as connection:
         messages = _indexes(connection, "messages")
         assert {"ix_messages_creditor_id", "ix_messages_debtor_id"} <= messages
         assert "ix_messages_debtor_day" not in messages
         assert "ix_message_items_invoice_id" in _indexes(connection, "message_items")
+        if connection.dialect.name == "postgresql":
+            assert _compression(connection) == ""  # the server's default
     command.upgrade(config, "0022")
     engine.dispose()
 
