@@ -96,14 +96,21 @@ def cpu_snapshot(groups: dict[str, int], own: str = "bench+smtp sink") -> dict[s
     """CPU seconds so far of each process group, of PostgreSQL, Redis and this process.
 
     ``own`` names this process's share: the bench and, with the Python sink, the SMTP sink.
+    ``postgresql`` is every PostgreSQL process of the machine (other databases' work
+    included); ``postgresql backends`` only the backends connected to this run's databases
+    (their names hold TAG), without the shared WAL writer, checkpointer and the like.
     """
     totals = {name: sum(_cpu_of(pid) for pid in harness.group_members(pgid)) for name, pgid in groups.items()}
-    totals["postgresql"] = totals["redis"] = 0.0
+    totals["postgresql"] = totals["postgresql backends"] = totals["redis"] = 0.0
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             comm = _comm(int(entry.name))
             if comm.startswith("postgres"):
-                totals["postgresql"] += _cpu_of(int(entry.name))
+                used = _cpu_of(int(entry.name))
+                totals["postgresql"] += used
+                with contextlib.suppress(OSError):
+                    if TAG.encode() in (entry / "cmdline").read_bytes():
+                        totals["postgresql backends"] += used
             elif comm.startswith("redis-server"):
                 totals["redis"] += _cpu_of(int(entry.name))
     totals[own] = _cpu_of(os.getpid())
