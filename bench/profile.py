@@ -87,6 +87,60 @@ def backend_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _scans(node: dict) -> list[str]:
+    """Each scan of a plan: its index (or "seq") and the rows its filter removed."""
+    found = []
+    if "Index Name" in node or node.get("Node Type") == "Seq Scan":
+        name = node.get("Index Name", f"seq {node.get('Relation Name')}")
+        found.append(f"{name} ({node.get('Rows Removed by Filter', 0)} removed)")
+    for child in node.get("Plans", []):
+        found.extend(_scans(child))
+    return found
+
+
+def cached_plans(connections, texts: Counter[str], first_parameters: dict[str, object]) -> dict[str, str]:
+    """The scans of the plan each connection holds for its prepared statements, as executed
+    (EXPLAIN ANALYZE EXECUTE with the statement's first parameters, rolled back), by kind."""
+    import re
+
+    import psycopg
+
+    found: dict[str, str] = {}
+    as_sent = {}
+    for text in texts:
+        names = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", text)))
+        numbered = text
+        for number, name in enumerate(names, 1):
+            numbered = numbered.replace(f"%({name})s", f"${number}")
+        as_sent[" ".join(numbered.replace("%%", "%").split())] = (text, names)
+    for connection in connections:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT name, statement FROM pg_prepared_statements WHERE generic_plans > 0")
+            held = cursor.fetchall()
+        for name, statement in held:
+            match = as_sent.get(" ".join(statement.split()))
+            if match is None or not isinstance(first_parameters.get(match[0]), dict):
+                continue
+            text, names = match
+            values = [first_parameters[text][n] for n in names]  # type: ignore[index]
+            marks = ", ".join(["%s"] * len(values))
+            # EXECUTE takes no bound parameters: the values are written into its text. A
+            # write is explained, not run; no savepoint: psycopg forgets every statement it
+            # prepared at any ROLLBACK, a savepoint's included
+            analyze = "ANALYZE, " if text.lstrip().startswith("SELECT") else ""
+            with psycopg.ClientCursor(connection.driver_connection) as cursor:
+                try:
+                    cursor.execute(f"EXPLAIN ({analyze}FORMAT JSON) EXECUTE {name}({marks})", values)
+                    plan = cursor.fetchone()[0][0]["Plan"]
+                    took = f"{plan['Actual Total Time']:.3f} ms: " if analyze else ""
+                    found.setdefault(" ".join(text.split()[:3]), took + ", ".join(_scans(plan)))
+                except Exception as exc:  # a report, not a check
+                    found.setdefault(" ".join(text.split()[:3]), f"(not replayed: {type(exc).__name__})")
+                    break
+        connection.rollback()
+    return found
+
+
 def print_pg(engine, texts: Counter[str], first_parameters: dict[str, object]) -> None:
     """Distinct texts per statement, which ones the connections hold prepared, and
     EXPLAIN (ANALYZE, SUMMARY)'s planning and execution times of each, replayed after the run
@@ -105,6 +159,7 @@ def print_pg(engine, texts: Counter[str], first_parameters: dict[str, object]) -
                 for statement, generic, custom in cursor.fetchall():
                     prepared.add(" ".join(statement.split()))
                     plans[" ".join(statement.split()[:3])] = (generic, custom)
+        generic_scans = cached_plans(connections, texts, first_parameters)
         OUT.mkdir(parents=True, exist_ok=True)
         with open(OUT / "statements.txt", "w", encoding="utf-8") as out:
             for text, seen in texts.most_common():
@@ -140,6 +195,8 @@ def print_pg(engine, texts: Counter[str], first_parameters: dict[str, object]) -
                 f"  {sum(texts[t] for t in members):6d} {len(members):4d} {generic:5d} {custom:5d} "
                 f"{planning:7.3f} {execution:7.3f}  {kind}"
             )
+            if kind in generic_scans:
+                print(f"         its cached plan, as executed: {generic_scans[kind]}")
         (OUT / "plans.txt").write_text("\n".join(plans_out), encoding="utf-8")
         print(f"  statements: {OUT / 'statements.txt'}, plans: {OUT / 'plans.txt'}")
     finally:
