@@ -197,6 +197,18 @@ def print_pg(engine, texts: Counter[str], first_parameters: dict[str, object]) -
             )
             if kind in generic_scans:
                 print(f"         its cached plan, as executed: {generic_scans[kind]}")
+        with connections[0].cursor() as cursor:  # the counts as the backends last reported them
+            time.sleep(1.1)
+            cursor.execute(
+                "SELECT relname, indexrelname, idx_scan FROM pg_stat_user_indexes "
+                "WHERE relname IN ('messages', 'message_items', 'evidence', 'evidence_head', "
+                "'planned_steps', 'step_leases', 'debtor_salts') ORDER BY relname, indexrelname"
+            )
+            print(
+                "  index scans over the whole run (ingest and tick included): "
+                + ", ".join(f"{index} {scans}" for _table, index, scans in cursor.fetchall())
+            )
+        connections[0].rollback()
         (OUT / "plans.txt").write_text("\n".join(plans_out), encoding="utf-8")
         print(f"  statements: {OUT / 'statements.txt'}, plans: {OUT / 'plans.txt'}")
     finally:
