@@ -250,22 +250,17 @@ def analyze(url: str) -> None:
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as connection:
-        tables = [
-            name
-            for (name,) in connection.execute(
-                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
-            ).fetchall()
-        ]
-        filled = [
-            name
-            for name in tables
-            if connection.execute(f'SELECT count(*) FROM (SELECT 1 FROM "{name}" LIMIT 51) AS t').fetchone()[
-                0
-            ]
-            > 50
-        ]
+        tables = connection.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+        ).fetchall()
+        filled = [f'"{name}"' for (name,) in tables if _more_than_50_rows(connection, name)]
         if filled:
-            connection.execute("ANALYZE " + ", ".join(f'"{name}"' for name in filled))
+            connection.execute("ANALYZE " + ", ".join(filled))
+
+
+def _more_than_50_rows(connection, table: str) -> bool:
+    query = f'SELECT count(*) FROM (SELECT 1 FROM "{table}" LIMIT 51) AS t'
+    return connection.execute(query).fetchone()[0] > 50
 
 
 def transactions(url: str) -> dict[str, int]:
