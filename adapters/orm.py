@@ -216,12 +216,15 @@ class MessageRow(Scoped, Base):
             postgresql_where=text("record_due"),
             sqlite_where=text("record_due = 1"),  # as SQLite is given a boolean test
         ),
+        # a debtor's messages by debtor, creditor and day; none starts with the creditor alone
+        # (migration 0021)
+        Index("ix_messages_debtor_day", "debtor_id", "creditor_id", "local_day"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    creditor_id: Mapped[str] = mapped_column(String(100), server_default=DEFAULT_CREDITOR, index=True)
+    creditor_id: Mapped[str] = mapped_column(String(100), server_default=DEFAULT_CREDITOR)
     message_id: Mapped[str] = mapped_column(String(300), unique=True)
-    debtor_id: Mapped[str] = mapped_column(String(100), index=True)
+    debtor_id: Mapped[str] = mapped_column(String(100))
     channel: Mapped[str] = mapped_column(String(20))
     step: Mapped[str] = mapped_column(String(40))
     local_day: Mapped[date] = mapped_column(Date)
@@ -251,7 +254,8 @@ class MessageItem(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
-    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    # found by invoice through uq_sent_step, which starts with it (migration 0021)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"))
     step: Mapped[str] = mapped_column(String(40))
     channel: Mapped[str] = mapped_column(String(20))
 

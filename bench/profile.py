@@ -22,6 +22,7 @@ messages of N reminders to ``deliver_many`` together (default 1: each reminder's
 from __future__ import annotations
 
 import io
+import json
 import os
 import sys
 import time
@@ -48,6 +49,8 @@ DELIVERY_BATCH = max(1, int(os.environ.get("BENCH_PROFILE_DELIVERY_BATCH", "1"))
 WORKER_BATCH = max(
     1, int(os.environ.get("BENCH_PROFILE_WORKER_BATCH", os.environ.get("RELANCE_WORKER_BATCH", "50")))
 )
+# the statements' texts, whether psycopg prepared them, and EXPLAIN's planning vs execution time
+PROFILE_PG = os.environ.get("BENCH_PROFILE_PG", "0") != "0"
 OUT = Path(os.environ.get("BENCH_PROFILE_DIR", Path(__file__).resolve().parents[1] / "var"))
 
 
@@ -73,6 +76,144 @@ def print_cpu_profile(cpu_profile, count: int) -> None:
     print(f"CPU profile (cProfile, its overhead included): {OUT / 'profile-cpu.txt'}")
     for line in report(cpu_by_kind(stats.stats), count):  # type: ignore[attr-defined]
         print(line.replace("profiled wall time", "profiled CPU time"))
+
+
+def backend_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a local PostgreSQL backend, from /proc; 0 if not local."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _scans(node: dict) -> list[str]:
+    """Each scan of a plan: its index (or "seq") and the rows its filter removed."""
+    found = []
+    if "Index Name" in node or node.get("Node Type") == "Seq Scan":
+        name = node.get("Index Name", f"seq {node.get('Relation Name')}")
+        found.append(f"{name} ({node.get('Rows Removed by Filter', 0)} removed)")
+    for child in node.get("Plans", []):
+        found.extend(_scans(child))
+    return found
+
+
+def cached_plans(connections, texts: Counter[str], first_parameters: dict[str, object]) -> dict[str, str]:
+    """The scans of the plan each connection holds for its prepared statements, as executed
+    (EXPLAIN ANALYZE EXECUTE with the statement's first parameters, rolled back), by kind."""
+    import re
+
+    import psycopg
+
+    found: dict[str, str] = {}
+    as_sent = {}
+    for text in texts:
+        names = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", text)))
+        numbered = text
+        for number, name in enumerate(names, 1):
+            numbered = numbered.replace(f"%({name})s", f"${number}")
+        as_sent[" ".join(numbered.replace("%%", "%").split())] = (text, names)
+    for connection in connections:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT name, statement FROM pg_prepared_statements WHERE generic_plans > 0")
+            held = cursor.fetchall()
+        for name, statement in held:
+            match = as_sent.get(" ".join(statement.split()))
+            if match is None or not isinstance(first_parameters.get(match[0]), dict):
+                continue
+            text, names = match
+            values = [first_parameters[text][n] for n in names]  # type: ignore[index]
+            marks = ", ".join(["%s"] * len(values))
+            # EXECUTE takes no bound parameters: the values are written into its text. A
+            # write is explained, not run; no savepoint: psycopg forgets every statement it
+            # prepared at any ROLLBACK, a savepoint's included
+            analyze = "ANALYZE, " if text.lstrip().startswith("SELECT") else ""
+            with psycopg.ClientCursor(connection.driver_connection) as cursor:
+                try:
+                    cursor.execute(f"EXPLAIN ({analyze}FORMAT JSON) EXECUTE {name}({marks})", values)
+                    plan = cursor.fetchone()[0][0]["Plan"]
+                    took = f"{plan['Actual Total Time']:.3f} ms: " if analyze else ""
+                    found.setdefault(" ".join(text.split()[:3]), took + ", ".join(_scans(plan)))
+                except Exception as exc:  # a report, not a check
+                    found.setdefault(" ".join(text.split()[:3]), f"(not replayed: {type(exc).__name__})")
+                    break
+        connection.rollback()
+    return found
+
+
+def print_pg(engine, texts: Counter[str], first_parameters: dict[str, object]) -> None:
+    """Distinct texts per statement, which ones the connections hold prepared, and
+    EXPLAIN (ANALYZE, SUMMARY)'s planning and execution times of each, replayed after the run
+    with its first parameters in a transaction rolled back."""
+    kinds: dict[str, list[str]] = {}
+    for text in texts:
+        kinds.setdefault(" ".join(text.split()[:3]), []).append(text)
+    idle = engine.pool.checkedin()
+    connections = [engine.raw_connection() for _ in range(max(1, idle))]
+    prepared: set[str] = set()
+    plans: dict[str, tuple[int, int]] = {}  # first words -> generic and custom plans made
+    try:
+        for connection in connections:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements")
+                for statement, generic, custom in cursor.fetchall():
+                    prepared.add(" ".join(statement.split()))
+                    plans[" ".join(statement.split()[:3])] = (generic, custom)
+        generic_scans = cached_plans(connections, texts, first_parameters)
+        OUT.mkdir(parents=True, exist_ok=True)
+        with open(OUT / "statements.txt", "w", encoding="utf-8") as out:
+            for text, seen in texts.most_common():
+                print(f"-- {seen} executions, parameters {first_parameters[text]!r}\n{text}\n", file=out)
+            print("-- prepared on the connections:", file=out)
+            for text in sorted(prepared):
+                print(f"{text}\n", file=out)
+        print(f"statements as sent ({len(connections)} connection(s) asked for their prepared ones):")
+        print(
+            "  executions, distinct texts, generic plans, custom plans (prepared), "
+            "planning ms, execution ms (EXPLAIN), statement"
+        )
+        replay = connections[0]
+        plans_out: list[str] = []
+        for kind, members in sorted(kinds.items(), key=lambda item: -sum(texts[t] for t in item[1])):
+            generic, custom = plans.get(kind, (0, 0))
+            planning = execution = 0.0
+            text = max(members, key=lambda t: texts[t])
+            if kind.split()[0] in {"SELECT", "WITH", "UPDATE", "INSERT", "DELETE"}:
+                try:
+                    with replay.cursor() as cursor:
+                        cursor.execute(
+                            "EXPLAIN (ANALYZE, BUFFERS, SUMMARY, FORMAT JSON) " + text,
+                            first_parameters[text],
+                        )
+                        plan = cursor.fetchone()[0][0]
+                        planning, execution = plan["Planning Time"], plan["Execution Time"]
+                        plans_out.append(f"-- {kind}\n{text}\n{json.dumps(plan, indent=1)}\n")
+                except Exception as exc:  # a report, not a check
+                    print(f"  (EXPLAIN failed: {type(exc).__name__}: {str(exc).splitlines()[0]})")
+                replay.rollback()
+            print(
+                f"  {sum(texts[t] for t in members):6d} {len(members):4d} {generic:5d} {custom:5d} "
+                f"{planning:7.3f} {execution:7.3f}  {kind}"
+            )
+            if kind in generic_scans:
+                print(f"         its cached plan, as executed: {generic_scans[kind]}")
+        with connections[0].cursor() as cursor:  # the counts as the backends last reported them
+            time.sleep(1.1)
+            cursor.execute(
+                "SELECT relname, indexrelname, idx_scan FROM pg_stat_user_indexes "
+                "WHERE relname IN ('messages', 'message_items', 'evidence', 'evidence_head', "
+                "'planned_steps', 'step_leases', 'debtor_salts') ORDER BY relname, indexrelname"
+            )
+            print(
+                "  index scans over the whole run (ingest and tick included): "
+                + ", ".join(f"{index} {scans}" for _table, index, scans in cursor.fetchall())
+            )
+        connections[0].rollback()
+        (OUT / "plans.txt").write_text("\n".join(plans_out), encoding="utf-8")
+        print(f"  statements: {OUT / 'statements.txt'}, plans: {OUT / 'plans.txt'}")
+    finally:
+        for connection in connections:
+            connection.close()
 
 
 def main() -> int:
@@ -134,6 +275,21 @@ def main() -> int:
         def _commit(_conn) -> None:
             commits.append(1)
 
+        texts: Counter[str] = Counter()  # each distinct text as sent, its executions
+        first_parameters: dict[str, object] = {}
+        backends: dict[int, float] = {}  # backend pid -> its CPU seconds when first seen
+
+        @event.listens_for(app.engine, "before_cursor_execute")
+        def _text(_conn, _cursor, statement, parameters, *_args) -> None:
+            texts[statement] += 1
+            first_parameters.setdefault(statement, parameters)
+
+        @event.listens_for(app.engine, "checkout")
+        def _backend(dbapi_connection, *_args) -> None:
+            pid = dbapi_connection.info.backend_pid
+            if pid not in backends:
+                backends[pid] = backend_cpu(pid)
+
         @event.listens_for(app.engine, "after_cursor_execute")
         def _time(_conn, _cursor, statement, *_args) -> None:
             if started:
@@ -183,6 +339,7 @@ def main() -> int:
                 )
         deliveries.flush()
         wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
+        server_cpu = sum(backend_cpu(pid) - start for pid, start in backends.items())
         if cpu_profile is not None:
             cpu_profile.disable()
         if profiler is not None:
@@ -205,9 +362,15 @@ def main() -> int:
             f"SQL statements per reminder: {sum(statements.values()) / count:.1f} "
             f"(BEGIN and COMMIT not counted), in {len(commits) / count:.2f} transactions"
         )
+        print(
+            f"PostgreSQL CPU per reminder: {server_cpu / count * 1000:.2f} ms "
+            f"(the {len(backends)} backend(s) of this process's connections, from /proc)"
+        )
         print("  per reminder: statements, ms from execute to result, statement")
         for statement, seen in sorted(statements.items(), key=lambda item: -waited[item[0]]):
             print(f"  {seen / count:4.1f}  {waited[statement] / count * 1000:6.2f} ms  {statement}")
+        if PROFILE_PG:
+            print_pg(app.engine, texts, first_parameters)
         if cpu_profile is not None:
             print_cpu_profile(cpu_profile, count)
         if profiler is not None:
