@@ -91,7 +91,7 @@ def make_transports(settings: Settings) -> dict[str, Transport]:
             _secret(settings.smtp_secret()),
             settings.smtp_timeout,
             settings.smtp_ca_file,
-            deadline=settings.smtp_deadline_seconds,
+            deadline=settings.smtp_deadline,
         )
     else:
         email = FileDrop(outbox / "email", ".eml")
@@ -283,7 +283,7 @@ def _creditor_mail(settings: Settings, label: str, account: SmtpAccount) -> dict
         _secret(smtp_password(label, account)),
         settings.smtp_timeout,
         settings.smtp_ca_file,
-        deadline=settings.smtp_deadline_seconds,
+        deadline=settings.smtp_deadline,
     )
     return {"email": mailer}
 

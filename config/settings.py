@@ -118,6 +118,15 @@ class Settings(BaseSettings):
     def outbox_dir(self) -> Path:
         return self.data_dir / "outbox"
 
+    @property
+    def smtp_deadline(self) -> float:
+        """The longest SMTP transaction: ``smtp_deadline_seconds``, never more than half the
+        lease. A message's lease is what keeps a second worker from sending it while the first
+        one is still transmitting (the first copy goes without a claim, within the first tenth
+        of the lease); a transaction allowed to outlast the lease would let the scheduler emit
+        the message again while the first transmission is still on the wire."""
+        return min(self.smtp_deadline_seconds, self.claim_lease_seconds / 2)
+
     def smtp_secret(self) -> str | None:
         """The SMTP password, from the variable or the secret file (never logged)."""
         if self.smtp_password_file is not None:
