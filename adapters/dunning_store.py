@@ -122,6 +122,10 @@ _OPEN_INVOICES = (
     )
     .execution_options(yield_per=CHUNK)  # each row dropped once its facts are found
 )
+# invoices read again by id (``invoices``): the messages of a catch-up, a batch at a time
+_INVOICES_BY_ID = select(*(_INVOICES.c[c.key] for c in _INVOICE_COLUMNS)).where(
+    _INVOICES.c.creditor_id == _CREDITOR, _INVOICES.c.id.in_(bindparam("invoices", expanding=True))
+)
 # message_items has no creditor of its own: its message's says whose it is
 _RECORDED_CLAIMS = (
     select(_ITEMS.c.invoice_id, _ITEMS.c.step, _ITEMS.c.channel)
@@ -470,6 +474,13 @@ class SqlDunningStore:
         # an invoice locked by ``due_steps`` or known to the caller (read under the same lock)
         # is as it was read then: the same facts, not a copy
         return [self._known(row.id, known) or invoice_facts(row, self._shared) for row in rows]
+
+    def invoices(self, invoice_ids: Sequence[int]) -> list[InvoiceFacts]:
+        found: dict[int, InvoiceFacts] = {}
+        for chunk in _chunks(sorted(set(invoice_ids))):
+            for row in self._read(_INVOICES_BY_ID, invoices=chunk):
+                found[row.id] = self._invoices.get(row.id) or invoice_facts(row, self._shared)
+        return [found[i] for i in invoice_ids if i in found]
 
     def _known(self, invoice_id: int, known: Mapping[int, InvoiceFacts] | None) -> InvoiceFacts | None:
         return self._invoices.get(invoice_id) or (known.get(invoice_id) if known else None)

@@ -110,6 +110,9 @@ class MemoryDunningStore:
     ) -> list[InvoiceFacts]:
         return [i for i in self._data.invoices.values() if i.debtor_id == debtor_id and i.status == "open"]
 
+    def invoices(self, invoice_ids: Sequence[int]) -> list[InvoiceFacts]:
+        return [self._data.invoices[i] for i in invoice_ids if i in self._data.invoices]
+
     def installment_blocker(self, step_id: int, debtor_id: str) -> str | None:
         return "payment plan unknown"
 

@@ -154,6 +154,12 @@ class DunningStore(Protocol):
     ) -> list[InvoiceFacts]:
         """The debtor's open invoices; those in ``known`` (read under the same lock) as given."""
 
+    def invoices(self, invoice_ids: Sequence[int]) -> list[InvoiceFacts]:
+        """The facts of these invoices, read again (the debtor is locked, and its invoices
+        with due steps since they were read), in the order given; an unknown id is left out.
+        The messages of a catch-up read their invoices this way, a batch at a time, rather
+        than keep every invoice read with the due steps until they are built."""
+
     def installment_blocker(self, step_id: int, debtor_id: str) -> str | None:
         """Why the payment plan of an installment reminder forbids it now (None: it does not)."""
 
