@@ -11,7 +11,7 @@ share their repeated parts (step names, events, instants, the debtor's id): one 
 from __future__ import annotations
 
 from array import array
-from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Container, Hashable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -475,6 +475,10 @@ class SqlDunningStore:
         # an invoice locked by ``due_steps`` or known to the caller (read under the same lock)
         # is as it was read then: the same facts, not a copy
         return [self._known(row.id, known) or invoice_facts(row, self._shared) for row in rows]
+
+    def other_open_invoices(self, debtor_id: str, held: Container[int]) -> Iterator[InvoiceFacts]:
+        rows = self._read(_OPEN_INVOICES, debtor=debtor_id)
+        return (invoice_facts(row, self._shared) for row in rows if row.id not in held)
 
     def invoices(self, invoice_ids: Sequence[int]) -> list[InvoiceFacts]:
         found: dict[int, InvoiceFacts] = {}

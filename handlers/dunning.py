@@ -9,7 +9,7 @@ implementation is ``adapters.dunning_store``, its in-memory one ``adapters.memor
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -153,6 +153,9 @@ class DunningStore(Protocol):
         self, debtor_id: str, known: Mapping[int, InvoiceFacts] | None = None
     ) -> list[InvoiceFacts]:
         """The debtor's open invoices; those in ``known`` (read under the same lock) as given."""
+
+    def other_open_invoices(self, debtor_id: str, held: Container[int]) -> Iterator[InvoiceFacts]:
+        """The debtor's open invoices whose id is not in ``held``, one at a time."""
 
     def invoices(self, invoice_ids: Sequence[int]) -> list[InvoiceFacts]:
         """The facts of these invoices, read again (the debtor is locked, and its invoices

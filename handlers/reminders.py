@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import hashlib
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from typing import Any
 from urllib.parse import quote
 
 import structlog
@@ -25,6 +26,7 @@ import structlog
 from handlers import evidence, plans
 from handlers.amounts import InvoiceAmounts, amounts_on, penalties_run
 from handlers.calendar import local_date
+from handlers.compact import InvoiceTable, StepTable
 from handlers.context import Context
 from handlers.deadlines import deadline_after, formal_notice_deadline
 from handlers.decide import Claim, Decision, Done, Message, PassedOver, decide
@@ -87,35 +89,62 @@ def send_due(store: DunningStore, step_id: int, now: datetime, ctx: Context) -> 
     # the snapshot's and the steps read go before the messages are built, which read their
     # invoices again from the store, a batch at a time (``_claimed_batches``)
     kept = _Kept.of(read.due, decision)
-    read.due = []
     del snapshot
     return _apply(store, debtor, kept, decision, now, ctx)
 
 
 @dataclass(frozen=True)
 class _Kept:
-    """What applying the decision needs of the due steps read, once it is taken: the steps no
-    message claims (skipped, postponed, mentioned, given to a person), whole; the lead step
-    of each message; the formal notice of each invoice whose escalation starts. A claimed
-    step is known by its claim alone (step id, invoice id, step name): a catch-up of 20 000
-    invoices keeps no facts of its 20 000 invoices while its messages are built."""
+    """What applying the decision needs of the due steps read, once it is taken: the steps
+    read (compact, ``handlers.compact``: skipped, postponed, mentioned and given to a person
+    are found there by id); the lead step of each message; the formal notice of each invoice
+    whose escalation starts. The messages read their claims' invoices again from the store:
+    a catch-up of 20 000 invoices holds no value per invoice while its messages are built."""
 
-    unclaimed: dict[int, Due]
+    steps: StepTable[Due]
     leads: tuple[Due, ...]  # of each message of the decision, in order
     notices: dict[int, Due]  # by invoice id: its formal notice step, first in the order read
 
     @classmethod
-    def of(cls, due: list[Due], decision: Decision) -> _Kept:
-        by_step = {d.step_id: d for d in due}
-        leads = tuple(_lead(by_step[c.step_id] for c in m.claims) for m in decision.messages)
+    def of(cls, due: StepTable[Due], decision: Decision) -> _Kept:
+        leads = tuple(_lead(due.find(c.step_id) for c in m.claims) for m in decision.messages)
         escalate = set(decision.escalate)
         notices: dict[int, Due] = {}
-        for item in due:
-            if item.invoice.id in escalate and item.step.name == FORMAL_NOTICE:
-                notices.setdefault(item.invoice.id, item)
-        claimed = decision.claimed_step_ids
-        unclaimed = {step_id: item for step_id, item in by_step.items() if step_id not in claimed}
-        return cls(unclaimed, leads, notices)
+        if escalate:
+            for item in due:
+                if item.invoice.id in escalate and item.step.name == FORMAL_NOTICE:
+                    notices.setdefault(item.invoice.id, item)
+        return cls(due, leads, notices)
+
+
+class _ByStep(Mapping[int, Due]):
+    """The due steps read, by step id (each one made again when asked)."""
+
+    def __init__(self, steps: StepTable[Due]) -> None:
+        self._steps = steps
+
+    def __getitem__(self, step_id: int) -> Due:
+        return self._steps.find(step_id)
+
+    def __iter__(self) -> Iterator[int]:
+        return (item.step_id for item in self._steps)
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+
+def _due_table() -> StepTable[Due]:
+    """The kept due steps of a debtor, compact until the decision is taken."""
+    return StepTable(InvoiceTable(), _split_due, _make_due)
+
+
+def _split_due(item: Due) -> tuple[int, InvoiceFacts, tuple[Any, ...]]:
+    return item.step_id, item.invoice, (item.stored_step, item.event, item.step, item.policy)
+
+
+def _make_due(step_id: int, invoice: InvoiceFacts, shared: tuple[Any, ...]) -> Due:
+    stored_step, event, step, policy = shared
+    return Due(step_id, stored_step, event, invoice, step, policy)
 
 
 def _lead(items: Iterable[Due]) -> Due:
@@ -131,7 +160,7 @@ class _Read:
     taken, not kept from its batch; what the payment plans say of an installment reminder
     is read with its batch (``blockers``)."""
 
-    due: list[Due] = field(default_factory=list)
+    due: StepTable[Due] = field(default_factory=_due_table)
     blockers: dict[int, str | None] = field(default_factory=dict)  # installment reminders only
     passed_over: PassedOver = field(default_factory=PassedOver)  # ids, not 80 000 values
     behind_drafts: dict[str, list[Due]] = field(default_factory=dict)
@@ -312,15 +341,16 @@ def _snapshot(
 ) -> Snapshot:
     """The debtor as the decision sees it, from what the store read under its lock."""
     today = local_date(now, debtor.timezone)
-    rows = {d.invoice.id: d.invoice for d in read.due}
-    rows = {row.id: row for row in store.open_invoices(debtor.id, rows)} | rows
-    due_invoices = {d.invoice.id for d in read.due}
+    invoices = read.due.invoices  # the invoices of the due steps, compact
+    due_invoices = {invoices.id_at(row) for row in read.due.invoice_rows()}
+    for other in store.other_open_invoices(debtor.id, invoices.held_ids()):
+        invoices.add(other)
     return replace(
         head,
-        invoices=tuple(rows.values()),  # the facts read under the lock, not copies
+        invoices=invoices,  # the facts read under the lock, kept as columns
         due=tuple(_due_snapshot(item, read.blockers) for item in read.due),
         recorded=frozenset(store.recorded_claims(due_invoices)),
-        used_today=_used_today(store, debtor.id, today, {r.currency for r in rows.values()}),
+        used_today=_used_today(store, debtor.id, today, invoices.currencies()),
     )
 
 
@@ -353,7 +383,7 @@ def _apply(
     ctx: Context,
 ) -> list[object]:
     """Record what the decision says, in the caller's transaction; the tasks to publish."""
-    by_step = kept.unclaimed  # every step the decision names, but those of the messages' claims
+    by_step = _ByStep(kept.steps)  # the steps the decision names, made again when asked
     skipped = {skip.step_id for skip in decision.skipped}  # no longer pending
     for skip in decision.skipped:
         item = by_step[skip.step_id]
