@@ -840,3 +840,30 @@ def test_a_deadline_is_planned_for_an_invoice_read_in_a_batch_of_due_steps(store
         ("escalation", "deadline.expired", deadline),
         ("formal_notice", "invoice.overdue", NOW),
     ]
+
+
+def test_invoices_are_read_again_by_id_in_the_order_asked_and_the_other_open_ones_apart(store):
+    # Given three open invoices and a paid one of the debtor, F-1 with a due step
+    store.seed(
+        [
+            invoice(1, "F-1", date(2026, 3, 20)),
+            invoice(2, "F-2", date(2026, 3, 21)),
+            invoice(3, "F-3", date(2026, 3, 22)),
+            invoice(4, "F-4", date(2026, 3, 20), status="paid"),
+        ],
+        [step(10, 1, "reminder_1", NOW)],
+        [],
+    )
+
+    # When F-1 is read with its due step, then invoices are asked again by id (an unknown
+    # id among them) and the open invoices other than F-1 one at a time
+    def read(s: DunningStore) -> tuple[list[str], bool, list[str]]:
+        [[(_, known)]] = list(s.due_step_batches(DEBTOR.id, NOW))
+        again = s.invoices([3, 99, 1, 4])
+        same = again[1] == known
+        others = sorted(i.number for i in s.other_open_invoices(DEBTOR.id, {known.id}))
+        return [i.number for i in again], same, others
+
+    # Then they come in the order asked, equal to what was read, the unknown left out; and
+    # the other open invoices are F-2 and F-3 (F-1 is held, F-4 is paid)
+    assert store.run(read) == (["F-3", "F-1", "F-4"], True, ["F-2", "F-3"])
