@@ -27,8 +27,10 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    true,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from adapters.orm import (
@@ -205,9 +207,56 @@ _DUE_STEPS_OF = (
     .order_by(_STEPS.c.invoice_id, _STEPS.c.id)
 )
 
-# the message and its items (``record_message``)
-_INSERT_MESSAGE = insert(_MESSAGES).returning(_MESSAGES.c.id)
+# the message and its items (``record_message``): the message's values bound as ``m_<column>``
+_MESSAGE_COLUMNS = (
+    "creditor_id",
+    "message_id",
+    "debtor_id",
+    "channel",
+    "step",
+    "local_day",
+    "recipient",
+    "subject",
+    "body_text",
+    "content",
+    "content_sha256",
+    "amounts",
+    "status",
+    "attempts",
+    "lease_until",
+    "created_at",
+)
+_NEW_MESSAGE = insert(_MESSAGES).values(
+    {name: bindparam(f"m_{name}", type_=_MESSAGES.c[name].type) for name in _MESSAGE_COLUMNS}
+)
+_INSERT_MESSAGE = _NEW_MESSAGE.returning(_MESSAGES.c.id)
 _INSERT_ITEMS = insert(_ITEMS)
+
+
+def _message_with_items() -> Any:
+    """PostgreSQL: the message and all its items in one statement, ``WITH m AS (INSERT INTO
+    messages … RETURNING id, channel), items AS (INSERT INTO message_items SELECT m.id, …
+    FROM m JOIN unnest(:claim_invoices, :claim_steps) …) SELECT m.id FROM m`` (the claims
+    bound as two arrays; none gives no item and still the message's id)."""
+    message = _NEW_MESSAGE.returning(_MESSAGES.c.id, _MESSAGES.c.channel).cte("m")
+    claims = (
+        func.unnest(
+            bindparam("claim_invoices", type_=ARRAY(_ITEMS.c.invoice_id.type)),
+            bindparam("claim_steps", type_=ARRAY(_ITEMS.c.step.type)),
+        )
+        .table_valued("invoice_id", "step")
+        .render_derived()
+    )
+    items = insert(_ITEMS).from_select(
+        ["message_pk", "invoice_id", "step", "channel"],
+        select(message.c.id, claims.c.invoice_id, claims.c.step, message.c.channel)
+        .select_from(message)
+        .join(claims, true()),
+    )
+    return select(message.c.id).add_cte(items.cte("items"))
+
+
+_INSERT_MESSAGE_WITH_ITEMS = _message_with_items()
 # a step's lease's emissions added to its ``emit_count`` as the lease ends (``closed_emissions``)
 _LEASES: Table = StepLease.__table__  # type: ignore[assignment]
 _CLOSED_EMISSIONS = _STEPS.c.emit_count + func.coalesce(
@@ -538,32 +587,37 @@ class SqlDunningStore:
         return plans.message_context(self._records, [self._step_row(i) for i in step_ids])
 
     def record_message(self, message: NewMessage) -> int:
-        """The message and its items, with statements built once: no mapped row to flush."""
+        """The message and its items, with statements built once: no mapped row to flush.
+        One statement on PostgreSQL (``_INSERT_MESSAGE_WITH_ITEMS``); on SQLite the message,
+        then its items by chunks."""
         self._forget_messages()
         self._session.flush()  # what the unit of work holds unwritten goes first, as a flush would
         connection = self._connection()
-        pk: int = connection.execute(
-            _INSERT_MESSAGE,
-            {
-                "creditor_id": self._creditor(),
-                "message_id": message.message_id,
-                "debtor_id": message.debtor_id,
-                "channel": message.channel,
-                "step": message.step,
-                "local_day": message.local_day,
-                "recipient": message.recipient,
-                "subject": message.subject,
-                "body_text": message.body_text,
-                "content": message.content,
-                "content_sha256": message.content_sha256,
-                "amounts": message.amounts,
-                "status": "draft" if message.draft else "pending",
-                "attempts": 0,
-                "lease_until": None if message.draft else message.lease_until,
-                "created_at": message.created_at,
-            },
-        ).scalar_one()
+        values = {
+            "m_creditor_id": self._creditor(),
+            "m_message_id": message.message_id,
+            "m_debtor_id": message.debtor_id,
+            "m_channel": message.channel,
+            "m_step": message.step,
+            "m_local_day": message.local_day,
+            "m_recipient": message.recipient,
+            "m_subject": message.subject,
+            "m_body_text": message.body_text,
+            "m_content": message.content,
+            "m_content_sha256": message.content_sha256,
+            "m_amounts": message.amounts,
+            "m_status": "draft" if message.draft else "pending",
+            "m_attempts": 0,
+            "m_lease_until": None if message.draft else message.lease_until,
+            "m_created_at": message.created_at,
+        }
         claims = message.claims
+        if connection.dialect.name == "postgresql":
+            values["claim_invoices"] = [invoice_id for invoice_id, _ in claims]
+            values["claim_steps"] = [step for _, step in claims]
+            found: int = connection.execute(_INSERT_MESSAGE_WITH_ITEMS, values).scalar_one()
+            return found
+        pk: int = connection.execute(_INSERT_MESSAGE, values).scalar_one()
         for start in range(0, len(claims), CHUNK):  # one statement, many rows: no mapped row each
             chunk = [  # the rows of one chunk only: 20 000 claims are not 20 000 dicts at once
                 {"message_pk": pk, "invoice_id": invoice_id, "step": step, "channel": message.channel}

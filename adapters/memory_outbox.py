@@ -13,7 +13,7 @@ import copy
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,6 +35,7 @@ class _Row:
     lease_until: datetime | None
     last_error: str | None = None
     done_at: datetime | None = None
+    record_due: bool = False  # a message sent whose message.transmitted record is not written
     details: dict[str, object] = field(default_factory=dict)
 
     def item(self) -> Item:
@@ -110,6 +111,12 @@ class LeasedRows:
     def _settle(self, row: Any, now: datetime) -> None:
         raise NotImplementedError
 
+    def _done_at(self, row: Any) -> datetime | None:
+        raise NotImplementedError
+
+    def _tracking_id(self, row: Any) -> object:
+        raise NotImplementedError
+
     def _change(self, row: Any, changes: Mapping[str, object]) -> None:
         unknown = set(changes) - CHANGEABLE[self.kind]
         if unknown:
@@ -159,10 +166,40 @@ class LeasedRows:
             row.status, row.lease_until = DONE_STATUS[self.kind], None
             self._settle(row, now)
             row.attempts += 1 if count_attempt else 0
+            if self.kind == "messages":  # its message.transmitted record is written after
+                row.record_due = True
             return self._item(row)
 
     def mark_many_done(self, done: Sequence[Done]) -> list[Item | None]:
         return [self.mark_done(d.id, d.at, count_attempt=d.count_attempt, **d.changes) for d in done]
+
+    def unrecorded(self, sent_before: datetime, limit: int) -> list[int]:
+        """As ``adapters.outbox.SqlMessages.unrecorded``: messages sent at or before
+        ``sent_before`` whose record is due, oldest first."""
+        with self._lock():
+            due = [
+                (done_at, row.id)
+                for row in self._rows.values()
+                if getattr(row, "record_due", False)
+                and (done_at := self._done_at(row)) is not None
+                and done_at <= sent_before
+            ]
+            return [item_id for _, item_id in sorted(due)[: max(limit, 0)]]
+
+    def take_unrecorded(self, item_ids: Sequence[int]) -> list[Item]:
+        """As ``adapters.outbox.SqlMessages.take_unrecorded``: those of these messages whose
+        record is due, no longer due, with their ``sent_at`` and ``tracking_id``."""
+        with self._lock():
+            taken = []
+            for item_id in sorted(set(item_ids)):
+                row = self._rows.get(item_id)
+                if row is None or not getattr(row, "record_due", False):
+                    continue
+                row.record_due = False
+                item = self._item(row)
+                sent = {"sent_at": self._done_at(row), "tracking_id": self._tracking_id(row)}
+                taken.append(replace(item, details={**item.details, **sent}))
+            return taken
 
     def record_retry(
         self, item_id: int, now: datetime, error: str, *, count_attempt: bool = False, **changes: object
@@ -211,3 +248,9 @@ class MemoryOutbox(LeasedRows):
 
     def _settle(self, row: _Row, now: datetime) -> None:
         row.done_at = now
+
+    def _done_at(self, row: _Row) -> datetime | None:
+        return row.done_at
+
+    def _tracking_id(self, row: _Row) -> object:
+        return row.details.get("tracking_id")

@@ -123,6 +123,7 @@ class Message:
     tracking_id: str | None = None
     created_at: datetime
     sent_at: datetime | None = None
+    record_due: bool = False  # sent, its message.transmitted record not written yet
     claims: tuple[tuple[int, str], ...] = ()
 
 

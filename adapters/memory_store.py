@@ -297,6 +297,13 @@ class RecordOutbox(LeasedRows):
     def _settle(self, row: _OutboxRow, now: datetime) -> None:
         setattr(row, self._shape.done_at, now)
 
+    def _done_at(self, row: _OutboxRow) -> datetime | None:
+        done_at: datetime | None = getattr(row, self._shape.done_at)
+        return done_at
+
+    def _tracking_id(self, row: _OutboxRow) -> object:
+        return getattr(row, "tracking_id", None)
+
     def _item(self, row: _OutboxRow, *, claimed: bool = False) -> Item:
         names = self._shape.details + (self._shape.claim_details if claimed else ())
         details = {name: getattr(row, name) for name in names}

@@ -18,7 +18,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     select,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -205,7 +207,16 @@ class MessageRow(Scoped, Base):
     """One outgoing message or letter, its exact bytes kept; transmitted after commit."""
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_pending", "status", "lease_until"),)
+    __table_args__ = (
+        Index("ix_messages_pending", "status", "lease_until"),
+        # the messages marked sent whose message.transmitted record is still to be written
+        Index(
+            "ix_messages_record_due",
+            "sent_at",
+            postgresql_where=text("record_due"),
+            sqlite_where=text("record_due = 1"),  # as SQLite is given a boolean test
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     creditor_id: Mapped[str] = mapped_column(String(100), server_default=DEFAULT_CREDITOR, index=True)
@@ -228,6 +239,8 @@ class MessageRow(Scoped, Base):
     tracking_id: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # sent, and its ``message.transmitted`` evidence record not written yet (handlers.delivery)
+    record_due: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class MessageItem(Base):

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Integer, Row, Select, Update, bindparam, select, update
+from sqlalchemy import Table as Table_
 from sqlalchemy.orm import Session
 
 from adapters.orm import DebtorRow, HandoverRow, MessageItem, MessageRow, PlannedStep, SignalRow
@@ -42,6 +43,7 @@ class Table:
     details: tuple[str, ...]  # read with every item
     claim_details: tuple[str, ...]  # read too when an attempt is taken (a message's bytes)
     changeable: frozenset[str]
+    done_values: Mapping[str, object] = field(default_factory=dict)  # set too when marked done
 
 
 MESSAGES = Table(
@@ -51,6 +53,7 @@ MESSAGES = Table(
     details=("message_id", "channel", "debtor_id", "content_sha256"),
     claim_details=("recipient", "subject", "content"),
     changeable=frozenset({"tracking_id"}),
+    done_values={"record_due": True},  # its message.transmitted record is written after
 )
 HANDOVERS = Table(
     kind="handovers",
@@ -259,6 +262,7 @@ def _done_update(kind: Kind, changes: tuple[str, ...], scoped: bool, attempts: A
         "attempts": attempts,
     }
     values |= {name: bindparam(f"set_{name}", type_=rows.c[name].type) for name in changes}
+    values |= table.done_values
     return update(rows).where(*where).values(values)
 
 
@@ -332,3 +336,64 @@ class SqlMessages(SqlOutbox):
                 .execution_options(synchronize_session=False)
             )
         return len(pairs)
+
+    def unrecorded(self, sent_before: datetime, limit: int) -> list[int]:
+        """Up to ``limit`` messages sent at or before ``sent_before`` whose record is still due,
+        oldest first: a read of the partial index ``ix_messages_record_due`` alone."""
+        if limit <= 0:
+            return []
+        scoped = getattr(self.session, "creditor", None)
+        statement = _unrecorded(scoped is not None)
+        params = {"before": sent_before, "limit": limit, "creditor": scoped}
+        self.session.flush()
+        return list(self.session.connection().execute(statement, params).scalars())
+
+    def take_unrecorded(self, item_ids: Sequence[int]) -> list[Item]:
+        """Those of these messages whose record is due, no longer due (one ``UPDATE …
+        RETURNING``, the rows locked in id order first): each is taken by one transaction
+        only, a second taker waits for the first to end, then finds nothing to take."""
+        if not item_ids:
+            return []
+        creditor = getattr(self.session, "creditor", None)
+        params = {"items": sorted(set(item_ids)), "creditor": creditor}
+        self.session.flush()
+        rows = self.session.connection().execute(_take_unrecorded(creditor is not None), params)
+        taken = [self._item(row) for row in rows]
+        return sorted(taken, key=lambda item: item.id)
+
+    def _item(self, row: Row[Any], *, with_claim_details: bool = False) -> Item:
+        item = super()._item(row, with_claim_details=with_claim_details)
+        mapping = row._mapping
+        extra = {name: mapping[name] for name in _TRANSMISSION if name in mapping}
+        return replace(item, details={**item.details, **extra}) if extra else item
+
+
+# what a message's ``message.transmitted`` record says beyond the outbox's details
+_TRANSMISSION = ("sent_at", "tracking_id")
+_MESSAGE_ROWS: Table_ = MessageRow.__table__  # type: ignore[assignment]
+
+
+@functools.lru_cache(maxsize=2)
+def _unrecorded(scoped: bool) -> Select[Any]:
+    rows = _MESSAGE_ROWS
+    where = [rows.c.record_due, rows.c.sent_at <= bindparam("before", type_=rows.c.sent_at.type)]
+    if scoped:
+        where.append(rows.c.creditor_id == bindparam("creditor"))
+    return select(rows.c.id).where(*where).order_by(rows.c.sent_at, rows.c.id).limit(bindparam("limit"))
+
+
+@functools.lru_cache(maxsize=2)
+def _take_unrecorded(scoped: bool) -> Update:
+    rows = _MESSAGE_ROWS
+    where = [rows.c.id.in_(bindparam("items", expanding=True)), rows.c.record_due]
+    if scoped:
+        where.append(rows.c.creditor_id == bindparam("creditor"))
+    locked = select(rows.c.id).where(*where).order_by(rows.c.id).with_for_update()
+    outbox = ("id", "status", "attempts", "lease_until", "last_error")
+    returned = outbox + MESSAGES.details + _TRANSMISSION
+    return (
+        update(rows)
+        .where(rows.c.id.in_(locked), rows.c.record_due)
+        .values(record_due=False)
+        .returning(*(rows.c[name] for name in returned))
+    )

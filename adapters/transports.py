@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import os
 import re
@@ -298,8 +299,8 @@ class SmtpMailer:
         address, options = self._mail_options(client, sender, recipient)
         to, _ = self._address(client, recipient)
         if client.has_extn("pipelining"):
-            mail = " ".join([f"MAIL FROM:{smtplib.quoteaddr(address)}", *options])
-            self._pipelined(client, [mail, f"RCPT TO:{smtplib.quoteaddr(to)}", "DATA"], utf8=bool(options))
+            mail = " ".join([f"MAIL FROM:{_quoted(address)}", *options])
+            self._pipelined(client, [mail, f"RCPT TO:{_quoted(to)}", "DATA"], utf8=bool(options))
             return
         self._accepted(client.mail(address, options), (250,))
         self._local.stage = "rcpt"
@@ -413,10 +414,50 @@ _STAGE_NAMES = {
 
 
 def envelope_sender(content: bytes) -> str:
-    """The address of the From header, read from the header block only."""
+    """The address of the From header, read from the header block only.
+
+    The From field is parsed once per distinct field (a configuration has one sender):
+    found by a scan of the header lines when each one before it is a plain field or its
+    continuation, lines ended by CRLF, as in every message relance writes; anything else
+    is parsed whole, as before."""
     header_block = content.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    field = _from_field(header_block)
+    if field is None:
+        return _sender_of(header_block)
+    return _sender_of_field(field)
+
+
+def _from_field(header_block: bytes) -> bytes | None:
+    """The lines of the first From field, when the parser would read every line before it
+    as the same fields (else None); b"" when there is no From field."""
+    if header_block.count(b"\n") != header_block.count(b"\r\n") or header_block.count(b"\r") != (
+        header_block.count(b"\r\n")
+    ):
+        return None
+    lines = header_block.split(b"\r\n")
+    for index, line in enumerate(lines):
+        if line[:5].lower() == b"from:":
+            end = index + 1
+            while end < len(lines) and lines[end][:1] in (b" ", b"\t"):
+                end += 1
+            return b"\r\n".join(lines[index:end])
+        if not _FIELD_LINE.match(line):
+            return None
+    return b""
+
+
+def _sender_of(header_block: bytes) -> str:
     parsed = _HEADERS.parsebytes(header_block + b"\r\n\r\n", headersonly=True)
     return parseaddr(str(parsed.get("From", "")))[1]
 
 
+@functools.lru_cache(maxsize=64)
+def _sender_of_field(field: bytes) -> str:
+    return _sender_of(field)
+
+
 _HEADERS = BytesHeaderParser(policy=compat32)
+# smtplib's <address> of MAIL FROM and RCPT TO, parsed once per address (the sender's: once)
+_quoted = functools.lru_cache(maxsize=1024)(smtplib.quoteaddr)
+# a field's first line (a name of printable characters but ':', then ':'), or a continuation
+_FIELD_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]+:|[ \t]")

@@ -428,20 +428,24 @@ def scheduler_app(url: str, namespace: str, max_in_flight: int):
 def run_child(phase: str) -> dict:
     """``idle``: BENCH_TICKS ticks; ``emit``: one tick; ``raw``: raw enqueue (see the top).
 
-    Every tick process first runs one tick at an instant long past (2000-01-01: nothing is
-    due, no lease ran out, the same statements): it connects to both servers and compiles
-    the statements without touching what is measured. BENCH_CHILD_SHIFT seconds are added
-    to the clock of the measured ticks.
+    The objects of the start-up are frozen as the service's scheduler freezes them
+    (``scheduler.loop.freeze_start_up_objects``). Every tick process then runs one tick at
+    an instant long past (2000-01-01: nothing is due, no lease ran out, the same
+    statements): it connects to both servers and compiles the statements without touching
+    what is measured. A measured tick includes the sweep of the transmission records that the
+    service runs after each tick. BENCH_CHILD_SHIFT seconds are added to the clock of the measured ticks.
     """
     url, namespace = os.environ["BENCH_CHILD_URL"], os.environ["BENCH_CHILD_NAMESPACE"]
     if phase == "raw":
         return raw_enqueue(namespace)
     from bench.run import cpu_snapshot, cpu_split
-    from scheduler.loop import worker_batch
+    from handlers.delivery import record_left_transmissions
+    from scheduler.loop import freeze_start_up_objects, worker_batch
     from scheduler.tick import tick
 
     cap = EMIT_MAX_IN_FLIGHT if phase == "emit" else MAX_IN_FLIGHT
     app = scheduler_app(url, namespace, cap)
+    freeze_start_up_objects()  # as the service's scheduler does before its first tick
     settings = app.settings
     shift = timedelta(seconds=float(os.environ.get("BENCH_CHILD_SHIFT", "0")))
     published = [0.0]
@@ -470,9 +474,12 @@ def run_child(phase: str) -> dict:
             max_in_flight=settings.max_in_flight,
             worker_batch=per_message,
         )
+        # the sweep the service runs after every tick (scheduler.loop.safe_tick)
+        record_left_transmissions(app.units, now, app.ctx.lease, settings.batch_size)
         return time.perf_counter() - start, result
 
     warm, _ = one(datetime(2000, 1, 1, tzinfo=UTC))
+    collections = watch_collections()
     before = memory()
     peak_reset = reset_peak()
     if phase == "emit":
@@ -493,6 +500,7 @@ def run_child(phase: str) -> dict:
             "publishing": published[0],
             "messages": messages[0],
             "worker_batch": per_message,
+            "gc": collections,
         }
     times, emitted = [], 0
     for _ in range(TICKS):
@@ -503,10 +511,37 @@ def run_child(phase: str) -> dict:
         "times": times,
         "warm": warm,
         "emitted": emitted,
+        "gc": collections,
         "before": before,
         "after": memory(),
         "peak_reset": peak_reset,
     }
+
+
+def watch_collections() -> dict:
+    """The garbage collector's passes from now on: how many, and the longest, per
+    generation (a full one, generation 2, walks every object not frozen)."""
+    import gc
+
+    seen: dict = {"0": [0, 0.0], "1": [0, 0.0], "2": [0, 0.0]}
+    started = [0.0]
+
+    def callback(phase: str, info: dict) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            entry = seen[str(info["generation"])]
+            entry[0] += 1
+            entry[1] = max(entry[1], (time.perf_counter() - started[0]) * 1000)
+
+    gc.callbacks.append(callback)
+    return seen
+
+
+def gc_text(seen: dict) -> str:
+    return "garbage collections " + ", ".join(
+        f"gen {gen}: {count} (longest {longest:.1f} ms)" for gen, (count, longest) in sorted(seen.items())
+    )
 
 
 def raw_enqueue(namespace: str) -> dict:
@@ -586,7 +621,7 @@ def report_ticks(label: str, result: dict) -> None:
     say(
         f"(a) tick [{label}]: {len(times)} ticks, median {statistics.median(times):.2f} ms, "
         f"max {max(times):.2f} ms (first {times[0]:.2f} ms, min {min(times):.2f} ms); "
-        f"emitted {result['emitted']}"
+        f"emitted {result['emitted']}; {gc_text(result['gc'])}"
     )
     say(
         f"(c) memory [{label}]: RSS {mb(result['before']['VmRSS'])} before the ticks, "
@@ -668,10 +703,10 @@ def main() -> int:
         say(
             f"(b) emission: {emit['steps']} steps in {emit['seconds']:.2f} s = {rate:.0f} steps/s "
             f"(one tick, batch {BATCH_SIZE}, max in flight {EMIT_MAX_IN_FLIGHT}, {emit['messages']} broker "
-            f"messages of up to {emit['worker_batch']} steps; of which publishing "
-            f"{emit['publishing']:.2f} s, claiming and committing "
-            f"{emit['seconds'] - emit['publishing']:.2f} s; Redis list {queued[0]}, hash {queued[1]}; "
-            f"in flight in the database {in_flight})"
+            f"messages of up to {emit['worker_batch']} steps; publishing {emit['publishing']:.2f} s in "
+            "all, in the tick's thread while the next batch is claimed but for the last batch; "
+            f"Redis list {queued[0]}, hash {queued[1]}; in flight in the database {in_flight}; "
+            f"{gc_text(emit['gc'])})"
         )
         say(f"    cores used during the emission: {json.dumps(emit['cpu'])}")
         say(f"    log: {emit['last_tick_log']}")

@@ -6,6 +6,15 @@ accepted the message but before ``sent`` is committed, the lease runs out and th
 bytes, with the same Message-ID, go out once more: the only duplicate the debtor can get,
 and one their mail client recognises as the same message.
 
+Marking a message sent is one short write of its row, committed before the next message
+goes; its ``message.transmitted`` evidence record is written after, together with the
+records of the other messages the batch marked (one append to the creditor's chain:
+``record_transmitted``). Marking a message sent makes its record due (``record_due`` on
+the row); writing the record takes it (compare-and-set), so it is written once whoever
+writes it. A record a crash left unwritten, between the marking and the batch's append, is
+written by the scheduler's sweep (``record_left_transmissions``), dated when the channel
+accepted the message, as the batch would have.
+
 The row's life is the leased outbox's (``handlers.outbox``): this module decides what each
 outcome means for a message (its evidence, its log line, the fall-back to post of a refused
 e-mail) and leaves the row's state to the outbox port of the store. Each of its short
@@ -15,6 +24,7 @@ given; the messages' outbox is the one of that unit of work.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -25,7 +35,7 @@ import structlog
 from handlers import evidence
 from handlers.context import Context
 from handlers.messages import DeliverMessage
-from handlers.outbox import Done, Item, Outbox, Refusal, is_permanent
+from handlers.outbox import Item, Outbox, Refusal, is_permanent
 from handlers.outbox import backoff as backoff
 from handlers.ports import (
     AddressUnusable,
@@ -50,6 +60,15 @@ class Messages(Outbox, Protocol):
     def fall_back_to_post(self, item_id: int, now: datetime) -> int:
         """Mark the debtor's e-mail bounced and plan the message's steps again at ``now``;
         return how many steps were planned again."""
+
+    def unrecorded(self, sent_before: datetime, limit: int) -> list[int]:
+        """Up to ``limit`` messages marked sent at or before ``sent_before`` whose
+        ``message.transmitted`` record is still to be written, oldest first (a read)."""
+
+    def take_unrecorded(self, item_ids: Sequence[int]) -> list[Item]:
+        """Those of these messages whose record is still to be written, in id order, each
+        with its ``sent_at`` and ``tracking_id`` in its details: taken (compare-and-set), so
+        that no other transaction takes it again once this one commits."""
 
 
 def claim_for_delivery(
@@ -116,11 +135,14 @@ def deliver_many(
     ``deliver_message`` task is (its lease may have run out while the others went).
 
     The messages go one after the other on their channel (over SMTP, the thread's one
-    connection, pipelined where the server offers it). Each outcome is written as
-    ``deliver`` writes it, before the next message goes: a failure in its own transaction,
-    an accepted message marked sent in its own, each with its evidence. So a crash leaves
-    at most one message accepted by its channel and not marked sent per thread, the worst
-    case of a single delivery (docs/reliability.md), whatever the size of the batch. One
+    connection, pipelined where the server offers it). Each outcome is written before the
+    next message goes: a failure in its own transaction with its evidence, an accepted
+    message marked sent in its own (one statement). So a crash leaves at most one message
+    accepted by its channel and not marked sent per thread, the worst case of a single
+    delivery (docs/reliability.md), whatever the size of the batch. The
+    ``message.transmitted`` records of the messages marked sent are written together, in
+    one transaction per ``RECORD_EVERY`` messages and at the end of each creditor's group
+    (``record_transmitted``): one lock of the creditor's chain head for all of them. One
     message's failure never marks another. A copy of a task already in the list is skipped.
 
     An unexpected error (not a channel's failure: the store gone, a bug) stops the batch as
@@ -137,10 +159,18 @@ def deliver_many(
         except Exception as exc:  # an unknown creditor: raised below
             errors.append(exc)
             continue
-        for task in group:
-            key = (task.message_pk, task.attempt)
-            if key not in outcomes:
-                outcomes[key] = batch.deliver(task)  # an unexpected error stops the batch here
+        try:
+            for task in group:
+                key = (task.message_pk, task.attempt)
+                if key not in outcomes:
+                    outcomes[key] = batch.deliver(task)  # an unexpected error stops the batch here
+        except BaseException:
+            # the records of the messages marked so far, if the store can still write them
+            # (else the scheduler's sweep writes them); the error is the one raised
+            with contextlib.suppress(Exception):
+                batch.record_marked()
+            raise
+        batch.record_marked()
     if errors:
         raise errors[0]
     return [outcomes[key] if first else "skipped" for key, first in _first_of_each(tasks)]
@@ -181,6 +211,7 @@ class _Batch:
     ) -> None:
         self.units, self.clock, self.transports, self.ctx = units, clock, transports, ctx
         self.fresh_until: datetime | None = None
+        self.marked: list[int] = []  # marked sent, their records not written by this batch yet
 
     @classmethod
     def of_creditor(
@@ -221,44 +252,40 @@ class _Batch:
                 max_copies=self.ctx.max_copies,
             )
         with self.units() as uow:  # before the next message goes: at most one unmarked
-            _mark_sent(uow, [(task.message_pk, self.clock(), tracking, counted)])
+            sent = _mark_sent(uow, task.message_pk, self.clock(), tracking, counted=counted)
+        if sent is not None:  # else marked sent already, or gone: left as it is
+            _log_sent(sent, tracking)
+            self.marked.append(task.message_pk)
+            if len(self.marked) >= RECORD_EVERY:
+                self.record_marked()
         return "sent"
 
-
-Accepted = tuple[int, datetime, str | None, bool]
-"""A message the channel accepted: its row, when, its tracking id, whether its attempt was
-counted already (claimed)."""
-
-
-def _mark_sent(uow: UnitOfWork, accepted: Sequence[Accepted]) -> None:
-    """Mark these messages sent (``mark_many_done``: a few statements for all of them), each
-    with its evidence and log line; one already marked sent, or gone, is left as it is."""
-    done = [
-        Done(pk, at, count_attempt=not counted, changes={"tracking_id": tracking})
-        for pk, at, tracking, counted in accepted
-    ]
-    for sent, (_, at, tracking, _) in zip(uow.messages().mark_many_done(done), accepted, strict=True):
-        if sent is not None:
-            _sent(uow, sent, at, tracking)
+    def record_marked(self) -> None:
+        """Write the records of the messages this batch marked sent so far, together."""
+        marked, self.marked = self.marked, []
+        if marked:
+            with self.units() as uow:
+                record_transmitted(uow, marked)
 
 
-def _sent(uow: UnitOfWork, sent: Item, now: datetime, tracking: str | None) -> None:
-    """A message marked sent: its evidence and its log line."""
+RECORD_EVERY = 50
+"""A batch writes the records of the messages it marked sent at least every this many
+messages (and at the end): a chain append per this many, and the records of a long batch
+are not all left to wait for its last message."""
+
+
+def _mark_sent(
+    uow: UnitOfWork, message_pk: int, at: datetime, tracking: str | None, *, counted: bool
+) -> Item | None:
+    """Mark a message its channel accepted sent at ``at``, with its tracking id and attempt
+    count: one ``UPDATE`` of its row, which also makes its record due. None if it was
+    marked sent already, or is gone."""
+    return uow.messages().mark_done(message_pk, at, count_attempt=not counted, tracking_id=tracking)
+
+
+def _log_sent(sent: Item, tracking: str | None) -> None:
+    """The log line of a message marked sent: one per message, at once."""
     d = sent.details
-    evidence.append(
-        uow,
-        "message.transmitted",
-        now,
-        {
-            "message_id": d["message_id"],
-            "channel": d["channel"],
-            "content_sha256": d["content_sha256"],
-            "tracking_id": tracking,
-            "attempts": sent.attempts,
-        },
-        debtor_id=str(d["debtor_id"]),
-        message_id=str(d["message_id"]),
-    )
     log.info(
         "message.transmitted",
         message_id=d["message_id"],
@@ -267,6 +294,67 @@ def _sent(uow: UnitOfWork, sent: Item, now: datetime, tracking: str | None) -> N
         tracking_id=tracking,
         attempts=sent.attempts,
     )
+
+
+def record_transmitted(uow: UnitOfWork, message_pks: Sequence[int]) -> int:
+    """Append the ``message.transmitted`` record of each of these messages whose record is
+    due (``Messages.take_unrecorded``: one that has it already, or is not sent, is passed
+    over), in id order; return how many. The unit of work chains them when it commits: one
+    lock of the creditor's chain head, the records written set-based.
+
+    Each record is dated when the message was marked sent (the instant its channel accepted
+    it), not when the record is written; its payload is the one written with the marking
+    before records were deferred: Message-ID, channel, SHA-256 of the bytes, tracking id,
+    attempts."""
+    taken = uow.messages().take_unrecorded(message_pks)
+    for sent in taken:
+        d = sent.details
+        evidence.append(
+            uow,
+            "message.transmitted",
+            _instant(d["sent_at"]),
+            {
+                "message_id": d["message_id"],
+                "channel": d["channel"],
+                "content_sha256": d["content_sha256"],
+                "tracking_id": d["tracking_id"],
+                "attempts": sent.attempts,
+            },
+            debtor_id=str(d["debtor_id"]),
+            message_id=str(d["message_id"]),
+        )
+    return len(taken)
+
+
+def _instant(value: object) -> datetime:
+    if not isinstance(value, datetime):
+        raise TypeError(f"a message marked sent has no sending time: {value!r}")
+    return value
+
+
+def record_left_transmissions(units: UnitsOfWork, now: datetime, grace: timedelta, limit: int = 500) -> int:
+    """The scheduler's sweep: write the records a crash left behind, of the messages marked
+    sent at or before ``now - grace`` whose record is still due (a batch writes its own
+    within moments; ``grace`` leaves them to it). One read of the messages of every
+    creditor, then one transaction per creditor (``record_transmitted``); return how many
+    records were written. Two sweeps, or a sweep and a batch, never write a record twice:
+    each takes its messages by compare-and-set."""
+    with units() as uow:
+        uow.scope(None)  # every creditor's messages
+        due = uow.messages().unrecorded(now - grace, limit)
+        creditors = uow.creditors_of("messages", due) if due else {}
+    by_creditor: dict[str, list[int]] = {}
+    for pk in due:
+        if pk in creditors:
+            by_creditor.setdefault(creditors[pk], []).append(pk)
+    written = 0
+    for creditor, pks in by_creditor.items():
+        with ScopedUnits(units, creditor)() as uow:
+            count = record_transmitted(uow, pks)
+        if count:
+            log.warning("message.records_caught_up", creditor_id=creditor, records=count)
+        written += count
+    return written
 
 
 _COPIES = re.compile(r"^\[copies possibly received: (\d+)\] ")

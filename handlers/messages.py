@@ -15,7 +15,8 @@ import hmac
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from handlers.ports import Outgoing
@@ -30,7 +31,27 @@ ACTOR_OF_EVENT = {
 
 
 def stable_id(*parts: object) -> str:
-    return str(uuid.uuid5(_NAMESPACE, "|".join(str(p) for p in parts)))
+    """``str(uuid.uuid5(namespace, "|".join(str(p) for p in parts)))``."""
+    return _uuid5("|".join([str(part) for part in parts]))
+
+
+_NAMESPACE_BYTES = _NAMESPACE.bytes
+# the variant digit of a UUID (10xx) from the digest's digit there
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
+def _uuid5(name: str) -> str:
+    """``str(uuid.uuid5(_NAMESPACE, name))`` without the ``UUID`` object: the same SHA-1, the
+    same version and variant bits, the same text (a step's id is computed per claimed step)."""
+    digest = hashlib.sha1(_NAMESPACE_BYTES + name.encode("utf-8")).hexdigest()
+    return (
+        f"{digest[:8]}-{digest[8:12]}-5{digest[13:16]}-{_VARIANT[digest[16]]}{digest[17:20]}-{digest[20:32]}"
+    )
+
+
+def _step_id(step_id: int, due_at: str, emission: int) -> str:
+    """A step's message id, its due instant already in ISO form: ``stable_id("step", …)``."""
+    return _uuid5(f"step|{step_id}|{due_at}|{emission}")
 
 
 def keyed_id(key: bytes, *parts: object) -> str:
@@ -61,7 +82,7 @@ class StepDue:
 
     @property
     def message_id(self) -> str:
-        return stable_id("step", self.step_id, self.due_at.isoformat(), self.emission)
+        return _step_id(self.step_id, self.due_at.isoformat(), self.emission)
 
     def payload(self) -> dict:
         return {"step_id": self.step_id, "due_at": self.due_at.isoformat()}
@@ -96,10 +117,30 @@ class StepsDue:
 
     @property
     def message_id(self) -> str:
-        return stable_id("steps", *(step.message_id for step in self.steps))
+        return self._encoded[0]
 
     def payload(self) -> dict:
-        return {"creditor_id": self.creditor_id, "steps": [step.as_item() for step in self.steps]}
+        return {"creditor_id": self.creditor_id, "steps": [list(item) for item in self._encoded[1]]}
+
+    @cached_property
+    def _encoded(self) -> tuple[str, tuple[tuple[Any, ...], ...]]:
+        """The message id and the payload's items, each step's due instant formatted once:
+        ``stable_id("steps", *(step.message_id …))`` and ``step.as_item()`` of each step."""
+        seen: dict[datetime, str] = {}
+        items = tuple((s.event, s.step_id, _iso(s.due_at, seen), s.emission) for s in self.steps)
+        ids = [_step_id(step_id, due_at, emission) for _event, step_id, due_at, emission in items]
+        return _uuid5("|".join(["steps", *ids])), items
+
+
+def _iso(when: datetime, seen: dict[datetime, str]) -> str:
+    """``when.isoformat()``, remembered in ``seen`` when in UTC (the claim's steps are, and a
+    batch's steps often share their due instant): two equal UTC instants read the same."""
+    if when.tzinfo is not UTC:
+        return when.isoformat()
+    text = seen.get(when)
+    if text is None:
+        text = seen[when] = when.isoformat()
+    return text
 
 
 def batch_steps(steps: Sequence[StepDue], size: int) -> list[StepDue | StepsDue]:

@@ -17,7 +17,8 @@ Cost: every query reads an index range that starts at the first row it wants
 ``ix_signals_pending``), and the in-flight count stops at the cap, so a tick that finds
 nothing due costs a few index probes whatever the number of invoices. The due pass walks
 over the due steps still in flight (at most about ``max_in_flight`` of them when capped).
-A tick holds one batch in memory at a time.
+A tick holds at most two batches in memory: the one it claims and, on PostgreSQL, the one
+before it, being committed and published meanwhile (``_Publishing``).
 
 Messages, hand-overs and signals whose lease or back-off ran out are claimed through the leased
 outbox (``handlers.outbox``, ``claim_expired``): ids and attempt numbers only, in bounded
@@ -26,10 +27,16 @@ batches, each published as the next attempt's task.
 
 from __future__ import annotations
 
+import contextvars
+import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import starmap
 from typing import Any
 
 import structlog
@@ -107,16 +114,22 @@ class _Pass:
             conditions.append(tuple_(self.key, PlannedStep.id) > self.after)
         return conditions
 
+    def advance(self, last: tuple[Any, Any]) -> None:
+        """The pass resumes after ``last`` (its key and id), unless already further."""
+        if self.after is None or last > self.after:
+            self.after = last
+
     def pick(self, now: datetime, limit: int | None) -> Select[Any]:
         """The steps this pass would claim next, in claim order, and what a task needs."""
         query = select(
+            PlannedStep.event,
             PlannedStep.id,
+            PlannedStep.due_at,
+            (PlannedStep.emit_count + (StepLease.emission if self.expired else literal(0, Integer))).label(
+                "emission"
+            ),
             PlannedStep.creditor_id,
             PlannedStep.debtor_id,
-            PlannedStep.event,
-            PlannedStep.due_at,
-            PlannedStep.emit_count,
-            (StepLease.emission if self.expired else literal(0, Integer)).label("leased"),
             self.key.label("pick_key"),
         )
         if self.expired:
@@ -131,19 +144,10 @@ class _Passes:
     expired: _Pass = field(default_factory=lambda: _Pass(expired=True))
 
 
-def _due(claimed: Sequence[tuple[Any, int]], which: _Pass) -> list[StepDue]:
-    """Claimed rows, each with its lease's emission after the claim, as tasks in claim order;
-    the pass resumes after the last one. A step's emission number is its closed emissions
-    (``emit_count``) plus its lease's."""
-    claimed = sorted(claimed, key=lambda pair: (pair[0].pick_key, pair[0].id))
-    if claimed and (which.after is None or (claimed[-1][0].pick_key, claimed[-1][0].id) > which.after):
-        which.after = (claimed[-1][0].pick_key, claimed[-1][0].id)
-    return [
-        StepDue(
-            r.event, r.id, r.due_at, r.emit_count + emission, creditor_id=r.creditor_id, debtor_id=r.debtor_id
-        )
-        for r, emission in claimed
-    ]
+def _due(rows: Sequence[Any]) -> list[StepDue]:
+    """Claimed rows ``(event, id, due_at, emission, creditor_id, debtor_id)`` in claim order,
+    ``emission`` the step's after the claim (its ``emit_count`` plus its lease's), as tasks."""
+    return list(starmap(StepDue, rows))
 
 
 def _claim_returning(
@@ -205,11 +209,20 @@ def _lease_fresh_returning(
         .cte("leased")
     )
     rows = connection.execute(
-        select(*[c for c in picked.c if c.name != "leased"], leased.c.emission).join_from(
-            leased, picked, leased.c.step_id == picked.c.id
+        select(
+            picked.c.event,
+            picked.c.id,
+            picked.c.due_at,
+            (picked.c.emission + leased.c.emission).label("emission"),
+            picked.c.creditor_id,
+            picked.c.debtor_id,
         )
+        .join_from(leased, picked, leased.c.step_id == picked.c.id)
+        .order_by(picked.c.due_at, picked.c.id)
     ).all()
-    return _due([(row, row.emission) for row in rows], which)
+    if rows:
+        which.advance((rows[-1].due_at, rows[-1].id))
+    return _due(rows)
 
 
 def _lease_expired_returning(
@@ -271,14 +284,28 @@ def _lease_expired_returning(
         .cte("swept")
     )
     rows = connection.execute(
-        select(picked.c.id, picked.c.pick_key, *[c for c in leased.c if c.name != "step_id"])
+        select(
+            picked.c.id,
+            picked.c.pick_key,
+            leased.c.event,
+            leased.c.due_at,
+            (leased.c.emit_count + leased.c.emission).label("emission"),
+            leased.c.creditor_id,
+            leased.c.debtor_id,
+        )
         .outerjoin_from(picked, leased, leased.c.step_id == picked.c.id)
         .add_cte(swept)
+        .order_by(picked.c.pick_key, picked.c.id)
     ).all()
     if rows:
-        last = max(rows, key=lambda row: (row.pick_key, row.id))
-        which.after = (last.pick_key, last.id)
-    return _due([(row, row.emission) for row in rows if row.emission is not None], which)
+        which.advance((rows[-1].pick_key, rows[-1].id))
+    return _due(
+        [
+            (r.event, r.id, r.due_at, r.emission, r.creditor_id, r.debtor_id)
+            for r in rows
+            if r.emission is not None
+        ]
+    )
 
 
 def _claim_select_update(
@@ -304,7 +331,8 @@ def _claim_select_update(
                 for r in rows
             ],
         )
-    return _due([(row, row.leased + 1) for row in rows], which)
+    which.advance((rows[-1].pick_key, rows[-1].id))
+    return _due([(r.event, r.id, r.due_at, r.emission + 1, r.creditor_id, r.debtor_id) for r in rows])
 
 
 def _pending(step_id: Any) -> Any:
@@ -339,6 +367,63 @@ def _claim_steps(
     return fresh
 
 
+class _Publishing:
+    """The end of each batch of a tick: its transaction committed, then its broker messages
+    published. On PostgreSQL (``overlap``) every batch but the last ends in one worker
+    thread while the tick claims the next batch on another connection: the claim waits on
+    the database, the commit on its WAL flush, the publication on Python and Redis, and
+    they overlap. The next claim commits only once this batch has ended well; if it did not
+    (commit or publication failed), the next claim rolls back and the tick raises.
+
+    At most one batch is ending at a time; ``wait`` waits for it (raising its error),
+    ``close`` waits for it whatever happens and stops the thread. A tick of one batch (an
+    idle tick) starts no thread, nor one on SQLite: its writers are serialised, and the next
+    claim would hold the database while the last commit waits for it.
+    """
+
+    def __init__(self, publisher: Publisher, worker_batch: int) -> None:
+        self.publisher = publisher
+        self.worker_batch = worker_batch
+        self.overlap = False  # set from the tick's first transaction
+        self.pool: ThreadPoolExecutor | None = None
+        self.under_way: Future[None] | None = None
+
+    def _end(self, transaction: ExitStack, steps: list[StepDue], others: list[Any]) -> None:
+        transaction.close()  # commit (transaction(): rolled back if the commit fails)
+        if steps or others:
+            self.publisher.publish([*batch_steps(steps, self.worker_batch), *others])
+
+    def start(self, transaction: ExitStack, steps: list[StepDue], others: list[Any], *, wait: bool) -> None:
+        """End a claimed batch: commit ``transaction``, then publish what it claimed; now
+        (``wait``), or in the background."""
+        self.wait()
+        if wait or not self.overlap:
+            self._end(transaction, steps, others)
+            return
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relance-publish")
+        context = contextvars.copy_context()  # the tick's log context, in the thread too
+        self.under_way = self.pool.submit(context.run, self._end, transaction, steps, others)
+
+    def wait(self) -> None:
+        """The batch ending, if any, ended; its error raised."""
+        under_way, self.under_way = self.under_way, None
+        if under_way is not None:
+            under_way.result()
+
+    def close(self) -> None:
+        """No batch ending nor thread left, whatever the tick raised (an error of the batch
+        left is then the tick's second one: not raised again)."""
+        try:
+            if self.under_way is not None:
+                wait_for([self.under_way])
+            self.under_way = None
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True)
+                self.pool = None
+
+
 def tick(
     sessions: sessionmaker[Session],
     publisher: Publisher,
@@ -358,27 +443,66 @@ def tick(
     still waits in the broker would be emitted again, and again, while the queue grows.
     Steps beyond the cap stay unleased and go out at the next ticks. The steps in flight
     are counted once per tick; each batch then takes its own steps off the room left.
-    Each batch is published once its claim has committed; if publishing fails, the tick
-    stops and raises, and the steps of that batch go out again when their lease ends.
+    Each batch is published once its claim has committed. On PostgreSQL, while one batch
+    is committed and published (in a thread of the tick's own), the next one is claimed on
+    another connection, and that claim commits only once the batch before it ended well: if
+    its commit or its publication fails, the tick stops and raises, the claim under way
+    rolls back, and the steps of the batch that failed go out again when their lease ends
+    (or at the next tick, if its commit failed), as when a tick claimed, committed and
+    published one batch after the other.
     """
     started = time.perf_counter()
+    publishing = _Publishing(publisher, worker_batch)
+    try:
+        result, room = _batches(sessions, publishing, now, lease, batch_size, max_in_flight)
+    finally:
+        publishing.close()
+    log.info(
+        "scheduler.tick",
+        now=now.isoformat(),
+        emitted=result.steps,
+        redelivered=result.deliveries,
+        handovers=result.handovers,
+        signals=result.signals,
+        room_left=room,
+        ms=round((time.perf_counter() - started) * 1000, 1),
+    )
+    return result
+
+
+def _batches(
+    sessions: sessionmaker[Session],
+    publishing: _Publishing,
+    now: datetime,
+    lease: timedelta,
+    batch_size: int,
+    max_in_flight: int | None,
+) -> tuple[TickResult, int | None]:
+    """The tick's batches, one transaction each, published by ``publishing``; what they
+    emitted and the room left."""
     steps = deliveries = handovers = signals = 0
     room: int | None = None
     counted = False
     more_retries = more_handing = more_signals = True
     passes = _Passes()
     while True:
-        with transaction(sessions) as session:
+        # the batch's transaction, committed by ``publishing`` once the previous batch ended
+        claim = ExitStack()
+        try:
+            session = claim.enter_context(transaction(sessions))
             session.scope(None)  # every creditor's steps: a task names its row, the row its creditor
             if not counted:
                 room, counted = _room(session, now, max_in_flight), True
+                publishing.overlap = session.get_bind().dialect.name == "postgresql"
             limit = batch_size if room is None else min(batch_size, room)
             tasks = _claim_steps(session, now, lease, limit, passes)
             retries = claim_overdue_deliveries(session, now, lease, batch_size) if more_retries else []
             handing = claim_overdue_handovers(session.store, now, lease, batch_size) if more_handing else []
             posting = claim_overdue_signals(session.store, now, lease, batch_size) if more_signals else []
-        if tasks or retries or handing or posting:
-            publisher.publish([*batch_steps(tasks, worker_batch), *retries, *handing, *posting])
+            publishing.wait()  # the previous batch committed and out before this one commits
+        except BaseException:
+            claim.__exit__(*sys.exc_info())  # rolls the claim back, and raises again
+            raise
         steps, deliveries = steps + len(tasks), deliveries + len(retries)
         handovers, signals = handovers + len(handing), signals + len(posting)
         if room is not None:
@@ -386,16 +510,7 @@ def tick(
         more_retries = more_retries and len(retries) >= batch_size
         more_handing = more_handing and len(handing) >= batch_size
         more_signals = more_signals and len(posting) >= batch_size
-        if len(tasks) < max(limit, 1) and not (more_retries or more_handing or more_signals):
-            break
-    log.info(
-        "scheduler.tick",
-        now=now.isoformat(),
-        emitted=steps,
-        redelivered=deliveries,
-        handovers=handovers,
-        signals=signals,
-        room_left=room,
-        ms=round((time.perf_counter() - started) * 1000, 1),
-    )
-    return TickResult(steps, deliveries, handovers, signals)
+        last = len(tasks) < max(limit, 1) and not (more_retries or more_handing or more_signals)
+        publishing.start(claim, tasks, [*retries, *handing, *posting], wait=last)
+        if last:
+            return TickResult(steps, deliveries, handovers, signals), room

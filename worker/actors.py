@@ -38,9 +38,10 @@ class _DeliverHere:
     A step's message is transmitted by the worker that recorded it, right after that
     commit, instead of going through the queue once more: no second broker message, no
     wait behind the other steps. The messages of one publish (one step's or many's) go
-    together: in turn over one connection, the accepted ones marked sent in one
-    transaction. Losing this process then is the same as losing a ``deliver_message``
-    task: the message's lease runs out and the scheduler emits it.
+    together: in turn over one connection, each accepted one marked sent in its own short
+    transaction, their evidence records written together (``deliver_many``). Losing this
+    process then is the same as losing a ``deliver_message`` task: the message's lease runs
+    out and the scheduler emits it.
 
     A batch's messages are transmitted after the whole batch's transaction, one after the
     other, so they may start late in their lease (which runs from before the handling

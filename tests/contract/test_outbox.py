@@ -21,7 +21,7 @@ from sqlalchemy import delete
 
 from adapters.memory_outbox import MemoryOutboxes
 from adapters.orm import CaseRow, HandoverRow, MessageRow, SignalRow
-from adapters.outbox import SqlOutbox
+from adapters.outbox import SqlMessages, SqlOutbox
 from adapters.store import make_engine, migrate, session_factory, transaction
 from handlers.outbox import (
     KINDS,
@@ -118,7 +118,7 @@ class SqlHarness:
 
     def run(self, kind: Kind, work: Callable[[Outbox], T]) -> T:
         with transaction(self.sessions) as session:
-            return work(SqlOutbox(session, kind))
+            return work(SqlMessages(session) if kind == "messages" else SqlOutbox(session, kind))
 
     def clear(self) -> None:
         with transaction(self.sessions) as session:
@@ -174,6 +174,56 @@ def read(outbox: Harness, kind: Kind, item_id: int) -> Item:
 def claimed(result: Item | Refusal) -> Item:
     assert isinstance(result, Item), result
     return result
+
+
+# --- the record of a message sent -------------------------------------------------------------
+
+
+def _messages(outbox: Harness, work: Callable[[Any], T]) -> T:
+    """``work`` on the outbox of messages (``handlers.delivery.Messages``'s record operations)."""
+    return outbox.run("messages", work)
+
+
+def test_a_message_marked_sent_has_its_record_due_until_a_transaction_takes_it(outbox):
+    first, second, pending = (outbox.add("messages", lease_until=T0) for _ in range(3))
+    later = T0 + timedelta(minutes=1)
+    _messages(outbox, lambda o: o.mark_done(first, T0, count_attempt=True, tracking_id="t-1"))
+    _messages(outbox, lambda o: o.mark_done(second, later))
+
+    assert _messages(outbox, lambda o: o.unrecorded(T0 - timedelta(seconds=1), 10)) == []
+    assert _messages(outbox, lambda o: o.unrecorded(T0, 10)) == [first]
+    assert _messages(outbox, lambda o: o.unrecorded(later, 10)) == [first, second]
+    assert _messages(outbox, lambda o: o.unrecorded(later, 1)) == [first]  # oldest first
+
+    taken = _messages(outbox, lambda o: o.take_unrecorded([second, pending, first, first]))
+    assert [(t.id, t.status, t.attempts, t.details["sent_at"], t.details["tracking_id"]) for t in taken] == [
+        (first, "sent", 1, T0, "t-1"),
+        (second, "sent", 0, later, None),
+    ]
+    # taken once: nothing is due any more, and marking a message sent again makes nothing due
+    assert _messages(outbox, lambda o: o.take_unrecorded([first, second])) == []
+    assert _messages(outbox, lambda o: o.mark_done(first, later)) is None
+    assert _messages(outbox, lambda o: o.unrecorded(later + timedelta(days=1), 10)) == []
+
+
+def test_two_takers_of_the_same_records_at_once_take_each_once(outbox):
+    ids = [outbox.add("messages", lease_until=T0) for _ in range(5)]
+    for item_id in ids:
+        _messages(outbox, lambda o, item_id=item_id: o.mark_done(item_id, T0))
+    barrier = threading.Barrier(2)
+    taken: list[list[int]] = []
+
+    def take(order: list[int]) -> None:
+        barrier.wait()
+        taken.append([t.id for t in _messages(outbox, lambda o: o.take_unrecorded(order))])
+
+    threads = [threading.Thread(target=take, args=(order,)) for order in (ids, ids[::-1])]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(taken[0] + taken[1]) == ids
 
 
 # --- taking an attempt ----------------------------------------------------------------------

@@ -9,9 +9,9 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
-from adapters.dunning_store import SqlDunningStore
+from adapters.dunning_store import CHUNK, SqlDunningStore
 from adapters.orm import (
     DebtorRow,
     DebtorSalt,
@@ -24,6 +24,7 @@ from adapters.orm import (
 )
 from adapters.store import transaction
 from handlers import evidence
+from handlers.dunning import NewMessage
 
 NOW = datetime(2026, 4, 14, 8, 0, tzinfo=UTC)
 DAY = date(2026, 4, 14)
@@ -177,3 +178,69 @@ def test_a_message_is_marked_sent_only_by_a_unit_of_work_of_its_creditor(session
         uow.scope(None)
         rows = uow.execute(select(MessageRow.creditor_id, MessageRow.status, MessageRow.tracking_id)).all()
     assert sorted(rows) == [("atelier", "sent", None), ("default", "sent", "t")]
+
+
+def _new_message(key: str, claims: tuple[tuple[int, str], ...], *, draft: bool = False) -> NewMessage:
+    return NewMessage(
+        message_id=f"<{key}@example>",
+        debtor_id="D-1",
+        channel="email",
+        step="second",
+        local_day=DAY,
+        recipient="compta@example",
+        subject="Relance",
+        body_text="b",
+        content=b"bytes",
+        content_sha256="1" * 64,
+        amounts={"currency": "EUR"},
+        lease_until=NOW,
+        created_at=NOW,
+        claims=claims,
+        draft=draft,
+    )
+
+
+@pytest.mark.parametrize("claimed", [0, 1, 2, 1_203])
+def test_a_message_and_its_items_are_recorded_for_the_creditor_of_the_unit_of_work(sessions, claimed):
+    ids = _seed(sessions)
+    recorded: dict[str, int] = {}
+    for creditor in CREDITORS:
+        claims = tuple((ids[creditor]["invoice"], f"s{n}") for n in range(claimed))
+        with transaction(sessions) as uow:
+            uow.scope(creditor)
+            store = SqlDunningStore(uow)
+            store.lock_debtor("D-1")
+            statements: list[str] = []
+            listen = (uow.connection(), "before_cursor_execute")
+
+            def count(conn, cursor, statement, parameters, context, executemany, found=statements):
+                found.append(statement)
+
+            event.listen(*listen, count)
+            recorded[creditor] = store.record_message(_new_message(f"new-{creditor}", claims, draft=True))
+            event.remove(*listen, count)
+            postgres = uow.connection().dialect.name == "postgresql"
+            # PostgreSQL: one statement; SQLite: the message, then its items by chunks
+            assert len(statements) == (1 if postgres else 1 + -(-claimed // CHUNK))
+            assert store.recorded_claims([ids[creditor]["invoice"]]) == {
+                (ids[creditor]["invoice"], "first", "email"),
+                *((ids[creditor]["invoice"], f"s{n}", "email") for n in range(claimed)),
+            }
+    with transaction(sessions) as uow:
+        uow.scope(None)
+        for creditor in CREDITORS:
+            row = uow.get(MessageRow, recorded[creditor])
+            assert row is not None
+            assert (row.creditor_id, row.message_id, row.status, row.lease_until) == (
+                creditor,
+                f"<new-{creditor}@example>",
+                "draft",
+                None,
+            )
+            assert row.content == b"bytes" and row.amounts == {"currency": "EUR"} and row.local_day == DAY
+            items = uow.execute(
+                select(MessageItem.invoice_id, MessageItem.step, MessageItem.channel)
+                .where(MessageItem.message_pk == recorded[creditor])
+                .order_by(MessageItem.id)
+            ).all()
+            assert items == [(ids[creditor]["invoice"], f"s{n}", "email") for n in range(claimed)]

@@ -145,6 +145,53 @@ def test_a_capped_tick_counts_the_steps_in_flight_once_and_stops_at_the_cap(sess
     assert tick(sessions, Recorder(), NOW, lease=LEASE, batch_size=10, max_in_flight=50).steps == 0
 
 
+class Checking(Recorder):
+    """Records, at each publication, whether its steps' leases are already committed (read
+    in a transaction of its own), and fails the publication numbered ``fail_at`` (from 1)."""
+
+    def __init__(self, sessions, fail_at: int | None = None) -> None:
+        super().__init__()
+        self.sessions, self.fail_at, self.committed_first = sessions, fail_at, []
+
+    def publish(self, tasks) -> None:
+        leases = _leases(self.sessions)
+        self.committed_first.append(all(t.step_id in leases for t in tasks))
+        if len(self.committed_first) == self.fail_at:
+            raise ConnectionError("broker down")
+        super().publish(tasks)
+
+
+def test_each_batch_is_published_in_claim_order_once_its_claim_has_committed(sessions):
+    _store(sessions, [(number, f"s{k}", NOW, "planned", None, 0) for number in range(10) for k in range(5)])
+    checking = Checking(sessions)
+    assert tick(sessions, checking, NOW, lease=LEASE, batch_size=8).steps == 50
+    assert checking.committed_first == [True] * 7
+    assert [len(b) for b in checking.batches] == [8] * 6 + [2]
+    published = [t.step_id for t in checking.published]
+    assert published == sorted(published) and len(set(published)) == 50
+
+
+@pytest.mark.parametrize("fail_at", [1, 3])
+def test_a_failed_publication_stops_the_tick_and_its_batch_waits_for_its_lease(sessions, fail_at):
+    """The batch whose publication failed stays leased (its claim had committed) and goes out
+    when its lease ends; the batches after it are not claimed: the next tick sends them."""
+    _store(sessions, [(number, f"s{k}", NOW, "planned", None, 0) for number in range(7) for k in range(5)])
+    failing = Checking(sessions, fail_at=fail_at)
+    with pytest.raises(ConnectionError):
+        tick(sessions, failing, NOW, lease=LEASE, batch_size=10)
+    sent = [t.step_id for t in failing.published]
+    assert len(sent) == 10 * (fail_at - 1)
+    lost = set(_leases(sessions)) - set(sent)
+    assert len(lost) == 10
+    nxt = Recorder()
+    assert tick(sessions, nxt, NOW + LEASE / 2, lease=LEASE, batch_size=10).steps == 35 - 10 * fail_at
+    assert not lost & {t.step_id for t in nxt.published}
+    late = Recorder()
+    # the leases of the failing tick run out (the next tick's run later): lost and sent alike
+    assert tick(sessions, late, NOW + LEASE, lease=LEASE, batch_size=10).steps == 10 * fail_at
+    assert {(t.step_id, t.emission) for t in late.published} == {(i, 2) for i in lost | set(sent)}
+
+
 def test_a_lease_ends_with_its_step_and_the_next_emission_has_the_next_number(sessions):
     """Given four due steps claimed once, when a worker finishes the first and releases the
     second, an event cancels the third and the fourth is marked done on its row alone, then

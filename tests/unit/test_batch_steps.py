@@ -4,12 +4,12 @@ docs/architecture.md, as properties."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handlers.messages import StepDue, StepsDue, batch_steps
+from handlers.messages import StepDue, StepsDue, batch_steps, stable_id
 
 T0 = datetime(2026, 3, 27, 8, 0, tzinfo=UTC)
 
@@ -91,3 +91,70 @@ def test_the_scheduler_makes_batches_smaller_when_the_in_flight_cap_would_starve
     assert worker_batch(Settings(max_in_flight=150, worker_threads=1, worker_processes=1)) == 50
     assert worker_batch(Settings(max_in_flight=10)) == 1
     assert worker_batch(Settings(worker_batch=1)) == 1
+
+
+def test_the_objects_of_the_start_up_are_out_of_the_collectors_sight_before_the_first_tick():
+    import gc
+    import weakref
+
+    from scheduler.loop import freeze_start_up_objects
+
+    class Held:  # a container the collector tracks, alive at start-up
+        pass
+
+    held, garbage = Held(), Held()
+    garbage.cycle = garbage  # type: ignore[attr-defined]
+    gone = weakref.ref(garbage)
+    del garbage
+    try:
+        assert freeze_start_up_objects() > 0
+        tracked = {id(o) for o in gc.get_objects()}
+        assert id(held) not in tracked and id(Held) not in tracked  # frozen: never walked again
+        assert gone() is None  # a cycle left at start-up is collected first, not kept for ever
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+    assert id(held) in {id(o) for o in gc.get_objects()}
+
+
+@given(st.lists(st.one_of(st.integers(), st.text(), st.datetimes(timezones=st.just(UTC))), max_size=5))
+def test_a_stable_id_is_the_uuid5_of_its_parts(parts):
+    import uuid
+
+    from handlers.messages import _NAMESPACE, stable_id
+
+    assert stable_id(*parts) == str(uuid.uuid5(_NAMESPACE, "|".join(str(p) for p in parts)))
+
+
+@given(claims, st.integers(min_value=2, max_value=12))
+def test_a_messages_id_and_payload_are_its_steps_own(steps, size):
+    from handlers.messages import stable_id
+
+    for message in batch_steps(steps, size):
+        if isinstance(message, StepsDue):
+            assert message.message_id == stable_id("steps", *(s.message_id for s in message.steps))
+            assert message.payload()["steps"] == [s.as_item() for s in message.steps]
+        else:
+            assert message.message_id == stable_id("step", message.step_id, message.due_at.isoformat(), 1)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=3),
+            st.sampled_from([UTC, timezone(timedelta(hours=1)), timezone(timedelta(hours=-5))]),
+        ),
+        min_size=2,
+        max_size=30,
+    )
+)
+def test_steps_sharing_an_instant_each_carry_their_own_due_instant(instants):
+    """Equal instants in other zones are equal datetimes that read differently: each step's
+    item and id keep its own text."""
+    steps = tuple(
+        StepDue("invoice.due", n, (T0 + timedelta(hours=h)).astimezone(zone), 1, "default", "D-1")
+        for n, (h, zone) in enumerate(instants)
+    )
+    batch = StepsDue("default", steps)
+    assert batch.payload()["steps"] == [s.as_item() for s in steps]
+    assert batch.message_id == stable_id("steps", *(s.message_id for s in steps))

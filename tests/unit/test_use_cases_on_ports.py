@@ -7,6 +7,7 @@ leased outbox of ``adapters.memory_outbox``) stands in for the SQL one: what
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapters.memory_outbox import MemoryOutbox, MemoryOutboxes
+from handlers import delivery
 from handlers.context import Context
 from handlers.delivery import deliver, deliver_many
 from handlers.evidence import PendingRecord
@@ -351,8 +353,8 @@ def test_a_batch_writes_each_outcome_in_its_own_transaction_before_the_next_mess
         ("message.transmitted", "<m-3@creancier.example>"),
         ("message.transmitted", "<m-5@creancier.example>"),
     ]
-    # the creditors read, then one transaction per outcome
-    assert store.commits == 1 + 5
+    # the creditors read, one transaction per outcome, then one for the records of the sent
+    assert store.commits == 1 + 5 + 1
 
 
 def test_each_accepted_message_is_marked_sent_before_the_next_is_transmitted() -> None:
@@ -404,6 +406,80 @@ def test_a_task_given_twice_in_a_batch_is_transmitted_once() -> None:
     assert len(email.sent) == 1 and _states(store) == [("sent", 1)]
 
 
+def test_the_records_of_a_batch_are_written_together_after_each_message_is_marked_sent() -> None:
+    """Marking a message sent is its own short transaction; the ``message.transmitted``
+    records wait for the end of the batch (or ``RECORD_EVERY`` messages), then go together,
+    each dated when its channel accepted it, with the payload written before."""
+    store = Store()
+    tasks = _batch(store, [f"d{n}@x.example" for n in range(delivery.RECORD_EVERY + 3)])
+    clock = [NOW]
+    records_before_each: list[int] = []
+
+    class Slow(Channel):
+        def transmit(self, message: Outgoing) -> str | None:
+            records_before_each.append(len(store.evidence))
+            clock[0] += timedelta(seconds=1)
+            return super().transmit(message)
+
+    outcomes = deliver_many(MemoryUnits(store), tasks, lambda: clock[0], {"email": Slow()}, CTX)
+
+    count = delivery.RECORD_EVERY + 3
+    assert outcomes == ["sent"] * count
+    # none until RECORD_EVERY messages were marked, then those together, the rest at the end
+    assert records_before_each == [0] * delivery.RECORD_EVERY + [delivery.RECORD_EVERY] * 3
+    assert [r.message_id for r in store.evidence] == [
+        f"<m-{n}@creancier.example>" for n in range(1, count + 1)
+    ]
+    assert [r.at for r in store.evidence] == [NOW + timedelta(seconds=n) for n in range(1, count + 1)]
+    first = json.loads(store.evidence[0].payload)
+    assert first == {
+        "attempts": 1,
+        "channel": "email",
+        "content_sha256": "ab" * 32,
+        "message_id": "<m-1@creancier.example>",
+        "tracking_id": "track-1",
+    }
+    # the creditors read, one transaction per message marked, two for the records
+    assert store.commits == 1 + count + 2
+    assert not any(row.record_due for row in store.outboxes.rows("messages").values())
+
+
+def test_a_crash_between_the_marking_and_the_records_leaves_them_to_the_sweep_which_writes_each_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = Store()
+    tasks = _batch(store, ["a@x.example", "b@x.example", "c@x.example"])
+    times = iter(NOW + timedelta(seconds=n) for n in range(1, 10))
+
+    def killed(*_args: object, **_kwargs: object) -> int:
+        raise SystemExit("process killed before the batch's records were written")
+
+    real = delivery.record_transmitted
+    monkeypatch.setattr(delivery, "record_transmitted", killed)
+    with pytest.raises(SystemExit):
+        deliver_many(MemoryUnits(store), tasks, lambda: next(times), {"email": Channel()}, CTX)
+    monkeypatch.setattr(delivery, "record_transmitted", real)
+
+    rows = store.outboxes.rows("messages")
+    assert [(r.status, r.record_due) for r in rows.values()] == [("sent", True)] * 3
+    assert store.evidence == []
+    units = MemoryUnits(store)
+    # within the grace, the records are left to the batch that marked them
+    assert delivery.record_left_transmissions(units, NOW + timedelta(seconds=2), CTX.lease) == 0
+    # later, the sweep writes each once, dated when the channel accepted it
+    assert delivery.record_left_transmissions(units, NOW + CTX.lease + timedelta(seconds=2), CTX.lease) == 2
+    assert delivery.record_left_transmissions(units, NOW + CTX.lease + timedelta(minutes=1), CTX.lease) == 1
+    assert delivery.record_left_transmissions(units, NOW + timedelta(days=1), CTX.lease) == 0
+    assert [(r.kind, r.message_id, r.at) for r in store.evidence] == [
+        ("message.transmitted", f"<m-{n}@creancier.example>", NOW + timedelta(seconds=n)) for n in (1, 2, 3)
+    ]
+    assert not any(row.record_due for row in rows.values())
+    # a batch that comes after the sweep (or a sweep after the batch) writes nothing again
+    with units() as uow:
+        assert delivery.record_transmitted(uow, [t.message_pk for t in tasks]) == 0
+    assert len(store.evidence) == 3
+
+
 OUTCOMES = {
     "accepted": None,
     "refused": RecipientRefused("550 no such user", code=550),
@@ -444,5 +520,9 @@ def test_each_message_tried_ends_as_it_would_alone_and_a_bug_stops_the_batch(out
     assert _states(store) == [LEFT[o][0] for o in tried] + [state for state, _ in untried]
     assert store.bounced == [t.message_pk for t, o in zip(tasks, tried, strict=False) if LEFT[o][1]]
     written = sum(o in ("refused", "ours", "later", "accepted") for o in tried)
-    # the creditors read, then one transaction per outcome written
-    assert store.commits == 1 + written
+    # the creditors read, one transaction per outcome written, one for the records of the
+    # messages marked sent (even when a bug stopped the batch), each written once
+    assert store.commits == 1 + written + ("accepted" in tried)
+    transmitted = [r.message_id for r in store.evidence if r.kind == "message.transmitted"]
+    assert transmitted == [f"<m-{n}@creancier.example>" for n, o in enumerate(tried, 1) if o == "accepted"]
+    assert not any(row.record_due for row in store.outboxes.rows("messages").values())
