@@ -8,7 +8,8 @@ exponent) and the index of the invoice's other facts, which repeat from one invo
 next (status, currency, dates, holds: one tuple each, shared), about 40 bytes an invoice;
 a step is its id, the row of its invoice and the index of what it shares with the other
 steps (stored name, event, step and policy). The values are made again, equal to those
-added, when read: each read makes a new value, dropped once used.
+added, when read: each read makes a new value, dropped once used (the last one made is
+kept: the steps of an invoice, read in turn, make it once).
 """
 
 from __future__ import annotations
@@ -49,8 +50,9 @@ class InvoiceTable(Sequence[InvoiceFacts]):
         self._amounts: dict[int, Decimal] = {}  # by row: the amounts the two columns cannot hold
         self._urls: dict[int, str] = {}  # by row: the payment pages given
         self._shared_of = array("I")
-        self._shared: list[tuple[Any, ...]] = []
+        self._shared: list[dict[str, Any]] = []  # the other facts, as keyword arguments
         self._index: dict[Hashable, int] = {}
+        self._last: tuple[int, InvoiceFacts] | None = None  # the row made last, and its value
         self._sorted = True  # ids added in increasing order: ``_ids`` is its own index
         self._order: array[int] | None = None  # rows by id, when they were not added in order
         self._sorted_ids: array[int] | None = None
@@ -72,7 +74,7 @@ class InvoiceTable(Sequence[InvoiceFacts]):
         found = self._index.get(key)
         if found is None:
             found = self._index[key] = len(self._shared)
-            self._shared.append(shared)
+            self._shared.append(dict(zip(_SHARED, shared, strict=True)))
         self._shared_of.append(found)
         return row
 
@@ -107,15 +109,19 @@ class InvoiceTable(Sequence[InvoiceFacts]):
             return tuple(self[i] for i in range(*row.indices(len(self))))
         if row < 0:
             row += len(self)
+        last = self._last
+        if last is not None and last[0] == row:  # the steps of an invoice read in turn
+            return last[1]
         start = self._ends[row - 1] if row else 0
-        shared = dict(zip(_SHARED, self._shared[self._shared_of[row]], strict=True))
-        return InvoiceFacts(
+        made = InvoiceFacts(
             id=self._ids[row],
             number=self._numbers[start : self._ends[row]].decode("utf-8"),
             amount_due=self._amount(row),
             payment_url=self._urls.get(row),
-            **shared,
+            **self._shared[self._shared_of[row]],
         )
+        self._last = (row, made)
+        return made
 
     def __iter__(self) -> Iterator[InvoiceFacts]:
         return (self[row] for row in range(len(self)))
@@ -137,6 +143,11 @@ class InvoiceTable(Sequence[InvoiceFacts]):
     def id_at(self, row: int) -> int:
         return self._ids[row]
 
+    def currency_at(self, row: int) -> str:
+        """The currency of the invoice of that row, without making the invoice."""
+        currency: str = self._shared[self._shared_of[row]]["currency"]
+        return currency
+
     def by_id(self, invoice_id: int) -> InvoiceFacts:
         row = self.row_of(invoice_id)
         if row is None:
@@ -154,9 +165,8 @@ class InvoiceTable(Sequence[InvoiceFacts]):
 
     def currencies(self) -> set[str]:
         """The currencies of the invoices held."""
-        at = _SHARED.index("currency")
         used = set(self._shared_of)
-        return {shared[at] for index, shared in enumerate(self._shared) if index in used}
+        return {shared["currency"] for index, shared in enumerate(self._shared) if index in used}
 
 
 class _SortedIds(Container[int]):
@@ -231,13 +241,27 @@ class StepTable(Generic[T]):
 
     def find(self, step_id: int) -> T:
         """The step of that id (KeyError: not held)."""
+        return self.at(self._position(step_id))
+
+    def _position(self, step_id: int) -> int:
         if self._order is None or self._sorted_steps is None:
             self._order = array("q", sorted(range(len(self._steps)), key=self._steps.__getitem__))
             self._sorted_steps = array("q", (self._steps[p] for p in self._order))
         at = bisect_left(self._sorted_steps, step_id)
         if at == len(self._sorted_steps) or self._sorted_steps[at] != step_id:
             raise KeyError(step_id)
-        return self.at(self._order[at])
+        return self._order[at]
+
+    def shared_of(self, step_id: int) -> tuple[Any, ...]:
+        """What the step of that id shares with others (KeyError: not held), without
+        making its invoice."""
+        return self._shared[self._shared_of[self._position(step_id)]]
+
+    def parts(self) -> Iterator[tuple[int, int, tuple[Any, ...]]]:
+        """Each step's id, the row of its invoice and its shared part, in order: what a
+        caller needs of a step without its invoice made."""
+        shared, shared_of = self._shared, self._shared_of
+        return ((self._steps[p], self._rows[p], shared[shared_of[p]]) for p in range(len(self._steps)))
 
     def invoice_rows(self) -> Iterator[int]:
         """The row of each step's invoice, in order."""

@@ -280,8 +280,10 @@ def decide(snapshot: Snapshot, now: datetime, passed_over: Sequence[Done] = ()) 
         done, passed_over = [*passed_over, *done], ()
         sendable, done, held = _held_back(snapshot, sendable, done)
         postponed.extend(held)
-    for currency in sorted({snapshot.invoice(s.invoice_id).currency for s in sendable}):
-        of_currency = [s for s in sendable if snapshot.invoice(s.invoice_id).currency == currency]
+    by_currency: dict[str, list[DueStep]] = {}  # each invoice read once, the order kept
+    for step in sendable:
+        by_currency.setdefault(snapshot.invoice(step.invoice_id).currency, []).append(step)
+    for currency, of_currency in sorted(by_currency.items()):
         groups, waiting, listed = _groups_of_currency(snapshot, of_currency, currency, today, later)
         for group in groups:
             built = _messages_of(group, snapshot, today)
@@ -487,11 +489,14 @@ def _messages_of(group: _Group, snapshot: Snapshot, today: date) -> list[Message
     built = []
     # one claim per step, shared by the messages of every channel that claims it
     every = [Claim(s.step_id, s.invoice_id, s.name) for s in _by_due_date(group.steps, snapshot)]
+    overdue: tuple[int, ...] | None = None  # the other overdue invoices: read once per group
     for channel in group.channels:
         claims = tuple(c for c in every if (c.invoice_id, c.step, channel) not in snapshot.recorded)
         if not claims:
             continue
         excluded = {c.invoice_id for c in claims} | {m.invoice_id for m in mentions}
+        if overdue is None:
+            overdue = _overdue(snapshot, group.currency, today)
         built.append(
             Message(
                 group=group.key,
@@ -500,20 +505,20 @@ def _messages_of(group: _Group, snapshot: Snapshot, today: date) -> list[Message
                 channel=channel,
                 claims=claims,
                 mentions=mentions,
-                others=_others(snapshot, group.currency, today, excluded),
+                others=tuple(i for i in overdue if i not in excluded),
                 installment=group.kind == INSTALLMENTS,
             )
         )
     return built
 
 
-def _others(snapshot: Snapshot, currency: str, today: date, excluded: set[int]) -> tuple[int, ...]:
-    """Other overdue invoices of the currency, listed as a statement (never demanded)."""
+def _overdue(snapshot: Snapshot, currency: str, today: date) -> tuple[int, ...]:
+    """The overdue invoices of the currency that may be listed as a statement (never
+    demanded), in order; a message lists those it does not claim or mention."""
     found = [
         i
         for i in snapshot.invoices
-        if i.id not in excluded
-        and i.currency == currency
+        if i.currency == currency
         and holds.overdue_on(i.due_date, today)
         and i.balance > 0
         and holds.listed_as_other(i, snapshot.debtor)

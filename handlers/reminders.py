@@ -85,9 +85,10 @@ def send_due(store: DunningStore, step_id: int, now: datetime, ctx: Context) -> 
     snapshot = _snapshot(store, debtor, head, read, now)
     decision = decide(snapshot, now, read.passed_over)
     read.passed_over = PassedOver()  # the decision holds them as done
-    # the decision taken, the due steps it claims are known by their claims: their invoices,
-    # the snapshot's and the steps read go before the messages are built, which read their
-    # invoices again from the store, a batch at a time (``_claimed_batches``)
+    # the decision taken, the due steps it claims are known by their claims: the snapshot's
+    # views go before the messages are built; a message's claims are made again from the
+    # steps read (kept as columns), and a big message's invoices read again from the store,
+    # a batch at a time (``_claimed_batches``)
     kept = _Kept.of(read.due, decision)
     del snapshot
     return _apply(store, debtor, kept, decision, now, ctx)
@@ -107,7 +108,7 @@ class _Kept:
 
     @classmethod
     def of(cls, due: StepTable[Due], decision: Decision) -> _Kept:
-        leads = tuple(_lead(due.find(c.step_id) for c in m.claims) for m in decision.messages)
+        leads = tuple(due.find(_lead_id(due, m.claims)) for m in decision.messages)
         escalate = set(decision.escalate)
         notices: dict[int, Due] = {}
         if escalate:
@@ -147,9 +148,16 @@ def _make_due(step_id: int, invoice: InvoiceFacts, shared: tuple[Any, ...]) -> D
     return Due(step_id, stored_step, event, invoice, step, policy)
 
 
-def _lead(items: Iterable[Due]) -> Due:
-    """The lead step of a message: the most severe of its claims, the first of equals."""
-    return max(items, key=lambda i: i.policy.severity(i.step.name))
+def _lead_id(due: StepTable[Due], claims: Iterable[Claim]) -> int:
+    """The id of the lead step of a message: the most severe of its claims, the first of
+    equals (found from the steps' shared parts: no invoice made per claim)."""
+
+    def severity(claim: Claim) -> int:
+        _stored, _event, step, policy = due.shared_of(claim.step_id)
+        found: int = policy.severity(step.name)
+        return found
+
+    return max(claims, key=severity).step_id
 
 
 @dataclass
@@ -201,7 +209,9 @@ def _installment_blockers(
 def _passed_over(part: list[Due], read: _Read, debtor: DebtorSnapshot, now: datetime) -> list[Due]:
     """The steps of ``part`` kept for the decision; the milder steps passed over go to
     ``read.passed_over`` as ids (``handlers.parts``). The views made here are dropped."""
-    steps = [_due_snapshot(item, read.blockers) for item in part]
+    steps = [
+        _step_view(i.step_id, i.invoice.id, i.invoice.currency, i.step, i.policy, read.blockers) for i in part
+    ]
     invoices = {item.invoice.id: item.invoice for item in part}
     steps, passed = pass_over(steps, invoices.__getitem__, debtor, now)
     if not passed:
@@ -348,29 +358,42 @@ def _snapshot(
     return replace(
         head,
         invoices=invoices,  # the facts read under the lock, kept as columns
-        due=tuple(_due_snapshot(item, read.blockers) for item in read.due),
+        due=tuple(
+            _due_snapshot(step_id, invoices, row, shared, read.blockers)
+            for step_id, row, shared in read.due.parts()
+        ),
         recorded=frozenset(store.recorded_claims(due_invoices)),
         used_today=_used_today(store, debtor.id, today, invoices.currencies()),
     )
 
 
-def _due_snapshot(item: Due, blockers: dict[int, str | None]) -> DueStep:
-    """The decision's view of a due step; ``blockers``: what the payment plans say of the
+def _due_snapshot(
+    step_id: int, invoices: InvoiceTable, row: int, shared: tuple[Any, ...], blockers: dict[int, str | None]
+) -> DueStep:
+    """The decision's view of a due step kept in a table (``_split_due``: its shared part),
+    its invoice at ``row`` of ``invoices``; ``blockers``: what the payment plans say of the
     installment reminders read (``_installment_blockers``)."""
-    installment = isinstance(item.step, plans.InstallmentStep)
+    _stored, _event, step, policy = shared
+    return _step_view(step_id, invoices.id_at(row), invoices.currency_at(row), step, policy, blockers)
+
+
+def _step_view(
+    step_id: int, invoice_id: int, currency: str, step: Step, policy: Policy, blockers: dict[int, str | None]
+) -> DueStep:
+    installment = isinstance(step, plans.InstallmentStep)
     return DueStep(
-        step_id=item.step_id,
-        invoice_id=item.invoice.id,
-        name=item.step.name,
-        event=item.step.event,
-        severity=item.policy.severity(item.step.name),
-        channels=tuple(item.step.channels),
-        minimum_balance=item.policy.money.minimum_for(item.invoice.currency),
-        formal_notice=item.step.name == FORMAL_NOTICE,
+        step_id=step_id,
+        invoice_id=invoice_id,
+        name=step.name,
+        event=step.event,
+        severity=policy.severity(step.name),
+        channels=tuple(step.channels),
+        minimum_balance=policy.money.minimum_for(currency),
+        formal_notice=step.name == FORMAL_NOTICE,
         installment=installment,
-        manual=not installment and item.step.manual,
-        debtor_kinds=tuple(item.step.debtor_kinds),
-        installment_blocker=blockers[item.step_id] if installment else None,
+        manual=not installment and step.manual,
+        debtor_kinds=tuple(step.debtor_kinds),
+        installment_blocker=blockers[step_id] if installment else None,
     )
 
 
@@ -399,7 +422,9 @@ def _apply(
     drafted: set[int] = set()  # the invoices of drafts: their escalation waits for approval
     try:
         for message, lead in zip(decision.messages, kept.leads, strict=True):
-            message_id, task = _record_message(store, debtor, message, lead, now, decision.today, ctx)
+            message_id, task = _record_message(
+                store, debtor, message, lead, kept.steps, now, decision.today, ctx
+            )
             first = first_of_group.setdefault(message.group, message_id)
             for claim in message.claims:
                 if claim.step_id not in covering:
@@ -574,14 +599,16 @@ def _record_message(
     debtor: DebtorFacts,
     message: Message,
     lead: Due,
+    held: StepTable[Due],
     now: datetime,
     today: date,
     ctx: Context,
 ) -> tuple[str, DeliverMessage | None]:
     """Record ``message``; its Message-ID, and its delivery (None: a draft awaiting approval).
 
-    Its claims are folded ``CLAIMS_AT_ONCE`` at a time, their invoices read again from the
-    store (``_claimed_batches``): the amounts, statement lines and totals of each batch are
+    Its claims are folded ``CLAIMS_AT_ONCE`` at a time (``_claimed_batches``: from the steps
+    read, ``held``, when they fit in one batch, else their invoices read again from the
+    store): the amounts, statement lines and totals of each batch are
     worked out and the batch dropped before the next is read. What is kept of every claim
     until the message is recorded is what its Message-ID and its evidence name: the invoice
     number and step of each claim."""
@@ -595,7 +622,7 @@ def _record_message(
     numbers: list[str] = []  # the invoices, once each, in order
     listed: list[InvoiceFacts] = []  # the invoices whose views are kept: their payment pages
     dispute_rejected = draft = False
-    for batch in _claimed_batches(store, message.claims, debtor, ctx):
+    for batch in _claimed_batches(store, message.claims, held, debtor, ctx):
         invoices = []
         for invoice, step in batch:
             claimed.append((invoice.number, step.name))
@@ -623,8 +650,8 @@ def _record_message(
             numbers.append(invoice.number)
             dispute_rejected = dispute_rejected or (invoice.ever_disputed and not invoice.disputed)
         del batch, invoices, moved
-    others = store.invoices(message.others)
-    upcoming = store.invoices([m.invoice_id for m in message.mentions])
+    others = _invoices(store, held.invoices, message.others)
+    upcoming = _invoices(store, held.invoices, [m.invoice_id for m in message.mentions])
     context = template_context(
         debtor,
         folded,
@@ -733,10 +760,16 @@ def _record_message(
 
 
 def _claimed_batches(
-    store: DunningStore, claims: Sequence[Claim], debtor: DebtorFacts, ctx: Context
+    store: DunningStore, claims: Sequence[Claim], held: StepTable[Due], debtor: DebtorFacts, ctx: Context
 ) -> Iterator[list[tuple[InvoiceFacts, Step]]]:
-    """The claims of a message with their invoices read again from the store and their steps,
-    ``CLAIMS_AT_ONCE`` at a time, in order."""
+    """The claims of a message with their invoices and their steps, ``CLAIMS_AT_ONCE`` at a
+    time, in order. Claims that fit in one batch are taken from the due steps read
+    (``held``), with no second read; a bigger message's invoices are read again from the
+    store, a batch at a time."""
+    if len(claims) <= CLAIMS_AT_ONCE:
+        found = [held.find(claim.step_id) for claim in claims]
+        yield [(item.invoice, item.step) for item in found]
+        return
     for start in range(0, len(claims), CLAIMS_AT_ONCE):
         part = claims[start : start + CLAIMS_AT_ONCE]
         facts = {f.id: f for f in store.invoices(list(dict.fromkeys(c.invoice_id for c in part)))}
@@ -749,6 +782,16 @@ def _claimed_batches(
                 raise LookupError(f"step {claim.step} of invoice {invoice.number} is not in its policy")
             batch.append((invoice, step))
         yield batch
+
+
+def _invoices(store: DunningStore, held: InvoiceTable, invoice_ids: Sequence[int]) -> list[InvoiceFacts]:
+    """The facts of these invoices, in order: from those read under the lock (``held``: the
+    due steps' and the other open ones), else read from the store."""
+    found = {i: held.by_id(i) for i in invoice_ids if i in held}
+    missing = [i for i in invoice_ids if i not in found]
+    if missing:
+        found |= {invoice.id: invoice for invoice in store.invoices(missing)}
+    return [found[i] for i in invoice_ids if i in found]
 
 
 class ClaimedInvoices:

@@ -22,9 +22,11 @@ import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select
 
 from adapters.orm import EvidenceRecord, InvoiceRow, MessageItem, MessageRow
+from handlers import reminders
 from tests.support import advance, ingest, invoice_issued, make_test_app, payment, transaction
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -86,7 +88,11 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def test_a_big_catch_up_sends_the_same_bytes(database_url, tmp_path):
+@pytest.mark.parametrize("claims_at_once", [500, 40], ids=["from-the-reading", "fed-from-the-store"])
+def test_a_big_catch_up_sends_the_same_bytes(database_url, tmp_path, monkeypatch, claims_at_once):
+    # 130 claims: one batch, made from the due steps read; 40 at a time, their invoices read
+    # again from the store in four batches: the same bytes either way
+    monkeypatch.setattr(reminders, "CLAIMS_AT_ONCE", claims_at_once)
     app = make_test_app(database_url, tmp_path, START, message_id_key=KEY)
     try:
         assert set(ingest(app, *_events())) == {"accepted"}
