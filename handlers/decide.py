@@ -63,6 +63,66 @@ class Claim:
     step: str
 
 
+class Claims(Sequence[Claim]):
+    """The claims of a message, kept compact: a catch-up's message claims 20 000 invoices,
+    held as arrays of step and invoice ids and the index of each step's name rather than as
+    20 000 ``Claim`` values (made again, equal, when read). Equal to any sequence of the
+    same claims in the same order."""
+
+    __slots__ = ("_invoices", "_name_of", "_names", "_steps")
+
+    def __init__(self, claims: Iterable[Claim] = ()) -> None:
+        self._steps = array("q")
+        self._invoices = array("q")
+        self._name_of = array("H")
+        self._names: list[str] = []
+        index: dict[str, int] = {}
+        for claim in claims:
+            self._steps.append(claim.step_id)
+            self._invoices.append(claim.invoice_id)
+            name = index.get(claim.step)
+            if name is None:
+                name = index[claim.step] = len(self._names)
+                self._names.append(claim.step)
+            self._name_of.append(name)
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+    @overload
+    def __getitem__(self, index: int) -> Claim: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Claims: ...
+
+    def __getitem__(self, index: int | slice) -> Claim | Claims:
+        if isinstance(index, slice):
+            return Claims(self[i] for i in range(*index.indices(len(self))))
+        return Claim(self._steps[index], self._invoices[index], self._names[self._name_of[index]])
+
+    def __iter__(self) -> Iterator[Claim]:
+        names, name_of = self._names, self._name_of
+        return (
+            Claim(step_id, invoice_id, names[name])
+            for step_id, invoice_id, name in zip(self._steps, self._invoices, name_of, strict=True)
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Claims):
+            return (self._steps, self._invoices) == (other._steps, other._invoices) and all(
+                a.step == b.step for a, b in zip(self, other, strict=True)
+            )
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"Claims({list(self)!r})"
+
+
 @dataclass(frozen=True, slots=True)
 class Mention:
     """A not-yet-due invoice listed in a message's "coming due" section, not demanded."""
@@ -83,7 +143,7 @@ class Message:
     lead_step: str
     currency: str
     channel: str
-    claims: tuple[Claim, ...]
+    claims: Sequence[Claim]  # ``Claims``, or a tuple
     mentions: tuple[Mention, ...] = ()
     others: tuple[int, ...] = ()  # ids of other overdue invoices, listed as a statement
     installment: bool = False
@@ -491,7 +551,7 @@ def _messages_of(group: _Group, snapshot: Snapshot, today: date) -> list[Message
     every = [Claim(s.step_id, s.invoice_id, s.name) for s in _by_due_date(group.steps, snapshot)]
     overdue: tuple[int, ...] | None = None  # the other overdue invoices: read once per group
     for channel in group.channels:
-        claims = tuple(c for c in every if (c.invoice_id, c.step, channel) not in snapshot.recorded)
+        claims = Claims(c for c in every if (c.invoice_id, c.step, channel) not in snapshot.recorded)
         if not claims:
             continue
         excluded = {c.invoice_id for c in claims} | {m.invoice_id for m in mentions}
