@@ -52,6 +52,7 @@ class InvoiceTable(Sequence[InvoiceFacts]):
         self._shared_of = array("I")
         self._shared: list[dict[str, Any]] = []  # the other facts, as keyword arguments
         self._index: dict[Hashable, int] = {}
+        self._by_identity: dict[tuple[int, ...], int] = {}  # the ids of a part's objects kept
         self._last: tuple[int, InvoiceFacts] | None = None  # the row made last, and its value
         self._sorted = True  # ids added in increasing order: ``_ids`` is its own index
         self._order: array[int] | None = None  # rows by id, when they were not added in order
@@ -70,11 +71,18 @@ class InvoiceTable(Sequence[InvoiceFacts]):
         if invoice.payment_url is not None:
             self._urls[row] = invoice.payment_url
         shared = tuple(getattr(invoice, name) for name in _SHARED)
-        key = tuple(_key(value) for value in shared)
-        found = self._index.get(key)
+        # the store shares equal values (one object each): the same objects as a part kept
+        # are that part, found by identity; those objects stay alive in the part kept, so
+        # their ids cannot be those of other objects. Else found by value, shown as given.
+        same = tuple(map(id, shared))
+        found = self._by_identity.get(same)
         if found is None:
-            found = self._index[key] = len(self._shared)
-            self._shared.append(dict(zip(_SHARED, shared, strict=True)))
+            key = tuple(map(_key, shared))
+            found = self._index.get(key)
+            if found is None:
+                found = self._index[key] = len(self._shared)
+                self._shared.append(dict(zip(_SHARED, shared, strict=True)))
+                self._by_identity[same] = found  # these objects are the ones kept
         self._shared_of.append(found)
         return row
 

@@ -342,7 +342,7 @@ def decide(snapshot: Snapshot, now: datetime, passed_over: Sequence[Done] = ()) 
         postponed.extend(held)
     by_currency: dict[str, list[DueStep]] = {}  # each invoice read once, the order kept
     for step in sendable:
-        by_currency.setdefault(snapshot.invoice(step.invoice_id).currency, []).append(step)
+        by_currency.setdefault(_currency(step, snapshot), []).append(step)
     for currency, of_currency in sorted(by_currency.items()):
         groups, waiting, listed = _groups_of_currency(snapshot, of_currency, currency, today, later)
         for group in groups:
@@ -605,6 +605,11 @@ def _next_day_opening(today: date, snapshot: Snapshot) -> datetime:
     debtor = snapshot.debtor
     midnight = datetime.combine(today + timedelta(days=1), time(0, 0), tzinfo=zone(debtor.timezone))
     return next_sending_time(midnight, debtor.timezone, debtor.country, snapshot.window)
+
+
+def _currency(step: DueStep, snapshot: Snapshot) -> str:
+    """The currency of the step's invoice: as the step carries it, else its invoice's."""
+    return step.currency if step.currency is not None else snapshot.invoice(step.invoice_id).currency
 
 
 def _ids(steps: Iterable[DueStep]) -> tuple[int, ...]:

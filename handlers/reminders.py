@@ -394,6 +394,7 @@ def _step_view(
         manual=not installment and step.manual,
         debtor_kinds=tuple(step.debtor_kinds),
         installment_blocker=blockers[step_id] if installment else None,
+        currency=currency,
     )
 
 
@@ -622,7 +623,7 @@ def _record_message(
     numbers: list[str] = []  # the invoices, once each, in order
     listed: list[InvoiceFacts] = []  # the invoices whose views are kept: their payment pages
     dispute_rejected = draft = False
-    for batch in _claimed_batches(store, message.claims, held, debtor, ctx):
+    for batch in _claimed_batches(store, message.claims, held):
         invoices = []
         for invoice, step in batch:
             claimed.append((invoice.number, step.name))
@@ -760,12 +761,12 @@ def _record_message(
 
 
 def _claimed_batches(
-    store: DunningStore, claims: Sequence[Claim], held: StepTable[Due], debtor: DebtorFacts, ctx: Context
+    store: DunningStore, claims: Sequence[Claim], held: StepTable[Due]
 ) -> Iterator[list[tuple[InvoiceFacts, Step]]]:
     """The claims of a message with their invoices and their steps, ``CLAIMS_AT_ONCE`` at a
     time, in order. Claims that fit in one batch are taken from the due steps read
     (``held``), with no second read; a bigger message's invoices are read again from the
-    store, a batch at a time."""
+    store, a batch at a time, their steps as read (no policy looked up again)."""
     if len(claims) <= CLAIMS_AT_ONCE:
         found = [held.find(claim.step_id) for claim in claims]
         yield [(item.invoice, item.step) for item in found]
@@ -775,12 +776,8 @@ def _claimed_batches(
         facts = {f.id: f for f in store.invoices(list(dict.fromkeys(c.invoice_id for c in part)))}
         batch = []
         for claim in part:
-            invoice = facts[claim.invoice_id]  # locked: still there
-            policy = ctx.policy_for(debtor, invoice.number)
-            step = _step_of(policy, claim.step)
-            if step is None:  # found when the step was read, under the same lock
-                raise LookupError(f"step {claim.step} of invoice {invoice.number} is not in its policy")
-            batch.append((invoice, step))
+            _stored, _event, step, _policy = held.shared_of(claim.step_id)  # as read
+            batch.append((facts[claim.invoice_id], step))  # locked: still there
         yield batch
 
 

@@ -89,6 +89,7 @@ class DueStep:
     # done by a person (channels call or task): a task is created, never a message
     manual: bool = False
     debtor_kinds: tuple[str, ...] = ()  # the kinds of debtor the step is for (empty: all)
+    currency: str | None = None  # its invoice's, when the reading knows it (None: ask the invoice)
 
 
 @dataclass(frozen=True)
