@@ -96,29 +96,28 @@ def email_bytes(
         content_type, headers, body = _multipart(
             "mixed", "=_relance_mixed_" + digest, (content_type, headers, body), _csv(statement)
         )
-    return b"".join(
-        (
-            content_type,
-            _MIME_VERSION,
-            headers,
-            _folded_from(sender),
-            _folded("Reply-To", reply_to) if reply_to else b"",
-            _header("To", recipient),
-            _header("Subject", _subject_words(subject)),
-            _date(at, at.utcoffset()),
-            _header("Message-ID", message_id),
-            _header("X-Relance-Step", step),
-            _AUTO_SUBMITTED,
-            _CRLF,
-            body,
-        )
+    head = (
+        content_type,
+        _MIME_VERSION,
+        headers,
+        _folded_from(sender),
+        _folded("Reply-To", reply_to) if reply_to else b"",
+        _header("To", recipient),
+        _header("Subject", _subject_words(subject)),
+        _date(at, at.utcoffset()),
+        _header("Message-ID", message_id),
+        _header("X-Relance-Step", step),
+        _AUTO_SUBMITTED,
+        _CRLF,
     )
+    return b"".join((*head, *body))  # the one copy of the whole message: its parts joined once
 
 
 # A MIME entity as the generator writes it: its Content-Type line, its other content
 # headers (written after MIME-Version in a message, which only the outermost entity has),
-# and its body, lines ended by CRLF.
-_Part = tuple[bytes, bytes, bytes]
+# and its body, lines ended by CRLF, as pieces: a multipart's body is the pieces of its
+# parts, joined once with the message (a 2 MB attachment is not copied part by part).
+_Part = tuple[bytes, bytes, list[bytes]]
 _CRLF = b"\r\n"
 _LINE_END = re.compile(rb"\r\n|\r|\n")  # the generator's NLCRE: every line end becomes CRLF
 
@@ -128,8 +127,8 @@ def _text_part(text: str, content_type: bytes) -> _Part:
     data = text.encode("utf-8")
     if len(data) > _LONGEST_LINE and _has_long_line(text):
         encoded = quoprimime.body_encode(data.decode("latin-1")).encode("ascii")
-        return content_type, _QUOTED_PRINTABLE, _LINE_END.sub(_CRLF, encoded)
-    return content_type, _SEVEN_BIT if data.isascii() else _EIGHT_BIT_CTE, _LINE_END.sub(_CRLF, data)
+        return content_type, _QUOTED_PRINTABLE, [_LINE_END.sub(_CRLF, encoded)]
+    return content_type, _SEVEN_BIT if data.isascii() else _EIGHT_BIT_CTE, [_LINE_END.sub(_CRLF, data)]
 
 
 def _multipart(subtype: str, boundary: str, *parts: _Part) -> _Part:
@@ -139,18 +138,27 @@ def _multipart(subtype: str, boundary: str, *parts: _Part) -> _Part:
     for index, (content_type, headers, part_body) in enumerate(parts):
         if index:
             body += (_CRLF, dash, _CRLF)
-        body += (content_type, headers, _CRLF, part_body)
+        body += (content_type, headers, _CRLF, *part_body)
     body += (_CRLF, dash, b"--", _CRLF)
     value = f'multipart/{subtype}; boundary="{boundary}"'
-    return _WIRE.fold_binary("Content-Type", value), b"", b"".join(body)
+    return _WIRE.fold_binary("Content-Type", value), b"", body
 
 
 def _csv(statement: Statement) -> _Part:
     """``_with_attachment``'s base64 text/csv part (a file name, in ASCII)."""
     disposition = f'attachment; filename="{quote(statement.filename)}"'
     headers = _BASE64 + _WIRE.fold_binary("Content-Disposition", disposition)
-    body = base64.encodebytes(statement.csv_bytes()).replace(b"\n", _CRLF)
+    data = statement.csv_bytes()
+    # ``base64.encodebytes`` in blocks of whole lines (57 bytes a line of 76 characters):
+    # the same lines, each block's line ends made CRLF, with no copy of the whole encoding
+    body = [
+        base64.encodebytes(data[start : start + _BASE64_BLOCK]).replace(b"\n", _CRLF)
+        for start in range(0, len(data), _BASE64_BLOCK)
+    ]
     return _CSV, headers, body
+
+
+_BASE64_BLOCK = 57 * 1024  # bytes of the attachment encoded at a time: 1 024 lines
 
 
 def _has_long_line(body: str) -> bool:

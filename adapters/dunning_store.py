@@ -10,7 +10,8 @@ share their repeated parts (step names, events, instants, the debtor's id): one 
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from array import array
+from collections.abc import Container, Hashable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -123,6 +124,10 @@ _OPEN_INVOICES = (
         _INVOICES.c.status == "open",
     )
     .execution_options(yield_per=CHUNK)  # each row dropped once its facts are found
+)
+# invoices read again by id (``invoices``): the messages of a catch-up, a batch at a time
+_INVOICES_BY_ID = select(*(_INVOICES.c[c.key] for c in _INVOICE_COLUMNS)).where(
+    _INVOICES.c.creditor_id == _CREDITOR, _INVOICES.c.id.in_(bindparam("invoices", expanding=True))
 )
 # message_items has no creditor of its own: its message's says whose it is
 _RECORDED_CLAIMS = (
@@ -403,7 +408,7 @@ class SqlDunningStore:
         # the claims of the invoices read by ``awaiting_drafts`` (and which invoices), and
         # the debtor's messages since its last one sent (``last_message_day``)
         self._claims: set[tuple[int, str, str]] = set()
-        self._claims_of: set[int] = set()
+        self._claims_of = array("q")  # ids, not a set of 20 000 ints kept through the reading
         self._recent: tuple[str, date | None, list[tuple[date, str, str | None]]] | None = None
 
     def _read(self, statement: Any, **params: Any) -> Any:
@@ -520,6 +525,17 @@ class SqlDunningStore:
         # is as it was read then: the same facts, not a copy
         return [self._known(row.id, known) or invoice_facts(row, self._shared) for row in rows]
 
+    def other_open_invoices(self, debtor_id: str, held: Container[int]) -> Iterator[InvoiceFacts]:
+        rows = self._read(_OPEN_INVOICES, debtor=debtor_id)
+        return (invoice_facts(row, self._shared) for row in rows if row.id not in held)
+
+    def invoices(self, invoice_ids: Sequence[int]) -> list[InvoiceFacts]:
+        found: dict[int, InvoiceFacts] = {}
+        for chunk in _chunks(sorted(set(invoice_ids))):
+            for row in self._read(_INVOICES_BY_ID, invoices=chunk):
+                found[row.id] = self._invoices.get(row.id) or invoice_facts(row, self._shared)
+        return [found[i] for i in invoice_ids if i in found]
+
     def _known(self, invoice_id: int, known: Mapping[int, InvoiceFacts] | None) -> InvoiceFacts | None:
         return self._invoices.get(invoice_id) or (known.get(invoice_id) if known else None)
 
@@ -536,8 +552,8 @@ class SqlDunningStore:
     def recorded_claims(self, invoice_ids: Iterable[int]) -> set[tuple[int, str, str]]:
         wanted = set(invoice_ids)
         found = {claim for claim in self._claims if claim[0] in wanted}
-        read_with_drafts, self._claims, self._claims_of = self._claims_of, set(), set()  # not kept twice
-        for chunk in _chunks(sorted(wanted - read_with_drafts)):
+        read_with_drafts, self._claims, self._claims_of = self._claims_of, set(), array("q")  # not kept twice
+        for chunk in _chunks(sorted(wanted.difference(read_with_drafts))):
             rows = self._read(_RECORDED_CLAIMS, invoices=chunk)
             found.update((i, self._shared(s), self._shared(c)) for i, s, c in rows)
         return found
@@ -559,7 +575,7 @@ class SqlDunningStore:
 
     def _forget_messages(self) -> None:
         """A message recorded or changed: what was read of messages is read again."""
-        self._claims, self._claims_of, self._recent = set(), set(), None
+        self._claims, self._claims_of, self._recent = set(), array("q"), None
 
     def movements(self, invoice_ids: Iterable[int]) -> dict[int, list[Movement]]:
         found: dict[int, list[Movement]] = {}
@@ -619,7 +635,7 @@ class SqlDunningStore:
                 self._claims.add((invoice_id, self._shared(step), self._shared(channel)))
                 if status == DRAFT:
                     found.setdefault(invoice_id, message_id)
-            self._claims_of.update(chunk)
+            self._claims_of.extend(chunk)
         return found
 
     # --- drafts (handlers.approval) -----------------------------------------------------------

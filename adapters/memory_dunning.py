@@ -10,7 +10,7 @@ store says of a step whose plan is gone.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -109,6 +109,12 @@ class MemoryDunningStore:
         self, debtor_id: str, known: Mapping[int, InvoiceFacts] | None = None
     ) -> list[InvoiceFacts]:
         return [i for i in self._data.invoices.values() if i.debtor_id == debtor_id and i.status == "open"]
+
+    def other_open_invoices(self, debtor_id: str, held: Container[int]) -> Iterator[InvoiceFacts]:
+        return (i for i in self.open_invoices(debtor_id) if i.id not in held)
+
+    def invoices(self, invoice_ids: Sequence[int]) -> list[InvoiceFacts]:
+        return [self._data.invoices[i] for i in invoice_ids if i in self._data.invoices]
 
     def installment_blocker(self, step_id: int, debtor_id: str) -> str | None:
         return "payment plan unknown"

@@ -14,7 +14,7 @@ is still pending (``steps_left_pending`` 0) rather than running them
 (``step_tasks_not_run``). BENCH_DEBTOR_ALL_TASKS=1 keeps and runs them all, as before.
 
 The worker process reports its resident
-memory once started (VmRSS), its peak (``ru_maxrss``), the time of the send, the size of the
+memory once started (VmRSS), its peak (``ru_maxrss``), the time of the send (wall and CPU), the size of the
 message file and of its text body, the size and pages of the letter. The run fails (exit 1)
 when the worker's peak exceeds BENCH_DEBTOR_LIMIT_MB (default 300).
 
@@ -82,6 +82,11 @@ def rss_mb() -> float:
     return 0.0
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def send(folder: Path) -> dict[str, float]:
     """In the worker process: one tick and everything it publishes; the figures."""
     from tests.support import advance
@@ -92,9 +97,9 @@ def send(folder: Path) -> dict[str, float]:
     if queue is not None:
         app.publisher = queue  # the tick's tasks go to the queue, what they publish too
         app.publisher.app = app
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), _cpu_seconds()
     advance(app, SEND)
-    seconds = time.perf_counter() - began
+    seconds, cpu = time.perf_counter() - began, _cpu_seconds() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     [eml] = sorted((folder / "outbox" / "email").glob("*.eml")) or [None]
     content = eml.read_bytes() if eml else b""
@@ -109,6 +114,7 @@ def send(folder: Path) -> dict[str, float]:
         "rss_started_mb": round(started, 1),
         "rss_peak_mb": round(peak, 1),
         "send_seconds": round(seconds, 2),
+        "send_cpu_seconds": round(cpu, 2),  # the worker's CPU time (user and system) over the send
         "message_bytes": len(content),
         "body_text_bytes": len(body.get_content().encode()) if body else 0,
         "subject_chars": len(str(message["Subject"] or "")),

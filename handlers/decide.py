@@ -63,6 +63,66 @@ class Claim:
     step: str
 
 
+class Claims(Sequence[Claim]):
+    """The claims of a message, kept compact: a catch-up's message claims 20 000 invoices,
+    held as arrays of step and invoice ids and the index of each step's name rather than as
+    20 000 ``Claim`` values (made again, equal, when read). Equal to any sequence of the
+    same claims in the same order."""
+
+    __slots__ = ("_invoices", "_name_of", "_names", "_steps")
+
+    def __init__(self, claims: Iterable[Claim] = ()) -> None:
+        self._steps = array("q")
+        self._invoices = array("q")
+        self._name_of = array("H")
+        self._names: list[str] = []
+        index: dict[str, int] = {}
+        for claim in claims:
+            self._steps.append(claim.step_id)
+            self._invoices.append(claim.invoice_id)
+            name = index.get(claim.step)
+            if name is None:
+                name = index[claim.step] = len(self._names)
+                self._names.append(claim.step)
+            self._name_of.append(name)
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+    @overload
+    def __getitem__(self, index: int) -> Claim: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Claims: ...
+
+    def __getitem__(self, index: int | slice) -> Claim | Claims:
+        if isinstance(index, slice):
+            return Claims(self[i] for i in range(*index.indices(len(self))))
+        return Claim(self._steps[index], self._invoices[index], self._names[self._name_of[index]])
+
+    def __iter__(self) -> Iterator[Claim]:
+        names, name_of = self._names, self._name_of
+        return (
+            Claim(step_id, invoice_id, names[name])
+            for step_id, invoice_id, name in zip(self._steps, self._invoices, name_of, strict=True)
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Claims):
+            return (self._steps, self._invoices) == (other._steps, other._invoices) and all(
+                a.step == b.step for a, b in zip(self, other, strict=True)
+            )
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"Claims({list(self)!r})"
+
+
 @dataclass(frozen=True, slots=True)
 class Mention:
     """A not-yet-due invoice listed in a message's "coming due" section, not demanded."""
@@ -83,7 +143,7 @@ class Message:
     lead_step: str
     currency: str
     channel: str
-    claims: tuple[Claim, ...]
+    claims: Sequence[Claim]  # ``Claims``, or a tuple
     mentions: tuple[Mention, ...] = ()
     others: tuple[int, ...] = ()  # ids of other overdue invoices, listed as a statement
     installment: bool = False
@@ -280,8 +340,10 @@ def decide(snapshot: Snapshot, now: datetime, passed_over: Sequence[Done] = ()) 
         done, passed_over = [*passed_over, *done], ()
         sendable, done, held = _held_back(snapshot, sendable, done)
         postponed.extend(held)
-    for currency in sorted({snapshot.invoice(s.invoice_id).currency for s in sendable}):
-        of_currency = [s for s in sendable if snapshot.invoice(s.invoice_id).currency == currency]
+    by_currency: dict[str, list[DueStep]] = {}  # each invoice read once, the order kept
+    for step in sendable:
+        by_currency.setdefault(_currency(step, snapshot), []).append(step)
+    for currency, of_currency in sorted(by_currency.items()):
         groups, waiting, listed = _groups_of_currency(snapshot, of_currency, currency, today, later)
         for group in groups:
             built = _messages_of(group, snapshot, today)
@@ -487,11 +549,14 @@ def _messages_of(group: _Group, snapshot: Snapshot, today: date) -> list[Message
     built = []
     # one claim per step, shared by the messages of every channel that claims it
     every = [Claim(s.step_id, s.invoice_id, s.name) for s in _by_due_date(group.steps, snapshot)]
+    overdue: tuple[int, ...] | None = None  # the other overdue invoices: read once per group
     for channel in group.channels:
-        claims = tuple(c for c in every if (c.invoice_id, c.step, channel) not in snapshot.recorded)
+        claims = Claims(c for c in every if (c.invoice_id, c.step, channel) not in snapshot.recorded)
         if not claims:
             continue
         excluded = {c.invoice_id for c in claims} | {m.invoice_id for m in mentions}
+        if overdue is None:
+            overdue = _overdue(snapshot, group.currency, today)
         built.append(
             Message(
                 group=group.key,
@@ -500,20 +565,20 @@ def _messages_of(group: _Group, snapshot: Snapshot, today: date) -> list[Message
                 channel=channel,
                 claims=claims,
                 mentions=mentions,
-                others=_others(snapshot, group.currency, today, excluded),
+                others=tuple(i for i in overdue if i not in excluded),
                 installment=group.kind == INSTALLMENTS,
             )
         )
     return built
 
 
-def _others(snapshot: Snapshot, currency: str, today: date, excluded: set[int]) -> tuple[int, ...]:
-    """Other overdue invoices of the currency, listed as a statement (never demanded)."""
+def _overdue(snapshot: Snapshot, currency: str, today: date) -> tuple[int, ...]:
+    """The overdue invoices of the currency that may be listed as a statement (never
+    demanded), in order; a message lists those it does not claim or mention."""
     found = [
         i
         for i in snapshot.invoices
-        if i.id not in excluded
-        and i.currency == currency
+        if i.currency == currency
         and holds.overdue_on(i.due_date, today)
         and i.balance > 0
         and holds.listed_as_other(i, snapshot.debtor)
@@ -540,6 +605,11 @@ def _next_day_opening(today: date, snapshot: Snapshot) -> datetime:
     debtor = snapshot.debtor
     midnight = datetime.combine(today + timedelta(days=1), time(0, 0), tzinfo=zone(debtor.timezone))
     return next_sending_time(midnight, debtor.timezone, debtor.country, snapshot.window)
+
+
+def _currency(step: DueStep, snapshot: Snapshot) -> str:
+    """The currency of the step's invoice: as the step carries it, else its invoice's."""
+    return step.currency if step.currency is not None else snapshot.invoice(step.invoice_id).currency
 
 
 def _ids(steps: Iterable[DueStep]) -> tuple[int, ...]:

@@ -9,7 +9,7 @@ implementation is ``adapters.dunning_store``, its in-memory one ``adapters.memor
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -153,6 +153,15 @@ class DunningStore(Protocol):
         self, debtor_id: str, known: Mapping[int, InvoiceFacts] | None = None
     ) -> list[InvoiceFacts]:
         """The debtor's open invoices; those in ``known`` (read under the same lock) as given."""
+
+    def other_open_invoices(self, debtor_id: str, held: Container[int]) -> Iterator[InvoiceFacts]:
+        """The debtor's open invoices whose id is not in ``held``, one at a time."""
+
+    def invoices(self, invoice_ids: Sequence[int]) -> list[InvoiceFacts]:
+        """The facts of these invoices, read again (the debtor is locked, and its invoices
+        with due steps since they were read), in the order given; an unknown id is left out.
+        The messages of a catch-up read their invoices this way, a batch at a time, rather
+        than keep every invoice read with the due steps until they are built."""
 
     def installment_blocker(self, step_id: int, debtor_id: str) -> str | None:
         """Why the payment plan of an installment reminder forbids it now (None: it does not)."""

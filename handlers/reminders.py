@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import hashlib
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from typing import Any
 from urllib.parse import quote
 
 import structlog
@@ -25,9 +26,10 @@ import structlog
 from handlers import evidence, plans
 from handlers.amounts import InvoiceAmounts, amounts_on, penalties_run
 from handlers.calendar import local_date
+from handlers.compact import InvoiceTable, StepTable
 from handlers.context import Context
 from handlers.deadlines import deadline_after, formal_notice_deadline
-from handlers.decide import Decision, Done, Message, PassedOver, decide
+from handlers.decide import Claim, Decision, Done, Message, PassedOver, decide
 from handlers.dunning import DebtorFacts, DunningStore, InvoiceFacts, NewMessage, StepFacts
 from handlers.manual import record_task
 from handlers.messages import DeliverMessage, keyed_id
@@ -83,10 +85,79 @@ def send_due(store: DunningStore, step_id: int, now: datetime, ctx: Context) -> 
     snapshot = _snapshot(store, debtor, head, read, now)
     decision = decide(snapshot, now, read.passed_over)
     read.passed_over = PassedOver()  # the decision holds them as done
-    # what is applied reads the due steps from ``read.due`` and the decision: their views for
-    # the decision (in the snapshot) go before the messages are built
-    snapshot = replace(snapshot, due=())
-    return _apply(store, debtor, read.due, snapshot, decision, now, ctx)
+    # the decision taken, the due steps it claims are known by their claims: the snapshot's
+    # views go before the messages are built; a message's claims are made again from the
+    # steps read (kept as columns), and a big message's invoices read again from the store,
+    # a batch at a time (``_claimed_batches``)
+    kept = _Kept.of(read.due, decision)
+    del snapshot
+    return _apply(store, debtor, kept, decision, now, ctx)
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """What applying the decision needs of the due steps read, once it is taken: the steps
+    read (compact, ``handlers.compact``: skipped, postponed, mentioned and given to a person
+    are found there by id); the lead step of each message; the formal notice of each invoice
+    whose escalation starts. The messages read their claims' invoices again from the store:
+    a catch-up of 20 000 invoices holds no value per invoice while its messages are built."""
+
+    steps: StepTable[Due]
+    leads: tuple[Due, ...]  # of each message of the decision, in order
+    notices: dict[int, Due]  # by invoice id: its formal notice step, first in the order read
+
+    @classmethod
+    def of(cls, due: StepTable[Due], decision: Decision) -> _Kept:
+        leads = tuple(due.find(_lead_id(due, m.claims)) for m in decision.messages)
+        escalate = set(decision.escalate)
+        notices: dict[int, Due] = {}
+        if escalate:
+            for item in due:
+                if item.invoice.id in escalate and item.step.name == FORMAL_NOTICE:
+                    notices.setdefault(item.invoice.id, item)
+        return cls(due, leads, notices)
+
+
+class _ByStep(Mapping[int, Due]):
+    """The due steps read, by step id (each one made again when asked)."""
+
+    def __init__(self, steps: StepTable[Due]) -> None:
+        self._steps = steps
+
+    def __getitem__(self, step_id: int) -> Due:
+        return self._steps.find(step_id)
+
+    def __iter__(self) -> Iterator[int]:
+        return (item.step_id for item in self._steps)
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+
+def _due_table() -> StepTable[Due]:
+    """The kept due steps of a debtor, compact until the decision is taken."""
+    return StepTable(InvoiceTable(), _split_due, _make_due)
+
+
+def _split_due(item: Due) -> tuple[int, InvoiceFacts, tuple[Any, ...]]:
+    return item.step_id, item.invoice, (item.stored_step, item.event, item.step, item.policy)
+
+
+def _make_due(step_id: int, invoice: InvoiceFacts, shared: tuple[Any, ...]) -> Due:
+    stored_step, event, step, policy = shared
+    return Due(step_id, stored_step, event, invoice, step, policy)
+
+
+def _lead_id(due: StepTable[Due], claims: Iterable[Claim]) -> int:
+    """The id of the lead step of a message: the most severe of its claims, the first of
+    equals (found from the steps' shared parts: no invoice made per claim)."""
+
+    def severity(claim: Claim) -> int:
+        _stored, _event, step, policy = due.shared_of(claim.step_id)
+        found: int = policy.severity(step.name)
+        return found
+
+    return max(claims, key=severity).step_id
 
 
 @dataclass
@@ -97,7 +168,7 @@ class _Read:
     taken, not kept from its batch; what the payment plans say of an installment reminder
     is read with its batch (``blockers``)."""
 
-    due: list[Due] = field(default_factory=list)
+    due: StepTable[Due] = field(default_factory=_due_table)
     blockers: dict[int, str | None] = field(default_factory=dict)  # installment reminders only
     passed_over: PassedOver = field(default_factory=PassedOver)  # ids, not 80 000 values
     behind_drafts: dict[str, list[Due]] = field(default_factory=dict)
@@ -138,7 +209,9 @@ def _installment_blockers(
 def _passed_over(part: list[Due], read: _Read, debtor: DebtorSnapshot, now: datetime) -> list[Due]:
     """The steps of ``part`` kept for the decision; the milder steps passed over go to
     ``read.passed_over`` as ids (``handlers.parts``). The views made here are dropped."""
-    steps = [_due_snapshot(item, read.blockers) for item in part]
+    steps = [
+        _step_view(i.step_id, i.invoice.id, i.invoice.currency, i.step, i.policy, read.blockers) for i in part
+    ]
     invoices = {item.invoice.id: item.invoice for item in part}
     steps, passed = pass_over(steps, invoices.__getitem__, debtor, now)
     if not passed:
@@ -164,10 +237,7 @@ def _due_steps(
     found = []
     for step_row, invoice in batch:  # invoices locked: re-checked below
         policy = ctx.policy_for(debtor, invoice.number)
-        try:
-            step: Step | None = policy.step(step_row.step)
-        except KeyError:  # a payment plan's installment reminder, or a step since removed
-            step = plans.installment_step(step_row.step, policy)
+        step = _step_of(policy, step_row.step)
         if step is None:
             _skip(
                 store,
@@ -182,6 +252,14 @@ def _due_steps(
         else:
             found.append(Due(step_row.id, step_row.step, step_row.event, invoice, step, policy))
     return found
+
+
+def _step_of(policy: Policy, stored: str) -> Step | None:
+    """The step of the policy a stored step name stands for (None: no longer in it)."""
+    try:
+        return policy.step(stored)
+    except KeyError:  # a payment plan's installment reminder, or a step since removed
+        return plans.installment_step(stored, policy)
 
 
 def _behind_drafts(store: DunningStore, due: list[Due], waiting_by_draft: dict[str, list[Due]]) -> list[Due]:
@@ -273,49 +351,63 @@ def _snapshot(
 ) -> Snapshot:
     """The debtor as the decision sees it, from what the store read under its lock."""
     today = local_date(now, debtor.timezone)
-    rows = {d.invoice.id: d.invoice for d in read.due}
-    rows = {row.id: row for row in store.open_invoices(debtor.id, rows)} | rows
-    due_invoices = {d.invoice.id for d in read.due}
+    invoices = read.due.invoices  # the invoices of the due steps, compact
+    due_invoices = {invoices.id_at(row) for row in read.due.invoice_rows()}
+    for other in store.other_open_invoices(debtor.id, invoices.held_ids()):
+        invoices.add(other)
     return replace(
         head,
-        invoices=tuple(rows.values()),  # the facts read under the lock, not copies
-        due=tuple(_due_snapshot(item, read.blockers) for item in read.due),
+        invoices=invoices,  # the facts read under the lock, kept as columns
+        due=tuple(
+            _due_snapshot(step_id, invoices, row, shared, read.blockers)
+            for step_id, row, shared in read.due.parts()
+        ),
         recorded=frozenset(store.recorded_claims(due_invoices)),
-        used_today=_used_today(store, debtor.id, today, {r.currency for r in rows.values()}),
+        used_today=_used_today(store, debtor.id, today, invoices.currencies()),
     )
 
 
-def _due_snapshot(item: Due, blockers: dict[int, str | None]) -> DueStep:
-    """The decision's view of a due step; ``blockers``: what the payment plans say of the
+def _due_snapshot(
+    step_id: int, invoices: InvoiceTable, row: int, shared: tuple[Any, ...], blockers: dict[int, str | None]
+) -> DueStep:
+    """The decision's view of a due step kept in a table (``_split_due``: its shared part),
+    its invoice at ``row`` of ``invoices``; ``blockers``: what the payment plans say of the
     installment reminders read (``_installment_blockers``)."""
-    installment = isinstance(item.step, plans.InstallmentStep)
+    _stored, _event, step, policy = shared
+    return _step_view(step_id, invoices.id_at(row), invoices.currency_at(row), step, policy, blockers)
+
+
+def _step_view(
+    step_id: int, invoice_id: int, currency: str, step: Step, policy: Policy, blockers: dict[int, str | None]
+) -> DueStep:
+    installment = isinstance(step, plans.InstallmentStep)
     return DueStep(
-        step_id=item.step_id,
-        invoice_id=item.invoice.id,
-        name=item.step.name,
-        event=item.step.event,
-        severity=item.policy.severity(item.step.name),
-        channels=tuple(item.step.channels),
-        minimum_balance=item.policy.money.minimum_for(item.invoice.currency),
-        formal_notice=item.step.name == FORMAL_NOTICE,
+        step_id=step_id,
+        invoice_id=invoice_id,
+        name=step.name,
+        event=step.event,
+        severity=policy.severity(step.name),
+        channels=tuple(step.channels),
+        minimum_balance=policy.money.minimum_for(currency),
+        formal_notice=step.name == FORMAL_NOTICE,
         installment=installment,
-        manual=not installment and item.step.manual,
-        debtor_kinds=tuple(item.step.debtor_kinds),
-        installment_blocker=blockers[item.step_id] if installment else None,
+        manual=not installment and step.manual,
+        debtor_kinds=tuple(step.debtor_kinds),
+        installment_blocker=blockers[step_id] if installment else None,
+        currency=currency,
     )
 
 
 def _apply(
     store: DunningStore,
     debtor: DebtorFacts,
-    due: list[Due],
-    snapshot: Snapshot,
+    kept: _Kept,
     decision: Decision,
     now: datetime,
     ctx: Context,
 ) -> list[object]:
     """Record what the decision says, in the caller's transaction; the tasks to publish."""
-    by_step = {d.step_id: d for d in due}
+    by_step = _ByStep(kept.steps)  # the steps the decision names, made again when asked
     skipped = {skip.step_id for skip in decision.skipped}  # no longer pending
     for skip in decision.skipped:
         item = by_step[skip.step_id]
@@ -324,16 +416,21 @@ def _apply(
         _postpone(store, [by_step[i] for i in wait.step_ids], wait.until, wait.reason)
     tasks: list[object] = []
     first_of_group: dict[str, str] = {}
-    covering: dict[int, str] = {}  # a lead step id -> the first message that claims it
+    # a lead step id -> why the steps passed over for it are done: the first message that
+    # claims it (one string per message and step name, not one per step)
+    covering: dict[int, str] = {}
+    covered: dict[str, str] = {}
     drafted: set[int] = set()  # the invoices of drafts: their escalation waits for approval
     try:
-        for message in decision.messages:
+        for message, lead in zip(decision.messages, kept.leads, strict=True):
             message_id, task = _record_message(
-                store, debtor, message, by_step, snapshot, now, decision.today, ctx
+                store, debtor, message, lead, kept.steps, now, decision.today, ctx
             )
-            first_of_group.setdefault(message.group, message_id)
+            first = first_of_group.setdefault(message.group, message_id)
             for claim in message.claims:
-                covering.setdefault(claim.step_id, first_of_group[message.group])
+                if claim.step_id not in covering:
+                    why = f"covered by message {first}, sent for {claim.step}"
+                    covering[claim.step_id] = covered.setdefault(why, why)
             if task is None:
                 drafted |= {claim.invoice_id for claim in message.claims}
             else:
@@ -355,14 +452,14 @@ def _apply(
                 reason = _mention(store, by_step[mention.step_id], debtor, first_of_group[message.group], now)
                 finished.add(mention.step_id, reason)
     for done in decision.done:
-        reason = _done_reason(done, covering, by_step)
+        reason = _done_reason(done, covering)
         finished.add(done.step_id, reasons.setdefault(reason, reason))
     finished.write(store, now)
-    _finish_passed_over(store, decision.passed_over, covering, by_step, now)
+    _finish_passed_over(store, decision.passed_over, covering, now)
     for invoice_id in decision.escalate:
         if invoice_id in drafted:  # planned when the notice is approved (handlers.approval)
             continue
-        notice = next(d for d in due if d.invoice.id == invoice_id and d.step.name == FORMAL_NOTICE)
+        notice = kept.notices[invoice_id]
         posted = notice.step_id not in skipped  # an opted-out debtor's notice is not sent
         plan_escalation(store, notice.invoice, debtor, decision.today, notice.policy, posted=posted)
     return tasks
@@ -393,11 +490,7 @@ class _Finished:
 
 
 def _finish_passed_over(
-    store: DunningStore,
-    passed_over: Iterable[Done],
-    covering: dict[int, str],
-    by_step: dict[int, Due],
-    now: datetime,
+    store: DunningStore, passed_over: Iterable[Done], covering: dict[int, str], now: datetime
 ) -> None:
     """The steps passed over before the decision, finished as one set of ids per reason
     (the message of their lead step): 80 000 steps of a catch-up are kept as arrays of ids,
@@ -405,18 +498,19 @@ def _finish_passed_over(
     or given to a person: they are written apart from the other steps finished."""
     by_reason: dict[str, array[int]] = {}
     for done in passed_over:
-        reason = _done_reason(done, covering, by_step)
+        reason = _done_reason(done, covering)
         by_reason.setdefault(reason, array("q")).append(done.step_id)
     for reason, step_ids in by_reason.items():
         store.finish_steps(sorted(step_ids), now, reason)
 
 
-def _done_reason(finished: Done, covering: dict[int, str], by_step: dict[int, Due]) -> str:
-    """Why a step is done: a catch-up step names the message of its invoice's lead step."""
+def _done_reason(finished: Done, covering: dict[int, str]) -> str:
+    """Why a step is done: a catch-up step names the message of its invoice's lead step
+    (``covering``: the reason of each lead step claimed)."""
     lead = finished.lead_step_id
     if lead is None or lead not in covering:
         return finished.reason
-    return f"covered by message {covering[lead]}, sent for {by_step[lead].step.name}"
+    return covering[lead]
 
 
 def _mention(store: DunningStore, item: Due, debtor: DebtorFacts, message_id: str, now: datetime) -> str:
@@ -498,46 +592,85 @@ def message_id_for(
     return f"<{keyed_id(key, channel, *parts)}@{domain}>"
 
 
+CLAIMS_AT_ONCE = 500  # the claims of a message folded at a time, their invoices read again
+
+
 def _record_message(
     store: DunningStore,
     debtor: DebtorFacts,
     message: Message,
-    by_step: dict[int, Due],
-    snapshot: Snapshot,
+    lead: Due,
+    held: StepTable[Due],
     now: datetime,
     today: date,
     ctx: Context,
 ) -> tuple[str, DeliverMessage | None]:
-    """Record ``message``; its Message-ID, and its delivery (None: a draft awaiting approval)."""
+    """Record ``message``; its Message-ID, and its delivery (None: a draft awaiting approval).
+
+    Its claims are folded ``CLAIMS_AT_ONCE`` at a time (``_claimed_batches``: from the steps
+    read, ``held``, when they fit in one batch, else their invoices read again from the
+    store): the amounts, statement lines and totals of each batch are
+    worked out and the batch dropped before the next is read. What is kept of every claim
+    until the message is recorded is what its Message-ID and its evidence name: the invoice
+    number and step of each claim."""
     channel = message.channel
-    items = [by_step[c.step_id] for c in message.claims]
-    lead = max(items, key=lambda i: i.policy.severity(i.step.name))
     policy = lead.policy
-    invoices = list({i.invoice.id: i.invoice for i in items}.values())  # one line per invoice
-    running = [i.id for i in invoices if penalties_run(i, debtor, today, policy)]
-    moved = store.movements(running) if running else {}
     limit = policy.messages.max_listed_invoices
-    folded = ClaimedInvoices.for_message(message, len(invoices), limit, f"{debtor.id}-{today}")
-    for invoice in invoices:  # one at a time: the penalty segments behind each view are dropped
-        amounts = amounts_on(
-            invoice,
-            debtor,
-            today,
-            policy,
-            ctx.rates,
-            with_penalties=lead.step.states_penalties,
-            movements=moved.get(invoice.id, ()),
-        )
-        folded.add(_invoice_view(invoice, amounts))
-    del moved
-    context = template_context(debtor, invoices, folded, message, snapshot, today, policy)
+    unseen = {claim.invoice_id for claim in message.claims}  # one line per invoice
+    folded = ClaimedInvoices.for_message(message, len(unseen), limit, f"{debtor.id}-{today}")
+    claimed: list[tuple[str, str]] = []  # (invoice number, step) of each claim: its Message-ID
+    steps: dict[str, str] = {}  # invoice number -> step: its evidence
+    numbers: list[str] = []  # the invoices, once each, in order
+    listed: list[InvoiceFacts] = []  # the invoices whose views are kept: their payment pages
+    dispute_rejected = draft = False
+    for batch in _claimed_batches(store, message.claims, held):
+        invoices = []
+        for invoice, step in batch:
+            claimed.append((invoice.number, step.name))
+            steps[invoice.number] = step.name
+            draft = draft or step.requires_approval
+            if invoice.id in unseen:
+                unseen.discard(invoice.id)
+                invoices.append(invoice)
+        running = [i.id for i in invoices if penalties_run(i, debtor, today, policy)]
+        moved = store.movements(running) if running else {}
+        for invoice in invoices:  # one at a time: the penalty segments behind each view are dropped
+            amounts = amounts_on(
+                invoice,
+                debtor,
+                today,
+                policy,
+                ctx.rates,
+                with_penalties=lead.step.states_penalties,
+                movements=moved.get(invoice.id, ()),
+            )
+            kept_views = len(folded.views)
+            folded.add(_invoice_view(invoice, amounts))
+            if len(folded.views) > kept_views:
+                listed.append(invoice)
+            numbers.append(invoice.number)
+            dispute_rejected = dispute_rejected or (invoice.ever_disputed and not invoice.disputed)
+        del batch, invoices, moved
+    others = _invoices(store, held.invoices, message.others)
+    upcoming = _invoices(store, held.invoices, [m.invoice_id for m in message.mentions])
+    context = template_context(
+        debtor,
+        folded,
+        message,
+        today,
+        policy,
+        listed=listed,
+        dispute_rejected=dispute_rejected,
+        others=others,
+        upcoming=upcoming,
+    )
     context, statement = bounded(context, folded, limit)
-    del folded
+    del folded, listed
     if message.installment:
-        context |= store.installment_context([i.step_id for i in items])
+        context |= store.installment_context([c.step_id for c in message.claims])
     rendered = ctx.renderer.render(lead.step.template, debtor.language, context)
-    claimed = ((i.invoice.number, i.step.name) for i in items)  # read once, not kept
     message_id = message_id_for(channel, claimed, ctx.message_domain, ctx.message_key, debtor.creditor_id)
+    del claimed
     recipient, content = _compose(
         channel,
         debtor,
@@ -556,11 +689,12 @@ def _record_message(
             debtor_id=debtor.id,
             step=lead.step.name,
             channel=channel,
-            invoices=len(invoices),
+            invoices=len(numbers),
             listed=len(context["invoices"]),
             statement_lines=statement.line_count - 2,  # without the header and the total
             size=len(content),
         )
+    del statement
     totals = context["totals"]
     row = NewMessage(
         message_id=message_id,
@@ -576,13 +710,12 @@ def _record_message(
         amounts={k: str(v) for k, v in totals.items()} | {"currency": message.currency},
         lease_until=now + ctx.lease,
         created_at=now,
-        claims=tuple((item.invoice.id, item.step.name) for item in items),
-        draft=any(item.step.requires_approval for item in items),
+        claims=tuple((claim.invoice_id, claim.step) for claim in message.claims),
+        draft=draft,
     )
     key = store.record_message(row)
     kind = "message.drafted" if row.draft else "reminder.sent"
-    numbers = [i.number for i in invoices]
-    mentioned = [snapshot.invoice(m.invoice_id).number for m in message.mentions]
+    mentioned = [invoice.number for invoice in upcoming]
     evidence.append(
         store,
         kind,
@@ -591,7 +724,7 @@ def _record_message(
             "action": kind,
             "step": lead.step.name,
             "event": lead.step.event,
-            "steps": {i.invoice.number: i.step.name for i in items},
+            "steps": steps,
             "channel": channel,
             "to": recipient,
             "subject": rendered.subject,
@@ -625,6 +758,37 @@ def _record_message(
     return message_id, DeliverMessage(
         key, 0, Outgoing(message_id, channel, recipient, rendered.subject, content, debtor.id)
     )
+
+
+def _claimed_batches(
+    store: DunningStore, claims: Sequence[Claim], held: StepTable[Due]
+) -> Iterator[list[tuple[InvoiceFacts, Step]]]:
+    """The claims of a message with their invoices and their steps, ``CLAIMS_AT_ONCE`` at a
+    time, in order. Claims that fit in one batch are taken from the due steps read
+    (``held``), with no second read; a bigger message's invoices are read again from the
+    store, a batch at a time, their steps as read (no policy looked up again)."""
+    if len(claims) <= CLAIMS_AT_ONCE:
+        found = [held.find(claim.step_id) for claim in claims]
+        yield [(item.invoice, item.step) for item in found]
+        return
+    for start in range(0, len(claims), CLAIMS_AT_ONCE):
+        part = claims[start : start + CLAIMS_AT_ONCE]
+        facts = {f.id: f for f in store.invoices(list(dict.fromkeys(c.invoice_id for c in part)))}
+        batch = []
+        for claim in part:
+            _stored, _event, step, _policy = held.shared_of(claim.step_id)  # as read
+            batch.append((facts[claim.invoice_id], step))  # locked: still there
+        yield batch
+
+
+def _invoices(store: DunningStore, held: InvoiceTable, invoice_ids: Sequence[int]) -> list[InvoiceFacts]:
+    """The facts of these invoices, in order: from those read under the lock (``held``: the
+    due steps' and the other open ones), else read from the store."""
+    found = {i: held.by_id(i) for i in invoice_ids if i in held}
+    missing = [i for i in invoice_ids if i not in found]
+    if missing:
+        found |= {invoice.id: invoice for invoice in store.invoices(missing)}
+    return [found[i] for i in invoice_ids if i in found]
 
 
 class ClaimedInvoices:
@@ -667,16 +831,21 @@ class ClaimedInvoices:
 
 def template_context(
     debtor: DebtorFacts,
-    invoices: list[InvoiceFacts],
     claimed: ClaimedInvoices,
     message: Message,
-    snapshot: Snapshot,
     today: date,
     policy: Policy,
+    *,
+    listed: Sequence[InvoiceFacts],
+    dispute_rejected: bool,
+    others: Sequence[InvoiceView],
+    upcoming: Sequence[InvoiceView],
 ) -> dict:
     """What the templates show: the invoices claimed (``claimed``, the ``_invoice_view`` of
-    each of ``invoices`` folded in order) and their totals, in one currency; the coming-due
-    invoices and the other overdue ones, outside the amount demanded."""
+    each invoice claimed folded in order; ``listed``, the invoices of the views it kept) and
+    their totals, in one currency; the coming-due invoices (``upcoming``) and the other
+    overdue ones (``others``), outside the amount demanded. ``dispute_rejected``: an invoice
+    claimed had a dispute, since rejected."""
     totals = {
         "balance": claimed.balance,
         "late_interest": claimed.late_interest,
@@ -694,17 +863,12 @@ def template_context(
         "consumer": debtor.kind == "consumer",
         "public": debtor.kind == "public",
         # L616-1: once a consumer's dispute was not settled, the mediator's details follow
-        "mediator": policy.mediator if _dispute_rejected(debtor, invoices) else None,
-        "others": [_listed(snapshot.invoice(i)) for i in message.others],
-        "upcoming": [_listed(snapshot.invoice(m.invoice_id)) for m in message.mentions],
+        "mediator": policy.mediator if debtor.kind == "consumer" and dispute_rejected else None,
+        "others": [_listed(invoice) for invoice in others],
+        "upcoming": [_listed(invoice) for invoice in upcoming],
         # the pages of the invoices listed only: a message claiming 20 000 invoices lists 50
-        "payment_urls": payment_urls(_listed_only(invoices, claimed), policy.creditor.payment_link),
+        "payment_urls": payment_urls(listed, policy.creditor.payment_link),
     }
-
-
-def _listed_only(invoices: list[InvoiceFacts], claimed: ClaimedInvoices) -> list[InvoiceFacts]:
-    listed = {view["number"] for view in claimed.views}
-    return [invoice for invoice in invoices if invoice.number in listed]
 
 
 def payment_urls(invoices: Sequence[InvoiceFacts], link: str | None) -> list[str]:
@@ -743,11 +907,6 @@ def bounded(context: dict, claimed: ClaimedInvoices, limit: int) -> tuple[dict, 
     }
     listed = {"invoices": claimed.views[:limit], "others": others[:limit], "upcoming": upcoming[:limit]}
     return context | listed | {"summary": summary}, statement
-
-
-def _dispute_rejected(debtor: DebtorFacts, invoices: list[InvoiceFacts]) -> bool:
-    """Whether a consumer is sent a claim on an invoice whose dispute was rejected."""
-    return debtor.kind == "consumer" and any(i.ever_disputed and not i.disputed for i in invoices)
 
 
 def _listed(invoice: InvoiceView) -> dict:

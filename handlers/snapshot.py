@@ -8,6 +8,7 @@ by the same functions whether on rows or on snapshots.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -88,6 +89,7 @@ class DueStep:
     # done by a person (channels call or task): a task is created, never a message
     manual: bool = False
     debtor_kinds: tuple[str, ...] = ()  # the kinds of debtor the step is for (empty: all)
+    currency: str | None = None  # its invoice's, when the reading knows it (None: ask the invoice)
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ class Snapshot:
     """
 
     debtor: DebtorSnapshot
-    invoices: tuple[InvoiceView, ...]
+    invoices: Sequence[InvoiceView]  # a tuple, or a table with ``by_id`` (``handlers.compact``)
     due: tuple[DueStep, ...]
     window: Window = DEFAULT_WINDOW
     recorded: frozenset[tuple[int, str, str]] = frozenset()
@@ -112,6 +114,10 @@ class Snapshot:
     min_days_between_messages: int = 0
 
     def invoice(self, invoice_id: int) -> InvoiceView:
+        by_id = getattr(self.invoices, "by_id", None)  # a table finds its own, without an index
+        if by_id is not None:
+            found: InvoiceView = by_id(invoice_id)
+            return found
         return self._by_id[invoice_id]  # KeyError for an invoice the snapshot does not hold
 
     @cached_property

@@ -57,9 +57,9 @@ class Statement:
         return tuple(self.iter_lines())
 
     def iter_lines(self) -> Iterator[tuple[str, ...]]:
-        """The lines' fields, one line at a time."""
-        text = io.StringIO(self.data.decode("utf-8"), newline="")
-        return (tuple(row) for row in csv.reader(text))
+        """The lines' fields, one line at a time: the text is decoded line by line (a text
+        stream of the whole 2 MB statement would hold it four bytes a character)."""
+        return (tuple(row) for row in csv.reader(_text_lines(self.data)))
 
     @property
     def line_count(self) -> int:
@@ -84,7 +84,7 @@ class StatementBuilder:
 
     def __init__(self, reference: str, currency: str) -> None:
         self._reference, self._currency = reference, currency
-        self._out = io.StringIO()
+        self._out = _Utf8()
         self._csv = csv.writer(self._out, lineterminator="\r\n")
         self._csv.writerow(HEADER)
         self._balance = self._interest = self._indemnity = ZERO
@@ -124,8 +124,30 @@ class StatementBuilder:
         currency = self._currency
         write(("total", "", "", currency, str(balance), str(interest), str(indemnity), str(total), CLAIMED))
         filename = f"statement-{re.sub(r'[^A-Za-z0-9._-]+', '-', self._reference)}.csv"
-        text, self._out = self._out.getvalue(), io.StringIO()  # finished once: the text goes
-        return Statement(filename, text.encode("utf-8"))
+        data, self._out = self._out.data, _Utf8()  # finished once: the text goes
+        return Statement(filename, bytes(data))
+
+
+def _text_lines(data: bytes) -> Iterator[str]:
+    """The lines of UTF-8 CSV text, each with its line end (a quoted field's line ends stay
+    in it: the CSV reader joins the lines of a field)."""
+    start = 0
+    while start < len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end + 1
+        yield data[start:end].decode("utf-8")
+        start = end
+
+
+class _Utf8:
+    """Where the CSV writer writes: each line encoded as it comes, into one buffer of bytes
+    (not a list of lines joined, then encoded: three copies of a 2 MB statement)."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write(self, text: str) -> None:
+        self.data += text.encode("utf-8")
 
 
 def build_statement(

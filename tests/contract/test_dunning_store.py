@@ -7,7 +7,7 @@ The clock is pinned: every instant is an argument.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar, cast
@@ -30,7 +30,7 @@ from adapters.orm import (
 from adapters.store import make_engine, migrate, session_factory, transaction
 from config.bootstrap import make_context
 from config.settings import Settings
-from handlers import approval
+from handlers import approval, reminders
 from handlers.dunning import DebtorFacts, DunningStore, InvoiceFacts, NewMessage, NewTask, StepFacts
 from handlers.messages import DeliverMessage
 from handlers.money import Movement
@@ -840,3 +840,72 @@ def test_a_deadline_is_planned_for_an_invoice_read_in_a_batch_of_due_steps(store
         ("escalation", "deadline.expired", deadline),
         ("formal_notice", "invoice.overdue", NOW),
     ]
+
+
+def test_invoices_are_read_again_by_id_in_the_order_asked_and_the_other_open_ones_apart(store):
+    # Given three open invoices and a paid one of the debtor, F-1 with a due step
+    store.seed(
+        [
+            invoice(1, "F-1", date(2026, 3, 20)),
+            invoice(2, "F-2", date(2026, 3, 21)),
+            invoice(3, "F-3", date(2026, 3, 22)),
+            invoice(4, "F-4", date(2026, 3, 20), status="paid"),
+        ],
+        [step(10, 1, "reminder_1", NOW)],
+        [],
+    )
+
+    # When F-1 is read with its due step, then invoices are asked again by id (an unknown
+    # id among them) and the open invoices other than F-1 one at a time
+    def read(s: DunningStore) -> tuple[list[str], bool, list[str]]:
+        [[(_, known)]] = list(s.due_step_batches(DEBTOR.id, NOW))
+        again = s.invoices([3, 99, 1, 4])
+        same = again[1] == known
+        others = sorted(i.number for i in s.other_open_invoices(DEBTOR.id, {known.id}))
+        return [i.number for i in again], same, others
+
+    # Then they come in the order asked, equal to what was read, the unknown left out; and
+    # the other open invoices are F-2 and F-3 (F-1 is held, F-4 is paid)
+    assert store.run(read) == (["F-3", "F-1", "F-4"], True, ["F-2", "F-3"])
+
+
+class _CountingReads:
+    """A dunning store that counts the invoices read again by id (``invoices``)."""
+
+    def __init__(self, inner: DunningStore) -> None:
+        self._inner = inner
+        self.read_again: list[list[int]] = []
+
+    def invoices(self, invoice_ids: Sequence[int]) -> list[InvoiceFacts]:
+        self.read_again.append(list(invoice_ids))
+        return self._inner.invoices(invoice_ids)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+
+@pytest.mark.parametrize("claims_at_once", [500, 1])
+def test_a_message_is_made_from_the_invoices_read_unless_its_claims_exceed_a_batch(
+    store, ctx, monkeypatch, claims_at_once
+):
+    # Given F-1 and F-2 due on 20 March, each with its reminder_1 due now
+    store.seed(
+        [invoice(1, "F-1", date(2026, 3, 20)), invoice(2, "F-2", date(2026, 3, 20))],
+        [step(10, 1, "reminder_1", NOW - timedelta(hours=1)), step(11, 2, "reminder_1", NOW)],
+        [],
+    )
+    monkeypatch.setattr(reminders, "CLAIMS_AT_ONCE", claims_at_once)
+    counted: list[_CountingReads] = []
+
+    def send(s: DunningStore) -> list[object]:
+        counted.append(_CountingReads(s))
+        return send_due(cast(DunningStore, counted[0]), 10, NOW, ctx)
+
+    # When the first step is handled: one message per channel claims both invoices
+    tasks = store.run(send)
+    # Then two claims fitting in a batch are made from the reading, with no invoice read
+    # again; one claim a batch, the invoices of each message are read again one by one
+    messages = len([t for t in tasks if isinstance(t, DeliverMessage)])
+    assert messages >= 1
+    expected = [] if claims_at_once == 500 else [[1], [2]] * messages
+    assert counted[0].read_again == expected

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from handlers.decide import Decision, Done, PassedOver, decide
+from handlers.decide import Claim, Claims, Decision, Done, PassedOver, decide
 from handlers.parts import pass_over, passes_over
 from handlers.snapshot import DebtorSnapshot, DueStep, InvoiceSnapshot, Snapshot
 from tests.unit.test_decide import LADDER, MINIMUM, NAMES, NOW, TODAY, invoice, snapshot, step
@@ -179,3 +179,14 @@ def test_steps_passed_over_are_kept_as_ids_and_read_back_as_the_same_done_values
     assert passed[2] == given[2] and passed[-1] == given[-1] and passed[1:3] == tuple(given[1:3])
     # one string per distinct reason, whatever the number of steps
     assert passed[0].reason is passed[2].reason
+
+
+def test_the_claims_of_a_message_kept_compact_read_as_the_claims_given():
+    given = [Claim(10, 1, "reminder_1"), Claim(11, 2, "notice"), Claim(2**40, 3, "reminder_1")]
+    claims = Claims(given)
+    # the same claims, in order, by index, by slice and as a whole: equal to a tuple of them
+    assert list(claims) == given and claims[1] == given[1] and claims[-1] == given[-1]
+    assert claims[1:] == tuple(given[1:]) and isinstance(claims[1:], Claims)
+    assert claims == tuple(given) and tuple(given) == claims and claims == Claims(given)
+    assert claims != tuple(given[:2]) and claims != Claims([*given[:2], Claim(12, 3, "notice")])
+    assert hash(claims) == hash(Claims(given)) and not Claims() and len(claims) == 3

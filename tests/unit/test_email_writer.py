@@ -195,3 +195,11 @@ def test_any_names_subjects_and_bodies_are_written_as_the_generator_writes_them(
 @given(st.text(st.characters(blacklist_categories=("Cs",)), max_size=600))
 def test_subjects_are_cut_into_the_same_encoded_words(subject):
     assert _subject_words(subject) == encoded_words(subject)
+
+
+@pytest.mark.parametrize("size", [56, 57, 57 * 1024 - 1, 57 * 1024, 57 * 1024 + 1, 3 * 57 * 1024 + 20])
+def test_an_attachment_encoded_block_by_block_is_the_generator_s_base64(size):
+    # the attachment's base64 is written in blocks of whole lines: any size, at and around a
+    # block's end, gives the lines the generator writes of the whole
+    data = bytes((i * 7) % 251 for i in range(size))
+    assert_same_bytes(statement=Statement("statement-F-1.csv", data))
