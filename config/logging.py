@@ -79,7 +79,7 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> None:
             structlog.processors.JSONRenderer(ensure_ascii=False),
         ],
     )
-    logging._srcfile = None  # type: ignore[assignment]  # no findCaller(): no caller rendered
+    logging._srcfile = None  # no findCaller(): no caller is rendered
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     handler.setFormatter(formatter)
