@@ -17,6 +17,7 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from adapters.orm import (
     CaseInvoice,
@@ -282,13 +283,36 @@ class SqlStore:
         if which.spare_prefix is not None and not which.names:
             query = query.where(~PlannedStep.step.startswith(which.spare_prefix, autoescape=True))
         values = query.values(status="cancelled", reason=reason[:300], emit_count=closed_emissions())
+        cancelled = select(PlannedStep.id).where(
+            PlannedStep.invoice_id == invoice_id, PlannedStep.status == "cancelled"
+        )
+        if self._session.get_bind().dialect.name == "postgresql":
+            return self._cancel_in_one_statement(values, cancelled)
         result = cast(CursorResult[Any], self._session.execute(values))
         if result.rowcount:
-            cancelled = select(PlannedStep.id).where(
-                PlannedStep.invoice_id == invoice_id, PlannedStep.status == "cancelled"
-            )
             self._session.execute(delete(StepLease).where(StepLease.step_id.in_(cancelled)))
         return result.rowcount or 0
+
+    def _cancel_in_one_statement(self, values: Any, cancelled_before: Any) -> int:
+        """The steps' ``UPDATE`` and the ``DELETE`` of the leases of the invoice's cancelled
+        steps in one round trip (data-modifying ``WITH``), as the two statements would leave
+        them: both parts see the rows as they were before the statement, so the leases taken
+        are those of the steps cancelled now and of those cancelled before, the latter only
+        if a step was cancelled now. The unit of work's creditor filter reaches both parts;
+        steps mapped in the session have the updated attributes expired, as the ORM's
+        ``UPDATE`` would."""
+        self._session.flush()  # the steps planned as plain rows are written first
+        now = values.returning(PlannedStep.id).cte("cancelled_now")
+        some = exists(select(now.c.id))
+        leases = delete(StepLease).where(
+            or_(StepLease.step_id.in_(select(now.c.id)), some & StepLease.step_id.in_(cancelled_before))
+        )
+        ids = list(self._session.execute(select(now.c.id).add_cte(leases.cte("leases_gone"))).scalars())
+        for step_id in ids:
+            mapped = self._session.identity_map.get(identity_key(PlannedStep, step_id))
+            if mapped is not None:
+                self._session.expire(mapped, ["status", "reason", "emit_count"])
+        return len(ids)
 
     def due_deadlines(self, debtor_id: str, now: datetime) -> list[tuple[StepRecord, InvoiceRecord]]:
         rows = self._session.execute(

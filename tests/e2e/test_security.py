@@ -32,6 +32,22 @@ def test_log_keys_that_look_like_secrets_are_masked():
     assert first["smtp_password"] == "***" and first["user"] == "relance"
 
 
+def test_a_secret_key_is_masked_on_every_line_and_a_line_keeps_its_fields():
+    """Whether a key names a secret is decided once per key: the second line is masked too."""
+    stream = io.StringIO()
+    configure_logging("INFO", stream=stream)
+    log = structlog.get_logger("relance.inbox")
+    for _ in range(2):
+        log.info("smtp.login", smtp_password=SECRET, user="relance")
+    log.info("event.accepted", event_id="E-1", type="invoice.issued")
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert SECRET not in stream.getvalue()
+    assert [line["smtp_password"] for line in lines[:2]] == ["***", "***"]
+    assert set(lines[2]) == {"event", "event_id", "type", "level", "logger", "timestamp"}
+    accepted = (lines[2]["event"], lines[2]["logger"], lines[2]["level"])
+    assert accepted == ("event.accepted", "relance.inbox", "info")
+
+
 def test_a_bad_password_setting_is_reported_without_its_value(monkeypatch):
     from config.errors import ConfigError
     from config.settings import load_settings

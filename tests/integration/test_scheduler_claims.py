@@ -399,3 +399,58 @@ def test_a_step_is_emitted_only_without_a_live_lease_each_time_under_a_new_messa
 
 
 _MIGRATED: dict[str, bool] = {}
+
+
+def _lease_on_cancelled(sessions, number: int, step: str) -> None:
+    """A lease left on a step already cancelled (as a store written before leases were
+    deleted on cancellation may hold)."""
+    with transaction(sessions) as session:
+        invoice = session.execute(select(InvoiceRow).where(InvoiceRow.number == f"F-{number}")).scalar_one()
+        row = session.execute(
+            select(PlannedStep).where(PlannedStep.invoice_id == invoice.id, PlannedStep.step == step)
+        ).scalar_one()
+        row.status = "cancelled"
+        session.add(StepLease(step_id=row.id, lease_until=NOW + LEASE, emission=1))
+
+
+def test_a_cancellation_deletes_the_leases_of_the_invoices_cancelled_steps_and_keeps_their_count(sessions):
+    """On PostgreSQL in one statement, on SQLite in two: the same rows either way."""
+    from handlers.store import StepFilter
+
+    later = NOW + timedelta(days=3)
+    _store(
+        sessions,
+        [
+            (1, "reminder_1", NOW, "emitted", NOW + LEASE, 2),
+            (1, "reminder_2", later, "planned", None, 0),
+            (1, "old", NOW, "planned", None, 0),
+            (2, "old", NOW, "planned", None, 0),
+            (2, "reminder_3", NOW, "done", None, 1),
+            (3, "reminder_4", NOW, "emitted", NOW + LEASE, 1),
+        ],
+    )
+    _lease_on_cancelled(sessions, 1, "old")
+    _lease_on_cancelled(sessions, 2, "old")
+    with transaction(sessions) as session:
+        ids = {number: id_ for number, id_ in session.execute(select(InvoiceRow.number, InvoiceRow.id))}
+        step = session.execute(select(PlannedStep).where(PlannedStep.step == "reminder_1")).scalar_one()
+        assert (step.status, step.emit_count) == ("planned", 0)  # mapped before the cancellation
+        store = session.store
+        assert store.cancel_pending(ids["F-1"], "invoice settled", StepFilter()) == 2
+        assert (step.status, step.reason, step.emit_count) == ("cancelled", "invoice settled", 2)
+        assert store.cancel_pending(ids["F-2"], "invoice settled", StepFilter()) == 0  # nothing pending
+    with transaction(sessions) as session:
+        steps = {
+            (r.invoice_id, r.step): (r.status, r.emit_count)
+            for r in session.execute(select(PlannedStep)).scalars()
+        }
+    assert steps[(ids["F-1"], "reminder_1")] == ("cancelled", 2)  # its lease's emissions kept
+    assert steps[(ids["F-1"], "reminder_2")] == ("cancelled", 0)
+    leased = {step_id for step_id in _leases(sessions)}
+    with transaction(sessions) as session:
+        owners = {
+            id_: invoice for id_, invoice in session.execute(select(PlannedStep.id, PlannedStep.invoice_id))
+        }
+    # invoice 1: every lease gone, the old cancelled step's too; invoice 2 cancelled nothing,
+    # its old lease stays; invoice 3 was not touched
+    assert sorted(owners[s] for s in leased) == [ids["F-2"], ids["F-3"]]
