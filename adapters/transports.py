@@ -376,10 +376,13 @@ class SmtpMailer:
         """The message after DATA was accepted, then its answer; once the whole message is
         sent, a lost connection is ambiguous (stage ``reply``)."""
         self._local.stage = "data"
-        payload = _DOT_LINE.sub(b"..", content)
-        if not payload.endswith(b"\r\n"):
-            payload += b"\r\n"
-        client.send(payload + b".\r\n")
+        payload = _DOT_LINE.sub(b"..", content)  # the same object when no line starts with a dot
+        end = b".\r\n" if payload.endswith(b"\r\n") else b"\r\n.\r\n"
+        if len(payload) < _JOINED_UP_TO:
+            client.send(payload + end)  # one write
+        else:  # no copy of a large message: its end follows in a second write
+            client.send(payload)
+            client.send(end)
         self._local.stage = "reply"
         code, reply = client.getreply()
         if code != 250:
@@ -403,6 +406,9 @@ class SmtpMailer:
 
 
 _DOT_LINE = re.compile(rb"(?m)^\.")
+# a message up to this size is sent with its end in one write; a larger one in two, so that it
+# is not copied whole to add five bytes
+_JOINED_UP_TO = 64 * 1024
 _STAGE_NAMES = {
     "connect": "the connection",
     "login": "the login",
@@ -420,11 +426,18 @@ def envelope_sender(content: bytes) -> str:
     found by a scan of the header lines when each one before it is a plain field or its
     continuation, lines ended by CRLF, as in every message relance writes; anything else
     is parsed whole, as before."""
-    header_block = content.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    header_block = _before(_before(content, b"\r\n\r\n"), b"\n\n")
     field = _from_field(header_block)
     if field is None:
         return _sender_of(header_block)
     return _sender_of_field(field)
+
+
+def _before(content: bytes, separator: bytes) -> bytes:
+    """What comes before the first ``separator`` (all of it when there is none), without a
+    copy of what follows: the body of a large message is not duplicated to read its header."""
+    end = content.find(separator)
+    return content if end < 0 else content[:end]
 
 
 def _from_field(header_block: bytes) -> bytes | None:

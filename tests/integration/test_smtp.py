@@ -149,3 +149,28 @@ def test_an_email_refused_for_good_is_sent_again_by_post(smtp_server, tmp_path):
     assert smtp_server.messages == []
     assert len(list((tmp_path / "outbox" / "letters").glob("*.pdf"))) == 1
     app.dispose()
+
+
+@pytest.mark.parametrize("size", [1_000, 200_000], ids=["one write", "two writes"])
+@pytest.mark.parametrize("ending", [b"\r\n", b""], ids=["ends with CRLF", "no final CRLF"])
+def test_a_message_arrives_whole_whatever_its_size_its_dot_lines_and_its_end(smtp_server, size, ending):
+    # below 64 KiB the message and its ending go in one write, above in two (no copy of a
+    # large message): either way the server gets every line, a line starting with a dot
+    # included (sent doubled, received as it was), and the last line without a CRLF of its own
+    lines = [
+        b".a line that starts with a dot" if n % 7 == 0 else b"line %d of the statement" % n
+        for n in range(size // 24)
+    ]
+    body = b"\r\n".join(lines) + ending
+    content = (
+        b"From: Relance <relance@creancier.example>\r\nTo: compta@acme.example\r\n"
+        b"Subject: big\r\nMessage-ID: <big@creancier.example>\r\n\r\n" + body
+    )
+    mailer = SmtpMailer("127.0.0.1", smtp_server.port, "none", timeout=5)
+    mailer.transmit(
+        Outgoing("<big@creancier.example>", "email", "compta@acme.example", "big", content, "D-1")
+    )
+    mailer.transmit(outgoing("after it"))  # the connection is still in step
+    assert smtp_server.subjects() == ["big", "after it"]
+    received = smtp_server.messages[0].get_payload(decode=True).rstrip(b"\r\n").split(b"\r\n")
+    assert received == lines
