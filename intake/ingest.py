@@ -21,7 +21,6 @@ is locked from the records' insertion to the commit).
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import json
 import logging
@@ -43,44 +42,16 @@ from adapters.store import transaction
 from config.bootstrap import App, build_app
 from config.logging import configure_logging
 from config.settings import Settings
-from handlers.events import DEFAULT_CREDITOR, MAX_LINE_BYTES, OverlongLine
+from handlers.events import DEFAULT_CREDITOR
 from handlers.inbox import NeedsSavepoints
 from handlers.service import IngestResult, ParsedLine, ingest_one, parse_line
+from intake.lines import numbered_lines as _lines
 from intake.split import lines_of_part, plan_parts
 
 log = structlog.get_logger("relance.ingest")
 
 BATCH = 500
 ANALYZE_FIRST = 2000  # events applied before the first ANALYZE, then each doubling
-
-
-def _lines(stream: BinaryIO):
-    number = 0
-    while True:
-        raw = stream.readline(MAX_LINE_BYTES + 2)
-        if not raw:
-            return
-        number += 1
-        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
-            yield number, _skip_overlong(stream, raw)
-            continue
-        yield number, raw.rstrip(b"\r\n")
-
-
-def _skip_overlong(stream: BinaryIO, head: bytes) -> OverlongLine:
-    """Read past the rest of an over-long line, keeping its start, size and SHA-256."""
-    digest, size, last = hashlib.sha256(), 0, head
-    while True:
-        rest = stream.readline(MAX_LINE_BYTES)
-        if not rest:
-            break
-        digest.update(last)
-        size, last = size + len(last), rest
-        if rest.endswith(b"\n"):
-            break
-    last = last.rstrip(b"\r\n")
-    digest.update(last)
-    return OverlongLine.of(head, size + len(last), digest.hexdigest())
 
 
 def ingest_stream(

@@ -24,12 +24,15 @@ import sqlite3
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Engine, select
 
 from adapters.orm import InvoiceRow, MessageRow
-from handlers.events import DEFAULT_CREDITOR, MAX_LINE_BYTES, OverlongLine
+from handlers.events import DEFAULT_CREDITOR, OverlongLine
+from intake.lines import numbered_lines
+
+Line = TypeVar("Line")
 
 CHUNK = 5000  # lines whose store reads go together
 _IN = 500  # values per IN (...) list
@@ -56,7 +59,7 @@ def plan_parts(engine: Engine, path: str, parts: int, into: Path) -> Path:
         plan = bytearray()
         with open(path, "rb") as stream:
             chunk: list[tuple[int, _Named | None]] = []
-            for number, raw in _raw_lines(stream):
+            for number, raw in numbered_lines(stream):
                 chunk.append((number, _named(_object_or_none(raw))))
                 if len(chunk) >= CHUNK:
                     plan += _parts_of(engine, chunk, issued, parts)
@@ -69,31 +72,15 @@ def plan_parts(engine: Engine, path: str, parts: int, into: Path) -> Path:
     return into
 
 
-def lines_of_part(plan: bytes, index: int, lines: Iterator[tuple[int, bytes]]) -> Iterator[tuple[int, bytes]]:
+def lines_of_part(plan: bytes, index: int, lines: Iterator[tuple[int, Line]]) -> Iterator[tuple[int, Line]]:
     """The lines of ``lines`` (numbered from 1) that ``plan`` gives to part ``index``."""
     for number, raw in lines:
         if number <= len(plan) and plan[number - 1] == index:
             yield number, raw
 
 
-def _raw_lines(stream: Any) -> Iterator[tuple[int, bytes | None]]:
-    """Each line with its number, as ``intake.ingest`` numbers them; an over-long one as None."""
-    number = 0
-    while True:
-        raw = stream.readline(MAX_LINE_BYTES + 2)
-        if not raw:
-            return
-        number += 1
-        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
-            while raw and not raw.endswith(b"\n"):  # the rest of the line
-                raw = stream.readline(MAX_LINE_BYTES)
-            yield number, None
-            continue
-        yield number, raw
-
-
-def _object_or_none(raw: bytes | None) -> dict[str, Any] | None:
-    if raw is None or isinstance(raw, OverlongLine):
+def _object_or_none(raw: bytes | OverlongLine) -> dict[str, Any] | None:
+    if isinstance(raw, OverlongLine):
         return None
     try:
         found = json.loads(raw)
@@ -114,8 +101,8 @@ def _note_issued_invoices(path: str, parts: int, issued: sqlite3.Connection) -> 
     """Note (creditor, invoice number) -> part of the debtor of its first ``invoice.issued``."""
     rows: list[tuple[str, str, int]] = []
     with open(path, "rb") as stream:
-        for _, raw in _raw_lines(stream):
-            if raw is None or b"invoice.issued" not in raw:
+        for _, raw in numbered_lines(stream):
+            if isinstance(raw, OverlongLine) or b"invoice.issued" not in raw:
                 continue
             event = _object_or_none(raw)
             if event is None or event.get("type") != "invoice.issued":
