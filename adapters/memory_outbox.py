@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from handlers.outbox import DONE_STATUS, KINDS, Done, Due, Item, Kind, Refusal, clip, refusal, retry_at
+from handlers.outbox import DONE_STATUS, KINDS, Due, Item, Kind, Refusal, clip, refusal, retry_at
 
 # the kinds' own columns that the core may set, as in adapters.outbox
 CHANGEABLE: Mapping[Kind, frozenset[str]] = {
@@ -169,9 +169,6 @@ class LeasedRows:
             if self.kind == "messages":  # its message.transmitted record is written after
                 row.record_due = True
             return self._item(row)
-
-    def mark_many_done(self, done: Sequence[Done]) -> list[Item | None]:
-        return [self.mark_done(d.id, d.at, count_attempt=d.count_attempt, **d.changes) for d in done]
 
     def unrecorded(self, sent_before: datetime, limit: int) -> list[int]:
         """As ``adapters.outbox.SqlMessages.unrecorded``: messages sent at or before

@@ -30,7 +30,7 @@ from sqlalchemy import Table as Table_
 from sqlalchemy.orm import Session
 
 from adapters.orm import DebtorRow, HandoverRow, MessageItem, MessageRow, PlannedStep, SignalRow
-from handlers.outbox import DONE_STATUS, Done, Due, Item, Kind, Refusal, clip, refusal, retry_at
+from handlers.outbox import DONE_STATUS, Due, Item, Kind, Refusal, clip, refusal, retry_at
 
 
 @dataclass(frozen=True)
@@ -145,38 +145,6 @@ class SqlOutbox:
         row = self.session.connection().execute(statement, params).first()
         return self._item(row) if row is not None else None
 
-    def mark_many_done(self, done: Sequence[Done]) -> list[Item | None]:
-        """The rows still to mark read and locked in one statement (in id order), then
-        marked in one ``executemany`` per set of changes: two statements for a batch of
-        deliveries instead of one per row. Both are built once and name the creditor."""
-        if len(done) <= 1:
-            return [self.mark_done(d.id, d.at, count_attempt=d.count_attempt, **d.changes) for d in done]
-        creditor = getattr(self.session, "creditor", None)
-        scoped = creditor is not None
-        self.session.flush()
-        connection = self.session.connection()
-        ids = sorted({d.id for d in done})
-        rows = connection.execute(_still_to_mark(self.kind, scoped), {"items": ids, "creditor": creditor})
-        found = {row._mapping["id"]: self._item(row) for row in rows}
-        marked: list[Item | None] = []
-        writes: dict[tuple[str, ...], list[dict[str, object]]] = {}
-        for d in done:
-            current = found.pop(d.id, None)  # a row given twice is marked by the first
-            if current is None:
-                marked.append(None)
-                continue
-            changes = self._checked(d.changes)
-            attempts = current.attempts + (1 if d.count_attempt else 0)
-            params = {f"set_{name}": value for name, value in changes.items()}
-            params |= {"item": d.id, "now": d.at, "attempts": attempts, "creditor": creditor}
-            writes.setdefault(tuple(sorted(changes)), []).append(params)
-            marked.append(
-                replace(current, status=DONE_STATUS[self.kind], attempts=attempts, lease_until=None)
-            )
-        for names, params_of_rows in writes.items():
-            connection.execute(_mark_each_done(self.kind, names, scoped), params_of_rows)
-        return marked
-
     def record_retry(
         self, item_id: int, now: datetime, error: str, *, count_attempt: bool = False, **changes: object
     ) -> Item | None:
@@ -274,30 +242,6 @@ def _mark_done(kind: Kind, changes: tuple[str, ...], scoped: bool) -> Update:
     outbox = ("id", "status", "attempts", "lease_until", "last_error")
     details = TABLES[kind].details
     return _done_update(kind, changes, scoped, counted).returning(*(rows.c[c] for c in outbox + details))
-
-
-@functools.lru_cache(maxsize=8)
-def _still_to_mark(kind: Kind, scoped: bool) -> Select[Any]:
-    """``mark_many_done``'s read: the rows among ``items`` not done yet, locked, in id order."""
-    table = TABLES[kind]
-    rows = table.model.__table__
-    where = [rows.c.id.in_(bindparam("items", expanding=True)), rows.c.status != DONE_STATUS[kind]]
-    if scoped:
-        where.append(rows.c.creditor_id == bindparam("creditor"))
-    outbox = ("id", "status", "attempts", "lease_until", "last_error")
-    return (
-        select(*(rows.c[c] for c in outbox + table.details))
-        .where(*where)
-        .order_by(rows.c.id)
-        .with_for_update()
-    )
-
-
-@functools.lru_cache(maxsize=32)
-def _mark_each_done(kind: Kind, changes: tuple[str, ...], scoped: bool) -> Update:
-    """``mark_many_done``'s write, one row per set of parameters (the rows locked already),
-    with the attempt count computed from the row read (``:attempts``)."""
-    return _done_update(kind, changes, scoped, bindparam("attempts", type_=Integer))
 
 
 class SqlMessages(SqlOutbox):

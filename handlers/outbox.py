@@ -16,7 +16,7 @@ change and the evidence it goes with commit together.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
@@ -113,16 +113,6 @@ class Due:
     attempt: int
 
 
-@dataclass(frozen=True)
-class Done:
-    """One row to mark done (``Outbox.mark_many_done``), as ``mark_done``'s arguments."""
-
-    id: int
-    at: datetime
-    count_attempt: bool = False
-    changes: Mapping[str, object] = field(default_factory=dict)
-
-
 class Outbox(Protocol):
     """The rows of one kind, inside the caller's transaction.
 
@@ -154,10 +144,6 @@ class Outbox(Protocol):
         self, item_id: int, now: datetime, *, count_attempt: bool = False, **changes: object
     ) -> Item | None:
         """Mark it sent or delivered at ``now``, lease cleared; None if unknown or done already."""
-
-    def mark_many_done(self, done: Sequence[Done]) -> list[Item | None]:
-        """``mark_done`` for each of ``done``, in order (a row given twice is done by the
-        first): an implementation may write them with fewer statements."""
 
     def record_retry(
         self, item_id: int, now: datetime, error: str, *, count_attempt: bool = False, **changes: object
