@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from adapters.dunning_ahead import DebtorAhead, ReadAhead, read_ahead
 from adapters.orm import (
     DebtorRow,
     DebtorSalt,
@@ -410,6 +411,7 @@ class SqlDunningStore:
         self._claims: set[tuple[int, str, str]] = set()
         self._claims_of = array("q")  # ids, not a set of 20 000 ints kept through the reading
         self._recent: tuple[str, date | None, list[tuple[date, str, str | None]]] | None = None
+        self._ahead: DebtorAhead | None = None  # the locked debtor's read-ahead, if the batch has one
 
     def _read(self, statement: Any, **params: Any) -> Any:
         """Execute a statement built once on the unit of work's connection, for its creditor,
@@ -426,12 +428,41 @@ class SqlDunningStore:
             raise RuntimeError("the dunning store reads one creditor's rows: its unit of work names none")
         return str(creditor)
 
+    def read_ahead(self, step_ids: Sequence[int], now: datetime) -> None:
+        """Read at once what the first step of each debtor of the batch reads
+        (``adapters.dunning_ahead``), kept on the unit of work until its transaction ends."""
+        if not isinstance(self._session, UnitOfWork) or len(step_ids) < 2:
+            return
+        self._session.flush()
+        self._session.read_ahead = read_ahead(
+            self._connection(), self._creditor(), step_ids, now, self._step, self._invoice
+        )
+
+    def _batch_read(self) -> ReadAhead | None:
+        found = getattr(self._session, "read_ahead", None)
+        return found if isinstance(found, ReadAhead) and found.creditor == self._creditor() else None
+
+    def _ahead_of(self, debtor_id: str) -> DebtorAhead | None:
+        """The locked debtor's read-ahead (None: it has none, or it is someone else's)."""
+        ahead = self._ahead
+        return ahead if ahead is not None and ahead.debtor_id == debtor_id else None
+
     def step(self, step_id: int) -> StepFacts | None:
+        batch = self._batch_read()
+        found = batch.step(step_id) if batch is not None else None
+        return found if found is not None else self._live_step(step_id)
+
+    def _live_step(self, step_id: int) -> StepFacts | None:
         row = self._read(_READ_STEP, step=step_id).first()
         return None if row is None else step_facts(row, self._shared)
 
     def lock_debtor(self, debtor_id: str) -> DebtorFacts | None:
-        row = self._read(_LOCK_DEBTOR, debtor=debtor_id).first()
+        batch = self._batch_read()
+        self._ahead = batch.take(debtor_id) if batch is not None else None
+        if self._ahead is not None:  # locked by the batch's read-ahead
+            row = self._ahead.row
+        else:
+            row = self._read(_LOCK_DEBTOR, debtor=debtor_id).first()
         self._debtor, self._locked_debtor = None, None if row is None else row.id
         if row is None:
             return None
@@ -479,6 +510,13 @@ class SqlDunningStore:
         each batch starts after the last invoice of the one before), each invoice whole with
         its steps in id order, locked before its steps are read. Nothing is kept from one
         batch to the next."""
+        ahead = self._ahead_of(debtor_id)
+        if ahead is not None and ahead.due is not None and now == self._ahead_now():
+            batch, ahead.due = ahead.due, None
+            if len({invoice.id for _, invoice in batch}) <= invoices:
+                if batch:
+                    yield batch
+                return
         after = -1
         while True:
             # the batch's invoices found and locked at once, in id order, as every worker
@@ -498,8 +536,15 @@ class SqlDunningStore:
             if len(ids) < invoices:  # a short batch was the last: no read to find nothing more
                 return
 
+    def _ahead_now(self) -> datetime | None:
+        batch = getattr(self._session, "read_ahead", None)
+        return batch.now if isinstance(batch, ReadAhead) else None
+
     def _step(self, row: Any) -> StepFacts:
         return step_facts(row, self._shared)
+
+    def _invoice(self, row: Any) -> InvoiceFacts:
+        return invoice_facts(row, self._shared)
 
     def _lock_invoices(self, which: Any) -> None:
         """Read and lock these invoices, in id order (one order for every worker that locks
@@ -512,7 +557,7 @@ class SqlDunningStore:
 
     def reread_step(self, step_id: int) -> StepFacts:
         self._session.flush()  # what this unit of work changed is read back too (a skip)
-        found = self.step(step_id)
+        found = self._live_step(step_id)
         if found is None:
             raise LookupError(f"step {step_id} is gone")
         return found
@@ -526,6 +571,10 @@ class SqlDunningStore:
         return [self._known(row.id, known) or invoice_facts(row, self._shared) for row in rows]
 
     def other_open_invoices(self, debtor_id: str, held: Container[int]) -> Iterator[InvoiceFacts]:
+        ahead = self._ahead_of(debtor_id)
+        if ahead is not None and ahead.open_invoices is not None:
+            found, ahead.open_invoices = ahead.open_invoices, None
+            return (invoice for invoice in found if invoice.id not in held)
         rows = self._read(_OPEN_INVOICES, debtor=debtor_id)
         return (invoice_facts(row, self._shared) for row in rows if row.id not in held)
 
@@ -567,7 +616,11 @@ class SqlDunningStore:
         return [(channel, (amounts or {}).get("currency")) for channel, amounts in found]
 
     def last_message_day(self, debtor_id: str) -> date | None:
-        rows = self._read(_RECENT_MESSAGES, debtor=debtor_id).all()
+        ahead = self._ahead_of(debtor_id)
+        if ahead is not None and ahead.recent is not None:
+            rows, ahead.recent = ahead.recent, None
+        else:
+            rows = self._read(_RECENT_MESSAGES, debtor=debtor_id).all()
         last = max((day for day, status, _, _ in rows if status not in NOT_SENT), default=None)
         recent = [(day, channel, (amounts or {}).get("currency")) for day, _, channel, amounts in rows]
         self._recent = (debtor_id, last, recent)
@@ -576,6 +629,8 @@ class SqlDunningStore:
     def _forget_messages(self) -> None:
         """A message recorded or changed: what was read of messages is read again."""
         self._claims, self._claims_of, self._recent = set(), array("q"), None
+        if self._ahead is not None:
+            self._ahead.forget_messages()
 
     def movements(self, invoice_ids: Iterable[int]) -> dict[int, list[Movement]]:
         found: dict[int, list[Movement]] = {}
@@ -628,14 +683,34 @@ class SqlDunningStore:
 
     def awaiting_drafts(self, invoice_ids: Iterable[int]) -> dict[int, str]:
         """The drafts the invoices wait for; their claims are kept for ``recorded_claims``."""
+        wanted = set(invoice_ids)
+        read = self._claims_read_ahead(wanted)
+        if read is not None:
+            return read
         found: dict[int, str] = {}
-        for chunk in _chunks(sorted(set(invoice_ids))):
+        for chunk in _chunks(sorted(wanted)):
             rows = self._read(_CLAIMS_AND_DRAFTS, invoices=chunk)
             for invoice_id, step, channel, message_id, status in rows:
                 self._claims.add((invoice_id, self._shared(step), self._shared(channel)))
                 if status == DRAFT:
                     found.setdefault(invoice_id, message_id)
             self._claims_of.extend(chunk)
+        return found
+
+    def _claims_read_ahead(self, wanted: set[int]) -> dict[int, str] | None:
+        """``awaiting_drafts`` from the locked debtor's read-ahead, when it read the claims
+        of every invoice ``wanted`` (its due invoices); None otherwise."""
+        ahead = self._ahead
+        if ahead is None or ahead.claims is None or not wanted <= ahead.claims_of:
+            return None
+        rows, ahead.claims = ahead.claims, None
+        found: dict[int, str] = {}
+        for invoice_id, step, channel, message_id, status in rows:
+            if invoice_id in wanted:
+                self._claims.add((invoice_id, self._shared(step), self._shared(channel)))
+                if status == DRAFT:
+                    found.setdefault(invoice_id, message_id)
+        self._claims_of.extend(sorted(wanted))
         return found
 
     # --- drafts (handlers.approval) -----------------------------------------------------------

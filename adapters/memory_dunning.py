@@ -73,6 +73,9 @@ class MemoryDunningStore:
         found = self._data.steps.get(step_id)
         return None if found is None else found.facts
 
+    def read_ahead(self, step_ids: Sequence[int], now: datetime) -> None:
+        """Nothing to read ahead: every read is in memory."""
+
     def lock_debtor(self, debtor_id: str) -> DebtorFacts | None:
         return self._data.debtors.get(debtor_id)  # one caller at a time: nothing to lock
 

@@ -72,6 +72,9 @@ class UnitOfWork(Session):
     _steps: list[dict[str, Any]]
     _inbox: list[InboxDraft]
     batch: Any = None  # the ``relance ingest`` batch applied in it, if any (handlers.batching)
+    # what the reminder path read ahead for a batch of steps (``adapters.dunning_ahead``):
+    # read under this transaction's locks, so forgotten when it ends or a savepoint rolls back
+    read_ahead: Any = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -296,6 +299,7 @@ class UnitOfWork(Session):
     def _forget_transaction(self) -> None:
         self._heads = {}
         self._salts = {}
+        self.read_ahead = None
 
     def _rolled_back_to(self, records: int, tasks: int, steps: int, inbox: int) -> None:
         del self._pending[records:]
@@ -304,6 +308,7 @@ class UnitOfWork(Session):
         del self._inbox[inbox:]
         self._heads = {}  # a savepoint's rollback releases the locks taken inside it
         self._salts = {}  # and undoes the salts it made
+        self.read_ahead = None
 
     def _marks(self) -> tuple[int, int, int, int]:
         return len(self._pending), len(self._tasks), len(self._steps), len(self._inbox)

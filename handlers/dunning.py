@@ -132,6 +132,12 @@ class DunningStore(Protocol):
 
     def step(self, step_id: int) -> StepFacts | None: ...
 
+    def read_ahead(self, step_ids: Sequence[int], now: datetime) -> None:
+        """These steps are about to be handled in turn in this unit of work, at ``now``: the
+        store may read at once what each debtor's first step would read. Nothing changes in
+        what the reads give: each debtor's read-ahead serves its first step only, and any
+        other read is made when asked, as without."""
+
     def lock_debtor(self, debtor_id: str) -> DebtorFacts | None:
         """The debtor, locked until the unit of work ends (None: unknown)."""
 

@@ -166,6 +166,8 @@ def run_steps(
 
 
 def _each_step(uow: UnitOfWork, steps: Sequence[StepDue], now: datetime, ctx: Context) -> list[object]:
+    # what the first step of each debtor reads, read at once for the batch
+    ctx.dunning_store(uow).read_ahead([step.step_id for step in steps], now)
     tasks: list[object] = []
     for step in steps:
         tasks.extend(STEP_HANDLERS[step.event](uow, step.step_id, now, ctx))
