@@ -37,7 +37,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Table, bindparam, event, insert, select, update
+from sqlalchemy import Connection, Insert, Table, bindparam, event, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, with_loader_criteria
@@ -238,6 +238,9 @@ class UnitOfWork(Session):
             return 0
         self.flush()  # the rows the records are about go first (foreign keys, reads)
         connection = self.connection()
+        for creditor in dict.fromkeys(pending.creditor_id for pending in self._pending):
+            self._locked_head(connection, creditor)  # first: evidence writers make salts one at a time
+        self._make_missing_salts(connection)
         by_creditor: dict[str, list[dict[str, Any]]] = {}
         for pending in self._pending:
             head = self._locked_head(connection, pending.creditor_id)
@@ -338,6 +341,34 @@ class UnitOfWork(Session):
         self._salts[key] = salt
         return salt
 
+    def _make_missing_salts(self, connection: Connection) -> None:
+        """The salts known absent (``know_salt``) that the records need, made in one
+        statement on PostgreSQL when there are several (a batch of steps reminds many new
+        debtors): ``INSERT … SELECT … FROM unnest(…) ON CONFLICT DO NOTHING RETURNING``. A
+        salt not returned was made by another transaction since it was read: it is read
+        again by ``_salt_for``, as a single one is made there."""
+        if connection.dialect.name != "postgresql":
+            return
+        wanted: dict[tuple[str, str], datetime] = {}
+        for pending in self._pending:
+            key = (pending.creditor_id, pending.debtor_id or "")
+            known_absent = key in self._salts and self._salts[key] is None
+            if known_absent and key not in wanted and needs_salt(pending.debtor_id, pending.payload):
+                wanted[key] = pending.at
+        if len(wanted) < 2:
+            return
+        made = {
+            "creditors": [creditor for creditor, _ in wanted],
+            "debtors": [debtor for _, debtor in wanted],
+            "salts": [secrets.token_hex(32) for _ in wanted],
+            "ats": list(wanted.values()),
+        }
+        for creditor, debtor, salt in connection.execute(_INSERT_SALTS, made):
+            self._salts[(creditor, debtor)] = bytes.fromhex(salt)
+        for key in wanted:
+            if self._salts.get(key) is None:
+                del self._salts[key]  # not known any more: read again
+
     def _locked_head(self, connection: Connection, creditor: str) -> _Head:
         """The creditor's chain head, locked (``FOR UPDATE``) by this transaction; created on
         first use. Each creditor's chain has its own head: appends of two creditors never
@@ -404,6 +435,28 @@ _INSERT_SALT = {
         },
     ).items()
 }
+# several salts made at once (PostgreSQL), bound as four arrays (``_make_missing_salts``)
+_SALTS_MADE = (
+    func.unnest(
+        bindparam("creditors", type_=postgresql.ARRAY(_SALTS.c.creditor_id.type)),
+        bindparam("debtors", type_=postgresql.ARRAY(_SALTS.c.debtor_id.type)),
+        bindparam("salts", type_=postgresql.ARRAY(_SALTS.c.salt.type)),
+        bindparam("ats", type_=postgresql.ARRAY(_SALTS.c.created_at.type)),
+    )
+    .table_valued("creditor_id", "debtor_id", "salt", "created_at")
+    .render_derived()
+)
+_INSERT_SALTS = (
+    postgresql.insert(_SALTS)
+    .from_select(
+        ["creditor_id", "debtor_id", "salt", "created_at"],
+        select(
+            _SALTS_MADE.c.creditor_id, _SALTS_MADE.c.debtor_id, _SALTS_MADE.c.salt, _SALTS_MADE.c.created_at
+        ),
+    )
+    .on_conflict_do_nothing()
+    .returning(_SALTS.c.creditor_id, _SALTS.c.debtor_id, _SALTS.c.salt)
+)
 _MOVE_HEAD = (
     update(_HEADS)
     .where(_HEADS.c.creditor_id == bindparam("creditor"))
