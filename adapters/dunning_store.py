@@ -509,13 +509,14 @@ class SqlDunningStore:
         """``due_steps`` read ``invoices`` invoices at a time, in order of invoice id (keyset:
         each batch starts after the last invoice of the one before), each invoice whole with
         its steps in id order, locked before its steps are read. Nothing is kept from one
-        batch to the next."""
+        batch to the next. The first step of a debtor of a batch of steps takes them from
+        the batch's read-ahead, when they fit in one batch."""
         ahead = self._ahead_of(debtor_id)
         if ahead is not None and ahead.due is not None and now == self._ahead_now():
-            batch, ahead.due = ahead.due, None
-            if len({invoice.id for _, invoice in batch}) <= invoices:
-                if batch:
-                    yield batch
+            read, ahead.due = ahead.due, None
+            if len({invoice.id for _, invoice in read}) <= invoices:
+                if read:
+                    yield read
                 return
         after = -1
         while True:
