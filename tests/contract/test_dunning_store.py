@@ -909,3 +909,52 @@ def test_a_message_is_made_from_the_invoices_read_unless_its_claims_exceed_a_bat
     assert messages >= 1
     expected = [] if claims_at_once == 500 else [[1], [2]] * messages
     assert counted[0].read_again == expected
+
+
+def test_a_batch_read_ahead_gives_what_each_read_gives_and_a_second_step_of_its_debtor_reads_live(store):
+    # Given a debtor with two invoices due, one coming, and a message recorded on 10 April
+    store.seed(
+        [
+            invoice(1, "F-1", date(2026, 3, 20)),
+            invoice(2, "F-2", date(2026, 3, 21)),
+            invoice(3, "F-3", date(2026, 5, 1)),
+        ],
+        [
+            step(10, 1, "reminder_1", NOW - timedelta(days=1)),
+            step(11, 2, "reminder_1", NOW - timedelta(days=1)),
+            step(12, 3, "reminder_1", NOW + timedelta(days=1)),
+        ],
+        [],
+    )
+    store.run(lambda s: s.record_message(message("earlier", ((1, "pre_due"),), date(2026, 4, 10), "EUR")))
+
+    def reads(s: DunningStore) -> tuple[Any, ...]:
+        s.read_ahead([10, 11], NOW)  # When a batch of its two due steps is read ahead
+        first = s.step(10)
+        debtor = s.lock_debtor(DEBTOR.id)
+        found = (
+            (first.id, first.status) if first else None,
+            debtor.id if debtor else None,
+            s.last_message_day(DEBTOR.id),
+            [[(st.id, inv.number) for st, inv in part] for part in s.due_step_batches(DEBTOR.id, NOW)],
+            s.awaiting_drafts([1, 2]),
+            sorted(i.number for i in s.other_open_invoices(DEBTOR.id, {1, 2})),
+            s.recorded_claims([1, 2]),
+            s.messages_on(DEBTOR.id, date(2026, 4, 10)),
+        )
+        s.finish_steps([10, 11], NOW)
+        second = s.step(11)
+        return (*found, second.status if second else None)
+
+    # Then the reads give what the store holds, and the debtor's second step is read as it is now
+    assert store.run(reads) == (
+        (10, "planned"),
+        DEBTOR.id,
+        date(2026, 4, 10),
+        [[(10, "F-1"), (11, "F-2")]],
+        {},
+        ["F-3"],
+        {(1, "pre_due", "email")},
+        [("email", "EUR")],
+        "done",
+    )
