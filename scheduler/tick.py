@@ -147,7 +147,7 @@ class _Pass:
             conditions.append(tuple_(self.key, PlannedStep.id) > after)
         return conditions
 
-    def after_parameters(self) -> tuple[Any, Any]:
+    def after_parameters(self) -> Any:
         """Where the pass resumes, as the parameters ``after_key`` and ``after_id``."""
         return tuple_(_instant("after_key"), bindparam("after_id", type_=PlannedStep.id.type))
 
