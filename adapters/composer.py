@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from adapters.compose import email_bytes, letter_fonts, letter_pdf
+from adapters.compose import email_bytes, letter_fonts
 from handlers.policy import Creditor
 from handlers.statement import Statement
 
 
 class DocumentComposer:
-    """E-mails as RFC 5322 bytes and letters as PDF, by ``adapters.compose``."""
+    """E-mails as RFC 5322 bytes by ``adapters.compose``, letters as PDF by ``adapters.letter``
+    (imported by the first letter, if the process has not loaded it at start as the workers
+    do: a process that never draws a letter does not load fpdf2)."""
 
     def __init__(self) -> None:
         letter_fonts()  # at start-up: FontMissing says which package to install
@@ -55,6 +57,8 @@ class DocumentComposer:
         registered: bool,
         statement: Statement | None = None,
     ) -> bytes:
+        from adapters.letter import letter_pdf
+
         return letter_pdf(
             creditor=creditor,
             recipient_lines=recipient_lines,

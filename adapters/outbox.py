@@ -74,6 +74,20 @@ SIGNALS = Table(
 TABLES: Mapping[Kind, Table] = {"messages": MESSAGES, "handovers": HANDOVERS, "signals": SIGNALS}
 
 
+@functools.cache
+def _overdue(model: Any) -> Select[Any]:
+    """The pending rows of ``model`` whose lease or back-off ran out at ``now``, the oldest
+    first, at most ``limit``, locked: built once per table (the scheduler asks at every
+    tick, and building the statement cost more Python than running it)."""
+    return (
+        select(model.id, model.attempts)
+        .where(model.status == "pending", model.lease_until <= bindparam("now", type_=model.lease_until.type))
+        .order_by(model.lease_until)
+        .limit(bindparam("limit", type_=Integer))
+        .with_for_update(skip_locked=True)
+    )
+
+
 class SqlOutbox:
     """The ``handlers.outbox.Outbox`` port on one table, in the session's transaction."""
 
@@ -92,13 +106,7 @@ class SqlOutbox:
         if limit <= 0:
             return []
         model = self.table.model
-        rows = self.session.execute(
-            select(model.id, model.attempts)
-            .where(model.status == "pending", model.lease_until <= now)
-            .order_by(model.lease_until)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).all()
+        rows = self.session.execute(_overdue(model), {"now": now, "limit": limit}).all()
         if rows:
             self.session.execute(
                 update(model)

@@ -3,7 +3,7 @@
 A letter is kept as the exact bytes sent (their SHA-256 in the evidence), so the file
 itself must stay readable for as long as the claim may be argued. What makes it PDF/A is
 partly how it is drawn (every font embedded, no transparency, no encryption, no external
-content: ``adapters.compose`` draws nothing else) and partly what it declares, set here:
+content: ``adapters.letter`` draws nothing else) and partly what it declares, set here:
 
 - an output intent ``GTS_PDFA1`` carrying an ICC profile (fpdf2's own sRGB one), which
   gives the device colours of the text a defined meaning;

@@ -1,7 +1,7 @@
 """``make bench-letter``: the time to render one PDF letter, alone and on worker threads.
 
 Renders BENCH_LETTERS letters (default 80) of about one page (a registered formal notice
-with Polish and Greek names) with ``adapters.compose.letter_pdf``, one after the other,
+with Polish and Greek names) with ``adapters.letter.letter_pdf``, one after the other,
 then the same number on BENCH_LETTER_THREADS threads (default 4) as a Dramatiq worker
 would; prints the median, the fastest and the slowest CPU time per letter, the wall-clock
 time per letter of the threaded run, and the first letter's CPU time (it loads the fonts).
@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from adapters.compose import letter_pdf
+from adapters.letter import letter_pdf
 from handlers.policy import Creditor
 
 LETTERS = int(os.environ.get("BENCH_LETTERS", "80"))

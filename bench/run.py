@@ -18,8 +18,10 @@ database ``relance_bench_<random>`` and the system Redis (BENCH_REDIS_URL) with 
 ``relance-bench-<random>-*``; both are removed at the end. The SMTP peer is postfix's
 compiled ``smtp-sink`` when installed, else a Python sink (BENCH_SMTP_SINK, see
 ``bench/smtp_peer.py``); the output names the one that ran. Each part also reports the CPU
-used by every process (from /proc), per message, and the workers' resident memory. The last
-line printed is ``end_to_end_vs_noop_ratio=<x.xxx>`` (end-to-end msgs/s / no-op msgs/s).
+used by every process (from /proc), per message, and the workers' resident memory; the
+scheduler's, counted from its start, is also split into its start-up (up to its first
+emitting tick) and the rest. The last line printed is ``end_to_end_vs_noop_ratio=<x.xxx>``
+(end-to-end msgs/s / no-op msgs/s).
 """
 
 from __future__ import annotations
@@ -232,6 +234,12 @@ def first_emitting_tick(events: list[dict]) -> float:
     raise RuntimeError("the scheduler logged no tick that emitted steps")
 
 
+def cpu_before(samples: list[tuple[float, float]], instant: float) -> float:
+    """CPU seconds of the last sample ``(wall clock, CPU)`` taken before ``instant`` (the
+    polls are 0.1 s apart: what was used in the last tenth of a second is not counted)."""
+    return max((cpu for at, cpu in samples if at <= instant), default=0.0)
+
+
 def analyze(url: str) -> None:
     """Give the planner the statistics of the ingested tables, as autovacuum would.
 
@@ -326,15 +334,23 @@ def bench_end_to_end(folder: Path, label: str, max_in_flight: str, processes: st
         before = cpu_snapshot({"worker": worker.pid, **groups}, own)
         start, wall_start = time.monotonic(), time.time()
         scheduler = service.start("scheduler", "scheduler")
+        samples: list[tuple[float, float]] = []  # (wall clock, the scheduler's CPU seconds)
+
+        def delivered() -> bool:
+            samples.append((time.time(), _cpu_of(scheduler.pid)))
+            return sink.count() >= REMINDERS
+
         # the end is the N-th message's own time (sink.times()), not this poll's
-        if not harness.wait_for(lambda: sink.count() >= REMINDERS, TIMEOUT, 0.1):
+        if not harness.wait_for(delivered, TIMEOUT, 0.1):
             raise RuntimeError(f"{label}: only {sink.count()} of {REMINDERS} messages received")
         times = sorted(sink.times())
         last = times[REMINDERS - 1]
         elapsed = last - start
         # from the start of the first tick that emitted (the scheduler process's own
         # start-up, imports and connections, left out as the workers' is)
-        first_tick = start + first_emitting_tick(service.log_events("scheduler")) - wall_start
+        first_tick_wall = first_emitting_tick(service.log_events("scheduler"))
+        first_tick = start + first_tick_wall - wall_start
+        startup_cpu = cpu_before(samples, first_tick_wall)
         after = cpu_snapshot({"worker": worker.pid, "scheduler": scheduler.pid, **groups}, own)
         before["scheduler"] = 0.0
         split = cpu_split(before, after, time.monotonic() - start)
@@ -366,6 +382,7 @@ def bench_end_to_end(folder: Path, label: str, max_in_flight: str, processes: st
             "sent_in_db": state["messages"].get("email:sent", 0),
             "cpu": split,
             "cpu_ms_per_message": per_message,
+            "scheduler_startup_cpu": startup_cpu,
             "rss_mb": rss,
             "database_kb_per_reminder": round(size / REMINDERS / 1024, 1),
             # a rollback makes psycopg forget every statement it prepared on that connection
@@ -417,6 +434,13 @@ def main() -> int:
                 flush=True,
             )
             print(f"  smtp peer {run['smtp_peer']}; cores used {json.dumps(run['cpu'])}", flush=True)
+            startup = run["scheduler_startup_cpu"]
+            after_startup = run["cpu_ms_per_message"]["scheduler"] - startup / run["messages"] * 1000
+            print(
+                f"  scheduler CPU: {startup:.2f} s before its first emitting tick (start-up: imports, "
+                f"configuration, connections), then {after_startup:.2f} ms per reminder",
+                flush=True,
+            )
             print(
                 f"  CPU ms per reminder {json.dumps(run['cpu_ms_per_message'])}; "
                 f"worker RSS MB {run['rss_mb']}; database {run['database_kb_per_reminder']} kB "

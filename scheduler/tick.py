@@ -28,6 +28,7 @@ batches, each published as the next attempt's task.
 from __future__ import annotations
 
 import contextvars
+import functools
 import sys
 import time
 from collections.abc import Sequence
@@ -40,7 +41,20 @@ from itertools import starmap
 from typing import Any
 
 import structlog
-from sqlalchemy import Integer, Select, any_, delete, exists, func, insert, literal, select, tuple_, update
+from sqlalchemy import (
+    Integer,
+    Select,
+    any_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -72,13 +86,30 @@ def _room(session: Session, now: datetime, max_in_flight: int | None) -> int | N
     """
     if max_in_flight is None:
         return None
-    in_flight = (
-        select(StepLease.step_id)
-        .where(StepLease.lease_until > now)
-        .limit(literal(max_in_flight, Integer, literal_execute=True))
-    )
-    count = session.execute(select(func.count()).select_from(in_flight.subquery())).scalar_one()
+    count = session.connection().execute(_in_flight(), {"now": now, "cap": max_in_flight}).scalar_one()
     return max(max_in_flight - count, 0)
+
+
+# The statements a tick runs on PostgreSQL are built once per process, with their values as
+# parameters (``now``, the lease's end, the limits, where a pass resumes): building one
+# and working out its cache key cost more Python than running it. A limit is written into
+# the statement at each execution (``literal_execute``), so that a generic plan of the
+# prepared statement knows it.
+
+
+def _limit(name: str) -> Any:
+    return bindparam(name, type_=Integer, literal_execute=True)
+
+
+def _instant(name: str) -> Any:
+    return bindparam(name, type_=StepLease.lease_until.type)
+
+
+@functools.cache
+def _in_flight() -> Select[Any]:
+    """The count of live leases, stopping at ``cap``."""
+    in_flight = select(StepLease.step_id).where(StepLease.lease_until > _instant("now")).limit(_limit("cap"))
+    return select(func.count()).select_from(in_flight.subquery())
 
 
 @dataclass
@@ -104,23 +135,34 @@ class _Pass:
     def order(self) -> list[Any]:
         return [self.key, PlannedStep.id]
 
-    def where(self, now: datetime) -> list[Any]:
+    def where(self, now: Any, after: Any) -> list[Any]:
+        """The conditions of the pass at ``now``, resuming after ``after`` (None: from the
+        start); values or parameters."""
         conditions = [PlannedStep.status == "planned", PlannedStep.due_at <= now]
         if self.expired:
             conditions.append(StepLease.lease_until <= now)
         else:
             conditions.append(~exists().where(StepLease.step_id == PlannedStep.id))
-        if self.after is not None:
-            conditions.append(tuple_(self.key, PlannedStep.id) > self.after)
+        if after is not None:
+            conditions.append(tuple_(self.key, PlannedStep.id) > after)
         return conditions
+
+    def after_parameters(self) -> Any:
+        """Where the pass resumes, as the parameters ``after_key`` and ``after_id``."""
+        return tuple_(_instant("after_key"), bindparam("after_id", type_=PlannedStep.id.type))
+
+    def resume(self) -> dict[str, Any]:
+        """The values of ``after_parameters`` (none before the pass has claimed a row)."""
+        return {} if self.after is None else {"after_key": self.after[0], "after_id": self.after[1]}
 
     def advance(self, last: tuple[Any, Any]) -> None:
         """The pass resumes after ``last`` (its key and id), unless already further."""
         if self.after is None or last > self.after:
             self.after = last
 
-    def pick(self, now: datetime, limit: int | None) -> Select[Any]:
-        """The steps this pass would claim next, in claim order, and what a task needs."""
+    def pick(self, now: Any, limit: Any, after: Any) -> Select[Any]:
+        """The steps this pass would claim next, in claim order, and what a task needs;
+        ``limit`` a number, a parameter, or None."""
         query = select(
             PlannedStep.event,
             PlannedStep.id,
@@ -134,8 +176,10 @@ class _Pass:
         )
         if self.expired:
             query = query.select_from(StepLease).join(PlannedStep, PlannedStep.id == StepLease.step_id)
-        query = query.where(*self.where(now)).order_by(*self.order)
-        return query if limit is None else query.limit(literal(limit, Integer, literal_execute=True))
+        query = query.where(*self.where(now, after)).order_by(*self.order)
+        if isinstance(limit, int):
+            limit = literal(limit, Integer, literal_execute=True)
+        return query if limit is None else query.limit(limit)
 
 
 @dataclass
@@ -161,7 +205,7 @@ def _claim_returning(
     synchronise objects it does not hold.
     """
     claim = _lease_expired_returning if which.expired else _lease_fresh_returning
-    return claim(session.connection(), now, literal(now + lease, StepLease.lease_until.type), limit, which)
+    return claim(session.connection(), now, now + lease, limit, which)
 
 
 # the two-key advisory locks (this number, step id) the claim of fresh steps takes on
@@ -173,7 +217,7 @@ WINDOW = 4
 
 
 def _lease_fresh_returning(
-    connection: Any, now: datetime, until: Any, limit: int, which: _Pass
+    connection: Any, now: datetime, until: datetime, limit: int, which: _Pass
 ) -> list[StepDue]:
     """Due steps without a lease, each given one::
 
@@ -190,25 +234,37 @@ def _lease_fresh_returning(
     schedulers that pick one step all the same (one committed in between) meet on the
     lease's primary key, and the second one's insert does nothing.
     """
-    due = which.pick(now, limit * WINDOW).subquery("due")
+    values = {"now": now, "until": until, "limit": limit, "window": limit * WINDOW, **which.resume()}
+    rows = connection.execute(_fresh_claim(which.after is not None), values).all()
+    if rows:
+        which.advance((rows[-1].due_at, rows[-1].id))
+    return _due(rows)
+
+
+@functools.cache
+def _fresh_claim(resuming: bool) -> Select[Any]:
+    """The statement of ``_lease_fresh_returning``; ``resuming``: after the pass's last row."""
+    which = _Pass(expired=False)
+    after = which.after_parameters() if resuming else None
+    due = which.pick(_instant("now"), _limit("window"), after).subquery("due")
     picked = (
         select(*due.c)
         .where(func.pg_try_advisory_xact_lock(STEP_LOCKS, due.c.id))
         .order_by(due.c.pick_key, due.c.id)
-        .limit(literal(limit, Integer, literal_execute=True))
+        .limit(_limit("limit"))
         .cte("picked")
     )
     leased = (
         pg_insert(StepLease)
         .from_select(
             ["step_id", "creditor_id", "lease_until", "emission"],
-            select(picked.c.id, picked.c.creditor_id, until, literal(1, Integer)),
+            select(picked.c.id, picked.c.creditor_id, _instant("until"), literal(1, Integer)),
         )
         .on_conflict_do_nothing(index_elements=[StepLease.step_id])
         .returning(StepLease.step_id, StepLease.emission)
         .cte("leased")
     )
-    rows = connection.execute(
+    return (
         select(
             picked.c.event,
             picked.c.id,
@@ -219,14 +275,11 @@ def _lease_fresh_returning(
         )
         .join_from(leased, picked, leased.c.step_id == picked.c.id)
         .order_by(picked.c.due_at, picked.c.id)
-    ).all()
-    if rows:
-        which.advance((rows[-1].due_at, rows[-1].id))
-    return _due(rows)
+    )
 
 
 def _lease_expired_returning(
-    connection: Any, now: datetime, until: Any, limit: int, which: _Pass
+    connection: Any, now: datetime, until: datetime, limit: int, which: _Pass
 ) -> list[StepDue]:
     """Leases that ran out, oldest first, moved on where their step is still planned and due::
 
@@ -243,14 +296,33 @@ def _lease_expired_returning(
     that left its lease, or gone: ``swept``); a lease picked but neither moved on nor
     deleted (its step re-planned later) is passed over.
     """
+    values = {"now": now, "until": until, "limit": limit, **which.resume()}
+    rows = connection.execute(_expired_claim(which.after is not None), values).all()
+    if rows:
+        which.advance((rows[-1].pick_key, rows[-1].id))
+    return _due(
+        [
+            (r.event, r.id, r.due_at, r.emission, r.creditor_id, r.debtor_id)
+            for r in rows
+            if r.emission is not None
+        ]
+    )
+
+
+@functools.cache
+def _expired_claim(resuming: bool) -> Select[Any]:
+    """The statement of ``_lease_expired_returning``; ``resuming``: after the pass's last row."""
+    now = _instant("now")
     conditions = [StepLease.lease_until <= now]
-    if which.after is not None:
-        conditions.append(tuple_(StepLease.lease_until, StepLease.step_id) > which.after)
+    if resuming:
+        conditions.append(
+            tuple_(StepLease.lease_until, StepLease.step_id) > _Pass(expired=True).after_parameters()
+        )
     picked = (
         select(StepLease.step_id.label("id"), StepLease.lease_until.label("pick_key"))
         .where(*conditions)
         .order_by(StepLease.lease_until, StepLease.step_id)
-        .limit(literal(limit, Integer, literal_execute=True))
+        .limit(_limit("limit"))
         .with_for_update(skip_locked=True)
         .cte("picked")
     )
@@ -262,7 +334,7 @@ def _lease_expired_returning(
             PlannedStep.status == "planned",
             PlannedStep.due_at <= now,
         )
-        .values(lease_until=until, emission=StepLease.emission + 1)
+        .values(lease_until=_instant("until"), emission=StepLease.emission + 1)
         .returning(
             StepLease.step_id,
             StepLease.emission,
@@ -283,7 +355,7 @@ def _lease_expired_returning(
         .returning(StepLease.step_id)
         .cte("swept")
     )
-    rows = connection.execute(
+    return (
         select(
             picked.c.id,
             picked.c.pick_key,
@@ -296,15 +368,6 @@ def _lease_expired_returning(
         .outerjoin_from(picked, leased, leased.c.step_id == picked.c.id)
         .add_cte(swept)
         .order_by(picked.c.pick_key, picked.c.id)
-    ).all()
-    if rows:
-        which.advance((rows[-1].pick_key, rows[-1].id))
-    return _due(
-        [
-            (r.event, r.id, r.due_at, r.emission, r.creditor_id, r.debtor_id)
-            for r in rows
-            if r.emission is not None
-        ]
     )
 
 
@@ -312,7 +375,7 @@ def _claim_select_update(
     session: Session, now: datetime, lease: timedelta, limit: int, which: _Pass
 ) -> list[StepDue]:
     """Any database (SQLite, whose writers are serialised): select in order, then lease."""
-    rows = session.connection().execute(which.pick(now, limit)).all()
+    rows = session.connection().execute(which.pick(now, limit, which.after)).all()
     if not rows:
         return []
     ids = [r.id for r in rows]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import adapters.letter  # noqa: F401 - fpdf2 loaded with the worker, not by its first letter
 from config.bootstrap import App, attach_publisher, build_app, prepare_store
 
 _lock = threading.Lock()

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from adapters.compose import letter_pdf
+from adapters.letter import letter_pdf
 from config.bootstrap import make_context, sample_context
 from config.creditor import warn_about_creditors
 from config.errors import ConfigError

@@ -1,5 +1,5 @@
 """The letters' fonts are parsed once per process and lent to each letter
-(``adapters.compose._ParsedFonts``), which leans on fpdf2's internals: these tests fail if
+(``adapters.letter._ParsedFonts``), which leans on fpdf2's internals: these tests fail if
 a new fpdf2 changes them, and show that a lent font gives the very bytes ``add_font`` gives,
 also with letters rendered at once on several threads."""
 
@@ -14,8 +14,9 @@ import fpdf
 import pytest
 from fpdf.fonts import SubsetMap, TTFFont
 
-from adapters import compose
-from adapters.compose import FONT, letter_fonts, letter_pdf, parsed_fonts
+from adapters import letter as letters
+from adapters.compose import FONT, letter_fonts
+from adapters.letter import letter_pdf, parsed_fonts
 from handlers.policy import Creditor
 
 CONSTRAINTS = Path(__file__).resolve().parents[2] / "constraints.txt"
@@ -45,7 +46,7 @@ class _AddedFonts:
 def test_fpdf2_is_the_pinned_version_the_lending_was_written_for():
     pinned = re.search(r"^fpdf2==(\S+)$", CONSTRAINTS.read_text(), re.MULTILINE)
     assert pinned is not None
-    assert fpdf.FPDF_VERSION == pinned[1] == "2.8.9", "check adapters.compose._ParsedFonts against it"
+    assert fpdf.FPDF_VERSION == pinned[1] == "2.8.9", "check adapters.letter._ParsedFonts against it"
 
 
 def test_the_ttffont_internals_the_lending_sets_are_still_there():
@@ -58,7 +59,7 @@ def test_the_ttffont_internals_the_lending_sets_are_still_there():
 
 def test_a_lent_font_gives_the_bytes_of_a_font_added_by_fpdf2(monkeypatch):
     lent = [letter(n) for n in (1, 4)]
-    monkeypatch.setattr(compose, "parsed_fonts", _AddedFonts)
+    monkeypatch.setattr(letters, "parsed_fonts", _AddedFonts)
     assert [letter(n) for n in (1, 4)] == lent
 
 

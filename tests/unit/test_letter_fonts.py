@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from pypdf import PdfReader
 
-from adapters.compose import letter_pdf
+from adapters.letter import letter_pdf
 from handlers.policy import Creditor
 
 NAMES = [

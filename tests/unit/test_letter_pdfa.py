@@ -18,7 +18,7 @@ import pytest
 from pypdf import PdfReader
 from pypdf.generic import DictionaryObject, IndirectObject
 
-from adapters.compose import letter_pdf
+from adapters.letter import letter_pdf
 from handlers.policy import Creditor
 
 NS = {
