@@ -39,6 +39,30 @@ _TRACEBACKS_WITHOUT_LOCALS = structlog.processors.ExceptionRenderer(
 password, a key or a debtor's data, and a log line must never carry them."""
 
 
+class _Line(str):
+    """A log line of relance's own, rendered to its JSON by structlog's processors: the
+    formatter writes it as it is."""
+
+    __slots__ = ()
+
+
+def _as_line(_: Any, __: str, rendered: Any) -> _Line:  # the JSON renderer's text
+    return _Line(rendered)
+
+
+class _Formatter(structlog.stdlib.ProcessorFormatter):
+    """Writes relance's own lines as structlog rendered them; renders the libraries' (and
+    any line still carrying its event dict) as ``ProcessorFormatter`` does.
+
+    A line rendered before it reaches the handler skips the formatter's copy of the log
+    record and its second pass over the processors; its text is the same."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if type(record.msg) is _Line:
+            return str(record.msg)
+        return super().format(record)
+
+
 class _StderrHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is at the time (it may be replaced after set-up)."""
 
@@ -57,7 +81,11 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> None:
     A line carries no caller, thread or process fields, so the standard library is told not
     to gather them for each record (``logging._srcfile``, as its own comments document,
     and ``logThreads``, ``logProcesses``, ``logMultiprocessing``): a stack walk and three
-    look-ups saved per line, which ``relance ingest`` writes once per event."""
+    look-ups saved per line, which ``relance ingest`` writes once per event.
+
+    relance's own lines are rendered to JSON by structlog's processors, after a line below
+    the level is dropped, and written by the handler as they are (``_Formatter``); the
+    libraries' lines go through the same processors in the handler's formatter."""
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -65,19 +93,19 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _drop_secrets,
     ]
+    render: list[Processor] = [
+        _TRACEBACKS_WITHOUT_LOCALS,
+        structlog.processors.JSONRenderer(ensure_ascii=False),
+    ]
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[structlog.stdlib.filter_by_level, *shared, *render, _as_line],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    formatter = structlog.stdlib.ProcessorFormatter(
+    formatter = _Formatter(
         foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(), _drop_secrets],
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            _TRACEBACKS_WITHOUT_LOCALS,
-            structlog.processors.JSONRenderer(ensure_ascii=False),
-        ],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *render],
     )
     logging._srcfile = None  # no findCaller(): no caller is rendered
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False

@@ -24,6 +24,7 @@ off as another creditor's.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -115,10 +116,18 @@ def seal(salt: bytes, value: Any) -> str:
 
 def cleartext_fields(payload: str) -> list[str]:
     """The personal fields of a canonical payload that still hold a cleartext value."""
+    return list(_reading(payload)[1])
+
+
+@functools.lru_cache(maxsize=256)
+def _reading(payload: str) -> tuple[Any, tuple[str, ...]]:
+    """A payload's JSON value and its personal fields holding a cleartext value, parsed once
+    per text: a record about to be chained is read by ``needs_salt``, then by
+    ``sealed_payload`` for its hash. The value is shared: read it, never change it."""
     value = json.loads(payload)
     if not isinstance(value, dict):
-        return []
-    return [k for k in PERSONAL_FIELDS if value.get(k) is not None and not is_sealed(value[k])]
+        return value, ()
+    return value, tuple(k for k in PERSONAL_FIELDS if value.get(k) is not None and not is_sealed(value[k]))
 
 
 def sealed_payload(payload: str, salt: bytes | None) -> str | None:
@@ -126,10 +135,9 @@ def sealed_payload(payload: str, salt: bytes | None) -> str | None:
 
     It is also what erasure stores instead of the payload. None when a cleartext value is
     there without its salt, or the payload is not canonical JSON (it was altered)."""
-    fields = cleartext_fields(payload)
+    value, fields = _reading(payload)
     if not fields:
         return payload  # hashed exactly as stored
-    value = json.loads(payload)
     if salt is None or canonical(value) != payload:
         return None
     return canonical(value | {k: seal(salt, value[k]) for k in fields})

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from babel.numbers import format_currency
+from handlers.money_text import money_text
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -111,13 +111,10 @@ def late_interest(
     return Interest(to_cents(sum((s.amount for s in segments), Decimal(0))), tuple(segments))
 
 
-_LOCALES = {"fr": "fr_FR", "en": "en_GB"}
-
-
 def format_money(amount: Decimal, currency: str, language: str) -> str:
-    """``1 234,56 €`` in French, ``€1,234.56`` in English (CLDR data via Babel)."""
-    text = format_currency(amount, currency, locale=_LOCALES.get(language, "fr_FR"))
-    return text.replace("\u202f", " ").replace("\xa0", " ")
+    """``1 234,56 €`` in French, ``€1,234.56`` in English (CLDR data via Babel, looked up
+    once per currency and language: ``handlers.money_text``)."""
+    return money_text(amount, currency, language)
 
 
 def format_rate(rate: Decimal, language: str) -> str:

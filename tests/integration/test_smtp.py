@@ -174,3 +174,21 @@ def test_a_message_arrives_whole_whatever_its_size_its_dot_lines_and_its_end(smt
     assert smtp_server.subjects() == ["big", "after it"]
     received = smtp_server.messages[0].get_payload(decode=True).rstrip(b"\r\n").split(b"\r\n")
     assert received == lines
+
+
+def test_messages_in_turn_start_no_thread_each_and_leave_no_deadline_behind(smtp_server):
+    """Each transaction's deadline is watched by the process's one deadline thread: sending
+    starts no thread per message, and a message accepted leaves no deadline to fire."""
+    import threading
+
+    from adapters.transports import _DEADLINES
+
+    mailer = SmtpMailer("127.0.0.1", smtp_server.port, "none", timeout=5)
+    mailer.transmit(outgoing())  # the connection, and the deadline thread if not started yet
+    started = {thread.ident for thread in threading.enumerate()}
+    for _ in range(20):
+        mailer.transmit(outgoing())
+    assert {thread.ident for thread in threading.enumerate()} - started == set()
+    assert len(smtp_server.messages) == 21
+    assert _DEADLINES._due == {}
+    assert [t.name for t in threading.enumerate()].count("relance-smtp-deadlines") == 1

@@ -192,3 +192,45 @@ def test_the_first_of_the_month_is_written_1er_in_french_and_plainly_in_english(
     assert helpers("fr")["day"](date(2026, 4, 1)) == "1er avril 2026"
     assert helpers("fr")["day"](date(2026, 4, 11)) == "11 avril 2026"
     assert helpers("en")["day"](date(2026, 4, 1)) == "1 April 2026"
+
+
+def test_every_message_renders_as_with_jinjas_own_environment_and_cache(renderer, ctx):
+    # Given the renderer's environment, which keeps its loaded templates and their globals
+    # in plain dicts, and Jinja's own environment with the same options
+    from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined
+
+    from handlers.render import helpers
+
+    def plain(html: bool) -> Environment:
+        return Environment(
+            loader=ChoiceLoader([PackageLoader("handlers", "templates")]),
+            undefined=StrictUndefined,
+            autoescape=html,
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            auto_reload=False,
+        )
+
+    text_env, html_env = plain(False), plain(True)
+    several = ctx | {"invoices": [ctx["invoices"][0], {**ctx["invoices"][0], "number": "F-0002"}], "count": 2}
+    for step in STEPS:
+        for language in ("fr", "en"):
+            for values in (ctx, several):
+                # When both render the message twice (the second time from the kept templates)
+                first = renderer.render(step, language, values)
+                second = renderer.render(step, language, values)
+                module = text_env.get_template(f"{language}/{step}.txt.j2").make_module(
+                    {**values, **helpers(language)}
+                )
+                subject = " ".join(str(module.subject).split())
+                html = html_env.get_template(f"{language}/{step}.html.j2").render(
+                    {**values, **helpers(language), "subject": subject}
+                )
+                # Then the texts are the same, character for character
+                assert first == second
+                assert (first.subject, first.body_text, first.body_html) == (
+                    subject,
+                    str(module).strip() + "\n",
+                    html.strip() + "\n",
+                )
