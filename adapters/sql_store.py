@@ -107,14 +107,23 @@ class SqlStore:
         return found
 
     def write_mark(self) -> object:
-        self._session.flush()
-        return self.batch.writes if self.batch is not None else None
+        """In a batch, the statements run and the plain rows and drafts added so far, once
+        the session's mapped changes are flushed (the plain rows and drafts of earlier events
+        wait for a later flush: written then, they are not counted as the applier's)."""
+        batch = self.batch
+        if batch is None:
+            self._session.flush()
+            return None
+        self._uow.flush_mapped()
+        self._uow.settle_drafts()
+        return (batch.writes, self._uow.rows_added)
 
     def wrote_since(self, mark: object) -> bool:
         session = self._session
-        if self.batch is None or self.batch.writes != mark:
+        batch = self.batch
+        if batch is None or mark != (batch.writes, self._uow.rows_added):
             return True
-        return bool(session.new or session.dirty or session.deleted or self._uow.has_unflushed_rows())
+        return bool(session.new or session.dirty or session.deleted or self._uow.drafts_changed())
 
     def _drafting(self) -> bool:
         """Whether new rows may wait for the next flush as drafts or plain rows: in a batch,
@@ -420,15 +429,20 @@ class SqlStore:
         return self._session.get(CaseRow, case_id, with_for_update=lock or None)
 
     def cases_holding(self, invoice_id: int, statuses: Sequence[str]) -> list[CaseRecord]:
-        return list(
-            self._session.execute(
-                select(CaseRow)
-                .join(CaseInvoice, CaseInvoice.case_id == CaseRow.id)
-                .where(CaseInvoice.invoice_id == invoice_id, CaseRow.status.in_(statuses))
-                .order_by(CaseRow.id)
-                .with_for_update()
-            ).scalars()
+        query = (
+            select(CaseRow)
+            .join(CaseInvoice, CaseInvoice.case_id == CaseRow.id)
+            .where(CaseInvoice.invoice_id == invoice_id, CaseRow.status.in_(statuses))
+            .order_by(CaseRow.id)
+            .with_for_update()
         )
+        if self.batch is None:
+            return list(self._session.execute(query).scalars())
+        # cases and their invoices are mapped objects: the batch's plain rows and drafts (a
+        # payment's, an invoice's steps...) need not be written for this read, nor one by one
+        self._uow.flush_mapped()
+        with self._session.no_autoflush:
+            return list(self._session.execute(query).scalars())
 
     def open_cases(self, debtor_id: str) -> list[CaseRecord]:
         return list(

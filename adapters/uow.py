@@ -53,6 +53,7 @@ from sqlalchemy.orm import (
     make_transient_to_detached,
     with_loader_criteria,
 )
+from sqlalchemy.orm.attributes import instance_state
 
 from adapters.bulk import insert_rows
 from adapters.orm import (
@@ -88,6 +89,7 @@ class UnitOfWork(Session):
     _payments: list[dict[str, Any]]
     _inbox: list[InboxDraft]
     _drafts: dict[type, list[Any]]  # new rows per mapped class, in the order they are written
+    rows_added: int
     batch: Any = None  # the ``relance ingest`` batch applied in it, if any (handlers.batching)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -140,6 +142,7 @@ class UnitOfWork(Session):
         if self.creditor is None:
             raise RuntimeError("planned steps are added by a unit of work of no creditor")
         self._steps.extend({**row, "creditor_id": self.creditor} for row in rows)
+        self.rows_added += len(rows)
 
     def add_inbox_row(self, draft: InboxDraft) -> None:
         """An ``inbox_events`` row, inserted with the next flush as it is then."""
@@ -147,12 +150,14 @@ class UnitOfWork(Session):
             raise RuntimeError("an inbox row is added by a unit of work of no creditor")
         draft.creditor_id = self.creditor
         self._inbox.append(draft)
+        self.rows_added += 1
 
     def add_payment_row(self, row: dict[str, Any]) -> None:
         """A ``payments`` row but its id and creditor, inserted with the next flush."""
         if self.creditor is None:
             raise RuntimeError("a payment is added by a unit of work of no creditor")
         self._payments.append({**row, "creditor_id": self.creditor})
+        self.rows_added += 1
 
     def add_draft(self, model: type, values: dict[str, Any]) -> Any:
         """A new ``DebtorRow`` or ``InvoiceRow`` (its primary key given), not in the session
@@ -165,6 +170,7 @@ class UnitOfWork(Session):
         row.__dict__.update(values)
         row.__dict__["creditor_id"] = self.creditor
         self._drafts[model].append(row)
+        self.rows_added += 1
         return row
 
     def has_unflushed_rows(self) -> bool:
@@ -180,13 +186,33 @@ class UnitOfWork(Session):
             return
         if self._steps:
             rows, self._steps = self._steps, []
-            self._insert(PlannedStep.__table__, rows)
+            self._insert(PlannedStep.__table__, rows, counted=False)
         if self._payments:
             rows, self._payments = self._payments, []
-            self._insert(PaymentRow.__table__, rows)
+            self._insert(PaymentRow.__table__, rows, counted=False)
         if self._inbox:
             drafts, self._inbox = self._inbox, []
-            self._insert(InboxEvent.__table__, [draft.row() for draft in drafts])
+            self._insert(InboxEvent.__table__, [draft.row() for draft in drafts], counted=False)
+
+    def flush_mapped(self) -> None:
+        """Flush the changes of the session's mapped objects, leaving the plain rows and
+        drafts for a later flush; everything when a new mapped object may refer to a draft."""
+        if self.new:
+            self.flush()
+        else:
+            super().flush()
+
+    def settle_drafts(self) -> None:
+        """From now on, ``drafts_changed`` tells whether a draft waiting was changed."""
+        for rows in self._drafts.values():
+            for row in rows:
+                state = instance_state(row)
+                if state.modified:
+                    state._commit_all(state.dict)
+
+    def drafts_changed(self) -> bool:
+        """Whether a draft waiting for the flush was changed since ``settle_drafts``."""
+        return any(instance_state(row).modified for rows in self._drafts.values() for row in rows)
 
     def _has_drafts(self) -> bool:
         return any(self._drafts.values())
@@ -199,7 +225,10 @@ class UnitOfWork(Session):
             self._drafts[model] = []
             columns = _DRAFT_COLUMNS[model]
             table = model.__table__  # type: ignore[attr-defined]
-            self._insert(table, [{name: row.__dict__[name] for name in columns} for row in rows])
+            self._insert(
+                table, [{name: row.__dict__[name] for name in columns} for row in rows], counted=False
+            )
+            self.rows_added += sum(1 for row in rows if instance_state(row).modified)  # changed since settled
             for row in rows:
                 make_transient_to_detached(row)  # as if loaded: what it holds is what is stored
                 super().add(row)
@@ -210,9 +239,12 @@ class UnitOfWork(Session):
         ``test_steps_planned_in_a_savepoint_are_written_before_it_is_released`` covers it."""
         return bool(super()._is_clean()) and not self.has_unflushed_rows()
 
-    def _insert(self, table: Any, rows: list[dict[str, Any]]) -> None:
+    def _insert(self, table: Any, rows: list[dict[str, Any]], *, counted: bool = True) -> None:
+        """Insert ``rows``. Rows added as plain rows or drafts were counted when added
+        (``rows_added``); other rows count as a statement of the batch's (a ``COPY`` is not
+        seen by its count of statements)."""
         insert_rows(self.connection(), table, rows)
-        if self.batch is not None:  # a COPY is not seen by the batch's count of statements
+        if counted and self.batch is not None:
             self.batch.writes += 1
 
     def after_commit(self, task: object) -> None:
@@ -352,6 +384,7 @@ class UnitOfWork(Session):
         self._payments = []
         self._inbox = []
         self._drafts = _no_drafts()
+        self.rows_added = 0  # plain rows and drafts added, and drafts changed (``wrote_since``)
         self._forget_transaction()
 
     def _forget_transaction(self) -> None:
@@ -431,8 +464,7 @@ class _Marks:
 # an invoice's debtor first (foreign key)
 _DRAFTED = (DebtorRow, InvoiceRow)
 _DRAFT_COLUMNS: dict[type, tuple[str, ...]] = {
-    model: tuple(column.name for column in model.__table__.columns)
-    for model in _DRAFTED
+    model: tuple(column.name for column in model.__table__.columns) for model in _DRAFTED
 }
 _COLUMN_DEFAULTS: dict[type, dict[str, Any]] = {
     model: {
