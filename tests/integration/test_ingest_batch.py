@@ -263,6 +263,29 @@ def test_an_applier_that_parks_after_writing_makes_the_batch_run_again_with_save
     assert logged == ["event.accepted", "event.accepted", "event.parked", "event.accepted"]
 
 
+def test_a_change_to_an_invoice_of_the_batch_not_yet_written_then_parked_is_undone(app, monkeypatch):
+    """The invoice issued just before is still a draft when the next applier starts: what the
+    applier changes on it counts as a write, and the batch runs again with savepoints."""
+    monkeypatch.setitem(
+        accounting.APPLY, "credit_note.issued", _write_then_park(accounting.APPLY["credit_note.issued"])
+    )
+    counts, _ = feed(
+        app,
+        invoice_issued("F-1", "2026-04-01"),
+        {
+            "event_id": "cn-1",
+            "type": "credit_note.issued",
+            "occurred_at": "2026-03-06T10:00:00+01:00",
+            "invoice_number": "F-1",
+            "credit_note_number": "AV-1",
+            "amount": "10.00",
+        },
+    )
+    assert counts == {"accepted": 2, "duplicate": 0, "rejected": 0}
+    assert inbox(app)["cn-1"] == ("parked", "invoice:elsewhere")
+    assert invoice(app, "F-1").paid == 0
+
+
 def test_an_applier_expected_never_to_park_is_retried_with_savepoints_if_it_does(app, monkeypatch):
     def parks(session, event, now, policies):
         raise accounting.Parked("debtor:nobody")
