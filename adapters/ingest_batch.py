@@ -38,11 +38,13 @@ class Batch:
     Unless ``savepoints`` is set, events are also applied without savepoints. A savepoint
     would undo what an applier wrote before it parked or rejected its event; the appliers
     look up what they need before they write, so there is nothing to undo. That is checked
-    at run time: since the applier started (after a flush), no statement other than a
-    SELECT ran and nothing is pending in the session; an applier in ``NEVER_PARKED`` is not
-    expected to park or reject at all. Otherwise ``NeedsSavepoints`` is raised: the caller
-    rolls the batch back and applies it again with ``savepoints`` set, as ``ingest_one``
-    always did, with a savepoint per event.
+    at run time: since the applier started (after a flush of the session's mapped changes),
+    no statement other than a SELECT ran but the writing of earlier events' plain rows and
+    drafts, no plain row or draft was added or changed, and nothing is pending in the
+    session (``SqlStore.write_mark``); an applier in ``NEVER_PARKED`` is not expected to
+    park or reject at all. Otherwise ``NeedsSavepoints`` is raised: the caller rolls the
+    batch back and applies it again with ``savepoints`` set, as ``ingest_one`` always did,
+    with a savepoint per event.
     """
 
     def __init__(self, session: Session, *, savepoints: bool = False) -> None:

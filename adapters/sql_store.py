@@ -4,7 +4,9 @@ The records it hands out are the session's mapped rows (``adapters.orm``): the c
 changes to them are flushed with the session's next statement, in the unit of work's
 transaction. Within a ``relance ingest`` batch, invoices and debtors come from what the
 batch read ahead and locked (``adapters.ingest_batch.Batch``), and a new invoice takes an id
-the batch drew from the sequence instead of a flush of its own.
+the batch drew from the sequence instead of a flush of its own. Outside a savepoint, the
+batch's new debtors and invoices (with a drawn id) are drafts and its payments plain rows,
+written set-based with the next flush (``adapters.uow``).
 """
 
 from __future__ import annotations
@@ -105,14 +107,28 @@ class SqlStore:
         return found
 
     def write_mark(self) -> object:
-        self._session.flush()
-        return self.batch.writes if self.batch is not None else None
+        """In a batch, the statements run and the plain rows and drafts added so far, once
+        the session's mapped changes are flushed (the plain rows and drafts of earlier events
+        wait for a later flush: written then, they are not counted as the applier's)."""
+        batch = self.batch
+        if batch is None:
+            self._session.flush()
+            return None
+        self._uow.flush_mapped()
+        self._uow.settle_drafts()
+        return (batch.writes, self._uow.rows_added)
 
     def wrote_since(self, mark: object) -> bool:
         session = self._session
-        if self.batch is None or self.batch.writes != mark:
+        batch = self.batch
+        if batch is None or mark != (batch.writes, self._uow.rows_added):
             return True
-        return bool(session.new or session.dirty or session.deleted or self._uow.has_unflushed_rows())
+        return bool(session.new or session.dirty or session.deleted or self._uow.drafts_changed())
+
+    def _drafting(self) -> bool:
+        """Whether new rows may wait for the next flush as drafts or plain rows: in a batch,
+        outside a savepoint (whose rollback would have to take them back)."""
+        return self.batch is not None and not self.in_savepoint()
 
     def _cache(self, found: dict[str, Any], key: str, row: Any) -> None:
         """Let the batch's later events find a row made now, unless a savepoint may still
@@ -133,19 +149,15 @@ class SqlStore:
         return self._session.get(DebtorRow, debtor_key(self._session, debtor_id))
 
     def add_debtor(self, debtor_id: str) -> DebtorRecord:
-        row = DebtorRow(
-            id=debtor_id,
-            email_bounced=False,
-            opt_out=False,
-            address={},
-            language="fr",
-            timezone="Europe/Paris",
-            country="FR",
-        )
-        self._session.add(row)
+        values = _new_debtor(debtor_id)
+        if self._drafting():
+            row = self._uow.add_draft(DebtorRow, values)
+        else:
+            row = DebtorRow(**values)
+            self._session.add(row)
         if self.batch is not None:
             self._cache(self.batch.debtors, debtor_id, row)
-        return row
+        return cast(DebtorRecord, row)
 
     def invoice(self, number: str, *, lock: bool = True) -> InvoiceRecord | None:
         batch = self.batch
@@ -155,31 +167,22 @@ class SqlStore:
         return self._session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
 
     def add_invoice(self, new: NewInvoice, now: datetime) -> InvoiceRecord:
-        row = InvoiceRow(
-            **_fields_of(new),
-            paid=ZERO,
-            credited=ZERO,
-            status="open",
-            disputed=False,
-            ever_disputed=False,
-            in_payment_plan=False,
-            created_at=now,
-            updated_at=now,
-        )
+        values = _new_invoice(new, now)
         batch = self.batch
         # the steps planned next need the invoice's id: drawn ahead for the batch, or got from
-        # a flush. Drawn ahead, the invoice is inserted with the next flush, and its planned
-        # steps (plain rows, ``UnitOfWork.add_steps``) right after the mapped objects of that
-        # flush, as the foreign key requires (tests/integration/test_ingest_batch.py)
-        drawn = batch.invoice_id() if batch is not None and not self.in_savepoint() else None
+        # a flush. Drawn ahead, the invoice is a draft inserted with the next flush, before its
+        # planned steps (plain rows, ``UnitOfWork.add_steps``), as the foreign key requires
+        # (tests/integration/test_ingest_batch.py)
+        drawn = batch.invoice_id() if batch is not None and self._drafting() else None
         if drawn is not None:
-            row.id = drawn
-        self._session.add(row)
-        if drawn is None:
+            row = self._uow.add_draft(InvoiceRow, {**values, "id": drawn})
+        else:
+            row = InvoiceRow(**values)
+            self._session.add(row)
             self._session.flush()
         if batch is not None:
             self._cache(batch.invoices, new.number, row)
-        return row
+        return cast(InvoiceRecord, row)
 
     def open_invoices(self, debtor_id: str, *, lock: bool = False) -> list[InvoiceRecord]:
         query = (
@@ -200,17 +203,19 @@ class SqlStore:
         on_day: Any,
         payment_id: str | None = None,
     ) -> None:
-        self._session.add(
-            PaymentRow(
-                event_id=event_id,
-                invoice_id=invoice_id,
-                kind=kind,
-                reference=reference,
-                amount=amount,
-                on_day=on_day,
-                payment_id=payment_id,
-            )
-        )
+        values = {
+            "event_id": event_id,
+            "invoice_id": invoice_id,
+            "kind": kind,
+            "reference": reference,
+            "amount": amount,
+            "on_day": on_day,
+            "payment_id": payment_id,
+        }
+        if self._drafting():  # nothing reads it back but by a query, after the next flush
+            self._uow.add_payment_row({**values, "reversed_on": None})
+        else:
+            self._session.add(PaymentRow(**values))
 
     def payment(
         self, invoice_id: int, *, payment_id: str | None = None, credit_note: str | None = None
@@ -424,15 +429,20 @@ class SqlStore:
         return self._session.get(CaseRow, case_id, with_for_update=lock or None)
 
     def cases_holding(self, invoice_id: int, statuses: Sequence[str]) -> list[CaseRecord]:
-        return list(
-            self._session.execute(
-                select(CaseRow)
-                .join(CaseInvoice, CaseInvoice.case_id == CaseRow.id)
-                .where(CaseInvoice.invoice_id == invoice_id, CaseRow.status.in_(statuses))
-                .order_by(CaseRow.id)
-                .with_for_update()
-            ).scalars()
+        query = (
+            select(CaseRow)
+            .join(CaseInvoice, CaseInvoice.case_id == CaseRow.id)
+            .where(CaseInvoice.invoice_id == invoice_id, CaseRow.status.in_(statuses))
+            .order_by(CaseRow.id)
+            .with_for_update()
         )
+        if self.batch is None:
+            return list(self._session.execute(query).scalars())
+        # cases and their invoices are mapped objects: the batch's plain rows and drafts (a
+        # payment's, an invoice's steps...) need not be written for this read, nor one by one
+        self._uow.flush_mapped()
+        with self._session.no_autoflush:
+            return list(self._session.execute(query).scalars())
 
     def open_cases(self, debtor_id: str) -> list[CaseRecord]:
         return list(
@@ -608,6 +618,34 @@ def _step_row(invoice_id: int, debtor_id: str, name: str, event: str, due_at: da
         "emit_count": 0,
         "done_at": None,
         "reason": None,
+    }
+
+
+def _new_debtor(debtor_id: str) -> dict[str, Any]:
+    """A new debtor's columns before the caller fills its details (``add_debtor``)."""
+    return {
+        "id": debtor_id,
+        "email_bounced": False,
+        "opt_out": False,
+        "address": {},
+        "language": "fr",
+        "timezone": "Europe/Paris",
+        "country": "FR",
+    }
+
+
+def _new_invoice(new: NewInvoice, now: datetime) -> dict[str, Any]:
+    """A new open invoice's columns but its id (``add_invoice``)."""
+    return {
+        **_fields_of(new),
+        "paid": ZERO,
+        "credited": ZERO,
+        "status": "open",
+        "disputed": False,
+        "ever_disputed": False,
+        "in_payment_plan": False,
+        "created_at": now,
+        "updated_at": now,
     }
 
 

@@ -16,7 +16,13 @@ opens one). It owns three things the rest of the code only adds to:
   one ``COPY`` on PostgreSQL). An invoice's eight steps were eight mapped objects, the
   larger part of what ``relance ingest`` spent per event; the evidence records are written
   the same way once chained, and so are the inbox rows of a ``relance ingest`` batch
-  (``add_inbox_row``: plain objects the inbox completes, written after the steps).
+  (``add_inbox_row``: plain objects the inbox completes, written after the steps) and its
+  payments (``add_payment_row``);
+- the **new debtors and invoices** of a ``relance ingest`` batch (``add_draft``): mapped
+  objects kept out of the session until its next flush, which writes them first, set-based
+  (debtors, then invoices, as their foreign key requires), then attaches them as stored
+  rows: a later change to one is an ``UPDATE``, a later query finds that same object. One
+  mapped insert per invoice cost more than the rest of an ``invoice.issued``.
 
 It is also **scoped to one creditor** (``creditor``, ``default`` unless told): its ORM
 statements read only that creditor's rows (``Scoped`` tables, filtered by one
@@ -40,17 +46,27 @@ from typing import Any
 from sqlalchemy import Connection, Insert, Table, bindparam, event, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, with_loader_criteria
+from sqlalchemy.orm import (
+    ORMExecuteState,
+    Session,
+    SessionTransaction,
+    make_transient_to_detached,
+    with_loader_criteria,
+)
+from sqlalchemy.orm.attributes import instance_state
 
 from adapters.bulk import insert_rows
 from adapters.orm import (
     DEFAULT_CREDITOR,
+    DebtorRow,
     DebtorSalt,
     EvidenceHead,
     EvidenceRecord,
     HandoverRow,
     InboxEvent,
+    InvoiceRow,
     MessageRow,
+    PaymentRow,
     PlannedStep,
     ProcessedMessage,
     RejectedEvent,
@@ -70,7 +86,10 @@ class UnitOfWork(Session):
     _heads: dict[str, _Head]
     _salts: dict[tuple[str, str], bytes | None]
     _steps: list[dict[str, Any]]
+    _payments: list[dict[str, Any]]
     _inbox: list[InboxDraft]
+    _drafts: dict[type, list[Any]]  # new rows per mapped class, in the order they are written
+    rows_added: int
     batch: Any = None  # the ``relance ingest`` batch applied in it, if any (handlers.batching)
     # what the reminder path read ahead for a batch of steps (``adapters.dunning_ahead``):
     # read under this transaction's locks, so forgotten when it ends or a savepoint rolls back
@@ -126,6 +145,7 @@ class UnitOfWork(Session):
         if self.creditor is None:
             raise RuntimeError("planned steps are added by a unit of work of no creditor")
         self._steps.extend({**row, "creditor_id": self.creditor} for row in rows)
+        self.rows_added += len(rows)
 
     def add_inbox_row(self, draft: InboxDraft) -> None:
         """An ``inbox_events`` row, inserted with the next flush as it is then."""
@@ -133,32 +153,101 @@ class UnitOfWork(Session):
             raise RuntimeError("an inbox row is added by a unit of work of no creditor")
         draft.creditor_id = self.creditor
         self._inbox.append(draft)
+        self.rows_added += 1
+
+    def add_payment_row(self, row: dict[str, Any]) -> None:
+        """A ``payments`` row but its id and creditor, inserted with the next flush."""
+        if self.creditor is None:
+            raise RuntimeError("a payment is added by a unit of work of no creditor")
+        self._payments.append({**row, "creditor_id": self.creditor})
+        self.rows_added += 1
+
+    def add_draft(self, model: type, values: dict[str, Any]) -> Any:
+        """A new ``DebtorRow`` or ``InvoiceRow`` (its primary key given), not in the session
+        until the next flush inserts it with the others of its table and attaches it. Its
+        columns not given take their default (or NULL), as a mapped insert would."""
+        if self.creditor is None:
+            raise RuntimeError(f"a {model.__name__} is added by a unit of work of no creditor")
+        row = model.__mapper__.class_manager.new_instance()  # type: ignore[attr-defined]
+        row.__dict__.update(_COLUMN_DEFAULTS[model])  # a loaded row's way: no attribute events
+        row.__dict__.update(values)
+        row.__dict__["creditor_id"] = self.creditor
+        self._drafts[model].append(row)
+        self.rows_added += 1
+        return row
 
     def has_unflushed_rows(self) -> bool:
-        """Whether rows added as plain rows (``add_steps``, ``add_inbox_row``) wait for the
-        next flush."""
-        return bool(self._steps or self._inbox)
+        """Whether rows added as plain rows or drafts (``add_steps``, ``add_payment_row``,
+        ``add_inbox_row``, ``add_draft``) wait for the next flush."""
+        return bool(self._steps or self._payments or self._inbox or self._has_drafts())
 
     def flush(self, objects: Any = None) -> None:
+        if objects is None and self._has_drafts():
+            self._write_drafts()  # first: the session's rows may refer to them
         super().flush(objects)
         if objects is not None:
             return
         if self._steps:
             rows, self._steps = self._steps, []
-            self._insert(PlannedStep.__table__, rows)
+            self._insert(PlannedStep.__table__, rows, counted=False)
+        if self._payments:
+            rows, self._payments = self._payments, []
+            self._insert(PaymentRow.__table__, rows, counted=False)
         if self._inbox:
             drafts, self._inbox = self._inbox, []
-            self._insert(InboxEvent.__table__, [draft.row() for draft in drafts])
+            self._insert(InboxEvent.__table__, [draft.row() for draft in drafts], counted=False)
+
+    def flush_mapped(self) -> None:
+        """Flush the changes of the session's mapped objects, leaving the plain rows and
+        drafts for a later flush; everything when a new mapped object may refer to a draft."""
+        if self.new:
+            self.flush()
+        else:
+            super().flush()
+
+    def settle_drafts(self) -> None:
+        """From now on, ``drafts_changed`` tells whether a draft waiting was changed."""
+        for rows in self._drafts.values():
+            for row in rows:
+                state = instance_state(row)
+                if state.modified:
+                    state._commit_all(state.dict)
+
+    def drafts_changed(self) -> bool:
+        """Whether a draft waiting for the flush was changed since ``settle_drafts``."""
+        return any(instance_state(row).modified for rows in self._drafts.values() for row in rows)
+
+    def _has_drafts(self) -> bool:
+        return any(self._drafts.values())
+
+    def _write_drafts(self) -> None:
+        """Insert the drafts, each table's in one statement, and attach them unchanged."""
+        for model, rows in self._drafts.items():
+            if not rows:
+                continue
+            self._drafts[model] = []
+            columns = _DRAFT_COLUMNS[model]
+            table = model.__table__  # type: ignore[attr-defined]
+            self._insert(
+                table, [{name: row.__dict__[name] for name in columns} for row in rows], counted=False
+            )
+            self.rows_added += sum(1 for row in rows if instance_state(row).modified)  # changed since settled
+            for row in rows:
+                make_transient_to_detached(row)  # as if loaded: what it holds is what is stored
+                super().add(row)
 
     def _is_clean(self) -> bool:
         """Whether a commit has nothing to flush (SQLAlchemy skips the flush then). A hook of
         SQLAlchemy's own, not of its public API: the version is pinned in constraints.txt and
         ``test_steps_planned_in_a_savepoint_are_written_before_it_is_released`` covers it."""
-        return bool(super()._is_clean()) and not self._steps and not self._inbox
+        return bool(super()._is_clean()) and not self.has_unflushed_rows()
 
-    def _insert(self, table: Any, rows: list[dict[str, Any]]) -> None:
+    def _insert(self, table: Any, rows: list[dict[str, Any]], *, counted: bool = True) -> None:
+        """Insert ``rows``. Rows added as plain rows or drafts were counted when added
+        (``rows_added``); other rows count as a statement of the batch's (a ``COPY`` is not
+        seen by its count of statements)."""
         insert_rows(self.connection(), table, rows)
-        if self.batch is not None:  # a COPY is not seen by the batch's count of statements
+        if counted and self.batch is not None:
             self.batch.writes += 1
 
     def after_commit(self, task: object) -> None:
@@ -279,7 +368,9 @@ class UnitOfWork(Session):
         self._forget_transaction()
 
     def rollback(self) -> None:
-        self._steps, self._inbox = [], []  # discarded, not a change made after the transaction ended
+        # discarded, not a change made after the transaction ended
+        self._steps, self._payments, self._inbox = [], [], []
+        self._drafts = _no_drafts()
         super().rollback()
         self._reset()
 
@@ -296,7 +387,10 @@ class UnitOfWork(Session):
         self._pending = []
         self._tasks = []
         self._steps = []
+        self._payments = []
         self._inbox = []
+        self._drafts = _no_drafts()
+        self.rows_added = 0  # plain rows and drafts added, and drafts changed (``wrote_since``)
         self._forget_transaction()
 
     def _forget_transaction(self) -> None:
@@ -304,17 +398,24 @@ class UnitOfWork(Session):
         self._salts = {}
         self.read_ahead = None
 
-    def _rolled_back_to(self, records: int, tasks: int, steps: int, inbox: int) -> None:
-        del self._pending[records:]
-        del self._tasks[tasks:]
-        del self._steps[steps:]
-        del self._inbox[inbox:]
+    def _rolled_back_to(self, marks: _Marks) -> None:
+        del self._pending[marks.records :]
+        del self._tasks[marks.tasks :]
+        self._drop_unflushed(marks)
         self._heads = {}  # a savepoint's rollback releases the locks taken inside it
         self._salts = {}  # and undoes the salts it made
         self.read_ahead = None
 
-    def _marks(self) -> tuple[int, int, int, int]:
-        return len(self._pending), len(self._tasks), len(self._steps), len(self._inbox)
+    def _drop_unflushed(self, marks: _Marks) -> None:
+        """The plain rows and drafts added since ``marks`` (a savepoint's rollback)."""
+        del self._steps[marks.steps :]
+        del self._payments[marks.payments :]
+        del self._inbox[marks.inbox :]
+        for model, count in marks.drafts.items():
+            del self._drafts[model][count:]
+
+    def _marks(self) -> _Marks:
+        return _Marks(self)
 
     def _salt_for(self, connection: Connection, pending: PendingRecord) -> bytes | None:
         """The salt of the record's debtor when it has personal values to seal; made on
@@ -382,6 +483,36 @@ class UnitOfWork(Session):
             row = connection.execute(_LOCK_HEAD, params).one()
         head = self._heads[creditor] = _Head(row.seq, row.hash)
         return head
+
+
+class _Marks:
+    """How many of each kind of row a unit of work had added when a savepoint began."""
+
+    __slots__ = ("drafts", "inbox", "payments", "records", "steps", "tasks")
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.records, self.tasks = len(uow._pending), len(uow._tasks)
+        self.steps, self.payments, self.inbox = len(uow._steps), len(uow._payments), len(uow._inbox)
+        self.drafts = {model: len(rows) for model, rows in uow._drafts.items()}
+
+
+# the mapped classes a batch adds as drafts (``add_draft``), in the order they are written:
+# an invoice's debtor first (foreign key)
+_DRAFTED = (DebtorRow, InvoiceRow)
+_DRAFT_COLUMNS: dict[type, tuple[str, ...]] = {
+    model: tuple(column.name for column in model.__table__.columns) for model in _DRAFTED
+}
+_COLUMN_DEFAULTS: dict[type, dict[str, Any]] = {
+    model: {
+        column.name: column.default.arg if column.default is not None and column.default.is_scalar else None
+        for column in model.__table__.columns
+    }
+    for model in _DRAFTED
+}
+
+
+def _no_drafts() -> dict[type, list[Any]]:
+    return {model: [] for model in _DRAFTED}
 
 
 class _Head:
@@ -551,12 +682,11 @@ class _Savepoint:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if kind is not None:  # its plain rows are discarded before SQLAlchemy checks what changed
-            del self._uow._steps[self._marks[2] :]
-            del self._uow._inbox[self._marks[3] :]
+            self._uow._drop_unflushed(self._marks)
         try:
             self._nested.__exit__(kind, exc, tb)
         except BaseException:  # releasing the savepoint failed: SQLAlchemy rolled it back
-            self._uow._rolled_back_to(*self._marks)
+            self._uow._rolled_back_to(self._marks)
             raise
         if kind is not None:
-            self._uow._rolled_back_to(*self._marks)
+            self._uow._rolled_back_to(self._marks)

@@ -145,7 +145,8 @@ class Store(Protocol):
         """The ``relance ingest`` batch applied without savepoints in it, if any."""
 
     def write_mark(self) -> object:
-        """A mark of what was written so far (pending changes are sent first)."""
+        """A mark of what was written so far (pending changes to stored rows are sent
+        first; new rows may wait, counted as written before the mark)."""
 
     def wrote_since(self, mark: object) -> bool:
         """Whether anything may have been written since ``mark``."""

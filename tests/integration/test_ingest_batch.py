@@ -263,6 +263,29 @@ def test_an_applier_that_parks_after_writing_makes_the_batch_run_again_with_save
     assert logged == ["event.accepted", "event.accepted", "event.parked", "event.accepted"]
 
 
+def test_a_change_to_an_invoice_of_the_batch_not_yet_written_then_parked_is_undone(app, monkeypatch):
+    """The invoice issued just before is still a draft when the next applier starts: what the
+    applier changes on it counts as a write, and the batch runs again with savepoints."""
+    monkeypatch.setitem(
+        accounting.APPLY, "credit_note.issued", _write_then_park(accounting.APPLY["credit_note.issued"])
+    )
+    counts, _ = feed(
+        app,
+        invoice_issued("F-1", "2026-04-01"),
+        {
+            "event_id": "cn-1",
+            "type": "credit_note.issued",
+            "occurred_at": "2026-03-06T10:00:00+01:00",
+            "invoice_number": "F-1",
+            "credit_note_number": "AV-1",
+            "amount": "10.00",
+        },
+    )
+    assert counts == {"accepted": 2, "duplicate": 0, "rejected": 0}
+    assert inbox(app)["cn-1"] == ("parked", "invoice:elsewhere")
+    assert invoice(app, "F-1").paid == 0
+
+
 def test_an_applier_expected_never_to_park_is_retried_with_savepoints_if_it_does(app, monkeypatch):
     def parks(session, event, now, policies):
         raise accounting.Parked("debtor:nobody")
@@ -428,3 +451,105 @@ def test_an_event_id_stored_by_another_process_meanwhile_reruns_the_batch_with_s
         assert inbox(application)["shared"] == ("parked", "invoice:F-9")  # the other process's row
     finally:
         application.dispose()
+
+
+# --- new invoices and debtors written set-based --------------------------------------------
+
+
+def _inserts_of(app, lines: list[dict]) -> dict[str, int]:
+    """The INSERT statements (a COPY counted as one) of ingesting ``lines`` in one batch, by
+    table; an ``executemany`` counts once per row, as the server runs it."""
+    from sqlalchemy import event
+
+    import adapters.uow as uow_module
+
+    counted: dict[str, int] = {}
+    insert_rows = uow_module.insert_rows
+
+    def copying(connection, table, rows):
+        counted[table.name] = counted.get(table.name, 0) + 1
+        insert_rows(connection, table, rows)
+
+    def executing(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("INSERT INTO"):
+            table = statement.split()[2]
+            counted[table] = counted.get(table, 0) + (len(parameters) if executemany else 1)
+
+    uow_module.insert_rows = copying
+    event.listen(app.engine, "before_cursor_execute", executing)
+    try:
+        counts, _ = feed(app, *lines)
+    finally:
+        event.remove(app.engine, "before_cursor_execute", executing)
+        uow_module.insert_rows = insert_rows
+    assert counts == {"accepted": len(lines), "duplicate": 0, "rejected": 0}
+    return counted
+
+
+@pytest.mark.postgres
+def test_the_inserts_of_a_batch_of_new_invoices_do_not_grow_with_their_number(postgres_url, tmp_path):
+    application = make_test_app(postgres_url, tmp_path, START)
+
+    def invoices(first: int, count: int) -> list[dict]:  # half of them with a debtor of their own
+        return [
+            invoice_issued(f"F-{i}", "2026-04-01", debtor={**DEBTOR, "id": f"D-{i // 2}"})
+            for i in range(first, first + count)
+        ]
+
+    try:
+        _inserts_of(application, invoices(1000, 2))  # the creditor's chain head made first
+        few = _inserts_of(application, invoices(0, 4))
+        many = _inserts_of(application, invoices(100, 60))
+        with transaction(application.sessions) as session:
+            stored_invoices = session.query(InvoiceRow).count()
+            stored_debtors = session.query(DebtorRow).count()
+            steps = session.query(PlannedStep).count()
+    finally:
+        application.dispose()
+    assert many == few
+    assert {"invoices", "debtors", "planned_steps", "inbox_events"} <= set(many)
+    assert max(many.values()) == 1  # each table in one statement, whatever the number of rows
+    assert (stored_invoices, stored_debtors) == (66, 33) and steps > 66
+
+
+def test_a_feed_leaves_the_same_rows_in_batches_of_one_and_of_five_hundred(database_url, tmp_path):
+    """The batch's drafts (new invoices and debtors), plain rows (payments, steps, inbox) and
+    the writes it leaves for a later flush end as the rows of events applied one at a time."""
+    from bench.ingest import Feed
+
+    generator = Feed(seed=11, today=date(2026, 3, 12))
+    text = "".join(generator.line()[1] + "\n" for _ in range(600)).encode()
+    assert {"duplicate", "invalid", "early_payment", "payment", "credit_note"} <= set(generator.counts)
+    stores, outputs = [], []
+    for size in (1, 500):
+        url = database_url
+        if database_url.startswith("sqlite"):
+            url = f"sqlite:///{tmp_path / f'batch-{size}.db'}"
+        application = make_test_app(url, tmp_path / f"batch-{size}", START)
+        if size == 500 and not database_url.startswith("sqlite"):
+            _empty(application)  # the same schema: start from nothing
+        out = io.StringIO()
+        ingest_stream(application, io.BytesIO(text), "feed.jsonl", out, batch_size=size)
+        stores.append(_store(application))
+        outputs.append(out.getvalue())
+        application.dispose()
+    one_at_a_time, batched = stores
+    assert outputs[0] == outputs[1]
+    assert len(one_at_a_time["invoices"]) > 100 and len(one_at_a_time["payments"]) > 20
+    for table in one_at_a_time:
+        assert batched[table] == one_at_a_time[table], table
+
+
+def _empty(app) -> None:
+    with transaction(app.sessions) as session:
+        for model in (
+            EvidenceRecord,
+            EvidenceHead,
+            PaymentRow,
+            PlannedStep,
+            InvoiceRow,
+            DebtorRow,
+            InboxEvent,
+            RejectedEvent,
+        ):
+            session.query(model).delete()
