@@ -789,9 +789,18 @@ def _record_message(
     )
     if row.draft:
         return message_id, None
+    if len(content) > RECORDED_WITH_ITS_TASK:
+        return message_id, DeliverMessage(key, 0)  # its delivery reads it back
     return message_id, DeliverMessage(
         key, 0, Outgoing(message_id, channel, recipient, rendered.subject, content, debtor.id)
     )
+
+
+# A message's bytes go with its delivery, sent as recorded by the worker that recorded them,
+# up to this size. A bigger one (a catch-up's statement: 1.9 MB for 20 000 invoices) is
+# read back by its delivery: it is not held while the send's next messages are made (the
+# letter with its annex), nor beside the copy its delivery reads.
+RECORDED_WITH_ITS_TASK = 256 * 1024
 
 
 def _claimed_batches(
