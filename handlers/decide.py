@@ -574,16 +574,25 @@ def _messages_of(group: _Group, snapshot: Snapshot, today: date) -> list[Message
 
 def _overdue(snapshot: Snapshot, currency: str, today: date) -> tuple[int, ...]:
     """The overdue invoices of the currency that may be listed as a statement (never
-    demanded), in order; a message lists those it does not claim or mention."""
+    demanded), in order; a message lists those it does not claim or mention.
+
+    Each invoice found keeps its due date, number and id only, not the invoice: a debtor
+    of 20 000 overdue invoices (made one at a time from ``handlers.compact``'s columns)
+    held them all at once to sort them."""
     found = [
-        i
+        (i.due_date, i.number, i.id)
         for i in snapshot.invoices
         if i.currency == currency
         and holds.overdue_on(i.due_date, today)
         and i.balance > 0
         and holds.listed_as_other(i, snapshot.debtor)
     ]
-    return tuple(i.id for i in sorted(found, key=lambda i: (i.due_date, i.number)))
+    found.sort(key=_date_and_number)  # stable: equal dates and numbers keep their order
+    return tuple(invoice_id for _due, _number, invoice_id in found)
+
+
+def _date_and_number(found: tuple[date, str, int]) -> tuple[date, str]:
+    return found[0], found[1]
 
 
 def _already_recorded(group: _Group, built: Sequence[Message]) -> list[Done]:

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from adapters.orm import MessageRow, PlannedStep
 from adapters.store import transaction
 from handlers import service
-from handlers.messages import StepDue, StepsDue
+from handlers.messages import DeliverMessage, StepDue, StepsDue
 from handlers.ports import VirtualClock
 from relance.reports import verify_chain
 from scheduler.tick import tick
@@ -256,6 +256,36 @@ def test_a_message_a_batch_reaches_late_is_claimed_first_and_not_sent_twice(smtp
     here.publish([recorded])  # then this worker comes to it
     assert len(smtp_server.messages) == 1
     assert sent(app) == 1
+    app.dispose()
+
+
+def test_a_message_too_big_to_ride_with_its_task_is_read_back_and_sent_once_by_its_worker(
+    monkeypatch, tmp_path
+):
+    """Past ``RECORDED_WITH_ITS_TASK`` bytes (a catch-up's statement), the delivery task
+    carries no bytes: the worker that recorded the message claims it and sends the stored
+    bytes, once."""
+    from handlers import reminders
+    from worker.actors import _DeliverHere
+
+    monkeypatch.setattr(reminders, "RECORDED_WITH_ITS_TASK", 0)  # every message is "too big"
+    app = make_test_app(f"sqlite:///{tmp_path / 'r.db'}", tmp_path, at("2026-03-02 10:00"))
+    ingest(app, invoice_issued("F-1", "2026-04-01"))
+    (step,) = emitted(app, worker_batch=1)
+    here = _DeliverHere(app)
+    kept = Kept()
+    service.run_steps(app.units, kept, "batch-1", "default", [cast(StepDue, step)], DUE_DAY, app.ctx)
+    (task,) = kept.tasks
+    assert isinstance(task, DeliverMessage) and task.recorded is None
+
+    here.publish([task])
+    here.publish([task])  # delivered twice: the second finds it taken
+    with transaction(app.sessions) as session:
+        (row,) = session.execute(select(MessageRow)).scalars().all()
+        stored, status, attempts = row.content, row.status, row.attempts
+    (email,) = emails(app)
+    assert email.read_bytes() == stored
+    assert (status, attempts) == ("sent", 1)
     app.dispose()
 
 

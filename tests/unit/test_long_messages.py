@@ -68,8 +68,9 @@ def test_twenty_thousand_invoices_give_a_bounded_message_with_the_full_statement
     # no postal address: reminder_2 goes by e-mail only
     data = seeded(20_000)
     [task] = sent(data, ctx)
-    assert task.recorded is not None
-    message = message_from_bytes(task.recorded.content, policy=default_policy)
+    assert task.recorded is None  # 1.9 MB: its delivery reads it back
+    [recorded] = data.messages.values()
+    message = message_from_bytes(recorded.content, policy=default_policy)
     subject = str(message["Subject"])
     assert subject == "2e relance pour facture impayée : F-00001, F-00002, F-00003 et 19 997 autres"
     body = message.get_body(("plain",)).get_content().replace("\u202f", " ").replace("\xa0", " ")
@@ -120,9 +121,8 @@ def test_twenty_thousand_invoices_give_a_bounded_message_with_the_full_statement
         "2816600.00",
         "claimed",
     ]
-    [recorded] = data.messages.values()
     assert recorded.amounts["claimed"] == "2816600.00" and len(recorded.claims) == 20_000
-    assert len(task.recorded.content) < 4_000_000  # the statement is most of it
+    assert len(recorded.content) < 4_000_000  # the statement is most of it
 
 
 def test_a_message_up_to_the_limit_lists_every_invoice_and_attaches_nothing(ctx):
