@@ -682,9 +682,11 @@ class SqlDunningStore:
         """The message and its items, with statements built once: no mapped row to flush,
         then the steps it finishes. One statement on PostgreSQL: the message, its items and
         the steps finished (``_INSERT_MESSAGE_FINISHING_STEPS``), or without steps
-        (``_INSERT_MESSAGE_WITH_ITEMS``); while the session holds mapped steps (an
-        installment reminder's), those are finished apart (``_set``) so that its copies
-        follow. On SQLite the message, its items by chunks, then the steps finished."""
+        (``_INSERT_MESSAGE_WITH_ITEMS``). The steps are finished apart (``_set``) when
+        they are more than a chunk (a catch-up's: by chunks, as each step's lease is looked
+        up in those the statement deleted) or while the session holds mapped steps (an
+        installment reminder's: its copies follow). On SQLite the message, its items by
+        chunks, then the steps finished."""
         self._forget_messages()
         self._session.flush()  # what the unit of work holds unwritten goes first, as a flush would
         connection = self._connection()
@@ -708,7 +710,7 @@ class SqlDunningStore:
         }
         if connection.dialect.name == "postgresql":
             values |= self._claim_arrays(message)
-            if message.finishes and not self._holds_steps():
+            if 0 < len(message.finishes) <= CHUNK and not self._holds_steps():
                 values |= {"creditor": values["m_creditor_id"], "finishes": list(message.finishes)}
                 values["finished_at"] = message.created_at
                 return int(connection.execute(_INSERT_MESSAGE_FINISHING_STEPS, values).scalar_one())
