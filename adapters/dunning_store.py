@@ -717,8 +717,8 @@ class SqlDunningStore:
             pk = connection.execute(_INSERT_MESSAGE_WITH_ITEMS, values).scalar_one()
         else:
             pk = self._insert_message(connection, message, values)
-        if message.finishes:
-            self.finish_steps(message.finishes, message.created_at)
+        if message.finishes:  # in id order, as the steps finished together always were
+            self.finish_steps(sorted(message.finishes), message.created_at)
         return int(pk)
 
     @staticmethod
