@@ -22,8 +22,10 @@ from sqlalchemy import (
     Date,
     Table,
     and_,
+    any_,
     bindparam,
     delete,
+    false,
     func,
     insert,
     select,
@@ -227,8 +229,11 @@ _MESSAGE_COLUMNS = (
     "lease_until",
     "created_at",
 )
+# ``record_due`` written, not left to its column's default: a default computed before the
+# statement runs is lost where the statement also updates (``_INSERT_MESSAGE_FINISHING_STEPS``)
 _NEW_MESSAGE = insert(_MESSAGES).values(
     {name: bindparam(f"m_{name}", type_=_MESSAGES.c[name].type) for name in _MESSAGE_COLUMNS}
+    | {"record_due": false()}
 )
 _INSERT_MESSAGE = _NEW_MESSAGE.returning(_MESSAGES.c.id)
 _INSERT_ITEMS = insert(_ITEMS)
@@ -260,6 +265,37 @@ def _message_with_items() -> Any:
 _INSERT_MESSAGE_WITH_ITEMS = _message_with_items()
 # a step's lease's emissions added to its ``emit_count`` as the lease ends (``closed_emissions``)
 _LEASES: Table = StepLease.__table__  # type: ignore[assignment]
+
+
+def _message_finishing_steps() -> Any:
+    """PostgreSQL: ``_INSERT_MESSAGE_WITH_ITEMS`` that also finishes the steps the message
+    finishes (``:finishes``, one array), as ``finish_steps`` without a reason would: ``…,
+    gone AS (DELETE FROM step_leases … RETURNING step_id, emission), done AS (UPDATE
+    planned_steps SET status = 'done', done_at = :finished_at, emit_count = emit_count +
+    coalesce(the lease's emission, 0) …) SELECT m.id FROM m``. Every part is a top-level
+    WITH: each runs once, whatever the SELECT reads of it."""
+    finishing = bindparam("finishes", type_=ARRAY(_STEPS.c.id.type))
+    gone = (
+        delete(_LEASES)
+        .where(_LEASES.c.creditor_id == _CREDITOR, _LEASES.c.step_id == any_(finishing))
+        .returning(_LEASES.c.step_id, _LEASES.c.emission)
+        .cte("gone")
+    )
+    emitted = select(gone.c.emission).where(gone.c.step_id == _STEPS.c.id).scalar_subquery()
+    done = (
+        update(_STEPS)
+        .where(_STEPS.c.creditor_id == _CREDITOR, _STEPS.c.id == any_(finishing))
+        .values(
+            status="done",
+            done_at=bindparam("finished_at", type_=_STEPS.c.done_at.type),
+            emit_count=_STEPS.c.emit_count + func.coalesce(emitted, 0),
+        )
+        .cte("done")
+    )
+    return _message_with_items().add_cte(gone).add_cte(done)
+
+
+_INSERT_MESSAGE_FINISHING_STEPS = _message_finishing_steps()
 _CLOSED_EMISSIONS = _STEPS.c.emit_count + func.coalesce(
     select(_LEASES.c.emission).where(_LEASES.c.step_id == _STEPS.c.id).scalar_subquery(), 0
 )
@@ -643,9 +679,14 @@ class SqlDunningStore:
         return plans.message_context(self._records, [self._step_row(i) for i in step_ids])
 
     def record_message(self, message: NewMessage) -> int:
-        """The message and its items, with statements built once: no mapped row to flush.
-        One statement on PostgreSQL (``_INSERT_MESSAGE_WITH_ITEMS``); on SQLite the message,
-        then its items by chunks."""
+        """The message and its items, with statements built once: no mapped row to flush,
+        then the steps it finishes. One statement on PostgreSQL: the message, its items and
+        the steps finished (``_INSERT_MESSAGE_FINISHING_STEPS``), or without steps
+        (``_INSERT_MESSAGE_WITH_ITEMS``). The steps are finished apart (``_set``) when
+        they are more than a chunk (a catch-up's: by chunks, as each step's lease is looked
+        up in those the statement deleted) or while the session holds mapped steps (an
+        installment reminder's: its copies follow). On SQLite the message, its items by
+        chunks, then the steps finished."""
         self._forget_messages()
         self._session.flush()  # what the unit of work holds unwritten goes first, as a flush would
         connection = self._connection()
@@ -667,13 +708,32 @@ class SqlDunningStore:
             "m_lease_until": None if message.draft else message.lease_until,
             "m_created_at": message.created_at,
         }
-        claims = message.claims
         if connection.dialect.name == "postgresql":
-            values["claim_invoices"] = [invoice_id for invoice_id, _ in claims]
-            values["claim_steps"] = [step for _, step in claims]
-            found: int = connection.execute(_INSERT_MESSAGE_WITH_ITEMS, values).scalar_one()
-            return found
+            values |= self._claim_arrays(message)
+            if 0 < len(message.finishes) <= CHUNK and not self._holds_steps():
+                values |= {"creditor": values["m_creditor_id"], "finishes": list(message.finishes)}
+                values["finished_at"] = message.created_at
+                return int(connection.execute(_INSERT_MESSAGE_FINISHING_STEPS, values).scalar_one())
+            pk = connection.execute(_INSERT_MESSAGE_WITH_ITEMS, values).scalar_one()
+        else:
+            pk = self._insert_message(connection, message, values)
+        if message.finishes:  # in id order, as the steps finished together always were
+            self.finish_steps(sorted(message.finishes), message.created_at)
+        return int(pk)
+
+    @staticmethod
+    def _claim_arrays(message: NewMessage) -> dict[str, list[Any]]:
+        """The claims bound as two arrays (PostgreSQL's one statement per message)."""
+        return {
+            "claim_invoices": [invoice_id for invoice_id, _ in message.claims],
+            "claim_steps": [step for _, step in message.claims],
+        }
+
+    @staticmethod
+    def _insert_message(connection: Connection, message: NewMessage, values: dict[str, Any]) -> int:
+        """SQLite: the message, then its items by chunks."""
         pk: int = connection.execute(_INSERT_MESSAGE, values).scalar_one()
+        claims = message.claims
         for start in range(0, len(claims), CHUNK):  # one statement, many rows: no mapped row each
             chunk = [  # the rows of one chunk only: 20 000 claims are not 20 000 dicts at once
                 {"message_pk": pk, "invoice_id": invoice_id, "step": step, "channel": message.channel}

@@ -164,6 +164,7 @@ class MemoryDunningStore:
         self._data.messages[key] = message
         self._data.statuses[key] = DRAFT if message.draft else "pending"
         self._data.leases[key] = None if message.draft else message.lease_until
+        self.finish_steps(message.finishes, message.created_at)
         return key
 
     def awaiting_drafts(self, invoice_ids: Iterable[int]) -> dict[int, str]:

@@ -106,6 +106,9 @@ class NewMessage:
     created_at: datetime
     claims: tuple[tuple[int, str], ...]
     draft: bool = False  # held for a person's approval (``handlers.approval``): not transmitted
+    # the steps the message finishes as it is recorded: done at ``created_at``, their reason
+    # kept, their leases ended, as ``DunningStore.finish_steps`` would (the steps it claims)
+    finishes: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -190,7 +193,8 @@ class DunningStore(Protocol):
         """What the installment templates show of the plans of these steps."""
 
     def record_message(self, message: NewMessage) -> int:
-        """Store the message and its claims; its key, for the delivery. A ``draft`` is
+        """Store the message and its claims, and finish the steps it ``finishes``
+        (``finish_steps(finishes, created_at)``); its key, for the delivery. A ``draft`` is
         stored with the status ``draft`` and no lease: no delivery ever takes it."""
 
     def awaiting_drafts(self, invoice_ids: Iterable[int]) -> dict[int, str]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -432,10 +432,8 @@ def _apply(
     except MissingRate as exc:
         log.error("reminder.failed", debtor_id=debtor.id, reason=str(exc), half_year=exc.half_year)
         raise
-    finished = _Finished()
+    finished = _Finished(decision.claimed_step_ids)  # finished as their messages were recorded
     reasons: dict[str, str] = {}  # one string per distinct reason, not one per step
-    for step_id in decision.claimed_step_ids:
-        finished.add(step_id, None)
     for manual in decision.tasks:
         reason = record_task(store, debtor, manual, by_step, now, decision.today, ctx.message_key)
         for claim in manual.claims:
@@ -464,15 +462,20 @@ class _Finished:
     20 000 invoices finishes 100 000 steps under a handful of reasons.
 
     A step finished twice keeps the last reason given (None keeps the one it had), as
-    when each finish was written in turn."""
+    when each finish was written in turn. The steps finished already (``recorded``: by
+    the messages claiming them, ``NewMessage.finishes``) are written again only with a
+    reason."""
 
-    def __init__(self) -> None:
+    def __init__(self, recorded: Container[int] = frozenset()) -> None:
         self._reasons: dict[int, str | None] = {}
+        self._recorded = recorded
 
     def __contains__(self, step_id: int) -> bool:
-        return step_id in self._reasons
+        return step_id in self._reasons or step_id in self._recorded
 
     def add(self, step_id: int, reason: str | None) -> None:
+        if reason is None and step_id not in self._reasons and step_id in self._recorded:
+            return  # done as written already
         self._reasons[step_id] = reason if reason is not None else self._reasons.get(step_id)
 
     def write(self, store: DunningStore, now: datetime) -> None:
@@ -746,6 +749,7 @@ def _record_message(
         created_at=now,
         claims=tuple((claim.invoice_id, claim.step) for claim in message.claims),
         draft=draft,
+        finishes=tuple(claim.step_id for claim in message.claims),
     )
     key = store.record_message(row)
     kind = "message.drafted" if row.draft else "reminder.sent"

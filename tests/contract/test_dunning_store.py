@@ -428,6 +428,44 @@ def test_steps_finished_together_are_each_done_once_with_their_reason_across_chu
     assert store.run(lambda s: [st.id for st, _ in s.due_steps(DEBTOR.id, NOW)]) == [10_000 + count + 1]
 
 
+def test_a_message_recorded_finishes_the_steps_it_finishes_and_keeps_their_reasons(store):
+    # Given three due steps, the second finished already for a reason of its own
+    store.seed(
+        [invoice(i, f"F-{i}", date(2026, 3, 20)) for i in (1, 2, 3)],
+        [step(10 + i, i, "reminder_1", NOW) for i in (1, 2, 3)],
+        [],
+    )
+    store.run(lambda s: s.finish_steps([12], NOW - timedelta(hours=1), "given to a person"))
+    claims = ((1, "reminder_1"), (2, "reminder_1"))
+
+    # When a message claiming the first two is recorded, finishing them
+    finishing = dataclasses.replace(message("m-1", claims, date(2026, 4, 14), "EUR"), finishes=(11, 12))
+    store.run(lambda s: s.record_message(finishing))
+
+    # Then both are done at the message's instant, the second with its reason; the third is due
+    states = store.step_states()
+    assert states[11] == ("done", None, NOW)
+    assert states[12] == ("done", "given to a person", NOW)
+    assert states[13] == ("planned", None, None)
+    assert store.claim_rows() == [(1, "reminder_1", "email"), (2, "reminder_1", "email")]
+
+
+def test_a_message_finishing_more_steps_than_one_statement_takes_finishes_each(store):
+    count = 2 * CHUNK + 3
+    store.seed(
+        [invoice(i, f"F-{i:05d}", date(2026, 3, 20)) for i in range(1, count + 2)],
+        [step(10_000 + i, i, "reminder_1", NOW) for i in range(1, count + 2)],
+        [],
+    )
+    claims = tuple((i, "reminder_1") for i in range(1, count + 1))
+    finishes = tuple(10_000 + i for i in range(1, count + 1))
+    finishing = dataclasses.replace(message("m-1", claims, date(2026, 4, 14), "EUR"), finishes=finishes)
+    store.run(lambda s: s.record_message(finishing))
+    states = store.step_states()
+    assert {states[i] for i in finishes} == {("done", None, NOW)}
+    assert states[10_000 + count + 1] == ("planned", None, None)
+
+
 def test_a_message_claiming_more_invoices_than_one_statement_takes_records_each_claim_once(store):
     count = 2 * CHUNK + 3
     store.seed([invoice(i, f"F-{i:05d}", date(2026, 3, 20)) for i in range(1, count + 1)], [], [])
