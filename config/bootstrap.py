@@ -76,7 +76,7 @@ class App:
 
 
 def make_clock(settings: Settings) -> Clock:
-    return OffsetClock(settings.now) if settings.now is not None else SystemClock()
+    return OffsetClock(settings.now, settings.now_since) if settings.now is not None else SystemClock()
 
 
 def make_transports(settings: Settings) -> dict[str, Transport]:

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config.errors import ConfigError
@@ -83,6 +83,9 @@ class Settings(BaseSettings):
         50, ge=1, le=1000, description="due steps of one creditor per broker message (1 = one per step)"
     )
     now: datetime | None = Field(None, description="start the clock at this instant (testing)")
+    now_since: float | None = Field(
+        None, ge=0, description="Unix time at which the clock read RELANCE_NOW (testing)"
+    )
     import_max_bytes: int = Field(
         20 * 1024 * 1024,
         ge=1,
@@ -98,6 +101,13 @@ class Settings(BaseSettings):
     def _now_is_aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("needs a UTC offset, e.g. 2026-03-02T09:00:00+01:00")
+        return value
+
+    @field_validator("now_since")
+    @classmethod
+    def _since_needs_now(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is not None and info.data.get("now") is None:
+            raise ValueError("set without RELANCE_NOW, the instant it dates")
         return value
 
     @field_validator("database_url")

@@ -28,11 +28,16 @@ class SystemClock:
 
 
 class OffsetClock:
-    """Real time, started at a chosen instant (RELANCE_NOW): time still runs."""
+    """Real time, started at a chosen instant (RELANCE_NOW): time still runs.
 
-    def __init__(self, start: datetime) -> None:
+    ``since`` is the Unix time at which the clock read ``start`` (RELANCE_NOW_SINCE): processes
+    given the same pair share one clock, whenever each finished starting. Without it the clock
+    reads ``start`` when it is made, so each process's clock lags by its own start-up.
+    """
+
+    def __init__(self, start: datetime, since: float | None = None) -> None:
         self._start = start.astimezone(UTC)
-        self._origin = time.monotonic()
+        self._origin = time.monotonic() - (0.0 if since is None else time.time() - since)
 
     def now(self) -> datetime:
         return self._start + timedelta(seconds=time.monotonic() - self._origin)

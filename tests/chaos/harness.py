@@ -382,15 +382,16 @@ def invoice_events(count: int) -> str:
 class Service:
     """``relance scheduler`` / ``relance worker`` processes against one database and broker.
 
-    Every process gets RELANCE_NOW = T0 + the time elapsed since this object was made, so all
-    processes, including those started again after a crash, share one running clock (each
-    process's OffsetClock starts at its RELANCE_NOW).
+    Every process gets RELANCE_NOW = T0 and RELANCE_NOW_SINCE = the Unix time this object was
+    made, so all processes, including those started again after a crash, share one running
+    clock however long each takes to start.
     """
 
     def __init__(self, folder: Path, database_url: str, redis_url: str, smtp_port: int, **extra: str) -> None:
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
         self.origin = time.monotonic()
+        self.since = time.time()  # when the service's clock read T0
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("RELANCE_")}
         self.env.update(SETTINGS)
         self.env.update(
@@ -413,7 +414,7 @@ class Service:
         return T0 + timedelta(seconds=time.monotonic() - self.origin)
 
     def _environment(self, **extra: str) -> dict[str, str]:
-        return {**self.env, "RELANCE_NOW": self.now().isoformat(), **extra}
+        return {**self.env, "RELANCE_NOW": T0.isoformat(), "RELANCE_NOW_SINCE": repr(self.since), **extra}
 
     def command(self, *args: str, stdin: str | None = None, timeout: float = 300) -> str:
         result = subprocess.run(

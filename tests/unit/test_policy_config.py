@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time as pytime
 import traceback
 from datetime import UTC, datetime, time
 from decimal import Decimal
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from config.bootstrap import make_clock
 from config.errors import ConfigError
 from config.policy import load_policy, load_rates
 from config.settings import load_settings
@@ -228,6 +230,22 @@ def test_a_start_instant_without_an_offset_is_rejected(clean_env):
 def test_a_start_instant_with_an_offset_is_accepted(clean_env):
     clean_env.setenv("RELANCE_NOW", "2026-03-02T09:00:00+01:00")
     assert load_settings().now == datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+
+def test_a_clock_start_dated_without_its_instant_is_rejected(clean_env):
+    clean_env.setenv("RELANCE_NOW_SINCE", "1796630400")
+    with pytest.raises(ConfigError, match=r"^RELANCE_NOW_SINCE: set without RELANCE_NOW"):
+        load_settings()
+
+
+def test_processes_given_one_dated_start_read_one_clock_whenever_they_start(clean_env):
+    # RELANCE_NOW read 09:00 Paris 12.5 s ago: a process starting its clock now reads 09:00:12.5,
+    # not 09:00:00 as a clock started at its own start-up would
+    clean_env.setenv("RELANCE_NOW", "2026-03-02T09:00:00+01:00")
+    clean_env.setenv("RELANCE_NOW_SINCE", repr(pytime.time() - 12.5))
+    read = make_clock(load_settings()).now()
+    late = (read - datetime(2026, 3, 2, 8, 0, tzinfo=UTC)).total_seconds()
+    assert 12.5 <= late < 14.5
 
 
 def test_the_smtp_password_never_appears_in_a_configuration_error(clean_env):
