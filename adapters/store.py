@@ -7,6 +7,7 @@ are serialised (``FOR UPDATE`` is ignored there); PostgreSQL uses row locks and
 
 from __future__ import annotations
 
+import select
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from importlib import resources
@@ -16,7 +17,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, InvalidatePoolError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.outbox import SqlMessages, SqlOutbox
@@ -76,7 +77,50 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
         _sqlite_setup(engine)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
+    _check_on_checkout(engine)
+    return engine
+
+
+def _check_on_checkout(engine: Engine) -> None:
+    """A pooled connection is checked as it is checked out, without a round trip when the
+    server has said nothing on it since its last answer.
+
+    ``pool_pre_ping`` would send ``SELECT 1`` (in autocommit: one more transaction counted
+    by the server) at every checkout, i.e. before every unit of work: as many round trips
+    and transactions as units of work. A server that closes a connection (restart, crash,
+    ``pg_terminate_backend``, idle timeout) leaves its socket readable (the error it sent,
+    or the end of the stream), and a healthy idle connection has nothing to read. So only a
+    connection whose socket is readable is pinged; if it does not answer, every connection
+    of the pool opened before now is dropped and this one reopened, as a failed pre-ping
+    does. A peer gone without closing (a network cut) is found by the first statement, as
+    it would be after a ping.
+    """
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if _server_spoke(dbapi_connection) and not _answers(engine, dbapi_connection):
+            raise InvalidatePoolError("the server closed the connection")
+
+
+def _server_spoke(dbapi_connection: Any) -> bool:
+    """Whether the server sent anything (an error, the end of the stream) on this idle
+    connection; True when that cannot be told."""
+    if getattr(dbapi_connection, "closed", False):
+        return True
+    try:
+        poller = select.poll()
+        poller.register(dbapi_connection.fileno(), select.POLLIN | select.POLLPRI)
+        return bool(poller.poll(0))
+    except (AttributeError, OSError, ValueError, TypeError):
+        return True
+
+
+def _answers(engine: Engine, dbapi_connection: Any) -> bool:
+    try:
+        return bool(engine.dialect.do_ping(dbapi_connection))
+    except Exception:
+        return False
 
 
 def check_connection(engine: Engine) -> None:

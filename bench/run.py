@@ -273,7 +273,14 @@ def _more_than_50_rows(connection, table: str) -> bool:
 
 def transactions(url: str) -> dict[str, int]:
     """Transactions committed and rolled back in the database so far (``pg_stat_database``,
-    as the backends last reported them: within a second of their end)."""
+    as the backends last reported them).
+
+    A busy backend reports its counts at the end of a transaction at most once a second;
+    what it did in the last second before going idle is reported only 10 s later, or when
+    it ends. So the end of a run is counted once the service's processes have stopped and
+    their connections are closed: read while they are still up, the counts miss the last
+    second of every pooled connection.
+    """
     import psycopg
 
     time.sleep(1.1)  # a backend reports its counts at most once a second
@@ -361,6 +368,7 @@ def bench_end_to_end(folder: Path, label: str, max_in_flight: str, processes: st
         harness.wait_for(harness.done(sink, url, REMINDERS), 60, 0.2)  # last commits of `sent`
         tally = sink.tally()
         state = harness.database_state(url)
+        service.close()  # each backend reports its last counts as it ends (see transactions)
         ended = transactions(url)
         size = database_size(url) - empty
         return {
