@@ -75,7 +75,7 @@ from adapters.orm import (
 )
 from adapters.outbox import SqlMessages
 from adapters.sql_store import InboxDraft, SqlStore
-from handlers.evidence import GENESIS, VERSION, PendingRecord, needs_salt, pending_hash
+from handlers.evidence import GENESIS, VERSION, PendingRecord, pending_hash, pending_needs_salt
 
 
 class UnitOfWork(Session):
@@ -423,7 +423,7 @@ class UnitOfWork(Session):
 
         A salt known absent (read with the locked debtor, ``know_salt``) is inserted at once;
         one not known is read first, since most debtors have theirs already."""
-        if pending.debtor_id is None or not needs_salt(pending.debtor_id, pending.payload):
+        if pending.debtor_id is None or not pending_needs_salt(pending):
             return None
         key = (pending.creditor_id, pending.debtor_id)
         params = {"creditor": pending.creditor_id, "debtor": pending.debtor_id}
@@ -454,7 +454,7 @@ class UnitOfWork(Session):
         for pending in self._pending:
             key = (pending.creditor_id, pending.debtor_id or "")
             known_absent = key in self._salts and self._salts[key] is None
-            if known_absent and key not in wanted and needs_salt(pending.debtor_id, pending.payload):
+            if known_absent and key not in wanted and pending_needs_salt(pending):
                 wanted[key] = pending.at
         if len(wanted) < 2:
             return

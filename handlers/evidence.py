@@ -96,10 +96,16 @@ def record_hash_v4(
     creditor_id: str, prev_hash: str, seq: int, at: datetime, kind: str, selected_by: str, sealed: str
 ) -> str:
     """The hash of a version 4 record: ``v4`` and the creditor's id, then the parts of a
-    version 3 record (without its ``v3`` line)."""
+    version 3 record (without its ``v3`` line).
+
+    The parts are hashed one after the other, not joined first: the same bytes, without a
+    copy of a big payload (a catch-up's 20 000 invoice numbers) and of its UTF-8 encoding."""
     moment = at.astimezone(UTC).isoformat()
-    text = f"v4\n{creditor_id}\n{prev_hash}\n{seq}\n{moment}\n{kind}\n{selected_by}\n{sealed}"
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    digest = hashlib.sha256(f"v4\n{creditor_id}\n{prev_hash}\n{seq}\n{moment}\n{kind}\n".encode())
+    digest.update(selected_by.encode("utf-8"))
+    digest.update(b"\n")
+    digest.update(sealed.encode("utf-8"))
+    return digest.hexdigest()
 
 
 def is_sealed(value: Any) -> bool:
@@ -182,12 +188,71 @@ def _hashed_payload(debtor_id: str | None, payload: str, salt: bytes | None) -> 
 
 def pending_hash(prev_hash: str, seq: int, pending: PendingRecord, salt: bytes | None = None) -> str:
     """The hash of a record about to be written (the current version); ``salt`` is its
-    debtor's when ``needs_salt`` says so."""
+    debtor's when ``pending_needs_salt`` says so."""
     selected_by = selectors(pending.debtor_id, pending.invoice_numbers, pending.case_id, pending.message_id)
-    sealed = _hashed_payload(pending.debtor_id, pending.payload, salt)
+    sealed = _pending_sealed(pending, salt)
     if sealed is None:
         raise ValueError(f"a {pending.kind} record of debtor {pending.debtor_id} needs the debtor's salt")
     return record_hash_v4(pending.creditor_id, prev_hash, seq, pending.at, pending.kind, selected_by, sealed)
+
+
+def pending_needs_salt(pending: PendingRecord) -> bool:
+    """``needs_salt`` of a record about to be written, from the cleartext personal values
+    noted when it was added (``append``), without reading its payload back."""
+    if pending.personal is None:
+        return needs_salt(pending.debtor_id, pending.payload)
+    return pending.debtor_id is not None and bool(pending.personal)
+
+
+def _pending_sealed(pending: PendingRecord, salt: bytes | None) -> str | None:
+    """``sealed_payload`` of a record about to be written, without parsing its payload:
+    each cleartext personal value's text, whose place ``append`` noted, replaced by its
+    sealed form; the same text as sealing the parsed payload and encoding it again."""
+    if pending.personal is None:
+        return _hashed_payload(pending.debtor_id, pending.payload, salt)
+    if pending.debtor_id is None or not pending.personal:
+        return pending.payload
+    if salt is None:
+        return None
+    parts, done = [], 0
+    for personal in pending.personal:
+        parts += [pending.payload[done : personal.start], canonical(seal(salt, personal.value))]
+        done = personal.end
+    parts.append(pending.payload[done:])
+    return "".join(parts)
+
+
+@dataclass(frozen=True)
+class PersonalValue:
+    """A personal field's cleartext value in a canonical payload, and where its canonical
+    text lies there (``payload[start:end]``)."""
+
+    field: str
+    value: Any
+    start: int
+    end: int
+
+
+def canonical_noting_personal(payload: Mapping[str, Any]) -> tuple[str, tuple[PersonalValue, ...] | None]:
+    """``canonical(payload)`` and its cleartext personal values with their places (None
+    when a key is not a string: the places are then not noted).
+
+    The text is made key by key in sorted order, as ``json.dumps`` with ``sort_keys`` writes
+    a mapping: the same text."""
+    if not all(isinstance(key, str) for key in payload):
+        return canonical(payload), None
+    parts, personal, length = [], [], 1
+    for key in sorted(payload):
+        value = payload[key]
+        head = ("," if parts else "") + canonical(key) + ":"
+        text = canonical(value)
+        start = length + len(head)
+        if key in PERSONAL_FIELDS and value is not None and not is_sealed(value):
+            # sealed as read back from the text, as ``sealed_payload`` seals it
+            personal.append(PersonalValue(key, json.loads(text), start, start + len(text)))
+        parts += [head, text]
+        length = start + len(text)
+    return "{" + "".join(parts) + "}", tuple(personal)
 
 
 @runtime_checkable
@@ -210,6 +275,9 @@ class PendingRecord:
     case_id: int | None
     message_id: str | None
     creditor_id: str = DEFAULT_CREDITOR  # whose chain: the unit of work's creditor sets it
+    # its cleartext personal values and their places in the payload, noted by ``append``:
+    # the record is then hashed without parsing its payload back; None: not noted
+    personal: tuple[PersonalValue, ...] | None = None
 
 
 def append(
@@ -231,8 +299,11 @@ def append(
     with it.
     """
     at = at.astimezone(UTC)  # hashed exactly as the store gives it back
+    text, personal = canonical_noting_personal(payload)
     _sink(sink).record_evidence(
-        PendingRecord(kind, at, canonical(payload), debtor_id, sorted(invoice_numbers), case_id, message_id)
+        PendingRecord(
+            kind, at, text, debtor_id, sorted(invoice_numbers), case_id, message_id, personal=personal
+        )
     )
 
 
