@@ -46,7 +46,7 @@ from adapters.outbox import SqlOutbox
 from handlers.approval import NOT_SENT
 from handlers.batching import IngestBatch
 from handlers.evidence import PendingRecord
-from handlers.money import ZERO, Movement
+from handlers.money import CENT, ZERO, Movement
 from handlers.records import (
     CaseRecord,
     DebtorRecord,
@@ -176,6 +176,7 @@ class SqlStore:
         drawn = batch.invoice_id() if batch is not None and self._drafting() else None
         if drawn is not None:
             row = self._uow.add_draft(InvoiceRow, {**values, "id": drawn})
+            batch.payments[drawn] = []  # new: nothing paid on it yet but what the batch adds
         else:
             row = InvoiceRow(**values)
             self._session.add(row)
@@ -214,12 +215,25 @@ class SqlStore:
         }
         if self._drafting():  # nothing reads it back but by a query, after the next flush
             self._uow.add_payment_row({**values, "reversed_on": None})
+            self._batch_movement(invoice_id, Movement(on_day, amount.quantize(CENT), kind))  # as read
         else:
             self._session.add(PaymentRow(**values))
+            self._forget_movements(invoice_id)  # a savepoint may take it back: read again
+
+    def _batch_movement(self, invoice_id: int, movement: Movement) -> None:
+        batch = self.batch
+        if batch is not None and invoice_id in batch.payments:
+            batch.payments[invoice_id].append(movement)
+
+    def _forget_movements(self, invoice_id: int) -> None:
+        batch = self.batch
+        if batch is not None:
+            batch.payments.pop(invoice_id, None)
 
     def payment(
         self, invoice_id: int, *, payment_id: str | None = None, credit_note: str | None = None
     ) -> PaymentRecord | None:
+        self._forget_movements(invoice_id)  # the caller may reverse the row it gets
         query = select(PaymentRow).where(PaymentRow.invoice_id == invoice_id)
         if payment_id is not None:
             query = query.where(PaymentRow.payment_id == payment_id, PaymentRow.kind != "credit_note")
@@ -228,7 +242,11 @@ class SqlStore:
         return self._session.execute(query.order_by(PaymentRow.id).limit(1)).scalar_one_or_none()
 
     def movements(self, invoice_ids: Iterable[int]) -> dict[int, list[Movement]]:
-        return movements_of(self._session, invoice_ids)
+        wanted = list(invoice_ids)
+        batch = self.batch
+        if batch is not None and all(i in batch.payments for i in wanted):  # read ahead
+            return {i: list(batch.payments[i]) for i in wanted}
+        return movements_of(self._session, wanted)
 
     def sent_message(self, message_id: str) -> SentMessage | None:
         found = self._session.execute(
