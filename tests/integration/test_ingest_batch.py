@@ -553,3 +553,99 @@ def _empty(app) -> None:
             RejectedEvent,
         ):
             session.query(model).delete()
+
+
+# --- the movements of the invoices a batch's payments name, read once ------------------------
+
+
+def _credit_note(number: str, amount: str, day: str, credit_note: str) -> dict:
+    return {
+        "event_id": f"avo-{credit_note}",
+        "type": "credit_note.issued",
+        "occurred_at": f"{day}T15:00:00+01:00",
+        "invoice_number": number,
+        "amount": amount,
+        "credit_note_number": credit_note,
+    }
+
+
+def _penalties_reported(app) -> list[dict]:
+    with transaction(app.sessions) as session:
+        payloads = session.execute(
+            select(EvidenceRecord.payload)
+            .where(EvidenceRecord.kind == "invoice.penalties_outstanding")
+            .order_by(EvidenceRecord.seq)
+        ).scalars()
+        return [json.loads(p) for p in payloads]
+
+
+def _reads_of_payments(app, events: list[dict], *, batched: bool) -> int:
+    """The reads of the payments table while ``events`` are applied: in one batch of
+    ``relance ingest``, or one at a time with a savepoint each (``ingest_one``)."""
+    from sqlalchemy import event
+
+    reads = 0
+
+    def executing(conn, cursor, statement, parameters, context, executemany):
+        nonlocal reads
+        words = statement.split()
+        if words[0].upper() == "SELECT" and "FROM payments" in " ".join(words):
+            reads += 1
+
+    event.listen(app.engine, "before_cursor_execute", executing)
+    try:
+        if batched:
+            counts, _ = feed(app, *events)
+            assert counts == {"accepted": len(events), "duplicate": 0, "rejected": 0}
+        else:
+            _savepoint_path(app, [(n, json.dumps(e).encode()) for n, e in enumerate(events, 1)], 1)
+    finally:
+        event.remove(app.engine, "before_cursor_execute", executing)
+    return reads
+
+
+def test_the_penalties_of_invoices_settled_in_a_batch_are_those_of_events_applied_one_at_a_time(
+    database_url, tmp_path
+):
+    """A payment that settles its invoice late reports the penalties still owed from the
+    invoice's movements: stored before the batch, and added by the batch's earlier events
+    (payments, a credit note, on an invoice stored before and on one issued in the batch).
+    In one batch they come from what it read ahead, without a read per settled invoice."""
+    before = [
+        invoice_issued("F-1", "2026-01-05", "1000.00", issued="2025-12-01"),
+        invoice_issued("F-2", "2026-01-05", "500.00", issued="2025-12-01"),
+        payment("F-1", "300.00", "2026-01-20"),
+    ]
+    batch = [
+        payment("F-1", "200.00", "2026-02-01"),
+        _credit_note("F-1", "100.00", "2026-02-05", "AV-1"),
+        invoice_issued("F-3", "2026-01-10", "100.00", issued="2025-12-01"),
+        payment("F-3", "40.00", "2026-01-25"),
+        payment("F-1", "400.00", "2026-02-10"),
+        payment("F-3", "60.00", "2026-02-20"),
+        payment("F-2", "500.00", "2026-03-01"),
+    ]
+    reported, reads = [], []
+    for batched in (False, True):
+        url = database_url
+        if database_url.startswith("sqlite"):
+            url = f"sqlite:///{tmp_path / f'batched-{batched}.db'}"
+        application = make_test_app(url, tmp_path / f"batched-{batched}", START)
+        try:
+            if batched and not database_url.startswith("sqlite"):
+                _empty(application)  # the same schema: start from nothing
+            feed(application, *before)
+            reads.append(_reads_of_payments(application, batch, batched=batched))
+            reported.append(_penalties_reported(application))
+            payments = _store(application)["payments"]
+        finally:
+            application.dispose()
+        assert len(payments) == 7
+    one_at_a_time, in_one_batch = reported
+    assert [r["invoice_numbers"] for r in in_one_batch] == [["F-1"], ["F-3"], ["F-2"]]
+    assert in_one_batch == one_at_a_time
+    assert "0.00" not in {r["late_interest"] for r in in_one_batch}  # the movements' days count
+    assert reads[0] >= 3  # one at a time, each settled invoice's payments are read
+    # in one batch, the read ahead alone: F-3, issued in the batch, is a draft on PostgreSQL
+    # (its id drawn ahead); on SQLite it is inserted at once and its payments read again
+    assert reads[1] == (2 if database_url.startswith("sqlite") else 1)
