@@ -310,13 +310,13 @@ class SqlStore:
             PlannedStep.invoice_id == invoice_id, PlannedStep.status == "cancelled"
         )
         if self._session.get_bind().dialect.name == "postgresql":
-            return self._cancel_in_one_statement(values, cancelled)
+            return self._cancel_in_one_statement(invoice_id, values, cancelled)
         result = cast(CursorResult[Any], self._session.execute(values))
         if result.rowcount:
             self._session.execute(delete(StepLease).where(StepLease.step_id.in_(cancelled)))
         return result.rowcount or 0
 
-    def _cancel_in_one_statement(self, values: Any, cancelled_before: Any) -> int:
+    def _cancel_in_one_statement(self, invoice_id: int, values: Any, cancelled_before: Any) -> int:
         """The steps' ``UPDATE`` and the ``DELETE`` of the leases of the invoice's cancelled
         steps in one round trip (data-modifying ``WITH``), as the two statements would leave
         them: both parts see the rows as they were before the statement, so the leases taken
@@ -324,18 +324,30 @@ class SqlStore:
         if a step was cancelled now. The unit of work's creditor filter reaches both parts;
         steps mapped in the session have the updated attributes expired, as the ORM's
         ``UPDATE`` would."""
-        self._session.flush()  # the steps planned as plain rows are written first
+        self._flush_before_cancelling(invoice_id)
         now = values.returning(PlannedStep.id).cte("cancelled_now")
         some = exists(select(now.c.id))
         leases = delete(StepLease).where(
             or_(StepLease.step_id.in_(select(now.c.id)), some & StepLease.step_id.in_(cancelled_before))
         )
-        ids = list(self._session.execute(select(now.c.id).add_cte(leases.cte("leases_gone"))).scalars())
+        with self._session.no_autoflush:
+            ids = list(self._session.execute(select(now.c.id).add_cte(leases.cte("leases_gone"))).scalars())
         for step_id in ids:
             mapped = self._session.identity_map.get(identity_key(PlannedStep, step_id))
             if mapped is not None:
                 self._session.expire(mapped, ["status", "reason", "emit_count"])
         return len(ids)
+
+    def _flush_before_cancelling(self, invoice_id: int) -> None:
+        """What the cancellation of the invoice's steps must find written: its steps planned
+        as plain rows and the mapped changes (steps, leases). In a batch, the other plain rows
+        and drafts (other invoices' steps, payments, inbox rows, new debtors and invoices) wait
+        for a later flush, to be written with more of their kind: a payment that settles an
+        invoice issued before the batch no longer writes them in small pieces."""
+        if self.batch is not None and not self._uow.steps_waiting_for(invoice_id):
+            self._uow.flush_mapped()
+        else:
+            self._session.flush()
 
     def due_deadlines(self, debtor_id: str, now: datetime) -> list[tuple[StepRecord, InvoiceRecord]]:
         rows = self._session.execute(
