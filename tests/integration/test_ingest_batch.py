@@ -649,3 +649,41 @@ def test_the_penalties_of_invoices_settled_in_a_batch_are_those_of_events_applie
     # in one batch, the read ahead alone: F-3, issued in the batch, is a draft on PostgreSQL
     # (its id drawn ahead); on SQLite it is inserted at once and its payments read again
     assert reads[1] == (2 if database_url.startswith("sqlite") else 1)
+
+
+@pytest.mark.postgres
+def test_payments_settling_invoices_stored_before_leave_the_batch_s_new_rows_to_one_flush(
+    postgres_url, tmp_path
+):
+    """A payment that settles an invoice stored before the batch cancels its steps without
+    writing the rows the batch's other events added (inbox rows, new invoices and their
+    steps, payments): each table's are written together, however many payments come between."""
+    application = make_test_app(postgres_url, tmp_path, START)
+    try:
+        _inserts_of(application, [invoice_issued(f"F-{i}", "2026-04-01", "100.00") for i in range(6)])
+        mixed = [
+            event
+            for i in range(6)
+            for event in (
+                invoice_issued(f"G-{i}", "2026-04-01", "100.00"),
+                payment(f"F-{i}", "100.00", "2026-03-10"),
+            )
+        ]
+        inserts = _inserts_of(application, mixed)
+        with transaction(application.sessions) as session:
+            statuses = dict(session.execute(select(InvoiceRow.number, InvoiceRow.status)).all())
+            cancelled = set(
+                session.execute(
+                    select(InvoiceRow.number)
+                    .join(PlannedStep, PlannedStep.invoice_id == InvoiceRow.id)
+                    .where(PlannedStep.status == "cancelled", PlannedStep.reason == "invoice settled")
+                ).scalars()
+            )
+    finally:
+        application.dispose()
+    assert {n: s for n, s in statuses.items() if n.startswith("F-")} == {
+        f"F-{i}": "settled" for i in range(6)
+    }
+    assert cancelled == {f"F-{i}" for i in range(6)}  # the steps of the settled invoices alone
+    assert {"invoices", "planned_steps", "inbox_events", "payments"} <= set(inserts)
+    assert max(inserts.values()) == 1  # each table in one statement (before: one per payment)
