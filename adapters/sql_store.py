@@ -176,7 +176,7 @@ class SqlStore:
         drawn = batch.invoice_id() if batch is not None and self._drafting() else None
         if drawn is not None:
             row = self._uow.add_draft(InvoiceRow, {**values, "id": drawn})
-            batch.payments[drawn] = []  # new: nothing paid on it yet but what the batch adds
+            self._start_movements(drawn)  # new: nothing paid on it but what the batch adds
         else:
             row = InvoiceRow(**values)
             self._session.add(row)
@@ -220,6 +220,11 @@ class SqlStore:
             self._session.add(PaymentRow(**values))
             self._forget_movements(invoice_id)  # a savepoint may take it back: read again
 
+    def _start_movements(self, invoice_id: int) -> None:
+        batch = self.batch
+        if batch is not None:
+            batch.payments[invoice_id] = []
+
     def _batch_movement(self, invoice_id: int, movement: Movement) -> None:
         batch = self.batch
         if batch is not None and invoice_id in batch.payments:
@@ -233,13 +238,17 @@ class SqlStore:
     def payment(
         self, invoice_id: int, *, payment_id: str | None = None, credit_note: str | None = None
     ) -> PaymentRecord | None:
-        self._forget_movements(invoice_id)  # the caller may reverse the row it gets
         query = select(PaymentRow).where(PaymentRow.invoice_id == invoice_id)
         if payment_id is not None:
             query = query.where(PaymentRow.payment_id == payment_id, PaymentRow.kind != "credit_note")
         else:
             query = query.where(PaymentRow.reference == credit_note, PaymentRow.kind == "credit_note")
-        return self._session.execute(query.order_by(PaymentRow.id).limit(1)).scalar_one_or_none()
+        found: PaymentRecord | None = self._session.execute(
+            query.order_by(PaymentRow.id).limit(1)
+        ).scalar_one_or_none()
+        if found is not None:
+            self._forget_movements(invoice_id)  # the caller may reverse the row it gets
+        return found
 
     def movements(self, invoice_ids: Iterable[int]) -> dict[int, list[Movement]]:
         wanted = list(invoice_ids)
