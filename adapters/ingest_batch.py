@@ -13,11 +13,13 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from adapters.orm import DebtorRow, InboxEvent, InvoiceRow
+from adapters.orm import DebtorRow, InboxEvent, InvoiceRow, movements_of
 from adapters.uow import UnitOfWork
 from handlers.inbox import invoices_of, releases
+from handlers.money import Movement
 
 _CHUNK = 500  # values per IN (...) list
+_MONEY_EVENTS = ("payment.received", "credit_note.issued")  # their appliers read the movements
 _NEXT_INVOICE_IDS = text(
     "SELECT nextval(pg_get_serial_sequence('invoices', 'id')) FROM generate_series(1, :n) ORDER BY 1 DESC"
 )
@@ -29,11 +31,14 @@ class Batch:
     ``prefetch`` reads once for the whole batch what each event would otherwise look up on
     its own: whether its event id is in the inbox, and, unless ``savepoints`` is set, the
     invoices and debtors it names (locked ``FOR UPDATE`` as the event would lock them), the
-    debtors of those invoices (not locked, as a payment reads its invoice's debtor) and
-    which of the keys it may release have parked events. What the batch's events create or
-    park is added as they go, so later events of the batch see it. On PostgreSQL it also
-    draws the ids of the invoices the batch creates from their sequence, so that a new
-    invoice needs no flush of its own before its steps are planned.
+    debtors of those invoices (not locked, as a payment reads its invoice's debtor), the
+    payments and credit notes standing on the invoices that its payments and credit notes
+    name (``payments``: read once the invoices are locked, so no other transaction adds to
+    them before the batch commits) and which of the keys it may release have parked events.
+    What the batch's events create or park is added as they go, so later events of the
+    batch see it. On PostgreSQL it also draws the ids of the invoices the batch creates
+    from their sequence, so that a new invoice needs no flush of its own before its steps
+    are planned.
 
     Unless ``savepoints`` is set, events are also applied without savepoints. A savepoint
     would undo what an applier wrote before it parked or rejected its event; the appliers
@@ -54,6 +59,9 @@ class Batch:
         self._inbox: dict[str, str | None] = {}  # event id -> stored content hash, or None
         self.invoices: dict[str, InvoiceRow | None] = {}  # number -> locked row, or None
         self.debtors: dict[str, DebtorRow | None] = {}  # id -> locked row, or None
+        # invoice id -> its movements (payments and credit notes not reversed) as stored and
+        # added by the batch since; an invoice absent is read from the store (``SqlStore``)
+        self.payments: dict[int, list[Movement]] = {}
         self._keys_looked_up: set[str] = set()
         self._parked_keys: set[str] = set()  # keys that may have parked events
         self._invoice_ids: list[int] = []  # drawn from the invoices' id sequence
@@ -114,6 +122,7 @@ class Batch:
                     .with_for_update()
                 ).scalars()
             )
+        self._read_payments(fresh)
         # the debtors of the invoices read, not locked: a payment's applier reads its invoice's
         # debtor (its policy) as ``session.get`` would, found in the identity map (held here)
         owners = dict.fromkeys(row.debtor_id for row in self.invoices.values() if row is not None)
@@ -138,6 +147,15 @@ class Batch:
                 ).scalars()
                 if key is not None
             )
+
+    def _read_payments(self, fresh: list[Any]) -> None:
+        """The movements of the stored invoices the batch's payments and credit notes name:
+        what a payment that settles its invoice reads for the penalties outstanding."""
+        named = dict.fromkeys(n for e in fresh if e.type in _MONEY_EVENTS for n in invoices_of(e))
+        ids = [row.id for n in named if (row := self.invoices.get(n)) is not None]
+        with self.session.no_autoflush:
+            for chunk in _chunks(ids):
+                self.payments.update(movements_of(self.session, chunk))
 
     def known(self, event_id: str) -> tuple[bool, str | None]:
         """(whether the batch looked it up, the stored content hash or None)."""

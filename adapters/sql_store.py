@@ -46,7 +46,7 @@ from adapters.outbox import SqlOutbox
 from handlers.approval import NOT_SENT
 from handlers.batching import IngestBatch
 from handlers.evidence import PendingRecord
-from handlers.money import ZERO, Movement
+from handlers.money import CENT, ZERO, Movement
 from handlers.records import (
     CaseRecord,
     DebtorRecord,
@@ -176,6 +176,7 @@ class SqlStore:
         drawn = batch.invoice_id() if batch is not None and self._drafting() else None
         if drawn is not None:
             row = self._uow.add_draft(InvoiceRow, {**values, "id": drawn})
+            self._start_movements(drawn)  # new: nothing paid on it but what the batch adds
         else:
             row = InvoiceRow(**values)
             self._session.add(row)
@@ -214,8 +215,25 @@ class SqlStore:
         }
         if self._drafting():  # nothing reads it back but by a query, after the next flush
             self._uow.add_payment_row({**values, "reversed_on": None})
+            self._batch_movement(invoice_id, Movement(on_day, amount.quantize(CENT), kind))  # as read
         else:
             self._session.add(PaymentRow(**values))
+            self._forget_movements(invoice_id)  # a savepoint may take it back: read again
+
+    def _start_movements(self, invoice_id: int) -> None:
+        batch = self.batch
+        if batch is not None:
+            batch.payments[invoice_id] = []
+
+    def _batch_movement(self, invoice_id: int, movement: Movement) -> None:
+        batch = self.batch
+        if batch is not None and invoice_id in batch.payments:
+            batch.payments[invoice_id].append(movement)
+
+    def _forget_movements(self, invoice_id: int) -> None:
+        batch = self.batch
+        if batch is not None:
+            batch.payments.pop(invoice_id, None)
 
     def payment(
         self, invoice_id: int, *, payment_id: str | None = None, credit_note: str | None = None
@@ -225,10 +243,19 @@ class SqlStore:
             query = query.where(PaymentRow.payment_id == payment_id, PaymentRow.kind != "credit_note")
         else:
             query = query.where(PaymentRow.reference == credit_note, PaymentRow.kind == "credit_note")
-        return self._session.execute(query.order_by(PaymentRow.id).limit(1)).scalar_one_or_none()
+        found: PaymentRecord | None = self._session.execute(
+            query.order_by(PaymentRow.id).limit(1)
+        ).scalar_one_or_none()
+        if found is not None:
+            self._forget_movements(invoice_id)  # the caller may reverse the row it gets
+        return found
 
     def movements(self, invoice_ids: Iterable[int]) -> dict[int, list[Movement]]:
-        return movements_of(self._session, invoice_ids)
+        wanted = list(invoice_ids)
+        batch = self.batch
+        if batch is not None and all(i in batch.payments for i in wanted):  # read ahead
+            return {i: list(batch.payments[i]) for i in wanted}
+        return movements_of(self._session, wanted)
 
     def sent_message(self, message_id: str) -> SentMessage | None:
         found = self._session.execute(
@@ -292,13 +319,13 @@ class SqlStore:
             PlannedStep.invoice_id == invoice_id, PlannedStep.status == "cancelled"
         )
         if self._session.get_bind().dialect.name == "postgresql":
-            return self._cancel_in_one_statement(values, cancelled)
+            return self._cancel_in_one_statement(invoice_id, values, cancelled)
         result = cast(CursorResult[Any], self._session.execute(values))
         if result.rowcount:
             self._session.execute(delete(StepLease).where(StepLease.step_id.in_(cancelled)))
         return result.rowcount or 0
 
-    def _cancel_in_one_statement(self, values: Any, cancelled_before: Any) -> int:
+    def _cancel_in_one_statement(self, invoice_id: int, values: Any, cancelled_before: Any) -> int:
         """The steps' ``UPDATE`` and the ``DELETE`` of the leases of the invoice's cancelled
         steps in one round trip (data-modifying ``WITH``), as the two statements would leave
         them: both parts see the rows as they were before the statement, so the leases taken
@@ -306,18 +333,30 @@ class SqlStore:
         if a step was cancelled now. The unit of work's creditor filter reaches both parts;
         steps mapped in the session have the updated attributes expired, as the ORM's
         ``UPDATE`` would."""
-        self._session.flush()  # the steps planned as plain rows are written first
+        self._flush_before_cancelling(invoice_id)
         now = values.returning(PlannedStep.id).cte("cancelled_now")
         some = exists(select(now.c.id))
         leases = delete(StepLease).where(
             or_(StepLease.step_id.in_(select(now.c.id)), some & StepLease.step_id.in_(cancelled_before))
         )
-        ids = list(self._session.execute(select(now.c.id).add_cte(leases.cte("leases_gone"))).scalars())
+        with self._session.no_autoflush:
+            ids = list(self._session.execute(select(now.c.id).add_cte(leases.cte("leases_gone"))).scalars())
         for step_id in ids:
             mapped = self._session.identity_map.get(identity_key(PlannedStep, step_id))
             if mapped is not None:
                 self._session.expire(mapped, ["status", "reason", "emit_count"])
         return len(ids)
+
+    def _flush_before_cancelling(self, invoice_id: int) -> None:
+        """What the cancellation of the invoice's steps must find written: its steps planned
+        as plain rows and the mapped changes (steps, leases). In a batch, the other plain rows
+        and drafts (other invoices' steps, payments, inbox rows, new debtors and invoices) wait
+        for a later flush, to be written with more of their kind: a payment that settles an
+        invoice issued before the batch no longer writes them in small pieces."""
+        if self.batch is not None and not self._uow.steps_waiting_for(invoice_id):
+            self._uow.flush_mapped()
+        else:
+            self._session.flush()
 
     def due_deadlines(self, debtor_id: str, now: datetime) -> list[tuple[StepRecord, InvoiceRecord]]:
         rows = self._session.execute(

@@ -176,6 +176,10 @@ class UnitOfWork(Session):
         self.rows_added += 1
         return row
 
+    def steps_waiting_for(self, invoice_id: int) -> bool:
+        """Whether steps of the invoice planned as plain rows wait for the next flush."""
+        return any(row["invoice_id"] == invoice_id for row in self._steps)
+
     def has_unflushed_rows(self) -> bool:
         """Whether rows added as plain rows or drafts (``add_steps``, ``add_payment_row``,
         ``add_inbox_row``, ``add_draft``) wait for the next flush."""

@@ -2,12 +2,15 @@
 
 The batch itself (``adapters.ingest_batch.Batch``) reads the store ahead for its events and
 sits on the unit of work; the inbox finds it as ``handlers.store.Store.batch``, and the SQL
-store serves invoices and debtors from what it read ahead (``adapters.sql_store``).
+store serves invoices, debtors and the movements of invoices from what it read ahead
+(``adapters.sql_store``).
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
+
+from handlers.money import Movement
 
 
 class IngestBatch(Protocol):
@@ -17,6 +20,7 @@ class IngestBatch(Protocol):
     writes: int  # statements other than SELECT run so far on the batch's connection
     invoices: dict[str, Any]  # number -> the invoice row locked for the batch, or None
     debtors: dict[str, Any]  # id -> the debtor row locked for the batch, or None
+    payments: dict[int, list[Movement]]  # invoice id -> its movements known to the batch
 
     def known(self, event_id: str) -> tuple[bool, str | None]: ...
     def remember(self, event_id: str, digest: str) -> None: ...

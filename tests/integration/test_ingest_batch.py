@@ -553,3 +553,149 @@ def _empty(app) -> None:
             RejectedEvent,
         ):
             session.query(model).delete()
+
+
+# --- the movements of the invoices a batch's payments name, read once ------------------------
+
+
+def _credit_note(number: str, amount: str, day: str, credit_note: str) -> dict:
+    return {
+        "event_id": f"avo-{credit_note}",
+        "type": "credit_note.issued",
+        "occurred_at": f"{day}T15:00:00+01:00",
+        "invoice_number": number,
+        "amount": amount,
+        "credit_note_number": credit_note,
+    }
+
+
+def _penalties_reported(app) -> list[dict]:
+    with transaction(app.sessions) as session:
+        payloads = session.execute(
+            select(EvidenceRecord.payload)
+            .where(EvidenceRecord.kind == "invoice.penalties_outstanding")
+            .order_by(EvidenceRecord.seq)
+        ).scalars()
+        return [json.loads(p) for p in payloads]
+
+
+def _reads_of_movements(app, events: list[dict], *, batched: bool) -> int:
+    """The reads of invoices' movements while ``events`` are applied: in one batch of
+    ``relance ingest``, or one at a time with a savepoint each (``ingest_one``)."""
+    from sqlalchemy import event
+
+    reads = 0
+
+    def executing(conn, cursor, statement, parameters, context, executemany):
+        nonlocal reads
+        words = " ".join(statement.split())
+        if words.startswith("SELECT payments.invoice_id, payments.on_day, payments.amount"):
+            reads += 1
+
+    event.listen(app.engine, "before_cursor_execute", executing)
+    try:
+        if batched:
+            counts, _ = feed(app, *events)
+            assert counts == {"accepted": len(events), "duplicate": 0, "rejected": 0}
+        else:
+            _savepoint_path(app, [(n, json.dumps(e).encode()) for n, e in enumerate(events, 1)], 1)
+    finally:
+        event.remove(app.engine, "before_cursor_execute", executing)
+    return reads
+
+
+def test_the_penalties_of_invoices_settled_in_a_batch_are_those_of_events_applied_one_at_a_time(
+    database_url, tmp_path
+):
+    """A payment that settles its invoice late reports the penalties still owed from the
+    invoice's movements: stored before the batch, and added by the batch's earlier events
+    (payments, a credit note, on an invoice stored before and on one issued in the batch; a
+    payment reversed, then paid again). In one batch they come from what it read ahead,
+    without a read per settled invoice but after a reversal (the row handed out may change)."""
+    before = [
+        invoice_issued("F-1", "2026-01-05", "1000.00", issued="2025-12-01"),
+        invoice_issued("F-2", "2026-01-05", "500.00", issued="2025-12-01"),
+        payment("F-1", "300.00", "2026-01-20"),
+    ]
+    batch = [
+        payment("F-1", "200.00", "2026-02-01"),
+        _credit_note("F-1", "100.00", "2026-02-05", "AV-1"),
+        invoice_issued("F-3", "2026-01-10", "100.00", issued="2025-12-01"),
+        payment("F-3", "40.00", "2026-01-25"),
+        {**payment("F-1", "400.00", "2026-02-10"), "payment_id": "P-1"},
+        payment("F-3", "60.00", "2026-02-20"),
+        {**payment("F-2", "500.00", "2026-03-01"), "payment_id": "P-2"},
+        {
+            "event_id": "rev-P-1",
+            "type": "payment.reversed",
+            "occurred_at": "2026-03-03T10:00:00+01:00",
+            "invoice_number": "F-1",
+            "payment_id": "P-1",
+            "reversed_on": "2026-03-03",
+            "reason": "returned debit",
+        },
+        {**payment("F-1", "400.00", "2026-03-05"), "payment_id": "P-3"},
+    ]
+    reported, reads = [], []
+    for batched in (False, True):
+        url = database_url
+        if database_url.startswith("sqlite"):
+            url = f"sqlite:///{tmp_path / f'batched-{batched}.db'}"
+        application = make_test_app(url, tmp_path / f"batched-{batched}", START)
+        try:
+            if batched and not database_url.startswith("sqlite"):
+                _empty(application)  # the same schema: start from nothing
+            feed(application, *before)
+            reads.append(_reads_of_movements(application, batch, batched=batched))
+            reported.append(_penalties_reported(application))
+            payments = _store(application)["payments"]
+        finally:
+            application.dispose()
+        assert len(payments) == 8
+    one_at_a_time, in_one_batch = reported
+    assert [r["invoice_numbers"] for r in in_one_batch] == [["F-1"], ["F-3"], ["F-2"], ["F-1"]]
+    assert in_one_batch == one_at_a_time
+    assert "0.00" not in {r["late_interest"] for r in in_one_batch}  # the movements' days count
+    assert reads[0] >= 4  # one at a time, each settled invoice's payments are read
+    # in one batch, the read ahead, and F-1's payments read again once one was reversed: F-3,
+    # issued in the batch, is a draft on PostgreSQL (its id drawn ahead); on SQLite it is
+    # inserted at once and its payments read from the store
+    assert reads[1] == (3 if database_url.startswith("sqlite") else 2)
+
+
+@pytest.mark.postgres
+def test_payments_settling_invoices_stored_before_leave_the_batch_s_new_rows_to_one_flush(
+    postgres_url, tmp_path
+):
+    """A payment that settles an invoice stored before the batch cancels its steps without
+    writing the rows the batch's other events added (inbox rows, new invoices and their
+    steps, payments): each table's are written together, however many payments come between."""
+    application = make_test_app(postgres_url, tmp_path, START)
+    try:
+        _inserts_of(application, [invoice_issued(f"F-{i}", "2026-04-01", "100.00") for i in range(6)])
+        mixed = [
+            event
+            for i in range(6)
+            for event in (
+                invoice_issued(f"G-{i}", "2026-04-01", "100.00"),
+                payment(f"F-{i}", "100.00", "2026-03-10"),
+            )
+        ]
+        inserts = _inserts_of(application, mixed)
+        with transaction(application.sessions) as session:
+            statuses = dict(session.execute(select(InvoiceRow.number, InvoiceRow.status)).all())
+            cancelled = set(
+                session.execute(
+                    select(InvoiceRow.number)
+                    .join(PlannedStep, PlannedStep.invoice_id == InvoiceRow.id)
+                    .where(PlannedStep.status == "cancelled", PlannedStep.reason == "invoice settled")
+                ).scalars()
+            )
+    finally:
+        application.dispose()
+    assert {n: s for n, s in statuses.items() if n.startswith("F-")} == {
+        f"F-{i}": "settled" for i in range(6)
+    }
+    assert cancelled == {f"F-{i}" for i in range(6)}  # the steps of the settled invoices alone
+    assert {"invoices", "planned_steps", "inbox_events", "payments"} <= set(inserts)
+    assert max(inserts.values()) == 1  # each table in one statement (before: one per payment)
