@@ -89,6 +89,7 @@ def _cpu_seconds() -> float:
 
 def send(folder: Path) -> dict[str, float]:
     """In the worker process: one tick and everything it publishes; the figures."""
+    import adapters.letter  # noqa: F401 - loaded at start, as the worker loads it (worker/runtime.py)
     from tests.support import advance
 
     app = _app(folder, SEND)

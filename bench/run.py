@@ -119,6 +119,12 @@ def cpu_snapshot(groups: dict[str, int], own: str = "bench+smtp sink") -> dict[s
     return totals
 
 
+def all_processes(parts: dict[str, float]) -> float:
+    """The sum of a run's parts, PostgreSQL's backends counted once (they are a part of
+    ``postgresql``)."""
+    return sum(value for name, value in parts.items() if name != "postgresql backends")
+
+
 def cpu_split(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
     """Average cores used by each part during the measured interval."""
     return {name: round((after.get(name, 0.0) - before.get(name, 0.0)) / seconds, 2) for name in after}
@@ -449,8 +455,7 @@ def main() -> int:
                 f"configuration, connections), then {after_startup:.2f} ms per reminder",
                 flush=True,
             )
-            # "postgresql backends" is a part of "postgresql", counted once
-            total = sum(ms for name, ms in run["cpu_ms_per_message"].items() if name != "postgresql backends")
+            total = all_processes(run["cpu_ms_per_message"])
             steady = total - startup / run["messages"] * 1000
             print(
                 f"  CPU ms per reminder, all processes: {total:.2f}; "

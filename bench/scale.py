@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.run import MAX_IN_FLIGHT, REMINDERS, THREADS, bench_end_to_end
+from bench.run import MAX_IN_FLIGHT, REMINDERS, THREADS, all_processes, bench_end_to_end
 from bench.smtp_peer import SinkUnavailable, choose_peer
 
 SCALE = [p.strip() for p in os.environ.get("BENCH_SCALE_PROCESSES", "1,2,4").split(",") if p.strip()]
@@ -38,14 +38,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="relance-bench-scale-") as tmp:
         for processes in SCALE:
             run = bench_end_to_end(Path(tmp), f"scale{processes}", MAX_IN_FLIGHT, processes)
-            total = round(sum(run["cpu_ms_per_message"].values()), 1)
+            total = round(all_processes(run["cpu_ms_per_message"]), 1)
             print(
                 f"processes={processes}: {run['rate']:.1f} reminders/s; cores {json.dumps(run['cpu'])}; "
                 f"CPU ms per reminder {json.dumps(run['cpu_ms_per_message'])} (all {total}); "
                 f"unique {run['unique']}, duplicated {run['duplicated']}; worker RSS MB {run['rss_mb']}",
                 flush=True,
             )
-            rows.append((processes, run["rate"], total, sum(run["cpu"].values())))
+            rows.append((processes, run["rate"], total, all_processes(run["cpu"])))
     print("| worker processes | reminders/s | CPU ms per reminder, all | cores used |")
     print("| --- | --- | --- | --- |")
     for processes, rate, total, cores in rows:
