@@ -361,18 +361,7 @@ def test_a_feed_like_a_real_one_leaves_the_same_store_as_the_savepoint_path(data
         reference = make_test_app(f"sqlite:///{tmp_path / 'reference.db'}", tmp_path / "ref", START)
     else:
         reference = make_test_app(database_url, tmp_path / "ref", START)
-        with transaction(reference.sessions) as session:  # same schema: start from nothing
-            for model in (
-                EvidenceRecord,
-                EvidenceHead,
-                PaymentRow,
-                PlannedStep,
-                InvoiceRow,
-                DebtorRow,
-                InboxEvent,
-                RejectedEvent,
-            ):
-                session.query(model).delete()
+        _empty(reference)  # same schema: start from nothing
     _savepoint_path(reference, [(n, raw) for n, raw in _lines(io.BytesIO(text.encode())) if raw.strip()], 64)
     expected = _store(reference)
     reference.dispose()
