@@ -241,7 +241,9 @@ def canonical_noting_personal(payload: Mapping[str, Any]) -> tuple[str, tuple[Pe
     a mapping: the same text."""
     if not all(isinstance(key, str) for key in payload):
         return canonical(payload), None
-    parts, personal, length = [], [], 1
+    parts: list[str] = []
+    personal: list[PersonalValue] = []
+    length = 1
     for key in sorted(payload):
         value = payload[key]
         head = ("," if parts else "") + canonical(key) + ":"
