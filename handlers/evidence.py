@@ -24,7 +24,6 @@ off as another creditor's.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import json
@@ -125,11 +124,10 @@ def cleartext_fields(payload: str) -> list[str]:
     return list(_reading(payload)[1])
 
 
-@functools.lru_cache(maxsize=256)
 def _reading(payload: str) -> tuple[Any, tuple[str, ...]]:
-    """A payload's JSON value and its personal fields holding a cleartext value, parsed once
-    per text: a record about to be chained is read by ``needs_salt``, then by
-    ``sealed_payload`` for its hash. The value is shared: read it, never change it."""
+    """A payload's JSON value and its personal fields holding a cleartext value. A record
+    about to be chained is not read back (``pending_needs_salt``, ``_pending_sealed``): what
+    reads here is the stored chain (``verify``, the dossier, erasure), a record once."""
     value = json.loads(payload)
     if not isinstance(value, dict):
         return value, ()

@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.parser import BytesHeaderParser
 from pathlib import Path
 
@@ -390,7 +390,6 @@ class Service:
     def __init__(self, folder: Path, database_url: str, redis_url: str, smtp_port: int, **extra: str) -> None:
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.origin = time.monotonic()
         self.since = time.time()  # when the service's clock read T0
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("RELANCE_")}
         self.env.update(SETTINGS)
@@ -409,9 +408,6 @@ class Service:
         )
         self.processes: dict[str, subprocess.Popen] = {}
         self._logs: list = []
-
-    def now(self) -> datetime:
-        return T0 + timedelta(seconds=time.monotonic() - self.origin)
 
     def _environment(self, **extra: str) -> dict[str, str]:
         return {**self.env, "RELANCE_NOW": T0.isoformat(), "RELANCE_NOW_SINCE": repr(self.since), **extra}
