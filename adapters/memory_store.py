@@ -61,6 +61,7 @@ from handlers.events import DEFAULT_CREDITOR
 from handlers.evidence import PendingRecord
 from handlers.money import Movement
 from handlers.outbox import Item, Kind
+from handlers.ports import mark_sent_in_a_unit
 from handlers.records import (
     CaseRecord,
     DebtorRecord,
@@ -830,6 +831,19 @@ class MemoryUnitsOfWork:
             uow = MemoryUnitOfWork(self.data)
             yield uow
             uow.commit()
+
+    def mark_sent(
+        self,
+        message_pk: int,
+        at: datetime,
+        tracking_id: str | None,
+        *,
+        count_attempt: bool,
+        creditor: str | None = None,
+    ) -> Item | None:
+        return mark_sent_in_a_unit(
+            self, message_pk, at, tracking_id, count_attempt=count_attempt, creditor=creditor
+        )
 
 
 if TYPE_CHECKING:  # mypy holds the classes to the ports

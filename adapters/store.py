@@ -10,6 +10,7 @@ from __future__ import annotations
 import select
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, InvalidatePoolError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.outbox import SqlMessages, SqlOutbox
+from adapters.orm import DEFAULT_CREDITOR
+from adapters.outbox import SqlMessages, SqlOutbox, mark_sent_alone
 from adapters.uow import UnitOfWork
+from handlers.outbox import Item
+from handlers.ports import mark_sent_in_a_unit
 
 
 class StoreUnavailable(RuntimeError):
@@ -167,6 +171,32 @@ class SqlUnitsOfWork:
 
     def __call__(self) -> AbstractContextManager[UnitOfWork]:
         return transaction(self.sessions)
+
+    def mark_sent(
+        self,
+        message_pk: int,
+        at: datetime,
+        tracking_id: str | None,
+        *,
+        count_attempt: bool,
+        creditor: str | None = None,
+    ) -> Item | None:
+        """On PostgreSQL one statement in autocommit (``adapters.outbox.mark_sent_alone``);
+        elsewhere a unit of work of its own (SQLite serialises its writers by the
+        transactions it begins)."""
+        engine = self.sessions.kw.get("bind")
+        if isinstance(engine, Engine) and engine.dialect.name == "postgresql":
+            return mark_sent_alone(
+                engine,
+                message_pk,
+                at,
+                tracking_id,
+                count_attempt=count_attempt,
+                creditor=creditor or DEFAULT_CREDITOR,
+            )
+        return mark_sent_in_a_unit(
+            self, message_pk, at, tracking_id, count_attempt=count_attempt, creditor=creditor
+        )
 
 
 def messages_outbox(session: Session) -> SqlMessages:

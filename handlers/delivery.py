@@ -251,8 +251,8 @@ class _Batch:
                 counted=counted,
                 max_copies=self.ctx.max_copies,
             )
-        with self.units() as uow:  # before the next message goes: at most one unmarked
-            sent = _mark_sent(uow, task.message_pk, self.clock(), tracking, counted=counted)
+        # committed before the next message goes: at most one unmarked
+        sent = _mark_sent(self.units, task.message_pk, self.clock(), tracking, counted=counted)
         if sent is not None:  # else marked sent already, or gone: left as it is
             _log_sent(sent, tracking)
             self.marked.append(task.message_pk)
@@ -275,12 +275,12 @@ are not all left to wait for its last message."""
 
 
 def _mark_sent(
-    uow: UnitOfWork, message_pk: int, at: datetime, tracking: str | None, *, counted: bool
+    units: UnitsOfWork, message_pk: int, at: datetime, tracking: str | None, *, counted: bool
 ) -> Item | None:
     """Mark a message its channel accepted sent at ``at``, with its tracking id and attempt
-    count: one ``UPDATE`` of its row, which also makes its record due. None if it was
-    marked sent already, or is gone."""
-    return uow.messages().mark_done(message_pk, at, count_attempt=not counted, tracking_id=tracking)
+    count, committed at once: one ``UPDATE`` of its row, which also makes its record due
+    (``UnitsOfWork.mark_sent``). None if it was marked sent already, or is gone."""
+    return units.mark_sent(message_pk, at, tracking, count_attempt=not counted)
 
 
 def _log_sent(sent: Item, tracking: str | None) -> None:

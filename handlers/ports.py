@@ -14,6 +14,7 @@ import structlog
 
 if TYPE_CHECKING:
     from handlers.delivery import Messages
+    from handlers.outbox import Item
     from handlers.store import Store
 
 
@@ -193,6 +194,37 @@ class UnitsOfWork(Protocol):
 
     def __call__(self) -> AbstractContextManager[UnitOfWork]: ...
 
+    def mark_sent(
+        self,
+        message_pk: int,
+        at: datetime,
+        tracking_id: str | None,
+        *,
+        count_attempt: bool,
+        creditor: str | None = None,
+    ) -> Item | None:
+        """Mark a message its channel accepted sent, committed at once and alone: what
+        ``with units() as uow: uow.messages().mark_done(...)`` does (one ``UPDATE``, in a
+        unit of work acting for ``creditor``, the units' own when None), as a store may do
+        it more cheaply (a single statement needs no transaction around it)."""
+        ...
+
+
+def mark_sent_in_a_unit(
+    units: UnitsOfWork,
+    message_pk: int,
+    at: datetime,
+    tracking_id: str | None,
+    *,
+    count_attempt: bool,
+    creditor: str | None = None,
+) -> Item | None:
+    """``UnitsOfWork.mark_sent`` in a unit of work of its own: for stores with no cheaper way."""
+    with units() as uow:
+        if creditor is not None:
+            uow.scope(creditor)
+        return uow.messages().mark_done(message_pk, at, count_attempt=count_attempt, tracking_id=tracking_id)
+
 
 class ScopedUnits:
     """Units of work of ``units``, each scoped to ``creditor`` as it opens."""
@@ -205,6 +237,19 @@ class ScopedUnits:
         with self.units() as uow:
             uow.scope(self.creditor)
             yield uow
+
+    def mark_sent(
+        self,
+        message_pk: int,
+        at: datetime,
+        tracking_id: str | None,
+        *,
+        count_attempt: bool,
+        creditor: str | None = None,
+    ) -> Item | None:
+        return self.units.mark_sent(
+            message_pk, at, tracking_id, count_attempt=count_attempt, creditor=creditor or self.creditor
+        )
 
 
 def units_of_row(units: UnitsOfWork, table: str, row_id: int) -> tuple[UnitsOfWork, str | None]:

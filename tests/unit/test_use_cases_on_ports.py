@@ -24,7 +24,14 @@ from handlers.context import Context
 from handlers.delivery import deliver, deliver_many
 from handlers.evidence import PendingRecord
 from handlers.messages import DeliverMessage
-from handlers.ports import Outgoing, PermanentFailure, RecipientRefused, TransientFailure, UnitOfWork
+from handlers.ports import (
+    Outgoing,
+    PermanentFailure,
+    RecipientRefused,
+    TransientFailure,
+    UnitOfWork,
+    mark_sent_in_a_unit,
+)
 from handlers.service import ingest_one, process_once
 
 NOW = datetime(2026, 3, 27, 9, 0, tzinfo=UTC)
@@ -138,6 +145,11 @@ class MemoryUnits:
             uow = MemoryUnitOfWork(self.store)
             yield uow
             uow.commit()
+
+    def mark_sent(self, message_pk, at, tracking_id, *, count_attempt, creditor=None):
+        return mark_sent_in_a_unit(
+            self, message_pk, at, tracking_id, count_attempt=count_attempt, creditor=creditor
+        )
 
 
 class Published:
