@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from itertools import repeat
 from typing import Any, Protocol, cast, runtime_checkable
 
 GENESIS = "0" * 64
@@ -247,7 +248,7 @@ def canonical_noting_personal(payload: Mapping[str, Any]) -> tuple[str, tuple[Pe
     made in sorted key order, as ``json.dumps`` with ``sort_keys`` writes a mapping: each
     run of keys between personal ones encoded together (a mapping of the run, its braces
     taken off), each personal value alone, where its place is noted: the same text."""
-    if not all(isinstance(key, str) for key in payload):
+    if not all(map(isinstance, payload, repeat(str))):
         return canonical(payload), None
     noted = [k for k in PERSONAL_FIELDS if payload.get(k) is not None and not is_sealed(payload[k])]
     if not noted:
@@ -338,15 +339,24 @@ def write_pending(sink: object) -> int:
 
 
 def _sink(candidate: object) -> EvidenceSink:
-    """The unit of work behind a store session (every session the store makes is one).
+    """The unit of work behind a store session (every session the store makes is one)."""
+    if not is_sink(candidate):
+        raise TypeError(f"evidence is recorded in a unit of work, not in a {type(candidate).__name__}")
+    return cast(EvidenceSink, candidate)
+
+
+def is_sink(candidate: object) -> bool:
+    """``isinstance(candidate, EvidenceSink)``, each type checked once.
 
     ``isinstance`` against a runtime-checkable protocol lists the protocol's members anew at
-    each call: a type is checked once, then known (``_SINK_TYPES``)."""
-    if type(candidate) not in _SINK_TYPES:
-        if not isinstance(candidate, EvidenceSink):
-            raise TypeError(f"evidence is recorded in a unit of work, not in a {type(candidate).__name__}")
-        _SINK_TYPES.add(type(candidate))
-    return cast(EvidenceSink, candidate)
+    each call (``typing._get_protocol_attrs``); a type found to be a sink is known from
+    then on (``_SINK_TYPES``), one set look-up."""
+    if type(candidate) in _SINK_TYPES:
+        return True
+    if not isinstance(candidate, EvidenceSink):
+        return False
+    _SINK_TYPES.add(type(candidate))
+    return True
 
 
 _SINK_TYPES: set[type] = set()  # the types found to be evidence sinks

@@ -85,6 +85,21 @@ class _Loaded(Environment):
             self._loaded[name] = found
         return found
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """``obj.attribute`` in a template: Jinja's ``getattr``, which tries the attribute, then
+        the item. A plain dict (an invoice's view, the totals) has no attribute of a name
+        that is not one of ``dict``'s own (its instances have no ``__dict__``): its item is
+        looked up at once, without the ``AttributeError`` raised and caught first."""
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass  # undefined, as Jinja makes it
+        return super().getattr(obj, attribute)
+
+
+_DICT_ATTRIBUTES = frozenset(dir(dict))  # what ``getattr`` finds on any dict
+
 
 def _environment(override: Path | None, *, html: bool = False) -> Environment:
     loaders: list[Any] = [PackageLoader("handlers", "templates")]

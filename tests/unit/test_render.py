@@ -234,3 +234,24 @@ def test_every_message_renders_as_with_jinjas_own_environment_and_cache(renderer
                     str(module).strip() + "\n",
                     html.strip() + "\n",
                 )
+
+
+def test_a_dicts_item_is_found_as_jinja_finds_it_its_own_attributes_first():
+    # The renderer looks a plain dict's item up at once when dict has no attribute of that
+    # name; Jinja's own environment tries the attribute first: the same values, the same
+    # undefined names
+    from jinja2 import Environment, StrictUndefined, UndefinedError
+
+    from handlers.render import _environment
+
+    ours, plain = _environment(None), Environment(undefined=StrictUndefined)
+    values = {"inv": {"number": "F-1", "items": "key", "get": 3, "": 0}, "obj": Decimal("1.50")}
+    text = "{{ inv.number }}|{{ inv.items is callable }}|{{ inv.get('number') }}|{{ obj.real }}"
+    assert ours.from_string(text).render(values) == plain.from_string(text).render(values)
+    assert ours.from_string(text).render(values) == "F-1|True|F-1|1.50"
+    for missing in ("{{ inv.nothere }}", "{{ obj.nothere }}"):
+        with pytest.raises(UndefinedError) as ours_error:
+            ours.from_string(missing).render(values)
+        with pytest.raises(UndefinedError) as plain_error:
+            plain.from_string(missing).render(values)
+        assert str(ours_error.value) == str(plain_error.value)
