@@ -78,7 +78,7 @@ class _Context(Context):
             )
 
 
-_HELPERS: dict[int, Any] = {}  # the helpers made (``helpers``), by id: they live as long as the process
+_HELPERS: dict[int, Any] = {}  # the helpers made (``helpers``), by id, kept alive here: no id reused
 
 
 class _Loaded(Environment):
@@ -226,6 +226,8 @@ def helpers(language: str) -> Mapping[str, Any]:
         "numbers": numbers,
         "iban": grouped_iban,
     }
+    if len(_HELPERS) > 1024:  # languages of data cycling through the cache: start again
+        _HELPERS.clear()  # (a helper not found here is called as Jinja calls it: the same text)
     _HELPERS.update((id(helper), helper) for helper in made.values())
     return made
 
