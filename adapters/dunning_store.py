@@ -14,7 +14,7 @@ from array import array
 from collections.abc import Container, Hashable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     BindParameter,
@@ -53,7 +53,7 @@ from adapters.uow import UnitOfWork
 from handlers import plans
 from handlers.approval import DRAFT, NOT_SENT, Claim, DraftFacts
 from handlers.dunning import DebtorFacts, InvoiceFacts, NewMessage, NewTask, StepFacts
-from handlers.evidence import EvidenceSink, PendingRecord
+from handlers.evidence import EvidenceSink, PendingRecord, is_sink
 from handlers.money import Movement
 from handlers.planning import PENDING
 
@@ -342,8 +342,13 @@ class _Shared:
         self._seen: dict[Hashable, Any] = {}
 
     def __call__(self, value: H) -> H:
+        if value is None:  # most optional facts: nothing to share
+            return value
         key: Hashable
-        if isinstance(value, Decimal):
+        kind = type(value)
+        if kind is str or kind is date or kind is int:  # the common exact types first
+            key = (kind, value)
+        elif isinstance(value, Decimal):
             key = (Decimal, value.as_tuple())
         elif isinstance(value, datetime):
             key = (datetime, value, value.tzinfo)
@@ -432,10 +437,10 @@ class SqlDunningStore:
     """``handlers.dunning.DunningStore`` on a unit of work (``adapters.uow.UnitOfWork``)."""
 
     def __init__(self, uow: object) -> None:
-        if not (isinstance(uow, Session) and isinstance(uow, EvidenceSink)):
+        if not (isinstance(uow, Session) and is_sink(uow)):
             raise TypeError(f"the dunning store runs in a unit of work, not in a {type(uow).__name__}")
         self._session: Session = uow
-        self._sink: EvidenceSink = uow
+        self._sink: EvidenceSink = cast(EvidenceSink, uow)  # checked by ``is_sink``
         self._records = SqlStore(uow)  # the store port, for the payment plans and planning
         self._shared = _Shared()
         self._invoices: dict[int, InvoiceFacts] = {}  # read and locked by ``due_steps``

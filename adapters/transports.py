@@ -521,6 +521,19 @@ def _sender_of_field(field: bytes) -> str:
 
 _HEADERS = BytesHeaderParser(policy=compat32)
 # smtplib's <address> of MAIL FROM and RCPT TO, parsed once per address (the sender's: once)
-_quoted = functools.lru_cache(maxsize=1024)(smtplib.quoteaddr)
+_quoted_parsed = functools.lru_cache(maxsize=1024)(smtplib.quoteaddr)
+# a bare address of dot-atoms (RFC 5322), ASCII: what ``smtplib.quoteaddr`` gives it back
+# within angle brackets, its parser finding no display name, no comment, nothing to drop
+_PLAIN_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+)
+
+
+def _quoted(address: str) -> str:
+    """``smtplib.quoteaddr(address)``: a plain address (each recipient's, which a cache of
+    the parsed ones would not hold) put within angle brackets without parsing it."""
+    if _PLAIN_ADDRESS.fullmatch(address):
+        return f"<{address}>"
+    return _quoted_parsed(address)
 # a field's first line (a name of printable characters but ':', then ':'), or a continuation
 _FIELD_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]+:|[ \t]")

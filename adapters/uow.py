@@ -138,7 +138,9 @@ class UnitOfWork(Session):
     def record_evidence(self, record: PendingRecord) -> None:
         if self.creditor is None:
             raise RuntimeError(f"a {record.kind} record is added by a unit of work of no creditor")
-        self._pending.append(replace(record, creditor_id=self.creditor))
+        if record.creditor_id != self.creditor:  # records are frozen: one already right is kept
+            record = replace(record, creditor_id=self.creditor)
+        self._pending.append(record)
 
     def add_steps(self, rows: list[dict[str, Any]]) -> None:
         """Plan steps (``planned_steps`` rows but their id), inserted with the next flush."""

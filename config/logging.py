@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import MutableMapping
@@ -27,9 +28,26 @@ def _is_secret(key: str) -> bool:
 
 
 def _drop_secrets(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    for key in [key for key in event_dict if _is_secret(key)]:
+    known = _secret_key.get  # a key known to name no secret is passed over without a call
+    for key in [key for key in event_dict if known(key) is not False and _is_secret(key)]:
         event_dict[key] = "***"
     return event_dict
+
+
+class _Dumps:
+    """``json.dumps(value, **arguments)`` for the JSON renderer, with the encoder of its
+    arguments made once: ``json.dumps`` makes a new ``JSONEncoder`` at each call when it is
+    given any (the renderer gives ``ensure_ascii`` and its ``default``)."""
+
+    def __init__(self) -> None:
+        self._made: tuple[dict[str, Any], Any] | None = None
+
+    def __call__(self, value: Any, **arguments: Any) -> str:
+        made = self._made
+        if made is None or made[0] != arguments:
+            made = self._made = (arguments, json.JSONEncoder(**arguments).encode)
+        text: str = made[1](value)
+        return text
 
 
 _TRACEBACKS_WITHOUT_LOCALS = structlog.processors.ExceptionRenderer(
@@ -95,7 +113,7 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> None:
     ]
     render: list[Processor] = [
         _TRACEBACKS_WITHOUT_LOCALS,
-        structlog.processors.JSONRenderer(ensure_ascii=False),
+        structlog.processors.JSONRenderer(serializer=_Dumps(), ensure_ascii=False),
     ]
     structlog.configure(
         processors=[structlog.stdlib.filter_by_level, *shared, *render, _as_line],

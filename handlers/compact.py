@@ -18,8 +18,9 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Container, Hashable, Iterable, Iterator, Sequence
 from dataclasses import fields
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any, Generic, TypeVar, overload
 
 from handlers.dunning import InvoiceFacts
@@ -27,10 +28,15 @@ from handlers.dunning import InvoiceFacts
 _IN_COLUMNS = ("id", "number", "amount_due", "payment_url")
 _SHARED = tuple(f.name for f in fields(InvoiceFacts) if f.name not in _IN_COLUMNS)
 _Q_MAX = 2**63 - 1
+_PLAIN_KINDS = frozenset({type(None), str, int, bool, date})  # neither a Decimal nor a datetime
+_shared_facts = attrgetter(*_SHARED)  # an invoice's facts kept in common with others, in order
 
 
 def _key(value: object) -> Hashable:
     """Told apart as shown: 0.1 and 0.10 are two amounts, True is not 1."""
+    kind = type(value)
+    if kind in _PLAIN_KINDS:  # the common exact types first: what the last line gives them
+        return (kind, value)
     if isinstance(value, Decimal):
         return (Decimal, str(value))
     if isinstance(value, datetime):
@@ -70,7 +76,7 @@ class InvoiceTable(Sequence[InvoiceFacts]):
         self._add_amount(row, invoice.amount_due)
         if invoice.payment_url is not None:
             self._urls[row] = invoice.payment_url
-        shared = tuple(getattr(invoice, name) for name in _SHARED)
+        shared: tuple[Any, ...] = _shared_facts(invoice)
         # the store shares equal values (one object each): the same objects as a part kept
         # are that part, found by identity; those objects stay alive in the part kept, so
         # their ids cannot be those of other objects. Else found by value, shown as given.

@@ -32,7 +32,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Protocol, runtime_checkable
+from itertools import repeat
+from typing import Any, Protocol, cast, runtime_checkable
 
 GENESIS = "0" * 64
 VERSION = 4  # the version of the records written now
@@ -45,7 +46,7 @@ _SEALED = re.compile(r"hmac-sha256:[0-9a-f]{64}")
 
 def canonical(value: Any) -> str:
     """Deterministic JSON: sorted keys, no spaces, decimals and datetimes as strings."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain)
+    return _encode(value)
 
 
 def _plain(value: Any) -> str:
@@ -54,6 +55,14 @@ def _plain(value: Any) -> str:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     raise TypeError(f"cannot put {type(value).__name__} in evidence")
+
+
+# The encoder of ``canonical``, made once: ``json.dumps(value, sort_keys=True, ...)`` makes a
+# new ``JSONEncoder`` with these very arguments at each call and returns its ``encode``
+# (the others, ``skipkeys``, ``check_circular`` and ``allow_nan``, at their defaults in both).
+# ``encode`` keeps no state between calls (the C encoder it uses is made per call): one
+# encoder serves every thread.
+_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain).encode
 
 
 def record_hash(prev_hash: str, seq: int, at: datetime, kind: str, payload: str) -> str:
@@ -235,23 +244,36 @@ def canonical_noting_personal(payload: Mapping[str, Any]) -> tuple[str, tuple[Pe
     """``canonical(payload)`` and its cleartext personal values with their places (None
     when a key is not a string: the places are then not noted).
 
-    The text is made key by key in sorted order, as ``json.dumps`` with ``sort_keys`` writes
-    a mapping: the same text."""
-    if not all(isinstance(key, str) for key in payload):
+    A payload without a cleartext personal value is encoded at once. Otherwise the text is
+    made in sorted key order, as ``json.dumps`` with ``sort_keys`` writes a mapping: each
+    run of keys between personal ones encoded together (a mapping of the run, its braces
+    taken off), each personal value alone, where its place is noted: the same text."""
+    if not all(map(isinstance, payload, repeat(str))):
         return canonical(payload), None
+    noted = [k for k in PERSONAL_FIELDS if payload.get(k) is not None and not is_sealed(payload[k])]
+    if not noted:
+        return _encode(payload if type(payload) is dict else dict(payload)), ()
     parts: list[str] = []
     personal: list[PersonalValue] = []
-    length = 1
+    length = 1  # the text so far, with its "{"
+    run: dict[str, Any] = {}
     for key in sorted(payload):
-        value = payload[key]
-        head = ("," if parts else "") + canonical(key) + ":"
-        text = canonical(value)
+        if key not in noted:
+            run[key] = payload[key]
+            continue
+        if run:
+            parts.append(("," if parts else "") + _encode(run)[1:-1])
+            length += len(parts[-1])
+            run = {}
+        head = ("," if parts else "") + _encode(key) + ":"
+        text = _encode(payload[key])
         start = length + len(head)
-        if key in PERSONAL_FIELDS and value is not None and not is_sealed(value):
-            # sealed as read back from the text, as ``sealed_payload`` seals it
-            personal.append(PersonalValue(key, json.loads(text), start, start + len(text)))
+        # sealed as read back from the text, as ``sealed_payload`` seals it
+        personal.append(PersonalValue(key, json.loads(text), start, start + len(text)))
         parts += [head, text]
         length = start + len(text)
+    if run:
+        parts.append(("," if parts else "") + _encode(run)[1:-1])
     return "{" + "".join(parts) + "}", tuple(personal)
 
 
@@ -318,9 +340,26 @@ def write_pending(sink: object) -> int:
 
 def _sink(candidate: object) -> EvidenceSink:
     """The unit of work behind a store session (every session the store makes is one)."""
-    if not isinstance(candidate, EvidenceSink):
+    if not is_sink(candidate):
         raise TypeError(f"evidence is recorded in a unit of work, not in a {type(candidate).__name__}")
-    return candidate
+    return cast(EvidenceSink, candidate)
+
+
+def is_sink(candidate: object) -> bool:
+    """``isinstance(candidate, EvidenceSink)``, each type checked once.
+
+    ``isinstance`` against a runtime-checkable protocol lists the protocol's members anew at
+    each call (``typing._get_protocol_attrs``); a type found to be a sink is known from
+    then on (``_SINK_TYPES``), one set look-up."""
+    if type(candidate) in _SINK_TYPES:
+        return True
+    if not isinstance(candidate, EvidenceSink):
+        return False
+    _SINK_TYPES.add(type(candidate))
+    return True
+
+
+_SINK_TYPES: set[type] = set()  # the types found to be evidence sinks
 
 
 class StoredRecord(Protocol):

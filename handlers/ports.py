@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
 import structlog
 
@@ -131,10 +131,18 @@ class TaskSink(Protocol):
 
 
 def after_commit(uow: object, task: object) -> None:
-    """Have ``task`` published once the unit of work ``uow`` has committed."""
-    if not isinstance(uow, TaskSink):
-        raise TypeError(f"tasks are published after a unit of work commits, not a {type(uow).__name__}")
-    uow.after_commit(task)
+    """Have ``task`` published once the unit of work ``uow`` has committed.
+
+    ``isinstance`` against a runtime-checkable protocol lists the protocol's members anew at
+    each call: a type is checked once, then known (``_TASK_SINK_TYPES``)."""
+    if type(uow) not in _TASK_SINK_TYPES:
+        if not isinstance(uow, TaskSink):
+            raise TypeError(f"tasks are published after a unit of work commits, not a {type(uow).__name__}")
+        _TASK_SINK_TYPES.add(type(uow))
+    cast(TaskSink, uow).after_commit(task)
+
+
+_TASK_SINK_TYPES: set[type] = set()  # the types found to be task sinks
 
 
 class UnitOfWork(TaskSink, Protocol):

@@ -30,6 +30,7 @@ from jinja2 import (
     TemplateError,
     TemplateSyntaxError,
 )
+from jinja2.runtime import Context
 
 from handlers.identity import legal_mention
 from handlers.money import format_money, format_rate
@@ -52,6 +53,34 @@ class Rendered:
     body_html: str
 
 
+class _Context(Context):
+    """Jinja's context, whose ``call`` calls the renderer's own helpers (``helpers``: plain
+    functions and partials, none taking a context) at once.
+
+    Jinja's ``Context.call`` looks each callable over for ``pass_context`` and the like
+    (two ``hasattr`` and two look-ups of its markers) at every call in a template, a dozen
+    per message; a helper has none of them. What it does for them is kept: the markers of
+    the loop and block variables it is given dropped, a ``StopIteration`` made undefined.
+    This leans on Jinja's internals (the compiled templates call ``context.call``, with
+    those two markers): tests/unit/test_render.py checks the texts against Jinja's own."""
+
+    def call(self, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        helper = _HELPERS.get(id(obj))
+        if helper is None or helper is not obj:
+            return super().call(obj, *args, **kwargs)
+        kwargs.pop("_block_vars", None)
+        kwargs.pop("_loop_vars", None)
+        try:
+            return helper(*args, **kwargs)
+        except StopIteration:
+            return self.environment.undefined(
+                "value was undefined because a callable raised a StopIteration exception"
+            )
+
+
+_HELPERS: dict[int, Any] = {}  # the helpers made (``helpers``), by id, kept alive here: no id reused
+
+
 class _Loaded(Environment):
     """An environment that finds the templates it has loaded in a plain dict, their
     globals a plain dict too.
@@ -63,6 +92,8 @@ class _Loaded(Environment):
     none is made here, and every rendering and include copies or iterates them (5 µs for a
     rendering's ``dict(globals, **values)``, 1 µs for each include's context): a dict of
     the same items is copied in a fraction of that."""
+
+    context_class = _Context
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -84,6 +115,21 @@ class _Loaded(Environment):
             found.globals = dict(found.globals)
             self._loaded[name] = found
         return found
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """``obj.attribute`` in a template: Jinja's ``getattr``, which tries the attribute, then
+        the item. A plain dict (an invoice's view, the totals) has no attribute of a name
+        that is not one of ``dict``'s own (its instances have no ``__dict__``): its item is
+        looked up at once, without the ``AttributeError`` raised and caught first."""
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass  # undefined, as Jinja makes it
+        return super().getattr(obj, attribute)
+
+
+_DICT_ATTRIBUTES = frozenset(dir(dict))  # what ``getattr`` finds on any dict
 
 
 def _environment(override: Path | None, *, html: bool = False) -> Environment:
@@ -172,7 +218,7 @@ def helpers(language: str) -> Mapping[str, Any]:
         total = max(count or 0, len(invoices))  # ``count``: all claimed, when the list is cut
         return invoice_numbers([i["number"] for i in invoices[:SUBJECT_NUMBERS]], total, locale)
 
-    return {
+    made = {
         "money": money,
         "day": functools.partial(_day, locale=locale, language=language),
         "rate": rate,
@@ -180,6 +226,10 @@ def helpers(language: str) -> Mapping[str, Any]:
         "numbers": numbers,
         "iban": grouped_iban,
     }
+    if len(_HELPERS) > 1024:  # languages of data cycling through the cache: start again
+        _HELPERS.clear()  # (a helper not found here is called as Jinja calls it: the same text)
+    _HELPERS.update((id(helper), helper) for helper in made.values())
+    return made
 
 
 @functools.lru_cache(maxsize=4096)  # a few days (due dates, today) recur on every message

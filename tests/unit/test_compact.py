@@ -76,3 +76,17 @@ def test_steps_come_back_with_their_invoice_and_shared_parts():
     assert table.find(20) == (20, one, "reminder_2")
     with pytest.raises(KeyError):
         table.find(15)
+
+
+def test_shared_facts_are_told_apart_as_shown_whatever_their_type():
+    from datetime import UTC, date, datetime, timedelta, timezone
+
+    from handlers.compact import _key
+
+    instant = datetime(2026, 4, 1, tzinfo=UTC)
+    other_zone = instant.astimezone(timezone(timedelta(hours=2)))
+    pairs = [(True, 1), (False, 0), (Decimal("0.1"), Decimal("0.10")), (instant, other_zone),
+             (date(2026, 4, 1), datetime(2026, 4, 1)), ("1", 1), (None, False)]  # fmt: skip
+    for one, other in pairs:
+        assert _key(one) != _key(other)
+        assert _key(one) == _key(one)

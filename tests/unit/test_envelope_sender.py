@@ -58,3 +58,24 @@ def test_a_written_message_gives_the_address_its_whole_header_block_gives(name):
     except Exception:  # a name no From header can carry: nothing to send
         assume(False)
     assert envelope_sender(content) == parsed_whole(content)
+
+
+ATOM = st.text(alphabet="abcXYZ019!#$%&'*+/=?^_`{|}~-", min_size=1, max_size=6)
+ADDRESS_PARTS = st.text(alphabet="aZ09.-_@<>()\" ,:;[]\\é\t'", max_size=16)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(ATOM, min_size=1, max_size=3).map(".".join),
+    st.lists(st.text(alphabet="ab09-", min_size=1, max_size=5), min_size=1, max_size=3).map(".".join),
+    ADDRESS_PARTS,
+)
+def test_an_address_is_quoted_for_smtp_as_smtplib_quotes_it(local, domain, odd):
+    # A plain address is put within angle brackets without parsing it; the others are
+    # parsed by smtplib.quoteaddr: the same text either way
+    import smtplib
+
+    from adapters.transports import _quoted
+
+    for address in (f"{local}@{domain}", odd, f"{local}{odd}@{domain}", f"Name <{local}@{domain}>"):
+        assert _quoted(address) == smtplib.quoteaddr(address)

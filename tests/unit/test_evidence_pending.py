@@ -4,9 +4,10 @@ payload back: the same text, the same sealed payload and the same hash as readin
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
-from types import SimpleNamespace
+from types import MappingProxyType, SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,6 +16,8 @@ from hypothesis import strategies as st
 
 from handlers.evidence import (
     PendingRecord,
+    PersonalValue,
+    _plain,
     append,
     canonical,
     canonical_noting_personal,
@@ -75,6 +78,41 @@ def test_the_noted_text_is_the_canonical_json(payload):
     assert personal is not None
     for noted in personal:
         assert canonical(noted.value) == text[noted.start : noted.end]
+
+
+def reference_canonical(value: Any) -> str:
+    """``canonical`` as it was written first: a ``json.dumps`` per call."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain)
+
+
+@checked
+@given(st.dictionaries(keys, json_value | st.datetimes(timezones=st.just(UTC)), max_size=8))
+def test_the_encoder_made_once_writes_what_json_dumps_writes(payload):
+    # ``canonical`` uses one ``JSONEncoder`` made at import: the text of json.dumps with the
+    # same arguments, noted places included
+    text, personal = canonical_noting_personal(payload)
+
+    assert canonical(payload) == reference_canonical(payload) == text
+    assert personal is not None
+    for noted in personal:
+        assert reference_canonical(noted.value) == text[noted.start : noted.end]
+
+
+def test_a_payload_that_is_a_mapping_but_not_a_dict_is_written_as_a_dict():
+    payload = MappingProxyType({"b": Decimal("1.50"), "a": [1, "x"]})
+
+    assert canonical_noting_personal(payload) == ('{"a":[1,"x"],"b":"1.50"}', ())
+    text, personal = canonical_noting_personal(MappingProxyType({"to": "a@b.c", "z": 1, "a": None}))
+    assert text == '{"a":null,"to":"a@b.c","z":1}'
+    assert personal == (PersonalValue("to", "a@b.c", 15, 22),)
+
+
+def test_evidence_goes_to_a_unit_of_work_only_every_time():
+    with pytest.raises(TypeError, match="dict"):
+        append({}, "reminder.sent", T0, {"a": 1})
+    appended({"a": 1})  # a sink's type is known from now on
+    with pytest.raises(TypeError, match="list"):
+        append([], "reminder.sent", T0, {"a": 1})
 
 
 @checked

@@ -142,3 +142,13 @@ def test_a_line_below_the_level_is_not_rendered(monkeypatch):
     # Then only the warning is rendered and written
     assert rendered == ["event.rejected"]
     assert [json.loads(line)["event"] for line in stream.getvalue().splitlines()] == ["event.rejected"]
+
+
+def test_the_renderers_encoder_made_once_writes_what_json_dumps_writes():
+    from config.logging import _Dumps
+
+    dumps = _Dumps()
+    values = [{"event": "é", "n": 1, "d": Decimal("1.50"), "l": [None, True, 1.5]}, {"x": object}]
+    for arguments in ({"ensure_ascii": False, "default": repr}, {"default": str}, {"default": repr}):
+        for value in values:
+            assert dumps(value, **arguments) == json.dumps(value, **arguments)

@@ -234,3 +234,51 @@ def test_every_message_renders_as_with_jinjas_own_environment_and_cache(renderer
                     str(module).strip() + "\n",
                     html.strip() + "\n",
                 )
+
+
+def test_a_dicts_item_is_found_as_jinja_finds_it_its_own_attributes_first():
+    # The renderer looks a plain dict's item up at once when dict has no attribute of that
+    # name; Jinja's own environment tries the attribute first: the same values, the same
+    # undefined names
+    from jinja2 import Environment, StrictUndefined, UndefinedError
+
+    from handlers.render import _environment
+
+    ours, plain = _environment(None), Environment(undefined=StrictUndefined)
+    values = {"inv": {"number": "F-1", "items": "key", "get": 3, "": 0}, "obj": Decimal("1.50")}
+    text = "{{ inv.number }}|{{ inv.items is callable }}|{{ inv.get('number') }}|{{ obj.real }}"
+    assert ours.from_string(text).render(values) == plain.from_string(text).render(values)
+    assert ours.from_string(text).render(values) == "F-1|True|F-1|1.50"
+    for missing in ("{{ inv.nothere }}", "{{ obj.nothere }}"):
+        with pytest.raises(UndefinedError) as ours_error:
+            ours.from_string(missing).render(values)
+        with pytest.raises(UndefinedError) as plain_error:
+            plain.from_string(missing).render(values)
+        assert str(ours_error.value) == str(plain_error.value)
+
+
+def test_the_helpers_are_called_at_once_and_other_callables_as_jinja_calls_them():
+    # The renderer's context calls its own helpers without Jinja's look-over (it leans on
+    # the compiled templates calling ``context.call``, with the loop and block markers);
+    # a callable taking the context still gets it
+    from jinja2 import pass_context
+
+    from handlers.render import _Context, _environment, helpers
+
+    env = _environment(None)
+    assert env.context_class is _Context
+    seen = []
+
+    @pass_context
+    def where(context, name):
+        seen.append(context["who"])
+        return name
+
+    values = {**helpers("fr"), "who": "F-1", "where": where, "amounts": [Decimal("1.5"), Decimal("-2")]}
+    text = (
+        "{% for a in amounts %}{{ money(a, 'EUR') }};{% endfor %}{{ day(when) }}|{{ where('x') }}"
+        "{% set b %}{{ money(amounts[0]) }}{% endset %}{{ b }}"
+    )
+    rendered = env.from_string(text).render(values | {"when": date(2026, 4, 1)})
+    assert rendered == "1,50 €;-2,00 €;1er avril 2026|x1,50 €"
+    assert seen == ["F-1"]
