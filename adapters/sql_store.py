@@ -533,7 +533,22 @@ class SqlStore:
         if not self._changes_may_wait():
             self._uow.flush_mapped()
         with self._session.no_autoflush:
+            if not self._any_case_holding(params):
+                return []
             return list(self._session.execute(_CASES_HOLDING, params).scalars())
+
+    def _any_case_holding(self, params: dict[str, Any]) -> bool:
+        """Whether a case of the statuses holds the invoice, asked first with the same
+        locking read as a Core statement on the session's connection (most payments find
+        none: no mapped rows to make, the ORM's execution skipped); when one does, the ORM
+        read runs after it and returns the rows, locked by then."""
+        creditor = self._uow.creditor
+        if creditor is None:
+            found = self._session.connection().execute(_CASE_IDS_HOLDING[False], params).first()
+        else:
+            scoped = {**params, "creditor": creditor}
+            found = self._session.connection().execute(_CASE_IDS_HOLDING[True], scoped).first()
+        return found is not None
 
     def open_cases(self, debtor_id: str) -> list[CaseRecord]:
         return list(
@@ -807,6 +822,20 @@ _CASES_HOLDING = (
     .with_for_update()
 )
 
+# the same read as Core, its ids only (``SqlStore._any_case_holding``), for a unit of work of
+# one creditor (``True``: the condition its ``do_orm_execute`` filter adds) or of all
+_CASE_IDS_HOLDING = {
+    scoped: select(CaseRow.__table__.c.id)
+    .join(CaseInvoice.__table__, CaseInvoice.__table__.c.case_id == CaseRow.__table__.c.id)
+    .where(
+        CaseInvoice.__table__.c.invoice_id == bindparam("invoice"),
+        CaseRow.__table__.c.status.in_(bindparam("statuses", expanding=True)),
+        *([CaseRow.__table__.c.creditor_id == bindparam("creditor")] if scoped else []),
+    )
+    .order_by(CaseRow.__table__.c.id)
+    .with_for_update()
+    for scoped in (True, False)
+}
 
 # -- the cancellation of an invoice's pending steps (PostgreSQL), built once per shape --------
 

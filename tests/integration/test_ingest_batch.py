@@ -790,3 +790,43 @@ def test_an_invoice_issued_and_settled_in_one_batch_has_its_steps_cancelled_befo
     assert steps["G-1"] == steps["H-1"]
     assert {status for _, status, _ in steps["G-1"]} >= {"cancelled"}
     assert len(cancellations) == 1  # H-1's; G-1's steps were cancelled before being written
+
+
+def test_a_payment_in_a_batch_keeps_the_live_case_holding_its_invoice_in_step(app):
+    """The read of the cases holding a payment's invoice asks first whether there is any
+    (a Core statement): a case there is found, and the payment that settles its only
+    invoice stops it, as before; a partial payment on an invoice of no case finds none."""
+    from decimal import Decimal
+
+    from adapters.orm import CaseRow
+    from handlers.store import NewCase
+
+    feed(app, invoice_issued("F-1", "2026-04-01", "100.00"), invoice_issued("F-2", "2026-04-01", "100.00"))
+    with transaction(app.sessions) as session:
+        store = session.store
+        case = store.add_case(
+            NewCase(
+                debtor_id=DEBTOR["id"],
+                kind="escalation",
+                recommended_procedure="injonction_de_payer",
+                reasons=["formal notice unanswered"],
+                currency="EUR",
+                principal=Decimal("100.00"),
+                late_interest=Decimal("0.00"),
+                indemnities=Decimal("0.00"),
+                deadline=date(2026, 5, 1),
+                notes=[],
+            ),
+            START,
+        )
+        held = session.execute(select(InvoiceRow.id).where(InvoiceRow.number == "F-1")).scalar_one()
+        store.add_case_invoices(case.id, [held])
+        case_id = case.id
+    counts, _ = feed(app, payment("F-2", "10.00", "2026-03-10"), payment("F-1", "100.00", "2026-03-10"))
+    with transaction(app.sessions) as session:
+        found = session.get(CaseRow, case_id)
+        assert found is not None
+        status, notes = found.status, list(found.notes)
+    assert counts == {"accepted": 2, "duplicate": 0, "rejected": 0}
+    assert invoice(app, "F-1").status == "settled"
+    assert status != "open", (status, notes)
