@@ -17,8 +17,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, exists, func, or_, select, update
+from sqlalchemy import CursorResult, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm.util import identity_key
 
 from adapters.orm import (
@@ -107,23 +108,39 @@ class SqlStore:
         return found
 
     def write_mark(self) -> object:
-        """In a batch, the statements run and the plain rows and drafts added so far, once
-        the session's mapped changes are flushed (the plain rows and drafts of earlier events
-        wait for a later flush: written then, they are not counted as the applier's)."""
+        """In a batch, the statements run and the plain rows and drafts added so far, and the
+        session's mapped changes: flushed first, or, when they are all changes to invoices and
+        debtors the batch holds locked (``_changes_may_wait``), left for a later flush and
+        noted as they are (each changed row's attributes), so that what the applier changes
+        on them is still told apart. The plain rows and drafts of earlier events wait for a
+        later flush too: written then, they are not counted as the applier's."""
         batch = self.batch
         if batch is None:
             self._session.flush()
             return None
-        self._uow.flush_mapped()
+        if self._changes_may_wait():
+            waiting = {id(row): (row, dict(instance_state(row).dict)) for row in self._session.dirty}
+        else:
+            self._uow.flush_mapped()
+            waiting = {}
         self._uow.settle_drafts()
-        return (batch.writes, self._uow.rows_added)
+        return (batch.writes, self._uow.rows_added, waiting)
 
     def wrote_since(self, mark: object) -> bool:
         session = self._session
         batch = self.batch
-        if batch is None or mark != (batch.writes, self._uow.rows_added):
+        if batch is None or not isinstance(mark, tuple):
             return True
-        return bool(session.new or session.dirty or session.deleted or self._uow.drafts_changed())
+        writes, rows_added, waiting = mark
+        if (writes, rows_added) != (batch.writes, self._uow.rows_added):
+            return True
+        if session.new or session.deleted or self._uow.drafts_changed():
+            return True
+        for row in session.dirty:  # changed since the mark: a row changed then, changed again
+            noted = waiting.get(id(row))
+            if noted is None or noted[0] is not row or instance_state(row).dict != noted[1]:
+                return True
+        return False
 
     def _drafting(self) -> bool:
         """Whether new rows may wait for the next flush as drafts or plain rows: in a batch,
@@ -305,6 +322,8 @@ class SqlStore:
         )
 
     def cancel_pending(self, invoice_id: int, reason: str, which: StepFilter) -> int:
+        if self._session.get_bind().dialect.name == "postgresql":
+            return self._cancel_in_one_statement(invoice_id, reason, which)
         query = update(PlannedStep).where(
             PlannedStep.invoice_id == invoice_id, PlannedStep.status.in_(PENDING)
         )
@@ -318,29 +337,39 @@ class SqlStore:
         cancelled = select(PlannedStep.id).where(
             PlannedStep.invoice_id == invoice_id, PlannedStep.status == "cancelled"
         )
-        if self._session.get_bind().dialect.name == "postgresql":
-            return self._cancel_in_one_statement(invoice_id, values, cancelled)
         result = cast(CursorResult[Any], self._session.execute(values))
         if result.rowcount:
             self._session.execute(delete(StepLease).where(StepLease.step_id.in_(cancelled)))
         return result.rowcount or 0
 
-    def _cancel_in_one_statement(self, invoice_id: int, values: Any, cancelled_before: Any) -> int:
+    def _cancel_in_one_statement(self, invoice_id: int, reason: str, which: StepFilter) -> int:
         """The steps' ``UPDATE`` and the ``DELETE`` of the leases of the invoice's cancelled
-        steps in one round trip (data-modifying ``WITH``), as the two statements would leave
-        them: both parts see the rows as they were before the statement, so the leases taken
-        are those of the steps cancelled now and of those cancelled before, the latter only
-        if a step was cancelled now. The unit of work's creditor filter reaches both parts;
+        steps in one round trip (data-modifying ``WITH``, PostgreSQL), as SQLite's two
+        statements leave them: both parts see the rows as they were before the statement, so
+        the leases taken are those of the steps cancelled now and of those cancelled before,
+        the latter only if a step was cancelled now. The statement is built once per shape of
+        filter (``_cancel_statement``) and run on the session's connection, each part naming
+        the unit of work's creditor as its ``do_orm_execute`` filter does for ORM statements;
         steps mapped in the session have the updated attributes expired, as the ORM's
-        ``UPDATE`` would."""
+        ``UPDATE`` would. An invoice the batch issued and has not written yet (a draft,
+        outside a savepoint) has its steps all waiting as plain rows: they are cancelled
+        there, without a flush nor a statement (``UnitOfWork.cancel_waiting_steps``)."""
+        if self._drafting() and self._uow.invoice_waiting(invoice_id):
+            return int(self._uow.cancel_waiting_steps(invoice_id, reason[:300], which.takes))
         self._flush_before_cancelling(invoice_id)
-        now = values.returning(PlannedStep.id).cte("cancelled_now")
-        some = exists(select(now.c.id))
-        leases = delete(StepLease).where(
-            or_(StepLease.step_id.in_(select(now.c.id)), some & StepLease.step_id.in_(cancelled_before))
-        )
-        with self._session.no_autoflush:
-            ids = list(self._session.execute(select(now.c.id).add_cte(leases.cte("leases_gone"))).scalars())
+        creditor = self._uow.creditor
+        prefix = which.spare_prefix is not None and not which.names
+        statement = _cancel_statement(bool(which.names), bool(which.spare), prefix, creditor is not None)
+        params: dict[str, Any] = {"invoice": invoice_id, "why": reason[:300]}
+        if creditor is not None:
+            params["creditor"] = creditor
+        if which.names:
+            params["names"] = list(which.names)
+        if which.spare:
+            params["spare"] = list(which.spare)
+        if prefix:
+            params["prefix"] = _like_escaped(cast(str, which.spare_prefix))
+        ids = list(self._session.connection().execute(statement, params).scalars())
         for step_id in ids:
             mapped = self._session.identity_map.get(identity_key(PlannedStep, step_id))
             if mapped is not None:
@@ -349,14 +378,40 @@ class SqlStore:
 
     def _flush_before_cancelling(self, invoice_id: int) -> None:
         """What the cancellation of the invoice's steps must find written: its steps planned
-        as plain rows and the mapped changes (steps, leases). In a batch, the other plain rows
-        and drafts (other invoices' steps, payments, inbox rows, new debtors and invoices) wait
-        for a later flush, to be written with more of their kind: a payment that settles an
-        invoice issued before the batch no longer writes them in small pieces."""
+        as plain rows and the mapped changes to steps and leases. In a batch, the other plain
+        rows and drafts (other invoices' steps, payments, inbox rows, new debtors and
+        invoices) wait for a later flush, to be written with more of their kind: a payment
+        that settles an invoice issued before the batch does not write them in small pieces;
+        so do the changes to the invoices and debtors the batch holds locked
+        (``_changes_may_wait``): the statement reads neither table."""
         if self.batch is not None and not self._uow.steps_waiting_for(invoice_id):
-            self._uow.flush_mapped()
+            if not self._changes_may_wait():
+                self._uow.flush_mapped()
         else:
             self._session.flush()
+
+    def _changes_may_wait(self) -> bool:
+        """In a batch, whether the session's pending mapped changes are all changes to
+        invoices and debtors the batch holds locked (read ``FOR UPDATE`` by ``Batch.prefetch``),
+        so that a statement reading neither table may run before they are flushed: written
+        later in the same transaction, they take no lock the batch does not hold already, and
+        no other transaction sees them before the commit either way. A new or deleted mapped
+        object, or any other changed one (a step, a lease, a case, an invoice the batch
+        created or read unlocked...), and they are flushed first, as before."""
+        batch = self.batch
+        session = self._session
+        if batch is None or session.new or session.deleted:
+            return False
+        for row in session.dirty:
+            if isinstance(row, InvoiceRow):
+                held = batch.invoices.get(row.number) is row
+            elif isinstance(row, DebtorRow):
+                held = batch.debtors.get(row.id) is row
+            else:
+                held = False
+            if not held:
+                return False
+        return True
 
     def due_deadlines(self, debtor_id: str, now: datetime) -> list[tuple[StepRecord, InvoiceRecord]]:
         rows = self._session.execute(
@@ -468,20 +523,32 @@ class SqlStore:
         return self._session.get(CaseRow, case_id, with_for_update=lock or None)
 
     def cases_holding(self, invoice_id: int, statuses: Sequence[str]) -> list[CaseRecord]:
-        query = (
-            select(CaseRow)
-            .join(CaseInvoice, CaseInvoice.case_id == CaseRow.id)
-            .where(CaseInvoice.invoice_id == invoice_id, CaseRow.status.in_(statuses))
-            .order_by(CaseRow.id)
-            .with_for_update()
-        )
+        params = {"invoice": invoice_id, "statuses": list(statuses)}
         if self.batch is None:
-            return list(self._session.execute(query).scalars())
+            return list(self._session.execute(_CASES_HOLDING, params).scalars())
         # cases and their invoices are mapped objects: the batch's plain rows and drafts (a
-        # payment's, an invoice's steps...) need not be written for this read, nor one by one
-        self._uow.flush_mapped()
+        # payment's, an invoice's steps...) need not be written for this read, nor one by one,
+        # nor the changes to the invoices and debtors the batch holds locked (the read is of
+        # cases and their links, not of those rows: ``_changes_may_wait``)
+        if not self._changes_may_wait():
+            self._uow.flush_mapped()
         with self._session.no_autoflush:
-            return list(self._session.execute(query).scalars())
+            if not self._any_case_holding(params):
+                return []
+            return list(self._session.execute(_CASES_HOLDING, params).scalars())
+
+    def _any_case_holding(self, params: dict[str, Any]) -> bool:
+        """Whether a case of the statuses holds the invoice, asked first with the same
+        locking read as a Core statement on the session's connection (most payments find
+        none: no mapped rows to make, the ORM's execution skipped); when one does, the ORM
+        read runs after it and returns the rows, locked by then."""
+        creditor = self._uow.creditor
+        if creditor is None:
+            found = self._session.connection().execute(_CASE_IDS_HOLDING[False], params).first()
+        else:
+            scoped = {**params, "creditor": creditor}
+            found = self._session.connection().execute(_CASE_IDS_HOLDING[True], scoped).first()
+        return found is not None
 
     def open_cases(self, debtor_id: str) -> list[CaseRecord]:
         return list(
@@ -740,3 +807,89 @@ class InboxDraft:
             "received_at": self.received_at,
             "applied_at": self.applied_at,
         }
+
+
+# the cases of some statuses holding an invoice, locked: a payment reads them (built once: an
+# ORM statement, which the unit of work's ``do_orm_execute`` filter limits to its creditor)
+_CASES_HOLDING = (
+    select(CaseRow)
+    .join(CaseInvoice, CaseInvoice.case_id == CaseRow.id)
+    .where(
+        CaseInvoice.invoice_id == bindparam("invoice"),
+        CaseRow.status.in_(bindparam("statuses", expanding=True)),
+    )
+    .order_by(CaseRow.id)
+    .with_for_update()
+)
+
+# the same read as Core, its ids only (``SqlStore._any_case_holding``), for a unit of work of
+# one creditor (``True``: the condition its ``do_orm_execute`` filter adds) or of all
+_CASE_IDS_HOLDING = {
+    scoped: select(CaseRow.__table__.c.id)
+    .join(CaseInvoice.__table__, CaseInvoice.__table__.c.case_id == CaseRow.__table__.c.id)
+    .where(
+        CaseInvoice.__table__.c.invoice_id == bindparam("invoice"),
+        CaseRow.__table__.c.status.in_(bindparam("statuses", expanding=True)),
+        *([CaseRow.__table__.c.creditor_id == bindparam("creditor")] if scoped else []),
+    )
+    .order_by(CaseRow.__table__.c.id)
+    .with_for_update()
+    for scoped in (True, False)
+}
+
+# -- the cancellation of an invoice's pending steps (PostgreSQL), built once per shape --------
+
+_STEPS: Any = PlannedStep.__table__
+_LEASES: Any = StepLease.__table__
+_CANCEL_STATEMENTS: dict[tuple[bool, bool, bool, bool], Any] = {}
+
+
+def _cancel_statement(names: bool, spare: bool, prefix: bool, scoped: bool) -> Any:
+    """``SqlStore._cancel_in_one_statement``'s statement: the steps of ``:invoice`` still
+    pending (of ``:names`` only, but ``:spare``, but those starting with ``:prefix``, as the
+    shape asks) cancelled with ``:why``, and the leases of the invoice's cancelled steps
+    deleted; with ``scoped``, every part limited to ``:creditor``'s rows. The parameters are
+    named apart from the columns: a Core ``UPDATE`` sets a column from a parameter of its
+    name. Built once per shape, so that SQLAlchemy's compiled cache and psycopg's prepared
+    statement are reused."""
+    key = (names, spare, prefix, scoped)
+    found = _CANCEL_STATEMENTS.get(key)
+    if found is not None:
+        return found
+    steps, leases = _STEPS.c, _LEASES.c
+
+    def mine(table: Any) -> list[Any]:
+        return [table.c.creditor_id == bindparam("creditor")] if scoped else []
+
+    leased = select(leases.emission).where(leases.step_id == steps.id, *mine(_LEASES)).scalar_subquery()
+    taken = [steps.invoice_id == bindparam("invoice"), steps.status.in_(PENDING)]
+    if names:
+        taken.append(steps.step.in_(bindparam("names", expanding=True)))
+    if spare:
+        taken.append(steps.step.not_in(bindparam("spare", expanding=True)))
+    if prefix:  # the value escaped by ``_like_escaped``, as ``autoescape=True`` does
+        taken.append(~steps.step.startswith(bindparam("prefix", type_=steps.step.type), escape="/"))
+    now = (
+        update(_STEPS)
+        .where(*taken, *mine(_STEPS))
+        .values(
+            status="cancelled",
+            emit_count=steps.emit_count + func.coalesce(leased, 0),
+            reason=bindparam("why", type_=steps.reason.type),
+        )
+        .returning(steps.id)
+        .cte("cancelled_now")
+    )
+    cancelled_before = select(steps.id).where(
+        steps.invoice_id == bindparam("invoice"), steps.status == "cancelled", *mine(_STEPS)
+    )
+    taken_now = leases.step_id.in_(select(now.c.id))
+    taken_before = exists(select(now.c.id)) & leases.step_id.in_(cancelled_before)
+    gone = delete(_LEASES).where(or_(taken_now, taken_before), *mine(_LEASES))
+    found = _CANCEL_STATEMENTS[key] = select(now.c.id).add_cte(gone.cte("leases_gone"))
+    return found
+
+
+def _like_escaped(text: str) -> str:
+    """``text`` for a ``LIKE`` pattern with ``ESCAPE '/'``, as SQLAlchemy's ``autoescape``."""
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")

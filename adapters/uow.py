@@ -37,7 +37,7 @@ evidence.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
 from types import TracebackType
@@ -76,6 +76,7 @@ from adapters.orm import (
 from adapters.outbox import SqlMessages
 from adapters.sql_store import InboxDraft, SqlStore
 from handlers.evidence import GENESIS, VERSION, PendingRecord, pending_hash, pending_needs_salt
+from handlers.store import PENDING
 
 
 class UnitOfWork(Session):
@@ -181,6 +182,25 @@ class UnitOfWork(Session):
     def steps_waiting_for(self, invoice_id: int) -> bool:
         """Whether steps of the invoice planned as plain rows wait for the next flush."""
         return any(row["invoice_id"] == invoice_id for row in self._steps)
+
+    def invoice_waiting(self, invoice_id: int) -> bool:
+        """Whether the invoice is a draft waiting for the next flush: none of its steps is
+        written yet either (their foreign key), so none has a lease."""
+        return any(row.__dict__["id"] == invoice_id for row in self._drafts[InvoiceRow])
+
+    def cancel_waiting_steps(self, invoice_id: int, reason: str, takes: Callable[[str], bool]) -> int:
+        """Cancel the invoice's pending steps still waiting as plain rows that ``takes``
+        accepts, as the cancellation's ``UPDATE`` would once they are written (status,
+        reason; ``emit_count`` unchanged: an unwritten step has no lease); how many. Outside
+        a savepoint only (its rollback would not take the change back). Counted in
+        ``rows_added``, as the statement it replaces counts as a write of the batch's."""
+        count = 0
+        for row in self._steps:
+            if row["invoice_id"] == invoice_id and row["status"] in PENDING and takes(row["step"]):
+                row["status"], row["reason"] = "cancelled", reason
+                count += 1
+        self.rows_added += 1
+        return count
 
     def has_unflushed_rows(self) -> bool:
         """Whether rows added as plain rows or drafts (``add_steps``, ``add_payment_row``,

@@ -531,6 +531,46 @@ def test_a_cancellation_that_spares_a_prefix_takes_every_pending_step_not_starti
     assert (after["reminder_1"], after["plan1_due"]) == (("planned", None), ("planned", None))
 
 
+def test_a_cancellation_spares_its_prefix_literally_and_each_one_takes_its_own_names(units):
+    """A spared prefix's ``_`` and ``%`` are no wildcards; cancellations of the same shape one
+    after the other (on PostgreSQL one statement built once, its values bound) each take
+    what they name."""
+    steps = {"F-1": ["plan1_due", "plan1xdue", "reminder_1"], "F-2": ["p%_a", "pXYa", "reminder_1"]}
+    steps["F-3"] = ["reminder_1", "reminder_2", "reminder_3"]
+    with units() as uow:
+        store = uow.store
+        debtor(store)
+        made = {number: invoice(store, number) for number in steps}
+        for number, names in steps.items():
+            for name in names:
+                store.add_step(made[number].id, "D-1", name, "invoice.overdue", NOW)
+
+        assert store.cancel_pending(made["F-1"].id, "settled", StepFilter(spare_prefix="plan1_")) == 2
+        assert (
+            store.cancel_pending(
+                made["F-2"].id, "paid", StepFilter(spare=("reminder_1",), spare_prefix="p%_")
+            )
+            == 1
+        )
+        assert store.cancel_pending(made["F-3"].id, "held", StepFilter(names=("reminder_1",))) == 1
+        assert store.cancel_pending(made["F-3"].id, "hold released", StepFilter(names=("reminder_3",))) == 1
+    with units() as uow:
+        found = {number: statuses(uow.store, made[number].id, names) for number, names in steps.items()}
+    assert found == {
+        "F-1": {
+            "plan1_due": ("planned", None),
+            "plan1xdue": ("cancelled", "settled"),
+            "reminder_1": ("cancelled", "settled"),
+        },
+        "F-2": {"p%_a": ("planned", None), "pXYa": ("cancelled", "paid"), "reminder_1": ("planned", None)},
+        "F-3": {
+            "reminder_1": ("cancelled", "held"),
+            "reminder_2": ("planned", None),
+            "reminder_3": ("cancelled", "hold released"),
+        },
+    }
+
+
 def test_the_due_deadlines_are_the_pending_deadline_steps_due_by_now_by_invoice_due_date_then_number(units):
     deadline = "deadline.expired"
     with units() as uow:

@@ -286,6 +286,34 @@ def test_a_change_to_an_invoice_of_the_batch_not_yet_written_then_parked_is_undo
     assert invoice(app, "F-1").paid == 0
 
 
+def test_a_change_to_an_invoice_changed_before_the_mark_and_not_yet_written_then_parked_is_undone(
+    app, monkeypatch
+):
+    """The payment's change to an invoice stored before the batch (locked by it) is not
+    flushed before the next applier starts: the mark notes it as it is, and the next
+    applier's further change to that same row, then parked, still counts as a write."""
+    feed(app, invoice_issued("F-1", "2026-04-01"))
+    monkeypatch.setitem(
+        accounting.APPLY, "credit_note.issued", _write_then_park(accounting.APPLY["credit_note.issued"])
+    )
+    counts, _ = feed(
+        app,
+        payment("F-1", "200.00", "2026-03-05"),
+        {
+            "event_id": "cn-1",
+            "type": "credit_note.issued",
+            "occurred_at": "2026-03-06T10:00:00+01:00",
+            "invoice_number": "F-1",
+            "credit_note_number": "AV-1",
+            "amount": "10.00",
+        },
+        payment("F-1", "300.00", "2026-03-07"),
+    )
+    assert counts == {"accepted": 3, "duplicate": 0, "rejected": 0}
+    assert inbox(app)["cn-1"] == ("parked", "invoice:elsewhere")
+    assert invoice(app, "F-1").paid == 500  # the 1 added before parking was undone
+
+
 def test_an_applier_expected_never_to_park_is_retried_with_savepoints_if_it_does(app, monkeypatch):
     def parks(session, event, now, policies):
         raise accounting.Parked("debtor:nobody")
@@ -688,3 +716,117 @@ def test_payments_settling_invoices_stored_before_leave_the_batch_s_new_rows_to_
     assert cancelled == {f"F-{i}" for i in range(6)}  # the steps of the settled invoices alone
     assert {"invoices", "planned_steps", "inbox_events", "payments"} <= set(inserts)
     assert max(inserts.values()) == 1  # each table in one statement (before: one per payment)
+
+
+@pytest.mark.postgres
+def test_the_changes_of_payments_to_invoices_stored_before_are_written_together(postgres_url, tmp_path):
+    """Payments on invoices the batch locked (stored before it) leave their changes to those
+    invoices for the batch's next flush: one ``UPDATE`` round trip for the six of them (the
+    code before: one per payment), the same invoices in the end."""
+    from sqlalchemy import event
+
+    application = make_test_app(postgres_url, tmp_path, START)
+    updates: list[int] = []
+
+    def executing(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("UPDATE INVOICES"):
+            updates.append(len(parameters) if executemany else 1)
+
+    try:
+        feed(application, *[invoice_issued(f"F-{i}", "2026-04-01", "100.00") for i in range(6)])
+        event.listen(application.engine, "before_cursor_execute", executing)
+        counts, _ = feed(application, *[payment(f"F-{i}", "40.00", "2026-03-10") for i in range(6)])
+        event.remove(application.engine, "before_cursor_execute", executing)
+        with transaction(application.sessions) as session:
+            paid = dict(session.execute(select(InvoiceRow.number, InvoiceRow.paid)).all())
+    finally:
+        application.dispose()
+    assert counts == {"accepted": 6, "duplicate": 0, "rejected": 0}
+    assert paid == {f"F-{i}": 40 for i in range(6)}
+    assert updates == [6]  # one executemany of the six rows
+
+
+@pytest.mark.postgres
+def test_an_invoice_issued_and_settled_in_one_batch_has_its_steps_cancelled_before_they_are_written(
+    postgres_url, tmp_path
+):
+    """The steps of an invoice still waiting to be written (issued in the batch) are cancelled
+    where they wait, without a statement: they end as those of an invoice issued in an
+    earlier batch and settled alike, which the cancellation's statement takes."""
+    from sqlalchemy import event
+
+    application = make_test_app(postgres_url, tmp_path, START)
+    cancellations: list[str] = []
+
+    def executing(conn, cursor, statement, parameters, context, executemany):
+        if "cancelled_now" in statement:
+            cancellations.append(statement)
+
+    try:
+        feed(application, invoice_issued("H-1", "2026-04-01", "100.00"))
+        event.listen(application.engine, "before_cursor_execute", executing)
+        counts, _ = feed(
+            application,
+            payment("H-1", "100.00", "2026-03-10"),
+            invoice_issued("G-1", "2026-04-01", "100.00"),
+            payment("G-1", "100.00", "2026-03-10"),
+        )
+        event.remove(application.engine, "before_cursor_execute", executing)
+        with transaction(application.sessions) as session:
+            rows = session.execute(
+                select(InvoiceRow.number, PlannedStep.step, PlannedStep.status, PlannedStep.reason)
+                .join(PlannedStep, PlannedStep.invoice_id == InvoiceRow.id)
+                .order_by(PlannedStep.step)
+            ).all()
+            statuses = dict(session.execute(select(InvoiceRow.number, InvoiceRow.status)).all())
+    finally:
+        application.dispose()
+    assert counts == {"accepted": 3, "duplicate": 0, "rejected": 0}
+    assert statuses == {"H-1": "settled", "G-1": "settled"}
+    steps = {
+        number: [(step, status, reason) for n, step, status, reason in rows if n == number]
+        for number in statuses
+    }
+    assert steps["G-1"] == steps["H-1"]
+    assert {status for _, status, _ in steps["G-1"]} >= {"cancelled"}
+    assert len(cancellations) == 1  # H-1's; G-1's steps were cancelled before being written
+
+
+def test_a_payment_in_a_batch_keeps_the_live_case_holding_its_invoice_in_step(app):
+    """The read of the cases holding a payment's invoice asks first whether there is any
+    (a Core statement): a case there is found, and the payment that settles its only
+    invoice stops it, as before; a partial payment on an invoice of no case finds none."""
+    from decimal import Decimal
+
+    from adapters.orm import CaseRow
+    from handlers.store import NewCase
+
+    feed(app, invoice_issued("F-1", "2026-04-01", "100.00"), invoice_issued("F-2", "2026-04-01", "100.00"))
+    with transaction(app.sessions) as session:
+        store = session.store
+        case = store.add_case(
+            NewCase(
+                debtor_id=DEBTOR["id"],
+                kind="escalation",
+                recommended_procedure="injonction_de_payer",
+                reasons=["formal notice unanswered"],
+                currency="EUR",
+                principal=Decimal("100.00"),
+                late_interest=Decimal("0.00"),
+                indemnities=Decimal("0.00"),
+                deadline=date(2026, 5, 1),
+                notes=[],
+            ),
+            START,
+        )
+        held = session.execute(select(InvoiceRow.id).where(InvoiceRow.number == "F-1")).scalar_one()
+        store.add_case_invoices(case.id, [held])
+        case_id = case.id
+    counts, _ = feed(app, payment("F-2", "10.00", "2026-03-10"), payment("F-1", "100.00", "2026-03-10"))
+    with transaction(app.sessions) as session:
+        found = session.get(CaseRow, case_id)
+        assert found is not None
+        status, notes = found.status, list(found.notes)
+    assert counts == {"accepted": 2, "duplicate": 0, "rejected": 0}
+    assert invoice(app, "F-1").status == "settled"
+    assert status != "open", (status, notes)
