@@ -291,7 +291,9 @@ def main() -> int:
                 backends[pid] = backend_cpu(pid)
 
         @event.listens_for(app.engine, "after_cursor_execute")
-        def _time(_conn, _cursor, statement, *_args) -> None:
+        def _time(_conn, cursor, statement, *_args) -> None:
+            if cursor.connection.autocommit:  # a statement in autocommit is a transaction too
+                commits.append(1)
             if started:
                 waited[" ".join(statement.split()[:3])] += time.perf_counter() - started.pop()
 
@@ -361,6 +363,7 @@ def main() -> int:
         print(
             f"SQL statements per reminder: {sum(statements.values()) / count:.1f} "
             f"(BEGIN and COMMIT not counted), in {len(commits) / count:.2f} transactions"
+            " (a statement in autocommit counted as one)"
         )
         print(
             f"PostgreSQL CPU per reminder: {server_cpu / count * 1000:.2f} ms "
