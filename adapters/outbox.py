@@ -210,15 +210,20 @@ class SqlOutbox:
 
     def _item(self, row: Row[Any], *, with_claim_details: bool = False) -> Item:
         names = self.table.details + (self.table.claim_details if with_claim_details else ())
-        mapping = row._mapping
-        return Item(
-            id=mapping["id"],
-            status=mapping["status"],
-            attempts=mapping["attempts"],
-            lease_until=mapping["lease_until"],
-            last_error=mapping["last_error"],
-            details={name: mapping[name] for name in names},
-        )
+        return _item_of(row, names)
+
+
+def _item_of(row: Row[Any], names: Sequence[str]) -> Item:
+    """The item an outbox statement returned, with the kind's own columns ``names``."""
+    mapping = row._mapping
+    return Item(
+        id=mapping["id"],
+        status=mapping["status"],
+        attempts=mapping["attempts"],
+        lease_until=mapping["lease_until"],
+        last_error=mapping["last_error"],
+        details={name: mapping[name] for name in names},
+    )
 
 
 def _done_update(kind: Kind, changes: tuple[str, ...], scoped: bool, attempts: Any) -> Update:
@@ -275,17 +280,7 @@ def mark_sent_alone(
     with engine.connect() as connection:
         connection.execution_options(isolation_level="AUTOCOMMIT")
         row = connection.execute(_MARK_SENT, params).first()
-    if row is None:
-        return None
-    mapping = row._mapping
-    return Item(
-        id=mapping["id"],
-        status=mapping["status"],
-        attempts=mapping["attempts"],
-        lease_until=mapping["lease_until"],
-        last_error=mapping["last_error"],
-        details={name: mapping[name] for name in MESSAGES.details},
-    )
+    return None if row is None else _item_of(row, MESSAGES.details)
 
 
 _MARK_SENT = _mark_done("messages", ("tracking_id",), True)
