@@ -6,7 +6,6 @@ coalesced, with a generous misfire grace time. What is due lives in the database
 
 from __future__ import annotations
 
-import gc
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -15,6 +14,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from config.bootstrap import App
+from config.process import freeze_start_up_objects
 from config.settings import Settings
 from handlers.delivery import record_left_transmissions
 from scheduler.replan import ReplanPass, replan_changed_invoices
@@ -62,23 +62,6 @@ def replan_at_start(app: App) -> ReplanPass:
     return replan_changed_invoices(
         app.sessions, app.ctx.policies, app.clock.now(), batch_size=app.settings.batch_size
     )
-
-
-def freeze_start_up_objects() -> int:
-    """Move the objects alive once the process has started (modules, classes, the app, its
-    settings and statements) out of the garbage collector's sight (``gc.freeze``); returns
-    how many.
-
-    A full collection (generation 2) walks every tracked object: about 190 000 in the
-    scheduler's process, 100 ms of CPU on the benchmark machine, and it falls on a tick
-    every so often (the one slow idle tick of 20 in ``make bench-scheduler``). Frozen, the
-    start-up objects are never walked again; a collection walks only what the ticks leave,
-    a fraction of a millisecond. They are never freed by the collector either: they live as
-    long as the process anyway. Garbage of the start-up is collected first.
-    """
-    gc.collect()
-    gc.freeze()
-    return gc.get_freeze_count()
 
 
 def make_scheduler(app: App, *, blocking: bool) -> BaseScheduler:

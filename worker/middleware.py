@@ -8,6 +8,8 @@ from typing import Any
 import dramatiq
 import structlog
 
+from config.process import freeze_start_up_objects
+
 
 class LogContext(dramatiq.Middleware):
     """Clear and bind structlog context vars around each message (threads are reused)."""
@@ -26,7 +28,9 @@ class LogContext(dramatiq.Middleware):
 
 class WarmUp(dramatiq.Middleware):
     """Build the process's App (store check, policies, every template) when the worker
-    boots, not on its first message; a failure here is logged and left to that message."""
+    boots, not on its first message; a failure here is logged and left to that message.
+    Built, the objects of the start-up are frozen out of the garbage collector's sight
+    (``config.process.freeze_start_up_objects``), as the scheduler's are."""
 
     def after_worker_boot(self, broker: Any, worker: Any) -> None:
         from worker import runtime
@@ -37,6 +41,7 @@ class WarmUp(dramatiq.Middleware):
         except Exception as exc:  # the first message will raise it again, and be retried
             log.warning("worker.warmup_failed", error=str(exc).splitlines()[0][:300])
             return
+        freeze_start_up_objects()
         log.info("worker.ready", pid=os.getpid(), threads=len(getattr(worker, "workers", ())))
 
     def after_worker_shutdown(self, broker: Any, worker: Any) -> None:
