@@ -429,7 +429,7 @@ def run_child(phase: str) -> dict:
     """``idle``: BENCH_TICKS ticks; ``emit``: one tick; ``raw``: raw enqueue (see the top).
 
     The objects of the start-up are frozen as the service's scheduler freezes them
-    (``scheduler.loop.freeze_start_up_objects``). Every tick process then runs one tick at
+    (``config.process.freeze_start_up_objects``). Every tick process then runs one tick at
     an instant long past (2000-01-01: nothing is due, no lease ran out, the same
     statements): it connects to both servers and compiles the statements without touching
     what is measured. A measured tick includes the sweep of the transmission records that the
@@ -439,8 +439,9 @@ def run_child(phase: str) -> dict:
     if phase == "raw":
         return raw_enqueue(namespace)
     from bench.run import cpu_snapshot, cpu_split
+    from config.process import freeze_start_up_objects
     from handlers.delivery import record_left_transmissions
-    from scheduler.loop import freeze_start_up_objects, worker_batch
+    from scheduler.loop import worker_batch
     from scheduler.tick import tick
 
     cap = EMIT_MAX_IN_FLIGHT if phase == "emit" else MAX_IN_FLIGHT

@@ -97,7 +97,7 @@ def test_the_objects_of_the_start_up_are_out_of_the_collectors_sight_before_the_
     import gc
     import weakref
 
-    from scheduler.loop import freeze_start_up_objects
+    from config.process import freeze_start_up_objects
 
     class Held:  # a container the collector tracks, alive at start-up
         pass
