@@ -11,6 +11,7 @@ written set-based with the next flush (``adapters.uow``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, fields
 from datetime import datetime
@@ -118,11 +119,9 @@ class SqlStore:
         if batch is None:
             self._session.flush()
             return None
-        if self._changes_may_wait():
+        waiting: dict[int, tuple[Any, dict[str, Any]]] = {}
+        if self._flush_mapped_unless_they_may_wait():
             waiting = {id(row): (row, dict(instance_state(row).dict)) for row in self._session.dirty}
-        else:
-            self._uow.flush_mapped()
-            waiting = {}
         self._uow.settle_drafts()
         return (batch.writes, self._uow.rows_added, waiting)
 
@@ -385,10 +384,17 @@ class SqlStore:
         so do the changes to the invoices and debtors the batch holds locked
         (``_changes_may_wait``): the statement reads neither table."""
         if self.batch is not None and not self._uow.steps_waiting_for(invoice_id):
-            if not self._changes_may_wait():
-                self._uow.flush_mapped()
+            self._flush_mapped_unless_they_may_wait()
         else:
             self._session.flush()
+
+    def _flush_mapped_unless_they_may_wait(self) -> bool:
+        """Flush the session's mapped changes unless they may wait (``_changes_may_wait``);
+        whether they wait."""
+        if self._changes_may_wait():
+            return True
+        self._uow.flush_mapped()
+        return False
 
     def _changes_may_wait(self) -> bool:
         """In a batch, whether the session's pending mapped changes are all changes to
@@ -530,8 +536,7 @@ class SqlStore:
         # payment's, an invoice's steps...) need not be written for this read, nor one by one,
         # nor the changes to the invoices and debtors the batch holds locked (the read is of
         # cases and their links, not of those rows: ``_changes_may_wait``)
-        if not self._changes_may_wait():
-            self._uow.flush_mapped()
+        self._flush_mapped_unless_they_may_wait()
         with self._session.no_autoflush:
             if not self._any_case_holding(params):
                 return []
@@ -841,9 +846,9 @@ _CASE_IDS_HOLDING = {
 
 _STEPS: Any = PlannedStep.__table__
 _LEASES: Any = StepLease.__table__
-_CANCEL_STATEMENTS: dict[tuple[bool, bool, bool, bool], Any] = {}
 
 
+@functools.cache
 def _cancel_statement(names: bool, spare: bool, prefix: bool, scoped: bool) -> Any:
     """``SqlStore._cancel_in_one_statement``'s statement: the steps of ``:invoice`` still
     pending (of ``:names`` only, but ``:spare``, but those starting with ``:prefix``, as the
@@ -852,10 +857,6 @@ def _cancel_statement(names: bool, spare: bool, prefix: bool, scoped: bool) -> A
     named apart from the columns: a Core ``UPDATE`` sets a column from a parameter of its
     name. Built once per shape, so that SQLAlchemy's compiled cache and psycopg's prepared
     statement are reused."""
-    key = (names, spare, prefix, scoped)
-    found = _CANCEL_STATEMENTS.get(key)
-    if found is not None:
-        return found
     steps, leases = _STEPS.c, _LEASES.c
 
     def mine(table: Any) -> list[Any]:
@@ -886,8 +887,7 @@ def _cancel_statement(names: bool, spare: bool, prefix: bool, scoped: bool) -> A
     taken_now = leases.step_id.in_(select(now.c.id))
     taken_before = exists(select(now.c.id)) & leases.step_id.in_(cancelled_before)
     gone = delete(_LEASES).where(or_(taken_now, taken_before), *mine(_LEASES))
-    found = _CANCEL_STATEMENTS[key] = select(now.c.id).add_cte(gone.cte("leases_gone"))
-    return found
+    return select(now.c.id).add_cte(gone.cte("leases_gone"))
 
 
 def _like_escaped(text: str) -> str:

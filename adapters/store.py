@@ -168,6 +168,9 @@ class SqlUnitsOfWork:
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
+        bind = sessions.kw.get("bind")
+        # where a message is marked sent by one statement in autocommit (``mark_sent``)
+        self._autocommit = bind if isinstance(bind, Engine) and bind.dialect.name == "postgresql" else None
 
     def __call__(self) -> AbstractContextManager[UnitOfWork]:
         return transaction(self.sessions)
@@ -184,10 +187,9 @@ class SqlUnitsOfWork:
         """On PostgreSQL one statement in autocommit (``adapters.outbox.mark_sent_alone``);
         elsewhere a unit of work of its own (SQLite serialises its writers by the
         transactions it begins)."""
-        engine = self.sessions.kw.get("bind")
-        if isinstance(engine, Engine) and engine.dialect.name == "postgresql":
+        if self._autocommit is not None:
             return mark_sent_alone(
-                engine,
+                self._autocommit,
                 message_pk,
                 at,
                 tracking_id,

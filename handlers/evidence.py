@@ -35,6 +35,8 @@ from decimal import Decimal
 from itertools import repeat
 from typing import Any, Protocol, cast, runtime_checkable
 
+from handlers.conformance import conforms
+
 GENESIS = "0" * 64
 VERSION = 4  # the version of the records written now
 DEFAULT_CREDITOR = "default"  # the chain of the records written before version 4
@@ -346,20 +348,8 @@ def _sink(candidate: object) -> EvidenceSink:
 
 
 def is_sink(candidate: object) -> bool:
-    """``isinstance(candidate, EvidenceSink)``, each type checked once.
-
-    ``isinstance`` against a runtime-checkable protocol lists the protocol's members anew at
-    each call (``typing._get_protocol_attrs``); a type found to be a sink is known from
-    then on (``_SINK_TYPES``), one set look-up."""
-    if type(candidate) in _SINK_TYPES:
-        return True
-    if not isinstance(candidate, EvidenceSink):
-        return False
-    _SINK_TYPES.add(type(candidate))
-    return True
-
-
-_SINK_TYPES: set[type] = set()  # the types found to be evidence sinks
+    """``isinstance(candidate, EvidenceSink)``, each type checked once (``conforms``)."""
+    return conforms(candidate, EvidenceSink)
 
 
 class StoredRecord(Protocol):

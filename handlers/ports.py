@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
 import structlog
 
+from handlers.conformance import conforms
+
 if TYPE_CHECKING:
     from handlers.delivery import Messages
     from handlers.outbox import Item
@@ -131,18 +133,10 @@ class TaskSink(Protocol):
 
 
 def after_commit(uow: object, task: object) -> None:
-    """Have ``task`` published once the unit of work ``uow`` has committed.
-
-    ``isinstance`` against a runtime-checkable protocol lists the protocol's members anew at
-    each call: a type is checked once, then known (``_TASK_SINK_TYPES``)."""
-    if type(uow) not in _TASK_SINK_TYPES:
-        if not isinstance(uow, TaskSink):
-            raise TypeError(f"tasks are published after a unit of work commits, not a {type(uow).__name__}")
-        _TASK_SINK_TYPES.add(type(uow))
+    """Have ``task`` published once the unit of work ``uow`` has committed."""
+    if not conforms(uow, TaskSink):
+        raise TypeError(f"tasks are published after a unit of work commits, not a {type(uow).__name__}")
     cast(TaskSink, uow).after_commit(task)
-
-
-_TASK_SINK_TYPES: set[type] = set()  # the types found to be task sinks
 
 
 class UnitOfWork(TaskSink, Protocol):

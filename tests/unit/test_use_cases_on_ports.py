@@ -146,10 +146,7 @@ class MemoryUnits:
             yield uow
             uow.commit()
 
-    def mark_sent(self, message_pk, at, tracking_id, *, count_attempt, creditor=None):
-        return mark_sent_in_a_unit(
-            self, message_pk, at, tracking_id, count_attempt=count_attempt, creditor=creditor
-        )
+    mark_sent = mark_sent_in_a_unit
 
 
 class Published:
