@@ -32,23 +32,44 @@ def debtor_by_id(store: Store, debtor_id: str, *, lock: bool = False) -> DebtorR
 
 
 def upsert_debtor(store: Store, data: ev.Debtor, now: datetime, policies: PolicySet) -> DebtorRecord:
+    """The debtor with the details ``data`` gives, added or updated. A debtor named again
+    with the details it has (an invoice's event carries its debtor each time) is left as it
+    is, its ``updated_at`` included: nothing is written for it."""
+    details = _details(data)
     row = store.debtor(data.id, lock=True)
     before = None
     if row is None:
         row = store.add_debtor(data.id)
+    elif all(getattr(row, key) == value for key, value in details.items()):
+        return row
     else:
         before = _policy_inputs(row)
         if row.email != data.email:
             row.email_bounced = False
-    row.name, row.kind, row.email, row.language = data.name, data.kind, data.email, data.language
-    row.timezone, row.country = data.timezone, data.address.country
-    row.address = data.address.model_dump(exclude_none=True)
-    row.siren, row.opt_out, row.segment, row.updated_at = data.siren, data.opt_out, data.segment, now
-    row.merchant = data.merchant
-    row.phone = data.phone
+    for key, value in details.items():
+        setattr(row, key, value)
+    row.updated_at = now
     if before is not None and before != _policy_inputs(row):
         _replan_open_invoices(store, row, now, policies)
     return row
+
+
+def _details(data: ev.Debtor) -> dict[str, object]:
+    """The debtor's columns an event's details set."""
+    return {
+        "name": data.name,
+        "kind": data.kind,
+        "email": data.email,
+        "language": data.language,
+        "timezone": data.timezone,
+        "country": data.address.country,
+        "address": data.address.model_dump(exclude_none=True),
+        "siren": data.siren,
+        "opt_out": data.opt_out,
+        "segment": data.segment,
+        "merchant": data.merchant,
+        "phone": data.phone,
+    }
 
 
 def _policy_inputs(debtor: DebtorRecord) -> tuple[str | None, ...]:

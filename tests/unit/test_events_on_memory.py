@@ -217,3 +217,17 @@ def test_a_unit_of_work_that_fails_leaves_the_memory_store_as_it_was(data, ctx):
         ingest_one(uow, json.dumps(payment("F-1", "100.00", "2026-03-05")), NOW, ctx)
         raise RuntimeError("the worker died before the commit")
     assert (invoice(data, "F-1").paid, len(data.payments), len(data.inbox), len(data.evidence)) == before
+
+
+def test_a_debtor_named_again_with_the_same_details_is_left_as_it_was(data, ctx):
+    later = datetime(2026, 3, 5, 9, 0, tzinfo=UTC)
+    feed(data, ctx, NOW, invoice_issued("F-1", "2026-04-01"))
+    data.debtors["D-1"].email_bounced = True
+    assert feed(data, ctx, later, invoice_issued("F-2", "2026-04-05")) == ["accepted"]
+    debtor = data.debtors["D-1"]
+    # the second invoice carries the same details: neither the date nor the bounce moves
+    assert (debtor.updated_at, debtor.email_bounced) == (NOW, True)
+    moved = {**DEBTOR, "email": "factures@acme.example"}
+    assert feed(data, ctx, later, invoice_issued("F-3", "2026-04-05", debtor=moved)) == ["accepted"]
+    # another address: the details are written, the old address's bounce forgotten
+    assert (debtor.email, debtor.updated_at, debtor.email_bounced) == ("factures@acme.example", later, False)
