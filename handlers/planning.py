@@ -80,15 +80,51 @@ def plan_invoice(
     """
     today = local_date(now, debtor.timezone)
     invoice.policy_key = policy_key(policy)
-    steps: dict[str, tuple[str, datetime]] = {}  # a step planned twice keeps its first place
-    for item in plan_new_invoice(invoice.due_date, today, policy, debtor.country):
-        steps[item.step.name] = (item.step.event, window_opening(item.day, debtor.timezone, policy.window))
+    steps = dict(new_ladder(policy, invoice.due_date, today, debtor.country, debtor.timezone))
     steps[PRESCRIPTION_WARNING] = (
         "deadline.expired",
         _prescription_warning_at(invoice, debtor, policy, today),
     )
     for step, (event, due_at) in steps.items():
         store.add_step(invoice.id, invoice.debtor_id, step, event, due_at)
+
+
+LadderTimes = tuple[tuple[str, tuple[str, datetime]], ...]
+
+
+def new_ladder(policy: Policy, due_date: date, today: date, country: str, tz: str) -> LadderTimes:
+    """The ladder of a new invoice: each step's name, event and instant (the sending
+    window's opening on its business day), in the ladder's order.
+
+    A pure function of its arguments, remembered per policy: a feed's invoices share a few
+    due dates, and the business days and windows of a ladder cost more than the rest of
+    an invoice's planning (``relance ingest``)."""
+    known = _ladders_of(policy)
+    key = (due_date, today, country, tz)
+    found = known.get(key)
+    if found is None:
+        steps: dict[str, tuple[str, datetime]] = {}
+        for item in plan_new_invoice(due_date, today, policy, country):
+            steps[item.step.name] = (item.step.event, window_opening(item.day, tz, policy.window))
+        found = tuple(steps.items())
+        if len(known) >= _LADDERS_PER_POLICY:  # bounded: the memory stays flat
+            known.clear()
+        known[key] = found
+    return found
+
+
+def _ladders_of(policy: Policy) -> dict[tuple[date, date, str, str], LadderTimes]:
+    """The ladders remembered for ``policy`` (kept with it, so its id is not reused)."""
+    entry = _LADDERS.get(id(policy))
+    if entry is None or entry[0] is not policy:
+        if len(_LADDERS) >= 64:  # a process loads a handful of policies; tests make many
+            _LADDERS.clear()
+        entry = _LADDERS[id(policy)] = (policy, {})
+    return entry[1]
+
+
+_LADDERS_PER_POLICY = 4096
+_LADDERS: dict[int, tuple[Policy, dict[tuple[date, date, str, str], LadderTimes]]] = {}
 
 
 PRESCRIPTION_WARNING = "prescription_warning"

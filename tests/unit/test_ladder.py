@@ -8,12 +8,17 @@ Fri 1 May, Fri 8 May, Thu 14 May (Ascension), Mon 25 May (Pentecost Monday).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from config.policy import load_policy
+from handlers.calendar import window_opening
 from handlers.ladder import plan_new_invoice, plan_resumed
+from handlers.planning import new_ladder
+from handlers.policy import Window
 
 POLICY = load_policy()
 
@@ -232,3 +237,40 @@ def test_an_invoice_past_its_call_day_at_the_upgrade_gets_the_call_today_and_the
         ("call", date(2026, 5, 7)),
         ("formal_notice", date(2026, 5, 12)),
     ]
+
+
+# --- a new invoice's ladder, remembered per policy (handlers.planning.new_ladder) -------------
+
+
+def _ladder_worked_out(policy, due: date, today: date, country: str, tz: str):
+    return [
+        (s.step.name, s.step.event, window_opening(s.day, tz, policy.window))
+        for s in plan_new_invoice(due, today, policy, country)
+    ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    due=st.dates(date(2025, 1, 1), date(2028, 12, 31)),
+    lag=st.integers(-90, 120),
+    place=st.sampled_from([("FR", "Europe/Paris"), ("DE", "Europe/Berlin"), ("FR", "America/Martinique")]),
+)
+def test_a_new_ladder_remembered_is_the_ladder_worked_out_again(due, lag, place):
+    country, tz = place
+    today = due + timedelta(days=lag)
+    first = new_ladder(POLICY, due, today, country, tz)
+    again = new_ladder(POLICY, due, today, country, tz)
+    assert [(name, event, at) for name, (event, at) in first] == _ladder_worked_out(
+        POLICY, due, today, country, tz
+    )
+    assert again is first  # the second asks nothing of the calendar
+
+
+def test_a_policy_with_another_window_gets_its_own_ladder():
+    later = POLICY.model_copy(update={"window": Window(start=time(14, 0), end=time(18, 0))})
+    due, today = date(2026, 4, 30), date(2026, 4, 1)
+    ours = dict(new_ladder(POLICY, due, today, "FR", "Europe/Paris"))
+    theirs = dict(new_ladder(later, due, today, "FR", "Europe/Paris"))
+    # Thu 30 Apr 2026 is a business day; Paris is at UTC+2 then: 09:00 -> 07:00, 14:00 -> 12:00
+    assert ours["due"] == ("invoice.due", datetime(2026, 4, 30, 7, 0, tzinfo=UTC))
+    assert theirs["due"] == ("invoice.due", datetime(2026, 4, 30, 12, 0, tzinfo=UTC))
