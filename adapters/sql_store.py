@@ -158,8 +158,10 @@ class SqlStore:
 
     def debtor(self, debtor_id: str, *, lock: bool = False) -> DebtorRecord | None:
         batch = self.batch
-        if lock and batch is not None and debtor_id in batch.debtors:  # read and locked ahead
-            return cast(DebtorRecord | None, batch.debtors[debtor_id])
+        if batch is not None and debtor_id in batch.debtors:  # read and locked ahead, or new
+            found = batch.debtors[debtor_id]
+            if lock or found is not None:  # a debtor new in the batch may be a draft: no read
+                return cast(DebtorRecord | None, found)
         if lock:
             return lock_debtor(self._session, debtor_id)
         return self._session.get(DebtorRow, debtor_key(self._session, debtor_id))

@@ -42,13 +42,20 @@ MinimumFor = Callable[[InvoiceRecord], Decimal]
 
 
 def follow_invoice(
-    store: Store, invoice: InvoiceRecord, now: datetime, cause: str, minimum_for: MinimumFor | None = None
+    store: Store,
+    invoice: InvoiceRecord,
+    now: datetime,
+    cause: str,
+    minimum_for: MinimumFor | None = None,
+    *,
+    live: list[CaseRecord] | None = None,
 ) -> None:
     """Update (and stop when nothing is left) every live case that holds ``invoice``.
 
     With ``minimum_for``, a case left with balances all below their minimum is stopped.
+    ``live``: those cases, when the caller has just read them (``live_cases_of``).
     """
-    for case in live_cases_of(store, invoice):
+    for case in live_cases_of(store, invoice) if live is None else live:
         _refresh(store, case, now, cause, invoice.number, minimum_for)
 
 
@@ -56,16 +63,18 @@ def money_recorded(
     store: Store, invoice: InvoiceRecord, now: datetime, cause: str, policies: PolicySet
 ) -> None:
     """After a payment or credit note: report what is owed beside a paid principal, then
-    keep the invoice's cases in step (stopping those left with balances below the minimum)."""
+    keep the invoice's cases in step (stopping those left with balances below the minimum).
+    The cases are read (and locked) once for both."""
     debtor = store.debtor(invoice.debtor_id)
+    live = live_cases_of(store, invoice)
 
     def minimum_for(member: InvoiceRecord) -> Decimal:
         return policies.for_debtor(debtor, member.number).money.minimum_for(member.currency)
 
     if invoice.status == "settled" and debtor is not None and policies.rates is not None:
         policy = policies.for_debtor(debtor, invoice.number)
-        report_penalties_outstanding(store, invoice, debtor, now, policy, policies.rates)
-    follow_invoice(store, invoice, now, cause, minimum_for)
+        report_penalties_outstanding(store, invoice, debtor, now, policy, policies.rates, live=live)
+    follow_invoice(store, invoice, now, cause, minimum_for, live=live)
 
 
 def report_penalties_outstanding(
@@ -75,12 +84,16 @@ def report_penalties_outstanding(
     now: datetime,
     policy: Policy,
     rates: RateTable,
+    *,
+    live: list[CaseRecord] | None = None,
 ) -> OwedBeside | None:
-    """Log, record and note on its live cases what is owed once the invoice's principal is paid."""
+    """Log, record and note on its live cases what is owed once the invoice's principal is
+    paid (``live``: those cases, when the caller has just read them)."""
     owed = owed_beside_principal(invoice, debtor, policy, rates, store.movements([invoice.id])[invoice.id])
     if owed is None:
         return None
-    live = live_cases_of(store, invoice)
+    if live is None:
+        live = live_cases_of(store, invoice)
     currency = invoice.currency
     note = penalties_outstanding_note(invoice.number, owed, currency)
     for case in live:

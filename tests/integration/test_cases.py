@@ -6,7 +6,7 @@ import json
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from adapters.orm import CaseRow, EvidenceRecord
 from adapters.store import transaction
@@ -158,3 +158,26 @@ def test_a_public_debtor_is_never_recommended_an_injonction_de_payer(app):
     case = escalate(app)
     assert case.recommended_procedure == "demande_au_comptable_public"
     assert case.alternatives == ["refere_provision_administratif"]
+
+
+def test_a_payment_that_settles_a_cased_invoice_reads_its_cases_once(app):
+    ingest(app, invoice_issued("F-1", "2026-04-01", "900.00"), invoice_issued("F-2", "2026-04-01", "600.00"))
+    case = escalate(app)
+    app.clock.set(at("2026-06-01 10:00"))
+    reads: list[str] = []
+
+    def keep(_conn, _cursor, statement, *_args):
+        if "WHERE case_invoices.invoice_id" in statement:  # the cases holding an invoice
+            reads.append(statement)
+
+    event.listen(app.engine, "before_cursor_execute", keep)
+    try:
+        ingest(app, payment("F-1", "900.00", "2026-06-01"))
+    finally:
+        event.remove(app.engine, "before_cursor_execute", keep)
+    with transaction(app.sessions) as session:
+        notes = session.get(CaseRow, case.id).notes
+    # F-1 settled late: its penalties are noted on the case and the case follows the payment,
+    # both from one (locking) read of the cases that hold F-1
+    assert any("F-1" in note for note in notes)
+    assert len(reads) == 1
