@@ -88,6 +88,7 @@ class UnitOfWork(Session):
     _salts: dict[tuple[str, str], bytes | None]
     _steps: list[dict[str, Any]]
     _payments: list[dict[str, Any]]
+    _rejected: list[dict[str, Any]]
     _inbox: list[InboxDraft]
     _drafts: dict[type, list[Any]]  # new rows per mapped class, in the order they are written
     rows_added: int
@@ -204,8 +205,8 @@ class UnitOfWork(Session):
 
     def has_unflushed_rows(self) -> bool:
         """Whether rows added as plain rows or drafts (``add_steps``, ``add_payment_row``,
-        ``add_inbox_row``, ``add_draft``) wait for the next flush."""
-        return bool(self._steps or self._payments or self._inbox or self._has_drafts())
+        ``add_inbox_row``, ``add_draft``, ``store_rejected`` in a batch) wait for the next flush."""
+        return bool(self._steps or self._payments or self._rejected or self._inbox or self._has_drafts())
 
     def flush(self, objects: Any = None) -> None:
         if objects is None and self._has_drafts():
@@ -219,6 +220,9 @@ class UnitOfWork(Session):
         if self._payments:
             rows, self._payments = self._payments, []
             self._insert(PaymentRow.__table__, rows, counted=False)
+        if self._rejected:
+            rows, self._rejected = self._rejected, []
+            self._insert(RejectedEvent.__table__, rows, counted=False)
         if self._inbox:
             drafts, self._inbox = self._inbox, []
             self._insert(InboxEvent.__table__, [draft.row() for draft in drafts], counted=False)
@@ -310,6 +314,24 @@ class UnitOfWork(Session):
         line_no: int | None,
         received_at: datetime,
     ) -> None:
+        """Keep a rejected event for replay. In a ``relance ingest`` batch, a plain row inserted
+        with the next flush: a mapped one pending would make the next event's applier flush
+        the batch's other waiting rows first (``SqlStore.write_mark``)."""
+        if self.batch is not None and self.creditor is not None:
+            self._rejected.append(
+                {
+                    "creditor_id": self.creditor,
+                    "event_id": event_id,
+                    "raw": raw,
+                    "reason": reason,
+                    "source": source,
+                    "line_no": line_no,
+                    "received_at": received_at,
+                    "replayed_at": None,
+                }
+            )
+            self.rows_added += 1
+            return
         self.add(
             RejectedEvent(
                 creditor_id=self.creditor,
@@ -395,7 +417,7 @@ class UnitOfWork(Session):
 
     def rollback(self) -> None:
         # discarded, not a change made after the transaction ended
-        self._steps, self._payments, self._inbox = [], [], []
+        self._steps, self._payments, self._rejected, self._inbox = [], [], [], []
         self._drafts = _no_drafts()
         super().rollback()
         self._reset()
@@ -414,6 +436,7 @@ class UnitOfWork(Session):
         self._tasks = []
         self._steps = []
         self._payments = []
+        self._rejected = []
         self._inbox = []
         self._drafts = _no_drafts()
         self.rows_added = 0  # plain rows and drafts added, and drafts changed (``wrote_since``)
@@ -436,6 +459,7 @@ class UnitOfWork(Session):
         """The plain rows and drafts added since ``marks`` (a savepoint's rollback)."""
         del self._steps[marks.steps :]
         del self._payments[marks.payments :]
+        del self._rejected[marks.rejected :]
         del self._inbox[marks.inbox :]
         for model, count in marks.drafts.items():
             del self._drafts[model][count:]
@@ -514,11 +538,12 @@ class UnitOfWork(Session):
 class _Marks:
     """How many of each kind of row a unit of work had added when a savepoint began."""
 
-    __slots__ = ("drafts", "inbox", "payments", "records", "steps", "tasks")
+    __slots__ = ("drafts", "inbox", "payments", "records", "rejected", "steps", "tasks")
 
     def __init__(self, uow: UnitOfWork) -> None:
         self.records, self.tasks = len(uow._pending), len(uow._tasks)
         self.steps, self.payments, self.inbox = len(uow._steps), len(uow._payments), len(uow._inbox)
+        self.rejected = len(uow._rejected)
         self.drafts = {model: len(rows) for model, rows in uow._drafts.items()}
 
 

@@ -473,7 +473,7 @@ def test_an_event_id_stored_by_another_process_meanwhile_reruns_the_batch_with_s
 # --- new invoices and debtors written set-based --------------------------------------------
 
 
-def _inserts_of(app, lines: list[dict]) -> dict[str, int]:
+def _inserts_of(app, lines: list[Any], rejected: int = 0) -> dict[str, int]:
     """The INSERT statements (a COPY counted as one) of ingesting ``lines`` in one batch, by
     table; an ``executemany`` counts once per row, as the server runs it."""
     from sqlalchemy import event
@@ -499,7 +499,7 @@ def _inserts_of(app, lines: list[dict]) -> dict[str, int]:
     finally:
         event.remove(app.engine, "before_cursor_execute", executing)
         uow_module.insert_rows = insert_rows
-    assert counts == {"accepted": len(lines), "duplicate": 0, "rejected": 0}
+    assert counts == {"accepted": len(lines) - rejected, "duplicate": 0, "rejected": rejected}
     return counted
 
 
@@ -830,3 +830,21 @@ def test_a_payment_in_a_batch_keeps_the_live_case_holding_its_invoice_in_step(ap
     assert counts == {"accepted": 2, "duplicate": 0, "rejected": 0}
     assert invoice(app, "F-1").status == "settled"
     assert status != "open", (status, notes)
+
+
+@pytest.mark.postgres
+def test_bad_lines_between_new_invoices_leave_the_batch_s_rows_to_one_flush(postgres_url, tmp_path):
+    """A rejected line is kept as a row written with the batch's others: the events after
+    it do not write the rows waiting before them (new invoices, their steps, inbox rows)."""
+    application = make_test_app(postgres_url, tmp_path, START)
+    try:
+        lines: list[Any] = []
+        for i in range(4):
+            lines += [invoice_issued(f"G-{i}", "2026-04-01", "100.00"), '{"event_id": "bad-' + str(i)]
+        inserts = _inserts_of(application, lines, rejected=4)
+        kept = rejected(application)
+    finally:
+        application.dispose()
+    assert [line for _, line, _ in kept] == [2, 4, 6, 8]  # every bad line kept, in order
+    assert {"invoices", "planned_steps", "inbox_events", "rejected_events"} <= set(inserts)
+    assert max(inserts.values()) == 1  # each table in one statement (before: one per bad line)
