@@ -7,6 +7,7 @@ what it read ahead.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy import event as sa_event
@@ -14,6 +15,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from adapters.orm import DebtorRow, InboxEvent, InvoiceRow, movements_of
+from adapters.sql_lists import one_of
 from adapters.uow import UnitOfWork
 from handlers.inbox import invoices_of, releases
 from handlers.money import Movement
@@ -84,17 +86,12 @@ class Batch:
 
     def prefetch(self, events: list[Any]) -> None:
         """Read the store once for the events of the batch, in their order."""
+        reads = _reads(self.session.get_bind().dialect.name == "postgresql")
         ids = list(dict.fromkeys(e.event_id for e in events))
         self._inbox.update(dict.fromkeys(ids))
         for chunk in _chunks(ids):
-            self._inbox.update(
-                (event_id, digest)
-                for event_id, digest in self.session.execute(
-                    select(InboxEvent.event_id, InboxEvent.content_sha256).where(
-                        InboxEvent.event_id.in_(chunk)
-                    )
-                )
-            )
+            stored = self.session.execute(reads.inbox, {"values": chunk})
+            self._inbox.update((event_id, digest) for event_id, digest in stored)
         if self.savepoints:
             return
         fresh = [e for e in events if self._inbox[e.event_id] is None]
@@ -105,22 +102,13 @@ class Batch:
         self.debtors.update(dict.fromkeys(upserted))
         for chunk in _chunks(upserted):
             self.debtors.update(
-                (row.id, row)
-                for row in self.session.execute(
-                    select(DebtorRow).where(DebtorRow.id.in_(chunk)).order_by(DebtorRow.id).with_for_update()
-                ).scalars()
+                (row.id, row) for row in self.session.execute(reads.debtors, {"values": chunk}).scalars()
             )
         numbers = list(dict.fromkeys(n for e in fresh for n in invoices_of(e)))
         self.invoices.update(dict.fromkeys(numbers))
         for chunk in _chunks(numbers):
             self.invoices.update(
-                (row.number, row)
-                for row in self.session.execute(
-                    select(InvoiceRow)
-                    .where(InvoiceRow.number.in_(chunk))
-                    .order_by(InvoiceRow.id)
-                    .with_for_update()
-                ).scalars()
+                (row.number, row) for row in self.session.execute(reads.invoices, {"values": chunk}).scalars()
             )
         self._read_payments(fresh)
         # the debtors of the invoices read, not locked: a payment's applier reads its invoice's
@@ -128,9 +116,7 @@ class Batch:
         owners = dict.fromkeys(row.debtor_id for row in self.invoices.values() if row is not None)
         unread = [debtor for debtor in owners if debtor not in self.debtors]
         for chunk in _chunks(unread):
-            self._read.extend(
-                self.session.execute(select(DebtorRow).where(DebtorRow.id.in_(chunk))).scalars()
-            )
+            self._read.extend(self.session.execute(reads.owners, {"values": chunk}).scalars())
         issued = dict.fromkeys(e.invoice.number for e in fresh if e.type == "invoice.issued")
         created = sum(1 for number in issued if self.invoices[number] is None)
         if created and self.session.get_bind().dialect.name == "postgresql":
@@ -138,15 +124,8 @@ class Batch:
         keys = list(dict.fromkeys(key for e in fresh for key in releases(e)))
         self._keys_looked_up.update(keys)
         for chunk in _chunks(keys):
-            self._parked_keys.update(
-                key
-                for key in self.session.execute(
-                    select(InboxEvent.waiting_for)
-                    .distinct()
-                    .where(InboxEvent.status == "parked", InboxEvent.waiting_for.in_(chunk))
-                ).scalars()
-                if key is not None
-            )
+            waiting = self.session.execute(reads.parked, {"values": chunk}).scalars()
+            self._parked_keys.update(key for key in waiting if key is not None)
 
     def _read_payments(self, fresh: list[Any]) -> None:
         """The movements of the stored invoices the batch's payments and credit notes name:
@@ -176,6 +155,32 @@ class Batch:
 
     def released(self, key: str) -> None:
         self._parked_keys.discard(key)
+
+
+class _Reads:
+    """The statements of ``Batch.prefetch``, each of the parameter ``values`` (a list),
+    built once per kind of database (``adapters.sql_lists``)."""
+
+    def __init__(self, postgres: bool) -> None:
+        def among(column: Any) -> Any:
+            return one_of(column, "values", postgres)
+
+        self.inbox = select(InboxEvent.event_id, InboxEvent.content_sha256).where(among(InboxEvent.event_id))
+        self.debtors = select(DebtorRow).where(among(DebtorRow.id)).order_by(DebtorRow.id).with_for_update()
+        self.invoices = (
+            select(InvoiceRow).where(among(InvoiceRow.number)).order_by(InvoiceRow.id).with_for_update()
+        )
+        self.owners = select(DebtorRow).where(among(DebtorRow.id))
+        self.parked = (
+            select(InboxEvent.waiting_for)
+            .distinct()
+            .where(InboxEvent.status == "parked", among(InboxEvent.waiting_for))
+        )
+
+
+@functools.cache
+def _reads(postgres: bool) -> _Reads:
+    return _Reads(postgres)
 
 
 def _chunks(values: list[Any]) -> list[list[Any]]:

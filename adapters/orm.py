@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from adapters.sql_lists import one_of
 from adapters.types import DecimalText, Money, UTCDateTime
 from handlers.money import Movement
 
@@ -532,14 +533,19 @@ def movements_of(session: Session, invoice_ids: Iterable[int]) -> dict[int, list
     found: dict[int, list[Movement]] = {i: [] for i in wanted}
     if not wanted:
         return found
-    rows = session.execute(
-        select(PaymentRow.invoice_id, PaymentRow.on_day, PaymentRow.amount, PaymentRow.kind).where(
-            PaymentRow.invoice_id.in_(wanted), PaymentRow.reversed_on.is_(None)
-        )
-    ).all()
+    postgres = session.get_bind().dialect.name == "postgresql"
+    rows = session.execute(_MOVEMENTS[postgres], {"ids": list(wanted)}).all()
     for invoice_id, on_day, amount, kind in rows:
         found[invoice_id].append(Movement(on_day, amount, kind))
     return found
+
+
+_MOVEMENTS = {
+    postgres: select(PaymentRow.invoice_id, PaymentRow.on_day, PaymentRow.amount, PaymentRow.kind).where(
+        one_of(PaymentRow.invoice_id, "ids", postgres), PaymentRow.reversed_on.is_(None)
+    )
+    for postgres in (True, False)
+}
 
 
 def case_invoices(session: Session, case_id: int) -> list[InvoiceRow]:

@@ -45,6 +45,7 @@ from adapters.orm import (
     movements_of,
 )
 from adapters.outbox import SqlOutbox
+from adapters.sql_lists import not_one_of, one_of
 from handlers.approval import NOT_SENT
 from handlers.batching import IngestBatch
 from handlers.evidence import PendingRecord
@@ -323,7 +324,7 @@ class SqlStore:
         )
 
     def cancel_pending(self, invoice_id: int, reason: str, which: StepFilter) -> int:
-        if self._session.get_bind().dialect.name == "postgresql":
+        if self._postgres():
             return self._cancel_in_one_statement(invoice_id, reason, which)
         query = update(PlannedStep).where(
             PlannedStep.invoice_id == invoice_id, PlannedStep.status.in_(PENDING)
@@ -364,6 +365,7 @@ class SqlStore:
         params: dict[str, Any] = {"invoice": invoice_id, "why": reason[:300]}
         if creditor is not None:
             params["creditor"] = creditor
+        params["pending"] = _PENDING
         if which.names:
             params["names"] = list(which.names)
         if which.spare:
@@ -532,8 +534,9 @@ class SqlStore:
 
     def cases_holding(self, invoice_id: int, statuses: Sequence[str]) -> list[CaseRecord]:
         params = {"invoice": invoice_id, "statuses": list(statuses)}
+        statement = _CASES_HOLDING[self._postgres()]
         if self.batch is None:
-            return list(self._session.execute(_CASES_HOLDING, params).scalars())
+            return list(self._session.execute(statement, params).scalars())
         # cases and their invoices are mapped objects: the batch's plain rows and drafts (a
         # payment's, an invoice's steps...) need not be written for this read, nor one by one,
         # nor the changes to the invoices and debtors the batch holds locked (the read is of
@@ -542,20 +545,23 @@ class SqlStore:
         with self._session.no_autoflush:
             if not self._any_case_holding(params):
                 return []
-            return list(self._session.execute(_CASES_HOLDING, params).scalars())
+            return list(self._session.execute(statement, params).scalars())
 
     def _any_case_holding(self, params: dict[str, Any]) -> bool:
         """Whether a case of the statuses holds the invoice, asked first with the same
         locking read as a Core statement on the session's connection (most payments find
         none: no mapped rows to make, the ORM's execution skipped); when one does, the ORM
         read runs after it and returns the rows, locked by then."""
-        creditor = self._uow.creditor
+        creditor, postgres = self._uow.creditor, self._postgres()
         if creditor is None:
-            found = self._session.connection().execute(_CASE_IDS_HOLDING[False], params).first()
+            found = self._session.connection().execute(_CASE_IDS_HOLDING[False, postgres], params).first()
         else:
             scoped = {**params, "creditor": creditor}
-            found = self._session.connection().execute(_CASE_IDS_HOLDING[True], scoped).first()
+            found = self._session.connection().execute(_CASE_IDS_HOLDING[True, postgres], scoped).first()
         return found is not None
+
+    def _postgres(self) -> bool:
+        return bool(self._session.get_bind().dialect.name == "postgresql")
 
     def open_cases(self, debtor_id: str) -> list[CaseRecord]:
         return list(
@@ -818,35 +824,35 @@ class InboxDraft:
 
 # the cases of some statuses holding an invoice, locked: a payment reads them (built once: an
 # ORM statement, which the unit of work's ``do_orm_execute`` filter limits to its creditor)
-_CASES_HOLDING = (
-    select(CaseRow)
+_CASES_HOLDING = {
+    postgres: select(CaseRow)
     .join(CaseInvoice, CaseInvoice.case_id == CaseRow.id)
-    .where(
-        CaseInvoice.invoice_id == bindparam("invoice"),
-        CaseRow.status.in_(bindparam("statuses", expanding=True)),
-    )
+    .where(CaseInvoice.invoice_id == bindparam("invoice"), one_of(CaseRow.status, "statuses", postgres))
     .order_by(CaseRow.id)
     .with_for_update()
-)
+    for postgres in (True, False)
+}
 
 # the same read as Core, its ids only (``SqlStore._any_case_holding``), for a unit of work of
 # one creditor (``True``: the condition its ``do_orm_execute`` filter adds) or of all
 _CASE_IDS_HOLDING = {
-    scoped: select(CaseRow.__table__.c.id)
+    (scoped, postgres): select(CaseRow.__table__.c.id)
     .join(CaseInvoice.__table__, CaseInvoice.__table__.c.case_id == CaseRow.__table__.c.id)
     .where(
         CaseInvoice.__table__.c.invoice_id == bindparam("invoice"),
-        CaseRow.__table__.c.status.in_(bindparam("statuses", expanding=True)),
+        one_of(CaseRow.__table__.c.status, "statuses", postgres),
         *([CaseRow.__table__.c.creditor_id == bindparam("creditor")] if scoped else []),
     )
     .order_by(CaseRow.__table__.c.id)
     .with_for_update()
     for scoped in (True, False)
+    for postgres in (True, False)
 }
 
 # -- the cancellation of an invoice's pending steps (PostgreSQL), built once per shape --------
 
 _STEPS: Any = PlannedStep.__table__
+_PENDING = list(PENDING)
 _LEASES: Any = StepLease.__table__
 
 
@@ -865,11 +871,11 @@ def _cancel_statement(names: bool, spare: bool, prefix: bool, scoped: bool) -> A
         return [table.c.creditor_id == bindparam("creditor")] if scoped else []
 
     leased = select(leases.emission).where(leases.step_id == steps.id, *mine(_LEASES)).scalar_subquery()
-    taken = [steps.invoice_id == bindparam("invoice"), steps.status.in_(PENDING)]
+    taken = [steps.invoice_id == bindparam("invoice"), one_of(steps.status, "pending", postgres=True)]
     if names:
-        taken.append(steps.step.in_(bindparam("names", expanding=True)))
+        taken.append(one_of(steps.step, "names", postgres=True))
     if spare:
-        taken.append(steps.step.not_in(bindparam("spare", expanding=True)))
+        taken.append(not_one_of(steps.step, "spare", postgres=True))
     if prefix:  # the value escaped by ``_like_escaped``, as ``autoescape=True`` does
         taken.append(~steps.step.startswith(bindparam("prefix", type_=steps.step.type), escape="/"))
     now = (

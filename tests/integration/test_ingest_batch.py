@@ -848,3 +848,30 @@ def test_bad_lines_between_new_invoices_leave_the_batch_s_rows_to_one_flush(post
     assert [line for _, line, _ in kept] == [2, 4, 6, 8]  # every bad line kept, in order
     assert {"invoices", "planned_steps", "inbox_events", "rejected_events"} <= set(inserts)
     assert max(inserts.values()) == 1  # each table in one statement (before: one per bad line)
+
+
+@pytest.mark.postgres
+def test_a_batch_s_reads_ahead_have_the_same_text_for_few_and_many_events(postgres_url, tmp_path):
+    """The batch reads its event ids, debtors and invoices with one array parameter each
+    (``adapters.sql_lists``): the statements' texts do not grow with the batch."""
+    from sqlalchemy import event
+
+    def selects_of(count: int) -> set[str]:
+        application = make_test_app(postgres_url, tmp_path / str(count), START)
+        seen: set[str] = set()
+
+        def keep(_conn, _cursor, statement, *_args):
+            if statement.lstrip().upper().startswith("SELECT"):
+                seen.add(" ".join(statement.split()))
+
+        event.listen(application.engine, "before_cursor_execute", keep)
+        try:
+            feed(application, *[invoice_issued(f"N{count}-{i}", "2026-04-01") for i in range(count)])
+        finally:
+            event.remove(application.engine, "before_cursor_execute", keep)
+            application.dispose()
+        return seen
+
+    few, many = selects_of(2), selects_of(40)
+    assert few == many
+    assert any("inbox_events.event_id = ANY" in text for text in many)
