@@ -83,7 +83,8 @@ def test_each_marking_is_committed_when_it_returns_and_leaves_the_rows_mark_sent
         other.dispose()
     for n, pk in enumerate(alone):
         units.mark_sent(pk, NOW, f"t-{n}", count_attempt=True, creditor="atelier")
-    assert _statuses(engine, held) == _statuses(engine, alone) == [("sent", 1, f"t-{n}", True) for n in range(3)]
+    expected = [("sent", 1, f"t-{n}", True) for n in range(3)]
+    assert _statuses(engine, held) == _statuses(engine, alone) == expected
 
 
 def test_a_scoped_block_marks_only_its_creditors_messages(engine):
