@@ -61,7 +61,7 @@ from handlers.events import DEFAULT_CREDITOR
 from handlers.evidence import PendingRecord
 from handlers.money import Movement
 from handlers.outbox import Item, Kind
-from handlers.ports import mark_sent_in_a_unit
+from handlers.ports import mark_sent_in_a_unit, markings_one_at_a_time
 from handlers.records import (
     CaseRecord,
     DebtorRecord,
@@ -833,6 +833,7 @@ class MemoryUnitsOfWork:
             uow.commit()
 
     mark_sent = mark_sent_in_a_unit  # one unit of work at a time: no cheaper way
+    markings = markings_one_at_a_time
 
 
 if TYPE_CHECKING:  # mypy holds the classes to the ports

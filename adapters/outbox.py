@@ -25,10 +25,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Integer, Row, Select, Update, bindparam, select, update
+from sqlalchemy import Connection, Engine, Integer, Row, Select, Update, bindparam, select, update
 from sqlalchemy import Table as Table_
 from sqlalchemy.orm import Session
 
+from adapters.connections import server_spoke
 from adapters.orm import DebtorRow, HandoverRow, MessageItem, MessageRow, PlannedStep, SignalRow
 from handlers.outbox import DONE_STATUS, Due, Item, Kind, Refusal, clip, refusal, retry_at
 
@@ -270,6 +271,20 @@ def mark_sent_alone(
     in autocommit: one ``UPDATE … RETURNING`` is atomic by itself, so it needs no
     ``BEGIN`` and ``COMMIT`` around it: one round trip where a unit of work makes three,
     and no session. The same statement, built once, the creditor named in it."""
+    with engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        return _mark_sent_on(connection, message_pk, at, tracking_id, count_attempt, creditor)
+
+
+def _mark_sent_on(
+    connection: Connection,
+    message_pk: int,
+    at: datetime,
+    tracking_id: str | None,
+    count_attempt: bool,
+    creditor: str,
+) -> Item | None:
+    """``mark_sent_alone``'s statement on a connection in autocommit."""
     params = {
         "set_tracking_id": tracking_id,
         "item": message_pk,
@@ -277,13 +292,62 @@ def mark_sent_alone(
         "counted": 1 if count_attempt else 0,
         "creditor": creditor,
     }
-    with engine.connect() as connection:
-        connection.execution_options(isolation_level="AUTOCOMMIT")
-        row = connection.execute(_MARK_SENT, params).first()
+    row = connection.execute(_MARK_SENT, params).first()
     return None if row is None else _item_of(row, MESSAGES.details)
 
 
 _MARK_SENT = _mark_done("messages", ("tracking_id",), True)
+
+
+class HeldMarkings:
+    """Messages marked sent one after the other as ``mark_sent_alone`` marks each (one
+    statement in autocommit, committed when it returns), on one pooled connection held
+    between markings: checked out, put in autocommit and given back once for a run of
+    markings, not at each one (``UnitsOfWork.markings``).
+
+    ``release`` gives the connection back (a unit of work about to open, the block's end, a
+    marking that failed); the next marking checks one out again. A held connection the
+    server has spoken on since its last answer (``server_spoke``: closed by a restart, an
+    idle timeout) is given back before a marking and another checked out, whose checkout
+    check pings it: as a marking that checks out its own connection would find it."""
+
+    def __init__(self, engine: Engine, creditor: str) -> None:
+        self._engine, self._creditor = engine, creditor
+        self._connection: Connection | None = None
+
+    def mark_sent(
+        self,
+        message_pk: int,
+        at: datetime,
+        tracking_id: str | None,
+        *,
+        count_attempt: bool,
+        creditor: str | None = None,
+    ) -> Item | None:
+        connection = self._held()
+        try:
+            return _mark_sent_on(
+                connection, message_pk, at, tracking_id, count_attempt, creditor or self._creditor
+            )
+        except BaseException:
+            self.release()
+            raise
+
+    def release(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()  # back to the pool, out of autocommit
+
+    def _held(self) -> Connection:
+        connection = self._connection
+        if connection is not None and server_spoke(connection.connection.driver_connection):
+            self.release()
+            connection = None
+        if connection is None:
+            connection = self._engine.connect()
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+            self._connection = connection
+        return connection
 
 
 class SqlMessages(SqlOutbox):

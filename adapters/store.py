@@ -7,7 +7,7 @@ are serialised (``FOR UPDATE`` is ignored there); PostgreSQL uses row locks and
 
 from __future__ import annotations
 
-import select
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
@@ -21,11 +21,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, InvalidatePoolError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.connections import server_spoke
 from adapters.orm import DEFAULT_CREDITOR
-from adapters.outbox import SqlMessages, SqlOutbox, mark_sent_alone
+from adapters.outbox import HeldMarkings, SqlMessages, SqlOutbox, mark_sent_alone
 from adapters.uow import UnitOfWork
 from handlers.outbox import Item
-from handlers.ports import mark_sent_in_a_unit
+from handlers.ports import Marks, mark_sent_in_a_unit, markings_one_at_a_time
 
 
 class StoreUnavailable(RuntimeError):
@@ -103,21 +104,8 @@ def _check_on_checkout(engine: Engine) -> None:
 
     @event.listens_for(engine, "checkout")
     def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        if _server_spoke(dbapi_connection) and not _answers(engine, dbapi_connection):
+        if server_spoke(dbapi_connection) and not _answers(engine, dbapi_connection):
             raise InvalidatePoolError("the server closed the connection")
-
-
-def _server_spoke(dbapi_connection: Any) -> bool:
-    """Whether the server sent anything (an error, the end of the stream) on this idle
-    connection; True when that cannot be told."""
-    if getattr(dbapi_connection, "closed", False):
-        return True
-    try:
-        poller = select.poll()
-        poller.register(dbapi_connection.fileno(), select.POLLIN | select.POLLPRI)
-        return bool(poller.poll(0))
-    except (AttributeError, OSError, ValueError, TypeError):
-        return True
 
 
 def _answers(engine: Engine, dbapi_connection: Any) -> bool:
@@ -171,9 +159,30 @@ class SqlUnitsOfWork:
         bind = sessions.kw.get("bind")
         # where a message is marked sent by one statement in autocommit (``mark_sent``)
         self._autocommit = bind if isinstance(bind, Engine) and bind.dialect.name == "postgresql" else None
+        self._held = threading.local()  # the thread's block of ``markings``, if one is open
 
     def __call__(self) -> AbstractContextManager[UnitOfWork]:
+        held: HeldMarkings | None = getattr(self._held, "markings", None)
+        if held is not None:  # its connection given back: no wait for a second one while holding it
+            held.release()
         return transaction(self.sessions)
+
+    @contextmanager
+    def markings(self) -> Iterator[Marks]:
+        """On PostgreSQL the markings of the block on one connection held between them
+        (``adapters.outbox.HeldMarkings``), given back whenever this thread opens a unit of
+        work; elsewhere ``mark_sent`` for each."""
+        if self._autocommit is None:
+            with markings_one_at_a_time(self) as marks:
+                yield marks
+            return
+        held = HeldMarkings(self._autocommit, DEFAULT_CREDITOR)
+        outer, self._held.markings = getattr(self._held, "markings", None), held
+        try:
+            yield held
+        finally:
+            held.release()
+            self._held.markings = outer
 
     def mark_sent(
         self,

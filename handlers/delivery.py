@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -40,6 +41,7 @@ from handlers.outbox import backoff as backoff
 from handlers.ports import (
     AddressUnusable,
     AmbiguousTransmission,
+    Marks,
     Outgoing,
     PermanentFailure,
     RecipientRefused,
@@ -160,10 +162,11 @@ def deliver_many(
             errors.append(exc)
             continue
         try:
-            for task in group:
-                key = (task.message_pk, task.attempt)
-                if key not in outcomes:
-                    outcomes[key] = batch.deliver(task)  # an unexpected error stops the batch here
+            with batch.marking():
+                for task in group:
+                    key = (task.message_pk, task.attempt)
+                    if key not in outcomes:
+                        outcomes[key] = batch.deliver(task)  # an unexpected error stops the batch here
         except BaseException:
             # the records of the messages marked so far, if the store can still write them
             # (else the scheduler's sweep writes them); the error is the one raised
@@ -212,6 +215,7 @@ class _Batch:
         self.units, self.clock, self.transports, self.ctx = units, clock, transports, ctx
         self.fresh_until: datetime | None = None
         self.marked: list[int] = []  # marked sent, their records not written by this batch yet
+        self.marks: Marks = units  # each marking alone, outside a block of ``marking``
 
     @classmethod
     def of_creditor(
@@ -252,13 +256,24 @@ class _Batch:
                 max_copies=self.ctx.max_copies,
             )
         # committed before the next message goes: at most one unmarked
-        sent = _mark_sent(self.units, task.message_pk, self.clock(), tracking, counted=counted)
+        sent = _mark_sent(self.marks, task.message_pk, self.clock(), tracking, counted=counted)
         if sent is not None:  # else marked sent already, or gone: left as it is
             _log_sent(sent, tracking)
             self.marked.append(task.message_pk)
             if len(self.marked) >= RECORD_EVERY:
                 self.record_marked()
         return "sent"
+
+    @contextmanager
+    def marking(self) -> Iterator[None]:
+        """A block whose markings share what the units' ``markings`` hold (on PostgreSQL one
+        connection, checked out once, not once per message)."""
+        with self.units.markings() as marks:
+            self.marks = marks
+            try:
+                yield
+            finally:
+                self.marks = self.units
 
     def record_marked(self) -> None:
         """Write the records of the messages this batch marked sent so far, together."""
@@ -275,12 +290,12 @@ are not all left to wait for its last message."""
 
 
 def _mark_sent(
-    units: UnitsOfWork, message_pk: int, at: datetime, tracking: str | None, *, counted: bool
+    marks: Marks, message_pk: int, at: datetime, tracking: str | None, *, counted: bool
 ) -> Item | None:
     """Mark a message its channel accepted sent at ``at``, with its tracking id and attempt
     count, committed at once: one ``UPDATE`` of its row, which also makes its record due
     (``UnitsOfWork.mark_sent``). None if it was marked sent already, or is gone."""
-    return units.mark_sent(message_pk, at, tracking, count_attempt=not counted)
+    return marks.mark_sent(message_pk, at, tracking, count_attempt=not counted)
 
 
 def _log_sent(sent: Item, tracking: str | None) -> None:

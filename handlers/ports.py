@@ -211,6 +211,34 @@ class UnitsOfWork(Protocol):
         it more cheaply (a single statement needs no transaction around it)."""
         ...
 
+    def markings(self) -> AbstractContextManager[Marks]:
+        """A block in which messages are marked sent one after the other (``Marks``), each
+        committed when its ``mark_sent`` returns, as ``UnitsOfWork.mark_sent`` commits it.
+        A store may make them on one connection held for the block; it then gives that
+        connection back whenever a unit of work opens meanwhile (a thread never waits for
+        a second connection while it holds one) and takes one again at the next marking."""
+        ...
+
+
+class Marks(Protocol):
+    """Marks messages sent: ``UnitsOfWork.mark_sent``, in a block of ``UnitsOfWork.markings``."""
+
+    def mark_sent(
+        self,
+        message_pk: int,
+        at: datetime,
+        tracking_id: str | None,
+        *,
+        count_attempt: bool,
+        creditor: str | None = None,
+    ) -> Item | None: ...
+
+
+@contextmanager
+def markings_one_at_a_time(units: UnitsOfWork) -> Iterator[Marks]:
+    """``UnitsOfWork.markings`` for stores with no cheaper way: each marking is the units' own."""
+    yield units
+
 
 def mark_sent_in_a_unit(
     units: UnitsOfWork,
@@ -250,6 +278,31 @@ class ScopedUnits:
         creditor: str | None = None,
     ) -> Item | None:
         return self.units.mark_sent(
+            message_pk, at, tracking_id, count_attempt=count_attempt, creditor=creditor or self.creditor
+        )
+
+    @contextmanager
+    def markings(self) -> Iterator[Marks]:
+        with self.units.markings() as marks:
+            yield _ScopedMarks(marks, self.creditor)
+
+
+class _ScopedMarks:
+    """The markings of ``marks``, acting for ``creditor`` unless a marking names another."""
+
+    def __init__(self, marks: Marks, creditor: str) -> None:
+        self.marks, self.creditor = marks, creditor
+
+    def mark_sent(
+        self,
+        message_pk: int,
+        at: datetime,
+        tracking_id: str | None,
+        *,
+        count_attempt: bool,
+        creditor: str | None = None,
+    ) -> Item | None:
+        return self.marks.mark_sent(
             message_pk, at, tracking_id, count_attempt=count_attempt, creditor=creditor or self.creditor
         )
 

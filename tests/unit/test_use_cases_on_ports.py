@@ -31,6 +31,7 @@ from handlers.ports import (
     TransientFailure,
     UnitOfWork,
     mark_sent_in_a_unit,
+    markings_one_at_a_time,
 )
 from handlers.service import ingest_one, process_once
 
@@ -147,6 +148,7 @@ class MemoryUnits:
             uow.commit()
 
     mark_sent = mark_sent_in_a_unit
+    markings = markings_one_at_a_time
 
 
 class Published:
