@@ -209,16 +209,25 @@ def _reject_parked(store: Store, row: InboxRecord, reason: str, now: datetime) -
 
 
 def _debtor_of(event: Any) -> str | None:
-    if hasattr(event, "debtor_id"):
+    fields = _fields(event)
+    if "debtor_id" in fields:
         return event.debtor_id
-    if hasattr(event, "debtor"):
+    if "debtor" in fields:
         return event.debtor.id
     return None
 
 
 def invoices_of(event: Any) -> list[str]:
-    if hasattr(event, "invoice_number"):
+    fields = _fields(event)
+    if "invoice_number" in fields:
         return [event.invoice_number]
-    if hasattr(event, "invoice"):
+    if "invoice" in fields:
         return [event.invoice.number]
-    return list(getattr(event, "invoice_numbers", []))
+    return list(event.invoice_numbers) if "invoice_numbers" in fields else []
+
+
+def _fields(event: Any) -> Any:
+    """The fields an event's kind has (a pydantic model's, by its class): asked of the class,
+    not with ``hasattr``, which makes the model raise and catch an ``AttributeError`` for
+    each field an event lacks."""
+    return getattr(type(event), "model_fields", None) or vars(event)

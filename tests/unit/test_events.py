@@ -524,3 +524,20 @@ def test_a_lifecycle_amount_is_only_taken_where_it_means_something():
         assert refused.value.reason == reason
     cashed = parse_event(line(event("invoice.status_changed")))
     assert (cashed.status_code, cashed.amount) == ("212", Decimal("1200.00"))
+
+
+def test_the_debtor_and_invoices_an_event_names_are_read_from_its_fields():
+    from handlers.inbox import _debtor_of, invoices_of
+
+    named = {}
+    for kind in ("invoice.issued", "payment.received", "debtor.updated", "payment_plan.agreed"):
+        parsed = parse_event(line(event(kind)))
+        named[kind] = (_debtor_of(parsed), invoices_of(parsed))
+    data = {kind: event(kind) for kind in named}
+    issued, paid, plan = data["invoice.issued"], data["payment.received"], data["payment_plan.agreed"]
+    assert named == {
+        "invoice.issued": (issued["debtor"]["id"], [issued["invoice"]["number"]]),
+        "payment.received": (None, [paid["invoice_number"]]),  # a payment names its invoice only
+        "debtor.updated": (data["debtor.updated"]["debtor"]["id"], []),
+        "payment_plan.agreed": (plan["debtor_id"], plan["invoice_numbers"]),
+    }
