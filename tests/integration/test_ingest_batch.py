@@ -834,20 +834,25 @@ def test_a_payment_in_a_batch_keeps_the_live_case_holding_its_invoice_in_step(ap
 
 @pytest.mark.postgres
 def test_bad_lines_between_new_invoices_leave_the_batch_s_rows_to_one_flush(postgres_url, tmp_path):
-    """A rejected line is kept as a row written with the batch's others: the events after
-    it do not write the rows waiting before them (new invoices, their steps, inbox rows)."""
+    """A rejected line is kept as a row written with the batch's others: a payment after it
+    does not write the rows waiting before it (new invoices, their steps, inbox rows)."""
     application = make_test_app(postgres_url, tmp_path, START)
     try:
+        _inserts_of(application, [invoice_issued(f"F-{i}", "2026-04-01", "100.00") for i in range(4)])
         lines: list[Any] = []
         for i in range(4):
-            lines += [invoice_issued(f"G-{i}", "2026-04-01", "100.00"), '{"event_id": "bad-' + str(i)]
+            lines += [
+                invoice_issued(f"G-{i}", "2026-04-01", "100.00"),
+                '{"event_id": "bad-' + str(i),
+                payment(f"F-{i}", "40.00", "2026-03-10"),
+            ]
         inserts = _inserts_of(application, lines, rejected=4)
         kept = rejected(application)
     finally:
         application.dispose()
-    assert [line for _, line, _ in kept] == [2, 4, 6, 8]  # every bad line kept, in order
-    assert {"invoices", "planned_steps", "inbox_events", "rejected_events"} <= set(inserts)
-    assert max(inserts.values()) == 1  # each table in one statement (before: one per bad line)
+    assert [line for _, line, _ in kept] == [2, 5, 8, 11]  # every bad line kept, in order
+    assert {"invoices", "planned_steps", "inbox_events", "payments", "rejected_events"} <= set(inserts)
+    assert max(inserts.values()) == 1  # each table in one statement (before: split at each bad line)
 
 
 @pytest.mark.postgres
