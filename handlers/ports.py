@@ -256,38 +256,7 @@ def mark_sent_in_a_unit(
         return uow.messages().mark_done(message_pk, at, count_attempt=count_attempt, tracking_id=tracking_id)
 
 
-class ScopedUnits:
-    """Units of work of ``units``, each scoped to ``creditor`` as it opens."""
-
-    def __init__(self, units: UnitsOfWork, creditor: str) -> None:
-        self.units, self.creditor = units, creditor
-
-    @contextmanager
-    def __call__(self) -> Iterator[UnitOfWork]:
-        with self.units() as uow:
-            uow.scope(self.creditor)
-            yield uow
-
-    def mark_sent(
-        self,
-        message_pk: int,
-        at: datetime,
-        tracking_id: str | None,
-        *,
-        count_attempt: bool,
-        creditor: str | None = None,
-    ) -> Item | None:
-        return self.units.mark_sent(
-            message_pk, at, tracking_id, count_attempt=count_attempt, creditor=creditor or self.creditor
-        )
-
-    @contextmanager
-    def markings(self) -> Iterator[Marks]:
-        with self.units.markings() as marks:
-            yield _ScopedMarks(marks, self.creditor)
-
-
-class _ScopedMarks:
+class ScopedMarks:
     """The markings of ``marks``, acting for ``creditor`` unless a marking names another."""
 
     def __init__(self, marks: Marks, creditor: str) -> None:
@@ -305,6 +274,26 @@ class _ScopedMarks:
         return self.marks.mark_sent(
             message_pk, at, tracking_id, count_attempt=count_attempt, creditor=creditor or self.creditor
         )
+
+
+class ScopedUnits(ScopedMarks):
+    """Units of work of ``units``, each scoped to ``creditor`` as it opens; the messages it
+    marks sent, alone or in a block of ``markings``, are marked for ``creditor`` too."""
+
+    def __init__(self, units: UnitsOfWork, creditor: str) -> None:
+        super().__init__(units, creditor)
+        self.units = units
+
+    @contextmanager
+    def __call__(self) -> Iterator[UnitOfWork]:
+        with self.units() as uow:
+            uow.scope(self.creditor)
+            yield uow
+
+    @contextmanager
+    def markings(self) -> Iterator[Marks]:
+        with self.units.markings() as marks:
+            yield ScopedMarks(marks, self.creditor)
 
 
 def units_of_row(units: UnitsOfWork, table: str, row_id: int) -> tuple[UnitsOfWork, str | None]:

@@ -5,7 +5,7 @@ the block, and replaced when the server closed it."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import event, select
@@ -13,6 +13,7 @@ from sqlalchemy import event, select
 from adapters.orm import MessageRow
 from adapters.store import SqlUnitsOfWork, make_engine, migrate, session_factory
 from handlers.ports import ScopedUnits
+from tests.integration.test_mark_sent_alone import _message
 
 NOW = datetime(2026, 4, 14, 8, 0, tzinfo=UTC)
 
@@ -26,31 +27,8 @@ def engine(database_url):
 
 
 def _messages(units: SqlUnitsOfWork, count: int, creditor: str = "default") -> list[int]:
-    with units() as uow:
-        uow.scope(creditor)
-        rows = [
-            MessageRow(
-                message_id=f"<m-{creditor}-{n}@example>",
-                debtor_id="D-1",
-                channel="email",
-                step="first",
-                local_day=date(2026, 4, 14),
-                recipient="compta@example",
-                subject="Rappel",
-                body_text="Bonjour",
-                content=b"bytes",
-                content_sha256="ab" * 32,
-                amounts={},
-                status="pending",
-                attempts=0,
-                lease_until=NOW + timedelta(minutes=5),
-                created_at=NOW,
-            )
-            for n in range(count)
-        ]
-        uow.add_all(rows)
-        uow.flush()
-        return [row.id for row in rows]
+    """``count`` pending e-mails of ``creditor`` (those ``test_mark_sent_alone`` marks)."""
+    return [_message(units, f"m-{creditor}-{n}", creditor) for n in range(count)]
 
 
 def _statuses(engine, pks: list[int]) -> list[tuple[str, int, str | None, bool]]:
