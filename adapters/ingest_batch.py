@@ -86,7 +86,8 @@ class Batch:
 
     def prefetch(self, events: list[Any]) -> None:
         """Read the store once for the events of the batch, in their order."""
-        reads = _reads(self.session.get_bind().dialect.name == "postgresql")
+        postgres = self.session.get_bind().dialect.name == "postgresql"
+        reads = _reads(postgres)
         ids = list(dict.fromkeys(e.event_id for e in events))
         self._inbox.update(dict.fromkeys(ids))
         for chunk in _chunks(ids):
@@ -119,7 +120,7 @@ class Batch:
             self._read.extend(self.session.execute(reads.owners, {"values": chunk}).scalars())
         issued = dict.fromkeys(e.invoice.number for e in fresh if e.type == "invoice.issued")
         created = sum(1 for number in issued if self.invoices[number] is None)
-        if created and self.session.get_bind().dialect.name == "postgresql":
+        if created and postgres:
             self._invoice_ids = list(self.session.execute(_NEXT_INVOICE_IDS, {"n": created}).scalars())
         keys = list(dict.fromkeys(key for e in fresh for key in releases(e)))
         self._keys_looked_up.update(keys)

@@ -317,32 +317,20 @@ class UnitOfWork(Session):
         """Keep a rejected event for replay. In a ``relance ingest`` batch, a plain row inserted
         with the next flush: a mapped one pending would make the next event's applier flush
         the batch's other waiting rows first (``SqlStore.write_mark``)."""
+        row = {
+            "creditor_id": self.creditor,
+            "event_id": event_id,
+            "raw": raw,
+            "reason": reason,
+            "source": source,
+            "line_no": line_no,
+            "received_at": received_at,
+        }
         if self.batch is not None and self.creditor is not None:
-            self._rejected.append(
-                {
-                    "creditor_id": self.creditor,
-                    "event_id": event_id,
-                    "raw": raw,
-                    "reason": reason,
-                    "source": source,
-                    "line_no": line_no,
-                    "received_at": received_at,
-                    "replayed_at": None,
-                }
-            )
+            self._rejected.append({**row, "replayed_at": None})
             self.rows_added += 1
-            return
-        self.add(
-            RejectedEvent(
-                creditor_id=self.creditor,
-                event_id=event_id,
-                raw=raw,
-                reason=reason,
-                source=source,
-                line_no=line_no,
-                received_at=received_at,
-            )
-        )
+        else:
+            self.add(RejectedEvent(**row))
 
     def savepoint(self) -> Any:
         return self.begin_nested()
