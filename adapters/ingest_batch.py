@@ -14,7 +14,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from adapters.orm import DebtorRow, InboxEvent, InvoiceRow, movements_of
+from adapters.orm import CaseInvoice, CaseRow, DebtorRow, InboxEvent, InvoiceRow, movements_of
 from adapters.sql_lists import one_of
 from adapters.uow import UnitOfWork
 from handlers.inbox import invoices_of, releases
@@ -36,6 +36,9 @@ class Batch:
     debtors of those invoices (not locked, as a payment reads its invoice's debtor), the
     payments and credit notes standing on the invoices that its payments and credit notes
     name (``payments``: read once the invoices are locked, so no other transaction adds to
+    them before the batch commits), the cases holding those invoices, whatever their status
+    (``cases``: locked, read once the invoices are locked; a case joins an invoice only in a
+    transaction holding the invoice locked, ``SqlStore.add_case_invoices``, so none joins
     them before the batch commits) and which of the keys it may release have parked events.
     What the batch's events create or park is added as they go, so later events of the
     batch see it. On PostgreSQL it also draws the ids of the invoices the batch creates
@@ -64,6 +67,9 @@ class Batch:
         # invoice id -> its movements (payments and credit notes not reversed) as stored and
         # added by the batch since; an invoice absent is read from the store (``SqlStore``)
         self.payments: dict[int, list[Movement]] = {}
+        # invoice id -> the cases holding it (any status, locked, by id) as read ahead; an
+        # invoice absent is read from the store (``SqlStore.cases_holding``)
+        self.cases: dict[int, list[CaseRow]] = {}
         self._keys_looked_up: set[str] = set()
         self._parked_keys: set[str] = set()  # keys that may have parked events
         self._invoice_ids: list[int] = []  # drawn from the invoices' id sequence
@@ -136,6 +142,15 @@ class Batch:
         with self.session.no_autoflush:
             for chunk in _chunks(ids):
                 self.payments.update(movements_of(self.session, chunk))
+            self._read_cases(ids)
+
+    def _read_cases(self, ids: list[int]) -> None:
+        """The cases holding the invoices ``ids`` (what a payment on one reads), locked."""
+        self.cases.update((invoice_id, []) for invoice_id in ids)
+        postgres = self.session.get_bind().dialect.name == "postgresql"
+        for chunk in _chunks(ids):
+            for case, invoice_id in self.session.execute(_reads(postgres).cases, {"values": chunk}):
+                self.cases[invoice_id].append(case)
 
     def known(self, event_id: str) -> tuple[bool, str | None]:
         """(whether the batch looked it up, the stored content hash or None)."""
@@ -172,6 +187,13 @@ class _Reads:
             select(InvoiceRow).where(among(InvoiceRow.number)).order_by(InvoiceRow.id).with_for_update()
         )
         self.owners = select(DebtorRow).where(among(DebtorRow.id))
+        self.cases = (
+            select(CaseRow, CaseInvoice.invoice_id)
+            .join(CaseInvoice, CaseInvoice.case_id == CaseRow.id)
+            .where(among(CaseInvoice.invoice_id))
+            .order_by(CaseRow.id)
+            .with_for_update()
+        )
         self.parked = (
             select(InboxEvent.waiting_for)
             .distinct()

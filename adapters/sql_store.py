@@ -196,6 +196,7 @@ class SqlStore:
         if drawn is not None:
             row = self._uow.add_draft(InvoiceRow, {**values, "id": drawn})
             self._start_movements(drawn)  # new: nothing paid on it but what the batch adds
+            cast(IngestBatch, batch).cases[drawn] = []  # and no case holds it
         else:
             row = InvoiceRow(**values)
             self._session.add(row)
@@ -533,9 +534,13 @@ class SqlStore:
         return self._session.get(CaseRow, case_id, with_for_update=lock or None)
 
     def cases_holding(self, invoice_id: int, statuses: Sequence[str]) -> list[CaseRecord]:
+        batch = self.batch
+        held = batch.cases.get(invoice_id) if batch is not None else None
+        if held is not None:  # read ahead, locked, and kept up to date by ``add_case_invoices``
+            return [case for case in held if case.status in statuses]
         params = {"invoice": invoice_id, "statuses": list(statuses)}
         statement = _CASES_HOLDING[self._postgres()]
-        if self.batch is None:
+        if batch is None:
             return list(self._session.execute(statement, params).scalars())
         # cases and their invoices are mapped objects: the batch's plain rows and drafts (a
         # payment's, an invoice's steps...) need not be written for this read, nor one by one,
@@ -589,12 +594,22 @@ class SqlStore:
         return list(case_invoices(self._session, case_id))
 
     def add_case_invoices(self, case_id: int, invoice_ids: Iterable[int]) -> None:
+        """Link the invoices to the case, once each; the invoices are locked first, so that
+        a transaction holding an invoice locked (an ingest batch, ``Batch.prefetch``) sees no
+        case join it before it commits."""
+        invoice_ids = list(dict.fromkeys(invoice_ids))
+        if self._postgres() and invoice_ids:
+            self._session.connection().execute(_LOCK_INVOICES, {"ids": invoice_ids}).all()
+        batch = self.batch
+        if batch is not None:  # the cases holding them are read again (``cases_holding``)
+            for invoice_id in invoice_ids:
+                batch.cases.pop(invoice_id, None)
         known = set(
             self._session.execute(
                 select(CaseInvoice.invoice_id).where(CaseInvoice.case_id == case_id)
             ).scalars()
         )
-        for invoice_id in dict.fromkeys(invoice_ids):
+        for invoice_id in invoice_ids:
             if invoice_id not in known:
                 self._session.add(CaseInvoice(case_id=case_id, invoice_id=invoice_id))
         self._session.flush()
@@ -832,6 +847,14 @@ _CASES_HOLDING = {
     .with_for_update()
     for postgres in (True, False)
 }
+
+# the invoices a case is about to hold, locked in the order of their ids (PostgreSQL)
+_LOCK_INVOICES = (
+    select(InvoiceRow.__table__.c.id)
+    .where(one_of(InvoiceRow.__table__.c.id, "ids", True))
+    .order_by(InvoiceRow.__table__.c.id)
+    .with_for_update()
+)
 
 # the same read as Core, its ids only (``SqlStore._any_case_holding``), for a unit of work of
 # one creditor (``True``: the condition its ``do_orm_execute`` filter adds) or of all

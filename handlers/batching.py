@@ -21,6 +21,7 @@ class IngestBatch(Protocol):
     invoices: dict[str, Any]  # number -> the invoice row locked for the batch, or None
     debtors: dict[str, Any]  # id -> the debtor row locked for the batch, or None
     payments: dict[int, list[Movement]]  # invoice id -> its movements known to the batch
+    cases: dict[int, list[Any]]  # invoice id -> the cases holding it, read ahead (any status)
 
     def known(self, event_id: str) -> tuple[bool, str | None]: ...
     def remember(self, event_id: str, digest: str) -> None: ...

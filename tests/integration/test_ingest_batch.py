@@ -880,3 +880,119 @@ def test_a_batch_s_reads_ahead_have_the_same_text_for_few_and_many_events(postgr
     few, many = selects_of(2), selects_of(40)
     assert few == many
     assert any("inbox_events.event_id = ANY" in text for text in many)
+
+
+def test_the_payments_of_a_batch_read_the_cases_holding_their_invoices_at_once(app):
+    """The cases holding the invoices a batch's payments name are read with the batch's
+    other reads ahead: one statement for six payments (before: one per payment)."""
+    from sqlalchemy import event
+
+    feed(app, *[invoice_issued(f"F-{i}", "2026-04-01", "100.00") for i in range(6)])
+    reads: list[str] = []
+
+    def executing(conn, cursor, statement, parameters, context, executemany):
+        if "case_invoices" in statement and statement.lstrip().upper().startswith("SELECT"):
+            reads.append(statement)
+
+    event.listen(app.engine, "before_cursor_execute", executing)
+    try:
+        counts, _ = feed(app, *[payment(f"F-{i}", "100.00", "2026-03-10") for i in range(6)])
+    finally:
+        event.remove(app.engine, "before_cursor_execute", executing)
+    assert counts == {"accepted": 6, "duplicate": 0, "rejected": 0}
+    assert [invoice(app, f"F-{i}").status for i in range(6)] == ["settled"] * 6
+    assert len(reads) == 1
+
+
+def _open_case(session, invoice_ids: list[int], principal: str) -> int:
+    from decimal import Decimal
+
+    from handlers.store import NewCase
+
+    case = session.store.add_case(
+        NewCase(
+            debtor_id=DEBTOR["id"],
+            kind="escalation",
+            recommended_procedure="injonction_de_payer",
+            reasons=["formal notice unanswered"],
+            currency="EUR",
+            principal=Decimal(principal),
+            late_interest=Decimal("0.00"),
+            indemnities=Decimal("0.00"),
+            deadline=date(2026, 5, 1),
+            notes=[],
+        ),
+        START,
+    )
+    session.store.add_case_invoices(case.id, invoice_ids)
+    return int(case.id)
+
+
+def _case_after_payments(app, creditor: str, batch_size: int) -> tuple:
+    """The case holding two invoices of ``creditor`` after three payments: part of the
+    first, all of the second, the rest of the first."""
+    from adapters.orm import CaseRow
+
+    mine = {"creditor_id": creditor}
+    feed(
+        app, *[invoice_issued(n, "2026-02-20", "100.00", issued="2026-01-21") | mine for n in ("F-1", "F-2")]
+    )
+    with transaction(app.sessions) as session:
+        session.scope(creditor)
+        ids = list(
+            session.execute(select(InvoiceRow.id).where(InvoiceRow.number.in_(["F-1", "F-2"]))).scalars()
+        )
+        case_id = _open_case(session, sorted(ids), "200.00")
+    paid = [
+        payment("F-1", "30.00", "2026-03-10"),
+        payment("F-2", "100.00", "2026-03-10"),
+        payment("F-1", "70.00", "2026-03-11"),
+    ]
+    counts, _ = feed(app, *[event | mine for event in paid], batch_size=batch_size)
+    assert counts == {"accepted": 3, "duplicate": 0, "rejected": 0}
+    with transaction(app.sessions) as session:
+        session.scope(creditor)
+        c = session.get(CaseRow, case_id)
+        return (c.status, c.principal, c.late_interest, c.indemnities, c.amount_claimed, c.notes)
+
+
+def test_the_payments_of_one_batch_on_a_case_s_invoices_leave_it_as_one_at_a_time(database_url, tmp_path):
+    """The batch read the case holding the invoices once, before its three payments: each
+    payment sees what the ones before it did to the case, and the case ends as when each
+    payment is applied in a batch of its own (the same events, of another creditor)."""
+    from tests.integration.test_creditors import creditors_file
+
+    application = make_test_app(database_url, tmp_path, START, creditors_file=creditors_file(tmp_path))
+    try:
+        together = _case_after_payments(application, "default", 500)
+        alone = _case_after_payments(application, "atelier", 1)
+    finally:
+        application.dispose()
+    assert together[0] != "open"  # both invoices paid: the case stopped
+    assert together == alone
+
+
+@pytest.mark.postgres
+def test_a_case_joins_an_invoice_only_once_no_other_transaction_holds_it(postgres_url, tmp_path):
+    """An ingest batch holds the invoices it names locked and reads the cases holding them
+    once: a case joining one of them meanwhile waits for the batch's commit."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    from adapters.orm import CaseInvoice
+
+    application = make_test_app(postgres_url, tmp_path, START)
+    try:
+        feed(application, invoice_issued("F-1", "2026-04-01", "100.00"))
+        held = invoice(application, "F-1").id
+        with application.engine.connect() as batch:  # the batch, holding the invoice locked
+            batch.execute(text("SELECT id FROM invoices WHERE id = :id FOR UPDATE"), {"id": held})
+            with pytest.raises(OperationalError, match="lock"), transaction(application.sessions) as session:
+                session.execute(text("SET LOCAL lock_timeout = '300ms'"))
+                _open_case(session, [held], "100.00")
+            batch.rollback()
+        with transaction(application.sessions) as session:
+            links = session.execute(select(CaseInvoice.invoice_id)).scalars().all()
+    finally:
+        application.dispose()
+    assert links == []
