@@ -507,6 +507,9 @@ class MemoryStore:
             step.status, step.reason = "cancelled", reason[:REASON_LIMIT]
         return len(taken)
 
+    def cancel_pending_soon(self, invoice_id: int, reason: str, which: StepFilter) -> None:
+        self.cancel_pending(invoice_id, reason, which)
+
     def due_deadlines(self, debtor_id: str, now: datetime) -> list[tuple[StepRecord, InvoiceRecord]]:
         due = [
             (s, self.data.invoices[s.invoice_id])

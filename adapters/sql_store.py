@@ -11,7 +11,6 @@ written set-based with the next flush (``adapters.uow``).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, fields
 from datetime import datetime
@@ -21,7 +20,6 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import instance_state
-from sqlalchemy.orm.util import identity_key
 
 from adapters.orm import (
     CaseInvoice,
@@ -45,7 +43,8 @@ from adapters.orm import (
     movements_of,
 )
 from adapters.outbox import SqlOutbox
-from adapters.sql_lists import not_one_of, one_of
+from adapters.sql_lists import one_of
+from adapters.step_cancellation import cancel_steps
 from handlers.approval import NOT_SENT
 from handlers.batching import IngestBatch
 from handlers.evidence import PendingRecord
@@ -296,6 +295,7 @@ class SqlStore:
     # -- planned steps ----------------------------------------------------------------------
 
     def step(self, step_id: int) -> StepRecord | None:
+        self._uow.cancel_pending_now()  # a step found in the identity map is read without a flush
         return self._session.get(PlannedStep, step_id)
 
     def step_of(self, invoice_id: int, name: str) -> StepRecord | None:
@@ -346,39 +346,34 @@ class SqlStore:
         return result.rowcount or 0
 
     def _cancel_in_one_statement(self, invoice_id: int, reason: str, which: StepFilter) -> int:
-        """The steps' ``UPDATE`` and the ``DELETE`` of the leases of the invoice's cancelled
-        steps in one round trip (data-modifying ``WITH``, PostgreSQL), as SQLite's two
-        statements leave them: both parts see the rows as they were before the statement, so
-        the leases taken are those of the steps cancelled now and of those cancelled before,
-        the latter only if a step was cancelled now. The statement is built once per shape of
-        filter (``_cancel_statement``) and run on the session's connection, each part naming
-        the unit of work's creditor as its ``do_orm_execute`` filter does for ORM statements;
-        steps mapped in the session have the updated attributes expired, as the ORM's
-        ``UPDATE`` would. An invoice the batch issued and has not written yet (a draft,
-        outside a savepoint) has its steps all waiting as plain rows: they are cancelled
-        there, without a flush nor a statement (``UnitOfWork.cancel_waiting_steps``)."""
+        """The steps' ``UPDATE`` and the ``DELETE`` of their leases in one round trip
+        (``adapters.step_cancellation``), after the cancellations the batch left for later
+        and what the statement must find written. An invoice the batch issued and has not
+        written yet (a draft, outside a savepoint) has its steps all waiting as plain rows:
+        they are cancelled there, without a flush nor a statement
+        (``UnitOfWork.cancel_waiting_steps``)."""
         if self._drafting() and self._uow.invoice_waiting(invoice_id):
             return int(self._uow.cancel_waiting_steps(invoice_id, reason[:300], which.takes))
+        self._uow.cancel_pending_now()
         self._flush_before_cancelling(invoice_id)
-        creditor = self._uow.creditor
-        prefix = which.spare_prefix is not None and not which.names
-        statement = _cancel_statement(bool(which.names), bool(which.spare), prefix, creditor is not None)
-        params: dict[str, Any] = {"invoice": invoice_id, "why": reason[:300]}
-        if creditor is not None:
-            params["creditor"] = creditor
-        params["pending"] = _PENDING
-        if which.names:
-            params["names"] = list(which.names)
-        if which.spare:
-            params["spare"] = list(which.spare)
-        if prefix:
-            params["prefix"] = _like_escaped(cast(str, which.spare_prefix))
-        ids = list(self._session.connection().execute(statement, params).scalars())
-        for step_id in ids:
-            mapped = self._session.identity_map.get(identity_key(PlannedStep, step_id))
-            if mapped is not None:
-                self._session.expire(mapped, ["status", "reason", "emit_count"])
-        return len(ids)
+        return len(cancel_steps(self._session, [invoice_id], reason[:300], which, self._uow.creditor))
+
+    def cancel_pending_soon(self, invoice_id: int, reason: str, which: StepFilter) -> None:
+        """In a batch (PostgreSQL, outside a savepoint), the cancellation of the steps of an
+        invoice stored before the batch, none of its steps waiting to be written, is left
+        for the unit of work's next flush, with those of the other invoices settled by then
+        (``UnitOfWork.cancel_pending_later``): any read of the steps by the ORM flushes first,
+        and a cancellation that must count runs those left before it."""
+        uow = self._uow
+        if (
+            self._drafting()
+            and self._postgres()
+            and not uow.invoice_waiting(invoice_id)
+            and not uow.steps_waiting_for(invoice_id)
+        ):
+            uow.cancel_pending_later(invoice_id, reason[:300], which)
+        else:
+            self.cancel_pending(invoice_id, reason, which)
 
     def _flush_before_cancelling(self, invoice_id: int) -> None:
         """What the cancellation of the invoice's steps must find written: its steps planned
@@ -871,56 +866,3 @@ _CASE_IDS_HOLDING = {
     for scoped in (True, False)
     for postgres in (True, False)
 }
-
-# -- the cancellation of an invoice's pending steps (PostgreSQL), built once per shape --------
-
-_STEPS: Any = PlannedStep.__table__
-_PENDING = list(PENDING)
-_LEASES: Any = StepLease.__table__
-
-
-@functools.cache
-def _cancel_statement(names: bool, spare: bool, prefix: bool, scoped: bool) -> Any:
-    """``SqlStore._cancel_in_one_statement``'s statement: the steps of ``:invoice`` still
-    pending (of ``:names`` only, but ``:spare``, but those starting with ``:prefix``, as the
-    shape asks) cancelled with ``:why``, and the leases of the invoice's cancelled steps
-    deleted; with ``scoped``, every part limited to ``:creditor``'s rows. The parameters are
-    named apart from the columns: a Core ``UPDATE`` sets a column from a parameter of its
-    name. Built once per shape, so that SQLAlchemy's compiled cache and psycopg's prepared
-    statement are reused."""
-    steps, leases = _STEPS.c, _LEASES.c
-
-    def mine(table: Any) -> list[Any]:
-        return [table.c.creditor_id == bindparam("creditor")] if scoped else []
-
-    leased = select(leases.emission).where(leases.step_id == steps.id, *mine(_LEASES)).scalar_subquery()
-    taken = [steps.invoice_id == bindparam("invoice"), one_of(steps.status, "pending", postgres=True)]
-    if names:
-        taken.append(one_of(steps.step, "names", postgres=True))
-    if spare:
-        taken.append(not_one_of(steps.step, "spare", postgres=True))
-    if prefix:  # the value escaped by ``_like_escaped``, as ``autoescape=True`` does
-        taken.append(~steps.step.startswith(bindparam("prefix", type_=steps.step.type), escape="/"))
-    now = (
-        update(_STEPS)
-        .where(*taken, *mine(_STEPS))
-        .values(
-            status="cancelled",
-            emit_count=steps.emit_count + func.coalesce(leased, 0),
-            reason=bindparam("why", type_=steps.reason.type),
-        )
-        .returning(steps.id)
-        .cte("cancelled_now")
-    )
-    cancelled_before = select(steps.id).where(
-        steps.invoice_id == bindparam("invoice"), steps.status == "cancelled", *mine(_STEPS)
-    )
-    taken_now = leases.step_id.in_(select(now.c.id))
-    taken_before = exists(select(now.c.id)) & leases.step_id.in_(cancelled_before)
-    gone = delete(_LEASES).where(or_(taken_now, taken_before), *mine(_LEASES))
-    return select(now.c.id).add_cte(gone.cte("leases_gone"))
-
-
-def _like_escaped(text: str) -> str:
-    """``text`` for a ``LIKE`` pattern with ``ESCAPE '/'``, as SQLAlchemy's ``autoescape``."""
-    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")

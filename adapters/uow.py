@@ -75,8 +75,9 @@ from adapters.orm import (
 )
 from adapters.outbox import SqlMessages
 from adapters.sql_store import InboxDraft, SqlStore
+from adapters.step_cancellation import cancel_steps
 from handlers.evidence import GENESIS, VERSION, PendingRecord, pending_hash, pending_needs_salt
-from handlers.store import PENDING
+from handlers.store import PENDING, StepFilter
 
 
 class UnitOfWork(Session):
@@ -87,6 +88,8 @@ class UnitOfWork(Session):
     _heads: dict[str, _Head]
     _salts: dict[tuple[str, str], bytes | None]
     _steps: list[dict[str, Any]]
+    # (reason, filter) -> the stored invoices whose pending steps the next flush cancels
+    _cancellations: dict[tuple[str, StepFilter], list[int]]
     _payments: list[dict[str, Any]]
     _rejected: list[dict[str, Any]]
     _inbox: list[InboxDraft]
@@ -203,12 +206,46 @@ class UnitOfWork(Session):
         self.rows_added += 1
         return count
 
+    def cancel_pending_later(self, invoice_id: int, reason: str, which: StepFilter) -> None:
+        """Cancel the pending steps of a stored invoice (``which`` takes) at the next flush,
+        first thing, in one statement with the others left until then: before the steps
+        added since are written, and before any ORM read (autoflush), so that nothing sees
+        them pending. Only outside a savepoint, whose rollback would not take it back
+        (``SqlStore.cancel_pending_soon``). Counted in ``rows_added``, as the statement it
+        stands for counts as a write of the batch's."""
+        self._cancellations.setdefault((reason, which), []).append(invoice_id)
+        self.rows_added += 1
+
+    def cancel_pending_now(self) -> None:
+        """Run the cancellations left for the next flush (``cancel_pending_later``): one
+        statement for each reason and filter, not counted as a write of the batch's (they
+        were, when left)."""
+        if not self._cancellations:
+            return
+        left, self._cancellations = self._cancellations, {}
+        batch = self.batch
+        writes = batch.writes if batch is not None else 0
+        for (reason, which), invoices in left.items():
+            cancel_steps(self, invoices, reason, which, self.creditor)
+        if batch is not None:
+            batch.writes = writes
+
     def has_unflushed_rows(self) -> bool:
         """Whether rows added as plain rows or drafts (``add_steps``, ``add_payment_row``,
-        ``add_inbox_row``, ``add_draft``, ``store_rejected`` in a batch) wait for the next flush."""
-        return bool(self._steps or self._payments or self._rejected or self._inbox or self._has_drafts())
+        ``add_inbox_row``, ``add_draft``, ``store_rejected`` in a batch), or cancellations
+        (``cancel_pending_later``), wait for the next flush."""
+        return bool(
+            self._steps
+            or self._payments
+            or self._rejected
+            or self._inbox
+            or self._cancellations
+            or self._has_drafts()
+        )
 
     def flush(self, objects: Any = None) -> None:
+        if objects is None:
+            self.cancel_pending_now()  # first: before the steps added since are written
         if objects is None and self._has_drafts():
             self._write_drafts()  # first: the session's rows may refer to them
         super().flush(objects)
@@ -407,6 +444,7 @@ class UnitOfWork(Session):
         # discarded, not a change made after the transaction ended
         self._steps, self._payments, self._rejected, self._inbox = [], [], [], []
         self._drafts = _no_drafts()
+        self._cancellations = {}
         super().rollback()
         self._reset()
 
@@ -427,6 +465,7 @@ class UnitOfWork(Session):
         self._rejected = []
         self._inbox = []
         self._drafts = _no_drafts()
+        self._cancellations = {}
         self.rows_added = 0  # plain rows and drafts added, and drafts changed (``wrote_since``)
         self._forget_transaction()
 

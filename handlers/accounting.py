@@ -34,6 +34,7 @@ from handlers.factoring import follow_factoring
 from handlers.planning import (
     LADDER_EVENTS,
     cancel_pending,
+    cancel_pending_soon,
     end_of_day,
     plan_invoice,
     resume_invoice,
@@ -223,7 +224,7 @@ def _settle_if_paid(store: Store, invoice: InvoiceRecord, now: datetime, policie
     if invoice.status == "open" and invoice.balance <= 0:
         before = _level_before(store, invoice, policies)
         invoice.status = "settled"
-        cancel_pending(store, invoice.id, "invoice settled")
+        cancel_pending_soon(store, invoice.id, "invoice settled")
         log.info("invoice.settled", invoice_number=invoice.number, debtor_id=invoice.debtor_id)
         signals.invoice_settled(store, invoice, now)
         _level_after(store, invoice, policies, before, now, "invoice settled")

@@ -62,6 +62,12 @@ def cancel_pending(store: Store, invoice_id: int, reason: str, *, steps: Iterabl
     return store.cancel_pending(invoice_id, reason, cancelled_by(steps))
 
 
+def cancel_pending_soon(store: Store, invoice_id: int, reason: str) -> None:
+    """``cancel_pending`` of all the steps, when how many does not matter: the store may
+    cancel them with its next write (``Store.cancel_pending_soon``)."""
+    store.cancel_pending_soon(invoice_id, reason, cancelled_by())
+
+
 def _write(
     store: Store, invoice: InvoiceRecord, debtor: DebtorRecord, policy: Policy, dates: list[StepDate]
 ) -> None:

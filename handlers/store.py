@@ -212,6 +212,10 @@ class Store(Protocol):
     def cancel_pending(self, invoice_id: int, reason: str, which: StepFilter) -> int:
         """Cancel the invoice's planned or emitted steps ``which`` takes; how many."""
 
+    def cancel_pending_soon(self, invoice_id: int, reason: str, which: StepFilter) -> None:
+        """``cancel_pending`` when how many does not matter: the store may do it with its
+        next write, so long as no read of the steps finds them pending meanwhile."""
+
     def due_deadlines(self, debtor_id: str, now: datetime) -> list[tuple[StepRecord, InvoiceRecord]]:
         """The debtor's pending ``deadline.expired`` steps due by ``now``, with their
         invoices, by the invoice's due date then number."""
