@@ -479,6 +479,10 @@ class MemoryStore:
         steps = self.data.steps.values()
         return next((s for s in steps if s.invoice_id == invoice_id and s.step == name), None)
 
+    def add_steps(self, invoice_id: int, debtor_id: str, steps: Iterable[tuple[str, str, datetime]]) -> None:
+        for name, event, due_at in steps:
+            self.add_step(invoice_id, debtor_id, name, event, due_at)
+
     def add_step(self, invoice_id: int, debtor_id: str, name: str, event: str, due_at: datetime) -> None:
         _refuse_duplicate(self.step_of(invoice_id, name) is not None, (invoice_id, name))
         step = Step(

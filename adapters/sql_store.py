@@ -306,6 +306,11 @@ class SqlStore:
     def add_step(self, invoice_id: int, debtor_id: str, name: str, event: str, due_at: datetime) -> None:
         self._uow.add_steps([_step_row(invoice_id, debtor_id, name, event, due_at)])
 
+    def add_steps(self, invoice_id: int, debtor_id: str, steps: Iterable[tuple[str, str, datetime]]) -> None:
+        self._uow.add_steps(
+            [_step_row(invoice_id, debtor_id, name, event, due_at) for name, event, due_at in steps]
+        )
+
     def steps_of(self, invoice_id: int, events: Sequence[str]) -> list[StepRecord]:
         return list(
             self._session.execute(

@@ -535,5 +535,7 @@ def _quoted(address: str) -> str:
     if _PLAIN_ADDRESS.fullmatch(address):
         return f"<{address}>"
     return _quoted_parsed(address)
+
+
 # a field's first line (a name of printable characters but ':', then ':'), or a continuation
 _FIELD_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]+:|[ \t]")

@@ -53,7 +53,7 @@ from sqlalchemy.orm import (
     make_transient_to_detached,
     with_loader_criteria,
 )
-from sqlalchemy.orm.attributes import instance_state
+from sqlalchemy.orm.attributes import flag_modified, instance_state
 
 from adapters.bulk import insert_rows
 from adapters.orm import (
@@ -148,10 +148,14 @@ class UnitOfWork(Session):
         self._pending.append(record)
 
     def add_steps(self, rows: list[dict[str, Any]]) -> None:
-        """Plan steps (``planned_steps`` rows but their id), inserted with the next flush."""
-        if self.creditor is None:
+        """Plan steps (``planned_steps`` rows but their id and creditor: the rows are the
+        caller's to give, and get their creditor here), inserted with the next flush."""
+        creditor = self.creditor
+        if creditor is None:
             raise RuntimeError("planned steps are added by a unit of work of no creditor")
-        self._steps.extend({**row, "creditor_id": self.creditor} for row in rows)
+        for row in rows:
+            row["creditor_id"] = creditor
+        self._steps.extend(rows)
         self.rows_added += len(rows)
 
     def add_inbox_row(self, draft: InboxDraft) -> None:
@@ -185,12 +189,12 @@ class UnitOfWork(Session):
 
     def steps_waiting_for(self, invoice_id: int) -> bool:
         """Whether steps of the invoice planned as plain rows wait for the next flush."""
-        return any(row["invoice_id"] == invoice_id for row in self._steps)
+        return invoice_id in self._steps_seen.of(self._steps, _invoice_of_step)
 
     def invoice_waiting(self, invoice_id: int) -> bool:
         """Whether the invoice is a draft waiting for the next flush: none of its steps is
         written yet either (their foreign key), so none has a lease."""
-        return any(row.__dict__["id"] == invoice_id for row in self._drafts[InvoiceRow])
+        return invoice_id in self._drafts_seen.of(self._drafts[InvoiceRow], _id_of_draft)
 
     def cancel_waiting_steps(self, invoice_id: int, reason: str, takes: Callable[[str], bool]) -> int:
         """Cancel the invoice's pending steps still waiting as plain rows that ``takes``
@@ -248,6 +252,7 @@ class UnitOfWork(Session):
             self.cancel_pending_now()  # first: before the steps added since are written
         if objects is None and self._has_drafts():
             self._write_drafts()  # first: the session's rows may refer to them
+        self._invoice_changes_alike()
         super().flush(objects)
         if objects is not None:
             return
@@ -264,12 +269,27 @@ class UnitOfWork(Session):
             drafts, self._inbox = self._inbox, []
             self._insert(InboxEvent.__table__, [draft.row() for draft in drafts], counted=False)
 
+    def _invoice_changes_alike(self) -> None:
+        """Have every changed invoice set the same columns (those a payment or credit note
+        changes), so that the ORM writes them in one ``executemany`` (one round trip with
+        psycopg's pipeline): it groups the ``UPDATE`` of consecutive rows only when they set
+        the same columns, and a batch's payments change ``paid``, ``credited``, ``status``
+        and ``updated_at`` in every combination. A column set to the value it has is written
+        unchanged."""
+        for row in self.dirty:
+            if type(row) is InvoiceRow:
+                state = instance_state(row)
+                for key in _INVOICE_CHANGES:
+                    if key in state.dict and key not in state.committed_state:
+                        flag_modified(row, key)
+
     def flush_mapped(self) -> None:
         """Flush the changes of the session's mapped objects, leaving the plain rows and
         drafts for a later flush; everything when a new mapped object may refer to a draft."""
         if self.new:
             self.flush()
         else:
+            self._invoice_changes_alike()
             super().flush()
 
     def settle_drafts(self) -> None:
@@ -458,6 +478,7 @@ class UnitOfWork(Session):
     # -- internals -----------------------------------------------------------------------
 
     def _reset(self) -> None:
+        self._steps_seen, self._drafts_seen = _Seen(), _Seen()
         self._pending = []
         self._tasks = []
         self._steps = []
@@ -573,6 +594,40 @@ class _Marks:
         self.rejected = len(uow._rejected)
         self.drafts = {model: len(rows) for model, rows in uow._drafts.items()}
 
+
+class _Seen:
+    """The invoice ids of a list of waiting rows, kept up to date as the list grows: a
+    payment asks whether its invoice has rows waiting, and a batch's lists hold thousands.
+    Rows are only appended to a list, or it is cut short or replaced (a flush, a savepoint's
+    rollback): the ids are then gathered again. The last row seen still in its place tells
+    a list that only grew from one cut short and grown again."""
+
+    def __init__(self) -> None:
+        self._rows: list[Any] | None = None
+        self._count = 0
+        self._last: Any = None
+        self._ids: set[int] = set()
+
+    def of(self, rows: list[Any], invoice_of: Callable[[Any], int]) -> set[int]:
+        count = self._count
+        if rows is not self._rows or len(rows) < count or (count and rows[count - 1] is not self._last):
+            self._rows, self._count, self._ids = rows, 0, set()
+        if len(rows) > self._count:
+            self._ids.update(invoice_of(row) for row in rows[self._count :])
+            self._count, self._last = len(rows), rows[-1]
+        return self._ids
+
+
+def _invoice_of_step(row: dict[str, Any]) -> int:
+    return int(row["invoice_id"])
+
+
+def _id_of_draft(row: Any) -> int:
+    return int(row.__dict__["id"])
+
+
+# the columns of an invoice that payments and credit notes change (``_invoice_changes_alike``)
+_INVOICE_CHANGES = ("paid", "credited", "status", "updated_at")
 
 # the mapped classes a batch adds as drafts (``add_draft``), in the order they are written:
 # an invoice's debtor first (foreign key)

@@ -7,7 +7,7 @@ to UTC through ``zoneinfo`` so daylight-saving changes are handled by the tz dat
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -70,8 +70,12 @@ def zone(name: str) -> ZoneInfo:
 
 def window_opening(day: date, tz: str, window: Window) -> datetime:
     """The UTC instant the sending window opens on ``day`` in time zone ``tz``."""
-    local = datetime.combine(day, window.start, tzinfo=zone(tz))
-    return local.astimezone(UTC)
+    return opening_at(day, tz, window.start)
+
+
+def opening_at(day: date, tz: str, opens: time) -> datetime:
+    """The UTC instant of the local time ``opens`` on ``day`` in time zone ``tz``."""
+    return datetime.combine(day, opens, tzinfo=zone(tz)).astimezone(UTC)
 
 
 def local_date(instant: datetime, tz: str) -> date:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 
 import structlog
 
 from handlers import evidence, holds
-from handlers.calendar import add_months, local_date, next_business_day, window_opening, zone
+from handlers.calendar import add_months, local_date, next_business_day, opening_at, window_opening, zone
 from handlers.ladder import StepDate, plan_new_invoice, plan_resumed, policy_key, replan
 from handlers.policy import ESCALATION, FORMAL_NOTICE, Policy
 from handlers.records import DebtorRecord, InvoiceRecord
@@ -91,8 +92,9 @@ def plan_invoice(
         "deadline.expired",
         _prescription_warning_at(invoice, debtor, policy, today),
     )
-    for step, (event, due_at) in steps.items():
-        store.add_step(invoice.id, invoice.debtor_id, step, event, due_at)
+    store.add_steps(
+        invoice.id, invoice.debtor_id, [(step, event, due_at) for step, (event, due_at) in steps.items()]
+    )
 
 
 LadderTimes = tuple[tuple[str, tuple[str, datetime]], ...]
@@ -142,7 +144,10 @@ WARNING_MONTHS = 6
 
 def prescription_dates(invoice: InvoiceRecord, kind: str) -> tuple[date, date]:
     """(day the claim is time-barred, day to warn): from delivery, else the issue date."""
-    start = invoice.delivered_on or invoice.issue_date
+    return _prescription_dates_from(invoice.delivered_on or invoice.issue_date, kind)
+
+
+def _prescription_dates_from(start: date, kind: str) -> tuple[date, date]:
     if kind == "public":
         # loi n° 68-1250 du 31 décembre 1968, art. 1: four years from the first day of the
         # year after the one in which the right arose (the "prescription quadriennale")
@@ -167,9 +172,17 @@ def plan_prescription_warning(
 def _prescription_warning_at(
     invoice: InvoiceRecord, debtor: DebtorRecord, policy: Policy, today: date
 ) -> datetime:
-    _, warn = prescription_dates(invoice, debtor.kind)
-    day = next_business_day(max(warn, today), debtor.country)
-    return window_opening(day, debtor.timezone, policy.window)
+    start = invoice.delivered_on or invoice.issue_date
+    return _warning_instant(start, debtor.kind, today, debtor.country, debtor.timezone, policy.window.start)
+
+
+@lru_cache(maxsize=4096)
+def _warning_instant(start: date, kind: str, today: date, country: str, tz: str, opens: time) -> datetime:
+    """When to warn of the prescription of a claim born on ``start``: a pure function of its
+    arguments, remembered (bounded) as each new invoice of a feed asks it again for one of a
+    few issue dates (``relance ingest``)."""
+    _, warn = _prescription_dates_from(start, kind)
+    return opening_at(next_business_day(max(warn, today), country), tz, opens)
 
 
 def resume_invoice(

@@ -203,6 +203,10 @@ class Store(Protocol):
     def add_step(self, invoice_id: int, debtor_id: str, name: str, event: str, due_at: datetime) -> None:
         """A new ``planned`` step (the invoice has none of that name)."""
 
+    def add_steps(self, invoice_id: int, debtor_id: str, steps: Iterable[tuple[str, str, datetime]]) -> None:
+        """New ``planned`` steps, each a (name, event, due instant), of an invoice that has
+        none of those names: ``add_step`` of each."""
+
     def steps_of(self, invoice_id: int, events: Sequence[str]) -> list[StepRecord]:
         """The invoice's steps of these events, by due instant then id."""
 

@@ -747,6 +747,61 @@ def test_the_changes_of_payments_to_invoices_stored_before_are_written_together(
 
 
 @pytest.mark.postgres
+def test_payments_and_credit_notes_changing_other_columns_are_written_together(postgres_url, tmp_path):
+    """Partial payments (``paid``), settling ones (``paid``, ``status``) and credit notes
+    (``credited``, ``updated_at``) change other columns of the invoices the batch locked:
+    still one ``UPDATE`` round trip for the six invoices, and each invoice as expected."""
+    from sqlalchemy import event
+
+    application = make_test_app(postgres_url, tmp_path, START)
+    updates: list[int] = []
+
+    def executing(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("UPDATE INVOICES"):
+            updates.append(len(parameters) if executemany else 1)
+
+    def credit_note(number: str, amount: str) -> dict:
+        return {
+            "event_id": f"avoir-{number}",
+            "type": "credit_note.issued",
+            "occurred_at": "2026-03-10T10:00:00+01:00",
+            "invoice_number": number,
+            "credit_note_number": f"AV-{number}",
+            "amount": amount,
+        }
+
+    try:
+        feed(application, *[invoice_issued(f"F-{i}", "2026-04-01", "100.00") for i in range(6)])
+        event.listen(application.engine, "before_cursor_execute", executing)
+        counts, _ = feed(
+            application,
+            payment("F-0", "40.00", "2026-03-10"),
+            payment("F-1", "100.00", "2026-03-10"),
+            credit_note("F-2", "25.00"),
+            payment("F-3", "10.00", "2026-03-10"),
+            credit_note("F-4", "100.00"),
+            payment("F-5", "100.00", "2026-03-10"),
+        )
+        event.remove(application.engine, "before_cursor_execute", executing)
+        with transaction(application.sessions) as session:
+            rows = session.execute(
+                select(InvoiceRow.number, InvoiceRow.paid, InvoiceRow.credited, InvoiceRow.status)
+            ).all()
+    finally:
+        application.dispose()
+    assert counts == {"accepted": 6, "duplicate": 0, "rejected": 0}
+    assert sorted((n, str(p), str(c), s) for n, p, c, s in rows) == [
+        ("F-0", "40.00", "0.00", "open"),
+        ("F-1", "100.00", "0.00", "settled"),
+        ("F-2", "0.00", "25.00", "open"),
+        ("F-3", "10.00", "0.00", "open"),
+        ("F-4", "0.00", "100.00", "settled"),
+        ("F-5", "100.00", "0.00", "settled"),
+    ]
+    assert updates == [6]  # one executemany (before: one statement per set of columns changed)
+
+
+@pytest.mark.postgres
 def test_an_invoice_issued_and_settled_in_one_batch_has_its_steps_cancelled_before_they_are_written(
     postgres_url, tmp_path
 ):
