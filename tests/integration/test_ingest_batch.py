@@ -959,6 +959,12 @@ def test_the_payments_of_a_batch_read_the_cases_holding_their_invoices_at_once(a
     assert len(reads) == 1
 
 
+def _feed_as(app, creditor: str, events: list[dict], batch_size: int = 500) -> None:
+    """Feed ``events`` as ``creditor``'s, in batches of ``batch_size``; each is accepted."""
+    counts, _ = feed(app, *[event | {"creditor_id": creditor} for event in events], batch_size=batch_size)
+    assert counts == {"accepted": len(events), "duplicate": 0, "rejected": 0}
+
+
 def _open_case(session, invoice_ids: list[int], principal: str) -> int:
     from decimal import Decimal
 
@@ -988,9 +994,10 @@ def _case_after_payments(app, creditor: str, batch_size: int) -> tuple:
     first, all of the second, the rest of the first."""
     from adapters.orm import CaseRow
 
-    mine = {"creditor_id": creditor}
-    feed(
-        app, *[invoice_issued(n, "2026-02-20", "100.00", issued="2026-01-21") | mine for n in ("F-1", "F-2")]
+    _feed_as(
+        app,
+        creditor,
+        [invoice_issued(n, "2026-02-20", "100.00", issued="2026-01-21") for n in ("F-1", "F-2")],
     )
     with transaction(app.sessions) as session:
         session.scope(creditor)
@@ -1003,8 +1010,7 @@ def _case_after_payments(app, creditor: str, batch_size: int) -> tuple:
         payment("F-2", "100.00", "2026-03-10"),
         payment("F-1", "70.00", "2026-03-11"),
     ]
-    counts, _ = feed(app, *[event | mine for event in paid], batch_size=batch_size)
-    assert counts == {"accepted": 3, "duplicate": 0, "rejected": 0}
+    _feed_as(app, creditor, paid, batch_size)
     with transaction(app.sessions) as session:
         session.scope(creditor)
         c = session.get(CaseRow, case_id)
@@ -1094,8 +1100,7 @@ def _settled_with_leases(app, creditor: str, batch_size: int) -> tuple[list[tupl
     with a partial one and a new invoice: the steps, and the leases left."""
     from adapters.orm import StepLease
 
-    mine = {"creditor_id": creditor}
-    feed(app, *[invoice_issued(f"F-{i}", "2026-04-01", "100.00") | mine for i in range(3)])
+    _feed_as(app, creditor, [invoice_issued(f"F-{i}", "2026-04-01", "100.00") for i in range(3)])
     _lease_first_steps(app, creditor, ["F-0", "F-2"], emission=2)
     events = [
         payment("F-0", "100.00", "2026-03-10"),
@@ -1103,8 +1108,7 @@ def _settled_with_leases(app, creditor: str, batch_size: int) -> tuple[list[tupl
         payment("F-1", "40.00", "2026-03-10"),
         payment("F-2", "100.00", "2026-03-10"),
     ]
-    counts, _ = feed(app, *[event | mine for event in events], batch_size=batch_size)
-    assert counts == {"accepted": 4, "duplicate": 0, "rejected": 0}
+    _feed_as(app, creditor, events, batch_size)
     with transaction(app.sessions) as session:
         session.scope(creditor)
         leases = len(session.execute(select(StepLease.step_id)).all())
@@ -1153,8 +1157,7 @@ def test_the_invoices_a_batch_settles_have_their_steps_cancelled_in_one_statemen
 
 def _reopened(app, creditor: str, batch_size: int) -> list[tuple]:
     """A stored invoice settled, its payment reversed and part of it paid again, in a batch."""
-    mine = {"creditor_id": creditor}
-    feed(app, invoice_issued("F-1", "2026-04-01", "100.00") | mine)
+    _feed_as(app, creditor, [invoice_issued("F-1", "2026-04-01", "100.00")])
     paid = payment("F-1", "100.00", "2026-03-10") | {"payment_id": "VIR-1"}
     events = [
         paid,
@@ -1169,8 +1172,7 @@ def _reopened(app, creditor: str, batch_size: int) -> list[tuple]:
         },
         payment("F-1", "30.00", "2026-03-11"),
     ]
-    counts, _ = feed(app, *[event | mine for event in events], batch_size=batch_size)
-    assert counts == {"accepted": 3, "duplicate": 0, "rejected": 0}
+    _feed_as(app, creditor, events, batch_size)
     return _steps_of(app, creditor)
 
 
