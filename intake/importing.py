@@ -206,9 +206,7 @@ def import_files(
     return counts
 
 
-def _statement_items(
-    app: App, path: Path, out: TextIO, creditor: str | None, label: str
-) -> list[BatchItem]:
+def _statement_items(app: App, path: Path, out: TextIO, creditor: str | None, label: str) -> list[BatchItem]:
     """The payment events of a bank statement (intake/bank_import.py), or its rejection."""
     try:
         events = statement_events(app, path, out, creditor, label)
