@@ -27,6 +27,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy handlers adapters config intake worker scheduler relance
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
