@@ -465,24 +465,67 @@ def test_the_finished_steps_are_the_names_of_those_done_skipped_or_failed(units)
         assert uow.store.finished_steps(inv.id) == {"r_done", "r_skipped", "r_failed"}
 
 
-def _cancel(units: Harness, which: StepFilter) -> tuple[int, dict[str, tuple[str, str | None]], list[str]]:
-    """Steps of every kind on F-1 (and one on F-2), cancelled with ``which``: how many, the
-    steps of F-1 as they are then, and F-2's step."""
-    names = ["reminder_1", "reminder_2", "formal_notice", "plan1_due", "reminder_3", "reminder_4"]
+def test_steps_added_together_are_planned_as_each_added_alone(units):
     with units() as uow:
         store = uow.store
         debtor(store)
-        inv, other = invoice(store, "F-1"), invoice(store, "F-2")
+        inv = invoice(store, "F-1")
+        store.add_steps(
+            inv.id,
+            "D-1",
+            [("reminder_2", "invoice.overdue", NOW + timedelta(days=7)), ("pre_due", "invoice.due", NOW)],
+        )
+        planned = [store.step_of(inv.id, name) for name in ("pre_due", "reminder_2")]
+        assert [(s.step, s.event, s.due_at, s.status, s.emit_count) for s in planned if s is not None] == [
+            ("pre_due", "invoice.due", NOW, "planned", 0),
+            ("reminder_2", "invoice.overdue", NOW + timedelta(days=7), "planned", 0),
+        ]
+        store.add_steps(inv.id, "D-1", [])  # nothing to add
+    with units() as uow:
+        found = uow.store.steps_of(inv.id, ["invoice.due", "invoice.overdue"])
+        assert [s.step for s in found] == ["pre_due", "reminder_2"]
+
+
+def test_a_cancellation_that_need_not_count_leaves_the_steps_as_one_that_counts(units):
+    """``cancel_pending_soon`` may wait for the store's next write (an ingest batch's); read
+    in the same unit of work and after it, the steps are those ``cancel_pending`` leaves."""
+    which = StepFilter(spare=("formal_notice",), spare_prefix="plan")
+    _, counted, _ = _cancel(units, which)
+    _, soon, _ = _cancel(units, which, soon=True, numbers=("G-1", "G-2"), debtor_id="D-2")
+    assert soon == counted
+    assert soon["reminder_1"] == ("cancelled", "invoice settled")
+
+
+def _cancel(
+    units: Harness,
+    which: StepFilter,
+    *,
+    soon: bool = False,
+    numbers: tuple[str, str] = ("F-1", "F-2"),
+    debtor_id: str = "D-1",
+) -> tuple[int | None, dict[str, tuple[str, str | None]], list[str]]:
+    """Steps of every kind on F-1 (and one on F-2), cancelled with ``which`` (``soon``: by
+    ``cancel_pending_soon``, which tells no count): how many, the steps of F-1 as they are
+    then, and F-2's step."""
+    names = ["reminder_1", "reminder_2", "formal_notice", "plan1_due", "reminder_3", "reminder_4"]
+    with units() as uow:
+        store = uow.store
+        debtor(store, debtor_id)
+        inv, other = (invoice(store, number, debtor_id=debtor_id) for number in numbers)
         for name in names:
-            store.add_step(inv.id, "D-1", name, "invoice.overdue", NOW)
-        store.add_step(other.id, "D-1", "reminder_1", "invoice.overdue", NOW)
+            store.add_step(inv.id, debtor_id, name, "invoice.overdue", NOW)
+        store.add_step(other.id, debtor_id, "reminder_1", "invoice.overdue", NOW)
         changed = {"reminder_2": "emitted", "reminder_3": "done", "reminder_4": "failed"}
         for name, status in changed.items():
             step = store.step_of(inv.id, name)
             assert step is not None
             step.status = status
 
-        count = store.cancel_pending(inv.id, "invoice settled", which)
+        count: int | None = None
+        if soon:
+            store.cancel_pending_soon(inv.id, "invoice settled", which)
+        else:
+            count = store.cancel_pending(inv.id, "invoice settled", which)
 
         after = statuses(store, inv.id, names)
         assert statuses(store, other.id, ["reminder_1"]) == {"reminder_1": ("planned", None)}
