@@ -117,7 +117,7 @@ class Batch:
             self.invoices.update(
                 (row.number, row) for row in self.session.execute(reads.invoices, {"values": chunk}).scalars()
             )
-        self._read_payments(fresh)
+        self._read_payments(fresh, reads)
         # the debtors of the invoices read, not locked: a payment's applier reads its invoice's
         # debtor (its policy) as ``session.get`` would, found in the identity map (held here)
         owners = dict.fromkeys(row.debtor_id for row in self.invoices.values() if row is not None)
@@ -134,7 +134,7 @@ class Batch:
             waiting = self.session.execute(reads.parked, {"values": chunk}).scalars()
             self._parked_keys.update(key for key in waiting if key is not None)
 
-    def _read_payments(self, fresh: list[Any]) -> None:
+    def _read_payments(self, fresh: list[Any], reads: _Reads) -> None:
         """The movements of the stored invoices the batch's payments and credit notes name:
         what a payment that settles its invoice reads for the penalties outstanding."""
         named = dict.fromkeys(n for e in fresh if e.type in _MONEY_EVENTS for n in invoices_of(e))
@@ -142,14 +142,13 @@ class Batch:
         with self.session.no_autoflush:
             for chunk in _chunks(ids):
                 self.payments.update(movements_of(self.session, chunk))
-            self._read_cases(ids)
+            self._read_cases(ids, reads)
 
-    def _read_cases(self, ids: list[int]) -> None:
+    def _read_cases(self, ids: list[int], reads: _Reads) -> None:
         """The cases holding the invoices ``ids`` (what a payment on one reads), locked."""
         self.cases.update((invoice_id, []) for invoice_id in ids)
-        postgres = self.session.get_bind().dialect.name == "postgresql"
         for chunk in _chunks(ids):
-            for case, invoice_id in self.session.execute(_reads(postgres).cases, {"values": chunk}):
+            for case, invoice_id in self.session.execute(reads.cases, {"values": chunk}):
                 self.cases[invoice_id].append(case)
 
     def known(self, event_id: str) -> tuple[bool, str | None]:

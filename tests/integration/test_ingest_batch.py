@@ -13,6 +13,8 @@ import io
 import json
 import logging
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -851,32 +853,12 @@ def test_a_payment_in_a_batch_keeps_the_live_case_holding_its_invoice_in_step(ap
     """The read of the cases holding a payment's invoice asks first whether there is any
     (a Core statement): a case there is found, and the payment that settles its only
     invoice stops it, as before; a partial payment on an invoice of no case finds none."""
-    from decimal import Decimal
-
     from adapters.orm import CaseRow
-    from handlers.store import NewCase
 
     feed(app, invoice_issued("F-1", "2026-04-01", "100.00"), invoice_issued("F-2", "2026-04-01", "100.00"))
     with transaction(app.sessions) as session:
-        store = session.store
-        case = store.add_case(
-            NewCase(
-                debtor_id=DEBTOR["id"],
-                kind="escalation",
-                recommended_procedure="injonction_de_payer",
-                reasons=["formal notice unanswered"],
-                currency="EUR",
-                principal=Decimal("100.00"),
-                late_interest=Decimal("0.00"),
-                indemnities=Decimal("0.00"),
-                deadline=date(2026, 5, 1),
-                notes=[],
-            ),
-            START,
-        )
         held = session.execute(select(InvoiceRow.id).where(InvoiceRow.number == "F-1")).scalar_one()
-        store.add_case_invoices(case.id, [held])
-        case_id = case.id
+        case_id = _open_case(session, [held], "100.00")
     counts, _ = feed(app, payment("F-2", "10.00", "2026-03-10"), payment("F-1", "100.00", "2026-03-10"))
     with transaction(app.sessions) as session:
         found = session.get(CaseRow, case_id)
@@ -965,6 +947,26 @@ def _feed_as(app, creditor: str, events: list[dict], batch_size: int = 500) -> N
     assert counts == {"accepted": len(events), "duplicate": 0, "rejected": 0}
 
 
+@contextmanager
+def _session_of(app, creditor: str) -> Iterator[Any]:
+    """A unit of work acting for ``creditor``."""
+    with transaction(app.sessions) as session:
+        session.scope(creditor)
+        yield session
+
+
+def _together_and_alone(database_url: str, tmp_path, scenario) -> tuple[Any, Any]:
+    """What ``scenario(app, creditor, batch_size)`` leaves with its events in one batch (the
+    default creditor's), then in batches of one (the same events, another creditor's)."""
+    from tests.integration.test_creditors import creditors_file
+
+    application = make_test_app(database_url, tmp_path, START, creditors_file=creditors_file(tmp_path))
+    try:
+        return scenario(application, "default", 500), scenario(application, "atelier", 1)
+    finally:
+        application.dispose()
+
+
 def _open_case(session, invoice_ids: list[int], principal: str) -> int:
     from decimal import Decimal
 
@@ -999,8 +1001,7 @@ def _case_after_payments(app, creditor: str, batch_size: int) -> tuple:
         creditor,
         [invoice_issued(n, "2026-02-20", "100.00", issued="2026-01-21") for n in ("F-1", "F-2")],
     )
-    with transaction(app.sessions) as session:
-        session.scope(creditor)
+    with _session_of(app, creditor) as session:
         ids = list(
             session.execute(select(InvoiceRow.id).where(InvoiceRow.number.in_(["F-1", "F-2"]))).scalars()
         )
@@ -1011,8 +1012,7 @@ def _case_after_payments(app, creditor: str, batch_size: int) -> tuple:
         payment("F-1", "70.00", "2026-03-11"),
     ]
     _feed_as(app, creditor, paid, batch_size)
-    with transaction(app.sessions) as session:
-        session.scope(creditor)
+    with _session_of(app, creditor) as session:
         c = session.get(CaseRow, case_id)
         return (c.status, c.principal, c.late_interest, c.indemnities, c.amount_claimed, c.notes)
 
@@ -1021,14 +1021,7 @@ def test_the_payments_of_one_batch_on_a_case_s_invoices_leave_it_as_one_at_a_tim
     """The batch read the case holding the invoices once, before its three payments: each
     payment sees what the ones before it did to the case, and the case ends as when each
     payment is applied in a batch of its own (the same events, of another creditor)."""
-    from tests.integration.test_creditors import creditors_file
-
-    application = make_test_app(database_url, tmp_path, START, creditors_file=creditors_file(tmp_path))
-    try:
-        together = _case_after_payments(application, "default", 500)
-        alone = _case_after_payments(application, "atelier", 1)
-    finally:
-        application.dispose()
+    together, alone = _together_and_alone(database_url, tmp_path, _case_after_payments)
     assert together[0] != "open"  # both invoices paid: the case stopped
     assert together == alone
 
@@ -1060,8 +1053,7 @@ def test_a_case_joins_an_invoice_only_once_no_other_transaction_holds_it(postgre
 
 
 def _steps_of(app, creditor: str) -> list[tuple]:
-    with transaction(app.sessions) as session:
-        session.scope(creditor)
+    with _session_of(app, creditor) as session:
         return [
             tuple(row)
             for row in session.execute(
@@ -1082,8 +1074,7 @@ def _lease_first_steps(app, creditor: str, numbers: list[str], emission: int) ->
     """Lease the first reminder of each invoice, as a claim of the scheduler would."""
     from adapters.orm import StepLease
 
-    with transaction(app.sessions) as session:
-        session.scope(creditor)
+    with _session_of(app, creditor) as session:
         for number in numbers:
             step_id = session.execute(
                 select(PlannedStep.id)
@@ -1109,8 +1100,7 @@ def _settled_with_leases(app, creditor: str, batch_size: int) -> tuple[list[tupl
         payment("F-2", "100.00", "2026-03-10"),
     ]
     _feed_as(app, creditor, events, batch_size)
-    with transaction(app.sessions) as session:
-        session.scope(creditor)
+    with _session_of(app, creditor) as session:
         leases = len(session.execute(select(StepLease.step_id)).all())
     return _steps_of(app, creditor), leases
 
@@ -1180,14 +1170,7 @@ def test_an_invoice_settled_then_reopened_in_one_batch_has_the_steps_of_one_at_a
     """The steps a settlement cancels at the batch's next write are cancelled before the
     reversal that reopens the invoice reads them: the steps end as when each event is applied
     in a batch of its own (the same events, of another creditor)."""
-    from tests.integration.test_creditors import creditors_file
-
-    application = make_test_app(database_url, tmp_path, START, creditors_file=creditors_file(tmp_path))
-    try:
-        together = _reopened(application, "default", 500)
-        alone = _reopened(application, "atelier", 1)
-    finally:
-        application.dispose()
+    together, alone = _together_and_alone(database_url, tmp_path, _reopened)
     # reopened, its ladder planned again: a cancellation run after the reversal would show here
     assert {status for _, _, status, _, _ in together} == {"planned"}
     assert together == alone
